@@ -1,0 +1,262 @@
+//! Enrolment bundle and authority key file formats (TOML text), parsed and
+//! produced here without touching the file system.
+//!
+//! The enrolment bundle is what a focal point or an authority needs to join a
+//! network: the pinned network root key, the relay's address and the SHA-256
+//! of its TLS certificate. It contains no secret.
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{decode_versioned, encode_versioned};
+use crate::directory::AuthorityCertificate;
+use crate::ids::CountryCode;
+use crate::keys::{PublicKey, SecretKey};
+use crate::signed::Signed;
+
+/// The TLS server name every relay certificate is issued for. Clients pin the
+/// certificate itself, so the name carries no trust.
+pub const RELAY_SERVER_NAME: &str = "liaison-relay";
+
+/// Why a bundle or key file could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleError {
+    /// Not valid TOML of the expected shape.
+    #[error("{0}")]
+    Toml(String),
+    /// A field has an invalid value.
+    #[error("invalid {field}: {why}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        why: &'static str,
+    },
+}
+
+/// An enrolment bundle (`bundle.toml`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bundle {
+    /// Network name, for display.
+    pub network: String,
+    /// Hex Ed25519 public key of the network root (pinned trust anchor).
+    pub root_key: String,
+    /// Relay address, `host:port`.
+    pub relay_addr: String,
+    /// Hex SHA-256 of the relay's TLS certificate (DER).
+    pub relay_cert_sha256: String,
+}
+
+impl Bundle {
+    /// Parse and validate.
+    pub fn from_toml(text: &str) -> Result<Self, BundleError> {
+        let b: Bundle = toml_lite::from_str(text).map_err(BundleError::Toml)?;
+        b.root()?;
+        b.cert_pin()?;
+        if b.relay_addr.is_empty() {
+            return Err(BundleError::Invalid {
+                field: "relay_addr",
+                why: "empty",
+            });
+        }
+        Ok(b)
+    }
+
+    /// Render as TOML.
+    pub fn to_toml(&self) -> String {
+        format!(
+            "# Liaison enrolment bundle. Contains no secret; compare root_key with\n\
+             # the fingerprint your network authority publishes before trusting it.\n\
+             network = {:?}\nroot_key = {:?}\nrelay_addr = {:?}\nrelay_cert_sha256 = {:?}\n",
+            self.network, self.root_key, self.relay_addr, self.relay_cert_sha256
+        )
+    }
+
+    /// The pinned root key.
+    pub fn root(&self) -> Result<PublicKey, BundleError> {
+        PublicKey::from_hex(&self.root_key).ok_or(BundleError::Invalid {
+            field: "root_key",
+            why: "expected 64 hex digits",
+        })
+    }
+
+    /// The pinned certificate hash.
+    pub fn cert_pin(&self) -> Result<[u8; 32], BundleError> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(&self.relay_cert_sha256, &mut out).map_err(|_| {
+            BundleError::Invalid {
+                field: "relay_cert_sha256",
+                why: "expected 64 hex digits",
+            }
+        })?;
+        Ok(out)
+    }
+}
+
+/// An authority's key file: its secret key and its root-signed certificate.
+#[derive(Debug)]
+pub struct AuthorityKeyFile {
+    /// The authority's signing key.
+    pub key: SecretKey,
+    /// Its certificate from the network root.
+    pub certificate: Signed<AuthorityCertificate>,
+    /// Country, for display and checks.
+    pub country: CountryCode,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthorityKeyToml {
+    kind: String,
+    country: String,
+    secret_key: String,
+    certificate: String,
+}
+
+impl AuthorityKeyFile {
+    /// Render as TOML. The result contains the secret key: write it with
+    /// owner-only permissions.
+    pub fn to_toml(&self) -> String {
+        use base64::Engine;
+        let cert =
+            base64::engine::general_purpose::STANDARD.encode(encode_versioned(&self.certificate));
+        format!(
+            "# Liaison country authority key. SECRET: keep offline or owner-readable only.\n\
+             kind = \"liaison-authority-key\"\ncountry = {:?}\nsecret_key = {:?}\ncertificate = {:?}\n",
+            self.country.as_str(),
+            hex::encode(*self.key.to_seed()),
+            cert
+        )
+    }
+
+    /// Parse and check that the certificate is for this key and country.
+    pub fn from_toml(text: &str) -> Result<Self, BundleError> {
+        use base64::Engine;
+        let t: AuthorityKeyToml = toml_lite::from_str(text).map_err(BundleError::Toml)?;
+        if t.kind != "liaison-authority-key" {
+            return Err(BundleError::Invalid {
+                field: "kind",
+                why: "not an authority key file",
+            });
+        }
+        let country = CountryCode::parse(&t.country).map_err(|_| BundleError::Invalid {
+            field: "country",
+            why: "not a country code",
+        })?;
+        let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(&t.secret_key, seed.as_mut()).map_err(|_| BundleError::Invalid {
+            field: "secret_key",
+            why: "expected 64 hex digits",
+        })?;
+        let key = SecretKey::from_seed(&seed);
+        let cert_bytes = base64::engine::general_purpose::STANDARD
+            .decode(t.certificate.as_bytes())
+            .map_err(|_| BundleError::Invalid {
+                field: "certificate",
+                why: "not base64",
+            })?;
+        let certificate: Signed<AuthorityCertificate> = decode_versioned(&cert_bytes, 4096)
+            .map_err(|_| BundleError::Invalid {
+                field: "certificate",
+                why: "malformed",
+            })?;
+        let c = certificate
+            .decode_unverified()
+            .map_err(|_| BundleError::Invalid {
+                field: "certificate",
+                why: "malformed body",
+            })?;
+        if c.key != key.public_key() || c.country != country {
+            return Err(BundleError::Invalid {
+                field: "certificate",
+                why: "does not match the key and country in this file",
+            });
+        }
+        Ok(AuthorityKeyFile {
+            key,
+            certificate,
+            country,
+        })
+    }
+}
+
+/// A minimal reader for the flat `key = "string"` TOML these files use, so
+/// this pure crate needs no TOML dependency. Comments and blank lines are
+/// ignored; anything else is an error.
+mod toml_lite {
+    use serde::de::DeserializeOwned;
+    use serde::de::value::MapDeserializer;
+
+    pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (k, v) = line
+                .split_once('=')
+                .ok_or_else(|| format!("line {}: expected key = \"value\"", n + 1))?;
+            let k = k.trim();
+            let v = v.trim();
+            let inner = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .ok_or_else(|| format!("line {}: value of {k} must be a quoted string", n + 1))?;
+            if inner.contains(['"', '\\']) {
+                return Err(format!("line {}: escapes are not supported in {k}", n + 1));
+            }
+            if pairs.iter().any(|(x, _)| x == k) {
+                return Err(format!("line {}: duplicate key {k}", n + 1));
+            }
+            pairs.push((k.to_owned(), inner.to_owned()));
+        }
+        let de = MapDeserializer::<_, serde::de::value::Error>::new(pairs.into_iter());
+        T::deserialize(de).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::Timestamp;
+
+    #[test]
+    fn bundle_round_trip() {
+        let b = Bundle {
+            network: "dev".into(),
+            root_key: SecretKey::from_seed(&[1; 32]).public_key().to_hex(),
+            relay_addr: "127.0.0.1:7443".into(),
+            relay_cert_sha256: hex::encode([7u8; 32]),
+        };
+        assert_eq!(Bundle::from_toml(&b.to_toml()), Ok(b));
+        assert!(Bundle::from_toml("network = \"x\"\nbogus = \"y\"\n").is_err());
+    }
+
+    #[test]
+    fn authority_key_round_trip_and_mismatch() {
+        let root = SecretKey::from_seed(&[1; 32]);
+        let key = SecretKey::from_seed(&[2; 32]);
+        let country = CountryCode::parse("TH").unwrap_or_else(|_| unreachable!());
+        let cert = AuthorityCertificate {
+            country,
+            name: "TH".into(),
+            key: key.public_key(),
+            serial: 1,
+            not_before: Timestamp(0),
+            not_after: Timestamp(u64::MAX),
+            revoked: false,
+        };
+        let f = AuthorityKeyFile {
+            key,
+            certificate: Signed::sign(&cert, &root),
+            country,
+        };
+        let text = f.to_toml();
+        let back = AuthorityKeyFile::from_toml(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.key.public_key(), f.key.public_key());
+        let wrong = text.replace("country = \"TH\"", "country = \"PH\"");
+        assert!(AuthorityKeyFile::from_toml(&wrong).is_err());
+    }
+}

@@ -1,0 +1,444 @@
+//! The relay protocol: request and response frames and error codes.
+//!
+//! Transport: QUIC with ALPN [`ALPN`]. Every request opens its own
+//! bidirectional stream carrying one length-prefixed [`Request`] frame; the
+//! relay answers on the same stream with one [`Response`] frame (or, for
+//! [`Request::Subscribe`], a sequence of [`Response::Push`] frames until the
+//! connection ends). A frame is a 4-byte big-endian length followed by the
+//! [`Wire`] encoding of the value. Lengths above the negotiated maximum are
+//! refused before any allocation.
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{DecodeError, Wire};
+use crate::directory::{AuthorityCertificate, FocalPointRecord};
+use crate::ids::{DirectoryId, MessageId};
+use crate::keys::{PublicKey, Signature};
+use crate::message::{Envelope, Prekey};
+use crate::signed::Signed;
+
+/// QUIC ALPN protocol id.
+pub const ALPN: &[u8] = b"liaison/1";
+/// Default maximum frame size (bytes after the length prefix).
+pub const DEFAULT_MAX_FRAME: usize = 1024 * 1024;
+/// Hard ceiling for any frame, whatever the configuration says.
+pub const ABSOLUTE_MAX_FRAME: usize = 64 * 1024 * 1024;
+/// TLS exporter label for the authentication challenge (RFC 5705 / RFC 8446 §7.5).
+pub const EXPORTER_LABEL: &[u8] = b"EXPORTER-liaison/1 device-auth";
+/// Signature domain for device authentication.
+pub const AUTH_DOMAIN: &str = "device-auth";
+
+/// The bytes a device signs to authenticate: the relay's nonce and the TLS
+/// exporter value, so the signature is useless on any other TLS session.
+pub fn auth_message(nonce: &[u8; 32], exporter: &[u8; 32]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(64);
+    m.extend_from_slice(nonce);
+    m.extend_from_slice(exporter);
+    m
+}
+
+/// A queued envelope with the relay's per-device sequence number.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Queued {
+    /// Per-device sequence number, used to acknowledge.
+    pub seq: u64,
+    /// When the relay accepted it (relay clock, ms).
+    pub accepted_at: u64,
+    /// The envelope.
+    pub envelope: Envelope,
+}
+
+/// Client → relay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Ask for an authentication nonce.
+    Challenge,
+    /// Prove possession of a device key (signature over [`auth_message`]).
+    Authenticate {
+        /// The device's Ed25519 key.
+        device: PublicKey,
+        /// Signature for [`AUTH_DOMAIN`].
+        signature: Signature,
+    },
+    /// Liveness check; allowed before authentication.
+    Ping,
+    /// Fetch every authority certificate and latest focal point record.
+    GetDirectory,
+    /// Publish an authority certificate (must be signed by the network root).
+    PublishAuthority(Signed<AuthorityCertificate>),
+    /// Publish a focal point record (must be signed by a certified authority
+    /// of the record's country), with initial prekeys.
+    PublishRecord {
+        /// The record.
+        record: Signed<FocalPointRecord>,
+        /// Initial prekeys of its devices.
+        prekeys: Vec<Prekey>,
+    },
+    /// Upload prekeys for the authenticated device.
+    UploadPrekeys(Vec<Prekey>),
+    /// How many unclaimed one-time keys the relay holds for this device.
+    PrekeyCount,
+    /// Claim one prekey of `device` (a one-time key if any is left, otherwise
+    /// the fallback key).
+    ClaimPrekey {
+        /// Target device.
+        device: PublicKey,
+    },
+    /// Submit one message as envelopes for recipient devices. Answered with
+    /// [`Response::Accepted`] only after a durable commit.
+    Send {
+        /// The message id shared by all envelopes.
+        message_id: MessageId,
+        /// One envelope per recipient device.
+        envelopes: Vec<Envelope>,
+    },
+    /// Fetch queued envelopes for the authenticated device.
+    Fetch {
+        /// Only envelopes with a sequence number above this.
+        after: u64,
+        /// At most this many.
+        limit: u32,
+    },
+    /// Acknowledge (and delete) queued envelopes.
+    Ack {
+        /// Sequence numbers.
+        seqs: Vec<u64>,
+    },
+    /// Keep this stream open and push new envelopes as they arrive.
+    Subscribe,
+}
+
+impl Wire for Request {
+    const MAX_LEN: usize = ABSOLUTE_MAX_FRAME;
+}
+
+/// Relay → client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// Authentication nonce.
+    Challenge {
+        /// 32 random bytes.
+        nonce: [u8; 32],
+    },
+    /// Authentication succeeded.
+    Authenticated {
+        /// The focal point owning the device.
+        id: DirectoryId,
+    },
+    /// Generic success.
+    Ok,
+    /// Answer to Ping.
+    Pong {
+        /// Relay clock (ms since epoch), informational.
+        now: u64,
+    },
+    /// The directory.
+    Directory {
+        /// Authority certificates.
+        authorities: Vec<Signed<AuthorityCertificate>>,
+        /// Latest record of every focal point.
+        records: Vec<Signed<FocalPointRecord>>,
+    },
+    /// Unclaimed one-time keys for this device.
+    PrekeyCount {
+        /// Count.
+        one_time: u32,
+        /// Whether a fallback key is stored.
+        fallback: bool,
+    },
+    /// A claimed prekey.
+    Prekey(Prekey),
+    /// The message is durably stored.
+    Accepted {
+        /// Its id.
+        message_id: MessageId,
+        /// True if the relay had already accepted this id (a retry).
+        duplicate: bool,
+    },
+    /// Queued envelopes.
+    Messages {
+        /// Envelopes in sequence order.
+        items: Vec<Queued>,
+        /// More are waiting.
+        more: bool,
+    },
+    /// A pushed envelope (on a Subscribe stream).
+    Push(Queued),
+    /// The request was refused.
+    Error(WireError),
+}
+
+impl Wire for Response {
+    const MAX_LEN: usize = ABSOLUTE_MAX_FRAME;
+}
+
+/// Why the relay refused a request. Stable numeric codes (see
+/// [`ErrorCode::code`]); every refusal carries one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The frame could not be decoded.
+    Malformed,
+    /// The frame exceeds the relay's frame size limit.
+    FrameTooLarge,
+    /// The request needs an authenticated device.
+    Unauthenticated,
+    /// Authentication failed (bad signature or no challenge).
+    AuthFailed,
+    /// The device is not in the current directory (unknown or revoked).
+    UnknownDevice,
+    /// A recipient device is not in the current directory.
+    UnknownRecipient,
+    /// The request is not allowed for this identity.
+    Forbidden,
+    /// A signature or signed object did not verify.
+    InvalidSignature,
+    /// A record or certificate is invalid (country, validity, version).
+    InvalidRecord,
+    /// A recipient's queue is full.
+    QueueFull,
+    /// The message exceeds the size limit.
+    MessageTooLarge,
+    /// Too many envelopes in one message.
+    TooManyEnvelopes,
+    /// Rate limit exceeded; retry later.
+    RateLimited,
+    /// No prekey is available for the device.
+    NoPrekey,
+    /// Too many connections.
+    TooManyConnections,
+    /// The relay is shutting down; reconnect later.
+    ShuttingDown,
+    /// The relay failed internally (for example its disk is full); retry.
+    Internal,
+    /// A stale version: a newer record is already published.
+    StaleVersion,
+}
+
+impl ErrorCode {
+    /// Stable numeric code.
+    pub fn code(self) -> u16 {
+        match self {
+            ErrorCode::Malformed => 400,
+            ErrorCode::FrameTooLarge => 413,
+            ErrorCode::Unauthenticated => 401,
+            ErrorCode::AuthFailed => 403,
+            ErrorCode::UnknownDevice => 404,
+            ErrorCode::UnknownRecipient => 410,
+            ErrorCode::Forbidden => 405,
+            ErrorCode::InvalidSignature => 422,
+            ErrorCode::InvalidRecord => 423,
+            ErrorCode::QueueFull => 507,
+            ErrorCode::MessageTooLarge => 414,
+            ErrorCode::TooManyEnvelopes => 415,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::NoPrekey => 424,
+            ErrorCode::TooManyConnections => 503,
+            ErrorCode::ShuttingDown => 504,
+            ErrorCode::Internal => 500,
+            ErrorCode::StaleVersion => 409,
+        }
+    }
+
+    /// Whether retrying the same request later may succeed.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::QueueFull
+                | ErrorCode::RateLimited
+                | ErrorCode::TooManyConnections
+                | ErrorCode::ShuttingDown
+                | ErrorCode::Internal
+        )
+    }
+}
+
+/// An error code with a human-readable message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("relay refused ({}): {message}", code.code())]
+pub struct WireError {
+    /// Machine-readable code.
+    pub code: ErrorCode,
+    /// What happened, for humans. Never contains secrets or payloads.
+    pub message: String,
+}
+
+impl WireError {
+    /// Build.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        WireError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a frame could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The declared length exceeds the limit.
+    #[error("frame of {len} bytes exceeds the limit of {max}")]
+    TooLarge {
+        /// Declared length.
+        len: usize,
+        /// Limit.
+        max: usize,
+    },
+    /// The stream ended inside a frame.
+    #[error("truncated frame")]
+    Truncated,
+    /// The frame body did not decode.
+    #[error("malformed frame: {0}")]
+    Decode(#[from] DecodeError),
+}
+
+/// Prefix `body` with its 4-byte big-endian length.
+pub fn encode_frame<T: Wire>(value: &T) -> Vec<u8> {
+    let body = value.encode();
+    let mut out = Vec::with_capacity(4 + body.len());
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Read a frame length and check it against `max`.
+pub fn frame_len(header: [u8; 4], max: usize) -> Result<usize, FrameError> {
+    let len = u32::from_be_bytes(header) as usize;
+    if len > max.min(ABSOLUTE_MAX_FRAME) {
+        return Err(FrameError::TooLarge { len, max });
+    }
+    Ok(len)
+}
+
+/// Decode one complete frame from `bytes` (header included), requiring that
+/// nothing follows it.
+pub fn decode_frame<T: Wire>(bytes: &[u8], max: usize) -> Result<T, FrameError> {
+    let (header, body) = bytes
+        .split_first_chunk::<4>()
+        .ok_or(FrameError::Truncated)?;
+    let len = frame_len(*header, max)?;
+    if body.len() < len {
+        return Err(FrameError::Truncated);
+    }
+    if body.len() > len {
+        return Err(FrameError::Decode(DecodeError::TrailingBytes(
+            body.len() - len,
+        )));
+    }
+    Ok(T::decode(body)?)
+}
+
+/// Incremental frame reader for a byte stream: feed bytes, take frames.
+#[derive(Debug, Default)]
+pub struct FrameReader {
+    buf: Vec<u8>,
+    max: usize,
+}
+
+impl FrameReader {
+    /// A reader refusing frames above `max` bytes.
+    pub fn new(max: usize) -> Self {
+        FrameReader {
+            buf: Vec::new(),
+            max,
+        }
+    }
+
+    /// Append received bytes.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Take the next complete frame, if one is buffered.
+    pub fn next_frame<T: Wire>(&mut self) -> Result<Option<T>, FrameError> {
+        let Some(header) = self.buf.first_chunk::<4>() else {
+            return Ok(None);
+        };
+        let len = frame_len(*header, self.max)?;
+        if self.buf.len() < 4 + len {
+            return Ok(None);
+        }
+        let value = T::decode(self.buf.get(4..4 + len).unwrap_or(&[]))?;
+        self.buf.drain(..4 + len);
+        Ok(Some(value))
+    }
+
+    /// Bytes buffered but not yet consumed.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_round_trip_and_limits() {
+        let f = encode_frame(&Request::Fetch {
+            after: 3,
+            limit: 10,
+        });
+        assert_eq!(
+            decode_frame::<Request>(&f, 1024),
+            Ok(Request::Fetch {
+                after: 3,
+                limit: 10
+            })
+        );
+        assert!(matches!(
+            decode_frame::<Request>(&f, 2),
+            Err(FrameError::TooLarge { .. })
+        ));
+        assert_eq!(
+            decode_frame::<Request>(&f[..f.len() - 1], 1024),
+            Err(FrameError::Truncated)
+        );
+        let mut r = FrameReader::new(1024);
+        r.push(&f[..3]);
+        assert_eq!(r.next_frame::<Request>(), Ok(None));
+        r.push(&f[3..]);
+        r.push(&f);
+        assert!(r.next_frame::<Request>().ok().flatten().is_some());
+        assert!(r.next_frame::<Request>().ok().flatten().is_some());
+        assert_eq!(r.buffered(), 0);
+    }
+
+    #[test]
+    fn oversized_length_prefix_is_refused_before_allocation() {
+        let mut r = FrameReader::new(1024);
+        r.push(&[0xff, 0xff, 0xff, 0xff, 1, 2, 3]);
+        assert!(matches!(
+            r.next_frame::<Request>(),
+            Err(FrameError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn error_codes_are_unique() {
+        use std::collections::HashSet;
+        let all = [
+            ErrorCode::Malformed,
+            ErrorCode::FrameTooLarge,
+            ErrorCode::Unauthenticated,
+            ErrorCode::AuthFailed,
+            ErrorCode::UnknownDevice,
+            ErrorCode::UnknownRecipient,
+            ErrorCode::Forbidden,
+            ErrorCode::InvalidSignature,
+            ErrorCode::InvalidRecord,
+            ErrorCode::QueueFull,
+            ErrorCode::MessageTooLarge,
+            ErrorCode::TooManyEnvelopes,
+            ErrorCode::RateLimited,
+            ErrorCode::NoPrekey,
+            ErrorCode::TooManyConnections,
+            ErrorCode::ShuttingDown,
+            ErrorCode::Internal,
+            ErrorCode::StaleVersion,
+        ];
+        let codes: HashSet<u16> = all.iter().map(|c| c.code()).collect();
+        assert_eq!(codes.len(), all.len());
+    }
+}

@@ -1,0 +1,36 @@
+//! `liaison-protocol`: everything the Liaison relay and clients must agree on.
+//!
+//! This crate is pure: it performs no I/O, reads no clock and draws no
+//! randomness. Time enters as a [`Timestamp`] argument and randomness as
+//! caller-supplied bytes, so every behaviour is deterministic and testable.
+//!
+//! What it contains:
+//! - [`keys`]: Ed25519 keys, domain-separated signatures, fingerprints and
+//!   safety numbers;
+//! - [`directory`]: network root → authority certificate → focal point record
+//!   chain and its verification;
+//! - [`message`]: the signed payload, the per-device Olm envelope, prekeys and
+//!   enrolment requests;
+//! - [`handling`]: handling codes (TLP 2.0, SIENA H0–H3);
+//! - [`frames`]: request/response frames of the relay protocol, error codes;
+//! - [`codec`]: the canonical, versioned, length-limited encoding;
+//! - [`log`]: RFC 6962/9162 Merkle trees and C2SP signed notes and checkpoints.
+//!
+//! Non-features: no transport, no storage, no Olm session handling (clients
+//! drive vodozemac and hand this crate the ciphertext bytes), no clock.
+
+pub mod bundle;
+pub mod codec;
+pub mod directory;
+pub mod frames;
+pub mod handling;
+pub mod ids;
+pub mod keys;
+pub mod log;
+pub mod message;
+pub mod signed;
+
+pub use codec::{DecodeError, Wire};
+pub use ids::{ConversationId, CountryCode, DirectoryId, MessageId, Timestamp};
+pub use keys::{PublicKey, SecretKey, Signature, VerifyError};
+pub use signed::{Signed, SignedBody};

@@ -1,0 +1,297 @@
+//! The signed payload, the per-device envelope, prekeys and enrolment
+//! requests.
+//!
+//! A message is a [`Payload`] signed by the sender's identity key
+//! ([`SignedPayload`]), encrypted separately for every recipient device with
+//! Olm, each ciphertext carried in an [`Envelope`]. The relay sees envelopes
+//! only. Because the inner signature travels inside the ciphertext, a
+//! recipient (or later an auditor or a court) can verify who wrote the
+//! payload without any session state.
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::Wire;
+use crate::directory::{DeviceKeys, FocalPointRecord, MAX_TEXT};
+use crate::handling::Handling;
+use crate::ids::{ConversationId, CountryCode, DirectoryId, MessageId, Timestamp};
+use crate::keys::{PublicKey, Signature, VerifyError};
+use crate::signed::{Signed, SignedBody};
+
+/// Maximum size of a message body, in bytes of UTF-8.
+pub const MAX_BODY: usize = 64 * 1024;
+/// Maximum number of recipients (focal points) of one message.
+pub const MAX_RECIPIENTS: usize = 64;
+/// Maximum number of attachment references in one payload.
+pub const MAX_ATTACHMENTS: usize = 16;
+
+/// A reference to an encrypted attachment stored elsewhere.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentRef {
+    /// File name as shown to the recipient.
+    pub name: String,
+    /// Media type.
+    pub media_type: String,
+    /// Plaintext size in bytes.
+    pub size: u64,
+    /// SHA-256 of the plaintext.
+    pub sha256: [u8; 32],
+    /// ChaCha20-Poly1305 key of the ciphertext.
+    pub key: [u8; 32],
+    /// Where the ciphertext can be fetched (a blob id).
+    pub blob: [u8; 32],
+}
+
+/// What the sender signs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payload {
+    /// Sender-chosen random id; the relay and clients deduplicate on it.
+    pub message_id: MessageId,
+    /// Sending focal point.
+    pub sender: DirectoryId,
+    /// The sender's device that encrypted it (its Olm Ed25519 key).
+    pub sender_device: PublicKey,
+    /// Every intended recipient.
+    pub recipients: Vec<DirectoryId>,
+    /// Conversation the message belongs to.
+    pub conversation_id: ConversationId,
+    /// When the sender created it (sender's clock).
+    pub created_at: Timestamp,
+    /// Restrictions on use, set by the originator.
+    pub handling: Handling,
+    /// Message text.
+    pub body: String,
+    /// Attachments.
+    pub attachments: Vec<AttachmentRef>,
+}
+
+impl SignedBody for Payload {
+    const DOMAIN: &'static str = "payload";
+    const MAX_BODY: usize = MAX_BODY + 64 * 1024;
+}
+
+impl Payload {
+    /// Structural limits.
+    pub fn check_wellformed(&self) -> Result<(), VerifyError> {
+        if self.body.len() > MAX_BODY {
+            return Err(VerifyError::Inconsistent("body too long"));
+        }
+        if self.recipients.is_empty() || self.recipients.len() > MAX_RECIPIENTS {
+            return Err(VerifyError::Inconsistent(
+                "a payload has 1 to 64 recipients",
+            ));
+        }
+        if self.attachments.len() > MAX_ATTACHMENTS
+            || self
+                .attachments
+                .iter()
+                .any(|a| a.name.len() > MAX_TEXT || a.media_type.len() > MAX_TEXT)
+        {
+            return Err(VerifyError::Inconsistent(
+                "too many or malformed attachments",
+            ));
+        }
+        self.handling
+            .check_wellformed()
+            .map_err(VerifyError::Inconsistent)
+    }
+}
+
+/// A payload with its sender's signature.
+pub type SignedPayload = Signed<Payload>;
+
+impl Wire for SignedPayload {
+    const MAX_LEN: usize = Payload::MAX_BODY + 256;
+}
+
+/// Verify a decrypted payload against the sender's verified record.
+///
+/// Checks, in order: the signer is the record's identity key and the
+/// signature holds; the payload names the record as sender; the device that
+/// encrypted it (as authenticated by the Olm session) belongs to the record
+/// and matches the payload; the envelope's message id matches; `me` is a
+/// recipient.
+pub fn verify_payload(
+    signed: &SignedPayload,
+    sender: &FocalPointRecord,
+    olm_sender_device: &PublicKey,
+    envelope_message_id: &MessageId,
+    me: &DirectoryId,
+) -> Result<Payload, VerifyError> {
+    let p = signed.verify_by(&sender.identity_key)?;
+    p.check_wellformed()?;
+    if p.sender != sender.id {
+        return Err(VerifyError::Inconsistent(
+            "payload sender is not the signer's record",
+        ));
+    }
+    if &p.sender_device != olm_sender_device
+        || !sender
+            .devices
+            .iter()
+            .any(|d| &d.signing == olm_sender_device)
+    {
+        return Err(VerifyError::Inconsistent(
+            "encrypting device does not belong to the sender",
+        ));
+    }
+    if &p.message_id != envelope_message_id {
+        return Err(VerifyError::Inconsistent(
+            "envelope and payload message ids differ",
+        ));
+    }
+    if !p.recipients.contains(me) {
+        return Err(VerifyError::Inconsistent(
+            "this device's owner is not a recipient",
+        ));
+    }
+    Ok(p)
+}
+
+/// Olm message kind, as in vodozemac's `OlmMessage::to_parts`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OlmKind {
+    /// First messages of a session (carry the one-time key used).
+    PreKey,
+    /// Normal ratchet messages.
+    Normal,
+}
+
+/// One device's copy of a message: what the relay stores and forwards.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The message id (also inside the signed payload).
+    pub message_id: MessageId,
+    /// Sending device (Olm Ed25519 key).
+    pub sender_device: PublicKey,
+    /// Receiving device (Olm Ed25519 key).
+    pub recipient_device: PublicKey,
+    /// Olm message kind.
+    pub kind: OlmKind,
+    /// Olm ciphertext of an encoded [`SignedPayload`].
+    pub ciphertext: Vec<u8>,
+}
+
+/// Maximum envelope ciphertext size (payload, signature and Olm overhead).
+pub const MAX_CIPHERTEXT: usize = SignedPayload::MAX_LEN + 1024;
+
+impl Envelope {
+    /// Structural limits.
+    pub fn check_wellformed(&self) -> Result<(), &'static str> {
+        if self.ciphertext.is_empty() || self.ciphertext.len() > MAX_CIPHERTEXT {
+            return Err("ciphertext empty or too long");
+        }
+        Ok(())
+    }
+}
+
+/// An Olm one-time or fallback key, signed by the device that owns it so the
+/// relay cannot substitute its own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prekey {
+    /// The owning device (Olm Ed25519 key).
+    pub device: PublicKey,
+    /// The Curve25519 public key.
+    pub key: [u8; 32],
+    /// Fallback keys may be handed out more than once; one-time keys never.
+    pub fallback: bool,
+    /// Device signature over [`Prekey::signed_bytes`].
+    pub signature: Signature,
+}
+
+impl Prekey {
+    /// Signature domain.
+    pub const DOMAIN: &'static str = "prekey";
+
+    /// The bytes the device signs.
+    pub fn signed_bytes(device: &PublicKey, key: &[u8; 32], fallback: bool) -> Vec<u8> {
+        let mut m = Vec::with_capacity(65);
+        m.extend_from_slice(&device.0);
+        m.extend_from_slice(key);
+        m.push(u8::from(fallback));
+        m
+    }
+
+    /// Check the device's signature.
+    pub fn verify(&self) -> Result<(), VerifyError> {
+        self.device.verify(
+            Self::DOMAIN,
+            &Self::signed_bytes(&self.device, &self.key, self.fallback),
+            &self.signature,
+        )
+    }
+}
+
+/// What a new focal point asks its authority to sign.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolmentRequest {
+    /// Requested id.
+    pub id: DirectoryId,
+    /// Country.
+    pub country: CountryCode,
+    /// Name.
+    pub name: String,
+    /// Agency.
+    pub agency: String,
+    /// Unit.
+    pub unit: String,
+    /// Languages.
+    pub languages: Vec<String>,
+    /// Time zone.
+    pub time_zone: String,
+    /// Identity key (signs this request).
+    pub identity_key: PublicKey,
+    /// The first device.
+    pub device: DeviceKeys,
+    /// Device signature over the identity key, proving the device agrees to
+    /// belong to this identity.
+    pub device_signature: Signature,
+    /// Initial prekeys, so the focal point can be written to before its first
+    /// connection.
+    pub prekeys: Vec<Prekey>,
+    /// When the request was made.
+    pub created_at: Timestamp,
+}
+
+impl SignedBody for EnrolmentRequest {
+    const DOMAIN: &'static str = "enrolment-request";
+    const MAX_BODY: usize = 32 * 1024;
+}
+
+impl Wire for Signed<EnrolmentRequest> {
+    const MAX_LEN: usize = EnrolmentRequest::MAX_BODY + 256;
+}
+
+impl EnrolmentRequest {
+    /// Domain of the device's signature over the identity key.
+    pub const DEVICE_DOMAIN: &'static str = "device-binding";
+
+    /// Verify the request's self-signatures (identity and device) and limits.
+    pub fn verify(signed: &Signed<EnrolmentRequest>) -> Result<EnrolmentRequest, VerifyError> {
+        let r = signed.verify()?;
+        if signed.signer() != &r.identity_key {
+            return Err(VerifyError::WrongSigner);
+        }
+        r.device
+            .signing
+            .verify(Self::DEVICE_DOMAIN, &r.identity_key.0, &r.device_signature)?;
+        if r.id.country() != r.country {
+            return Err(VerifyError::Inconsistent(
+                "id does not start with the country code",
+            ));
+        }
+        if [&r.name, &r.agency, &r.unit, &r.time_zone]
+            .iter()
+            .any(|t| t.len() > MAX_TEXT)
+            || r.prekeys.len() > 200
+        {
+            return Err(VerifyError::Inconsistent("field too long"));
+        }
+        for p in &r.prekeys {
+            if p.device != r.device.signing {
+                return Err(VerifyError::Inconsistent("prekey for another device"));
+            }
+            p.verify()?;
+        }
+        Ok(r)
+    }
+}
