@@ -21,6 +21,7 @@
 
 pub mod checkpoint;
 pub mod cosignature;
+pub mod event;
 pub mod merkle;
 pub mod note;
 pub mod proof;
