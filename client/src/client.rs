@@ -1,0 +1,904 @@
+//! The focal point's client: enrolment request, directory, sending and
+//! receiving end-to-end encrypted, signed messages.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use liaison_protocol::bundle::Bundle;
+use liaison_protocol::directory::{AuthorityCertificate, DeviceKeys, Directory, FocalPointRecord};
+use liaison_protocol::frames::{Queued, Request, Response};
+use liaison_protocol::handling::Handling;
+use liaison_protocol::message::{
+    EnrolmentRequest, Envelope, Payload, SignedPayload, verify_payload,
+};
+use liaison_protocol::{
+    ConversationId, CountryCode, DirectoryId, MessageId, PublicKey, SecretKey, Signed, Timestamp,
+    Wire,
+};
+use serde::{Deserialize, Serialize};
+use vodozemac::olm::Session;
+
+use crate::home::{Home, KdfParams, Table};
+use crate::olm::{self, Device};
+use crate::transport::{Connection, RelayError};
+
+/// File name of the enrolment request written by `init`.
+pub const ENROLMENT_REQUEST: &str = "enrolment.request";
+/// One-time keys published at enrolment and kept topped up.
+const PREKEY_TARGET: usize = 50;
+/// Refill when the relay holds fewer than this many.
+const PREKEY_LOW_WATER: u32 = 20;
+
+const ARMOR_BEGIN: &str = "-----BEGIN LIAISON ENROLMENT REQUEST-----";
+const ARMOR_END: &str = "-----END LIAISON ENROLMENT REQUEST-----";
+
+/// The current wall-clock time.
+pub fn now() -> Timestamp {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    Timestamp(ms)
+}
+
+fn random<const N: usize>() -> Result<[u8; N]> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).map_err(|e| anyhow!("OS random generator failed: {e}"))?;
+    Ok(b)
+}
+
+/// What `init` records about the local focal point.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Profile {
+    /// Requested directory id.
+    pub id: DirectoryId,
+    /// Country.
+    pub country: CountryCode,
+    /// Name.
+    pub name: String,
+    /// Agency.
+    pub agency: String,
+    /// The enrolment bundle (TOML).
+    pub bundle: String,
+}
+
+/// Fields of a new focal point.
+#[derive(Clone, Debug)]
+pub struct InitParams {
+    /// Requested id.
+    pub id: DirectoryId,
+    /// Full name.
+    pub name: String,
+    /// Country.
+    pub country: CountryCode,
+    /// Agency.
+    pub agency: String,
+    /// Unit.
+    pub unit: String,
+    /// Languages.
+    pub languages: Vec<String>,
+    /// IANA time zone.
+    pub time_zone: String,
+}
+
+/// Raw directory as last fetched; re-verified on every load.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct DirectoryCache {
+    authorities: Vec<Signed<AuthorityCertificate>>,
+    records: Vec<Signed<FocalPointRecord>>,
+}
+
+/// Direction of a stored message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Direction {
+    /// Received.
+    In,
+    /// Sent by this focal point.
+    Out,
+}
+
+/// A message in the local store.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoredMessage {
+    /// Message id.
+    pub id: MessageId,
+    /// Received or sent.
+    pub direction: Direction,
+    /// Sender id (as claimed; verified when `verified` is true).
+    pub from: String,
+    /// Recipients.
+    pub to: Vec<String>,
+    /// Sender's creation time.
+    pub sent_at: Timestamp,
+    /// Local time of receipt or of the relay's acceptance.
+    pub stored_at: Timestamp,
+    /// Conversation.
+    pub conversation: ConversationId,
+    /// Text (empty if rejected).
+    pub text: String,
+    /// Handling set by the originator.
+    pub handling: Handling,
+    /// The signature and the sender's directory record verified.
+    pub verified: bool,
+    /// Why the message was rejected, if it was.
+    pub error: Option<String>,
+    /// The signed payload as received (for later verification or export).
+    pub signed_payload: Vec<u8>,
+    /// For sent messages: whether the relay durably accepted it.
+    pub accepted: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct OutboxItem {
+    message_id: MessageId,
+    envelopes: Vec<Envelope>,
+}
+
+/// Fault injection for tests (see [`Client::send_with_hooks`]).
+#[derive(Default)]
+#[doc(hidden)]
+#[allow(clippy::type_complexity)]
+pub struct TestHooks {
+    /// Change the encoded signed payload after signing, before encryption.
+    pub alter_signed_payload: Option<Box<dyn FnMut(&mut Vec<u8>) + Send>>,
+    /// Change each envelope after encryption.
+    pub alter_envelope: Option<Box<dyn FnMut(&mut Envelope) + Send>>,
+}
+
+impl std::fmt::Debug for TestHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TestHooks")
+    }
+}
+
+/// Outcome of processing one envelope.
+#[derive(Debug)]
+pub enum Received {
+    /// A new, verified message.
+    Message(Box<StoredMessage>),
+    /// Already stored (a redelivery); acknowledged again.
+    Duplicate(MessageId),
+    /// Rejected; kept as a record and acknowledged.
+    Rejected {
+        /// The message id from the envelope.
+        id: MessageId,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Summary of a sync.
+#[derive(Debug, Default)]
+pub struct SyncReport {
+    /// New verified messages.
+    pub received: Vec<StoredMessage>,
+    /// Rejected envelopes (id, reason).
+    pub rejected: Vec<(MessageId, String)>,
+    /// Redeliveries of messages already held.
+    pub duplicates: usize,
+    /// Outbox items delivered to the relay during this sync.
+    pub flushed: usize,
+}
+
+/// An open client.
+pub struct Client {
+    home: Home,
+    profile: Profile,
+    identity: SecretKey,
+    device: Device,
+    bundle: Bundle,
+    conn: Option<Connection>,
+    directory: Directory,
+    directory_problems: Vec<String>,
+    request_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.profile.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Wrap an enrolment request in text armour, for carrying by mail or USB.
+pub fn armor_request(req: &Signed<EnrolmentRequest>) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(req.encode());
+    let mut out = String::from(ARMOR_BEGIN);
+    out.push('\n');
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or(""));
+        out.push('\n');
+    }
+    out.push_str(ARMOR_END);
+    out.push('\n');
+    out
+}
+
+/// Parse an armoured enrolment request and verify its self-signatures.
+pub fn parse_request(text: &str) -> Result<(Signed<EnrolmentRequest>, EnrolmentRequest)> {
+    use base64::Engine;
+    let inner = text
+        .trim()
+        .strip_prefix(ARMOR_BEGIN)
+        .and_then(|t| t.trim_end().strip_suffix(ARMOR_END))
+        .ok_or_else(|| anyhow!("not a Liaison enrolment request (missing armour lines)"))?;
+    let b64: String = inner.split_whitespace().collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.as_bytes())
+        .map_err(|_| anyhow!("enrolment request is not valid base64"))?;
+    let signed = Signed::<EnrolmentRequest>::decode(&bytes)
+        .map_err(|e| anyhow!("enrolment request is malformed: {e}"))?;
+    let req = EnrolmentRequest::verify(&signed)
+        .map_err(|e| anyhow!("enrolment request does not verify: {e}"))?;
+    Ok((signed, req))
+}
+
+impl Client {
+    /// Create a home, keys and an enrolment request. Returns the path of the
+    /// request file and the identity fingerprint to confirm with the authority.
+    pub fn init(
+        dir: &Path,
+        passphrase: &str,
+        bundle_text: &str,
+        params: InitParams,
+        kdf: KdfParams,
+    ) -> Result<(PathBuf, String)> {
+        let bundle = Bundle::from_toml(bundle_text).map_err(|e| anyhow!("invalid bundle: {e}"))?;
+        if params.id.country() != params.country {
+            bail!(
+                "id {} must start with the lower-case country code of {} (e.g. {}.agency.name)",
+                params.id,
+                params.country,
+                params.country.as_str().to_ascii_lowercase()
+            );
+        }
+        let home = Home::create(dir, passphrase, kdf)?;
+        let identity = SecretKey::from_seed(&random::<32>()?);
+        let mut device = Device::generate();
+        let prekeys = device.new_prekeys(PREKEY_TARGET, true);
+        let device_keys = DeviceKeys {
+            signing: device.signing_key(),
+            agreement: device.agreement_key(),
+        };
+        let request = EnrolmentRequest {
+            id: params.id.clone(),
+            country: params.country,
+            name: params.name.clone(),
+            agency: params.agency.clone(),
+            unit: params.unit,
+            languages: params.languages,
+            time_zone: params.time_zone,
+            identity_key: identity.public_key(),
+            device: device_keys,
+            device_signature: device
+                .sign(EnrolmentRequest::DEVICE_DOMAIN, &identity.public_key().0),
+            prekeys,
+            created_at: now(),
+        };
+        let signed = Signed::sign(&request, &identity);
+        let profile = Profile {
+            id: params.id,
+            country: params.country,
+            name: params.name,
+            agency: params.agency,
+            bundle: bundle.to_toml(),
+        };
+        let mut w = home.write()?;
+        w.put_secret("identity", &*identity.to_seed())?;
+        w.put_secret("account", &device.pickle()?)?;
+        w.put_secret("profile", &profile)?;
+        w.commit()?;
+        let path = dir.join(ENROLMENT_REQUEST);
+        std::fs::write(&path, armor_request(&signed))
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok((path, identity.public_key().fingerprint().to_string()))
+    }
+
+    /// Open an existing home.
+    pub fn open(dir: &Path, passphrase: &str) -> Result<Client> {
+        let home = Home::open(dir, passphrase)?;
+        let seed: [u8; 32] = home
+            .get_secret("identity")?
+            .ok_or_else(|| anyhow!("home has no identity key"))?;
+        let identity = SecretKey::from_seed(&seed);
+        let pickle: String = home
+            .get_secret("account")?
+            .ok_or_else(|| anyhow!("home has no Olm account"))?;
+        let device = Device::from_pickle(&pickle)?;
+        let profile: Profile = home
+            .get_secret("profile")?
+            .ok_or_else(|| anyhow!("home has no profile"))?;
+        let bundle = Bundle::from_toml(&profile.bundle)
+            .map_err(|e| anyhow!("stored bundle is invalid: {e}"))?;
+        let mut client = Client {
+            home,
+            profile,
+            identity,
+            device,
+            bundle,
+            conn: None,
+            directory: Directory::default(),
+            directory_problems: Vec::new(),
+            request_timeout: None,
+        };
+        if let Some(cache) = client.home.get_secret::<DirectoryCache>("directory")? {
+            client.apply_directory(&cache);
+        }
+        Ok(client)
+    }
+
+    /// Abandon relay requests that take longer than `t` (default 30 s).
+    pub fn set_request_timeout(&mut self, t: Duration) {
+        self.request_timeout = Some(t);
+        if let Some(c) = self.conn.as_mut() {
+            c.set_timeout(t);
+        }
+    }
+
+    /// This focal point's id.
+    pub fn id(&self) -> &DirectoryId {
+        &self.profile.id
+    }
+
+    /// This device's key.
+    pub fn device_key(&self) -> PublicKey {
+        self.device.signing_key()
+    }
+
+    /// The identity public key.
+    pub fn identity_key(&self) -> PublicKey {
+        self.identity.public_key()
+    }
+
+    /// The verified directory.
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    /// Items of the last fetched directory that failed verification.
+    pub fn directory_problems(&self) -> &[String] {
+        &self.directory_problems
+    }
+
+    fn apply_directory(&mut self, cache: &DirectoryCache) {
+        let root = match self.bundle.root() {
+            Ok(r) => r,
+            Err(_) => return,
+        };
+        let (dir, rejected) = Directory::build(&root, &cache.authorities, &cache.records, now());
+        self.directory = dir;
+        self.directory_problems = rejected
+            .into_iter()
+            .map(|r| format!("{}: {}", r.subject, r.error))
+            .collect();
+    }
+
+    fn conn(&self) -> Result<&Connection> {
+        self.conn
+            .as_ref()
+            .ok_or_else(|| anyhow!("not connected to the relay"))
+    }
+
+    /// Connect to the relay, authenticate this device, refresh the directory
+    /// and keep prekeys topped up.
+    pub async fn connect(&mut self) -> Result<()> {
+        let pin = self.bundle.cert_pin().map_err(|e| anyhow!("{e}"))?;
+        let mut conn = Connection::connect(&self.bundle.relay_addr, pin).await?;
+        if let Some(t) = self.request_timeout {
+            conn.set_timeout(t);
+        }
+        let device = &self.device;
+        conn.authenticate(device.signing_key(), |msg| device.sign_raw(msg))
+            .await?;
+        self.conn = Some(conn);
+        self.sync_directory().await?;
+        self.replenish_prekeys().await?;
+        Ok(())
+    }
+
+    /// Close the connection.
+    pub async fn disconnect(&mut self) {
+        if let Some(c) = self.conn.take() {
+            c.close().await;
+        }
+    }
+
+    /// Fetch and verify the directory.
+    pub async fn sync_directory(&mut self) -> Result<()> {
+        let (authorities, records) = match self.conn()?.request(&Request::GetDirectory).await? {
+            Response::Directory {
+                authorities,
+                records,
+            } => (authorities, records),
+            other => bail!("unexpected answer to GetDirectory: {other:?}"),
+        };
+        let cache = DirectoryCache {
+            authorities,
+            records,
+        };
+        self.apply_directory(&cache);
+        let mut w = self.home.write()?;
+        w.put_secret("directory", &cache)?;
+        w.commit()?;
+        Ok(())
+    }
+
+    async fn replenish_prekeys(&mut self) -> Result<()> {
+        let (count, fallback) = match self.conn()?.request(&Request::PrekeyCount).await? {
+            Response::PrekeyCount { one_time, fallback } => (one_time, fallback),
+            other => bail!("unexpected answer to PrekeyCount: {other:?}"),
+        };
+        if count >= PREKEY_LOW_WATER && fallback {
+            return Ok(());
+        }
+        let want = PREKEY_TARGET.saturating_sub(count as usize);
+        let prekeys = self.device.new_prekeys(want, !fallback);
+        // Persist the private halves before the public halves leave.
+        let mut w = self.home.write()?;
+        w.put_secret("account", &self.device.pickle()?)?;
+        w.commit()?;
+        self.conn()?
+            .request(&Request::UploadPrekeys(prekeys))
+            .await?;
+        Ok(())
+    }
+
+    fn load_sessions(&self, device: &PublicKey) -> Result<Vec<Session>> {
+        let pickles: Vec<String> = self
+            .home
+            .get(Table::Sessions, &device.0)?
+            .unwrap_or_default();
+        olm::unpickle_sessions(&pickles)
+    }
+
+    /// Resolve recipients to active, verified records.
+    fn resolve(&self, to: &[DirectoryId]) -> Result<Vec<FocalPointRecord>> {
+        let now = now();
+        let mut out = Vec::new();
+        for id in to {
+            let rec = self.directory.record(id).ok_or_else(|| {
+                anyhow!("unknown recipient {id}: no record for it in the verified directory (check the id with your counterpart or their authority)")
+            })?;
+            if !rec.is_active(now) {
+                bail!("recipient {id} is not active in the directory (revoked or expired)");
+            }
+            out.push(rec.clone());
+        }
+        Ok(out)
+    }
+
+    /// Encrypt and send a message; returns once the relay has durably
+    /// accepted it.
+    pub async fn send(
+        &mut self,
+        to: &[DirectoryId],
+        text: &str,
+        handling: Handling,
+    ) -> Result<MessageId> {
+        self.send_in(to, text, handling, None).await
+    }
+
+    /// Like [`Client::send`], in an existing conversation.
+    pub async fn send_in(
+        &mut self,
+        to: &[DirectoryId],
+        text: &str,
+        handling: Handling,
+        conversation: Option<ConversationId>,
+    ) -> Result<MessageId> {
+        self.send_with_hooks(to, text, handling, conversation, TestHooks::default())
+            .await
+    }
+
+    /// Send with fault-injection hooks. Only for tests that play a
+    /// misbehaving sender or network; never used by the tools.
+    #[doc(hidden)]
+    pub async fn send_with_hooks(
+        &mut self,
+        to: &[DirectoryId],
+        text: &str,
+        handling: Handling,
+        conversation: Option<ConversationId>,
+        mut hooks: TestHooks,
+    ) -> Result<MessageId> {
+        if to.is_empty() {
+            bail!("no recipient given");
+        }
+        self.flush_outbox().await?;
+        let records = self.resolve(to)?;
+        let message_id = MessageId(random()?);
+        let payload = Payload {
+            message_id,
+            sender: self.profile.id.clone(),
+            sender_device: self.device.signing_key(),
+            recipients: to.to_vec(),
+            conversation_id: conversation.unwrap_or(ConversationId(random()?)),
+            created_at: now(),
+            handling,
+            body: text.to_owned(),
+            attachments: Vec::new(),
+        };
+        payload
+            .check_wellformed()
+            .map_err(|e| anyhow!("cannot send: {e}"))?;
+        let signed = Signed::sign(&payload, &self.identity);
+        let mut plaintext = zeroize::Zeroizing::new(signed.encode());
+        if let Some(f) = hooks.alter_signed_payload.as_mut() {
+            f(&mut plaintext);
+        }
+
+        let mut envelopes = Vec::new();
+        let mut changed: BTreeMap<PublicKey, Vec<Session>> = BTreeMap::new();
+        for rec in &records {
+            for dev in &rec.devices {
+                if dev.signing == self.device.signing_key() {
+                    continue;
+                }
+                let mut sessions = self.load_sessions(&dev.signing)?;
+                if sessions.is_empty() {
+                    let prekey = match self
+                        .conn()?
+                        .request(&Request::ClaimPrekey {
+                            device: dev.signing,
+                        })
+                        .await
+                    {
+                        Ok(Response::Prekey(p)) => p,
+                        Ok(other) => bail!("unexpected answer to ClaimPrekey: {other:?}"),
+                        Err(e) => bail!(
+                            "cannot reach device {} of {}: {e}",
+                            dev.signing.fingerprint(),
+                            rec.id
+                        ),
+                    };
+                    if prekey.device != dev.signing {
+                        bail!("the relay served a prekey of another device for {}", rec.id);
+                    }
+                    sessions.push(self.device.outbound(dev.agreement, &prekey)?);
+                }
+                let session = sessions.first_mut().ok_or_else(|| anyhow!("no session"))?;
+                let (kind, ciphertext) = olm::encrypt(session, &plaintext)?;
+                let mut envelope = Envelope {
+                    message_id,
+                    sender_device: self.device.signing_key(),
+                    recipient_device: dev.signing,
+                    kind,
+                    ciphertext,
+                };
+                if let Some(f) = hooks.alter_envelope.as_mut() {
+                    f(&mut envelope);
+                }
+                envelopes.push(envelope);
+                changed.insert(dev.signing, sessions);
+            }
+        }
+        if envelopes.is_empty() {
+            bail!("none of the recipients has a device to encrypt to");
+        }
+        // Ratchet state, outbox and our copy become durable together before
+        // anything leaves, so a crash can never reuse a message key.
+        let stored = StoredMessage {
+            id: message_id,
+            direction: Direction::Out,
+            from: self.profile.id.to_string(),
+            to: to.iter().map(ToString::to_string).collect(),
+            sent_at: payload.created_at,
+            stored_at: payload.created_at,
+            conversation: payload.conversation_id,
+            text: text.to_owned(),
+            handling: payload.handling.clone(),
+            verified: true,
+            error: None,
+            signed_payload: signed.encode(),
+            accepted: false,
+        };
+        let item = OutboxItem {
+            message_id,
+            envelopes,
+        };
+        let mut w = self.home.write()?;
+        for (dev, sessions) in &changed {
+            w.put(Table::Sessions, &dev.0, &olm::pickle_sessions(sessions)?)?;
+        }
+        w.put(Table::Outbox, &message_id.0, &item)?;
+        w.put(Table::Messages, &message_id.0, &stored)?;
+        w.commit()?;
+        self.submit(&item).await?;
+        Ok(message_id)
+    }
+
+    async fn submit(&mut self, item: &OutboxItem) -> Result<()> {
+        let req = Request::Send {
+            message_id: item.message_id,
+            envelopes: item.envelopes.clone(),
+        };
+        match self.conn()?.request(&req).await {
+            Ok(Response::Accepted { message_id, .. }) if message_id == item.message_id => {}
+            Ok(other) => bail!("unexpected answer to Send: {other:?}"),
+            Err(RelayError::Refused(e)) => {
+                if !e.code.is_retryable() {
+                    // Not retryable: drop it from the outbox so it does not block.
+                    let mut w = self.home.write()?;
+                    w.remove(Table::Outbox, &item.message_id.0)?;
+                    w.commit()?;
+                }
+                return Err(anyhow!("message {} not accepted: {e}", item.message_id));
+            }
+            Err(e) => {
+                return Err(anyhow!(
+                    "message {} not confirmed (kept in the outbox; it will be retried): {e}",
+                    item.message_id
+                ));
+            }
+        }
+        let mut w = self.home.write()?;
+        w.remove(Table::Outbox, &item.message_id.0)?;
+        if let Some(mut m) = self
+            .home
+            .get::<StoredMessage>(Table::Messages, &item.message_id.0)?
+        {
+            m.accepted = true;
+            m.stored_at = now();
+            w.put(Table::Messages, &item.message_id.0, &m)?;
+        }
+        w.commit()?;
+        Ok(())
+    }
+
+    /// Retry every message whose acceptance was not confirmed. The same
+    /// envelope bytes are resent; the relay deduplicates by message id.
+    pub async fn flush_outbox(&mut self) -> Result<usize> {
+        let items: Vec<(Vec<u8>, OutboxItem)> = self.home.all(Table::Outbox)?;
+        let n = items.len();
+        for (_, item) in items {
+            self.submit(&item).await?;
+        }
+        Ok(n)
+    }
+
+    /// Messages still waiting for the relay's acceptance.
+    pub fn outbox_len(&self) -> Result<usize> {
+        Ok(self.home.all::<OutboxItem>(Table::Outbox)?.len())
+    }
+
+    /// Process one queued envelope: decrypt, verify and store it. Does not
+    /// acknowledge it to the relay.
+    pub fn process(&mut self, q: &Queued) -> Result<Received> {
+        let env = &q.envelope;
+        if self.home.contains(Table::Messages, &env.message_id.0)? {
+            return Ok(Received::Duplicate(env.message_id));
+        }
+        match self.open_envelope(env) {
+            Ok((msg, sender_device, sessions)) => {
+                let mut w = self.home.write()?;
+                w.put(
+                    Table::Sessions,
+                    &sender_device.0,
+                    &olm::pickle_sessions(&sessions)?,
+                )?;
+                w.put_secret("account", &self.device.pickle()?)?;
+                w.put(Table::Messages, &msg.id.0, &msg)?;
+                w.commit()?;
+                Ok(Received::Message(Box::new(msg)))
+            }
+            Err(reason) => {
+                // Reload the account: a failed attempt must not leave
+                // half-applied state in memory.
+                if let Some(p) = self.home.get_secret::<String>("account")? {
+                    self.device = Device::from_pickle(&p)?;
+                }
+                let reason = format!("{reason:#}");
+                let record = StoredMessage {
+                    id: env.message_id,
+                    direction: Direction::In,
+                    from: self
+                        .directory
+                        .device_owner(&env.sender_device)
+                        .map(|r| r.id.to_string())
+                        .unwrap_or_else(|| format!("device {}", env.sender_device.fingerprint())),
+                    to: vec![self.profile.id.to_string()],
+                    sent_at: Timestamp(q.accepted_at),
+                    stored_at: now(),
+                    conversation: ConversationId([0; 16]),
+                    text: String::new(),
+                    handling: Handling::default(),
+                    verified: false,
+                    error: Some(reason.clone()),
+                    signed_payload: Vec::new(),
+                    accepted: false,
+                };
+                let mut w = self.home.write()?;
+                w.put(Table::Messages, &env.message_id.0, &record)?;
+                w.commit()?;
+                Ok(Received::Rejected {
+                    id: env.message_id,
+                    reason,
+                })
+            }
+        }
+    }
+
+    fn open_envelope(
+        &mut self,
+        env: &Envelope,
+    ) -> Result<(StoredMessage, PublicKey, Vec<Session>)> {
+        if env.recipient_device != self.device.signing_key() {
+            bail!("envelope is addressed to another device");
+        }
+        let sender = self
+            .directory
+            .device_owner(&env.sender_device)
+            .cloned()
+            .ok_or_else(|| {
+                anyhow!(
+                    "sending device {} is not in the verified directory",
+                    env.sender_device.fingerprint()
+                )
+            })?;
+        let agreement = sender
+            .devices
+            .iter()
+            .find(|d| d.signing == env.sender_device)
+            .map(|d| d.agreement)
+            .ok_or_else(|| anyhow!("sending device not in its owner's record"))?;
+        let mut sessions = self.load_sessions(&env.sender_device)?;
+        let plaintext = zeroize::Zeroizing::new(
+            self.device
+                .decrypt(agreement, env.kind, &env.ciphertext, &mut sessions)
+                .map_err(|_| {
+                    anyhow!(
+                        "envelope failed to decrypt (altered in transit, or not for this device)"
+                    )
+                })?,
+        );
+        let signed = SignedPayload::decode(&plaintext)
+            .map_err(|e| anyhow!("decrypted payload is malformed: {e}"))?;
+        let payload = verify_payload(
+            &signed,
+            &sender,
+            &env.sender_device,
+            &env.message_id,
+            &self.profile.id,
+        )
+        .map_err(|e| anyhow!("payload from {} rejected: {e}", sender.id))?;
+        let msg = StoredMessage {
+            id: payload.message_id,
+            direction: Direction::In,
+            from: payload.sender.to_string(),
+            to: payload.recipients.iter().map(ToString::to_string).collect(),
+            sent_at: payload.created_at,
+            stored_at: now(),
+            conversation: payload.conversation_id,
+            text: payload.body,
+            handling: payload.handling,
+            verified: true,
+            error: None,
+            signed_payload: signed.encode(),
+            accepted: true,
+        };
+        Ok((msg, env.sender_device, sessions))
+    }
+
+    async fn ack(&self, seqs: Vec<u64>) -> Result<()> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        self.conn()?.request(&Request::Ack { seqs }).await?;
+        Ok(())
+    }
+
+    /// Retry the outbox, then fetch, verify, store and acknowledge every
+    /// pending envelope.
+    pub async fn sync(&mut self) -> Result<SyncReport> {
+        let mut report = SyncReport {
+            flushed: self.flush_outbox().await?,
+            ..SyncReport::default()
+        };
+        let mut after = 0u64;
+        loop {
+            let (items, more) = match self
+                .conn()?
+                .request(&Request::Fetch { after, limit: 256 })
+                .await?
+            {
+                Response::Messages { items, more } => (items, more),
+                other => bail!("unexpected answer to Fetch: {other:?}"),
+            };
+            let mut seqs = Vec::with_capacity(items.len());
+            for q in &items {
+                after = after.max(q.seq);
+                let r = self.process(q)?;
+                Self::record(r, &mut report);
+                seqs.push(q.seq);
+            }
+            self.ack(seqs).await?;
+            if !more || items.is_empty() {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    fn record(r: Received, report: &mut SyncReport) {
+        match r {
+            Received::Message(m) => report.received.push(*m),
+            Received::Duplicate(_) => report.duplicates += 1,
+            Received::Rejected { id, reason } => report.rejected.push((id, reason)),
+        }
+    }
+
+    /// Stay connected and process pushed envelopes as they arrive, calling
+    /// `on` for each, until `count` messages were handled or `timeout`
+    /// passed. Pending envelopes are fetched first.
+    pub async fn listen(
+        &mut self,
+        count: Option<usize>,
+        timeout: Option<Duration>,
+        on_ready: impl FnOnce(),
+        mut on: impl FnMut(&Received),
+    ) -> Result<usize> {
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        // Subscribe first, then fetch what is already queued: nothing
+        // committed in between can be missed (duplicates are dropped by id).
+        let mut sub = self.conn()?.subscribe().await?;
+        on_ready();
+        let mut handled = 0usize;
+        let initial = self.sync().await?;
+        for m in initial.received {
+            handled += 1;
+            on(&Received::Message(Box::new(m)));
+        }
+        for (id, reason) in initial.rejected {
+            on(&Received::Rejected { id, reason });
+        }
+        while count.is_none_or(|c| handled < c) {
+            let next = match deadline {
+                Some(d) => match tokio::time::timeout_at(d, sub.next()).await {
+                    Ok(n) => n,
+                    Err(_) => break,
+                },
+                None => sub.next().await,
+            };
+            match next? {
+                None => bail!(
+                    "the relay closed the subscription (it may be restarting); run the command again"
+                ),
+                Some(Response::Push(q)) => {
+                    let r = self.process(&q)?;
+                    if matches!(r, Received::Message(_)) {
+                        handled += 1;
+                    }
+                    on(&r);
+                    self.ack(vec![q.seq]).await?;
+                }
+                Some(other) => bail!("unexpected frame on the subscription: {other:?}"),
+            }
+        }
+        Ok(handled)
+    }
+
+    /// Every stored message, oldest first.
+    pub fn messages(&self) -> Result<Vec<StoredMessage>> {
+        let mut all: Vec<StoredMessage> = self
+            .home
+            .all::<StoredMessage>(Table::Messages)?
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect();
+        all.sort_by_key(|m| (m.sent_at, m.id));
+        Ok(all)
+    }
+
+    /// Received messages, oldest first.
+    pub fn inbox(&self) -> Result<Vec<StoredMessage>> {
+        Ok(self
+            .messages()?
+            .into_iter()
+            .filter(|m| m.direction == Direction::In)
+            .collect())
+    }
+}

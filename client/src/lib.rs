@@ -1,0 +1,19 @@
+//! `liaison-client`: the focal point's client library, behind the `liaison`
+//! and `liaison-admin` command-line tools.
+//!
+//! It keeps keys, Olm sessions and messages in an encrypted home
+//! ([`home`]), talks to the relay over pinned QUIC ([`transport`]), verifies
+//! the directory against the pinned network root, encrypts every message to
+//! every device of every recipient with Olm ([`olm`]) and verifies the inner
+//! signature and the sender's record on receipt ([`client`]).
+//!
+//! Non-features (for now): attachments, groups beyond a recipient list,
+//! handling enforcement beyond display (see the handling issue).
+
+pub mod admin;
+pub mod client;
+pub mod home;
+pub mod olm;
+pub mod transport;
+
+pub use client::{Client, InitParams, Received, StoredMessage, SyncReport};

@@ -1,0 +1,378 @@
+//! A throwaway development network in one directory, so that one command
+//! gives a newcomer a running relay, a network root, two country authorities
+//! and an enrolment bundle.
+//!
+//! Layout of `D` (created on first use, reused afterwards):
+//! ```text
+//! D/root.key               network root secret seed (hex), 0600
+//! D/authorities/TH.key     Thailand development authority key file, 0600
+//! D/authorities/PH.key     Philippines development authority key file, 0600
+//! D/relay/                 relay data dir (relay.redb, tls.crt, tls.key 0600)
+//! D/relay.toml             relay configuration (paths relative to D)
+//! D/bundle.toml            enrolment bundle (root key, relay address, pin)
+//! ```
+//! The keys are generated from the OS random number generator but live on
+//! disk unencrypted: never use a development network for real traffic.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use liaison_protocol::bundle::{AuthorityKeyFile, Bundle};
+use liaison_protocol::directory::{AuthorityCertificate, verify_authority};
+use liaison_protocol::{CountryCode, PublicKey, SecretKey, Signed, Timestamp};
+
+use crate::config::RelayConfig;
+use crate::store::{RedbStore, Store};
+use crate::tls;
+
+/// Network name written into the development bundle.
+pub const DEV_NETWORK: &str = "liaison-dev";
+const DAY_MS: u64 = 86_400_000;
+const AUTHORITIES: [(&str, &str); 2] = [
+    ("TH", "Thailand (development authority)"),
+    ("PH", "Philippines (development authority)"),
+];
+
+/// A prepared development network.
+#[derive(Debug)]
+pub struct DevNetwork {
+    /// The directory `D`.
+    pub dir: PathBuf,
+    /// The relay configuration (loaded from `D/relay.toml`).
+    pub config: RelayConfig,
+    /// The network root's public key.
+    pub root_key: PublicKey,
+    /// Whether this run created the network (rather than reusing it).
+    pub created: bool,
+}
+
+impl DevNetwork {
+    /// `D/root.key`.
+    pub fn root_key_path(&self) -> PathBuf {
+        self.dir.join("root.key")
+    }
+    /// `D/authorities/<CC>.key`.
+    pub fn authority_path(&self, country: &str) -> PathBuf {
+        self.dir.join("authorities").join(format!("{country}.key"))
+    }
+    /// `D/relay.toml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("relay.toml")
+    }
+    /// `D/bundle.toml`.
+    pub fn bundle_path(&self) -> PathBuf {
+        self.dir.join("bundle.toml")
+    }
+}
+
+fn random_key() -> Result<SecretKey> {
+    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+    getrandom::fill(seed.as_mut()).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
+    Ok(SecretKey::from_seed(&seed))
+}
+
+fn write_secret(path: &Path, text: &str) -> Result<()> {
+    tls::write_new_file(path, text.as_bytes(), true)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn read_root(path: &Path) -> Result<SecretKey> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+    );
+    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+    hex::decode_to_slice(text.trim(), seed.as_mut())
+        .map_err(|_| anyhow::anyhow!("{}: expected 64 hex digits", path.display()))?;
+    Ok(SecretKey::from_seed(&seed))
+}
+
+fn relay_toml(listen: SocketAddr, root: &PublicKey) -> String {
+    format!(
+        "# Liaison relay configuration of a development network (liaison-relay dev).\n\
+         # Relative paths are resolved against this file's directory.\n\
+         listen = \"{listen}\"\n\
+         data_dir = \"relay\"\n\
+         root_key = \"{root}\"\n\
+         \n\
+         [limits]\n\
+         # Defaults: max_frame = 1048576, max_envelopes_per_message = 256,\n\
+         # max_queue_depth = 10000, max_connections = 1024, fetch_batch = 256,\n\
+         # max_prekeys_per_device = 200, idle_timeout_secs = 60, auth_timeout_secs = 10\n",
+        root = root.to_hex()
+    )
+}
+
+/// Create the network in `dir` if it holds none, or reuse it (updating the
+/// listen address if it changed). The authority certificates are stored in
+/// the relay's store as if published.
+pub fn prepare(dir: &Path, listen: SocketAddr) -> Result<DevNetwork> {
+    let root_path = dir.join("root.key");
+    let created = !root_path.exists();
+    let root = if created {
+        create(dir, listen)?
+    } else {
+        read_root(&root_path)?
+    };
+    let root_key = root.public_key();
+    let config_path = dir.join("relay.toml");
+    if config_path.exists() {
+        let text = std::fs::read_to_string(&config_path)
+            .with_context(|| format!("reading {}", config_path.display()))?;
+        let existing = RelayConfig::from_toml(&text)
+            .with_context(|| format!("in {}", config_path.display()))?;
+        if existing.root_key != root_key {
+            bail!(
+                "{} pins a different root key than {}; remove {} to start a fresh network",
+                config_path.display(),
+                root_path.display(),
+                dir.display()
+            );
+        }
+        if existing.listen != listen {
+            let updated: String = text
+                .lines()
+                .map(|l| {
+                    if l.trim_start().starts_with("listen") && l.contains('=') {
+                        format!("listen = \"{listen}\"\n")
+                    } else {
+                        format!("{l}\n")
+                    }
+                })
+                .collect();
+            std::fs::write(&config_path, updated)
+                .with_context(|| format!("updating {}", config_path.display()))?;
+        }
+    } else {
+        std::fs::write(&config_path, relay_toml(listen, &root_key))
+            .with_context(|| format!("writing {}", config_path.display()))?;
+    }
+    let config = RelayConfig::load(&config_path)?;
+    let net = DevNetwork {
+        dir: dir.to_owned(),
+        config,
+        root_key,
+        created,
+    };
+    // The store must exist with the authorities before the relay opens it.
+    crate::server::create_private_dir(&net.config.data_dir)?;
+    let store = RedbStore::open(&net.config.store_path())
+        .with_context(|| format!("opening {}", net.config.store_path().display()))?;
+    let now = crate::now();
+    for (country, _) in AUTHORITIES {
+        let path = net.authority_path(country);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "reading {} (remove {} to start a fresh network)",
+                path.display(),
+                dir.display()
+            )
+        })?;
+        let file =
+            AuthorityKeyFile::from_toml(&text).with_context(|| format!("in {}", path.display()))?;
+        let cert = verify_authority(&root_key, &file.certificate, now).with_context(|| {
+            format!(
+                "{}: certificate does not verify against {} (expired? remove {} to start afresh)",
+                path.display(),
+                root_path.display(),
+                dir.display()
+            )
+        })?;
+        store
+            .put_authority(&cert, &file.certificate)
+            .context("storing an authority certificate")?;
+    }
+    drop(store);
+    tls::load_or_generate(&net.config.tls_cert, &net.config.tls_key)?;
+    Ok(net)
+}
+
+fn create(dir: &Path, listen: SocketAddr) -> Result<SecretKey> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::server::create_private_dir(&dir.join("authorities"))?;
+    let root = random_key()?;
+    write_secret(
+        &dir.join("root.key"),
+        &format!("{}\n", hex::encode(*root.to_seed())),
+    )?;
+    let now = crate::now();
+    for (country, name) in AUTHORITIES {
+        let key = random_key()?;
+        let country = CountryCode::parse(country)?;
+        let cert = AuthorityCertificate {
+            country,
+            name: name.to_owned(),
+            key: key.public_key(),
+            serial: 1,
+            not_before: Timestamp(now.0.saturating_sub(DAY_MS)),
+            not_after: now.plus_millis(730 * DAY_MS),
+            revoked: false,
+        };
+        let file = AuthorityKeyFile {
+            certificate: Signed::sign(&cert, &root),
+            key,
+            country,
+        };
+        write_secret(
+            &dir.join("authorities")
+                .join(format!("{}.key", country.as_str())),
+            &file.to_toml(),
+        )?;
+    }
+    std::fs::write(
+        dir.join("relay.toml"),
+        relay_toml(listen, &root.public_key()),
+    )
+    .with_context(|| format!("writing {}", dir.join("relay.toml").display()))?;
+    Ok(root)
+}
+
+/// The address clients should dial for a relay bound to `bound`: an
+/// unspecified address becomes loopback.
+pub fn dial_addr(bound: SocketAddr) -> SocketAddr {
+    match bound.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), bound.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), bound.port())
+        }
+        _ => bound,
+    }
+}
+
+/// Write `D/bundle.toml` for the relay bound at `bound` with certificate pin
+/// `cert_sha256`.
+pub fn write_bundle(net: &DevNetwork, bound: SocketAddr, cert_sha256: [u8; 32]) -> Result<Bundle> {
+    let bundle = Bundle {
+        network: DEV_NETWORK.to_owned(),
+        root_key: net.root_key.to_hex(),
+        relay_addr: dial_addr(bound).to_string(),
+        relay_cert_sha256: hex::encode(cert_sha256),
+    };
+    let path = net.bundle_path();
+    std::fs::write(&path, bundle.to_toml())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(bundle)
+}
+
+fn shell_quote(p: &Path) -> String {
+    let s = p.display().to_string();
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:,=@".contains(&b))
+    {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// What a newcomer types next, with the real paths.
+pub fn instructions(net: &DevNetwork) -> String {
+    let bundle = shell_quote(&net.bundle_path());
+    let th = shell_quote(&net.authority_path("TH"));
+    let ph = shell_quote(&net.authority_path("PH"));
+    let state = if net.created { "created" } else { "reused" };
+    format!(
+        "Development network {state} in {dir} (throwaway keys: never use it for real traffic).\n\
+         \n\
+         Next, in another terminal:\n\
+         \x20 export LIAISON_PASSPHRASE='choose-a-passphrase'\n\
+         \x20 liaison --home ./alice init --bundle {bundle} --id th.dsi.alice --name \"Alice\" --country TH --agency DSI\n\
+         \x20 liaison-admin enrol --authority {th} --bundle {bundle} ./alice/enrolment.request\n\
+         \x20 liaison --home ./bob init --bundle {bundle} --id ph.pnp.bob --name \"Bob\" --country PH --agency PNP\n\
+         \x20 liaison-admin enrol --authority {ph} --bundle {bundle} ./bob/enrolment.request\n\
+         \x20 liaison --home ./alice send --to ph.pnp.bob \"hello\"\n\
+         \x20 liaison --home ./bob sync\n\
+         \x20 liaison --home ./bob inbox\n",
+        dir = shell_quote(&net.dir),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn create_then_reuse_with_a_new_address() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("net");
+        let a: SocketAddr = "127.0.0.1:7443".parse().unwrap();
+        let net = prepare(&d, a).unwrap();
+        assert!(net.created);
+        for f in [
+            "root.key",
+            "authorities/TH.key",
+            "authorities/PH.key",
+            "relay.toml",
+            "relay/relay.redb",
+            "relay/tls.crt",
+            "relay/tls.key",
+        ] {
+            assert!(d.join(f).exists(), "{f}");
+        }
+        #[cfg(unix)]
+        for f in [
+            "root.key",
+            "authorities/TH.key",
+            "authorities/PH.key",
+            "relay/tls.key",
+        ] {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(d.join(f)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
+        #[cfg(unix)]
+        for f in ["authorities", "relay"] {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(d.join(f)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "{f}");
+        }
+        let th = AuthorityKeyFile::from_toml(
+            &std::fs::read_to_string(d.join("authorities/TH.key")).unwrap(),
+        )
+        .unwrap();
+        let cert = verify_authority(&net.root_key, &th.certificate, crate::now()).unwrap();
+        assert_eq!(cert.name, "Thailand (development authority)");
+        assert_eq!(cert.serial, 1);
+        let store = RedbStore::open(&net.config.store_path()).unwrap();
+        assert_eq!(store.load_directory().unwrap().0.len(), 2);
+        drop(store);
+
+        let pin = tls::load(&net.config.tls_cert, &net.config.tls_key)
+            .unwrap()
+            .cert_sha256();
+        let b = write_bundle(&net, "0.0.0.0:7443".parse().unwrap(), pin).unwrap();
+        assert_eq!(b.relay_addr, "127.0.0.1:7443");
+        let text = instructions(&net);
+        assert!(text.contains(&format!("--bundle {}", d.join("bundle.toml").display())));
+        assert!(text.contains(&format!(
+            "--authority {}",
+            d.join("authorities/PH.key").display()
+        )));
+
+        let b2: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        let again = prepare(&d, b2).unwrap();
+        assert!(!again.created);
+        assert_eq!(again.root_key, net.root_key);
+        assert_eq!(again.config.listen, b2);
+        let pin2 = tls::load(&again.config.tls_cert, &again.config.tls_key)
+            .unwrap()
+            .cert_sha256();
+        assert_eq!(pin, pin2);
+        let b = write_bundle(&again, b2, pin2).unwrap();
+        let parsed =
+            Bundle::from_toml(&std::fs::read_to_string(again.bundle_path()).unwrap()).unwrap();
+        assert_eq!(parsed, b);
+        assert_eq!(parsed.relay_addr, "127.0.0.1:9000");
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote(Path::new("./a/b.toml")), "./a/b.toml");
+        assert_eq!(shell_quote(Path::new("my dir/x")), "'my dir/x'");
+        assert_eq!(shell_quote(Path::new("it's")), "'it'\\''s'");
+    }
+}

@@ -1,0 +1,61 @@
+//! `liaison-relay`: the Liaison QUIC relay.
+//!
+//! It authenticates devices by a challenge bound to the TLS session, keeps
+//! the directory (authority certificates and focal point records, each
+//! verified against the pinned network root before it is stored), stores Olm
+//! prekeys and hands out each one-time key once, and queues envelopes per
+//! recipient device durably: a Send is acknowledged only after its group
+//! commit reached the disk, is deduplicated by message id, delivered live to
+//! subscribers and deleted only when the recipient acknowledges it.
+//!
+//! Non-features: the relay never sees plaintext, cannot forge or alter a
+//! message (payloads are signed inside the ciphertext) and cannot substitute
+//! a key (records are signed by country authorities). It does see metadata:
+//! which device sends to which, when, and how many bytes. Not yet here: the
+//! transparency logs, rate limits per identity, metrics.
+//!
+//! Library shape (as mini-redis): [`run`] takes the configuration and a
+//! shutdown future; [`Relay::bind`] lets tests bind `127.0.0.1:0` first and
+//! read [`Relay::local_addr`] and [`Relay::cert_sha256`].
+
+use std::future::Future;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use liaison_protocol::Timestamp;
+
+pub mod commit;
+pub mod config;
+pub mod dev;
+mod server;
+mod service;
+pub mod store;
+pub mod tls;
+
+#[cfg(test)]
+mod test_support;
+
+pub use config::{ConfigError, Limits, RelayConfig};
+pub use server::{Relay, RelayHandle};
+
+/// Bind with `config` and serve until `shutdown` resolves (see
+/// [`Relay::serve`] for what a graceful shutdown does).
+pub async fn run(config: RelayConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let relay = Relay::bind(config)?;
+    relay.serve(shutdown).await
+}
+
+/// SHA-256 of the relay's TLS certificate (DER), as clients pin it in the
+/// bundle. Reads the certificate named by `config`; generates the
+/// certificate and key first if neither exists yet.
+pub fn cert_sha256(config: &RelayConfig) -> anyhow::Result<[u8; 32]> {
+    Ok(tls::load_or_generate(&config.tls_cert, &config.tls_key)?.cert_sha256())
+}
+
+/// The relay's clock.
+pub(crate) fn now() -> Timestamp {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    Timestamp(ms)
+}

@@ -1,0 +1,785 @@
+//! Request handling, independent of QUIC: authentication, the directory,
+//! prekeys, queues. [`crate::server`] feeds it decoded requests per
+//! connection [`Session`].
+//!
+//! Every refusal is a [`WireError`] with a specific code and a message naming
+//! the rule that was broken. Messages and logs carry ids, fingerprints and
+//! sizes only: never ciphertext, keys or signatures.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+
+use liaison_protocol::directory::{
+    AuthorityCertificate, Directory, FocalPointRecord, verify_authority, verify_record,
+};
+use liaison_protocol::frames::{
+    AUTH_DOMAIN, ErrorCode, Queued, Request, Response, WireError, auth_message,
+};
+use liaison_protocol::message::{Envelope, MAX_CIPHERTEXT, Prekey};
+use liaison_protocol::{MessageId, PublicKey, Signature, Signed, VerifyError};
+use tokio::sync::broadcast;
+
+use crate::commit::{CommitError, Committer};
+use crate::config::Limits;
+use crate::store::{PrekeyUpload, PutOutcome, SendOp, SendOutcome, Store, StoreError, StoreHealth};
+
+/// Most sequence numbers acknowledged by one Ack.
+pub const MAX_ACK: usize = 4096;
+/// Pushed envelopes buffered per subscribed device before a subscriber that
+/// falls behind catches up from the store instead.
+const SUBSCRIBER_BUFFER: usize = 256;
+
+/// Derives the TLS exporter value for a nonce on one connection.
+pub type Exporter = Box<dyn Fn(&[u8; 32]) -> Option<[u8; 32]> + Send + Sync>;
+
+/// Per-connection authentication state.
+pub struct Session {
+    state: Mutex<SessionState>,
+    exporter: Exporter,
+}
+
+#[derive(Default)]
+struct SessionState {
+    nonce: Option<[u8; 32]>,
+    device: Option<PublicKey>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("device", &self.device())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A fresh, unauthenticated session.
+    pub fn new(exporter: Exporter) -> Self {
+        Session {
+            state: Mutex::new(SessionState::default()),
+            exporter,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SessionState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The authenticated device, if any.
+    pub fn device(&self) -> Option<PublicKey> {
+        self.lock().device
+    }
+}
+
+/// The directory as last built from the store.
+#[derive(Debug, Default)]
+pub struct DirectoryState {
+    /// Verified view.
+    pub directory: Directory,
+    /// Every stored authority certificate (revocations included).
+    pub authorities: Vec<Signed<AuthorityCertificate>>,
+    /// Latest stored record of every id.
+    pub records: Vec<Signed<FocalPointRecord>>,
+}
+
+/// Live subscribers, per device.
+#[derive(Debug, Default)]
+pub struct Subscribers {
+    map: Mutex<HashMap<PublicKey, broadcast::Sender<Arc<Queued>>>>,
+}
+
+impl Subscribers {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<PublicKey, broadcast::Sender<Arc<Queued>>>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Start receiving envelopes committed for `device`.
+    pub fn subscribe(&self, device: PublicKey) -> broadcast::Receiver<Arc<Queued>> {
+        self.lock()
+            .entry(device)
+            .or_insert_with(|| broadcast::channel(SUBSCRIBER_BUFFER).0)
+            .subscribe()
+    }
+
+    /// Forget `device` if nobody listens any more.
+    pub fn release(&self, device: &PublicKey) {
+        let mut map = self.lock();
+        if map.get(device).is_some_and(|tx| tx.receiver_count() == 0) {
+            map.remove(device);
+        }
+    }
+
+    /// Hand a committed envelope to its device's subscribers.
+    pub fn notify(&self, q: &Queued) {
+        let mut map = self.lock();
+        let device = q.envelope.recipient_device;
+        if let Some(tx) = map.get(&device)
+            && tx.send(Arc::new(q.clone())).is_err()
+        {
+            map.remove(&device);
+        }
+    }
+
+    /// Subscribed streams, all devices together.
+    pub fn count(&self) -> usize {
+        self.lock().values().map(|tx| tx.receiver_count()).sum()
+    }
+}
+
+/// The relay's request handler.
+pub struct Service {
+    limits: Limits,
+    root: PublicKey,
+    store: Arc<dyn Store>,
+    committer: Committer,
+    directory: RwLock<Arc<DirectoryState>>,
+    publish: tokio::sync::Mutex<()>,
+    subscribers: Arc<Subscribers>,
+    health: Arc<StoreHealth>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("limits", &self.limits)
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+fn err(code: ErrorCode, message: impl Into<String>) -> WireError {
+    WireError::new(code, message)
+}
+
+fn internal(health: &StoreHealth, e: &StoreError) -> WireError {
+    tracing::error!(error = %e, "store failure");
+    health.check(e);
+    err(
+        ErrorCode::Internal,
+        format!("relay storage failure ({e}); nothing was changed, retry later"),
+    )
+}
+
+fn fp(key: &PublicKey) -> String {
+    key.fingerprint().to_string()
+}
+
+impl Service {
+    /// Build the service over `store`; the directory is loaded from it.
+    pub fn new(
+        limits: Limits,
+        root: PublicKey,
+        store: Arc<dyn Store>,
+        committer: Committer,
+        subscribers: Arc<Subscribers>,
+        health: Arc<StoreHealth>,
+    ) -> Result<Self, StoreError> {
+        let service = Service {
+            limits,
+            root,
+            store,
+            committer,
+            directory: RwLock::new(Arc::new(DirectoryState::default())),
+            publish: tokio::sync::Mutex::new(()),
+            subscribers,
+            health,
+        };
+        service.rebuild_directory_blocking()?;
+        Ok(service)
+    }
+
+    /// The current directory.
+    pub fn directory(&self) -> Arc<DirectoryState> {
+        self.directory
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The group committer.
+    pub fn committer(&self) -> &Committer {
+        &self.committer
+    }
+
+    /// Live subscribers.
+    pub fn subscribers(&self) -> &Arc<Subscribers> {
+        &self.subscribers
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn rebuild_directory_blocking(&self) -> Result<(), StoreError> {
+        let (authorities, records) = self.store.load_directory()?;
+        let (directory, rejected) =
+            Directory::build(&self.root, &authorities, &records, crate::now());
+        for r in &rejected {
+            tracing::warn!(subject = %r.subject, error = %r.error, "directory entry not in force");
+        }
+        tracing::debug!(
+            authorities = authorities.len(),
+            records = records.len(),
+            "directory rebuilt"
+        );
+        *self.directory.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(DirectoryState {
+            directory,
+            authorities,
+            records,
+        });
+        Ok(())
+    }
+
+    /// Rebuild the directory from the store at the current time (validity
+    /// periods end even when nothing is published).
+    pub async fn refresh_directory(self: &Arc<Self>) -> Result<(), WireError> {
+        let _guard = self.publish.lock().await;
+        self.rebuild_directory().await
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, WireError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|_| {
+                err(
+                    ErrorCode::Internal,
+                    "relay storage task failed; retry later",
+                )
+            })?
+            .map_err(|e| internal(&self.health, &e))
+    }
+
+    /// The authenticated device of `session`, still active in the directory.
+    pub fn require_device(&self, session: &Session) -> Result<PublicKey, WireError> {
+        let device = session.device().ok_or_else(|| {
+            err(
+                ErrorCode::Unauthenticated,
+                "this request needs an authenticated device: send Challenge, then Authenticate",
+            )
+        })?;
+        if self.directory().directory.device_owner(&device).is_none() {
+            return Err(err(
+                ErrorCode::UnknownDevice,
+                format!(
+                    "device {} is no longer an active device in the directory (revoked or expired)",
+                    fp(&device)
+                ),
+            ));
+        }
+        Ok(device)
+    }
+
+    /// Answer one request (every request but Subscribe, which streams).
+    pub async fn handle(self: &Arc<Self>, session: &Session, request: Request) -> Response {
+        match self.dispatch(session, request).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(code = e.code.code(), reason = %e.message, "refused");
+                Response::Error(e)
+            }
+        }
+    }
+
+    async fn dispatch(
+        self: &Arc<Self>,
+        session: &Session,
+        request: Request,
+    ) -> Result<Response, WireError> {
+        match request {
+            Request::Ping => Ok(Response::Pong {
+                now: crate::now().0,
+            }),
+            Request::Challenge => {
+                let mut nonce = [0u8; 32];
+                getrandom::fill(&mut nonce).map_err(|e| {
+                    err(ErrorCode::Internal, format!("no randomness available: {e}"))
+                })?;
+                session.lock().nonce = Some(nonce);
+                Ok(Response::Challenge { nonce })
+            }
+            Request::Authenticate { device, signature } => {
+                self.authenticate(session, device, &signature)
+            }
+            Request::PublishAuthority(cert) => self.publish_authority(cert).await,
+            Request::PublishRecord { record, prekeys } => {
+                self.publish_record(record, prekeys).await
+            }
+            Request::Subscribe => Err(err(
+                ErrorCode::Malformed,
+                "Subscribe is only valid as the first frame of its own stream",
+            )),
+            request => {
+                let device = self.require_device(session)?;
+                self.dispatch_authenticated(device, request).await
+            }
+        }
+    }
+
+    async fn dispatch_authenticated(
+        self: &Arc<Self>,
+        device: PublicKey,
+        request: Request,
+    ) -> Result<Response, WireError> {
+        match request {
+            Request::GetDirectory => {
+                let d = self.directory();
+                Ok(Response::Directory {
+                    authorities: d.authorities.clone(),
+                    records: d.records.clone(),
+                })
+            }
+            Request::UploadPrekeys(prekeys) => self.upload_prekeys(device, prekeys).await,
+            Request::PrekeyCount => {
+                let (one_time, fallback) = self.blocking(move |s| s.prekey_count(&device)).await?;
+                Ok(Response::PrekeyCount { one_time, fallback })
+            }
+            Request::ClaimPrekey { device: target } => self.claim_prekey(target).await,
+            Request::Send {
+                message_id,
+                envelopes,
+            } => self.send(device, message_id, envelopes).await,
+            Request::Fetch { after, limit } => {
+                let limit = limit.min(self.limits.fetch_batch) as usize;
+                let max_bytes = self.limits.max_frame;
+                let (items, more) = self
+                    .blocking(move |s| s.fetch(&device, after, limit, max_bytes))
+                    .await?;
+                tracing::debug!(device = %fp(&device), items = items.len(), more, "fetch");
+                Ok(Response::Messages { items, more })
+            }
+            Request::Ack { seqs } => {
+                if seqs.len() > MAX_ACK {
+                    return Err(err(
+                        ErrorCode::Malformed,
+                        format!("at most {MAX_ACK} sequence numbers per Ack"),
+                    ));
+                }
+                let removed = self.blocking(move |s| s.ack(&device, &seqs)).await?;
+                tracing::debug!(device = %fp(&device), removed, "ack");
+                Ok(Response::Ok)
+            }
+            Request::Ping
+            | Request::Challenge
+            | Request::Authenticate { .. }
+            | Request::PublishAuthority(_)
+            | Request::PublishRecord { .. }
+            | Request::Subscribe => Err(err(ErrorCode::Malformed, "unexpected request")),
+        }
+    }
+
+    fn authenticate(
+        &self,
+        session: &Session,
+        device: PublicKey,
+        signature: &Signature,
+    ) -> Result<Response, WireError> {
+        // The nonce is consumed whatever the outcome: one attempt per challenge.
+        let nonce = session.lock().nonce.take().ok_or_else(|| {
+            err(
+                ErrorCode::AuthFailed,
+                "no outstanding challenge: send Challenge first (each nonce is single-use)",
+            )
+        })?;
+        let exporter = (session.exporter)(&nonce).ok_or_else(|| {
+            err(
+                ErrorCode::Internal,
+                "TLS keying material exporter unavailable",
+            )
+        })?;
+        // Signature first: without the device's key nobody learns whether a
+        // key is enrolled.
+        device
+            .verify(AUTH_DOMAIN, &auth_message(&nonce, &exporter), signature)
+            .map_err(|_| {
+                tracing::info!(device = %fp(&device), "authentication failed: bad signature");
+                err(
+                    ErrorCode::AuthFailed,
+                    "the signature over the challenge and this TLS session does not verify",
+                )
+            })?;
+        let dir = self.directory();
+        let owner = dir.directory.device_owner(&device).ok_or_else(|| {
+            tracing::info!(device = %fp(&device), "authentication refused: device not in directory");
+            err(
+                ErrorCode::UnknownDevice,
+                format!(
+                    "device {} is not an active device of any focal point in the directory \
+                     (not enrolled, revoked or expired)",
+                    fp(&device)
+                ),
+            )
+        })?;
+        session.lock().device = Some(device);
+        tracing::info!(device = %fp(&device), id = %owner.id, "authenticated");
+        Ok(Response::Authenticated {
+            id: owner.id.clone(),
+        })
+    }
+
+    async fn publish_authority(
+        self: &Arc<Self>,
+        signed: Signed<AuthorityCertificate>,
+    ) -> Result<Response, WireError> {
+        let cert = signed.verify_by(&self.root).map_err(|e| match e {
+            VerifyError::Decode(_) => err(
+                ErrorCode::InvalidRecord,
+                format!("authority certificate body is malformed: {e}"),
+            ),
+            _ => err(
+                ErrorCode::InvalidSignature,
+                "authority certificate is not signed by this network's root key",
+            ),
+        })?;
+        // A revocation is published whatever its validity period; any other
+        // certificate must be in force now.
+        if !cert.revoked {
+            verify_authority(&self.root, &signed, crate::now()).map_err(|e| {
+                err(
+                    ErrorCode::InvalidRecord,
+                    format!("authority certificate for {} refused: {e}", cert.country),
+                )
+            })?;
+        }
+        let _guard = self.publish.lock().await;
+        let (c, s) = (cert.clone(), signed);
+        let outcome = self
+            .blocking(move |store| store.put_authority(&c, &s))
+            .await?;
+        match outcome {
+            PutOutcome::Stored => {
+                tracing::info!(country = %cert.country, serial = cert.serial, revoked = cert.revoked, authority = %fp(&cert.key), "authority certificate published");
+                self.rebuild_directory().await?;
+                Ok(Response::Ok)
+            }
+            PutOutcome::Unchanged => Ok(Response::Ok),
+            PutOutcome::Stale { stored } => Err(err(
+                ErrorCode::StaleVersion,
+                format!(
+                    "authority certificate serial {} is not higher than the stored serial {stored}",
+                    cert.serial
+                ),
+            )),
+            PutOutcome::Revoked => Err(err(
+                ErrorCode::InvalidRecord,
+                "this authority key has been revoked by the root; a revocation is final",
+            )),
+            PutOutcome::TooManyPrekeys { .. } => {
+                Err(err(ErrorCode::Internal, "unexpected store outcome"))
+            }
+        }
+    }
+
+    async fn rebuild_directory(self: &Arc<Self>) -> Result<(), WireError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.rebuild_directory_blocking())
+            .await
+            .map_err(|_| err(ErrorCode::Internal, "directory rebuild task failed"))?
+            .map_err(|e| internal(&self.health, &e))
+    }
+
+    async fn publish_record(
+        self: &Arc<Self>,
+        signed: Signed<FocalPointRecord>,
+        prekeys: Vec<Prekey>,
+    ) -> Result<Response, WireError> {
+        let claimed_id = signed
+            .decode_unverified()
+            .map(|r| r.id.to_string())
+            .unwrap_or_else(|_| "?".into());
+        let dir = self.directory();
+        let authority = dir.directory.authority(signed.signer()).ok_or_else(|| {
+            err(
+                ErrorCode::InvalidSignature,
+                format!(
+                    "record {claimed_id} is not signed by an authority certified by the network \
+                     root (unknown, revoked or expired authority key)"
+                ),
+            )
+        })?;
+        let record = verify_record(authority, &signed).map_err(|e| match e {
+            VerifyError::CountryMismatch { authority, subject } => err(
+                ErrorCode::InvalidRecord,
+                format!(
+                    "record {claimed_id} refused: the {authority} authority cannot sign for \
+                     {subject}; an authority signs only records of its own country"
+                ),
+            ),
+            VerifyError::BadSignature | VerifyError::WrongSigner => err(
+                ErrorCode::InvalidSignature,
+                format!("record {claimed_id}: the authority's signature does not verify"),
+            ),
+            other => err(
+                ErrorCode::InvalidRecord,
+                format!("record {claimed_id} refused: {other}"),
+            ),
+        })?;
+        // A device key identifies one device of one focal point: a record may
+        // not claim a device another active record lists (an authority could
+        // otherwise capture another State's officer's device).
+        for d in &record.devices {
+            if let Some(owner) = dir.directory.device_owner(&d.signing)
+                && owner.id != record.id
+            {
+                return Err(err(
+                    ErrorCode::InvalidRecord,
+                    format!(
+                        "record {} lists device {}, which belongs to {}; a device belongs to one \
+                         focal point",
+                        record.id,
+                        fp(&d.signing),
+                        owner.id
+                    ),
+                ));
+            }
+        }
+        drop(dir);
+        for p in &prekeys {
+            if !record.devices.iter().any(|d| d.signing == p.device) {
+                return Err(err(
+                    ErrorCode::InvalidRecord,
+                    format!(
+                        "a prekey belongs to device {}, which is not a device of record {}",
+                        fp(&p.device),
+                        record.id
+                    ),
+                ));
+            }
+            p.verify().map_err(|_| {
+                err(
+                    ErrorCode::InvalidSignature,
+                    format!("a prekey of device {} is not signed by it", fp(&p.device)),
+                )
+            })?;
+        }
+        let max = self.limits.max_prekeys_per_device;
+        let _guard = self.publish.lock().await;
+        let (r, s) = (record.clone(), signed);
+        let outcome = self
+            .blocking(move |store| store.put_record(&r, &s, &prekeys, max))
+            .await?;
+        match outcome {
+            PutOutcome::Stored => {
+                tracing::info!(id = %record.id, version = record.version, devices = record.devices.len(), "record published");
+                self.rebuild_directory().await?;
+                Ok(Response::Ok)
+            }
+            PutOutcome::Unchanged => Ok(Response::Ok),
+            PutOutcome::Stale { stored } => Err(err(
+                ErrorCode::StaleVersion,
+                format!(
+                    "record {} version {} is not higher than the stored version {stored}",
+                    record.id, record.version
+                ),
+            )),
+            PutOutcome::TooManyPrekeys { device, max } => Err(err(
+                ErrorCode::Forbidden,
+                format!(
+                    "device {} would hold more than {max} one-time prekeys",
+                    fp(&device)
+                ),
+            )),
+            PutOutcome::Revoked => Err(err(ErrorCode::Internal, "unexpected store outcome")),
+        }
+    }
+
+    async fn upload_prekeys(
+        &self,
+        device: PublicKey,
+        prekeys: Vec<Prekey>,
+    ) -> Result<Response, WireError> {
+        for p in &prekeys {
+            if p.device != device {
+                return Err(err(
+                    ErrorCode::Forbidden,
+                    "a device may upload only its own prekeys",
+                ));
+            }
+            p.verify().map_err(|_| {
+                err(
+                    ErrorCode::InvalidSignature,
+                    "a prekey is not signed by the authenticated device",
+                )
+            })?;
+        }
+        let max = self.limits.max_prekeys_per_device;
+        let n = prekeys.len();
+        match self
+            .blocking(move |s| s.add_prekeys(&device, &prekeys, max))
+            .await?
+        {
+            PrekeyUpload::Stored { one_time } => {
+                tracing::debug!(device = %fp(&device), uploaded = n, one_time, "prekeys stored");
+                Ok(Response::Ok)
+            }
+            PrekeyUpload::TooMany { have, max } => Err(err(
+                ErrorCode::Forbidden,
+                format!(
+                    "the relay holds {have} one-time prekeys for this device and keeps at most \
+                     {max}; upload fewer"
+                ),
+            )),
+        }
+    }
+
+    async fn claim_prekey(&self, target: PublicKey) -> Result<Response, WireError> {
+        if self.directory().directory.device_owner(&target).is_none() {
+            return Err(err(
+                ErrorCode::UnknownRecipient,
+                format!(
+                    "device {} is not an active device in the directory",
+                    fp(&target)
+                ),
+            ));
+        }
+        match self.blocking(move |s| s.claim_prekey(&target)).await? {
+            Some(p) => {
+                tracing::debug!(device = %fp(&target), fallback = p.fallback, "prekey claimed");
+                Ok(Response::Prekey(p))
+            }
+            None => Err(err(
+                ErrorCode::NoPrekey,
+                format!("no prekey is available for device {}", fp(&target)),
+            )),
+        }
+    }
+
+    async fn send(
+        &self,
+        device: PublicKey,
+        message_id: MessageId,
+        envelopes: Vec<Envelope>,
+    ) -> Result<Response, WireError> {
+        if envelopes.is_empty() {
+            return Err(err(
+                ErrorCode::Malformed,
+                "a Send carries at least one envelope",
+            ));
+        }
+        let max = self.limits.max_envelopes_per_message;
+        if envelopes.len() > max {
+            return Err(err(
+                ErrorCode::TooManyEnvelopes,
+                format!(
+                    "{} envelopes exceed the limit of {max} per message",
+                    envelopes.len()
+                ),
+            ));
+        }
+        let dir = self.directory();
+        let mut recipients = BTreeSet::new();
+        let mut bytes = 0usize;
+        for e in &envelopes {
+            if e.message_id != message_id {
+                return Err(err(
+                    ErrorCode::Malformed,
+                    "an envelope's message_id differs from the Send's message_id",
+                ));
+            }
+            if e.sender_device != device {
+                return Err(err(
+                    ErrorCode::Forbidden,
+                    "an envelope's sender_device is not the authenticated device",
+                ));
+            }
+            if e.check_wellformed().is_err() {
+                return Err(if e.ciphertext.len() > MAX_CIPHERTEXT {
+                    err(
+                        ErrorCode::MessageTooLarge,
+                        format!("an envelope's ciphertext exceeds {MAX_CIPHERTEXT} bytes"),
+                    )
+                } else {
+                    err(ErrorCode::Malformed, "an envelope's ciphertext is empty")
+                });
+            }
+            if !recipients.insert(e.recipient_device) {
+                return Err(err(
+                    ErrorCode::Malformed,
+                    format!(
+                        "two envelopes for recipient device {}",
+                        fp(&e.recipient_device)
+                    ),
+                ));
+            }
+            if dir.directory.device_owner(&e.recipient_device).is_none() {
+                return Err(err(
+                    ErrorCode::UnknownRecipient,
+                    format!(
+                        "recipient device {} is not an active device in the directory; \
+                         refresh the directory and re-encrypt",
+                        fp(&e.recipient_device)
+                    ),
+                ));
+            }
+            bytes = bytes.saturating_add(e.ciphertext.len());
+        }
+        drop(dir);
+        let n = envelopes.len();
+        let outcome = self
+            .committer
+            .submit(SendOp {
+                message_id,
+                envelopes,
+            })
+            .await
+            .map_err(|e| match e {
+                CommitError::ShuttingDown => err(
+                    ErrorCode::ShuttingDown,
+                    "the relay is shutting down; the message was not stored, retry later",
+                ),
+                CommitError::Storage(why) => err(
+                    ErrorCode::Internal,
+                    format!(
+                        "relay storage failure ({why}); the message was not stored, retry later"
+                    ),
+                ),
+            })?;
+        match outcome {
+            SendOutcome::Accepted { .. } => {
+                tracing::info!(message_id = %message_id, envelopes = n, bytes, "message accepted");
+                Ok(Response::Accepted {
+                    message_id,
+                    duplicate: false,
+                })
+            }
+            SendOutcome::Duplicate => {
+                tracing::info!(message_id = %message_id, "duplicate message (retry)");
+                Ok(Response::Accepted {
+                    message_id,
+                    duplicate: true,
+                })
+            }
+            SendOutcome::QueueFull { device } => Err(err(
+                ErrorCode::QueueFull,
+                format!(
+                    "the queue of recipient device {} is full ({} envelopes); retry later",
+                    fp(&device),
+                    self.limits.max_queue_depth
+                ),
+            )),
+        }
+    }
+
+    /// Highest sequence number assigned so far for `device`.
+    pub async fn last_seq(&self, device: PublicKey) -> Result<u64, WireError> {
+        self.blocking(move |s| s.last_seq(&device)).await
+    }
+
+    /// Queued entries of `device` after `after` (for subscribers catching up).
+    pub async fn fetch(
+        &self,
+        device: PublicKey,
+        after: u64,
+    ) -> Result<(Vec<Queued>, bool), WireError> {
+        let limit = self.limits.fetch_batch as usize;
+        let max_bytes = self.limits.max_frame;
+        self.blocking(move |s| s.fetch(&device, after, limit, max_bytes))
+            .await
+    }
+}

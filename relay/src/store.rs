@@ -1,0 +1,734 @@
+//! Durable state behind a small trait of our own ([`Store`]), implemented on
+//! redb ([`RedbStore`]).
+//!
+//! What is stored: authority certificates and focal point records exactly as
+//! signed (every record version is kept), Olm prekeys per device, per-device
+//! queues of envelopes with a sequence counter, and the id of every accepted
+//! message (for deduplication of retries). Nothing here is plaintext: the
+//! relay only ever holds ciphertext and public keys.
+//!
+//! Every mutation runs in one redb write transaction committed with
+//! [`redb::Durability::Immediate`] (fsync) before it returns, so what the
+//! caller acknowledges to a peer survives a crash.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use liaison_protocol::codec::{decode_versioned, encode_versioned};
+use liaison_protocol::directory::{AuthorityCertificate, FocalPointRecord};
+use liaison_protocol::frames::Queued;
+use liaison_protocol::message::{Envelope, MAX_CIPHERTEXT, Prekey};
+use liaison_protocol::{MessageId, PublicKey, Signed, SignedBody};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
+};
+
+/// Why the store failed. These are the relay's own failures (disk, corruption),
+/// never the peer's fault; they map to `ErrorCode::Internal`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed (I/O error such as a full disk, lock, ...).
+    // Not a `#[source]`: the message already includes it, and chains printed
+    // with `{:#}` would repeat it.
+    #[error("storage failure: {0}")]
+    Storage(redb::Error),
+    /// Stored bytes did not decode.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(&'static str),
+}
+
+impl StoreError {
+    /// Whether the database can no longer be used without reopening it. redb
+    /// refuses every operation after an I/O error (a full disk, for example)
+    /// until the database is reopened, so the relay must restart.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Storage(
+                redb::Error::Io(_)
+                    | redb::Error::PreviousIo
+                    | redb::Error::DatabaseClosed
+                    | redb::Error::Corrupted(_)
+                    | redb::Error::LockPoisoned(_)
+            )
+        )
+    }
+}
+
+/// Records the first fatal store failure so the server can stop (and a
+/// supervisor restart it) instead of refusing every request forever.
+#[derive(Debug)]
+pub struct StoreHealth {
+    tx: tokio::sync::watch::Sender<Option<String>>,
+}
+
+impl Default for StoreHealth {
+    fn default() -> Self {
+        StoreHealth {
+            tx: tokio::sync::watch::channel(None).0,
+        }
+    }
+}
+
+impl StoreHealth {
+    /// Note `e`; only fatal errors change anything.
+    pub fn check(&self, e: &StoreError) {
+        if e.is_fatal() {
+            self.tx.send_if_modified(|v| {
+                if v.is_none() {
+                    *v = Some(e.to_string());
+                    true
+                } else {
+                    false
+                }
+            });
+        }
+    }
+
+    /// The first fatal failure, if any.
+    pub fn failure(&self) -> Option<String> {
+        self.tx.borrow().clone()
+    }
+
+    /// Watch for a fatal failure.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        self.tx.subscribe()
+    }
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            #[allow(clippy::useless_conversion)]
+            fn from(e: $t) -> Self {
+                StoreError::Storage(e.into())
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);
+
+/// Result of storing a certificate or record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// Stored as the new latest.
+    Stored,
+    /// Exactly these bytes were already stored; nothing changed.
+    Unchanged,
+    /// A version (or serial) at least as high is already stored.
+    Stale {
+        /// The stored version or serial.
+        stored: u64,
+    },
+    /// The authority key was revoked; nothing may replace a revocation.
+    Revoked,
+    /// Storing the prekeys would exceed the per-device limit.
+    TooManyPrekeys {
+        /// The device.
+        device: PublicKey,
+        /// The limit.
+        max: u32,
+    },
+}
+
+/// Result of adding prekeys for a device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PrekeyUpload {
+    /// Stored; `one_time` unclaimed one-time keys are now held.
+    Stored {
+        /// Count after the upload.
+        one_time: u32,
+    },
+    /// Refused: the device would hold more than `max` one-time keys.
+    TooMany {
+        /// Currently held.
+        have: u32,
+        /// The limit.
+        max: u32,
+    },
+}
+
+/// One message to enqueue, already validated by the caller (sender, ids,
+/// recipients, sizes). Recipient devices are distinct.
+#[derive(Clone, Debug)]
+pub struct SendOp {
+    /// The message id shared by the envelopes.
+    pub message_id: MessageId,
+    /// One envelope per recipient device.
+    pub envelopes: Vec<Envelope>,
+}
+
+/// What happened to one [`SendOp`] of a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// Enqueued; the queued entries (one per envelope) for notification.
+    Accepted {
+        /// Entries as stored.
+        queued: Vec<Queued>,
+    },
+    /// The message id was accepted before; nothing was enqueued.
+    Duplicate,
+    /// A recipient's queue is full; nothing was enqueued.
+    QueueFull {
+        /// The full device.
+        device: PublicKey,
+    },
+}
+
+/// Durable relay state. Implementations must make each call atomic and
+/// durable before returning, and [`Store::commit_sends`] atomic for the whole
+/// batch (all outcomes take effect together or not at all).
+pub trait Store: Send + Sync + 'static {
+    /// Every stored authority certificate and the latest record of every id.
+    #[allow(clippy::type_complexity)]
+    fn load_directory(
+        &self,
+    ) -> Result<
+        (
+            Vec<Signed<AuthorityCertificate>>,
+            Vec<Signed<FocalPointRecord>>,
+        ),
+        StoreError,
+    >;
+
+    /// Store an authority certificate already verified against the root.
+    /// A higher serial replaces a lower one; a revocation replaces anything
+    /// and is final.
+    fn put_authority(
+        &self,
+        cert: &AuthorityCertificate,
+        signed: &Signed<AuthorityCertificate>,
+    ) -> Result<PutOutcome, StoreError>;
+
+    /// Store a verified record as the latest version of its id (the version
+    /// must exceed the stored one), keep it in the version history, and store
+    /// `prekeys` (already verified, each for a device of the record). Nothing
+    /// is stored unless everything is.
+    fn put_record(
+        &self,
+        record: &FocalPointRecord,
+        signed: &Signed<FocalPointRecord>,
+        prekeys: &[Prekey],
+        max_one_time: u32,
+    ) -> Result<PutOutcome, StoreError>;
+
+    /// Every stored version of a record, oldest first.
+    fn record_history(&self, id: &str) -> Result<Vec<Signed<FocalPointRecord>>, StoreError>;
+
+    /// Add verified prekeys of `device`. One-time keys already held are not
+    /// duplicated; a fallback key replaces the previous one.
+    fn add_prekeys(
+        &self,
+        device: &PublicKey,
+        prekeys: &[Prekey],
+        max_one_time: u32,
+    ) -> Result<PrekeyUpload, StoreError>;
+
+    /// Remove and return one one-time key of `device`, or return its fallback
+    /// key (not removed), or `None`. A one-time key is returned at most once,
+    /// ever, even under concurrent calls.
+    fn claim_prekey(&self, device: &PublicKey) -> Result<Option<Prekey>, StoreError>;
+
+    /// Unclaimed one-time keys and whether a fallback key is held.
+    fn prekey_count(&self, device: &PublicKey) -> Result<(u32, bool), StoreError>;
+
+    /// Apply a batch of sends in one durable transaction. Each op succeeds or
+    /// is refused on its own (duplicate, queue full); a storage failure fails
+    /// the whole batch and stores nothing.
+    fn commit_sends(
+        &self,
+        batch: &[SendOp],
+        accepted_at: u64,
+        max_queue_depth: u64,
+    ) -> Result<Vec<SendOutcome>, StoreError>;
+
+    /// Queued entries of `device` with `seq > after`, in order: at most
+    /// `limit` entries and, beyond the first, at most `max_bytes` of
+    /// ciphertext. The flag tells whether more are waiting.
+    fn fetch(
+        &self,
+        device: &PublicKey,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<(Vec<Queued>, bool), StoreError>;
+
+    /// Delete entries of `device` (only its own). Unknown sequence numbers are
+    /// ignored, so acknowledging twice is harmless. Returns how many were
+    /// deleted.
+    fn ack(&self, device: &PublicKey, seqs: &[u64]) -> Result<u64, StoreError>;
+
+    /// The highest sequence number ever assigned for `device` (0 if none).
+    fn last_seq(&self, device: &PublicKey) -> Result<u64, StoreError>;
+
+    /// Entries currently queued for `device`.
+    fn queue_depth(&self, device: &PublicKey) -> Result<u64, StoreError>;
+}
+
+type Key32<'a> = &'a [u8; 32];
+
+/// Authority key → encoded `Signed<AuthorityCertificate>`.
+const AUTHORITIES: TableDefinition<Key32, &[u8]> = TableDefinition::new("authorities");
+/// Record id → encoded latest `Signed<FocalPointRecord>`.
+const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
+/// (record id, version) → encoded `Signed<FocalPointRecord>`: the history.
+const RECORD_VERSIONS: TableDefinition<(&str, u64), &[u8]> =
+    TableDefinition::new("record_versions");
+/// (device, Curve25519 key) → encoded one-time `Prekey`.
+const ONE_TIME_PREKEYS: TableDefinition<(Key32, Key32), &[u8]> =
+    TableDefinition::new("one_time_prekeys");
+/// Device → encoded fallback `Prekey`.
+const FALLBACK_PREKEYS: TableDefinition<Key32, &[u8]> = TableDefinition::new("fallback_prekeys");
+/// (device, seq) → (accepted_at ms, encoded `Envelope`).
+const QUEUES: TableDefinition<(Key32, u64), (u64, &[u8])> = TableDefinition::new("queues");
+/// Device → (next seq, entries queued).
+const QUEUE_META: TableDefinition<Key32, (u64, u64)> = TableDefinition::new("queue_meta");
+/// Message id → accepted_at ms, for every accepted message.
+const SEEN_MESSAGES: TableDefinition<&[u8; 16], u64> = TableDefinition::new("seen_messages");
+
+const MAX_STORED_ENVELOPE: usize = MAX_CIPHERTEXT + 256;
+const MAX_STORED_PREKEY: usize = 256;
+
+fn signed_max<T: SignedBody>() -> usize {
+    T::MAX_BODY + 256
+}
+
+fn decode_signed<T: SignedBody>(bytes: &[u8]) -> Result<Signed<T>, StoreError> {
+    decode_versioned(bytes, signed_max::<T>()).map_err(|_| StoreError::Corrupt("signed object"))
+}
+
+fn decode_prekey(bytes: &[u8]) -> Result<Prekey, StoreError> {
+    decode_versioned(bytes, MAX_STORED_PREKEY).map_err(|_| StoreError::Corrupt("prekey"))
+}
+
+/// The redb implementation of [`Store`], in one file.
+pub struct RedbStore {
+    db: Database,
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore").finish_non_exhaustive()
+    }
+}
+
+impl RedbStore {
+    /// Open (or create) the store at `path` and make sure every table exists.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = Database::create(path)?;
+        let store = RedbStore { db };
+        let txn = store.write()?;
+        txn.open_table(AUTHORITIES)?;
+        txn.open_table(RECORDS)?;
+        txn.open_table(RECORD_VERSIONS)?;
+        txn.open_table(ONE_TIME_PREKEYS)?;
+        txn.open_table(FALLBACK_PREKEYS)?;
+        txn.open_table(QUEUES)?;
+        txn.open_table(QUEUE_META)?;
+        txn.open_table(SEEN_MESSAGES)?;
+        txn.commit()?;
+        Ok(store)
+    }
+
+    fn write(&self) -> Result<WriteTransaction, StoreError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        Ok(txn)
+    }
+}
+
+fn count_one_time(
+    table: &impl ReadableTable<(Key32<'static>, Key32<'static>), &'static [u8]>,
+    device: &[u8; 32],
+) -> Result<u32, StoreError> {
+    let range = table.range((device, &[0u8; 32])..=(device, &[0xffu8; 32]))?;
+    let mut n: u32 = 0;
+    for item in range {
+        item?;
+        n = n.saturating_add(1);
+    }
+    Ok(n)
+}
+
+/// Insert prekeys of one device inside `txn`; `Err(Ok(upload))` means refused.
+fn insert_prekeys(
+    txn: &WriteTransaction,
+    device: &PublicKey,
+    prekeys: &[&Prekey],
+    max_one_time: u32,
+) -> Result<PrekeyUpload, StoreError> {
+    let mut one_time = txn.open_table(ONE_TIME_PREKEYS)?;
+    let have = count_one_time(&one_time, &device.0)?;
+    let mut new_keys = BTreeSet::new();
+    for p in prekeys.iter().filter(|p| !p.fallback) {
+        if one_time.get((&device.0, &p.key))?.is_none() {
+            new_keys.insert(p.key);
+        }
+    }
+    let total = u64::from(have) + new_keys.len() as u64;
+    if total > u64::from(max_one_time) {
+        return Ok(PrekeyUpload::TooMany {
+            have,
+            max: max_one_time,
+        });
+    }
+    for p in prekeys.iter().filter(|p| !p.fallback) {
+        if new_keys.contains(&p.key) {
+            one_time.insert((&device.0, &p.key), encode_versioned(p).as_slice())?;
+        }
+    }
+    if let Some(fallback) = prekeys.iter().rev().find(|p| p.fallback) {
+        let mut fb = txn.open_table(FALLBACK_PREKEYS)?;
+        fb.insert(&device.0, encode_versioned(fallback).as_slice())?;
+    }
+    Ok(PrekeyUpload::Stored {
+        one_time: u32::try_from(total).unwrap_or(u32::MAX),
+    })
+}
+
+impl Store for RedbStore {
+    fn load_directory(
+        &self,
+    ) -> Result<
+        (
+            Vec<Signed<AuthorityCertificate>>,
+            Vec<Signed<FocalPointRecord>>,
+        ),
+        StoreError,
+    > {
+        let txn = self.db.begin_read()?;
+        let mut authorities = Vec::new();
+        for item in txn.open_table(AUTHORITIES)?.iter()? {
+            let (_, v) = item?;
+            authorities.push(decode_signed(v.value())?);
+        }
+        let mut records = Vec::new();
+        for item in txn.open_table(RECORDS)?.iter()? {
+            let (_, v) = item?;
+            records.push(decode_signed(v.value())?);
+        }
+        Ok((authorities, records))
+    }
+
+    fn put_authority(
+        &self,
+        cert: &AuthorityCertificate,
+        signed: &Signed<AuthorityCertificate>,
+    ) -> Result<PutOutcome, StoreError> {
+        let bytes = encode_versioned(signed);
+        let txn = self.write()?;
+        let outcome = {
+            let mut table = txn.open_table(AUTHORITIES)?;
+            let stored = match table.get(&cert.key.0)? {
+                Some(v) => {
+                    let old: Signed<AuthorityCertificate> = decode_signed(v.value())?;
+                    let old_cert = old
+                        .decode_unverified()
+                        .map_err(|_| StoreError::Corrupt("authority certificate body"))?;
+                    Some((old == *signed, old_cert))
+                }
+                None => None,
+            };
+            let outcome = match stored {
+                Some((true, _)) => PutOutcome::Unchanged,
+                Some((false, old)) if old.revoked => PutOutcome::Revoked,
+                Some((false, old)) if !cert.revoked && cert.serial <= old.serial => {
+                    PutOutcome::Stale { stored: old.serial }
+                }
+                _ => PutOutcome::Stored,
+            };
+            if outcome == PutOutcome::Stored {
+                table.insert(&cert.key.0, bytes.as_slice())?;
+            }
+            outcome
+        };
+        if outcome == PutOutcome::Stored {
+            txn.commit()?;
+        } else {
+            txn.abort()?;
+        }
+        Ok(outcome)
+    }
+
+    fn put_record(
+        &self,
+        record: &FocalPointRecord,
+        signed: &Signed<FocalPointRecord>,
+        prekeys: &[Prekey],
+        max_one_time: u32,
+    ) -> Result<PutOutcome, StoreError> {
+        let bytes = encode_versioned(signed);
+        let id = record.id.as_str();
+        let txn = self.write()?;
+        let outcome = 'outcome: {
+            let mut latest = txn.open_table(RECORDS)?;
+            if let Some(v) = latest.get(id)? {
+                let old: Signed<FocalPointRecord> = decode_signed(v.value())?;
+                if old == *signed {
+                    // A retried publish: its prekeys were stored the first time
+                    // and may since have been claimed, so they are not re-added.
+                    break 'outcome PutOutcome::Unchanged;
+                }
+                let old_version = old
+                    .decode_unverified()
+                    .map_err(|_| StoreError::Corrupt("record body"))?
+                    .version;
+                if record.version <= old_version {
+                    break 'outcome PutOutcome::Stale {
+                        stored: old_version,
+                    };
+                }
+            }
+            let mut by_device: BTreeMap<PublicKey, Vec<&Prekey>> = BTreeMap::new();
+            for p in prekeys {
+                by_device.entry(p.device).or_default().push(p);
+            }
+            for (device, keys) in &by_device {
+                if let PrekeyUpload::TooMany { max, .. } =
+                    insert_prekeys(&txn, device, keys, max_one_time)?
+                {
+                    break 'outcome PutOutcome::TooManyPrekeys {
+                        device: *device,
+                        max,
+                    };
+                }
+            }
+            latest.insert(id, bytes.as_slice())?;
+            txn.open_table(RECORD_VERSIONS)?
+                .insert((id, record.version), bytes.as_slice())?;
+            PutOutcome::Stored
+        };
+        if outcome == PutOutcome::Stored {
+            txn.commit()?;
+        } else {
+            txn.abort()?;
+        }
+        Ok(outcome)
+    }
+
+    fn record_history(&self, id: &str) -> Result<Vec<Signed<FocalPointRecord>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(RECORD_VERSIONS)?;
+        let mut out = Vec::new();
+        for item in table.range((id, 0u64)..=(id, u64::MAX))? {
+            let (_, v) = item?;
+            out.push(decode_signed(v.value())?);
+        }
+        Ok(out)
+    }
+
+    fn add_prekeys(
+        &self,
+        device: &PublicKey,
+        prekeys: &[Prekey],
+        max_one_time: u32,
+    ) -> Result<PrekeyUpload, StoreError> {
+        let txn = self.write()?;
+        let refs: Vec<&Prekey> = prekeys.iter().collect();
+        let outcome = insert_prekeys(&txn, device, &refs, max_one_time)?;
+        if matches!(outcome, PrekeyUpload::Stored { .. }) {
+            txn.commit()?;
+        } else {
+            txn.abort()?;
+        }
+        Ok(outcome)
+    }
+
+    fn claim_prekey(&self, device: &PublicKey) -> Result<Option<Prekey>, StoreError> {
+        // redb admits one write transaction at a time, so the read-then-remove
+        // below is atomic: a one-time key is handed out exactly once.
+        let txn = self.write()?;
+        let claimed = {
+            let mut table = txn.open_table(ONE_TIME_PREKEYS)?;
+            let first = match table
+                .range((&device.0, &[0u8; 32])..=(&device.0, &[0xffu8; 32]))?
+                .next()
+            {
+                Some(item) => {
+                    let (k, v) = item?;
+                    Some((*k.value().1, v.value().to_vec()))
+                }
+                None => None,
+            };
+            match first {
+                Some((key, bytes)) => {
+                    table.remove((&device.0, &key))?;
+                    Some(decode_prekey(&bytes)?)
+                }
+                None => None,
+            }
+        };
+        if let Some(p) = claimed {
+            txn.commit()?;
+            return Ok(Some(p));
+        }
+        let fallback = match txn.open_table(FALLBACK_PREKEYS)?.get(&device.0)? {
+            Some(v) => Some(decode_prekey(v.value())?),
+            None => None,
+        };
+        txn.abort()?;
+        Ok(fallback)
+    }
+
+    fn prekey_count(&self, device: &PublicKey) -> Result<(u32, bool), StoreError> {
+        let txn = self.db.begin_read()?;
+        let n = count_one_time(&txn.open_table(ONE_TIME_PREKEYS)?, &device.0)?;
+        let fallback = txn.open_table(FALLBACK_PREKEYS)?.get(&device.0)?.is_some();
+        Ok((n, fallback))
+    }
+
+    fn commit_sends(
+        &self,
+        batch: &[SendOp],
+        accepted_at: u64,
+        max_queue_depth: u64,
+    ) -> Result<Vec<SendOutcome>, StoreError> {
+        let txn = self.write()?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        {
+            let mut seen = txn.open_table(SEEN_MESSAGES)?;
+            let mut queues = txn.open_table(QUEUES)?;
+            let mut meta = txn.open_table(QUEUE_META)?;
+            for op in batch {
+                if seen.get(&op.message_id.0)?.is_some() {
+                    outcomes.push(SendOutcome::Duplicate);
+                    continue;
+                }
+                // Check every recipient before writing anything for this op,
+                // so a refused op leaves no trace in the transaction.
+                let mut wanted: BTreeMap<PublicKey, u64> = BTreeMap::new();
+                for e in &op.envelopes {
+                    *wanted.entry(e.recipient_device).or_default() += 1;
+                }
+                let mut full = None;
+                for (device, n) in &wanted {
+                    let depth = meta.get(&device.0)?.map(|g| g.value().1).unwrap_or(0);
+                    if depth.saturating_add(*n) > max_queue_depth {
+                        full = Some(*device);
+                        break;
+                    }
+                }
+                if let Some(device) = full {
+                    outcomes.push(SendOutcome::QueueFull { device });
+                    continue;
+                }
+                let mut queued = Vec::with_capacity(op.envelopes.len());
+                for e in &op.envelopes {
+                    let dev = &e.recipient_device.0;
+                    let (next, depth) = meta.get(dev)?.map(|g| g.value()).unwrap_or((1, 0));
+                    queues.insert((dev, next), (accepted_at, encode_versioned(e).as_slice()))?;
+                    meta.insert(dev, (next.saturating_add(1), depth.saturating_add(1)))?;
+                    queued.push(Queued {
+                        seq: next,
+                        accepted_at,
+                        envelope: e.clone(),
+                    });
+                }
+                seen.insert(&op.message_id.0, accepted_at)?;
+                outcomes.push(SendOutcome::Accepted { queued });
+            }
+        }
+        txn.commit()?;
+        Ok(outcomes)
+    }
+
+    fn fetch(
+        &self,
+        device: &PublicKey,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<(Vec<Queued>, bool), StoreError> {
+        let Some(first) = after.checked_add(1) else {
+            return Ok((Vec::new(), false));
+        };
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(QUEUES)?;
+        let mut items = Vec::new();
+        let mut bytes = 0usize;
+        let mut more = false;
+        for item in table.range((&device.0, first)..=(&device.0, u64::MAX))? {
+            let (k, v) = item?;
+            let (accepted_at, encoded) = v.value();
+            if items.len() >= limit
+                || (!items.is_empty() && bytes.saturating_add(encoded.len()) > max_bytes)
+            {
+                more = true;
+                break;
+            }
+            let envelope: Envelope = decode_versioned(encoded, MAX_STORED_ENVELOPE)
+                .map_err(|_| StoreError::Corrupt("queued envelope"))?;
+            bytes = bytes.saturating_add(encoded.len());
+            items.push(Queued {
+                seq: k.value().1,
+                accepted_at,
+                envelope,
+            });
+        }
+        Ok((items, more))
+    }
+
+    fn ack(&self, device: &PublicKey, seqs: &[u64]) -> Result<u64, StoreError> {
+        let txn = self.write()?;
+        let mut removed = 0u64;
+        {
+            let mut queues = txn.open_table(QUEUES)?;
+            for seq in seqs.iter().collect::<BTreeSet<_>>() {
+                if queues.remove((&device.0, *seq))?.is_some() {
+                    removed += 1;
+                }
+            }
+            if removed > 0 {
+                let mut meta = txn.open_table(QUEUE_META)?;
+                let (next, depth) = meta.get(&device.0)?.map(|g| g.value()).unwrap_or((1, 0));
+                meta.insert(&device.0, (next, depth.saturating_sub(removed)))?;
+            }
+        }
+        if removed > 0 {
+            txn.commit()?;
+        } else {
+            txn.abort()?;
+        }
+        Ok(removed)
+    }
+
+    fn last_seq(&self, device: &PublicKey) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read()?;
+        let next = txn
+            .open_table(QUEUE_META)?
+            .get(&device.0)?
+            .map(|g| g.value().0)
+            .unwrap_or(1);
+        Ok(next.saturating_sub(1))
+    }
+
+    fn queue_depth(&self, device: &PublicKey) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read()?;
+        let depth = txn
+            .open_table(QUEUE_META)?
+            .get(&device.0)?
+            .map(|g| g.value().1)
+            .unwrap_or(0);
+        Ok(depth)
+    }
+}
+
+/// Total entries in the queue table (all devices); for tests and metrics.
+pub fn total_queued(store: &RedbStore) -> Result<u64, StoreError> {
+    let txn = store.db.begin_read()?;
+    Ok(txn.open_table(QUEUES)?.len()?)
+}
+
+#[cfg(test)]
+#[path = "store_test.rs"]
+mod tests;

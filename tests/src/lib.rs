@@ -1,0 +1,349 @@
+//! Harness for cross-crate integration tests: starts real `liaison-relay`
+//! processes on loopback, drives the real `liaison` and `liaison-admin`
+//! binaries, and cleans up after itself.
+//!
+//! The binaries are found next to the test executable's target directory
+//! (`target/<profile>/`); `scripts/test` builds them before running tests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::io::{BufRead, BufReader};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Passphrase used for every test home.
+pub const PASSPHRASE: &str = "integration-test passphrase";
+
+/// Directory holding the workspace binaries.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test-binary>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf();
+    for b in ["liaison-relay", "liaison", "liaison-admin"] {
+        assert!(
+            dir.join(b).exists(),
+            "{} is missing: build the binaries first (scripts/test does: cargo build --workspace --bins)",
+            dir.join(b).display()
+        );
+    }
+    dir
+}
+
+/// Path of one binary.
+pub fn bin(name: &str) -> PathBuf {
+    bin_dir().join(name)
+}
+
+/// A fresh temporary directory, removed on drop.
+#[derive(Debug)]
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// Create one.
+    pub fn new(tag: &str) -> TempDir {
+        let mut r = [0u8; 6];
+        getrandom_fill(&mut r);
+        let p = std::env::temp_dir().join(format!("liaison-{tag}-{}", hex(&r)));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    /// The path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("LIAISON_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn getrandom_fill(buf: &mut [u8]) {
+    // Good enough for unique test paths: time and a per-process counter.
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let v = t
+        ^ (u64::from(std::process::id()) << 32)
+        ^ N.fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = (v >> ((i % 8) * 8)) as u8;
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A free UDP port on 127.0.0.1 (bound, then released).
+pub fn free_port() -> u16 {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.local_addr().unwrap().port()
+}
+
+/// A development network served by a real `liaison-relay dev` process.
+#[derive(Debug)]
+pub struct DevNet {
+    /// The network directory (bundle, authority keys, relay data).
+    pub dir: TempDir,
+    /// The relay's listen address.
+    pub addr: String,
+    relay: Option<Child>,
+}
+
+impl DevNet {
+    /// Create a network in a new directory and start its relay.
+    pub fn start() -> DevNet {
+        let dir = TempDir::new("net");
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut net = DevNet {
+            dir,
+            addr,
+            relay: None,
+        };
+        net.restart();
+        net
+    }
+
+    /// Bundle path.
+    pub fn bundle(&self) -> PathBuf {
+        self.dir.path().join("bundle.toml")
+    }
+
+    /// Authority key of a country (TH or PH).
+    pub fn authority(&self, country: &str) -> PathBuf {
+        self.dir
+            .path()
+            .join("authorities")
+            .join(format!("{country}.key"))
+    }
+
+    /// The relay's data directory.
+    pub fn relay_data(&self) -> PathBuf {
+        self.dir.path().join("relay")
+    }
+
+    /// (Re)start the relay process and wait until it listens.
+    pub fn restart(&mut self) {
+        let mut child = Command::new(bin("liaison-relay"))
+            .args(["dev", "--dir"])
+            .arg(self.dir.path())
+            .args(["--listen", &self.addr])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn liaison-relay");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("listening on")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(()) => {}
+            Err(_) => {
+                let _ = child.kill();
+                panic!("liaison-relay did not report listening within 60 s");
+            }
+        }
+        self.relay = Some(child);
+    }
+
+    /// SIGKILL the relay (no graceful shutdown) and reap it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.relay.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Whether the relay process is still running.
+    pub fn relay_alive(&mut self) -> bool {
+        match self.relay.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// A focal point home in this network's directory.
+    pub fn person(&self, name: &str) -> Person {
+        Person {
+            home: self.dir.path().join("homes").join(name),
+        }
+    }
+
+    /// `liaison init` then `liaison-admin enrol` for a new focal point.
+    pub fn enrol(&self, name: &str, id: &str, country: &str, agency: &str) -> Person {
+        let p = self.person(name);
+        let out = p.run(&[
+            "init",
+            "--bundle",
+            self.bundle().to_str().unwrap(),
+            "--id",
+            id,
+            "--name",
+            name,
+            "--country",
+            country,
+            "--agency",
+            agency,
+        ]);
+        assert_success(&out, "liaison init");
+        let out = Command::new(bin("liaison-admin"))
+            .arg("enrol")
+            .arg("--authority")
+            .arg(self.authority(country))
+            .arg("--bundle")
+            .arg(self.bundle())
+            .arg(p.home.join("enrolment.request"))
+            .output()
+            .unwrap();
+        assert_success(&out, "liaison-admin enrol");
+        p
+    }
+}
+
+impl Drop for DevNet {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// One focal point's home, driven through the `liaison` binary.
+#[derive(Debug, Clone)]
+pub struct Person {
+    /// Home directory.
+    pub home: PathBuf,
+}
+
+impl Person {
+    /// A `liaison` command for this home.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin("liaison"));
+        c.arg("--home")
+            .arg(&self.home)
+            .args(args)
+            .env("LIAISON_PASSPHRASE", PASSPHRASE)
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Run `liaison --home H ARGS...`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// `inbox --json`, parsed.
+    pub fn inbox(&self) -> Vec<serde_json::Value> {
+        let out = self.run(&["inbox", "--json"]);
+        assert_success(&out, "liaison inbox --json");
+        serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout)
+            .expect("inbox --json is a JSON array")
+    }
+}
+
+/// Panic with both output streams unless the command succeeded.
+pub fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Search every file under `dir` for `needle`.
+pub fn dir_contains(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).ok()?.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p)
+                && bytes.windows(needle.len()).any(|w| w == needle)
+            {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+/// In-process clients against a real relay process, for tests that need to
+/// play a misbehaving party or drive many sends.
+pub mod inproc {
+    use liaison_client::Client;
+    use liaison_client::admin::{publish_record, record_from_request};
+    use liaison_client::client::{InitParams, now, parse_request};
+    use liaison_client::home::KdfParams;
+    use liaison_protocol::bundle::{AuthorityKeyFile, Bundle};
+    use liaison_protocol::{CountryCode, DirectoryId};
+
+    use super::{DevNet, PASSPHRASE};
+
+    /// A cheap KDF for tests (the tools use 64 MiB Argon2id).
+    pub fn test_kdf() -> KdfParams {
+        KdfParams {
+            m_cost: 256,
+            t_cost: 1,
+            p_cost: 1,
+            salt: [7; 16],
+        }
+    }
+
+    /// Create a home for `id`, enrol it with its country's authority, open it.
+    pub async fn enrol(net: &DevNet, name: &str, id: &str, agency: &str) -> anyhow::Result<Client> {
+        let id = DirectoryId::parse(id)?;
+        let country = id.country();
+        let home = net.dir.path().join("homes").join(name);
+        let bundle_text = std::fs::read_to_string(net.bundle())?;
+        let params = InitParams {
+            id,
+            name: name.to_owned(),
+            country,
+            agency: agency.to_owned(),
+            unit: String::new(),
+            languages: vec!["en".into()],
+            time_zone: "UTC".into(),
+        };
+        let (req_path, _) = Client::init(&home, PASSPHRASE, &bundle_text, params, test_kdf())?;
+        let auth =
+            AuthorityKeyFile::from_toml(&std::fs::read_to_string(net.authority(country.as_str()))?)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (_, req) = parse_request(&std::fs::read_to_string(req_path)?)?;
+        let record = record_from_request(&auth, &req, 1, 30, now())?;
+        let bundle = Bundle::from_toml(&bundle_text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        publish_record(&bundle, record, &req).await?;
+        Client::open(&home, PASSPHRASE)
+    }
+
+    /// Country code helper.
+    pub fn country(s: &str) -> CountryCode {
+        CountryCode::parse(s).expect("country")
+    }
+}

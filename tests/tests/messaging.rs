@@ -1,0 +1,158 @@
+//! End-to-end messaging through a real relay process, driven by the real
+//! command-line tools (the README's command contract).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Duration;
+
+use liaison_tests::{DevNet, assert_success, dir_contains};
+
+#[test]
+fn offline_delivery_verified_and_relay_holds_only_ciphertext() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+
+    // Bob has never connected: the message waits in the relay's queue.
+    let secret = "Rescue team at pier 7, 0400 local; victim count 12";
+    let out = alice.run(&["send", "--to", "ph.pnp.bob", secret]);
+    assert_success(&out, "liaison send");
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(
+        id.len(),
+        32,
+        "send prints the 128-bit message id in hex: {id:?}"
+    );
+
+    // The relay's data directory never sees the plaintext.
+    assert_eq!(dir_contains(&net.relay_data(), secret.as_bytes()), None);
+    assert_eq!(dir_contains(&net.relay_data(), b"pier 7"), None);
+
+    let out = bob.run(&["sync"]);
+    assert_success(&out, "liaison sync");
+    let inbox = bob.inbox();
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    let m = &inbox[0];
+    assert_eq!(m["id"], id.as_str());
+    assert_eq!(m["from"], "th.dsi.alice");
+    assert_eq!(m["text"], secret);
+    assert_eq!(m["verified"], true);
+    assert_eq!(m["handling"]["tlp"], "RED", "handling defaults to RED");
+    assert!(m["sent_at"].as_str().unwrap().ends_with('Z'));
+
+    // A second sync finds nothing new and does not duplicate.
+    assert_success(&bob.run(&["sync"]), "second sync");
+    assert_eq!(bob.inbox().len(), 1);
+
+    // Homes are encrypted at rest too.
+    assert_eq!(dir_contains(&bob.home, secret.as_bytes()), None);
+    assert_eq!(dir_contains(&alice.home, secret.as_bytes()), None);
+
+    // Replies work over the established sessions, with chosen handling.
+    let out = bob.run(&[
+        "send",
+        "--to",
+        "th.dsi.alice",
+        "--handling",
+        "AMBER+STRICT",
+        "Received, standing by",
+    ]);
+    assert_success(&out, "reply");
+    assert_success(&alice.run(&["sync"]), "alice sync");
+    let inbox = alice.inbox();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0]["from"], "ph.pnp.bob");
+    assert_eq!(inbox[0]["handling"]["tlp"], "AMBER+STRICT");
+    assert_eq!(inbox[0]["verified"], true);
+}
+
+#[test]
+fn live_delivery_to_a_connected_client() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+
+    let mut listener = bob
+        .command(&["listen", "--json", "--count", "1", "--timeout", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the listener is subscribed.
+    let stderr = listener.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("listening for messages") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("listener subscribed");
+
+    let out = alice.run(&["send", "--to", "ph.pnp.bob", "live one"]);
+    assert_success(&out, "send");
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+
+    let out = listener.wait_with_output().unwrap();
+    assert_success(&out, "listen");
+    let line = String::from_utf8(out.stdout).unwrap();
+    let m: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    assert_eq!(m["id"], id.as_str());
+    assert_eq!(m["text"], "live one");
+    assert_eq!(m["verified"], true);
+    // It was stored and acknowledged: a later sync brings nothing new.
+    let out = bob.run(&["sync", "--json"]);
+    assert_success(&out, "sync");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["received"].as_array().unwrap().len(), 0);
+    assert_eq!(bob.inbox().len(), 1);
+}
+
+#[test]
+fn unknown_recipient_and_unenrolled_device_are_refused() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+
+    let out = alice.run(&["send", "--to", "ph.pnp.nobody", "hello?"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown recipient ph.pnp.nobody"), "{err}");
+
+    // Carol made keys but no authority enrolled her: the relay refuses her device.
+    let carol = net.person("carol");
+    let out = carol.run(&[
+        "init",
+        "--bundle",
+        net.bundle().to_str().unwrap(),
+        "--id",
+        "th.dsi.carol",
+        "--name",
+        "Carol",
+        "--country",
+        "TH",
+        "--agency",
+        "DSI",
+    ]);
+    assert_success(&out, "init");
+    let out = carol.run(&["sync"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refused this device"), "{err}");
+}
+
+#[test]
+fn wrong_passphrase_is_a_clear_error() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let out = alice
+        .command(&["inbox"])
+        .env("LIAISON_PASSPHRASE", "not it")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong passphrase"));
+}

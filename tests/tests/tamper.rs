@@ -1,0 +1,116 @@
+//! A recipient rejects messages whose envelope or inner signature was
+//! altered, with a clear error, and keeps working afterwards.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use liaison_client::Client;
+use liaison_client::client::TestHooks;
+use liaison_protocol::DirectoryId;
+use liaison_protocol::handling::Handling;
+use liaison_tests::{DevNet, inproc};
+
+async fn send_hooked(
+    alice: &mut Client,
+    text: &str,
+    hooks: TestHooks,
+) -> liaison_protocol::MessageId {
+    let bob = DirectoryId::parse("ph.pnp.bob").unwrap();
+    alice
+        .send_with_hooks(&[bob], text, Handling::default(), None, hooks)
+        .await
+        .expect("relay accepts the (tampered) envelope: it cannot tell")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn altered_envelope_and_forged_signature_are_rejected() {
+    let net = DevNet::start();
+    let mut alice = inproc::enrol(&net, "alice", "th.dsi.alice", "DSI")
+        .await
+        .unwrap();
+    let mut bob = inproc::enrol(&net, "bob", "ph.pnp.bob", "PNP")
+        .await
+        .unwrap();
+    alice.connect().await.unwrap();
+    bob.connect().await.unwrap();
+
+    // 1. A good message establishes the session.
+    let good = send_hooked(&mut alice, "first, untouched", TestHooks::default()).await;
+
+    // 2. The ciphertext is altered in transit (one bit flipped).
+    let flipped = send_hooked(
+        &mut alice,
+        "second, ciphertext altered",
+        TestHooks {
+            alter_envelope: Some(Box::new(|e| {
+                let n = e.ciphertext.len();
+                e.ciphertext[n / 2] ^= 0x01;
+            })),
+            ..TestHooks::default()
+        },
+    )
+    .await;
+
+    // 3. The payload is changed after signing (e.g. handling loosened),
+    //    then properly encrypted: the inner signature no longer matches.
+    let forged = send_hooked(
+        &mut alice,
+        "third, signed text",
+        TestHooks {
+            alter_signed_payload: Some(Box::new(|p| {
+                let needle = b"third, signed text";
+                let pos = p
+                    .windows(needle.len())
+                    .position(|w| w == needle)
+                    .expect("body in payload");
+                p[pos] = b'T';
+            })),
+            ..TestHooks::default()
+        },
+    )
+    .await;
+
+    // 4. A later good message still gets through.
+    let after = send_hooked(&mut alice, "fourth, untouched", TestHooks::default()).await;
+
+    let report = bob.sync().await.unwrap();
+    let received: Vec<_> = report.received.iter().map(|m| m.id).collect();
+    assert!(received.contains(&good), "{report:?}");
+    assert!(received.contains(&after), "{report:?}");
+    assert_eq!(report.rejected.len(), 2, "{report:?}");
+    let reason = |id| {
+        report
+            .rejected
+            .iter()
+            .find(|(r, _)| *r == id)
+            .map(|(_, why)| why.clone())
+            .unwrap_or_else(|| panic!("{id} not rejected: {report:?}"))
+    };
+    assert!(
+        reason(flipped).contains("failed to decrypt"),
+        "{}",
+        reason(flipped)
+    );
+    assert!(
+        reason(forged).contains("signature verification failed"),
+        "{}",
+        reason(forged)
+    );
+
+    // Rejected messages are kept as records without content, marked unverified.
+    let inbox = bob.inbox().unwrap();
+    let rejected: Vec<_> = inbox.iter().filter(|m| !m.verified).collect();
+    assert_eq!(rejected.len(), 2);
+    assert!(
+        rejected
+            .iter()
+            .all(|m| m.text.is_empty() && m.error.is_some())
+    );
+    assert!(
+        inbox
+            .iter()
+            .filter(|m| m.verified)
+            .all(|m| m.text.ends_with("untouched"))
+    );
+    alice.disconnect().await;
+    bob.disconnect().await;
+}
