@@ -21,8 +21,12 @@ use serde::{Deserialize, Serialize};
 use vodozemac::olm::Session;
 
 use crate::home::{Home, KdfParams, Table};
+use crate::logs;
 use crate::olm::{self, Device};
 use crate::transport::{Connection, RelayError};
+use liaison_protocol::frames::LogId;
+use liaison_protocol::log::event::{DisclosedEvent, EventKind};
+use liaison_protocol::log::{Hash, LogPolicy, SignedCheckpoint};
 
 /// File name of the enrolment request written by `init`.
 pub const ENROLMENT_REQUEST: &str = "enrolment.request";
@@ -126,6 +130,10 @@ pub struct StoredMessage {
     pub error: Option<String>,
     /// The signed payload as received (for later verification or export).
     pub signed_payload: Vec<u8>,
+    /// The relay's event log provably contains this message's acceptance
+    /// (and, for received messages, its delivery to us), checked against a
+    /// verified checkpoint.
+    pub logged: bool,
     /// For sent messages: whether the relay durably accepted it.
     pub accepted: bool,
 }
@@ -180,6 +188,8 @@ pub struct SyncReport {
     pub duplicates: usize,
     /// Outbox items delivered to the relay during this sync.
     pub flushed: usize,
+    /// Relay log inconsistencies detected (with evidence paths).
+    pub forks: Vec<String>,
 }
 
 /// An open client.
@@ -395,9 +405,215 @@ impl Client {
         conn.authenticate(device.signing_key(), |msg| device.sign_raw(msg))
             .await?;
         self.conn = Some(conn);
+        self.sync_checkpoints().await?;
         self.sync_directory().await?;
         self.replenish_prekeys().await?;
         Ok(())
+    }
+
+    /// The latest verified checkpoint note of `log`, if any.
+    pub fn checkpoint(&self, log: LogId) -> Result<Option<String>> {
+        self.home.get_secret(&format!("checkpoint-{}", log.name()))
+    }
+
+    fn checkpoint_notes(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for log in LogId::ALL {
+            if let Some(n) = self.checkpoint(log)? {
+                out.push(n);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Fetch each log's latest checkpoint (with the bundle's witness quorum),
+    /// verify it, and prove it consistent with the one held. Refuses a
+    /// rollback or a fork, keeping both checkpoints as evidence.
+    pub async fn sync_checkpoints(&mut self) -> Result<()> {
+        let quorum = self.bundle.quorum().map_err(|e| anyhow!("{e}"))?;
+        for log in LogId::ALL {
+            let policy = logs::policy(&self.bundle, log)?;
+            let req = Request::GetCheckpoint {
+                log,
+                min_cosignatures: u8::try_from(quorum).unwrap_or(u8::MAX),
+            };
+            let note = match self.conn()?.request(&req).await {
+                Ok(Response::Checkpoint { note }) => note,
+                Ok(other) => bail!("unexpected answer to GetCheckpoint: {other:?}"),
+                Err(RelayError::Refused(e)) if quorum > 0 => bail!(
+                    "the relay has no {} checkpoint cosigned by {quorum} trusted witness(es) yet: {}",
+                    log.name(),
+                    e.message
+                ),
+                Err(e) => return Err(e.into()),
+            };
+            let theirs = logs::open(&policy, &note)
+                .map_err(|e| anyhow!("the relay's {} checkpoint was refused: {e}", log.name()))?;
+            self.accept_checkpoint(log, &policy, theirs, &note, true)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Compare a verified checkpoint with the one held; adopt it if newer
+    /// and consistent (and `adopt`), record and fail on a fork or rollback.
+    async fn accept_checkpoint(
+        &mut self,
+        log: LogId,
+        policy: &LogPolicy,
+        theirs: SignedCheckpoint,
+        note: &str,
+        adopt: bool,
+    ) -> Result<()> {
+        let ours_note = self.checkpoint(log)?;
+        let Some(ours_note) = ours_note else {
+            if adopt {
+                let mut w = self.home.write()?;
+                w.put_secret(&format!("checkpoint-{}", log.name()), &note.to_owned())?;
+                w.commit()?;
+            }
+            return Ok(());
+        };
+        let ours = logs::open(
+            &LogPolicy::new(policy.log().clone()).map_err(|e| anyhow!("{e}"))?,
+            &ours_note,
+        )?;
+        match logs::compare(self.conn()?, log, ours.checkpoint(), theirs.checkpoint()).await? {
+            logs::Comparison::Consistent => {
+                if adopt && theirs.checkpoint().size() > ours.checkpoint().size() {
+                    let mut w = self.home.write()?;
+                    w.put_secret(&format!("checkpoint-{}", log.name()), &note.to_owned())?;
+                    w.commit()?;
+                }
+                Ok(())
+            }
+            logs::Comparison::Older if !adopt => Ok(()),
+            logs::Comparison::Older => Err(logs::record_fork(
+                self.home.dir(),
+                log,
+                format!(
+                    "rollback: the relay served size {} after this client verified size {}",
+                    theirs.checkpoint().size(),
+                    ours.checkpoint().size()
+                ),
+                &ours_note,
+                note,
+            )
+            .into()),
+            logs::Comparison::Fork(what) => {
+                Err(logs::record_fork(self.home.dir(), log, what, &ours_note, note).into())
+            }
+        }
+    }
+
+    /// Check the checkpoints a peer carried in its payload against our own
+    /// view: a relay showing the peer another history is caught here.
+    pub async fn check_peer_view(&mut self, notes: &[String]) -> Result<()> {
+        for note in notes {
+            for log in LogId::ALL {
+                let policy = logs::policy(&self.bundle, log)?;
+                let Ok(base) = LogPolicy::new(policy.log().clone()) else {
+                    continue;
+                };
+                let Ok(theirs) = base.open(note.as_bytes()) else {
+                    continue;
+                };
+                // Bring our own view up to date first, so a peer that is
+                // simply ahead is not mistaken for a fork.
+                if self
+                    .checkpoint(log)?
+                    .and_then(|n| base.open(n.as_bytes()).ok())
+                    .is_some_and(|o| o.checkpoint().size() < theirs.checkpoint().size())
+                {
+                    self.sync_checkpoints().await?;
+                }
+                self.accept_checkpoint(log, &policy, theirs, note, false)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Check that the relay's event log, as of our verified checkpoint,
+    /// includes this message's events (its acceptance; and its delivery to
+    /// us for received messages). Returns false while the checkpoint does
+    /// not yet cover them.
+    pub async fn verify_logged(&mut self, id: MessageId) -> Result<bool> {
+        let Some(note) = self.checkpoint(LogId::Events)? else {
+            return Ok(false);
+        };
+        let policy = logs::policy(&self.bundle, LogId::Events)?;
+        let base = LogPolicy::new(policy.log().clone()).map_err(|e| anyhow!("{e}"))?;
+        let cp = logs::open(&base, &note)?;
+        let size = cp.checkpoint().size();
+        let events = match self
+            .conn()?
+            .request(&Request::GetMessageEvents { message_id: id })
+            .await?
+        {
+            Response::MessageEvents { events } => events,
+            other => bail!("unexpected answer to GetMessageEvents: {other:?}"),
+        };
+        let mut accepted = false;
+        for e in events {
+            let disclosed = DisclosedEvent::decode(&e.event)
+                .map_err(|_| anyhow!("relay sent a malformed event"))?;
+            let record = disclosed
+                .decode_record()
+                .map_err(|_| anyhow!("relay sent a malformed event record"))?;
+            if record.kind.message_id() != &id || record.seq != e.index {
+                bail!("the relay's event {} is not about message {id}", e.index);
+            }
+            if e.index >= size {
+                continue;
+            }
+            let proof = match self
+                .conn()?
+                .request(&Request::GetInclusion {
+                    log: LogId::Events,
+                    index: e.index,
+                    size,
+                })
+                .await?
+            {
+                Response::Proof { hashes } => hashes.into_iter().map(Hash).collect::<Vec<_>>(),
+                other => bail!("unexpected answer to GetInclusion: {other:?}"),
+            };
+            cp.checkpoint()
+                .verify_inclusion(&disclosed.leaf_hash(), e.index, &proof)
+                .map_err(|e| {
+                    anyhow!("event log inclusion proof for message {id} does not verify: {e}")
+                })?;
+            if matches!(record.kind, EventKind::Accepted { .. }) {
+                accepted = true;
+            }
+        }
+        if accepted && let Some(mut m) = self.home.get::<StoredMessage>(Table::Messages, &id.0)? {
+            m.logged = true;
+            let mut w = self.home.write()?;
+            w.put(Table::Messages, &id.0, &m)?;
+            w.commit()?;
+        }
+        Ok(accepted)
+    }
+
+    /// Verify log inclusion for stored messages not yet verified (at most
+    /// `limit` per call). Returns how many are now verified.
+    pub async fn verify_pending_logs(&mut self, limit: usize) -> Result<usize> {
+        let pending: Vec<MessageId> = self
+            .messages()?
+            .into_iter()
+            .filter(|m| !m.logged && m.verified && (m.accepted || m.direction == Direction::In))
+            .map(|m| m.id)
+            .take(limit)
+            .collect();
+        let mut n = 0;
+        for id in pending {
+            if self.verify_logged(id).await? {
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     /// Close the connection.
@@ -521,6 +737,7 @@ impl Client {
             handling,
             body: text.to_owned(),
             attachments: Vec::new(),
+            checkpoints: self.checkpoint_notes()?,
         };
         payload
             .check_wellformed()
@@ -595,6 +812,7 @@ impl Client {
             error: None,
             signed_payload: signed.encode(),
             accepted: false,
+            logged: false,
         };
         let item = OutboxItem {
             message_id,
@@ -710,6 +928,7 @@ impl Client {
                     error: Some(reason.clone()),
                     signed_payload: Vec::new(),
                     accepted: false,
+                    logged: false,
                 };
                 let mut w = self.home.write()?;
                 w.put(Table::Messages, &env.message_id.0, &record)?;
@@ -779,6 +998,7 @@ impl Client {
             error: None,
             signed_payload: signed.encode(),
             accepted: true,
+            logged: false,
         };
         Ok((msg, env.sender_device, sessions))
     }
@@ -820,7 +1040,31 @@ impl Client {
                 break;
             }
         }
+        // Compare the histories our peers saw with ours.
+        let received: Vec<Vec<u8>> = report
+            .received
+            .iter()
+            .map(|m| m.signed_payload.clone())
+            .collect();
+        for bytes in received {
+            if let Err(e) = self.check_payload_view(&bytes).await {
+                report.forks.push(format!("{e:#}"));
+            }
+        }
+        if report.forks.is_empty() {
+            self.sync_checkpoints().await?;
+            self.verify_pending_logs(256).await?;
+        }
         Ok(report)
+    }
+
+    async fn check_payload_view(&mut self, signed_payload: &[u8]) -> Result<()> {
+        let notes = SignedPayload::decode(signed_payload)
+            .ok()
+            .and_then(|s| s.decode_unverified().ok())
+            .map(|p| p.checkpoints)
+            .unwrap_or_default();
+        self.check_peer_view(&notes).await
     }
 
     fn record(r: Received, report: &mut SyncReport) {
@@ -869,6 +1113,9 @@ impl Client {
                 ),
                 Some(Response::Push(q)) => {
                     let r = self.process(&q)?;
+                    if let Received::Message(m) = &r {
+                        self.check_payload_view(&m.signed_payload.clone()).await?;
+                    }
                     if matches!(r, Received::Message(_)) {
                         handled += 1;
                     }

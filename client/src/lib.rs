@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod client;
 pub mod home;
+pub mod logs;
 pub mod olm;
 pub mod transport;
 

@@ -46,6 +46,19 @@ pub struct Bundle {
     pub relay_addr: String,
     /// Hex SHA-256 of the relay's TLS certificate (DER).
     pub relay_cert_sha256: String,
+    /// C2SP verifier key of the directory log (its name is the origin).
+    #[serde(default)]
+    pub directory_log_key: String,
+    /// C2SP verifier key of the event log.
+    #[serde(default)]
+    pub event_log_key: String,
+    /// Comma-separated C2SP cosignature verifier keys of trusted witnesses.
+    #[serde(default)]
+    pub witness_keys: String,
+    /// How many of those witnesses must cosign a checkpoint before clients
+    /// accept it (decimal; empty or 0: none required).
+    #[serde(default)]
+    pub witness_quorum: String,
 }
 
 impl Bundle {
@@ -68,8 +81,16 @@ impl Bundle {
         format!(
             "# Liaison enrolment bundle. Contains no secret; compare root_key with\n\
              # the fingerprint your network authority publishes before trusting it.\n\
-             network = {:?}\nroot_key = {:?}\nrelay_addr = {:?}\nrelay_cert_sha256 = {:?}\n",
-            self.network, self.root_key, self.relay_addr, self.relay_cert_sha256
+             network = {:?}\nroot_key = {:?}\nrelay_addr = {:?}\nrelay_cert_sha256 = {:?}\n\
+             directory_log_key = {:?}\nevent_log_key = {:?}\nwitness_keys = {:?}\nwitness_quorum = {:?}\n",
+            self.network,
+            self.root_key,
+            self.relay_addr,
+            self.relay_cert_sha256,
+            self.directory_log_key,
+            self.event_log_key,
+            self.witness_keys,
+            self.witness_quorum
         )
     }
 
@@ -79,6 +100,59 @@ impl Bundle {
             field: "root_key",
             why: "expected 64 hex digits",
         })
+    }
+
+    /// The log verification policy for `log` (log key, witnesses, quorum).
+    pub fn log_policy(
+        &self,
+        log: crate::frames::LogId,
+    ) -> Result<crate::log::LogPolicy, BundleError> {
+        use crate::log::{LogPolicy, NoteVerifier};
+        let key = match log {
+            crate::frames::LogId::Directory => &self.directory_log_key,
+            crate::frames::LogId::Events => &self.event_log_key,
+        };
+        let field = match log {
+            crate::frames::LogId::Directory => "directory_log_key",
+            crate::frames::LogId::Events => "event_log_key",
+        };
+        let log_key = NoteVerifier::from_vkey(key).map_err(|_| BundleError::Invalid {
+            field,
+            why: "not a C2SP verifier key",
+        })?;
+        let mut witnesses = Vec::new();
+        for w in self
+            .witness_keys
+            .split(',')
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+        {
+            witnesses.push(
+                NoteVerifier::from_vkey(w).map_err(|_| BundleError::Invalid {
+                    field: "witness_keys",
+                    why: "not a C2SP cosignature verifier key",
+                })?,
+            );
+        }
+        let quorum = self.quorum()?;
+        LogPolicy::with_witnesses(log_key, witnesses, quorum).map_err(|_| BundleError::Invalid {
+            field: "witness_quorum",
+            why: "more than the number of witness keys",
+        })
+    }
+
+    /// Witness cosignatures required.
+    pub fn quorum(&self) -> Result<usize, BundleError> {
+        if self.witness_quorum.trim().is_empty() {
+            return Ok(0);
+        }
+        self.witness_quorum
+            .trim()
+            .parse()
+            .map_err(|_| BundleError::Invalid {
+                field: "witness_quorum",
+                why: "expected a number",
+            })
     }
 
     /// The pinned certificate hash.
@@ -229,6 +303,10 @@ mod tests {
             root_key: SecretKey::from_seed(&[1; 32]).public_key().to_hex(),
             relay_addr: "127.0.0.1:7443".into(),
             relay_cert_sha256: hex::encode([7u8; 32]),
+            directory_log_key: String::new(),
+            event_log_key: String::new(),
+            witness_keys: String::new(),
+            witness_quorum: String::new(),
         };
         assert_eq!(Bundle::from_toml(&b.to_toml()), Ok(b));
         assert!(Bundle::from_toml("network = \"x\"\nbogus = \"y\"\n").is_err());

@@ -106,6 +106,109 @@ pub enum Request {
     },
     /// Keep this stream open and push new envelopes as they arrive.
     Subscribe,
+    /// The latest signed checkpoint of a log (C2SP signed note text, with
+    /// any witness cosignatures). Allowed before authentication.
+    GetCheckpoint {
+        /// Which log.
+        log: LogId,
+        /// Only a checkpoint carrying at least this many witness
+        /// cosignatures (0: the newest).
+        min_cosignatures: u8,
+    },
+    /// A consistency proof between two tree sizes (RFC 9162 §2.1.4).
+    GetConsistency {
+        /// Which log.
+        log: LogId,
+        /// Older size.
+        old: u64,
+        /// Newer size.
+        new: u64,
+    },
+    /// An inclusion proof for one leaf (RFC 9162 §2.1.3).
+    GetInclusion {
+        /// Which log.
+        log: LogId,
+        /// Leaf index.
+        index: u64,
+        /// Tree size the proof is for.
+        size: u64,
+    },
+    /// Leaves of a log. Directory entries are public to authenticated
+    /// parties; event records (salt and record) only to auditors, everyone
+    /// else gets the commitments.
+    GetEntries {
+        /// Which log.
+        log: LogId,
+        /// First index.
+        start: u64,
+        /// Most entries to return.
+        count: u32,
+    },
+    /// The event-log entries of one message, disclosed to its sender and
+    /// recipients (and auditors).
+    GetMessageEvents {
+        /// The message.
+        message_id: MessageId,
+    },
+    /// A witness cosignature for a checkpoint the relay signed.
+    AddCosignature {
+        /// Which log.
+        log: LogId,
+        /// The cosigned checkpoint as a signed note (the relay's signature
+        /// and the witness's cosignature line).
+        note: String,
+    },
+}
+
+/// The relay's two transparency logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum LogId {
+    /// Every directory object version (key transparency).
+    Directory,
+    /// Relay events as salted commitments.
+    Events,
+}
+
+impl LogId {
+    /// Both logs.
+    pub const ALL: [LogId; 2] = [LogId::Directory, LogId::Events];
+
+    /// Short name, used in origins and file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogId::Directory => "directory",
+            LogId::Events => "events",
+        }
+    }
+
+    /// Parse [`LogId::name`].
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "directory" => Some(LogId::Directory),
+            "events" => Some(LogId::Events),
+            _ => None,
+        }
+    }
+}
+
+/// One leaf as served by [`Request::GetEntries`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LogEntry {
+    /// A directory log entry (encoded `DirectoryEntry`).
+    Directory(Vec<u8>),
+    /// A disclosed event (encoded `DisclosedEvent`: salt and record).
+    Event(Vec<u8>),
+    /// An undisclosed event: only its 32-byte commitment (the leaf data).
+    Commitment([u8; 32]),
+}
+
+/// An event with its position, as served by [`Request::GetMessageEvents`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexedEvent {
+    /// Leaf index in the event log.
+    pub index: u64,
+    /// Encoded `DisclosedEvent`.
+    pub event: Vec<u8>,
 }
 
 impl Wire for Request {
@@ -125,6 +228,8 @@ pub enum Response {
         /// The focal point owning the device.
         id: DirectoryId,
     },
+    /// Authentication succeeded for an auditor key configured on the relay.
+    AuditorAuthenticated,
     /// Generic success.
     Ok,
     /// Answer to Ping.
@@ -164,6 +269,26 @@ pub enum Response {
     },
     /// A pushed envelope (on a Subscribe stream).
     Push(Queued),
+    /// A signed checkpoint (C2SP signed note text).
+    Checkpoint {
+        /// The note.
+        note: String,
+    },
+    /// Proof hashes (inclusion or consistency).
+    Proof {
+        /// Hashes, in RFC 9162 order.
+        hashes: Vec<[u8; 32]>,
+    },
+    /// Log leaves, from the requested start.
+    Entries {
+        /// Entries in index order.
+        entries: Vec<LogEntry>,
+    },
+    /// Events of one message.
+    MessageEvents {
+        /// Events in log order.
+        events: Vec<IndexedEvent>,
+    },
     /// The request was refused.
     Error(WireError),
 }
@@ -213,6 +338,9 @@ pub enum ErrorCode {
     Internal,
     /// A stale version: a newer record is already published.
     StaleVersion,
+    /// A log index or size is out of range, or the checkpoint asked for
+    /// does not exist yet.
+    NotFound,
 }
 
 impl ErrorCode {
@@ -237,6 +365,7 @@ impl ErrorCode {
             ErrorCode::ShuttingDown => 504,
             ErrorCode::Internal => 500,
             ErrorCode::StaleVersion => 409,
+            ErrorCode::NotFound => 416,
         }
     }
 
@@ -437,6 +566,7 @@ mod tests {
             ErrorCode::ShuttingDown,
             ErrorCode::Internal,
             ErrorCode::StaleVersion,
+            ErrorCode::NotFound,
         ];
         let codes: HashSet<u16> = all.iter().map(|c| c.code()).collect();
         assert_eq!(codes.len(), all.len());

@@ -62,7 +62,16 @@ pub struct Payload {
     pub body: String,
     /// Attachments.
     pub attachments: Vec<AttachmentRef>,
+    /// The sender's latest verified checkpoints of the relay's logs (C2SP
+    /// signed notes), so a recipient shown a different history by the relay
+    /// detects the fork.
+    pub checkpoints: Vec<String>,
 }
+
+/// Most checkpoints carried in a payload, and the size of each.
+pub const MAX_PAYLOAD_CHECKPOINTS: usize = 2;
+/// Largest checkpoint note carried in a payload.
+pub const MAX_CHECKPOINT_NOTE: usize = 8 * 1024;
 
 impl SignedBody for Payload {
     const DOMAIN: &'static str = "payload";

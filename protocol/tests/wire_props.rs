@@ -9,7 +9,8 @@ use liaison_protocol::directory::{
     AuthorityCertificate, DeviceKeys, FocalPointRecord, RecordStatus,
 };
 use liaison_protocol::frames::{
-    ErrorCode, FrameReader, Queued, Request, Response, WireError, decode_frame, encode_frame,
+    ErrorCode, FrameReader, IndexedEvent, LogEntry, LogId, Queued, Request, Response, WireError,
+    decode_frame, encode_frame,
 };
 use liaison_protocol::handling::{Dissemination, Handling, JudicialUse, Onward};
 use liaison_protocol::message::{
@@ -220,6 +221,32 @@ fn request() -> impl Strategy<Value = Request> {
         (any::<u64>(), any::<u32>()).prop_map(|(after, limit)| Request::Fetch { after, limit }),
         proptest::collection::vec(any::<u64>(), 0..5).prop_map(|seqs| Request::Ack { seqs }),
         Just(Request::Subscribe),
+        (any::<bool>(), any::<u8>()).prop_map(|(d, m)| Request::GetCheckpoint {
+            log: if d { LogId::Directory } else { LogId::Events },
+            min_cosignatures: m
+        }),
+        (any::<u64>(), any::<u64>()).prop_map(|(old, new)| Request::GetConsistency {
+            log: LogId::Events,
+            old,
+            new
+        }),
+        (any::<u64>(), any::<u64>()).prop_map(|(index, size)| Request::GetInclusion {
+            log: LogId::Directory,
+            index,
+            size
+        }),
+        (any::<u64>(), any::<u32>()).prop_map(|(start, count)| Request::GetEntries {
+            log: LogId::Events,
+            start,
+            count
+        }),
+        any::<[u8; 16]>().prop_map(|m| Request::GetMessageEvents {
+            message_id: MessageId(m)
+        }),
+        text().prop_map(|note| Request::AddCosignature {
+            log: LogId::Directory,
+            note
+        }),
     ]
 }
 
@@ -264,6 +291,24 @@ fn response() -> impl Strategy<Value = Response> {
         queued().prop_map(Response::Push),
         (error_code(), text())
             .prop_map(|(code, message)| Response::Error(WireError { code, message })),
+        Just(Response::AuditorAuthenticated),
+        text().prop_map(|note| Response::Checkpoint { note }),
+        proptest::collection::vec(any::<[u8; 32]>(), 0..5)
+            .prop_map(|hashes| Response::Proof { hashes }),
+        proptest::collection::vec(
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..40).prop_map(LogEntry::Directory),
+                proptest::collection::vec(any::<u8>(), 0..40).prop_map(LogEntry::Event),
+                any::<[u8; 32]>().prop_map(LogEntry::Commitment),
+            ],
+            0..4
+        )
+        .prop_map(|entries| Response::Entries { entries }),
+        (any::<u64>(), proptest::collection::vec(any::<u8>(), 0..40)).prop_map(|(index, event)| {
+            Response::MessageEvents {
+                events: vec![IndexedEvent { index, event }],
+            }
+        }),
     ]
 }
 
@@ -289,6 +334,7 @@ fn payload() -> impl Strategy<Value = Payload> {
                 handling,
                 body,
                 attachments: Vec::new(),
+                checkpoints: vec!["origin\n1\nAAAA\n".into()],
             },
         )
 }

@@ -2,6 +2,10 @@
 
 use std::sync::atomic::AtomicUsize;
 
+use liaison_protocol::MessageId;
+use liaison_protocol::frames::LogId;
+use liaison_protocol::log::{Hash, empty_root};
+
 use liaison_protocol::directory::{AuthorityCertificate, FocalPointRecord};
 use liaison_protocol::message::Prekey;
 use liaison_protocol::{PublicKey, Signed};
@@ -202,6 +206,35 @@ impl Store for FullDisk {
     }
     fn queue_depth(&self, _: &PublicKey) -> Result<u64, StoreError> {
         Ok(0)
+    }
+    fn mark_delivered(
+        &self,
+        _: &PublicKey,
+        _: &[(u64, MessageId)],
+        _: u64,
+    ) -> Result<(), StoreError> {
+        Err(enospc())
+    }
+    fn log_head(&self, _: LogId) -> Result<(u64, Hash), StoreError> {
+        Ok((0, empty_root()))
+    }
+    fn log_entries(&self, _: LogId, _: u64, _: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(vec![])
+    }
+    fn inclusion_proof(&self, _: LogId, _: u64, _: u64) -> Result<Option<Vec<Hash>>, StoreError> {
+        Ok(None)
+    }
+    fn consistency_proof(&self, _: LogId, _: u64, _: u64) -> Result<Option<Vec<Hash>>, StoreError> {
+        Ok(None)
+    }
+    fn put_checkpoint(&self, _: LogId, _: u64, _: &str) -> Result<(), StoreError> {
+        Err(enospc())
+    }
+    fn recent_checkpoints(&self, _: LogId, _: usize) -> Result<Vec<(u64, String)>, StoreError> {
+        Ok(vec![])
+    }
+    fn message_events(&self, _: &MessageId) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        Ok(vec![])
     }
 }
 

@@ -101,6 +101,8 @@ pub struct RelayConfig {
     pub tls_key: PathBuf,
     /// Limits.
     pub limits: Limits,
+    /// Transparency logs (`[logs]`).
+    pub logs: crate::checkpoints::LogConfig,
 }
 
 #[derive(Deserialize)]
@@ -113,6 +115,8 @@ struct RawConfig {
     tls_key: Option<PathBuf>,
     #[serde(default)]
     limits: Limits,
+    #[serde(default)]
+    logs: crate::checkpoints::LogConfig,
 }
 
 /// Name of the store file inside `data_dir`.
@@ -132,6 +136,7 @@ impl RelayConfig {
             data_dir,
             root_key,
             limits: Limits::default(),
+            logs: crate::checkpoints::LogConfig::default(),
         }
     }
 
@@ -149,6 +154,7 @@ impl RelayConfig {
             });
         }
         raw.limits.validate()?;
+        raw.logs.validate()?;
         Ok(RelayConfig {
             listen: raw.listen,
             tls_cert: raw
@@ -160,6 +166,7 @@ impl RelayConfig {
             data_dir: raw.data_dir,
             root_key,
             limits: raw.limits,
+            logs: raw.logs,
         })
     }
 

@@ -9,7 +9,12 @@
 //! D/authorities/PH.key     Philippines development authority key file, 0600
 //! D/relay/                 relay data dir (relay.redb, tls.crt, tls.key 0600)
 //! D/relay.toml             relay configuration (paths relative to D)
-//! D/bundle.toml            enrolment bundle (root key, relay address, pin)
+//! D/bundle.toml            enrolment bundle (root key, relay address, pin,
+//!                          log keys, witness keys)
+//! D/auditor.key            an auditor's key (hex seed), 0600, registered
+//!                          in relay.toml so `liaison-audit export` works
+//! D/witnesses/TH.key       a witness cosigning key for the Thai authority
+//!                          (C2SP signer key), 0600, trusted by the relay
 //! ```
 //! The keys are generated from the OS random number generator but live on
 //! disk unencrypted: never use a development network for real traffic.
@@ -87,7 +92,7 @@ fn read_root(path: &Path) -> Result<SecretKey> {
     Ok(SecretKey::from_seed(&seed))
 }
 
-fn relay_toml(listen: SocketAddr, root: &PublicKey) -> String {
+fn relay_toml(listen: SocketAddr, root: &PublicKey, logs: &str) -> String {
     format!(
         "# Liaison relay configuration of a development network (liaison-relay dev).\n\
          # Relative paths are resolved against this file's directory.\n\
@@ -98,7 +103,9 @@ fn relay_toml(listen: SocketAddr, root: &PublicKey) -> String {
          [limits]\n\
          # Defaults: max_frame = 1048576, max_envelopes_per_message = 256,\n\
          # max_queue_depth = 10000, max_connections = 1024, fetch_batch = 256,\n\
-         # max_prekeys_per_device = 200, idle_timeout_secs = 60, auth_timeout_secs = 10\n",
+         # max_prekeys_per_device = 200, idle_timeout_secs = 60, auth_timeout_secs = 10\n\
+         \n\
+         {logs}",
         root = root.to_hex()
     )
 }
@@ -144,7 +151,7 @@ pub fn prepare(dir: &Path, listen: SocketAddr) -> Result<DevNetwork> {
                 .with_context(|| format!("updating {}", config_path.display()))?;
         }
     } else {
-        std::fs::write(&config_path, relay_toml(listen, &root_key))
+        std::fs::write(&config_path, relay_toml(listen, &root_key, ""))
             .with_context(|| format!("writing {}", config_path.display()))?;
     }
     let config = RelayConfig::load(&config_path)?;
@@ -219,9 +226,33 @@ fn create(dir: &Path, listen: SocketAddr) -> Result<SecretKey> {
             &file.to_toml(),
         )?;
     }
+    // An auditor and a witness, so the audit tools work out of the box.
+    let auditor = random_key()?;
+    write_secret(
+        &dir.join("auditor.key"),
+        &format!("{}\n", hex::encode(*auditor.to_seed())),
+    )?;
+    crate::server::create_private_dir(&dir.join("witnesses"))?;
+    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+    getrandom::fill(seed.as_mut()).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
+    let witness =
+        liaison_protocol::log::CosignatureSigner::from_seed("witness.th.liaison-dev", &seed)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    write_secret(
+        &dir.join("witnesses").join("TH.key"),
+        &format!("{}\n", witness.to_skey().as_str()),
+    )?;
+    let logs = format!(
+        "[logs]\n\
+         name = \"{DEV_NETWORK}\"\n\
+         witnesses = [\"{}\"]\n\
+         auditors = [\"{}\"]\n",
+        witness.verifier().to_vkey(),
+        auditor.public_key().to_hex()
+    );
     std::fs::write(
         dir.join("relay.toml"),
-        relay_toml(listen, &root.public_key()),
+        relay_toml(listen, &root.public_key(), &logs),
     )
     .with_context(|| format!("writing {}", dir.join("relay.toml").display()))?;
     Ok(root)
@@ -244,11 +275,16 @@ pub fn dial_addr(bound: SocketAddr) -> SocketAddr {
 /// Write `D/bundle.toml` for the relay bound at `bound` with certificate pin
 /// `cert_sha256`.
 pub fn write_bundle(net: &DevNetwork, bound: SocketAddr, cert_sha256: [u8; 32]) -> Result<Bundle> {
+    let keys = crate::checkpoints::load_or_generate_keys(&net.config.data_dir, &net.config.logs)?;
     let bundle = Bundle {
         network: DEV_NETWORK.to_owned(),
         root_key: net.root_key.to_hex(),
         relay_addr: dial_addr(bound).to_string(),
         relay_cert_sha256: hex::encode(cert_sha256),
+        directory_log_key: keys.vkey(liaison_protocol::frames::LogId::Directory),
+        event_log_key: keys.vkey(liaison_protocol::frames::LogId::Events),
+        witness_keys: net.config.logs.witnesses.join(","),
+        witness_quorum: "0".to_owned(),
     };
     let path = net.bundle_path();
     std::fs::write(&path, bundle.to_toml())

@@ -23,9 +23,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use liaison_protocol::Timestamp;
 
+pub mod checkpoints;
 pub mod commit;
 pub mod config;
 pub mod dev;
+mod logs;
 mod server;
 mod service;
 pub mod store;

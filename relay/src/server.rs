@@ -66,6 +66,7 @@ impl RelayHandle {
 /// A bound, not yet serving relay.
 pub struct Relay {
     endpoint: quinn::Endpoint,
+    checkpoint_interval: Duration,
     service: Arc<Service>,
     commit_thread: std::thread::JoinHandle<()>,
     cert_sha256: [u8; 32],
@@ -103,6 +104,16 @@ impl Relay {
             Arc::new(move |q| notify_to.notify(q)),
         );
         let worker = worker.with_health(health.clone());
+        let log_keys = crate::checkpoints::load_or_generate_keys(&config.data_dir, &config.logs)?;
+        let witnesses = config.logs.witness_verifiers()?;
+        let auditors = config.logs.auditor_keys()?;
+        let checkpointer = Arc::new(crate::checkpoints::Checkpointer::new(log_keys, witnesses));
+        for log in liaison_protocol::frames::LogId::ALL {
+            checkpointer
+                .sign_if_grown(store.as_ref(), log)
+                .context("signing the initial checkpoint")?;
+        }
+        let checkpoint_interval = Duration::from_millis(config.logs.checkpoint_interval_ms);
         let service = Arc::new(
             Service::new(
                 config.limits.clone(),
@@ -111,6 +122,8 @@ impl Relay {
                 committer,
                 subscribers,
                 health.clone(),
+                checkpointer,
+                auditors,
             )
             .context("loading the directory from the store")?,
         );
@@ -120,6 +133,7 @@ impl Relay {
         let commit_thread = worker.spawn().context("starting the commit thread")?;
         Ok(Relay {
             endpoint,
+            checkpoint_interval,
             service,
             commit_thread,
             cert_sha256: identity.cert_sha256(),
@@ -158,6 +172,7 @@ impl Relay {
             commit_thread,
             local_addr,
             health,
+            checkpoint_interval,
             ..
         } = self;
         let mut store_failed = health.subscribe();
@@ -169,6 +184,11 @@ impl Relay {
         let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
 
         tokio::spawn(refresh_directory(service.clone(), stop_rx.clone()));
+        tokio::spawn(sign_checkpoints(
+            service.clone(),
+            checkpoint_interval,
+            stop_rx.clone(),
+        ));
 
         tokio::pin!(shutdown);
         loop {
@@ -252,6 +272,23 @@ async fn wait_stop(stop: &mut watch::Receiver<bool>) {
         if stop.changed().await.is_err() {
             return;
         }
+    }
+}
+
+/// Sign a checkpoint of every log that grew, every `interval`.
+async fn sign_checkpoints(
+    service: Arc<Service>,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = wait_stop(&mut stop) => return,
+        }
+        service.sign_checkpoints().await;
     }
 }
 
@@ -491,6 +528,12 @@ fn request_kind(r: &Request) -> &'static str {
         Request::Fetch { .. } => "fetch",
         Request::Ack { .. } => "ack",
         Request::Subscribe => "subscribe",
+        Request::GetCheckpoint { .. } => "get-checkpoint",
+        Request::GetConsistency { .. } => "get-consistency",
+        Request::GetInclusion { .. } => "get-inclusion",
+        Request::GetEntries { .. } => "get-entries",
+        Request::GetMessageEvents { .. } => "get-message-events",
+        Request::AddCosignature { .. } => "add-cosignature",
     }
 }
 

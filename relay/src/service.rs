@@ -9,16 +9,20 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
+use liaison_protocol::codec::Wire;
 use liaison_protocol::directory::{
     AuthorityCertificate, Directory, FocalPointRecord, verify_authority, verify_record,
 };
 use liaison_protocol::frames::{
-    AUTH_DOMAIN, ErrorCode, Queued, Request, Response, WireError, auth_message,
+    AUTH_DOMAIN, ErrorCode, IndexedEvent, LogEntry, LogId, Queued, Request, Response, WireError,
+    auth_message,
 };
+use liaison_protocol::log::event::{DisclosedEvent, EventKind};
 use liaison_protocol::message::{Envelope, MAX_CIPHERTEXT, Prekey};
 use liaison_protocol::{MessageId, PublicKey, Signature, Signed, VerifyError};
 use tokio::sync::broadcast;
 
+use crate::checkpoints::{Checkpointer, CosignError};
 use crate::commit::{CommitError, Committer};
 use crate::config::Limits;
 use crate::store::{PrekeyUpload, PutOutcome, SendOp, SendOutcome, Store, StoreError, StoreHealth};
@@ -42,6 +46,7 @@ pub struct Session {
 struct SessionState {
     nonce: Option<[u8; 32]>,
     device: Option<PublicKey>,
+    auditor: Option<PublicKey>,
 }
 
 impl std::fmt::Debug for Session {
@@ -68,6 +73,11 @@ impl Session {
     /// The authenticated device, if any.
     pub fn device(&self) -> Option<PublicKey> {
         self.lock().device
+    }
+
+    /// The authenticated auditor key, if any.
+    pub fn auditor(&self) -> Option<PublicKey> {
+        self.lock().auditor
     }
 }
 
@@ -138,6 +148,8 @@ pub struct Service {
     publish: tokio::sync::Mutex<()>,
     subscribers: Arc<Subscribers>,
     health: Arc<StoreHealth>,
+    checkpointer: Arc<Checkpointer>,
+    auditors: Vec<PublicKey>,
 }
 
 impl std::fmt::Debug for Service {
@@ -168,6 +180,7 @@ fn fp(key: &PublicKey) -> String {
 
 impl Service {
     /// Build the service over `store`; the directory is loaded from it.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         limits: Limits,
         root: PublicKey,
@@ -175,8 +188,12 @@ impl Service {
         committer: Committer,
         subscribers: Arc<Subscribers>,
         health: Arc<StoreHealth>,
+        checkpointer: Arc<Checkpointer>,
+        auditors: Vec<PublicKey>,
     ) -> Result<Self, StoreError> {
         let service = Service {
+            checkpointer,
+            auditors,
             limits,
             root,
             store,
@@ -315,6 +332,56 @@ impl Service {
                 ErrorCode::Malformed,
                 "Subscribe is only valid as the first frame of its own stream",
             )),
+            Request::GetCheckpoint {
+                log,
+                min_cosignatures,
+            } => self.get_checkpoint(session, log, min_cosignatures).await,
+            Request::GetConsistency { log, old, new } => {
+                let proof = self
+                    .blocking(move |s| s.consistency_proof(log, old, new))
+                    .await?
+                    .ok_or_else(|| {
+                        err(
+                            ErrorCode::NotFound,
+                            format!("no consistency proof from {old} to {new}: sizes out of range"),
+                        )
+                    })?;
+                Ok(Response::Proof {
+                    hashes: proof.into_iter().map(|h| h.0).collect(),
+                })
+            }
+            Request::GetInclusion { log, index, size } => {
+                let proof = self
+                    .blocking(move |s| s.inclusion_proof(log, index, size))
+                    .await?
+                    .ok_or_else(|| {
+                        err(
+                            ErrorCode::NotFound,
+                            format!("no leaf {index} in a tree of size {size}"),
+                        )
+                    })?;
+                Ok(Response::Proof {
+                    hashes: proof.into_iter().map(|h| h.0).collect(),
+                })
+            }
+            Request::AddCosignature { log, note } => {
+                let cp = self.checkpointer.clone();
+                let store = self.store.clone();
+                tokio::task::spawn_blocking(move || cp.add_cosignature(store.as_ref(), log, &note))
+                    .await
+                    .map_err(|_| err(ErrorCode::Internal, "relay task failed"))?
+                    .map_err(|e| match e {
+                        CosignError::Store(e) => internal(&self.health, &e),
+                        e => err(ErrorCode::InvalidSignature, e.to_string()),
+                    })?;
+                Ok(Response::Ok)
+            }
+            Request::GetEntries { log, start, count } if session.auditor().is_some() => {
+                self.get_entries(log, start, count, true).await
+            }
+            Request::GetMessageEvents { message_id } if session.auditor().is_some() => {
+                self.message_events(None, message_id).await
+            }
             request => {
                 let device = self.require_device(session)?;
                 self.dispatch_authenticated(device, request).await
@@ -352,7 +419,22 @@ impl Service {
                     .blocking(move |s| s.fetch(&device, after, limit, max_bytes))
                     .await?;
                 tracing::debug!(device = %fp(&device), items = items.len(), more, "fetch");
+                if !items.is_empty() {
+                    let handed: Vec<(u64, MessageId)> = items
+                        .iter()
+                        .map(|q| (q.seq, q.envelope.message_id))
+                        .collect();
+                    let at = crate::now().0;
+                    self.blocking(move |s| s.mark_delivered(&device, &handed, at))
+                        .await?;
+                }
                 Ok(Response::Messages { items, more })
+            }
+            Request::GetEntries { log, start, count } => {
+                self.get_entries(log, start, count, false).await
+            }
+            Request::GetMessageEvents { message_id } => {
+                self.message_events(Some(device), message_id).await
             }
             Request::Ack { seqs } => {
                 if seqs.len() > MAX_ACK {
@@ -370,6 +452,10 @@ impl Service {
             | Request::Authenticate { .. }
             | Request::PublishAuthority(_)
             | Request::PublishRecord { .. }
+            | Request::GetCheckpoint { .. }
+            | Request::GetConsistency { .. }
+            | Request::GetInclusion { .. }
+            | Request::AddCosignature { .. }
             | Request::Subscribe => Err(err(ErrorCode::Malformed, "unexpected request")),
         }
     }
@@ -404,6 +490,11 @@ impl Service {
                     "the signature over the challenge and this TLS session does not verify",
                 )
             })?;
+        if self.auditors.contains(&device) {
+            session.lock().auditor = Some(device);
+            tracing::info!(auditor = %fp(&device), "auditor authenticated");
+            return Ok(Response::AuditorAuthenticated);
+        }
         let dir = self.directory();
         let owner = dir.directory.device_owner(&device).ok_or_else(|| {
             tracing::info!(device = %fp(&device), "authentication refused: device not in directory");
@@ -767,6 +858,139 @@ impl Service {
     }
 
     /// Highest sequence number assigned so far for `device`.
+    async fn get_checkpoint(
+        self: &Arc<Self>,
+        session: &Session,
+        log: LogId,
+        min_cosignatures: u8,
+    ) -> Result<Response, WireError> {
+        let cp = self.checkpointer.clone();
+        let store = self.store.clone();
+        #[cfg(debug_assertions)]
+        {
+            // Test-only hook (debug builds): serve a forked history to one
+            // device, to prove that clients detect it.
+            if let (Ok(target), Some(device)) = (
+                std::env::var("LIAISON_RELAY_TEST_FORK_DEVICE"),
+                session.device(),
+            ) && device.to_hex() == target
+            {
+                let note = tokio::task::spawn_blocking(move || cp.forged(store.as_ref(), log))
+                    .await
+                    .map_err(|_| err(ErrorCode::Internal, "relay task failed"))?
+                    .map_err(|e| internal(&self.health, &e))?;
+                return note
+                    .map(|note| Response::Checkpoint { note })
+                    .ok_or_else(|| err(ErrorCode::NotFound, "no checkpoint signed yet"));
+            }
+        }
+        let _ = session;
+        let note = tokio::task::spawn_blocking(move || {
+            cp.latest(store.as_ref(), log, usize::from(min_cosignatures))
+        })
+        .await
+        .map_err(|_| err(ErrorCode::Internal, "relay task failed"))?
+        .map_err(|e| internal(&self.health, &e))?;
+        note.map(|note| Response::Checkpoint { note }).ok_or_else(|| {
+            err(
+                ErrorCode::NotFound,
+                format!(
+                    "no checkpoint of the {} log with {min_cosignatures} cosignature(s) yet; retry shortly",
+                    log.name()
+                ),
+            )
+        })
+    }
+
+    async fn get_entries(
+        &self,
+        log: LogId,
+        start: u64,
+        count: u32,
+        auditor: bool,
+    ) -> Result<Response, WireError> {
+        let raw = self
+            .blocking(move |s| s.log_entries(log, start, u64::from(count)))
+            .await?;
+        let mut entries = Vec::with_capacity(raw.len());
+        let mut bytes = 0usize;
+        for e in raw {
+            let entry = match log {
+                LogId::Directory => LogEntry::Directory(e),
+                LogId::Events if auditor => LogEntry::Event(e),
+                LogId::Events => {
+                    let d = DisclosedEvent::decode(&e)
+                        .map_err(|_| err(ErrorCode::Internal, "stored event is corrupt"))?;
+                    LogEntry::Commitment(d.commitment())
+                }
+            };
+            bytes = bytes.saturating_add(match &entry {
+                LogEntry::Directory(b) | LogEntry::Event(b) => b.len() + 8,
+                LogEntry::Commitment(_) => 40,
+            });
+            if !entries.is_empty() && bytes > self.limits.max_frame / 2 {
+                break;
+            }
+            entries.push(entry);
+        }
+        Ok(Response::Entries { entries })
+    }
+
+    /// Events of a message, for its sender or recipients (`device`), or for
+    /// an auditor (`None`).
+    async fn message_events(
+        &self,
+        device: Option<PublicKey>,
+        message_id: MessageId,
+    ) -> Result<Response, WireError> {
+        let raw = self
+            .blocking(move |s| s.message_events(&message_id))
+            .await?;
+        let mut events = Vec::with_capacity(raw.len());
+        let mut involved = device.is_none();
+        for (index, bytes) in raw {
+            if let Some(d) = device
+                && let Ok(rec) = DisclosedEvent::decode(&bytes).and_then(|e| e.decode_record())
+            {
+                involved |= match &rec.kind {
+                    EventKind::Accepted {
+                        sender_device,
+                        recipient_devices,
+                        ..
+                    } => *sender_device == d || recipient_devices.contains(&d),
+                    _ => false,
+                };
+            }
+            events.push(IndexedEvent {
+                index,
+                event: bytes,
+            });
+        }
+        if !involved {
+            return Err(err(
+                ErrorCode::Forbidden,
+                "only the sender and the recipients of a message may read its events",
+            ));
+        }
+        Ok(Response::MessageEvents { events })
+    }
+
+    /// Sign a checkpoint of every log that grew since its last one.
+    pub async fn sign_checkpoints(&self) {
+        for log in LogId::ALL {
+            let cp = self.checkpointer.clone();
+            let store = self.store.clone();
+            match tokio::task::spawn_blocking(move || cp.sign_if_grown(store.as_ref(), log)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(log = log.name(), error = %e, "checkpoint not signed");
+                    self.health.check(&e);
+                }
+                Err(_) => tracing::error!(log = log.name(), "checkpoint task failed"),
+            }
+        }
+    }
+
     pub async fn last_seq(&self, device: PublicKey) -> Result<u64, WireError> {
         self.blocking(move |s| s.last_seq(&device)).await
     }

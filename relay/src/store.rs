@@ -14,9 +14,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use crate::logs::{self, TableHashes, log_tag};
 use liaison_protocol::codec::{decode_versioned, encode_versioned};
 use liaison_protocol::directory::{AuthorityCertificate, FocalPointRecord};
-use liaison_protocol::frames::Queued;
+use liaison_protocol::frames::{LogId, Queued};
+use liaison_protocol::log::event::{DirectoryEntry, EventKind};
+use liaison_protocol::log::{Hash, consistency_proof, inclusion_proof};
 use liaison_protocol::message::{Envelope, MAX_CIPHERTEXT, Prekey};
 use liaison_protocol::{MessageId, PublicKey, Signed, SignedBody};
 use redb::{
@@ -273,6 +276,54 @@ pub trait Store: Send + Sync + 'static {
 
     /// Entries currently queued for `device`.
     fn queue_depth(&self, device: &PublicKey) -> Result<u64, StoreError>;
+
+    /// Log an Delivered event for each of `device`'s entries (by sequence
+    /// number and message id) that has not been handed out before and is
+    /// still queued. One durable transaction.
+    fn mark_delivered(
+        &self,
+        device: &PublicKey,
+        items: &[(u64, MessageId)],
+        at: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Size and root of a log.
+    fn log_head(&self, log: LogId) -> Result<(u64, Hash), StoreError>;
+
+    /// Stored entries `[start, start + count)` of a log (fewer at the end).
+    fn log_entries(&self, log: LogId, start: u64, count: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// Inclusion proof of leaf `index` in the tree of `size` leaves, or
+    /// `None` if out of range.
+    fn inclusion_proof(
+        &self,
+        log: LogId,
+        index: u64,
+        size: u64,
+    ) -> Result<Option<Vec<Hash>>, StoreError>;
+
+    /// Consistency proof between sizes `old <= new`, or `None` if out of
+    /// range.
+    fn consistency_proof(
+        &self,
+        log: LogId,
+        old: u64,
+        new: u64,
+    ) -> Result<Option<Vec<Hash>>, StoreError>;
+
+    /// Store (or replace, to add cosignatures) the signed checkpoint of
+    /// `size`.
+    fn put_checkpoint(&self, log: LogId, size: u64, note: &str) -> Result<(), StoreError>;
+
+    /// The newest stored checkpoints, newest first, at most `limit`.
+    fn recent_checkpoints(
+        &self,
+        log: LogId,
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>, StoreError>;
+
+    /// The events of one message: (index, encoded disclosed event).
+    fn message_events(&self, message: &MessageId) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
 }
 
 type Key32<'a> = &'a [u8; 32];
@@ -295,6 +346,8 @@ const QUEUES: TableDefinition<(Key32, u64), (u64, &[u8])> = TableDefinition::new
 const QUEUE_META: TableDefinition<Key32, (u64, u64)> = TableDefinition::new("queue_meta");
 /// Message id → accepted_at ms, for every accepted message.
 const SEEN_MESSAGES: TableDefinition<&[u8; 16], u64> = TableDefinition::new("seen_messages");
+/// (device, seq) → (): entries already handed out (Delivered logged).
+const DELIVERED: TableDefinition<(Key32, u64), ()> = TableDefinition::new("delivered");
 
 const MAX_STORED_ENVELOPE: usize = MAX_CIPHERTEXT + 256;
 const MAX_STORED_PREKEY: usize = 256;
@@ -336,6 +389,12 @@ impl RedbStore {
         txn.open_table(QUEUES)?;
         txn.open_table(QUEUE_META)?;
         txn.open_table(SEEN_MESSAGES)?;
+        txn.open_table(DELIVERED)?;
+        txn.open_table(logs::LOG_ENTRIES)?;
+        txn.open_table(logs::LOG_HASHES)?;
+        txn.open_table(logs::LOG_STATE)?;
+        txn.open_table(logs::CHECKPOINTS)?;
+        txn.open_table(logs::MESSAGE_EVENTS)?;
         txn.commit()?;
         Ok(store)
     }
@@ -453,6 +512,9 @@ impl Store for RedbStore {
             outcome
         };
         if outcome == PutOutcome::Stored {
+            logs::append_directory(&txn, &DirectoryEntry::Authority(signed.clone()))?;
+        }
+        if outcome == PutOutcome::Stored {
             txn.commit()?;
         } else {
             txn.abort()?;
@@ -506,6 +568,7 @@ impl Store for RedbStore {
             latest.insert(id, bytes.as_slice())?;
             txn.open_table(RECORD_VERSIONS)?
                 .insert((id, record.version), bytes.as_slice())?;
+            logs::append_directory(&txn, &DirectoryEntry::Record(signed.clone()))?;
             PutOutcome::Stored
         };
         if outcome == PutOutcome::Stored {
@@ -635,6 +698,25 @@ impl Store for RedbStore {
                     });
                 }
                 seen.insert(&op.message_id.0, accepted_at)?;
+                let sender_device = op
+                    .envelopes
+                    .first()
+                    .map(|e| e.sender_device)
+                    .unwrap_or(PublicKey([0; 32]));
+                logs::append_event(
+                    &txn,
+                    liaison_protocol::Timestamp(accepted_at),
+                    EventKind::Accepted {
+                        message_id: op.message_id,
+                        sender_device,
+                        recipient_devices: op
+                            .envelopes
+                            .iter()
+                            .map(|e| e.recipient_device)
+                            .collect(),
+                        bytes: op.envelopes.iter().map(|e| e.ciphertext.len() as u64).sum(),
+                    },
+                )?;
                 outcomes.push(SendOutcome::Accepted { queued });
             }
         }
@@ -683,9 +765,34 @@ impl Store for RedbStore {
         let mut removed = 0u64;
         {
             let mut queues = txn.open_table(QUEUES)?;
+            let mut delivered = txn.open_table(DELIVERED)?;
+            let now = crate::now();
             for seq in seqs.iter().collect::<BTreeSet<_>>() {
-                if queues.remove((&device.0, *seq))?.is_some() {
+                let entry = queues
+                    .remove((&device.0, *seq))?
+                    .map(|v| v.value().1.to_vec());
+                if let Some(encoded) = entry {
                     removed += 1;
+                    let envelope: Envelope = decode_versioned(&encoded, MAX_STORED_ENVELOPE)
+                        .map_err(|_| StoreError::Corrupt("queued envelope"))?;
+                    if delivered.remove((&device.0, *seq))?.is_none() {
+                        logs::append_event(
+                            &txn,
+                            now,
+                            EventKind::Delivered {
+                                message_id: envelope.message_id,
+                                recipient_device: *device,
+                            },
+                        )?;
+                    }
+                    logs::append_event(
+                        &txn,
+                        now,
+                        EventKind::Acknowledged {
+                            message_id: envelope.message_id,
+                            recipient_device: *device,
+                        },
+                    )?;
                 }
             }
             if removed > 0 {
@@ -720,6 +827,144 @@ impl Store for RedbStore {
             .map(|g| g.value().1)
             .unwrap_or(0);
         Ok(depth)
+    }
+
+    fn mark_delivered(
+        &self,
+        device: &PublicKey,
+        items: &[(u64, MessageId)],
+        at: u64,
+    ) -> Result<(), StoreError> {
+        let txn = self.write()?;
+        let mut logged = 0usize;
+        {
+            let queues = txn.open_table(QUEUES)?;
+            let mut delivered = txn.open_table(DELIVERED)?;
+            for (seq, message_id) in items {
+                if queues.get((&device.0, *seq))?.is_none()
+                    || delivered.get((&device.0, *seq))?.is_some()
+                {
+                    continue;
+                }
+                delivered.insert((&device.0, *seq), ())?;
+                logs::append_event(
+                    &txn,
+                    liaison_protocol::Timestamp(at),
+                    EventKind::Delivered {
+                        message_id: *message_id,
+                        recipient_device: *device,
+                    },
+                )?;
+                logged += 1;
+            }
+        }
+        if logged > 0 {
+            txn.commit()?;
+        } else {
+            txn.abort()?;
+        }
+        Ok(())
+    }
+
+    fn log_head(&self, log: LogId) -> Result<(u64, Hash), StoreError> {
+        let txn = self.db.begin_read()?;
+        let state = logs::read_state(&txn.open_table(logs::LOG_STATE)?, log)?;
+        Ok((state.size, state.root()?))
+    }
+
+    fn log_entries(&self, log: LogId, start: u64, count: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(logs::LOG_ENTRIES)?;
+        let end = start.saturating_add(count.min(logs::MAX_ENTRIES_PER_READ));
+        let mut out = Vec::new();
+        for item in table.range((log_tag(log), start)..(log_tag(log), end))? {
+            let (_, v) = item?;
+            out.push(v.value().to_vec());
+        }
+        Ok(out)
+    }
+
+    fn inclusion_proof(
+        &self,
+        log: LogId,
+        index: u64,
+        size: u64,
+    ) -> Result<Option<Vec<Hash>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let state = logs::read_state(&txn.open_table(logs::LOG_STATE)?, log)?;
+        if size > state.size || index >= size {
+            return Ok(None);
+        }
+        let table = txn.open_table(logs::LOG_HASHES)?;
+        let reader = TableHashes { table: &table, log };
+        inclusion_proof(&reader, index, size)
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt("log leaf hashes"))
+    }
+
+    fn consistency_proof(
+        &self,
+        log: LogId,
+        old: u64,
+        new: u64,
+    ) -> Result<Option<Vec<Hash>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let state = logs::read_state(&txn.open_table(logs::LOG_STATE)?, log)?;
+        if new > state.size || old > new {
+            return Ok(None);
+        }
+        if old == 0 || old == new {
+            return Ok(Some(Vec::new()));
+        }
+        let table = txn.open_table(logs::LOG_HASHES)?;
+        let reader = TableHashes { table: &table, log };
+        consistency_proof(&reader, old, new)
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt("log leaf hashes"))
+    }
+
+    fn put_checkpoint(&self, log: LogId, size: u64, note: &str) -> Result<(), StoreError> {
+        let txn = self.write()?;
+        txn.open_table(logs::CHECKPOINTS)?
+            .insert((log_tag(log), size), note)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn recent_checkpoints(
+        &self,
+        log: LogId,
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(logs::CHECKPOINTS)?;
+        let mut out = Vec::new();
+        for item in table
+            .range((log_tag(log), 0)..=(log_tag(log), u64::MAX))?
+            .rev()
+        {
+            let (k, v) = item?;
+            out.push((k.value().1, v.value().to_owned()));
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn message_events(&self, message: &MessageId) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let index = txn.open_table(logs::MESSAGE_EVENTS)?;
+        let entries = txn.open_table(logs::LOG_ENTRIES)?;
+        let mut out = Vec::new();
+        for item in index.range((&message.0, 0u64)..=(&message.0, u64::MAX))? {
+            let (k, _) = item?;
+            let i = k.value().1;
+            if let Some(v) = entries.get((log_tag(LogId::Events), i))? {
+                out.push((i, v.value().to_vec()));
+            }
+        }
+        Ok(out)
     }
 }
 

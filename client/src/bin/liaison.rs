@@ -1,7 +1,8 @@
 //! `liaison`: the focal point's command-line client.
 //!
 //! Exit codes: 0 success; 1 error; 2 usage error; 3 sync finished but some
-//! messages were rejected (altered, forged or undecryptable).
+//! messages were rejected (altered, forged or undecryptable); 4 the relay
+//! was caught showing an inconsistent history (evidence in HOME/evidence/).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -157,6 +158,7 @@ fn message_json(m: &StoredMessage) -> serde_json::Value {
         "handling": handling_json(&m.handling),
         "direction": if m.direction == Direction::In { "in" } else { "out" },
         "accepted": m.accepted,
+        "logged": m.logged,
     })
 }
 
@@ -281,6 +283,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             for (id, reason) in &report.rejected {
                 eprintln!("liaison: rejected message {id}: {reason}");
             }
+            for f in &report.forks {
+                eprintln!("liaison: {f}");
+            }
             if cli.json {
                 println!(
                     "{}",
@@ -289,6 +294,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                         "rejected": report.rejected.iter().map(|(id, r)| json!({"id": id.to_hex(), "error": r})).collect::<Vec<_>>(),
                         "duplicates": report.duplicates,
                         "resent": report.flushed,
+                        "log_inconsistencies": report.forks,
                     })
                 );
             } else {
@@ -303,7 +309,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     }
                 );
             }
-            Ok(if report.rejected.is_empty() {
+            Ok(if !report.forks.is_empty() {
+                ExitCode::from(4)
+            } else if report.rejected.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(3)

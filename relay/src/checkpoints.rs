@@ -1,0 +1,384 @@
+//! Signing checkpoints of the relay's logs and collecting witness
+//! cosignatures (C2SP tlog-checkpoint, signed-note, tlog-cosignature).
+//!
+//! The relay signs a new checkpoint when a log grew, at most every
+//! `checkpoint_interval_ms`. Before signing it proves to itself that the new
+//! tree is consistent with the last checkpoint it signed (RFC 9162 §2.1.4),
+//! and refuses to sign otherwise: whatever happens to its store, this relay
+//! never signs two inconsistent checkpoints.
+
+use std::path::{Path, PathBuf};
+
+use liaison_protocol::frames::LogId;
+use liaison_protocol::log::{
+    Checkpoint, LogPolicy, Note, NoteSigner, NoteVerifier, SignatureType, open_checkpoint,
+    verify_consistency,
+};
+use serde::Deserialize;
+
+use crate::config::ConfigError;
+use crate::store::{Store, StoreError};
+
+/// `[logs]` in the relay configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Prefix of the two log origins (`NAME/directory`, `NAME/events`),
+    /// which are also the log keys' names. Default `liaison.relay`.
+    pub name: String,
+    /// Least time between two checkpoints of a growing log. Default 1000 ms.
+    pub checkpoint_interval_ms: u64,
+    /// C2SP cosignature verifier keys of witnesses whose cosignatures the
+    /// relay accepts and serves.
+    pub witnesses: Vec<String>,
+    /// Hex Ed25519 keys of auditors, who may read full event records.
+    pub auditors: Vec<String>,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            name: "liaison.relay".into(),
+            checkpoint_interval_ms: 1000,
+            witnesses: Vec::new(),
+            auditors: Vec::new(),
+        }
+    }
+}
+
+impl LogConfig {
+    /// Check every value.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let origin = format!("{}/directory", self.name);
+        if !liaison_protocol::log::note::is_valid_key_name(&origin) {
+            return Err(ConfigError::Invalid {
+                key: "logs.name",
+                why: "must be a valid C2SP key name (no spaces or '+')".into(),
+            });
+        }
+        if !(100..=60_000).contains(&self.checkpoint_interval_ms) {
+            return Err(ConfigError::Invalid {
+                key: "logs.checkpoint_interval_ms",
+                why: "must be between 100 and 60000".into(),
+            });
+        }
+        self.witness_verifiers()?;
+        self.auditor_keys()?;
+        Ok(())
+    }
+
+    /// Parsed witness keys.
+    pub fn witness_verifiers(&self) -> Result<Vec<NoteVerifier>, ConfigError> {
+        self.witnesses
+            .iter()
+            .map(|w| match NoteVerifier::from_vkey(w) {
+                Ok(v) if v.signature_type() == SignatureType::CosignatureV1 => Ok(v),
+                _ => Err(ConfigError::Invalid {
+                    key: "logs.witnesses",
+                    why: format!("{w:?} is not a C2SP cosignature/v1 verifier key"),
+                }),
+            })
+            .collect()
+    }
+
+    /// Parsed auditor keys.
+    pub fn auditor_keys(&self) -> Result<Vec<liaison_protocol::PublicKey>, ConfigError> {
+        self.auditors
+            .iter()
+            .map(|a| {
+                liaison_protocol::PublicKey::from_hex(a).ok_or(ConfigError::Invalid {
+                    key: "logs.auditors",
+                    why: format!("{a:?} is not 64 hex digits"),
+                })
+            })
+            .collect()
+    }
+
+    /// The origin (and key name) of `log`.
+    pub fn origin(&self, log: LogId) -> String {
+        format!("{}/{}", self.name, log.name())
+    }
+}
+
+/// File holding a log's signing key inside the data directory.
+pub fn key_path(data_dir: &Path, log: LogId) -> PathBuf {
+    data_dir.join(format!("log-{}.key", log.name()))
+}
+
+/// Load the log signing keys, generating them on first start.
+pub fn load_or_generate_keys(data_dir: &Path, config: &LogConfig) -> anyhow::Result<LogKeys> {
+    use anyhow::Context;
+    let mut signers = Vec::new();
+    for log in LogId::ALL {
+        let path = key_path(data_dir, log);
+        let origin = config.origin(log);
+        let signer = if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let s = NoteSigner::from_skey(text.trim()).map_err(|e| {
+                anyhow::anyhow!("{}: not a signed-note signer key: {e}", path.display())
+            })?;
+            if s.name() != origin {
+                anyhow::bail!(
+                    "{} is the key of log {:?}, but this relay's logs.name makes the origin {origin:?}",
+                    path.display(),
+                    s.name()
+                );
+            }
+            s
+        } else {
+            let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+            getrandom::fill(seed.as_mut())
+                .map_err(|e| anyhow::anyhow!("OS random generator failed: {e}"))?;
+            let s = NoteSigner::from_seed(&origin, &seed).map_err(|e| anyhow::anyhow!("{e}"))?;
+            write_secret(&path, &s.to_skey())?;
+            s
+        };
+        signers.push(signer);
+    }
+    let mut it = signers.into_iter();
+    match (it.next(), it.next()) {
+        (Some(directory), Some(events)) => Ok(LogKeys { directory, events }),
+        _ => anyhow::bail!("log keys missing"),
+    }
+}
+
+fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// The two log signing keys.
+pub struct LogKeys {
+    directory: NoteSigner,
+    events: NoteSigner,
+}
+
+impl std::fmt::Debug for LogKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogKeys")
+            .field("directory", &self.directory.verifier().to_vkey())
+            .field("events", &self.events.verifier().to_vkey())
+            .finish()
+    }
+}
+
+impl LogKeys {
+    /// The signer of `log`.
+    pub fn signer(&self, log: LogId) -> &NoteSigner {
+        match log {
+            LogId::Directory => &self.directory,
+            LogId::Events => &self.events,
+        }
+    }
+
+    /// The verifier key string of `log`, for bundles.
+    pub fn vkey(&self, log: LogId) -> String {
+        self.signer(log).verifier().to_vkey()
+    }
+}
+
+/// Why a cosignature was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CosignError {
+    /// The note does not verify (log signature, cosignature, syntax).
+    #[error("{0}")]
+    Invalid(String),
+    /// The checkpoint is not one this relay signed.
+    #[error("the relay never signed a checkpoint of size {0} with this root")]
+    Unknown(u64),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Checkpoint signing and cosignature collection for both logs.
+pub struct Checkpointer {
+    keys: LogKeys,
+    witnesses: Vec<NoteVerifier>,
+}
+
+impl std::fmt::Debug for Checkpointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpointer")
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How many of the stored checkpoints are searched for cosignatures.
+const COSIGNED_SEARCH: usize = 64;
+
+impl Checkpointer {
+    /// Build from keys and trusted witnesses.
+    pub fn new(keys: LogKeys, witnesses: Vec<NoteVerifier>) -> Self {
+        Checkpointer { keys, witnesses }
+    }
+
+    /// The keys.
+    pub fn keys(&self) -> &LogKeys {
+        &self.keys
+    }
+
+    fn policy(&self, log: LogId, min: usize) -> Option<LogPolicy> {
+        LogPolicy::with_witnesses(
+            self.keys.signer(log).verifier(),
+            self.witnesses.clone(),
+            min,
+        )
+        .ok()
+    }
+
+    /// Sign a checkpoint of `log` if it grew since the last one (or none was
+    /// signed yet). Blocking (store I/O). Returns the new size when signed.
+    pub fn sign_if_grown(&self, store: &dyn Store, log: LogId) -> Result<Option<u64>, StoreError> {
+        let (size, root) = store.log_head(log)?;
+        let last = store.recent_checkpoints(log, 1)?.into_iter().next();
+        let previous = match &last {
+            Some((last_size, note)) => {
+                if *last_size >= size {
+                    return Ok(None);
+                }
+                let cp = Note::parse(note.as_bytes())
+                    .ok()
+                    .and_then(|n| Checkpoint::from_text(n.text()).ok())
+                    .ok_or(StoreError::Corrupt("stored checkpoint"))?;
+                Some(cp)
+            }
+            None => None,
+        };
+        if let Some(prev) = previous {
+            let proof = store
+                .consistency_proof(log, prev.size(), size)?
+                .ok_or(StoreError::Corrupt("log shrank below its last checkpoint"))?;
+            let consistent = prev.size() == 0
+                || verify_consistency(prev.size(), size, &proof, prev.root(), &root).is_ok();
+            if !consistent {
+                tracing::error!(
+                    log = log.name(),
+                    old = prev.size(),
+                    new = size,
+                    "log is inconsistent with its last checkpoint; refusing to sign"
+                );
+                return Err(StoreError::Corrupt(
+                    "log inconsistent with its last signed checkpoint",
+                ));
+            }
+        }
+        let cp = Checkpoint::new(self.keys.signer(log).name(), size, root)
+            .map_err(|_| StoreError::Corrupt("checkpoint"))?;
+        let note = cp
+            .sign(self.keys.signer(log))
+            .and_then(|n| n.encode().map_err(Into::into))
+            .map_err(|_| StoreError::Corrupt("checkpoint signing"))?;
+        store.put_checkpoint(log, size, &note)?;
+        tracing::debug!(log = log.name(), size, "checkpoint signed");
+        Ok(Some(size))
+    }
+
+    /// The newest checkpoint with at least `min_cosignatures` witness
+    /// cosignatures.
+    pub fn latest(
+        &self,
+        store: &dyn Store,
+        log: LogId,
+        min_cosignatures: usize,
+    ) -> Result<Option<String>, StoreError> {
+        let recent = store.recent_checkpoints(
+            log,
+            if min_cosignatures == 0 {
+                1
+            } else {
+                COSIGNED_SEARCH
+            },
+        )?;
+        if min_cosignatures == 0 {
+            return Ok(recent.into_iter().next().map(|(_, n)| n));
+        }
+        let Some(policy) = self.policy(log, min_cosignatures) else {
+            return Ok(None);
+        };
+        Ok(recent
+            .into_iter()
+            .map(|(_, n)| n)
+            .find(|n| policy.open(n.as_bytes()).is_ok()))
+    }
+
+    /// Merge a witness cosignature into the stored checkpoint it covers.
+    pub fn add_cosignature(
+        &self,
+        store: &dyn Store,
+        log: LogId,
+        note: &str,
+    ) -> Result<(), CosignError> {
+        let policy = self.policy(log, 1).ok_or_else(|| {
+            CosignError::Invalid("this relay trusts no witness (logs.witnesses is empty)".into())
+        })?;
+        let signed = open_checkpoint(note.as_bytes(), &policy)
+            .map_err(|e| CosignError::Invalid(e.to_string()))?;
+        let cp = signed.checkpoint();
+        let stored = store
+            .recent_checkpoints(log, COSIGNED_SEARCH)?
+            .into_iter()
+            .find(|(size, _)| *size == cp.size())
+            .ok_or(CosignError::Unknown(cp.size()))?;
+        let mut merged =
+            Note::parse(stored.1.as_bytes()).map_err(|e| CosignError::Invalid(e.to_string()))?;
+        if Checkpoint::from_text(merged.text()).ok().as_ref() != Some(cp) {
+            return Err(CosignError::Unknown(cp.size()));
+        }
+        let incoming =
+            Note::parse(note.as_bytes()).map_err(|e| CosignError::Invalid(e.to_string()))?;
+        for sig in incoming.signatures() {
+            if self
+                .witnesses
+                .iter()
+                .any(|w| w.name() == sig.name() && w.key_id() == sig.key_id())
+            {
+                merged
+                    .add_signature(sig.clone())
+                    .map_err(|e| CosignError::Invalid(e.to_string()))?;
+            }
+        }
+        let text = merged
+            .encode()
+            .map_err(|e| CosignError::Invalid(e.to_string()))?;
+        store.put_checkpoint(log, cp.size(), &text)?;
+        Ok(())
+    }
+
+    /// A checkpoint over a different tree of the same size, signed with the
+    /// real log key: only for the fork-detection tests (debug builds).
+    #[cfg(debug_assertions)]
+    pub fn forged(&self, store: &dyn Store, log: LogId) -> Result<Option<String>, StoreError> {
+        use liaison_protocol::log::{leaf_hash, node_hash};
+        let Some(real) = self.latest(store, log, 0)? else {
+            return Ok(None);
+        };
+        let cp = Note::parse(real.as_bytes())
+            .ok()
+            .and_then(|n| Checkpoint::from_text(n.text()).ok())
+            .ok_or(StoreError::Corrupt("stored checkpoint"))?;
+        let fake_root = node_hash(cp.root(), &leaf_hash(b"forked history"));
+        let fake = Checkpoint::new(cp.origin(), cp.size(), fake_root)
+            .map_err(|_| StoreError::Corrupt("checkpoint"))?;
+        let note = fake
+            .sign(self.keys.signer(log))
+            .and_then(|n| n.encode().map_err(Into::into))
+            .map_err(|_| StoreError::Corrupt("checkpoint signing"))?;
+        Ok(Some(note))
+    }
+}
