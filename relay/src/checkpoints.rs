@@ -372,9 +372,17 @@ impl Checkpointer {
             .ok()
             .and_then(|n| Checkpoint::from_text(n.text()).ok())
             .ok_or(StoreError::Corrupt("stored checkpoint"))?;
-        let fake_root = node_hash(cp.root(), &leaf_hash(b"forked history"));
-        let fake = Checkpoint::new(cp.origin(), cp.size(), fake_root)
-            .map_err(|_| StoreError::Corrupt("checkpoint"))?;
+        // Same size, another root (or, for an empty log, one invented leaf).
+        let fake = if cp.size() == 0 {
+            Checkpoint::new(cp.origin(), 1, leaf_hash(b"forked history"))
+        } else {
+            Checkpoint::new(
+                cp.origin(),
+                cp.size(),
+                node_hash(cp.root(), &leaf_hash(b"forked history")),
+            )
+        }
+        .map_err(|_| StoreError::Corrupt("checkpoint"))?;
         let note = fake
             .sign(self.keys.signer(log))
             .and_then(|n| n.encode().map_err(Into::into))

@@ -140,11 +140,18 @@ impl DevNet {
 
     /// (Re)start the relay process and wait until it listens.
     pub fn restart(&mut self) {
+        self.restart_with(&[]);
+    }
+
+    /// (Re)start the relay with extra environment variables (test hooks of
+    /// debug builds) and wait until it listens.
+    pub fn restart_with(&mut self, env: &[(&str, &str)]) {
         let mut child = Command::new(bin("liaison-relay"))
             .args(["dev", "--dir"])
             .arg(self.dir.path())
             .args(["--listen", &self.addr])
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
