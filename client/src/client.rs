@@ -7,11 +7,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
 use liaison_protocol::bundle::Bundle;
-use liaison_protocol::directory::{AuthorityCertificate, DeviceKeys, Directory, FocalPointRecord};
+use liaison_protocol::directory::{
+    AuthorityCertificate, DeviceKeys, Directory, FocalPointRecord, RoleRecord, endorse_device,
+};
 use liaison_protocol::frames::{Queued, Request, Response};
 use liaison_protocol::handling::Handling;
 use liaison_protocol::message::{
-    EnrolmentRequest, Envelope, Payload, SignedPayload, verify_payload,
+    Content, EnrolmentRequest, Envelope, Payload, SignedPayload, verify_payload,
 };
 use liaison_protocol::{
     ConversationId, CountryCode, DirectoryId, MessageId, PublicKey, SecretKey, Signed, Timestamp,
@@ -20,13 +22,18 @@ use liaison_protocol::{
 use serde::{Deserialize, Serialize};
 use vodozemac::olm::Session;
 
+use crate::armor::{ArmorKind, armor_wire, dearmor_wire};
+use crate::contacts;
+use crate::devices;
 use crate::home::{Home, KdfParams, Table};
 use crate::logs;
 use crate::olm::{self, Device};
 use crate::transport::{Connection, RelayError};
-use liaison_protocol::frames::LogId;
+use liaison_protocol::frames::{Declaration, LogId};
 use liaison_protocol::log::event::{DisclosedEvent, EventKind};
 use liaison_protocol::log::{Hash, LogPolicy, SignedCheckpoint};
+use liaison_protocol::message::{DeviceApproval, DeviceRequest};
+use zeroize::Zeroizing;
 
 /// File name of the enrolment request written by `init`.
 pub const ENROLMENT_REQUEST: &str = "enrolment.request";
@@ -92,6 +99,7 @@ pub struct InitParams {
 struct DirectoryCache {
     authorities: Vec<Signed<AuthorityCertificate>>,
     records: Vec<Signed<FocalPointRecord>>,
+    roles: Vec<Signed<RoleRecord>>,
 }
 
 /// Direction of a stored message.
@@ -134,6 +142,22 @@ pub struct StoredMessage {
     /// (and, for received messages, its delivery to us), checked against a
     /// verified checkpoint.
     pub logged: bool,
+    /// Set when this message reached us inside a role handover package:
+    /// who handed it over.
+    pub via_handover: Option<String>,
+    /// What the message is: `text`, `forward`, `handover`, `receipts`,
+    /// `consent-request`, `consent-decision`.
+    pub kind: String,
+    /// For a forward: the originator of the forwarded payload (`from` is
+    /// the forwarder).
+    pub original_from: Option<String>,
+    /// When this focal point acknowledged the handling (received messages).
+    pub acknowledged_at: Option<Timestamp>,
+    /// When the content was destroyed because its retention ended; only the
+    /// payload hash is kept.
+    pub destroyed_at: Option<Timestamp>,
+    /// SHA-256 of the signed payload (kept after destruction).
+    pub payload_hash: [u8; 32],
     /// For sent messages: whether the relay durably accepted it.
     pub accepted: bool,
 }
@@ -142,6 +166,7 @@ pub struct StoredMessage {
 struct OutboxItem {
     message_id: MessageId,
     envelopes: Vec<Envelope>,
+    declare: Vec<Declaration>,
 }
 
 /// Fault injection for tests (see [`Client::send_with_hooks`]).
@@ -153,6 +178,10 @@ pub struct TestHooks {
     pub alter_signed_payload: Option<Box<dyn FnMut(&mut Vec<u8>) + Send>>,
     /// Change each envelope after encryption.
     pub alter_envelope: Option<Box<dyn FnMut(&mut Envelope) + Send>>,
+    /// Send this content instead of plain text (used by handover).
+    pub content: Option<Content>,
+    /// Declarations for the relay's event log (receipts, consents).
+    pub declare: Vec<Declaration>,
 }
 
 impl std::fmt::Debug for TestHooks {
@@ -190,19 +219,22 @@ pub struct SyncReport {
     pub flushed: usize,
     /// Relay log inconsistencies detected (with evidence paths).
     pub forks: Vec<String>,
+    /// Messages whose content was destroyed because retention ended.
+    pub destroyed: Vec<MessageId>,
 }
 
 /// An open client.
 pub struct Client {
-    home: Home,
-    profile: Profile,
-    identity: SecretKey,
-    device: Device,
-    bundle: Bundle,
-    conn: Option<Connection>,
-    directory: Directory,
-    directory_problems: Vec<String>,
-    request_timeout: Option<Duration>,
+    pub(crate) home: Home,
+    pub(crate) profile: Profile,
+    pub(crate) identity: SecretKey,
+    pub(crate) device: Device,
+    pub(crate) bundle: Bundle,
+    pub(crate) conn: Option<Connection>,
+    pub(crate) directory: Directory,
+    pub(crate) directory_problems: Vec<String>,
+    pub(crate) request_timeout: Option<Duration>,
+    pub(crate) warnings: Vec<String>,
 }
 
 impl std::fmt::Debug for Client {
@@ -286,6 +318,7 @@ impl Client {
             device: device_keys,
             device_signature: device
                 .sign(EnrolmentRequest::DEVICE_DOMAIN, &identity.public_key().0),
+            device_endorsement: endorse_device(&identity, &params.id, &device_keys),
             prekeys,
             created_at: now(),
         };
@@ -308,12 +341,148 @@ impl Client {
         Ok((path, identity.public_key().fingerprint().to_string()))
     }
 
+    /// Start a new device of an existing focal point: create its home and
+    /// write `HOME/device.request` for approval on a device that holds the
+    /// identity key (see [`crate::devices`]).
+    pub fn device_request(
+        dir: &Path,
+        passphrase: &str,
+        bundle_text: &str,
+        id: DirectoryId,
+        kdf: KdfParams,
+    ) -> Result<PathBuf> {
+        let bundle = Bundle::from_toml(bundle_text).map_err(|e| anyhow!("invalid bundle: {e}"))?;
+        let home = Home::create(dir, passphrase, kdf)?;
+        let mut device = Device::generate();
+        let prekeys = device.new_prekeys(PREKEY_TARGET, true);
+        let (transfer_secret, transfer_key) = devices::transfer_keypair()?;
+        let request = DeviceRequest {
+            id: id.clone(),
+            device: DeviceKeys {
+                signing: device.signing_key(),
+                agreement: device.agreement_key(),
+            },
+            transfer_key,
+            prekeys,
+            created_at: now(),
+        };
+        let body = liaison_protocol::codec::encode_body(&request);
+        let signature = device.sign(
+            <DeviceRequest as liaison_protocol::SignedBody>::DOMAIN,
+            &body,
+        );
+        let signed = Signed::<DeviceRequest>::from_parts(body, device.signing_key(), signature);
+        DeviceRequest::verify(&signed)
+            .map_err(|e| anyhow!("internal: device request does not verify: {e}"))?;
+        let profile = Profile {
+            country: id.country(),
+            id,
+            name: String::new(),
+            agency: String::new(),
+            bundle: bundle.to_toml(),
+        };
+        let mut w = home.write()?;
+        w.put_secret("account", &device.pickle()?)?;
+        w.put_secret("profile", &profile)?;
+        w.put_secret("transfer-secret", &*transfer_secret)?;
+        w.commit()?;
+        let path = dir.join("device.request");
+        std::fs::write(&path, armor_wire(ArmorKind::DeviceRequest, &signed))
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// Approve a new device of ours: endorse it with the identity key and
+    /// seal the identity key to it. Returns the armoured approval for the
+    /// authority to countersign and the new device to link with.
+    pub fn approve_device(&mut self, request_text: &str) -> Result<String> {
+        let signed: Signed<DeviceRequest> = dearmor_wire(ArmorKind::DeviceRequest, request_text)
+            .map_err(|e| anyhow!("not a device request: {e}"))?;
+        let req = DeviceRequest::verify(&signed)
+            .map_err(|e| anyhow!("the device request does not verify: {e}"))?;
+        if req.id != self.profile.id {
+            bail!(
+                "this request is for {}, not for you ({})",
+                req.id,
+                self.profile.id
+            );
+        }
+        let endorsement = endorse_device(&self.identity, &req.id, &req.device);
+        let (ephemeral, sealed_identity) = devices::seal_identity(
+            &self.identity,
+            &req.transfer_key,
+            &self.identity.public_key(),
+        )?;
+        let approval = DeviceApproval {
+            request: signed,
+            identity_key: self.identity.public_key(),
+            known_devices: {
+                let mut v = self.own_devices()?;
+                v.push(req.device.signing);
+                v
+            },
+            endorsement,
+            ephemeral,
+            sealed_identity,
+        };
+        let mut own: Vec<PublicKey> = self.own_devices()?;
+        if !own.contains(&req.device.signing) {
+            own.push(req.device.signing);
+        }
+        let mut w = self.home.write()?;
+        w.put_secret("own-devices", &own)?;
+        w.commit()?;
+        Ok(armor_wire(ArmorKind::DeviceApproval, &approval))
+    }
+
+    /// On a new device: take the identity key out of an approval made for
+    /// it. The device can send once its authority has countersigned.
+    pub fn link_device(dir: &Path, passphrase: &str, approval_text: &str) -> Result<()> {
+        let home = Home::open(dir, passphrase)?;
+        if home.get_secret::<[u8; 32]>("identity")?.is_some() {
+            bail!("this home already holds an identity key");
+        }
+        let approval: DeviceApproval = dearmor_wire(ArmorKind::DeviceApproval, approval_text)
+            .map_err(|e| anyhow!("not a device approval: {e}"))?;
+        let req = DeviceRequest::verify(&approval.request)
+            .map_err(|e| anyhow!("approval carries a bad request: {e}"))?;
+        let pickle: String = home
+            .get_secret("account")?
+            .ok_or_else(|| anyhow!("home has no Olm account"))?;
+        let device = Device::from_pickle(&pickle)?;
+        if req.device.signing != device.signing_key() {
+            bail!("this approval is for another device");
+        }
+        let secret: [u8; 32] = home
+            .get_secret("transfer-secret")?
+            .ok_or_else(|| anyhow!("this home made no device request"))?;
+        let secret = Zeroizing::new(secret);
+        let identity = devices::open_identity(&approval, &secret, &approval.identity_key)?;
+        identity
+            .public_key()
+            .verify(
+                liaison_protocol::directory::DEVICE_ENDORSEMENT_DOMAIN,
+                &liaison_protocol::directory::device_endorsement_message(&req.id, &req.device),
+                &approval.endorsement,
+            )
+            .map_err(|_| anyhow!("the approval's endorsement does not verify"))?;
+        let mut w = home.write()?;
+        w.put_secret("identity", &*identity.to_seed())?;
+        w.put_secret("own-devices", &approval.known_devices)?;
+        w.remove(Table::Secrets, b"transfer-secret")?;
+        w.commit()?;
+        Ok(())
+    }
+
     /// Open an existing home.
     pub fn open(dir: &Path, passphrase: &str) -> Result<Client> {
         let home = Home::open(dir, passphrase)?;
-        let seed: [u8; 32] = home
-            .get_secret("identity")?
-            .ok_or_else(|| anyhow!("home has no identity key"))?;
+        let seed: [u8; 32] = home.get_secret("identity")?.ok_or_else(|| {
+            anyhow!(
+                "this home has no identity key yet: it is a new device waiting for approval \
+                 (run `liaison device link APPROVAL` once your other device approved it)"
+            )
+        })?;
         let identity = SecretKey::from_seed(&seed);
         let pickle: String = home
             .get_secret("account")?
@@ -334,6 +503,7 @@ impl Client {
             directory: Directory::default(),
             directory_problems: Vec::new(),
             request_timeout: None,
+            warnings: Vec::new(),
         };
         if let Some(cache) = client.home.get_secret::<DirectoryCache>("directory")? {
             client.apply_directory(&cache);
@@ -379,7 +549,13 @@ impl Client {
             Ok(r) => r,
             Err(_) => return,
         };
-        let (dir, rejected) = Directory::build(&root, &cache.authorities, &cache.records, now());
+        let (dir, rejected) = Directory::build(
+            &root,
+            &cache.authorities,
+            &cache.records,
+            &cache.roles,
+            now(),
+        );
         self.directory = dir;
         self.directory_problems = rejected
             .into_iter()
@@ -603,17 +779,41 @@ impl Client {
         let pending: Vec<MessageId> = self
             .messages()?
             .into_iter()
-            .filter(|m| !m.logged && m.verified && (m.accepted || m.direction == Direction::In))
+            .filter(|m| {
+                !m.logged
+                    && m.verified
+                    && m.via_handover.is_none()
+                    && (m.accepted || m.direction == Direction::In)
+            })
             .map(|m| m.id)
             .take(limit)
             .collect();
         let mut n = 0;
         for id in pending {
-            if self.verify_logged(id).await? {
-                n += 1;
+            match self.verify_logged(id).await {
+                Ok(true) => n += 1,
+                Ok(false) => {}
+                // The relay no longer holds events it may show us (for
+                // example after a role handover): nothing to verify.
+                Err(e)
+                    if e.downcast_ref::<RelayError>()
+                        .is_some_and(|r| matches!(r, RelayError::Refused(_))) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(n)
+    }
+
+    /// Open a push subscription on the authenticated connection without
+    /// fetching or acknowledging anything (tools and tests).
+    pub async fn subscribe_raw(&self) -> Result<crate::transport::Subscription> {
+        self.conn()?.subscribe().await
+    }
+
+    /// Send a raw request on the authenticated connection (for tools and
+    /// tests that need a relay query the client has no method for).
+    pub async fn conn_request(&self, req: &Request) -> Result<Response> {
+        Ok(self.conn()?.request(req).await?)
     }
 
     /// Close the connection.
@@ -625,20 +825,121 @@ impl Client {
 
     /// Fetch and verify the directory.
     pub async fn sync_directory(&mut self) -> Result<()> {
-        let (authorities, records) = match self.conn()?.request(&Request::GetDirectory).await? {
-            Response::Directory {
-                authorities,
-                records,
-            } => (authorities, records),
-            other => bail!("unexpected answer to GetDirectory: {other:?}"),
-        };
+        let (authorities, records, roles) =
+            match self.conn()?.request(&Request::GetDirectory).await? {
+                Response::Directory {
+                    authorities,
+                    records,
+                    roles,
+                } => (authorities, records, roles),
+                other => bail!("unexpected answer to GetDirectory: {other:?}"),
+            };
         let cache = DirectoryCache {
             authorities,
             records,
+            roles,
         };
         self.apply_directory(&cache);
+        let mut contacts = self.contacts()?;
+        let changes = contacts::reconcile(
+            &mut contacts,
+            &self.directory,
+            &self.profile.id,
+            &self.identity.public_key(),
+            &self.own_devices()?,
+            now(),
+        );
+        self.warnings
+            .extend(changes.iter().map(ToString::to_string));
         let mut w = self.home.write()?;
         w.put_secret("directory", &cache)?;
+        w.put_secret("contacts", &contacts)?;
+        w.commit()?;
+        Ok(())
+    }
+
+    /// Warnings gathered since the last call (key changes, new devices,
+    /// alerts about our own record): show them to the user.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    /// What is remembered about every contact.
+    pub fn contacts(&self) -> Result<contacts::Contacts> {
+        Ok(self.home.get_secret("contacts")?.unwrap_or_default())
+    }
+
+    /// Our own devices: this one and those we approved.
+    pub fn own_devices(&self) -> Result<Vec<PublicKey>> {
+        let mut v: Vec<PublicKey> = self.home.get_secret("own-devices")?.unwrap_or_default();
+        if !v.contains(&self.device.signing_key()) {
+            v.push(self.device.signing_key());
+        }
+        Ok(v)
+    }
+
+    /// The safety number with contact `id` (from the verified directory).
+    pub fn safety_number(&self, id: &DirectoryId) -> Result<String> {
+        let rec = self.directory.record(id).ok_or_else(|| {
+            anyhow!("{id} is not in the verified directory (run `liaison sync` first)")
+        })?;
+        Ok(liaison_protocol::keys::safety_number(
+            self.profile.id.as_str(),
+            &self.identity.public_key(),
+            rec.id.as_str(),
+            &rec.identity_key,
+        ))
+    }
+
+    /// Mark `id` verified in person if `compared` (as read out by the
+    /// contact) equals our safety number; accepts a pending key change.
+    pub fn verify_contact(&mut self, id: &DirectoryId, compared: &str) -> Result<()> {
+        let ours = self.safety_number(id)?;
+        if contacts::normalize_safety_number(&ours) != contacts::normalize_safety_number(compared) {
+            bail!(
+                "the safety numbers differ: {id} is NOT verified. Do not trust this contact's key until \
+                 you find out why (ask their authority)."
+            );
+        }
+        let rec = self
+            .directory
+            .record(id)
+            .cloned()
+            .ok_or_else(|| anyhow!("{id} vanished"))?;
+        let mut all = self.contacts()?;
+        let c = all
+            .entry(id.to_string())
+            .or_insert_with(|| contacts::ContactState {
+                identity_key: rec.identity_key,
+                devices: rec.devices.iter().map(|d| d.signing).collect(),
+                version: rec.version,
+                verified_in_person: false,
+                key_changed: None,
+                new_devices: Vec::new(),
+                first_seen: now(),
+            });
+        c.identity_key = rec.identity_key;
+        c.key_changed = None;
+        c.verified_in_person = true;
+        let mut w = self.home.write()?;
+        w.put_secret("contacts", &all)?;
+        w.commit()?;
+        Ok(())
+    }
+
+    /// Accept a contact's changed identity key without in-person
+    /// verification (it stays unverified).
+    pub fn accept_contact_key(&mut self, id: &DirectoryId) -> Result<()> {
+        let mut all = self.contacts()?;
+        let c = all
+            .get_mut(id.as_str())
+            .ok_or_else(|| anyhow!("no contact {id}"))?;
+        match c.key_changed.take() {
+            Some(k) => c.identity_key = k,
+            None => bail!("the key of {id} has not changed; nothing to accept"),
+        }
+        let mut w = self.home.write()?;
+        w.put_secret("contacts", &all)?;
         w.commit()?;
         Ok(())
     }
@@ -672,17 +973,41 @@ impl Client {
     }
 
     /// Resolve recipients to active, verified records.
-    fn resolve(&self, to: &[DirectoryId]) -> Result<Vec<FocalPointRecord>> {
+    /// Resolve recipients (focal points or roles) to active, verified
+    /// records, deduplicated. Refuses, saying why, anything that is not in
+    /// the verified directory.
+    pub fn resolve(&self, to: &[DirectoryId]) -> Result<Vec<FocalPointRecord>> {
         let now = now();
-        let mut out = Vec::new();
+        let mut out: Vec<FocalPointRecord> = Vec::new();
         for id in to {
-            let rec = self.directory.record(id).ok_or_else(|| {
-                anyhow!("unknown recipient {id}: no record for it in the verified directory (check the id with your counterpart or their authority)")
-            })?;
-            if !rec.is_active(now) {
-                bail!("recipient {id} is not active in the directory (revoked or expired)");
+            if self.directory.record(id).is_none() && self.directory.role(id).is_none() {
+                let problem = self
+                    .directory_problems
+                    .iter()
+                    .find(|p| p.split(':').next() == Some(id.as_str()));
+                if let Some(p) = problem {
+                    bail!(
+                        "refusing to encrypt to {id}: the directory entry the relay served for it does not verify \
+                         ({}); the relay may be substituting keys — report this to your authority",
+                        p.split_once(": ").map(|x| x.1).unwrap_or(p)
+                    );
+                }
+                bail!(
+                    "unknown recipient {id}: no record or role for it in the verified directory \
+                     (check the id with your counterpart or their authority)"
+                );
             }
-            out.push(rec.clone());
+            let reached = self.directory.resolve(id, now);
+            if reached.is_empty() {
+                bail!(
+                    "recipient {id} is not active in the directory (revoked, expired, or a role with no active holder)"
+                );
+            }
+            for r in reached {
+                if !out.iter().any(|o| o.id == r.id) {
+                    out.push(r.clone());
+                }
+            }
         }
         Ok(out)
     }
@@ -721,21 +1046,45 @@ impl Client {
         conversation: Option<ConversationId>,
         mut hooks: TestHooks,
     ) -> Result<MessageId> {
+        let content = hooks.content.take();
         if to.is_empty() {
             bail!("no recipient given");
         }
         self.flush_outbox().await?;
         let records = self.resolve(to)?;
+        let mut all = self.contacts()?;
+        for r in &records {
+            if let Some(c) = all.get_mut(r.id.as_str()) {
+                if c.key_changed.is_some() {
+                    bail!(
+                        "{}",
+                        contacts::Change::KeyChanged {
+                            id: r.id.clone(),
+                            was_verified: false
+                        }
+                    );
+                }
+                for d in c.new_devices.drain(..) {
+                    self.warnings.push(format!(
+                        "encrypting also to the new device {} of {}",
+                        d.fingerprint(),
+                        r.id
+                    ));
+                }
+            }
+        }
         let message_id = MessageId(random()?);
         let payload = Payload {
             message_id,
             sender: self.profile.id.clone(),
             sender_device: self.device.signing_key(),
             recipients: to.to_vec(),
+            resolved: records.iter().map(|r| r.id.clone()).collect(),
             conversation_id: conversation.unwrap_or(ConversationId(random()?)),
             created_at: now(),
             handling,
             body: text.to_owned(),
+            content: content.unwrap_or_default(),
             attachments: Vec::new(),
             checkpoints: self.checkpoint_notes()?,
         };
@@ -813,10 +1162,25 @@ impl Client {
             signed_payload: signed.encode(),
             accepted: false,
             logged: false,
+            via_handover: None,
+            kind: match &payload.content {
+                Content::Text => "text",
+                Content::Forward { .. } => "forward",
+                Content::Handover { .. } => "handover",
+                Content::Receipts(_) => "receipts",
+                Content::ConsentRequest(_) => "consent-request",
+                Content::ConsentDecision(_) => "consent-decision",
+            }
+            .to_owned(),
+            original_from: None,
+            acknowledged_at: None,
+            destroyed_at: None,
+            payload_hash: liaison_protocol::consent::payload_hash(&signed),
         };
         let item = OutboxItem {
             message_id,
             envelopes,
+            declare: std::mem::take(&mut hooks.declare),
         };
         let mut w = self.home.write()?;
         for (dev, sessions) in &changed {
@@ -824,6 +1188,7 @@ impl Client {
         }
         w.put(Table::Outbox, &message_id.0, &item)?;
         w.put(Table::Messages, &message_id.0, &stored)?;
+        w.put_secret("contacts", &all)?;
         w.commit()?;
         self.submit(&item).await?;
         Ok(message_id)
@@ -833,6 +1198,7 @@ impl Client {
         let req = Request::Send {
             message_id: item.message_id,
             envelopes: item.envelopes.clone(),
+            declare: item.declare.clone(),
         };
         match self.conn()?.request(&req).await {
             Ok(Response::Accepted { message_id, .. }) if message_id == item.message_id => {}
@@ -891,7 +1257,7 @@ impl Client {
             return Ok(Received::Duplicate(env.message_id));
         }
         match self.open_envelope(env) {
-            Ok((msg, sender_device, sessions)) => {
+            Ok((msg, sender_device, sessions, fx)) => {
                 let mut w = self.home.write()?;
                 w.put(
                     Table::Sessions,
@@ -900,6 +1266,17 @@ impl Client {
                 )?;
                 w.put_secret("account", &self.device.pickle()?)?;
                 w.put(Table::Messages, &msg.id.0, &msg)?;
+                for (k, r) in &fx.receipts {
+                    w.put(Table::Receipts, k, r)?;
+                }
+                for c in &fx.consents {
+                    w.put(Table::Consents, &c.request_id, c)?;
+                }
+                for item in self.handover_items(&msg)? {
+                    if !self.home.contains(Table::Messages, &item.id.0)? {
+                        w.put(Table::Messages, &item.id.0, &item)?;
+                    }
+                }
                 w.commit()?;
                 Ok(Received::Message(Box::new(msg)))
             }
@@ -929,6 +1306,12 @@ impl Client {
                     signed_payload: Vec::new(),
                     accepted: false,
                     logged: false,
+                    via_handover: None,
+                    kind: "text".to_owned(),
+                    original_from: None,
+                    acknowledged_at: None,
+                    destroyed_at: None,
+                    payload_hash: [0; 32],
                 };
                 let mut w = self.home.write()?;
                 w.put(Table::Messages, &env.message_id.0, &record)?;
@@ -941,10 +1324,129 @@ impl Client {
         }
     }
 
+    /// The messages inside a verified handover package, each verified
+    /// against its originator's current record.
+    fn handover_items(&self, package: &StoredMessage) -> Result<Vec<StoredMessage>> {
+        let Ok(payload) = SignedPayload::decode(&package.signed_payload).and_then(|s| {
+            s.decode_unverified()
+                .map_err(|_| liaison_protocol::DecodeError::Malformed)
+        }) else {
+            return Ok(Vec::new());
+        };
+        let Content::Handover { role, messages } = payload.content else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for bytes in messages {
+            let Ok(signed) = SignedPayload::decode(&bytes) else {
+                continue;
+            };
+            let Ok(claimed) = signed.decode_unverified() else {
+                continue;
+            };
+            let belongs = claimed.recipients.contains(&role)
+                || claimed.resolved.contains(&role)
+                || claimed.sender == payload.sender;
+            let check = match self.directory.record(&claimed.sender) {
+                _ if !belongs => Err(anyhow!("not part of role {role}'s conversations")),
+                None => Err(anyhow!(
+                    "originator {} is not in the verified directory",
+                    claimed.sender
+                )),
+                Some(rec) => signed
+                    .verify_by(&rec.identity_key)
+                    .map_err(|e| anyhow!("originator's signature does not verify ({e})")),
+            };
+            let (verified, error) = match check {
+                Ok(_) => (true, None),
+                Err(e) => (false, Some(format!("{e:#}"))),
+            };
+            out.push(StoredMessage {
+                id: claimed.message_id,
+                direction: Direction::In,
+                from: claimed.sender.to_string(),
+                to: claimed.recipients.iter().map(ToString::to_string).collect(),
+                sent_at: claimed.created_at,
+                stored_at: now(),
+                conversation: claimed.conversation_id,
+                text: if verified {
+                    claimed.body
+                } else {
+                    String::new()
+                },
+                handling: claimed.handling,
+                verified,
+                error,
+                signed_payload: bytes,
+                accepted: true,
+                logged: false,
+                via_handover: Some(payload.sender.to_string()),
+                kind: "text".to_owned(),
+                original_from: None,
+                acknowledged_at: None,
+                destroyed_at: None,
+                payload_hash: [0; 32],
+            });
+        }
+        Ok(out)
+    }
+
+    /// Hand the conversations of `role` over to its incoming holder `to`:
+    /// every stored message addressed to the role, and every message of
+    /// those conversations, in one signed, encrypted package. Returns the
+    /// package's message id and how many messages it carries.
+    pub async fn send_handover(
+        &mut self,
+        role: &DirectoryId,
+        to: &DirectoryId,
+    ) -> Result<(MessageId, usize)> {
+        if self.directory.role(role).is_none() {
+            bail!("{role} is not a role in the verified directory");
+        }
+        let all = self.messages()?;
+        let conversations: Vec<ConversationId> = all
+            .iter()
+            .filter(|m| m.verified && m.to.iter().any(|t| t == role.as_str()))
+            .map(|m| m.conversation)
+            .collect();
+        let items: Vec<Vec<u8>> = all
+            .iter()
+            .filter(|m| m.verified && !m.signed_payload.is_empty())
+            .filter(|m| {
+                m.to.iter().any(|t| t == role.as_str()) || conversations.contains(&m.conversation)
+            })
+            .map(|m| m.signed_payload.clone())
+            .collect();
+        let n = items.len();
+        let hooks = TestHooks {
+            content: Some(Content::Handover {
+                role: role.clone(),
+                messages: items,
+            }),
+            ..TestHooks::default()
+        };
+        let text = format!("Handover of role {role}: {n} message(s) of its conversations.");
+        let id = self
+            .send_with_hooks(
+                std::slice::from_ref(to),
+                &text,
+                Handling::default(),
+                None,
+                hooks,
+            )
+            .await?;
+        Ok((id, n))
+    }
+
     fn open_envelope(
         &mut self,
         env: &Envelope,
-    ) -> Result<(StoredMessage, PublicKey, Vec<Session>)> {
+    ) -> Result<(
+        StoredMessage,
+        PublicKey,
+        Vec<Session>,
+        crate::accountability::SideEffects,
+    )> {
         if env.recipient_device != self.device.signing_key() {
             bail!("envelope is addressed to another device");
         }
@@ -976,15 +1478,17 @@ impl Client {
         );
         let signed = SignedPayload::decode(&plaintext)
             .map_err(|e| anyhow!("decrypted payload is malformed: {e}"))?;
+        let me = self.profile.id.clone();
+        let directory = &self.directory;
         let payload = verify_payload(
             &signed,
             &sender,
             &env.sender_device,
             &env.message_id,
-            &self.profile.id,
+            |id| *id == me || directory.role(id).is_some_and(|r| r.holders.contains(&me)),
         )
         .map_err(|e| anyhow!("payload from {} rejected: {e}", sender.id))?;
-        let msg = StoredMessage {
+        let mut msg = StoredMessage {
             id: payload.message_id,
             direction: Direction::In,
             from: payload.sender.to_string(),
@@ -992,15 +1496,22 @@ impl Client {
             sent_at: payload.created_at,
             stored_at: now(),
             conversation: payload.conversation_id,
-            text: payload.body,
-            handling: payload.handling,
+            text: payload.body.clone(),
+            handling: payload.handling.clone(),
             verified: true,
             error: None,
             signed_payload: signed.encode(),
             accepted: true,
             logged: false,
+            via_handover: None,
+            kind: "text".to_owned(),
+            original_from: None,
+            acknowledged_at: None,
+            destroyed_at: None,
+            payload_hash: [0; 32],
         };
-        Ok((msg, env.sender_device, sessions))
+        let fx = self.open_content(&mut msg, &payload, &signed)?;
+        Ok((msg, env.sender_device, sessions, fx))
     }
 
     async fn ack(&self, seqs: Vec<u64>) -> Result<()> {
@@ -1018,6 +1529,7 @@ impl Client {
             flushed: self.flush_outbox().await?,
             ..SyncReport::default()
         };
+        report.destroyed = self.enforce_retention().await?;
         let mut after = 0u64;
         loop {
             let (items, more) = match self
@@ -1051,9 +1563,16 @@ impl Client {
                 report.forks.push(format!("{e:#}"));
             }
         }
+        // Automatic delivery receipts to the senders of what arrived.
+        let received = report.received.clone();
+        self.send_receipts(&received, |_| {
+            liaison_protocol::consent::ReceiptKind::Delivered
+        })
+        .await?;
         if report.forks.is_empty() {
             self.sync_checkpoints().await?;
             self.verify_pending_logs(256).await?;
+            self.verify_receipt_events().await?;
         }
         Ok(report)
     }

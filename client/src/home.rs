@@ -23,6 +23,8 @@ const SECRETS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("secrets");
 const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sessions");
 const MESSAGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("messages");
 const OUTBOX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("outbox");
+const RECEIPTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("receipts");
+const CONSENTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("consents");
 
 /// Names of the sealed tables, for associated data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +37,10 @@ pub enum Table {
     Messages,
     /// Encrypted envelopes awaiting the relay's acknowledgement.
     Outbox,
+    /// Receipts received for our messages and sent for others'.
+    Receipts,
+    /// Consent requests and decisions.
+    Consents,
 }
 
 impl Table {
@@ -44,6 +50,8 @@ impl Table {
             Table::Sessions => "sessions",
             Table::Messages => "messages",
             Table::Outbox => "outbox",
+            Table::Receipts => "receipts",
+            Table::Consents => "consents",
         }
     }
 }
@@ -187,6 +195,8 @@ impl Home {
             txn.open_table(SESSIONS)?;
             txn.open_table(MESSAGES)?;
             txn.open_table(OUTBOX)?;
+            txn.open_table(RECEIPTS)?;
+            txn.open_table(CONSENTS)?;
         }
         txn.commit()?;
         Ok(Home {
@@ -262,6 +272,8 @@ impl Home {
             Table::Messages => MESSAGES,
             Table::Outbox => OUTBOX,
             Table::Secrets => SECRETS,
+            Table::Receipts => RECEIPTS,
+            Table::Consents => CONSENTS,
         }
     }
 

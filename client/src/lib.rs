@@ -10,8 +10,13 @@
 //! Non-features (for now): attachments, groups beyond a recipient list,
 //! handling enforcement beyond display (see the handling issue).
 
+pub mod accountability;
 pub mod admin;
+pub mod armor;
+pub mod audit;
 pub mod client;
+pub mod contacts;
+pub mod devices;
 pub mod home;
 pub mod logs;
 pub mod olm;

@@ -235,6 +235,42 @@ impl Connection {
         }
     }
 
+    /// Authenticate with a plain Ed25519 key (a country authority or an
+    /// auditor key). Returns the relay's answer (`AuthorityAuthenticated`,
+    /// `AuditorAuthenticated`, or `Authenticated` for a device key).
+    pub async fn authenticate_with_key(
+        &self,
+        key: &liaison_protocol::SecretKey,
+    ) -> Result<Response> {
+        let nonce = match self.request(&Request::Challenge).await? {
+            Response::Challenge { nonce } => nonce,
+            other => bail!("unexpected answer to Challenge: {other:?}"),
+        };
+        let mut exporter = [0u8; 32];
+        self.conn
+            .export_keying_material(&mut exporter, EXPORTER_LABEL, &nonce)
+            .map_err(|_| anyhow!("TLS exporter unavailable"))?;
+        let signature = key.sign(
+            liaison_protocol::frames::AUTH_DOMAIN,
+            &liaison_protocol::frames::auth_message(&nonce, &exporter),
+        );
+        match self
+            .request(&Request::Authenticate {
+                device: key.public_key(),
+                signature,
+            })
+            .await
+        {
+            Ok(r) => Ok(r),
+            Err(RelayError::Refused(e)) => Err(anyhow!(
+                "the relay refused this key ({}): {}",
+                e.code.code(),
+                e.message
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Open a Subscribe stream; pushed frames are read with [`Subscription::next`].
     pub async fn subscribe(&self) -> Result<Subscription> {
         let (mut send, recv) = self.conn.open_bi().await?;

@@ -4,14 +4,19 @@
 //! The enrolment bundle is what a focal point or an authority needs to join a
 //! network: the pinned network root key, the relay's address and the SHA-256
 //! of its TLS certificate. It contains no secret.
+//!
+//! The root ceremony's files are here too: an authority's key file before
+//! certification ([`PendingAuthorityKey`]), the public request it sends to
+//! the root ([`AuthorityRequest`]), and the full key file once the root's
+//! certificate is installed ([`AuthorityKeyFile`]).
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{decode_versioned, encode_versioned};
-use crate::directory::AuthorityCertificate;
-use crate::ids::CountryCode;
-use crate::keys::{PublicKey, SecretKey};
-use crate::signed::Signed;
+use crate::codec::Wire;
+use crate::directory::{AuthorityCertificate, MAX_TEXT};
+use crate::ids::{CountryCode, Timestamp};
+use crate::keys::{PublicKey, SecretKey, VerifyError};
+use crate::signed::{Signed, SignedBody};
 
 /// The TLS server name every relay certificate is issued for. Clients pin the
 /// certificate itself, so the name carries no trust.
@@ -32,6 +37,12 @@ pub enum BundleError {
         /// Why.
         why: &'static str,
     },
+    /// An authority key file that has no certificate yet.
+    #[error(
+        "this authority key is not certified yet: have the network root certify its .request \
+         file, then install the certificate (liaison-admin authority install)"
+    )]
+    Uncertified,
 }
 
 /// An enrolment bundle (`bundle.toml`).
@@ -193,8 +204,7 @@ impl AuthorityKeyFile {
     /// owner-only permissions.
     pub fn to_toml(&self) -> String {
         use base64::Engine;
-        let cert =
-            base64::engine::general_purpose::STANDARD.encode(encode_versioned(&self.certificate));
+        let cert = base64::engine::general_purpose::STANDARD.encode(self.certificate.encode());
         format!(
             "# Liaison country authority key. SECRET: keep offline or owner-readable only.\n\
              kind = \"liaison-authority-key\"\ncountry = {:?}\nsecret_key = {:?}\ncertificate = {:?}\n",
@@ -207,6 +217,11 @@ impl AuthorityKeyFile {
     /// Parse and check that the certificate is for this key and country.
     pub fn from_toml(text: &str) -> Result<Self, BundleError> {
         use base64::Engine;
+        let fields: std::collections::BTreeMap<String, String> =
+            toml_lite::from_str(text).map_err(BundleError::Toml)?;
+        if fields.get("kind").map(String::as_str) == Some(PENDING_KIND) {
+            return Err(BundleError::Uncertified);
+        }
         let t: AuthorityKeyToml = toml_lite::from_str(text).map_err(BundleError::Toml)?;
         if t.kind != "liaison-authority-key" {
             return Err(BundleError::Invalid {
@@ -230,11 +245,12 @@ impl AuthorityKeyFile {
                 field: "certificate",
                 why: "not base64",
             })?;
-        let certificate: Signed<AuthorityCertificate> = decode_versioned(&cert_bytes, 4096)
-            .map_err(|_| BundleError::Invalid {
+        let certificate = Signed::<AuthorityCertificate>::decode(&cert_bytes).map_err(|_| {
+            BundleError::Invalid {
                 field: "certificate",
                 why: "malformed",
-            })?;
+            }
+        })?;
         let c = certificate
             .decode_unverified()
             .map_err(|_| BundleError::Invalid {
@@ -252,6 +268,161 @@ impl AuthorityKeyFile {
             certificate,
             country,
         })
+    }
+}
+
+/// A root-signed authority certificate (or revocation) travels on its own in
+/// the root ceremony and in the key file, with this encoding.
+impl Wire for Signed<AuthorityCertificate> {
+    const MAX_LEN: usize = 4096;
+}
+
+/// `kind` of an authority key file that has no certificate yet.
+const PENDING_KIND: &str = "liaison-authority-key-pending";
+
+/// An authority's key before the root has certified it: the secret key and
+/// what the authority asks the root to certify. Written by `liaison-admin
+/// authority keygen`, replaced by an [`AuthorityKeyFile`] at install.
+#[derive(Debug)]
+pub struct PendingAuthorityKey {
+    /// The authority's new signing key.
+    pub key: SecretKey,
+    /// The State it will speak for.
+    pub country: CountryCode,
+    /// The authority's name, as it should appear in its certificate.
+    pub name: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PendingAuthorityToml {
+    kind: String,
+    country: String,
+    name: String,
+    secret_key: String,
+}
+
+/// Check that a name fits the files' flat TOML (no quotes, backslashes or
+/// control characters) and the certificate's limit.
+pub fn check_authority_name(name: &str) -> Result<(), BundleError> {
+    if name.trim().is_empty() {
+        return Err(BundleError::Invalid {
+            field: "name",
+            why: "empty",
+        });
+    }
+    if name.len() > MAX_TEXT {
+        return Err(BundleError::Invalid {
+            field: "name",
+            why: "longer than 256 bytes",
+        });
+    }
+    if name
+        .chars()
+        .any(|c| c == '"' || c == '\\' || c.is_control())
+    {
+        return Err(BundleError::Invalid {
+            field: "name",
+            why: "quotes, backslashes and control characters are not allowed",
+        });
+    }
+    Ok(())
+}
+
+impl PendingAuthorityKey {
+    /// Render as TOML. Contains the secret key: write it owner-only.
+    pub fn to_toml(&self) -> String {
+        // The name is checked at parse and creation; written verbatim (not
+        // Debug-escaped) so names in any script survive the flat format.
+        format!(
+            "# Liaison country authority key, NOT YET CERTIFIED. SECRET: keep offline or\n\
+             # owner-readable only. Send the matching .request file to the network root,\n\
+             # then run: liaison-admin authority install --key THIS_FILE --cert CERT_FILE\n\
+             kind = \"{PENDING_KIND}\"\ncountry = \"{}\"\nname = \"{}\"\nsecret_key = \"{}\"\n",
+            self.country.as_str(),
+            self.name,
+            hex::encode(*self.key.to_seed())
+        )
+    }
+
+    /// Parse.
+    pub fn from_toml(text: &str) -> Result<Self, BundleError> {
+        let fields: std::collections::BTreeMap<String, String> =
+            toml_lite::from_str(text).map_err(BundleError::Toml)?;
+        if fields.get("kind").map(String::as_str) != Some(PENDING_KIND) {
+            return Err(BundleError::Invalid {
+                field: "kind",
+                why: "not an uncertified authority key file",
+            });
+        }
+        let t: PendingAuthorityToml = toml_lite::from_str(text).map_err(BundleError::Toml)?;
+        let country = CountryCode::parse(&t.country).map_err(|_| BundleError::Invalid {
+            field: "country",
+            why: "not a country code",
+        })?;
+        check_authority_name(&t.name)?;
+        let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(&t.secret_key, seed.as_mut()).map_err(|_| BundleError::Invalid {
+            field: "secret_key",
+            why: "expected 64 hex digits",
+        })?;
+        Ok(PendingAuthorityKey {
+            key: SecretKey::from_seed(&seed),
+            country,
+            name: t.name,
+        })
+    }
+
+    /// The public request to send to the root, signed by the new key
+    /// (proof of possession).
+    pub fn request(&self, created_at: Timestamp) -> Signed<AuthorityRequest> {
+        Signed::sign(
+            &AuthorityRequest {
+                country: self.country,
+                name: self.name.clone(),
+                key: self.key.public_key(),
+                created_at,
+            },
+            &self.key,
+        )
+    }
+}
+
+/// What an authority asks the network root to certify. Signed by the key to
+/// be certified, so the root knows the requester holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorityRequest {
+    /// The State the authority will speak for.
+    pub country: CountryCode,
+    /// The authority's name.
+    pub name: String,
+    /// The key to certify.
+    pub key: PublicKey,
+    /// When the request was made.
+    pub created_at: Timestamp,
+}
+
+impl SignedBody for AuthorityRequest {
+    const DOMAIN: &'static str = "authority-request";
+    const MAX_BODY: usize = 1024;
+}
+
+impl Wire for Signed<AuthorityRequest> {
+    const MAX_LEN: usize = AuthorityRequest::MAX_BODY + 256;
+}
+
+impl AuthorityRequest {
+    /// Verify the request's self-signature and fields. The root must still
+    /// confirm the key fingerprint with the authority out of band.
+    pub fn verify(signed: &Signed<AuthorityRequest>) -> Result<AuthorityRequest, VerifyError> {
+        let r = signed.verify()?;
+        if signed.signer() != &r.key {
+            return Err(VerifyError::WrongSigner);
+        }
+        check_authority_name(&r.name).map_err(|_| {
+            VerifyError::Inconsistent("authority name empty, too long or with forbidden characters")
+        })?;
+        Ok(r)
     }
 }
 
@@ -336,5 +507,48 @@ mod tests {
         assert_eq!(back.key.public_key(), f.key.public_key());
         let wrong = text.replace("country = \"TH\"", "country = \"PH\"");
         assert!(AuthorityKeyFile::from_toml(&wrong).is_err());
+    }
+
+    #[test]
+    fn pending_authority_key_and_request() {
+        let country = CountryCode::parse("VN").unwrap_or_else(|_| unreachable!());
+        let pending = PendingAuthorityKey {
+            key: SecretKey::from_seed(&[3; 32]),
+            country,
+            name: "Bộ Công an — Cục Cảnh sát hình sự".into(),
+        };
+        let text = pending.to_toml();
+        let back = PendingAuthorityKey::from_toml(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.name, pending.name);
+        assert_eq!(back.key.public_key(), pending.key.public_key());
+        // The certified-file parser names what is missing.
+        assert!(matches!(
+            AuthorityKeyFile::from_toml(&text),
+            Err(BundleError::Uncertified)
+        ));
+        assert!(PendingAuthorityKey::from_toml(&text.replace("-pending", "")).is_err());
+
+        let req = pending.request(Timestamp(5));
+        let r = AuthorityRequest::verify(&req).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((r.country, r.key), (country, pending.key.public_key()));
+        let decoded =
+            Signed::<AuthorityRequest>::decode(&req.encode()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(decoded, req);
+        // Signed by a key other than the one to certify: no proof of possession.
+        let other = Signed::sign(&r, &SecretKey::from_seed(&[4; 32]));
+        assert_eq!(
+            AuthorityRequest::verify(&other),
+            Err(VerifyError::WrongSigner)
+        );
+    }
+
+    #[test]
+    fn authority_names_fit_the_flat_format() {
+        assert!(check_authority_name("Royal Thai Police — ATPD").is_ok());
+        assert!(check_authority_name("กองบังคับการปราบปรามการกระทำความผิดเกี่ยวกับการค้ามนุษย์").is_ok());
+        for bad in ["", "  ", "a \"quoted\" name", "back\\slash", "two\nlines"] {
+            assert!(check_authority_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_authority_name(&"x".repeat(MAX_TEXT + 1)).is_err());
     }
 }

@@ -35,6 +35,11 @@ pub enum DecodeError {
     /// The bytes are not a valid encoding of the type.
     #[error("malformed encoding")]
     Malformed,
+    /// The bytes decode, but are not the canonical encoding of the value
+    /// (for example an overlong varint): refused, so every value has
+    /// exactly one accepted encoding.
+    #[error("non-canonical encoding")]
+    NonCanonical,
     /// A valid value was followed by extra bytes.
     #[error("{0} trailing bytes after the value")]
     TrailingBytes(usize),
@@ -71,7 +76,10 @@ pub fn encode_versioned<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
 }
 
 /// Decode version byte + postcard, rejecting oversize input and trailing bytes.
-pub fn decode_versioned<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<T, DecodeError> {
+pub fn decode_versioned<T: Serialize + DeserializeOwned>(
+    bytes: &[u8],
+    max: usize,
+) -> Result<T, DecodeError> {
     if bytes.len() > max {
         return Err(DecodeError::TooLong {
             len: bytes.len(),
@@ -87,13 +95,17 @@ pub fn decode_versioned<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result
 
 /// Decode a postcard body with no version byte (used for signed bodies, whose
 /// version is carried by the enclosing object).
-pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> {
+pub fn decode_body<T: Serialize + DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> {
     let (value, rest) = postcard::take_from_bytes::<T>(body).map_err(|e| match e {
         postcard::Error::DeserializeBadUtf8 => DecodeError::Invalid("string is not utf-8"),
         _ => DecodeError::Malformed,
     })?;
     if !rest.is_empty() {
         return Err(DecodeError::TrailingBytes(rest.len()));
+    }
+    // Postcard accepts overlong varints; re-encoding exposes them.
+    if postcard::to_allocvec(&value).map_err(|_| DecodeError::Malformed)? != body {
+        return Err(DecodeError::NonCanonical);
     }
     Ok(value)
 }
@@ -172,6 +184,15 @@ mod tests {
             decode_versioned::<(u32, String)>(&[1; 100], 64),
             Err(DecodeError::TooLong { len: 100, max: 64 })
         ));
+    }
+
+    #[test]
+    fn overlong_varints_are_refused() {
+        assert_eq!(decode_versioned::<u32>(&[1, 3], 8), Ok(3));
+        assert_eq!(
+            decode_versioned::<u32>(&[1, 0x83, 0x00], 8),
+            Err(DecodeError::NonCanonical)
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{CountryCode, DirectoryId, Timestamp};
-use crate::keys::{PublicKey, VerifyError};
+use crate::keys::{PublicKey, SecretKey, Signature, VerifyError};
 use crate::signed::{Signed, SignedBody};
 
 /// Maximum length of free-text fields (names, agencies, notes).
@@ -98,6 +98,10 @@ pub struct FocalPointRecord {
     pub identity_key: PublicKey,
     /// Its devices.
     pub devices: Vec<DeviceKeys>,
+    /// For each device (same order), the identity key's signature over
+    /// [`device_endorsement_message`]: a device is only trusted if the focal
+    /// point itself endorsed it and its authority countersigned the record.
+    pub device_endorsements: Vec<Signature>,
     /// Start of validity.
     pub not_before: Timestamp,
     /// End of validity.
@@ -136,8 +140,29 @@ impl FocalPointRecord {
         if self.devices.is_empty() || self.devices.len() > MAX_DEVICES {
             return Err(VerifyError::Inconsistent("a record lists 1 to 16 devices"));
         }
+        if self.device_endorsements.len() != self.devices.len() {
+            return Err(VerifyError::Inconsistent(
+                "every device needs one endorsement",
+            ));
+        }
         if self.not_after <= self.not_before {
             return Err(VerifyError::Inconsistent("empty validity period"));
+        }
+        Ok(())
+    }
+
+    /// Check that the identity key endorsed every device.
+    pub fn verify_endorsements(&self) -> Result<(), VerifyError> {
+        for (d, sig) in self.devices.iter().zip(&self.device_endorsements) {
+            self.identity_key
+                .verify(
+                    DEVICE_ENDORSEMENT_DOMAIN,
+                    &device_endorsement_message(&self.id, d),
+                    sig,
+                )
+                .map_err(|_| {
+                    VerifyError::Inconsistent("a device is not endorsed by the identity key")
+                })?;
         }
         Ok(())
     }
@@ -146,6 +171,101 @@ impl FocalPointRecord {
     pub fn is_active(&self, now: Timestamp) -> bool {
         self.status == RecordStatus::Active && self.not_before <= now && now < self.not_after
     }
+}
+
+/// Signature domain of device endorsements.
+pub const DEVICE_ENDORSEMENT_DOMAIN: &str = "device-endorsement";
+
+/// What the identity key signs to endorse `device` for `id`.
+pub fn device_endorsement_message(id: &DirectoryId, device: &DeviceKeys) -> Vec<u8> {
+    let mut m = Vec::with_capacity(id.as_str().len() + 65);
+    m.extend_from_slice(id.as_str().as_bytes());
+    m.push(0);
+    m.extend_from_slice(&device.signing.0);
+    m.extend_from_slice(&device.agreement);
+    m
+}
+
+/// Endorse `device` for `id` with the focal point's identity key.
+pub fn endorse_device(identity: &SecretKey, id: &DirectoryId, device: &DeviceKeys) -> Signature {
+    identity.sign(
+        DEVICE_ENDORSEMENT_DOMAIN,
+        &device_endorsement_message(id, device),
+    )
+}
+
+/// A role (such as `th.dsi.tip-duty`): the current holders in on-call order,
+/// signed by the role's country authority. A handover is a new version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleRecord {
+    /// Role id; its first label is the country.
+    pub id: DirectoryId,
+    /// Version; higher supersedes.
+    pub version: u64,
+    /// Country; must match the id and the signing authority.
+    pub country: CountryCode,
+    /// Human name, such as "DSI trafficking duty desk".
+    pub name: String,
+    /// What the role is for, hours, escalation.
+    pub description: String,
+    /// Current holders (focal point ids of the same country), on-call order.
+    pub holders: Vec<DirectoryId>,
+    /// Start of validity.
+    pub not_before: Timestamp,
+    /// End of validity.
+    pub not_after: Timestamp,
+}
+
+impl SignedBody for RoleRecord {
+    const DOMAIN: &'static str = "role-record";
+    const MAX_BODY: usize = 4 * 1024;
+}
+
+impl RoleRecord {
+    /// Structural checks.
+    pub fn check_wellformed(&self) -> Result<(), VerifyError> {
+        if self.id.country() != self.country {
+            return Err(VerifyError::Inconsistent(
+                "role id does not start with its country",
+            ));
+        }
+        if self.name.len() > MAX_TEXT || self.description.len() > 4 * MAX_TEXT {
+            return Err(VerifyError::Inconsistent("role text too long"));
+        }
+        if self.holders.len() > 32 {
+            return Err(VerifyError::Inconsistent("a role has at most 32 holders"));
+        }
+        if self.holders.iter().any(|h| h.country() != self.country) {
+            return Err(VerifyError::Inconsistent(
+                "role holders must be of the role's country",
+            ));
+        }
+        if self.not_after <= self.not_before {
+            return Err(VerifyError::Inconsistent("empty validity period"));
+        }
+        Ok(())
+    }
+
+    /// Whether in force at `now`.
+    pub fn is_active(&self, now: Timestamp) -> bool {
+        self.not_before <= now && now < self.not_after
+    }
+}
+
+/// Verify a role record against a verified authority certificate.
+pub fn verify_role(
+    authority: &AuthorityCertificate,
+    role: &Signed<RoleRecord>,
+) -> Result<RoleRecord, VerifyError> {
+    let r = role.verify_by(&authority.key)?;
+    r.check_wellformed()?;
+    if r.country != authority.country {
+        return Err(VerifyError::CountryMismatch {
+            authority: authority.country.to_string(),
+            subject: r.country.to_string(),
+        });
+    }
+    Ok(r)
 }
 
 /// Verify an authority certificate against the pinned network root.
@@ -175,6 +295,7 @@ pub fn verify_record(
 ) -> Result<FocalPointRecord, VerifyError> {
     let r = record.verify_by(&authority.key)?;
     r.check_wellformed()?;
+    r.verify_endorsements()?;
     if r.country != authority.country {
         return Err(VerifyError::CountryMismatch {
             authority: authority.country.to_string(),
@@ -199,6 +320,7 @@ pub struct Rejected {
 pub struct Directory {
     authorities: BTreeMap<PublicKey, AuthorityCertificate>,
     records: BTreeMap<DirectoryId, (FocalPointRecord, Signed<FocalPointRecord>)>,
+    roles: BTreeMap<DirectoryId, (RoleRecord, Signed<RoleRecord>)>,
     devices: BTreeMap<PublicKey, DirectoryId>,
 }
 
@@ -210,6 +332,7 @@ impl Directory {
         root: &PublicKey,
         authorities: &[Signed<AuthorityCertificate>],
         records: &[Signed<FocalPointRecord>],
+        roles: &[Signed<RoleRecord>],
         now: Timestamp,
     ) -> (Directory, Vec<Rejected>) {
         let mut dir = Directory::default();
@@ -268,11 +391,63 @@ impl Directory {
                 Err(error) => rejected.push(Rejected { subject, error }),
             }
         }
+        // A device key belongs to one active record only; a second claim is
+        // refused (the earlier id in order keeps it).
+        let mut claimed: Vec<DirectoryId> = Vec::new();
         for (id, (rec, _)) in &dir.records {
             if rec.is_active(now) {
+                if rec
+                    .devices
+                    .iter()
+                    .any(|d| dir.devices.contains_key(&d.signing))
+                {
+                    rejected.push(Rejected {
+                        subject: id.to_string(),
+                        error: VerifyError::Inconsistent("lists a device of another focal point"),
+                    });
+                    claimed.push(id.clone());
+                    continue;
+                }
                 for d in &rec.devices {
                     dir.devices.insert(d.signing, id.clone());
                 }
+            }
+        }
+        for id in claimed {
+            dir.records.remove(&id);
+        }
+        for r in roles {
+            let subject = r
+                .decode_unverified()
+                .map(|x| x.id.to_string())
+                .unwrap_or_else(|_| "?".into());
+            let Some(auth) = dir.authorities.get(r.signer()) else {
+                rejected.push(Rejected {
+                    subject,
+                    error: VerifyError::UnknownAuthority,
+                });
+                continue;
+            };
+            match verify_role(auth, r) {
+                Ok(role) => {
+                    if dir.records.contains_key(&role.id) {
+                        rejected.push(Rejected {
+                            subject,
+                            error: VerifyError::Inconsistent(
+                                "a role id collides with a focal point id",
+                            ),
+                        });
+                        continue;
+                    }
+                    let newer = dir
+                        .roles
+                        .get(&role.id)
+                        .is_none_or(|(old, _)| old.version < role.version);
+                    if newer {
+                        dir.roles.insert(role.id.clone(), (role, r.clone()));
+                    }
+                }
+                Err(error) => rejected.push(Rejected { subject, error }),
             }
         }
         (dir, rejected)
@@ -296,6 +471,42 @@ impl Directory {
     /// Every latest record.
     pub fn records(&self) -> impl Iterator<Item = &FocalPointRecord> {
         self.records.values().map(|(r, _)| r)
+    }
+
+    /// The latest verified role record for `id`.
+    pub fn role(&self, id: &DirectoryId) -> Option<&RoleRecord> {
+        self.roles.get(id).map(|(r, _)| r)
+    }
+
+    /// The signed form of the latest role record for `id`.
+    pub fn signed_role(&self, id: &DirectoryId) -> Option<&Signed<RoleRecord>> {
+        self.roles.get(id).map(|(_, s)| s)
+    }
+
+    /// Every latest role record.
+    pub fn roles(&self) -> impl Iterator<Item = &RoleRecord> {
+        self.roles.values().map(|(r, _)| r)
+    }
+
+    /// The active focal points an id reaches: itself, or a role's active
+    /// holders in on-call order.
+    pub fn resolve(&self, id: &DirectoryId, now: Timestamp) -> Vec<&FocalPointRecord> {
+        if let Some(r) = self.record(id) {
+            return if r.is_active(now) {
+                vec![r]
+            } else {
+                Vec::new()
+            };
+        }
+        match self.role(id) {
+            Some(role) if role.is_active(now) => role
+                .holders
+                .iter()
+                .filter_map(|h| self.record(h))
+                .filter(|r| r.is_active(now))
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// Every verified authority.
@@ -332,6 +543,7 @@ mod tests {
 
     pub(crate) fn record(id: &str, identity: &SecretKey, device: &SecretKey) -> FocalPointRecord {
         let id = DirectoryId::parse(id).unwrap_or_else(|_| unreachable!());
+        let id_for_endorse = id.clone();
         FocalPointRecord {
             country: id.country(),
             id,
@@ -345,6 +557,14 @@ mod tests {
             working_hours: String::new(),
             notes: String::new(),
             identity_key: identity.public_key(),
+            device_endorsements: vec![endorse_device(
+                identity,
+                &id_for_endorse,
+                &DeviceKeys {
+                    signing: device.public_key(),
+                    agreement: [5; 32],
+                },
+            )],
             devices: vec![DeviceKeys {
                 signing: device.public_key(),
                 agreement: [5; 32],
@@ -367,8 +587,13 @@ mod tests {
         let good = Signed::sign(&record("th.dsi.somchai", &key(4), &key(5)), &th);
         // PH authority signing a Thai focal point: must be rejected.
         let forged = Signed::sign(&record("th.dsi.mallory", &key(6), &key(7)), &ph);
-        let (dir, rejected) =
-            Directory::build(&root.public_key(), &auths, &[good, forged], Timestamp(10));
+        let (dir, rejected) = Directory::build(
+            &root.public_key(),
+            &auths,
+            &[good, forged],
+            &[],
+            Timestamp(10),
+        );
         assert!(
             dir.record(&DirectoryId::parse("th.dsi.somchai").unwrap_or_else(|_| unreachable!()))
                 .is_some()
@@ -392,7 +617,8 @@ mod tests {
         let th = key(2);
         let auths = vec![Signed::sign(&cert("TH", &th), &rogue)];
         let rec = Signed::sign(&record("th.dsi.somchai", &key(4), &key(5)), &th);
-        let (dir, rejected) = Directory::build(&root.public_key(), &auths, &[rec], Timestamp(10));
+        let (dir, rejected) =
+            Directory::build(&root.public_key(), &auths, &[rec], &[], Timestamp(10));
         assert_eq!(dir.records().count(), 0);
         assert_eq!(rejected.len(), 2);
     }
@@ -409,7 +635,7 @@ mod tests {
             reason: "left the unit".into(),
         };
         let recs = vec![Signed::sign(&v2, &th), Signed::sign(&v1, &th)];
-        let (dir, _) = Directory::build(&root.public_key(), &auths, &recs, Timestamp(10));
+        let (dir, _) = Directory::build(&root.public_key(), &auths, &recs, &[], Timestamp(10));
         let id = DirectoryId::parse("th.dsi.somchai").unwrap_or_else(|_| unreachable!());
         assert_eq!(dir.record(&id).map(|r| r.version), Some(2));
         assert!(dir.device_owner(&key(5).public_key()).is_none());

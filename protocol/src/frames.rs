@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{DecodeError, Wire};
-use crate::directory::{AuthorityCertificate, FocalPointRecord};
+use crate::directory::{AuthorityCertificate, FocalPointRecord, RoleRecord};
 use crate::ids::{DirectoryId, MessageId};
 use crate::keys::{PublicKey, Signature};
 use crate::message::{Envelope, Prekey};
@@ -74,6 +74,9 @@ pub enum Request {
         /// Initial prekeys of its devices.
         prekeys: Vec<Prekey>,
     },
+    /// Publish a role record (must be signed by a certified authority of the
+    /// role's country).
+    PublishRole(Signed<RoleRecord>),
     /// Upload prekeys for the authenticated device.
     UploadPrekeys(Vec<Prekey>),
     /// How many unclaimed one-time keys the relay holds for this device.
@@ -91,6 +94,11 @@ pub enum Request {
         message_id: MessageId,
         /// One envelope per recipient device.
         envelopes: Vec<Envelope>,
+        /// For accountability messages (receipts, consents, deletion
+        /// records): what the relay should record in its event log, in the
+        /// same commit (at most [`MAX_DECLARATIONS`]). The relay cannot read the message; the commitment
+        /// lets the originator check the logged event is this message.
+        declare: Vec<Declaration>,
     },
     /// Fetch queued envelopes for the authenticated device.
     Fetch {
@@ -158,6 +166,20 @@ pub enum Request {
         /// and the witness's cosignature line).
         note: String,
     },
+}
+
+/// Most declarations in one Send.
+pub const MAX_DECLARATIONS: usize = 1024;
+
+/// What an accountability message declares, for the event log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Declaration {
+    /// What kind of accountability message this is.
+    pub kind: crate::log::event::Declared,
+    /// The message it is about (must have been accepted by this relay).
+    pub refers_to: MessageId,
+    /// SHA-256 of the signed receipt, request or decision it carries.
+    pub commitment: [u8; 32],
 }
 
 /// The relay's two transparency logs.
@@ -230,6 +252,12 @@ pub enum Response {
     },
     /// Authentication succeeded for an auditor key configured on the relay.
     AuditorAuthenticated,
+    /// Authentication succeeded for a certified country authority key
+    /// (it may then read the directory).
+    AuthorityAuthenticated {
+        /// The authority's country.
+        country: crate::ids::CountryCode,
+    },
     /// Generic success.
     Ok,
     /// Answer to Ping.
@@ -243,6 +271,8 @@ pub enum Response {
         authorities: Vec<Signed<AuthorityCertificate>>,
         /// Latest record of every focal point.
         records: Vec<Signed<FocalPointRecord>>,
+        /// Latest record of every role.
+        roles: Vec<Signed<RoleRecord>>,
     },
     /// Unclaimed one-time keys for this device.
     PrekeyCount {

@@ -11,7 +11,10 @@
 //!   chain and its verification;
 //! - [`message`]: the signed payload, the per-device Olm envelope, prekeys and
 //!   enrolment requests;
-//! - [`handling`]: handling codes (TLP 2.0, SIENA H0–H3);
+//! - [`handling`]: handling codes (TLP 2.0, SIENA H0–H3), their text form,
+//!   the tightening order and the dissemination scope rules;
+//! - [`consent`]: signed consent requests and decisions, and receipts
+//!   (delivered, handling acknowledged, deleted);
 //! - [`frames`]: request/response frames of the relay protocol, error codes;
 //! - [`codec`]: the canonical, versioned, length-limited encoding;
 //! - [`log`]: RFC 6962/9162 Merkle trees and C2SP signed notes and checkpoints.
@@ -21,6 +24,7 @@
 
 pub mod bundle;
 pub mod codec;
+pub mod consent;
 pub mod directory;
 pub mod frames;
 pub mod handling;

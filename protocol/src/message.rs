@@ -21,6 +21,8 @@ use crate::signed::{Signed, SignedBody};
 pub const MAX_BODY: usize = 64 * 1024;
 /// Maximum number of recipients (focal points) of one message.
 pub const MAX_RECIPIENTS: usize = 64;
+/// Maximum encoded size of a payload (a handover package is the largest).
+pub const MAX_HANDOVER: usize = 8 * 1024 * 1024;
 /// Maximum number of attachment references in one payload.
 pub const MAX_ATTACHMENTS: usize = 16;
 
@@ -50,8 +52,12 @@ pub struct Payload {
     pub sender: DirectoryId,
     /// The sender's device that encrypted it (its Olm Ed25519 key).
     pub sender_device: PublicKey,
-    /// Every intended recipient.
+    /// Every intended recipient (focal point or role ids).
     pub recipients: Vec<DirectoryId>,
+    /// The focal points the sender's client resolved `recipients` to (role
+    /// holders at sending time), so a holder who hands the role over before
+    /// reading can still verify that the message was meant for them.
+    pub resolved: Vec<DirectoryId>,
     /// Conversation the message belongs to.
     pub conversation_id: ConversationId,
     /// When the sender created it (sender's clock).
@@ -60,12 +66,47 @@ pub struct Payload {
     pub handling: Handling,
     /// Message text.
     pub body: String,
+    /// What kind of message this is beyond its text.
+    pub content: Content,
     /// Attachments.
     pub attachments: Vec<AttachmentRef>,
     /// The sender's latest verified checkpoints of the relay's logs (C2SP
     /// signed notes), so a recipient shown a different history by the relay
     /// detects the fork.
     pub checkpoints: Vec<String>,
+}
+
+/// The kind of a payload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Content {
+    /// An ordinary message: the body is the text.
+    #[default]
+    Text,
+    /// A forward: `original` is the encoded [`SignedPayload`] being
+    /// forwarded, unchanged (it may itself be a forward: the chain of
+    /// custody). The forward's own handling must be at least as strict as
+    /// the original's.
+    Forward {
+        /// The forwarded signed payload, byte for byte.
+        original: Vec<u8>,
+    },
+    /// Signed receipts (delivered, handling acknowledged, deleted) for the
+    /// originator of each receipt's `message_id`.
+    Receipts(Vec<Signed<crate::consent::Receipt>>),
+    /// A signed consent request to the originator of a message.
+    ConsentRequest(Signed<crate::consent::ConsentRequest>),
+    /// The originator's signed grant or refusal.
+    ConsentDecision(Signed<crate::consent::ConsentDecision>),
+    /// A role handover package: the outgoing holder of `role` hands the
+    /// role's conversation history to the incoming holder. Each item is an
+    /// encoded [`SignedPayload`] exactly as originally received or sent, so
+    /// every message keeps its originator's signature and handling.
+    Handover {
+        /// The role handed over.
+        role: DirectoryId,
+        /// The history.
+        messages: Vec<Vec<u8>>,
+    },
 }
 
 /// Most checkpoints carried in a payload, and the size of each.
@@ -75,16 +116,24 @@ pub const MAX_CHECKPOINT_NOTE: usize = 8 * 1024;
 
 impl SignedBody for Payload {
     const DOMAIN: &'static str = "payload";
-    const MAX_BODY: usize = MAX_BODY + 64 * 1024;
+    const MAX_BODY: usize = MAX_HANDOVER;
 }
 
 impl Payload {
     /// Structural limits.
     pub fn check_wellformed(&self) -> Result<(), VerifyError> {
+        if let Content::Handover { messages, .. } = &self.content
+            && messages.len() > 10_000
+        {
+            return Err(VerifyError::Inconsistent("handover package too large"));
+        }
         if self.body.len() > MAX_BODY {
             return Err(VerifyError::Inconsistent("body too long"));
         }
-        if self.recipients.is_empty() || self.recipients.len() > MAX_RECIPIENTS {
+        if self.recipients.is_empty()
+            || self.recipients.len() > MAX_RECIPIENTS
+            || self.resolved.len() > 4 * MAX_RECIPIENTS
+        {
             return Err(VerifyError::Inconsistent(
                 "a payload has 1 to 64 recipients",
             ));
@@ -112,6 +161,77 @@ impl Wire for SignedPayload {
     const MAX_LEN: usize = Payload::MAX_BODY + 256;
 }
 
+/// A new device asking to join a focal point's identity: made on the new
+/// device, approved (endorsed) on a device holding the identity key, then
+/// countersigned by the authority in a new record version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRequest {
+    /// The focal point the device joins.
+    pub id: DirectoryId,
+    /// The new device's keys.
+    pub device: DeviceKeys,
+    /// X25519 public key the approving device encrypts the identity key to.
+    pub transfer_key: [u8; 32],
+    /// Initial prekeys of the new device.
+    pub prekeys: Vec<Prekey>,
+    /// When made.
+    pub created_at: Timestamp,
+}
+
+impl SignedBody for DeviceRequest {
+    const DOMAIN: &'static str = "device-request";
+    const MAX_BODY: usize = 32 * 1024;
+}
+
+impl Wire for Signed<DeviceRequest> {
+    const MAX_LEN: usize = DeviceRequest::MAX_BODY + 256;
+}
+
+impl DeviceRequest {
+    /// Verify the new device's own signature (the request is signed with the
+    /// device key) and its prekeys.
+    pub fn verify(signed: &Signed<DeviceRequest>) -> Result<DeviceRequest, VerifyError> {
+        let r = signed.verify()?;
+        if signed.signer() != &r.device.signing {
+            return Err(VerifyError::WrongSigner);
+        }
+        if r.prekeys.len() > 200 {
+            return Err(VerifyError::Inconsistent("too many prekeys"));
+        }
+        for p in &r.prekeys {
+            if p.device != r.device.signing {
+                return Err(VerifyError::Inconsistent("prekey for another device"));
+            }
+            p.verify()?;
+        }
+        Ok(r)
+    }
+}
+
+/// A device approval: the identity key's endorsement of the new device, and
+/// the identity key itself sealed to the device's transfer key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceApproval {
+    /// The request approved (as signed by the new device).
+    pub request: Signed<DeviceRequest>,
+    /// The approving identity key (must be the record's identity key).
+    pub identity_key: PublicKey,
+    /// The devices the approver knows as its own (so the new device does
+    /// not raise an alert about them).
+    pub known_devices: Vec<PublicKey>,
+    /// Endorsement by the identity key.
+    pub endorsement: Signature,
+    /// Ephemeral X25519 public key of the approver.
+    pub ephemeral: [u8; 32],
+    /// The identity key seed, sealed (X25519 + HKDF-SHA256 +
+    /// ChaCha20-Poly1305) to `request.transfer_key`.
+    pub sealed_identity: Vec<u8>,
+}
+
+impl Wire for DeviceApproval {
+    const MAX_LEN: usize = DeviceRequest::MAX_BODY + 1024;
+}
+
 /// Verify a decrypted payload against the sender's verified record.
 ///
 /// Checks, in order: the signer is the record's identity key and the
@@ -124,7 +244,7 @@ pub fn verify_payload(
     sender: &FocalPointRecord,
     olm_sender_device: &PublicKey,
     envelope_message_id: &MessageId,
-    me: &DirectoryId,
+    addressed_to_me: impl Fn(&DirectoryId) -> bool,
 ) -> Result<Payload, VerifyError> {
     let p = signed.verify_by(&sender.identity_key)?;
     p.check_wellformed()?;
@@ -148,7 +268,7 @@ pub fn verify_payload(
             "envelope and payload message ids differ",
         ));
     }
-    if !p.recipients.contains(me) {
+    if !p.recipients.iter().chain(&p.resolved).any(addressed_to_me) {
         return Err(VerifyError::Inconsistent(
             "this device's owner is not a recipient",
         ));
@@ -254,6 +374,9 @@ pub struct EnrolmentRequest {
     /// Device signature over the identity key, proving the device agrees to
     /// belong to this identity.
     pub device_signature: Signature,
+    /// Identity key's endorsement of the device (see
+    /// `directory::endorse_device`), copied into the record.
+    pub device_endorsement: Signature,
     /// Initial prekeys, so the focal point can be written to before its first
     /// connection.
     pub prekeys: Vec<Prekey>,
@@ -283,6 +406,11 @@ impl EnrolmentRequest {
         r.device
             .signing
             .verify(Self::DEVICE_DOMAIN, &r.identity_key.0, &r.device_signature)?;
+        r.identity_key.verify(
+            crate::directory::DEVICE_ENDORSEMENT_DOMAIN,
+            &crate::directory::device_endorsement_message(&r.id, &r.device),
+            &r.device_endorsement,
+        )?;
         if r.id.country() != r.country {
             return Err(VerifyError::Inconsistent(
                 "id does not start with the country code",

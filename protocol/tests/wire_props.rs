@@ -6,15 +6,16 @@
 
 use liaison_protocol::codec::{Wire, decode_versioned, encode_versioned};
 use liaison_protocol::directory::{
-    AuthorityCertificate, DeviceKeys, FocalPointRecord, RecordStatus,
+    AuthorityCertificate, DeviceKeys, FocalPointRecord, RecordStatus, RoleRecord,
 };
 use liaison_protocol::frames::{
-    ErrorCode, FrameReader, IndexedEvent, LogEntry, LogId, Queued, Request, Response, WireError,
-    decode_frame, encode_frame,
+    Declaration, ErrorCode, FrameReader, IndexedEvent, LogEntry, LogId, Queued, Request, Response,
+    WireError, decode_frame, encode_frame,
 };
 use liaison_protocol::handling::{Dissemination, Handling, JudicialUse, Onward};
+use liaison_protocol::log::event::Declared;
 use liaison_protocol::message::{
-    EnrolmentRequest, Envelope, OlmKind, Payload, Prekey, SignedPayload,
+    Content, EnrolmentRequest, Envelope, OlmKind, Payload, Prekey, SignedPayload,
 };
 use liaison_protocol::{
     ConversationId, CountryCode, DirectoryId, MessageId, PublicKey, SecretKey, Signature, Signed,
@@ -150,6 +151,7 @@ fn record() -> impl Strategy<Value = FocalPointRecord> {
                 working_hours: String::new(),
                 notes: String::new(),
                 identity_key,
+                device_endorsements: devs.iter().map(|_| Signature([3; 64])).collect(),
                 devices: devs
                     .into_iter()
                     .map(|(signing, agreement)| DeviceKeys { signing, agreement })
@@ -165,6 +167,23 @@ fn record() -> impl Strategy<Value = FocalPointRecord> {
                 },
             }
         })
+}
+
+fn role() -> Signed<RoleRecord> {
+    let k = SecretKey::from_seed(&[4; 32]);
+    Signed::sign(
+        &RoleRecord {
+            id: DirectoryId::parse("th.dsi.tip-duty").unwrap(),
+            version: 3,
+            country: CountryCode::parse("TH").unwrap(),
+            name: "Duty desk".into(),
+            description: "24/7".into(),
+            holders: vec![DirectoryId::parse("th.dsi.somchai").unwrap()],
+            not_before: Timestamp(0),
+            not_after: Timestamp(9),
+        },
+        &k,
+    )
 }
 
 fn signed_record() -> impl Strategy<Value = Signed<FocalPointRecord>> {
@@ -216,7 +235,12 @@ fn request() -> impl Strategy<Value = Request> {
         )
             .prop_map(|(m, envelopes)| Request::Send {
                 message_id: MessageId(m),
-                envelopes
+                envelopes,
+                declare: vec![Declaration {
+                    kind: Declared::HandlingAcknowledged,
+                    refers_to: MessageId([m[0]; 16]),
+                    commitment: [m[1]; 32],
+                }],
             }),
         (any::<u64>(), any::<u32>()).prop_map(|(after, limit)| Request::Fetch { after, limit }),
         proptest::collection::vec(any::<u64>(), 0..5).prop_map(|seqs| Request::Ack { seqs }),
@@ -277,7 +301,8 @@ fn response() -> impl Strategy<Value = Response> {
         )
             .prop_map(|(authorities, records)| Response::Directory {
                 authorities,
-                records
+                records,
+                roles: vec![role()],
             }),
         (any::<u32>(), any::<bool>())
             .prop_map(|(one_time, fallback)| Response::PrekeyCount { one_time, fallback }),
@@ -292,6 +317,9 @@ fn response() -> impl Strategy<Value = Response> {
         (error_code(), text())
             .prop_map(|(code, message)| Response::Error(WireError { code, message })),
         Just(Response::AuditorAuthenticated),
+        Just(Response::AuthorityAuthenticated {
+            country: CountryCode::parse("PH").unwrap()
+        }),
         text().prop_map(|note| Response::Checkpoint { note }),
         proptest::collection::vec(any::<[u8; 32]>(), 0..5)
             .prop_map(|hashes| Response::Proof { hashes }),
@@ -328,11 +356,20 @@ fn payload() -> impl Strategy<Value = Payload> {
                 message_id: MessageId(m),
                 sender,
                 sender_device: dev,
+                resolved: recipients.clone(),
                 recipients,
                 conversation_id: ConversationId(conv),
                 created_at: Timestamp(t),
                 handling,
                 body,
+                content: if t % 2 == 0 {
+                    Content::Text
+                } else {
+                    Content::Handover {
+                        role: DirectoryId::parse("th.dsi.tip-duty").unwrap(),
+                        messages: vec![vec![1, 2, 3]],
+                    }
+                },
                 attachments: Vec::new(),
                 checkpoints: vec!["origin\n1\nAAAA\n".into()],
             },
@@ -406,6 +443,7 @@ proptest! {
             identity_key: rec.identity_key,
             device: rec.devices[0],
             device_signature: Signature([1; 64]),
+            device_endorsement: Signature([2; 64]),
             prekeys: pks,
             created_at: Timestamp(5),
         };

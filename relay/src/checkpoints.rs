@@ -297,17 +297,14 @@ impl Checkpointer {
         log: LogId,
         min_cosignatures: usize,
     ) -> Result<Option<String>, StoreError> {
-        let recent = store.recent_checkpoints(
-            log,
-            if min_cosignatures == 0 {
-                1
-            } else {
-                COSIGNED_SEARCH
-            },
-        )?;
         if min_cosignatures == 0 {
-            return Ok(recent.into_iter().next().map(|(_, n)| n));
+            return Ok(store
+                .recent_checkpoints(log, 1)?
+                .into_iter()
+                .next()
+                .map(|(_, n)| n));
         }
+        let recent = store.recent_cosigned(log, COSIGNED_SEARCH)?;
         let Some(policy) = self.policy(log, min_cosignatures) else {
             return Ok(None);
         };
@@ -331,12 +328,10 @@ impl Checkpointer {
             .map_err(|e| CosignError::Invalid(e.to_string()))?;
         let cp = signed.checkpoint();
         let stored = store
-            .recent_checkpoints(log, COSIGNED_SEARCH)?
-            .into_iter()
-            .find(|(size, _)| *size == cp.size())
+            .checkpoint_at(log, cp.size())?
             .ok_or(CosignError::Unknown(cp.size()))?;
         let mut merged =
-            Note::parse(stored.1.as_bytes()).map_err(|e| CosignError::Invalid(e.to_string()))?;
+            Note::parse(stored.as_bytes()).map_err(|e| CosignError::Invalid(e.to_string()))?;
         if Checkpoint::from_text(merged.text()).ok().as_ref() != Some(cp) {
             return Err(CosignError::Unknown(cp.size()));
         }
@@ -356,7 +351,7 @@ impl Checkpointer {
         let text = merged
             .encode()
             .map_err(|e| CosignError::Invalid(e.to_string()))?;
-        store.put_checkpoint(log, cp.size(), &text)?;
+        store.put_cosigned(log, cp.size(), &text)?;
         Ok(())
     }
 

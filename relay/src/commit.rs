@@ -56,6 +56,8 @@ pub struct CommitStats {
     commits: AtomicU64,
     sends: AtomicU64,
     failures: AtomicU64,
+    /// Duration of each commit transaction, fsync included.
+    pub latency: crate::metrics::Histogram,
 }
 
 impl CommitStats {
@@ -199,10 +201,12 @@ impl CommitWorker {
         let (ops, replies): (Vec<SendOp>, Vec<_>) =
             jobs.into_iter().map(|j| (j.op, j.reply)).unzip();
         let accepted_at = crate::now().0;
-        match self
+        let started = std::time::Instant::now();
+        let committed = self
             .store
-            .commit_sends(&ops, accepted_at, self.max_queue_depth)
-        {
+            .commit_sends(&ops, accepted_at, self.max_queue_depth);
+        self.stats.latency.observe(started.elapsed());
+        match committed {
             Ok(outcomes) => {
                 self.stats.commits.fetch_add(1, Ordering::Relaxed);
                 self.stats

@@ -174,6 +174,18 @@ impl Store for FullDisk {
     ) -> Result<PutOutcome, StoreError> {
         Err(enospc())
     }
+    fn load_roles(
+        &self,
+    ) -> Result<Vec<Signed<liaison_protocol::directory::RoleRecord>>, StoreError> {
+        Ok(vec![])
+    }
+    fn put_role(
+        &self,
+        _: &liaison_protocol::directory::RoleRecord,
+        _: &Signed<liaison_protocol::directory::RoleRecord>,
+    ) -> Result<PutOutcome, StoreError> {
+        Err(enospc())
+    }
     fn record_history(&self, _: &str) -> Result<Vec<Signed<FocalPointRecord>>, StoreError> {
         Ok(vec![])
     }
@@ -215,6 +227,9 @@ impl Store for FullDisk {
     ) -> Result<(), StoreError> {
         Err(enospc())
     }
+    fn drop_queue(&self, _: &PublicKey, _: &str) -> Result<u64, StoreError> {
+        Err(enospc())
+    }
     fn log_head(&self, _: LogId) -> Result<(u64, Hash), StoreError> {
         Ok((0, empty_root()))
     }
@@ -229,6 +244,15 @@ impl Store for FullDisk {
     }
     fn put_checkpoint(&self, _: LogId, _: u64, _: &str) -> Result<(), StoreError> {
         Err(enospc())
+    }
+    fn checkpoint_at(&self, _: LogId, _: u64) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+    fn put_cosigned(&self, _: LogId, _: u64, _: &str) -> Result<(), StoreError> {
+        Err(enospc())
+    }
+    fn recent_cosigned(&self, _: LogId, _: usize) -> Result<Vec<(u64, String)>, StoreError> {
+        Ok(vec![])
     }
     fn recent_checkpoints(&self, _: LogId, _: usize) -> Result<Vec<(u64, String)>, StoreError> {
         Ok(vec![])

@@ -36,6 +36,29 @@ pub enum ConfigError {
         /// Why.
         why: String,
     },
+    /// A key has an invalid value, set at `line` of the file.
+    #[error("{key}: {why} (line {line})")]
+    InvalidAt {
+        /// The key, such as `limits.max_frame`.
+        key: &'static str,
+        /// The 1-based line where the key is set.
+        line: usize,
+        /// Why.
+        why: String,
+    },
+    /// A file holding a secret key is readable or writable by others.
+    #[error(
+        "{key}: {path} is accessible to group or others (mode {mode:04o}); \
+         restrict it with `chmod 600 {path}` (and own it by the relay's user)"
+    )]
+    InsecureKeyFile {
+        /// The key naming the file, such as `tls_key`.
+        key: &'static str,
+        /// The file.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The file could not be read.
     #[error("reading {path}")]
     Io {
@@ -68,6 +91,36 @@ pub struct Limits {
     pub idle_timeout_secs: u64,
     /// Seconds a connection may stay unauthenticated. Default 10.
     pub auth_timeout_secs: u64,
+    /// Seconds a TLS handshake may take. Default 10.
+    pub handshake_timeout_secs: u64,
+    /// Slow clients: seconds within which a client must deliver a whole
+    /// request frame once it opened its stream, and take each response or
+    /// pushed message. Default 30.
+    pub request_timeout_secs: u64,
+    /// Most simultaneous connections from one IP address. Default 256
+    /// (an agency behind one NAT address is many clients).
+    pub max_connections_per_ip: usize,
+    /// Most simultaneous connections from one IP address that have not
+    /// authenticated yet. Default 32.
+    pub max_unauthenticated_per_ip: usize,
+    /// Messages (Sends) per minute per focal point, sustained; 0 disables
+    /// the limit. Default 600.
+    pub sends_per_minute: u32,
+    /// Messages a focal point may send at once above the sustained rate.
+    /// Default 120.
+    pub send_burst: u32,
+    /// Requests of any kind per minute per focal point (all its devices and
+    /// connections together); 0 disables the limit. Default 3000.
+    pub requests_per_minute: u32,
+    /// Requests a focal point may make at once above the sustained rate.
+    /// Default 600.
+    pub request_burst: u32,
+    /// Requests per minute per IP address before authentication
+    /// (Challenge, Authenticate, Ping, an authority's Publish, log
+    /// checkpoints and proofs); 0 disables the limit. Default 1200.
+    pub unauthenticated_requests_per_minute: u32,
+    /// Unauthenticated requests an address may make at once. Default 300.
+    pub unauthenticated_burst: u32,
 }
 
 impl Default for Limits {
@@ -81,6 +134,16 @@ impl Default for Limits {
             max_prekeys_per_device: 200,
             idle_timeout_secs: 60,
             auth_timeout_secs: 10,
+            handshake_timeout_secs: 10,
+            request_timeout_secs: 30,
+            max_connections_per_ip: 256,
+            max_unauthenticated_per_ip: 32,
+            sends_per_minute: 600,
+            send_burst: 120,
+            requests_per_minute: 3000,
+            request_burst: 600,
+            unauthenticated_requests_per_minute: 1200,
+            unauthenticated_burst: 300,
         }
     }
 }
@@ -103,6 +166,13 @@ pub struct RelayConfig {
     pub limits: Limits,
     /// Transparency logs (`[logs]`).
     pub logs: crate::checkpoints::LogConfig,
+    /// Unix socket through which `liaison-relay backup` asks the running
+    /// relay for a snapshot. Default `data_dir/control.sock`.
+    pub control_socket: PathBuf,
+    /// Metrics and health endpoint (`[metrics]`).
+    pub metrics: crate::metrics::MetricsConfig,
+    /// Log output (`[logging]`).
+    pub logging: crate::logging::LoggingConfig,
 }
 
 #[derive(Deserialize)]
@@ -117,6 +187,11 @@ struct RawConfig {
     limits: Limits,
     #[serde(default)]
     logs: crate::checkpoints::LogConfig,
+    control_socket: Option<PathBuf>,
+    #[serde(default)]
+    metrics: crate::metrics::MetricsConfig,
+    #[serde(default)]
+    logging: crate::logging::LoggingConfig,
 }
 
 /// Name of the store file inside `data_dir`.
@@ -131,18 +206,26 @@ impl RelayConfig {
     pub fn new(listen: SocketAddr, data_dir: PathBuf, root_key: PublicKey) -> Self {
         RelayConfig {
             listen,
+            control_socket: data_dir.join(crate::backup::CONTROL_SOCKET_FILE),
             tls_cert: data_dir.join(TLS_CERT_FILE),
             tls_key: data_dir.join(TLS_KEY_FILE),
             data_dir,
             root_key,
             limits: Limits::default(),
             logs: crate::checkpoints::LogConfig::default(),
+            metrics: crate::metrics::MetricsConfig::default(),
+            logging: crate::logging::LoggingConfig::default(),
         }
     }
 
-    /// Parse and validate. Relative paths are kept as written.
+    /// Parse and validate. Relative paths are kept as written. Errors name
+    /// the key and, where it is set in `text`, its line.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))?;
+        Self::parse(text).map_err(|e| e.locate(text))
+    }
+
+    fn parse(text: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
         let root_key = PublicKey::from_hex(&raw.root_key).ok_or(ConfigError::Invalid {
             key: "root_key",
             why: "expected 64 hex digits (the network root's Ed25519 public key)".into(),
@@ -155,7 +238,23 @@ impl RelayConfig {
         }
         raw.limits.validate()?;
         raw.logs.validate()?;
+        raw.logging.validate()?;
+        if raw
+            .control_socket
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(ConfigError::Invalid {
+                key: "control_socket",
+                why: "must not be empty".into(),
+            });
+        }
         Ok(RelayConfig {
+            control_socket: raw
+                .control_socket
+                .unwrap_or_else(|| raw.data_dir.join(crate::backup::CONTROL_SOCKET_FILE)),
+            metrics: raw.metrics,
+            logging: raw.logging,
             listen: raw.listen,
             tls_cert: raw
                 .tls_cert
@@ -183,6 +282,7 @@ impl RelayConfig {
             &mut config.data_dir,
             &mut config.tls_cert,
             &mut config.tls_key,
+            &mut config.control_socket,
         ] {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -195,6 +295,206 @@ impl RelayConfig {
     pub fn store_path(&self) -> PathBuf {
         self.data_dir.join(STORE_FILE)
     }
+
+    /// Apply command-line overrides (flags override the file) and check the
+    /// result again.
+    pub fn apply(&mut self, o: &Overrides) -> Result<(), ConfigError> {
+        if let Some(listen) = o.listen {
+            self.listen = listen;
+        }
+        if let Some(m) = o.metrics_listen {
+            self.metrics.listen = Some(m);
+        }
+        if o.no_metrics {
+            self.metrics.listen = None;
+        }
+        if let Some(f) = o.log_format {
+            self.logging.format = f;
+        }
+        self.limits.validate()
+    }
+
+    /// Check the files the configuration names, as far as they exist: a
+    /// secret key must not be accessible to group or others, and the data
+    /// directory must not be writable by them. Returns notes for the
+    /// operator (files that will be created on first start).
+    pub fn check_files(&self) -> Result<Vec<String>, ConfigError> {
+        let mut notes = Vec::new();
+        match (self.tls_cert.exists(), self.tls_key.exists()) {
+            (true, true) => check_secret_file("tls_key", &self.tls_key)?,
+            (false, false) => notes.push(format!(
+                "tls_cert {} and tls_key {} do not exist yet: a new pair is generated on first \
+                 start (then pin it with `liaison-relay cert-fingerprint`)",
+                self.tls_cert.display(),
+                self.tls_key.display()
+            )),
+            (true, false) => {
+                return Err(ConfigError::Invalid {
+                    key: "tls_key",
+                    why: format!(
+                        "{} does not exist but the certificate {} does; restore the key",
+                        self.tls_key.display(),
+                        self.tls_cert.display()
+                    ),
+                });
+            }
+            (false, true) => {
+                check_secret_file("tls_key", &self.tls_key)?;
+                return Err(ConfigError::Invalid {
+                    key: "tls_cert",
+                    why: format!(
+                        "{} does not exist but the key {} does; restore the certificate",
+                        self.tls_cert.display(),
+                        self.tls_key.display()
+                    ),
+                });
+            }
+        }
+        for log in liaison_protocol::frames::LogId::ALL {
+            let path = crate::checkpoints::key_path(&self.data_dir, log);
+            if path.exists() {
+                check_secret_file("logs (log signing key)", &path)?;
+            }
+        }
+        #[cfg(unix)]
+        if let Ok(meta) = std::fs::metadata(&self.data_dir) {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = meta.permissions().mode() & 0o7777;
+            if mode & 0o022 != 0 {
+                return Err(ConfigError::Invalid {
+                    key: "data_dir",
+                    why: format!(
+                        "{} is writable by group or others (mode {mode:04o}); run `chmod 700 {}`",
+                        self.data_dir.display(),
+                        self.data_dir.display()
+                    ),
+                });
+            }
+        } else {
+            notes.push(format!(
+                "data_dir {} does not exist yet: it is created (mode 0700) on first start",
+                self.data_dir.display()
+            ));
+        }
+        Ok(notes)
+    }
+}
+
+/// Command-line settings that override the configuration file.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--metrics-listen`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// `--no-metrics`.
+    pub no_metrics: bool,
+    /// `--log-format`.
+    pub log_format: Option<crate::logging::LogFormat>,
+}
+
+/// Refuse a secret key file that group or others may read or write. (On
+/// other platforms than Unix nothing is checked.)
+pub fn check_secret_file(key: &'static str, path: &Path) -> Result<(), ConfigError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(ConfigError::InsecureKeyFile {
+                key,
+                path: path.display().to_string(),
+                mode,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (key, path);
+    Ok(())
+}
+
+impl ConfigError {
+    /// Attach the line where the offending key is set in `text`, if found.
+    fn locate(self, text: &str) -> ConfigError {
+        match self {
+            ConfigError::Invalid { key, why } => match line_of_key(text, key) {
+                Some(line) => ConfigError::InvalidAt { key, line, why },
+                None => ConfigError::Invalid { key, why },
+            },
+            other => other,
+        }
+    }
+}
+
+/// 1-based line of byte `offset` in `text`.
+fn line_of_offset(text: &str, offset: usize) -> usize {
+    let upto = text.get(..offset.min(text.len())).unwrap_or(text);
+    upto.matches('\n').count() + 1
+}
+
+/// The line where the dotted `key` (such as `limits.max_frame`) is set.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    let root = DeTable::parse(text).ok()?;
+    let mut table = root.get_ref();
+    let mut parts = key.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let (k, v) = table.iter().find(|(k, _)| k.get_ref().as_ref() == part)?;
+        if parts.peek().is_none() {
+            return Some(line_of_offset(text, k.span().start));
+        }
+        match v.get_ref() {
+            DeValue::Table(t) => table = t,
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// The dotted key set on the line containing `offset` (`[table]` headers
+/// above it give the prefix), for type errors whose span is the value.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let upto = text.get(..offset.min(text.len()))?;
+    let line_start = upto.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line = text.get(line_start..)?.lines().next()?;
+    let (name, _) = line.split_once('=')?;
+    let name = name.trim().trim_matches('"');
+    if name.is_empty() || name.starts_with('#') || name.starts_with('[') {
+        return None;
+    }
+    let header = upto
+        .get(..line_start)?
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && !l.starts_with("[["))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+    Some(match header {
+        Some(h) if !h.is_empty() => format!("{h}.{name}"),
+        _ => name.to_owned(),
+    })
+}
+
+/// A TOML error as `key (line N): message`: toml's spans give the line.
+fn toml_error(text: &str, e: &toml::de::Error) -> ConfigError {
+    let message = e.message().trim().to_owned();
+    // A missing key has no location worth naming (its span is the start).
+    let span = e.span().filter(|_| !message.starts_with("missing field"));
+    ConfigError::Toml(match span {
+        Some(span) => {
+            let line = line_of_offset(text, span.start);
+            // Unknown keys are named in the message; values need the key.
+            match key_at(text, span.start) {
+                Some(key) => format!("{key} (line {line}): {message}"),
+                None => format!("line {line}: {message}"),
+            }
+        }
+        None => message,
+    })
 }
 
 impl Limits {
@@ -249,6 +549,59 @@ impl Limits {
             "limits.auth_timeout_secs",
             "must be between 1 and 3600 seconds".into(),
         )?;
+        check(
+            (1..=300).contains(&self.handshake_timeout_secs),
+            "limits.handshake_timeout_secs",
+            "must be between 1 and 300 seconds".into(),
+        )?;
+        check(
+            (1..=3_600).contains(&self.request_timeout_secs),
+            "limits.request_timeout_secs",
+            "must be between 1 and 3600 seconds".into(),
+        )?;
+        // Either per-address limit above max_connections is harmless: the
+        // lowest limit applies.
+        check(
+            (1..=1_000_000).contains(&self.max_connections_per_ip),
+            "limits.max_connections_per_ip",
+            "must be between 1 and 1000000".into(),
+        )?;
+        check(
+            (1..=1_000_000).contains(&self.max_unauthenticated_per_ip),
+            "limits.max_unauthenticated_per_ip",
+            "must be between 1 and 1000000".into(),
+        )?;
+        for (rate, burst, rate_key, burst_key) in [
+            (
+                self.sends_per_minute,
+                self.send_burst,
+                "limits.sends_per_minute",
+                "limits.send_burst",
+            ),
+            (
+                self.requests_per_minute,
+                self.request_burst,
+                "limits.requests_per_minute",
+                "limits.request_burst",
+            ),
+            (
+                self.unauthenticated_requests_per_minute,
+                self.unauthenticated_burst,
+                "limits.unauthenticated_requests_per_minute",
+                "limits.unauthenticated_burst",
+            ),
+        ] {
+            check(
+                rate <= 6_000_000,
+                rate_key,
+                "must be at most 6000000 (100000 a second); 0 disables the limit".into(),
+            )?;
+            check(
+                rate == 0 || (1..=1_000_000).contains(&burst),
+                burst_key,
+                "must be between 1 and 1000000".into(),
+            )?;
+        }
         Ok(())
     }
 }
@@ -338,6 +691,169 @@ mod tests {
         let missing = "listen = \"127.0.0.1:1\"\ndata_dir = \"x\"\n";
         let e = RelayConfig::from_toml(missing).unwrap_err().to_string();
         assert!(e.contains("root_key"), "{e}");
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        // minimal() is three lines; [limits] is line 4.
+        let cases = [
+            (
+                "colour = \"blue\"\n",
+                "colour (line 4): unknown field `colour`",
+            ),
+            (
+                "[limits]\nmax_frams = 5\n",
+                "limits.max_frams (line 5): unknown field `max_frams`",
+            ),
+            (
+                "[limits]\nfetch_batch = 1\nmax_frame = \"big\"\n",
+                "limits.max_frame (line 6): invalid type: string \"big\"",
+            ),
+            (
+                "[limits]\n\nmax_frame = 999999999\n",
+                "limits.max_frame: must be between 4096 and",
+            ),
+            (
+                "[metrics]\nlisten = \"nowhere\"\n",
+                "metrics.listen (line 5):",
+            ),
+            ("[logging]\nformat = \"xml\"\n", "logging.format (line 5):"),
+            (
+                "[logging]\nlevel = \"info,[=\"\n",
+                "logging.level: not a valid filter",
+            ),
+            (
+                "control_socket = \"\"\n",
+                "control_socket: must not be empty (line 4)",
+            ),
+        ];
+        for (extra, expected) in cases {
+            let text = format!("{}{extra}", minimal());
+            let e = RelayConfig::from_toml(&text).unwrap_err().to_string();
+            assert!(e.starts_with(expected), "{extra:?}: {e}");
+        }
+        let e =
+            RelayConfig::from_toml(&format!("{}[limits]\n\nmax_frame = 999999999\n", minimal()))
+                .unwrap_err()
+                .to_string();
+        assert!(e.ends_with("(line 6)"), "{e}");
+        let e = RelayConfig::from_toml(&format!("{}[logging]\nlevel = \"info,[=\"\n", minimal()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.ends_with("(line 5)"), "{e}");
+        // A key given in an inline table is still found.
+        let e = RelayConfig::from_toml(&format!("{}limits = {{ fetch_batch = 0 }}\n", minimal()))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "limits.fetch_batch: must be between 1 and 65536 (line 4)"
+        );
+    }
+
+    #[test]
+    fn operations_settings_and_their_defaults() {
+        let c = RelayConfig::from_toml(&minimal()).unwrap();
+        assert_eq!(
+            c.control_socket,
+            PathBuf::from("/var/lib/relay/control.sock")
+        );
+        assert_eq!(c.metrics.listen, None);
+        assert_eq!(c.logging.format, crate::logging::LogFormat::Text);
+        assert_eq!(c.logging.level, "info");
+        let l = &c.limits;
+        assert_eq!(l.handshake_timeout_secs, 10);
+        assert_eq!(l.request_timeout_secs, 30);
+        assert_eq!(l.max_connections_per_ip, 256);
+        assert_eq!(l.max_unauthenticated_per_ip, 32);
+        assert_eq!((l.sends_per_minute, l.send_burst), (600, 120));
+        assert_eq!((l.requests_per_minute, l.request_burst), (3000, 600));
+        assert_eq!(
+            (
+                l.unauthenticated_requests_per_minute,
+                l.unauthenticated_burst
+            ),
+            (1200, 300)
+        );
+
+        let text = format!(
+            "{}control_socket = \"/run/liaison-relay/control.sock\"\n\
+             [metrics]\nlisten = \"127.0.0.1:9464\"\n\
+             [logging]\nformat = \"json\"\nlevel = \"warn,liaison_relay=info\"\n\
+             [limits]\nsends_per_minute = 0\nsend_burst = 0\n",
+            minimal()
+        );
+        let mut c = RelayConfig::from_toml(&text).unwrap();
+        assert_eq!(
+            c.control_socket,
+            PathBuf::from("/run/liaison-relay/control.sock")
+        );
+        assert_eq!(c.metrics.listen, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(c.logging.format, crate::logging::LogFormat::Json);
+        assert_eq!(c.limits.sends_per_minute, 0);
+
+        // Flags override the file.
+        c.apply(&Overrides {
+            listen: Some("0.0.0.0:1".parse().unwrap()),
+            metrics_listen: Some("127.0.0.1:1".parse().unwrap()),
+            log_format: Some(crate::logging::LogFormat::Text),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(c.listen, "0.0.0.0:1".parse().unwrap());
+        assert_eq!(c.metrics.listen, Some("127.0.0.1:1".parse().unwrap()));
+        assert_eq!(c.logging.format, crate::logging::LogFormat::Text);
+        c.apply(&Overrides {
+            no_metrics: true,
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(c.metrics.listen, None);
+
+        let bad_burst = format!("{}[limits]\nrequest_burst = 0\n", minimal());
+        let e = RelayConfig::from_toml(&bad_burst).unwrap_err().to_string();
+        assert!(e.starts_with("limits.request_burst:"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn key_files_must_be_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let c = RelayConfig::new(
+            "127.0.0.1:1".parse().unwrap(),
+            data.clone(),
+            PublicKey([1; 32]),
+        );
+        // Nothing exists yet: fine, with notes.
+        let notes = c.check_files().unwrap();
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::write(&c.tls_cert, "cert").unwrap();
+        std::fs::write(&c.tls_key, "key").unwrap();
+        std::fs::set_permissions(&c.tls_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = c.check_files().unwrap_err().to_string();
+        assert!(
+            e.starts_with("tls_key:") && e.contains("0644") && e.contains("chmod 600"),
+            "{e}"
+        );
+        std::fs::set_permissions(&c.tls_key, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(c.check_files().is_err());
+        std::fs::set_permissions(&c.tls_key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(c.check_files().unwrap().is_empty());
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = c.check_files().unwrap_err().to_string();
+        assert!(e.starts_with("data_dir:"), "{e}");
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::remove_file(&c.tls_key).unwrap();
+        assert!(
+            c.check_files()
+                .unwrap_err()
+                .to_string()
+                .starts_with("tls_key:")
+        );
     }
 
     #[test]

@@ -104,6 +104,16 @@ fn relay_toml(listen: SocketAddr, root: &PublicKey, logs: &str) -> String {
          # Defaults: max_frame = 1048576, max_envelopes_per_message = 256,\n\
          # max_queue_depth = 10000, max_connections = 1024, fetch_batch = 256,\n\
          # max_prekeys_per_device = 200, idle_timeout_secs = 60, auth_timeout_secs = 10\n\
+         # (all limits: deploy/relay.prod.toml). A development network drives many\n\
+         # messages from few focal points (tests, benchmarks), so the per-focal-point\n\
+         # rate limits are off here; production: sends_per_minute = 600,\n\
+         # requests_per_minute = 3000.\n\
+         sends_per_minute = 0\n\
+         requests_per_minute = 0\n\
+         \n\
+         [metrics]\n\
+         # Prometheus /metrics, /healthz, /readyz; port 0 picks a free port, printed at start.\n\
+         listen = \"127.0.0.1:0\"\n\
          \n\
          {logs}",
         root = root.to_hex()

@@ -11,8 +11,13 @@
 //! Non-features: the relay never sees plaintext, cannot forge or alter a
 //! message (payloads are signed inside the ciphertext) and cannot substitute
 //! a key (records are signed by country authorities). It does see metadata:
-//! which device sends to which, when, and how many bytes. Not yet here: the
-//! transparency logs, rate limits per identity, metrics.
+//! which device sends to which, when, and how many bytes.
+//!
+//! For the operator: rate limits per focal point and per address, and
+//! connection limits ([`ratelimit`]); a Prometheus and health endpoint
+//! ([`metrics`]); online backup and restore over a local control socket
+//! ([`backup`]); systemd readiness ([`notify`]); structured logs
+//! ([`logging`]). See `deploy/OPERATIONS.md`.
 //!
 //! Library shape (as mini-redis): [`run`] takes the configuration and a
 //! shutdown future; [`Relay::bind`] lets tests bind `127.0.0.1:0` first and
@@ -23,11 +28,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use liaison_protocol::Timestamp;
 
+pub mod backup;
 pub mod checkpoints;
 pub mod commit;
 pub mod config;
 pub mod dev;
+pub mod logging;
 mod logs;
+pub mod metrics;
+pub mod notify;
+mod ops;
+pub mod ratelimit;
 mod server;
 mod service;
 pub mod store;

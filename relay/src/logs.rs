@@ -29,6 +29,8 @@ pub(crate) const LOG_STATE: TableDefinition<u8, &[u8]> = TableDefinition::new("l
 /// (log, size) → signed checkpoint note (with cosignatures).
 pub(crate) const CHECKPOINTS: TableDefinition<(u8, u64), &str> =
     TableDefinition::new("log_checkpoints");
+/// (log, size) → signed checkpoint carrying witness cosignatures.
+pub(crate) const COSIGNED: TableDefinition<(u8, u64), &str> = TableDefinition::new("log_cosigned");
 /// (message id, event index) → (): the events of each message.
 pub(crate) const MESSAGE_EVENTS: TableDefinition<(&[u8; 16], u64), ()> =
     TableDefinition::new("message_events");

@@ -1,34 +1,53 @@
 //! `liaison-relay`: run a Liaison relay.
 //!
-//! Exit codes: 0 success, 1 error (configuration, I/O, bind), 2 usage.
-//! Logs go to stderr (`RUST_LOG` filters, default `info`); stdout carries
-//! only what a user or script asks for.
+//! Exit codes: 0 success (including a graceful shutdown on SIGTERM or
+//! SIGINT), 1 error (configuration, I/O, bind, a store failure), 2 usage.
+//! Logs go to stderr (`--log-format text|json`, `[logging]` in the
+//! configuration, `RUST_LOG` filters); stdout carries only what a user or
+//! script asks for.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use liaison_relay::{Relay, RelayConfig, dev};
+use liaison_relay::config::Overrides;
+use liaison_relay::logging::{self, LogFormat};
+use liaison_relay::{Relay, RelayConfig, backup, dev};
 
 /// The Liaison relay: durable, end-to-end-encrypted message queues for focal
 /// points, over QUIC.
 #[derive(Parser, Debug)]
 #[command(name = "liaison-relay", version)]
 struct Cli {
+    /// Log line format on stderr (overrides `[logging] format`).
+    #[arg(long, global = true, value_enum, env = "LIAISON_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run a relay from a configuration file (production).
+    /// Run a relay from a configuration file (production). Flags override
+    /// the file. Tells systemd when it is ready (Type=notify) and shuts down
+    /// gracefully on SIGTERM.
     Run {
         /// The relay configuration (TOML).
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+        /// UDP address to listen on (overrides `listen`).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+        /// TCP address of the metrics and health endpoint (overrides
+        /// `[metrics] listen`).
+        #[arg(long, value_name = "ADDR", conflicts_with = "no_metrics")]
+        metrics_listen: Option<SocketAddr>,
+        /// No metrics endpoint, whatever the file says.
+        #[arg(long)]
+        no_metrics: bool,
     },
     /// Run a relay on a throwaway development network kept in DIR, creating
     /// the network (root key, TH and PH authorities, bundle) on first use.
@@ -39,9 +58,13 @@ enum Command {
         /// UDP address to listen on.
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7443")]
         listen: SocketAddr,
+        /// TCP address of the metrics and health endpoint (default: a free
+        /// loopback port, printed at start).
+        #[arg(long, value_name = "ADDR")]
+        metrics_listen: Option<SocketAddr>,
     },
-    /// Validate a configuration file: exit 0 if valid, else print the error
-    /// and exit 1.
+    /// Validate a configuration file and the files it names: exit 0 if
+    /// valid, else print the error (key and line) and exit 1.
     CheckConfig {
         /// The relay configuration (TOML).
         #[arg(value_name = "FILE")]
@@ -54,18 +77,47 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Print the C2SP verifier keys of the relay's two transparency logs,
+    /// which go in the bundle (generating the log signing keys if they do
+    /// not exist yet).
+    LogKeys {
+        /// The relay configuration (TOML).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Write a consistent backup of the relay's store to a new file. Asks
+    /// the running relay over its control socket (writes pause for the
+    /// length of a local file copy, clients stay connected); if no relay is
+    /// running, opens the store directly. The backup is integrity-checked
+    /// before it is kept. Key files are not included: back them up
+    /// separately.
+    Backup {
+        /// The relay configuration (TOML).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The backup file to create (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Install a backup as the store of a data directory, after checking
+    /// it. The relay must be stopped. Restore the TLS and log keys into the
+    /// data directory separately.
+    Restore {
+        /// The backup file.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// The relay's data directory (created 0700 if missing).
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// Replace an existing store (it is kept, renamed
+        /// relay.redb.replaced-UNIXTIME).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -94,44 +146,162 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+fn load(path: &std::path::Path) -> anyhow::Result<RelayConfig> {
+    RelayConfig::load(path).with_context(|| format!("in {}", path.display()))
+}
+
+/// Announce on stdout what the relay serves, once it is ready (scripts and
+/// tests wait for the "listening on" line).
+fn announce(relay: &Relay, dial: SocketAddr) {
+    let mut text = String::new();
+    if let Some(m) = relay.metrics_addr() {
+        text.push_str(&format!("liaison-relay: metrics on http://{m}/metrics\n"));
+    }
+    text.push_str(&format!(
+        "liaison-relay: control socket {}\n",
+        relay.control_socket().display()
+    ));
+    text.push_str(&format!("liaison-relay: listening on {dial}\n"));
+    relay.on_ready(move || {
+        let _ = out(&text);
+    });
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let flag_format = cli.log_format;
+    let init_default = || logging::init(flag_format.unwrap_or_default(), "info");
     match cli.command {
-        Command::Run { config } => {
-            let config = RelayConfig::load(&config)?;
+        Command::Run {
+            config,
+            listen,
+            metrics_listen,
+            no_metrics,
+        } => {
+            let mut config = load(&config)?;
+            config.apply(&Overrides {
+                listen,
+                metrics_listen,
+                no_metrics,
+                log_format: flag_format,
+            })?;
+            logging::init(config.logging.format, &config.logging.level);
             runtime()?.block_on(async {
                 let relay = Relay::bind(config)?;
-                out(&format!(
-                    "liaison-relay: listening on {}\n",
-                    relay.local_addr()
-                ))?;
+                announce(&relay, relay.local_addr());
                 relay.serve(shutdown_signal()).await
             })
         }
-        Command::Dev { dir, listen } => runtime()?.block_on(async {
-            let net = dev::prepare(&dir, listen)?;
-            let relay = Relay::bind(net.config.clone())?;
-            let bound = relay.local_addr();
-            dev::write_bundle(&net, bound, relay.cert_sha256())?;
-            out(&dev::instructions(&net))?;
-            out(&format!(
-                "\nliaison-relay: listening on {}\n",
-                dev::dial_addr(bound)
-            ))?;
-            relay.serve(shutdown_signal()).await
-        }),
+        Command::Dev {
+            dir,
+            listen,
+            metrics_listen,
+        } => {
+            init_default();
+            runtime()?.block_on(async {
+                let mut net = dev::prepare(&dir, listen)?;
+                net.config.apply(&Overrides {
+                    metrics_listen,
+                    ..Overrides::default()
+                })?;
+                let relay = Relay::bind(net.config.clone())?;
+                let bound = relay.local_addr();
+                dev::write_bundle(&net, bound, relay.cert_sha256())?;
+                out(&dev::instructions(&net))?;
+                out("\n")?;
+                announce(&relay, dev::dial_addr(bound));
+                relay.serve(shutdown_signal()).await
+            })
+        }
         Command::CheckConfig { file } => {
-            let config = RelayConfig::load(&file)?;
-            out(&format!(
-                "{}: ok (listen {}, data_dir {})\n",
+            init_default();
+            let config = load(&file)?;
+            let notes = config
+                .check_files()
+                .with_context(|| format!("in {}", file.display()))?;
+            let mut text = format!(
+                "{}: ok (listen {}, data_dir {})\n  metrics: {}\n  control socket: {}\n  log format: {:?}\n",
                 file.display(),
                 config.listen,
-                config.data_dir.display()
-            ))
+                config.data_dir.display(),
+                config
+                    .metrics
+                    .listen
+                    .map(|a| format!("http://{a}/metrics"))
+                    .unwrap_or_else(|| "off".into()),
+                config.control_socket.display(),
+                config.logging.format,
+            );
+            for n in notes {
+                text.push_str(&format!("  note: {n}\n"));
+            }
+            out(&text)
         }
         Command::CertFingerprint { config } => {
-            let config = RelayConfig::load(&config)?;
+            init_default();
+            let config = load(&config)?;
             let pin = liaison_relay::cert_sha256(&config)?;
             out(&format!("{}\n", hex::encode(pin)))
+        }
+        Command::LogKeys { config } => {
+            init_default();
+            let config = load(&config)?;
+            if !config.data_dir.exists() {
+                use std::os::unix::fs::DirBuilderExt;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&config.data_dir)
+                    .with_context(|| format!("creating {}", config.data_dir.display()))?;
+            }
+            let keys =
+                liaison_relay::checkpoints::load_or_generate_keys(&config.data_dir, &config.logs)?;
+            out(&format!(
+                "directory_log_key = \"{}\"\nevent_log_key = \"{}\"\n",
+                keys.vkey(liaison_protocol::frames::LogId::Directory),
+                keys.vkey(liaison_protocol::frames::LogId::Events)
+            ))
+        }
+        Command::Backup { config, out: file } => {
+            init_default();
+            let config = load(&config)?;
+            let report = backup::backup(&config.control_socket, &config.store_path(), &file)?;
+            out(&format!(
+                "liaison-relay: backup written to {} ({} bytes, sha256 {}, taken {})\n  tables: {}\n",
+                report.path.display(),
+                report.bytes,
+                hex::encode(report.sha256),
+                if report.online {
+                    "online from the running relay"
+                } else {
+                    "offline: no relay was running"
+                },
+                report.summary
+            ))
+        }
+        Command::Restore {
+            from,
+            data_dir,
+            force,
+        } => {
+            init_default();
+            let report = backup::restore(&from, &data_dir, force)?;
+            let mut text = format!(
+                "liaison-relay: restored {} into {}\n  tables: {}\n",
+                from.display(),
+                report.store.display(),
+                report.summary
+            );
+            if let Some(old) = report.replaced {
+                text.push_str(&format!(
+                    "  the previous store was kept as {}\n",
+                    old.display()
+                ));
+            }
+            text.push_str(
+                "  next: put the relay's TLS certificate and key and its log keys back in the data \
+                 directory (from your key backup), then start the relay\n",
+            );
+            out(&text)
         }
     }
 }

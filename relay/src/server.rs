@@ -25,6 +25,9 @@ use tracing::Instrument;
 
 use crate::commit::{CommitStats, Committer};
 use crate::config::RelayConfig;
+use crate::metrics::Timeout;
+use crate::ops::Ops;
+use crate::ratelimit::ConnectionGuard;
 use crate::service::{Service, Session, Subscribers};
 use crate::store::{RedbStore, Store, StoreHealth};
 use crate::tls;
@@ -72,6 +75,7 @@ pub struct Relay {
     cert_sha256: [u8; 32],
     local_addr: SocketAddr,
     health: Arc<StoreHealth>,
+    ops: Arc<Ops>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -88,13 +92,15 @@ impl Relay {
     /// socket. Must be called inside a Tokio runtime.
     pub fn bind(config: RelayConfig) -> Result<Relay> {
         create_private_dir(&config.data_dir)?;
+        config.check_files()?;
         let identity = tls::load_or_generate(&config.tls_cert, &config.tls_key)?;
         let server_config = tls::server_config(&identity, &config.limits)?;
         let store_path = config.store_path();
-        let store: Arc<dyn Store> = Arc::new(
+        let redb = Arc::new(
             RedbStore::open(&store_path)
                 .with_context(|| format!("opening the store {}", store_path.display()))?,
         );
+        let store: Arc<dyn Store> = redb.clone();
         let subscribers = Arc::new(Subscribers::default());
         let notify_to = subscribers.clone();
         let health = Arc::new(StoreHealth::default());
@@ -130,6 +136,7 @@ impl Relay {
         let endpoint = quinn::Endpoint::server(server_config, config.listen)
             .with_context(|| format!("binding UDP {}", config.listen))?;
         let local_addr = endpoint.local_addr().context("reading the bound address")?;
+        let ops = Ops::bind(&config, service.clone(), redb, health.clone())?;
         let commit_thread = worker.spawn().context("starting the commit thread")?;
         Ok(Relay {
             endpoint,
@@ -139,7 +146,24 @@ impl Relay {
             cert_sha256: identity.cert_sha256(),
             local_addr,
             health,
+            ops,
         })
+    }
+
+    /// The bound metrics and health endpoint, if `[metrics] listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.ops.metrics_addr()
+    }
+
+    /// Run `f` once [`Relay::serve`] serves: the relay is then ready
+    /// (`/readyz` answers 200) and has told systemd (`READY=1`).
+    pub fn on_ready(&self, f: impl FnOnce() + Send + 'static) {
+        self.ops.on_ready(Box::new(f));
+    }
+
+    /// The control socket `liaison-relay backup` talks to.
+    pub fn control_socket(&self) -> &std::path::Path {
+        self.ops.control_path()
     }
 
     /// The bound address (useful after binding port 0).
@@ -173,8 +197,10 @@ impl Relay {
             local_addr,
             health,
             checkpoint_interval,
+            ops,
             ..
         } = self;
+        let ops_tasks = ops.start(local_addr);
         let mut store_failed = health.subscribe();
         tracing::info!(addr = %local_addr, "relay serving");
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -202,22 +228,30 @@ impl Relay {
                 incoming = endpoint.accept() => {
                     let Some(incoming) = incoming else { break };
                     match connections.clone().try_acquire_owned() {
-                        Ok(permit) => {
-                            tokio::spawn(handle_connection(
-                                incoming,
-                                service.clone(),
-                                permit,
-                                stop_rx.clone(),
-                                alive_tx.clone(),
-                            ));
+                        Ok(permit) => match ops.admit_connection(&incoming) {
+                            Some(guard) => {
+                                tokio::spawn(handle_connection(
+                                    incoming,
+                                    service.clone(),
+                                    permit,
+                                    stop_rx.clone(),
+                                    alive_tx.clone(),
+                                    (ops.clone(), guard),
+                                ));
+                            }
+                            None => refuse_busy(incoming, &refusing),
+                        },
+                        Err(_) => {
+                            ops.refused_max_connections();
+                            refuse_busy(incoming, &refusing);
                         }
-                        Err(_) => refuse_busy(incoming, &refusing),
                     }
                 }
             }
         }
 
         tracing::info!("shutting down: no new connections; finishing requests in flight");
+        ops.stopping();
         endpoint.set_server_config(None);
         let _ = stop_tx.send(true);
         drop(alive_tx);
@@ -239,6 +273,8 @@ impl Relay {
             tracing::error!("the commit thread ended abnormally");
         }
         let _ = tokio::time::timeout(Duration::from_secs(3), endpoint.wait_idle()).await;
+        ops_tasks.finish().await;
+        drop(ops);
         if let Some(why) = health.failure() {
             anyhow::bail!(
                 "the store failed ({why}); the relay stopped so that it can be restarted \
@@ -335,6 +371,7 @@ async fn handle_connection(
     _permit: OwnedSemaphorePermit,
     stop: watch::Receiver<bool>,
     alive: mpsc::Sender<()>,
+    (ops, guard): (Arc<Ops>, ConnectionGuard),
 ) {
     let remote = incoming.remote_address();
     let connecting = match incoming.accept() {
@@ -344,7 +381,7 @@ async fn handle_connection(
             return;
         }
     };
-    let conn = match tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting).await {
+    let conn = match tokio::time::timeout(ops.handshake_timeout(), connecting).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => {
             tracing::debug!(%remote, error = %e, "handshake failed");
@@ -352,11 +389,12 @@ async fn handle_connection(
         }
         Err(_) => {
             tracing::debug!(%remote, "handshake timed out");
+            ops.timed_out(Timeout::Handshake);
             return;
         }
     };
     let span = tracing::info_span!("conn", id = conn.stable_id(), %remote);
-    serve_connection(conn, service, stop, alive)
+    serve_connection(conn, service, stop, alive, (ops, Arc::new(guard)))
         .instrument(span)
         .await;
 }
@@ -366,6 +404,7 @@ async fn serve_connection(
     service: Arc<Service>,
     mut stop: watch::Receiver<bool>,
     alive: mpsc::Sender<()>,
+    (ops, guard): (Arc<Ops>, Arc<ConnectionGuard>),
 ) {
     tracing::debug!("connection open");
     let exporter_conn = conn.clone();
@@ -383,8 +422,18 @@ async fn serve_connection(
     let auth_deadline = tokio::time::sleep(Duration::from_secs(limits.auth_timeout_secs));
     tokio::pin!(auth_deadline);
     let mut auth_checked = false;
+    let mut directory_changes = service.directory_changes();
     loop {
         tokio::select! {
+            Ok(()) = directory_changes.changed() => {
+                // Revocation takes effect at once: a device no longer in the
+                // directory loses its connection.
+                if session.device().is_some() && service.require_device(&session).is_err() {
+                    tracing::info!("device left the directory; closing its connection");
+                    conn.close(close_code(ErrorCode::UnknownDevice), b"device revoked or removed from the directory");
+                    break;
+                }
+            }
             () = wait_stop(&mut stop) => {
                 // Keep the connection open (dropping the last handle would
                 // close it with code 0) until the relay closes every
@@ -396,8 +445,9 @@ async fn serve_connection(
             }
             () = &mut auth_deadline, if !auth_checked => {
                 auth_checked = true;
-                if session.device().is_none() {
+                if !session.is_authenticated() {
                     tracing::info!("not authenticated in time; closing");
+                    ops.timed_out(Timeout::Authentication);
                     conn.close(close_code(ErrorCode::Unauthenticated), b"not authenticated in time");
                     break;
                 }
@@ -412,6 +462,7 @@ async fn serve_connection(
                         budget.clone(),
                         stop.clone(),
                         alive.clone(),
+                        (ops.clone(), guard.clone()),
                     );
                     tokio::spawn(task.instrument(tracing::Span::current()));
                 }
@@ -506,11 +557,23 @@ async fn read_request(
     }
 }
 
-async fn write_frame(send: &mut quinn::SendStream, response: &Response, timeout: Duration) -> bool {
-    matches!(
-        tokio::time::timeout(timeout, send.write_all(&encode_frame(response))).await,
-        Ok(Ok(()))
-    )
+/// Write `response`; false if the peer is gone or did not take it within
+/// `timeout` (a slow client, counted in the metrics).
+async fn write_frame(
+    send: &mut quinn::SendStream,
+    response: &Response,
+    timeout: Duration,
+    ops: &Ops,
+) -> bool {
+    match tokio::time::timeout(timeout, send.write_all(&encode_frame(response))).await {
+        Ok(Ok(())) => true,
+        Ok(Err(_)) => false,
+        Err(_) => {
+            tracing::info!("client too slow to take a response; dropping the stream");
+            ops.timed_out(Timeout::Response);
+            false
+        }
+    }
 }
 
 fn request_kind(r: &Request) -> &'static str {
@@ -521,6 +584,7 @@ fn request_kind(r: &Request) -> &'static str {
         Request::GetDirectory => "get-directory",
         Request::PublishAuthority(_) => "publish-authority",
         Request::PublishRecord { .. } => "publish-record",
+        Request::PublishRole(_) => "publish-role",
         Request::UploadPrekeys(_) => "upload-prekeys",
         Request::PrekeyCount => "prekey-count",
         Request::ClaimPrekey { .. } => "claim-prekey",
@@ -537,6 +601,7 @@ fn request_kind(r: &Request) -> &'static str {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn handle_stream(
     service: Arc<Service>,
     session: Arc<Session>,
@@ -545,39 +610,51 @@ async fn handle_stream(
     budget: Arc<Semaphore>,
     mut stop: watch::Receiver<bool>,
     _alive: mpsc::Sender<()>,
+    (ops, guard): (Arc<Ops>, Arc<ConnectionGuard>),
 ) {
     let limits = service.limits().clone();
-    let io_timeout = Duration::from_secs(limits.idle_timeout_secs);
+    let io_timeout = Duration::from_secs(limits.request_timeout_secs);
     let read = tokio::select! {
         () = wait_stop(&mut stop) => return,
         r = tokio::time::timeout(io_timeout, read_request(&mut recv, limits.max_frame, &budget)) => r,
     };
+    let timed_out = read.is_err();
     let read = read.unwrap_or_else(|_| {
         Err(ReadFailure::Respond(WireError::new(
             ErrorCode::Malformed,
-            "the request frame did not arrive in time",
+            format!(
+                "the request frame did not arrive within {} s",
+                limits.request_timeout_secs
+            ),
         )))
     });
     match read {
         Ok((Request::Subscribe, permit)) => {
             drop(permit);
-            subscribe(&service, &session, send, stop, io_timeout).await;
+            if let Err(e) = ops.admit_subscribe(&session, &guard) {
+                if write_frame(&mut send, &Response::Error(e), io_timeout, &ops).await {
+                    let _ = send.finish();
+                }
+                return;
+            }
+            subscribe(&service, &session, send, stop, io_timeout, &ops).await;
         }
         Ok((request, permit)) => {
             let kind = request_kind(&request);
             tracing::debug!(request = kind, "request");
             // Once read, a request runs to completion even during shutdown,
             // so a commit in progress is answered.
-            let response = service.handle(&session, request).await;
+            let response = ops.handle(&session, &guard, kind, request).await;
             drop(permit);
-            if write_frame(&mut send, &response, io_timeout).await {
+            if write_frame(&mut send, &response, io_timeout, &ops).await {
                 let _ = send.finish();
             }
         }
         Err(ReadFailure::Respond(e)) => {
             tracing::info!(code = e.code.code(), reason = %e.message, "refused a frame");
+            ops.frame_refused(&e, timed_out);
             let _ = recv.stop(quinn::VarInt::from_u32(u32::from(e.code.code())));
-            if write_frame(&mut send, &Response::Error(e), io_timeout).await {
+            if write_frame(&mut send, &Response::Error(e), io_timeout, &ops).await {
                 let _ = send.finish();
             }
         }
@@ -595,11 +672,12 @@ async fn subscribe(
     mut send: quinn::SendStream,
     mut stop: watch::Receiver<bool>,
     io_timeout: Duration,
+    ops: &Ops,
 ) {
     let device = match service.require_device(session) {
         Ok(d) => d,
         Err(e) => {
-            if write_frame(&mut send, &Response::Error(e), io_timeout).await {
+            if write_frame(&mut send, &Response::Error(e), io_timeout, ops).await {
                 let _ = send.finish();
             }
             return;
@@ -609,7 +687,7 @@ async fn subscribe(
     let mut last = match service.last_seq(device).await {
         Ok(s) => s,
         Err(e) => {
-            if write_frame(&mut send, &Response::Error(e), io_timeout).await {
+            if write_frame(&mut send, &Response::Error(e), io_timeout, ops).await {
                 let _ = send.finish();
             }
             service.subscribers().release(&device);
@@ -627,9 +705,10 @@ async fn subscribe(
                 Ok(q) => {
                     if q.seq > last {
                         last = q.seq;
-                        if !write_frame(&mut send, &Response::Push((*q).clone()), io_timeout).await {
+                        if !write_frame(&mut send, &Response::Push((*q).clone()), io_timeout, ops).await {
                             break;
                         }
+                        ops.pushed(1);
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
@@ -641,9 +720,10 @@ async fn subscribe(
                         };
                         for q in items {
                             last = q.seq;
-                            if !write_frame(&mut send, &Response::Push(q), io_timeout).await {
+                            if !write_frame(&mut send, &Response::Push(q), io_timeout, ops).await {
                                 break 'outer;
                             }
+                            ops.pushed(1);
                         }
                         if !more {
                             break;

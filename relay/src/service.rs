@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use liaison_protocol::codec::Wire;
 use liaison_protocol::directory::{
-    AuthorityCertificate, Directory, FocalPointRecord, verify_authority, verify_record,
+    AuthorityCertificate, Directory, FocalPointRecord, RoleRecord, verify_authority, verify_record,
+    verify_role,
 };
 use liaison_protocol::frames::{
     AUTH_DOMAIN, ErrorCode, IndexedEvent, LogEntry, LogId, Queued, Request, Response, WireError,
@@ -47,6 +48,7 @@ struct SessionState {
     nonce: Option<[u8; 32]>,
     device: Option<PublicKey>,
     auditor: Option<PublicKey>,
+    authority: Option<PublicKey>,
 }
 
 impl std::fmt::Debug for Session {
@@ -75,6 +77,18 @@ impl Session {
         self.lock().device
     }
 
+    /// Whether the session authenticated as a device, an auditor or an
+    /// authority.
+    pub fn is_authenticated(&self) -> bool {
+        let s = self.lock();
+        s.device.is_some() || s.auditor.is_some() || s.authority.is_some()
+    }
+
+    /// The authenticated authority key, if any.
+    pub fn authority(&self) -> Option<PublicKey> {
+        self.lock().authority
+    }
+
     /// The authenticated auditor key, if any.
     pub fn auditor(&self) -> Option<PublicKey> {
         self.lock().auditor
@@ -90,6 +104,8 @@ pub struct DirectoryState {
     pub authorities: Vec<Signed<AuthorityCertificate>>,
     /// Latest stored record of every id.
     pub records: Vec<Signed<FocalPointRecord>>,
+    /// Latest stored role record of every role id.
+    pub roles: Vec<Signed<RoleRecord>>,
 }
 
 /// Live subscribers, per device.
@@ -150,6 +166,7 @@ pub struct Service {
     health: Arc<StoreHealth>,
     checkpointer: Arc<Checkpointer>,
     auditors: Vec<PublicKey>,
+    generation: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Service {
@@ -194,6 +211,7 @@ impl Service {
         let service = Service {
             checkpointer,
             auditors,
+            generation: tokio::sync::watch::channel(0).0,
             limits,
             root,
             store,
@@ -215,6 +233,12 @@ impl Service {
             .clone()
     }
 
+    /// Changes whenever the directory is rebuilt; connections re-check that
+    /// their device is still admitted.
+    pub fn directory_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
     /// The group committer.
     pub fn committer(&self) -> &Committer {
         &self.committer
@@ -232,8 +256,26 @@ impl Service {
 
     fn rebuild_directory_blocking(&self) -> Result<(), StoreError> {
         let (authorities, records) = self.store.load_directory()?;
+        let roles = self.store.load_roles()?;
         let (directory, rejected) =
-            Directory::build(&self.root, &authorities, &records, crate::now());
+            Directory::build(&self.root, &authorities, &records, &roles, crate::now());
+        // Devices that just left the directory (revoked, removed, expired):
+        // their queued envelopes are dropped, with a logged event each.
+        let before = self.directory();
+        let removed: Vec<PublicKey> = before
+            .directory
+            .records()
+            .flat_map(|r| r.devices.iter().map(|d| d.signing))
+            .filter(|d| {
+                before.directory.device_owner(d).is_some() && directory.device_owner(d).is_none()
+            })
+            .collect();
+        for d in &removed {
+            let n = self
+                .store
+                .drop_queue(d, "device no longer in the directory")?;
+            tracing::info!(device = %fp(d), dropped = n, "device left the directory; queue dropped");
+        }
         for r in &rejected {
             tracing::warn!(subject = %r.subject, error = %r.error, "directory entry not in force");
         }
@@ -246,7 +288,9 @@ impl Service {
             directory,
             authorities,
             records,
+            roles,
         });
+        self.generation.send_modify(|g| *g = g.wrapping_add(1));
         Ok(())
     }
 
@@ -328,6 +372,7 @@ impl Service {
             Request::PublishRecord { record, prekeys } => {
                 self.publish_record(record, prekeys).await
             }
+            Request::PublishRole(role) => self.publish_role(role).await,
             Request::Subscribe => Err(err(
                 ErrorCode::Malformed,
                 "Subscribe is only valid as the first frame of its own stream",
@@ -376,6 +421,16 @@ impl Service {
                     })?;
                 Ok(Response::Ok)
             }
+            Request::GetDirectory
+                if session.authority().is_some() || session.auditor().is_some() =>
+            {
+                let d = self.directory();
+                Ok(Response::Directory {
+                    authorities: d.authorities.clone(),
+                    records: d.records.clone(),
+                    roles: d.roles.clone(),
+                })
+            }
             Request::GetEntries { log, start, count } if session.auditor().is_some() => {
                 self.get_entries(log, start, count, true).await
             }
@@ -397,9 +452,14 @@ impl Service {
         match request {
             Request::GetDirectory => {
                 let d = self.directory();
+                #[allow(unused_mut)]
+                let mut records = d.records.clone();
+                #[cfg(debug_assertions)]
+                test_hooks::tamper_directory(&mut records);
                 Ok(Response::Directory {
                     authorities: d.authorities.clone(),
-                    records: d.records.clone(),
+                    records,
+                    roles: d.roles.clone(),
                 })
             }
             Request::UploadPrekeys(prekeys) => self.upload_prekeys(device, prekeys).await,
@@ -411,7 +471,8 @@ impl Service {
             Request::Send {
                 message_id,
                 envelopes,
-            } => self.send(device, message_id, envelopes).await,
+                declare,
+            } => self.send(device, message_id, envelopes, declare).await,
             Request::Fetch { after, limit } => {
                 let limit = limit.min(self.limits.fetch_batch) as usize;
                 let max_bytes = self.limits.max_frame;
@@ -452,6 +513,7 @@ impl Service {
             | Request::Authenticate { .. }
             | Request::PublishAuthority(_)
             | Request::PublishRecord { .. }
+            | Request::PublishRole(_)
             | Request::GetCheckpoint { .. }
             | Request::GetConsistency { .. }
             | Request::GetInclusion { .. }
@@ -490,6 +552,12 @@ impl Service {
                     "the signature over the challenge and this TLS session does not verify",
                 )
             })?;
+        if let Some(cert) = self.directory().directory.authority(&device) {
+            let country = cert.country;
+            session.lock().authority = Some(device);
+            tracing::info!(authority = %fp(&device), %country, "authority authenticated");
+            return Ok(Response::AuthorityAuthenticated { country });
+        }
         if self.auditors.contains(&device) {
             session.lock().auditor = Some(device);
             tracing::info!(auditor = %fp(&device), "auditor authenticated");
@@ -680,6 +748,65 @@ impl Service {
         }
     }
 
+    async fn publish_role(
+        self: &Arc<Self>,
+        signed: Signed<RoleRecord>,
+    ) -> Result<Response, WireError> {
+        let claimed_id = signed
+            .decode_unverified()
+            .map(|r| r.id.to_string())
+            .unwrap_or_else(|_| "?".into());
+        let dir = self.directory();
+        let authority = dir.directory.authority(signed.signer()).ok_or_else(|| {
+            err(
+                ErrorCode::InvalidSignature,
+                format!(
+                    "role {claimed_id} is not signed by an authority certified by the network root"
+                ),
+            )
+        })?;
+        let role = verify_role(authority, &signed).map_err(|e| match e {
+            VerifyError::CountryMismatch { authority, subject } => err(
+                ErrorCode::InvalidRecord,
+                format!(
+                    "role {claimed_id} refused: the {authority} authority cannot sign for {subject}; \
+                     an authority signs only roles of its own country"
+                ),
+            ),
+            VerifyError::BadSignature | VerifyError::WrongSigner => err(
+                ErrorCode::InvalidSignature,
+                format!("role {claimed_id}: the authority's signature does not verify"),
+            ),
+            other => err(ErrorCode::InvalidRecord, format!("role {claimed_id} refused: {other}")),
+        })?;
+        if dir.directory.record(&role.id).is_some() {
+            return Err(err(
+                ErrorCode::InvalidRecord,
+                format!("role {} collides with a focal point id", role.id),
+            ));
+        }
+        drop(dir);
+        let _guard = self.publish.lock().await;
+        let (r, s) = (role.clone(), signed);
+        let outcome = self.blocking(move |store| store.put_role(&r, &s)).await?;
+        match outcome {
+            PutOutcome::Stored => {
+                tracing::info!(id = %role.id, version = role.version, holders = role.holders.len(), "role published");
+                self.rebuild_directory().await?;
+                Ok(Response::Ok)
+            }
+            PutOutcome::Unchanged => Ok(Response::Ok),
+            PutOutcome::Stale { stored } => Err(err(
+                ErrorCode::StaleVersion,
+                format!(
+                    "role {} version {} is not higher than the stored version {stored}",
+                    role.id, role.version
+                ),
+            )),
+            _ => Err(err(ErrorCode::Internal, "unexpected store outcome")),
+        }
+    }
+
     async fn upload_prekeys(
         &self,
         device: PublicKey,
@@ -746,7 +873,17 @@ impl Service {
         device: PublicKey,
         message_id: MessageId,
         envelopes: Vec<Envelope>,
+        declare: Vec<liaison_protocol::frames::Declaration>,
     ) -> Result<Response, WireError> {
+        if declare.len() > liaison_protocol::frames::MAX_DECLARATIONS {
+            return Err(err(
+                ErrorCode::Malformed,
+                format!(
+                    "at most {} declarations per message",
+                    liaison_protocol::frames::MAX_DECLARATIONS
+                ),
+            ));
+        }
         if envelopes.is_empty() {
             return Err(err(
                 ErrorCode::Malformed,
@@ -817,6 +954,7 @@ impl Service {
             .submit(SendOp {
                 message_id,
                 envelopes,
+                declare,
             })
             .await
             .map_err(|e| match e {
@@ -846,6 +984,10 @@ impl Service {
                     duplicate: true,
                 })
             }
+            SendOutcome::UnknownReference => Err(err(
+                ErrorCode::Malformed,
+                "the declaration refers to a message this relay never accepted",
+            )),
             SendOutcome::QueueFull { device } => Err(err(
                 ErrorCode::QueueFull,
                 format!(
@@ -1005,5 +1147,38 @@ impl Service {
         let max_bytes = self.limits.max_frame;
         self.blocking(move |s| s.fetch(&device, after, limit, max_bytes))
             .await
+    }
+}
+
+/// Test-only misbehaviour of debug builds, driven by environment variables,
+/// so integration tests can prove that clients catch a malicious relay.
+/// Release builds contain none of it.
+#[cfg(debug_assertions)]
+mod test_hooks {
+    use liaison_protocol::codec::{decode_versioned, encode_body};
+    use liaison_protocol::directory::FocalPointRecord;
+    use liaison_protocol::{PublicKey, Signed};
+
+    /// `LIAISON_RELAY_TEST_SUBSTITUTE_KEY=<id>`: serve that record with
+    /// another identity key (the authority's signature is left as it was).
+    /// `LIAISON_RELAY_TEST_INJECT_RECORD=<file>`: also serve the encoded
+    /// signed record in that file, whatever signed it.
+    pub fn tamper_directory(records: &mut Vec<Signed<FocalPointRecord>>) {
+        if let Ok(id) = std::env::var("LIAISON_RELAY_TEST_SUBSTITUTE_KEY") {
+            for r in records.iter_mut() {
+                if let Ok(mut body) = r.decode_unverified()
+                    && body.id.as_str() == id
+                {
+                    body.identity_key = PublicKey([0x5a; 32]);
+                    *r = Signed::from_parts(encode_body(&body), *r.signer(), *r.signature());
+                }
+            }
+        }
+        if let Ok(path) = std::env::var("LIAISON_RELAY_TEST_INJECT_RECORD")
+            && let Ok(bytes) = std::fs::read(path)
+            && let Ok(extra) = decode_versioned::<Signed<FocalPointRecord>>(&bytes, 1 << 16)
+        {
+            records.push(extra);
+        }
     }
 }

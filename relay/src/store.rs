@@ -16,7 +16,7 @@ use std::path::Path;
 
 use crate::logs::{self, TableHashes, log_tag};
 use liaison_protocol::codec::{decode_versioned, encode_versioned};
-use liaison_protocol::directory::{AuthorityCertificate, FocalPointRecord};
+use liaison_protocol::directory::{AuthorityCertificate, FocalPointRecord, RoleRecord};
 use liaison_protocol::frames::{LogId, Queued};
 use liaison_protocol::log::event::{DirectoryEntry, EventKind};
 use liaison_protocol::log::{Hash, consistency_proof, inclusion_proof};
@@ -169,6 +169,8 @@ pub struct SendOp {
     pub message_id: MessageId,
     /// One envelope per recipient device.
     pub envelopes: Vec<Envelope>,
+    /// What to record in the event log for an accountability message.
+    pub declare: Vec<liaison_protocol::frames::Declaration>,
 }
 
 /// What happened to one [`SendOp`] of a batch.
@@ -181,6 +183,8 @@ pub enum SendOutcome {
     },
     /// The message id was accepted before; nothing was enqueued.
     Duplicate,
+    /// The declaration refers to a message this relay never accepted.
+    UnknownReference,
     /// A recipient's queue is full; nothing was enqueued.
     QueueFull {
         /// The full device.
@@ -223,6 +227,17 @@ pub trait Store: Send + Sync + 'static {
         signed: &Signed<FocalPointRecord>,
         prekeys: &[Prekey],
         max_one_time: u32,
+    ) -> Result<PutOutcome, StoreError>;
+
+    /// The latest stored version of every role record.
+    fn load_roles(&self) -> Result<Vec<Signed<RoleRecord>>, StoreError>;
+
+    /// Store a verified role record as the latest version of its id (the
+    /// version must exceed the stored one) and log it.
+    fn put_role(
+        &self,
+        role: &RoleRecord,
+        signed: &Signed<RoleRecord>,
     ) -> Result<PutOutcome, StoreError>;
 
     /// Every stored version of a record, oldest first.
@@ -287,6 +302,10 @@ pub trait Store: Send + Sync + 'static {
         at: u64,
     ) -> Result<(), StoreError>;
 
+    /// Delete every queued entry of `device` (revoked or expired), logging a
+    /// Dropped event for each. Returns how many were dropped.
+    fn drop_queue(&self, device: &PublicKey, reason: &str) -> Result<u64, StoreError>;
+
     /// Size and root of a log.
     fn log_head(&self, log: LogId) -> Result<(u64, Hash), StoreError>;
 
@@ -314,6 +333,16 @@ pub trait Store: Send + Sync + 'static {
     /// Store (or replace, to add cosignatures) the signed checkpoint of
     /// `size`.
     fn put_checkpoint(&self, log: LogId, size: u64, note: &str) -> Result<(), StoreError>;
+
+    /// The stored checkpoint of exactly `size`, if any.
+    fn checkpoint_at(&self, log: LogId, size: u64) -> Result<Option<String>, StoreError>;
+
+    /// Record a checkpoint that carries witness cosignatures (kept apart so
+    /// the newest cosigned one is found however many were signed since).
+    fn put_cosigned(&self, log: LogId, size: u64, note: &str) -> Result<(), StoreError>;
+
+    /// The newest cosigned checkpoints, newest first, at most `limit`.
+    fn recent_cosigned(&self, log: LogId, limit: usize) -> Result<Vec<(u64, String)>, StoreError>;
 
     /// The newest stored checkpoints, newest first, at most `limit`.
     fn recent_checkpoints(
@@ -346,6 +375,8 @@ const QUEUES: TableDefinition<(Key32, u64), (u64, &[u8])> = TableDefinition::new
 const QUEUE_META: TableDefinition<Key32, (u64, u64)> = TableDefinition::new("queue_meta");
 /// Message id → accepted_at ms, for every accepted message.
 const SEEN_MESSAGES: TableDefinition<&[u8; 16], u64> = TableDefinition::new("seen_messages");
+/// Role id → encoded latest `Signed<RoleRecord>`.
+const ROLES: TableDefinition<&str, &[u8]> = TableDefinition::new("roles");
 /// (device, seq) → (): entries already handed out (Delivered logged).
 const DELIVERED: TableDefinition<(Key32, u64), ()> = TableDefinition::new("delivered");
 
@@ -390,10 +421,12 @@ impl RedbStore {
         txn.open_table(QUEUE_META)?;
         txn.open_table(SEEN_MESSAGES)?;
         txn.open_table(DELIVERED)?;
+        txn.open_table(ROLES)?;
         txn.open_table(logs::LOG_ENTRIES)?;
         txn.open_table(logs::LOG_HASHES)?;
         txn.open_table(logs::LOG_STATE)?;
         txn.open_table(logs::CHECKPOINTS)?;
+        txn.open_table(logs::COSIGNED)?;
         txn.open_table(logs::MESSAGE_EVENTS)?;
         txn.commit()?;
         Ok(store)
@@ -579,6 +612,55 @@ impl Store for RedbStore {
         Ok(outcome)
     }
 
+    fn load_roles(&self) -> Result<Vec<Signed<RoleRecord>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let mut out = Vec::new();
+        for item in txn.open_table(ROLES)?.iter()? {
+            let (_, v) = item?;
+            out.push(decode_signed(v.value())?);
+        }
+        Ok(out)
+    }
+
+    fn put_role(
+        &self,
+        role: &RoleRecord,
+        signed: &Signed<RoleRecord>,
+    ) -> Result<PutOutcome, StoreError> {
+        let bytes = encode_versioned(signed);
+        let id = role.id.as_str();
+        let txn = self.write()?;
+        let outcome = {
+            let mut table = txn.open_table(ROLES)?;
+            let stored = match table.get(id)? {
+                Some(v) => {
+                    let old: Signed<RoleRecord> = decode_signed(v.value())?;
+                    let version = old
+                        .decode_unverified()
+                        .map_err(|_| StoreError::Corrupt("role body"))?
+                        .version;
+                    Some((old == *signed, version))
+                }
+                None => None,
+            };
+            match stored {
+                Some((true, _)) => PutOutcome::Unchanged,
+                Some((false, v)) if role.version <= v => PutOutcome::Stale { stored: v },
+                _ => {
+                    table.insert(id, bytes.as_slice())?;
+                    PutOutcome::Stored
+                }
+            }
+        };
+        if outcome == PutOutcome::Stored {
+            logs::append_directory(&txn, &DirectoryEntry::Role(signed.clone()))?;
+            txn.commit()?;
+        } else {
+            txn.abort()?;
+        }
+        Ok(outcome)
+    }
+
     fn record_history(&self, id: &str) -> Result<Vec<Signed<FocalPointRecord>>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(RECORD_VERSIONS)?;
@@ -685,6 +767,17 @@ impl Store for RedbStore {
                     outcomes.push(SendOutcome::QueueFull { device });
                     continue;
                 }
+                let mut unknown = false;
+                for d in &op.declare {
+                    if seen.get(&d.refers_to.0)?.is_none() {
+                        unknown = true;
+                        break;
+                    }
+                }
+                if unknown {
+                    outcomes.push(SendOutcome::UnknownReference);
+                    continue;
+                }
                 let mut queued = Vec::with_capacity(op.envelopes.len());
                 for e in &op.envelopes {
                     let dev = &e.recipient_device.0;
@@ -717,6 +810,19 @@ impl Store for RedbStore {
                         bytes: op.envelopes.iter().map(|e| e.ciphertext.len() as u64).sum(),
                     },
                 )?;
+                for d in &op.declare {
+                    logs::append_event(
+                        &txn,
+                        liaison_protocol::Timestamp(accepted_at),
+                        EventKind::Declared {
+                            message_id: op.message_id,
+                            refers_to: d.refers_to,
+                            kind: d.kind,
+                            commitment: d.commitment,
+                            by_device: sender_device,
+                        },
+                    )?;
+                }
                 outcomes.push(SendOutcome::Accepted { queued });
             }
         }
@@ -866,6 +972,48 @@ impl Store for RedbStore {
         Ok(())
     }
 
+    fn drop_queue(&self, device: &PublicKey, reason: &str) -> Result<u64, StoreError> {
+        let txn = self.write()?;
+        let mut dropped = 0u64;
+        {
+            let mut queues = txn.open_table(QUEUES)?;
+            let mut delivered = txn.open_table(DELIVERED)?;
+            let mut entries = Vec::new();
+            for item in queues.range((&device.0, 0u64)..=(&device.0, u64::MAX))? {
+                let (k, v) = item?;
+                entries.push((k.value().1, v.value().1.to_vec()));
+            }
+            let now = crate::now();
+            for (seq, encoded) in entries {
+                queues.remove((&device.0, seq))?;
+                delivered.remove((&device.0, seq))?;
+                let envelope: Envelope = decode_versioned(&encoded, MAX_STORED_ENVELOPE)
+                    .map_err(|_| StoreError::Corrupt("queued envelope"))?;
+                logs::append_event(
+                    &txn,
+                    now,
+                    EventKind::Dropped {
+                        message_id: envelope.message_id,
+                        recipient_device: *device,
+                        reason: reason.to_owned(),
+                    },
+                )?;
+                dropped += 1;
+            }
+            if dropped > 0 {
+                let mut meta = txn.open_table(QUEUE_META)?;
+                let (next, _) = meta.get(&device.0)?.map(|g| g.value()).unwrap_or((1, 0));
+                meta.insert(&device.0, (next, 0))?;
+            }
+        }
+        if dropped > 0 {
+            txn.commit()?;
+        } else {
+            txn.abort()?;
+        }
+        Ok(dropped)
+    }
+
     fn log_head(&self, log: LogId) -> Result<(u64, Hash), StoreError> {
         let txn = self.db.begin_read()?;
         let state = logs::read_state(&txn.open_table(logs::LOG_STATE)?, log)?;
@@ -931,6 +1079,41 @@ impl Store for RedbStore {
         Ok(())
     }
 
+    fn checkpoint_at(&self, log: LogId, size: u64) -> Result<Option<String>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(logs::CHECKPOINTS)?;
+        Ok(table
+            .get((log_tag(log), size))?
+            .map(|v| v.value().to_owned()))
+    }
+
+    fn put_cosigned(&self, log: LogId, size: u64, note: &str) -> Result<(), StoreError> {
+        let txn = self.write()?;
+        txn.open_table(logs::CHECKPOINTS)?
+            .insert((log_tag(log), size), note)?;
+        txn.open_table(logs::COSIGNED)?
+            .insert((log_tag(log), size), note)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn recent_cosigned(&self, log: LogId, limit: usize) -> Result<Vec<(u64, String)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(logs::COSIGNED)?;
+        let mut out = Vec::new();
+        for item in table
+            .range((log_tag(log), 0)..=(log_tag(log), u64::MAX))?
+            .rev()
+        {
+            let (k, v) = item?;
+            out.push((k.value().1, v.value().to_owned()));
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     fn recent_checkpoints(
         &self,
         log: LogId,
@@ -972,6 +1155,33 @@ impl Store for RedbStore {
 pub fn total_queued(store: &RedbStore) -> Result<u64, StoreError> {
     let txn = store.db.begin_read()?;
     Ok(txn.open_table(QUEUES)?.len()?)
+}
+
+/// Acceptance time (ms) of the oldest queued envelope of any device, if
+/// any is queued; for metrics. One range lookup per device with a queue.
+pub fn oldest_queued(store: &RedbStore) -> Result<Option<u64>, StoreError> {
+    let txn = store.db.begin_read()?;
+    let queues = txn.open_table(QUEUES)?;
+    let mut oldest: Option<u64> = None;
+    for item in txn.open_table(QUEUE_META)?.iter()? {
+        let (device, meta) = item?;
+        if meta.value().1 == 0 {
+            continue;
+        }
+        let device = device.value();
+        if let Some(first) = queues.range((device, 0u64)..=(device, u64::MAX))?.next() {
+            let accepted_at = first?.1.value().0;
+            oldest = Some(oldest.map_or(accepted_at, |o| o.min(accepted_at)));
+        }
+    }
+    Ok(oldest)
+}
+
+impl RedbStore {
+    /// The database, for online backups ([`crate::backup::snapshot`]).
+    pub(crate) fn database(&self) -> &Database {
+        &self.db
+    }
 }
 
 #[cfg(test)]

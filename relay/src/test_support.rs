@@ -42,6 +42,7 @@ pub fn op(n: u16, from: &PublicKey, to: &[PublicKey]) -> SendOp {
     SendOp {
         message_id: id,
         envelopes: to.iter().map(|t| envelope(id, from, t, 100)).collect(),
+        declare: vec![],
     }
 }
 
@@ -54,7 +55,7 @@ pub fn record(
     let id = DirectoryId::parse(id).unwrap();
     FocalPointRecord {
         country: id.country(),
-        id,
+        id: id.clone(),
         version,
         name: "Test Officer".into(),
         agency: "DSI".into(),
@@ -65,6 +66,19 @@ pub fn record(
         working_hours: String::new(),
         notes: String::new(),
         identity_key: identity.public_key(),
+        device_endorsements: devices
+            .iter()
+            .map(|d| {
+                liaison_protocol::directory::endorse_device(
+                    identity,
+                    &id,
+                    &DeviceKeys {
+                        signing: d.public_key(),
+                        agreement: [9; 32],
+                    },
+                )
+            })
+            .collect(),
         devices: devices
             .iter()
             .map(|d| DeviceKeys {

@@ -202,7 +202,7 @@ fn record(id: &str, version: u64, device: &SecretKey) -> FocalPointRecord {
     let id = DirectoryId::parse(id).unwrap();
     FocalPointRecord {
         country: id.country(),
-        id,
+        id: id.clone(),
         version,
         name: "Officer".into(),
         agency: "Agency".into(),
@@ -213,6 +213,14 @@ fn record(id: &str, version: u64, device: &SecretKey) -> FocalPointRecord {
         working_hours: String::new(),
         notes: String::new(),
         identity_key: key(99).public_key(),
+        device_endorsements: vec![liaison_protocol::directory::endorse_device(
+            &key(99),
+            &id,
+            &DeviceKeys {
+                signing: device.public_key(),
+                agreement: [7; 32],
+            },
+        )],
         devices: vec![DeviceKeys {
             signing: device.public_key(),
             agreement: [7; 32],
@@ -250,6 +258,7 @@ fn send(id: u8, from: &SecretKey, to: &[PublicKey]) -> Request {
                 ciphertext: vec![id; 300],
             })
             .collect(),
+        declare: vec![],
     }
 }
 
@@ -354,6 +363,7 @@ async fn hostile_frames_are_refused_and_the_relay_keeps_serving() {
             kind: OlmKind::Normal,
             ciphertext: vec![0; 100 * 1024],
         }],
+        declare: vec![],
     };
     let r = c.raw(&encode_frame(&big)).await.unwrap();
     assert_refused(&r, ErrorCode::FrameTooLarge);
@@ -546,6 +556,7 @@ async fn enrolled_devices_exchange_envelopes() {
         Response::Directory {
             authorities,
             records,
+            ..
         } => {
             assert_eq!(authorities.len(), 2);
             assert_eq!(records.len(), 2);

@@ -103,6 +103,9 @@ pub struct DevNet {
     pub dir: TempDir,
     /// The relay's listen address.
     pub addr: String,
+    /// The relay's metrics and health endpoint (`host:port`), as it printed
+    /// at its last start.
+    pub metrics: Option<String>,
     relay: Option<Child>,
 }
 
@@ -114,6 +117,7 @@ impl DevNet {
         let mut net = DevNet {
             dir,
             addr,
+            metrics: None,
             relay: None,
         };
         net.restart();
@@ -161,16 +165,23 @@ impl DevNet {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut tx = Some(tx);
+            let mut metrics = None;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(m) = line
+                    .strip_prefix("liaison-relay: metrics on http://")
+                    .and_then(|m| m.strip_suffix("/metrics"))
+                {
+                    metrics = Some(m.to_owned());
+                }
                 if line.contains("listening on")
                     && let Some(tx) = tx.take()
                 {
-                    let _ = tx.send(());
+                    let _ = tx.send(metrics.take());
                 }
             }
         });
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(()) => {}
+            Ok(metrics) => self.metrics = metrics,
             Err(_) => {
                 let _ = child.kill();
                 panic!("liaison-relay did not report listening within 60 s");
@@ -185,6 +196,73 @@ impl DevNet {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// SIGTERM the relay (graceful shutdown) and wait for it to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.relay.take().expect("the relay is not running");
+        let status = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        c.wait().expect("wait for the relay")
+    }
+
+    /// The process id of the running relay.
+    pub fn relay_pid(&self) -> Option<u32> {
+        self.relay.as_ref().map(Child::id)
+    }
+
+    /// The relay configuration written by `liaison-relay dev`.
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("relay.toml")
+    }
+
+    /// Set `key = value` (a TOML value) in table `table` of the relay
+    /// configuration (the top level if `table` is empty), replacing an
+    /// existing setting. Takes effect at the next (re)start.
+    pub fn set_config(&self, table: &str, key: &str, value: &str) {
+        let text = std::fs::read_to_string(self.config()).unwrap();
+        let mut out: Vec<String> = Vec::new();
+        let mut current = String::new();
+        let mut done = false;
+        let header = format!("[{table}]");
+        for line in text.lines() {
+            let t = line.trim();
+            if t.starts_with('[') {
+                if current == table && !done {
+                    out.push(format!("{key} = {value}"));
+                    done = true;
+                }
+                current = t.trim_matches(|c| c == '[' || c == ']').to_owned();
+            }
+            let is_key = t
+                .split_once('=')
+                .is_some_and(|(k, _)| k.trim() == key && !t.starts_with('#'));
+            if current == table && is_key {
+                if !done {
+                    out.push(format!("{key} = {value}"));
+                    done = true;
+                }
+                continue;
+            }
+            out.push(line.to_owned());
+        }
+        if !done {
+            if current != table {
+                if table.is_empty() {
+                    out.insert(0, format!("{key} = {value}"));
+                    done = true;
+                } else {
+                    out.push(header);
+                }
+            }
+            if !done {
+                out.push(format!("{key} = {value}"));
+            }
+        }
+        std::fs::write(self.config(), out.join("\n") + "\n").unwrap();
     }
 
     /// Whether the relay process is still running.
@@ -283,6 +361,41 @@ pub fn assert_success(out: &Output, what: &str) {
     );
 }
 
+/// `GET path` from an HTTP/1.1 endpoint such as the relay's metrics
+/// listener: (status code, body).
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the HTTP endpoint");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read the HTTP answer");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("an HTTP status line");
+    (status, body.to_owned())
+}
+
+/// The value of the first sample of `metric` whose labels contain every
+/// `labels` pair (`name="value"`), in a Prometheus text exposition.
+pub fn metric_value(text: &str, metric: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| {
+            let name_end = l.find(['{', ' ']).unwrap_or(l.len());
+            &l[..name_end] == metric && labels.iter().all(|p| l.contains(p))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
 /// Search every file under `dir` for `needle`.
 pub fn dir_contains(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
     let mut stack = vec![dir.to_path_buf()];
@@ -347,6 +460,150 @@ pub mod inproc {
         let bundle = Bundle::from_toml(&bundle_text).map_err(|e| anyhow::anyhow!("{e}"))?;
         publish_record(&bundle, record, &req).await?;
         Client::open(&home, PASSPHRASE)
+    }
+
+    /// A relay connection (no authentication) for publishing.
+    pub async fn connect(net: &DevNet) -> anyhow::Result<liaison_client::transport::Connection> {
+        let bundle = Bundle::from_toml(&std::fs::read_to_string(net.bundle())?)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        liaison_client::transport::Connection::connect(
+            &bundle.relay_addr,
+            bundle.cert_pin().map_err(|e| anyhow::anyhow!("{e}"))?,
+        )
+        .await
+    }
+
+    /// Send one request on a fresh connection.
+    pub async fn request(
+        net: &DevNet,
+        req: &liaison_protocol::frames::Request,
+    ) -> Result<liaison_protocol::frames::Response, liaison_client::transport::RelayError> {
+        let conn = connect(net)
+            .await
+            .map_err(|e| liaison_client::transport::RelayError::Transport(e.to_string()))?;
+        let r = conn.request(req).await;
+        conn.close().await;
+        r
+    }
+
+    /// The development authority key of a country (TH or PH).
+    pub fn authority(net: &DevNet, country: &str) -> AuthorityKeyFile {
+        AuthorityKeyFile::from_toml(
+            &std::fs::read_to_string(net.authority(country)).expect("authority key"),
+        )
+        .expect("authority key file")
+    }
+
+    /// Certify and publish a new authority for `country` with the dev
+    /// network's root key.
+    pub async fn new_authority(
+        net: &DevNet,
+        country: &str,
+        name: &str,
+    ) -> anyhow::Result<AuthorityKeyFile> {
+        use liaison_protocol::directory::AuthorityCertificate;
+        use liaison_protocol::{SecretKey, Signed, Timestamp};
+        let root_hex = std::fs::read_to_string(net.dir.path().join("root.key"))?;
+        let mut seed = [0u8; 32];
+        for (i, b) in seed.iter_mut().enumerate() {
+            *b = u8::from_str_radix(root_hex.trim().get(2 * i..2 * i + 2).unwrap_or("00"), 16)?;
+        }
+        let root = SecretKey::from_seed(&seed);
+        let key = SecretKey::from_seed(&[country.as_bytes()[0]; 32]);
+        let c = CountryCode::parse(country)?;
+        let at = now();
+        let cert = AuthorityCertificate {
+            country: c,
+            name: name.to_owned(),
+            key: key.public_key(),
+            serial: 1,
+            not_before: Timestamp(at.0 - 60_000),
+            not_after: at.plus_millis(86_400_000),
+            revoked: false,
+        };
+        let signed = Signed::sign(&cert, &root);
+        match request(
+            net,
+            &liaison_protocol::frames::Request::PublishAuthority(signed.clone()),
+        )
+        .await
+        {
+            Ok(liaison_protocol::frames::Response::Ok) => {}
+            other => anyhow::bail!("publishing the authority failed: {other:?}"),
+        }
+        Ok(AuthorityKeyFile {
+            key,
+            certificate: signed,
+            country: c,
+        })
+    }
+
+    /// Like [`enrol`], with a given authority.
+    pub async fn enrol_with(
+        net: &DevNet,
+        auth: &AuthorityKeyFile,
+        name: &str,
+        id: &str,
+        agency: &str,
+    ) -> anyhow::Result<Client> {
+        let id = DirectoryId::parse(id)?;
+        let home = net.dir.path().join("homes").join(name);
+        let bundle_text = std::fs::read_to_string(net.bundle())?;
+        let params = InitParams {
+            country: id.country(),
+            id,
+            name: name.to_owned(),
+            agency: agency.to_owned(),
+            unit: String::new(),
+            languages: vec!["en".into()],
+            time_zone: "UTC".into(),
+        };
+        let (req_path, _) = Client::init(&home, PASSPHRASE, &bundle_text, params, test_kdf())?;
+        let (_, req) = parse_request(&std::fs::read_to_string(req_path)?)?;
+        let record = record_from_request(auth, &req, 1, 30, now())?;
+        let bundle = Bundle::from_toml(&bundle_text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        publish_record(&bundle, record, &req).await?;
+        Client::open(&home, PASSPHRASE)
+    }
+
+    /// The current record of `id`, read as `auth` (an authenticated
+    /// authority may read the directory).
+    pub async fn current_record(
+        net: &DevNet,
+        auth: &AuthorityKeyFile,
+        id: &str,
+    ) -> anyhow::Result<liaison_protocol::directory::FocalPointRecord> {
+        use liaison_protocol::frames::{Request, Response};
+        let conn = connect(net).await?;
+        conn.authenticate_with_key(&auth.key).await?;
+        let r = conn.request(&Request::GetDirectory).await;
+        conn.close().await;
+        match r? {
+            Response::Directory { records, .. } => records
+                .iter()
+                .filter_map(|r| r.decode_unverified().ok())
+                .find(|r| r.id.as_str() == id)
+                .ok_or_else(|| anyhow::anyhow!("no record {id}")),
+            other => anyhow::bail!("unexpected {other:?}"),
+        }
+    }
+
+    /// Sign `record` with `auth` and publish it (with `prekeys`).
+    pub async fn publish(
+        net: &DevNet,
+        auth: &AuthorityKeyFile,
+        record: &liaison_protocol::directory::FocalPointRecord,
+        prekeys: Vec<liaison_protocol::message::Prekey>,
+    ) -> Result<liaison_protocol::frames::Response, liaison_client::transport::RelayError> {
+        let signed = liaison_protocol::Signed::sign(record, &auth.key);
+        request(
+            net,
+            &liaison_protocol::frames::Request::PublishRecord {
+                record: signed,
+                prekeys,
+            },
+        )
+        .await
     }
 
     /// Country code helper.

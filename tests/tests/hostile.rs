@@ -102,6 +102,7 @@ async fn relay_survives_hostile_streams() {
             kind: OlmKind::Normal,
             ciphertext: vec![0x42; 2 << 20],
         }],
+        declare: vec![],
     };
     let o = exchange(&conn, &encode_frame(&big)).await;
     assert!(refused_or_closed(&o, &[ErrorCode::FrameTooLarge]), "{o:?}");
@@ -128,6 +129,7 @@ async fn relay_survives_hostile_streams() {
         Request::Send {
             message_id: MessageId([5; 16]),
             envelopes: vec![],
+            declare: vec![],
         },
     ] {
         let o = exchange(&conn, &encode_frame(&req)).await;

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::merkle::{Hash, leaf_hash};
 use crate::codec::{DecodeError, Wire};
-use crate::directory::{AuthorityCertificate, FocalPointRecord};
+use crate::directory::{AuthorityCertificate, FocalPointRecord, RoleRecord};
 use crate::ids::{MessageId, Timestamp};
 use crate::keys::PublicKey;
 use crate::signed::Signed;
@@ -30,6 +30,8 @@ pub enum DirectoryEntry {
     Authority(Signed<AuthorityCertificate>),
     /// A focal point record version signed by its authority.
     Record(Signed<FocalPointRecord>),
+    /// A role record version signed by its authority.
+    Role(Signed<RoleRecord>),
 }
 
 impl Wire for DirectoryEntry {
@@ -72,6 +74,20 @@ pub enum EventKind {
         /// Recipient device.
         recipient_device: PublicKey,
     },
+    /// An accountability message (receipt, consent, deletion record) about
+    /// `refers_to`, accepted as message `message_id`.
+    Declared {
+        /// The accountability message's own id.
+        message_id: MessageId,
+        /// The message it is about.
+        refers_to: MessageId,
+        /// What it is.
+        kind: Declared,
+        /// SHA-256 of the signed object it carries.
+        commitment: [u8; 32],
+        /// The declaring device.
+        by_device: PublicKey,
+    },
     /// The relay dropped a queued envelope (revoked device, expiry).
     Dropped {
         /// Message id.
@@ -88,6 +104,7 @@ impl EventKind {
     pub fn message_id(&self) -> &MessageId {
         match self {
             EventKind::Accepted { message_id, .. }
+            | EventKind::Declared { message_id, .. }
             | EventKind::Delivered { message_id, .. }
             | EventKind::Acknowledged { message_id, .. }
             | EventKind::Dropped { message_id, .. } => message_id,
@@ -101,6 +118,38 @@ impl EventKind {
             EventKind::Delivered { .. } => "delivered",
             EventKind::Acknowledged { .. } => "acknowledged",
             EventKind::Dropped { .. } => "dropped",
+            EventKind::Declared { .. } => "declared",
+        }
+    }
+}
+
+/// Kinds of accountability messages recorded in the event log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Declared {
+    /// Delivery receipt.
+    DeliveryReceipt,
+    /// The recipient acknowledged the handling before reading.
+    HandlingAcknowledged,
+    /// The recipient destroyed the content (retention ended).
+    Deletion,
+    /// Consent requested from the originator.
+    ConsentRequest,
+    /// Consent granted by the originator.
+    ConsentGranted,
+    /// Consent refused by the originator.
+    ConsentRefused,
+}
+
+impl Declared {
+    /// Short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Declared::DeliveryReceipt => "delivery-receipt",
+            Declared::HandlingAcknowledged => "handling-acknowledged",
+            Declared::Deletion => "deletion",
+            Declared::ConsentRequest => "consent-request",
+            Declared::ConsentGranted => "consent-granted",
+            Declared::ConsentRefused => "consent-refused",
         }
     }
 }
@@ -200,6 +249,14 @@ pub enum SemanticsError {
         /// Message id.
         message: MessageId,
     },
+    /// An accountability message about a message never accepted.
+    #[error("entry {index}: declaration about message {refers_to}, which was never accepted")]
+    DeclarationWithoutMessage {
+        /// Leaf index.
+        index: u64,
+        /// The message referred to.
+        refers_to: MessageId,
+    },
     /// A message accepted twice.
     #[error("entry {index}: message {message} accepted twice")]
     DuplicateAcceptance {
@@ -243,6 +300,25 @@ pub fn check_semantics(records: &[EventRecord]) -> Result<(), SemanticsError> {
                     return Err(SemanticsError::DuplicateAcceptance {
                         index,
                         message: *message_id,
+                    });
+                }
+            }
+            EventKind::Declared {
+                message_id,
+                refers_to,
+                ..
+            } => {
+                if !accepted.contains_key(message_id) {
+                    return Err(SemanticsError::WithoutAcceptance {
+                        index,
+                        kind: r.kind.name(),
+                        message: *message_id,
+                    });
+                }
+                if !accepted.contains_key(refers_to) {
+                    return Err(SemanticsError::DeclarationWithoutMessage {
+                        index,
+                        refers_to: *refers_to,
                     });
                 }
             }

@@ -26,8 +26,9 @@ use super::parse_decimal;
 /// The first line of a v1 proof bundle.
 pub const TLOG_PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";
 
-/// Largest `extra` payload accepted, in bytes.
-pub const MAX_EXTRA_LEN: usize = 4096;
+/// Largest `extra` payload accepted, in bytes (a disclosed event record
+/// with its salt fits).
+pub const MAX_EXTRA_LEN: usize = 40 * 1024;
 
 /// Largest encoded proof bundle accepted, in bytes.
 pub const MAX_TLOG_PROOF_LEN: usize = MAX_NOTE_LEN + 16 * 1024;

@@ -1,0 +1,837 @@
+//! Handling in practice (Article 10(3)): reading only after acknowledging
+//! the handling, signed receipts, sticky forwards checked against the
+//! dissemination scope, consent requests and decisions, and retention.
+//!
+//! Every receipt, consent request and decision travels as an end-to-end
+//! encrypted message signed by its author's identity key, and is declared to
+//! the relay (kind, the message it is about, and a SHA-256 commitment to the
+//! signed object) so that it appears in the event log; the receiving client
+//! checks the logged commitment against what it received.
+
+use anyhow::{Context, Result, anyhow, bail};
+use liaison_protocol::codec::Wire;
+use liaison_protocol::consent::{
+    ConsentDecision, ConsentRequest, ConsentScope, Receipt, ReceiptKind, effective_handling,
+    payload_hash,
+};
+use liaison_protocol::frames::{Declaration, LogId, Request, Response};
+use liaison_protocol::handling::{ForwardContext, Handling, Party, check_forward};
+use liaison_protocol::log::event::{Declared, DisclosedEvent, EventKind};
+use liaison_protocol::log::{Hash, LogPolicy};
+use liaison_protocol::message::{Content, Payload, SignedPayload};
+use liaison_protocol::{DirectoryId, MessageId, Signed, Timestamp};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::client::{Client, Direction, StoredMessage, TestHooks, now};
+use crate::home::Table;
+use crate::logs;
+
+/// Most nested forwards accepted (a forward of a forward of ...).
+pub const MAX_FORWARD_DEPTH: usize = 4;
+
+/// A receipt held by the originator (received) or by the recipient (sent).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReceiptRecord {
+    /// The signed receipt.
+    pub receipt: Vec<u8>,
+    /// Who signed it.
+    pub by: String,
+    /// The message it is about.
+    pub message_id: MessageId,
+    /// delivered / acknowledged / deleted.
+    pub kind: String,
+    /// When (signer's clock).
+    pub at: Timestamp,
+    /// The message that carried it.
+    pub carrier: MessageId,
+    /// Its Declared event is in the event log under a verified checkpoint.
+    pub logged: bool,
+}
+
+/// A consent exchange about one of our messages or one we received.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConsentRecord {
+    /// The request id.
+    pub request_id: [u8; 16],
+    /// The message concerned (the original payload's id).
+    pub message_id: MessageId,
+    /// The signed request, if we have it.
+    pub request: Option<Vec<u8>>,
+    /// The signed decision, if any.
+    pub decision: Option<Vec<u8>>,
+    /// Whether we asked (true) or are the originator asked (false).
+    pub we_asked: bool,
+}
+
+fn commitment(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+fn receipt_key(message_id: &MessageId, signed: &[u8]) -> Vec<u8> {
+    let mut k = message_id.0.to_vec();
+    k.extend_from_slice(commitment(signed).get(..16).unwrap_or(&[]));
+    k
+}
+
+fn kind_name(k: &ReceiptKind) -> &'static str {
+    match k {
+        ReceiptKind::Delivered => "delivered",
+        ReceiptKind::HandlingAcknowledged { .. } => "acknowledged",
+        ReceiptKind::Deleted { .. } => "deleted",
+    }
+}
+
+/// What processing a received payload stores besides the message itself.
+#[derive(Debug, Default)]
+pub(crate) struct SideEffects {
+    pub receipts: Vec<(Vec<u8>, ReceiptRecord)>,
+    pub consents: Vec<ConsentRecord>,
+}
+
+impl Client {
+    /// The party (id, country, agency) of a verified record.
+    fn party(&self, id: &DirectoryId) -> Result<Party> {
+        let rec = self
+            .directory
+            .record(id)
+            .ok_or_else(|| anyhow!("{id} is not in the verified directory"))?;
+        Ok(Party::from_record(rec))
+    }
+
+    /// Verified consent decisions held about `id`.
+    pub fn consent_decisions(&self, id: MessageId) -> Result<Vec<Signed<ConsentDecision>>> {
+        let mut out = Vec::new();
+        for (_, c) in self.home.all::<ConsentRecord>(Table::Consents)? {
+            if c.message_id != id {
+                continue;
+            }
+            if let Some(d) = &c.decision
+                && let Ok(s) = Signed::<ConsentDecision>::decode(d)
+            {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    fn grants(&self, id: MessageId) -> Result<Vec<ConsentDecision>> {
+        Ok(self
+            .consent_decisions(id)?
+            .iter()
+            .filter_map(|s| s.decode_unverified().ok())
+            .collect())
+    }
+
+    /// Receipts about message `id` (received for our message, or sent by us).
+    pub fn receipts(&self, id: MessageId) -> Result<Vec<Signed<Receipt>>> {
+        Ok(self
+            .receipt_records(id)?
+            .iter()
+            .filter_map(|r| Signed::<Receipt>::decode(&r.receipt).ok())
+            .collect())
+    }
+
+    /// Receipt records about message `id`.
+    pub fn receipt_records(&self, id: MessageId) -> Result<Vec<ReceiptRecord>> {
+        Ok(self
+            .home
+            .all::<ReceiptRecord>(Table::Receipts)?
+            .into_iter()
+            .map(|(_, r)| r)
+            .filter(|r| r.message_id == id)
+            .collect())
+    }
+
+    /// Every consent exchange.
+    pub fn consents(&self) -> Result<Vec<ConsentRecord>> {
+        Ok(self
+            .home
+            .all::<ConsentRecord>(Table::Consents)?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect())
+    }
+
+    /// The stored message `id`.
+    pub fn message(&self, id: MessageId) -> Result<Option<StoredMessage>> {
+        self.home.get(Table::Messages, &id.0)
+    }
+
+    /// The enrolment bundle.
+    pub fn bundle(&self) -> &liaison_protocol::bundle::Bundle {
+        &self.bundle
+    }
+
+    /// The handling in force for a received message: the originator's,
+    /// widened only by the originator's grants.
+    pub fn effective_handling_of(&self, m: &StoredMessage) -> Result<Handling> {
+        let (original_id, originator) = self.origin_of(m)?;
+        let grants = self.grants(original_id)?;
+        Ok(effective_handling(
+            &m.handling,
+            &original_id,
+            &originator,
+            &grants,
+            now(),
+        ))
+    }
+
+    /// The original payload's message id and originator of a stored message.
+    fn origin_of(&self, m: &StoredMessage) -> Result<(MessageId, DirectoryId)> {
+        let signed = SignedPayload::decode(&m.signed_payload)
+            .map_err(|_| anyhow!("message {} has no payload", m.id))?;
+        let mut p = signed.decode_unverified()?;
+        for _ in 0..MAX_FORWARD_DEPTH {
+            match &p.content {
+                Content::Forward { original } => {
+                    p = SignedPayload::decode(original)
+                        .map_err(|_| anyhow!("bad forward"))?
+                        .decode_unverified()?;
+                }
+                _ => break,
+            }
+        }
+        Ok((p.message_id, p.sender))
+    }
+
+    /// Verify the content of a received, already signature-checked payload
+    /// (forward chains, receipts, consents) and adjust the stored message.
+    pub(crate) fn open_content(
+        &self,
+        msg: &mut StoredMessage,
+        payload: &Payload,
+        signed: &SignedPayload,
+    ) -> Result<SideEffects> {
+        let mut fx = SideEffects::default();
+        msg.payload_hash = payload_hash(signed);
+        match &payload.content {
+            Content::Text => {}
+            Content::Handover { .. } => msg.kind = "handover".into(),
+            Content::Forward { original } => {
+                msg.kind = "forward".into();
+                let (orig, originator) =
+                    self.verify_forward_chain(&payload.handling, original, 1)?;
+                msg.original_from = Some(originator.to_string());
+                if !payload.body.is_empty() {
+                    msg.text =
+                        format!("{}\n--- forwarded message ---\n{}", payload.body, orig.body);
+                } else {
+                    msg.text = orig.body;
+                }
+            }
+            Content::Receipts(list) => {
+                msg.kind = "receipts".into();
+                let signer = self
+                    .directory
+                    .record(&payload.sender)
+                    .ok_or_else(|| anyhow!("receipt signer not in directory"))?;
+                for s in list {
+                    let r = Receipt::verify(s, signer)
+                        .map_err(|e| anyhow!("receipt does not verify: {e}"))?;
+                    let ours = self
+                        .message(r.message_id)?
+                        .is_some_and(|m| m.direction == Direction::Out);
+                    if !ours {
+                        bail!(
+                            "receipt for message {} that this focal point did not send",
+                            r.message_id
+                        );
+                    }
+                    let bytes = s.encode();
+                    fx.receipts.push((
+                        receipt_key(&r.message_id, &bytes),
+                        ReceiptRecord {
+                            by: r.by.to_string(),
+                            message_id: r.message_id,
+                            kind: kind_name(&r.kind).into(),
+                            at: r.at,
+                            carrier: payload.message_id,
+                            logged: false,
+                            receipt: bytes,
+                        },
+                    ));
+                }
+            }
+            Content::ConsentRequest(s) => {
+                msg.kind = "consent-request".into();
+                let requester = self
+                    .directory
+                    .record(&payload.sender)
+                    .ok_or_else(|| anyhow!("requester not in directory"))?;
+                let req = ConsentRequest::verify(s, requester)
+                    .map_err(|e| anyhow!("consent request does not verify: {e}"))?;
+                let ours = self
+                    .message(req.message_id)?
+                    .is_some_and(|m| m.direction == Direction::Out);
+                if !ours {
+                    bail!(
+                        "consent request about message {} that this focal point did not originate",
+                        req.message_id
+                    );
+                }
+                msg.text = format!(
+                    "{} asks for consent on message {}: {} — reason: {}",
+                    req.requested_by,
+                    req.message_id,
+                    req.scope.describe(),
+                    req.reason
+                );
+                fx.consents.push(ConsentRecord {
+                    request_id: req.request_id,
+                    message_id: req.message_id,
+                    request: Some(s.encode()),
+                    decision: None,
+                    we_asked: false,
+                });
+            }
+            Content::ConsentDecision(s) => {
+                msg.kind = "consent-decision".into();
+                let originator = self
+                    .directory
+                    .record(&payload.sender)
+                    .ok_or_else(|| anyhow!("originator not in directory"))?;
+                let d = ConsentDecision::verify(s, originator)
+                    .map_err(|e| anyhow!("consent decision does not verify: {e}"))?;
+                let mut rec: ConsentRecord = self
+                    .home
+                    .get(Table::Consents, &d.request_id)?
+                    .ok_or_else(|| {
+                        anyhow!("a consent decision for a request this focal point never made")
+                    })?;
+                if rec.message_id != d.message_id {
+                    bail!("the consent decision is about another message than the request");
+                }
+                let (orig_id, orig_sender) = match self.message(d.message_id)? {
+                    Some(m) => self.origin_of(&m)?,
+                    None => bail!("consent decision about an unknown message"),
+                };
+                if orig_id != d.message_id || orig_sender != d.decided_by {
+                    bail!("the consent decision is not from the message's originator");
+                }
+                msg.text = format!(
+                    "{} {} consent on message {}: {}{}",
+                    d.decided_by,
+                    if d.granted { "GRANTED" } else { "REFUSED" },
+                    d.message_id,
+                    d.scope.describe(),
+                    if d.conditions.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" — {}", d.conditions)
+                    }
+                );
+                rec.decision = Some(s.encode());
+                fx.consents.push(rec);
+            }
+        }
+        Ok(fx)
+    }
+
+    /// Verify a forwarded payload (recursively): the originator's signature
+    /// against the verified directory, and that the forwarding handling is
+    /// at least as strict as the forwarded one.
+    fn verify_forward_chain(
+        &self,
+        outer: &Handling,
+        original: &[u8],
+        depth: usize,
+    ) -> Result<(Payload, DirectoryId)> {
+        if depth > MAX_FORWARD_DEPTH {
+            bail!("forward chain deeper than {MAX_FORWARD_DEPTH}");
+        }
+        let signed = SignedPayload::decode(original)
+            .map_err(|e| anyhow!("forwarded payload is malformed: {e}"))?;
+        let claimed = signed.decode_unverified()?;
+        let rec = self.directory.record(&claimed.sender).ok_or_else(|| {
+            anyhow!(
+                "the forwarded message's originator {} is not in the verified directory",
+                claimed.sender
+            )
+        })?;
+        let p = signed.verify_by(&rec.identity_key).map_err(|e| {
+            anyhow!(
+                "the forwarded message's signature by {} does not verify ({e})",
+                claimed.sender
+            )
+        })?;
+        p.check_wellformed()?;
+        if !outer.is_at_least_as_strict_as(&p.handling) {
+            let why: Vec<String> = outer
+                .loosenings(&p.handling)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            bail!(
+                "the forward loosens the original handling set by {}: {}; rejected",
+                p.sender,
+                why.join("; ")
+            );
+        }
+        match &p.content {
+            Content::Forward { original } => {
+                let (inner, originator) =
+                    self.verify_forward_chain(&p.handling, original, depth + 1)?;
+                Ok((inner, originator))
+            }
+            _ => {
+                let sender = p.sender.clone();
+                Ok((p, sender))
+            }
+        }
+    }
+
+    /// Send accountability objects to one party, each declared to the relay.
+    async fn send_accountability(
+        &mut self,
+        to: &DirectoryId,
+        content: Content,
+        declare: Vec<Declaration>,
+        text: &str,
+    ) -> Result<MessageId> {
+        let hooks = TestHooks {
+            content: Some(content),
+            declare,
+            ..TestHooks::default()
+        };
+        self.send_with_hooks(
+            std::slice::from_ref(to),
+            text,
+            Handling::default(),
+            None,
+            hooks,
+        )
+        .await
+    }
+
+    /// Send signed receipts of `kind` for `messages` to their senders, one
+    /// message per sender. Records what was sent.
+    pub(crate) async fn send_receipts(
+        &mut self,
+        messages: &[StoredMessage],
+        kind: impl Fn(&StoredMessage) -> ReceiptKind,
+    ) -> Result<()> {
+        use std::collections::BTreeMap;
+        let mut by_sender: BTreeMap<String, Vec<&StoredMessage>> = BTreeMap::new();
+        for m in messages {
+            if matches!(m.kind.as_str(), "text" | "forward" | "handover")
+                && m.verified
+                && m.direction == Direction::In
+            {
+                by_sender.entry(m.from.clone()).or_default().push(m);
+            }
+        }
+        for (sender, ms) in by_sender {
+            let Ok(to) = DirectoryId::parse(&sender) else {
+                continue;
+            };
+            if self.directory.resolve(&to, now()).is_empty() {
+                continue;
+            }
+            let mut receipts = Vec::new();
+            let mut declare = Vec::new();
+            let mut records = Vec::new();
+            for m in ms {
+                let k = kind(m);
+                let declared = match k {
+                    ReceiptKind::Delivered => Declared::DeliveryReceipt,
+                    ReceiptKind::HandlingAcknowledged { .. } => Declared::HandlingAcknowledged,
+                    ReceiptKind::Deleted { .. } => Declared::Deletion,
+                };
+                let r = Receipt {
+                    message_id: m.id,
+                    kind: k.clone(),
+                    by: self.profile.id.clone(),
+                    at: now(),
+                };
+                let s = Signed::sign(&r, &self.identity);
+                let bytes = s.encode();
+                declare.push(Declaration {
+                    kind: declared,
+                    refers_to: m.id,
+                    commitment: commitment(&bytes),
+                });
+                records.push((
+                    receipt_key(&m.id, &bytes),
+                    ReceiptRecord {
+                        by: self.profile.id.to_string(),
+                        message_id: m.id,
+                        kind: kind_name(&k).into(),
+                        at: r.at,
+                        carrier: MessageId([0; 16]),
+                        logged: false,
+                        receipt: bytes,
+                    },
+                ));
+                receipts.push(s);
+            }
+            let n = receipts.len();
+            let carrier = self
+                .send_accountability(
+                    &to,
+                    Content::Receipts(receipts),
+                    declare,
+                    &format!("{n} receipt(s)"),
+                )
+                .await?;
+            let mut w = self.home.write()?;
+            for (k, mut r) in records {
+                r.carrier = carrier;
+                w.put(Table::Receipts, &k, &r)?;
+            }
+            w.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Show the handling of message `id` in plain words; with `accept`,
+    /// record the acknowledgement, send the signed receipt to the sender and
+    /// return the content.
+    pub async fn read(
+        &mut self,
+        id: MessageId,
+        accept: bool,
+    ) -> Result<(StoredMessage, Vec<String>)> {
+        let m = self
+            .message(id)?
+            .ok_or_else(|| anyhow!("no message {id}"))?;
+        if m.direction != Direction::In {
+            let explain = m.handling.explain();
+            return Ok((m, explain));
+        }
+        if !m.verified {
+            bail!(
+                "message {id} was rejected: {}",
+                m.error.clone().unwrap_or_default()
+            );
+        }
+        if let Some(at) = m.destroyed_at {
+            bail!(
+                "the content of {id} was destroyed on {at} (retention ended); only its hash is kept"
+            );
+        }
+        let me = self.party(&self.profile.id.clone()).ok();
+        let h = self.effective_handling_of(&m)?;
+        let explain = match &me {
+            Some(p) => h.explain_for(p),
+            None => h.explain(),
+        };
+        if !accept {
+            let mut hidden = m.clone();
+            if hidden.acknowledged_at.is_none() {
+                hidden.text = String::new();
+            }
+            return Ok((hidden, explain));
+        }
+        if m.acknowledged_at.is_none() {
+            let mut acked = m.clone();
+            acked.acknowledged_at = Some(now());
+            let hash = m.payload_hash;
+            self.send_receipts(std::slice::from_ref(&m), |_| {
+                ReceiptKind::HandlingAcknowledged { payload_hash: hash }
+            })
+            .await?;
+            let mut w = self.home.write()?;
+            w.put(Table::Messages, &id.0, &acked)?;
+            w.commit()?;
+            return Ok((acked, explain));
+        }
+        Ok((m, explain))
+    }
+
+    /// Forward a received message, unchanged and with its handling (which
+    /// may be tightened, never loosened), after checking every recipient
+    /// against the dissemination scope.
+    pub async fn forward(
+        &mut self,
+        id: MessageId,
+        to: &[DirectoryId],
+        handling: Option<Handling>,
+        note: &str,
+    ) -> Result<MessageId> {
+        let m = self
+            .message(id)?
+            .ok_or_else(|| anyhow!("no message {id}"))?;
+        if !m.verified || m.signed_payload.is_empty() {
+            bail!("message {id} cannot be forwarded (rejected or destroyed)");
+        }
+        if m.direction == Direction::In && m.acknowledged_at.is_none() {
+            bail!("acknowledge the handling of {id} first: liaison read {id} --accept");
+        }
+        let signed = SignedPayload::decode(&m.signed_payload)?;
+        let carried = signed.decode_unverified()?;
+        let held = self.effective_handling_of(&m)?;
+        let new_handling = handling.unwrap_or_else(|| carried.handling.clone());
+        if !new_handling.is_at_least_as_strict_as(&carried.handling) {
+            let why: Vec<String> = new_handling
+                .loosenings(&carried.handling)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            bail!(
+                "a forward may only tighten the handling: {}",
+                why.join("; ")
+            );
+        }
+        let (original_id, originator_id) = self.origin_of(&m)?;
+        let originator = self.party(&originator_id)?;
+        let me = self.party(&self.profile.id.clone())?;
+        let grants = self.grants(original_id)?;
+        let mut original_recipients = carried.recipients.clone();
+        original_recipients.extend(carried.resolved.iter().cloned());
+        let ctx = ForwardContext {
+            message_id: original_id,
+            handling: &held,
+            originator: &originator,
+            original_recipients: &original_recipients,
+            grants: &grants,
+            now: now(),
+        };
+        let mut refusals = Vec::new();
+        for r in self.resolve(to)? {
+            if let Err(e) = check_forward(&ctx, &me, &Party::from_record(&r)) {
+                refusals.push(e.to_string());
+            }
+        }
+        if !refusals.is_empty() {
+            bail!("forward refused: {}", refusals.join("\n"));
+        }
+        let hooks = TestHooks {
+            content: Some(Content::Forward {
+                original: m.signed_payload.clone(),
+            }),
+            ..TestHooks::default()
+        };
+        self.send_with_hooks(to, note, new_handling, Some(m.conversation), hooks)
+            .await
+    }
+
+    /// Ask the originator of a received message for consent. Returns the
+    /// request id.
+    pub async fn request_consent(
+        &mut self,
+        id: MessageId,
+        scope: ConsentScope,
+        reason: &str,
+    ) -> Result<[u8; 16]> {
+        let m = self
+            .message(id)?
+            .ok_or_else(|| anyhow!("no message {id}"))?;
+        let (original_id, originator) = self.origin_of(&m)?;
+        let mut request_id = [0u8; 16];
+        getrandom::fill(&mut request_id).map_err(|e| anyhow!("OS random generator failed: {e}"))?;
+        let req = ConsentRequest {
+            request_id,
+            message_id: original_id,
+            scope,
+            reason: reason.to_owned(),
+            requested_by: self.profile.id.clone(),
+            created_at: now(),
+        };
+        req.check_wellformed().map_err(|e| anyhow!("{e}"))?;
+        let s = Signed::sign(&req, &self.identity);
+        let bytes = s.encode();
+        let declare = vec![Declaration {
+            kind: Declared::ConsentRequest,
+            refers_to: original_id,
+            commitment: commitment(&bytes),
+        }];
+        {
+            let mut w = self.home.write()?;
+            w.put(
+                Table::Consents,
+                &request_id,
+                &ConsentRecord {
+                    request_id,
+                    message_id: original_id,
+                    request: Some(bytes),
+                    decision: None,
+                    we_asked: true,
+                },
+            )?;
+            w.commit()?;
+        }
+        self.send_accountability(
+            &originator,
+            Content::ConsentRequest(s),
+            declare,
+            "consent request",
+        )
+        .await?;
+        Ok(request_id)
+    }
+
+    /// As originator, grant or refuse a consent request received.
+    pub async fn decide_consent(
+        &mut self,
+        request_id: [u8; 16],
+        grant: bool,
+        conditions: &str,
+        valid_until: Option<Timestamp>,
+    ) -> Result<()> {
+        let mut rec: ConsentRecord = self
+            .home
+            .get(Table::Consents, &request_id)?
+            .ok_or_else(|| anyhow!("no consent request {}", hex::encode(request_id)))?;
+        if rec.we_asked {
+            bail!("this is your own request; only the originator decides");
+        }
+        let req_bytes = rec
+            .request
+            .clone()
+            .ok_or_else(|| anyhow!("request missing"))?;
+        let req = Signed::<ConsentRequest>::decode(&req_bytes)?.decode_unverified()?;
+        let d = ConsentDecision {
+            request_id,
+            message_id: req.message_id,
+            scope: req.scope.clone(),
+            granted: grant,
+            conditions: conditions.to_owned(),
+            decided_by: self.profile.id.clone(),
+            decided_at: now(),
+            valid_until,
+        };
+        d.check_wellformed().map_err(|e| anyhow!("{e}"))?;
+        let s = Signed::sign(&d, &self.identity);
+        let bytes = s.encode();
+        let declare = vec![Declaration {
+            kind: if grant {
+                Declared::ConsentGranted
+            } else {
+                Declared::ConsentRefused
+            },
+            refers_to: req.message_id,
+            commitment: commitment(&bytes),
+        }];
+        rec.decision = Some(bytes);
+        {
+            let mut w = self.home.write()?;
+            w.put(Table::Consents, &request_id, &rec)?;
+            w.commit()?;
+        }
+        self.send_accountability(
+            &req.requested_by,
+            Content::ConsentDecision(s),
+            declare,
+            "consent decision",
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Destroy the content of received messages whose retention ended,
+    /// keeping a tombstone (payload hash), and send signed deletion records
+    /// to their senders. Returns the ids destroyed.
+    pub async fn enforce_retention(&mut self) -> Result<Vec<MessageId>> {
+        let at = now();
+        let mut expired = Vec::new();
+        for m in self.messages()? {
+            if m.direction != Direction::In
+                || m.destroyed_at.is_some()
+                || !m.verified
+                || m.signed_payload.is_empty()
+            {
+                continue;
+            }
+            let h = self
+                .effective_handling_of(&m)
+                .unwrap_or_else(|_| m.handling.clone());
+            if h.is_expired(at) {
+                expired.push(m);
+            }
+        }
+        if expired.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<MessageId> = expired.iter().map(|m| m.id).collect();
+        // Destroy first: the content must go even if the relay is down.
+        {
+            let mut w = self.home.write()?;
+            for m in &expired {
+                let mut t = m.clone();
+                t.text = String::new();
+                t.signed_payload = Vec::new();
+                t.destroyed_at = Some(at);
+                w.put(Table::Messages, &m.id.0, &t)?;
+            }
+            w.commit()?;
+        }
+        self.send_receipts(&expired, |m| ReceiptKind::Deleted {
+            payload_hash: m.payload_hash,
+        })
+        .await
+        .context("content destroyed, but the deletion records could not be sent yet")?;
+        Ok(ids)
+    }
+
+    /// Check that each receipt we received is declared in the event log
+    /// under a verified checkpoint (commitment and inclusion proof).
+    pub async fn verify_receipt_events(&mut self) -> Result<usize> {
+        let Some(note) = self.checkpoint(LogId::Events)? else {
+            return Ok(0);
+        };
+        let policy = logs::policy(&self.bundle, LogId::Events)?;
+        let base = LogPolicy::new(policy.log().clone()).map_err(|e| anyhow!("{e}"))?;
+        let cp = logs::open(&base, &note)?;
+        let size = cp.checkpoint().size();
+        let pending: Vec<(Vec<u8>, ReceiptRecord)> = self
+            .home
+            .all::<ReceiptRecord>(Table::Receipts)?
+            .into_iter()
+            .filter(|(_, r)| {
+                !r.logged && r.by != self.profile.id.as_str() && r.carrier != MessageId([0; 16])
+            })
+            .collect();
+        let mut n = 0;
+        for (key, mut r) in pending {
+            let events = match self
+                .conn_request(&Request::GetMessageEvents {
+                    message_id: r.carrier,
+                })
+                .await?
+            {
+                Response::MessageEvents { events } => events,
+                other => bail!("unexpected answer to GetMessageEvents: {other:?}"),
+            };
+            let want = commitment(&r.receipt);
+            for e in events {
+                let d = DisclosedEvent::decode(&e.event).map_err(|_| anyhow!("malformed event"))?;
+                let rec = d
+                    .decode_record()
+                    .map_err(|_| anyhow!("malformed event record"))?;
+                let EventKind::Declared {
+                    refers_to,
+                    commitment: c,
+                    ..
+                } = rec.kind
+                else {
+                    continue;
+                };
+                if refers_to != r.message_id || c != want || e.index >= size {
+                    continue;
+                }
+                let proof = match self
+                    .conn_request(&Request::GetInclusion {
+                        log: LogId::Events,
+                        index: e.index,
+                        size,
+                    })
+                    .await?
+                {
+                    Response::Proof { hashes } => hashes.into_iter().map(Hash).collect::<Vec<_>>(),
+                    other => bail!("unexpected answer to GetInclusion: {other:?}"),
+                };
+                cp.checkpoint()
+                    .verify_inclusion(&d.leaf_hash(), e.index, &proof)
+                    .map_err(|e| anyhow!("receipt event inclusion proof does not verify: {e}"))?;
+                r.logged = true;
+                n += 1;
+                let mut w = self.home.write()?;
+                w.put(Table::Receipts, &key, &r)?;
+                w.commit()?;
+                break;
+            }
+        }
+        Ok(n)
+    }
+}

@@ -1,0 +1,523 @@
+//! `liaison-audit`: the auditor's tool for the relay's transparency logs.
+//!
+//! Exit codes: 0 everything verified; 1 a verification failed (the report
+//! names the file, index or checkpoint and what failed); 2 usage or I/O
+//! error (nothing was decided).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use clap::{Parser, Subcommand, ValueEnum};
+use liaison_client::audit::{
+    self, Comparison, DisclosedLeaf, EXIT_FAILED, EXIT_USAGE, EXIT_VERIFIED, ExportOptions, Report,
+    Trust, Witness,
+};
+use liaison_protocol::MessageId;
+use liaison_protocol::frames::LogId;
+use liaison_protocol::log::note::MAX_NOTE_LEN;
+use liaison_protocol::log::proof::MAX_TLOG_PROOF_LEN;
+use liaison_protocol::log::{Checkpoint, Note};
+use serde_json::json;
+
+/// Verify a Liaison relay's transparency logs: export them, check an export
+/// or a per-event proof offline, compare checkpoints, or run a witness.
+///
+/// Exit codes: 0 all verified; 1 verification failed (with a report naming
+/// the file, index or checkpoint and what failed); 2 usage or I/O error.
+#[derive(Parser, Debug)]
+#[command(name = "liaison-audit", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Keys to pin. Flags override the bundle.
+#[derive(clap::Args, Debug)]
+struct KeyArgs {
+    /// Take the log keys, witness keys, quorum and network root from this
+    /// enrolment bundle.
+    #[arg(long)]
+    bundle: Option<PathBuf>,
+    /// A log's C2SP verifier key (`<network>/<log>+hex8+base64`); repeat for
+    /// both logs. Its name tells which log it is for.
+    #[arg(long = "log-key", value_name = "VKEY")]
+    log_key: Vec<String>,
+    /// A trusted witness's C2SP cosignature verifier key; repeatable.
+    #[arg(long = "witness", value_name = "VKEY")]
+    witness: Vec<String>,
+    /// Witness cosignatures every checkpoint must carry (default: 1 with
+    /// --witness, else the bundle's quorum).
+    #[arg(long)]
+    quorum: Option<usize>,
+    /// The network root key (64 hex digits), to chain directory records to
+    /// it (default: the bundle's).
+    #[arg(long = "root-key", value_name = "HEX")]
+    root_key: Option<String>,
+}
+
+impl KeyArgs {
+    fn trust(&self) -> Result<Trust> {
+        let bundle = self.bundle.as_deref().map(audit::load_bundle).transpose()?;
+        Trust::from_args(
+            bundle.as_ref(),
+            &self.log_key,
+            &self.witness,
+            self.quorum,
+            self.root_key.as_deref(),
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogChoice {
+    Directory,
+    Events,
+    Both,
+}
+
+impl LogChoice {
+    fn logs(self) -> &'static [LogId] {
+        match self {
+            LogChoice::Directory => &[LogId::Directory],
+            LogChoice::Events => &[LogId::Events],
+            LogChoice::Both => &LogId::ALL,
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Fetch the relay's checkpoints, consistency proofs and every entry into
+    /// DIR (authenticating as an auditor). An earlier export in DIR is
+    /// extended: its checkpoints are kept, so the history grows. The layout
+    /// is described in DIR/README.txt.
+    Export {
+        /// The network's enrolment bundle (relay address, certificate pin,
+        /// log keys).
+        #[arg(long)]
+        bundle: PathBuf,
+        /// The auditor key file (hex Ed25519 seed) registered in the relay's
+        /// `[logs] auditors`.
+        #[arg(long)]
+        key: PathBuf,
+        /// The export directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Which log(s) to export.
+        #[arg(long, value_enum, default_value = "both")]
+        log: LogChoice,
+    },
+    /// Verify an export offline: checkpoint signatures (and witness quorum),
+    /// roots recomputed from the entries at every checkpoint, consistency
+    /// and forks, canonical encoding, the directory chain and the event
+    /// log's semantics.
+    Verify {
+        /// The export directory.
+        dir: PathBuf,
+        #[command(flatten)]
+        keys: KeyArgs,
+    },
+    /// Verify one per-event proof bundle (c2sp.org/tlog-proof whose `extra`
+    /// line carries the disclosed entry) against pinned keys, and print the
+    /// event.
+    VerifyProof {
+        /// The proof bundle file.
+        file: PathBuf,
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch the events of one message with inclusion proofs and write one
+    /// verified proof bundle per event into OUT (a directory).
+    Proof {
+        /// The network's enrolment bundle.
+        #[arg(long)]
+        bundle: PathBuf,
+        /// The auditor key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The message id (32 hex digits).
+        #[arg(long)]
+        message: String,
+        /// Directory for the proof files
+        /// (`<message>-<index>-<kind>.tlog-proof`).
+        #[arg(long)]
+        out: PathBuf,
+        /// Seconds to wait for a checkpoint that covers the events.
+        #[arg(long, default_value_t = 30)]
+        wait: u64,
+    },
+    /// Compare two checkpoints of one log. Same size and different roots is
+    /// a fork; with --bundle and different sizes, the relay must prove that
+    /// the larger extends the smaller.
+    Compare {
+        /// First signed checkpoint.
+        a: PathBuf,
+        /// Second signed checkpoint.
+        b: PathBuf,
+        /// The log's C2SP verifier key (default: from --bundle, by origin).
+        #[arg(long = "log-key", value_name = "VKEY")]
+        log_key: Option<String>,
+        /// Bundle of the relay to ask for a consistency proof.
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+    },
+    /// Run a witness: verify each log's latest checkpoint and its
+    /// consistency with the last one this witness cosigned, then cosign it
+    /// and give the cosignature to the relay. Refuses (exit 1, evidence in
+    /// STATE/evidence/) on a rollback or an inconsistency.
+    Witness {
+        /// The network's enrolment bundle.
+        #[arg(long)]
+        bundle: PathBuf,
+        /// The witness key file (C2SP cosignature signer key,
+        /// `PRIVATE+KEY+name+...`).
+        #[arg(long)]
+        key: PathBuf,
+        /// State directory: `<log>.note` is the last checkpoint cosigned.
+        #[arg(long)]
+        state: PathBuf,
+        /// Do one round and exit.
+        #[arg(long)]
+        once: bool,
+        /// Seconds between rounds.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        interval: u64,
+    },
+}
+
+/// A failure to act (exit 2) or a verification verdict.
+enum Outcome {
+    Verified,
+    Failed,
+}
+
+/// Write to stdout; a closed pipe ends the program successfully (ripgrep).
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
+    }
+}
+
+fn verdict(report: &Report) -> Outcome {
+    emit(&report.render());
+    if report.is_ok() {
+        Outcome::Verified
+    } else {
+        Outcome::Failed
+    }
+}
+
+fn read_note(path: &Path) -> Result<Vec<u8>> {
+    audit::read_bounded(path, MAX_NOTE_LEN as u64, true)
+        .map_err(|e| anyhow!("reading {}: {e}", path.display()))
+}
+
+async fn run(cli: Cli) -> Result<Outcome> {
+    match cli.command {
+        Command::Export {
+            bundle,
+            key,
+            out,
+            log,
+        } => {
+            let bundle = audit::load_bundle(&bundle)?;
+            let key = audit::load_auditor_key(&key)?;
+            let report = audit::export(&ExportOptions {
+                bundle: &bundle,
+                key: &key,
+                out: &out,
+                logs: log.logs(),
+            })
+            .await?;
+            emit(&report.render_as(&format!(
+                "EXPORTED to {}: the relay's checkpoints verify and extend the held history; \
+                 run `liaison-audit verify {}` for the full offline check",
+                out.display(),
+                out.display()
+            )));
+            Ok(if report.is_ok() {
+                Outcome::Verified
+            } else {
+                Outcome::Failed
+            })
+        }
+        Command::Verify { dir, keys } => {
+            let trust = keys.trust()?;
+            let (report, _) = audit::verify_export(&dir, &trust)?;
+            Ok(verdict(&report))
+        }
+        Command::VerifyProof { file, keys, json } => {
+            let trust = keys.trust()?;
+            let bytes = audit::read_bounded(&file, MAX_TLOG_PROOF_LEN as u64, true)
+                .map_err(|e| anyhow!("reading {}: {e}", file.display()))?;
+            match audit::verify_proof_bundle(&bytes, &trust) {
+                Ok(v) => {
+                    let cp = v.checkpoint.checkpoint();
+                    let (kind, description) = match &v.leaf {
+                        DisclosedLeaf::Event { record, .. } => {
+                            (record.kind.name(), audit::describe_event(record))
+                        }
+                        DisclosedLeaf::Directory(e) => {
+                            ("directory-entry", audit::describe_directory_entry(e))
+                        }
+                    };
+                    if json {
+                        let mut j = json!({
+                            "verified": true,
+                            "log": v.log.name(),
+                            "origin": cp.origin(),
+                            "checkpoint_size": cp.size(),
+                            "root": cp.root().to_base64(),
+                            "cosignatures": v.checkpoint.cosignatures().iter().map(|c| json!({"witness": c.witness(), "timestamp": c.timestamp()})).collect::<Vec<_>>(),
+                            "index": v.index,
+                            "kind": kind,
+                            "description": description,
+                        });
+                        if let DisclosedLeaf::Event { record, .. } = &v.leaf
+                            && let Some(o) = j.as_object_mut()
+                        {
+                            o.insert("seq".into(), json!(record.seq));
+                            o.insert("time".into(), json!(record.time.to_rfc3339()));
+                            o.insert(
+                                "message_id".into(),
+                                json!(record.kind.message_id().to_hex()),
+                            );
+                        }
+                        emit(&format!("{j}\n"));
+                    } else {
+                        emit(&format!(
+                            "VERIFIED: leaf {} of {} (checkpoint size {}, root {}, {} trusted \
+                             cosignature(s))\n{description}\n",
+                            v.index,
+                            cp.origin(),
+                            cp.size(),
+                            cp.root().to_base64(),
+                            v.checkpoint.cosignatures().len()
+                        ));
+                    }
+                    Ok(Outcome::Verified)
+                }
+                Err(why) => {
+                    emit(&format!(
+                        "FAILED: proof bundle {}: {why}\nVERIFICATION FAILED\n",
+                        file.display()
+                    ));
+                    Ok(Outcome::Failed)
+                }
+            }
+        }
+        Command::Proof {
+            bundle,
+            key,
+            message,
+            out,
+            wait,
+        } => {
+            let bundle = audit::load_bundle(&bundle)?;
+            let key = audit::load_auditor_key(&key)?;
+            let message = MessageId::from_hex(&message)
+                .ok_or_else(|| anyhow!("--message: expected 32 hex digits"))?;
+            let written =
+                audit::message_proofs(&bundle, &key, message, &out, Duration::from_secs(wait))
+                    .await?;
+            for (path, record) in &written {
+                emit(&format!(
+                    "{}\n  {}\n",
+                    path.display(),
+                    audit::describe_event(record)
+                ));
+            }
+            Ok(Outcome::Verified)
+        }
+        Command::Compare {
+            a,
+            b,
+            log_key,
+            bundle,
+        } => compare(&a, &b, log_key, bundle.as_deref()).await,
+        Command::Witness {
+            bundle,
+            key,
+            state,
+            once,
+            interval,
+        } => {
+            let bundle = audit::load_bundle(&bundle)?;
+            let signer = audit::load_witness_key(&key)?;
+            if !bundle
+                .witness_keys
+                .split(',')
+                .any(|w| w.trim() == signer.verifier().to_vkey())
+            {
+                eprintln!(
+                    "liaison-audit: note: witness key {} is not listed in the bundle's \
+                     witness_keys; clients will not count its cosignatures",
+                    signer.verifier().to_vkey()
+                );
+            }
+            let witness = Witness {
+                bundle: &bundle,
+                signer: &signer,
+                state: &state,
+            };
+            loop {
+                match witness.round(audit::unix_now()).await {
+                    Ok(report) => {
+                        for n in report.notes() {
+                            emit(&format!("{n}\n"));
+                        }
+                        for f in report.failures() {
+                            eprintln!("liaison-audit: WITNESS {f}");
+                        }
+                        if once {
+                            return Ok(if report.is_ok() {
+                                Outcome::Verified
+                            } else {
+                                Outcome::Failed
+                            });
+                        }
+                    }
+                    Err(e) if once => return Err(e),
+                    Err(e) => eprintln!("liaison-audit: witness round failed: {e:#}"),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(interval)) => {}
+                    _ = tokio::signal::ctrl_c() => return Ok(Outcome::Verified),
+                }
+            }
+        }
+    }
+}
+
+async fn compare(
+    a: &Path,
+    b: &Path,
+    log_key: Option<String>,
+    bundle: Option<&Path>,
+) -> Result<Outcome> {
+    let bundle = bundle.map(audit::load_bundle).transpose()?;
+    let (na, nb) = (read_note(a)?, read_note(b)?);
+    let trust = Trust::from_args(
+        bundle.as_ref(),
+        &log_key.into_iter().collect::<Vec<_>>(),
+        &[],
+        Some(0),
+        None,
+    )?;
+    let origin_of = |bytes: &[u8], path: &Path| -> Result<String> {
+        let note = Note::parse(bytes)
+            .map_err(|e| anyhow!("{}: not a signed note: {e}", path.display()))?;
+        Ok(Checkpoint::from_text(note.text())
+            .map_err(|e| anyhow!("{}: not a checkpoint: {e}", path.display()))?
+            .origin()
+            .to_owned())
+    };
+    let (oa, ob) = (origin_of(&na, a)?, origin_of(&nb, b)?);
+    if oa != ob {
+        return Err(anyhow!(
+            "{} ({oa}) and {} ({ob}) are checkpoints of different logs",
+            a.display(),
+            b.display()
+        ));
+    }
+    let (log, policy) = trust
+        .policy_for_origin(&oa)
+        .ok_or_else(|| anyhow!("no pinned log key is named {oa}: pass --log-key or --bundle"))?;
+    let mut report = Report::default();
+    let open = |bytes: &[u8], path: &Path, report: &mut Report| match policy.open(bytes) {
+        Ok(sc) => Some(sc),
+        Err(e) => {
+            report.fail(format!(
+                "checkpoint {}: {}",
+                path.display(),
+                audit::explain_checkpoint_error(&e, bytes, policy)
+            ));
+            None
+        }
+    };
+    let (sa, sb) = (open(&na, a, &mut report), open(&nb, b, &mut report));
+    let (Some(sa), Some(sb)) = (sa, sb) else {
+        return Ok(verdict(&report));
+    };
+    let (ca, cb) = (sa.checkpoint(), sb.checkpoint());
+    let evidence = || {
+        format!(
+            "evidence: {} (size {}, root {}) and {} (size {}, root {}), both signed by {}",
+            a.display(),
+            ca.size(),
+            ca.root().to_base64(),
+            b.display(),
+            cb.size(),
+            cb.root().to_base64(),
+            audit::key_label(policy.log())
+        )
+    };
+    match audit::compare_offline(ca, cb) {
+        Comparison::Identical => report.note("the two checkpoints are identical"),
+        Comparison::Extends => report.note("one checkpoint is the empty tree: consistent"),
+        Comparison::Fork => report.fail(format!(
+            "FORK: inconsistent checkpoints of the {} log: two different roots for size {}; {}",
+            log.name(),
+            ca.size(),
+            evidence()
+        )),
+        Comparison::NeedsProof { old, new } => match &bundle {
+            None => {
+                return Err(anyhow!(
+                    "the checkpoints have different sizes ({old} and {new}); deciding needs a \
+                     consistency proof: pass --bundle to ask the relay for one"
+                ));
+            }
+            Some(bundle) => match audit::compare_with_relay(bundle, log, ca, cb).await? {
+                Ok(()) => report.note(format!(
+                    "consistent: the relay proved that size {new} extends size {old} (RFC 9162 \
+                     consistency proof verified)"
+                )),
+                Err(why) => report.fail(format!(
+                    "INCONSISTENT checkpoints of the {} log: {why}; {}",
+                    log.name(),
+                    evidence()
+                )),
+            },
+        },
+    }
+    Ok(verdict(&report))
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LIAISON_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("liaison-audit: cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(Outcome::Verified) => ExitCode::from(EXIT_VERIFIED),
+        Ok(Outcome::Failed) => ExitCode::from(EXIT_FAILED),
+        Err(e) => {
+            eprintln!("liaison-audit: {e:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}

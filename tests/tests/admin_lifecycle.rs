@@ -1,0 +1,821 @@
+//! The directory lifecycle through the real `liaison-admin` binary against a
+//! real relay: the network root's offline ceremony for a new country,
+//! enrolment, updates, devices, roles and handovers, revocation of focal
+//! points and of authorities, and the country rule enforced by the tool and,
+//! for a record forged with the library, by the relay.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use liaison_client::admin::{self, RecordChanges};
+use liaison_client::transport::RelayError;
+use liaison_protocol::frames::ErrorCode;
+use liaison_tests::{DevNet, assert_success, bin, inproc};
+use serde_json::Value;
+
+fn admin_cmd(args: &[&str]) -> Output {
+    Command::new(bin("liaison-admin"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Run with `--json`, require success, parse stdout.
+fn admin_json(args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = admin_cmd(&all);
+    assert_success(&out, &format!("liaison-admin {}", args.join(" ")));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "liaison-admin {} printed no JSON ({e}): {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// Require exit code 1 and a message containing `needle`, with a hint.
+fn assert_refused(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "expected a refusal (exit 1) mentioning {needle:?}; stdout: {}; stderr: {stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");
+    assert!(stderr.contains("\nhint: "), "no hint in: {stderr}");
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn records(list: &Value) -> Vec<Value> {
+    list["records"].as_array().unwrap().clone()
+}
+
+fn record<'a>(list: &'a Value, id: &str) -> Option<&'a Value> {
+    list["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+}
+
+fn list(net: &DevNet, authority: &Path) -> Value {
+    admin_json(&[
+        "list",
+        "--authority",
+        p(authority),
+        "--bundle",
+        p(&net.bundle()),
+    ])
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn root_ceremony_certifies_a_third_country_that_then_enrols_updates_and_messages() {
+    let net = DevNet::start();
+    let d = net.dir.path();
+    let bundle = net.bundle();
+    let root = d.join("root.key");
+
+    // The root key in D/root.key is the one the bundle pins.
+    let shown = admin_json(&["root", "show", "--root", p(&root)]);
+    let bundle_text = std::fs::read_to_string(&bundle).unwrap();
+    assert!(bundle_text.contains(shown["public_key"].as_str().unwrap()));
+
+    // The Vietnamese authority makes its key and request ...
+    let vn_key = net.authority("VN");
+    let name = "Bộ Công an — Cục Cảnh sát hình sự";
+    let kg = admin_json(&[
+        "authority",
+        "keygen",
+        "--country",
+        "vn",
+        "--name",
+        name,
+        "--out",
+        p(&vn_key),
+    ]);
+    assert_eq!(kg["country"], "VN");
+    let request = d.join("authorities").join("VN.key.request");
+    assert!(request.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&vn_key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key file is owner-only");
+    }
+    // ... which is of no use before certification.
+    assert_refused(
+        &admin_cmd(&["list", "--authority", p(&vn_key), "--bundle", p(&bundle)]),
+        "not certified yet",
+    );
+    // Nothing is overwritten.
+    assert_refused(
+        &admin_cmd(&[
+            "authority",
+            "keygen",
+            "--country",
+            "VN",
+            "--name",
+            "x",
+            "--out",
+            p(&vn_key),
+        ]),
+        "already exists",
+    );
+
+    // The root, offline, checks and certifies it; the authority installs the
+    // certificate and publishes it.
+    let shown_req = admin_json(&["show", p(&request)]);
+    assert_eq!(shown_req["fingerprint"], kg["fingerprint"]);
+    assert_eq!(shown_req["self_signature_valid"], true);
+    let cert = d.join("VN.cert");
+    let certified = admin_json(&[
+        "root",
+        "certify",
+        "--root",
+        p(&root),
+        "--request",
+        p(&request),
+        "--valid-days",
+        "365",
+        "--out",
+        p(&cert),
+    ]);
+    assert_eq!(certified["kind"], "certificate");
+    assert_eq!(certified["version"], 1);
+    assert_eq!(certified["fingerprint"], kg["fingerprint"]);
+    assert_eq!(certified["signer"], shown["fingerprint"]);
+    assert!(
+        std::fs::read_to_string(&cert)
+            .unwrap()
+            .starts_with("-----BEGIN LIAISON AUTHORITY CERTIFICATE-----\n")
+    );
+    let installed = admin_json(&[
+        "authority",
+        "install",
+        "--key",
+        p(&vn_key),
+        "--cert",
+        p(&cert),
+        "--bundle",
+        p(&bundle),
+    ]);
+    assert_eq!(installed["root_checked"], true);
+    // The installed file is an ordinary authority key file.
+    let vn = inproc::authority(&net, "VN");
+    assert_eq!(vn.country.as_str(), "VN");
+    let published = admin_json(&["publish", "--bundle", p(&bundle), p(&cert)]);
+    assert_eq!(published[0]["published"], true);
+
+    // VN enrols its focal point with the standard tooling, and updates it.
+    let van = net.enrol("van", "vn.mps.van", "VN", "MPS");
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let updated = admin_json(&[
+        "update",
+        "--authority",
+        p(&vn_key),
+        "--bundle",
+        p(&bundle),
+        "--id",
+        "vn.mps.van",
+        "--unit",
+        "Anti-trafficking Department",
+        "--language",
+        "vi",
+        "--language",
+        "en",
+        "--working-hours",
+        "Mon-Fri 07:30-16:30",
+        "--time-zone",
+        "Asia/Ho_Chi_Minh",
+    ]);
+    assert_eq!(updated["kind"], "record");
+    assert_eq!(updated["subject"], "vn.mps.van");
+    assert_eq!(updated["version"], 2);
+    assert_eq!(updated["published"], true);
+    assert_eq!(updated["signer"], kg["fingerprint"]);
+    // Without any change there is nothing to sign.
+    assert_refused(
+        &admin_cmd(&[
+            "update",
+            "--authority",
+            p(&vn_key),
+            "--bundle",
+            p(&bundle),
+            "--id",
+            "vn.mps.van",
+        ]),
+        "nothing to change",
+    );
+
+    // Another country's authority sees the new version, vouched for by VN.
+    let seen = list(&net, &net.authority("TH"));
+    assert_eq!(seen["authenticated_as"], "TH");
+    let r = record(&seen, "vn.mps.van").expect("vn.mps.van is listed");
+    assert_eq!(r["version"], 2);
+    assert_eq!(r["unit"], "Anti-trafficking Department");
+    assert_eq!(r["languages"], serde_json::json!(["vi", "en"]));
+    assert_eq!(r["time_zone"], "Asia/Ho_Chi_Minh");
+    assert_eq!(r["status"]["state"], "active");
+    assert_eq!(r["vouched_by"]["country"], "VN");
+    assert_eq!(r["vouched_by"]["name"], name);
+    assert!(
+        seen["authorities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["country"] == "VN" && a["name"] == name)
+    );
+
+    // Focal points of the new country are reachable end to end.
+    let out = alice.run(&["send", "--to", "vn.mps.van", "Xin chào: case file follows"]);
+    assert_success(&out, "alice sends to the VN focal point");
+    assert_success(&van.run(&["sync"]), "van sync");
+    let inbox = van.inbox();
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert_eq!(inbox[0]["from"], "th.dsi.alice");
+    assert_eq!(inbox[0]["verified"], true);
+
+    // Renewal: the dev TH certificate is exported, renewed by the root,
+    // installed and published; the key keeps working.
+    let th_key = net.authority("TH");
+    let th_cert = d.join("TH.cert");
+    let th_renewed = d.join("TH.renewed.cert");
+    admin_json(&[
+        "authority",
+        "export-cert",
+        "--key",
+        p(&th_key),
+        "--out",
+        p(&th_cert),
+    ]);
+    let renewed = admin_json(&[
+        "root",
+        "renew",
+        "--root",
+        p(&root),
+        "--cert",
+        p(&th_cert),
+        "--valid-days",
+        "400",
+        "--out",
+        p(&th_renewed),
+    ]);
+    assert_eq!(renewed["version"], 2);
+    assert_eq!(renewed["revoked"], false);
+    admin_json(&[
+        "authority",
+        "install",
+        "--key",
+        p(&th_key),
+        "--cert",
+        p(&th_renewed),
+    ]);
+    assert_refused(
+        &admin_cmd(&[
+            "authority",
+            "install",
+            "--key",
+            p(&th_key),
+            "--cert",
+            p(&th_renewed),
+        ]),
+        "not newer",
+    );
+    admin_json(&["publish", "--bundle", p(&bundle), p(&th_renewed)]);
+    let seen = list(&net, &th_key);
+    let th_auth: Vec<&Value> = seen["authorities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["country"] == "TH")
+        .collect();
+    assert_eq!(th_auth.len(), 1);
+    assert_eq!(th_auth[0]["serial"], 2);
+    let updated = admin_json(&[
+        "update",
+        "--authority",
+        p(&th_key),
+        "--bundle",
+        p(&bundle),
+        "--id",
+        "th.dsi.alice",
+        "--notes",
+        "Duty phone via DSI switchboard",
+    ]);
+    assert_eq!(updated["version"], 2);
+
+    // A production bundle written from the same parameters is equivalent.
+    let b = liaison_protocol::bundle::Bundle::from_toml(&bundle_text).unwrap();
+    let prod = d.join("prod-bundle.toml");
+    let mut args = vec![
+        "bundle",
+        "--network",
+        "liaison-prod",
+        "--root-key",
+        &b.root_key,
+        "--relay",
+        &b.relay_addr,
+        "--cert-sha256",
+        &b.relay_cert_sha256,
+        "--directory-log-key",
+        &b.directory_log_key,
+        "--event-log-key",
+        &b.event_log_key,
+    ];
+    let witnesses: Vec<&str> = b
+        .witness_keys
+        .split(',')
+        .filter(|w| !w.is_empty())
+        .collect();
+    for w in &witnesses {
+        args.extend(["--witness", w]);
+    }
+    args.extend(["--quorum", "1", "--out", p(&prod)]);
+    admin_json(&args);
+    let written =
+        liaison_protocol::bundle::Bundle::from_toml(&std::fs::read_to_string(&prod).unwrap())
+            .unwrap();
+    assert_eq!(written.network, "liaison-prod");
+    assert_eq!(
+        (
+            &written.root_key,
+            &written.relay_addr,
+            &written.relay_cert_sha256
+        ),
+        (&b.root_key, &b.relay_addr, &b.relay_cert_sha256)
+    );
+    assert_eq!(written.directory_log_key, b.directory_log_key);
+    assert_eq!(written.witness_keys, b.witness_keys);
+    assert_eq!(written.quorum().unwrap(), 1);
+    assert_refused(&admin_cmd(&args), "another --out");
+}
+
+#[test]
+fn an_authority_cannot_touch_another_countrys_focal_points() {
+    let net = DevNet::start();
+    let bundle = net.bundle();
+    let th_key = net.authority("TH");
+    let ph_key = net.authority("PH");
+    let _alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let _bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    let b = p(&bundle);
+
+    // The tool refuses, naming the rule, before signing anything.
+    let out = admin_cmd(&[
+        "update",
+        "--authority",
+        p(&ph_key),
+        "--bundle",
+        b,
+        "--id",
+        "th.dsi.alice",
+        "--name",
+        "Mallory",
+    ]);
+    assert_refused(
+        &out,
+        "the PH authority cannot update th.dsi.alice: only the TH authority can",
+    );
+    let out = admin_cmd(&[
+        "revoke",
+        "--authority",
+        p(&ph_key),
+        "--bundle",
+        b,
+        "--id",
+        "th.dsi.alice",
+        "--reason",
+        "x",
+    ]);
+    assert_refused(
+        &out,
+        "the PH authority cannot revoke th.dsi.alice: only the TH authority can",
+    );
+    let out = admin_cmd(&[
+        "revoke-device",
+        "--authority",
+        p(&ph_key),
+        "--bundle",
+        b,
+        "--id",
+        "th.dsi.alice",
+        "--device",
+        "0123456789",
+    ]);
+    assert_refused(
+        &out,
+        "the PH authority cannot revoke a device of th.dsi.alice",
+    );
+    let out = admin_cmd(&[
+        "enrol",
+        "--authority",
+        p(&ph_key),
+        "--bundle",
+        b,
+        p(&net.person("alice").home.join("enrolment.request")),
+    ]);
+    assert_refused(
+        &out,
+        "the PH authority cannot enrol th.dsi.alice: only the TH authority can",
+    );
+    let out = admin_cmd(&[
+        "role",
+        "set",
+        "--authority",
+        p(&ph_key),
+        "--bundle",
+        b,
+        "--role",
+        "th.dsi.tip-duty",
+        "--name",
+        "x",
+        "--holders",
+        "th.dsi.alice",
+    ]);
+    assert_refused(
+        &out,
+        "the PH authority cannot publish the role th.dsi.tip-duty",
+    );
+    let out = admin_cmd(&[
+        "role",
+        "set",
+        "--authority",
+        p(&th_key),
+        "--bundle",
+        b,
+        "--role",
+        "th.dsi.tip-duty",
+        "--name",
+        "x",
+        "--holders",
+        "th.dsi.alice,ph.pnp.bob",
+    ]);
+    assert_refused(&out, "ph.pnp.bob cannot hold the TH role th.dsi.tip-duty");
+
+    // A record forged with the library (bypassing the tool's check) is
+    // refused by the relay itself.
+    let rt = runtime();
+    let ph = inproc::authority(&net, "PH");
+    let current = rt
+        .block_on(inproc::current_record(&net, &ph, "th.dsi.alice"))
+        .unwrap();
+    let change = RecordChanges {
+        name: Some("Mallory".into()),
+        ..RecordChanges::default()
+    };
+    let e = admin::updated_record(&ph, &current, &change, admin::current_time()).unwrap_err();
+    assert!(format!("{e:#}").contains("the PH authority cannot update th.dsi.alice"));
+    let mut forged = current.clone();
+    forged.version += 1;
+    forged.name = "Mallory".into();
+    match rt.block_on(inproc::publish(&net, &ph, &forged, Vec::new())) {
+        Err(RelayError::Refused(w)) => {
+            assert_eq!(w.code, ErrorCode::InvalidRecord, "{w}");
+            assert!(w.message.contains("PH authority cannot sign for TH"), "{w}");
+        }
+        other => panic!("the relay accepted a TH record signed by PH: {other:?}"),
+    }
+    // Nothing changed.
+    let seen = list(&net, &th_key);
+    let alice = record(&seen, "th.dsi.alice").unwrap();
+    assert_eq!(
+        (alice["version"].as_u64(), alice["name"].as_str()),
+        (Some(1), Some("alice"))
+    );
+    assert!(seen["rejected"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn devices_are_added_from_the_focal_points_approval_and_removed_by_fingerprint() {
+    let net = DevNet::start();
+    let bundle = net.bundle();
+    let b = p(&bundle);
+    let th_key = net.authority("TH");
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    assert_success(&alice.run(&["sync"]), "alice sync");
+
+    // The laptop asks; the desk machine approves.
+    let laptop = net.person("alice-laptop");
+    let out = laptop.run(&["device", "request", "--bundle", b, "--id", "th.dsi.alice"]);
+    assert_success(&out, "liaison device request");
+    let approval = net.dir.path().join("alice-laptop.approval");
+    let out = alice.run(&[
+        "device",
+        "approve",
+        p(&laptop.home.join("device.request")),
+        "--out",
+        p(&approval),
+    ]);
+    assert_success(&out, "liaison device approve");
+    let shown = admin_json(&["show", p(&approval)]);
+    assert_eq!(shown["kind"], "device-approval");
+    assert_eq!(shown["id"], "th.dsi.alice");
+
+    // Only Alice's own authority countersigns it.
+    assert_refused(
+        &admin_cmd(&[
+            "add-device",
+            "--authority",
+            p(&net.authority("PH")),
+            "--bundle",
+            b,
+            p(&approval),
+        ]),
+        "the PH authority cannot add a device to th.dsi.alice: only the TH authority can",
+    );
+    let added = admin_json(&[
+        "add-device",
+        "--authority",
+        p(&th_key),
+        "--bundle",
+        b,
+        p(&approval),
+    ]);
+    assert_eq!(added["version"], 2);
+    assert_eq!(added["added_device"], shown["device_fingerprint"]);
+    // The same approval cannot add it twice.
+    assert_refused(
+        &admin_cmd(&[
+            "add-device",
+            "--authority",
+            p(&th_key),
+            "--bundle",
+            b,
+            p(&approval),
+        ]),
+        "already a device",
+    );
+    let seen = list(&net, &th_key);
+    let devices = record(&seen, "th.dsi.alice").unwrap()["devices"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(devices.len(), 2);
+    // The new device links and connects.
+    assert_success(
+        &laptop.run(&["device", "link", p(&approval)]),
+        "device link",
+    );
+    assert_success(&laptop.run(&["sync"]), "laptop sync");
+
+    // The laptop is lost: remove it by a fingerprint prefix.
+    let fp = shown["device_fingerprint"].as_str().unwrap();
+    let removed = admin_json(&[
+        "revoke-device",
+        "--authority",
+        p(&th_key),
+        "--bundle",
+        b,
+        "--id",
+        "th.dsi.alice",
+        "--device",
+        &fp[..14],
+    ]);
+    assert_eq!(removed["version"], 3);
+    assert_eq!(removed["removed_device"], fp);
+    let out = laptop.run(&["sync"]);
+    assert!(
+        !out.status.success(),
+        "a removed device is no longer admitted"
+    );
+    // The last device is not removed: that is what revoke is for.
+    let seen = list(&net, &th_key);
+    let last = record(&seen, "th.dsi.alice").unwrap()["devices"][0]["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_refused(
+        &admin_cmd(&[
+            "revoke-device",
+            "--authority",
+            p(&th_key),
+            "--bundle",
+            b,
+            "--id",
+            "th.dsi.alice",
+            "--device",
+            &last,
+        ]),
+        "liaison-admin revoke",
+    );
+    assert_success(&alice.run(&["sync"]), "the desk machine still works");
+}
+
+#[test]
+fn roles_hand_over_and_revocations_take_effect_on_the_relay() {
+    let net = DevNet::start();
+    let d = net.dir.path();
+    let bundle = net.bundle();
+    let b = p(&bundle);
+    let th_key = net.authority("TH");
+    let ph_key = net.authority("PH");
+    let _alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let carol = net.enrol("carol", "th.dsi.carol", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+
+    // A new role; a holder not yet enrolled draws a warning.
+    let out = admin_cmd(&[
+        "--json",
+        "role",
+        "set",
+        "--authority",
+        p(&th_key),
+        "--bundle",
+        b,
+        "--role",
+        "th.dsi.tip-duty",
+        "--name",
+        "DSI trafficking duty desk",
+        "--description",
+        "24/7",
+        "--holders",
+        "th.dsi.alice,th.dsi.dave",
+    ]);
+    assert_success(&out, "role set");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: th.dsi.dave has no record"));
+    let v1: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v1["kind"].as_str(), v1["version"].as_u64()),
+        (Some("role"), Some(1))
+    );
+    let role = admin_json(&[
+        "role",
+        "show",
+        "--authority",
+        p(&th_key),
+        "--bundle",
+        b,
+        "--role",
+        "th.dsi.tip-duty",
+    ]);
+    assert_eq!(role["reaches"], serde_json::json!(["th.dsi.alice"]));
+    assert_eq!(role["holders"][1]["state"], "missing");
+
+    // Handover: a new version with the other holder; the name is kept.
+    let v2 = admin_json(&[
+        "role",
+        "set",
+        "--authority",
+        p(&th_key),
+        "--bundle",
+        b,
+        "--role",
+        "th.dsi.tip-duty",
+        "--holders",
+        "th.dsi.carol",
+    ]);
+    assert_eq!(v2["version"], 2);
+    assert_eq!(v2["holders"], serde_json::json!(["th.dsi.carol"]));
+    let role = admin_json(&[
+        "role",
+        "show",
+        "--authority",
+        p(&ph_key),
+        "--bundle",
+        b,
+        "--role",
+        "th.dsi.tip-duty",
+    ]);
+    assert_eq!(role["version"], 2);
+    assert_eq!(role["name"], "DSI trafficking duty desk");
+    assert_eq!(role["reaches"], serde_json::json!(["th.dsi.carol"]));
+
+    // Revoking a focal point: a new version; the relay stops admitting it
+    // and the role reaches nobody.
+    let revoked = admin_json(&[
+        "revoke",
+        "--authority",
+        p(&th_key),
+        "--bundle",
+        b,
+        "--id",
+        "th.dsi.carol",
+        "--reason",
+        "rotated to another unit",
+    ]);
+    assert_eq!(revoked["version"], 2);
+    assert!(
+        !carol.run(&["sync"]).status.success(),
+        "a revoked focal point is refused"
+    );
+    let seen = list(&net, &th_key);
+    let c = record(&seen, "th.dsi.carol").unwrap();
+    assert_eq!(c["status"]["state"], "revoked");
+    assert_eq!(c["status"]["reason"], "rotated to another unit");
+    let role = seen["roles"][0].clone();
+    assert_eq!(role["reaches"], serde_json::json!([]));
+    assert_refused(
+        &admin_cmd(&[
+            "revoke",
+            "--authority",
+            p(&th_key),
+            "--bundle",
+            b,
+            "--id",
+            "th.dsi.carol",
+            "--reason",
+            "again",
+        ]),
+        "already revoked",
+    );
+
+    // The root revokes the PH authority key: from then on the relay refuses
+    // it and everything it signs.
+    let ph_cert = d.join("PH.cert");
+    let ph_revocation = d.join("PH.revocation");
+    admin_json(&[
+        "authority",
+        "export-cert",
+        "--key",
+        p(&ph_key),
+        "--out",
+        p(&ph_cert),
+    ]);
+    let rv = admin_json(&[
+        "root",
+        "revoke-authority",
+        "--root",
+        p(&d.join("root.key")),
+        "--cert",
+        p(&ph_cert),
+        "--out",
+        p(&ph_revocation),
+    ]);
+    assert_eq!(
+        (rv["kind"].as_str(), rv["version"].as_u64()),
+        (Some("revocation"), Some(2))
+    );
+    assert!(
+        std::fs::read_to_string(&ph_revocation)
+            .unwrap()
+            .starts_with("-----BEGIN LIAISON AUTHORITY REVOCATION-----\n")
+    );
+    let published = admin_json(&["publish", "--bundle", b, p(&ph_revocation)]);
+    assert_eq!(published[0]["revoked"], true);
+
+    let rt = runtime();
+    let ph = inproc::authority(&net, "PH");
+    let th = inproc::authority(&net, "TH");
+    let mut bobs = rt
+        .block_on(inproc::current_record(&net, &th, "ph.pnp.bob"))
+        .unwrap();
+    bobs.version += 1;
+    bobs.notes = "signed by a revoked key".into();
+    match rt.block_on(inproc::publish(&net, &ph, &bobs, Vec::new())) {
+        Err(RelayError::Refused(w)) => assert!(
+            matches!(
+                w.code,
+                ErrorCode::InvalidSignature | ErrorCode::InvalidRecord
+            ),
+            "{w}"
+        ),
+        other => panic!("a record signed by a revoked authority: {other:?}"),
+    }
+    assert_refused(
+        &admin_cmd(&[
+            "update",
+            "--authority",
+            p(&ph_key),
+            "--bundle",
+            b,
+            "--id",
+            "ph.pnp.bob",
+            "--notes",
+            "x",
+        ]),
+        "the relay refused",
+    );
+    // The revocation is final: the old certificate is not taken back.
+    assert_refused(
+        &admin_cmd(&["publish", "--bundle", b, p(&ph_cert)]),
+        "final",
+    );
+    // Clients no longer see the PH authority nor what it signed.
+    let seen = list(&net, &th_key);
+    assert!(
+        seen["authorities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["country"] != "PH")
+    );
+    assert!(record(&seen, "ph.pnp.bob").is_none());
+    assert!(records(&seen).iter().all(|r| r["country"] != "PH"));
+    assert!(!bob.run(&["sync"]).status.success());
+}

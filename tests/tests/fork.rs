@@ -1,0 +1,146 @@
+//! A relay that shows two clients different histories (a test-only hook of
+//! debug builds serves one device a forked checkpoint, signed with the real
+//! log key) is caught when the clients exchange a message: the checkpoints
+//! carried inside signed payloads do not reconcile with the recipient's
+//! view, and both signed checkpoints are kept as evidence.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use liaison_client::Client;
+use liaison_protocol::DirectoryId;
+use liaison_protocol::handling::Handling;
+use liaison_tests::{DevNet, inproc};
+
+/// Connect, send, sync; return every fork report seen on the way.
+async fn exchange(from: &mut Client, to: &str, text: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    match from.connect().await {
+        Ok(()) => {
+            if let Err(e) = from
+                .send(
+                    &[DirectoryId::parse(to).unwrap()],
+                    text,
+                    Handling::default(),
+                )
+                .await
+            {
+                seen.push(format!("{e:#}"));
+            }
+        }
+        Err(e) => seen.push(format!("{e:#}")),
+    }
+    from.disconnect().await;
+    seen
+}
+
+async fn receive(c: &mut Client) -> Vec<String> {
+    let mut seen = Vec::new();
+    match c.connect().await {
+        Ok(()) => match c.sync().await {
+            Ok(report) => seen.extend(report.forks),
+            Err(e) => seen.push(format!("{e:#}")),
+        },
+        Err(e) => seen.push(format!("{e:#}")),
+    }
+    c.disconnect().await;
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_detect_a_relay_that_forks_its_log() {
+    let mut net = DevNet::start();
+    let mut alice = inproc::enrol(&net, "alice", "th.dsi.alice", "DSI")
+        .await
+        .unwrap();
+    let mut bob = inproc::enrol(&net, "bob", "ph.pnp.bob", "PNP")
+        .await
+        .unwrap();
+
+    // The relay turns malicious towards Bob's device only.
+    let bob_device = bob.device_key().to_hex();
+    net.kill();
+    net.restart_with(&[("LIAISON_RELAY_TEST_FORK_DEVICE", &bob_device)]);
+
+    // Both connect and each accepts what it is shown (first contact).
+    let mut reports = exchange(&mut alice, "ph.pnp.bob", "first").await;
+    assert!(reports.is_empty(), "alice saw the true log: {reports:?}");
+    reports.extend(receive(&mut bob).await);
+    reports.extend(exchange(&mut bob, "th.dsi.alice", "reply").await);
+    reports.extend(receive(&mut alice).await);
+
+    let detections: Vec<&String> = reports
+        .iter()
+        .filter(|r| r.contains("RELAY LOG INCONSISTENCY"))
+        .collect();
+    assert!(
+        !detections.is_empty(),
+        "nobody detected the fork: {reports:?}"
+    );
+
+    // Evidence: both signed checkpoints, kept on disk.
+    let mut evidence = Vec::new();
+    for home in ["alice", "bob"] {
+        let dir = net.dir.path().join("homes").join(home).join("evidence");
+        if let Ok(rd) = std::fs::read_dir(&dir) {
+            evidence.extend(rd.flatten().map(|e| e.path()));
+        }
+    }
+    let notes: Vec<_> = evidence
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "note"))
+        .collect();
+    assert!(notes.len() >= 2, "evidence files: {evidence:?}");
+    let a = notes
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with(".a.note"))
+        .unwrap();
+    let b = std::path::PathBuf::from(a.to_string_lossy().replace(".a.note", ".b.note"));
+    let (ta, tb) = (
+        std::fs::read_to_string(a).unwrap(),
+        std::fs::read_to_string(&b).unwrap(),
+    );
+    assert_ne!(ta, tb);
+    assert!(ta.contains("\n\n\u{2014} liaison-dev/") && tb.contains("\n\n\u{2014} liaison-dev/"));
+
+    // An auditor handed both checkpoints sees the inconsistency offline or
+    // with a proof from the relay.
+    let log = if a
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with("directory")
+    {
+        "directory_log_key"
+    } else {
+        "event_log_key"
+    };
+    let bundle = std::fs::read_to_string(net.bundle()).unwrap();
+    let vkey = bundle
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{log} = ")))
+        .unwrap()
+        .trim_matches('"')
+        .to_owned();
+    let out = std::process::Command::new(liaison_tests::bin_dir().join("liaison-audit"))
+        .arg("compare")
+        .arg(a)
+        .arg(&b)
+        .args(["--log-key", &vkey, "--bundle"])
+        .arg(net.bundle())
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "liaison-audit compare accepted a fork: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        report.to_lowercase().contains("inconsisten") || report.to_lowercase().contains("fork"),
+        "{report}"
+    );
+}
