@@ -27,6 +27,9 @@ use crate::client::{Client, Direction, StoredMessage, TestHooks, now};
 use crate::home::Table;
 use crate::logs;
 
+/// Most receipts carried (and declared) in one message.
+const RECEIPTS_PER_MESSAGE: usize = 256;
+
 /// Most nested forwards accepted (a forward of a forward of ...).
 pub const MAX_FORWARD_DEPTH: usize = 4;
 
@@ -421,65 +424,67 @@ impl Client {
                 by_sender.entry(m.from.clone()).or_default().push(m);
             }
         }
-        for (sender, ms) in by_sender {
+        for (sender, all) in by_sender {
             let Ok(to) = DirectoryId::parse(&sender) else {
                 continue;
             };
             if self.directory.resolve(&to, now()).is_empty() {
                 continue;
             }
-            let mut receipts = Vec::new();
-            let mut declare = Vec::new();
-            let mut records = Vec::new();
-            for m in ms {
-                let k = kind(m);
-                let declared = match k {
-                    ReceiptKind::Delivered => Declared::DeliveryReceipt,
-                    ReceiptKind::HandlingAcknowledged { .. } => Declared::HandlingAcknowledged,
-                    ReceiptKind::Deleted { .. } => Declared::Deletion,
-                };
-                let r = Receipt {
-                    message_id: m.id,
-                    kind: k.clone(),
-                    by: self.profile.id.clone(),
-                    at: now(),
-                };
-                let s = Signed::sign(&r, &self.identity);
-                let bytes = s.encode();
-                declare.push(Declaration {
-                    kind: declared,
-                    refers_to: m.id,
-                    commitment: commitment(&bytes),
-                });
-                records.push((
-                    receipt_key(&m.id, &bytes),
-                    ReceiptRecord {
-                        by: self.profile.id.to_string(),
+            for ms in all.chunks(RECEIPTS_PER_MESSAGE) {
+                let mut receipts = Vec::new();
+                let mut declare = Vec::new();
+                let mut records = Vec::new();
+                for m in ms {
+                    let k = kind(m);
+                    let declared = match k {
+                        ReceiptKind::Delivered => Declared::DeliveryReceipt,
+                        ReceiptKind::HandlingAcknowledged { .. } => Declared::HandlingAcknowledged,
+                        ReceiptKind::Deleted { .. } => Declared::Deletion,
+                    };
+                    let r = Receipt {
                         message_id: m.id,
-                        kind: kind_name(&k).into(),
-                        at: r.at,
-                        carrier: MessageId([0; 16]),
-                        logged: false,
-                        receipt: bytes,
-                    },
-                ));
-                receipts.push(s);
+                        kind: k.clone(),
+                        by: self.profile.id.clone(),
+                        at: now(),
+                    };
+                    let s = Signed::sign(&r, &self.identity);
+                    let bytes = s.encode();
+                    declare.push(Declaration {
+                        kind: declared,
+                        refers_to: m.id,
+                        commitment: commitment(&bytes),
+                    });
+                    records.push((
+                        receipt_key(&m.id, &bytes),
+                        ReceiptRecord {
+                            by: self.profile.id.to_string(),
+                            message_id: m.id,
+                            kind: kind_name(&k).into(),
+                            at: r.at,
+                            carrier: MessageId([0; 16]),
+                            logged: false,
+                            receipt: bytes,
+                        },
+                    ));
+                    receipts.push(s);
+                }
+                let n = receipts.len();
+                let carrier = self
+                    .send_accountability(
+                        &to,
+                        Content::Receipts(receipts),
+                        declare,
+                        &format!("{n} receipt(s)"),
+                    )
+                    .await?;
+                let mut w = self.home.write()?;
+                for (k, mut r) in records {
+                    r.carrier = carrier;
+                    w.put(Table::Receipts, &k, &r)?;
+                }
+                w.commit()?;
             }
-            let n = receipts.len();
-            let carrier = self
-                .send_accountability(
-                    &to,
-                    Content::Receipts(receipts),
-                    declare,
-                    &format!("{n} receipt(s)"),
-                )
-                .await?;
-            let mut w = self.home.write()?;
-            for (k, mut r) in records {
-                r.carrier = carrier;
-                w.put(Table::Receipts, &k, &r)?;
-            }
-            w.commit()?;
         }
         Ok(())
     }
