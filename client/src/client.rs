@@ -221,6 +221,8 @@ pub struct SyncReport {
     pub forks: Vec<String>,
     /// Messages whose content was destroyed because retention ended.
     pub destroyed: Vec<MessageId>,
+    /// Receipt messages processed (receipts for our messages).
+    pub receipts: usize,
 }
 
 /// An open client.
@@ -1564,11 +1566,18 @@ impl Client {
             }
         }
         // Automatic delivery receipts to the senders of what arrived.
+        // A receipt that cannot go now (rate limit, relay busy) must not fail
+        // the sync: what arrived is stored; the user is told.
         let received = report.received.clone();
-        self.send_receipts(&received, |_| {
-            liaison_protocol::consent::ReceiptKind::Delivered
-        })
-        .await?;
+        if let Err(e) = self
+            .send_receipts(&received, |_| {
+                liaison_protocol::consent::ReceiptKind::Delivered
+            })
+            .await
+        {
+            self.warnings
+                .push(format!("delivery receipts not sent this time: {e:#}"));
+        }
         if report.forks.is_empty() {
             self.sync_checkpoints().await?;
             self.verify_pending_logs(256).await?;
@@ -1588,6 +1597,7 @@ impl Client {
 
     fn record(r: Received, report: &mut SyncReport) {
         match r {
+            Received::Message(m) if m.kind == "receipts" => report.receipts += 1,
             Received::Message(m) => report.received.push(*m),
             Received::Duplicate(_) => report.duplicates += 1,
             Received::Rejected { id, reason } => report.rejected.push((id, reason)),

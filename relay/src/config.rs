@@ -104,7 +104,9 @@ pub struct Limits {
     /// authenticated yet. Default 32.
     pub max_unauthenticated_per_ip: usize,
     /// Messages (Sends) per minute per focal point, sustained; 0 disables
-    /// the limit. Default 600.
+    /// the limit. Sends that only declare events (automatic receipts and
+    /// consent decisions) count against `requests_per_minute` alone.
+    /// Default 600.
     pub sends_per_minute: u32,
     /// Messages a focal point may send at once above the sustained rate.
     /// Default 120.

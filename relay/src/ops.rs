@@ -282,7 +282,12 @@ impl Ops {
     ) -> Response {
         self.metrics.request(kind);
         let is_send = matches!(request, Request::Send { .. });
-        if let Err(e) = self.rate_limit(session, conn, is_send) {
+        // Accountability messages a client sends on its own (receipts,
+        // consent decisions: Sends declaring events) answer traffic the
+        // focal point received; only the request limit applies to them, so
+        // a busy recipient's receipts never eat its own message allowance.
+        let originated = matches!(&request, Request::Send { declare, .. } if declare.is_empty());
+        if let Err(e) = self.rate_limit(session, conn, originated) {
             return Response::Error(e);
         }
         let envelopes = match &request {

@@ -2,8 +2,10 @@
 //! address, and connection limits per IP address.
 //!
 //! - Every request of an authenticated connection takes a token from its
-//!   focal point's `requests` bucket, and a Send also one from its `sends`
-//!   bucket. The buckets belong to the focal point (the directory id owning
+//!   focal point's `requests` bucket, and a Send of a message the focal
+//!   point originates also one from its `sends` bucket (automatic receipts
+//!   and consent decisions, which declare events, do not: they answer
+//!   traffic received). The buckets belong to the focal point (the directory id owning
 //!   the device), not to the connection or the device, so that opening more
 //!   connections or enrolling more devices does not multiply the allowance.
 //! - Requests before authentication (Challenge, Authenticate, Ping, and the

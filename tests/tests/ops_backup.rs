@@ -46,6 +46,18 @@ async fn checkpoint(conn: &Connection, bundle: &Bundle, log: LogId) -> (String, 
     (note, cp)
 }
 
+/// Poll `cond` every 20 ms; fail the test if it is still false after five
+/// minutes (a wedged sender, not a slow machine).
+async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..15_000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("gave up waiting for {what}");
+}
+
 async fn connect(net: &DevNet) -> (Connection, Bundle) {
     let bundle = Bundle::from_toml(&std::fs::read_to_string(net.bundle()).unwrap()).unwrap();
     let conn = Connection::connect(&bundle.relay_addr, bundle.cert_pin().unwrap())
@@ -93,17 +105,22 @@ async fn online_backup_during_sends_restores_everything_acknowledged_before_it()
             i
         }));
     }
-    while count.load(Ordering::SeqCst) < BEFORE_BACKUP {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for("the first acknowledgements", || {
+        count.load(Ordering::SeqCst) >= BEFORE_BACKUP
+    })
+    .await;
 
-    // The last checkpoint signed before the backup, and every message
-    // acknowledged before it starts.
-    // Wait (while the senders go on) for a checkpoint covering a good part
-    // of the traffic, so that the consistency check below is not trivial.
+    // The last checkpoint signed before the backup: wait (while the senders
+    // go on) for one covering a good part of the traffic, so that the
+    // consistency check below is not trivial. Then every message
+    // acknowledged before the backup starts.
     let (conn, bundle) = connect(&net).await;
     let (mut before_note, mut before) = checkpoint(&conn, &bundle, LogId::Events).await;
-    while before.size() < BEFORE_BACKUP as u64 {
+    for round in 0.. {
+        if before.size() >= BEFORE_BACKUP as u64 {
+            break;
+        }
+        assert!(round < 3000, "no checkpoint covers the traffic");
         tokio::time::sleep(Duration::from_millis(100)).await;
         (before_note, before) = checkpoint(&conn, &bundle, LogId::Events).await;
     }
@@ -134,9 +151,10 @@ async fn online_backup_during_sends_restores_everything_acknowledged_before_it()
     let during = count.load(Ordering::SeqCst);
 
     // A few more sends after the backup, then stop.
-    while count.load(Ordering::SeqCst) < during + 10 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for("sends after the backup", || {
+        count.load(Ordering::SeqCst) >= during + 10
+    })
+    .await;
     stop.store(true, Ordering::SeqCst);
     for t in tasks {
         t.await.unwrap();
@@ -187,7 +205,11 @@ async fn online_backup_during_sends_restores_everything_acknowledged_before_it()
     // signed before the backup.
     let (conn, bundle) = connect(&net).await;
     let mut next = checkpoint(&conn, &bundle, LogId::Events).await;
-    while next.1.size() <= before.size() {
+    for round in 0.. {
+        if next.1.size() > before.size() {
+            break;
+        }
+        assert!(round < 3000, "the restored relay signs no new checkpoint");
         tokio::time::sleep(Duration::from_millis(100)).await;
         next = checkpoint(&conn, &bundle, LogId::Events).await;
     }

@@ -109,7 +109,11 @@ async fn sigterm_during_sends_loses_nothing_acknowledged() {
     }
 
     // Once every sender has had BEFORE_TERM messages acknowledged, SIGTERM.
-    while progress.load(Ordering::SeqCst) < SENDERS {
+    for round in 0.. {
+        if progress.load(Ordering::SeqCst) >= SENDERS {
+            break;
+        }
+        assert!(round < 15_000, "the senders stalled before the SIGTERM");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     terminated.store(true, Ordering::SeqCst);
