@@ -1177,7 +1177,7 @@ fn relay_error(e: RelayError, what: &str) -> anyhow::Error {
 }
 
 async fn connect(bundle: &Bundle) -> Result<Connection> {
-    let pin = bundle.cert_pin()?;
+    let pin = bundle.cert_pins()?;
     Connection::connect(&bundle.relay_addr, pin)
         .await
         .map_err(|e| {

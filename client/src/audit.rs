@@ -46,7 +46,7 @@ use ed25519_dalek::Signer as _;
 use liaison_protocol::bundle::Bundle;
 use liaison_protocol::codec::Wire;
 use liaison_protocol::directory::{AuthorityCertificate, verify_record, verify_role};
-use liaison_protocol::frames::{ErrorCode, LogEntry, LogId, Request, Response};
+use liaison_protocol::frames::{ErrorCode, IndexedEvent, LogEntry, LogId, Request, Response};
 use liaison_protocol::log::event::{
     DirectoryEntry, DisclosedEvent, EventKind, EventRecord, SemanticsError, check_semantics,
 };
@@ -1563,7 +1563,7 @@ pub fn compare_offline(a: &Checkpoint, b: &Checkpoint) -> Comparison {
 
 /// Connect to the bundle's relay, pinning its certificate.
 pub async fn connect(bundle: &Bundle) -> Result<Connection> {
-    let pin = bundle.cert_pin().map_err(|e| anyhow!("bundle: {e}"))?;
+    let pin = bundle.cert_pins().map_err(|e| anyhow!("bundle: {e}"))?;
     Connection::connect(&bundle.relay_addr, pin).await
 }
 
@@ -2107,7 +2107,7 @@ pub async fn message_proofs(
     let quorum = u8::try_from(policy.min_cosignatures()).unwrap_or(u8::MAX);
     let last = events.iter().map(|e| e.index).max().unwrap_or(0);
     let deadline = tokio::time::Instant::now() + wait;
-    let (note, signed) = loop {
+    let note = loop {
         if let Some(note) = fetch_checkpoint(&conn, LogId::Events, quorum).await? {
             let signed = policy.open(note.as_bytes()).map_err(|e| {
                 anyhow!(
@@ -2116,7 +2116,7 @@ pub async fn message_proofs(
                 )
             })?;
             if signed.checkpoint().size() > last {
-                break (note, signed);
+                break note;
             }
         }
         if tokio::time::Instant::now() >= deadline {
@@ -2127,44 +2127,82 @@ pub async fn message_proofs(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let size = signed.checkpoint().size();
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let proofs = event_proofs(
+        async |req| Ok(conn.request(&req).await?),
+        &events,
+        &note,
+        &policy,
+    )
+    .await?;
     let mut written = Vec::new();
+    for (proof, record) in proofs {
+        let path = out_dir.join(format!(
+            "{message}-{}-{}.tlog-proof",
+            proof.index(),
+            record.kind.name()
+        ));
+        write_atomic(&path, proof.encode().as_bytes(), false)?;
+        written.push((path, record));
+    }
+    conn.close().await;
+    Ok(written)
+}
+
+/// One c2sp.org/tlog-proof per event of a message, each carrying the
+/// disclosed event (salt and record) in its `extra` line, relative to the
+/// signed checkpoint `note`. `request` asks the relay (an auditor's
+/// connection, or a client's authenticated one) for the inclusion proofs;
+/// the checkpoint must open under `policy` and cover every event, and each
+/// proof is verified before it is returned.
+pub async fn event_proofs(
+    request: impl AsyncFn(Request) -> Result<Response>,
+    events: &[IndexedEvent],
+    note: &str,
+    policy: &LogPolicy,
+) -> Result<Vec<(TlogProof, EventRecord)>> {
+    let signed = policy.open(note.as_bytes()).map_err(|e| {
+        anyhow!(
+            "the events checkpoint: {}",
+            explain_checkpoint_error(&e, note.as_bytes(), policy)
+        )
+    })?;
+    let size = signed.checkpoint().size();
+    let mut out = Vec::with_capacity(events.len());
     for ev in events {
+        if ev.index >= size {
+            bail!(
+                "event {} is not covered by the events checkpoint of size {size}; retry when the \
+                 relay has signed a newer one",
+                ev.index
+            );
+        }
         let d = DisclosedEvent::decode(&ev.event)
             .map_err(|e| anyhow!("event {} from the relay does not decode: {e}", ev.index))?;
         let record = d
             .decode_record()
             .map_err(|e| anyhow!("event {} from the relay does not decode: {e}", ev.index))?;
-        let proof = fetch_proof(
-            &conn,
-            Request::GetInclusion {
-                log: LogId::Events,
-                index: ev.index,
-                size,
-            },
-            "GetInclusion",
-        )
-        .await?;
-        let bundle_proof = TlogProof::new(ev.index, proof, &note)
+        let req = Request::GetInclusion {
+            log: LogId::Events,
+            index: ev.index,
+            size,
+        };
+        let proof = match request(req).await? {
+            Response::Proof { hashes } => hashes.into_iter().map(Hash).collect(),
+            other => return Err(unexpected("GetInclusion", &other)),
+        };
+        let bundle_proof = TlogProof::new(ev.index, proof, note)
             .and_then(|p| p.with_extra(ev.event.clone()))
             .map_err(|e| anyhow!("event {}: cannot build a proof bundle: {e}", ev.index))?;
-        bundle_proof.verify(&d.leaf_hash(), &policy).map_err(|e| {
+        bundle_proof.verify(&d.leaf_hash(), policy).map_err(|e| {
             anyhow!(
                 "the relay's inclusion proof for event {} does not verify: {e}",
                 ev.index
             )
         })?;
-        let path = out_dir.join(format!(
-            "{message}-{}-{}.tlog-proof",
-            ev.index,
-            record.kind.name()
-        ));
-        write_atomic(&path, bundle_proof.encode().as_bytes(), false)?;
-        written.push((path, record));
+        out.push((bundle_proof, record));
     }
-    conn.close().await;
-    Ok(written)
+    Ok(out)
 }
 
 /// Compare two checkpoints whose sizes differ by asking the relay for a

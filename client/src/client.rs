@@ -574,7 +574,7 @@ impl Client {
     /// Connect to the relay, authenticate this device, refresh the directory
     /// and keep prekeys topped up.
     pub async fn connect(&mut self) -> Result<()> {
-        let pin = self.bundle.cert_pin().map_err(|e| anyhow!("{e}"))?;
+        let pin = self.bundle.cert_pins().map_err(|e| anyhow!("{e}"))?;
         let mut conn = Connection::connect(&self.bundle.relay_addr, pin).await?;
         if let Some(t) = self.request_timeout {
             conn.set_timeout(t);

@@ -17,6 +17,7 @@ pub mod audit;
 pub mod client;
 pub mod contacts;
 pub mod devices;
+pub mod evidence;
 pub mod home;
 pub mod logs;
 pub mod olm;

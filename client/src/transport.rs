@@ -26,8 +26,25 @@ pub const MAX_RESPONSE: usize = 16 * DEFAULT_MAX_FRAME;
 /// so only the holder of that certificate's key can complete TLS.
 #[derive(Debug)]
 struct PinnedVerifier {
-    pin: [u8; 32],
+    pins: Vec<[u8; 32]>,
     provider: Arc<CryptoProvider>,
+}
+
+/// The certificate hashes a client accepts (usually one; two while the
+/// relay's TLS key is being rotated).
+#[derive(Clone, Debug)]
+pub struct Pins(pub Vec<[u8; 32]>);
+
+impl From<[u8; 32]> for Pins {
+    fn from(p: [u8; 32]) -> Self {
+        Pins(vec![p])
+    }
+}
+
+impl From<Vec<[u8; 32]>> for Pins {
+    fn from(p: Vec<[u8; 32]>) -> Self {
+        Pins(p)
+    }
 }
 
 impl ServerCertVerifier for PinnedVerifier {
@@ -40,7 +57,7 @@ impl ServerCertVerifier for PinnedVerifier {
         _now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
         let got: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
-        if got == self.pin {
+        if self.pins.contains(&got) {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::InvalidCertificate(
@@ -83,13 +100,14 @@ impl ServerCertVerifier for PinnedVerifier {
 }
 
 /// A rustls client configuration that pins `pin` and speaks ALPN `liaison/1`.
-pub fn client_tls_config(pin: [u8; 32]) -> Result<rustls::ClientConfig> {
+pub fn client_tls_config(pins: impl Into<Pins>) -> Result<rustls::ClientConfig> {
+    let pins = pins.into().0;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .context("TLS 1.3 is unavailable")?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(PinnedVerifier { pin, provider }))
+        .with_custom_certificate_verifier(Arc::new(PinnedVerifier { pins, provider }))
         .with_no_client_auth();
     cfg.alpn_protocols = vec![ALPN.to_vec()];
     Ok(cfg)
@@ -130,7 +148,7 @@ pub enum RelayError {
 
 impl Connection {
     /// Connect to `addr`, pinning the certificate hash `pin`.
-    pub async fn connect(addr: &str, pin: [u8; 32]) -> Result<Connection> {
+    pub async fn connect(addr: &str, pin: impl Into<Pins>) -> Result<Connection> {
         let remote = resolve(addr)?;
         let bind: SocketAddr = if remote.is_ipv6() {
             "[::]:0".parse()?

@@ -77,7 +77,7 @@ impl Bundle {
     pub fn from_toml(text: &str) -> Result<Self, BundleError> {
         let b: Bundle = toml_lite::from_str(text).map_err(BundleError::Toml)?;
         b.root()?;
-        b.cert_pin()?;
+        b.cert_pins()?;
         if b.relay_addr.is_empty() {
             return Err(BundleError::Invalid {
                 field: "relay_addr",
@@ -168,14 +168,36 @@ impl Bundle {
 
     /// The pinned certificate hash.
     pub fn cert_pin(&self) -> Result<[u8; 32], BundleError> {
-        let mut out = [0u8; 32];
-        hex::decode_to_slice(&self.relay_cert_sha256, &mut out).map_err(|_| {
-            BundleError::Invalid {
+        self.cert_pins()?
+            .first()
+            .copied()
+            .ok_or(BundleError::Invalid {
                 field: "relay_cert_sha256",
-                why: "expected 64 hex digits",
-            }
-        })?;
-        Ok(out)
+                why: "empty",
+            })
+    }
+
+    /// Every pinned certificate hash. `relay_cert_sha256` may list several,
+    /// comma-separated, so an operator can rotate the relay's TLS key
+    /// without downtime: bundles first pin the current and the next
+    /// certificate, then the relay switches, then the old pin is dropped.
+    pub fn cert_pins(&self) -> Result<Vec<[u8; 32]>, BundleError> {
+        let mut pins = Vec::new();
+        for part in self.relay_cert_sha256.split(',').map(str::trim) {
+            let mut out = [0u8; 32];
+            hex::decode_to_slice(part, &mut out).map_err(|_| BundleError::Invalid {
+                field: "relay_cert_sha256",
+                why: "expected 64 hex digits (several separated by commas)",
+            })?;
+            pins.push(out);
+        }
+        if pins.is_empty() || pins.len() > 4 {
+            return Err(BundleError::Invalid {
+                field: "relay_cert_sha256",
+                why: "one to four certificate hashes",
+            });
+        }
+        Ok(pins)
     }
 }
 
@@ -466,6 +488,24 @@ mod toml_lite {
 mod tests {
     use super::*;
     use crate::ids::Timestamp;
+
+        #[test]
+    fn several_certificate_pins_for_rotation() {
+        let mut b = Bundle {
+            network: "dev".into(),
+            root_key: SecretKey::from_seed(&[1; 32]).public_key().to_hex(),
+            relay_addr: "127.0.0.1:7443".into(),
+            relay_cert_sha256: format!("{}, {}", hex::encode([7u8; 32]), hex::encode([8u8; 32])),
+            directory_log_key: String::new(),
+            event_log_key: String::new(),
+            witness_keys: String::new(),
+            witness_quorum: String::new(),
+        };
+        assert_eq!(b.cert_pins(), Ok(vec![[7u8; 32], [8u8; 32]]));
+        assert_eq!(b.cert_pin(), Ok([7u8; 32]));
+        b.relay_cert_sha256 = format!("{},zz", hex::encode([7u8; 32]));
+        assert!(b.cert_pins().is_err());
+    }
 
     #[test]
     fn bundle_round_trip() {

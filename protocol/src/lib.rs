@@ -15,6 +15,9 @@
 //!   the tightening order and the dissemination scope rules;
 //! - [`consent`]: signed consent requests and decisions, and receipts
 //!   (delivered, handling acknowledged, deleted);
+//! - [`evidence`]: judicial evidence bundles (a message with its
+//!   originator's logged record, event-log proofs, receipts and consents)
+//!   and their offline verification;
 //! - [`frames`]: request/response frames of the relay protocol, error codes;
 //! - [`codec`]: the canonical, versioned, length-limited encoding;
 //! - [`log`]: RFC 6962/9162 Merkle trees and C2SP signed notes and checkpoints.
@@ -26,6 +29,7 @@ pub mod bundle;
 pub mod codec;
 pub mod consent;
 pub mod directory;
+pub mod evidence;
 pub mod frames;
 pub mod handling;
 pub mod ids;

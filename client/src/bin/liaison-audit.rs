@@ -1,4 +1,5 @@
-//! `liaison-audit`: the auditor's tool for the relay's transparency logs.
+//! `liaison-audit`: the auditor's tool for the relay's transparency logs
+//! and for judicial evidence bundles (`verify-message`).
 //!
 //! Exit codes: 0 everything verified; 1 a verification failed (the report
 //! names the file, index or checkpoint and what failed); 2 usage or I/O
@@ -15,7 +16,10 @@ use liaison_client::audit::{
     self, Comparison, DisclosedLeaf, EXIT_FAILED, EXIT_USAGE, EXIT_VERIFIED, ExportOptions, Report,
     Trust, Witness,
 };
+use liaison_client::client::now;
+use liaison_client::evidence;
 use liaison_protocol::MessageId;
+use liaison_protocol::evidence::{EvidenceBundle, MAX_EVIDENCE_TEXT, Pins, verify_evidence};
 use liaison_protocol::frames::LogId;
 use liaison_protocol::log::note::MAX_NOTE_LEN;
 use liaison_protocol::log::proof::MAX_TLOG_PROOF_LEN;
@@ -23,7 +27,8 @@ use liaison_protocol::log::{Checkpoint, Note};
 use serde_json::json;
 
 /// Verify a Liaison relay's transparency logs: export them, check an export
-/// or a per-event proof offline, compare checkpoints, or run a witness.
+/// or a per-event proof offline, compare checkpoints, or run a witness; and
+/// verify a judicial evidence bundle offline.
 ///
 /// Exit codes: 0 all verified; 1 verification failed (with a report naming
 /// the file, index or checkpoint and what failed); 2 usage or I/O error.
@@ -131,6 +136,26 @@ enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Verify a judicial evidence bundle (written by `liaison export`)
+    /// offline: the exporter's signature, the originator's record and
+    /// authority certificate (chained to the pinned root and proven in the
+    /// pinned directory log), the originator's signature on the message, the
+    /// event-log proofs of its acceptance and delivery, the receipts, and
+    /// that its handling permits judicial use or the originator consented.
+    /// Prints what the bundle shows (exit 0) or the precise failure (exit 1).
+    VerifyMessage {
+        /// The evidence bundle file (binary or armoured text).
+        file: PathBuf,
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also print the message text (it is in the bundle; by default the
+        /// report shows only its hash and size).
+        #[arg(long)]
+        show_content: bool,
     },
     /// Fetch the events of one message with inclusion proofs and write one
     /// verified proof bundle per event into OUT (a directory).
@@ -315,6 +340,12 @@ async fn run(cli: Cli) -> Result<Outcome> {
                 }
             }
         }
+        Command::VerifyMessage {
+            file,
+            keys,
+            json,
+            show_content,
+        } => verify_message(&file, &keys, json, show_content),
         Command::Proof {
             bundle,
             key,
@@ -394,6 +425,55 @@ async fn run(cli: Cli) -> Result<Outcome> {
                     _ = tokio::signal::ctrl_c() => return Ok(Outcome::Verified),
                 }
             }
+        }
+    }
+}
+
+fn verify_message(file: &Path, keys: &KeyArgs, json: bool, show_content: bool) -> Result<Outcome> {
+    let trust = keys.trust()?;
+    let pins = Pins {
+        root: *trust.root().ok_or_else(|| {
+            anyhow!("no network root key is pinned: pass --root-key HEX or --bundle B")
+        })?,
+        directory_log: trust
+            .policy(LogId::Directory)
+            .ok_or_else(|| anyhow!("no directory log key is pinned: pass --log-key or --bundle"))?
+            .clone(),
+        event_log: trust
+            .policy(LogId::Events)
+            .ok_or_else(|| anyhow!("no events log key is pinned: pass --log-key or --bundle"))?
+            .clone(),
+    };
+    let bytes = audit::read_bounded(file, MAX_EVIDENCE_TEXT as u64, true)
+        .map_err(|e| anyhow!("reading {}: {e}", file.display()))?;
+    let outcome = EvidenceBundle::parse(&bytes)
+        .map_err(|e| format!("not an evidence bundle: {e}"))
+        .and_then(|b| verify_evidence(&b, &pins, now()).map_err(|e| e.to_string()));
+    match outcome {
+        Ok(report) => {
+            if json {
+                emit(&format!(
+                    "{}\n",
+                    evidence::report_json(&report, show_content)
+                ));
+            } else {
+                emit(&evidence::render_report(&report, show_content));
+            }
+            Ok(Outcome::Verified)
+        }
+        Err(why) => {
+            if json {
+                emit(&format!(
+                    "{}\n",
+                    json!({"verified": false, "file": file.display().to_string(), "error": why})
+                ));
+            } else {
+                emit(&format!(
+                    "FAILED: evidence bundle {}: {why}\nVERIFICATION FAILED\n",
+                    file.display()
+                ));
+            }
+            Ok(Outcome::Failed)
         }
     }
 }

@@ -139,6 +139,20 @@ enum Command {
         #[command(subcommand)]
         action: ConsentCommand,
     },
+    /// Judicial export: an evidence bundle (signed payload, the sender's
+    /// record and its log proof, receipts, consents, event-log proofs),
+    /// only if judicial use is permitted or consented.
+    Export {
+        /// Message id.
+        id: String,
+        /// Where to write the bundle (armoured text).
+        #[arg(long)]
+        out: PathBuf,
+        /// The case the evidence is for (must match a judicial consent
+        /// that names a case).
+        #[arg(long)]
+        case: Option<String>,
+    },
     /// Delivery and acknowledgement receipts for a message you sent.
     Receipts {
         /// Message id.
@@ -962,6 +976,32 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     res?;
                     println!("Refused.");
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export { id, out, case } => {
+            let id = parse_message_id(id)?;
+            let mut client = Client::open(&home(&cli)?, &passphrase(false)?)?;
+            client.connect().await?;
+            let res = liaison_client::evidence::export(&mut client, id, case.as_deref()).await;
+            client.disconnect().await;
+            let bundle = res?;
+            if out.exists() {
+                bail!("{} exists; choose another --out", out.display());
+            }
+            std::fs::write(out, bundle.to_text())
+                .with_context(|| format!("writing {}", out.display()))?;
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"message": id.to_hex(), "out": out.display().to_string()})
+                );
+            } else {
+                println!("Evidence bundle for {id} written to {}.", out.display());
+                println!(
+                    "Verify it offline: liaison-audit verify-message {} --bundle BUNDLE.toml",
+                    out.display()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

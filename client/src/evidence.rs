@@ -1,0 +1,979 @@
+//! Judicial export (`liaison export`) and the evidence report
+//! (`liaison-audit verify-message`).
+//!
+//! [`export`] refuses unless the message's handling permits judicial use or
+//! the originator granted it (a signed consent decision held in this home),
+//! then gathers from the relay what an offline verifier needs: inclusion
+//! proofs in the directory log of the originator's record, of every receipt
+//! signer's and of the exporter's (found by scanning the directory log, which
+//! an authenticated device may read), and inclusion proofs in the event log
+//! of the message's events, all against the checkpoints this client verified.
+//! It signs the bundle with the exporter's identity key and verifies it with
+//! [`verify_evidence`] before handing it out.
+//!
+//! The bundle format and the verification rules are in
+//! [`liaison_protocol::evidence`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use liaison_protocol::codec::Wire;
+use liaison_protocol::consent::{
+    ConsentDecision, ConsentScope, Receipt, ReceiptKind, check_judicial_use, payload_hash,
+};
+use liaison_protocol::directory::{
+    AuthorityCertificate, FocalPointRecord, RecordStatus, verify_authority, verify_record,
+};
+use liaison_protocol::evidence::{
+    Evidence, EvidenceBundle, EvidenceReport, JudicialBasis, LoggedRecord, Pins, content_kind,
+    verify_evidence,
+};
+use liaison_protocol::frames::{IndexedEvent, LogEntry, LogId, Request, Response};
+use liaison_protocol::log::event::{DirectoryEntry, DisclosedEvent, EventKind};
+use liaison_protocol::log::{Hash, LogPolicy, SignedCheckpoint, TlogProof, leaf_hash};
+use liaison_protocol::message::{Content, SignedPayload};
+use liaison_protocol::{DirectoryId, MessageId, PublicKey, Signed, Timestamp};
+use serde_json::{Value, json};
+
+use crate::audit;
+use crate::client::{Client, now};
+
+/// How long [`export`] waits for the relay to sign checkpoints that cover
+/// the entries it needs (the relay signs at most about once a second while
+/// a log grows).
+const COVERAGE_WAIT: Duration = Duration::from_secs(30);
+/// Directory entries asked for per request.
+const ENTRY_BATCH: u32 = 512;
+
+/// Build, sign and self-verify an evidence bundle for message `id`.
+///
+/// Refuses, naming the rule and the command that asks for consent
+/// (`liaison consent request ID --scope judicial:CASE`), unless the
+/// message's handling says `judicial=permitted` or this home holds the
+/// originator's grant for judicial use in force now (for `case_reference`
+/// if given; the grant's case otherwise). Connects to the relay if needed.
+pub async fn export(
+    client: &mut Client,
+    id: MessageId,
+    case_reference: Option<&str>,
+) -> Result<EvidenceBundle> {
+    let msg = client
+        .message(id)?
+        .ok_or_else(|| anyhow!("no message {id} in this home (see `liaison inbox`)"))?;
+    if !msg.verified || msg.signed_payload.is_empty() {
+        bail!(
+            "message {id} cannot be exported: {}",
+            msg.error
+                .as_deref()
+                .unwrap_or("its signed payload is not held (rejected, or destroyed at the end of its retention)")
+        );
+    }
+    let signed = SignedPayload::decode(&msg.signed_payload)
+        .map_err(|e| anyhow!("the stored payload of {id} is malformed: {e}"))?;
+    let payload = signed
+        .decode_unverified()
+        .map_err(|e| anyhow!("the stored payload of {id} is malformed: {e}"))?;
+    if payload.message_id != id {
+        bail!(
+            "message {id} is held as a copy of message {}; export that one",
+            payload.message_id
+        );
+    }
+    if let Content::Forward { original } = &payload.content {
+        let from = SignedPayload::decode(original)
+            .ok()
+            .and_then(|s| s.decode_unverified().ok())
+            .map(|p| format!("message {} of {}", p.message_id, p.sender))
+            .unwrap_or_else(|| "another message".to_owned());
+        bail!(
+            "refusing to export message {id}: it is a forward of {from}. Judicial export covers \
+             original messages only: the evidence must come from the original's originator or \
+             recipients, with the originator's consent"
+        );
+    }
+    if let Content::Handover { .. } = &payload.content {
+        bail!(
+            "refusing to export message {id}: it is a role handover package; export the messages \
+             it carried instead"
+        );
+    }
+    let originator_key = *signed.signer();
+    let now = now();
+
+    // The rule first: nothing leaves, and the relay is not even asked,
+    // without permission.
+    let decisions = judicial_decisions(client, &payload.sender, &originator_key, id)?;
+    let plain: Vec<ConsentDecision> = decisions.iter().map(|(_, d)| d.clone()).collect();
+    let grant = check_judicial_use(
+        &payload.handling,
+        &id,
+        &payload.sender,
+        case_reference,
+        &plain,
+        now,
+    )
+    .map_err(|r| anyhow::Error::new(r).context(format!("refusing to export message {id}")))?;
+    let case = match (case_reference, grant) {
+        (Some(c), _) => Some(c.to_owned()),
+        (None, Some(g)) => match &g.scope {
+            ConsentScope::JudicialUse { case_reference } => Some(case_reference.clone()),
+            _ => None,
+        },
+        (None, None) => None,
+    };
+    let consents: Vec<Signed<ConsentDecision>> = match &case {
+        Some(c) => decisions
+            .into_iter()
+            .filter(|(_, d)| {
+                matches!(&d.scope, ConsentScope::JudicialUse { case_reference } if case_reference == c)
+            })
+            .map(|(s, _)| s)
+            .collect(),
+        None => Vec::new(),
+    };
+
+    if client.conn.is_none() {
+        client.connect().await?;
+    }
+    let pins = Pins::from_bundle(client.bundle()).map_err(|e| anyhow!("the bundle: {e}"))?;
+
+    // Receipts by recipients, each with its signer's directory record.
+    let hash = payload_hash(&signed);
+    let mut receipts: Vec<(Signed<Receipt>, Receipt)> = Vec::new();
+    for s in client.receipts(id)? {
+        let Ok(r) = s.decode_unverified() else {
+            continue;
+        };
+        let addressed = payload
+            .recipients
+            .iter()
+            .chain(&payload.resolved)
+            .any(|x| x == &r.by);
+        let binds = match &r.kind {
+            ReceiptKind::Delivered => true,
+            ReceiptKind::HandlingAcknowledged { payload_hash }
+            | ReceiptKind::Deleted { payload_hash } => payload_hash == &hash,
+        };
+        if r.message_id == id && addressed && binds && !receipts.iter().any(|(t, _)| t == &s) {
+            receipts.push((s, r));
+        }
+    }
+
+    receipts.sort_by_key(|(_, r)| (r.at, r.by.clone()));
+
+    // Events.
+    let events = message_events(client, id).await?;
+    let Some(last) = events.keys().next_back().copied() else {
+        bail!("the relay's event log holds no event of message {id}");
+    };
+    let has_acceptance = events.values().any(|e| {
+        DisclosedEvent::decode(&e.event)
+            .ok()
+            .and_then(|d| d.decode_record().ok())
+            .is_some_and(
+                |r| matches!(r.kind, EventKind::Accepted { message_id, .. } if message_id == id),
+            )
+    });
+    if !has_acceptance {
+        bail!("the relay's event log holds no acceptance of message {id}, so it cannot be proven");
+    }
+    let events_note = covering_checkpoint(client, LogId::Events, &pins.event_log, last).await?;
+    let event_list: Vec<IndexedEvent> = events.into_values().collect();
+    let proofs = audit::event_proofs(
+        async |req| client.conn_request(&req).await,
+        &event_list,
+        &events_note,
+        &pins.event_log,
+    )
+    .await
+    .context("building the event-log proofs")?;
+    let event_proofs: Vec<String> = proofs.iter().map(|(p, _)| p.encode()).collect();
+
+    // Directory records: the originator when it signed, each receipt
+    // signer when it signed, and ourselves now.
+    let mut needs = vec![Need {
+        role: Role::Originator,
+        id: payload.sender.clone(),
+        key: originator_key,
+        at: payload.created_at,
+        device: Some(payload.sender_device),
+        what: format!("the originator {}", payload.sender),
+    }];
+    for (s, r) in &receipts {
+        needs.push(Need {
+            role: Role::ReceiptSigner,
+            id: r.by.clone(),
+            key: *s.signer(),
+            at: r.at,
+            device: None,
+            what: format!("{}'s receipt", r.by),
+        });
+    }
+    let exported_at = now;
+    needs.push(Need {
+        role: Role::Exporter,
+        id: client.id().clone(),
+        key: client.identity_key(),
+        at: exported_at,
+        device: None,
+        what: "this focal point (the exporter)".to_owned(),
+    });
+    let found = find_records(client, &pins, &needs).await?;
+
+    // Assign a logged record to each need the way the verifier looks them
+    // up: for the exporter the originator's record if it fits, else the
+    // first signer record that fits, else a new one.
+    let mut originator: Option<Found> = None;
+    let mut signers: Vec<Found> = Vec::new();
+    let mut kept = Vec::new();
+    for (n, f) in needs.iter().zip(found) {
+        let Some(f) = f else {
+            continue;
+        };
+        let fits = |g: &Found| g.fits(n, &pins.root);
+        match n.role {
+            Role::Originator => {
+                originator = Some(f);
+                continue;
+            }
+            Role::Exporter if originator.as_ref().is_some_and(fits) => continue,
+            Role::ReceiptSigner => kept.push((n.id.clone(), n.key, n.at)),
+            Role::Exporter => {}
+        }
+        if !signers.iter().any(fits) {
+            signers.push(f);
+        }
+    }
+    receipts.retain(|(s, r)| kept.contains(&(r.by.clone(), *s.signer(), r.at)));
+    let originator = originator.ok_or_else(|| anyhow!("no originator record"))?;
+    let evidence = Evidence {
+        signed_payload: msg.signed_payload.clone(),
+        originator: originator.logged(),
+        events: event_proofs,
+        receipts: receipts.into_iter().map(|(s, _)| s).collect(),
+        consents,
+        signers: signers.iter().map(Found::logged).collect(),
+        exporter: client.id().clone(),
+        exported_at,
+        case_reference: case,
+    };
+    let bundle = EvidenceBundle::sign(&evidence, &client.identity);
+    verify_evidence(&bundle, &pins, now).map_err(|e| {
+        anyhow!("the evidence bundle for {id} does not verify, so it was not written: {e}")
+    })?;
+    Ok(bundle)
+}
+
+/// The originator's judicial-use decisions about `id` held in this home,
+/// verified: signed by the identity key that signed the message and naming
+/// the originator. (A decision signed after the originator changed identity
+/// keys would need that record version in the bundle too; it is not
+/// collected.)
+fn judicial_decisions(
+    client: &Client,
+    originator: &DirectoryId,
+    originator_key: &PublicKey,
+    id: MessageId,
+) -> Result<Vec<(Signed<ConsentDecision>, ConsentDecision)>> {
+    let mut out: Vec<(Signed<ConsentDecision>, ConsentDecision)> = Vec::new();
+    for s in client.consent_decisions(id)? {
+        let Ok(d) = s.verify_by(originator_key) else {
+            continue;
+        };
+        if &d.decided_by != originator
+            || d.message_id != id
+            || d.check_wellformed().is_err()
+            || !matches!(d.scope, ConsentScope::JudicialUse { .. })
+            || out.iter().any(|(t, _)| t == &s)
+        {
+            continue;
+        }
+        out.push((s, d));
+    }
+    Ok(out)
+}
+
+/// The message's event-log entries: its own (accepted, delivered,
+/// acknowledged, ...) and the `declared` entries of accountability messages
+/// referring to it, found through the carriers this home holds.
+async fn message_events(client: &Client, id: MessageId) -> Result<BTreeMap<u64, IndexedEvent>> {
+    let mut out = BTreeMap::new();
+    let mut add = |events: Vec<IndexedEvent>, carrier: bool| -> Result<()> {
+        for e in events {
+            let record = DisclosedEvent::decode(&e.event)
+                .ok()
+                .and_then(|d| d.decode_record().ok())
+                .ok_or_else(|| anyhow!("the relay sent a malformed event {}", e.index))?;
+            if record.seq != e.index {
+                bail!(
+                    "the relay's event {} claims sequence number {}",
+                    e.index,
+                    record.seq
+                );
+            }
+            let about = match &record.kind {
+                EventKind::Declared { refers_to, .. } => *refers_to == id,
+                k => !carrier && *k.message_id() == id,
+            };
+            if about {
+                out.insert(e.index, e);
+            }
+        }
+        Ok(())
+    };
+    let own = fetch_events(client, id)
+        .await
+        .with_context(|| format!("reading the event-log entries of message {id}"))?;
+    add(own, false)?;
+    for carrier in carriers(client, id)? {
+        // The relay shows a carrier's events only to its sender and
+        // recipients; a carrier we cannot read is skipped.
+        if let Ok(events) = fetch_events(client, carrier).await {
+            add(events, true)?;
+        }
+    }
+    Ok(out)
+}
+
+async fn fetch_events(client: &Client, id: MessageId) -> Result<Vec<IndexedEvent>> {
+    match client
+        .conn_request(&Request::GetMessageEvents { message_id: id })
+        .await?
+    {
+        Response::MessageEvents { events } => Ok(events),
+        other => bail!("unexpected answer to GetMessageEvents: {}", short(&other)),
+    }
+}
+
+/// Stored accountability messages (receipts, consent requests and
+/// decisions) about `id`.
+fn carriers(client: &Client, id: MessageId) -> Result<Vec<MessageId>> {
+    let mut out = Vec::new();
+    for m in client.messages()? {
+        if m.id == id || m.signed_payload.is_empty() {
+            continue;
+        }
+        let Some(p) = SignedPayload::decode(&m.signed_payload)
+            .ok()
+            .and_then(|s| s.decode_unverified().ok())
+        else {
+            continue;
+        };
+        let about = match &p.content {
+            Content::Receipts(rs) => rs
+                .iter()
+                .any(|r| r.decode_unverified().is_ok_and(|r| r.message_id == id)),
+            Content::ConsentRequest(r) => r.decode_unverified().is_ok_and(|r| r.message_id == id),
+            Content::ConsentDecision(d) => d.decode_unverified().is_ok_and(|d| d.message_id == id),
+            _ => false,
+        };
+        if about {
+            out.push(p.message_id);
+        }
+    }
+    Ok(out)
+}
+
+fn short(r: &Response) -> String {
+    let mut s = format!("{r:?}");
+    s.truncate(120);
+    s
+}
+
+/// This client's verified checkpoint of `log` once it covers index `last`,
+/// refreshing it from the relay (and proving it consistent with the one
+/// held) while it does not.
+async fn covering_checkpoint(
+    client: &mut Client,
+    log: LogId,
+    policy: &LogPolicy,
+    last: u64,
+) -> Result<String> {
+    let deadline = tokio::time::Instant::now() + COVERAGE_WAIT;
+    loop {
+        if let Some((note, cp)) = held_checkpoint(client, log, policy)?
+            && cp.checkpoint().size() > last
+        {
+            return Ok(note);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!(
+                "the relay has not signed a {} checkpoint covering entry {last} within {} s; \
+                 retry in a minute",
+                log.name(),
+                COVERAGE_WAIT.as_secs()
+            );
+        }
+        client.sync_checkpoints().await?;
+        if held_checkpoint(client, log, policy)?
+            .is_some_and(|(_, cp)| cp.checkpoint().size() > last)
+        {
+            continue;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn held_checkpoint(
+    client: &Client,
+    log: LogId,
+    policy: &LogPolicy,
+) -> Result<Option<(String, SignedCheckpoint)>> {
+    let Some(note) = client.checkpoint(log)? else {
+        return Ok(None);
+    };
+    let cp = policy
+        .open(note.as_bytes())
+        .map_err(|e| anyhow!("the held {} checkpoint does not verify: {e}", log.name()))?;
+    Ok(Some((note, cp)))
+}
+
+/// Who a [`Need`] is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Originator,
+    ReceiptSigner,
+    Exporter,
+}
+
+/// A directory record a signature in the bundle needs.
+struct Need {
+    role: Role,
+    id: DirectoryId,
+    key: PublicKey,
+    at: Timestamp,
+    /// For the originator: the device the message was sent from.
+    device: Option<PublicKey>,
+    what: String,
+}
+
+/// A logged record (and its authority) that satisfies a [`Need`], with
+/// directory-log proofs.
+#[derive(Clone)]
+struct Found {
+    authority: Signed<AuthorityCertificate>,
+    authority_proof: String,
+    record: Signed<FocalPointRecord>,
+    record_proof: String,
+    decoded: FocalPointRecord,
+}
+
+impl Found {
+    fn logged(&self) -> LoggedRecord {
+        LoggedRecord {
+            authority: self.authority.clone(),
+            authority_proof: self.authority_proof.clone(),
+            record: self.record.clone(),
+            record_proof: self.record_proof.clone(),
+        }
+    }
+
+    /// Whether the verifier would accept this record for `need`.
+    fn fits(&self, need: &Need, root: &PublicKey) -> bool {
+        self.decoded.id == need.id
+            && self.decoded.identity_key == need.key
+            && in_force(root, &self.authority, &self.decoded, need.at)
+    }
+}
+
+fn in_force(
+    root: &PublicKey,
+    authority: &Signed<AuthorityCertificate>,
+    record: &FocalPointRecord,
+    at: Timestamp,
+) -> bool {
+    verify_authority(root, authority, at).is_ok()
+        && record.status == RecordStatus::Active
+        && record.not_before <= at
+        && at < record.not_after
+}
+
+/// Scan the directory log (up to this client's verified checkpoint, which
+/// is refreshed while a needed record is not yet covered) for the newest
+/// record version satisfying each need, and prove each and its authority's
+/// certificate included. Returns one [`Found`] per need, in order; `None`
+/// for a receipt signer whose record the log does not hold.
+async fn find_records(
+    client: &mut Client,
+    pins: &Pins,
+    needs: &[Need],
+) -> Result<Vec<Option<Found>>> {
+    let deadline = tokio::time::Instant::now() + COVERAGE_WAIT;
+    let mut authorities: Vec<(u64, Signed<AuthorityCertificate>)> = Vec::new();
+    let mut records: Vec<(u64, Signed<FocalPointRecord>, FocalPointRecord)> = Vec::new();
+    let mut scanned = 0u64;
+    loop {
+        let (note, cp) = held_checkpoint(client, LogId::Directory, &pins.directory_log)?
+            .ok_or_else(|| anyhow!("this client holds no verified directory checkpoint yet"))?;
+        let size = cp.checkpoint().size();
+        while scanned < size {
+            let count = u32::try_from(size - scanned)
+                .unwrap_or(u32::MAX)
+                .min(ENTRY_BATCH);
+            let entries = match client
+                .conn_request(&Request::GetEntries {
+                    log: LogId::Directory,
+                    start: scanned,
+                    count,
+                })
+                .await?
+            {
+                Response::Entries { entries } => entries,
+                other => bail!("unexpected answer to GetEntries: {}", short(&other)),
+            };
+            if entries.is_empty() {
+                bail!(
+                    "the relay served no directory entry at index {scanned} below its checkpoint size {size}"
+                );
+            }
+            for e in entries {
+                let LogEntry::Directory(bytes) = e else {
+                    bail!("the relay served a non-directory entry from the directory log");
+                };
+                let entry = DirectoryEntry::decode(&bytes).map_err(|e| {
+                    anyhow!("the relay's directory entry {scanned} is malformed: {e}")
+                })?;
+                match entry {
+                    DirectoryEntry::Authority(a) => authorities.push((scanned, a)),
+                    DirectoryEntry::Record(r) => {
+                        if let Ok(d) = r.decode_unverified()
+                            && needs.iter().any(|n| n.id == d.id)
+                        {
+                            records.push((scanned, r, d));
+                        }
+                    }
+                    DirectoryEntry::Role(_) => {}
+                }
+                scanned += 1;
+                if scanned >= size {
+                    break;
+                }
+            }
+        }
+        let found: Vec<Option<Candidate>> = needs
+            .iter()
+            .map(|n| best_record(&pins.root, &authorities, &records, n))
+            .collect();
+        // Receipts are supporting evidence: one whose signer's record is
+        // not in the log is left out rather than failing the export.
+        let missing = needs
+            .iter()
+            .zip(&found)
+            .find(|(n, f)| f.is_none() && n.role != Role::ReceiptSigner);
+        if let Some((n, _)) = missing {
+            if tokio::time::Instant::now() >= deadline {
+                bail!(
+                    "the directory log (up to its verified checkpoint of size {size}) holds no \
+                     record of {} with identity key {} in force at {}; it cannot be proven",
+                    n.what,
+                    n.key.fingerprint(),
+                    n.at
+                );
+            }
+            client.sync_checkpoints().await?;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
+        let mut out = Vec::new();
+        for (n, f) in needs.iter().zip(found) {
+            let Some((a_idx, r_idx, authority, record, decoded)) = f else {
+                tracing::warn!(signer = %n.id, "receipt left out of the evidence: its signer's record is not in the directory log");
+                out.push(None);
+                continue;
+            };
+            let authority_proof = directory_proof(
+                client,
+                &note,
+                &pins.directory_log,
+                a_idx,
+                &DirectoryEntry::Authority(authority.clone()),
+            )
+            .await?;
+            let record_proof = directory_proof(
+                client,
+                &note,
+                &pins.directory_log,
+                r_idx,
+                &DirectoryEntry::Record(record.clone()),
+            )
+            .await?;
+            out.push(Some(Found {
+                authority,
+                authority_proof,
+                record,
+                record_proof,
+                decoded,
+            }));
+        }
+        return Ok(out);
+    }
+}
+
+type Candidate = (
+    u64,
+    u64,
+    Signed<AuthorityCertificate>,
+    Signed<FocalPointRecord>,
+    FocalPointRecord,
+);
+
+/// The newest logged record version (and a logged certificate of its
+/// authority) that the verifier will accept for `need`.
+fn best_record(
+    root: &PublicKey,
+    authorities: &[(u64, Signed<AuthorityCertificate>)],
+    records: &[(u64, Signed<FocalPointRecord>, FocalPointRecord)],
+    need: &Need,
+) -> Option<Candidate> {
+    records
+        .iter()
+        .rev()
+        .filter(|(_, _, d)| {
+            d.id == need.id
+                && d.identity_key == need.key
+                && need
+                    .device
+                    .is_none_or(|dev| d.devices.iter().any(|x| x.signing == dev))
+        })
+        .find_map(|(r_idx, r, d)| {
+            authorities
+                .iter()
+                .rev()
+                .filter(|(_, a)| a.decode_unverified().is_ok_and(|c| &c.key == r.signer()))
+                .find_map(|(a_idx, a)| {
+                    let cert = verify_authority(root, a, need.at).ok()?;
+                    verify_record(&cert, r).ok()?;
+                    in_force(root, a, d, need.at)
+                        .then(|| (*a_idx, *r_idx, a.clone(), r.clone(), d.clone()))
+                })
+        })
+}
+
+async fn directory_proof(
+    client: &Client,
+    note: &str,
+    policy: &LogPolicy,
+    index: u64,
+    entry: &DirectoryEntry,
+) -> Result<String> {
+    let cp = policy
+        .open(note.as_bytes())
+        .map_err(|e| anyhow!("the directory checkpoint: {e}"))?;
+    let hashes = match client
+        .conn_request(&Request::GetInclusion {
+            log: LogId::Directory,
+            index,
+            size: cp.checkpoint().size(),
+        })
+        .await?
+    {
+        Response::Proof { hashes } => hashes.into_iter().map(Hash).collect(),
+        other => bail!("unexpected answer to GetInclusion: {}", short(&other)),
+    };
+    let proof = TlogProof::new(index, hashes, note)
+        .map_err(|e| anyhow!("directory entry {index}: cannot build a proof: {e}"))?;
+    proof
+        .verify(&leaf_hash(&entry.encode()), policy)
+        .map_err(|e| {
+            anyhow!("the relay's inclusion proof for directory entry {index} does not verify: {e}")
+        })?;
+    Ok(proof.encode())
+}
+
+// ---------------------------------------------------------------------------
+// Reports
+
+fn receipt_kind(k: &ReceiptKind) -> &'static str {
+    match k {
+        ReceiptKind::Delivered => "delivered",
+        ReceiptKind::HandlingAcknowledged { .. } => "handling-acknowledged",
+        ReceiptKind::Deleted { .. } => "deleted",
+    }
+}
+
+fn event_line(e: &liaison_protocol::evidence::EventSummary) -> String {
+    let what = match &e.record.kind {
+        EventKind::Accepted {
+            recipient_devices,
+            bytes,
+            ..
+        } => format!(
+            "accepted by the relay for {} device(s), {bytes} bytes",
+            recipient_devices.len()
+        ),
+        EventKind::Delivered {
+            recipient_device, ..
+        } => format!("delivered to device {}", recipient_device.fingerprint()),
+        EventKind::Acknowledged {
+            recipient_device, ..
+        } => format!("acknowledged by device {}", recipient_device.fingerprint()),
+        EventKind::Dropped {
+            recipient_device,
+            reason,
+            ..
+        } => format!(
+            "dropped for device {} ({})",
+            recipient_device.fingerprint(),
+            reason.escape_debug()
+        ),
+        EventKind::Declared {
+            kind, by_device, ..
+        } => {
+            let matched = match e.matches {
+                Some((what, n)) => format!(" (the bundle's {what} {n})"),
+                None => " (the signed object is not part of the evidence)".to_owned(),
+            };
+            format!(
+                "{} declared by device {}{matched}",
+                kind.name(),
+                by_device.fingerprint()
+            )
+        }
+    };
+    format!("  #{:<8} {}  {what}", e.index, e.time)
+}
+
+/// "Name, agency, unit", leaving out empty parts.
+fn who(p: &liaison_protocol::evidence::PartySummary) -> String {
+    [&p.name, &p.agency, &p.unit]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.escape_debug().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The report as text, for people. The message text is included only with
+/// `show_content` (the handling comes first, as everywhere).
+pub fn render_report(r: &EvidenceReport, show_content: bool) -> String {
+    let p = &r.payload;
+    let o = &r.originator;
+    let mut out = String::new();
+    let mut line = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
+    line(format!(
+        "VERIFIED: evidence bundle for message {}",
+        r.message_id
+    ));
+    line(format!(
+        "Payload SHA-256:  {} ({}, {} bytes of text, {} attachment(s))",
+        hex::encode(r.payload_hash),
+        content_kind(&p.content),
+        p.body.len(),
+        p.attachments.len()
+    ));
+    line(format!(
+        "Originator:       {} — {} (record v{}, directory log #{}, certified by {})",
+        o.id,
+        who(o),
+        o.version,
+        o.record_index,
+        o.authority.escape_debug()
+    ));
+    line(format!(
+        "                  identity key fingerprint {}",
+        o.identity_key.fingerprint()
+    ));
+    line(format!(
+        "Created:          {} (originator's clock)",
+        p.created_at
+    ));
+    line(format!(
+        "Recipients:       {}",
+        p.recipients
+            .iter()
+            .map(DirectoryId::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    if p.resolved != p.recipients {
+        line(format!(
+            "  resolved to:    {}",
+            p.resolved
+                .iter()
+                .map(DirectoryId::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    line(format!("Handling:         {}", r.handling_text));
+    for s in p.handling.explain() {
+        line(format!("  - {s}"));
+    }
+    line(match &r.judicial_basis {
+        JudicialBasis::PermittedByHandling => {
+            "Judicial use:     permitted by the originator's handling (judicial=permitted)"
+                .to_owned()
+        }
+        JudicialBasis::Consent { position, decision } => format!(
+            "Judicial use:     granted by {} on {} for case {} (consent {position}){}",
+            decision.decided_by,
+            decision.decided_at,
+            r.case_reference.as_deref().unwrap_or("?").escape_debug(),
+            if decision.conditions.is_empty() {
+                String::new()
+            } else {
+                format!("; conditions: {}", decision.conditions.escape_debug())
+            }
+        ),
+    });
+    line(format!(
+        "Event log:        {} entries proven in {} at size {} (root {}, {} witness cosignature(s))",
+        r.events.len(),
+        r.event_checkpoint.origin,
+        r.event_checkpoint.size,
+        r.event_checkpoint.root.to_base64(),
+        r.event_checkpoint.cosignatures.len()
+    ));
+    for e in &r.events {
+        line(event_line(e));
+    }
+    line(format!("Receipts:         {}", r.receipts.len()));
+    for rc in &r.receipts {
+        line(format!(
+            "  {} {} at {} (recipient's clock)",
+            rc.by,
+            receipt_kind(&rc.kind),
+            rc.at
+        ));
+    }
+    line(format!("Consents:         {}", r.consents.len()));
+    for c in &r.consents {
+        line(format!(
+            "  {} {} on {}{}",
+            if c.granted { "GRANTED" } else { "REFUSED" },
+            c.scope.to_text().escape_debug(),
+            c.decided_at,
+            c.valid_until
+                .map(|v| format!(", valid until {v}"))
+                .unwrap_or_default()
+        ));
+    }
+    line(format!(
+        "Directory log:    records proven in {} at size {} (root {})",
+        r.directory_checkpoint.origin,
+        r.directory_checkpoint.size,
+        r.directory_checkpoint.root.to_base64()
+    ));
+    line(format!(
+        "Exported:         by {} ({}; the message's {}) at {}{}",
+        r.exporter.id,
+        who(&r.exporter),
+        r.exporter_role,
+        r.exported_at,
+        r.case_reference
+            .as_ref()
+            .map(|c| format!(" for case {}", c.escape_debug()))
+            .unwrap_or_default()
+    ));
+    if show_content {
+        line("Content:".to_owned());
+        for l in p.body.lines() {
+            line(format!("  | {}", l.escape_debug()));
+        }
+    }
+    out
+}
+
+/// The report as JSON. The message text is included only with
+/// `show_content`.
+pub fn report_json(r: &EvidenceReport, show_content: bool) -> Value {
+    let p = &r.payload;
+    let party = |s: &liaison_protocol::evidence::PartySummary| {
+        json!({
+            "id": s.id.as_str(),
+            "name": s.name,
+            "agency": s.agency,
+            "unit": s.unit,
+            "identity_key": s.identity_key.to_hex(),
+            "fingerprint": s.identity_key.fingerprint().to_string(),
+            "record_version": s.version,
+            "authority": s.authority,
+            "directory_index": s.record_index,
+        })
+    };
+    let checkpoint = |c: &liaison_protocol::evidence::CheckpointSummary| {
+        json!({
+            "origin": c.origin,
+            "size": c.size,
+            "root": c.root.to_base64(),
+            "cosignatures": c.cosignatures.iter().map(|(w, t)| json!({"witness": w, "timestamp": t})).collect::<Vec<_>>(),
+        })
+    };
+    let mut j = json!({
+        "verified": true,
+        "message_id": r.message_id.to_hex(),
+        "payload_sha256": hex::encode(r.payload_hash),
+        "content": content_kind(&p.content),
+        "originator": party(&r.originator),
+        "created_at": p.created_at.to_rfc3339(),
+        "recipients": p.recipients.iter().map(DirectoryId::as_str).collect::<Vec<_>>(),
+        "resolved": p.resolved.iter().map(DirectoryId::as_str).collect::<Vec<_>>(),
+        "handling": r.handling_text,
+        "judicial_basis": match &r.judicial_basis {
+            JudicialBasis::PermittedByHandling => json!({"permitted_by_handling": true}),
+            JudicialBasis::Consent { position, decision } => json!({
+                "consent": position,
+                "decided_by": decision.decided_by.as_str(),
+                "decided_at": decision.decided_at.to_rfc3339(),
+                "conditions": decision.conditions,
+            }),
+        },
+        "events": r.events.iter().map(|e| {
+            let mut v = json!({
+                "index": e.index,
+                "time": e.time.to_rfc3339(),
+                "kind": e.record.kind.name(),
+            });
+            if let Some(o) = v.as_object_mut() {
+                match &e.record.kind {
+                    EventKind::Accepted { sender_device, recipient_devices, bytes, .. } => {
+                        o.insert("sender_device".into(), json!(sender_device.to_hex()));
+                        o.insert("recipient_devices".into(), json!(recipient_devices.iter().map(PublicKey::to_hex).collect::<Vec<_>>()));
+                        o.insert("bytes".into(), json!(bytes));
+                    }
+                    EventKind::Delivered { recipient_device, .. }
+                    | EventKind::Acknowledged { recipient_device, .. } => {
+                        o.insert("device".into(), json!(recipient_device.to_hex()));
+                    }
+                    EventKind::Dropped { recipient_device, reason, .. } => {
+                        o.insert("device".into(), json!(recipient_device.to_hex()));
+                        o.insert("reason".into(), json!(reason));
+                    }
+                    EventKind::Declared { message_id, kind, by_device, .. } => {
+                        o.insert("declared".into(), json!(kind.name()));
+                        o.insert("carrier".into(), json!(message_id.to_hex()));
+                        o.insert("device".into(), json!(by_device.to_hex()));
+                        o.insert("matches".into(), json!(e.matches.map(|(w, n)| format!("{w} {n}"))));
+                    }
+                }
+            }
+            v
+        }).collect::<Vec<_>>(),
+        "receipts": r.receipts.iter().map(|rc| json!({
+            "by": rc.by.as_str(),
+            "kind": receipt_kind(&rc.kind),
+            "at": rc.at.to_rfc3339(),
+        })).collect::<Vec<_>>(),
+        "consents": r.consents.iter().map(|c| json!({
+            "granted": c.granted,
+            "scope": c.scope.to_text(),
+            "decided_at": c.decided_at.to_rfc3339(),
+            "valid_until": c.valid_until.map(Timestamp::to_rfc3339),
+            "conditions": c.conditions,
+        })).collect::<Vec<_>>(),
+        "exporter": party(&r.exporter),
+        "exporter_role": r.exporter_role,
+        "exported_at": r.exported_at.to_rfc3339(),
+        "case_reference": r.case_reference,
+        "directory_checkpoint": checkpoint(&r.directory_checkpoint),
+        "event_checkpoint": checkpoint(&r.event_checkpoint),
+    });
+    if show_content && let Some(o) = j.as_object_mut() {
+        o.insert("body".into(), json!(p.body));
+    }
+    j
+}
