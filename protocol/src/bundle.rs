@@ -489,7 +489,7 @@ mod tests {
     use super::*;
     use crate::ids::Timestamp;
 
-        #[test]
+    #[test]
     fn several_certificate_pins_for_rotation() {
         let mut b = Bundle {
             network: "dev".into(),
