@@ -156,3 +156,68 @@ fn wrong_passphrase_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("wrong passphrase"));
 }
+
+#[test]
+fn contacts_verify_marks_only_matching_safety_numbers() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    assert_success(&alice.run(&["sync"]), "alice sync");
+    assert_success(&bob.run(&["sync"]), "bob sync");
+
+    // Bob reads his safety number out; Alice compares.
+    let out = bob.run(&["safety-number", "th.dsi.alice", "--json"]);
+    assert_success(&out, "safety-number");
+    let theirs = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["safety_number"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let wrong: String = theirs
+        .chars()
+        .map(|c| if c == '1' { '7' } else { c })
+        .collect();
+    let wrong = if wrong == theirs {
+        theirs.replacen('0', "9", 1)
+    } else {
+        wrong
+    };
+
+    let out = alice.run(&[
+        "contacts",
+        "verify",
+        "ph.pnp.bob",
+        "--safety-number",
+        &wrong,
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("differ"));
+    let verified = |p: &liaison_tests::Person| {
+        let out = p.run(&["contacts", "--json"]);
+        assert_success(&out, "contacts --json");
+        serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout)
+            .unwrap()
+            .into_iter()
+            .find(|c| c["id"] == "ph.pnp.bob")
+            .map(|c| c["verified_in_person"] == true)
+            .unwrap()
+    };
+    assert!(!verified(&alice));
+    assert_success(
+        &alice.run(&[
+            "contacts",
+            "verify",
+            "ph.pnp.bob",
+            "--safety-number",
+            &theirs,
+        ]),
+        "contacts verify",
+    );
+    assert!(verified(&alice));
+    // Filters find Bob by country, agency and language, and not otherwise.
+    let out = alice.run(&["contacts", "--json", "--country", "PH", "--agency", "pnp"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 1);
+    let out = alice.run(&["contacts", "--json", "--country", "VN"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(rows.is_empty());
+}
