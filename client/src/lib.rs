@@ -14,6 +14,7 @@ pub mod accountability;
 pub mod admin;
 pub mod armor;
 pub mod audit;
+pub mod cli;
 pub mod client;
 pub mod contacts;
 pub mod devices;

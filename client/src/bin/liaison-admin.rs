@@ -1116,32 +1116,12 @@ fn authority(json: bool, cmd: AuthorityCommand) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LIAISON_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("liaison-admin: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("liaison-admin: {e:#}");
-            if let Some(hint) = admin::hint_of(&e) {
-                eprintln!("hint: {hint}");
-            }
-            ExitCode::FAILURE
-        }
-    }
+    liaison_client::cli::main_with(
+        "liaison-admin",
+        1,
+        run(cli),
+        |()| ExitCode::SUCCESS,
+        admin::hint_of,
+    )
 }

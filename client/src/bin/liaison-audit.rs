@@ -574,30 +574,15 @@ async fn compare(
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LIAISON_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("liaison-audit: cannot start the runtime: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    match rt.block_on(run(cli)) {
-        Ok(Outcome::Verified) => ExitCode::from(EXIT_VERIFIED),
-        Ok(Outcome::Failed) => ExitCode::from(EXIT_FAILED),
-        Err(e) => {
-            eprintln!("liaison-audit: {e:#}");
-            ExitCode::from(EXIT_USAGE)
-        }
-    }
+    liaison_client::cli::main_with(
+        "liaison-audit",
+        EXIT_USAGE,
+        run(cli),
+        |outcome| match outcome {
+            Outcome::Verified => ExitCode::from(EXIT_VERIFIED),
+            Outcome::Failed => ExitCode::from(EXIT_FAILED),
+        },
+        |_| None,
+    )
 }
