@@ -432,6 +432,29 @@ impl RedbStore {
         Ok(store)
     }
 
+    /// The newest `limit` notes of `log` in a (log, size) → note table.
+    fn newest_notes(
+        &self,
+        table: TableDefinition<(u8, u64), &str>,
+        log: LogId,
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(table)?;
+        let mut out = Vec::new();
+        for item in table
+            .range((log_tag(log), 0)..=(log_tag(log), u64::MAX))?
+            .rev()
+        {
+            let (k, v) = item?;
+            out.push((k.value().1, v.value().to_owned()));
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     fn write(&self) -> Result<WriteTransaction, StoreError> {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
@@ -1098,20 +1121,7 @@ impl Store for RedbStore {
     }
 
     fn recent_cosigned(&self, log: LogId, limit: usize) -> Result<Vec<(u64, String)>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(logs::COSIGNED)?;
-        let mut out = Vec::new();
-        for item in table
-            .range((log_tag(log), 0)..=(log_tag(log), u64::MAX))?
-            .rev()
-        {
-            let (k, v) = item?;
-            out.push((k.value().1, v.value().to_owned()));
-            if out.len() >= limit {
-                break;
-            }
-        }
-        Ok(out)
+        self.newest_notes(logs::COSIGNED, log, limit)
     }
 
     fn recent_checkpoints(
@@ -1119,20 +1129,7 @@ impl Store for RedbStore {
         log: LogId,
         limit: usize,
     ) -> Result<Vec<(u64, String)>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(logs::CHECKPOINTS)?;
-        let mut out = Vec::new();
-        for item in table
-            .range((log_tag(log), 0)..=(log_tag(log), u64::MAX))?
-            .rev()
-        {
-            let (k, v) = item?;
-            out.push((k.value().1, v.value().to_owned()));
-            if out.len() >= limit {
-                break;
-            }
-        }
-        Ok(out)
+        self.newest_notes(logs::CHECKPOINTS, log, limit)
     }
 
     fn message_events(&self, message: &MessageId) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
