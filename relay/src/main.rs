@@ -186,9 +186,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })?;
             logging::init(config.logging.format, &config.logging.level);
             runtime()?.block_on(async {
+                let shutdown = shutdown_signal();
                 let relay = Relay::bind(config)?;
                 announce(&relay, relay.local_addr());
-                relay.serve(shutdown_signal()).await
+                relay.serve(shutdown).await
             })
         }
         Command::Dev {
@@ -198,6 +199,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             init_default();
             runtime()?.block_on(async {
+                let shutdown = shutdown_signal();
                 let mut net = dev::prepare(&dir, listen)?;
                 net.config.apply(&Overrides {
                     metrics_listen,
@@ -209,7 +211,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 out(&dev::instructions(&net))?;
                 out("\n")?;
                 announce(&relay, dev::dial_addr(bound));
-                relay.serve(shutdown_signal()).await
+                relay.serve(shutdown).await
             })
         }
         Command::CheckConfig { file } => {
@@ -306,26 +308,40 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when
+/// this is called, not when the future is first polled, so a signal that
+/// arrives as soon as the relay reports ready is not lost (nor fatal).
+/// Must be called inside the runtime.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let handlers = {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let (term, int) = handlers;
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+            };
+            tokio::select! {
+                () = wait(term) => {}
+                () = wait(int) => {}
             }
         }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown signal received");
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("shutdown signal received");
 }

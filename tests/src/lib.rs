@@ -396,6 +396,15 @@ pub fn metric_value(text: &str, metric: &str, labels: &[&str]) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// A command's standard output followed by its standard error, as text.
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// Search every file under `dir` for `needle`.
 pub fn dir_contains(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
     let mut stack = vec![dir.to_path_buf()];

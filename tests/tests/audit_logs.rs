@@ -41,11 +41,7 @@ fn run_audit(args: &[&str]) -> Output {
 }
 
 fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    liaison_tests::output_text(out)
 }
 
 fn s(p: &Path) -> &str {

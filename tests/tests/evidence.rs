@@ -49,11 +49,7 @@ fn verify_message(file: &Path, args: &[&str]) -> Output {
 }
 
 fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    liaison_tests::output_text(out)
 }
 
 async fn send(c: &mut Client, to: &str, body: &str, handling: Handling) -> MessageId {
