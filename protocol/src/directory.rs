@@ -259,13 +259,21 @@ pub fn verify_role(
 ) -> Result<RoleRecord, VerifyError> {
     let r = role.verify_by(&authority.key)?;
     r.check_wellformed()?;
-    if r.country != authority.country {
-        return Err(VerifyError::CountryMismatch {
-            authority: authority.country.to_string(),
-            subject: r.country.to_string(),
-        });
-    }
+    authority.check_country(r.country)?;
     Ok(r)
+}
+
+impl AuthorityCertificate {
+    /// An authority speaks for its own country only.
+    pub fn check_country(&self, subject: CountryCode) -> Result<(), VerifyError> {
+        if subject != self.country {
+            return Err(VerifyError::CountryMismatch {
+                authority: self.country.to_string(),
+                subject: subject.to_string(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Verify an authority certificate against the pinned network root.
@@ -296,12 +304,7 @@ pub fn verify_record(
     let r = record.verify_by(&authority.key)?;
     r.check_wellformed()?;
     r.verify_endorsements()?;
-    if r.country != authority.country {
-        return Err(VerifyError::CountryMismatch {
-            authority: authority.country.to_string(),
-            subject: r.country.to_string(),
-        });
-    }
+    authority.check_country(r.country)?;
     Ok(r)
 }
 

@@ -191,6 +191,40 @@ fn internal(health: &StoreHealth, e: &StoreError) -> WireError {
     )
 }
 
+/// Refusal of a directory object (`kind` is "record" or "role") whose
+/// signer is not a certified authority.
+fn unknown_authority(kind: &str, id: &str) -> WireError {
+    err(
+        ErrorCode::InvalidSignature,
+        format!(
+            "{kind} {id} is not signed by an authority certified by the network root \
+             (unknown, revoked or expired authority key)"
+        ),
+    )
+}
+
+/// Refusal of a directory object that failed verification under its
+/// authority, naming the rule it broke.
+fn refused(kind: &str, id: &str, e: VerifyError) -> WireError {
+    match e {
+        VerifyError::CountryMismatch { authority, subject } => err(
+            ErrorCode::InvalidRecord,
+            format!(
+                "{kind} {id} refused: the {authority} authority cannot sign for {subject}; \
+                 an authority signs only {kind}s of its own country"
+            ),
+        ),
+        VerifyError::BadSignature | VerifyError::WrongSigner => err(
+            ErrorCode::InvalidSignature,
+            format!("{kind} {id}: the authority's signature does not verify"),
+        ),
+        other => err(
+            ErrorCode::InvalidRecord,
+            format!("{kind} {id} refused: {other}"),
+        ),
+    }
+}
+
 fn fp(key: &PublicKey) -> String {
     key.fingerprint().to_string()
 }
@@ -653,32 +687,12 @@ impl Service {
             .map(|r| r.id.to_string())
             .unwrap_or_else(|_| "?".into());
         let dir = self.directory();
-        let authority = dir.directory.authority(signed.signer()).ok_or_else(|| {
-            err(
-                ErrorCode::InvalidSignature,
-                format!(
-                    "record {claimed_id} is not signed by an authority certified by the network \
-                     root (unknown, revoked or expired authority key)"
-                ),
-            )
-        })?;
-        let record = verify_record(authority, &signed).map_err(|e| match e {
-            VerifyError::CountryMismatch { authority, subject } => err(
-                ErrorCode::InvalidRecord,
-                format!(
-                    "record {claimed_id} refused: the {authority} authority cannot sign for \
-                     {subject}; an authority signs only records of its own country"
-                ),
-            ),
-            VerifyError::BadSignature | VerifyError::WrongSigner => err(
-                ErrorCode::InvalidSignature,
-                format!("record {claimed_id}: the authority's signature does not verify"),
-            ),
-            other => err(
-                ErrorCode::InvalidRecord,
-                format!("record {claimed_id} refused: {other}"),
-            ),
-        })?;
+        let authority = dir
+            .directory
+            .authority(signed.signer())
+            .ok_or_else(|| unknown_authority("record", &claimed_id))?;
+        let record =
+            verify_record(authority, &signed).map_err(|e| refused("record", &claimed_id, e))?;
         // A device key identifies one device of one focal point: a record may
         // not claim a device another active record lists (an authority could
         // otherwise capture another State's officer's device).
@@ -757,28 +771,11 @@ impl Service {
             .map(|r| r.id.to_string())
             .unwrap_or_else(|_| "?".into());
         let dir = self.directory();
-        let authority = dir.directory.authority(signed.signer()).ok_or_else(|| {
-            err(
-                ErrorCode::InvalidSignature,
-                format!(
-                    "role {claimed_id} is not signed by an authority certified by the network root"
-                ),
-            )
-        })?;
-        let role = verify_role(authority, &signed).map_err(|e| match e {
-            VerifyError::CountryMismatch { authority, subject } => err(
-                ErrorCode::InvalidRecord,
-                format!(
-                    "role {claimed_id} refused: the {authority} authority cannot sign for {subject}; \
-                     an authority signs only roles of its own country"
-                ),
-            ),
-            VerifyError::BadSignature | VerifyError::WrongSigner => err(
-                ErrorCode::InvalidSignature,
-                format!("role {claimed_id}: the authority's signature does not verify"),
-            ),
-            other => err(ErrorCode::InvalidRecord, format!("role {claimed_id} refused: {other}")),
-        })?;
+        let authority = dir
+            .directory
+            .authority(signed.signer())
+            .ok_or_else(|| unknown_authority("role", &claimed_id))?;
+        let role = verify_role(authority, &signed).map_err(|e| refused("role", &claimed_id, e))?;
         if dir.directory.record(&role.id).is_some() {
             return Err(err(
                 ErrorCode::InvalidRecord,

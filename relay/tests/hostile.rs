@@ -17,80 +17,16 @@ use liaison_protocol::directory::{
     AuthorityCertificate, DeviceKeys, FocalPointRecord, RecordStatus,
 };
 use liaison_protocol::frames::{
-    ALPN, AUTH_DOMAIN, EXPORTER_LABEL, ErrorCode, Queued, Request, Response, auth_message,
-    decode_frame, encode_frame,
+    AUTH_DOMAIN, EXPORTER_LABEL, ErrorCode, Queued, Request, Response, auth_message, decode_frame,
+    encode_frame,
 };
 use liaison_protocol::message::{Envelope, OlmKind, Prekey};
 use liaison_protocol::{
     CountryCode, DirectoryId, MessageId, PublicKey, SecretKey, Signed, Timestamp,
 };
 use liaison_relay::{Limits, Relay, RelayConfig, RelayHandle};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
-use sha2::{Digest, Sha256};
 
 // ---------------------------------------------------------------- client side
-
-/// Accepts exactly the certificate whose DER hashes to the pin; handshake
-/// signatures are still verified with the ring provider's algorithms.
-#[derive(Debug)]
-struct Pinned {
-    pin: [u8; 32],
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let got: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
-        if got == self.pin {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::ApplicationVerificationFailure,
-            ))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls12NotOffered,
-        ))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
 
 struct Client {
     _endpoint: quinn::Endpoint,
@@ -98,14 +34,8 @@ struct Client {
 }
 
 async fn connect_raw(addr: SocketAddr, pin: [u8; 32]) -> Result<Client, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Pinned { pin, provider }))
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![ALPN.to_vec()];
+    // The client's own pinned configuration: the same TLS a focal point uses.
+    let tls = liaison_client::transport::client_tls_config(pin).unwrap();
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
     let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
     endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));

@@ -471,6 +471,18 @@ pub mod inproc {
         Client::open(&home, PASSPHRASE)
     }
 
+    /// The two focal points most tests use: `th.dsi.alice` (DSI) and
+    /// `ph.pnp.bob` (PNP), enrolled by their own countries' authorities.
+    pub async fn alice_and_bob(net: &DevNet) -> (Client, Client) {
+        let alice = enrol(net, "alice", "th.dsi.alice", "DSI")
+            .await
+            .expect("enrol alice");
+        let bob = enrol(net, "bob", "ph.pnp.bob", "PNP")
+            .await
+            .expect("enrol bob");
+        (alice, bob)
+    }
+
     /// A relay connection (no authentication) for publishing.
     pub async fn connect(net: &DevNet) -> anyhow::Result<liaison_client::transport::Connection> {
         let bundle = Bundle::from_toml(&std::fs::read_to_string(net.bundle())?)

@@ -185,12 +185,7 @@ fn tampered(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_verify_and_every_tampering_is_named() {
     let net = DevNet::start();
-    let mut alice = inproc::enrol(&net, "alice", "th.dsi.alice", "DSI")
-        .await
-        .unwrap();
-    let mut bob = inproc::enrol(&net, "bob", "ph.pnp.bob", "PNP")
-        .await
-        .unwrap();
+    let (mut alice, mut bob) = inproc::alice_and_bob(&net).await;
     let mut sent = exchange(&mut alice, &mut bob, "ph.pnp.bob", 150).await;
     sent.extend(exchange(&mut bob, &mut alice, "th.dsi.alice", 100).await);
     let [dir_size, events_size] = settle(&net).await;
@@ -579,12 +574,7 @@ async fn export_verify_and_every_tampering_is_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn witness_cosigns_enables_quorum_clients_and_refuses_inconsistency() {
     let net = DevNet::start();
-    let mut alice = inproc::enrol(&net, "alice", "th.dsi.alice", "DSI")
-        .await
-        .unwrap();
-    let mut bob = inproc::enrol(&net, "bob", "ph.pnp.bob", "PNP")
-        .await
-        .unwrap();
+    let (mut alice, mut bob) = inproc::alice_and_bob(&net).await;
     exchange(&mut alice, &mut bob, "ph.pnp.bob", 3).await;
 
     // Carol's client requires one witness cosignature on every checkpoint.

@@ -127,12 +127,7 @@ async fn role_handover_across_three_countries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_authority_cannot_act_for_another_country() {
     let mut net = DevNet::start();
-    let mut alice = inproc::enrol(&net, "alice", "th.dsi.alice", "DSI")
-        .await
-        .unwrap();
-    let mut bob = inproc::enrol(&net, "bob", "ph.pnp.bob", "PNP")
-        .await
-        .unwrap();
+    let (mut alice, mut bob) = inproc::alice_and_bob(&net).await;
     let ph = inproc::authority(&net, "PH");
 
     // PH's authority signs an update of a Thai record: the relay refuses.
@@ -208,12 +203,7 @@ async fn an_authority_cannot_act_for_another_country() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_substituted_key_is_refused_with_the_reason() {
     let mut net = DevNet::start();
-    let mut alice = inproc::enrol(&net, "alice", "th.dsi.alice", "DSI")
-        .await
-        .unwrap();
-    let _bob = inproc::enrol(&net, "bob", "ph.pnp.bob", "PNP")
-        .await
-        .unwrap();
+    let (mut alice, _bob) = inproc::alice_and_bob(&net).await;
     net.kill();
     net.restart_with(&[("LIAISON_RELAY_TEST_SUBSTITUTE_KEY", "ph.pnp.bob")]);
     alice.connect().await.unwrap();
@@ -233,12 +223,7 @@ async fn a_substituted_key_is_refused_with_the_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocation_disconnects_drops_the_queue_and_stops_senders() {
     let net = DevNet::start();
-    let mut alice = inproc::enrol(&net, "alice", "th.dsi.alice", "DSI")
-        .await
-        .unwrap();
-    let mut bob = inproc::enrol(&net, "bob", "ph.pnp.bob", "PNP")
-        .await
-        .unwrap();
+    let (mut alice, mut bob) = inproc::alice_and_bob(&net).await;
     let ph = inproc::authority(&net, "PH");
 
     // Bob is connected with a live subscription (nothing fetched or
@@ -329,12 +314,7 @@ async fn revocation_disconnects_drops_the_queue_and_stops_senders() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_device_receives_and_contacts_are_warned() {
     let net = DevNet::start();
-    let mut alice = inproc::enrol(&net, "alice", "th.dsi.alice", "DSI")
-        .await
-        .unwrap();
-    let mut bob = inproc::enrol(&net, "bob", "ph.pnp.bob", "PNP")
-        .await
-        .unwrap();
+    let (mut alice, mut bob) = inproc::alice_and_bob(&net).await;
     let th = inproc::authority(&net, "TH");
     bob.connect().await.unwrap();
     bob.disconnect().await;
@@ -417,12 +397,7 @@ async fn a_second_device_receives_and_contacts_are_warned() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_person_verification_and_key_change() {
     let net = DevNet::start();
-    let mut alice = inproc::enrol(&net, "alice", "th.dsi.alice", "DSI")
-        .await
-        .unwrap();
-    let mut bob = inproc::enrol(&net, "bob", "ph.pnp.bob", "PNP")
-        .await
-        .unwrap();
+    let (mut alice, mut bob) = inproc::alice_and_bob(&net).await;
     alice.connect().await.unwrap();
     bob.connect().await.unwrap();
     let theirs = bob.safety_number(&id("th.dsi.alice")).unwrap();

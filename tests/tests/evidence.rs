@@ -97,12 +97,7 @@ fn bundle_of(net: &DevNet) -> Bundle {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn judicial_export_is_refused_without_consent_and_verifies_after_a_grant() {
     let net = DevNet::start();
-    let mut alice = inproc::enrol(&net, "alice", "th.dsi.alice", "DSI")
-        .await
-        .unwrap();
-    let mut bob = inproc::enrol(&net, "bob", "ph.pnp.bob", "PNP")
-        .await
-        .unwrap();
+    let (mut alice, mut bob) = inproc::alice_and_bob(&net).await;
     let m = send(
         &mut alice,
         "ph.pnp.bob",
@@ -273,12 +268,7 @@ async fn judicial_export_is_refused_without_consent_and_verifies_after_a_grant()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn judicial_use_permitted_exports_without_consent() {
     let net = DevNet::start();
-    let mut alice = inproc::enrol(&net, "alice", "th.dsi.alice", "DSI")
-        .await
-        .unwrap();
-    let mut bob = inproc::enrol(&net, "bob", "ph.pnp.bob", "PNP")
-        .await
-        .unwrap();
+    let (mut alice, mut bob) = inproc::alice_and_bob(&net).await;
     let m = send(
         &mut alice,
         "ph.pnp.bob",

@@ -49,12 +49,7 @@ async fn receive(c: &mut Client) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_detect_a_relay_that_forks_its_log() {
     let mut net = DevNet::start();
-    let mut alice = inproc::enrol(&net, "alice", "th.dsi.alice", "DSI")
-        .await
-        .unwrap();
-    let mut bob = inproc::enrol(&net, "bob", "ph.pnp.bob", "PNP")
-        .await
-        .unwrap();
+    let (mut alice, mut bob) = inproc::alice_and_bob(&net).await;
 
     // The relay turns malicious towards Bob's device only.
     let bob_device = bob.device_key().to_hex();

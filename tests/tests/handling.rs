@@ -62,12 +62,7 @@ struct Net {
 
 async fn network() -> Net {
     let net = DevNet::start();
-    let alice = inproc::enrol(&net, "alice", "th.dsi.alice", "DSI")
-        .await
-        .unwrap();
-    let bob = inproc::enrol(&net, "bob", "ph.pnp.bob", "PNP")
-        .await
-        .unwrap();
+    let (alice, bob) = inproc::alice_and_bob(&net).await;
     let dan = inproc::enrol(&net, "dan", "ph.pnp.dan", "PNP")
         .await
         .unwrap();

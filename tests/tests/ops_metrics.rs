@@ -53,12 +53,7 @@ async fn metrics_follow_traffic_and_match_the_guide() {
     assert_eq!(http_get(&addr, "/readyz"), (200, "ready\n".into()));
     assert_eq!(http_get(&addr, "/nothing").0, 404);
 
-    let mut alice = inproc::enrol(&net, "alice", "th.dsi.alice", "DSI")
-        .await
-        .unwrap();
-    let mut bob = inproc::enrol(&net, "bob", "ph.pnp.bob", "PNP")
-        .await
-        .unwrap();
+    let (mut alice, mut bob) = inproc::alice_and_bob(&net).await;
     alice.connect().await.unwrap();
     bob.connect().await.unwrap();
 

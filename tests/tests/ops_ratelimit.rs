@@ -21,12 +21,7 @@ const BURST: usize = 3;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_client_over_its_limit_does_not_affect_another() {
     let mut net = DevNet::start();
-    let mut alice = inproc::enrol(&net, "alice", "th.dsi.alice", "DSI")
-        .await
-        .unwrap();
-    let mut bob = inproc::enrol(&net, "bob", "ph.pnp.bob", "PNP")
-        .await
-        .unwrap();
+    let (mut alice, mut bob) = inproc::alice_and_bob(&net).await;
     let mut carol = inproc::enrol(&net, "carol", "ph.pnp.carol", "PNP")
         .await
         .unwrap();

@@ -24,12 +24,7 @@ async fn send_hooked(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn altered_envelope_and_forged_signature_are_rejected() {
     let net = DevNet::start();
-    let mut alice = inproc::enrol(&net, "alice", "th.dsi.alice", "DSI")
-        .await
-        .unwrap();
-    let mut bob = inproc::enrol(&net, "bob", "ph.pnp.bob", "PNP")
-        .await
-        .unwrap();
+    let (mut alice, mut bob) = inproc::alice_and_bob(&net).await;
     alice.connect().await.unwrap();
     bob.connect().await.unwrap();
 
