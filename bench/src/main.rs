@@ -35,13 +35,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Parser;
+use liaison_admin::{publish_record, record_from_request};
 use liaison_client::Client;
-use liaison_client::admin::{publish_record, record_from_request};
-use liaison_client::client::{InitParams, Received, now, parse_request};
+use liaison_client::client::{InitParams, Received, now};
 use liaison_client::home::KdfParams;
 use liaison_protocol::DirectoryId;
 use liaison_protocol::bundle::{AuthorityKeyFile, Bundle};
 use liaison_protocol::handling::Handling;
+use liaison_protocol::message::EnrolmentRequest;
 
 /// Capacity benchmark: a real relay over loopback QUIC, N senders, M
 /// recipients; prints one JSON object.
@@ -218,7 +219,7 @@ async fn enrol(dir: &Path, id: &str) -> Result<Client> {
         .join(format!("{}.key", country.as_str()));
     let auth = AuthorityKeyFile::from_toml(&std::fs::read_to_string(auth_path)?)
         .map_err(|e| anyhow!("{e}"))?;
-    let (_, req) = parse_request(&std::fs::read_to_string(req_path)?)?;
+    let (_, req) = EnrolmentRequest::from_armored(&std::fs::read_to_string(req_path)?)?;
     let record = record_from_request(&auth, &req, 1, 30, now())?;
     let bundle = Bundle::from_toml(&bundle_text).map_err(|e| anyhow!("{e}"))?;
     publish_record(&bundle, record, &req).await?;

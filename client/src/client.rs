@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use liaison_protocol::bundle::Bundle;
@@ -22,13 +22,13 @@ use liaison_protocol::{
 use serde::{Deserialize, Serialize};
 use vodozemac::olm::Session;
 
-use crate::armor::{ArmorKind, armor_wire, dearmor_wire};
 use crate::contacts;
 use crate::devices;
 use crate::home::{Home, KdfParams, Table};
 use crate::logs;
 use crate::olm::{self, Device};
-use crate::transport::{Connection, RelayError};
+use liaison_net::{Link, LinkError};
+use liaison_protocol::armor::{ArmorKind, armor_wire, dearmor_wire};
 use liaison_protocol::frames::{Declaration, LogId};
 use liaison_protocol::log::event::{DisclosedEvent, EventKind};
 use liaison_protocol::log::{Hash, LogPolicy, SignedCheckpoint};
@@ -42,17 +42,8 @@ const PREKEY_TARGET: usize = 50;
 /// Refill when the relay holds fewer than this many.
 const PREKEY_LOW_WATER: u32 = 20;
 
-const ARMOR_BEGIN: &str = "-----BEGIN LIAISON ENROLMENT REQUEST-----";
-const ARMOR_END: &str = "-----END LIAISON ENROLMENT REQUEST-----";
-
 /// The current wall-clock time.
-pub fn now() -> Timestamp {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    Timestamp(ms)
-}
+pub use liaison_net::clock::now;
 
 fn random<const N: usize>() -> Result<[u8; N]> {
     let mut b = [0u8; N];
@@ -232,7 +223,7 @@ pub struct Client {
     pub(crate) identity: SecretKey,
     pub(crate) device: Device,
     pub(crate) bundle: Bundle,
-    pub(crate) conn: Option<Connection>,
+    pub(crate) conn: Option<Link>,
     pub(crate) directory: Directory,
     pub(crate) directory_problems: Vec<String>,
     pub(crate) request_timeout: Option<Duration>,
@@ -245,40 +236,6 @@ impl std::fmt::Debug for Client {
             .field("id", &self.profile.id)
             .finish_non_exhaustive()
     }
-}
-
-/// Wrap an enrolment request in text armour, for carrying by mail or USB.
-pub fn armor_request(req: &Signed<EnrolmentRequest>) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(req.encode());
-    let mut out = String::from(ARMOR_BEGIN);
-    out.push('\n');
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(chunk).unwrap_or(""));
-        out.push('\n');
-    }
-    out.push_str(ARMOR_END);
-    out.push('\n');
-    out
-}
-
-/// Parse an armoured enrolment request and verify its self-signatures.
-pub fn parse_request(text: &str) -> Result<(Signed<EnrolmentRequest>, EnrolmentRequest)> {
-    use base64::Engine;
-    let inner = text
-        .trim()
-        .strip_prefix(ARMOR_BEGIN)
-        .and_then(|t| t.trim_end().strip_suffix(ARMOR_END))
-        .ok_or_else(|| anyhow!("not a Liaison enrolment request (missing armour lines)"))?;
-    let b64: String = inner.split_whitespace().collect();
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64.as_bytes())
-        .map_err(|_| anyhow!("enrolment request is not valid base64"))?;
-    let signed = Signed::<EnrolmentRequest>::decode(&bytes)
-        .map_err(|e| anyhow!("enrolment request is malformed: {e}"))?;
-    let req = EnrolmentRequest::verify(&signed)
-        .map_err(|e| anyhow!("enrolment request does not verify: {e}"))?;
-    Ok((signed, req))
 }
 
 impl Client {
@@ -338,7 +295,7 @@ impl Client {
         w.put_secret("profile", &profile)?;
         w.commit()?;
         let path = dir.join(ENROLMENT_REQUEST);
-        std::fs::write(&path, armor_request(&signed))
+        std::fs::write(&path, EnrolmentRequest::armor(&signed))
             .with_context(|| format!("writing {}", path.display()))?;
         Ok((path, identity.public_key().fingerprint().to_string()))
     }
@@ -565,7 +522,7 @@ impl Client {
             .collect();
     }
 
-    fn conn(&self) -> Result<&Connection> {
+    pub(crate) fn conn(&self) -> Result<&Link> {
         self.conn
             .as_ref()
             .ok_or_else(|| anyhow!("not connected to the relay"))
@@ -575,13 +532,22 @@ impl Client {
     /// and keep prekeys topped up.
     pub async fn connect(&mut self) -> Result<()> {
         let pin = self.bundle.cert_pins().map_err(|e| anyhow!("{e}"))?;
-        let mut conn = Connection::connect(&self.bundle.relay_addr, pin).await?;
+        let mut conn = Link::connect(&self.bundle.relay_addr, pin).await?;
         if let Some(t) = self.request_timeout {
             conn.set_timeout(t);
         }
         let device = &self.device;
         conn.authenticate(device.signing_key(), |msg| device.sign_raw(msg))
-            .await?;
+            .await
+            .map_err(|e| match e {
+                LinkError::Refused(w) => anyhow!(
+                    "the relay refused this device ({}): {} — has your authority enrolled you, \
+                     and is this device still in the directory?",
+                    w.code.code(),
+                    w.message
+                ),
+                other => other.into(),
+            })?;
         self.conn = Some(conn);
         self.sync_checkpoints().await?;
         self.sync_directory().await?;
@@ -615,10 +581,10 @@ impl Client {
                 log,
                 min_cosignatures: u8::try_from(quorum).unwrap_or(u8::MAX),
             };
-            let note = match self.conn()?.request(&req).await {
+            let note = match self.conn()?.call(&req).await {
                 Ok(Response::Checkpoint { note }) => note,
                 Ok(other) => bail!("unexpected answer to GetCheckpoint: {other:?}"),
-                Err(RelayError::Refused(e)) if quorum > 0 => bail!(
+                Err(LinkError::Refused(e)) if quorum > 0 => bail!(
                     "the relay has no {} checkpoint cosigned by {quorum} trusted witness(es) yet: {}",
                     log.name(),
                     e.message
@@ -726,7 +692,7 @@ impl Client {
         let size = cp.checkpoint().size();
         let events = match self
             .conn()?
-            .request(&Request::GetMessageEvents { message_id: id })
+            .call(&Request::GetMessageEvents { message_id: id })
             .await?
         {
             Response::MessageEvents { events } => events,
@@ -747,7 +713,7 @@ impl Client {
             }
             let proof = match self
                 .conn()?
-                .request(&Request::GetInclusion {
+                .call(&Request::GetInclusion {
                     log: LogId::Events,
                     index: e.index,
                     size,
@@ -798,8 +764,8 @@ impl Client {
                 // The relay no longer holds events it may show us (for
                 // example after a role handover): nothing to verify.
                 Err(e)
-                    if e.downcast_ref::<RelayError>()
-                        .is_some_and(|r| matches!(r, RelayError::Refused(_))) => {}
+                    if e.downcast_ref::<LinkError>()
+                        .is_some_and(|r| matches!(r, LinkError::Refused(_))) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -808,14 +774,14 @@ impl Client {
 
     /// Open a push subscription on the authenticated connection without
     /// fetching or acknowledging anything (tools and tests).
-    pub async fn subscribe_raw(&self) -> Result<crate::transport::Subscription> {
-        self.conn()?.subscribe().await
+    pub async fn subscribe_raw(&self) -> Result<liaison_net::Subscription> {
+        Ok(self.conn()?.subscribe().await?)
     }
 
     /// Send a raw request on the authenticated connection (for tools and
     /// tests that need a relay query the client has no method for).
     pub async fn conn_request(&self, req: &Request) -> Result<Response> {
-        Ok(self.conn()?.request(req).await?)
+        Ok(self.conn()?.call(req).await?)
     }
 
     /// Close the connection.
@@ -827,15 +793,14 @@ impl Client {
 
     /// Fetch and verify the directory.
     pub async fn sync_directory(&mut self) -> Result<()> {
-        let (authorities, records, roles) =
-            match self.conn()?.request(&Request::GetDirectory).await? {
-                Response::Directory {
-                    authorities,
-                    records,
-                    roles,
-                } => (authorities, records, roles),
-                other => bail!("unexpected answer to GetDirectory: {other:?}"),
-            };
+        let (authorities, records, roles) = match self.conn()?.call(&Request::GetDirectory).await? {
+            Response::Directory {
+                authorities,
+                records,
+                roles,
+            } => (authorities, records, roles),
+            other => bail!("unexpected answer to GetDirectory: {other:?}"),
+        };
         let cache = DirectoryCache {
             authorities,
             records,
@@ -947,7 +912,7 @@ impl Client {
     }
 
     async fn replenish_prekeys(&mut self) -> Result<()> {
-        let (count, fallback) = match self.conn()?.request(&Request::PrekeyCount).await? {
+        let (count, fallback) = match self.conn()?.call(&Request::PrekeyCount).await? {
             Response::PrekeyCount { one_time, fallback } => (one_time, fallback),
             other => bail!("unexpected answer to PrekeyCount: {other:?}"),
         };
@@ -960,9 +925,7 @@ impl Client {
         let mut w = self.home.write()?;
         w.put_secret("account", &self.device.pickle()?)?;
         w.commit()?;
-        self.conn()?
-            .request(&Request::UploadPrekeys(prekeys))
-            .await?;
+        self.conn()?.call(&Request::UploadPrekeys(prekeys)).await?;
         Ok(())
     }
 
@@ -1110,7 +1073,7 @@ impl Client {
                 if sessions.is_empty() {
                     let prekey = match self
                         .conn()?
-                        .request(&Request::ClaimPrekey {
+                        .call(&Request::ClaimPrekey {
                             device: dev.signing,
                         })
                         .await
@@ -1202,10 +1165,10 @@ impl Client {
             envelopes: item.envelopes.clone(),
             declare: item.declare.clone(),
         };
-        match self.conn()?.request(&req).await {
+        match self.conn()?.call(&req).await {
             Ok(Response::Accepted { message_id, .. }) if message_id == item.message_id => {}
             Ok(other) => bail!("unexpected answer to Send: {other:?}"),
-            Err(RelayError::Refused(e)) => {
+            Err(LinkError::Refused(e)) => {
                 if !e.code.is_retryable() {
                     // Not retryable: drop it from the outbox so it does not block.
                     let mut w = self.home.write()?;
@@ -1520,7 +1483,7 @@ impl Client {
         if seqs.is_empty() {
             return Ok(());
         }
-        self.conn()?.request(&Request::Ack { seqs }).await?;
+        self.conn()?.call(&Request::Ack { seqs }).await?;
         Ok(())
     }
 
@@ -1536,7 +1499,7 @@ impl Client {
         loop {
             let (items, more) = match self
                 .conn()?
-                .request(&Request::Fetch { after, limit: 256 })
+                .call(&Request::Fetch { after, limit: 256 })
                 .await?
             {
                 Response::Messages { items, more } => (items, more),

@@ -1,5 +1,4 @@
-//! Judicial export (`liaison export`) and the evidence report
-//! (`liaison-audit verify-message`).
+//! Judicial export (`liaison export`): an evidence bundle for one message.
 //!
 //! [`export`] refuses unless the message's handling permits judicial use or
 //! the originator granted it (a signed consent decision held in this home),
@@ -12,7 +11,8 @@
 //! [`verify_evidence`] before handing it out.
 //!
 //! The bundle format and the verification rules are in
-//! [`liaison_protocol::evidence`].
+//! [`liaison_protocol::evidence`]; the auditor's report of a bundle is
+//! `liaison-audit verify-message`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -25,18 +25,13 @@ use liaison_protocol::consent::{
 use liaison_protocol::directory::{
     AuthorityCertificate, FocalPointRecord, RecordStatus, verify_authority, verify_record,
 };
-use liaison_protocol::evidence::{
-    Evidence, EvidenceBundle, EvidenceReport, JudicialBasis, LoggedRecord, Pins, content_kind,
-    verify_evidence,
-};
+use liaison_protocol::evidence::{Evidence, EvidenceBundle, LoggedRecord, Pins, verify_evidence};
 use liaison_protocol::frames::{IndexedEvent, LogEntry, LogId, Request, Response};
 use liaison_protocol::log::event::{DirectoryEntry, DisclosedEvent, EventKind};
 use liaison_protocol::log::{Hash, LogPolicy, SignedCheckpoint, TlogProof, leaf_hash};
 use liaison_protocol::message::{Content, SignedPayload};
 use liaison_protocol::{DirectoryId, MessageId, PublicKey, Signed, Timestamp};
-use serde_json::{Value, json};
 
-use crate::audit;
 use crate::client::{Client, now};
 
 /// How long [`export`] waits for the relay to sign checkpoints that cover
@@ -180,14 +175,10 @@ pub async fn export(
     }
     let events_note = covering_checkpoint(client, LogId::Events, &pins.event_log, last).await?;
     let event_list: Vec<IndexedEvent> = events.into_values().collect();
-    let proofs = audit::event_proofs(
-        async |req| client.conn_request(&req).await,
-        &event_list,
-        &events_note,
-        &pins.event_log,
-    )
-    .await
-    .context("building the event-log proofs")?;
+    let proofs =
+        liaison_net::event_proofs(client.conn()?, &event_list, &events_note, &pins.event_log)
+            .await
+            .context("building the event-log proofs")?;
     let event_proofs: Vec<String> = proofs.iter().map(|(p, _)| p.encode()).collect();
 
     // Directory records: the originator when it signed, each receipt
@@ -679,301 +670,4 @@ async fn directory_proof(
             anyhow!("the relay's inclusion proof for directory entry {index} does not verify: {e}")
         })?;
     Ok(proof.encode())
-}
-
-// ---------------------------------------------------------------------------
-// Reports
-
-fn receipt_kind(k: &ReceiptKind) -> &'static str {
-    match k {
-        ReceiptKind::Delivered => "delivered",
-        ReceiptKind::HandlingAcknowledged { .. } => "handling-acknowledged",
-        ReceiptKind::Deleted { .. } => "deleted",
-    }
-}
-
-fn event_line(e: &liaison_protocol::evidence::EventSummary) -> String {
-    let what = match &e.record.kind {
-        EventKind::Accepted {
-            recipient_devices,
-            bytes,
-            ..
-        } => format!(
-            "accepted by the relay for {} device(s), {bytes} bytes",
-            recipient_devices.len()
-        ),
-        EventKind::Delivered {
-            recipient_device, ..
-        } => format!("delivered to device {}", recipient_device.fingerprint()),
-        EventKind::Acknowledged {
-            recipient_device, ..
-        } => format!("acknowledged by device {}", recipient_device.fingerprint()),
-        EventKind::Dropped {
-            recipient_device,
-            reason,
-            ..
-        } => format!(
-            "dropped for device {} ({})",
-            recipient_device.fingerprint(),
-            reason.escape_debug()
-        ),
-        EventKind::Declared {
-            kind, by_device, ..
-        } => {
-            let matched = match e.matches {
-                Some((what, n)) => format!(" (the bundle's {what} {n})"),
-                None => " (the signed object is not part of the evidence)".to_owned(),
-            };
-            format!(
-                "{} declared by device {}{matched}",
-                kind.name(),
-                by_device.fingerprint()
-            )
-        }
-    };
-    format!("  #{:<8} {}  {what}", e.index, e.time)
-}
-
-/// "Name, agency, unit", leaving out empty parts.
-fn who(p: &liaison_protocol::evidence::PartySummary) -> String {
-    [&p.name, &p.agency, &p.unit]
-        .iter()
-        .filter(|s| !s.is_empty())
-        .map(|s| s.escape_debug().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The report as text, for people. The message text is included only with
-/// `show_content` (the handling comes first, as everywhere).
-pub fn render_report(r: &EvidenceReport, show_content: bool) -> String {
-    let p = &r.payload;
-    let o = &r.originator;
-    let mut out = String::new();
-    let mut line = |s: String| {
-        out.push_str(&s);
-        out.push('\n');
-    };
-    line(format!(
-        "VERIFIED: evidence bundle for message {}",
-        r.message_id
-    ));
-    line(format!(
-        "Payload SHA-256:  {} ({}, {} bytes of text, {} attachment(s))",
-        hex::encode(r.payload_hash),
-        content_kind(&p.content),
-        p.body.len(),
-        p.attachments.len()
-    ));
-    line(format!(
-        "Originator:       {} — {} (record v{}, directory log #{}, certified by {})",
-        o.id,
-        who(o),
-        o.version,
-        o.record_index,
-        o.authority.escape_debug()
-    ));
-    line(format!(
-        "                  identity key fingerprint {}",
-        o.identity_key.fingerprint()
-    ));
-    line(format!(
-        "Created:          {} (originator's clock)",
-        p.created_at
-    ));
-    line(format!(
-        "Recipients:       {}",
-        p.recipients
-            .iter()
-            .map(DirectoryId::as_str)
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    if p.resolved != p.recipients {
-        line(format!(
-            "  resolved to:    {}",
-            p.resolved
-                .iter()
-                .map(DirectoryId::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    line(format!("Handling:         {}", r.handling_text));
-    for s in p.handling.explain() {
-        line(format!("  - {s}"));
-    }
-    line(match &r.judicial_basis {
-        JudicialBasis::PermittedByHandling => {
-            "Judicial use:     permitted by the originator's handling (judicial=permitted)"
-                .to_owned()
-        }
-        JudicialBasis::Consent { position, decision } => format!(
-            "Judicial use:     granted by {} on {} for case {} (consent {position}){}",
-            decision.decided_by,
-            decision.decided_at,
-            r.case_reference.as_deref().unwrap_or("?").escape_debug(),
-            if decision.conditions.is_empty() {
-                String::new()
-            } else {
-                format!("; conditions: {}", decision.conditions.escape_debug())
-            }
-        ),
-    });
-    line(format!(
-        "Event log:        {} entries proven in {} at size {} (root {}, {} witness cosignature(s))",
-        r.events.len(),
-        r.event_checkpoint.origin,
-        r.event_checkpoint.size,
-        r.event_checkpoint.root.to_base64(),
-        r.event_checkpoint.cosignatures.len()
-    ));
-    for e in &r.events {
-        line(event_line(e));
-    }
-    line(format!("Receipts:         {}", r.receipts.len()));
-    for rc in &r.receipts {
-        line(format!(
-            "  {} {} at {} (recipient's clock)",
-            rc.by,
-            receipt_kind(&rc.kind),
-            rc.at
-        ));
-    }
-    line(format!("Consents:         {}", r.consents.len()));
-    for c in &r.consents {
-        line(format!(
-            "  {} {} on {}{}",
-            if c.granted { "GRANTED" } else { "REFUSED" },
-            c.scope.to_text().escape_debug(),
-            c.decided_at,
-            c.valid_until
-                .map(|v| format!(", valid until {v}"))
-                .unwrap_or_default()
-        ));
-    }
-    line(format!(
-        "Directory log:    records proven in {} at size {} (root {})",
-        r.directory_checkpoint.origin,
-        r.directory_checkpoint.size,
-        r.directory_checkpoint.root.to_base64()
-    ));
-    line(format!(
-        "Exported:         by {} ({}; the message's {}) at {}{}",
-        r.exporter.id,
-        who(&r.exporter),
-        r.exporter_role,
-        r.exported_at,
-        r.case_reference
-            .as_ref()
-            .map(|c| format!(" for case {}", c.escape_debug()))
-            .unwrap_or_default()
-    ));
-    if show_content {
-        line("Content:".to_owned());
-        for l in p.body.lines() {
-            line(format!("  | {}", l.escape_debug()));
-        }
-    }
-    out
-}
-
-/// The report as JSON. The message text is included only with
-/// `show_content`.
-pub fn report_json(r: &EvidenceReport, show_content: bool) -> Value {
-    let p = &r.payload;
-    let party = |s: &liaison_protocol::evidence::PartySummary| {
-        json!({
-            "id": s.id.as_str(),
-            "name": s.name,
-            "agency": s.agency,
-            "unit": s.unit,
-            "identity_key": s.identity_key.to_hex(),
-            "fingerprint": s.identity_key.fingerprint().to_string(),
-            "record_version": s.version,
-            "authority": s.authority,
-            "directory_index": s.record_index,
-        })
-    };
-    let checkpoint = |c: &liaison_protocol::evidence::CheckpointSummary| {
-        json!({
-            "origin": c.origin,
-            "size": c.size,
-            "root": c.root.to_base64(),
-            "cosignatures": c.cosignatures.iter().map(|(w, t)| json!({"witness": w, "timestamp": t})).collect::<Vec<_>>(),
-        })
-    };
-    let mut j = json!({
-        "verified": true,
-        "message_id": r.message_id.to_hex(),
-        "payload_sha256": hex::encode(r.payload_hash),
-        "content": content_kind(&p.content),
-        "originator": party(&r.originator),
-        "created_at": p.created_at.to_rfc3339(),
-        "recipients": p.recipients.iter().map(DirectoryId::as_str).collect::<Vec<_>>(),
-        "resolved": p.resolved.iter().map(DirectoryId::as_str).collect::<Vec<_>>(),
-        "handling": r.handling_text,
-        "judicial_basis": match &r.judicial_basis {
-            JudicialBasis::PermittedByHandling => json!({"permitted_by_handling": true}),
-            JudicialBasis::Consent { position, decision } => json!({
-                "consent": position,
-                "decided_by": decision.decided_by.as_str(),
-                "decided_at": decision.decided_at.to_rfc3339(),
-                "conditions": decision.conditions,
-            }),
-        },
-        "events": r.events.iter().map(|e| {
-            let mut v = json!({
-                "index": e.index,
-                "time": e.time.to_rfc3339(),
-                "kind": e.record.kind.name(),
-            });
-            if let Some(o) = v.as_object_mut() {
-                match &e.record.kind {
-                    EventKind::Accepted { sender_device, recipient_devices, bytes, .. } => {
-                        o.insert("sender_device".into(), json!(sender_device.to_hex()));
-                        o.insert("recipient_devices".into(), json!(recipient_devices.iter().map(PublicKey::to_hex).collect::<Vec<_>>()));
-                        o.insert("bytes".into(), json!(bytes));
-                    }
-                    EventKind::Delivered { recipient_device, .. }
-                    | EventKind::Acknowledged { recipient_device, .. } => {
-                        o.insert("device".into(), json!(recipient_device.to_hex()));
-                    }
-                    EventKind::Dropped { recipient_device, reason, .. } => {
-                        o.insert("device".into(), json!(recipient_device.to_hex()));
-                        o.insert("reason".into(), json!(reason));
-                    }
-                    EventKind::Declared { message_id, kind, by_device, .. } => {
-                        o.insert("declared".into(), json!(kind.name()));
-                        o.insert("carrier".into(), json!(message_id.to_hex()));
-                        o.insert("device".into(), json!(by_device.to_hex()));
-                        o.insert("matches".into(), json!(e.matches.map(|(w, n)| format!("{w} {n}"))));
-                    }
-                }
-            }
-            v
-        }).collect::<Vec<_>>(),
-        "receipts": r.receipts.iter().map(|rc| json!({
-            "by": rc.by.as_str(),
-            "kind": receipt_kind(&rc.kind),
-            "at": rc.at.to_rfc3339(),
-        })).collect::<Vec<_>>(),
-        "consents": r.consents.iter().map(|c| json!({
-            "granted": c.granted,
-            "scope": c.scope.to_text(),
-            "decided_at": c.decided_at.to_rfc3339(),
-            "valid_until": c.valid_until.map(Timestamp::to_rfc3339),
-            "conditions": c.conditions,
-        })).collect::<Vec<_>>(),
-        "exporter": party(&r.exporter),
-        "exporter_role": r.exporter_role,
-        "exported_at": r.exported_at.to_rfc3339(),
-        "case_reference": r.case_reference,
-        "directory_checkpoint": checkpoint(&r.directory_checkpoint),
-        "event_checkpoint": checkpoint(&r.event_checkpoint),
-    });
-    if show_content && let Some(o) = j.as_object_mut() {
-        o.insert("body".into(), json!(p.body));
-    }
-    j
 }

@@ -11,10 +11,6 @@
 //! handling enforcement beyond display (see the handling issue).
 
 pub mod accountability;
-pub mod admin;
-pub mod armor;
-pub mod audit;
-pub mod cli;
 pub mod client;
 pub mod contacts;
 pub mod devices;
@@ -22,6 +18,5 @@ pub mod evidence;
 pub mod home;
 pub mod logs;
 pub mod olm;
-pub mod transport;
 
 pub use client::{Client, InitParams, Received, StoredMessage, SyncReport};

@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow};
 use liaison_protocol::bundle::Bundle;
-use liaison_protocol::frames::{LogId, Request, Response};
-use liaison_protocol::log::{Checkpoint, Hash, LogPolicy, SignedCheckpoint, verify_consistency};
+use liaison_protocol::frames::LogId;
+use liaison_protocol::log::{Checkpoint, LogPolicy, SignedCheckpoint, verify_consistency};
 
-use crate::transport::{Connection, RelayError};
+use liaison_net::{Link, LinkError};
 
 /// A detected inconsistency of the relay's log, with both signed checkpoints.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -82,24 +82,6 @@ pub fn record_fork(dir: &Path, log: LogId, what: String, ours: &str, theirs: &st
     }
 }
 
-/// Fetch a consistency proof from the relay.
-pub async fn consistency(
-    conn: &Connection,
-    log: LogId,
-    old: u64,
-    new: u64,
-) -> Result<Vec<Hash>, RelayError> {
-    match conn
-        .request(&Request::GetConsistency { log, old, new })
-        .await?
-    {
-        Response::Proof { hashes } => Ok(hashes.into_iter().map(Hash).collect()),
-        other => Err(RelayError::Protocol(format!(
-            "unexpected answer to GetConsistency: {other:?}"
-        ))),
-    }
-}
-
 /// Outcome of comparing two verified checkpoints of the same log.
 #[derive(Debug)]
 pub enum Comparison {
@@ -115,7 +97,7 @@ pub enum Comparison {
 /// sizes differ. A proof the relay cannot or will not give counts as a fork
 /// only when the sizes are equal or the proof fails to verify.
 pub async fn compare(
-    conn: &Connection,
+    conn: &Link,
     log: LogId,
     a: &Checkpoint,
     b: &Checkpoint,
@@ -147,9 +129,9 @@ pub async fn compare(
             Comparison::Consistent
         });
     }
-    let proof = match consistency(conn, log, old.size(), new.size()).await {
+    let proof = match conn.consistency(log, old.size(), new.size()).await {
         Ok(p) => p,
-        Err(RelayError::Refused(e)) => {
+        Err(LinkError::Refused(e)) => {
             return Ok(Comparison::Fork(format!(
                 "the relay cannot prove that size {} extends size {} ({})",
                 new.size(),

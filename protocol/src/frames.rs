@@ -233,6 +233,35 @@ pub struct IndexedEvent {
     pub event: Vec<u8>,
 }
 
+impl Request {
+    /// The variant's name, for diagnostics (never its contents, which may
+    /// carry ciphertext or key material).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Challenge => "Challenge",
+            Request::Authenticate { .. } => "Authenticate",
+            Request::Ping => "Ping",
+            Request::GetDirectory => "GetDirectory",
+            Request::PublishAuthority { .. } => "PublishAuthority",
+            Request::PublishRecord { .. } => "PublishRecord",
+            Request::PublishRole { .. } => "PublishRole",
+            Request::UploadPrekeys { .. } => "UploadPrekeys",
+            Request::PrekeyCount => "PrekeyCount",
+            Request::ClaimPrekey { .. } => "ClaimPrekey",
+            Request::Send { .. } => "Send",
+            Request::Fetch { .. } => "Fetch",
+            Request::Ack { .. } => "Ack",
+            Request::Subscribe => "Subscribe",
+            Request::GetCheckpoint { .. } => "GetCheckpoint",
+            Request::GetConsistency { .. } => "GetConsistency",
+            Request::GetInclusion { .. } => "GetInclusion",
+            Request::GetEntries { .. } => "GetEntries",
+            Request::GetMessageEvents { .. } => "GetMessageEvents",
+            Request::AddCosignature { .. } => "AddCosignature",
+        }
+    }
+}
+
 impl Wire for Request {
     const MAX_LEN: usize = ABSOLUTE_MAX_FRAME;
 }
@@ -321,6 +350,32 @@ pub enum Response {
     },
     /// The request was refused.
     Error(WireError),
+}
+
+impl Response {
+    /// The variant's name, for diagnostics (never its contents, which may
+    /// carry ciphertext or key material).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Response::Challenge { .. } => "Challenge",
+            Response::Authenticated { .. } => "Authenticated",
+            Response::AuditorAuthenticated => "AuditorAuthenticated",
+            Response::AuthorityAuthenticated { .. } => "AuthorityAuthenticated",
+            Response::Ok => "Ok",
+            Response::Pong { .. } => "Pong",
+            Response::Directory { .. } => "Directory",
+            Response::PrekeyCount { .. } => "PrekeyCount",
+            Response::Prekey { .. } => "Prekey",
+            Response::Accepted { .. } => "Accepted",
+            Response::Messages { .. } => "Messages",
+            Response::Push { .. } => "Push",
+            Response::Checkpoint { .. } => "Checkpoint",
+            Response::Proof { .. } => "Proof",
+            Response::Entries { .. } => "Entries",
+            Response::MessageEvents { .. } => "MessageEvents",
+            Response::Error { .. } => "Error",
+        }
+    }
 }
 
 impl Wire for Response {

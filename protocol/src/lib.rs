@@ -25,6 +25,7 @@
 //! Non-features: no transport, no storage, no Olm session handling (clients
 //! drive vodozemac and hand this crate the ciphertext bytes), no clock.
 
+pub mod armor;
 pub mod bundle;
 pub mod codec;
 pub mod consent;

@@ -393,9 +393,39 @@ impl Wire for Signed<EnrolmentRequest> {
     const MAX_LEN: usize = EnrolmentRequest::MAX_BODY + 256;
 }
 
+/// Why an armoured enrolment request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnrolmentRequestError {
+    /// The text is not an armoured enrolment request.
+    #[error("not a Liaison enrolment request: {0}")]
+    Armor(#[from] crate::armor::ArmorError),
+    /// The request's self-signatures or limits do not verify.
+    #[error("the enrolment request does not verify: {0}")]
+    Verify(#[from] VerifyError),
+}
+
 impl EnrolmentRequest {
     /// Domain of the device's signature over the identity key.
     pub const DEVICE_DOMAIN: &'static str = "device-binding";
+
+    /// Armour a signed request for carrying by mail or USB.
+    pub fn armor(signed: &Signed<EnrolmentRequest>) -> String {
+        crate::armor::armor_wire(crate::armor::ArmorKind::EnrolmentRequest, signed)
+    }
+
+    /// Read an armoured request (as written by [`EnrolmentRequest::armor`])
+    /// and verify it.
+    pub fn from_armored(
+        text: &str,
+    ) -> Result<(Signed<EnrolmentRequest>, EnrolmentRequest), EnrolmentRequestError> {
+        let signed = crate::armor::dearmor_wire::<Signed<EnrolmentRequest>>(
+            crate::armor::ArmorKind::EnrolmentRequest,
+            text,
+        )?;
+        let req = EnrolmentRequest::verify(&signed)?;
+        Ok((signed, req))
+    }
 
     /// Verify the request's self-signatures (identity and device) and limits.
     pub fn verify(signed: &Signed<EnrolmentRequest>) -> Result<EnrolmentRequest, VerifyError> {

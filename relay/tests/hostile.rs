@@ -35,7 +35,7 @@ struct Client {
 
 async fn connect_raw(addr: SocketAddr, pin: [u8; 32]) -> Result<Client, String> {
     // The client's own pinned configuration: the same TLS a focal point uses.
-    let tls = liaison_client::transport::client_tls_config(pin).unwrap();
+    let tls = liaison_net::client_tls_config(pin).unwrap();
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
     let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
     endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));

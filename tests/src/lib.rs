@@ -426,11 +426,12 @@ pub fn dir_contains(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
 /// In-process clients against a real relay process, for tests that need to
 /// play a misbehaving party or drive many sends.
 pub mod inproc {
+    use liaison_admin::{publish_record, record_from_request};
     use liaison_client::Client;
-    use liaison_client::admin::{publish_record, record_from_request};
-    use liaison_client::client::{InitParams, now, parse_request};
+    use liaison_client::client::{InitParams, now};
     use liaison_client::home::KdfParams;
     use liaison_protocol::bundle::{AuthorityKeyFile, Bundle};
+    use liaison_protocol::message::EnrolmentRequest;
     use liaison_protocol::{CountryCode, DirectoryId};
 
     use super::{DevNet, PASSPHRASE};
@@ -464,7 +465,7 @@ pub mod inproc {
         let auth =
             AuthorityKeyFile::from_toml(&std::fs::read_to_string(net.authority(country.as_str()))?)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let (_, req) = parse_request(&std::fs::read_to_string(req_path)?)?;
+        let (_, req) = EnrolmentRequest::from_armored(&std::fs::read_to_string(req_path)?)?;
         let record = record_from_request(&auth, &req, 1, 30, now())?;
         let bundle = Bundle::from_toml(&bundle_text).map_err(|e| anyhow::anyhow!("{e}"))?;
         publish_record(&bundle, record, &req).await?;
@@ -484,12 +485,14 @@ pub mod inproc {
     }
 
     /// A relay connection (no authentication) for publishing.
-    pub async fn connect(net: &DevNet) -> anyhow::Result<liaison_client::transport::Connection> {
-        let bundle = Bundle::from_toml(&std::fs::read_to_string(net.bundle())?)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        liaison_client::transport::Connection::connect(
+    pub async fn connect(net: &DevNet) -> Result<liaison_net::Link, liaison_net::LinkError> {
+        let bundle = Bundle::from_toml(
+            &std::fs::read_to_string(net.bundle()).expect("the dev network's bundle"),
+        )
+        .expect("the dev network's bundle parses");
+        liaison_net::Link::connect(
             &bundle.relay_addr,
-            bundle.cert_pin().map_err(|e| anyhow::anyhow!("{e}"))?,
+            bundle.cert_pin().expect("the bundle pins a certificate"),
         )
         .await
     }
@@ -498,11 +501,9 @@ pub mod inproc {
     pub async fn request(
         net: &DevNet,
         req: &liaison_protocol::frames::Request,
-    ) -> Result<liaison_protocol::frames::Response, liaison_client::transport::RelayError> {
-        let conn = connect(net)
-            .await
-            .map_err(|e| liaison_client::transport::RelayError::Transport(e.to_string()))?;
-        let r = conn.request(req).await;
+    ) -> Result<liaison_protocol::frames::Response, liaison_net::LinkError> {
+        let conn = connect(net).await?;
+        let r = conn.call(req).await;
         conn.close().await;
         r
     }
@@ -580,7 +581,7 @@ pub mod inproc {
             time_zone: "UTC".into(),
         };
         let (req_path, _) = Client::init(&home, PASSPHRASE, &bundle_text, params, test_kdf())?;
-        let (_, req) = parse_request(&std::fs::read_to_string(req_path)?)?;
+        let (_, req) = EnrolmentRequest::from_armored(&std::fs::read_to_string(req_path)?)?;
         let record = record_from_request(auth, &req, 1, 30, now())?;
         let bundle = Bundle::from_toml(&bundle_text).map_err(|e| anyhow::anyhow!("{e}"))?;
         publish_record(&bundle, record, &req).await?;
@@ -597,7 +598,7 @@ pub mod inproc {
         use liaison_protocol::frames::{Request, Response};
         let conn = connect(net).await?;
         conn.authenticate_with_key(&auth.key).await?;
-        let r = conn.request(&Request::GetDirectory).await;
+        let r = conn.call(&Request::GetDirectory).await;
         conn.close().await;
         match r? {
             Response::Directory { records, .. } => records
@@ -615,7 +616,7 @@ pub mod inproc {
         auth: &AuthorityKeyFile,
         record: &liaison_protocol::directory::FocalPointRecord,
         prekeys: Vec<liaison_protocol::message::Prekey>,
-    ) -> Result<liaison_protocol::frames::Response, liaison_client::transport::RelayError> {
+    ) -> Result<liaison_protocol::frames::Response, liaison_net::LinkError> {
         let signed = liaison_protocol::Signed::sign(record, &auth.key);
         request(
             net,

@@ -9,8 +9,8 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use liaison_client::admin::{self, RecordChanges};
-use liaison_client::transport::RelayError;
+use liaison_admin::{self as admin, RecordChanges};
+use liaison_net::LinkError;
 use liaison_protocol::frames::ErrorCode;
 use liaison_tests::{DevNet, assert_success, bin, inproc};
 use serde_json::Value;
@@ -485,7 +485,7 @@ fn an_authority_cannot_touch_another_countrys_focal_points() {
     forged.version += 1;
     forged.name = "Mallory".into();
     match rt.block_on(inproc::publish(&net, &ph, &forged, Vec::new())) {
-        Err(RelayError::Refused(w)) => {
+        Err(LinkError::Refused(w)) => {
             assert_eq!(w.code, ErrorCode::InvalidRecord, "{w}");
             assert!(w.message.contains("PH authority cannot sign for TH"), "{w}");
         }
@@ -778,7 +778,7 @@ fn roles_hand_over_and_revocations_take_effect_on_the_relay() {
     bobs.version += 1;
     bobs.notes = "signed by a revoked key".into();
     match rt.block_on(inproc::publish(&net, &ph, &bobs, Vec::new())) {
-        Err(RelayError::Refused(w)) => assert!(
+        Err(LinkError::Refused(w)) => assert!(
             matches!(
                 w.code,
                 ErrorCode::InvalidSignature | ErrorCode::InvalidRecord

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use liaison_audit as audit;
 use liaison_client::Client;
-use liaison_client::audit;
-use liaison_client::transport::Connection;
+use liaison_net::Link;
 use liaison_protocol::bundle::Bundle;
 use liaison_protocol::frames::{LogId, Request, Response};
 use liaison_protocol::handling::Handling;
@@ -52,13 +52,13 @@ fn bundle_of(net: &DevNet) -> Bundle {
     Bundle::from_toml(&std::fs::read_to_string(net.bundle()).unwrap()).unwrap()
 }
 
-async fn relay(bundle: &Bundle) -> Connection {
-    Connection::connect(&bundle.relay_addr, bundle.cert_pin().unwrap())
+async fn relay(bundle: &Bundle) -> Link {
+    Link::connect(&bundle.relay_addr, bundle.cert_pin().unwrap())
         .await
         .unwrap()
 }
 
-async fn checkpoint(conn: &Connection, log: LogId, min: u8) -> Option<String> {
+async fn checkpoint(conn: &Link, log: LogId, min: u8) -> Option<String> {
     audit::fetch_checkpoint(conn, log, min).await.unwrap()
 }
 
@@ -78,7 +78,7 @@ async fn settle(net: &DevNet) -> [u64; 2] {
             if let Some(note) = checkpoint(&conn, log, 0).await {
                 let size = policy.open(note.as_bytes()).unwrap().checkpoint().size();
                 let beyond = match conn
-                    .request(&Request::GetEntries {
+                    .call(&Request::GetEntries {
                         log,
                         start: size,
                         count: 1,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use liaison_client::Client;
 use liaison_client::client::{TestHooks, now};
-use liaison_client::transport::RelayError;
+use liaison_net::LinkError;
 use liaison_protocol::directory::{RecordStatus, RoleRecord, endorse_device};
 use liaison_protocol::frames::{ErrorCode, Request, Response};
 use liaison_protocol::handling::Handling;
@@ -138,7 +138,7 @@ async fn an_authority_cannot_act_for_another_country() {
     forged.name = "Not Alice".into();
     let res = inproc::publish(&net, &ph, &forged, vec![]).await;
     match res {
-        Err(RelayError::Refused(e)) => {
+        Err(LinkError::Refused(e)) => {
             assert_eq!(e.code, ErrorCode::InvalidRecord);
             assert!(e.message.contains("cannot sign for TH"), "{}", e.message);
         }
@@ -334,11 +334,12 @@ async fn a_second_device_receives_and_contacts_are_warned() {
     let approval_text = alice
         .approve_device(&std::fs::read_to_string(req_path).unwrap())
         .unwrap();
-    let approval: liaison_protocol::message::DeviceApproval = liaison_client::armor::dearmor_wire(
-        liaison_client::armor::ArmorKind::DeviceApproval,
-        &approval_text,
-    )
-    .unwrap();
+    let approval: liaison_protocol::message::DeviceApproval =
+        liaison_protocol::armor::dearmor_wire(
+            liaison_protocol::armor::ArmorKind::DeviceApproval,
+            &approval_text,
+        )
+        .unwrap();
     let request = approval.request.verify().unwrap();
     let mut rec = inproc::current_record(&net, &th, "th.dsi.alice")
         .await

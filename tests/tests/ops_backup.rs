@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use liaison_client::logs::{self, Comparison};
-use liaison_client::transport::Connection;
+use liaison_net::Link;
 use liaison_protocol::bundle::Bundle;
 use liaison_protocol::frames::{LogId, Request, Response};
 use liaison_protocol::handling::Handling;
@@ -29,9 +29,9 @@ const BEFORE_BACKUP: usize = 40;
 
 /// The relay's latest signed checkpoint of `log`, verified with the
 /// bundle's log key: (note, checkpoint).
-async fn checkpoint(conn: &Connection, bundle: &Bundle, log: LogId) -> (String, Checkpoint) {
+async fn checkpoint(conn: &Link, bundle: &Bundle, log: LogId) -> (String, Checkpoint) {
     let note = match conn
-        .request(&Request::GetCheckpoint {
+        .call(&Request::GetCheckpoint {
             log,
             min_cosignatures: 0,
         })
@@ -58,9 +58,9 @@ async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     panic!("gave up waiting for {what}");
 }
 
-async fn connect(net: &DevNet) -> (Connection, Bundle) {
+async fn connect(net: &DevNet) -> (Link, Bundle) {
     let bundle = Bundle::from_toml(&std::fs::read_to_string(net.bundle()).unwrap()).unwrap();
-    let conn = Connection::connect(&bundle.relay_addr, bundle.cert_pin().unwrap())
+    let conn = Link::connect(&bundle.relay_addr, bundle.cert_pin().unwrap())
         .await
         .unwrap();
     (conn, bundle)

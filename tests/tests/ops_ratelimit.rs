@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use liaison_client::transport::client_tls_config;
+use liaison_net::client_tls_config;
 use liaison_protocol::DirectoryId;
 use liaison_protocol::bundle::{Bundle, RELAY_SERVER_NAME};
 use liaison_protocol::frames::{ErrorCode, Response, decode_frame};

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use liaison_client::Client;
-use liaison_client::transport::client_tls_config;
+use liaison_net::client_tls_config;
 use liaison_protocol::bundle::{Bundle, RELAY_SERVER_NAME};
 use liaison_protocol::handling::Handling;
 use liaison_protocol::{DirectoryId, MessageId};

@@ -1113,5 +1113,5 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    liaison_client::cli::main_with("liaison", 1, run(cli), |code| code, |_| None)
+    liaison_net::tool::main_with("liaison", 1, run(cli), |code| code, |_| None)
 }

@@ -385,3 +385,39 @@ pub fn open_checkpoint(
 ) -> Result<SignedCheckpoint, CheckpointError> {
     policy.open(msg)
 }
+
+/// `name+hex8`, how reports name a key.
+pub fn key_label(v: &NoteVerifier) -> String {
+    format!("{}+{:08x}", v.name(), v.key_id())
+}
+
+/// Why a checkpoint did not open, in words that say what to look at.
+pub fn explain_checkpoint_error(e: &CheckpointError, note: &[u8], policy: &LogPolicy) -> String {
+    let pinned = key_label(policy.log());
+    let signers = || {
+        Note::parse(note)
+            .map(|n| {
+                n.signatures()
+                    .iter()
+                    .map(|s| format!("{}+{:08x}", s.name(), s.key_id()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_else(|_| "unparseable".into())
+    };
+    match e {
+        CheckpointError::Note(NoteError::Unverified) => format!(
+            "signature by unknown key ({}): not signed by the pinned log key {pinned}",
+            signers()
+        ),
+        CheckpointError::MissingLogSignature => format!(
+            "signed only by witnesses ({}), not by the pinned log key {pinned}",
+            signers()
+        ),
+        CheckpointError::Note(NoteError::BadSignature) => format!(
+            "a signature by a pinned key ({pinned} or a pinned witness) does not verify: the \
+             note was altered or forged"
+        ),
+        other => format!("does not verify under the pinned log key {pinned}: {other}"),
+    }
+}

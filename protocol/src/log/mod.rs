@@ -26,7 +26,10 @@ pub mod merkle;
 pub mod note;
 pub mod proof;
 
-pub use checkpoint::{Checkpoint, CheckpointError, LogPolicy, SignedCheckpoint, open_checkpoint};
+pub use checkpoint::{
+    Checkpoint, CheckpointError, LogPolicy, SignedCheckpoint, explain_checkpoint_error, key_label,
+    open_checkpoint,
+};
 pub use cosignature::{Cosignature, CosignatureSigner, cosigned_message, verify_cosignature};
 pub use merkle::{
     CompactRange, Hash, HashReader, ProofError, consistency_proof, empty_root, inclusion_proof,

@@ -12,12 +12,11 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow};
 use clap::{Parser, Subcommand, ValueEnum};
-use liaison_client::audit::{
-    self, Comparison, DisclosedLeaf, EXIT_FAILED, EXIT_USAGE, EXIT_VERIFIED, ExportOptions, Report,
-    Trust, Witness,
+use liaison_audit::{
+    self as audit, Comparison, DisclosedLeaf, EXIT_FAILED, EXIT_USAGE, EXIT_VERIFIED,
+    ExportOptions, Report, Trust, Witness, evidence,
 };
-use liaison_client::client::now;
-use liaison_client::evidence;
+use liaison_net::clock::{now, unix_now};
 use liaison_protocol::MessageId;
 use liaison_protocol::evidence::{EvidenceBundle, MAX_EVIDENCE_TEXT, Pins, verify_evidence};
 use liaison_protocol::frames::LogId;
@@ -401,7 +400,7 @@ async fn run(cli: Cli) -> Result<Outcome> {
                 state: &state,
             };
             loop {
-                match witness.round(audit::unix_now()).await {
+                match witness.round(unix_now()).await {
                     Ok(report) => {
                         for n in report.notes() {
                             emit(&format!("{n}\n"));
@@ -519,7 +518,7 @@ async fn compare(
             report.fail(format!(
                 "checkpoint {}: {}",
                 path.display(),
-                audit::explain_checkpoint_error(&e, bytes, policy)
+                liaison_protocol::log::explain_checkpoint_error(&e, bytes, policy)
             ));
             None
         }
@@ -538,7 +537,7 @@ async fn compare(
             b.display(),
             cb.size(),
             cb.root().to_base64(),
-            audit::key_label(policy.log())
+            liaison_protocol::log::key_label(policy.log())
         )
     };
     match audit::compare_offline(ca, cb) {
@@ -575,7 +574,7 @@ async fn compare(
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    liaison_client::cli::main_with(
+    liaison_net::tool::main_with(
         "liaison-audit",
         EXIT_USAGE,
         run(cli),

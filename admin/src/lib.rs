@@ -36,9 +36,9 @@ use liaison_protocol::message::{DeviceApproval, DeviceRequest, EnrolmentRequest,
 use liaison_protocol::{CountryCode, DirectoryId, PublicKey, SecretKey, Signed, Timestamp, Wire};
 use serde_json::{Value, json};
 
-use crate::armor::{ArmorKind, dearmor};
-use crate::client::now;
-use crate::transport::{Connection, RelayError};
+use liaison_net::clock::now;
+use liaison_net::{Link, LinkError};
+use liaison_protocol::armor::{ArmorKind, dearmor};
 
 /// Validity of a new record.
 pub const DEFAULT_VALIDITY_DAYS: u64 = 730;
@@ -249,7 +249,7 @@ pub fn keygen(country: CountryCode, name: &str, key: SecretKey) -> Result<Pendin
 
 /// Read an authority request file and verify its self-signature.
 pub fn parse_authority_request(text: &str) -> Result<(Signed<AuthorityRequest>, AuthorityRequest)> {
-    let bytes = crate::armor::dearmor_as(ArmorKind::AuthorityRequest, text)?;
+    let bytes = liaison_protocol::armor::dearmor_as(ArmorKind::AuthorityRequest, text)?;
     let signed = Signed::<AuthorityRequest>::decode(&bytes)
         .map_err(|e| anyhow!("malformed authority request: {e}"))?;
     let req = AuthorityRequest::verify(&signed)
@@ -291,7 +291,7 @@ pub fn armor_certificate(
     } else {
         ArmorKind::AuthorityCertificate
     };
-    crate::armor::armor_wire(kind, signed)
+    liaison_protocol::armor::armor_wire(kind, signed)
 }
 
 /// Check that `root` signed a certificate.
@@ -802,7 +802,7 @@ pub fn record_without_device(
 
 /// Read a device approval file.
 pub fn parse_device_approval(text: &str) -> Result<DeviceApproval> {
-    Ok(crate::armor::dearmor_wire::<DeviceApproval>(
+    Ok(liaison_protocol::armor::dearmor_wire::<DeviceApproval>(
         ArmorKind::DeviceApproval,
         text,
     )?)
@@ -1151,9 +1151,9 @@ impl AuthorityView {
     }
 }
 
-fn relay_error(e: RelayError, what: &str) -> anyhow::Error {
+fn relay_error(e: LinkError, what: &str) -> anyhow::Error {
     match e {
-        RelayError::Refused(w) => {
+        LinkError::Refused(w) => {
             let hint = match w.code {
                 ErrorCode::StaleVersion => {
                     "a newer version was published meanwhile: run the command again"
@@ -1176,16 +1176,14 @@ fn relay_error(e: RelayError, what: &str) -> anyhow::Error {
     }
 }
 
-async fn connect(bundle: &Bundle) -> Result<Connection> {
+async fn connect(bundle: &Bundle) -> Result<Link> {
     let pin = bundle.cert_pins()?;
-    Connection::connect(&bundle.relay_addr, pin)
-        .await
-        .map_err(|e| {
-            hinted(
-                format!("{e:#}"),
-                "check that the relay is running and that the bundle pins its current certificate",
-            )
-        })
+    Link::connect(&bundle.relay_addr, pin).await.map_err(|e| {
+        hinted(
+            format!("{e:#}"),
+            "check that the relay is running and that the bundle pins its current certificate",
+        )
+    })
 }
 
 /// Authenticate with the authority key and fetch and verify the directory.
@@ -1198,19 +1196,28 @@ pub async fn fetch_directory(
     let conn = connect(bundle).await?;
     let result = async {
         let country = match conn.authenticate_with_key(&auth.key).await.map_err(|e| {
+            let what = match &e {
+                LinkError::Refused(w) => format!(
+                    "the relay refused this key ({}): {}",
+                    w.code.code(),
+                    w.message
+                ),
+                other => other.to_string(),
+            };
             hinted(
-                format!("{e:#}"),
+                what,
                 "is your authority certificate published (liaison-admin publish), current and \
                  not revoked?",
             )
         })? {
             Response::AuthorityAuthenticated { country } => country,
             other => bail!(
-                "the relay did not recognise this key as a country authority (it answered {other:?})"
+                "the relay did not recognise this key as a country authority (it answered {})",
+                other.name()
             ),
         };
         let answer = conn
-            .request(&Request::GetDirectory)
+            .call(&Request::GetDirectory)
             .await
             .map_err(|e| relay_error(e, "reading the directory"))?;
         let Response::Directory {
@@ -1235,7 +1242,7 @@ pub async fn fetch_directory(
 
 async fn publish(bundle: &Bundle, request: Request, what: &str) -> Result<()> {
     let conn = connect(bundle).await?;
-    let res = conn.request(&request).await;
+    let res = conn.call(&request).await;
     conn.close().await;
     match res {
         Ok(Response::Ok) => Ok(()),
@@ -1691,7 +1698,8 @@ mod tests {
         ));
 
         // Request file: armoured, self-signed.
-        let req_text = crate::armor::armor_wire(ArmorKind::AuthorityRequest, &pending.request(T0));
+        let req_text =
+            liaison_protocol::armor::armor_wire(ArmorKind::AuthorityRequest, &pending.request(T0));
         let (signed_req, req) = parse_authority_request(&req_text).unwrap();
         assert_eq!(req.country, cc("VN"));
         assert_eq!(req.key, key(2).public_key());
@@ -1903,7 +1911,7 @@ mod tests {
         bad.request = Signed::sign(&inner, &key(31));
         assert!(err_text(record_with_device(&th, &cur, &bad, T0)).contains("does not verify"));
         // The approval file round-trips through its armour.
-        let text = crate::armor::armor_wire(ArmorKind::DeviceApproval, &ok);
+        let text = liaison_protocol::armor::armor_wire(ArmorKind::DeviceApproval, &ok);
         assert_eq!(parse_device_approval(&text).unwrap(), ok);
 
         // Remove the first device by a fingerprint prefix with spaces.

@@ -14,13 +14,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
 use clap::{Args, Parser, Subcommand};
-use liaison_client::admin::{
-    self, BundleParams, DEFAULT_AUTHORITY_VALIDITY_DAYS, DEFAULT_VALIDITY_DAYS, RecordChanges,
-    RoleParams, Signing, current_time, publish_record, record_from_request,
+use liaison_admin::{
+    self as admin, BundleParams, DEFAULT_AUTHORITY_VALIDITY_DAYS, DEFAULT_VALIDITY_DAYS,
+    RecordChanges, RoleParams, Signing, current_time, publish_record, record_from_request,
 };
-use liaison_client::armor::{ArmorKind, armor_wire};
-use liaison_client::client::parse_request;
+use liaison_protocol::armor::{ArmorKind, armor_wire};
 use liaison_protocol::bundle::{AuthorityKeyFile, Bundle};
+use liaison_protocol::message::EnrolmentRequest;
 use liaison_protocol::{CountryCode, DirectoryId};
 use serde_json::{Value, json};
 
@@ -457,7 +457,7 @@ async fn run(cli: Cli) -> Result<()> {
                 .map_err(|e| anyhow!("{}: {e}", bundle.display()))?;
             let req_text = std::fs::read_to_string(&request)
                 .with_context(|| format!("reading {}", request.display()))?;
-            let (_, req) = parse_request(&req_text)?;
+            let (_, req) = EnrolmentRequest::from_armored(&req_text)?;
             admin::check_jurisdiction(auth.country, "enrol", &req.id)?;
             admin::check_authority(&bundle, &auth, current_time())?;
             let record = record_from_request(&auth, &req, version, valid_days, current_time())?;
@@ -482,7 +482,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::ShowRequest { request } => {
             let req_text = std::fs::read_to_string(&request)
                 .with_context(|| format!("reading {}", request.display()))?;
-            let (_, req) = parse_request(&req_text)?;
+            let (_, req) = EnrolmentRequest::from_armored(&req_text)?;
             if json {
                 emit_json(
                     &json!({"id": req.id.to_string(), "name": req.name, "country": req.country.to_string(),
@@ -1117,7 +1117,7 @@ fn authority(json: bool, cmd: AuthorityCommand) -> Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    liaison_client::cli::main_with(
+    liaison_net::tool::main_with(
         "liaison-admin",
         1,
         run(cli),

@@ -14,9 +14,9 @@
 //! Armour carries no integrity of its own: every armoured object is signed,
 //! and readers verify the signature after [`dearmor`].
 
+use crate::{DecodeError, Wire};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use liaison_protocol::{DecodeError, Wire};
 
 /// Longest armoured text accepted (the largest object, a device approval
 /// with its prekeys, is well below this).
@@ -27,7 +27,6 @@ pub const LINE: usize = 64;
 
 /// What an armoured file holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum ArmorKind {
     /// A `Signed<EnrolmentRequest>`, made by `liaison init`.
     EnrolmentRequest,
@@ -286,7 +285,7 @@ mod tests {
 
     #[test]
     fn wire_objects_decode_strictly() {
-        use liaison_protocol::message::DeviceApproval;
+        use crate::message::DeviceApproval;
         let text = armor(ArmorKind::DeviceApproval, &[1, 2, 3]);
         assert!(matches!(
             dearmor_wire::<DeviceApproval>(ArmorKind::DeviceApproval, &text),
