@@ -23,7 +23,7 @@ use liaison_protocol::{DirectoryId, MessageId, Signed, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::client::{Client, Direction, StoredMessage, TestHooks, now};
+use crate::client::{Client, Direction, MessageKind, Outgoing, StoredMessage};
 use crate::home::Table;
 use crate::logs;
 
@@ -176,7 +176,7 @@ impl Client {
             &original_id,
             &originator,
             &grants,
-            now(),
+            self.now(),
         ))
     }
 
@@ -210,9 +210,9 @@ impl Client {
         msg.payload_hash = payload_hash(signed);
         match &payload.content {
             Content::Text => {}
-            Content::Handover { .. } => msg.kind = "handover".into(),
+            Content::Handover { .. } => msg.kind = MessageKind::Handover,
             Content::Forward { original } => {
-                msg.kind = "forward".into();
+                msg.kind = MessageKind::Forward;
                 let (orig, originator) =
                     self.verify_forward_chain(&payload.handling, original, 1)?;
                 msg.original_from = Some(originator.to_string());
@@ -224,7 +224,7 @@ impl Client {
                 }
             }
             Content::Receipts(list) => {
-                msg.kind = "receipts".into();
+                msg.kind = MessageKind::Receipts;
                 let signer = self
                     .directory
                     .record(&payload.sender)
@@ -257,7 +257,7 @@ impl Client {
                 }
             }
             Content::ConsentRequest(s) => {
-                msg.kind = "consent-request".into();
+                msg.kind = MessageKind::ConsentRequest;
                 let requester = self
                     .directory
                     .record(&payload.sender)
@@ -289,7 +289,7 @@ impl Client {
                 });
             }
             Content::ConsentDecision(s) => {
-                msg.kind = "consent-decision".into();
+                msg.kind = MessageKind::ConsentDecision;
                 let originator = self
                     .directory
                     .record(&payload.sender)
@@ -392,19 +392,11 @@ impl Client {
         declare: Vec<Declaration>,
         text: &str,
     ) -> Result<MessageId> {
-        let hooks = TestHooks {
-            content: Some(content),
+        let out = Outgoing {
             declare,
-            ..TestHooks::default()
+            ..Outgoing::content(text, Handling::default(), content)
         };
-        self.send_with_hooks(
-            std::slice::from_ref(to),
-            text,
-            Handling::default(),
-            None,
-            hooks,
-        )
-        .await
+        self.send_outgoing(std::slice::from_ref(to), out).await
     }
 
     /// Send signed receipts of `kind` for `messages` to their senders, one
@@ -417,10 +409,7 @@ impl Client {
         use std::collections::BTreeMap;
         let mut by_sender: BTreeMap<String, Vec<&StoredMessage>> = BTreeMap::new();
         for m in messages {
-            if matches!(m.kind.as_str(), "text" | "forward" | "handover")
-                && m.verified
-                && m.direction == Direction::In
-            {
+            if m.kind.is_readable() && m.verified && m.direction == Direction::In {
                 by_sender.entry(m.from.clone()).or_default().push(m);
             }
         }
@@ -428,7 +417,7 @@ impl Client {
             let Ok(to) = DirectoryId::parse(&sender) else {
                 continue;
             };
-            if self.directory.resolve(&to, now()).is_empty() {
+            if self.directory.resolve(&to, self.now()).is_empty() {
                 continue;
             }
             for ms in all.chunks(RECEIPTS_PER_MESSAGE) {
@@ -446,7 +435,7 @@ impl Client {
                         message_id: m.id,
                         kind: k.clone(),
                         by: self.profile.id.clone(),
-                        at: now(),
+                        at: self.now(),
                     };
                     let s = Signed::sign(&r, &self.identity);
                     let bytes = s.encode();
@@ -530,7 +519,7 @@ impl Client {
         }
         if m.acknowledged_at.is_none() {
             let mut acked = m.clone();
-            acked.acknowledged_at = Some(now());
+            acked.acknowledged_at = Some(self.now());
             let hash = m.payload_hash;
             self.send_receipts(std::slice::from_ref(&m), |_| {
                 ReceiptKind::HandlingAcknowledged { payload_hash: hash }
@@ -590,7 +579,7 @@ impl Client {
             originator: &originator,
             original_recipients: &original_recipients,
             grants: &grants,
-            now: now(),
+            now: self.now(),
         };
         let mut refusals = Vec::new();
         for r in self.resolve(to)? {
@@ -601,14 +590,13 @@ impl Client {
         if !refusals.is_empty() {
             bail!("forward refused: {}", refusals.join("\n"));
         }
-        let hooks = TestHooks {
-            content: Some(Content::Forward {
+        let out = Outgoing {
+            content: Content::Forward {
                 original: m.signed_payload.clone(),
-            }),
-            ..TestHooks::default()
+            },
+            ..Outgoing::text(note, new_handling, Some(m.conversation))
         };
-        self.send_with_hooks(to, note, new_handling, Some(m.conversation), hooks)
-            .await
+        self.send_outgoing(to, out).await
     }
 
     /// Ask the originator of a received message for consent. Returns the
@@ -631,7 +619,7 @@ impl Client {
             scope,
             reason: reason.to_owned(),
             requested_by: self.profile.id.clone(),
-            created_at: now(),
+            created_at: self.now(),
         };
         req.check_wellformed().map_err(|e| anyhow!("{e}"))?;
         let s = Signed::sign(&req, &self.identity);
@@ -693,7 +681,7 @@ impl Client {
             granted: grant,
             conditions: conditions.to_owned(),
             decided_by: self.profile.id.clone(),
-            decided_at: now(),
+            decided_at: self.now(),
             valid_until,
         };
         d.check_wellformed().map_err(|e| anyhow!("{e}"))?;
@@ -728,7 +716,7 @@ impl Client {
     /// keeping a tombstone (payload hash), and send signed deletion records
     /// to their senders. Returns the ids destroyed.
     pub async fn enforce_retention(&mut self) -> Result<Vec<MessageId>> {
-        let at = now();
+        let at = self.now();
         let mut expired = Vec::new();
         for m in self.messages()? {
             if m.direction != Direction::In

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -23,6 +24,8 @@ use serde::{Deserialize, Serialize};
 use vodozemac::olm::Session;
 
 use crate::contacts;
+use crate::core::clock::Clock;
+pub use crate::core::message::{Direction, MessageKind, StoredMessage};
 use crate::devices;
 use crate::home::{Home, KdfParams, Table};
 use crate::logs;
@@ -93,66 +96,6 @@ struct DirectoryCache {
     roles: Vec<Signed<RoleRecord>>,
 }
 
-/// Direction of a stored message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Direction {
-    /// Received.
-    In,
-    /// Sent by this focal point.
-    Out,
-}
-
-/// A message in the local store.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct StoredMessage {
-    /// Message id.
-    pub id: MessageId,
-    /// Received or sent.
-    pub direction: Direction,
-    /// Sender id (as claimed; verified when `verified` is true).
-    pub from: String,
-    /// Recipients.
-    pub to: Vec<String>,
-    /// Sender's creation time.
-    pub sent_at: Timestamp,
-    /// Local time of receipt or of the relay's acceptance.
-    pub stored_at: Timestamp,
-    /// Conversation.
-    pub conversation: ConversationId,
-    /// Text (empty if rejected).
-    pub text: String,
-    /// Handling set by the originator.
-    pub handling: Handling,
-    /// The signature and the sender's directory record verified.
-    pub verified: bool,
-    /// Why the message was rejected, if it was.
-    pub error: Option<String>,
-    /// The signed payload as received (for later verification or export).
-    pub signed_payload: Vec<u8>,
-    /// The relay's event log provably contains this message's acceptance
-    /// (and, for received messages, its delivery to us), checked against a
-    /// verified checkpoint.
-    pub logged: bool,
-    /// Set when this message reached us inside a role handover package:
-    /// who handed it over.
-    pub via_handover: Option<String>,
-    /// What the message is: `text`, `forward`, `handover`, `receipts`,
-    /// `consent-request`, `consent-decision`.
-    pub kind: String,
-    /// For a forward: the originator of the forwarded payload (`from` is
-    /// the forwarder).
-    pub original_from: Option<String>,
-    /// When this focal point acknowledged the handling (received messages).
-    pub acknowledged_at: Option<Timestamp>,
-    /// When the content was destroyed because its retention ended; only the
-    /// payload hash is kept.
-    pub destroyed_at: Option<Timestamp>,
-    /// SHA-256 of the signed payload (kept after destruction).
-    pub payload_hash: [u8; 32],
-    /// For sent messages: whether the relay durably accepted it.
-    pub accepted: bool,
-}
-
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct OutboxItem {
     message_id: MessageId,
@@ -160,24 +103,63 @@ struct OutboxItem {
     declare: Vec<Declaration>,
 }
 
-/// Fault injection for tests (see [`Client::send_with_hooks`]).
-#[derive(Default)]
-#[doc(hidden)]
-#[allow(clippy::type_complexity)]
-pub struct TestHooks {
-    /// Change the encoded signed payload after signing, before encryption.
-    pub alter_signed_payload: Option<Box<dyn FnMut(&mut Vec<u8>) + Send>>,
-    /// Change each envelope after encryption.
-    pub alter_envelope: Option<Box<dyn FnMut(&mut Envelope) + Send>>,
-    /// Send this content instead of plain text (used by handover).
-    pub content: Option<Content>,
+/// What to send: the signed payload's text, handling, conversation and
+/// content, and what the relay's event log should declare about it.
+#[derive(Clone, Debug)]
+pub(crate) struct Outgoing {
+    /// The text (the note, for a forward).
+    pub text: String,
+    /// Handling set by this sender.
+    pub handling: Handling,
+    /// An existing conversation, or a new one.
+    pub conversation: Option<ConversationId>,
+    /// Text, forward, handover, receipts or consent.
+    pub content: Content,
     /// Declarations for the relay's event log (receipts, consents).
     pub declare: Vec<Declaration>,
 }
 
-impl std::fmt::Debug for TestHooks {
+impl Outgoing {
+    /// A plain text message.
+    pub fn text(text: &str, handling: Handling, conversation: Option<ConversationId>) -> Self {
+        Outgoing {
+            text: text.to_owned(),
+            handling,
+            conversation,
+            content: Content::Text,
+            declare: Vec::new(),
+        }
+    }
+
+    /// A message carrying `content`, in a new conversation.
+    pub fn content(text: &str, handling: Handling, content: Content) -> Self {
+        Outgoing {
+            content,
+            ..Outgoing::text(text, handling, None)
+        }
+    }
+}
+
+/// Fault injection for tests that play a misbehaving sender or network
+/// (see [`Client::send_with_faults`]). Compiled only with the `test-hooks`
+/// feature, which the tools never enable.
+#[cfg(feature = "test-hooks")]
+#[derive(Default)]
+#[allow(clippy::type_complexity)]
+pub struct Faults {
+    /// Change the encoded signed payload after signing, before encryption.
+    pub alter_signed_payload: Option<Box<dyn FnMut(&mut Vec<u8>) + Send>>,
+    /// Change each envelope after encryption.
+    pub alter_envelope: Option<Box<dyn FnMut(&mut Envelope) + Send>>,
+    /// Send this content instead of plain text, unchecked (e.g. a forward
+    /// whose original was tampered with).
+    pub content: Option<Content>,
+}
+
+#[cfg(feature = "test-hooks")]
+impl std::fmt::Debug for Faults {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TestHooks")
+        f.write_str("Faults")
     }
 }
 
@@ -228,6 +210,17 @@ pub struct Client {
     pub(crate) directory_problems: Vec<String>,
     pub(crate) request_timeout: Option<Duration>,
     pub(crate) warnings: Vec<String>,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// The operating system's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        now()
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -463,6 +456,7 @@ impl Client {
             directory_problems: Vec::new(),
             request_timeout: None,
             warnings: Vec::new(),
+            clock: Arc::new(SystemClock),
         };
         if let Some(cache) = client.home.get_secret::<DirectoryCache>("directory")? {
             client.apply_directory(&cache);
@@ -478,7 +472,19 @@ impl Client {
         }
     }
 
-    /// This focal point's id.
+    /// The time as this client sees it (the system clock unless
+    /// [`Client::set_clock`] replaced it).
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Read the time from `clock` from now on (tests move a
+    /// [`crate::core::clock::ManualClock`] instead of waiting).
+    pub fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
+    }
+
+    /// This focal point's directory id.
     pub fn id(&self) -> &DirectoryId {
         &self.profile.id
     }
@@ -513,7 +519,7 @@ impl Client {
             &cache.authorities,
             &cache.records,
             &cache.roles,
-            now(),
+            self.now(),
         );
         self.directory = dir;
         self.directory_problems = rejected
@@ -642,10 +648,14 @@ impl Client {
                 ),
                 &ours_note,
                 note,
+                self.now(),
             )
             .into()),
             logs::Comparison::Fork(what) => {
-                Err(logs::record_fork(self.home.dir(), log, what, &ours_note, note).into())
+                Err(
+                    logs::record_fork(self.home.dir(), log, what, &ours_note, note, self.now())
+                        .into(),
+                )
             }
         }
     }
@@ -814,7 +824,7 @@ impl Client {
             &self.profile.id,
             &self.identity.public_key(),
             &self.own_devices()?,
-            now(),
+            self.now(),
         );
         self.warnings
             .extend(changes.iter().map(ToString::to_string));
@@ -883,7 +893,7 @@ impl Client {
                 verified_in_person: false,
                 key_changed: None,
                 new_devices: Vec::new(),
-                first_seen: now(),
+                first_seen: self.now(),
             });
         c.identity_key = rec.identity_key;
         c.key_changed = None;
@@ -942,7 +952,7 @@ impl Client {
     /// records, deduplicated. Refuses, saying why, anything that is not in
     /// the verified directory.
     pub fn resolve(&self, to: &[DirectoryId]) -> Result<Vec<FocalPointRecord>> {
-        let now = now();
+        let now = self.now();
         let mut out: Vec<FocalPointRecord> = Vec::new();
         for id in to {
             if self.directory.record(id).is_none() && self.directory.role(id).is_none() {
@@ -996,22 +1006,58 @@ impl Client {
         handling: Handling,
         conversation: Option<ConversationId>,
     ) -> Result<MessageId> {
-        self.send_with_hooks(to, text, handling, conversation, TestHooks::default())
+        self.send_outgoing(to, Outgoing::text(text, handling, conversation))
             .await
     }
 
-    /// Send with fault-injection hooks. Only for tests that play a
-    /// misbehaving sender or network; never used by the tools.
-    #[doc(hidden)]
-    pub async fn send_with_hooks(
+    /// Send with faults injected. Only for tests that play a misbehaving
+    /// sender or network.
+    #[cfg(feature = "test-hooks")]
+    pub async fn send_with_faults(
         &mut self,
         to: &[DirectoryId],
         text: &str,
         handling: Handling,
         conversation: Option<ConversationId>,
-        mut hooks: TestHooks,
+        mut faults: Faults,
     ) -> Result<MessageId> {
-        let content = hooks.content.take();
+        let mut out = Outgoing::text(text, handling, conversation);
+        if let Some(content) = faults.content.take() {
+            out.content = content;
+        }
+        self.compose_and_submit(to, out, &mut faults).await
+    }
+
+    /// Sign, encrypt to every device of every recipient, keep durably and
+    /// submit.
+    pub(crate) async fn send_outgoing(
+        &mut self,
+        to: &[DirectoryId],
+        out: Outgoing,
+    ) -> Result<MessageId> {
+        self.compose_and_submit(
+            to,
+            out,
+            #[cfg(feature = "test-hooks")]
+            &mut Faults::default(),
+        )
+        .await
+    }
+
+    async fn compose_and_submit(
+        &mut self,
+        to: &[DirectoryId],
+        out: Outgoing,
+        #[cfg(feature = "test-hooks")] faults: &mut Faults,
+    ) -> Result<MessageId> {
+        let Outgoing {
+            text,
+            handling,
+            conversation,
+            content,
+            declare,
+        } = out;
+        let text = text.as_str();
         if to.is_empty() {
             bail!("no recipient given");
         }
@@ -1046,19 +1092,22 @@ impl Client {
             recipients: to.to_vec(),
             resolved: records.iter().map(|r| r.id.clone()).collect(),
             conversation_id: conversation.unwrap_or(ConversationId(random()?)),
-            created_at: now(),
+            created_at: self.now(),
             handling,
             body: text.to_owned(),
-            content: content.unwrap_or_default(),
+            content,
             attachments: Vec::new(),
             checkpoints: self.checkpoint_notes()?,
         };
         payload
             .check_wellformed()
             .map_err(|e| anyhow!("cannot send: {e}"))?;
-        let signed = Signed::sign(&payload, &self.identity);
-        let mut plaintext = zeroize::Zeroizing::new(signed.encode());
-        if let Some(f) = hooks.alter_signed_payload.as_mut() {
+        // Encoded once: the same bytes are encrypted, kept and hashed.
+        let signed_payload = Signed::sign(&payload, &self.identity).encode();
+        #[cfg_attr(not(feature = "test-hooks"), allow(unused_mut))]
+        let mut plaintext = zeroize::Zeroizing::new(signed_payload.clone());
+        #[cfg(feature = "test-hooks")]
+        if let Some(f) = faults.alter_signed_payload.as_mut() {
             f(&mut plaintext);
         }
 
@@ -1093,6 +1142,7 @@ impl Client {
                 }
                 let session = sessions.first_mut().ok_or_else(|| anyhow!("no session"))?;
                 let (kind, ciphertext) = olm::encrypt(session, &plaintext)?;
+                #[cfg_attr(not(feature = "test-hooks"), allow(unused_mut))]
                 let mut envelope = Envelope {
                     message_id,
                     sender_device: self.device.signing_key(),
@@ -1100,7 +1150,8 @@ impl Client {
                     kind,
                     ciphertext,
                 };
-                if let Some(f) = hooks.alter_envelope.as_mut() {
+                #[cfg(feature = "test-hooks")]
+                if let Some(f) = faults.alter_envelope.as_mut() {
                     f(&mut envelope);
                 }
                 envelopes.push(envelope);
@@ -1124,28 +1175,20 @@ impl Client {
             handling: payload.handling.clone(),
             verified: true,
             error: None,
-            signed_payload: signed.encode(),
+            payload_hash: liaison_protocol::consent::payload_hash_of(&signed_payload),
+            signed_payload,
             accepted: false,
             logged: false,
             via_handover: None,
-            kind: match &payload.content {
-                Content::Text => "text",
-                Content::Forward { .. } => "forward",
-                Content::Handover { .. } => "handover",
-                Content::Receipts(_) => "receipts",
-                Content::ConsentRequest(_) => "consent-request",
-                Content::ConsentDecision(_) => "consent-decision",
-            }
-            .to_owned(),
+            kind: MessageKind::of(&payload.content),
             original_from: None,
             acknowledged_at: None,
             destroyed_at: None,
-            payload_hash: liaison_protocol::consent::payload_hash(&signed),
         };
         let item = OutboxItem {
             message_id,
             envelopes,
-            declare: std::mem::take(&mut hooks.declare),
+            declare,
         };
         let mut w = self.home.write()?;
         for (dev, sessions) in &changed {
@@ -1191,7 +1234,7 @@ impl Client {
             .get::<StoredMessage>(Table::Messages, &item.message_id.0)?
         {
             m.accepted = true;
-            m.stored_at = now();
+            m.stored_at = self.now();
             w.put(Table::Messages, &item.message_id.0, &m)?;
         }
         w.commit()?;
@@ -1262,7 +1305,7 @@ impl Client {
                         .unwrap_or_else(|| format!("device {}", env.sender_device.fingerprint())),
                     to: vec![self.profile.id.to_string()],
                     sent_at: Timestamp(q.accepted_at),
-                    stored_at: now(),
+                    stored_at: self.now(),
                     conversation: ConversationId([0; 16]),
                     text: String::new(),
                     handling: Handling::default(),
@@ -1272,7 +1315,7 @@ impl Client {
                     accepted: false,
                     logged: false,
                     via_handover: None,
-                    kind: "text".to_owned(),
+                    kind: MessageKind::Text,
                     original_from: None,
                     acknowledged_at: None,
                     destroyed_at: None,
@@ -1332,7 +1375,7 @@ impl Client {
                 from: claimed.sender.to_string(),
                 to: claimed.recipients.iter().map(ToString::to_string).collect(),
                 sent_at: claimed.created_at,
-                stored_at: now(),
+                stored_at: self.now(),
                 conversation: claimed.conversation_id,
                 text: if verified {
                     claimed.body
@@ -1346,7 +1389,7 @@ impl Client {
                 accepted: true,
                 logged: false,
                 via_handover: Some(payload.sender.to_string()),
-                kind: "text".to_owned(),
+                kind: MessageKind::Text,
                 original_from: None,
                 acknowledged_at: None,
                 destroyed_at: None,
@@ -1383,21 +1426,15 @@ impl Client {
             .map(|m| m.signed_payload.clone())
             .collect();
         let n = items.len();
-        let hooks = TestHooks {
-            content: Some(Content::Handover {
-                role: role.clone(),
-                messages: items,
-            }),
-            ..TestHooks::default()
-        };
         let text = format!("Handover of role {role}: {n} message(s) of its conversations.");
+        let content = Content::Handover {
+            role: role.clone(),
+            messages: items,
+        };
         let id = self
-            .send_with_hooks(
+            .send_outgoing(
                 std::slice::from_ref(to),
-                &text,
-                Handling::default(),
-                None,
-                hooks,
+                Outgoing::content(&text, Handling::default(), content),
             )
             .await?;
         Ok((id, n))
@@ -1459,7 +1496,7 @@ impl Client {
             from: payload.sender.to_string(),
             to: payload.recipients.iter().map(ToString::to_string).collect(),
             sent_at: payload.created_at,
-            stored_at: now(),
+            stored_at: self.now(),
             conversation: payload.conversation_id,
             text: payload.body.clone(),
             handling: payload.handling.clone(),
@@ -1469,7 +1506,7 @@ impl Client {
             accepted: true,
             logged: false,
             via_handover: None,
-            kind: "text".to_owned(),
+            kind: MessageKind::Text,
             original_from: None,
             acknowledged_at: None,
             destroyed_at: None,
@@ -1560,7 +1597,7 @@ impl Client {
 
     fn record(r: Received, report: &mut SyncReport) {
         match r {
-            Received::Message(m) if m.kind == "receipts" => report.receipts += 1,
+            Received::Message(m) if m.kind == MessageKind::Receipts => report.receipts += 1,
             Received::Message(m) => report.received.push(*m),
             Received::Duplicate(_) => report.duplicates += 1,
             Received::Rejected { id, reason } => report.rejected.push((id, reason)),

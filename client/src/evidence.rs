@@ -32,7 +32,7 @@ use liaison_protocol::log::{Hash, LogPolicy, SignedCheckpoint, TlogProof, leaf_h
 use liaison_protocol::message::{Content, SignedPayload};
 use liaison_protocol::{DirectoryId, MessageId, PublicKey, Signed, Timestamp};
 
-use crate::client::{Client, now};
+use crate::client::Client;
 
 /// How long [`export`] waits for the relay to sign checkpoints that cover
 /// the entries it needs (the relay signs at most about once a second while
@@ -94,7 +94,7 @@ pub async fn export(
         );
     }
     let originator_key = *signed.signer();
-    let now = now();
+    let now = client.now();
 
     // The rule first: nothing leaves, and the relay is not even asked,
     // without permission.

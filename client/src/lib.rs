@@ -13,6 +13,7 @@
 pub mod accountability;
 pub mod client;
 pub mod contacts;
+pub mod core;
 pub mod devices;
 pub mod evidence;
 pub mod home;

@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow};
+use liaison_protocol::Timestamp;
 use liaison_protocol::bundle::Bundle;
 use liaison_protocol::frames::LogId;
 use liaison_protocol::log::{Checkpoint, LogPolicy, SignedCheckpoint, verify_consistency};
@@ -18,12 +19,7 @@ use liaison_protocol::log::{Checkpoint, LogPolicy, SignedCheckpoint, verify_cons
 use liaison_net::{Link, LinkError};
 
 /// A detected inconsistency of the relay's log, with both signed checkpoints.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error(
-    "RELAY LOG INCONSISTENCY on the {log} log: {what}. The relay has shown conflicting histories; \
-     evidence (both signed checkpoints) saved to {}. Report this to your network authority.",
-    evidence.display()
-)]
+#[derive(Debug, Clone)]
 pub struct ForkEvidence {
     /// Which log.
     pub log: &'static str,
@@ -33,9 +29,35 @@ pub struct ForkEvidence {
     pub ours: String,
     /// The conflicting checkpoint.
     pub theirs: String,
-    /// Where the evidence file was written.
-    pub evidence: PathBuf,
+    /// Where the evidence file was written, or why it could not be.
+    pub evidence: Result<PathBuf, String>,
 }
+
+impl std::fmt::Display for ForkEvidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "RELAY LOG INCONSISTENCY on the {} log: {}. The relay has shown conflicting histories; ",
+            self.log, self.what
+        )?;
+        match &self.evidence {
+            Ok(path) => write!(
+                f,
+                "evidence (both signed checkpoints) saved to {}.",
+                path.display()
+            )?,
+            Err(why) => write!(
+                f,
+                "the evidence could NOT be saved ({why}), so keep this text: \
+                 checkpoint held before:\n{}\nconflicting checkpoint:\n{}\n",
+                self.ours, self.theirs
+            )?,
+        }
+        f.write_str(" Report this to your network authority.")
+    }
+}
+
+impl std::error::Error for ForkEvidence {}
 
 /// The verification policy of `log` from the bundle.
 pub fn policy(bundle: &Bundle, log: LogId) -> Result<LogPolicy> {
@@ -54,32 +76,58 @@ pub fn open(policy: &LogPolicy, note: &str) -> Result<SignedCheckpoint> {
         .map_err(|e| anyhow!("checkpoint does not verify: {e}"))
 }
 
-/// Write both checkpoints to `dir/evidence/` and build the error.
-pub fn record_fork(dir: &Path, log: LogId, what: String, ours: &str, theirs: &str) -> ForkEvidence {
-    let evidence_dir = dir.join("evidence");
-    let _ = std::fs::create_dir_all(&evidence_dir);
-    let stamp = crate::client::now().0;
-    let path = evidence_dir.join(format!("{}-fork-{stamp}.txt", log.name()));
-    let text = format!(
-        "Liaison relay log inconsistency\nlog: {}\nwhat: {what}\n\n--- checkpoint held before ---\n{ours}\n--- conflicting checkpoint ---\n{theirs}",
-        log.name()
-    );
-    let _ = std::fs::write(&path, text);
-    let _ = std::fs::write(
-        evidence_dir.join(format!("{}-fork-{stamp}.a.note", log.name())),
-        ours,
-    );
-    let _ = std::fs::write(
-        evidence_dir.join(format!("{}-fork-{stamp}.b.note", log.name())),
-        theirs,
-    );
+/// Write both checkpoints to `dir/evidence/` and build the error. A
+/// failure to write is reported in the error itself, with the checkpoints.
+pub fn record_fork(
+    dir: &Path,
+    log: LogId,
+    what: String,
+    ours: &str,
+    theirs: &str,
+    at: Timestamp,
+) -> ForkEvidence {
+    let evidence = save_fork(dir, log, &what, ours, theirs, at);
     ForkEvidence {
         log: log.name(),
         what,
         ours: ours.to_owned(),
         theirs: theirs.to_owned(),
-        evidence: path,
+        evidence,
     }
+}
+
+fn save_fork(
+    dir: &Path,
+    log: LogId,
+    what: &str,
+    ours: &str,
+    theirs: &str,
+    at: Timestamp,
+) -> Result<PathBuf, String> {
+    let evidence_dir = dir.join("evidence");
+    let stamp = at.0;
+    let name = log.name();
+    let path = evidence_dir.join(format!("{name}-fork-{stamp}.txt"));
+    let text = format!(
+        "Liaison relay log inconsistency\nlog: {name}\nwhat: {what}\n\n--- checkpoint held before ---\n{ours}\n--- conflicting checkpoint ---\n{theirs}"
+    );
+    let files = [
+        (path.clone(), text.as_str()),
+        (
+            evidence_dir.join(format!("{name}-fork-{stamp}.a.note")),
+            ours,
+        ),
+        (
+            evidence_dir.join(format!("{name}-fork-{stamp}.b.note")),
+            theirs,
+        ),
+    ];
+    std::fs::create_dir_all(&evidence_dir)
+        .map_err(|e| format!("creating {}: {e}", evidence_dir.display()))?;
+    for (file, contents) in files {
+        std::fs::write(&file, contents).map_err(|e| format!("writing {}: {e}", file.display()))?;
+    }
+    Ok(path)
 }
 
 /// Outcome of comparing two verified checkpoints of the same log.

@@ -671,8 +671,13 @@ impl Receipt {
 /// hash a deletion record keeps, which anyone holding the payload bytes can
 /// recompute with `sha256sum`.
 pub fn payload_hash(signed: &SignedPayload) -> [u8; 32] {
+    payload_hash_of(&signed.encode())
+}
+
+/// [`payload_hash`] of a signed payload already in its canonical encoding.
+pub fn payload_hash_of(encoded: &[u8]) -> [u8; 32] {
     use sha2::{Digest, Sha256};
-    Sha256::digest(signed.encode()).into()
+    Sha256::digest(encoded).into()
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use liaison_client::Client;
-use liaison_client::client::{TestHooks, now};
+use liaison_client::client::now;
 use liaison_net::LinkError;
 use liaison_protocol::directory::{RecordStatus, RoleRecord, endorse_device};
 use liaison_protocol::frames::{ErrorCode, Request, Response};
@@ -392,7 +392,6 @@ async fn a_second_device_receives_and_contacts_are_warned() {
         .unwrap();
     let got = sync_texts(&mut bob).await;
     assert_eq!(got, vec!["from the laptop".to_owned()]);
-    let _ = TestHooks::default();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -66,7 +66,7 @@ async fn sync_accept(c: &mut Client) {
     let report = c.sync().await.unwrap();
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
     for m in &report.received {
-        if m.kind == "text" {
+        if m.kind.as_str() == "text" {
             c.read(m.id, true).await.unwrap();
         }
     }

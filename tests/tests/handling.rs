@@ -3,14 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use liaison_client::Client;
-use liaison_client::client::{TestHooks, now};
+use liaison_client::client::{Faults, now};
+use liaison_client::core::clock::ManualClock;
 use liaison_protocol::consent::ConsentScope;
 use liaison_protocol::handling::{Dissemination, Handling};
 use liaison_protocol::message::{Content, SignedPayload};
-use liaison_protocol::{DirectoryId, MessageId, Wire};
+use liaison_protocol::{DirectoryId, MessageId, Timestamp, Wire};
 use liaison_tests::{DevNet, assert_success, inproc};
 
 fn id(s: &str) -> DirectoryId {
@@ -119,7 +121,7 @@ async fn red_is_named_recipients_only_and_amber_strict_stays_in_the_agency() {
         .inbox()
         .unwrap()
         .into_iter()
-        .find(|m| m.kind == "forward")
+        .find(|m| m.kind.as_str() == "forward")
         .unwrap();
     assert_eq!(fwd.original_from.as_deref(), Some("th.dsi.alice"));
     assert_eq!(fwd.from, "ph.pnp.bob");
@@ -178,7 +180,7 @@ async fn a_grant_for_one_recipient_does_not_unlock_another() {
         dan.inbox()
             .unwrap()
             .iter()
-            .any(|x| x.kind == "forward" && x.text == "rescue details")
+            .any(|x| x.kind.as_str() == "forward" && x.text == "rescue details")
     );
     let err = forward(&mut bob, m, "ph.nbi.eve").await.unwrap_err();
     assert!(format!("{err:#}").contains("TLP:RED"), "{err:#}");
@@ -196,7 +198,7 @@ async fn tampered_handling_and_loosened_forwards_are_rejected() {
 
     // The handling is edited after signing (RED → CLEAR), then encrypted.
     alice.connect().await.unwrap();
-    let hooks = TestHooks {
+    let faults = Faults {
         alter_signed_payload: Some(Box::new(|bytes: &mut Vec<u8>| {
             let s = SignedPayload::decode(bytes).unwrap();
             let mut p = s.decode_unverified().unwrap();
@@ -208,15 +210,15 @@ async fn tampered_handling_and_loosened_forwards_are_rejected() {
             );
             *bytes = forged.encode();
         })),
-        ..TestHooks::default()
+        ..Faults::default()
     };
     alice
-        .send_with_hooks(
+        .send_with_faults(
             &[id("ph.pnp.bob")],
             "edited handling",
             h("RED"),
             None,
-            hooks,
+            faults,
         )
         .await
         .unwrap();
@@ -249,19 +251,19 @@ async fn tampered_handling_and_loosened_forwards_are_rejected() {
         *s.signature(),
     )
     .encode();
-    let hooks = TestHooks {
+    let faults = Faults {
         content: Some(Content::Forward { original: loosened }),
-        ..TestHooks::default()
+        ..Faults::default()
     };
-    bob.send_with_hooks(&[id("ph.pnp.dan")], "", h("CLEAR"), None, hooks)
+    bob.send_with_faults(&[id("ph.pnp.dan")], "", h("CLEAR"), None, faults)
         .await
         .unwrap();
     // And a forward whose own handling is looser than the original's.
-    let hooks = TestHooks {
+    let faults = Faults {
         content: Some(Content::Forward { original }),
-        ..TestHooks::default()
+        ..Faults::default()
     };
-    bob.send_with_hooks(&[id("ph.pnp.dan")], "", h("GREEN"), None, hooks)
+    bob.send_with_faults(&[id("ph.pnp.dan")], "", h("GREEN"), None, faults)
         .await
         .unwrap();
     bob.disconnect().await;
@@ -294,16 +296,24 @@ async fn expiry_destroys_the_content_and_the_originator_gets_the_deletion_record
         dan: _,
         eve: _,
     } = network().await;
-    let retain = now().plus_millis(2_500);
+    // Bob's client reads a clock the test moves, instead of waiting.
+    let clock = ManualClock::new(now());
+    bob.set_clock(Arc::new(clock.clone()));
+    let retain = now().plus_millis(3_600_000);
     let handling = h(&format!("RED retain={}", retain.to_rfc3339()));
     let m = send(&mut alice, "ph.pnp.bob", "short-lived", handling).await;
     sync_accept(&mut bob).await;
     assert_eq!(bob.read(m, true).await.unwrap().0.text, "short-lived");
 
-    // Wait (bounded) until the retention time has passed.
-    while now() <= retain.plus_millis(1_000) {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    // Still within retention: nothing is destroyed.
+    clock.set(Timestamp(retain.0 - 1_000));
+    bob.connect().await.unwrap();
+    let report = bob.sync().await.unwrap();
+    bob.disconnect().await;
+    assert!(report.destroyed.is_empty(), "{report:?}");
+
+    // The retention time passes.
+    clock.set(retain.plus_millis(1_000));
     bob.connect().await.unwrap();
     let report = bob.sync().await.unwrap();
     bob.disconnect().await;

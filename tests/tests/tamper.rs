@@ -4,19 +4,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use liaison_client::Client;
-use liaison_client::client::TestHooks;
+use liaison_client::client::Faults;
 use liaison_protocol::DirectoryId;
 use liaison_protocol::handling::Handling;
 use liaison_tests::{DevNet, inproc};
 
-async fn send_hooked(
+async fn send_faulty(
     alice: &mut Client,
     text: &str,
-    hooks: TestHooks,
+    faults: Faults,
 ) -> liaison_protocol::MessageId {
     let bob = DirectoryId::parse("ph.pnp.bob").unwrap();
     alice
-        .send_with_hooks(&[bob], text, Handling::default(), None, hooks)
+        .send_with_faults(&[bob], text, Handling::default(), None, faults)
         .await
         .expect("relay accepts the (tampered) envelope: it cannot tell")
 }
@@ -29,28 +29,28 @@ async fn altered_envelope_and_forged_signature_are_rejected() {
     bob.connect().await.unwrap();
 
     // 1. A good message establishes the session.
-    let good = send_hooked(&mut alice, "first, untouched", TestHooks::default()).await;
+    let good = send_faulty(&mut alice, "first, untouched", Faults::default()).await;
 
     // 2. The ciphertext is altered in transit (one bit flipped).
-    let flipped = send_hooked(
+    let flipped = send_faulty(
         &mut alice,
         "second, ciphertext altered",
-        TestHooks {
+        Faults {
             alter_envelope: Some(Box::new(|e| {
                 let n = e.ciphertext.len();
                 e.ciphertext[n / 2] ^= 0x01;
             })),
-            ..TestHooks::default()
+            ..Faults::default()
         },
     )
     .await;
 
     // 3. The payload is changed after signing (e.g. handling loosened),
     //    then properly encrypted: the inner signature no longer matches.
-    let forged = send_hooked(
+    let forged = send_faulty(
         &mut alice,
         "third, signed text",
-        TestHooks {
+        Faults {
             alter_signed_payload: Some(Box::new(|p| {
                 let needle = b"third, signed text";
                 let pos = p
@@ -59,13 +59,13 @@ async fn altered_envelope_and_forged_signature_are_rejected() {
                     .expect("body in payload");
                 p[pos] = b'T';
             })),
-            ..TestHooks::default()
+            ..Faults::default()
         },
     )
     .await;
 
     // 4. A later good message still gets through.
-    let after = send_hooked(&mut alice, "fourth, untouched", TestHooks::default()).await;
+    let after = send_faulty(&mut alice, "fourth, untouched", Faults::default()).await;
 
     let report = bob.sync().await.unwrap();
     let received: Vec<_> = report.received.iter().map(|m| m.id).collect();

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
-use liaison_client::client::{Direction, StoredMessage};
+use liaison_client::client::{Direction, MessageKind, StoredMessage};
 use liaison_client::home::KdfParams;
 use liaison_client::{Client, InitParams, Received};
 use liaison_protocol::handling::Handling;
@@ -438,8 +438,8 @@ fn print_message(m: &StoredMessage) {
             "[content destroyed: retention ended; only its hash is kept]".to_owned()
         } else if m.direction == Direction::In
             && m.acknowledged_at.is_none()
-            && m.kind != "consent-request"
-            && m.kind != "consent-decision"
+            && m.kind != MessageKind::ConsentRequest
+            && m.kind != MessageKind::ConsentDecision
         {
             format!(
                 "[handling not yet acknowledged: run `liaison read {}` to see it, then `liaison read {} --accept`]",
@@ -605,7 +605,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let msgs: Vec<StoredMessage> = client
                 .messages()?
                 .into_iter()
-                .filter(|m| m.direction == want && m.kind != "receipts")
+                .filter(|m| m.direction == want && m.kind != MessageKind::Receipts)
                 .collect();
             if cli.json {
                 println!(

@@ -1,0 +1,184 @@
+//! A message as the home keeps it, and what kind of message it is.
+
+use liaison_protocol::handling::Handling;
+use liaison_protocol::message::Content;
+use liaison_protocol::{ConversationId, MessageId, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// What a stored message is. Kept on disk as its name (the home format
+/// stores the name as a string), so the names never change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// A text message.
+    Text,
+    /// A forward carrying an original signed payload.
+    Forward,
+    /// A role handover package.
+    Handover,
+    /// Delivery, acknowledgement or deletion receipts.
+    Receipts,
+    /// A request for the originator's consent.
+    ConsentRequest,
+    /// The originator's consent decision.
+    ConsentDecision,
+}
+
+impl MessageKind {
+    /// Every kind.
+    pub const ALL: [MessageKind; 6] = [
+        MessageKind::Text,
+        MessageKind::Forward,
+        MessageKind::Handover,
+        MessageKind::Receipts,
+        MessageKind::ConsentRequest,
+        MessageKind::ConsentDecision,
+    ];
+
+    /// The kind of a payload's content.
+    pub fn of(content: &Content) -> MessageKind {
+        match content {
+            Content::Text => MessageKind::Text,
+            Content::Forward { .. } => MessageKind::Forward,
+            Content::Handover { .. } => MessageKind::Handover,
+            Content::Receipts(_) => MessageKind::Receipts,
+            Content::ConsentRequest(_) => MessageKind::ConsentRequest,
+            Content::ConsentDecision(_) => MessageKind::ConsentDecision,
+        }
+    }
+
+    /// The stable name (`text`, `forward`, `handover`, `receipts`,
+    /// `consent-request`, `consent-decision`), as shown in `--json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Text => "text",
+            MessageKind::Forward => "forward",
+            MessageKind::Handover => "handover",
+            MessageKind::Receipts => "receipts",
+            MessageKind::ConsentRequest => "consent-request",
+            MessageKind::ConsentDecision => "consent-decision",
+        }
+    }
+
+    /// Whether a person reads it (as opposed to protocol traffic such as
+    /// receipts and consent messages).
+    pub fn is_readable(self) -> bool {
+        matches!(
+            self,
+            MessageKind::Text | MessageKind::Forward | MessageKind::Handover
+        )
+    }
+}
+
+impl std::fmt::Display for MessageKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for MessageKind {
+    type Err = UnknownKind;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        MessageKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownKind(s.to_owned()))
+    }
+}
+
+/// A stored message kind this version does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown message kind {0:?}")]
+pub struct UnknownKind(pub String);
+
+impl Serialize for MessageKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Direction of a stored message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Direction {
+    /// Received.
+    In,
+    /// Sent by this focal point.
+    Out,
+}
+
+/// A message in the local store.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoredMessage {
+    /// Message id.
+    pub id: MessageId,
+    /// Received or sent.
+    pub direction: Direction,
+    /// Sender id (as claimed; verified when `verified` is true).
+    pub from: String,
+    /// Recipients.
+    pub to: Vec<String>,
+    /// Sender's creation time.
+    pub sent_at: Timestamp,
+    /// Local time of receipt or of the relay's acceptance.
+    pub stored_at: Timestamp,
+    /// Conversation.
+    pub conversation: ConversationId,
+    /// Text (empty if rejected).
+    pub text: String,
+    /// Handling set by the originator.
+    pub handling: Handling,
+    /// The signature and the sender's directory record verified.
+    pub verified: bool,
+    /// Why the message was rejected, if it was.
+    pub error: Option<String>,
+    /// The signed payload as received (for later verification or export).
+    pub signed_payload: Vec<u8>,
+    /// The relay's event log provably contains this message's acceptance
+    /// (and, for received messages, its delivery to us), checked against a
+    /// verified checkpoint.
+    pub logged: bool,
+    /// Set when this message reached us inside a role handover package:
+    /// who handed it over.
+    pub via_handover: Option<String>,
+    /// What the message is.
+    pub kind: MessageKind,
+    /// For a forward: the originator of the forwarded payload (`from` is
+    /// the forwarder).
+    pub original_from: Option<String>,
+    /// When this focal point acknowledged the handling (received messages).
+    pub acknowledged_at: Option<Timestamp>,
+    /// When the content was destroyed because its retention ended; only the
+    /// payload hash is kept.
+    pub destroyed_at: Option<Timestamp>,
+    /// SHA-256 of the signed payload (kept after destruction).
+    pub payload_hash: [u8; 32],
+    /// For sent messages: whether the relay durably accepted it.
+    pub accepted: bool,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_stored_as_their_names() {
+        // The home format stores the kind as a string: the encoding of a
+        // kind must be the encoding of its name.
+        for k in MessageKind::ALL {
+            let as_kind = postcard::to_allocvec(&k).unwrap();
+            let as_name = postcard::to_allocvec(&k.as_str().to_owned()).unwrap();
+            assert_eq!(as_kind, as_name, "{k}");
+            assert_eq!(postcard::from_bytes::<MessageKind>(&as_name).unwrap(), k);
+        }
+        let unknown = postcard::to_allocvec(&"poll".to_owned()).unwrap();
+        assert!(postcard::from_bytes::<MessageKind>(&unknown).is_err());
+    }
+}
