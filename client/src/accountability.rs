@@ -12,18 +12,18 @@ use anyhow::{Context, Result, anyhow, bail};
 use liaison_protocol::codec::Wire;
 use liaison_protocol::consent::{
     ConsentDecision, ConsentRequest, ConsentScope, Receipt, ReceiptKind, effective_handling,
-    payload_hash,
 };
 use liaison_protocol::frames::{Declaration, LogId, Request, Response};
-use liaison_protocol::handling::{ForwardContext, Handling, Party, check_forward};
+use liaison_protocol::handling::{Handling, Party};
 use liaison_protocol::log::event::{Declared, DisclosedEvent, EventKind};
 use liaison_protocol::log::{Hash, LogPolicy};
 use liaison_protocol::message::{Content, Payload, SignedPayload};
+use liaison_protocol::scope::{ForwardContext, check_forward};
 use liaison_protocol::{DirectoryId, MessageId, Signed, Timestamp};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::client::{Client, Direction, MessageKind, Outgoing, StoredMessage};
+use crate::core::records::{ConsentRecord, ReceiptRecord, SideEffects};
 use crate::home::Table;
 use crate::logs;
 
@@ -32,40 +32,6 @@ const RECEIPTS_PER_MESSAGE: usize = 256;
 
 /// Most nested forwards accepted (a forward of a forward of ...).
 pub const MAX_FORWARD_DEPTH: usize = 4;
-
-/// A receipt held by the originator (received) or by the recipient (sent).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ReceiptRecord {
-    /// The signed receipt.
-    pub receipt: Vec<u8>,
-    /// Who signed it.
-    pub by: String,
-    /// The message it is about.
-    pub message_id: MessageId,
-    /// delivered / acknowledged / deleted.
-    pub kind: String,
-    /// When (signer's clock).
-    pub at: Timestamp,
-    /// The message that carried it.
-    pub carrier: MessageId,
-    /// Its Declared event is in the event log under a verified checkpoint.
-    pub logged: bool,
-}
-
-/// A consent exchange about one of our messages or one we received.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ConsentRecord {
-    /// The request id.
-    pub request_id: [u8; 16],
-    /// The message concerned (the original payload's id).
-    pub message_id: MessageId,
-    /// The signed request, if we have it.
-    pub request: Option<Vec<u8>>,
-    /// The signed decision, if any.
-    pub decision: Option<Vec<u8>>,
-    /// Whether we asked (true) or are the originator asked (false).
-    pub we_asked: bool,
-}
 
 fn commitment(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
@@ -83,13 +49,6 @@ fn kind_name(k: &ReceiptKind) -> &'static str {
         ReceiptKind::HandlingAcknowledged { .. } => "acknowledged",
         ReceiptKind::Deleted { .. } => "deleted",
     }
-}
-
-/// What processing a received payload stores besides the message itself.
-#[derive(Debug, Default)]
-pub(crate) struct SideEffects {
-    pub receipts: Vec<(Vec<u8>, ReceiptRecord)>,
-    pub consents: Vec<ConsentRecord>,
 }
 
 impl Client {
@@ -204,10 +163,8 @@ impl Client {
         &self,
         msg: &mut StoredMessage,
         payload: &Payload,
-        signed: &SignedPayload,
     ) -> Result<SideEffects> {
         let mut fx = SideEffects::default();
-        msg.payload_hash = payload_hash(signed);
         match &payload.content {
             Content::Text => {}
             Content::Handover { .. } => msg.kind = MessageKind::Handover,

@@ -1163,28 +1163,7 @@ impl Client {
         }
         // Ratchet state, outbox and our copy become durable together before
         // anything leaves, so a crash can never reuse a message key.
-        let stored = StoredMessage {
-            id: message_id,
-            direction: Direction::Out,
-            from: self.profile.id.to_string(),
-            to: to.iter().map(ToString::to_string).collect(),
-            sent_at: payload.created_at,
-            stored_at: payload.created_at,
-            conversation: payload.conversation_id,
-            text: text.to_owned(),
-            handling: payload.handling.clone(),
-            verified: true,
-            error: None,
-            payload_hash: liaison_protocol::consent::payload_hash_of(&signed_payload),
-            signed_payload,
-            accepted: false,
-            logged: false,
-            via_handover: None,
-            kind: MessageKind::of(&payload.content),
-            original_from: None,
-            acknowledged_at: None,
-            destroyed_at: None,
-        };
+        let stored = StoredMessage::outgoing(&payload, signed_payload);
         let item = OutboxItem {
             message_id,
             envelopes,
@@ -1295,32 +1274,19 @@ impl Client {
                     self.device = Device::from_pickle(&p)?;
                 }
                 let reason = format!("{reason:#}");
-                let record = StoredMessage {
-                    id: env.message_id,
-                    direction: Direction::In,
-                    from: self
-                        .directory
-                        .device_owner(&env.sender_device)
-                        .map(|r| r.id.to_string())
-                        .unwrap_or_else(|| format!("device {}", env.sender_device.fingerprint())),
-                    to: vec![self.profile.id.to_string()],
-                    sent_at: Timestamp(q.accepted_at),
-                    stored_at: self.now(),
-                    conversation: ConversationId([0; 16]),
-                    text: String::new(),
-                    handling: Handling::default(),
-                    verified: false,
-                    error: Some(reason.clone()),
-                    signed_payload: Vec::new(),
-                    accepted: false,
-                    logged: false,
-                    via_handover: None,
-                    kind: MessageKind::Text,
-                    original_from: None,
-                    acknowledged_at: None,
-                    destroyed_at: None,
-                    payload_hash: [0; 32],
-                };
+                let from = self
+                    .directory
+                    .device_owner(&env.sender_device)
+                    .map(|r| r.id.to_string())
+                    .unwrap_or_else(|| format!("device {}", env.sender_device.fingerprint()));
+                let record = StoredMessage::rejected(
+                    env.message_id,
+                    from,
+                    &self.profile.id,
+                    Timestamp(q.accepted_at),
+                    self.now(),
+                    reason.clone(),
+                );
                 let mut w = self.home.write()?;
                 w.put(Table::Messages, &env.message_id.0, &record)?;
                 w.commit()?;
@@ -1365,36 +1331,13 @@ impl Client {
                     .verify_by(&rec.identity_key)
                     .map_err(|e| anyhow!("originator's signature does not verify ({e})")),
             };
-            let (verified, error) = match check {
-                Ok(_) => (true, None),
-                Err(e) => (false, Some(format!("{e:#}"))),
-            };
-            out.push(StoredMessage {
-                id: claimed.message_id,
-                direction: Direction::In,
-                from: claimed.sender.to_string(),
-                to: claimed.recipients.iter().map(ToString::to_string).collect(),
-                sent_at: claimed.created_at,
-                stored_at: self.now(),
-                conversation: claimed.conversation_id,
-                text: if verified {
-                    claimed.body
-                } else {
-                    String::new()
-                },
-                handling: claimed.handling,
-                verified,
-                error,
-                signed_payload: bytes,
-                accepted: true,
-                logged: false,
-                via_handover: Some(payload.sender.to_string()),
-                kind: MessageKind::Text,
-                original_from: None,
-                acknowledged_at: None,
-                destroyed_at: None,
-                payload_hash: [0; 32],
-            });
+            out.push(StoredMessage::handed_over(
+                claimed,
+                bytes,
+                &payload.sender,
+                check.map(|_| ()).map_err(|e| format!("{e:#}")),
+                self.now(),
+            ));
         }
         Ok(out)
     }
@@ -1447,7 +1390,7 @@ impl Client {
         StoredMessage,
         PublicKey,
         Vec<Session>,
-        crate::accountability::SideEffects,
+        crate::core::records::SideEffects,
     )> {
         if env.recipient_device != self.device.signing_key() {
             bail!("envelope is addressed to another device");
@@ -1490,29 +1433,8 @@ impl Client {
             |id| *id == me || directory.role(id).is_some_and(|r| r.holders.contains(&me)),
         )
         .map_err(|e| anyhow!("payload from {} rejected: {e}", sender.id))?;
-        let mut msg = StoredMessage {
-            id: payload.message_id,
-            direction: Direction::In,
-            from: payload.sender.to_string(),
-            to: payload.recipients.iter().map(ToString::to_string).collect(),
-            sent_at: payload.created_at,
-            stored_at: self.now(),
-            conversation: payload.conversation_id,
-            text: payload.body.clone(),
-            handling: payload.handling.clone(),
-            verified: true,
-            error: None,
-            signed_payload: signed.encode(),
-            accepted: true,
-            logged: false,
-            via_handover: None,
-            kind: MessageKind::Text,
-            original_from: None,
-            acknowledged_at: None,
-            destroyed_at: None,
-            payload_hash: [0; 32],
-        };
-        let fx = self.open_content(&mut msg, &payload, &signed)?;
+        let mut msg = StoredMessage::received(&payload, plaintext.to_vec(), self.now());
+        let fx = self.open_content(&mut msg, &payload)?;
         Ok((msg, env.sender_device, sessions, fx))
     }
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use liaison_protocol::codec::Wire;
 use liaison_protocol::consent::{
-    ConsentDecision, ConsentScope, Receipt, ReceiptKind, check_judicial_use, payload_hash,
+    ConsentDecision, ConsentScope, Receipt, ReceiptKind, check_judicial_use,
 };
 use liaison_protocol::directory::{
     AuthorityCertificate, FocalPointRecord, RecordStatus, verify_authority, verify_record,
@@ -29,6 +29,7 @@ use liaison_protocol::evidence::{Evidence, EvidenceBundle, LoggedRecord, Pins, v
 use liaison_protocol::frames::{IndexedEvent, LogEntry, LogId, Request, Response};
 use liaison_protocol::log::event::{DirectoryEntry, DisclosedEvent, EventKind};
 use liaison_protocol::log::{Hash, LogPolicy, SignedCheckpoint, TlogProof, leaf_hash};
+use liaison_protocol::message::payload_hash;
 use liaison_protocol::message::{Content, SignedPayload};
 use liaison_protocol::{DirectoryId, MessageId, PublicKey, Signed, Timestamp};
 

@@ -285,10 +285,11 @@ mod tests {
 
     #[test]
     fn wire_objects_decode_strictly() {
-        use crate::message::DeviceApproval;
-        let text = armor(ArmorKind::DeviceApproval, &[1, 2, 3]);
+        use crate::directory::AuthorityCertificate;
+        use crate::signed::Signed;
+        let text = armor(ArmorKind::AuthorityCertificate, &[1, 2, 3]);
         assert!(matches!(
-            dearmor_wire::<DeviceApproval>(ArmorKind::DeviceApproval, &text),
+            dearmor_wire::<Signed<AuthorityCertificate>>(ArmorKind::AuthorityCertificate, &text),
             Err(ArmorError::Decode { .. })
         ));
     }

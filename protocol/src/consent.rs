@@ -32,7 +32,7 @@ use crate::handling::{
 };
 use crate::ids::{DirectoryId, MessageId, Timestamp};
 use crate::keys::VerifyError;
-use crate::message::{MAX_RECIPIENTS, SignedPayload};
+use crate::limits::MAX_RECIPIENTS;
 use crate::signed::{Signed, SignedBody};
 
 /// Longest case reference of a judicial consent, in bytes.
@@ -473,7 +473,7 @@ impl PriorDecision {
 /// (when the original lists purposes at all); a retention grant moves the
 /// deadline later (when the original has one). The grant's conditions are
 /// appended as condition lines. Forward and judicial grants do not change
-/// the handling; [`check_forward`](crate::handling::check_forward) and
+/// the handling; `scope::check_forward` and
 /// [`check_judicial_use`] consult them.
 pub fn effective_handling(
     original: &Handling,
@@ -665,19 +665,6 @@ impl Receipt {
         }
         Ok(r)
     }
-}
-
-/// SHA-256 of a signed payload's canonical encoding ([`Wire::encode`]): the
-/// hash a deletion record keeps, which anyone holding the payload bytes can
-/// recompute with `sha256sum`.
-pub fn payload_hash(signed: &SignedPayload) -> [u8; 32] {
-    payload_hash_of(&signed.encode())
-}
-
-/// [`payload_hash`] of a signed payload already in its canonical encoding.
-pub fn payload_hash_of(encoded: &[u8]) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(encoded).into()
 }
 
 #[cfg(test)]

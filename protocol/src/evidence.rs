@@ -62,7 +62,7 @@ use crate::bundle::{Bundle, BundleError};
 use crate::codec::{DecodeError, Wire};
 use crate::consent::{
     ConsentDecision, ConsentScope, JudicialRefusal, PriorDecision, Receipt, ReceiptKind,
-    check_judicial_use, payload_hash,
+    check_judicial_use,
 };
 use crate::directory::{
     AuthorityCertificate, FocalPointRecord, MAX_TEXT, RecordStatus, verify_authority, verify_record,
@@ -73,6 +73,7 @@ use crate::ids::{DirectoryId, MessageId, Timestamp};
 use crate::keys::{PublicKey, SecretKey, VerifyError};
 use crate::log::event::{Declared, DirectoryEntry, DisclosedEvent, EventKind, EventRecord};
 use crate::log::{Hash, LogPolicy, SignedCheckpoint, TlogProof, leaf_hash};
+use crate::message::payload_hash;
 use crate::message::{Content, Payload, SignedPayload};
 use crate::signed::{Signed, SignedBody};
 

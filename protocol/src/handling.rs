@@ -8,14 +8,14 @@
 //!
 //! This module is the pure model only:
 //! - the binary form is the serde shape of [`Handling`] (postcard, inside
-//!   the signed [`Payload`](crate::message::Payload));
+//!   the signed payload of the `message` module);
 //! - [`Handling::parse_text`] / [`Handling::to_text`]: the text form used by
 //!   the CLI (grammar in [`text`](self#text-form));
 //! - [`Handling::explain`]: plain-words sentences shown before the content;
 //! - [`Handling::loosenings`]: the tightening order a forward must respect;
-//! - [`check_forward`]: the TLP 2.0 / SIENA H2 dissemination scope rules.
 //!
-//! Consent grants that lift a restriction live in [`crate::consent`].
+//! Consent grants that lift a restriction live in the `consent` module,
+//! and the forwarding rules that combine both in `scope`.
 //!
 //! # Text form
 //!
@@ -64,13 +64,11 @@ use crate::ids::Timestamp;
 
 mod explain;
 mod order;
-mod scope;
+mod party;
 mod text;
 
 pub use order::Loosening;
-pub use scope::{
-    ForwardContext, ForwardRefusal, ForwardRule, Party, check_forward, check_forward_all,
-};
+pub use party::Party;
 pub(crate) use text::{format_time, parse_time};
 
 /// TLP 2.0 dissemination level.
@@ -567,7 +565,7 @@ impl Handling {
     }
 
     /// Whether the retention period has ended at `now` (the content must be
-    /// destroyed). Pass the [`effective_handling`](crate::consent::effective_handling)
+    /// destroyed). Pass the `consent::effective_handling`
     /// so that retention grants count.
     pub fn is_expired(&self, now: Timestamp) -> bool {
         self.retain_until.is_some_and(|t| now >= t)

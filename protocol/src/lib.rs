@@ -35,8 +35,10 @@ pub mod frames;
 pub mod handling;
 pub mod ids;
 pub mod keys;
+pub mod limits;
 pub mod log;
 pub mod message;
+pub mod scope;
 pub mod signed;
 
 pub use codec::{DecodeError, Wire};

@@ -19,8 +19,7 @@ use crate::signed::{Signed, SignedBody};
 
 /// Maximum size of a message body, in bytes of UTF-8.
 pub const MAX_BODY: usize = 64 * 1024;
-/// Maximum number of recipients (focal points) of one message.
-pub const MAX_RECIPIENTS: usize = 64;
+pub use crate::limits::MAX_RECIPIENTS;
 /// Maximum encoded size of a payload (a handover package is the largest).
 pub const MAX_HANDOVER: usize = 8 * 1024 * 1024;
 /// Maximum number of attachment references in one payload.
@@ -461,4 +460,17 @@ impl EnrolmentRequest {
         }
         Ok(r)
     }
+}
+
+/// SHA-256 of a signed payload's canonical encoding ([`Wire::encode`]): the
+/// hash a deletion record keeps, which anyone holding the payload bytes can
+/// recompute with `sha256sum`.
+pub fn payload_hash(signed: &SignedPayload) -> [u8; 32] {
+    payload_hash_of(&signed.encode())
+}
+
+/// [`payload_hash`] of a signed payload already in its canonical encoding.
+pub fn payload_hash_of(encoded: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(encoded).into()
 }

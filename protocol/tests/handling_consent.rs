@@ -10,10 +10,11 @@ use handling_support::{config, handling, id, purpose, time};
 use liaison_protocol::codec::Wire;
 use liaison_protocol::consent::{
     ConsentDecision, ConsentError, ConsentRequest, ConsentScope, PriorDecision, Receipt,
-    ReceiptKind, check_judicial_use, effective_handling, find_grant, payload_hash,
+    ReceiptKind, check_judicial_use, effective_handling, find_grant,
 };
 use liaison_protocol::directory::{FocalPointRecord, RecordStatus};
 use liaison_protocol::handling::{Dissemination, Handling, JudicialUse, Loosening};
+use liaison_protocol::message::payload_hash;
 use liaison_protocol::message::{Content, Payload, SignedPayload};
 use liaison_protocol::{
     ConversationId, DirectoryId, MessageId, SecretKey, Signed, Timestamp, VerifyError,

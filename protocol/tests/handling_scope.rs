@@ -8,9 +8,9 @@ mod handling_support;
 
 use handling_support::{config, handling, id, party, tighten};
 use liaison_protocol::consent::{ConsentDecision, ConsentScope, PriorDecision};
-use liaison_protocol::handling::{
-    ForwardContext, ForwardRefusal, ForwardRule, Handling, Onward, Party, check_forward,
-    check_forward_all,
+use liaison_protocol::handling::{Handling, Onward, Party};
+use liaison_protocol::scope::{
+    ForwardContext, ForwardRefusal, ForwardRule, check_forward, check_forward_all,
 };
 use liaison_protocol::{DirectoryId, MessageId, Timestamp};
 use proptest::prelude::*;

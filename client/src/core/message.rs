@@ -1,8 +1,9 @@
 //! A message as the home keeps it, and what kind of message it is.
 
 use liaison_protocol::handling::Handling;
-use liaison_protocol::message::Content;
-use liaison_protocol::{ConversationId, MessageId, Timestamp};
+use liaison_protocol::message::payload_hash_of;
+use liaison_protocol::message::{Content, Payload};
+use liaison_protocol::{ConversationId, DirectoryId, MessageId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// What a stored message is. Kept on disk as its name (the home format
@@ -161,6 +162,110 @@ pub struct StoredMessage {
     pub payload_hash: [u8; 32],
     /// For sent messages: whether the relay durably accepted it.
     pub accepted: bool,
+}
+
+impl StoredMessage {
+    /// A message this focal point sends, before the relay accepted it.
+    /// `signed_payload` is the canonical encoding of the signed `payload`.
+    pub fn outgoing(payload: &Payload, signed_payload: Vec<u8>) -> StoredMessage {
+        StoredMessage {
+            direction: Direction::Out,
+            accepted: false,
+            kind: MessageKind::of(&payload.content),
+            payload_hash: payload_hash_of(&signed_payload),
+            ..StoredMessage::from_payload(payload, signed_payload, payload.created_at)
+        }
+    }
+
+    /// A received message whose signature and sender record verified,
+    /// stored at `at`. `signed_payload` is the canonical encoding as
+    /// decrypted.
+    pub fn received(payload: &Payload, signed_payload: Vec<u8>, at: Timestamp) -> StoredMessage {
+        StoredMessage {
+            payload_hash: payload_hash_of(&signed_payload),
+            ..StoredMessage::from_payload(payload, signed_payload, at)
+        }
+    }
+
+    /// A message that reached us inside `via`'s handover package; its text
+    /// is kept only if its originator's signature verified.
+    pub fn handed_over(
+        payload: Payload,
+        signed_payload: Vec<u8>,
+        via: &DirectoryId,
+        check: Result<(), String>,
+        at: Timestamp,
+    ) -> StoredMessage {
+        let mut m = StoredMessage::from_payload(&payload, signed_payload, at);
+        m.via_handover = Some(via.to_string());
+        m.payload_hash = [0; 32];
+        if let Err(why) = check {
+            m.verified = false;
+            m.error = Some(why);
+            m.text = String::new();
+        }
+        m
+    }
+
+    /// The record of a rejected envelope: who sent it, when, and why.
+    pub fn rejected(
+        id: MessageId,
+        from: String,
+        to: &DirectoryId,
+        sent_at: Timestamp,
+        at: Timestamp,
+        reason: String,
+    ) -> StoredMessage {
+        StoredMessage {
+            id,
+            direction: Direction::In,
+            from,
+            to: vec![to.to_string()],
+            sent_at,
+            stored_at: at,
+            conversation: ConversationId([0; 16]),
+            text: String::new(),
+            handling: Handling::default(),
+            verified: false,
+            error: Some(reason),
+            signed_payload: Vec::new(),
+            logged: false,
+            via_handover: None,
+            kind: MessageKind::Text,
+            original_from: None,
+            acknowledged_at: None,
+            destroyed_at: None,
+            payload_hash: [0; 32],
+            accepted: false,
+        }
+    }
+
+    /// The fields every verified message takes from its payload; the kind
+    /// and what the content adds are filled in by whoever opens it.
+    fn from_payload(payload: &Payload, signed_payload: Vec<u8>, at: Timestamp) -> StoredMessage {
+        StoredMessage {
+            id: payload.message_id,
+            direction: Direction::In,
+            from: payload.sender.to_string(),
+            to: payload.recipients.iter().map(ToString::to_string).collect(),
+            sent_at: payload.created_at,
+            stored_at: at,
+            conversation: payload.conversation_id,
+            text: payload.body.clone(),
+            handling: payload.handling.clone(),
+            verified: true,
+            error: None,
+            signed_payload,
+            logged: false,
+            via_handover: None,
+            kind: MessageKind::Text,
+            original_from: None,
+            acknowledged_at: None,
+            destroyed_at: None,
+            payload_hash: [0; 32],
+            accepted: true,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! The client's sans-IO core: the rules of composing, opening and keeping
 //! messages, with no file system, network, clock or OS randomness. The
-//! driver ([`crate::client::Client`]) reads the clock, draws random ids,
+//! driver (`client::Client`) reads the clock, draws random ids,
 //! talks to the relay and the home, and hands this core the results.
 
 pub mod clock;
 pub mod message;
+pub mod records;

@@ -12,7 +12,7 @@ impl Handling {
     /// read them: dissemination, onward transmission, judicial use,
     /// purposes, non-punishment, retention, evaluation, conditions.
     ///
-    /// Pass the [`effective_handling`](crate::consent::effective_handling)
+    /// Pass the `consent::effective_handling`
     /// so that granted purposes and retention show.
     pub fn explain(&self) -> Vec<String> {
         self.sentences(None)

@@ -6,9 +6,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::indexing_slicing)]
 
 use liaison_protocol::codec::Wire;
-use liaison_protocol::consent::{
-    ConsentDecision, ConsentScope, Receipt, ReceiptKind, payload_hash,
-};
+use liaison_protocol::consent::{ConsentDecision, ConsentScope, Receipt, ReceiptKind};
 use liaison_protocol::directory::{
     AuthorityCertificate, DeviceKeys, FocalPointRecord, RecordStatus, endorse_device,
 };
@@ -20,6 +18,7 @@ use liaison_protocol::log::event::{
 use liaison_protocol::log::{
     Checkpoint, Hash, LogPolicy, NoteSigner, TlogProof, inclusion_proof, leaf_hash, root,
 };
+use liaison_protocol::message::payload_hash;
 use liaison_protocol::message::{Content, Payload, SignedPayload};
 use liaison_protocol::{
     ConversationId, CountryCode, DirectoryId, MessageId, PublicKey, SecretKey, Signed, Timestamp,
