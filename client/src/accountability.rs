@@ -117,7 +117,7 @@ impl Client {
 
     /// The stored message `id`.
     pub fn message(&self, id: MessageId) -> Result<Option<StoredMessage>> {
-        self.home.get(Table::Messages, &id.0)
+        Ok(self.home.get(Table::Messages, &id.0)?)
     }
 
     /// The enrolment bundle.

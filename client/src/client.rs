@@ -563,7 +563,9 @@ impl Client {
 
     /// The latest verified checkpoint note of `log`, if any.
     pub fn checkpoint(&self, log: LogId) -> Result<Option<String>> {
-        self.home.get_secret(&format!("checkpoint-{}", log.name()))
+        Ok(self
+            .home
+            .get_secret(&format!("checkpoint-{}", log.name()))?)
     }
 
     fn checkpoint_notes(&self) -> Result<Vec<String>> {
