@@ -13,10 +13,10 @@ use liaison_protocol::codec::Wire;
 use liaison_protocol::consent::{
     ConsentDecision, ConsentRequest, ConsentScope, Receipt, ReceiptKind, effective_handling,
 };
-use liaison_protocol::frames::{Declaration, LogId, Request, Response};
+use liaison_protocol::frames::{Declaration, LogId};
 use liaison_protocol::handling::{Handling, Party};
+use liaison_protocol::log::LogPolicy;
 use liaison_protocol::log::event::{Declared, DisclosedEvent, EventKind};
-use liaison_protocol::log::{Hash, LogPolicy};
 use liaison_protocol::message::{Content, Payload, SignedPayload};
 use liaison_protocol::scope::{ForwardContext, check_forward};
 use liaison_protocol::{DirectoryId, MessageId, Signed, Timestamp};
@@ -734,15 +734,7 @@ impl Client {
             .collect();
         let mut n = 0;
         for (key, mut r) in pending {
-            let events = match self
-                .conn_request(&Request::GetMessageEvents {
-                    message_id: r.carrier,
-                })
-                .await?
-            {
-                Response::MessageEvents { events } => events,
-                other => bail!("unexpected answer to GetMessageEvents: {other:?}"),
-            };
+            let events = self.conn()?.message_events(r.carrier).await?;
             let want = commitment(&r.receipt);
             for e in events {
                 let d = DisclosedEvent::decode(&e.event).map_err(|_| anyhow!("malformed event"))?;
@@ -760,17 +752,7 @@ impl Client {
                 if refers_to != r.message_id || c != want || e.index >= size {
                     continue;
                 }
-                let proof = match self
-                    .conn_request(&Request::GetInclusion {
-                        log: LogId::Events,
-                        index: e.index,
-                        size,
-                    })
-                    .await?
-                {
-                    Response::Proof { hashes } => hashes.into_iter().map(Hash).collect::<Vec<_>>(),
-                    other => bail!("unexpected answer to GetInclusion: {other:?}"),
-                };
+                let proof = self.conn()?.inclusion(LogId::Events, e.index, size).await?;
                 cp.checkpoint()
                     .verify_inclusion(&d.leaf_hash(), e.index, &proof)
                     .map_err(|e| anyhow!("receipt event inclusion proof does not verify: {e}"))?;

@@ -34,7 +34,7 @@ use liaison_net::{Link, LinkError};
 use liaison_protocol::armor::{ArmorKind, armor_wire, dearmor_wire};
 use liaison_protocol::frames::{Declaration, LogId};
 use liaison_protocol::log::event::{DisclosedEvent, EventKind};
-use liaison_protocol::log::{Hash, LogPolicy, SignedCheckpoint};
+use liaison_protocol::log::{LogPolicy, SignedCheckpoint};
 use liaison_protocol::message::{DeviceApproval, DeviceRequest};
 use zeroize::Zeroizing;
 
@@ -585,13 +585,9 @@ impl Client {
         let quorum = self.bundle.quorum().map_err(|e| anyhow!("{e}"))?;
         for log in LogId::ALL {
             let policy = logs::policy(&self.bundle, log)?;
-            let req = Request::GetCheckpoint {
-                log,
-                min_cosignatures: u8::try_from(quorum).unwrap_or(u8::MAX),
-            };
-            let note = match self.conn()?.call(&req).await {
-                Ok(Response::Checkpoint { note }) => note,
-                Ok(other) => bail!("unexpected answer to GetCheckpoint: {other:?}"),
+            let min_cosignatures = u8::try_from(quorum).unwrap_or(u8::MAX);
+            let note = match self.conn()?.checkpoint(log, min_cosignatures).await {
+                Ok(note) => note,
                 Err(LinkError::Refused(e)) if quorum > 0 => bail!(
                     "the relay has no {} checkpoint cosigned by {quorum} trusted witness(es) yet: {}",
                     log.name(),
@@ -702,14 +698,7 @@ impl Client {
         let base = LogPolicy::new(policy.log().clone()).map_err(|e| anyhow!("{e}"))?;
         let cp = logs::open(&base, &note)?;
         let size = cp.checkpoint().size();
-        let events = match self
-            .conn()?
-            .call(&Request::GetMessageEvents { message_id: id })
-            .await?
-        {
-            Response::MessageEvents { events } => events,
-            other => bail!("unexpected answer to GetMessageEvents: {other:?}"),
-        };
+        let events = self.conn()?.message_events(id).await?;
         let mut accepted = false;
         for e in events {
             let disclosed = DisclosedEvent::decode(&e.event)
@@ -723,18 +712,7 @@ impl Client {
             if e.index >= size {
                 continue;
             }
-            let proof = match self
-                .conn()?
-                .call(&Request::GetInclusion {
-                    log: LogId::Events,
-                    index: e.index,
-                    size,
-                })
-                .await?
-            {
-                Response::Proof { hashes } => hashes.into_iter().map(Hash).collect::<Vec<_>>(),
-                other => bail!("unexpected answer to GetInclusion: {other:?}"),
-            };
+            let proof = self.conn()?.inclusion(LogId::Events, e.index, size).await?;
             cp.checkpoint()
                 .verify_inclusion(&disclosed.leaf_hash(), e.index, &proof)
                 .map_err(|e| {
@@ -805,14 +783,7 @@ impl Client {
 
     /// Fetch and verify the directory.
     pub async fn sync_directory(&mut self) -> Result<()> {
-        let (authorities, records, roles) = match self.conn()?.call(&Request::GetDirectory).await? {
-            Response::Directory {
-                authorities,
-                records,
-                roles,
-            } => (authorities, records, roles),
-            other => bail!("unexpected answer to GetDirectory: {other:?}"),
-        };
+        let (authorities, records, roles) = self.conn()?.directory().await?;
         let cache = DirectoryCache {
             authorities,
             records,
@@ -924,10 +895,7 @@ impl Client {
     }
 
     async fn replenish_prekeys(&mut self) -> Result<()> {
-        let (count, fallback) = match self.conn()?.call(&Request::PrekeyCount).await? {
-            Response::PrekeyCount { one_time, fallback } => (one_time, fallback),
-            other => bail!("unexpected answer to PrekeyCount: {other:?}"),
-        };
+        let (count, fallback) = self.conn()?.prekey_count().await?;
         if count >= PREKEY_LOW_WATER && fallback {
             return Ok(());
         }
@@ -1122,15 +1090,11 @@ impl Client {
                 }
                 let mut sessions = self.load_sessions(&dev.signing)?;
                 if sessions.is_empty() {
-                    let prekey = match self
-                        .conn()?
-                        .call(&Request::ClaimPrekey {
-                            device: dev.signing,
-                        })
-                        .await
-                    {
-                        Ok(Response::Prekey(p)) => p,
-                        Ok(other) => bail!("unexpected answer to ClaimPrekey: {other:?}"),
+                    let claim = Request::ClaimPrekey {
+                        device: dev.signing,
+                    };
+                    let prekey = match self.conn()?.claim_prekey(&claim).await {
+                        Ok(p) => p,
                         Err(e) => bail!(
                             "cannot reach device {} of {}: {e}",
                             dev.signing.fingerprint(),
@@ -1189,9 +1153,12 @@ impl Client {
             envelopes: item.envelopes.clone(),
             declare: item.declare.clone(),
         };
-        match self.conn()?.call(&req).await {
-            Ok(Response::Accepted { message_id, .. }) if message_id == item.message_id => {}
-            Ok(other) => bail!("unexpected answer to Send: {other:?}"),
+        match self.conn()?.submit(&req).await {
+            Ok((accepted, _)) if accepted == item.message_id => {}
+            Ok((accepted, _)) => bail!(
+                "the relay acknowledged message {accepted} when {} was sent; it will be sent again",
+                item.message_id
+            ),
             Err(LinkError::Refused(e)) => {
                 if !e.code.is_retryable() {
                     // Not retryable: drop it from the outbox so it does not block.
@@ -1458,14 +1425,7 @@ impl Client {
         report.destroyed = self.enforce_retention().await?;
         let mut after = 0u64;
         loop {
-            let (items, more) = match self
-                .conn()?
-                .call(&Request::Fetch { after, limit: 256 })
-                .await?
-            {
-                Response::Messages { items, more } => (items, more),
-                other => bail!("unexpected answer to Fetch: {other:?}"),
-            };
+            let (items, more) = self.conn()?.fetch(after, 256).await?;
             let mut seqs = Vec::with_capacity(items.len());
             for q in &items {
                 after = after.max(q.seq);

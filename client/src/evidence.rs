@@ -26,9 +26,9 @@ use liaison_protocol::directory::{
     AuthorityCertificate, FocalPointRecord, RecordStatus, verify_authority, verify_record,
 };
 use liaison_protocol::evidence::{Evidence, EvidenceBundle, LoggedRecord, Pins, verify_evidence};
-use liaison_protocol::frames::{IndexedEvent, LogEntry, LogId, Request, Response};
+use liaison_protocol::frames::{IndexedEvent, LogEntry, LogId};
 use liaison_protocol::log::event::{DirectoryEntry, DisclosedEvent, EventKind};
-use liaison_protocol::log::{Hash, LogPolicy, SignedCheckpoint, TlogProof, leaf_hash};
+use liaison_protocol::log::{LogPolicy, SignedCheckpoint, TlogProof, leaf_hash};
 use liaison_protocol::message::payload_hash;
 use liaison_protocol::message::{Content, SignedPayload};
 use liaison_protocol::{DirectoryId, MessageId, PublicKey, Signed, Timestamp};
@@ -329,13 +329,7 @@ async fn message_events(client: &Client, id: MessageId) -> Result<BTreeMap<u64, 
 }
 
 async fn fetch_events(client: &Client, id: MessageId) -> Result<Vec<IndexedEvent>> {
-    match client
-        .conn_request(&Request::GetMessageEvents { message_id: id })
-        .await?
-    {
-        Response::MessageEvents { events } => Ok(events),
-        other => bail!("unexpected answer to GetMessageEvents: {}", short(&other)),
-    }
+    Ok(client.conn()?.message_events(id).await?)
 }
 
 /// Stored accountability messages (receipts, consent requests and
@@ -365,12 +359,6 @@ fn carriers(client: &Client, id: MessageId) -> Result<Vec<MessageId>> {
         }
     }
     Ok(out)
-}
-
-fn short(r: &Response) -> String {
-    let mut s = format!("{r:?}");
-    s.truncate(120);
-    s
 }
 
 /// This client's verified checkpoint of `log` once it covers index `last`,
@@ -503,17 +491,10 @@ async fn find_records(
             let count = u32::try_from(size - scanned)
                 .unwrap_or(u32::MAX)
                 .min(ENTRY_BATCH);
-            let entries = match client
-                .conn_request(&Request::GetEntries {
-                    log: LogId::Directory,
-                    start: scanned,
-                    count,
-                })
-                .await?
-            {
-                Response::Entries { entries } => entries,
-                other => bail!("unexpected answer to GetEntries: {}", short(&other)),
-            };
+            let entries = client
+                .conn()?
+                .entries(LogId::Directory, scanned, count)
+                .await?;
             if entries.is_empty() {
                 bail!(
                     "the relay served no directory entry at index {scanned} below its checkpoint size {size}"
@@ -652,17 +633,10 @@ async fn directory_proof(
     let cp = policy
         .open(note.as_bytes())
         .map_err(|e| anyhow!("the directory checkpoint: {e}"))?;
-    let hashes = match client
-        .conn_request(&Request::GetInclusion {
-            log: LogId::Directory,
-            index,
-            size: cp.checkpoint().size(),
-        })
-        .await?
-    {
-        Response::Proof { hashes } => hashes.into_iter().map(Hash).collect(),
-        other => bail!("unexpected answer to GetInclusion: {}", short(&other)),
-    };
+    let hashes = client
+        .conn()?
+        .inclusion(LogId::Directory, index, cp.checkpoint().size())
+        .await?;
     let proof = TlogProof::new(index, hashes, note)
         .map_err(|e| anyhow!("directory entry {index}: cannot build a proof: {e}"))?;
     proof

@@ -132,11 +132,14 @@ impl Link {
         .await
     }
 
-    /// Submit a message (`req` is a [`Request::Send`]); returns whether the
-    /// relay had already accepted it (a retry).
-    pub async fn submit(&self, req: &Request) -> Result<bool, LinkError> {
+    /// Submit a message (`req` is a [`Request::Send`]); returns the id the
+    /// relay accepted and whether it had already accepted it (a retry).
+    pub async fn submit(&self, req: &Request) -> Result<(MessageId, bool), LinkError> {
         self.call_expect(req, |r| match r {
-            Response::Accepted { duplicate, .. } => Ok(duplicate),
+            Response::Accepted {
+                message_id,
+                duplicate,
+            } => Ok((message_id, duplicate)),
             other => Err(other.name()),
         })
         .await
