@@ -14,7 +14,7 @@
 //! - [`views`]: what the API shows of messages, contacts, roles and so on.
 //! - [`ops`]: one implementation of every home operation, used by the agent
 //!   and by the command line when no agent runs.
-//! - `server`: the agent itself (socket, relay link, timers, events).
+//! - [`server`]: the agent itself (socket, relay link, timers, events).
 //! - [`remote`]: the caller's side of the socket.
 //!
 //! Non-features: the API is local only (no TCP); it does not stream large
@@ -28,6 +28,7 @@ pub mod api;
 pub mod frame;
 pub mod ops;
 pub mod remote;
+pub mod server;
 pub mod views;
 
 /// File name of the agent's socket inside the home.
