@@ -526,7 +526,7 @@ fn print_status(s: &AgentStatus) {
         ),
     }
     if let Some(e) = &s.last_error {
-        println!("last error:         {e}");
+        println!("last link problem:  {e}");
     }
     if let Some(n) = s.outbox {
         println!("unconfirmed sends:  {n}");
