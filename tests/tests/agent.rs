@@ -131,8 +131,17 @@ async fn cli_goes_through_the_agent_which_survives_relay_restarts() {
     let read: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(read["message"]["text"], "Pier 7 at 0400");
     assert!(read["message"]["acknowledged_at"].is_string(), "{read}");
-    // The signed acknowledgement reached the sender.
+    // The agent's own focal point sends and syncs through it too.
+    let out = bob.run(&["send", "--to", "th.dsi.alice", "Received, standing by"]);
+    assert_success(&out, "bob send through the agent");
+    let reply = stdout(&out);
+    let out = bob.run(&["sync", "--json"]);
+    assert_success(&out, "bob sync through the agent");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["rejected"], json!([]), "{report}");
+    // The signed acknowledgement and the reply reached the sender.
     assert_success(&alice.run(&["sync"]), "alice sync");
+    assert!(alice.inbox().iter().any(|m| m["id"] == reply.as_str()));
     let out = alice.run(&["receipts", &first, "--json"]);
     assert_success(&out, "alice receipts");
     let receipts: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -405,6 +414,22 @@ fn a_locked_agent_serves_only_hello_status_and_unlock() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is locked and needs the passphrase"), "{err}");
     assert_eq!(agent_status(&bob)["locked"], true);
+
+    // An agent started with a wrong LIAISON_PASSPHRASE exits, says why and
+    // leaves no socket; this one is unaffected.
+    let other = home_only(&net, "carol", "th.dsi.carol", "TH");
+    let out = other
+        .command(&["agent"])
+        .env("LIAISON_PASSPHRASE", "not carol's")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        output_text(&out).contains("wrong passphrase"),
+        "{}",
+        output_text(&out)
+    );
+    assert!(!other.home.join("agent.sock").exists());
 
     // The normal passphrase path of any command unlocks it.
     let out = bob.run(&["whoami", "--json"]);

@@ -320,6 +320,13 @@ pub struct Agent {
     stop: bool,
 }
 
+impl Drop for Agent {
+    fn drop(&mut self) {
+        // Also when it never served (a wrong passphrase at start).
+        remove_socket(&self.shared.socket, self.socket_ino);
+    }
+}
+
 impl std::fmt::Debug for Agent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Agent")
