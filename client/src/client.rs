@@ -1407,7 +1407,8 @@ impl Client {
         Ok((msg, env.sender_device, sessions, fx))
     }
 
-    async fn ack(&self, seqs: Vec<u64>) -> Result<()> {
+    /// Acknowledge queued envelopes (by sequence number) to the relay.
+    pub(crate) async fn ack(&self, seqs: Vec<u64>) -> Result<()> {
         if seqs.is_empty() {
             return Ok(());
         }
@@ -1470,7 +1471,8 @@ impl Client {
         Ok(report)
     }
 
-    async fn check_payload_view(&mut self, signed_payload: &[u8]) -> Result<()> {
+    /// Check the checkpoints a received payload carries against our view.
+    pub(crate) async fn check_payload_view(&mut self, signed_payload: &[u8]) -> Result<()> {
         let notes = SignedPayload::decode(signed_payload)
             .ok()
             .and_then(|s| s.decode_unverified().ok())

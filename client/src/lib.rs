@@ -5,12 +5,15 @@
 //! ([`home`]), talks to the relay over pinned QUIC ([`transport`]), verifies
 //! the directory against the pinned network root, encrypts every message to
 //! every device of every recipient with Olm ([`olm`]) and verifies the inner
-//! signature and the sender's record on receipt ([`client`]).
+//! signature and the sender's record on receipt ([`client`]). The
+//! [`agent`] keeps a home connected and serves it to the command line (and
+//! later the web app) over a local socket.
 //!
 //! Non-features (for now): attachments, groups beyond a recipient list,
 //! handling enforcement beyond display (see the handling issue).
 
 pub mod accountability;
+pub mod agent;
 pub mod client;
 pub mod contacts;
 pub mod core;

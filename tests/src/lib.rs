@@ -11,8 +11,8 @@ use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 /// Passphrase used for every test home.
 pub const PASSPHRASE: &str = "integration-test passphrase";
@@ -347,6 +347,210 @@ impl Person {
         assert_success(&out, "liaison inbox --json");
         serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout)
             .expect("inbox --json is a JSON array")
+    }
+}
+
+impl Person {
+    /// Start `liaison --home H agent` for this home (unlocked with the test
+    /// passphrase, or locked) and wait until it says it is ready.
+    pub fn start_agent(&self, unlocked: bool) -> AgentProcess {
+        let mut cmd = self.command(&["agent"]);
+        if !unlocked {
+            cmd.env_remove("LIAISON_PASSPHRASE");
+        }
+        let mut child = cmd
+            .env("LIAISON_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn liaison agent");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let shared = log.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[agent] {line}");
+                let ready = line.contains(" ready on ");
+                shared.lock().unwrap().push(line);
+                if ready && let Some(tx) = tx.take() {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let mut agent = AgentProcess { child, log };
+        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            agent.kill();
+            panic!(
+                "liaison agent did not report ready within 60 s:\n{}",
+                agent.log().join("\n")
+            );
+        }
+        agent
+    }
+
+    /// Start `liaison listen --json` and wait until it is subscribed.
+    pub fn listen(&self) -> Listener {
+        let mut child = self
+            .command(&["listen", "--json", "--timeout", "600"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn liaison listen");
+        let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        let (tx, messages) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                match serde_json::from_str::<serde_json::Value>(&line) {
+                    Ok(v) => {
+                        let _ = tx.send(v);
+                    }
+                    Err(_) => eprintln!("[listen stdout] {line}"),
+                }
+            }
+        });
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let shared = log.clone();
+        let (ready_tx, ready) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut ready_tx = Some(ready_tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[listen] {line}");
+                let is_ready = line.contains("listening for messages");
+                shared.lock().unwrap().push(line);
+                if is_ready && let Some(tx) = ready_tx.take() {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let mut l = Listener {
+            child,
+            messages,
+            seen: Vec::new(),
+            log,
+        };
+        if ready.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = l.child.kill();
+            panic!(
+                "liaison listen did not subscribe within 60 s:\n{}",
+                l.log.lock().unwrap().join("\n")
+            );
+        }
+        l
+    }
+}
+
+/// A running `liaison agent` process, killed on drop.
+#[derive(Debug)]
+pub struct AgentProcess {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl AgentProcess {
+    /// Whether the process still runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL it and reap it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Wait (at most `timeout`) for it to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// What it wrote to standard error so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A running `liaison listen --json`, killed on drop.
+#[derive(Debug)]
+pub struct Listener {
+    child: Child,
+    messages: mpsc::Receiver<serde_json::Value>,
+    /// Every message printed so far.
+    pub seen: Vec<serde_json::Value>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Listener {
+    /// Wait (at most `timeout`) until a message with id `id` was printed;
+    /// returns it.
+    pub fn wait_for(&mut self, id: &str, timeout: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(m) = self.seen.iter().find(|m| m["id"] == id) {
+                return m.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.messages.recv_timeout(left) {
+                Ok(m) => self.seen.push(m),
+                Err(_) => panic!(
+                    "listen did not print message {id} within {timeout:?}; it printed {:?}; its log:\n{}",
+                    self.seen,
+                    self.stderr().join("\n")
+                ),
+            }
+        }
+    }
+
+    /// What it wrote to standard error so far.
+    pub fn stderr(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Whether the process still runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Poll `cond` every 100 ms until it holds; fail the test with `what` if it
+/// still does not after `timeout`. For waiting on an observable outcome,
+/// never on a timer.
+pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

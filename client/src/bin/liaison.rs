@@ -3,10 +3,16 @@
 //! Exit codes: 0 success; 1 error; 2 usage error; 3 sync finished but some
 //! messages were rejected (altered, forged or undecryptable); 4 the relay
 //! was caught showing an inconsistent history (evidence in HOME/evidence/).
+//!
+//! While `liaison --home H agent` runs, every other command for H goes
+//! through the agent's socket instead of opening the home; otherwise it
+//! opens the home itself. Both paths run the same operation
+//! (`liaison_client::agent::ops`) and print through the same code
+//! ([`render`]).
 
-// Indexing here is only `serde_json::Value[&str]`, which yields Null for a
-// missing key and never panics.
-#![allow(clippy::indexing_slicing)]
+// Code only this binary uses lives beside it (not a binary of its own).
+#[path = "liaison/render.rs"]
+mod render;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,12 +20,22 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
-use liaison_client::client::{Direction, MessageKind, StoredMessage};
+use liaison_client::agent::api::{
+    ApiError, ErrorCode, Mailbox, Passphrase, Reply, Request, Response,
+};
+use liaison_client::agent::remote::AgentClient;
+use liaison_client::agent::server::{Agent, AgentOptions, AgentSocket};
+use liaison_client::agent::views::{self, LinkState, MessageView};
+use liaison_client::agent::{ops, socket_path};
 use liaison_client::home::KdfParams;
 use liaison_client::{Client, InitParams, Received};
+use liaison_protocol::consent::ConsentScope;
 use liaison_protocol::handling::Handling;
-use liaison_protocol::{ConversationId, CountryCode, DirectoryId};
+use liaison_protocol::{ConversationId, CountryCode, DirectoryId, Timestamp};
 use serde_json::json;
+
+/// How this program introduces itself to an agent.
+const CLIENT_NAME: &str = concat!("liaison ", env!("CARGO_PKG_VERSION"));
 
 /// Liaison: end-to-end encrypted, signed messaging for cross-border police
 /// cooperation.
@@ -179,6 +195,27 @@ enum Command {
         /// The contact's id.
         id: DirectoryId,
     },
+    /// Run the agent for this home in the foreground: it keeps the relay
+    /// connection (live push, reconnection), the outbox and the timers, and
+    /// serves HOME/agent.sock, through which every other `liaison` command
+    /// for this home then goes. Without LIAISON_PASSPHRASE it starts locked
+    /// and the next command asks for the passphrase. See docs/AGENT.md.
+    Agent {
+        #[command(subcommand)]
+        action: Option<AgentCommand>,
+        /// Seconds between the agent's periodic syncs (outbox, pending
+        /// messages, retention, receipts, log checks).
+        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(5..))]
+        sync_interval: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AgentCommand {
+    /// Show whether an agent runs for this home, and its relay link.
+    Status,
+    /// Ask the agent of this home to stop.
+    Stop,
 }
 
 #[derive(Subcommand, Debug)]
@@ -290,62 +327,16 @@ struct ContactFilter {
     name: Option<String>,
 }
 
-fn contact_rows(client: &Client, f: &ContactFilter) -> Result<Vec<serde_json::Value>> {
-    let dir = client.directory();
-    let known = client.contacts()?;
-    let now = liaison_client::client::now();
-    let eq = |a: &str, b: &Option<String>| b.as_ref().is_none_or(|b| a.eq_ignore_ascii_case(b));
-    let mut rows = Vec::new();
-    for r in dir.records() {
-        let holds: Vec<String> = dir
-            .roles()
-            .filter(|role| role.holders.contains(&r.id))
-            .map(|role| role.id.to_string())
-            .collect();
-        if !eq(r.country.as_str(), &f.country)
-            || !eq(&r.agency, &f.agency)
-            || f.role
-                .as_ref()
-                .is_some_and(|x| !holds.iter().any(|h| h.eq_ignore_ascii_case(x)))
-            || f.language
-                .as_ref()
-                .is_some_and(|x| !r.languages.iter().any(|l| l.eq_ignore_ascii_case(x)))
-            || f.name.as_ref().is_some_and(|x| {
-                let x = x.to_lowercase();
-                !r.name.to_lowercase().contains(&x) && !r.id.as_str().contains(&x)
-            })
-        {
-            continue;
+impl From<&ContactFilter> for views::ContactFilter {
+    fn from(f: &ContactFilter) -> Self {
+        views::ContactFilter {
+            country: f.country.clone(),
+            agency: f.agency.clone(),
+            role: f.role.clone(),
+            language: f.language.clone(),
+            name: f.name.clone(),
         }
-        let authority = dir
-            .signed_record(&r.id)
-            .and_then(|s| dir.authority(s.signer()))
-            .map(|a| a.name.clone())
-            .unwrap_or_default();
-        let state = known.get(r.id.as_str());
-        rows.push(json!({
-            "id": r.id.to_string(),
-            "kind": "focal-point",
-            "name": r.name,
-            "agency": r.agency,
-            "unit": r.unit,
-            "country": r.country.to_string(),
-            "languages": r.languages,
-            "time_zone": r.time_zone,
-            "working_hours": r.working_hours,
-            "roles": holds,
-            "version": r.version,
-            "active": r.is_active(now),
-            "vouched_by": authority,
-            "vouched_since": r.not_before.to_rfc3339(),
-            "valid_until": r.not_after.to_rfc3339(),
-            "identity_fingerprint": r.identity_key.fingerprint().to_string(),
-            "devices": r.devices.iter().map(|d| d.signing.fingerprint().to_string()).collect::<Vec<_>>(),
-            "verified_in_person": state.is_some_and(|s| s.verified_in_person),
-            "key_changed": state.is_some_and(|s| s.key_changed.is_some()),
-        }));
     }
-    Ok(rows)
 }
 
 fn parse_message_id(s: &str) -> Result<liaison_protocol::MessageId> {
@@ -357,12 +348,6 @@ fn parse_request_id(s: &str) -> Result<[u8; 16]> {
     hex::decode_to_slice(s.trim(), &mut out)
         .map_err(|_| anyhow!("a request id is 32 hex digits"))?;
     Ok(out)
-}
-
-fn print_warnings(client: &mut Client) {
-    for w in client.take_warnings() {
-        eprintln!("liaison: warning: {w}");
-    }
 }
 
 fn passphrase(confirm: bool) -> Result<String> {
@@ -392,83 +377,376 @@ fn home(cli: &Cli) -> Result<PathBuf> {
         .ok_or_else(|| anyhow!("no home directory: pass --home DIR or set LIAISON_HOME"))
 }
 
-fn handling_json(h: &Handling) -> serde_json::Value {
-    json!({
-        "tlp": h.dissemination.label(),
-        "judicial_use": format!("{:?}", h.judicial_use).to_lowercase(),
-        "protect_victims": h.protect_victims,
-        "retain_until": h.retain_until.map(|t| t.to_rfc3339()),
-        "purposes": h.purposes,
-        "conditions": h.conditions,
-                "summary": h.summary(),
-        "text": h.to_text(),
+/// The API request a command stands for, its arguments validated; `None`
+/// for the commands that do not run on an existing home through the API
+/// (init, device request and link, listen, agent).
+fn request_for(cli: &Cli) -> Result<Option<Request>> {
+    Ok(Some(match &cli.command {
+        Command::Send {
+            to,
+            handling,
+            conversation,
+            text,
+        } => {
+            let handling = Handling::parse_text(handling).map_err(|e| {
+                anyhow!("--handling: {e} (for example: \"AMBER+STRICT judicial=with-consent purpose=rescue retain=2027-06-30\")")
+            })?;
+            let conversation = match conversation {
+                Some(c) => Some(
+                    ConversationId::from_hex(c)
+                        .ok_or_else(|| anyhow!("--conversation: expected 32 hex digits"))?,
+                ),
+                None => None,
+            };
+            let text = if text == "-" {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                    .context("reading the message from stdin")?;
+                s
+            } else {
+                text.clone()
+            };
+            Request::Send {
+                to: to.clone(),
+                text,
+                handling,
+                conversation,
+            }
+        }
+        Command::Sync => Request::Sync,
+        Command::Inbox => Request::Messages {
+            mailbox: Mailbox::Inbox,
+        },
+        Command::Sent => Request::Messages {
+            mailbox: Mailbox::Sent,
+        },
+        Command::Whoami => Request::Whoami,
+        Command::Contacts { action, filter } => match action {
+            None => Request::Contacts {
+                filter: filter.into(),
+            },
+            Some(ContactsCommand::Show { id }) => Request::ContactShow { id: id.clone() },
+            Some(ContactsCommand::Verify {
+                id,
+                safety_number: None,
+            }) => Request::SafetyNumber { id: id.clone() },
+            Some(ContactsCommand::Verify {
+                id,
+                safety_number: Some(n),
+            }) => Request::ContactVerify {
+                id: id.clone(),
+                safety_number: n.clone(),
+            },
+            Some(ContactsCommand::Accept { id }) => Request::ContactAccept { id: id.clone() },
+        },
+        Command::Roles => Request::Roles,
+        Command::Read { id, accept } => Request::Read {
+            id: parse_message_id(id)?,
+            accept: *accept,
+        },
+        Command::Forward {
+            id,
+            to,
+            handling,
+            note,
+        } => Request::Forward {
+            id: parse_message_id(id)?,
+            to: to.clone(),
+            handling: match handling {
+                Some(h) => Some(Handling::parse_text(h).map_err(|e| anyhow!("--handling: {e}"))?),
+                None => None,
+            },
+            note: note.clone(),
+        },
+        Command::Consent { action } => match action {
+            ConsentCommand::List => Request::ConsentList,
+            ConsentCommand::Request { id, scope, reason } => Request::ConsentRequest {
+                id: parse_message_id(id)?,
+                scope: ConsentScope::parse_text(scope).map_err(|e| anyhow!("--scope: {e}"))?,
+                reason: reason.clone(),
+            },
+            ConsentCommand::Grant {
+                request,
+                conditions,
+                valid_until,
+            } => Request::ConsentGrant {
+                request: parse_request_id(request)?,
+                conditions: conditions.clone(),
+                valid_until: match valid_until {
+                    Some(t) => Some(Timestamp::parse_rfc3339(t).ok_or_else(|| {
+                        anyhow!("--valid-until: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ")
+                    })?),
+                    None => None,
+                },
+            },
+            ConsentCommand::Refuse { request, reason } => Request::ConsentRefuse {
+                request: parse_request_id(request)?,
+                reason: reason.clone(),
+            },
+        },
+        Command::Export { id, out, case } => {
+            let id = parse_message_id(id)?;
+            if out.exists() {
+                bail!("{} exists; choose another --out", out.display());
+            }
+            Request::Export {
+                id,
+                case: case.clone(),
+            }
+        }
+        Command::Receipts { id } => Request::Receipts {
+            id: parse_message_id(id)?,
+        },
+        Command::Device { action } => match action {
+            DeviceCommand::Approve { request, .. } => Request::DeviceApprove {
+                request: std::fs::read_to_string(request)
+                    .with_context(|| format!("reading {}", request.display()))?,
+            },
+            DeviceCommand::List => Request::Devices,
+            DeviceCommand::Request { .. } | DeviceCommand::Link { .. } => return Ok(None),
+        },
+        Command::Handover { role, to } => Request::Handover {
+            role: role.clone(),
+            to: to.clone(),
+        },
+        Command::SafetyNumber { id } => Request::SafetyNumber { id: id.clone() },
+        Command::Init { .. } | Command::Listen { .. } | Command::Agent { .. } => return Ok(None),
+    }))
+}
+
+/// The agent running for the home, unlocked (asking for the passphrase as
+/// a command without an agent would); `None` when no agent runs.
+async fn running_agent(dir: &std::path::Path) -> Result<Option<AgentClient>> {
+    let Some(mut agent) = AgentClient::connect(dir, CLIENT_NAME).await? else {
+        return Ok(None);
+    };
+    agent
+        .unlock_with(|| {
+            passphrase(false).with_context(|| {
+                format!(
+                    "the agent for {} is locked and needs the passphrase",
+                    dir.display()
+                )
+            })
+        })
+        .await?;
+    Ok(Some(agent))
+}
+
+/// Run `request` through the home's agent if one runs, else on the home
+/// directly.
+async fn execute(cli: &Cli, request: Request) -> Result<Reply> {
+    let dir = home(cli)?;
+    if let Some(mut agent) = running_agent(&dir).await? {
+        return agent.call(&request).await;
+    }
+    let mut client = Client::open(&dir, &passphrase(false)?)?;
+    if ops::needs_relay(&request) {
+        client.connect().await?;
+    }
+    let res = ops::handle(&mut client, request).await;
+    let warnings = client.take_warnings();
+    client.disconnect().await;
+    Ok(Reply {
+        warnings,
+        response: match res {
+            Ok(r) => r,
+            Err(e) => Response::Error(ApiError {
+                code: ErrorCode::Failed,
+                message: format!("{e:#}"),
+            }),
+        },
     })
 }
 
-fn message_json(m: &StoredMessage) -> serde_json::Value {
-    json!({
-        "id": m.id.to_hex(),
-        "from": m.from,
-        "to": m.to,
-        "sent_at": m.sent_at.to_rfc3339(),
-        "stored_at": m.stored_at.to_rfc3339(),
-        "conversation": m.conversation.to_hex(),
-        "text": m.text,
-        "verified": m.verified,
-        "error": m.error,
-        "handling": handling_json(&m.handling),
-        "direction": if m.direction == Direction::In { "in" } else { "out" },
-                "accepted": m.accepted,
-        "logged": m.logged,
-        "kind": m.kind,
-        "original_from": m.original_from,
-        "acknowledged_at": m.acknowledged_at.map(|t| t.to_rfc3339()),
-        "destroyed_at": m.destroyed_at.map(|t| t.to_rfc3339()),
-        "handed_over_by": m.via_handover,
-    })
+async fn listen(cli: &Cli, count: Option<usize>, timeout: Option<u64>) -> Result<ExitCode> {
+    let dir = home(cli)?;
+    let timeout = timeout.map(Duration::from_secs);
+    let json_out = cli.json;
+    if let Some(agent) = running_agent(&dir).await? {
+        return listen_via_agent(agent, count, timeout, json_out).await;
+    }
+    let mut client = Client::open(&dir, &passphrase(false)?)?;
+    client.connect().await?;
+    let me = client.id().clone();
+    let mut shown = Ok(());
+    let res = client
+        .listen(
+            count,
+            timeout,
+            || eprintln!("liaison: listening for messages to {me} (Ctrl-C to stop)"),
+            |r| match r {
+                Received::Message(m) => {
+                    if let Err(e) = render::print_listened(&MessageView::from(&**m), json_out) {
+                        shown = Err(e);
+                    }
+                }
+                Received::Rejected { id, reason } => {
+                    eprintln!("liaison: rejected message {id}: {reason}")
+                }
+                Received::Duplicate(_) => {}
+            },
+        )
+        .await;
+    for w in client.take_warnings() {
+        eprintln!("liaison: warning: {w}");
+    }
+    client.disconnect().await;
+    res?;
+    shown?;
+    Ok(ExitCode::SUCCESS)
 }
 
-fn print_message(m: &StoredMessage) {
-    if m.verified {
-        let origin = match &m.original_from {
-            Some(o) => format!(" (forwarded; originally from {o})"),
-            None => String::new(),
+/// `listen` through the agent: its event stream, with the same output.
+async fn listen_via_agent(
+    mut agent: AgentClient,
+    count: Option<usize>,
+    timeout: Option<Duration>,
+    json_out: bool,
+) -> Result<ExitCode> {
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    let me = agent.id().map(ToString::to_string).unwrap_or_default();
+    agent.send(&Request::Subscribe { catch_up: true }).await?;
+    let first = agent
+        .next()
+        .await?
+        .ok_or_else(|| anyhow!("the agent closed the connection (it may have stopped)"))?;
+    match first.response {
+        Response::Subscribed { link, problem } => {
+            eprintln!("liaison: listening for messages to {me} (Ctrl-C to stop)");
+            match (link, problem) {
+                (LinkState::Up, _) => {}
+                (LinkState::Halted, Some(p)) => eprintln!(
+                    "liaison: warning: the agent does not reconnect to the relay by itself: {p}"
+                ),
+                (_, Some(p)) => eprintln!(
+                    "liaison: warning: the agent is not connected to the relay right now ({p}); it reconnects by itself"
+                ),
+                // Still making its first connection: it reports when it is up.
+                (_, None) => {}
+            }
+        }
+        Response::Error(e) => return Err(e.into()),
+        other => bail!("the agent answered `{}` to subscribe", other.kind()),
+    }
+    let mut handled = 0usize;
+    while count.is_none_or(|c| handled < c) {
+        let next = match deadline {
+            Some(d) => match tokio::time::timeout_at(d, agent.next()).await {
+                Ok(n) => n,
+                Err(_) => break,
+            },
+            None => agent.next().await,
         };
-        let body = if m.destroyed_at.is_some() {
-            "[content destroyed: retention ended; only its hash is kept]".to_owned()
-        } else if m.direction == Direction::In
-            && m.acknowledged_at.is_none()
-            && m.kind != MessageKind::ConsentRequest
-            && m.kind != MessageKind::ConsentDecision
+        let Some(reply) = next? else {
+            bail!("the agent stopped; run the command again");
+        };
+        if let Response::Event { event } = &reply.response
+            && render::print_event(event, json_out)?
         {
-            format!(
-                "[handling not yet acknowledged: run `liaison read {}` to see it, then `liaison read {} --accept`]",
-                m.id, m.id
-            )
-        } else {
-            m.text.replace('\n', "\n  ")
-        };
-        println!(
-            "[{}] {} → {}{origin}  {}\n  handling: {}\n  {}\n",
-            m.sent_at,
-            m.from,
-            m.to.join(", "),
-            m.id,
-            m.handling.to_text(),
-            body
-        );
-    } else {
-        println!(
-            "[{}] REJECTED {} from {}: {}\n",
-            m.stored_at,
-            m.id,
-            m.from,
-            m.error.as_deref().unwrap_or("unverified")
-        );
+            handled += 1;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+async fn agent_command(
+    cli: &Cli,
+    action: Option<&AgentCommand>,
+    sync_interval: u64,
+) -> Result<ExitCode> {
+    let dir = home(cli)?;
+    let not_running = || {
+        anyhow!(
+            "no agent runs for the home {} (start one with `liaison --home {} agent`)",
+            dir.display(),
+            dir.display()
+        )
+    };
+    match action {
+        None => {
+            let socket = AgentSocket::bind(&dir).await?;
+            let path = socket.path().to_owned();
+            let mut agent = Agent::new(
+                socket,
+                AgentOptions {
+                    sync_interval: Duration::from_secs(sync_interval),
+                    ..AgentOptions::default()
+                },
+            );
+            match std::env::var("LIAISON_PASSPHRASE") {
+                Ok(p) if p.is_empty() => bail!("LIAISON_PASSPHRASE is set but empty"),
+                Ok(p) => {
+                    let id = agent.unlock(Passphrase::new(p)).await?;
+                    eprintln!(
+                        "liaison: agent for {id} ready on {} (Ctrl-C or `liaison --home {} agent stop` stops it)",
+                        path.display(),
+                        dir.display()
+                    );
+                }
+                Err(_) => eprintln!(
+                    "liaison: agent ready on {} and locked: the next liaison command for this home asks for the passphrase",
+                    path.display()
+                ),
+            }
+            agent.serve(shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(AgentCommand::Status) => {
+            let mut agent = AgentClient::connect(&dir, CLIENT_NAME)
+                .await?
+                .ok_or_else(not_running)?;
+            let reply = agent.call(&Request::Status).await?;
+            render::render(cli, reply)
+        }
+        Some(AgentCommand::Stop) => {
+            let mut agent = AgentClient::connect(&dir, CLIENT_NAME)
+                .await?
+                .ok_or_else(not_running)?;
+            let reply = agent.call(&Request::Shutdown).await?;
+            render::render(cli, reply)?;
+            // Gone once nothing answers on the socket any more.
+            let socket = socket_path(&dir);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while liaison_client::agent::remote::probe(&socket)
+                .await?
+                .is_some()
+            {
+                if tokio::time::Instant::now() > deadline {
+                    bail!(
+                        "the agent was asked to stop but still answers on {}",
+                        socket.display()
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            eprintln!("liaison: the agent for {} stopped", dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
+    if let Some(request) = request_for(&cli)? {
+        let reply = execute(&cli, request).await?;
+        return render::render(&cli, reply);
+    }
     match &cli.command {
         Command::Init {
             bundle,
@@ -511,603 +789,41 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Send {
-            to,
-            handling,
-            conversation,
-            text,
+        Command::Device {
+            action: DeviceCommand::Request { bundle, id },
         } => {
-            let handling = Handling::parse_text(handling).map_err(|e| {
-                anyhow!("--handling: {e} (for example: \"AMBER+STRICT judicial=with-consent purpose=rescue retain=2027-06-30\")")
-            })?;
-            let conversation = match conversation {
-                Some(c) => Some(
-                    ConversationId::from_hex(c)
-                        .ok_or_else(|| anyhow!("--conversation: expected 32 hex digits"))?,
-                ),
-                None => None,
-            };
-            let text = if text == "-" {
-                let mut s = String::new();
-                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-                    .context("reading the message from stdin")?;
-                s
-            } else {
-                text.clone()
-            };
-            let mut client = Client::open(&home(&cli)?, &passphrase(false)?)?;
-            client.connect().await?;
-            let id = client.send_in(to, &text, handling, conversation).await;
-            print_warnings(&mut client);
-            client.disconnect().await;
-            let id = id?;
-            if cli.json {
-                println!(
-                    "{}",
-                    json!({"id": id.to_hex(), "to": to.iter().map(ToString::to_string).collect::<Vec<_>>(), "accepted": true})
-                );
-            } else {
-                println!("{id}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Sync => {
-            let mut client = Client::open(&home(&cli)?, &passphrase(false)?)?;
-            client.connect().await?;
-            let report = client.sync().await;
-            print_warnings(&mut client);
-            client.disconnect().await;
-            let report = report?;
-            for (id, reason) in &report.rejected {
-                eprintln!("liaison: rejected message {id}: {reason}");
-            }
-            for f in &report.forks {
-                eprintln!("liaison: {f}");
-            }
-            if cli.json {
-                println!(
-                    "{}",
-                    json!({
-                        "received": report.received.iter().map(message_json).collect::<Vec<_>>(),
-                        "rejected": report.rejected.iter().map(|(id, r)| json!({"id": id.to_hex(), "error": r})).collect::<Vec<_>>(),
-                        "duplicates": report.duplicates,
-                        "resent": report.flushed,
-                        "log_inconsistencies": report.forks,
-                    })
-                );
-            } else {
-                println!(
-                    "{} new message(s), {} rejected{}",
-                    report.received.len(),
-                    report.rejected.len(),
-                    if report.flushed > 0 {
-                        format!(", {} unconfirmed send(s) retried", report.flushed)
-                    } else {
-                        String::new()
-                    }
-                );
-            }
-            Ok(if !report.forks.is_empty() {
-                ExitCode::from(4)
-            } else if report.rejected.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(3)
-            })
-        }
-        Command::Inbox | Command::Sent => {
-            let client = Client::open(&home(&cli)?, &passphrase(false)?)?;
-            let want = if matches!(cli.command, Command::Inbox) {
-                Direction::In
-            } else {
-                Direction::Out
-            };
-            let msgs: Vec<StoredMessage> = client
-                .messages()?
-                .into_iter()
-                .filter(|m| m.direction == want && m.kind != MessageKind::Receipts)
-                .collect();
-            if cli.json {
-                println!(
-                    "{}",
-                    serde_json::Value::Array(msgs.iter().map(message_json).collect())
-                );
-            } else if msgs.is_empty() {
-                println!("No messages.");
-            } else {
-                for m in &msgs {
-                    print_message(m);
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Listen { count, timeout } => {
-            let mut client = Client::open(&home(&cli)?, &passphrase(false)?)?;
-            client.connect().await?;
-            let json_out = cli.json;
-            let me = client.id().clone();
-            let res = client
-                .listen(
-                    *count,
-                    timeout.map(Duration::from_secs),
-                    || eprintln!("liaison: listening for messages to {me} (Ctrl-C to stop)"),
-                    |r| match r {
-                        Received::Message(m) => {
-                            if json_out {
-                                println!("{}", message_json(m));
-                            } else {
-                                print_message(m);
-                            }
-                        }
-                        Received::Rejected { id, reason } => {
-                            eprintln!("liaison: rejected message {id}: {reason}")
-                        }
-                        Received::Duplicate(_) => {}
-                    },
-                )
-                .await;
-            print_warnings(&mut client);
-            client.disconnect().await;
-            res?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Whoami => {
-            let client = Client::open(&home(&cli)?, &passphrase(false)?)?;
-            let enrolled = client.directory().record(client.id()).is_some();
-            if cli.json {
-                println!(
-                    "{}",
-                    json!({
-                        "id": client.id().to_string(),
-                        "identity_key": client.identity_key().to_hex(),
-                        "identity_fingerprint": client.identity_key().fingerprint().to_string(),
-                        "device_key": client.device_key().to_hex(),
-                        "enrolled": enrolled,
-                        "outbox": client.outbox_len()?,
-                    })
-                );
-            } else {
-                println!("id:                   {}", client.id());
-                println!(
-                    "identity fingerprint: {}",
-                    client.identity_key().fingerprint()
-                );
-                println!(
-                    "device fingerprint:   {}",
-                    client.device_key().fingerprint()
-                );
-                println!(
-                    "enrolled:             {}",
-                    if enrolled {
-                        "yes"
-                    } else {
-                        "not yet seen in the directory"
-                    }
-                );
-                println!("unconfirmed sends:    {}", client.outbox_len()?);
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Contacts { action, filter } => {
-            let mut client = Client::open(&home(&cli)?, &passphrase(false)?)?;
-            match action {
-                None => {
-                    let rows = contact_rows(&client, filter)?;
-                    if cli.json {
-                        println!("{}", serde_json::Value::Array(rows));
-                    } else {
-                        if rows.is_empty() {
-                            println!("No contacts match.");
-                        }
-                        for r in &rows {
-                            println!(
-                                "{:<28} {:<22} {} {:<8} {}{}",
-                                r["id"].as_str().unwrap_or(""),
-                                r["name"].as_str().unwrap_or(""),
-                                r["country"].as_str().unwrap_or(""),
-                                r["agency"].as_str().unwrap_or(""),
-                                r["kind"].as_str().unwrap_or(""),
-                                if r["verified_in_person"] == true {
-                                    "  [verified in person]"
-                                } else if r["key_changed"] == true {
-                                    "  [KEY CHANGED]"
-                                } else {
-                                    ""
-                                }
-                            );
-                        }
-                        for p in client.directory_problems() {
-                            eprintln!("liaison: directory entry rejected: {p}");
-                        }
-                    }
-                }
-                Some(ContactsCommand::Show { id }) => {
-                    let rows = contact_rows(&client, &ContactFilter::default())?;
-                    let row = rows
-                        .into_iter()
-                        .find(|r| r["id"] == id.as_str())
-                        .ok_or_else(|| {
-                            anyhow!("{id} is not in the verified directory (run `liaison sync`)")
-                        })?;
-                    if cli.json {
-                        println!("{row}");
-                    } else {
-                        println!("{}", serde_json::to_string_pretty(&row)?);
-                    }
-                }
-                Some(ContactsCommand::Verify { id, safety_number }) => {
-                    let ours = client.safety_number(id)?;
-                    let Some(theirs) = safety_number else {
-                        println!(
-                            "Safety number with {id}:\n  {ours}\nRead it to {id} in person or on a trusted call; if \
-                             theirs is the same, run:\n  liaison contacts verify {id} --safety-number \"{ours}\""
-                        );
-                        return Ok(ExitCode::SUCCESS);
-                    };
-                    client.verify_contact(id, theirs)?;
-                    if cli.json {
-                        println!(
-                            "{}",
-                            json!({"id": id.to_string(), "verified_in_person": true})
-                        );
-                    } else {
-                        println!("{id} is now marked as verified in person.");
-                    }
-                }
-                Some(ContactsCommand::Accept { id }) => {
-                    client.accept_contact_key(id)?;
-                    println!("Accepted the new identity key of {id} (not verified in person).");
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Device { action } => {
             let dir = home(&cli)?;
-            match action {
-                DeviceCommand::Request { bundle, id } => {
-                    let text = std::fs::read_to_string(bundle)
-                        .with_context(|| format!("reading bundle {}", bundle.display()))?;
-                    let pass = passphrase(true)?;
-                    let path = Client::device_request(
-                        &dir,
-                        &pass,
-                        &text,
-                        id.clone(),
-                        KdfParams::new_default()?,
-                    )?;
-                    println!("Device request written to {}.", path.display());
-                    println!("Approve it on a device that already holds your identity:");
-                    println!(
-                        "  liaison --home OTHER_HOME device approve {}",
-                        path.display()
-                    );
-                }
-                DeviceCommand::Approve { request, out } => {
-                    let text = std::fs::read_to_string(request)
-                        .with_context(|| format!("reading {}", request.display()))?;
-                    let mut client = Client::open(&dir, &passphrase(false)?)?;
-                    let approval = client.approve_device(&text)?;
-                    std::fs::write(out, approval)
-                        .with_context(|| format!("writing {}", out.display()))?;
-                    println!("Approval written to {}.", out.display());
-                    println!(
-                        "1. Your authority countersigns it:  liaison-admin add-device --authority KEY --bundle BUNDLE {}",
-                        out.display()
-                    );
-                    println!(
-                        "2. The new device links with it:     liaison --home NEW_HOME device link {}",
-                        out.display()
-                    );
-                }
-                DeviceCommand::Link { approval } => {
-                    let text = std::fs::read_to_string(approval)
-                        .with_context(|| format!("reading {}", approval.display()))?;
-                    Client::link_device(&dir, &passphrase(false)?, &text)?;
-                    println!(
-                        "Linked: this device now holds your identity key. Once your authority has countersigned, run `liaison sync`."
-                    );
-                }
-                DeviceCommand::List => {
-                    let client = Client::open(&dir, &passphrase(false)?)?;
-                    let rec = client.directory().record(client.id()).ok_or_else(|| {
-                        anyhow!("your record is not in the directory yet (run `liaison sync`)")
-                    })?;
-                    let rows: Vec<_> = rec
-                        .devices
-                        .iter()
-                        .map(|d| json!({"device": d.signing.to_hex(), "fingerprint": d.signing.fingerprint().to_string(), "this_device": d.signing == client.device_key()}))
-                        .collect();
-                    if cli.json {
-                        println!("{}", serde_json::Value::Array(rows));
-                    } else {
-                        for r in rows {
-                            println!(
-                                "{}{}",
-                                r["fingerprint"].as_str().unwrap_or(""),
-                                if r["this_device"] == true {
-                                    "  (this device)"
-                                } else {
-                                    ""
-                                }
-                            );
-                        }
-                    }
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Read { id, accept } => {
-            let id = parse_message_id(id)?;
-            let mut client = Client::open(&home(&cli)?, &passphrase(false)?)?;
-            if *accept {
-                client.connect().await?;
-            }
-            let res = client.read(id, *accept).await;
-            print_warnings(&mut client);
-            client.disconnect().await;
-            let (m, explain) = res?;
-            if cli.json {
-                println!(
-                    "{}",
-                    json!({"message": message_json(&m), "handling_explained": explain})
-                );
-            } else {
-                println!(
-                    "Message {} from {}{}",
-                    m.id,
-                    m.from,
-                    m.original_from
-                        .as_ref()
-                        .map(|o| format!(" (originally from {o})"))
-                        .unwrap_or_default()
-                );
-                println!("Handling set by the originator:");
-                for line in &explain {
-                    println!("  * {line}");
-                }
-                if m.acknowledged_at.is_some() || m.direction == Direction::Out {
-                    println!("\n{}", m.text);
-                } else {
-                    println!(
-                        "\nRun `liaison read {} --accept` to acknowledge this handling (a signed receipt goes to the sender) and read the content.",
-                        m.id
-                    );
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Forward {
-            id,
-            to,
-            handling,
-            note,
-        } => {
-            let id = parse_message_id(id)?;
-            let handling = match handling {
-                Some(h) => Some(Handling::parse_text(h).map_err(|e| anyhow!("--handling: {e}"))?),
-                None => None,
-            };
-            let mut client = Client::open(&home(&cli)?, &passphrase(false)?)?;
-            client.connect().await?;
-            let res = client.forward(id, to, handling, note).await;
-            print_warnings(&mut client);
-            client.disconnect().await;
-            let fid = res?;
-            if cli.json {
-                println!("{}", json!({"id": fid.to_hex(), "forwarded": id.to_hex()}));
-            } else {
-                println!("{fid}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Consent { action } => {
-            let mut client = Client::open(&home(&cli)?, &passphrase(false)?)?;
-            match action {
-                ConsentCommand::List => {
-                    let rows: Vec<_> = client
-                        .consents()?
-                        .iter()
-                        .map(|c| {
-                            let req = c.request.as_ref().and_then(|b| {
-                                <liaison_protocol::Signed<liaison_protocol::consent::ConsentRequest> as liaison_protocol::Wire>::decode(b).ok()
-                            }).and_then(|s| s.decode_unverified().ok());
-                            let dec = c.decision.as_ref().and_then(|b| {
-                                <liaison_protocol::Signed<liaison_protocol::consent::ConsentDecision> as liaison_protocol::Wire>::decode(b).ok()
-                            }).and_then(|s| s.decode_unverified().ok());
-                            json!({
-                                "request": hex::encode(c.request_id),
-                                "message": c.message_id.to_hex(),
-                                "we_asked": c.we_asked,
-                                "scope": req.as_ref().map(|r| r.scope.to_text()),
-                                "requested_by": req.as_ref().map(|r| r.requested_by.to_string()),
-                                "reason": req.as_ref().map(|r| r.reason.clone()),
-                                "decision": dec.as_ref().map(|d| if d.granted { "granted" } else { "refused" }),
-                                "conditions": dec.as_ref().map(|d| d.conditions.clone()),
-                            })
-                        })
-                        .collect();
-                    if cli.json {
-                        println!("{}", serde_json::Value::Array(rows));
-                    } else if rows.is_empty() {
-                        println!("No consent requests.");
-                    } else {
-                        for r in rows {
-                            println!("{r}");
-                        }
-                    }
-                }
-                ConsentCommand::Request { id, scope, reason } => {
-                    let id = parse_message_id(id)?;
-                    let scope = liaison_protocol::consent::ConsentScope::parse_text(scope)
-                        .map_err(|e| anyhow!("--scope: {e}"))?;
-                    client.connect().await?;
-                    let res = client.request_consent(id, scope, reason).await;
-                    client.disconnect().await;
-                    let rid = res?;
-                    println!("{}", hex::encode(rid));
-                }
-                ConsentCommand::Grant {
-                    request,
-                    conditions,
-                    valid_until,
-                } => {
-                    let rid = parse_request_id(request)?;
-                    let until = match valid_until {
-                        Some(t) => Some(liaison_protocol::Timestamp::parse_rfc3339(t).ok_or_else(
-                            || {
-                                anyhow!(
-                                    "--valid-until: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ"
-                                )
-                            },
-                        )?),
-                        None => None,
-                    };
-                    client.connect().await?;
-                    let res = client.decide_consent(rid, true, conditions, until).await;
-                    client.disconnect().await;
-                    res?;
-                    println!("Granted.");
-                }
-                ConsentCommand::Refuse { request, reason } => {
-                    let rid = parse_request_id(request)?;
-                    client.connect().await?;
-                    let res = client.decide_consent(rid, false, reason, None).await;
-                    client.disconnect().await;
-                    res?;
-                    println!("Refused.");
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Export { id, out, case } => {
-            let id = parse_message_id(id)?;
-            let mut client = Client::open(&home(&cli)?, &passphrase(false)?)?;
-            client.connect().await?;
-            let res = liaison_client::evidence::export(&mut client, id, case.as_deref()).await;
-            client.disconnect().await;
-            let bundle = res?;
-            if out.exists() {
-                bail!("{} exists; choose another --out", out.display());
-            }
-            std::fs::write(out, bundle.to_text())
-                .with_context(|| format!("writing {}", out.display()))?;
-            if cli.json {
-                println!(
-                    "{}",
-                    json!({"message": id.to_hex(), "out": out.display().to_string()})
-                );
-            } else {
-                println!("Evidence bundle for {id} written to {}.", out.display());
-                println!(
-                    "Verify it offline: liaison-audit verify-message {} --bundle BUNDLE.toml",
-                    out.display()
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Receipts { id } => {
-            let id = parse_message_id(id)?;
-            let client = Client::open(&home(&cli)?, &passphrase(false)?)?;
-            let m = client
-                .message(id)?
-                .ok_or_else(|| anyhow!("no message {id}"))?;
-            let records = client.receipt_records(id)?;
-            let mut per: std::collections::BTreeMap<String, serde_json::Value> =
-                std::collections::BTreeMap::new();
-            for to in &m.to {
-                per.insert(to.clone(), json!({"recipient": to}));
-            }
-            for r in records.iter().filter(|r| r.by != client.id().as_str()) {
-                let e = per
-                    .entry(r.by.clone())
-                    .or_insert_with(|| json!({"recipient": r.by}));
-                if let Some(o) = e.as_object_mut() {
-                    o.insert(format!("{}_at", r.kind), json!(r.at.to_rfc3339()));
-                    o.insert(format!("{}_logged", r.kind), json!(r.logged));
-                }
-            }
-            let rows: Vec<_> = per.into_values().collect();
-            if cli.json {
-                println!("{}", serde_json::Value::Array(rows));
-            } else {
-                for r in rows {
-                    println!(
-                        "{:<24} delivered: {:<22} acknowledged: {:<22} deleted: {}",
-                        r["recipient"].as_str().unwrap_or(""),
-                        r["delivered_at"].as_str().unwrap_or("-"),
-                        r["acknowledged_at"].as_str().unwrap_or("-"),
-                        r["deleted_at"].as_str().unwrap_or("-")
-                    );
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Roles => {
-            let client = Client::open(&home(&cli)?, &passphrase(false)?)?;
-            let dir = client.directory();
-            let mut rows = Vec::new();
-            for r in dir.roles() {
-                rows.push(json!({
-                    "id": r.id.to_string(),
-                    "name": r.name,
-                    "description": r.description,
-                    "country": r.country.to_string(),
-                    "version": r.version,
-                    "holders": r.holders.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                }));
-            }
-            if cli.json {
-                println!("{}", serde_json::Value::Array(rows));
-            } else {
-                for r in dir.roles() {
-                    let holders: Vec<String> = r.holders.iter().map(ToString::to_string).collect();
-                    println!(
-                        "{:<28} {:<30} holders (on-call order): {}",
-                        r.id,
-                        r.name,
-                        holders.join(", ")
-                    );
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Handover { role, to } => {
-            let mut client = Client::open(&home(&cli)?, &passphrase(false)?)?;
-            client.connect().await?;
-            let res = client.send_handover(role, to).await;
-            print_warnings(&mut client);
-            client.disconnect().await;
-            let (id, n) = res?;
-            if cli.json {
-                println!(
-                    "{}",
-                    json!({"id": id.to_hex(), "role": role.to_string(), "to": to.to_string(), "messages": n})
-                );
-            } else {
-                println!("Handed over {n} message(s) of {role} to {to} in message {id}.");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::SafetyNumber { id } => {
-            let client = Client::open(&home(&cli)?, &passphrase(false)?)?;
-            let rec = client.directory().record(id).ok_or_else(|| {
-                anyhow!("{id} is not in the verified directory (run `liaison sync` first)")
-            })?;
-            let n = liaison_protocol::keys::safety_number(
-                client.id().as_str(),
-                &client.identity_key(),
-                rec.id.as_str(),
-                &rec.identity_key,
+            let text = std::fs::read_to_string(bundle)
+                .with_context(|| format!("reading bundle {}", bundle.display()))?;
+            let pass = passphrase(true)?;
+            let path =
+                Client::device_request(&dir, &pass, &text, id.clone(), KdfParams::new_default()?)?;
+            println!("Device request written to {}.", path.display());
+            println!("Approve it on a device that already holds your identity:");
+            println!(
+                "  liaison --home OTHER_HOME device approve {}",
+                path.display()
             );
-            if cli.json {
-                println!("{}", json!({"contact": id.to_string(), "safety_number": n}));
-            } else {
-                println!(
-                    "Safety number with {id}:\n  {n}\nCompare it with {id} in person or by a trusted call."
-                );
-            }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Device {
+            action: DeviceCommand::Link { approval },
+        } => {
+            let dir = home(&cli)?;
+            let text = std::fs::read_to_string(approval)
+                .with_context(|| format!("reading {}", approval.display()))?;
+            Client::link_device(&dir, &passphrase(false)?, &text)?;
+            println!(
+                "Linked: this device now holds your identity key. Once your authority has countersigned, run `liaison sync`."
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Listen { count, timeout } => listen(&cli, *count, *timeout).await,
+        Command::Agent {
+            action,
+            sync_interval,
+        } => agent_command(&cli, action.as_ref(), *sync_interval).await,
+        other => bail!("internal: `{other:?}` has no implementation"),
     }
 }
 

@@ -1,0 +1,820 @@
+//! The agent's local API: typed requests, replies and events.
+//!
+//! Every frame is JSON (see [`super::frame`]). A caller opens the socket,
+//! sends [`Request::Hello`] with [`API_VERSION`] and gets
+//! [`Response::Hello`] (or an error if the versions differ), then sends
+//! requests and reads one [`Reply`] per request. [`Request::Subscribe`]
+//! turns the connection into an event stream: one [`Reply`] carrying
+//! [`Response::Subscribed`], then one carrying [`Response::Event`] per event
+//! until either side closes.
+//!
+//! Ids, handling and consent scopes travel in their canonical text forms
+//! (32 hex digits, the handling text of `liaison send --handling`, the scope
+//! text of `liaison consent request --scope`), so the JSON is readable and
+//! the same for the command line and the web app.
+
+use liaison_protocol::consent::ConsentScope;
+use liaison_protocol::handling::Handling;
+use liaison_protocol::{ConversationId, DirectoryId, MessageId, Timestamp};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::views::{
+    AgentStatus, ConsentView, ContactFilter, ContactView, DeviceView, LinkState, MessageView,
+    ReceiptRow, ReceiptView, RoleView, SyncView, WhoamiView,
+};
+
+/// Version of this API. An agent answers [`Request::Hello`] only for its own
+/// version; anything else gets [`ErrorCode::Version`].
+pub const API_VERSION: u32 = 1;
+
+/// A passphrase in transit: never printed, wiped from memory when dropped.
+#[derive(Clone)]
+pub struct Passphrase(Zeroizing<String>);
+
+impl Passphrase {
+    /// Wrap a passphrase.
+    pub fn new(p: String) -> Self {
+        Passphrase(Zeroizing::new(p))
+    }
+
+    /// The passphrase text.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Passphrase(redacted)")
+    }
+}
+
+impl Serialize for Passphrase {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Passphrase {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Passphrase::new(String::deserialize(d)?))
+    }
+}
+
+/// Which stored messages to list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mailbox {
+    /// Received messages.
+    Inbox,
+    /// Sent messages.
+    Sent,
+}
+
+/// A request to the agent. The JSON form is an object whose `op` names the
+/// operation, such as `{"op": "read", "id": "…", "accept": true}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum Request {
+    /// The first request on every connection.
+    Hello {
+        /// The caller's [`API_VERSION`].
+        version: u32,
+        /// Who is calling, for the agent's log (such as `liaison 0.1.0`).
+        client: String,
+    },
+    /// Unlock a locked agent with the home's passphrase.
+    Unlock {
+        /// The passphrase.
+        passphrase: Passphrase,
+    },
+    /// The agent's state: locked or not, the relay link, the outbox.
+    Status,
+    /// Stop the agent (it closes the relay connection and its socket).
+    Shutdown,
+    /// Turn this connection into an event stream.
+    Subscribe {
+        /// Also fetch what the relay holds now (as `liaison listen` does),
+        /// reporting it as events.
+        #[serde(default)]
+        catch_up: bool,
+    },
+    /// Send a message (`liaison send`).
+    Send {
+        /// Recipients (focal points or roles).
+        to: Vec<DirectoryId>,
+        /// The text.
+        text: String,
+        /// The handling (text form).
+        #[serde(with = "handling_text")]
+        handling: Handling,
+        /// Continue a conversation.
+        #[serde(default, with = "opt_conversation_hex")]
+        conversation: Option<ConversationId>,
+    },
+    /// Retry unconfirmed sends, fetch, verify and store what is pending
+    /// (`liaison sync`).
+    Sync,
+    /// List stored messages (`liaison inbox`, `liaison sent`).
+    Messages {
+        /// Received or sent.
+        mailbox: Mailbox,
+    },
+    /// Show a message's handling; with `accept`, acknowledge it and show
+    /// the content (`liaison read`).
+    Read {
+        /// The message.
+        #[serde(with = "message_hex")]
+        id: MessageId,
+        /// Acknowledge the handling (a signed receipt goes to the sender).
+        #[serde(default)]
+        accept: bool,
+    },
+    /// Forward a received message (`liaison forward`).
+    Forward {
+        /// The message.
+        #[serde(with = "message_hex")]
+        id: MessageId,
+        /// Recipients.
+        to: Vec<DirectoryId>,
+        /// Tighter handling (text form); none keeps it unchanged.
+        #[serde(default, with = "opt_handling_text")]
+        handling: Option<Handling>,
+        /// A note above the forwarded message.
+        #[serde(default)]
+        note: String,
+    },
+    /// Delivery and acknowledgement receipts of a sent message
+    /// (`liaison receipts`).
+    Receipts {
+        /// The message.
+        #[serde(with = "message_hex")]
+        id: MessageId,
+    },
+    /// Build a judicial evidence bundle (`liaison export`); the caller
+    /// writes it where it wants.
+    Export {
+        /// The message.
+        #[serde(with = "message_hex")]
+        id: MessageId,
+        /// The case the evidence is for.
+        #[serde(default)]
+        case: Option<String>,
+    },
+    /// Consent requests and decisions, both directions.
+    ConsentList,
+    /// Ask the originator of a received message for consent.
+    ConsentRequest {
+        /// The message.
+        #[serde(with = "message_hex")]
+        id: MessageId,
+        /// What is asked for (scope text).
+        #[serde(with = "scope_text")]
+        scope: ConsentScope,
+        /// Why.
+        reason: String,
+    },
+    /// As originator, grant a consent request.
+    ConsentGrant {
+        /// The request id.
+        #[serde(with = "request_hex")]
+        request: [u8; 16],
+        /// Conditions attached to the grant.
+        #[serde(default)]
+        conditions: String,
+        /// The grant lapses at this time (UTC, RFC 3339).
+        #[serde(default, with = "opt_time_text")]
+        valid_until: Option<Timestamp>,
+    },
+    /// As originator, refuse a consent request.
+    ConsentRefuse {
+        /// The request id.
+        #[serde(with = "request_hex")]
+        request: [u8; 16],
+        /// The reason given to the requester.
+        #[serde(default)]
+        reason: String,
+    },
+    /// This focal point's id, keys and fingerprints (`liaison whoami`).
+    Whoami,
+    /// The verified contacts, filtered (`liaison contacts`).
+    Contacts {
+        /// Filters; all optional.
+        #[serde(default)]
+        filter: ContactFilter,
+    },
+    /// Everything known about one contact.
+    ContactShow {
+        /// The contact.
+        id: DirectoryId,
+    },
+    /// Mark a contact verified in person if the safety numbers are equal.
+    ContactVerify {
+        /// The contact.
+        id: DirectoryId,
+        /// The safety number the contact read out.
+        safety_number: String,
+    },
+    /// Accept a contact's changed identity key without verifying it.
+    ContactAccept {
+        /// The contact.
+        id: DirectoryId,
+    },
+    /// The safety number to compare with a contact.
+    SafetyNumber {
+        /// The contact.
+        id: DirectoryId,
+    },
+    /// The roles in the directory and their holders.
+    Roles,
+    /// The devices of this focal point's directory record.
+    Devices,
+    /// Approve a new device of ours (its armoured request); the reply
+    /// carries the armoured approval.
+    DeviceApprove {
+        /// The armoured device request.
+        request: String,
+    },
+    /// Hand a role's conversations over to its new holder.
+    Handover {
+        /// The role.
+        role: DirectoryId,
+        /// The incoming holder.
+        to: DirectoryId,
+    },
+}
+
+impl Request {
+    /// The operation's name (the JSON `op`), for logs and errors.
+    pub fn op(&self) -> &'static str {
+        match self {
+            Request::Hello { .. } => "hello",
+            Request::Unlock { .. } => "unlock",
+            Request::Status => "status",
+            Request::Shutdown => "shutdown",
+            Request::Subscribe { .. } => "subscribe",
+            Request::Send { .. } => "send",
+            Request::Sync => "sync",
+            Request::Messages { .. } => "messages",
+            Request::Read { .. } => "read",
+            Request::Forward { .. } => "forward",
+            Request::Receipts { .. } => "receipts",
+            Request::Export { .. } => "export",
+            Request::ConsentList => "consent-list",
+            Request::ConsentRequest { .. } => "consent-request",
+            Request::ConsentGrant { .. } => "consent-grant",
+            Request::ConsentRefuse { .. } => "consent-refuse",
+            Request::Whoami => "whoami",
+            Request::Contacts { .. } => "contacts",
+            Request::ContactShow { .. } => "contact-show",
+            Request::ContactVerify { .. } => "contact-verify",
+            Request::ContactAccept { .. } => "contact-accept",
+            Request::SafetyNumber { .. } => "safety-number",
+            Request::Roles => "roles",
+            Request::Devices => "devices",
+            Request::DeviceApprove { .. } => "device-approve",
+            Request::Handover { .. } => "handover",
+        }
+    }
+}
+
+/// One frame from the agent: the answer to a request (or an event), and
+/// the warnings gathered while producing it (key changes, new devices,
+/// receipts not sent yet) for the caller to show.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Reply {
+    /// Warnings to show to the user.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// The answer.
+    pub response: Response,
+}
+
+impl Reply {
+    /// A reply without warnings.
+    pub fn new(response: Response) -> Self {
+        Reply {
+            warnings: Vec::new(),
+            response,
+        }
+    }
+
+    /// An error reply.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        Reply::new(Response::Error(ApiError {
+            code,
+            message: message.into(),
+        }))
+    }
+}
+
+/// An answer. The JSON form is an object whose `type` names it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Response {
+    /// Answer to [`Request::Hello`].
+    Hello {
+        /// The agent's [`API_VERSION`].
+        version: u32,
+        /// The agent's program and version.
+        agent: String,
+        /// Whether the agent waits for [`Request::Unlock`].
+        locked: bool,
+        /// The focal point's id (unknown while locked).
+        id: Option<DirectoryId>,
+    },
+    /// The agent is unlocked.
+    Unlocked {
+        /// The focal point's id.
+        id: DirectoryId,
+    },
+    /// Answer to [`Request::Status`].
+    Status {
+        /// The state.
+        status: AgentStatus,
+    },
+    /// The agent is stopping.
+    ShuttingDown,
+    /// The connection is now an event stream.
+    Subscribed {
+        /// The relay link as the stream starts.
+        link: LinkState,
+        /// Why the link is not up, if a connection attempt failed.
+        #[serde(default)]
+        problem: Option<String>,
+    },
+    /// One event on a subscribed connection.
+    Event {
+        /// The event.
+        event: Event,
+    },
+    /// The relay durably accepted the message.
+    Sent {
+        /// The new message's id.
+        #[serde(with = "message_hex")]
+        id: MessageId,
+        /// Its recipients, as given.
+        to: Vec<DirectoryId>,
+    },
+    /// What a sync did.
+    Synced {
+        /// The report.
+        report: SyncView,
+    },
+    /// Stored messages, oldest first.
+    Messages {
+        /// The messages.
+        messages: Vec<MessageView>,
+    },
+    /// A message and its handling in plain words; the text is empty until
+    /// the handling is acknowledged.
+    Read {
+        /// The message.
+        message: MessageView,
+        /// The handling, one sentence per line.
+        handling_explained: Vec<String>,
+    },
+    /// The forward was accepted by the relay.
+    Forwarded {
+        /// The forward's message id.
+        #[serde(with = "message_hex")]
+        id: MessageId,
+        /// The message forwarded.
+        #[serde(with = "message_hex")]
+        forwarded: MessageId,
+    },
+    /// Receipts per recipient.
+    Receipts {
+        /// One row per recipient.
+        receipts: Vec<ReceiptRow>,
+    },
+    /// An evidence bundle.
+    Exported {
+        /// The message.
+        #[serde(with = "message_hex")]
+        message: MessageId,
+        /// The bundle (armoured text).
+        bundle: String,
+    },
+    /// Consent exchanges.
+    Consents {
+        /// Requests and decisions, both directions.
+        consents: Vec<ConsentView>,
+    },
+    /// The consent request was sent.
+    ConsentRequested {
+        /// Its id.
+        #[serde(with = "request_hex")]
+        request: [u8; 16],
+    },
+    /// The consent decision was sent.
+    ConsentDecided {
+        /// The request decided.
+        #[serde(with = "request_hex")]
+        request: [u8; 16],
+        /// Granted or refused.
+        granted: bool,
+    },
+    /// Who this focal point is.
+    Whoami {
+        /// Ids, keys and fingerprints.
+        whoami: WhoamiView,
+    },
+    /// Contacts matching a filter.
+    Contacts {
+        /// The contacts.
+        contacts: Vec<ContactView>,
+        /// Directory entries the relay served that did not verify.
+        directory_problems: Vec<String>,
+    },
+    /// One contact.
+    Contact {
+        /// The contact.
+        contact: ContactView,
+    },
+    /// The contact is now verified in person.
+    ContactVerified {
+        /// The contact.
+        id: DirectoryId,
+    },
+    /// The contact's new identity key is accepted (not verified).
+    ContactKeyAccepted {
+        /// The contact.
+        id: DirectoryId,
+    },
+    /// A safety number.
+    SafetyNumber {
+        /// The contact.
+        contact: DirectoryId,
+        /// The number to compare.
+        safety_number: String,
+    },
+    /// The roles of the directory.
+    Roles {
+        /// The roles.
+        roles: Vec<RoleView>,
+    },
+    /// The devices of our record.
+    Devices {
+        /// The devices.
+        devices: Vec<DeviceView>,
+    },
+    /// A device approval.
+    DeviceApproved {
+        /// The armoured approval.
+        approval: String,
+    },
+    /// A handover package was sent.
+    HandedOver {
+        /// The package's message id.
+        #[serde(with = "message_hex")]
+        id: MessageId,
+        /// The role.
+        role: DirectoryId,
+        /// The incoming holder.
+        to: DirectoryId,
+        /// How many messages it carries.
+        messages: usize,
+    },
+    /// The request failed.
+    Error(ApiError),
+}
+
+impl Response {
+    /// The answer's name (the JSON `type`), for errors.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Response::Hello { .. } => "hello",
+            Response::Unlocked { .. } => "unlocked",
+            Response::Status { .. } => "status",
+            Response::ShuttingDown => "shutting-down",
+            Response::Subscribed { .. } => "subscribed",
+            Response::Event { .. } => "event",
+            Response::Sent { .. } => "sent",
+            Response::Synced { .. } => "synced",
+            Response::Messages { .. } => "messages",
+            Response::Read { .. } => "read",
+            Response::Forwarded { .. } => "forwarded",
+            Response::Receipts { .. } => "receipts",
+            Response::Exported { .. } => "exported",
+            Response::Consents { .. } => "consents",
+            Response::ConsentRequested { .. } => "consent-requested",
+            Response::ConsentDecided { .. } => "consent-decided",
+            Response::Whoami { .. } => "whoami",
+            Response::Contacts { .. } => "contacts",
+            Response::Contact { .. } => "contact",
+            Response::ContactVerified { .. } => "contact-verified",
+            Response::ContactKeyAccepted { .. } => "contact-key-accepted",
+            Response::SafetyNumber { .. } => "safety-number",
+            Response::Roles { .. } => "roles",
+            Response::Devices { .. } => "devices",
+            Response::DeviceApproved { .. } => "device-approved",
+            Response::HandedOver { .. } => "handed-over",
+            Response::Error(_) => "error",
+        }
+    }
+}
+
+/// Why a request failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    /// What kind of failure.
+    pub code: ErrorCode,
+    /// What happened and what to do next, for a person.
+    pub message: String,
+}
+
+/// Kinds of [`ApiError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The frame is not a request: not JSON, an unknown `op`, a missing or
+    /// malformed field.
+    BadRequest,
+    /// The frame is larger than the agent accepts; the connection closes.
+    FrameTooLarge,
+    /// A request came before [`Request::Hello`].
+    HelloFirst,
+    /// The caller speaks another [`API_VERSION`].
+    Version,
+    /// The peer is not the user who owns the home; the connection closes.
+    NotPermitted,
+    /// The agent waits for [`Request::Unlock`].
+    Locked,
+    /// The passphrase does not unlock the home.
+    WrongPassphrase,
+    /// [`Request::Unlock`] on an agent that is already unlocked.
+    AlreadyUnlocked,
+    /// The agent cannot reach the relay now; it keeps retrying by itself.
+    RelayUnreachable,
+    /// The operation itself failed; the message says why.
+    Failed,
+    /// The agent is busy with too many connections.
+    Busy,
+}
+
+/// Something that happened, for subscribers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Event {
+    /// A new message was verified and stored (including receipt carriers
+    /// and consent messages; see the message's `kind`).
+    Message {
+        /// The message.
+        message: Box<MessageView>,
+    },
+    /// An envelope was rejected (altered, forged or undecryptable); a
+    /// record is kept.
+    Rejected {
+        /// The message id from the envelope.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// Receipts for messages we sent arrived.
+    Receipts {
+        /// How many receipt messages were processed.
+        count: usize,
+        /// The receipts known in detail (those pushed live; after a
+        /// catch-up only the count is known: see `liaison receipts ID`).
+        receipts: Vec<ReceiptView>,
+    },
+    /// Something the user should know.
+    Warning {
+        /// What kind of warning.
+        category: WarningCategory,
+        /// The warning, for a person.
+        text: String,
+        /// The contact concerned, if any.
+        #[serde(default)]
+        contact: Option<String>,
+    },
+    /// The relay link went up or down.
+    Link {
+        /// The new state.
+        state: LinkState,
+        /// Why it went down, or where it is connected.
+        detail: String,
+    },
+    /// The agent was unlocked.
+    Unlocked {
+        /// The focal point's id.
+        id: DirectoryId,
+    },
+    /// This subscriber fell behind and missed events: list the inbox again.
+    Lagged {
+        /// How many events were missed.
+        missed: u64,
+    },
+}
+
+/// Kinds of [`Event::Warning`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum WarningCategory {
+    /// The relay showed an inconsistent history (fork or rollback);
+    /// evidence is saved in `HOME/evidence/`. The agent stops reconnecting
+    /// by itself until asked.
+    LogInconsistency,
+    /// A contact's identity key changed: compare safety numbers.
+    KeyChanged,
+    /// Something was not delivered yet (receipts, an outbox retry).
+    Delivery,
+    /// Other warnings from the client (new devices, our own record).
+    General,
+}
+
+macro_rules! hex16_serde {
+    ($name:ident, $t:ty, $to:expr, $from:expr, $what:literal) => {
+        pub(crate) mod $name {
+            use super::*;
+            pub fn serialize<S: serde::Serializer>(v: &$t, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&($to)(v))
+            }
+            pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<$t, D::Error> {
+                let s = String::deserialize(d)?;
+                ($from)(&s).ok_or_else(|| serde::de::Error::custom($what))
+            }
+        }
+    };
+}
+
+hex16_serde!(
+    message_hex,
+    MessageId,
+    MessageId::to_hex,
+    MessageId::from_hex,
+    "a message id is 32 hex digits"
+);
+hex16_serde!(
+    request_hex,
+    [u8; 16],
+    hex::encode,
+    |s: &str| {
+        let mut out = [0u8; 16];
+        hex::decode_to_slice(s.trim(), &mut out).ok().map(|()| out)
+    },
+    "a request id is 32 hex digits"
+);
+
+mod opt_conversation_hex {
+    use super::*;
+    pub fn serialize<S: serde::Serializer>(
+        v: &Option<ConversationId>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(c) => s.serialize_some(&c.to_hex()),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<ConversationId>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(s) => ConversationId::from_hex(&s)
+                .map(Some)
+                .ok_or_else(|| serde::de::Error::custom("a conversation id is 32 hex digits")),
+        }
+    }
+}
+
+mod handling_text {
+    use super::*;
+    pub fn serialize<S: serde::Serializer>(v: &Handling, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_text())
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Handling, D::Error> {
+        let s = String::deserialize(d)?;
+        Handling::parse_text(&s).map_err(|e| serde::de::Error::custom(format!("handling: {e}")))
+    }
+}
+
+mod opt_handling_text {
+    use super::*;
+    pub fn serialize<S: serde::Serializer>(v: &Option<Handling>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(h) => s.serialize_some(&h.to_text()),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Handling>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(s) => Handling::parse_text(&s)
+                .map(Some)
+                .map_err(|e| serde::de::Error::custom(format!("handling: {e}"))),
+        }
+    }
+}
+
+mod scope_text {
+    use super::*;
+    pub fn serialize<S: serde::Serializer>(v: &ConsentScope, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_text())
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ConsentScope, D::Error> {
+        let s = String::deserialize(d)?;
+        ConsentScope::parse_text(&s).map_err(|e| serde::de::Error::custom(format!("scope: {e}")))
+    }
+}
+
+mod opt_time_text {
+    use super::*;
+    pub fn serialize<S: serde::Serializer>(v: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(t) => s.serialize_some(&t.to_rfc3339()),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Timestamp>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(s) => Timestamp::parse_rfc3339(&s).map(Some).ok_or_else(|| {
+                serde::de::Error::custom("expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ")
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_in_their_text_forms() {
+        let id = MessageId([0xab; 16]);
+        let reqs = vec![
+            Request::Hello {
+                version: API_VERSION,
+                client: "test".into(),
+            },
+            Request::Send {
+                to: vec![DirectoryId::parse("ph.pnp.bob").unwrap()],
+                text: "hello".into(),
+                handling: Handling::parse_text("AMBER+STRICT").unwrap(),
+                conversation: Some(ConversationId([1; 16])),
+            },
+            Request::Read { id, accept: true },
+            Request::ConsentGrant {
+                request: [2; 16],
+                conditions: String::new(),
+                valid_until: Timestamp::parse_rfc3339("2030-01-02"),
+            },
+            Request::ConsentRequest {
+                id,
+                scope: ConsentScope::parse_text("judicial:CASE-1").unwrap(),
+                reason: "court".into(),
+            },
+        ];
+        for r in reqs {
+            let json = serde_json::to_string(&r).unwrap();
+            let back: Request = serde_json::from_str(&json).unwrap();
+            assert_eq!(serde_json::to_string(&back).unwrap(), json);
+        }
+        let v: serde_json::Value =
+            serde_json::to_value(Request::Read { id, accept: true }).unwrap();
+        assert_eq!(v["op"], "read");
+        assert_eq!(v["id"], "abababababababababababababababab");
+    }
+
+    #[test]
+    fn malformed_requests_are_errors_not_panics() {
+        for bad in [
+            "",
+            "{}",
+            "[]",
+            "null",
+            r#"{"op":"launch"}"#,
+            r#"{"op":"read","id":"xyz"}"#,
+            r#"{"op":"send","to":["NOT AN ID"],"text":"x","handling":"RED"}"#,
+            r#"{"op":"send","to":[],"text":"x","handling":"PURPLE"}"#,
+            r#"{"op":"unlock","passphrase":7}"#,
+            r#"{"op":"read","id":"abababababababababababababababab","extra":1}"#,
+        ] {
+            assert!(serde_json::from_str::<Request>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passphrase_is_redacted_in_debug() {
+        let r = Request::Unlock {
+            passphrase: Passphrase::new("correct horse battery".into()),
+        };
+        assert!(!format!("{r:?}").contains("horse"));
+    }
+}

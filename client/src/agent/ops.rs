@@ -1,0 +1,207 @@
+//! Every home operation of the API, once: the agent runs these on the
+//! client it holds; the command line runs the same functions on a client it
+//! opened itself when no agent runs.
+
+use anyhow::{Result, anyhow, bail};
+
+use super::api::{Mailbox, Request, Response};
+use super::views::{
+    ConsentView, DeviceView, MessageView, RoleView, SyncView, WhoamiView, contact_views,
+    receipt_rows,
+};
+use crate::client::{Client, Direction, MessageKind, now};
+
+/// Whether `req` needs a connection to the relay (the others only read or
+/// change the home).
+pub fn needs_relay(req: &Request) -> bool {
+    match req {
+        Request::Send { .. }
+        | Request::Sync
+        | Request::Forward { .. }
+        | Request::Export { .. }
+        | Request::ConsentRequest { .. }
+        | Request::ConsentGrant { .. }
+        | Request::ConsentRefuse { .. }
+        | Request::Handover { .. } => true,
+        Request::Read { accept, .. } => *accept,
+        _ => false,
+    }
+}
+
+/// Run one home operation on `client` (connected first if
+/// [`needs_relay`]). Requests about the agent itself (hello, unlock,
+/// status, shutdown, subscribe) are not home operations and fail here.
+pub async fn handle(client: &mut Client, req: Request) -> Result<Response> {
+    Ok(match req {
+        Request::Send {
+            to,
+            text,
+            handling,
+            conversation,
+        } => {
+            let id = client.send_in(&to, &text, handling, conversation).await?;
+            Response::Sent { id, to }
+        }
+        Request::Sync => {
+            let report = client.sync().await?;
+            Response::Synced {
+                report: SyncView::from(&report),
+            }
+        }
+        Request::Messages { mailbox } => {
+            let want = match mailbox {
+                Mailbox::Inbox => Direction::In,
+                Mailbox::Sent => Direction::Out,
+            };
+            let messages = client
+                .messages()?
+                .iter()
+                .filter(|m| m.direction == want && m.kind != MessageKind::Receipts)
+                .map(MessageView::from)
+                .collect();
+            Response::Messages { messages }
+        }
+        Request::Read { id, accept } => {
+            let (m, handling_explained) = client.read(id, accept).await?;
+            Response::Read {
+                message: MessageView::from(&m),
+                handling_explained,
+            }
+        }
+        Request::Forward {
+            id,
+            to,
+            handling,
+            note,
+        } => {
+            let fid = client.forward(id, &to, handling, &note).await?;
+            Response::Forwarded {
+                id: fid,
+                forwarded: id,
+            }
+        }
+        Request::Receipts { id } => {
+            let m = client
+                .message(id)?
+                .ok_or_else(|| anyhow!("no message {id}"))?;
+            let records = client.receipt_records(id)?;
+            Response::Receipts {
+                receipts: receipt_rows(&m.to, &records, client.id().as_str()),
+            }
+        }
+        Request::Export { id, case } => {
+            let bundle = crate::evidence::export(client, id, case.as_deref()).await?;
+            Response::Exported {
+                message: id,
+                bundle: bundle.to_text(),
+            }
+        }
+        Request::ConsentList => Response::Consents {
+            consents: client.consents()?.iter().map(ConsentView::from).collect(),
+        },
+        Request::ConsentRequest { id, scope, reason } => {
+            let request = client.request_consent(id, scope, &reason).await?;
+            Response::ConsentRequested { request }
+        }
+        Request::ConsentGrant {
+            request,
+            conditions,
+            valid_until,
+        } => {
+            client
+                .decide_consent(request, true, &conditions, valid_until)
+                .await?;
+            Response::ConsentDecided {
+                request,
+                granted: true,
+            }
+        }
+        Request::ConsentRefuse { request, reason } => {
+            client.decide_consent(request, false, &reason, None).await?;
+            Response::ConsentDecided {
+                request,
+                granted: false,
+            }
+        }
+        Request::Whoami => Response::Whoami {
+            whoami: WhoamiView {
+                id: client.id().to_string(),
+                identity_key: client.identity_key().to_hex(),
+                identity_fingerprint: client.identity_key().fingerprint().to_string(),
+                device_key: client.device_key().to_hex(),
+                enrolled: client.directory().record(client.id()).is_some(),
+                outbox: client.outbox_len()?,
+            },
+        },
+        Request::Contacts { filter } => Response::Contacts {
+            contacts: contact_views(client.directory(), &client.contacts()?, &filter, now()),
+            directory_problems: client.directory_problems().to_vec(),
+        },
+        Request::ContactShow { id } => {
+            let contact = contact_views(
+                client.directory(),
+                &client.contacts()?,
+                &Default::default(),
+                now(),
+            )
+            .into_iter()
+            .find(|c| c.id == id.as_str())
+            .ok_or_else(|| anyhow!("{id} is not in the verified directory (run `liaison sync`)"))?;
+            Response::Contact { contact }
+        }
+        Request::ContactVerify { id, safety_number } => {
+            client.verify_contact(&id, &safety_number)?;
+            Response::ContactVerified { id }
+        }
+        Request::ContactAccept { id } => {
+            client.accept_contact_key(&id)?;
+            Response::ContactKeyAccepted { id }
+        }
+        Request::SafetyNumber { id } => Response::SafetyNumber {
+            safety_number: client.safety_number(&id)?,
+            contact: id,
+        },
+        Request::Roles => Response::Roles {
+            roles: client.directory().roles().map(RoleView::from).collect(),
+        },
+        Request::Devices => {
+            let rec = client.directory().record(client.id()).ok_or_else(|| {
+                anyhow!("your record is not in the directory yet (run `liaison sync`)")
+            })?;
+            let this = client.device_key();
+            Response::Devices {
+                devices: rec
+                    .devices
+                    .iter()
+                    .map(|d| DeviceView {
+                        device: d.signing.to_hex(),
+                        fingerprint: d.signing.fingerprint().to_string(),
+                        this_device: d.signing == this,
+                    })
+                    .collect(),
+            }
+        }
+        Request::DeviceApprove { request } => Response::DeviceApproved {
+            approval: client.approve_device(&request)?,
+        },
+        Request::Handover { role, to } => {
+            let (id, messages) = client.send_handover(&role, &to).await?;
+            Response::HandedOver {
+                id,
+                role,
+                to,
+                messages,
+            }
+        }
+        other @ (Request::Hello { .. }
+        | Request::Unlock { .. }
+        | Request::Status
+        | Request::Shutdown
+        | Request::Subscribe { .. }) => {
+            bail!(
+                "`{}` is a request to the agent, not an operation on the home",
+                other.op()
+            )
+        }
+    })
+}

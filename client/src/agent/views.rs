@@ -1,0 +1,595 @@
+//! What the API shows of the home: messages, contacts, roles, receipts,
+//! consents, the agent's own state.
+//!
+//! Each view's JSON is what `liaison … --json` prints, field for field, so
+//! the command line shows the same thing with or without an agent. Times
+//! are RFC 3339 (UTC), ids and keys lower-case hex.
+
+use std::collections::BTreeMap;
+
+use liaison_protocol::consent::{ConsentDecision, ConsentRequest};
+use liaison_protocol::directory::{Directory, FocalPointRecord, RoleRecord};
+use liaison_protocol::handling::Handling;
+use liaison_protocol::{Signed, Timestamp, Wire};
+use serde::{Deserialize, Serialize};
+
+use crate::client::{Direction, StoredMessage, SyncReport};
+use crate::contacts::Contacts;
+use crate::core::records::{ConsentRecord, ReceiptRecord};
+
+/// A handling, in words and in its text form.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HandlingView {
+    /// TLP 2.0 label, such as `AMBER+STRICT`.
+    pub tlp: String,
+    /// Judicial use, such as `prohibited`.
+    pub judicial_use: String,
+    /// The non-punishment principle applies.
+    pub protect_victims: bool,
+    /// When the recipient's client destroys the content.
+    pub retain_until: Option<String>,
+    /// Permitted purposes.
+    pub purposes: Vec<String>,
+    /// Free-text conditions.
+    pub conditions: String,
+    /// One-line summary.
+    pub summary: String,
+    /// The canonical text form.
+    pub text: String,
+}
+
+impl From<&Handling> for HandlingView {
+    fn from(h: &Handling) -> Self {
+        HandlingView {
+            tlp: h.dissemination.label().to_owned(),
+            judicial_use: format!("{:?}", h.judicial_use).to_lowercase(),
+            protect_victims: h.protect_victims,
+            retain_until: h.retain_until.map(Timestamp::to_rfc3339),
+            purposes: h.purposes.clone(),
+            conditions: h.conditions.clone(),
+            summary: h.summary(),
+            text: h.to_text(),
+        }
+    }
+}
+
+/// A stored message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MessageView {
+    /// Message id.
+    pub id: String,
+    /// Sender (verified when `verified`).
+    pub from: String,
+    /// Recipients.
+    pub to: Vec<String>,
+    /// Sender's creation time.
+    pub sent_at: String,
+    /// When it was stored here (or accepted by the relay, for sent ones).
+    pub stored_at: String,
+    /// Conversation id.
+    pub conversation: String,
+    /// The text (empty while the handling is not acknowledged, when
+    /// rejected or destroyed).
+    pub text: String,
+    /// Signature and sender's record verified.
+    pub verified: bool,
+    /// Why it was rejected.
+    pub error: Option<String>,
+    /// The handling set by the originator.
+    pub handling: HandlingView,
+    /// `in` or `out`.
+    pub direction: String,
+    /// For sent messages: the relay durably accepted it.
+    pub accepted: bool,
+    /// The relay's event log provably records it.
+    pub logged: bool,
+    /// `text`, `forward`, `handover`, `receipts`, `consent-request`,
+    /// `consent-decision`.
+    pub kind: String,
+    /// For a forward: the originator.
+    pub original_from: Option<String>,
+    /// When the handling was acknowledged.
+    pub acknowledged_at: Option<String>,
+    /// When the content was destroyed (retention ended).
+    pub destroyed_at: Option<String>,
+    /// Who handed it over, if it came in a role handover.
+    pub handed_over_by: Option<String>,
+}
+
+impl MessageView {
+    /// Whether this is a received message.
+    pub fn is_incoming(&self) -> bool {
+        self.direction == "in"
+    }
+}
+
+impl From<&StoredMessage> for MessageView {
+    fn from(m: &StoredMessage) -> Self {
+        MessageView {
+            id: m.id.to_hex(),
+            from: m.from.clone(),
+            to: m.to.clone(),
+            sent_at: m.sent_at.to_rfc3339(),
+            stored_at: m.stored_at.to_rfc3339(),
+            conversation: m.conversation.to_hex(),
+            text: m.text.clone(),
+            verified: m.verified,
+            error: m.error.clone(),
+            handling: HandlingView::from(&m.handling),
+            direction: match m.direction {
+                Direction::In => "in",
+                Direction::Out => "out",
+            }
+            .to_owned(),
+            accepted: m.accepted,
+            logged: m.logged,
+            kind: m.kind.as_str().to_owned(),
+            original_from: m.original_from.clone(),
+            acknowledged_at: m.acknowledged_at.map(Timestamp::to_rfc3339),
+            destroyed_at: m.destroyed_at.map(Timestamp::to_rfc3339),
+            handed_over_by: m.via_handover.clone(),
+        }
+    }
+}
+
+/// An envelope rejected during a sync.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RejectedView {
+    /// The message id from the envelope.
+    pub id: String,
+    /// Why.
+    pub error: String,
+}
+
+/// What a sync did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncView {
+    /// New verified messages.
+    pub received: Vec<MessageView>,
+    /// Rejected envelopes.
+    pub rejected: Vec<RejectedView>,
+    /// Redeliveries of messages already held.
+    pub duplicates: usize,
+    /// Unconfirmed sends retried.
+    pub resent: usize,
+    /// Relay log inconsistencies detected (with evidence paths).
+    pub log_inconsistencies: Vec<String>,
+}
+
+impl From<&SyncReport> for SyncView {
+    fn from(r: &SyncReport) -> Self {
+        SyncView {
+            received: r.received.iter().map(MessageView::from).collect(),
+            rejected: r
+                .rejected
+                .iter()
+                .map(|(id, e)| RejectedView {
+                    id: id.to_hex(),
+                    error: e.clone(),
+                })
+                .collect(),
+            duplicates: r.duplicates,
+            resent: r.flushed,
+            log_inconsistencies: r.forks.clone(),
+        }
+    }
+}
+
+/// This focal point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WhoamiView {
+    /// Directory id.
+    pub id: String,
+    /// Identity public key (hex).
+    pub identity_key: String,
+    /// Identity key fingerprint.
+    pub identity_fingerprint: String,
+    /// This device's signing key (hex).
+    pub device_key: String,
+    /// Our record is in the verified directory.
+    pub enrolled: bool,
+    /// Sends awaiting the relay's confirmation.
+    pub outbox: usize,
+}
+
+/// Filters for the contact list (all optional, case-insensitive).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactFilter {
+    /// Only this country (TH, PH, ...).
+    #[serde(default)]
+    pub country: Option<String>,
+    /// Only this agency.
+    #[serde(default)]
+    pub agency: Option<String>,
+    /// Only holders of this role.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Only contacts working in this language.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// Only names or ids containing this text.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl ContactFilter {
+    /// Whether a record holding `roles` passes the filter.
+    pub fn matches(&self, r: &FocalPointRecord, roles: &[String]) -> bool {
+        let eq = |a: &str, b: &Option<String>| b.as_ref().is_none_or(|b| a.eq_ignore_ascii_case(b));
+        eq(r.country.as_str(), &self.country)
+            && eq(&r.agency, &self.agency)
+            && self
+                .role
+                .as_ref()
+                .is_none_or(|x| roles.iter().any(|h| h.eq_ignore_ascii_case(x)))
+            && self
+                .language
+                .as_ref()
+                .is_none_or(|x| r.languages.iter().any(|l| l.eq_ignore_ascii_case(x)))
+            && self.name.as_ref().is_none_or(|x| {
+                let x = x.to_lowercase();
+                r.name.to_lowercase().contains(&x) || r.id.as_str().contains(&x)
+            })
+    }
+}
+
+/// A verified contact.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ContactView {
+    /// Directory id.
+    pub id: String,
+    /// `focal-point`.
+    pub kind: String,
+    /// Name.
+    pub name: String,
+    /// Agency.
+    pub agency: String,
+    /// Unit.
+    pub unit: String,
+    /// Country.
+    pub country: String,
+    /// Working languages.
+    pub languages: Vec<String>,
+    /// IANA time zone.
+    pub time_zone: String,
+    /// Working hours.
+    pub working_hours: String,
+    /// Roles held.
+    pub roles: Vec<String>,
+    /// Record version.
+    pub version: u64,
+    /// Active now.
+    pub active: bool,
+    /// The authority that vouched for the record.
+    pub vouched_by: String,
+    /// Valid from.
+    pub vouched_since: String,
+    /// Valid until.
+    pub valid_until: String,
+    /// Identity key fingerprint.
+    pub identity_fingerprint: String,
+    /// Device fingerprints.
+    pub devices: Vec<String>,
+    /// Safety numbers compared in person.
+    pub verified_in_person: bool,
+    /// The identity key changed and was not accepted yet.
+    pub key_changed: bool,
+}
+
+/// The contacts of `dir` passing `filter`, with what we remember of them.
+pub fn contact_views(
+    dir: &Directory,
+    known: &Contacts,
+    filter: &ContactFilter,
+    now: Timestamp,
+) -> Vec<ContactView> {
+    let mut rows = Vec::new();
+    for r in dir.records() {
+        let holds: Vec<String> = dir
+            .roles()
+            .filter(|role| role.holders.contains(&r.id))
+            .map(|role| role.id.to_string())
+            .collect();
+        if !filter.matches(r, &holds) {
+            continue;
+        }
+        let vouched_by = dir
+            .signed_record(&r.id)
+            .and_then(|s| dir.authority(s.signer()))
+            .map(|a| a.name.clone())
+            .unwrap_or_default();
+        let state = known.get(r.id.as_str());
+        rows.push(ContactView {
+            id: r.id.to_string(),
+            kind: "focal-point".to_owned(),
+            name: r.name.clone(),
+            agency: r.agency.clone(),
+            unit: r.unit.clone(),
+            country: r.country.to_string(),
+            languages: r.languages.clone(),
+            time_zone: r.time_zone.clone(),
+            working_hours: r.working_hours.clone(),
+            roles: holds,
+            version: r.version,
+            active: r.is_active(now),
+            vouched_by,
+            vouched_since: r.not_before.to_rfc3339(),
+            valid_until: r.not_after.to_rfc3339(),
+            identity_fingerprint: r.identity_key.fingerprint().to_string(),
+            devices: r
+                .devices
+                .iter()
+                .map(|d| d.signing.fingerprint().to_string())
+                .collect(),
+            verified_in_person: state.is_some_and(|s| s.verified_in_person),
+            key_changed: state.is_some_and(|s| s.key_changed.is_some()),
+        });
+    }
+    rows
+}
+
+/// A role and its holders.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoleView {
+    /// Role id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Country.
+    pub country: String,
+    /// Record version.
+    pub version: u64,
+    /// Holders in on-call order.
+    pub holders: Vec<String>,
+}
+
+impl From<&RoleRecord> for RoleView {
+    fn from(r: &RoleRecord) -> Self {
+        RoleView {
+            id: r.id.to_string(),
+            name: r.name.clone(),
+            description: r.description.clone(),
+            country: r.country.to_string(),
+            version: r.version,
+            holders: r.holders.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+/// A device of our directory record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeviceView {
+    /// Signing key (hex).
+    pub device: String,
+    /// Fingerprint.
+    pub fingerprint: String,
+    /// Whether it is the device running this client.
+    pub this_device: bool,
+}
+
+/// Receipts of one recipient for a message we sent. A `*_at` field is
+/// absent until that receipt arrived.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReceiptRow {
+    /// The recipient.
+    pub recipient: String,
+    /// Delivered (signer's clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<String>,
+    /// The delivery receipt is in the event log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_logged: Option<bool>,
+    /// Handling acknowledged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<String>,
+    /// The acknowledgement is in the event log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_logged: Option<bool>,
+    /// Content destroyed (retention ended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
+    /// The deletion record is in the event log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_logged: Option<bool>,
+}
+
+/// One row per recipient of a message sent to `to`, from the receipt
+/// records (ours excluded).
+pub fn receipt_rows(to: &[String], records: &[ReceiptRecord], me: &str) -> Vec<ReceiptRow> {
+    let mut per: BTreeMap<String, ReceiptRow> = BTreeMap::new();
+    for t in to {
+        per.insert(
+            t.clone(),
+            ReceiptRow {
+                recipient: t.clone(),
+                ..ReceiptRow::default()
+            },
+        );
+    }
+    for r in records.iter().filter(|r| r.by != me) {
+        let row = per.entry(r.by.clone()).or_insert_with(|| ReceiptRow {
+            recipient: r.by.clone(),
+            ..ReceiptRow::default()
+        });
+        let at = Some(r.at.to_rfc3339());
+        let logged = Some(r.logged);
+        match r.kind.as_str() {
+            "delivered" => (row.delivered_at, row.delivered_logged) = (at, logged),
+            "acknowledged" => (row.acknowledged_at, row.acknowledged_logged) = (at, logged),
+            "deleted" => (row.deleted_at, row.deleted_logged) = (at, logged),
+            _ => {}
+        }
+    }
+    per.into_values().collect()
+}
+
+/// One receipt, as an event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReceiptView {
+    /// The message it is about.
+    pub message: String,
+    /// Who signed it.
+    pub by: String,
+    /// `delivered`, `acknowledged` or `deleted`.
+    pub kind: String,
+    /// When (signer's clock).
+    pub at: String,
+}
+
+impl From<&ReceiptRecord> for ReceiptView {
+    fn from(r: &ReceiptRecord) -> Self {
+        ReceiptView {
+            message: r.message_id.to_hex(),
+            by: r.by.clone(),
+            kind: r.kind.clone(),
+            at: r.at.to_rfc3339(),
+        }
+    }
+}
+
+/// A consent exchange.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConsentView {
+    /// Request id.
+    pub request: String,
+    /// The message concerned.
+    pub message: String,
+    /// We asked (true) or were asked (false).
+    pub we_asked: bool,
+    /// What was asked for (scope text).
+    pub scope: Option<String>,
+    /// Who asked.
+    pub requested_by: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+    /// `granted` or `refused`, once decided.
+    pub decision: Option<String>,
+    /// Conditions of the decision.
+    pub conditions: Option<String>,
+}
+
+impl From<&ConsentRecord> for ConsentView {
+    fn from(c: &ConsentRecord) -> Self {
+        let req = c
+            .request
+            .as_ref()
+            .and_then(|b| Signed::<ConsentRequest>::decode(b).ok())
+            .and_then(|s| s.decode_unverified().ok());
+        let dec = c
+            .decision
+            .as_ref()
+            .and_then(|b| Signed::<ConsentDecision>::decode(b).ok())
+            .and_then(|s| s.decode_unverified().ok());
+        ConsentView {
+            request: hex::encode(c.request_id),
+            message: c.message_id.to_hex(),
+            we_asked: c.we_asked,
+            scope: req.as_ref().map(|r| r.scope.to_text()),
+            requested_by: req.as_ref().map(|r| r.requested_by.to_string()),
+            reason: req.as_ref().map(|r| r.reason.clone()),
+            decision: dec
+                .as_ref()
+                .map(|d| if d.granted { "granted" } else { "refused" }.to_owned()),
+            conditions: dec.as_ref().map(|d| d.conditions.clone()),
+        }
+    }
+}
+
+/// The relay link as the agent sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkState {
+    /// Locked: no link until unlocked.
+    Locked,
+    /// Connected and subscribed to live push.
+    Up,
+    /// Not connected; the agent retries with backoff.
+    Down,
+    /// Not connected and not retrying by itself: the relay showed an
+    /// inconsistent history. A request that needs the relay tries again.
+    Halted,
+}
+
+impl LinkState {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkState::Locked => "locked",
+            LinkState::Up => "up",
+            LinkState::Down => "down",
+            LinkState::Halted => "halted",
+        }
+    }
+}
+
+/// The agent's state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentStatus {
+    /// The agent's program and version.
+    pub agent: String,
+    /// Its process id.
+    pub pid: u32,
+    /// The home it owns.
+    pub home: String,
+    /// Its socket.
+    pub socket: String,
+    /// Waiting for the passphrase.
+    pub locked: bool,
+    /// The focal point (unknown while locked).
+    pub id: Option<String>,
+    /// The relay address (unknown while locked).
+    pub relay: Option<String>,
+    /// The relay link.
+    pub link: LinkState,
+    /// Since when the link is in this state.
+    pub link_since: Option<String>,
+    /// The last reason the link went down or a connection attempt failed.
+    pub last_error: Option<String>,
+    /// Failed connection attempts since the link went down.
+    pub attempts: u32,
+    /// Seconds until the next connection attempt, while down.
+    pub next_attempt_in_secs: Option<u64>,
+    /// Sends awaiting the relay's confirmation.
+    pub outbox: Option<usize>,
+    /// Open event streams.
+    pub subscribers: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn receipt_rows_list_each_recipient_with_only_the_receipts_seen() {
+        let rec = |by: &str, kind: &str| ReceiptRecord {
+            receipt: Vec::new(),
+            by: by.into(),
+            message_id: liaison_protocol::MessageId([0; 16]),
+            kind: kind.into(),
+            at: Timestamp(86_400_000),
+            carrier: liaison_protocol::MessageId([1; 16]),
+            logged: true,
+        };
+        let rows = receipt_rows(
+            &["ph.pnp.bob".into(), "vn.mps.lan".into()],
+            &[
+                rec("ph.pnp.bob", "delivered"),
+                rec("th.dsi.me", "delivered"),
+            ],
+            "th.dsi.me",
+        );
+        let json = serde_json::to_value(&rows).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!([
+                {"recipient": "ph.pnp.bob", "delivered_at": "1970-01-02T00:00:00Z", "delivered_logged": true},
+                {"recipient": "vn.mps.lan"},
+            ])
+        );
+    }
+}

@@ -1,0 +1,535 @@
+//! How `liaison` shows what a command returned, human or `--json`. The same
+//! code renders a reply from the agent and one computed in this process, so
+//! the output does not depend on whether an agent runs.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use liaison_client::agent::api::{Event, Reply, Response, WarningCategory};
+use liaison_client::agent::views::{AgentStatus, LinkState, MessageView};
+use liaison_protocol::PublicKey;
+
+use crate::{Cli, Command, ConsentCommand, ContactsCommand, DeviceCommand};
+
+/// Exit code: some messages of a sync were rejected.
+pub const EXIT_REJECTED: u8 = 3;
+/// Exit code: the relay showed an inconsistent history.
+pub const EXIT_LOG_INCONSISTENCY: u8 = 4;
+
+/// Print a JSON value the way `--json` always has (object keys sorted).
+fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    println!("{}", serde_json::to_value(v)?);
+    Ok(())
+}
+
+/// Show `reply` as the output of `cli`'s command: its warnings on standard
+/// error, then the answer (or the error).
+pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
+    for w in &reply.warnings {
+        eprintln!("liaison: warning: {w}");
+    }
+    let json = cli.json;
+    match (&cli.command, reply.response) {
+        (_, Response::Error(e)) => return Err(e.into()),
+        (Command::Send { .. }, Response::Sent { id, to }) => {
+            if json {
+                print_json(&serde_json::json!({
+                    "id": id.to_hex(),
+                    "to": to.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "accepted": true,
+                }))?;
+            } else {
+                println!("{id}");
+            }
+        }
+        (Command::Sync, Response::Synced { report }) => {
+            for r in &report.rejected {
+                eprintln!("liaison: rejected message {}: {}", r.id, r.error);
+            }
+            for f in &report.log_inconsistencies {
+                eprintln!("liaison: {f}");
+            }
+            if json {
+                print_json(&report)?;
+            } else {
+                println!(
+                    "{} new message(s), {} rejected{}",
+                    report.received.len(),
+                    report.rejected.len(),
+                    if report.resent > 0 {
+                        format!(", {} unconfirmed send(s) retried", report.resent)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            return Ok(if !report.log_inconsistencies.is_empty() {
+                ExitCode::from(EXIT_LOG_INCONSISTENCY)
+            } else if report.rejected.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_REJECTED)
+            });
+        }
+        (Command::Inbox | Command::Sent, Response::Messages { messages }) => {
+            if json {
+                print_json(&messages)?;
+            } else if messages.is_empty() {
+                println!("No messages.");
+            } else {
+                for m in &messages {
+                    print_message(m);
+                }
+            }
+        }
+        (Command::Whoami, Response::Whoami { whoami: w }) => {
+            if json {
+                print_json(&w)?;
+            } else {
+                let device = PublicKey::from_hex(&w.device_key)
+                    .map(|k| k.fingerprint().to_string())
+                    .unwrap_or_default();
+                println!("id:                   {}", w.id);
+                println!("identity fingerprint: {}", w.identity_fingerprint);
+                println!("device fingerprint:   {device}");
+                println!(
+                    "enrolled:             {}",
+                    if w.enrolled {
+                        "yes"
+                    } else {
+                        "not yet seen in the directory"
+                    }
+                );
+                println!("unconfirmed sends:    {}", w.outbox);
+            }
+        }
+        (
+            Command::Contacts { action: None, .. },
+            Response::Contacts {
+                contacts,
+                directory_problems,
+            },
+        ) => {
+            if json {
+                print_json(&contacts)?;
+            } else {
+                if contacts.is_empty() {
+                    println!("No contacts match.");
+                }
+                for c in &contacts {
+                    println!(
+                        "{:<28} {:<22} {} {:<8} {}{}",
+                        c.id,
+                        c.name,
+                        c.country,
+                        c.agency,
+                        c.kind,
+                        if c.verified_in_person {
+                            "  [verified in person]"
+                        } else if c.key_changed {
+                            "  [KEY CHANGED]"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                for p in &directory_problems {
+                    eprintln!("liaison: directory entry rejected: {p}");
+                }
+            }
+        }
+        (
+            Command::Contacts {
+                action: Some(ContactsCommand::Show { .. }),
+                ..
+            },
+            Response::Contact { contact },
+        ) => {
+            let v = serde_json::to_value(&contact)?;
+            if json {
+                println!("{v}");
+            } else {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            }
+        }
+        (
+            Command::Contacts {
+                action: Some(ContactsCommand::Verify { id, .. }),
+                ..
+            },
+            Response::SafetyNumber { safety_number, .. },
+        ) => {
+            println!(
+                "Safety number with {id}:\n  {safety_number}\nRead it to {id} in person or on a trusted call; if \
+                 theirs is the same, run:\n  liaison contacts verify {id} --safety-number \"{safety_number}\""
+            );
+        }
+        (
+            Command::Contacts {
+                action: Some(ContactsCommand::Verify { .. }),
+                ..
+            },
+            Response::ContactVerified { id },
+        ) => {
+            if json {
+                print_json(&serde_json::json!({"id": id.to_string(), "verified_in_person": true}))?;
+            } else {
+                println!("{id} is now marked as verified in person.");
+            }
+        }
+        (
+            Command::Contacts {
+                action: Some(ContactsCommand::Accept { .. }),
+                ..
+            },
+            Response::ContactKeyAccepted { id },
+        ) => {
+            println!("Accepted the new identity key of {id} (not verified in person).");
+        }
+        (
+            Command::SafetyNumber { .. },
+            Response::SafetyNumber {
+                contact,
+                safety_number,
+            },
+        ) => {
+            if json {
+                print_json(&serde_json::json!({
+                    "contact": contact.to_string(),
+                    "safety_number": safety_number,
+                }))?;
+            } else {
+                println!(
+                    "Safety number with {contact}:\n  {safety_number}\nCompare it with {contact} in person or by a trusted call."
+                );
+            }
+        }
+        (Command::Roles, Response::Roles { roles }) => {
+            if json {
+                print_json(&roles)?;
+            } else {
+                for r in &roles {
+                    println!(
+                        "{:<28} {:<30} holders (on-call order): {}",
+                        r.id,
+                        r.name,
+                        r.holders.join(", ")
+                    );
+                }
+            }
+        }
+        (
+            Command::Read { .. },
+            Response::Read {
+                message: m,
+                handling_explained,
+            },
+        ) => {
+            if json {
+                print_json(&serde_json::json!({
+                    "message": m,
+                    "handling_explained": handling_explained,
+                }))?;
+            } else {
+                println!(
+                    "Message {} from {}{}",
+                    m.id,
+                    m.from,
+                    m.original_from
+                        .as_ref()
+                        .map(|o| format!(" (originally from {o})"))
+                        .unwrap_or_default()
+                );
+                println!("Handling set by the originator:");
+                for line in &handling_explained {
+                    println!("  * {line}");
+                }
+                if m.acknowledged_at.is_some() || !m.is_incoming() {
+                    println!("\n{}", m.text);
+                } else {
+                    println!(
+                        "\nRun `liaison read {} --accept` to acknowledge this handling (a signed receipt goes to the sender) and read the content.",
+                        m.id
+                    );
+                }
+            }
+        }
+        (Command::Forward { .. }, Response::Forwarded { id, forwarded }) => {
+            if json {
+                print_json(
+                    &serde_json::json!({"id": id.to_hex(), "forwarded": forwarded.to_hex()}),
+                )?;
+            } else {
+                println!("{id}");
+            }
+        }
+        (
+            Command::Consent {
+                action: ConsentCommand::List,
+            },
+            Response::Consents { consents },
+        ) => {
+            if json {
+                print_json(&consents)?;
+            } else if consents.is_empty() {
+                println!("No consent requests.");
+            } else {
+                for c in &consents {
+                    print_json(c)?;
+                }
+            }
+        }
+        (Command::Consent { .. }, Response::ConsentRequested { request }) => {
+            println!("{}", hex::encode(request));
+        }
+        (Command::Consent { .. }, Response::ConsentDecided { granted, .. }) => {
+            println!("{}", if granted { "Granted." } else { "Refused." });
+        }
+        (Command::Export { out, .. }, Response::Exported { message, bundle }) => {
+            write_new(out, &bundle)?;
+            if json {
+                print_json(&serde_json::json!({
+                    "message": message.to_hex(),
+                    "out": out.display().to_string(),
+                }))?;
+            } else {
+                println!(
+                    "Evidence bundle for {message} written to {}.",
+                    out.display()
+                );
+                println!(
+                    "Verify it offline: liaison-audit verify-message {} --bundle BUNDLE.toml",
+                    out.display()
+                );
+            }
+        }
+        (Command::Receipts { .. }, Response::Receipts { receipts }) => {
+            if json {
+                print_json(&receipts)?;
+            } else {
+                for r in &receipts {
+                    println!(
+                        "{:<24} delivered: {:<22} acknowledged: {:<22} deleted: {}",
+                        r.recipient,
+                        r.delivered_at.as_deref().unwrap_or("-"),
+                        r.acknowledged_at.as_deref().unwrap_or("-"),
+                        r.deleted_at.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+        }
+        (
+            Command::Device {
+                action: DeviceCommand::List,
+            },
+            Response::Devices { devices },
+        ) => {
+            if json {
+                print_json(&devices)?;
+            } else {
+                for d in &devices {
+                    println!(
+                        "{}{}",
+                        d.fingerprint,
+                        if d.this_device { "  (this device)" } else { "" }
+                    );
+                }
+            }
+        }
+        (
+            Command::Device {
+                action: DeviceCommand::Approve { out, .. },
+            },
+            Response::DeviceApproved { approval },
+        ) => {
+            std::fs::write(out, approval).with_context(|| format!("writing {}", out.display()))?;
+            println!("Approval written to {}.", out.display());
+            println!(
+                "1. Your authority countersigns it:  liaison-admin add-device --authority KEY --bundle BUNDLE {}",
+                out.display()
+            );
+            println!(
+                "2. The new device links with it:     liaison --home NEW_HOME device link {}",
+                out.display()
+            );
+        }
+        (
+            Command::Handover { .. },
+            Response::HandedOver {
+                id,
+                role,
+                to,
+                messages,
+            },
+        ) => {
+            if json {
+                print_json(&serde_json::json!({
+                    "id": id.to_hex(),
+                    "role": role.to_string(),
+                    "to": to.to_string(),
+                    "messages": messages,
+                }))?;
+            } else {
+                println!("Handed over {messages} message(s) of {role} to {to} in message {id}.");
+            }
+        }
+        (Command::Agent { .. }, Response::Status { status }) => {
+            if json {
+                print_json(&status)?;
+            } else {
+                print_status(&status);
+            }
+        }
+        (Command::Agent { .. }, Response::ShuttingDown) => {}
+        (_, other) => bail!(
+            "the agent answered `{}` to this command; are the agent and this liaison the same version?",
+            other.kind()
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Write `text` to `out`, refusing to replace an existing file.
+fn write_new(out: &std::path::Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut f = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(out)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            bail!("{} exists; choose another --out", out.display())
+        }
+        Err(e) => return Err(e).with_context(|| format!("writing {}", out.display())),
+    };
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", out.display()))
+}
+
+/// One message, as `inbox`, `sent` and `listen` show it.
+pub fn print_message(m: &MessageView) {
+    if m.verified {
+        let origin = match &m.original_from {
+            Some(o) => format!(" (forwarded; originally from {o})"),
+            None => String::new(),
+        };
+        let body = if m.destroyed_at.is_some() {
+            "[content destroyed: retention ended; only its hash is kept]".to_owned()
+        } else if m.is_incoming()
+            && m.acknowledged_at.is_none()
+            && m.kind != "consent-request"
+            && m.kind != "consent-decision"
+        {
+            format!(
+                "[handling not yet acknowledged: run `liaison read {}` to see it, then `liaison read {} --accept`]",
+                m.id, m.id
+            )
+        } else {
+            m.text.replace('\n', "\n  ")
+        };
+        println!(
+            "[{}] {} → {}{origin}  {}\n  handling: {}\n  {}\n",
+            m.sent_at,
+            m.from,
+            m.to.join(", "),
+            m.id,
+            m.handling.text,
+            body
+        );
+    } else {
+        println!(
+            "[{}] REJECTED {} from {}: {}\n",
+            m.stored_at,
+            m.id,
+            m.from,
+            m.error.as_deref().unwrap_or("unverified")
+        );
+    }
+}
+
+/// A message `listen` received.
+pub fn print_listened(m: &MessageView, json: bool) -> Result<()> {
+    if json {
+        print_json(m)
+    } else {
+        print_message(m);
+        Ok(())
+    }
+}
+
+/// An event on `listen` through the agent. Returns whether it counts as a
+/// message for `--count`.
+pub fn print_event(event: &Event, json: bool) -> Result<bool> {
+    match event {
+        Event::Message { message } => {
+            print_listened(message, json)?;
+            return Ok(true);
+        }
+        Event::Rejected { id, reason } => eprintln!("liaison: rejected message {id}: {reason}"),
+        // A key change also arrives as the client's own (general) warning.
+        Event::Warning {
+            category: WarningCategory::KeyChanged,
+            ..
+        } => {}
+        Event::Warning { text, .. } => eprintln!("liaison: warning: {text}"),
+        Event::Link {
+            state: LinkState::Up,
+            detail,
+        } => eprintln!("liaison: the agent is {detail}"),
+        Event::Link {
+            state: LinkState::Halted,
+            detail,
+        } => eprintln!("liaison: warning: the agent stopped reconnecting to the relay: {detail}"),
+        Event::Link { detail, .. } => eprintln!(
+            "liaison: warning: the agent lost its connection to the relay ({detail}); it reconnects by itself"
+        ),
+        Event::Lagged { missed } => eprintln!(
+            "liaison: warning: {missed} event(s) were missed; run `liaison inbox` to see every message"
+        ),
+        // The receipt carrier was already shown as a message, as without
+        // an agent.
+        Event::Receipts { .. } | Event::Unlocked { .. } => {}
+        _ => {}
+    }
+    Ok(false)
+}
+
+fn print_status(s: &AgentStatus) {
+    println!("agent:              {} (pid {})", s.agent, s.pid);
+    println!("home:               {}", s.home);
+    println!("socket:             {}", s.socket);
+    match &s.id {
+        Some(id) if !s.locked => println!("state:              unlocked, serving {id}"),
+        _ => println!(
+            "state:              locked (any liaison command for this home asks for the passphrase)"
+        ),
+    }
+    if let Some(relay) = &s.relay {
+        println!("relay:              {relay}");
+    }
+    let since = s
+        .link_since
+        .as_deref()
+        .map(|t| format!(" since {t}"))
+        .unwrap_or_default();
+    match s.link {
+        LinkState::Locked => println!("link:               none while locked"),
+        LinkState::Up => println!("link:               up{since}"),
+        LinkState::Down => println!(
+            "link:               down{since}; next attempt in {} s ({} failed)",
+            s.next_attempt_in_secs.unwrap_or(0),
+            s.attempts
+        ),
+        LinkState::Halted => println!(
+            "link:               halted{since}: not reconnecting by itself (a command that needs the relay tries again)"
+        ),
+    }
+    if let Some(e) = &s.last_error {
+        println!("last link problem:  {e}");
+    }
+    if let Some(n) = s.outbox {
+        println!("unconfirmed sends:  {n}");
+    }
+    println!("event streams:      {}", s.subscribers);
+}
