@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use vodozemac::olm::Session;
 
 use crate::contacts;
+use crate::core::checkpoints::{self, Source, Step};
 use crate::core::clock::Clock;
 pub use crate::core::message::{Direction, MessageKind, StoredMessage};
 use crate::devices;
@@ -603,8 +604,9 @@ impl Client {
         Ok(())
     }
 
-    /// Compare a verified checkpoint with the one held; adopt it if newer
-    /// and consistent (and `adopt`), record and fail on a fork or rollback.
+    /// Compare a verified checkpoint with the one held ([`checkpoints`]
+    /// decides); adopt it if the relay served it (`adopt`) and it is a
+    /// proven extension, record and fail on a fork or rollback.
     async fn accept_checkpoint(
         &mut self,
         log: LogId,
@@ -613,48 +615,45 @@ impl Client {
         note: &str,
         adopt: bool,
     ) -> Result<()> {
+        let source = if adopt { Source::Relay } else { Source::Peer };
         let ours_note = self.checkpoint(log)?;
-        let Some(ours_note) = ours_note else {
-            if adopt {
+        let ours = match &ours_note {
+            None => None,
+            Some(held) => Some(logs::open(
+                &LogPolicy::new(policy.log().clone()).map_err(|e| anyhow!("{e}"))?,
+                held,
+            )?),
+        };
+        let held = ours.as_ref().map(|o| o.checkpoint());
+        let shown = theirs.checkpoint();
+        let mut step = checkpoints::judge(held, shown, source);
+        if let (Step::Prove(ext), Some(held)) = (&step, held) {
+            step = match self.conn()?.consistency(log, ext.old, ext.new).await {
+                Ok(proof) => checkpoints::judge_proof(held, shown, source, Ok(&proof)),
+                Err(LinkError::Refused(e)) => {
+                    checkpoints::judge_proof(held, shown, source, Err(&e.message))
+                }
+                Err(e) => return Err(e.into()),
+            };
+        }
+        match step {
+            Step::Adopt => {
                 let mut w = self.home.write()?;
                 w.put_secret(&format!("checkpoint-{}", log.name()), &note.to_owned())?;
                 w.commit()?;
-            }
-            return Ok(());
-        };
-        let ours = logs::open(
-            &LogPolicy::new(policy.log().clone()).map_err(|e| anyhow!("{e}"))?,
-            &ours_note,
-        )?;
-        match logs::compare(self.conn()?, log, ours.checkpoint(), theirs.checkpoint()).await? {
-            logs::Comparison::Consistent => {
-                if adopt && theirs.checkpoint().size() > ours.checkpoint().size() {
-                    let mut w = self.home.write()?;
-                    w.put_secret(&format!("checkpoint-{}", log.name()), &note.to_owned())?;
-                    w.commit()?;
-                }
                 Ok(())
             }
-            logs::Comparison::Older if !adopt => Ok(()),
-            logs::Comparison::Older => Err(logs::record_fork(
+            Step::Keep => Ok(()),
+            Step::Inconsistent(what) => Err(logs::record_fork(
                 self.home.dir(),
                 log,
-                format!(
-                    "rollback: the relay served size {} after this client verified size {}",
-                    theirs.checkpoint().size(),
-                    ours.checkpoint().size()
-                ),
-                &ours_note,
+                what,
+                ours_note.as_deref().unwrap_or_default(),
                 note,
                 self.now(),
             )
             .into()),
-            logs::Comparison::Fork(what) => {
-                Err(
-                    logs::record_fork(self.home.dir(), log, what, &ours_note, note, self.now())
-                        .into(),
-                )
-            }
+            Step::Prove(_) => bail!("no consistency proof was judged for the {} log", log.name()),
         }
     }
 

@@ -14,9 +14,7 @@ use anyhow::{Result, anyhow};
 use liaison_protocol::Timestamp;
 use liaison_protocol::bundle::Bundle;
 use liaison_protocol::frames::LogId;
-use liaison_protocol::log::{Checkpoint, LogPolicy, SignedCheckpoint, verify_consistency};
-
-use liaison_net::{Link, LinkError};
+use liaison_protocol::log::{LogPolicy, SignedCheckpoint};
 
 /// A detected inconsistency of the relay's log, with both signed checkpoints.
 #[derive(Debug, Clone)]
@@ -128,77 +126,4 @@ fn save_fork(
         std::fs::write(&file, contents).map_err(|e| format!("writing {}: {e}", file.display()))?;
     }
     Ok(path)
-}
-
-/// Outcome of comparing two verified checkpoints of the same log.
-#[derive(Debug)]
-pub enum Comparison {
-    /// `b` extends (or equals) `a`.
-    Consistent,
-    /// `b` is older than `a`.
-    Older,
-    /// Proven inconsistent.
-    Fork(String),
-}
-
-/// Compare two checkpoints of one log, asking the relay for a proof when the
-/// sizes differ. A proof the relay cannot or will not give counts as a fork
-/// only when the sizes are equal or the proof fails to verify.
-pub async fn compare(
-    conn: &Link,
-    log: LogId,
-    a: &Checkpoint,
-    b: &Checkpoint,
-) -> Result<Comparison> {
-    if a.origin() != b.origin() {
-        return Ok(Comparison::Fork(
-            "checkpoints name different origins".into(),
-        ));
-    }
-    if a.size() == b.size() {
-        return Ok(if a.root() == b.root() {
-            Comparison::Consistent
-        } else {
-            Comparison::Fork(format!(
-                "two different roots for the same size {}",
-                a.size()
-            ))
-        });
-    }
-    let (old, new, reversed) = if a.size() < b.size() {
-        (a, b, false)
-    } else {
-        (b, a, true)
-    };
-    if old.size() == 0 {
-        return Ok(if reversed {
-            Comparison::Older
-        } else {
-            Comparison::Consistent
-        });
-    }
-    let proof = match conn.consistency(log, old.size(), new.size()).await {
-        Ok(p) => p,
-        Err(LinkError::Refused(e)) => {
-            return Ok(Comparison::Fork(format!(
-                "the relay cannot prove that size {} extends size {} ({})",
-                new.size(),
-                old.size(),
-                e.message
-            )));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    match verify_consistency(old.size(), new.size(), &proof, old.root(), new.root()) {
-        Ok(()) => Ok(if reversed {
-            Comparison::Older
-        } else {
-            Comparison::Consistent
-        }),
-        Err(e) => Ok(Comparison::Fork(format!(
-            "the consistency proof from size {} to {} does not verify ({e})",
-            old.size(),
-            new.size()
-        ))),
-    }
 }

@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use liaison_client::logs::{self, Comparison};
+use liaison_client::core::checkpoints::{self, Source, Step};
+use liaison_client::logs;
 use liaison_net::Link;
 use liaison_protocol::bundle::Bundle;
 use liaison_protocol::frames::{LogId, Request, Response};
@@ -213,11 +214,21 @@ async fn online_backup_during_sends_restores_everything_acknowledged_before_it()
         tokio::time::sleep(Duration::from_millis(100)).await;
         next = checkpoint(&conn, &bundle, LogId::Events).await;
     }
-    match logs::compare(&conn, LogId::Events, &before, &next.1)
-        .await
-        .unwrap()
-    {
-        Comparison::Consistent => {}
+    let step = match checkpoints::judge(Some(&before), &next.1, Source::Relay) {
+        Step::Prove(ext) => {
+            let proof = conn.consistency(LogId::Events, ext.old, ext.new).await;
+            let proof = proof.as_deref().map_err(|e| e.to_string());
+            checkpoints::judge_proof(
+                &before,
+                &next.1,
+                Source::Relay,
+                proof.as_ref().map(|p| &p[..]).map_err(String::as_str),
+            )
+        }
+        other => other,
+    };
+    match step {
+        Step::Adopt => {}
         other => panic!(
             "restored relay's checkpoint is not consistent with the one signed before the \
              backup: {other:?}\nbefore:\n{before_note}\nafter:\n{}",
