@@ -17,37 +17,29 @@ use liaison_protocol::frames::{Declaration, LogId};
 use liaison_protocol::handling::{Handling, Party};
 use liaison_protocol::log::LogPolicy;
 use liaison_protocol::log::event::{Declared, DisclosedEvent, EventKind};
-use liaison_protocol::message::{Content, Payload, SignedPayload};
+use liaison_protocol::message::{Content, SignedPayload};
 use liaison_protocol::scope::{ForwardContext, check_forward};
 use liaison_protocol::{DirectoryId, MessageId, Signed, Timestamp};
-use sha2::{Digest, Sha256};
 
-use crate::client::{Client, Direction, MessageKind, Outgoing, StoredMessage};
-use crate::core::records::{ConsentRecord, ReceiptRecord, SideEffects};
-use crate::home::Table;
+use crate::client::{Client, Direction, Outgoing, StoredMessage};
+use crate::core::open::{Held, HeldError, origin_of};
+use crate::core::records::{ConsentRecord, ReceiptRecord, commitment, receipt_key, receipt_name};
+use crate::home::{Home, Table};
 use crate::logs;
 
 /// Most receipts carried (and declared) in one message.
 const RECEIPTS_PER_MESSAGE: usize = 256;
 
-/// Most nested forwards accepted (a forward of a forward of ...).
-pub const MAX_FORWARD_DEPTH: usize = 4;
+/// The home, as the sans-IO rules of [`crate::core::open`] read it.
+impl Held for Home {
+    fn message(&self, id: MessageId) -> Result<Option<StoredMessage>, HeldError> {
+        self.get(Table::Messages, &id.0)
+            .map_err(|e| HeldError(Box::new(e)))
+    }
 
-fn commitment(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
-}
-
-fn receipt_key(message_id: &MessageId, signed: &[u8]) -> Vec<u8> {
-    let mut k = message_id.0.to_vec();
-    k.extend_from_slice(commitment(signed).get(..16).unwrap_or(&[]));
-    k
-}
-
-fn kind_name(k: &ReceiptKind) -> &'static str {
-    match k {
-        ReceiptKind::Delivered => "delivered",
-        ReceiptKind::HandlingAcknowledged { .. } => "acknowledged",
-        ReceiptKind::Deleted { .. } => "deleted",
+    fn consent(&self, request_id: &[u8; 16]) -> Result<Option<ConsentRecord>, HeldError> {
+        self.get(Table::Consents, request_id)
+            .map_err(|e| HeldError(Box::new(e)))
     }
 }
 
@@ -128,7 +120,7 @@ impl Client {
     /// The handling in force for a received message: the originator's,
     /// widened only by the originator's grants.
     pub fn effective_handling_of(&self, m: &StoredMessage) -> Result<Handling> {
-        let (original_id, originator) = self.origin_of(m)?;
+        let (original_id, originator) = origin_of(m)?;
         let grants = self.grants(original_id)?;
         Ok(effective_handling(
             &m.handling,
@@ -137,208 +129,6 @@ impl Client {
             &grants,
             self.now(),
         ))
-    }
-
-    /// The original payload's message id and originator of a stored message.
-    fn origin_of(&self, m: &StoredMessage) -> Result<(MessageId, DirectoryId)> {
-        let signed = SignedPayload::decode(&m.signed_payload)
-            .map_err(|_| anyhow!("message {} has no payload", m.id))?;
-        let mut p = signed.decode_unverified()?;
-        for _ in 0..MAX_FORWARD_DEPTH {
-            match &p.content {
-                Content::Forward { original } => {
-                    p = SignedPayload::decode(original)
-                        .map_err(|_| anyhow!("bad forward"))?
-                        .decode_unverified()?;
-                }
-                _ => break,
-            }
-        }
-        Ok((p.message_id, p.sender))
-    }
-
-    /// Verify the content of a received, already signature-checked payload
-    /// (forward chains, receipts, consents) and adjust the stored message.
-    pub(crate) fn open_content(
-        &self,
-        msg: &mut StoredMessage,
-        payload: &Payload,
-    ) -> Result<SideEffects> {
-        let mut fx = SideEffects::default();
-        match &payload.content {
-            Content::Text => {}
-            Content::Handover { .. } => msg.kind = MessageKind::Handover,
-            Content::Forward { original } => {
-                msg.kind = MessageKind::Forward;
-                let (orig, originator) =
-                    self.verify_forward_chain(&payload.handling, original, 1)?;
-                msg.original_from = Some(originator.to_string());
-                if !payload.body.is_empty() {
-                    msg.text =
-                        format!("{}\n--- forwarded message ---\n{}", payload.body, orig.body);
-                } else {
-                    msg.text = orig.body;
-                }
-            }
-            Content::Receipts(list) => {
-                msg.kind = MessageKind::Receipts;
-                let signer = self
-                    .directory
-                    .record(&payload.sender)
-                    .ok_or_else(|| anyhow!("receipt signer not in directory"))?;
-                for s in list {
-                    let r = Receipt::verify(s, signer)
-                        .map_err(|e| anyhow!("receipt does not verify: {e}"))?;
-                    let ours = self
-                        .message(r.message_id)?
-                        .is_some_and(|m| m.direction == Direction::Out);
-                    if !ours {
-                        bail!(
-                            "receipt for message {} that this focal point did not send",
-                            r.message_id
-                        );
-                    }
-                    let bytes = s.encode();
-                    fx.receipts.push((
-                        receipt_key(&r.message_id, &bytes),
-                        ReceiptRecord {
-                            by: r.by.to_string(),
-                            message_id: r.message_id,
-                            kind: kind_name(&r.kind).into(),
-                            at: r.at,
-                            carrier: payload.message_id,
-                            logged: false,
-                            receipt: bytes,
-                        },
-                    ));
-                }
-            }
-            Content::ConsentRequest(s) => {
-                msg.kind = MessageKind::ConsentRequest;
-                let requester = self
-                    .directory
-                    .record(&payload.sender)
-                    .ok_or_else(|| anyhow!("requester not in directory"))?;
-                let req = ConsentRequest::verify(s, requester)
-                    .map_err(|e| anyhow!("consent request does not verify: {e}"))?;
-                let ours = self
-                    .message(req.message_id)?
-                    .is_some_and(|m| m.direction == Direction::Out);
-                if !ours {
-                    bail!(
-                        "consent request about message {} that this focal point did not originate",
-                        req.message_id
-                    );
-                }
-                msg.text = format!(
-                    "{} asks for consent on message {}: {} — reason: {}",
-                    req.requested_by,
-                    req.message_id,
-                    req.scope.describe(),
-                    req.reason
-                );
-                fx.consents.push(ConsentRecord {
-                    request_id: req.request_id,
-                    message_id: req.message_id,
-                    request: Some(s.encode()),
-                    decision: None,
-                    we_asked: false,
-                });
-            }
-            Content::ConsentDecision(s) => {
-                msg.kind = MessageKind::ConsentDecision;
-                let originator = self
-                    .directory
-                    .record(&payload.sender)
-                    .ok_or_else(|| anyhow!("originator not in directory"))?;
-                let d = ConsentDecision::verify(s, originator)
-                    .map_err(|e| anyhow!("consent decision does not verify: {e}"))?;
-                let mut rec: ConsentRecord = self
-                    .home
-                    .get(Table::Consents, &d.request_id)?
-                    .ok_or_else(|| {
-                        anyhow!("a consent decision for a request this focal point never made")
-                    })?;
-                if rec.message_id != d.message_id {
-                    bail!("the consent decision is about another message than the request");
-                }
-                let (orig_id, orig_sender) = match self.message(d.message_id)? {
-                    Some(m) => self.origin_of(&m)?,
-                    None => bail!("consent decision about an unknown message"),
-                };
-                if orig_id != d.message_id || orig_sender != d.decided_by {
-                    bail!("the consent decision is not from the message's originator");
-                }
-                msg.text = format!(
-                    "{} {} consent on message {}: {}{}",
-                    d.decided_by,
-                    if d.granted { "GRANTED" } else { "REFUSED" },
-                    d.message_id,
-                    d.scope.describe(),
-                    if d.conditions.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" — {}", d.conditions)
-                    }
-                );
-                rec.decision = Some(s.encode());
-                fx.consents.push(rec);
-            }
-        }
-        Ok(fx)
-    }
-
-    /// Verify a forwarded payload (recursively): the originator's signature
-    /// against the verified directory, and that the forwarding handling is
-    /// at least as strict as the forwarded one.
-    fn verify_forward_chain(
-        &self,
-        outer: &Handling,
-        original: &[u8],
-        depth: usize,
-    ) -> Result<(Payload, DirectoryId)> {
-        if depth > MAX_FORWARD_DEPTH {
-            bail!("forward chain deeper than {MAX_FORWARD_DEPTH}");
-        }
-        let signed = SignedPayload::decode(original)
-            .map_err(|e| anyhow!("forwarded payload is malformed: {e}"))?;
-        let claimed = signed.decode_unverified()?;
-        let rec = self.directory.record(&claimed.sender).ok_or_else(|| {
-            anyhow!(
-                "the forwarded message's originator {} is not in the verified directory",
-                claimed.sender
-            )
-        })?;
-        let p = signed.verify_by(&rec.identity_key).map_err(|e| {
-            anyhow!(
-                "the forwarded message's signature by {} does not verify ({e})",
-                claimed.sender
-            )
-        })?;
-        p.check_wellformed()?;
-        if !outer.is_at_least_as_strict_as(&p.handling) {
-            let why: Vec<String> = outer
-                .loosenings(&p.handling)
-                .iter()
-                .map(ToString::to_string)
-                .collect();
-            bail!(
-                "the forward loosens the original handling set by {}: {}; rejected",
-                p.sender,
-                why.join("; ")
-            );
-        }
-        match &p.content {
-            Content::Forward { original } => {
-                let (inner, originator) =
-                    self.verify_forward_chain(&p.handling, original, depth + 1)?;
-                Ok((inner, originator))
-            }
-            _ => {
-                let sender = p.sender.clone();
-                Ok((p, sender))
-            }
-        }
     }
 
     /// Send accountability objects to one party, each declared to the relay.
@@ -406,7 +196,7 @@ impl Client {
                         ReceiptRecord {
                             by: self.profile.id.to_string(),
                             message_id: m.id,
-                            kind: kind_name(&k).into(),
+                            kind: receipt_name(&k).into(),
                             at: r.at,
                             carrier: MessageId([0; 16]),
                             logged: false,
@@ -524,7 +314,7 @@ impl Client {
                 why.join("; ")
             );
         }
-        let (original_id, originator_id) = self.origin_of(&m)?;
+        let (original_id, originator_id) = origin_of(&m)?;
         let originator = self.party(&originator_id)?;
         let me = self.party(&self.profile.id.clone())?;
         let grants = self.grants(original_id)?;
@@ -567,7 +357,7 @@ impl Client {
         let m = self
             .message(id)?
             .ok_or_else(|| anyhow!("no message {id}"))?;
-        let (original_id, originator) = self.origin_of(&m)?;
+        let (original_id, originator) = origin_of(&m)?;
         let mut request_id = [0u8; 16];
         getrandom::fill(&mut request_id).map_err(|e| anyhow!("OS random generator failed: {e}"))?;
         let req = ConsentRequest {

@@ -27,6 +27,7 @@ use crate::contacts;
 use crate::core::checkpoints::{self, Source, Step};
 use crate::core::clock::Clock;
 pub use crate::core::message::{Direction, MessageKind, StoredMessage};
+use crate::core::open::open_content;
 use crate::devices;
 use crate::home::{Home, KdfParams, Table};
 use crate::logs;
@@ -1402,7 +1403,7 @@ impl Client {
         )
         .map_err(|e| anyhow!("payload from {} rejected: {e}", sender.id))?;
         let mut msg = StoredMessage::received(&payload, plaintext.to_vec(), self.now());
-        let fx = self.open_content(&mut msg, &payload)?;
+        let fx = open_content(&self.directory, &self.home, &mut msg, &payload)?;
         Ok((msg, env.sender_device, sessions, fx))
     }
 

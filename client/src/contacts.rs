@@ -189,70 +189,7 @@ pub fn normalize_safety_number(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use liaison_protocol::directory::{
-        AuthorityCertificate, DeviceKeys, RecordStatus, endorse_device,
-    };
-    use liaison_protocol::{CountryCode, SecretKey, Signed};
-
-    fn key(n: u8) -> SecretKey {
-        SecretKey::from_seed(&[n; 32])
-    }
-
-    fn dir(records: Vec<FocalPointRecord>) -> Directory {
-        let root = key(1);
-        let th = key(2);
-        let cert = AuthorityCertificate {
-            country: CountryCode::parse("TH").unwrap_or_else(|_| unreachable!()),
-            name: "TH".into(),
-            key: th.public_key(),
-            serial: 1,
-            not_before: Timestamp(0),
-            not_after: Timestamp(u64::MAX),
-            revoked: false,
-        };
-        let signed: Vec<_> = records.iter().map(|r| Signed::sign(r, &th)).collect();
-        Directory::build(
-            &root.public_key(),
-            &[Signed::sign(&cert, &root)],
-            &signed,
-            &[],
-            Timestamp(5),
-        )
-        .0
-    }
-
-    fn rec(id: &str, identity: &SecretKey, devices: &[u8]) -> FocalPointRecord {
-        let id = DirectoryId::parse(id).unwrap_or_else(|_| unreachable!());
-        let devs: Vec<DeviceKeys> = devices
-            .iter()
-            .map(|n| DeviceKeys {
-                signing: key(*n).public_key(),
-                agreement: [*n; 32],
-            })
-            .collect();
-        FocalPointRecord {
-            country: id.country(),
-            id: id.clone(),
-            version: 1,
-            name: "x".into(),
-            agency: "DSI".into(),
-            unit: String::new(),
-            roles: vec![],
-            languages: vec![],
-            time_zone: String::new(),
-            working_hours: String::new(),
-            notes: String::new(),
-            identity_key: identity.public_key(),
-            device_endorsements: devs
-                .iter()
-                .map(|d| endorse_device(identity, &id, d))
-                .collect(),
-            devices: devs,
-            not_before: Timestamp(0),
-            not_after: Timestamp(u64::MAX),
-            status: RecordStatus::Active,
-        }
-    }
+    use crate::core::testing::{dir, key, rec};
 
     #[test]
     fn key_change_clears_verification_and_new_device_is_announced() {

@@ -6,4 +6,7 @@
 pub mod checkpoints;
 pub mod clock;
 pub mod message;
+pub mod open;
 pub mod records;
+#[cfg(test)]
+pub(crate) mod testing;

@@ -1,8 +1,34 @@
 //! What the home keeps about receipts and consent exchanges, and what
 //! opening a message adds to it.
 
+use liaison_protocol::consent::ReceiptKind;
 use liaison_protocol::{MessageId, Timestamp};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// SHA-256 of a signed receipt, request or decision: what the relay's event
+/// log declares about it.
+pub fn commitment(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// Where a receipt is kept: the message it is about and a prefix of its
+/// commitment, so receipts of one message sort together.
+pub fn receipt_key(message_id: &MessageId, signed: &[u8]) -> Vec<u8> {
+    let mut k = message_id.0.to_vec();
+    k.extend_from_slice(commitment(signed).get(..16).unwrap_or(&[]));
+    k
+}
+
+/// How a receipt's kind is stored and shown: `delivered`, `acknowledged`,
+/// `deleted`.
+pub fn receipt_name(k: &ReceiptKind) -> &'static str {
+    match k {
+        ReceiptKind::Delivered => "delivered",
+        ReceiptKind::HandlingAcknowledged { .. } => "acknowledged",
+        ReceiptKind::Deleted { .. } => "deleted",
+    }
+}
 
 /// A receipt held by the originator (received) or by the recipient (sent).
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -1,0 +1,530 @@
+//! What a received payload's content means once its signature and sender
+//! verified: forwards are checked back to their originator and may only
+//! tighten the handling; receipts and consent messages must concern what
+//! this focal point sent or asked; each adds records to the home.
+//!
+//! The home is read through [`Held`], so these rules run without storage.
+
+use std::error::Error;
+
+use liaison_protocol::codec::Wire;
+use liaison_protocol::consent::{ConsentDecision, ConsentRequest, Receipt};
+use liaison_protocol::directory::Directory;
+use liaison_protocol::handling::Handling;
+use liaison_protocol::message::{Content, Payload, SignedPayload};
+use liaison_protocol::{DecodeError, DirectoryId, MessageId, VerifyError};
+
+use crate::core::message::{Direction, MessageKind, StoredMessage};
+use crate::core::records::{ConsentRecord, ReceiptRecord, SideEffects, receipt_key, receipt_name};
+
+/// Most nested forwards accepted (a forward of a forward of ...).
+pub const MAX_FORWARD_DEPTH: usize = 4;
+
+/// What the home holds, as these rules need it.
+pub trait Held {
+    /// A stored message.
+    fn message(&self, id: MessageId) -> Result<Option<StoredMessage>, HeldError>;
+    /// A consent exchange, by request id.
+    fn consent(&self, request_id: &[u8; 16]) -> Result<Option<ConsentRecord>, HeldError>;
+}
+
+/// The home could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("reading the home: {0}")]
+pub struct HeldError(#[source] pub Box<dyn Error + Send + Sync>);
+
+/// Why a received payload's content was rejected.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// Forwards nested deeper than [`MAX_FORWARD_DEPTH`].
+    #[error("forward chain deeper than {MAX_FORWARD_DEPTH}")]
+    ForwardTooDeep,
+    /// A forwarded payload does not decode.
+    #[error("forwarded payload is malformed: {0}")]
+    ForwardMalformed(DecodeError),
+    /// A forwarded payload's body does not decode or is not well formed.
+    #[error("forwarded payload is invalid: {0}")]
+    ForwardInvalid(VerifyError),
+    /// The originator of a forwarded message is not in the verified
+    /// directory.
+    #[error("the forwarded message's originator {0} is not in the verified directory")]
+    ForwardOriginatorUnknown(DirectoryId),
+    /// The originator's signature on a forwarded message does not verify.
+    #[error("the forwarded message's signature by {by} does not verify ({source})")]
+    ForwardSignature {
+        /// The claimed originator.
+        by: DirectoryId,
+        /// Why.
+        source: VerifyError,
+    },
+    /// A forward is less strict than what it forwards.
+    #[error("the forward loosens the original handling set by {by}: {}; rejected", .why.join("; "))]
+    ForwardLoosens {
+        /// Who set the original handling.
+        by: DirectoryId,
+        /// Each loosening, in words.
+        why: Vec<String>,
+    },
+    /// The author of a receipt or consent message is not in the verified
+    /// directory.
+    #[error("{0} not in directory")]
+    AuthorUnknown(&'static str),
+    /// A receipt's signature or contents do not verify.
+    #[error("receipt does not verify: {0}")]
+    ReceiptInvalid(VerifyError),
+    /// A receipt for a message this focal point did not send.
+    #[error("receipt for message {0} that this focal point did not send")]
+    ReceiptNotOurs(MessageId),
+    /// A consent request's signature or contents do not verify.
+    #[error("consent request does not verify: {0}")]
+    ConsentRequestInvalid(VerifyError),
+    /// A consent request about a message this focal point did not
+    /// originate.
+    #[error("consent request about message {0} that this focal point did not originate")]
+    ConsentRequestNotOurs(MessageId),
+    /// A consent decision's signature or contents do not verify.
+    #[error("consent decision does not verify: {0}")]
+    ConsentDecisionInvalid(VerifyError),
+    /// A consent decision answers no request this focal point made.
+    #[error("a consent decision for a request this focal point never made")]
+    ConsentDecisionUnrequested,
+    /// A consent decision names another message than its request.
+    #[error("the consent decision is about another message than the request")]
+    ConsentDecisionMismatch,
+    /// A consent decision about a message this home does not hold.
+    #[error("consent decision about an unknown message")]
+    ConsentDecisionUnknownMessage,
+    /// A consent decision not signed by the message's originator.
+    #[error("the consent decision is not from the message's originator")]
+    ConsentDecisionNotFromOriginator,
+    /// A stored message carries no payload that decodes.
+    #[error("message {0} has no payload")]
+    NoPayload(MessageId),
+    /// The home could not be read.
+    #[error(transparent)]
+    Held(#[from] HeldError),
+}
+
+/// The original payload's id and originator of a stored message (the
+/// innermost payload of a forward chain).
+pub fn origin_of(m: &StoredMessage) -> Result<(MessageId, DirectoryId), OpenError> {
+    let no_payload = || OpenError::NoPayload(m.id);
+    let decode = |bytes: &[u8]| {
+        SignedPayload::decode(bytes)
+            .ok()
+            .and_then(|s| s.decode_unverified().ok())
+            .ok_or_else(no_payload)
+    };
+    let mut p = decode(&m.signed_payload)?;
+    for _ in 0..MAX_FORWARD_DEPTH {
+        match &p.content {
+            Content::Forward { original } => p = decode(original)?,
+            _ => break,
+        }
+    }
+    Ok((p.message_id, p.sender))
+}
+
+/// Verify a forwarded payload back to its originator: every signature in
+/// the chain verifies against the verified directory, and every forward is
+/// at least as strict as what it carries. Returns the innermost payload and
+/// its originator.
+pub fn verify_forward_chain(
+    directory: &Directory,
+    outer: &Handling,
+    original: &[u8],
+    depth: usize,
+) -> Result<(Payload, DirectoryId), OpenError> {
+    if depth > MAX_FORWARD_DEPTH {
+        return Err(OpenError::ForwardTooDeep);
+    }
+    let signed = SignedPayload::decode(original).map_err(OpenError::ForwardMalformed)?;
+    let claimed = signed
+        .decode_unverified()
+        .map_err(OpenError::ForwardInvalid)?;
+    let rec = directory
+        .record(&claimed.sender)
+        .ok_or_else(|| OpenError::ForwardOriginatorUnknown(claimed.sender.clone()))?;
+    let p = signed
+        .verify_by(&rec.identity_key)
+        .map_err(|source| OpenError::ForwardSignature {
+            by: claimed.sender.clone(),
+            source,
+        })?;
+    p.check_wellformed().map_err(OpenError::ForwardInvalid)?;
+    if !outer.is_at_least_as_strict_as(&p.handling) {
+        let why = outer
+            .loosenings(&p.handling)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        return Err(OpenError::ForwardLoosens {
+            by: p.sender.clone(),
+            why,
+        });
+    }
+    match &p.content {
+        Content::Forward { original } => {
+            verify_forward_chain(directory, &p.handling, original, depth + 1)
+        }
+        _ => {
+            let sender = p.sender.clone();
+            Ok((p, sender))
+        }
+    }
+}
+
+fn sent_by_us(held: &impl Held, id: MessageId) -> Result<bool, OpenError> {
+    Ok(held
+        .message(id)?
+        .is_some_and(|m| m.direction == Direction::Out))
+}
+
+/// Check the content of a received payload whose signature and sender
+/// verified, set the stored message's kind and text accordingly, and say
+/// what else to store.
+pub fn open_content(
+    directory: &Directory,
+    held: &impl Held,
+    msg: &mut StoredMessage,
+    payload: &Payload,
+) -> Result<SideEffects, OpenError> {
+    let mut fx = SideEffects::default();
+    let author = |what: &'static str| {
+        directory
+            .record(&payload.sender)
+            .ok_or(OpenError::AuthorUnknown(what))
+    };
+    match &payload.content {
+        Content::Text => {}
+        Content::Handover { .. } => msg.kind = MessageKind::Handover,
+        Content::Forward { original } => {
+            msg.kind = MessageKind::Forward;
+            let (orig, originator) =
+                verify_forward_chain(directory, &payload.handling, original, 1)?;
+            msg.original_from = Some(originator.to_string());
+            msg.text = if payload.body.is_empty() {
+                orig.body
+            } else {
+                format!("{}\n--- forwarded message ---\n{}", payload.body, orig.body)
+            };
+        }
+        Content::Receipts(list) => {
+            msg.kind = MessageKind::Receipts;
+            let signer = author("receipt signer")?;
+            for s in list {
+                let r = Receipt::verify(s, signer).map_err(OpenError::ReceiptInvalid)?;
+                if !sent_by_us(held, r.message_id)? {
+                    return Err(OpenError::ReceiptNotOurs(r.message_id));
+                }
+                let bytes = s.encode();
+                fx.receipts.push((
+                    receipt_key(&r.message_id, &bytes),
+                    ReceiptRecord {
+                        by: r.by.to_string(),
+                        message_id: r.message_id,
+                        kind: receipt_name(&r.kind).into(),
+                        at: r.at,
+                        carrier: payload.message_id,
+                        logged: false,
+                        receipt: bytes,
+                    },
+                ));
+            }
+        }
+        Content::ConsentRequest(s) => {
+            msg.kind = MessageKind::ConsentRequest;
+            let requester = author("requester")?;
+            let req =
+                ConsentRequest::verify(s, requester).map_err(OpenError::ConsentRequestInvalid)?;
+            if !sent_by_us(held, req.message_id)? {
+                return Err(OpenError::ConsentRequestNotOurs(req.message_id));
+            }
+            msg.text = format!(
+                "{} asks for consent on message {}: {} — reason: {}",
+                req.requested_by,
+                req.message_id,
+                req.scope.describe(),
+                req.reason
+            );
+            fx.consents.push(ConsentRecord {
+                request_id: req.request_id,
+                message_id: req.message_id,
+                request: Some(s.encode()),
+                decision: None,
+                we_asked: false,
+            });
+        }
+        Content::ConsentDecision(s) => {
+            msg.kind = MessageKind::ConsentDecision;
+            let originator = author("originator")?;
+            let d = ConsentDecision::verify(s, originator)
+                .map_err(OpenError::ConsentDecisionInvalid)?;
+            let mut rec = held
+                .consent(&d.request_id)?
+                .ok_or(OpenError::ConsentDecisionUnrequested)?;
+            if rec.message_id != d.message_id {
+                return Err(OpenError::ConsentDecisionMismatch);
+            }
+            let (orig_id, orig_sender) = match held.message(d.message_id)? {
+                Some(m) => origin_of(&m)?,
+                None => return Err(OpenError::ConsentDecisionUnknownMessage),
+            };
+            if orig_id != d.message_id || orig_sender != d.decided_by {
+                return Err(OpenError::ConsentDecisionNotFromOriginator);
+            }
+            msg.text = format!(
+                "{} {} consent on message {}: {}{}",
+                d.decided_by,
+                if d.granted { "GRANTED" } else { "REFUSED" },
+                d.message_id,
+                d.scope.describe(),
+                if d.conditions.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — {}", d.conditions)
+                }
+            );
+            rec.decision = Some(s.encode());
+            fx.consents.push(rec);
+        }
+    }
+    Ok(fx)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use liaison_protocol::consent::ReceiptKind;
+    use liaison_protocol::{ConversationId, SecretKey, Signed, Timestamp};
+
+    use super::*;
+    use crate::core::testing::{dir, key, rec};
+
+    /// A home that holds what the test puts in it.
+    #[derive(Default)]
+    struct Home {
+        messages: BTreeMap<MessageId, StoredMessage>,
+        consents: BTreeMap<[u8; 16], ConsentRecord>,
+    }
+
+    impl Held for Home {
+        fn message(&self, id: MessageId) -> Result<Option<StoredMessage>, HeldError> {
+            Ok(self.messages.get(&id).cloned())
+        }
+        fn consent(&self, id: &[u8; 16]) -> Result<Option<ConsentRecord>, HeldError> {
+            Ok(self.consents.get(id).cloned())
+        }
+    }
+
+    fn id(s: &str) -> DirectoryId {
+        DirectoryId::parse(s).unwrap()
+    }
+
+    fn h(text: &str) -> Handling {
+        Handling::parse_text(text).unwrap()
+    }
+
+    /// Alice (key 10, device 11) and Bob (key 20, device 21) of TH.
+    fn people() -> (Directory, SecretKey, SecretKey) {
+        let (alice, bob) = (key(10), key(20));
+        let d = dir(vec![
+            rec("th.dsi.alice", &alice, &[11]),
+            rec("th.dsi.bob", &bob, &[21]),
+        ]);
+        (d, alice, bob)
+    }
+
+    fn payload(from: &str, n: u8, body: &str, handling: Handling, content: Content) -> Payload {
+        let device = if from.ends_with("alice") { 11 } else { 21 };
+        Payload {
+            message_id: MessageId([n; 16]),
+            sender: id(from),
+            sender_device: key(device).public_key(),
+            recipients: vec![id("th.dsi.carol")],
+            resolved: vec![id("th.dsi.carol")],
+            conversation_id: ConversationId([n; 16]),
+            created_at: Timestamp(1_000),
+            handling,
+            body: body.into(),
+            content,
+            attachments: Vec::new(),
+            checkpoints: Vec::new(),
+        }
+    }
+
+    fn opened(d: &Directory, held: &Home, p: &Payload) -> Result<StoredMessage, OpenError> {
+        let bytes = Signed::sign(p, &key(20)).encode();
+        let mut m = StoredMessage::received(p, bytes, Timestamp(2_000));
+        open_content(d, held, &mut m, p).map(|_| m)
+    }
+
+    #[test]
+    fn a_forward_that_keeps_or_tightens_the_handling_opens_to_the_original() {
+        let (d, alice, _) = people();
+        let original = payload("th.dsi.alice", 1, "pier 7", h("AMBER"), Content::Text);
+        let original = Signed::sign(&original, &alice).encode();
+        let fwd = payload(
+            "th.dsi.bob",
+            2,
+            "see below",
+            h("RED"),
+            Content::Forward { original },
+        );
+        let m = opened(&d, &Home::default(), &fwd).unwrap();
+        assert_eq!(m.kind, MessageKind::Forward);
+        assert_eq!(m.original_from.as_deref(), Some("th.dsi.alice"));
+        assert_eq!(m.text, "see below\n--- forwarded message ---\npier 7");
+    }
+
+    #[test]
+    fn a_forward_that_loosens_or_alters_the_original_is_refused() {
+        let (d, alice, bob) = people();
+        let original = payload("th.dsi.alice", 1, "pier 7", h("RED"), Content::Text);
+        let signed = Signed::sign(&original, &alice).encode();
+        let loose = payload(
+            "th.dsi.bob",
+            2,
+            "",
+            h("GREEN"),
+            Content::Forward {
+                original: signed.clone(),
+            },
+        );
+        let err = opened(&d, &Home::default(), &loose).unwrap_err();
+        assert!(
+            matches!(&err, OpenError::ForwardLoosens { by, .. } if by.as_str() == "th.dsi.alice"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("loosens the original handling"));
+
+        // Bob edits Alice's text but keeps her signature.
+        let mut edited = signed.clone();
+        let at = edited.windows(6).position(|w| w == b"pier 7").unwrap();
+        edited[at] = b'P';
+        let forged = payload(
+            "th.dsi.bob",
+            3,
+            "",
+            h("RED"),
+            Content::Forward { original: edited },
+        );
+        assert!(matches!(
+            opened(&d, &Home::default(), &forged),
+            Err(OpenError::ForwardSignature { .. })
+        ));
+
+        // Bob signs a payload claiming to be Alice's.
+        let claimed = Signed::sign(&original, &bob).encode();
+        let impostor = payload(
+            "th.dsi.bob",
+            4,
+            "",
+            h("RED"),
+            Content::Forward { original: claimed },
+        );
+        assert!(matches!(
+            opened(&d, &Home::default(), &impostor),
+            Err(OpenError::ForwardSignature { .. })
+        ));
+
+        // A chain deeper than allowed.
+        let mut inner = signed;
+        for n in 0..=MAX_FORWARD_DEPTH as u8 {
+            let p = payload(
+                "th.dsi.alice",
+                10 + n,
+                "",
+                h("RED"),
+                Content::Forward { original: inner },
+            );
+            inner = Signed::sign(&p, &alice).encode();
+        }
+        let deep = payload(
+            "th.dsi.bob",
+            30,
+            "",
+            h("RED"),
+            Content::Forward { original: inner },
+        );
+        assert!(matches!(
+            opened(&d, &Home::default(), &deep),
+            Err(OpenError::ForwardTooDeep)
+        ));
+    }
+
+    #[test]
+    fn receipts_count_only_for_messages_this_home_sent() {
+        let (d, _, bob) = people();
+        let sent = payload("th.dsi.alice", 1, "pier 7", h("RED"), Content::Text);
+        let mut home = Home::default();
+        let receipt = |n: u8| {
+            Signed::sign(
+                &Receipt {
+                    message_id: MessageId([n; 16]),
+                    kind: ReceiptKind::Delivered,
+                    by: id("th.dsi.bob"),
+                    at: Timestamp(1_500),
+                },
+                &bob,
+            )
+        };
+        let carrier = payload(
+            "th.dsi.bob",
+            5,
+            "",
+            h("RED"),
+            Content::Receipts(vec![receipt(1)]),
+        );
+        assert!(matches!(
+            opened(&d, &home, &carrier),
+            Err(OpenError::ReceiptNotOurs(m)) if m == MessageId([1; 16])
+        ));
+
+        let signed = Signed::sign(&sent, &key(10)).encode();
+        home.messages
+            .insert(sent.message_id, StoredMessage::outgoing(&sent, signed));
+        let bytes = Signed::sign(&carrier, &bob).encode();
+        let mut m = StoredMessage::received(&carrier, bytes, Timestamp(2_000));
+        let fx = open_content(&d, &home, &mut m, &carrier).unwrap();
+        assert_eq!(m.kind, MessageKind::Receipts);
+        assert_eq!(fx.receipts.len(), 1);
+        let (_, r) = &fx.receipts[0];
+        assert_eq!(
+            (r.by.as_str(), r.kind.as_str()),
+            ("th.dsi.bob", "delivered")
+        );
+        assert_eq!(r.carrier, carrier.message_id);
+    }
+
+    #[test]
+    fn a_consent_decision_needs_a_request_made_here_about_the_deciders_message() {
+        let (d, alice, _) = people();
+        let decision = |n: u8| ConsentDecision {
+            request_id: [n; 16],
+            message_id: MessageId([1; 16]),
+            decided_by: id("th.dsi.alice"),
+            granted: true,
+            scope: liaison_protocol::consent::ConsentScope::JudicialUse {
+                case_reference: "case 1".into(),
+            },
+            conditions: String::new(),
+            decided_at: Timestamp(1_500),
+            valid_until: None,
+        };
+        let carrier = payload(
+            "th.dsi.alice",
+            6,
+            "",
+            h("RED"),
+            Content::ConsentDecision(Signed::sign(&decision(9), &alice)),
+        );
+        assert!(matches!(
+            opened(&d, &Home::default(), &carrier),
+            Err(OpenError::ConsentDecisionUnrequested)
+        ));
+    }
+}

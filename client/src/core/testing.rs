@@ -1,0 +1,73 @@
+//! Test fixtures shared by the client's unit tests: keys from a seed, a
+//! verified directory of Thai focal points under one authority, and their
+//! records.
+
+#![allow(clippy::unwrap_used)]
+
+use liaison_protocol::directory::{
+    AuthorityCertificate, DeviceKeys, Directory, FocalPointRecord, RecordStatus, endorse_device,
+};
+use liaison_protocol::{CountryCode, DirectoryId, SecretKey, Signed, Timestamp};
+
+/// The key whose seed is `[n; 32]`.
+pub fn key(n: u8) -> SecretKey {
+    SecretKey::from_seed(&[n; 32])
+}
+
+/// A directory verified under root `key(1)` and the TH authority `key(2)`.
+pub fn dir(records: Vec<FocalPointRecord>) -> Directory {
+    let root = key(1);
+    let th = key(2);
+    let cert = AuthorityCertificate {
+        country: CountryCode::parse("TH").unwrap_or_else(|_| unreachable!()),
+        name: "TH".into(),
+        key: th.public_key(),
+        serial: 1,
+        not_before: Timestamp(0),
+        not_after: Timestamp(u64::MAX),
+        revoked: false,
+    };
+    let signed: Vec<_> = records.iter().map(|r| Signed::sign(r, &th)).collect();
+    Directory::build(
+        &root.public_key(),
+        &[Signed::sign(&cert, &root)],
+        &signed,
+        &[],
+        Timestamp(5),
+    )
+    .0
+}
+
+/// An active record for `id` with `identity` and devices `key(n)`.
+pub fn rec(id: &str, identity: &SecretKey, devices: &[u8]) -> FocalPointRecord {
+    let id = DirectoryId::parse(id).unwrap_or_else(|_| unreachable!());
+    let devs: Vec<DeviceKeys> = devices
+        .iter()
+        .map(|n| DeviceKeys {
+            signing: key(*n).public_key(),
+            agreement: [*n; 32],
+        })
+        .collect();
+    FocalPointRecord {
+        country: id.country(),
+        id: id.clone(),
+        version: 1,
+        name: "x".into(),
+        agency: "DSI".into(),
+        unit: String::new(),
+        roles: vec![],
+        languages: vec![],
+        time_zone: String::new(),
+        working_hours: String::new(),
+        notes: String::new(),
+        identity_key: identity.public_key(),
+        device_endorsements: devs
+            .iter()
+            .map(|d| endorse_device(identity, &id, d))
+            .collect(),
+        devices: devs,
+        not_before: Timestamp(0),
+        not_after: Timestamp(u64::MAX),
+        status: RecordStatus::Active,
+    }
+}
