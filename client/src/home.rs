@@ -106,7 +106,11 @@ pub const HOME_FORMAT: u32 = 1;
 #[non_exhaustive]
 pub enum HomeError {
     /// There is no home in the directory.
-    #[error("no Liaison home at {} (run `liaison --home {} init ...` first)", .0.display(), .0.display())]
+    #[error(
+        "no Liaison home at {}: check --home (or LIAISON_HOME); to create one there, see `liaison --home {} init --help`",
+        .0.display(),
+        .0.display()
+    )]
     Missing(PathBuf),
     /// The directory already holds a home.
     #[error("{} already holds a Liaison home; use another --home", .0.display())]

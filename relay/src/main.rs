@@ -23,7 +23,13 @@ use liaison_relay::{Relay, RelayConfig, backup, dev};
 #[command(name = "liaison-relay", version)]
 struct Cli {
     /// Log line format on stderr (overrides `[logging] format`).
-    #[arg(long, global = true, value_enum, env = "LIAISON_LOG_FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "LIAISON_LOG_FORMAT",
+        hide_env_values = true
+    )]
     log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,

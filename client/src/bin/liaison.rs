@@ -27,7 +27,7 @@ use liaison_client::agent::remote::AgentClient;
 use liaison_client::agent::server::{Agent, AgentOptions, AgentSocket};
 use liaison_client::agent::views::{self, LinkState, MessageView};
 use liaison_client::agent::{ops, socket_path};
-use liaison_client::home::KdfParams;
+use liaison_client::home::{Home, HomeError, KdfParams};
 use liaison_client::{Client, InitParams, Received};
 use liaison_protocol::consent::ConsentScope;
 use liaison_protocol::handling::Handling;
@@ -44,7 +44,7 @@ const CLIENT_NAME: &str = concat!("liaison ", env!("CARGO_PKG_VERSION"));
 struct Cli {
     /// Home directory holding this focal point's keys and messages
     /// (encrypted at rest).
-    #[arg(long, env = "LIAISON_HOME", global = true)]
+    #[arg(long, env = "LIAISON_HOME", hide_env_values = true, global = true)]
     home: Option<PathBuf>,
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
@@ -195,11 +195,14 @@ enum Command {
         /// The contact's id.
         id: DirectoryId,
     },
-    /// Run the agent for this home in the foreground: it keeps the relay
-    /// connection (live push, reconnection), the outbox and the timers, and
-    /// serves HOME/agent.sock, through which every other `liaison` command
-    /// for this home then goes. Without LIAISON_PASSPHRASE it starts locked
-    /// and the next command asks for the passphrase. See docs/AGENT.md.
+    /// Keep this home connected in the background and serve the other
+    /// `liaison` commands for it.
+    ///
+    /// Runs in the foreground: it keeps the relay connection (live push,
+    /// reconnection), the outbox and the timers, and serves HOME/agent.sock,
+    /// through which every other `liaison` command for this home then goes.
+    /// Without LIAISON_PASSPHRASE it starts locked and the next command asks
+    /// for the passphrase.
     Agent {
         #[command(subcommand)]
         action: Option<AgentCommand>,
@@ -348,6 +351,15 @@ fn parse_request_id(s: &str) -> Result<[u8; 16]> {
     hex::decode_to_slice(s.trim(), &mut out)
         .map_err(|_| anyhow!("a request id is 32 hex digits"))?;
     Ok(out)
+}
+
+/// Open the home at `dir`, asking for the passphrase only once it is clear
+/// there is a home to unlock.
+fn open_home(dir: &std::path::Path) -> Result<Client> {
+    if !Home::exists(dir) {
+        return Err(HomeError::Missing(dir.to_owned()).into());
+    }
+    Ok(Client::open(dir, &passphrase(false)?)?)
 }
 
 fn passphrase(confirm: bool) -> Result<String> {
@@ -540,7 +552,7 @@ async fn execute(cli: &Cli, request: Request) -> Result<Reply> {
     if let Some(mut agent) = running_agent(&dir).await? {
         return agent.call(&request).await;
     }
-    let mut client = Client::open(&dir, &passphrase(false)?)?;
+    let mut client = open_home(&dir)?;
     if ops::needs_relay(&request) {
         client.connect().await?;
     }
@@ -566,7 +578,7 @@ async fn listen(cli: &Cli, count: Option<usize>, timeout: Option<u64>) -> Result
     if let Some(agent) = running_agent(&dir).await? {
         return listen_via_agent(agent, count, timeout, json_out).await;
     }
-    let mut client = Client::open(&dir, &passphrase(false)?)?;
+    let mut client = open_home(&dir)?;
     client.connect().await?;
     let me = client.id().clone();
     let mut shown = Ok(());
