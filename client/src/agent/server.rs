@@ -100,11 +100,7 @@ impl AgentSocket {
     /// stale socket left by an agent that was killed.
     pub async fn bind(home: &Path) -> Result<AgentSocket> {
         if !Home::exists(home) {
-            bail!(
-                "no Liaison home at {} (run `liaison --home {} init ...` first)",
-                home.display(),
-                home.display()
-            );
+            return Err(HomeError::Missing(home.to_owned()).into());
         }
         let meta = std::fs::metadata(home)
             .with_context(|| format!("reading the permissions of {}", home.display()))?;

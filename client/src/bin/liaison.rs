@@ -359,7 +359,7 @@ fn open_home(dir: &std::path::Path) -> Result<Client> {
     if !Home::exists(dir) {
         return Err(HomeError::Missing(dir.to_owned()).into());
     }
-    Ok(Client::open(dir, &passphrase(false)?)?)
+    Client::open(dir, &passphrase(false)?)
 }
 
 fn passphrase(confirm: bool) -> Result<String> {
