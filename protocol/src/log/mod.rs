@@ -10,6 +10,9 @@
 //!   or auditor pins (log key, witness keys, cosignature quorum).
 //! - [`cosignature`]: c2sp.org/tlog-cosignature v1 witness cosignatures.
 //! - [`proof`]: c2sp.org/tlog-proof per-entry proof bundles.
+//! - [`compare`]: how one checkpoint relates to another of the same log
+//!   (identical, fork, newer or older) and judging the consistency proof
+//!   that decides the last two.
 //!
 //! Everything here is pure: no I/O, no clock (timestamps are arguments), no
 //! randomness (keys are built from caller-supplied seeds), and storage is
@@ -20,6 +23,7 @@
 //! note keys, and any persistence.
 
 pub mod checkpoint;
+pub mod compare;
 pub mod cosignature;
 pub mod event;
 pub mod merkle;
@@ -30,6 +34,7 @@ pub use checkpoint::{
     Checkpoint, CheckpointError, LogPolicy, SignedCheckpoint, explain_checkpoint_error, key_label,
     open_checkpoint,
 };
+pub use compare::{CheckpointRelation, Extension, compare_checkpoints, judge_consistency};
 pub use cosignature::{Cosignature, CosignatureSigner, cosigned_message, verify_cosignature};
 pub use merkle::{
     CompactRange, Hash, HashReader, ProofError, consistency_proof, empty_root, inclusion_proof,
