@@ -28,8 +28,8 @@ struct CheckpointFile<'a> {
 
 impl<'a> CheckpointFile<'a> {
     fn read(path: &'a Path) -> Result<Self, AuditError> {
-        let bytes =
-            read_bounded(path, MAX_NOTE_LEN as u64, true).map_err(AuditError::io("reading", path))?;
+        let bytes = read_bounded(path, MAX_NOTE_LEN as u64, true)
+            .map_err(AuditError::io("reading", path))?;
         Ok(CheckpointFile { path, bytes })
     }
 
@@ -39,10 +39,11 @@ impl<'a> CheckpointFile<'a> {
             path: self.path.to_owned(),
             error,
         })?;
-        let cp = Checkpoint::from_text(note.text()).map_err(|error| AuditError::NotACheckpoint {
-            path: self.path.to_owned(),
-            error,
-        })?;
+        let cp =
+            Checkpoint::from_text(note.text()).map_err(|error| AuditError::NotACheckpoint {
+                path: self.path.to_owned(),
+                error,
+            })?;
         Ok(cp.origin().to_owned())
     }
 

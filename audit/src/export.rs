@@ -243,7 +243,8 @@ async fn export_log(
     };
     let mut history = load_history(&dirs.checkpoints, &policy, log, report)?;
     if let Some((file, held)) = history.last()
-        && let CheckpointRelation::Older(e) = compare_checkpoints(held.checkpoint(), latest.checkpoint())
+        && let CheckpointRelation::Older(e) =
+            compare_checkpoints(held.checkpoint(), latest.checkpoint())
     {
         report.fail(format!(
             "ROLLBACK of the {name} log: the relay's latest checkpoint has size {}, but {name}/\

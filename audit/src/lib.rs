@@ -86,9 +86,8 @@ pub use layout::{
 };
 pub use message::message_proofs;
 pub use proof::{
-    CosignatureSummary, DisclosedLeaf, EventSummary, ProofBundleError, ProofSummary,
-    VerifiedProof, describe_directory_entry, describe_event, render_proof_failure,
-    verify_proof_bundle,
+    CosignatureSummary, DisclosedLeaf, EventSummary, ProofBundleError, ProofSummary, VerifiedProof,
+    describe_directory_entry, describe_event, render_proof_failure, verify_proof_bundle,
 };
 pub use relay::{authenticate_auditor, connect, fetch_checkpoint};
 pub use report::Report;

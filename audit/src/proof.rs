@@ -232,12 +232,13 @@ pub fn verify_proof_bundle(bytes: &[u8], trust: &Trust) -> Result<VerifiedProof,
     let note = Note::parse(proof.signed_checkpoint().as_bytes())
         .map_err(|e| ProofBundleError::EmbeddedCheckpoint(e.into()))?;
     let cp = Checkpoint::from_text(note.text()).map_err(ProofBundleError::EmbeddedCheckpoint)?;
-    let (log, policy) = trust.policy_for_origin(cp.origin()).ok_or_else(|| {
-        ProofBundleError::UnknownOrigin {
-            origin: cp.origin().to_owned(),
-            pinned: trust.describe(),
-        }
-    })?;
+    let (log, policy) =
+        trust
+            .policy_for_origin(cp.origin())
+            .ok_or_else(|| ProofBundleError::UnknownOrigin {
+                origin: cp.origin().to_owned(),
+                pinned: trust.describe(),
+            })?;
     let extra = proof.extra().ok_or(ProofBundleError::NoExtra)?;
     let (leaf_hash_value, leaf) = match log {
         LogId::Events => {
@@ -272,16 +273,22 @@ pub fn verify_proof_bundle(bytes: &[u8], trust: &Trust) -> Result<VerifiedProof,
             (leaf_hash(extra), DisclosedLeaf::Directory(entry))
         }
     };
-    let checkpoint = proof.verify(&leaf_hash_value, policy).map_err(|e| match e {
-        CheckpointError::Proof(error) => ProofBundleError::NotIncluded {
-            index: proof.index(),
-            size: cp.size(),
-            error,
-        },
-        other => ProofBundleError::Checkpoint {
-            reason: explain_checkpoint_error(&other, proof.signed_checkpoint().as_bytes(), policy),
-        },
-    })?;
+    let checkpoint = proof
+        .verify(&leaf_hash_value, policy)
+        .map_err(|e| match e {
+            CheckpointError::Proof(error) => ProofBundleError::NotIncluded {
+                index: proof.index(),
+                size: cp.size(),
+                error,
+            },
+            other => ProofBundleError::Checkpoint {
+                reason: explain_checkpoint_error(
+                    &other,
+                    proof.signed_checkpoint().as_bytes(),
+                    policy,
+                ),
+            },
+        })?;
     Ok(VerifiedProof {
         log,
         checkpoint,

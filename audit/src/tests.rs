@@ -9,17 +9,15 @@ use liaison_protocol::log::event::{DirectoryEntry, DisclosedEvent, EventKind, Ev
 use liaison_protocol::log::{Checkpoint, CosignatureSigner, Hash, LogPolicy, TlogProof, leaf_hash};
 use liaison_protocol::{MessageId, SecretKey};
 
+use crate::files::{read_bounded, write_atomic};
 use crate::layout::{
     EXPORT_README, encode_proof_text, parse_checkpoint_name, parse_entry_name, parse_proof_name,
     parse_proof_text,
 };
-use crate::proof::{
-    DisclosedLeaf, describe_directory_entry, describe_event, verify_proof_bundle,
-};
+use crate::proof::{DisclosedLeaf, describe_directory_entry, describe_event, verify_proof_bundle};
 use crate::report::Report;
 use crate::trust::{Trust, log_of_key_name};
 use crate::verify::{EntryData, LogExport, verify_export, verify_log};
-use crate::files::{read_bounded, write_atomic};
 use liaison_protocol::directory::{DeviceKeys, FocalPointRecord, RecordStatus, endorse_device};
 use liaison_protocol::log::{NoteSigner, inclusion_proof, root};
 use liaison_protocol::{CountryCode, DirectoryId, Signed, Timestamp};

@@ -500,7 +500,12 @@ struct RootsMatched {
 
 /// Recompute the root at every verified checkpoint's size, in increasing
 /// order, from the prefix of leaves (RFC 9162 §2.1.1).
-fn check_roots(log: LogId, verified: &Verified, leaves: &[Hash], report: &mut Report) -> RootsMatched {
+fn check_roots(
+    log: LogId,
+    verified: &Verified,
+    leaves: &[Hash],
+    report: &mut Report,
+) -> RootsMatched {
     let name = log.name();
     let mut range = CompactRange::new();
     let mut good_up_to = 0u64;

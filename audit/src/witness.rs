@@ -9,8 +9,8 @@ use liaison_protocol::bundle::Bundle;
 use liaison_protocol::frames::{LogId, Request};
 use liaison_protocol::log::note::MAX_NOTE_LEN;
 use liaison_protocol::log::{
-    CheckpointRelation, CosignatureSigner, LogPolicy, Note, SignedCheckpoint,
-    compare_checkpoints, explain_checkpoint_error, judge_consistency,
+    CheckpointRelation, CosignatureSigner, LogPolicy, Note, SignedCheckpoint, compare_checkpoints,
+    explain_checkpoint_error, judge_consistency,
 };
 
 use crate::error::AuditError;
@@ -93,13 +93,15 @@ impl Witness<'_> {
         let with_me = LogPolicy::with_witnesses(key, vec![self.signer.verifier()], 0)?;
         let state_path = witness_state_path(self.state, log);
         let held = match read_bounded(&state_path, MAX_NOTE_LEN as u64, false) {
-            Ok(bytes) => Some(log_only.open(&bytes).map_err(|error| {
-                AuditError::WitnessState {
-                    path: state_path.clone(),
-                    log,
-                    error,
-                }
-            })?),
+            Ok(bytes) => Some(
+                log_only
+                    .open(&bytes)
+                    .map_err(|error| AuditError::WitnessState {
+                        path: state_path.clone(),
+                        log,
+                        error,
+                    })?,
+            ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(AuditError::io("reading", &state_path)(e)),
         };
