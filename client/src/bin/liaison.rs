@@ -21,6 +21,15 @@ use liaison_protocol::handling::Handling;
 use liaison_protocol::{ConversationId, CountryCode, DirectoryId};
 use serde_json::json;
 
+/// Exit code: the command failed (the message says why).
+const EXIT_ERROR: u8 = 1;
+/// Exit code: `sync` finished, but some messages were rejected (altered,
+/// forged or undecryptable).
+const EXIT_REJECTED: u8 = 3;
+/// Exit code: the relay was caught showing an inconsistent history
+/// (evidence in HOME/evidence/).
+const EXIT_LOG_INCONSISTENT: u8 = 4;
+
 /// Liaison: end-to-end encrypted, signed messaging for cross-border police
 /// cooperation.
 #[derive(Parser, Debug)]
@@ -588,11 +597,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
             Ok(if !report.forks.is_empty() {
-                ExitCode::from(4)
+                ExitCode::from(EXIT_LOG_INCONSISTENT)
             } else if report.rejected.is_empty() {
                 ExitCode::SUCCESS
             } else {
-                ExitCode::from(3)
+                ExitCode::from(EXIT_REJECTED)
             })
         }
         Command::Inbox | Command::Sent => {
@@ -1113,5 +1122,5 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    liaison_net::tool::main_with("liaison", 1, run(cli), |code| code, |_| None)
+    liaison_net::tool::main_with("liaison", EXIT_ERROR, run(cli), |code| code, |_| None)
 }
