@@ -32,8 +32,8 @@
 //! online                   fetching the directory and publishing to the relay
 //! ```
 //!
-//! Non-features: no key is ever held in memory longer than one command, and
-//! nothing here keeps state between commands (the files are the state).
+//! Non-features: no state between calls (the key files and the relay's
+//! directory are the state), and no network in the ceremony functions.
 
 mod ceremony;
 mod directory;
