@@ -64,6 +64,16 @@ fn write_evidence(
 }
 
 impl Witness<'_> {
+    /// Whether the bundle lists this witness's key: clients count only the
+    /// cosignatures of witnesses their bundle lists.
+    pub fn is_listed(&self) -> bool {
+        let mine = self.signer.verifier().to_vkey();
+        self.bundle
+            .witness_keys
+            .split(',')
+            .any(|w| w.trim() == mine)
+    }
+
     /// One round over both logs at `now` (seconds since the epoch, the
     /// cosignature timestamp). `Err` for usage, state, network and relay
     /// problems; a refusal (rollback, fork, failed consistency proof, bad

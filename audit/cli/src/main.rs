@@ -349,22 +349,18 @@ async fn run(cli: Cli) -> Result<Outcome> {
         } => {
             let bundle = audit::load_bundle(&bundle)?;
             let signer = audit::load_witness_key(&key)?;
-            if !bundle
-                .witness_keys
-                .split(',')
-                .any(|w| w.trim() == signer.verifier().to_vkey())
-            {
+            let witness = Witness {
+                bundle: &bundle,
+                signer: &signer,
+                state: &state,
+            };
+            if !witness.is_listed() {
                 eprintln!(
                     "liaison-audit: note: witness key {} is not listed in the bundle's \
                      witness_keys; clients will not count its cosignatures",
                     signer.verifier().to_vkey()
                 );
             }
-            let witness = Witness {
-                bundle: &bundle,
-                signer: &signer,
-                state: &state,
-            };
             loop {
                 match witness.round(unix_now()).await {
                     Ok(report) => {
