@@ -1,40 +1,178 @@
-//! Comparing two checkpoints.
+//! Comparing two signed checkpoints of one log, offline or with a
+//! consistency proof from the relay. The decision itself is the protocol's
+//! [`compare_checkpoints`]; this module opens the files, asks the relay when
+//! a proof is needed, and words the verdict.
 
-use liaison_protocol::log::Checkpoint;
+use std::path::Path;
 
-/// The offline verdict on two verified checkpoints of one log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Comparison {
-    /// Same size, same root.
-    Identical,
-    /// One is the empty tree: every tree extends it.
-    Extends,
-    /// Same size, different roots.
-    Fork,
-    /// Different sizes: only a consistency proof can decide.
-    NeedsProof {
-        /// The smaller size.
-        old: u64,
-        /// The larger size.
-        new: u64,
-    },
+use liaison_net::LinkError;
+use liaison_protocol::bundle::Bundle;
+use liaison_protocol::frames::LogId;
+use liaison_protocol::log::note::MAX_NOTE_LEN;
+use liaison_protocol::log::{
+    Checkpoint, CheckpointRelation, Extension, LogPolicy, Note, SignedCheckpoint,
+    compare_checkpoints, explain_checkpoint_error, judge_consistency, key_label,
+};
+
+use crate::error::AuditError;
+use crate::files::read_bounded;
+use crate::relay::connect;
+use crate::report::Report;
+use crate::trust::Trust;
+
+/// One checkpoint file to compare.
+struct CheckpointFile<'a> {
+    path: &'a Path,
+    bytes: Vec<u8>,
 }
 
-/// Compare two checkpoints of one log without a proof.
-pub fn compare_offline(a: &Checkpoint, b: &Checkpoint) -> Comparison {
-    let (old, new) = if a.size() <= b.size() { (a, b) } else { (b, a) };
-    if old.size() == new.size() {
-        if old.root() == new.root() {
-            Comparison::Identical
-        } else {
-            Comparison::Fork
+impl<'a> CheckpointFile<'a> {
+    fn read(path: &'a Path) -> Result<Self, AuditError> {
+        let bytes = read_bounded(path, MAX_NOTE_LEN as u64, true)
+            .map_err(AuditError::io("reading", path))?;
+        Ok(CheckpointFile { path, bytes })
+    }
+
+    /// The origin it claims, before any signature is checked.
+    fn origin(&self) -> Result<String, AuditError> {
+        let note = Note::parse(&self.bytes).map_err(|error| AuditError::NotANote {
+            path: self.path.to_owned(),
+            error,
+        })?;
+        let cp =
+            Checkpoint::from_text(note.text()).map_err(|error| AuditError::NotACheckpoint {
+                path: self.path.to_owned(),
+                error,
+            })?;
+        Ok(cp.origin().to_owned())
+    }
+
+    /// Open it under `policy`, or report why it does not verify.
+    fn open(&self, policy: &LogPolicy, report: &mut Report) -> Option<SignedCheckpoint> {
+        match policy.open(&self.bytes) {
+            Ok(sc) => Some(sc),
+            Err(e) => {
+                report.fail(format!(
+                    "checkpoint {}: {}",
+                    self.path.display(),
+                    explain_checkpoint_error(&e, &self.bytes, policy)
+                ));
+                None
+            }
         }
-    } else if old.size() == 0 {
-        Comparison::Extends
-    } else {
-        Comparison::NeedsProof {
-            old: old.size(),
-            new: new.size(),
+    }
+}
+
+/// Compare the signed checkpoints in files `a` and `b`. The log key is
+/// `log_key` or the bundle's key named after their origin; cosignatures are
+/// not required. Same size and different roots is a fork; different sizes
+/// need a consistency proof, which the relay of `bundle` is asked for
+/// (without a bundle that is a usage error). `Err` for usage, I/O and
+/// network problems; the verdict is in the report.
+pub async fn compare_checkpoint_files(
+    a: &Path,
+    b: &Path,
+    log_key: Option<&str>,
+    bundle: Option<&Bundle>,
+) -> Result<Report, AuditError> {
+    let (fa, fb) = (CheckpointFile::read(a)?, CheckpointFile::read(b)?);
+    let log_keys: Vec<String> = log_key.map(str::to_owned).into_iter().collect();
+    let trust = Trust::from_args(bundle, &log_keys, &[], Some(0), None)?;
+    let (oa, ob) = (fa.origin()?, fb.origin()?);
+    if oa != ob {
+        return Err(AuditError::DifferentLogs {
+            a: a.to_owned(),
+            a_origin: oa,
+            b: b.to_owned(),
+            b_origin: ob,
+        });
+    }
+    let (log, policy) = trust
+        .policy_for_origin(&oa)
+        .ok_or(AuditError::UnpinnedOrigin { origin: oa })?;
+    let mut report = Report::default();
+    let (sa, sb) = (fa.open(policy, &mut report), fb.open(policy, &mut report));
+    let (Some(sa), Some(sb)) = (sa, sb) else {
+        return Ok(report);
+    };
+    let (ca, cb) = (sa.checkpoint(), sb.checkpoint());
+    let evidence = || {
+        format!(
+            "evidence: {} (size {}, root {}) and {} (size {}, root {}), both signed by {}",
+            a.display(),
+            ca.size(),
+            ca.root().to_base64(),
+            b.display(),
+            cb.size(),
+            cb.root().to_base64(),
+            key_label(policy.log())
+        )
+    };
+    match compare_checkpoints(ca, cb) {
+        CheckpointRelation::DifferentOrigins => {
+            // Both opened under one log key, whose name is the origin.
+            return Err(AuditError::UnpinnedOrigin {
+                origin: cb.origin().to_owned(),
+            });
         }
+        CheckpointRelation::Identical => report.note("the two checkpoints are identical"),
+        CheckpointRelation::Fork { size } => report.fail(format!(
+            "FORK: inconsistent checkpoints of the {} log: two different roots for size {size}; {}",
+            log.name(),
+            evidence()
+        )),
+        CheckpointRelation::Newer(e) | CheckpointRelation::Older(e) if !e.needs_proof() => {
+            report.note("one checkpoint is the empty tree: consistent");
+        }
+        CheckpointRelation::Newer(e) | CheckpointRelation::Older(e) => {
+            let Some(bundle) = bundle else {
+                return Err(AuditError::NeedsProof {
+                    old: e.old,
+                    new: e.new,
+                });
+            };
+            match prove_with_relay(bundle, log, ca, cb, e).await? {
+                Ok(()) => report.note(format!(
+                    "consistent: the relay proved that size {} extends size {} (RFC 9162 \
+                     consistency proof verified)",
+                    e.new, e.old
+                )),
+                Err(why) => report.fail(format!(
+                    "INCONSISTENT checkpoints of the {} log: {why}; {}",
+                    log.name(),
+                    evidence()
+                )),
+            }
+        }
+        _ => {}
+    }
+    Ok(report)
+}
+
+/// Ask the relay of `bundle` for the consistency proof `e` between `a` and
+/// `b` (RFC 9162 §2.1.4) and judge it. `Ok(Err(why))`: proven or unprovable
+/// inconsistency.
+async fn prove_with_relay(
+    bundle: &Bundle,
+    log: LogId,
+    a: &Checkpoint,
+    b: &Checkpoint,
+    e: Extension,
+) -> Result<Result<(), String>, AuditError> {
+    let conn = connect(bundle).await?;
+    let proof = conn.consistency(log, e.old, e.new).await;
+    conn.close().await;
+    match proof {
+        Ok(p) => Ok(judge_consistency(a, b, &p).map_err(|why| {
+            format!(
+                "the relay's consistency proof from size {} to {} does not verify ({why})",
+                e.old, e.new
+            )
+        })),
+        Err(LinkError::Refused(refusal)) => Ok(Err(format!(
+            "the relay cannot prove that size {} extends size {} ({})",
+            e.new, e.old, refusal.message
+        ))),
+        Err(other) => Err(other.into()),
     }
 }

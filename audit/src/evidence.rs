@@ -1,12 +1,52 @@
 //! The evidence report of `liaison-audit verify-message`: what a verified
 //! evidence bundle proves, for a person (text) or a program (JSON).
 
+use std::path::Path;
+
 use liaison_protocol::consent::ReceiptKind;
-use liaison_protocol::evidence::EvidenceReport;
-use liaison_protocol::evidence::{JudicialBasis, content_kind};
+use liaison_protocol::evidence::{
+    EvidenceBundle, EvidenceError, EvidenceReport, JudicialBasis, Pins, content_kind,
+    verify_evidence,
+};
 use liaison_protocol::log::event::EventKind;
-use liaison_protocol::{DirectoryId, PublicKey, Timestamp};
+use liaison_protocol::{DecodeError, DirectoryId, PublicKey, Timestamp};
 use serde_json::{Value, json};
+
+/// Why an evidence bundle proves nothing (a verdict: the tool exits 1).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvidenceFailure {
+    /// The file is not an evidence bundle.
+    #[error("not an evidence bundle: {0}")]
+    Malformed(DecodeError),
+    /// A check of the bundle failed.
+    #[error(transparent)]
+    Invalid(#[from] EvidenceError),
+}
+
+/// Parse an evidence bundle (binary or armoured) and verify it offline
+/// against `pins` at `now`.
+pub fn check_evidence(
+    bytes: &[u8],
+    pins: &Pins,
+    now: Timestamp,
+) -> Result<EvidenceReport, EvidenceFailure> {
+    let bundle = EvidenceBundle::parse(bytes).map_err(EvidenceFailure::Malformed)?;
+    Ok(verify_evidence(&bundle, pins, now)?)
+}
+
+/// The text shown for a bundle that does not verify.
+pub fn render_failure(file: &Path, why: &EvidenceFailure) -> String {
+    format!(
+        "FAILED: evidence bundle {}: {why}\nVERIFICATION FAILED\n",
+        file.display()
+    )
+}
+
+/// The JSON shown for a bundle that does not verify.
+pub fn failure_json(file: &Path, why: &EvidenceFailure) -> Value {
+    json!({"verified": false, "file": file.display().to_string(), "error": why.to_string()})
+}
 
 fn receipt_kind(k: &ReceiptKind) -> &'static str {
     match k {

@@ -1,60 +1,33 @@
-//! Export.
+//! Exporting the relay's logs into a directory an auditor verifies
+//! offline, extending an earlier export there.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use liaison_net::{Link, LinkError};
 use liaison_protocol::SecretKey;
 use liaison_protocol::bundle::Bundle;
 use liaison_protocol::codec::Wire;
-use liaison_protocol::frames::{LogEntry, LogId};
+use liaison_protocol::frames::LogId;
 use liaison_protocol::log::event::DisclosedEvent;
 use liaison_protocol::log::note::MAX_NOTE_LEN;
-use liaison_protocol::log::{LogPolicy, Note, NoteVerifier, SignedCheckpoint, leaf_hash};
+use liaison_protocol::log::{
+    CheckpointRelation, LogPolicy, Note, SignedCheckpoint, compare_checkpoints,
+    explain_checkpoint_error, leaf_hash,
+};
 
-use liaison_net::{Link, LinkError};
-use liaison_protocol::log::explain_checkpoint_error;
+use crate::error::{AuditError, RelayFault};
+use crate::files::{MAX_TEXT_FILE_LEN, read_bounded, write_atomic};
+use crate::layout::{
+    EXPORT_README, LEAF_HASHES_FILE, MAX_CHECKPOINTS, MAX_ENTRIES, encode_proof_text,
+    max_entry_len, parse_checkpoint_name, parse_entry_name,
+};
+use crate::relay::{authenticate_auditor, connect, entry_bytes, fetch_checkpoint, fetch_entries};
+use crate::report::Report;
+use crate::trust::{bundle_log_key, bundle_witnesses};
 
-use crate::*;
-
-/// The layout description written into every export.
-pub const EXPORT_README: &str = "\
-Liaison transparency log export (written by `liaison-audit export`).
-
-Verify it offline, pinning keys you obtained independently:
-  liaison-audit verify DIR --bundle bundle.toml
-  liaison-audit verify DIR --log-key <directory vkey> --log-key <events vkey>
-Exit codes: 0 all verified, 1 a verification failed (the report names the
-file, index or checkpoint), 2 usage or I/O error.
-
-Layout (<log> is `directory` or `events`):
-  README.txt                          this file
-  keys.txt                            verifier keys copied from the bundle at
-                                      export time (informational: pin your own)
-  <log>/checkpoints/<size>.note       signed checkpoints, C2SP tlog-checkpoint
-                                      signed notes, one per tree size, with any
-                                      witness cosignatures (c2sp.org/tlog-cosignature)
-                                      merged across exports. Earlier exports'
-                                      checkpoints are kept: the history grows.
-  <log>/checkpoints/<size>-<n>.note   a second checkpoint of the same size with
-                                      another root: evidence of a fork
-  <log>/proofs/<old>-<new>.proof      the relay's RFC 9162 consistency proof
-                                      between two held checkpoints, one base64
-                                      hash per line
-  <log>/leaf-hashes.bin               the RFC 6962 leaf hashes of the newest
-                                      checkpoint, 32 bytes each; used only once
-                                      a signed root authenticates them, to name
-                                      the exact entries altered or reordered
-  <log>/entries/<index>.bin           leaf <index>, one file per entry:
-      directory: the canonical DirectoryEntry encoding; it is the leaf data,
-                 leaf hash = SHA-256(0x00 || bytes)
-      events:    the canonical DisclosedEvent encoding (32-byte salt and the
-                 canonical EventRecord); the leaf data is the salted
-                 commitment SHA-256(\"liaison/1 event-commitment\" || 0x00 ||
-                 salt || record), leaf hash = SHA-256(0x00 || commitment)
-Encodings are the versioned postcard encodings of liaison-protocol; every
-entry must re-encode to its exact bytes.
-";
+/// Entries asked for per request (the relay may return fewer).
+const ENTRY_BATCH: u32 = 512;
 
 /// What to export.
 #[derive(Debug)]
@@ -69,7 +42,15 @@ pub struct ExportOptions<'a> {
     pub logs: &'a [LogId],
 }
 
-pub(crate) fn keys_txt(bundle: &Bundle) -> Result<String> {
+/// Held checkpoints of one log: file name and verified checkpoint, by
+/// increasing size.
+type History = Vec<(String, SignedCheckpoint)>;
+
+fn sort_history(history: &mut History) {
+    history.sort_by(|a, b| (a.1.checkpoint().size(), &a.0).cmp(&(b.1.checkpoint().size(), &b.0)));
+}
+
+fn keys_txt(bundle: &Bundle) -> Result<String, AuditError> {
     let mut out = String::from(
         "# Verifier keys copied from the enrolment bundle at export time.\n\
          # Pin keys you obtained independently when verifying:\n\
@@ -84,40 +65,40 @@ pub(crate) fn keys_txt(bundle: &Bundle) -> Result<String> {
     }
     out.push_str(&format!(
         "witness_quorum {}\n",
-        bundle.quorum().map_err(|e| anyhow!("bundle: {e}"))?
+        bundle.quorum().map_err(AuditError::Bundle)?
     ));
     Ok(out)
 }
 
 /// The policy export verifies with: the bundle's log key and witnesses, no
 /// quorum (a checkpoint is exported whatever its cosignatures).
-pub(crate) fn export_policy(bundle: &Bundle, log: LogId) -> Result<LogPolicy> {
-    let v = NoteVerifier::from_vkey(bundle_log_key(bundle, log).trim())
-        .map_err(|e| anyhow!("the bundle has no usable {} log key: {e}", log.name()))?;
-    LogPolicy::with_witnesses(v, bundle_witnesses(bundle)?, 0).map_err(|e| anyhow!("{e}"))
+fn export_policy(bundle: &Bundle, log: LogId) -> Result<LogPolicy, AuditError> {
+    Ok(LogPolicy::with_witnesses(
+        bundle_log_key(bundle, log)?,
+        bundle_witnesses(bundle)?,
+        0,
+    )?)
 }
 
 /// Held checkpoints of one log: file name and verified checkpoint.
-pub(crate) fn load_history(
+fn load_history(
     cps_dir: &Path,
     policy: &LogPolicy,
     log: LogId,
     report: &mut Report,
-) -> Result<Vec<(String, SignedCheckpoint)>> {
-    let mut out = Vec::new();
-    for item in
-        std::fs::read_dir(cps_dir).with_context(|| format!("reading {}", cps_dir.display()))?
-    {
-        let item = item?;
+) -> Result<History, AuditError> {
+    let mut out = History::new();
+    let unreadable = || AuditError::io("reading", cps_dir);
+    for item in std::fs::read_dir(cps_dir).map_err(unreadable())? {
+        let item = item.map_err(unreadable())?;
         let file = item.file_name().to_string_lossy().into_owned();
         if parse_checkpoint_name(&file).is_none() {
             continue;
         }
         if out.len() >= MAX_CHECKPOINTS {
-            bail!(
-                "{} holds more than {MAX_CHECKPOINTS} checkpoints",
-                cps_dir.display()
-            );
+            return Err(AuditError::TooManyCheckpoints {
+                path: cps_dir.to_owned(),
+            });
         }
         let opened = read_bounded(&item.path(), MAX_NOTE_LEN as u64, false)
             .map_err(|e| e.to_string())
@@ -135,25 +116,25 @@ pub(crate) fn load_history(
             )),
         }
     }
-    out.sort_by(|a, b| (a.1.checkpoint().size(), &a.0).cmp(&(b.1.checkpoint().size(), &b.0)));
+    sort_history(&mut out);
     Ok(out)
 }
 
 /// Add a served checkpoint to the held history: a new size gets its file;
 /// the same checkpoint again has its verified signatures merged in; another
 /// root for a held size is a fork, kept as `<size>-<n>.note`.
-pub(crate) fn store_checkpoint(
+fn store_checkpoint(
     log: LogId,
     cps_dir: &Path,
     served: &SignedCheckpoint,
-    history: &mut Vec<(String, SignedCheckpoint)>,
+    history: &mut History,
     policy: &LogPolicy,
     report: &mut Report,
-) -> Result<()> {
+) -> Result<(), AuditError> {
     let cp = served.checkpoint();
     let size = cp.size();
     if let Some((file, held)) = history.iter_mut().find(|(_, h)| h.checkpoint() == cp) {
-        let mut merged = Note::parse(held.signed_note().as_bytes()).map_err(|e| anyhow!("{e}"))?;
+        let mut merged = Note::parse(held.signed_note().as_bytes())?;
         let before = merged.signatures().len();
         for sig in served.note().verified() {
             if !merged
@@ -161,15 +142,14 @@ pub(crate) fn store_checkpoint(
                 .iter()
                 .any(|s| s.name() == sig.name() && s.key_id() == sig.key_id())
             {
-                merged
-                    .add_signature(sig.clone())
-                    .map_err(|e| anyhow!("{e}"))?;
+                merged.add_signature(sig.clone())?;
             }
         }
         if merged.signatures().len() != before {
-            let text = merged.encode().map_err(|e| anyhow!("{e}"))?;
-            let reopened = policy.open(text.as_bytes()).map_err(|e| anyhow!("{e}"))?;
-            write_atomic(&cps_dir.join(&*file), text.as_bytes(), true)?;
+            let text = merged.encode()?;
+            let reopened = policy.open(text.as_bytes())?;
+            let path = cps_dir.join(&*file);
+            write_atomic(&path, text.as_bytes(), true).map_err(AuditError::io("writing", &path))?;
             *held = reopened;
         }
         return Ok(());
@@ -198,19 +178,21 @@ pub(crate) fn store_checkpoint(
         ));
         file
     };
-    write_atomic(&cps_dir.join(&file), served.signed_note().as_bytes(), true)?;
+    let path = cps_dir.join(&file);
+    write_atomic(&path, served.signed_note().as_bytes(), true)
+        .map_err(AuditError::io("writing", &path))?;
     history.push((file, served.clone()));
-    history.sort_by(|a, b| (a.1.checkpoint().size(), &a.0).cmp(&(b.1.checkpoint().size(), &b.0)));
+    sort_history(history);
     Ok(())
 }
 
 /// Contiguous entries already held, from index 0.
-pub(crate) fn held_entries(entries_dir: &Path) -> Result<u64> {
+fn held_entries(entries_dir: &Path) -> Result<u64, AuditError> {
     let mut held = BTreeSet::new();
-    for item in std::fs::read_dir(entries_dir)
-        .with_context(|| format!("reading {}", entries_dir.display()))?
-    {
-        if let Some(i) = parse_entry_name(&item?.file_name().to_string_lossy()) {
+    let unreadable = || AuditError::io("reading", entries_dir);
+    for item in std::fs::read_dir(entries_dir).map_err(unreadable())? {
+        let item = item.map_err(unreadable())?;
+        if let Some(i) = parse_entry_name(&item.file_name().to_string_lossy()) {
             held.insert(i);
         }
     }
@@ -221,39 +203,98 @@ pub(crate) fn held_entries(entries_dir: &Path) -> Result<u64> {
     Ok(n)
 }
 
-pub(crate) async fn export_log(
+/// The directories of one exported log.
+struct LogDirs {
+    log: PathBuf,
+    checkpoints: PathBuf,
+    entries: PathBuf,
+    proofs: PathBuf,
+}
+
+impl LogDirs {
+    fn create(out: &Path, log: LogId) -> Result<LogDirs, AuditError> {
+        let dir = out.join(log.name());
+        let dirs = LogDirs {
+            checkpoints: dir.join("checkpoints"),
+            entries: dir.join("entries"),
+            proofs: dir.join("proofs"),
+            log: dir,
+        };
+        for d in [&dirs.checkpoints, &dirs.entries, &dirs.proofs] {
+            std::fs::create_dir_all(d).map_err(AuditError::io("creating", d))?;
+        }
+        Ok(dirs)
+    }
+}
+
+async fn export_log(
     conn: &Link,
     bundle: &Bundle,
     log: LogId,
     out: &Path,
     report: &mut Report,
-) -> Result<()> {
+) -> Result<(), AuditError> {
     let name = log.name();
-    let dir = out.join(name);
-    let (cps_dir, entries_dir, proofs_dir) = (
-        dir.join("checkpoints"),
-        dir.join("entries"),
-        dir.join("proofs"),
-    );
-    for d in [&cps_dir, &entries_dir, &proofs_dir] {
-        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-    }
+    let dirs = LogDirs::create(out, log)?;
     let policy = export_policy(bundle, log)?;
+    let Some((latest, served)) = served_checkpoints(conn, bundle, log, &policy, report).await?
+    else {
+        return Ok(());
+    };
+    let mut history = load_history(&dirs.checkpoints, &policy, log, report)?;
+    if let Some((file, held)) = history.last()
+        && let CheckpointRelation::Older(e) =
+            compare_checkpoints(held.checkpoint(), latest.checkpoint())
+    {
+        report.fail(format!(
+            "ROLLBACK of the {name} log: the relay's latest checkpoint has size {}, but {name}/\
+             checkpoints/{file} from an earlier export has size {}",
+            e.old, e.new
+        ));
+    }
+    for sc in &served {
+        store_checkpoint(log, &dirs.checkpoints, sc, &mut history, &policy, report)?;
+    }
+    store_consistency_proofs(conn, log, &dirs.proofs, &history, report).await?;
+    let target = latest.checkpoint().size();
+    if target > MAX_ENTRIES {
+        return Err(AuditError::TooManyEntries { log, size: target });
+    }
+    let first = held_entries(&dirs.entries)?;
+    let next = fetch_new_entries(conn, log, &dirs.entries, first, target).await?;
+    if record_leaf_hashes(log, &dirs, &latest, report)? {
+        report.note(format!(
+            "{name}: checkpoint size {target}, {} checkpoint(s) held, {} new entries fetched",
+            history.len(),
+            next.saturating_sub(first)
+        ));
+    }
+    Ok(())
+}
 
-    // Every checkpoint the relay serves: the newest, and the newest with 1
-    // and with the bundle's quorum of cosignatures.
+/// Every checkpoint the relay serves, verified: the newest, and the newest
+/// with 1 and with the bundle's quorum of cosignatures. `None` if the relay
+/// has none or its newest does not verify (reported).
+async fn served_checkpoints(
+    conn: &Link,
+    bundle: &Bundle,
+    log: LogId,
+    policy: &LogPolicy,
+    report: &mut Report,
+) -> Result<Option<(SignedCheckpoint, Vec<SignedCheckpoint>)>, AuditError> {
+    let name = log.name();
     let Some(latest) = fetch_checkpoint(conn, log, 0).await? else {
         report.note(format!("{name}: the relay has not signed a checkpoint yet"));
-        return Ok(());
+        return Ok(None);
     };
     let latest = match policy.open(latest.as_bytes()) {
         Ok(sc) => sc,
         Err(e) => {
             report.fail(format!(
                 "the relay's latest {name} checkpoint: {}",
-                explain_checkpoint_error(&e, latest.as_bytes(), &policy)
+                explain_checkpoint_error(&e, latest.as_bytes(), policy)
             ));
-            return Ok(());
+            return Ok(None);
         }
     };
     let mut served = vec![latest.clone()];
@@ -267,29 +308,25 @@ pub(crate) async fn export_log(
                     Ok(sc) => served.push(sc),
                     Err(e) => report.fail(format!(
                         "the relay's {name} checkpoint with {min} cosignature(s): {}",
-                        explain_checkpoint_error(&e, n.as_bytes(), &policy)
+                        explain_checkpoint_error(&e, n.as_bytes(), policy)
                     )),
                 }
             }
         }
     }
+    Ok(Some((latest, served)))
+}
 
-    let mut history = load_history(&cps_dir, &policy, log, report)?;
-    if let Some((file, held)) = history.last()
-        && held.checkpoint().size() > latest.checkpoint().size()
-    {
-        report.fail(format!(
-            "ROLLBACK of the {name} log: the relay's latest checkpoint has size {}, but {name}/\
-             checkpoints/{file} from an earlier export has size {}",
-            latest.checkpoint().size(),
-            held.checkpoint().size()
-        ));
-    }
-    for sc in &served {
-        store_checkpoint(log, &cps_dir, sc, &mut history, &policy, report)?;
-    }
-
-    // Consistency proofs between consecutive held sizes.
+/// Fetch and keep the relay's consistency proofs between consecutive held
+/// sizes (RFC 9162 §2.1.4), checking each against the held checkpoints.
+async fn store_consistency_proofs(
+    conn: &Link,
+    log: LogId,
+    proofs_dir: &Path,
+    history: &History,
+    report: &mut Report,
+) -> Result<(), AuditError> {
+    let name = log.name();
     let sizes: BTreeSet<u64> = history.iter().map(|(_, s)| s.checkpoint().size()).collect();
     let sizes: Vec<u64> = sizes.into_iter().collect();
     for pair in sizes.windows(2) {
@@ -310,9 +347,15 @@ pub(crate) async fn export_log(
             }
             Err(e) => return Err(e.into()),
         };
-        write_atomic(&path, encode_proof_text(&proof).as_bytes(), false)?;
-        for (fo, o) in history.iter().filter(|(_, s)| s.checkpoint().size() == old) {
-            for (fnew, n) in history.iter().filter(|(_, s)| s.checkpoint().size() == new) {
+        write_atomic(&path, encode_proof_text(&proof).as_bytes(), false)
+            .map_err(AuditError::io("writing", &path))?;
+        let of_size = |size: u64| {
+            history
+                .iter()
+                .filter(move |(_, s)| s.checkpoint().size() == size)
+        };
+        for (fo, o) in of_size(old) {
+            for (fnew, n) in of_size(new) {
                 if let Err(e) = o.checkpoint().verify_consistency(n.checkpoint(), &proof) {
                     report.fail(format!(
                         "INCONSISTENT {name} log: the relay's proof does not show that \
@@ -322,63 +365,77 @@ pub(crate) async fn export_log(
             }
         }
     }
+    Ok(())
+}
 
-    // Entries up to the newest checkpoint.
-    let target = latest.checkpoint().size();
-    if target > MAX_ENTRIES {
-        bail!(
-            "the relay's {name} checkpoint has {target} entries, more than this tool exports \
-             ({MAX_ENTRIES})"
-        );
-    }
-    let mut next = held_entries(&entries_dir)?;
-    let first = next;
-    let max_len = max_entry_len(log);
+/// Fetch the entries from `next` up to `target` into `entries_dir`, one
+/// file each. Returns the index after the last one written.
+async fn fetch_new_entries(
+    conn: &Link,
+    log: LogId,
+    entries_dir: &Path,
+    mut next: u64,
+    target: u64,
+) -> Result<u64, AuditError> {
+    let max = max_entry_len(log);
     while next < target {
         let want =
             u32::try_from((target - next).min(u64::from(ENTRY_BATCH))).unwrap_or(ENTRY_BATCH);
         let batch = fetch_entries(conn, log, next, want).await?;
         if batch.is_empty() {
-            bail!(
-                "the relay returned no {name} entries from index {next}, below its checkpoint \
-                 size {target}"
-            );
+            return Err(RelayFault::MissingEntries {
+                log,
+                start: next,
+                size: target,
+            }
+            .into());
         }
         for entry in batch
             .into_iter()
             .take(usize::try_from(target - next).unwrap_or(usize::MAX))
         {
-            let bytes = match (log, entry) {
-                (LogId::Directory, LogEntry::Directory(b))
-                | (LogId::Events, LogEntry::Event(b)) => b,
-                (_, LogEntry::Commitment(_)) => bail!(
-                    "the relay disclosed only commitments of the {name} log: this key is not \
-                     treated as an auditor"
-                ),
-                _ => bail!("the relay answered with entries of another log"),
-            };
-            if bytes.len() > max_len {
-                bail!("{name} entry {next} from the relay exceeds {max_len} bytes");
+            let bytes = entry_bytes(log, entry)?;
+            if bytes.len() > max {
+                return Err(RelayFault::EntryTooLong {
+                    log,
+                    index: next,
+                    max,
+                }
+                .into());
             }
-            write_atomic(&entries_dir.join(format!("{next}.bin")), &bytes, false)?;
+            let path = entries_dir.join(format!("{next}.bin"));
+            write_atomic(&path, &bytes, false).map_err(AuditError::io("writing", &path))?;
             next += 1;
         }
     }
-    // Recompute the newest root from every held entry: the relay's entries
-    // must match its own checkpoint, and the leaf list lets `verify` name
-    // the exact entry that is later altered.
+    Ok(next)
+}
+
+/// Recompute the newest root from every held entry: the relay's entries
+/// must match its own checkpoint, and the leaf list lets `verify` name the
+/// exact entry that is later altered. `Ok(false)` if an entry does not
+/// decode (reported).
+fn record_leaf_hashes(
+    log: LogId,
+    dirs: &LogDirs,
+    latest: &SignedCheckpoint,
+    report: &mut Report,
+) -> Result<bool, AuditError> {
+    let name = log.name();
+    let target = latest.checkpoint().size();
+    let max = max_entry_len(log);
     let mut leaves = Vec::new();
     for index in 0..target {
-        let path = entries_dir.join(format!("{index}.bin"));
-        let bytes = read_bounded(&path, max_len as u64, false)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let path = dirs.entries.join(format!("{index}.bin"));
+        let bytes =
+            read_bounded(&path, max as u64, false).map_err(AuditError::io("reading", &path))?;
         leaves.push(match log {
             LogId::Directory => leaf_hash(&bytes),
             LogId::Events => match DisclosedEvent::decode(&bytes) {
                 Ok(d) => d.leaf_hash(),
                 Err(e) => {
                     report.fail(format!("{name} entry {index}: does not decode: {e}"));
-                    return Ok(());
+                    return Ok(false);
                 }
             },
         });
@@ -388,38 +445,31 @@ pub(crate) async fn export_log(
             "{name}: the entries held in {} do not hash to the root of the relay's checkpoint of \
              size {target} (the relay serves entries its checkpoint does not sign, or held \
              entries were altered); run `verify` for details",
-            entries_dir.display()
+            dirs.entries.display()
         ));
     } else {
         let raw: Vec<u8> = leaves.iter().flat_map(|h| h.0).collect();
-        write_atomic(&dir.join(LEAF_HASHES_FILE), &raw, false)?;
+        let path = dirs.log.join(LEAF_HASHES_FILE);
+        write_atomic(&path, &raw, false).map_err(AuditError::io("writing", &path))?;
     }
-    report.note(format!(
-        "{name}: checkpoint size {target}, {} checkpoint(s) held, {} new entries fetched",
-        history.len(),
-        next.saturating_sub(first)
-    ));
-    Ok(())
+    Ok(true)
 }
 
 /// Export the logs into `opts.out`, extending an earlier export there.
 /// `Err` for usage, network and I/O problems; a rollback, fork or failing
 /// relay proof is a failure in the returned report (the files are kept as
 /// evidence).
-pub async fn export(opts: &ExportOptions<'_>) -> Result<Report> {
+pub async fn export(opts: &ExportOptions<'_>) -> Result<Report, AuditError> {
     let conn = connect(opts.bundle).await?;
     authenticate_auditor(&conn, opts.key).await?;
-    std::fs::create_dir_all(opts.out)
-        .with_context(|| format!("creating {}", opts.out.display()))?;
+    std::fs::create_dir_all(opts.out).map_err(AuditError::io("creating", opts.out))?;
     let mut report = Report::default();
     for &log in opts.logs {
         export_log(&conn, opts.bundle, log, opts.out, &mut report).await?;
     }
-    write_atomic(
-        &opts.out.join("README.txt"),
-        EXPORT_README.as_bytes(),
-        false,
-    )?;
+    let readme = opts.out.join("README.txt");
+    write_atomic(&readme, EXPORT_README.as_bytes(), false)
+        .map_err(AuditError::io("writing", &readme))?;
     let keys = keys_txt(opts.bundle)?;
     let keys_path = opts.out.join("keys.txt");
     if let Ok(old) = read_bounded(&keys_path, MAX_TEXT_FILE_LEN, false)
@@ -430,7 +480,8 @@ pub async fn export(opts: &ExportOptions<'_>) -> Result<Report> {
              keys were written",
         );
     }
-    write_atomic(&keys_path, keys.as_bytes(), false)?;
+    write_atomic(&keys_path, keys.as_bytes(), false)
+        .map_err(AuditError::io("writing", &keys_path))?;
     conn.close().await;
     Ok(report)
 }

@@ -1,16 +1,65 @@
-//! Files.
+//! Reading the auditor's inputs (bundle, key files, checkpoints, proof
+//! bundles) with a size bound, and writing files so that a reader never
+//! sees half of one.
 
 use std::io::{Read as _, Write as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow};
 use liaison_protocol::SecretKey;
-use liaison_protocol::bundle::Bundle;
-use liaison_protocol::log::{CosignatureSigner, Hash};
+use liaison_protocol::bundle::{Bundle, BundleError};
+use liaison_protocol::log::{CosignatureSigner, NoteError};
 
-use crate::*;
+/// Largest bundle or `keys.txt` read.
+pub const MAX_TEXT_FILE_LEN: u64 = 64 * 1024;
+/// Largest key file read.
+pub const MAX_KEY_FILE_LEN: u64 = 4 * 1024;
 
-pub(crate) fn io_invalid(msg: String) -> std::io::Error {
+/// Why an input named on the command line could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The file could not be read (missing, not a regular file, too large).
+    #[error("reading {}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A text input is not UTF-8.
+    #[error("{} is not UTF-8 text", path.display())]
+    NotText {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The enrolment bundle does not parse or validate.
+    #[error("{}: {error}", path.display())]
+    Bundle {
+        /// The bundle file.
+        path: PathBuf,
+        /// What is wrong with it.
+        error: BundleError,
+    },
+    /// The auditor key file is not a hex Ed25519 seed.
+    #[error("{}: expected an auditor key (64 hex digits of an Ed25519 seed)", path.display())]
+    AuditorKey {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The witness key file is not a C2SP cosignature signer key.
+    #[error(
+        "{}: not a C2SP cosignature signer key (PRIVATE+KEY+name+...): {error}",
+        path.display()
+    )]
+    WitnessKey {
+        /// The key file.
+        path: PathBuf,
+        /// What the key parser said.
+        error: NoteError,
+    },
+}
+
+fn io_invalid(msg: String) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, msg)
 }
 
@@ -41,41 +90,47 @@ pub fn read_bounded(path: &Path, max: u64, follow_links: bool) -> std::io::Resul
     Ok(buf)
 }
 
+/// Read an input given on the command line (symbolic links followed), of at
+/// most `max` bytes.
+pub fn read_file(path: &Path, max: u64) -> Result<Vec<u8>, LoadError> {
+    read_bounded(path, max, true).map_err(|source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 /// Read a text input given on the command line (bundle, key file).
-pub fn read_input(path: &Path, max: u64) -> Result<String> {
-    let bytes =
-        read_bounded(path, max, true).with_context(|| format!("reading {}", path.display()))?;
-    String::from_utf8(bytes).map_err(|_| anyhow!("{} is not UTF-8 text", path.display()))
+pub fn read_input(path: &Path, max: u64) -> Result<String, LoadError> {
+    String::from_utf8(read_file(path, max)?).map_err(|_| LoadError::NotText {
+        path: path.to_owned(),
+    })
 }
 
 /// Load and validate an enrolment bundle.
-pub fn load_bundle(path: &Path) -> Result<Bundle> {
-    Bundle::from_toml(&read_input(path, MAX_TEXT_FILE_LEN)?)
-        .map_err(|e| anyhow!("{}: {e}", path.display()))
+pub fn load_bundle(path: &Path) -> Result<Bundle, LoadError> {
+    Bundle::from_toml(&read_input(path, MAX_TEXT_FILE_LEN)?).map_err(|error| LoadError::Bundle {
+        path: path.to_owned(),
+        error,
+    })
 }
 
 /// Load an auditor key file: the hex Ed25519 seed.
-pub fn load_auditor_key(path: &Path) -> Result<SecretKey> {
+pub fn load_auditor_key(path: &Path) -> Result<SecretKey, LoadError> {
     let text = zeroize::Zeroizing::new(read_input(path, MAX_KEY_FILE_LEN)?);
     let mut seed = zeroize::Zeroizing::new([0u8; 32]);
-    hex::decode_to_slice(text.trim(), seed.as_mut()).map_err(|_| {
-        anyhow!(
-            "{}: expected an auditor key (64 hex digits of an Ed25519 seed)",
-            path.display()
-        )
+    hex::decode_to_slice(text.trim(), seed.as_mut()).map_err(|_| LoadError::AuditorKey {
+        path: path.to_owned(),
     })?;
     Ok(SecretKey::from_seed(&seed))
 }
 
 /// Load a witness key file: a C2SP cosignature signer key
 /// (`PRIVATE+KEY+name+hex8+base64`).
-pub fn load_witness_key(path: &Path) -> Result<CosignatureSigner> {
+pub fn load_witness_key(path: &Path) -> Result<CosignatureSigner, LoadError> {
     let text = zeroize::Zeroizing::new(read_input(path, MAX_KEY_FILE_LEN)?);
-    CosignatureSigner::from_skey(text.trim()).map_err(|e| {
-        anyhow!(
-            "{}: not a C2SP cosignature signer key (PRIVATE+KEY+name+...): {e}",
-            path.display()
-        )
+    CosignatureSigner::from_skey(text.trim()).map_err(|error| LoadError::WitnessKey {
+        path: path.to_owned(),
+        error,
     })
 }
 
@@ -109,63 +164,4 @@ pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result
         }
     }
     Ok(())
-}
-
-/// An ASCII decimal without sign or leading zeros.
-pub(crate) fn parse_dec(s: &str) -> Option<u64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
-    {
-        return None;
-    }
-    s.parse().ok()
-}
-
-/// `<size>.note` or `<size>-<n>.note` → size.
-pub fn parse_checkpoint_name(name: &str) -> Option<u64> {
-    let stem = name.strip_suffix(".note")?;
-    match stem.split_once('-') {
-        Some((size, n)) => {
-            parse_dec(n).filter(|n| *n > 0)?;
-            parse_dec(size)
-        }
-        None => parse_dec(stem),
-    }
-}
-
-/// `<index>.bin` → index.
-pub fn parse_entry_name(name: &str) -> Option<u64> {
-    parse_dec(name.strip_suffix(".bin")?)
-}
-
-/// `<old>-<new>.proof` → (old, new).
-pub fn parse_proof_name(name: &str) -> Option<(u64, u64)> {
-    let (a, b) = name.strip_suffix(".proof")?.split_once('-')?;
-    Some((parse_dec(a)?, parse_dec(b)?))
-}
-
-/// Hashes one per line, base64 (RFC 9162 order).
-pub fn encode_proof_text(proof: &[Hash]) -> String {
-    proof.iter().map(|h| h.to_base64() + "\n").collect()
-}
-
-/// Strict inverse of [`encode_proof_text`].
-pub fn parse_proof_text(bytes: &[u8]) -> Result<Vec<Hash>, String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_owned())?;
-    if text.is_empty() {
-        return Ok(Vec::new());
-    }
-    let body = text
-        .strip_suffix('\n')
-        .ok_or_else(|| "must end with a newline".to_owned())?;
-    let mut out = Vec::new();
-    for (i, line) in body.split('\n').enumerate() {
-        if out.len() >= liaison_protocol::log::merkle::MAX_PROOF_LEN {
-            return Err("more than 64 hashes".into());
-        }
-        out.push(
-            Hash::from_base64(line)
-                .ok_or_else(|| format!("line {}: not base64 of 32 bytes", i + 1))?,
-        );
-    }
-    Ok(out)
 }

@@ -31,14 +31,37 @@
 //! entry holds the canonical `DisclosedEvent` (salt and record), whose
 //! salted commitment is the leaf data.
 //!
+//!
+//! Errors: an operation that cannot be carried out returns an
+//! [`AuditError`] (whose [`RelayFault`] variant is a relay answering what no
+//! honest relay answers); bad keys or flags are a [`TrustError`], an
+//! unusable input file a [`LoadError`]. A verification *verdict* is never an
+//! error: it is a failure in the [`Report`], or a [`ProofBundleError`] or
+//! [`evidence::EvidenceFailure`] for a single bundle.
+//!
+//! Modules, each depending only on those above it:
+//!
+//! ```text
+//! files, layout, report, trust, evidence    leaves: inputs, the export format,
+//!                                           reports, pinned keys, evidence text
+//! error                                     AuditError, RelayFault
+//! chain, proof                              the directory chain; proof bundles
+//! relay                                     the link to the relay as an auditor
+//! verify                                    offline verification of an export
+//! export, message, compare, witness         operations against the relay
+//! ```
+//!
 //! Non-features: tiles, the C2SP witness HTTP protocol (the witness talks to
 //! the relay over the relay protocol), and incremental verification (every
 //! `verify` recomputes everything from the entries).
 
+mod chain;
 mod compare;
+mod error;
 pub mod evidence;
 mod export;
 mod files;
+mod layout;
 mod message;
 mod proof;
 mod relay;
@@ -49,38 +72,25 @@ mod trust;
 mod verify;
 mod witness;
 
-pub use compare::*;
-pub use export::*;
-pub use files::*;
-pub use message::*;
-pub use proof::*;
-pub use relay::*;
-pub use report::*;
-pub use trust::*;
-pub use verify::*;
-pub use witness::*;
-
-/// Exit code: everything verified.
-pub const EXIT_VERIFIED: u8 = 0;
-/// Exit code: a verification failed (the report says what and where).
-pub const EXIT_FAILED: u8 = 1;
-/// Exit code: usage or I/O error; nothing was decided.
-pub const EXIT_USAGE: u8 = 2;
-
-/// Largest bundle or `keys.txt` read.
-pub const MAX_TEXT_FILE_LEN: u64 = 64 * 1024;
-/// Largest key file read.
-pub const MAX_KEY_FILE_LEN: u64 = 4 * 1024;
-/// Most entries one exported log may hold (bounds memory: the verifier keeps
-/// a leaf hash, and for the event log the decoded record, per entry).
-pub const MAX_ENTRIES: u64 = 1 << 22;
-/// Most checkpoint or proof files one exported log may hold.
-pub const MAX_CHECKPOINTS: usize = 100_000;
-/// Largest consistency proof file (64 base64 hashes and newlines).
-pub(crate) const MAX_PROOF_FILE_LEN: u64 = 64 * 45;
-/// Failures listed individually; the rest are counted.
-pub(crate) const MAX_REPORTED: usize = 500;
-/// The file holding the leaf hashes of the newest exported checkpoint.
-pub const LEAF_HASHES_FILE: &str = "leaf-hashes.bin";
-/// Entries asked for per request (the relay may return fewer).
-pub(crate) const ENTRY_BATCH: u32 = 512;
+pub use compare::compare_checkpoint_files;
+pub use error::{AuditError, RelayFault};
+pub use export::{ExportOptions, export};
+pub use files::{
+    LoadError, MAX_KEY_FILE_LEN, MAX_TEXT_FILE_LEN, load_auditor_key, load_bundle,
+    load_witness_key, read_bounded, read_file, read_input, write_atomic,
+};
+pub use layout::{
+    EXPORT_README, LEAF_HASHES_FILE, MAX_CHECKPOINTS, MAX_ENTRIES, ProofTextError,
+    encode_proof_text, max_entry_len, parse_checkpoint_name, parse_entry_name, parse_proof_name,
+    parse_proof_text,
+};
+pub use message::message_proofs;
+pub use proof::{
+    CosignatureSummary, DisclosedLeaf, EventSummary, ProofBundleError, ProofSummary, VerifiedProof,
+    describe_directory_entry, describe_event, render_proof_failure, verify_proof_bundle,
+};
+pub use relay::{authenticate_auditor, connect, fetch_checkpoint};
+pub use report::Report;
+pub use trust::{Trust, TrustError, log_of_key_name};
+pub use verify::{EntryData, LogExport, LogSummary, read_log_export, verify_export, verify_log};
+pub use witness::{Witness, witness_state_path};

@@ -1,6 +1,7 @@
-//! Reports.
+//! What a verification found, for people and scripts.
 
-use crate::*;
+/// Failures listed individually; the rest are counted.
+const MAX_REPORTED: usize = 500;
 
 /// What a verification found: failures (each naming the log, file, index or
 /// checkpoint concerned) and informational notes.

@@ -9,7 +9,15 @@ use liaison_protocol::log::event::{DirectoryEntry, DisclosedEvent, EventKind, Ev
 use liaison_protocol::log::{Checkpoint, CosignatureSigner, Hash, LogPolicy, TlogProof, leaf_hash};
 use liaison_protocol::{MessageId, SecretKey};
 
-use crate::*;
+use crate::files::{read_bounded, write_atomic};
+use crate::layout::{
+    EXPORT_README, encode_proof_text, parse_checkpoint_name, parse_entry_name, parse_proof_name,
+    parse_proof_text,
+};
+use crate::proof::{DisclosedLeaf, describe_directory_entry, describe_event, verify_proof_bundle};
+use crate::report::Report;
+use crate::trust::{Trust, log_of_key_name};
+use crate::verify::{EntryData, LogExport, verify_export, verify_log};
 use liaison_protocol::directory::{DeviceKeys, FocalPointRecord, RecordStatus, endorse_device};
 use liaison_protocol::log::{NoteSigner, inclusion_proof, root};
 use liaison_protocol::{CountryCode, DirectoryId, Signed, Timestamp};
@@ -744,8 +752,9 @@ fn proof_bundles_verify_and_tampering_fails() {
         other => panic!("{other:?}"),
     }
     // Another event's data at this index.
-    let e =
-        verify_proof_bundle(bundle(4, entries[5].clone()).as_bytes(), &trust_events()).unwrap_err();
+    let e = verify_proof_bundle(bundle(4, entries[5].clone()).as_bytes(), &trust_events())
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("sequence number 5 but the proof is for index 4"),
         "{e}"
@@ -753,7 +762,9 @@ fn proof_bundles_verify_and_tampering_fails() {
     // Salt changed: the leaf is not in the tree.
     let mut d = DisclosedEvent::decode(&entries[4]).unwrap();
     d.salt[0] ^= 1;
-    let e = verify_proof_bundle(bundle(4, d.encode()).as_bytes(), &trust_events()).unwrap_err();
+    let e = verify_proof_bundle(bundle(4, d.encode()).as_bytes(), &trust_events())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("inclusion proof does not verify"), "{e}");
     // No extra.
     let plain = TlogProof::new(4, inclusion_proof(&leaves, 4, 7).unwrap(), &note)
@@ -762,6 +773,7 @@ fn proof_bundles_verify_and_tampering_fails() {
     assert!(
         verify_proof_bundle(plain.as_bytes(), &trust_events())
             .unwrap_err()
+            .to_string()
             .contains("no `extra`")
     );
     // Another log key.
@@ -769,11 +781,14 @@ fn proof_bundles_verify_and_tampering_fails() {
         LogId::Events,
         LogPolicy::new(signer(LogId::Events, 9).verifier()).unwrap(),
     );
-    let e = verify_proof_bundle(bundle(4, entries[4].clone()).as_bytes(), &other).unwrap_err();
+    let e = verify_proof_bundle(bundle(4, entries[4].clone()).as_bytes(), &other)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("signature by unknown key"), "{e}");
     // No key for the origin.
     let e = verify_proof_bundle(bundle(4, entries[4].clone()).as_bytes(), &Trust::default())
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("matches no pinned log key"), "{e}");
 
     // A directory entry.
@@ -796,16 +811,25 @@ fn proof_bundles_verify_and_tampering_fails() {
 
 #[test]
 fn offline_comparison() {
+    // The decision is the protocol's; checkpoints of one log compare as
+    // the auditor expects.
+    use liaison_protocol::log::{CheckpointRelation, Extension, compare_checkpoints};
     let leaves: Vec<Hash> = (0..9u8).map(|i| leaf_hash(&[i])).collect();
     let at = |n: usize| Checkpoint::new("o.example/events", n as u64, root(&leaves[..n])).unwrap();
-    assert_eq!(compare_offline(&at(5), &at(5)), Comparison::Identical);
-    assert_eq!(compare_offline(&at(0), &at(5)), Comparison::Extends);
     assert_eq!(
-        compare_offline(&at(9), &at(5)),
-        Comparison::NeedsProof { old: 5, new: 9 }
+        compare_checkpoints(&at(5), &at(5)),
+        CheckpointRelation::Identical
+    );
+    assert!(compare_checkpoints(&at(0), &at(5)).is_consistent_offline());
+    assert_eq!(
+        compare_checkpoints(&at(9), &at(5)).proof_needed(),
+        Some(Extension { old: 5, new: 9 })
     );
     let fork = Checkpoint::new("o.example/events", 5, leaf_hash(b"f")).unwrap();
-    assert_eq!(compare_offline(&at(5), &fork), Comparison::Fork);
+    assert_eq!(
+        compare_checkpoints(&at(5), &fork),
+        CheckpointRelation::Fork { size: 5 }
+    );
 }
 
 #[test]

@@ -1,14 +1,86 @@
-//! Pinned keys.
+//! The keys an auditor pins, from the bundle and the command line.
 
 use std::collections::BTreeMap;
 
-use anyhow::{Result, anyhow, bail};
 use liaison_protocol::PublicKey;
-use liaison_protocol::bundle::Bundle;
+use liaison_protocol::bundle::{Bundle, BundleError};
+use liaison_protocol::evidence::Pins;
 use liaison_protocol::frames::LogId;
-use liaison_protocol::log::{LogPolicy, NoteVerifier};
+use liaison_protocol::log::{CheckpointError, LogPolicy, NoteError, NoteVerifier, key_label};
 
-use liaison_protocol::log::key_label;
+/// Why the keys to pin are unusable: bad input, nothing was verified.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrustError {
+    /// The bundle's key of a log does not parse.
+    #[error("the bundle has no usable {} log key: {error}", log.name())]
+    BundleLogKey {
+        /// The log.
+        log: LogId,
+        /// What the key parser said.
+        error: NoteError,
+    },
+    /// A witness key of the bundle does not parse.
+    #[error("bundle witness key {key:?}: {error}")]
+    BundleWitnessKey {
+        /// The key as written.
+        key: String,
+        /// What the key parser said.
+        error: NoteError,
+    },
+    /// Another bundle field (quorum, root key) is invalid.
+    #[error("bundle: {0}")]
+    Bundle(BundleError),
+    /// A `--log-key` does not parse.
+    #[error("--log-key {key:?} is not a C2SP verifier key: {error}")]
+    LogKey {
+        /// The key as given.
+        key: String,
+        /// What the key parser said.
+        error: NoteError,
+    },
+    /// A `--log-key` names neither log.
+    #[error(
+        "--log-key {name}: cannot tell which log it belongs to (its name must end in /directory \
+         or /events)"
+    )]
+    UnknownLog {
+        /// The key's name.
+        name: String,
+    },
+    /// A `--witness` key does not parse.
+    #[error("--witness {key:?} is not a C2SP verifier key: {error}")]
+    WitnessKey {
+        /// The key as given.
+        key: String,
+        /// What the key parser said.
+        error: NoteError,
+    },
+    /// The keys make no usable policy (such as a quorum above the number of
+    /// witnesses).
+    #[error("{} log: {error}", log.name())]
+    Policy {
+        /// The log.
+        log: LogId,
+        /// Why the policy is unusable.
+        error: CheckpointError,
+    },
+    /// Neither the bundle nor the flags give a log key.
+    #[error("no log key is pinned: pass --bundle B or --log-key VKEY")]
+    NothingPinned,
+    /// `--root-key` is not a public key.
+    #[error("--root-key: expected 64 hex digits")]
+    RootKey,
+    /// Verifying evidence needs the network root, and none is pinned.
+    #[error("no network root key is pinned: pass --root-key HEX or --bundle B")]
+    NoRoot,
+    /// Verifying evidence needs both logs' keys, and this one is not pinned.
+    #[error("no {} log key is pinned: pass --log-key or --bundle", log.name())]
+    NoLogKey {
+        /// The log.
+        log: LogId,
+    },
+}
 
 /// The keys an auditor pins: one policy per log (log key, witnesses,
 /// quorum) and optionally the network root, to check the directory chain.
@@ -23,20 +95,28 @@ pub fn log_of_key_name(name: &str) -> Option<LogId> {
     name.rsplit('/').next().and_then(LogId::parse)
 }
 
-pub(crate) fn bundle_log_key(bundle: &Bundle, log: LogId) -> &str {
-    match log {
+/// The bundle's verifier key of `log`, parsed.
+pub(crate) fn bundle_log_key(bundle: &Bundle, log: LogId) -> Result<NoteVerifier, TrustError> {
+    let key = match log {
         LogId::Directory => &bundle.directory_log_key,
         LogId::Events => &bundle.event_log_key,
-    }
+    };
+    NoteVerifier::from_vkey(key.trim()).map_err(|error| TrustError::BundleLogKey { log, error })
 }
 
-pub(crate) fn bundle_witnesses(bundle: &Bundle) -> Result<Vec<NoteVerifier>> {
+/// The bundle's witness keys, parsed.
+pub(crate) fn bundle_witnesses(bundle: &Bundle) -> Result<Vec<NoteVerifier>, TrustError> {
     bundle
         .witness_keys
         .split(',')
         .map(str::trim)
         .filter(|w| !w.is_empty())
-        .map(|w| NoteVerifier::from_vkey(w).map_err(|e| anyhow!("bundle witness key {w:?}: {e}")))
+        .map(|w| {
+            NoteVerifier::from_vkey(w).map_err(|error| TrustError::BundleWitnessKey {
+                key: w.to_owned(),
+                error,
+            })
+        })
         .collect()
 }
 
@@ -63,27 +143,26 @@ impl Trust {
         witness_keys: &[String],
         quorum: Option<usize>,
         root_key: Option<&str>,
-    ) -> Result<Trust> {
+    ) -> Result<Trust, TrustError> {
         let mut keys: BTreeMap<LogId, NoteVerifier> = BTreeMap::new();
         if let Some(b) = bundle {
             for log in LogId::ALL {
-                let k = bundle_log_key(b, log);
-                if !k.trim().is_empty() {
-                    let v = NoteVerifier::from_vkey(k.trim())
-                        .map_err(|e| anyhow!("the bundle's {} log key: {e}", log.name()))?;
-                    keys.insert(log, v);
+                let listed = match log {
+                    LogId::Directory => &b.directory_log_key,
+                    LogId::Events => &b.event_log_key,
+                };
+                if !listed.trim().is_empty() {
+                    keys.insert(log, bundle_log_key(b, log)?);
                 }
             }
         }
         for k in log_keys {
-            let v = NoteVerifier::from_vkey(k.trim())
-                .map_err(|e| anyhow!("--log-key {k:?} is not a C2SP verifier key: {e}"))?;
-            let log = log_of_key_name(v.name()).ok_or_else(|| {
-                anyhow!(
-                    "--log-key {}: cannot tell which log it belongs to (its name must end in \
-                     /directory or /events)",
-                    v.name()
-                )
+            let v = NoteVerifier::from_vkey(k.trim()).map_err(|error| TrustError::LogKey {
+                key: k.clone(),
+                error,
+            })?;
+            let log = log_of_key_name(v.name()).ok_or_else(|| TrustError::UnknownLog {
+                name: v.name().to_owned(),
             })?;
             keys.insert(log, v);
         }
@@ -91,10 +170,12 @@ impl Trust {
             witness_keys
                 .iter()
                 .map(|w| {
-                    NoteVerifier::from_vkey(w.trim())
-                        .map_err(|e| anyhow!("--witness {w:?} is not a C2SP verifier key: {e}"))
+                    NoteVerifier::from_vkey(w.trim()).map_err(|error| TrustError::WitnessKey {
+                        key: w.clone(),
+                        error,
+                    })
                 })
-                .collect::<Result<Vec<_>>>()?
+                .collect::<Result<Vec<_>, _>>()?
         } else if let Some(b) = bundle {
             bundle_witnesses(b)?
         } else {
@@ -104,25 +185,22 @@ impl Trust {
             Some(q) => q,
             None if !witness_keys.is_empty() => 1,
             None => match bundle {
-                Some(b) => b.quorum().map_err(|e| anyhow!("bundle: {e}"))?,
+                Some(b) => b.quorum().map_err(TrustError::Bundle)?,
                 None => 0,
             },
         };
         let mut trust = Trust::default();
         for (log, v) in keys {
             let policy = LogPolicy::with_witnesses(v, witnesses.clone(), quorum)
-                .map_err(|e| anyhow!("{} log: {e}", log.name()))?;
+                .map_err(|error| TrustError::Policy { log, error })?;
             trust.policies.insert(log, policy);
         }
         if trust.policies.is_empty() {
-            bail!("no log key is pinned: pass --bundle B or --log-key VKEY");
+            return Err(TrustError::NothingPinned);
         }
         trust.root = match (root_key, bundle) {
-            (Some(r), _) => Some(
-                PublicKey::from_hex(r)
-                    .ok_or_else(|| anyhow!("--root-key: expected 64 hex digits"))?,
-            ),
-            (None, Some(b)) => Some(b.root().map_err(|e| anyhow!("bundle: {e}"))?),
+            (Some(r), _) => Some(PublicKey::from_hex(r).ok_or(TrustError::RootKey)?),
+            (None, Some(b)) => Some(b.root().map_err(TrustError::Bundle)?),
             (None, None) => None,
         };
         Ok(trust)
@@ -146,6 +224,22 @@ impl Trust {
             .map(|(l, p)| (*l, p))
     }
 
+    /// What verifying a judicial evidence bundle pins: the root and both
+    /// logs' keys, all required.
+    pub fn evidence_pins(&self) -> Result<Pins, TrustError> {
+        let policy = |log| {
+            self.policy(log)
+                .cloned()
+                .ok_or(TrustError::NoLogKey { log })
+        };
+        Ok(Pins {
+            root: *self.root().ok_or(TrustError::NoRoot)?,
+            directory_log: policy(LogId::Directory)?,
+            event_log: policy(LogId::Events)?,
+        })
+    }
+
+    /// The pinned log keys, for messages.
     pub(crate) fn describe(&self) -> String {
         self.policies
             .values()

@@ -1,23 +1,33 @@
-//! Offline verification.
+//! Offline verification of an export: every check recomputed from the
+//! entries, every problem reported with the file, index or checkpoint it
+//! concerns.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
 use liaison_protocol::PublicKey;
 use liaison_protocol::codec::Wire;
-use liaison_protocol::directory::{AuthorityCertificate, verify_record, verify_role};
 use liaison_protocol::frames::LogId;
 use liaison_protocol::log::event::{
     DirectoryEntry, DisclosedEvent, EventRecord, SemanticsError, check_semantics,
 };
 use liaison_protocol::log::note::MAX_NOTE_LEN;
-use liaison_protocol::log::{CompactRange, Hash, LogPolicy, SignedCheckpoint, leaf_hash};
+use liaison_protocol::log::{
+    CheckpointRelation, CompactRange, Hash, LogPolicy, SignedCheckpoint, compare_checkpoints,
+    explain_checkpoint_error, key_label, leaf_hash,
+};
 
-use liaison_protocol::log::{explain_checkpoint_error, key_label};
-
-use crate::*;
+use crate::chain::DirectoryChain;
+use crate::error::AuditError;
+use crate::files::{MAX_TEXT_FILE_LEN, read_bounded};
+use crate::layout::{
+    LEAF_HASHES_FILE, MAX_CHECKPOINTS, MAX_ENTRIES, MAX_PROOF_FILE_LEN, keys_txt_field,
+    max_entry_len, parse_checkpoint_name, parse_entry_name, parse_keys_txt, parse_proof_name,
+    parse_proof_text,
+};
+use crate::report::Report;
+use crate::trust::Trust;
 
 /// An entry's bytes, in memory or in a file read when needed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +39,7 @@ pub enum EntryData {
 }
 
 impl EntryData {
+    /// The bytes, or why they are unusable (for the report).
     fn load(&self, max: usize) -> Result<Cow<'_, [u8]>, String> {
         match self {
             EntryData::Inline(b) if b.len() > max => Err(format!(
@@ -73,24 +84,18 @@ pub struct LogSummary {
     pub verified_size: u64,
 }
 
-/// The largest entry of `log`.
-pub fn max_entry_len(log: LogId) -> usize {
-    match log {
-        LogId::Directory => DirectoryEntry::MAX_LEN,
-        LogId::Events => DisclosedEvent::MAX_LEN,
-    }
-}
+/// Checkpoints that verified, with their file names, by increasing size.
+type Verified = Vec<(String, SignedCheckpoint)>;
 
 /// Read `<dir>/<log>/` of an export. Only I/O errors on the directories
 /// themselves are errors; everything about the files is left to
 /// [`verify_log`], which reports it.
-pub fn read_log_export(log_dir: &Path, log: LogId) -> Result<LogExport> {
+pub fn read_log_export(log_dir: &Path, log: LogId) -> Result<LogExport, AuditError> {
     let name = log.name();
     let mut ex = LogExport::default();
-    for item in
-        std::fs::read_dir(log_dir).with_context(|| format!("reading {}", log_dir.display()))?
-    {
-        let item = item?;
+    let unreadable = || AuditError::io("reading", log_dir);
+    for item in std::fs::read_dir(log_dir).map_err(unreadable())? {
+        let item = item.map_err(unreadable())?;
         let file = item.file_name().to_string_lossy().into_owned();
         let is_dir = item.file_type().map(|t| t.is_dir()).unwrap_or(false);
         if file == LEAF_HASHES_FILE && !is_dir {
@@ -107,28 +112,7 @@ pub fn read_log_export(log_dir: &Path, log: LogId) -> Result<LogExport> {
                 .push(format!("{name}/{file}: unexpected file in the export"));
         }
     }
-    let list =
-        |sub: &str, limit: u64, problems: &mut Vec<String>| -> Result<Vec<(String, PathBuf)>> {
-            let d = log_dir.join(sub);
-            let mut out = Vec::new();
-            let rd = match std::fs::read_dir(&d) {
-                Ok(rd) => rd,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-                Err(e) => return Err(e).with_context(|| format!("reading {}", d.display())),
-            };
-            for item in rd {
-                let item = item?;
-                if out.len() as u64 >= limit {
-                    problems.push(format!(
-                        "{name}/{sub}: more than {limit} files; the rest were not read"
-                    ));
-                    break;
-                }
-                out.push((item.file_name().to_string_lossy().into_owned(), item.path()));
-            }
-            Ok(out)
-        };
-    for (file, path) in list("checkpoints", MAX_CHECKPOINTS as u64, &mut ex.problems)? {
+    for (file, path) in list_files(log_dir, log, "checkpoints", MAX_CHECKPOINTS as u64, &mut ex)? {
         if parse_checkpoint_name(&file).is_none() {
             ex.problems.push(format!(
                 "{name}/checkpoints/{file}: unexpected file (names are <size>.note or <size>-<n>.note)"
@@ -142,7 +126,7 @@ pub fn read_log_export(log_dir: &Path, log: LogId) -> Result<LogExport> {
                 .push(format!("checkpoint {name}/{file}: cannot be read: {e}")),
         }
     }
-    for (file, path) in list("proofs", MAX_CHECKPOINTS as u64, &mut ex.problems)? {
+    for (file, path) in list_files(log_dir, log, "proofs", MAX_CHECKPOINTS as u64, &mut ex)? {
         if parse_proof_name(&file).is_none() {
             ex.problems.push(format!(
                 "{name}/proofs/{file}: unexpected file (names are <old>-<new>.proof)"
@@ -156,7 +140,7 @@ pub fn read_log_export(log_dir: &Path, log: LogId) -> Result<LogExport> {
                 .push(format!("{name}/proofs/{file}: cannot be read: {e}")),
         }
     }
-    for (file, path) in list("entries", MAX_ENTRIES, &mut ex.problems)? {
+    for (file, path) in list_files(log_dir, log, "entries", MAX_ENTRIES, &mut ex)? {
         match parse_entry_name(&file) {
             Some(i) if i < MAX_ENTRIES => {
                 ex.entries.insert(i, EntryData::File(path));
@@ -174,157 +158,37 @@ pub fn read_log_export(log_dir: &Path, log: LogId) -> Result<LogExport> {
     Ok(ex)
 }
 
-/// Checks the directory chain entry by entry: authority certificates signed
-/// by the pinned root (when pinned), records signed by an authority that an
-/// earlier entry certified and did not revoke, for its own country, with
-/// versions that only increase.
-#[derive(Debug)]
-pub(crate) struct DirectoryChain<'a> {
-    root: Option<&'a PublicKey>,
-    authorities: BTreeMap<PublicKey, (AuthorityCertificate, u64)>,
-    revoked: BTreeMap<PublicKey, u64>,
-    versions: BTreeMap<String, (u64, u64)>,
+/// The files of `<log_dir>/<sub>` (none if it is absent), at most `limit`
+/// of them; more is a problem of the export.
+fn list_files(
+    log_dir: &Path,
+    log: LogId,
+    sub: &str,
+    limit: u64,
+    ex: &mut LogExport,
+) -> Result<Vec<(String, PathBuf)>, AuditError> {
+    let d = log_dir.join(sub);
+    let mut out = Vec::new();
+    let rd = match std::fs::read_dir(&d) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(AuditError::io("reading", &d)(e)),
+    };
+    for item in rd {
+        let item = item.map_err(AuditError::io("reading", &d))?;
+        if out.len() as u64 >= limit {
+            ex.problems.push(format!(
+                "{}/{sub}: more than {limit} files; the rest were not read",
+                log.name()
+            ));
+            break;
+        }
+        out.push((item.file_name().to_string_lossy().into_owned(), item.path()));
+    }
+    Ok(out)
 }
 
-impl<'a> DirectoryChain<'a> {
-    fn new(root: Option<&'a PublicKey>) -> Self {
-        DirectoryChain {
-            root,
-            authorities: BTreeMap::new(),
-            revoked: BTreeMap::new(),
-            versions: BTreeMap::new(),
-        }
-    }
-
-    fn check(&mut self, index: u64, entry: &DirectoryEntry, report: &mut Report) {
-        match entry {
-            DirectoryEntry::Authority(signed) => {
-                let subject = signed
-                    .decode_unverified()
-                    .map(|c| c.country.to_string())
-                    .unwrap_or_else(|_| "?".into());
-                let cert = match self.root {
-                    Some(root) => signed.verify_by(root),
-                    None => signed.verify(),
-                };
-                let cert = match cert {
-                    Ok(c) => c,
-                    Err(e) => {
-                        report.fail(format!(
-                            "directory entry {index}: authority certificate for {subject} does not \
-                             verify{}: {e}",
-                            if self.root.is_some() {
-                                " against the pinned network root"
-                            } else {
-                                ""
-                            }
-                        ));
-                        return;
-                    }
-                };
-                if let Some(at) = self.revoked.get(&cert.key) {
-                    report.fail(format!(
-                        "directory entry {index}: certificate for the {subject} authority key \
-                         {} after its revocation at entry {at}",
-                        cert.key.fingerprint()
-                    ));
-                    return;
-                }
-                if let Some((prev, at)) = self.authorities.get(&cert.key)
-                    && !cert.revoked
-                    && cert.serial <= prev.serial
-                {
-                    report.fail(format!(
-                        "directory entry {index}: {subject} authority certificate serial {} does \
-                         not supersede serial {} of entry {at}",
-                        cert.serial, prev.serial
-                    ));
-                }
-                if cert.revoked {
-                    self.revoked.insert(cert.key, index);
-                }
-                self.authorities.insert(cert.key, (cert, index));
-            }
-            DirectoryEntry::Record(signed) => {
-                let subject = signed
-                    .decode_unverified()
-                    .map(|r| r.id.to_string())
-                    .unwrap_or_else(|_| "?".into());
-                let verified = self
-                    .authority_of(index, "record", &subject, signed.signer(), report)
-                    .map(|a| verify_record(a, signed).map(|r| (r.id.to_string(), r.version)));
-                self.check_version(index, "record", &subject, verified, report);
-            }
-            DirectoryEntry::Role(signed) => {
-                let subject = signed
-                    .decode_unverified()
-                    .map(|r| r.id.to_string())
-                    .unwrap_or_else(|_| "?".into());
-                let verified = self
-                    .authority_of(index, "role", &subject, signed.signer(), report)
-                    .map(|a| verify_role(a, signed).map(|r| (format!("role {}", r.id), r.version)));
-                self.check_version(index, "role", &subject, verified, report);
-            }
-        }
-    }
-
-    /// The certificate of the authority that signed entry `index`, if an
-    /// earlier entry certified it and did not revoke it.
-    fn authority_of(
-        &self,
-        index: u64,
-        kind: &str,
-        subject: &str,
-        signer: &PublicKey,
-        report: &mut Report,
-    ) -> Option<&AuthorityCertificate> {
-        if let Some(at) = self.revoked.get(signer) {
-            report.fail(format!(
-                "directory entry {index}: {kind} {subject} is signed by an authority key revoked \
-                 at entry {at}"
-            ));
-            return None;
-        }
-        let found = self.authorities.get(signer).map(|(a, _)| a);
-        if found.is_none() {
-            report.fail(format!(
-                "directory entry {index}: {kind} {subject} is signed by key {}, which no earlier \
-                 entry certifies as an authority",
-                signer.fingerprint()
-            ));
-        }
-        found
-    }
-
-    fn check_version(
-        &mut self,
-        index: u64,
-        kind: &str,
-        subject: &str,
-        verified: Option<Result<(String, u64), liaison_protocol::VerifyError>>,
-        report: &mut Report,
-    ) {
-        match verified {
-            None => {}
-            Some(Err(e)) => report.fail(format!(
-                "directory entry {index}: {kind} {subject} does not verify: {e}"
-            )),
-            Some(Ok((key, version))) => {
-                if let Some((v, at)) = self.versions.get(&key)
-                    && version <= *v
-                {
-                    report.fail(format!(
-                        "directory entry {index}: {kind} {subject} version {version} does not \
-                         supersede version {v} of entry {at}"
-                    ));
-                }
-                self.versions.insert(key, (version, index));
-            }
-        }
-    }
-}
-
-pub(crate) fn describe_semantics(e: &SemanticsError) -> String {
+fn describe_semantics(e: &SemanticsError) -> String {
     match e {
         SemanticsError::Sequence { index, seq } => format!(
             "events entry {index}: sequence number {seq} is not its position: entries reordered, \
@@ -354,14 +218,57 @@ pub fn verify_log(
     root: Option<&PublicKey>,
     report: &mut Report,
 ) -> LogSummary {
-    let name = log.name();
     for p in &export.problems {
         report.fail(p.clone());
     }
+    let verified = open_checkpoints(log, &export.checkpoints, policy, report);
+    let max_cp = verified
+        .last()
+        .map(|(_, s)| s.checkpoint().size())
+        .unwrap_or(0);
+    let presence = report_missing_entries(log, &export.entries, max_cp, report);
+    let hashed = check_entries(log, &export.entries, presence.contiguous, root, report);
+    let roots = check_roots(log, &verified, &hashed.prefix, report);
+    if let Some(raw) = &export.leaf_hashes {
+        localise(log, raw, &verified, &hashed.by_index, report);
+    }
+    report_forks(log, &verified, report);
+    check_relay_proofs(log, &export.proofs, &verified, report);
 
-    // Checkpoints (c2sp.org/tlog-checkpoint under the pinned policy).
-    let mut verified: Vec<(String, SignedCheckpoint)> = Vec::new();
-    for (file, bytes) in &export.checkpoints {
+    let name = log.name();
+    if presence.count > max_cp && !verified.is_empty() {
+        report.fail(format!(
+            "{name} entries {max_cp} to {} are not covered by any verified checkpoint \
+             (unauthenticated)",
+            presence.count - 1
+        ));
+    }
+    if log == LogId::Directory && root.is_none() && presence.contiguous > 0 {
+        report.note(
+            "directory: no network root pinned (--bundle or --root-key); authority certificates \
+             were checked against their claimed signer only",
+        );
+    }
+    LogSummary {
+        entries: export.entries.len() as u64,
+        checkpoints: verified.len(),
+        roots_matched: roots.matched,
+        verified_size: roots.verified_size,
+    }
+}
+
+/// Open every checkpoint file under the pinned policy
+/// (c2sp.org/tlog-checkpoint) and check that its name states its size.
+/// Returns those that verified, by increasing size.
+fn open_checkpoints(
+    log: LogId,
+    files: &[(String, Vec<u8>)],
+    policy: &LogPolicy,
+    report: &mut Report,
+) -> Verified {
+    let name = log.name();
+    let mut verified = Verified::new();
+    for (file, bytes) in files {
         let label = format!("checkpoint {name}/{file}");
         let claimed = parse_checkpoint_name(file);
         match policy.open(bytes) {
@@ -382,10 +289,6 @@ pub fn verify_log(
         }
     }
     verified.sort_by(|a, b| (a.1.checkpoint().size(), &a.0).cmp(&(b.1.checkpoint().size(), &b.0)));
-    let max_cp = verified
-        .last()
-        .map(|(_, s)| s.checkpoint().size())
-        .unwrap_or(0);
     if verified.is_empty() {
         report.fail(format!(
             "{name} log: no checkpoint verifies under the pinned key {}; nothing in this log is \
@@ -393,10 +296,27 @@ pub fn verify_log(
             key_label(policy.log())
         ));
     }
+    verified
+}
 
-    // Which entries are present.
-    let count = export
-        .entries
+/// Which entries an export holds.
+struct Presence {
+    /// One past the highest index present.
+    count: u64,
+    /// Entries `0..contiguous` are all present.
+    contiguous: u64,
+}
+
+/// Report every gap in the entries, up to the largest verified checkpoint
+/// size.
+fn report_missing_entries(
+    log: LogId,
+    entries: &BTreeMap<u64, EntryData>,
+    max_cp: u64,
+    report: &mut Report,
+) -> Presence {
+    let name = log.name();
+    let count = entries
         .keys()
         .next_back()
         .map(|i| i.saturating_add(1))
@@ -404,7 +324,7 @@ pub fn verify_log(
     let span = count.max(max_cp);
     let mut missing: Vec<(u64, u64)> = Vec::new();
     let mut expect = 0u64;
-    for &i in export.entries.keys() {
+    for &i in entries.keys() {
         if i > expect {
             missing.push((expect, i - 1));
         }
@@ -424,108 +344,176 @@ pub fn verify_log(
         }
     }
     let contiguous = missing.first().map(|(a, _)| *a).unwrap_or(count).min(count);
+    Presence { count, contiguous }
+}
 
-    // Decode, re-encode and hash every entry. Roots, the directory chain and
-    // the event semantics use only the contiguous prefix.
+/// The leaf hashes of an export's entries.
+struct Hashed {
+    /// Of the contiguous, usable prefix, in order: the roots are recomputed
+    /// from these.
+    prefix: Vec<Hash>,
+    /// Of every entry that could be hashed, by index.
+    by_index: BTreeMap<u64, Hash>,
+}
+
+/// Decode, re-encode and hash every entry. Roots, the directory chain and
+/// the event semantics use only the contiguous prefix.
+fn check_entries(
+    log: LogId,
+    entries: &BTreeMap<u64, EntryData>,
+    contiguous: u64,
+    root: Option<&PublicKey>,
+    report: &mut Report,
+) -> Hashed {
     let max_len = max_entry_len(log);
-    let mut leaves: Vec<Hash> = Vec::new();
-    let mut leaves_ok = true;
-    let mut by_index: BTreeMap<u64, Hash> = BTreeMap::new();
-    let mut records: Vec<EventRecord> = Vec::new();
-    let mut records_ok = true;
-    let mut chain = DirectoryChain::new(root);
-    for (&index, data) in &export.entries {
+    let mut walk = EntryWalk {
+        hashed: Hashed {
+            prefix: Vec::new(),
+            by_index: BTreeMap::new(),
+        },
+        leaves_ok: true,
+        records: Vec::new(),
+        records_ok: true,
+        chain: DirectoryChain::new(root),
+    };
+    for (&index, data) in entries {
         if index >= contiguous {
-            leaves_ok = false;
-            records_ok = false;
+            walk.end_prefix();
         }
         let bytes = match data.load(max_len) {
             Ok(b) => b,
             Err(e) => {
-                report.fail(format!("{name} entry {index}: {e}"));
-                leaves_ok = false;
-                records_ok = false;
+                report.fail(format!("{} entry {index}: {e}", log.name()));
+                walk.end_prefix();
                 continue;
             }
         };
         match log {
-            LogId::Directory => {
-                let leaf = leaf_hash(&bytes);
-                by_index.insert(index, leaf);
-                if leaves_ok {
-                    leaves.push(leaf);
-                }
-                match DirectoryEntry::decode(&bytes) {
-                    Err(e) => report.fail(format!(
-                        "directory entry {index}: does not decode as a directory entry: {e}"
-                    )),
-                    Ok(entry) => {
-                        if entry.encode() != *bytes {
-                            report.fail(format!(
-                                "directory entry {index}: byte-level re-encoding differs \
-                                 (not the canonical encoding)"
-                            ));
-                        }
-                        if index < contiguous {
-                            chain.check(index, &entry, report);
-                        }
-                    }
-                }
-            }
-            LogId::Events => match DisclosedEvent::decode(&bytes) {
-                Err(e) => {
-                    report.fail(format!(
-                        "events entry {index}: does not decode as a disclosed event: {e}"
-                    ));
-                    leaves_ok = false;
-                    records_ok = false;
-                }
-                Ok(d) => {
-                    if d.encode() != *bytes {
-                        report.fail(format!(
-                            "events entry {index}: byte-level re-encoding differs (not the \
-                             canonical encoding)"
-                        ));
-                    }
-                    by_index.insert(index, d.leaf_hash());
-                    if leaves_ok {
-                        leaves.push(d.leaf_hash());
-                    }
-                    match d.decode_record() {
-                        Err(e) => {
-                            report.fail(format!(
-                                "events entry {index}: event record does not decode: {e}"
-                            ));
-                            records_ok = false;
-                        }
-                        Ok(r) => {
-                            if r.encode() != d.record {
-                                report.fail(format!(
-                                    "events entry {index}: byte-level re-encoding of the event \
-                                     record differs (not the canonical encoding)"
-                                ));
-                            }
-                            if records_ok {
-                                records.push(r);
-                            }
-                        }
-                    }
-                }
-            },
+            LogId::Directory => walk.directory_entry(index, &bytes, index < contiguous, report),
+            LogId::Events => walk.event_entry(index, &bytes, report),
         }
     }
     if log == LogId::Events
-        && let Err(e) = check_semantics(&records)
+        && let Err(e) = check_semantics(&walk.records)
     {
         report.fail(describe_semantics(&e));
     }
+    walk.hashed
+}
 
-    // Roots at every checkpoint size, in increasing order.
+/// The state of [`check_entries`] as it walks the entries in index order.
+struct EntryWalk<'a> {
+    hashed: Hashed,
+    /// Whether every entry so far extended the prefix of leaves.
+    leaves_ok: bool,
+    /// Decoded event records of the prefix, for the semantic checks.
+    records: Vec<EventRecord>,
+    /// Whether every event record so far was decoded.
+    records_ok: bool,
+    chain: DirectoryChain<'a>,
+}
+
+impl EntryWalk<'_> {
+    /// Nothing from here on belongs to the contiguous prefix.
+    fn end_prefix(&mut self) {
+        self.leaves_ok = false;
+        self.records_ok = false;
+    }
+
+    fn add_leaf(&mut self, index: u64, leaf: Hash) {
+        self.hashed.by_index.insert(index, leaf);
+        if self.leaves_ok {
+            self.hashed.prefix.push(leaf);
+        }
+    }
+
+    /// A directory entry is its own leaf data, so it is hashed even when
+    /// it does not decode; it joins the chain only inside the prefix.
+    fn directory_entry(&mut self, index: u64, bytes: &[u8], chained: bool, report: &mut Report) {
+        self.add_leaf(index, leaf_hash(bytes));
+        match DirectoryEntry::decode(bytes) {
+            Err(e) => report.fail(format!(
+                "directory entry {index}: does not decode as a directory entry: {e}"
+            )),
+            Ok(entry) => {
+                if entry.encode() != bytes {
+                    report.fail(format!(
+                        "directory entry {index}: byte-level re-encoding differs (not the \
+                         canonical encoding)"
+                    ));
+                }
+                if chained {
+                    self.chain.check(index, &entry, report);
+                }
+            }
+        }
+    }
+
+    /// An events entry is a salt and a record whose commitment is the leaf
+    /// data: one that does not decode cannot be hashed.
+    fn event_entry(&mut self, index: u64, bytes: &[u8], report: &mut Report) {
+        let d = match DisclosedEvent::decode(bytes) {
+            Ok(d) => d,
+            Err(e) => {
+                report.fail(format!(
+                    "events entry {index}: does not decode as a disclosed event: {e}"
+                ));
+                self.end_prefix();
+                return;
+            }
+        };
+        if d.encode() != bytes {
+            report.fail(format!(
+                "events entry {index}: byte-level re-encoding differs (not the canonical encoding)"
+            ));
+        }
+        self.add_leaf(index, d.leaf_hash());
+        match d.decode_record() {
+            Err(e) => {
+                report.fail(format!(
+                    "events entry {index}: event record does not decode: {e}"
+                ));
+                self.records_ok = false;
+            }
+            Ok(r) => {
+                if r.encode() != d.record {
+                    report.fail(format!(
+                        "events entry {index}: byte-level re-encoding of the event record \
+                         differs (not the canonical encoding)"
+                    ));
+                }
+                if self.records_ok {
+                    self.records.push(r);
+                }
+            }
+        }
+    }
+}
+
+/// Which verified checkpoints the entries reproduce.
+struct RootsMatched {
+    /// How many.
+    matched: usize,
+    /// The largest size among them.
+    verified_size: u64,
+}
+
+/// Recompute the root at every verified checkpoint's size, in increasing
+/// order, from the prefix of leaves (RFC 9162 §2.1.1).
+fn check_roots(
+    log: LogId,
+    verified: &Verified,
+    leaves: &[Hash],
+    report: &mut Report,
+) -> RootsMatched {
+    let name = log.name();
     let mut range = CompactRange::new();
     let mut good_up_to = 0u64;
-    let mut verified_size = 0u64;
-    let mut roots_matched = 0usize;
-    for (file, sc) in &verified {
+    let mut roots = RootsMatched {
+        matched: 0,
+        verified_size: 0,
+    };
+    for (file, sc) in verified {
         let cp = sc.checkpoint();
         let size = cp.size();
         if size > leaves.len() as u64 {
@@ -545,9 +533,9 @@ pub fn verify_log(
         }
         let got = range.root();
         if got == *cp.root() {
-            roots_matched += 1;
+            roots.matched += 1;
             good_up_to = size;
-            verified_size = verified_size.max(size);
+            roots.verified_size = roots.verified_size.max(size);
         } else {
             report.fail(format!(
                 "{name} checkpoint {file}: root mismatch: recomputed {} from entries 0 to {}, \
@@ -560,31 +548,40 @@ pub fn verify_log(
             ));
         }
     }
+    roots
+}
 
-    if let Some(raw) = &export.leaf_hashes {
-        localise(log, raw, &verified, &by_index, report);
-    }
-
-    // Forks: two valid checkpoints of one size with different roots.
+/// Forks: two verified checkpoints of one size with different roots.
+fn report_forks(log: LogId, verified: &Verified, report: &mut Report) {
     for pair in verified.windows(2) {
         if let [(fa, a), (fb, b)] = pair
-            && a.checkpoint().size() == b.checkpoint().size()
-            && a.checkpoint().root() != b.checkpoint().root()
+            && let CheckpointRelation::Fork { size } =
+                compare_checkpoints(a.checkpoint(), b.checkpoint())
         {
             report.fail(format!(
-                "FORK in the {name} log: checkpoints {fa} and {fb} are both signed by the log key \
-                 for size {} with different roots ({} and {}); the two signed notes are the \
+                "FORK in the {} log: checkpoints {fa} and {fb} are both signed by the log key \
+                 for size {size} with different roots ({} and {}); the two signed notes are the \
                  evidence of an inconsistent log",
-                a.checkpoint().size(),
+                log.name(),
                 a.checkpoint().root().to_base64(),
                 b.checkpoint().root().to_base64()
             ));
         }
     }
+}
 
-    // The relay's consistency proofs kept with the export (RFC 9162
-    // §2.1.4.2), checked against the signed roots alone.
-    for (file, bytes) in &export.proofs {
+/// The relay's consistency proofs kept with the export (RFC 9162
+/// §2.1.4.2), checked against the signed roots alone: each must prove that
+/// every verified checkpoint of the size its name gives second extends
+/// every one of the size it gives first.
+fn check_relay_proofs(
+    log: LogId,
+    proofs: &[(String, Vec<u8>)],
+    verified: &Verified,
+    report: &mut Report,
+) {
+    let name = log.name();
+    for (file, bytes) in proofs {
         let Some((old, new)) = parse_proof_name(file) else {
             report.fail(format!(
                 "{name}/proofs/{file}: file name is not <old>-<new>.proof"
@@ -598,22 +595,21 @@ pub fn verify_log(
                 continue;
             }
         };
-        let olds: Vec<_> = verified
-            .iter()
-            .filter(|(_, s)| s.checkpoint().size() == old)
-            .collect();
-        let news: Vec<_> = verified
-            .iter()
-            .filter(|(_, s)| s.checkpoint().size() == new)
-            .collect();
-        if olds.is_empty() || news.is_empty() {
+        let of_size = |size: u64| {
+            verified
+                .iter()
+                .filter(move |(_, s)| s.checkpoint().size() == size)
+        };
+        if of_size(old).next().is_none() || of_size(new).next().is_none() {
             report.note(format!(
                 "{name}/proofs/{file}: no verified checkpoint of size {old} and {new}; proof not used"
             ));
             continue;
         }
-        for (fo, o) in &olds {
-            for (fnew, n) in &news {
+        for (fo, o) in of_size(old) {
+            for (fnew, n) in of_size(new) {
+                // The direction is the file's: a proof named the wrong way
+                // round proves nothing.
                 if let Err(e) = o.checkpoint().verify_consistency(n.checkpoint(), &proof) {
                     report.fail(format!(
                         "INCONSISTENT {name} log: the relay's consistency proof {file} does not \
@@ -624,36 +620,15 @@ pub fn verify_log(
             }
         }
     }
-
-    if count > max_cp && !verified.is_empty() {
-        report.fail(format!(
-            "{name} entries {max_cp} to {} are not covered by any verified checkpoint \
-             (unauthenticated)",
-            count - 1
-        ));
-    }
-    if log == LogId::Directory && root.is_none() && contiguous > 0 {
-        report.note(
-            "directory: no network root pinned (--bundle or --root-key); authority certificates \
-             were checked against their claimed signer only",
-        );
-    }
-
-    LogSummary {
-        entries: export.entries.len() as u64,
-        checkpoints: verified.len(),
-        roots_matched,
-        verified_size,
-    }
 }
 
 /// Name the exact entries that differ from what the log signed, using the
 /// leaf hashes export kept, once a verified checkpoint's root authenticates
 /// them (RFC 9162 §2.1.1 over the whole list).
-pub(crate) fn localise(
+fn localise(
     log: LogId,
     raw: &[u8],
-    verified: &[(String, SignedCheckpoint)],
+    verified: &Verified,
     by_index: &BTreeMap<u64, Hash>,
     report: &mut Report,
 ) {
@@ -700,26 +675,23 @@ pub(crate) fn localise(
     }
 }
 
-/// Parse `keys.txt` into (name, value) lines.
-pub(crate) fn parse_keys_txt(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
-        .filter_map(|l| l.split_once(' '))
-        .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
-        .collect()
-}
-
 /// Verify an export directory offline against `trust`. `Err` only for usage
 /// and I/O problems (no log in `dir`, a log without a pinned key); every
 /// verification problem is in the returned report.
-pub fn verify_export(dir: &Path, trust: &Trust) -> Result<(Report, Vec<(LogId, LogSummary)>)> {
-    let meta = std::fs::metadata(dir).with_context(|| format!("reading {}", dir.display()))?;
+pub fn verify_export(
+    dir: &Path,
+    trust: &Trust,
+) -> Result<(Report, Vec<(LogId, LogSummary)>), AuditError> {
+    let unreadable = || AuditError::io("reading", dir);
+    let meta = std::fs::metadata(dir).map_err(unreadable())?;
     if !meta.is_dir() {
-        bail!("{} is not an export directory", dir.display());
+        return Err(AuditError::NotAnExport {
+            path: dir.to_owned(),
+        });
     }
     let mut report = Report::default();
-    for item in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let item = item?;
+    for item in std::fs::read_dir(dir).map_err(unreadable())? {
+        let item = item.map_err(unreadable())?;
         let file = item.file_name().to_string_lossy().into_owned();
         let is_dir = item.file_type().map(|t| t.is_dir()).unwrap_or(false);
         let expected = match file.as_str() {
@@ -731,38 +703,16 @@ pub fn verify_export(dir: &Path, trust: &Trust) -> Result<(Report, Vec<(LogId, L
             report.fail(format!("{file}: unexpected file in the export"));
         }
     }
-    if let Ok(bytes) = read_bounded(&dir.join("keys.txt"), MAX_TEXT_FILE_LEN, false) {
-        let lines = parse_keys_txt(&String::from_utf8_lossy(&bytes));
-        for log in LogId::ALL {
-            let field = match log {
-                LogId::Directory => "directory_log_key",
-                LogId::Events => "event_log_key",
-            };
-            if let (Some((_, listed)), Some(p)) =
-                (lines.iter().find(|(k, _)| k == field), trust.policy(log))
-                && *listed != p.log().to_vkey()
-            {
-                report.note(format!(
-                    "keys.txt lists another {} log key than the pinned one ({})",
-                    log.name(),
-                    key_label(p.log())
-                ));
-            }
-        }
-    }
+    note_other_keys(dir, trust, &mut report);
     let mut summaries = Vec::new();
     for log in LogId::ALL {
         let log_dir = dir.join(log.name());
         if !log_dir.exists() {
             continue;
         }
-        let policy = trust.policy(log).ok_or_else(|| {
-            anyhow!(
-                "the export holds the {} log but no key is pinned for it (pinned: {}); pass \
-                 --bundle or --log-key",
-                log.name(),
-                trust.describe()
-            )
+        let policy = trust.policy(log).ok_or_else(|| AuditError::UnpinnedLog {
+            log,
+            pinned: trust.describe(),
         })?;
         let ex = read_log_export(&log_dir, log)?;
         let summary = verify_log(log, &ex, policy, trust.root(), &mut report);
@@ -785,10 +735,31 @@ pub fn verify_export(dir: &Path, trust: &Trust) -> Result<(Report, Vec<(LogId, L
         summaries.push((log, summary));
     }
     if summaries.is_empty() {
-        bail!(
-            "{} holds no exported log (expected directory/ or events/)",
-            dir.display()
-        );
+        return Err(AuditError::EmptyExport {
+            path: dir.to_owned(),
+        });
     }
     Ok((report, summaries))
+}
+
+/// `keys.txt` is informational, but a log key in it other than the pinned
+/// one is worth a note.
+fn note_other_keys(dir: &Path, trust: &Trust, report: &mut Report) {
+    let Ok(bytes) = read_bounded(&dir.join("keys.txt"), MAX_TEXT_FILE_LEN, false) else {
+        return;
+    };
+    let lines = parse_keys_txt(&String::from_utf8_lossy(&bytes));
+    for log in LogId::ALL {
+        let field = keys_txt_field(log);
+        if let (Some((_, listed)), Some(p)) =
+            (lines.iter().find(|(k, _)| k == field), trust.policy(log))
+            && *listed != p.log().to_vkey()
+        {
+            report.note(format!(
+                "keys.txt lists another {} log key than the pinned one ({})",
+                log.name(),
+                key_label(p.log())
+            ));
+        }
+    }
 }

@@ -1,17 +1,23 @@
-//! Witness.
+//! The witness a country authority runs: it cosigns a log's checkpoint
+//! only once it is proven to extend the last one it cosigned, and keeps the
+//! evidence when it is not.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow};
+use liaison_net::{Link, LinkError};
 use liaison_protocol::bundle::Bundle;
 use liaison_protocol::frames::{LogId, Request};
 use liaison_protocol::log::note::MAX_NOTE_LEN;
-use liaison_protocol::log::{CosignatureSigner, LogPolicy, Note, NoteVerifier};
+use liaison_protocol::log::{
+    CheckpointRelation, CosignatureSigner, LogPolicy, Note, SignedCheckpoint, compare_checkpoints,
+    explain_checkpoint_error, judge_consistency,
+};
 
-use liaison_net::{Link, LinkError};
-use liaison_protocol::log::explain_checkpoint_error;
-
-use crate::*;
+use crate::error::AuditError;
+use crate::files::{read_bounded, write_atomic};
+use crate::relay::{connect, fetch_checkpoint};
+use crate::report::Report;
+use crate::trust::bundle_log_key;
 
 /// A witness's configuration.
 #[derive(Debug)]
@@ -30,45 +36,51 @@ pub fn witness_state_path(state: &Path, log: LogId) -> PathBuf {
     state.join(format!("{}.note", log.name()))
 }
 
-pub(crate) fn write_evidence(
+/// Keep both checkpoints of a refusal in `state/evidence/`, with a text
+/// saying what was wrong; returns the text file's path.
+fn write_evidence(
     state: &Path,
     log: LogId,
     what: &str,
     held: &str,
     served: &str,
     now: u64,
-) -> Result<PathBuf> {
+) -> Result<PathBuf, AuditError> {
     let dir = state.join("evidence");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(AuditError::io("creating", &dir))?;
     let stem = format!("{}-{now}", log.name());
-    write_atomic(
-        &dir.join(format!("{stem}.held.note")),
-        held.as_bytes(),
-        true,
-    )?;
-    write_atomic(
-        &dir.join(format!("{stem}.served.note")),
-        served.as_bytes(),
-        true,
-    )?;
+    let write = |path: PathBuf, text: &str| {
+        write_atomic(&path, text.as_bytes(), true).map_err(AuditError::io("writing", &path))
+    };
+    write(dir.join(format!("{stem}.held.note")), held)?;
+    write(dir.join(format!("{stem}.served.note")), served)?;
     let text = format!(
         "Liaison witness refusal\nlog: {}\nwhat: {what}\n\n--- checkpoint this witness cosigned before ---\n{held}\n--- checkpoint the relay served ---\n{served}",
         log.name()
     );
     let path = dir.join(format!("{stem}.txt"));
-    write_atomic(&path, text.as_bytes(), true)?;
+    write(path.clone(), &text)?;
     Ok(path)
 }
 
 impl Witness<'_> {
+    /// Whether the bundle lists this witness's key: clients count only the
+    /// cosignatures of witnesses their bundle lists.
+    pub fn is_listed(&self) -> bool {
+        let mine = self.signer.verifier().to_vkey();
+        self.bundle
+            .witness_keys
+            .split(',')
+            .any(|w| w.trim() == mine)
+    }
+
     /// One round over both logs at `now` (seconds since the epoch, the
     /// cosignature timestamp). `Err` for usage, state, network and relay
     /// problems; a refusal (rollback, fork, failed consistency proof, bad
     /// log signature) is a failure in the report, with both checkpoints kept
     /// in `state/evidence/`.
-    pub async fn round(&self, now: u64) -> Result<Report> {
-        std::fs::create_dir_all(self.state)
-            .with_context(|| format!("creating {}", self.state.display()))?;
+    pub async fn round(&self, now: u64) -> Result<Report, AuditError> {
+        std::fs::create_dir_all(self.state).map_err(AuditError::io("creating", self.state))?;
         let conn = connect(self.bundle).await?;
         let mut report = Report::default();
         for log in LogId::ALL {
@@ -84,27 +96,24 @@ impl Witness<'_> {
         log: LogId,
         now: u64,
         report: &mut Report,
-    ) -> Result<()> {
+    ) -> Result<(), AuditError> {
         let name = log.name();
-        let key = NoteVerifier::from_vkey(bundle_log_key(self.bundle, log).trim())
-            .map_err(|e| anyhow!("the bundle has no usable {name} log key: {e}"))?;
-        let log_only = LogPolicy::new(key.clone()).map_err(|e| anyhow!("{e}"))?;
-        let with_me = LogPolicy::with_witnesses(key, vec![self.signer.verifier()], 0)
-            .map_err(|e| anyhow!("{e}"))?;
+        let key = bundle_log_key(self.bundle, log)?;
+        let log_only = LogPolicy::new(key.clone())?;
+        let with_me = LogPolicy::with_witnesses(key, vec![self.signer.verifier()], 0)?;
         let state_path = witness_state_path(self.state, log);
         let held = match read_bounded(&state_path, MAX_NOTE_LEN as u64, false) {
-            Ok(bytes) => {
-                let sc = log_only.open(&bytes).map_err(|e| {
-                    anyhow!(
-                        "witness state {} does not verify under the {name} log key: {e}; \
-                         restore it from a backup",
-                        state_path.display()
-                    )
-                })?;
-                Some(sc)
-            }
+            Ok(bytes) => Some(
+                log_only
+                    .open(&bytes)
+                    .map_err(|error| AuditError::WitnessState {
+                        path: state_path.clone(),
+                        log,
+                        error,
+                    })?,
+            ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e).with_context(|| format!("reading {}", state_path.display())),
+            Err(e) => return Err(AuditError::io("reading", &state_path)(e)),
         };
         let Some(note) = fetch_checkpoint(conn, log, 0).await? else {
             report.note(format!("{name}: the relay has no checkpoint yet"));
@@ -127,55 +136,16 @@ impl Witness<'_> {
             }
         };
         let new = served.checkpoint();
-        if let Some(h) = &held {
-            let old = h.checkpoint();
-            let refusal = if new.size() < old.size() {
-                Some(format!(
-                    "rollback: the relay serves size {} after this witness cosigned size {}",
-                    new.size(),
-                    old.size()
-                ))
-            } else if new.size() == old.size() {
-                (new.root() != old.root()).then(|| {
-                    format!(
-                        "inconsistent checkpoints (fork): size {} with root {}, but this witness \
-                         cosigned root {}",
-                        new.size(),
-                        new.root().to_base64(),
-                        old.root().to_base64()
-                    )
-                })
-            } else if old.size() == 0 {
-                None
-            } else {
-                match conn.consistency(log, old.size(), new.size()).await {
-                    Ok(p) => old.verify_consistency(new, &p).err().map(|e| {
-                        format!(
-                            "inconsistent checkpoints: the relay's proof that size {} extends the \
-                             cosigned size {} does not verify ({e})",
-                            new.size(),
-                            old.size()
-                        )
-                    }),
-                    Err(LinkError::Refused(e)) => Some(format!(
-                        "inconsistent checkpoints: the relay cannot prove that size {} extends \
-                         the cosigned size {} ({})",
-                        new.size(),
-                        old.size(),
-                        e.message
-                    )),
-                    Err(e) => return Err(e.into()),
-                }
-            };
-            if let Some(what) = refusal {
-                let ev = write_evidence(self.state, log, &what, h.signed_note(), &note, now)?;
-                report.fail(format!(
-                    "REFUSED to cosign the {name} log: {what}; both signed checkpoints kept as \
-                     evidence in {}",
-                    ev.display()
-                ));
-                return Ok(());
-            }
+        if let Some(h) = &held
+            && let Some(what) = refusal(conn, log, h, &served).await?
+        {
+            let ev = write_evidence(self.state, log, &what, h.signed_note(), &note, now)?;
+            report.fail(format!(
+                "REFUSED to cosign the {name} log: {what}; both signed checkpoints kept as \
+                 evidence in {}",
+                ev.display()
+            ));
+            return Ok(());
         }
         if !served.cosignatures().is_empty()
             && held
@@ -188,32 +158,24 @@ impl Witness<'_> {
             ));
             return Ok(());
         }
-        let cosig = self
-            .signer
-            .cosign(new, now)
-            .map_err(|e| anyhow!("cosigning: {e}"))?;
-        let mut cosigned = Note::parse(note.as_bytes()).map_err(|e| anyhow!("{e}"))?;
-        cosigned.add_signature(cosig).map_err(|e| anyhow!("{e}"))?;
-        let cosigned = cosigned.encode().map_err(|e| anyhow!("{e}"))?;
+        let cosig = self.signer.cosign(new, now).map_err(AuditError::Cosign)?;
+        let mut cosigned = Note::parse(note.as_bytes())?;
+        cosigned.add_signature(cosig)?;
+        let cosigned = cosigned.encode()?;
         // Remember what was signed before anyone can see it: the state must
         // never lag behind a cosignature given out.
         write_atomic(&state_path, cosigned.as_bytes(), true)
-            .with_context(|| format!("writing {}", state_path.display()))?;
-        match conn
-            .call_ok(&Request::AddCosignature {
-                log,
-                note: cosigned,
-            })
-            .await
-        {
-            Ok(()) => {}
-            Err(e) => {
-                return Err(anyhow!(e).context(format!(
-                    "the relay did not take the cosignature of the {name} checkpoint of size {}",
-                    new.size()
-                )));
-            }
-        }
+            .map_err(AuditError::io("writing", &state_path))?;
+        conn.call_ok(&Request::AddCosignature {
+            log,
+            note: cosigned,
+        })
+        .await
+        .map_err(|source| AuditError::CosignatureRefused {
+            log,
+            size: new.size(),
+            source,
+        })?;
         report.note(format!(
             "{name}: cosigned size {} (root {}) at {now}",
             new.size(),
@@ -221,4 +183,52 @@ impl Witness<'_> {
         ));
         Ok(())
     }
+}
+
+/// Why the witness must not cosign `served` after cosigning `held`, if it
+/// must not: a rollback, a fork, or a consistency proof the relay cannot
+/// give or that does not verify (RFC 9162 §2.1.4.2).
+async fn refusal(
+    conn: &Link,
+    log: LogId,
+    held: &SignedCheckpoint,
+    served: &SignedCheckpoint,
+) -> Result<Option<String>, AuditError> {
+    let (old, new) = (held.checkpoint(), served.checkpoint());
+    Ok(match compare_checkpoints(old, new) {
+        CheckpointRelation::Identical => None,
+        CheckpointRelation::Older(e) => Some(format!(
+            "rollback: the relay serves size {} after this witness cosigned size {}",
+            e.old, e.new
+        )),
+        CheckpointRelation::Fork { size } => Some(format!(
+            "inconsistent checkpoints (fork): size {size} with root {}, but this witness \
+             cosigned root {}",
+            new.root().to_base64(),
+            old.root().to_base64()
+        )),
+        CheckpointRelation::Newer(e) if !e.needs_proof() => None,
+        CheckpointRelation::Newer(e) => match conn.consistency(log, e.old, e.new).await {
+            Ok(p) => judge_consistency(old, new, &p).err().map(|why| {
+                format!(
+                    "inconsistent checkpoints: the relay's proof that size {} extends the \
+                     cosigned size {} does not verify ({why})",
+                    e.new, e.old
+                )
+            }),
+            Err(LinkError::Refused(w)) => Some(format!(
+                "inconsistent checkpoints: the relay cannot prove that size {} extends the \
+                 cosigned size {} ({})",
+                e.new, e.old, w.message
+            )),
+            Err(other) => return Err(other.into()),
+        },
+        // Different origins: not possible for two checkpoints opened under
+        // one log key, whose name is the origin; refuse all the same.
+        _ => Some(format!(
+            "the served checkpoint names origin {}, not {}",
+            new.origin(),
+            old.origin()
+        )),
+    })
 }

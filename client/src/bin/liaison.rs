@@ -841,5 +841,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    liaison_net::tool::main_with("liaison", 1, run(cli), |code| code, |_| None)
+    liaison_net::tool::main_with(
+        "liaison",
+        render::EXIT_ERROR,
+        run(cli),
+        |code| code,
+        |_| None,
+    )
 }

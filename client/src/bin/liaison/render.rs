@@ -11,9 +11,13 @@ use liaison_protocol::PublicKey;
 
 use crate::{Cli, Command, ConsentCommand, ContactsCommand, DeviceCommand};
 
-/// Exit code: some messages of a sync were rejected.
+/// Exit code: the command failed (the message says why).
+pub const EXIT_ERROR: u8 = 1;
+/// Exit code: some messages of a sync were rejected (altered, forged or
+/// undecryptable).
 pub const EXIT_REJECTED: u8 = 3;
-/// Exit code: the relay showed an inconsistent history.
+/// Exit code: the relay showed an inconsistent history (evidence in
+/// HOME/evidence/).
 pub const EXIT_LOG_INCONSISTENCY: u8 = 4;
 
 /// Print a JSON value the way `--json` always has (object keys sorted).

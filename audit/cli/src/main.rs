@@ -1,9 +1,12 @@
 //! `liaison-audit`: the auditor's tool for the relay's transparency logs
-//! and for judicial evidence bundles (`verify-message`).
+//! and for judicial evidence bundles (`verify-message`). Everything it
+//! decides is decided by the `liaison-audit` library; this binary parses the
+//! arguments, calls it and prints.
 //!
-//! Exit codes: 0 everything verified; 1 a verification failed (the report
-//! names the file, index or checkpoint and what failed); 2 usage or I/O
-//! error (nothing was decided).
+//! Exit codes ([`EXIT_VERIFIED`], [`EXIT_FAILED`], [`EXIT_USAGE`]): 0
+//! everything verified; 1 a verification failed (the report names the file,
+//! index or checkpoint and what failed); 2 usage or I/O error (nothing was
+//! decided).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -12,18 +15,19 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow};
 use clap::{Parser, Subcommand, ValueEnum};
-use liaison_audit::{
-    self as audit, Comparison, DisclosedLeaf, EXIT_FAILED, EXIT_USAGE, EXIT_VERIFIED,
-    ExportOptions, Report, Trust, Witness, evidence,
-};
+use liaison_audit::{self as audit, ExportOptions, Report, Trust, Witness, evidence};
 use liaison_net::clock::{now, unix_now};
 use liaison_protocol::MessageId;
-use liaison_protocol::evidence::{EvidenceBundle, MAX_EVIDENCE_TEXT, Pins, verify_evidence};
+use liaison_protocol::evidence::MAX_EVIDENCE_TEXT;
 use liaison_protocol::frames::LogId;
-use liaison_protocol::log::note::MAX_NOTE_LEN;
 use liaison_protocol::log::proof::MAX_TLOG_PROOF_LEN;
-use liaison_protocol::log::{Checkpoint, Note};
-use serde_json::json;
+
+/// Exit code: everything verified.
+const EXIT_VERIFIED: u8 = 0;
+/// Exit code: a verification failed (the report says what and where).
+const EXIT_FAILED: u8 = 1;
+/// Exit code: usage or I/O error; nothing was decided (clap uses it too).
+const EXIT_USAGE: u8 = 2;
 
 /// Verify a Liaison relay's transparency logs: export them, check an export
 /// or a per-event proof offline, compare checkpoints, or run a witness; and
@@ -65,13 +69,13 @@ struct KeyArgs {
 impl KeyArgs {
     fn trust(&self) -> Result<Trust> {
         let bundle = self.bundle.as_deref().map(audit::load_bundle).transpose()?;
-        Trust::from_args(
+        Ok(Trust::from_args(
             bundle.as_ref(),
             &self.log_key,
             &self.witness,
             self.quorum,
             self.root_key.as_deref(),
-        )
+        )?)
     }
 }
 
@@ -231,18 +235,19 @@ fn emit(text: &str) {
     }
 }
 
-fn verdict(report: &Report) -> Outcome {
-    emit(&report.render());
-    if report.is_ok() {
-        Outcome::Verified
-    } else {
-        Outcome::Failed
+impl Outcome {
+    fn of(report: &Report) -> Outcome {
+        if report.is_ok() {
+            Outcome::Verified
+        } else {
+            Outcome::Failed
+        }
     }
 }
 
-fn read_note(path: &Path) -> Result<Vec<u8>> {
-    audit::read_bounded(path, MAX_NOTE_LEN as u64, true)
-        .map_err(|e| anyhow!("reading {}: {e}", path.display()))
+fn verdict(report: &Report) -> Outcome {
+    emit(&report.render());
+    Outcome::of(report)
 }
 
 async fn run(cli: Cli) -> Result<Outcome> {
@@ -268,11 +273,7 @@ async fn run(cli: Cli) -> Result<Outcome> {
                 out.display(),
                 out.display()
             )));
-            Ok(if report.is_ok() {
-                Outcome::Verified
-            } else {
-                Outcome::Failed
-            })
+            Ok(Outcome::of(&report))
         }
         Command::Verify { dir, keys } => {
             let trust = keys.trust()?;
@@ -281,60 +282,19 @@ async fn run(cli: Cli) -> Result<Outcome> {
         }
         Command::VerifyProof { file, keys, json } => {
             let trust = keys.trust()?;
-            let bytes = audit::read_bounded(&file, MAX_TLOG_PROOF_LEN as u64, true)
-                .map_err(|e| anyhow!("reading {}: {e}", file.display()))?;
+            let bytes = audit::read_file(&file, MAX_TLOG_PROOF_LEN as u64)?;
             match audit::verify_proof_bundle(&bytes, &trust) {
                 Ok(v) => {
-                    let cp = v.checkpoint.checkpoint();
-                    let (kind, description) = match &v.leaf {
-                        DisclosedLeaf::Event { record, .. } => {
-                            (record.kind.name(), audit::describe_event(record))
-                        }
-                        DisclosedLeaf::Directory(e) => {
-                            ("directory-entry", audit::describe_directory_entry(e))
-                        }
-                    };
+                    let summary = v.summary();
                     if json {
-                        let mut j = json!({
-                            "verified": true,
-                            "log": v.log.name(),
-                            "origin": cp.origin(),
-                            "checkpoint_size": cp.size(),
-                            "root": cp.root().to_base64(),
-                            "cosignatures": v.checkpoint.cosignatures().iter().map(|c| json!({"witness": c.witness(), "timestamp": c.timestamp()})).collect::<Vec<_>>(),
-                            "index": v.index,
-                            "kind": kind,
-                            "description": description,
-                        });
-                        if let DisclosedLeaf::Event { record, .. } = &v.leaf
-                            && let Some(o) = j.as_object_mut()
-                        {
-                            o.insert("seq".into(), json!(record.seq));
-                            o.insert("time".into(), json!(record.time.to_rfc3339()));
-                            o.insert(
-                                "message_id".into(),
-                                json!(record.kind.message_id().to_hex()),
-                            );
-                        }
-                        emit(&format!("{j}\n"));
+                        emit(&format!("{}\n", summary.to_json()));
                     } else {
-                        emit(&format!(
-                            "VERIFIED: leaf {} of {} (checkpoint size {}, root {}, {} trusted \
-                             cosignature(s))\n{description}\n",
-                            v.index,
-                            cp.origin(),
-                            cp.size(),
-                            cp.root().to_base64(),
-                            v.checkpoint.cosignatures().len()
-                        ));
+                        emit(&summary.render());
                     }
                     Ok(Outcome::Verified)
                 }
                 Err(why) => {
-                    emit(&format!(
-                        "FAILED: proof bundle {}: {why}\nVERIFICATION FAILED\n",
-                        file.display()
-                    ));
+                    emit(&audit::render_proof_failure(&file, &why));
                     Ok(Outcome::Failed)
                 }
             }
@@ -373,7 +333,13 @@ async fn run(cli: Cli) -> Result<Outcome> {
             b,
             log_key,
             bundle,
-        } => compare(&a, &b, log_key, bundle.as_deref()).await,
+        } => {
+            let bundle = bundle.as_deref().map(audit::load_bundle).transpose()?;
+            let report =
+                audit::compare_checkpoint_files(&a, &b, log_key.as_deref(), bundle.as_ref())
+                    .await?;
+            Ok(verdict(&report))
+        }
         Command::Witness {
             bundle,
             key,
@@ -383,22 +349,18 @@ async fn run(cli: Cli) -> Result<Outcome> {
         } => {
             let bundle = audit::load_bundle(&bundle)?;
             let signer = audit::load_witness_key(&key)?;
-            if !bundle
-                .witness_keys
-                .split(',')
-                .any(|w| w.trim() == signer.verifier().to_vkey())
-            {
+            let witness = Witness {
+                bundle: &bundle,
+                signer: &signer,
+                state: &state,
+            };
+            if !witness.is_listed() {
                 eprintln!(
                     "liaison-audit: note: witness key {} is not listed in the bundle's \
                      witness_keys; clients will not count its cosignatures",
                     signer.verifier().to_vkey()
                 );
             }
-            let witness = Witness {
-                bundle: &bundle,
-                signer: &signer,
-                state: &state,
-            };
             loop {
                 match witness.round(unix_now()).await {
                     Ok(report) => {
@@ -409,15 +371,14 @@ async fn run(cli: Cli) -> Result<Outcome> {
                             eprintln!("liaison-audit: WITNESS {f}");
                         }
                         if once {
-                            return Ok(if report.is_ok() {
-                                Outcome::Verified
-                            } else {
-                                Outcome::Failed
-                            });
+                            return Ok(Outcome::of(&report));
                         }
                     }
-                    Err(e) if once => return Err(e),
-                    Err(e) => eprintln!("liaison-audit: witness round failed: {e:#}"),
+                    Err(e) if once => return Err(e.into()),
+                    Err(e) => eprintln!(
+                        "liaison-audit: witness round failed: {}",
+                        liaison_net::tool::chain(&e)
+                    ),
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(interval)) => {}
@@ -429,26 +390,9 @@ async fn run(cli: Cli) -> Result<Outcome> {
 }
 
 fn verify_message(file: &Path, keys: &KeyArgs, json: bool, show_content: bool) -> Result<Outcome> {
-    let trust = keys.trust()?;
-    let pins = Pins {
-        root: *trust.root().ok_or_else(|| {
-            anyhow!("no network root key is pinned: pass --root-key HEX or --bundle B")
-        })?,
-        directory_log: trust
-            .policy(LogId::Directory)
-            .ok_or_else(|| anyhow!("no directory log key is pinned: pass --log-key or --bundle"))?
-            .clone(),
-        event_log: trust
-            .policy(LogId::Events)
-            .ok_or_else(|| anyhow!("no events log key is pinned: pass --log-key or --bundle"))?
-            .clone(),
-    };
-    let bytes = audit::read_bounded(file, MAX_EVIDENCE_TEXT as u64, true)
-        .map_err(|e| anyhow!("reading {}: {e}", file.display()))?;
-    let outcome = EvidenceBundle::parse(&bytes)
-        .map_err(|e| format!("not an evidence bundle: {e}"))
-        .and_then(|b| verify_evidence(&b, &pins, now()).map_err(|e| e.to_string()));
-    match outcome {
+    let pins = keys.trust()?.evidence_pins()?;
+    let bytes = audit::read_file(file, MAX_EVIDENCE_TEXT as u64)?;
+    match evidence::check_evidence(&bytes, &pins, now()) {
         Ok(report) => {
             if json {
                 emit(&format!(
@@ -462,114 +406,13 @@ fn verify_message(file: &Path, keys: &KeyArgs, json: bool, show_content: bool) -
         }
         Err(why) => {
             if json {
-                emit(&format!(
-                    "{}\n",
-                    json!({"verified": false, "file": file.display().to_string(), "error": why})
-                ));
+                emit(&format!("{}\n", evidence::failure_json(file, &why)));
             } else {
-                emit(&format!(
-                    "FAILED: evidence bundle {}: {why}\nVERIFICATION FAILED\n",
-                    file.display()
-                ));
+                emit(&evidence::render_failure(file, &why));
             }
             Ok(Outcome::Failed)
         }
     }
-}
-
-async fn compare(
-    a: &Path,
-    b: &Path,
-    log_key: Option<String>,
-    bundle: Option<&Path>,
-) -> Result<Outcome> {
-    let bundle = bundle.map(audit::load_bundle).transpose()?;
-    let (na, nb) = (read_note(a)?, read_note(b)?);
-    let trust = Trust::from_args(
-        bundle.as_ref(),
-        &log_key.into_iter().collect::<Vec<_>>(),
-        &[],
-        Some(0),
-        None,
-    )?;
-    let origin_of = |bytes: &[u8], path: &Path| -> Result<String> {
-        let note = Note::parse(bytes)
-            .map_err(|e| anyhow!("{}: not a signed note: {e}", path.display()))?;
-        Ok(Checkpoint::from_text(note.text())
-            .map_err(|e| anyhow!("{}: not a checkpoint: {e}", path.display()))?
-            .origin()
-            .to_owned())
-    };
-    let (oa, ob) = (origin_of(&na, a)?, origin_of(&nb, b)?);
-    if oa != ob {
-        return Err(anyhow!(
-            "{} ({oa}) and {} ({ob}) are checkpoints of different logs",
-            a.display(),
-            b.display()
-        ));
-    }
-    let (log, policy) = trust
-        .policy_for_origin(&oa)
-        .ok_or_else(|| anyhow!("no pinned log key is named {oa}: pass --log-key or --bundle"))?;
-    let mut report = Report::default();
-    let open = |bytes: &[u8], path: &Path, report: &mut Report| match policy.open(bytes) {
-        Ok(sc) => Some(sc),
-        Err(e) => {
-            report.fail(format!(
-                "checkpoint {}: {}",
-                path.display(),
-                liaison_protocol::log::explain_checkpoint_error(&e, bytes, policy)
-            ));
-            None
-        }
-    };
-    let (sa, sb) = (open(&na, a, &mut report), open(&nb, b, &mut report));
-    let (Some(sa), Some(sb)) = (sa, sb) else {
-        return Ok(verdict(&report));
-    };
-    let (ca, cb) = (sa.checkpoint(), sb.checkpoint());
-    let evidence = || {
-        format!(
-            "evidence: {} (size {}, root {}) and {} (size {}, root {}), both signed by {}",
-            a.display(),
-            ca.size(),
-            ca.root().to_base64(),
-            b.display(),
-            cb.size(),
-            cb.root().to_base64(),
-            liaison_protocol::log::key_label(policy.log())
-        )
-    };
-    match audit::compare_offline(ca, cb) {
-        Comparison::Identical => report.note("the two checkpoints are identical"),
-        Comparison::Extends => report.note("one checkpoint is the empty tree: consistent"),
-        Comparison::Fork => report.fail(format!(
-            "FORK: inconsistent checkpoints of the {} log: two different roots for size {}; {}",
-            log.name(),
-            ca.size(),
-            evidence()
-        )),
-        Comparison::NeedsProof { old, new } => match &bundle {
-            None => {
-                return Err(anyhow!(
-                    "the checkpoints have different sizes ({old} and {new}); deciding needs a \
-                     consistency proof: pass --bundle to ask the relay for one"
-                ));
-            }
-            Some(bundle) => match audit::compare_with_relay(bundle, log, ca, cb).await? {
-                Ok(()) => report.note(format!(
-                    "consistent: the relay proved that size {new} extends size {old} (RFC 9162 \
-                     consistency proof verified)"
-                )),
-                Err(why) => report.fail(format!(
-                    "INCONSISTENT checkpoints of the {} log: {why}; {}",
-                    log.name(),
-                    evidence()
-                )),
-            },
-        },
-    }
-    Ok(verdict(&report))
 }
 
 fn main() -> ExitCode {

@@ -6,23 +6,34 @@
 //! `update`, `revoke`, `revoke-device`, `add-device`, `role ...`, `list`)
 //! talk to the relay named in the bundle.
 //!
-//! Exit codes: 0 success; 1 error (the message, then a hint); 2 usage error.
+//! Exit codes ([`EXIT_ERROR`], [`EXIT_USAGE`]): 0 success; 1 error (the
+//! message, then a hint); 2 usage error.
+//!
+//! What is signed, checked and shown is decided by the `liaison-admin`
+//! library; this binary parses the arguments, calls it and prints.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use liaison_admin::views::{CertificateView, DirectoryView, RoleView, render_fields};
 use liaison_admin::{
-    self as admin, BundleParams, DEFAULT_AUTHORITY_VALIDITY_DAYS, DEFAULT_VALIDITY_DAYS,
-    RecordChanges, RoleParams, Signing, current_time, publish_record, record_from_request,
+    self as admin, BundleParams, CertificateFile, DEFAULT_AUTHORITY_VALIDITY_DAYS,
+    DEFAULT_VALIDITY_DAYS, RecordChanges, RoleParams, Signing, current_time,
 };
 use liaison_protocol::armor::{ArmorKind, armor_wire};
 use liaison_protocol::bundle::{AuthorityKeyFile, Bundle};
-use liaison_protocol::message::EnrolmentRequest;
-use liaison_protocol::{CountryCode, DirectoryId};
+use liaison_protocol::directory::AuthorityCertificate;
+use liaison_protocol::{CountryCode, DirectoryId, Signed};
 use serde_json::{Value, json};
+
+/// Exit code: the operation was refused or failed (the message says why,
+/// and a hint what to do).
+const EXIT_ERROR: u8 = 1;
+/// Exit code: the command line is wrong.
+const EXIT_USAGE: u8 = 2;
 
 /// Liaison administration: the network root's offline ceremony and each
 /// country authority's directory (focal points, devices, roles).
@@ -376,16 +387,22 @@ fn parse_country(s: &str) -> Result<CountryCode, String> {
     CountryCode::parse(s).map_err(|_| "expected a two-letter country code such as TH".to_owned())
 }
 
-/// Print to stdout; a closed pipe (`| head`) ends the program successfully.
-fn emit(text: &str) {
+/// Print `text` as is to stdout; a closed pipe (`| head`) ends the program
+/// successfully.
+fn emit_raw(text: &str) {
     let mut out = std::io::stdout().lock();
-    if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush()) {
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
         eprintln!("liaison-admin: writing output: {e}");
-        std::process::exit(1);
+        std::process::exit(i32::from(EXIT_ERROR));
     }
+}
+
+/// Print a line.
+fn emit(text: &str) {
+    emit_raw(&format!("{text}\n"));
 }
 
 fn emit_json(v: &Value) {
@@ -403,37 +420,11 @@ fn load(auth: &Authority) -> Result<(AuthorityKeyFile, Bundle)> {
     Ok((key, bundle))
 }
 
-fn print_signing(json: bool, s: &Signing, extra: Value) {
+fn print_signing(json: bool, s: &Signing, details: Value) {
     if json {
-        let mut v = s.to_json();
-        if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
-            o.extend(e);
-            o.insert("published".into(), json!(true));
-        }
-        emit_json(&v);
+        emit_json(&s.published_json(&details));
     } else {
-        emit(&format!("{}; published", capitalise(&s.to_string())));
-    }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
-}
-
-fn print_fields(v: &Value) {
-    if let Some(o) = v.as_object() {
-        let width = o.keys().map(String::len).max().unwrap_or(0) + 1;
-        for (k, val) in o {
-            let shown = match val {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            emit(&format!("{:width$} {shown}", format!("{k}:")));
-        }
+        emit(&s.published_text());
     }
 }
 
@@ -447,21 +438,10 @@ async fn run(cli: Cli) -> Result<()> {
             valid_days,
             request,
         } => {
-            let auth_text = std::fs::read_to_string(&authority)
-                .with_context(|| format!("reading authority key {}", authority.display()))?;
-            let auth = AuthorityKeyFile::from_toml(&auth_text)
-                .with_context(|| format!("authority key {}", authority.display()))?;
-            let bundle_text = std::fs::read_to_string(&bundle)
-                .with_context(|| format!("reading bundle {}", bundle.display()))?;
-            let bundle = Bundle::from_toml(&bundle_text)
-                .map_err(|e| anyhow!("{}: {e}", bundle.display()))?;
-            let req_text = std::fs::read_to_string(&request)
-                .with_context(|| format!("reading {}", request.display()))?;
-            let (_, req) = EnrolmentRequest::from_armored(&req_text)?;
-            admin::check_jurisdiction(auth.country, "enrol", &req.id)?;
-            admin::check_authority(&bundle, &auth, current_time())?;
-            let record = record_from_request(&auth, &req, version, valid_days, current_time())?;
-            publish_record(&bundle, record, &req).await?;
+            let auth = admin::load_authority(&authority)?;
+            let bundle = admin::load_bundle(&bundle)?;
+            let (_, req) = admin::load_enrolment_request(&request)?;
+            admin::enrol(&bundle, &auth, &req, version, valid_days, current_time()).await?;
             if json {
                 emit_json(
                     &json!({"id": req.id.to_string(), "version": version, "published": true,
@@ -480,9 +460,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::ShowRequest { request } => {
-            let req_text = std::fs::read_to_string(&request)
-                .with_context(|| format!("reading {}", request.display()))?;
-            let (_, req) = EnrolmentRequest::from_armored(&req_text)?;
+            let (_, req) = admin::load_enrolment_request(&request)?;
             if json {
                 emit_json(
                     &json!({"id": req.id.to_string(), "name": req.name, "country": req.country.to_string(),
@@ -506,11 +484,12 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Show { file } => {
             let text = admin::read_text(&file, "file")?;
-            let v = admin::describe_file(&text).with_context(|| file.display().to_string())?;
+            let v =
+                admin::views::describe_file(&text).with_context(|| file.display().to_string())?;
             if json {
                 emit_json(&v);
             } else {
-                print_fields(&v);
+                emit_raw(&render_fields(&v));
             }
             Ok(())
         }
@@ -532,12 +511,10 @@ async fn run(cli: Cli) -> Result<()> {
                     "certificate"
                 };
                 if json {
-                    let mut v = admin::authority_json(&cert);
-                    if let Some(o) = v.as_object_mut() {
-                        o.insert("file".into(), json!(f.display().to_string()));
-                        o.insert("published".into(), json!(true));
-                    }
-                    done.push(v);
+                    done.push(
+                        CertificateView::new(&cert)
+                            .with(&json!({"file": f.display().to_string(), "published": true})),
+                    );
                 } else {
                     emit(&format!(
                         "Published the {} authority {what} (serial {}, key fingerprint {}) from {}",
@@ -697,17 +674,11 @@ async fn run(cli: Cli) -> Result<()> {
             let (key, bundle) = load(&auth)?;
             let at = current_time();
             let view = admin::fetch_directory(&bundle, &key, at).await?;
-            let r = view.directory.role(&role).ok_or_else(|| {
-                admin::hinted(
-                    format!("{role} has no role record in the directory"),
-                    "create it with liaison-admin role set",
-                )
-            })?;
-            let v = admin::role_json(&view.directory, r, at);
+            let shown = RoleView::new(&view.directory, view.role(&role)?, at);
             if json {
-                emit_json(&v);
+                emit_json(&shown.to_json());
             } else {
-                print_role("", &v);
+                emit_raw(&shown.render());
             }
             Ok(())
         }
@@ -715,135 +686,13 @@ async fn run(cli: Cli) -> Result<()> {
             let (key, bundle) = load(&auth)?;
             let at = current_time();
             let view = admin::fetch_directory(&bundle, &key, at).await?;
-            let v = admin::directory_json(&view, at);
+            let shown = DirectoryView::new(&view, at);
             if json {
-                emit_json(&v);
+                emit_json(&shown.to_json());
             } else {
-                print_directory(&v);
+                emit_raw(&shown.render());
             }
             Ok(())
-        }
-    }
-}
-
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or("")
-}
-
-fn print_role(indent: &str, v: &Value) {
-    emit(&format!(
-        "{indent}{}  version {}  {:?}{}",
-        s(v, "id"),
-        v.get("version").unwrap_or(&Value::Null),
-        s(v, "name"),
-        if v.get("active") == Some(&Value::Bool(true)) {
-            ""
-        } else {
-            "  (not in force)"
-        }
-    ));
-    if !s(v, "description").is_empty() {
-        emit(&format!("{indent}  {}", s(v, "description")));
-    }
-    let holders: Vec<String> = v
-        .get("holders")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|h| format!("{} ({})", s(h, "id"), s(h, "state")))
-        .collect();
-    emit(&format!(
-        "{indent}  holders, on-call order: {}",
-        holders.join(", ")
-    ));
-    let reaches: Vec<&str> = v
-        .get("reaches")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    emit(&format!(
-        "{indent}  a message now reaches: {}",
-        if reaches.is_empty() {
-            "nobody".to_owned()
-        } else {
-            reaches.join(", ")
-        }
-    ));
-    emit(&format!(
-        "  valid {} to {}",
-        s(v, "not_before"),
-        s(v, "not_after")
-    ));
-}
-
-fn print_directory(v: &Value) {
-    let list = |k: &str| -> Vec<Value> {
-        v.get(k)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
-    emit(&format!(
-        "Directory as of {}, as the {} authority sees it",
-        s(v, "as_of"),
-        s(v, "authenticated_as")
-    ));
-    emit("\nAuthorities");
-    for a in list("authorities") {
-        emit(&format!(
-            "  {}  {:?}  serial {}  key {}  valid to {}",
-            s(&a, "country"),
-            s(&a, "name"),
-            a.get("serial").unwrap_or(&Value::Null),
-            s(&a, "fingerprint"),
-            s(&a, "not_after")
-        ));
-    }
-    emit("\nFocal points");
-    let records = list("records");
-    if records.is_empty() {
-        emit("  (none)");
-    }
-    for r in records {
-        let status = r.get("status").cloned().unwrap_or_default();
-        let state = match s(&status, "reason") {
-            "" => s(&status, "state").to_owned(),
-            reason => format!("{} ({reason})", s(&status, "state")),
-        };
-        emit(&format!(
-            "  {}  version {}  {}  {:?}  {} {}",
-            s(&r, "id"),
-            r.get("version").unwrap_or(&Value::Null),
-            state,
-            s(&r, "name"),
-            s(&r, "agency"),
-            s(&r, "unit")
-        ));
-        emit(&format!("      identity {}", s(&r, "identity_fingerprint")));
-        for d in r
-            .get("devices")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            emit(&format!("      device   {}", s(d, "fingerprint")));
-        }
-    }
-    emit("\nRoles");
-    let roles = list("roles");
-    if roles.is_empty() {
-        emit("  (none)");
-    }
-    for r in roles {
-        print_role("  ", &r);
-    }
-    let rejected = list("rejected");
-    if !rejected.is_empty() {
-        emit("\nRejected (failed verification; left out)");
-        for r in rejected {
-            emit(&format!("  {}: {}", s(&r, "subject"), s(&r, "error")));
         }
     }
 }
@@ -949,41 +798,35 @@ fn root(json: bool, cmd: RootCommand) -> Result<()> {
     }
 }
 
-fn read_certificate(
-    path: &Path,
-) -> Result<(
-    liaison_protocol::Signed<liaison_protocol::directory::AuthorityCertificate>,
-    liaison_protocol::directory::AuthorityCertificate,
-)> {
+fn read_certificate(path: &Path) -> Result<CertificateFile> {
     let text = admin::read_text(path, "certificate")?;
     admin::parse_certificate_file(&text).with_context(|| path.display().to_string())
 }
 
 fn write_certificate(
     out: &Path,
-    signed: &liaison_protocol::Signed<liaison_protocol::directory::AuthorityCertificate>,
-    cert: &liaison_protocol::directory::AuthorityCertificate,
+    signed: &Signed<AuthorityCertificate>,
+    cert: &AuthorityCertificate,
 ) -> Result<()> {
-    admin::write_new_file(out, &admin::armor_certificate(signed, cert), false)
+    Ok(admin::write_new_file(
+        out,
+        &admin::armor_certificate(signed, cert),
+        false,
+    )?)
 }
 
 fn report_certificate(
     json: bool,
     out: &Path,
-    signed: &liaison_protocol::Signed<liaison_protocol::directory::AuthorityCertificate>,
-    cert: &liaison_protocol::directory::AuthorityCertificate,
+    signed: &Signed<AuthorityCertificate>,
+    cert: &AuthorityCertificate,
     next: &str,
 ) {
     let s = Signing::certificate(cert, signed);
     if json {
-        let mut v = s.to_json();
-        if let (Some(o), Value::Object(a)) = (v.as_object_mut(), admin::authority_json(cert)) {
-            o.extend(a);
-            o.insert("file".into(), json!(out.display().to_string()));
-        }
-        emit_json(&v);
+        emit_json(&s.certificate_json(cert, &json!({"file": out.display().to_string()})));
     } else {
-        emit(&format!("{} ({:?})", capitalise(&s.to_string()), cert.name));
+        emit(&format!("{} ({:?})", s.sentence(), cert.name));
         emit(&format!(
             "valid {} to {}; written to {}",
             cert.not_before.to_rfc3339(),
@@ -998,17 +841,8 @@ fn authority(json: bool, cmd: AuthorityCommand) -> Result<()> {
     let at = current_time();
     match cmd {
         AuthorityCommand::Keygen { country, name, out } => {
-            let mut req_name = out.as_os_str().to_os_string();
-            req_name.push(".request");
-            let req_path = PathBuf::from(req_name);
-            for p in [&out, &req_path] {
-                if p.exists() {
-                    return Err(admin::hinted(
-                        format!("{} already exists", p.display()),
-                        "nothing is overwritten: remove it first or choose another --out",
-                    ));
-                }
-            }
+            let req_path = admin::request_path(&out);
+            admin::check_absent(&[&out, &req_path])?;
             let pending = admin::keygen(country, &name, admin::new_secret_key()?)?;
             let request = pending.request(at);
             admin::write_new_file(&out, &zeroize::Zeroizing::new(pending.to_toml()), true)?;
@@ -1051,12 +885,9 @@ fn authority(json: bool, cmd: AuthorityCommand) -> Result<()> {
             admin::replace_secret_file(&key, &zeroize::Zeroizing::new(file.to_toml()))?;
             let c = file.certificate.decode_unverified()?;
             if json {
-                let mut v = admin::authority_json(&c);
-                if let Some(o) = v.as_object_mut() {
-                    o.insert("key_file".into(), json!(key.display().to_string()));
-                    o.insert("root_checked".into(), json!(root.is_some()));
-                }
-                emit_json(&v);
+                emit_json(&CertificateView::new(&c).with(
+                    &json!({"key_file": key.display().to_string(), "root_checked": root.is_some()}),
+                ));
             } else {
                 emit(&format!(
                     "Installed the {} authority certificate serial {} (valid to {}) in {}",
@@ -1080,17 +911,12 @@ fn authority(json: bool, cmd: AuthorityCommand) -> Result<()> {
         AuthorityCommand::Show { key } => {
             let f = admin::load_authority(&key)?;
             let c = f.certificate.decode_unverified()?;
-            let mut v = admin::authority_json(&c);
-            if let Some(o) = v.as_object_mut() {
-                o.insert(
-                    "certified_by".into(),
-                    json!(f.certificate.signer().fingerprint().to_string()),
-                );
-            }
+            let v = CertificateView::new(&c)
+                .with(&json!({"certified_by": f.certificate.signer().fingerprint().to_string()}));
             if json {
                 emit_json(&v);
             } else {
-                print_fields(&v);
+                emit_raw(&render_fields(&v));
             }
             Ok(())
         }
@@ -1116,12 +942,23 @@ fn authority(json: bool, cmd: AuthorityCommand) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `--help` and `--version` are not errors.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     liaison_net::tool::main_with(
         "liaison-admin",
-        1,
+        EXIT_ERROR,
         run(cli),
         |()| ExitCode::SUCCESS,
-        admin::hint_of,
+        |e| admin::hint_of(e.as_ref()),
     )
 }
