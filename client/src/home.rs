@@ -143,21 +143,21 @@ pub enum HomeError {
     #[error("the OS random generator failed: {0}")]
     Random(String),
     /// A file system operation failed.
-    #[error("{what} {}: {source}", .path.display())]
+    #[error("{what} {}: {error}", .path.display())]
     Io {
         /// What was being done.
         what: &'static str,
         /// On which path.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The database failed.
     #[error("the home database: {0}")]
     Database(String),
     /// A value could not be encoded.
     #[error("encoding a value for the home: {0}")]
-    Encode(#[from] postcard::Error),
+    Encode(postcard::Error),
 }
 
 type Result<T, E = HomeError> = std::result::Result<T, E>;
@@ -178,6 +178,12 @@ db_err!(
     redb::StorageError,
     redb::CommitError
 );
+
+impl From<postcard::Error> for HomeError {
+    fn from(e: postcard::Error) -> Self {
+        HomeError::Encode(e)
+    }
+}
 
 fn random_fill(buf: &mut [u8]) -> Result<()> {
     getrandom::fill(buf).map_err(|e| HomeError::Random(e.to_string()))
@@ -276,7 +282,7 @@ impl Home {
         std::fs::create_dir_all(dir).map_err(|source| HomeError::Io {
             what: "creating",
             path: dir.to_owned(),
-            source,
+            error: source,
         })?;
         restrict_dir(dir)?;
         let key = kdf.derive(passphrase)?;
@@ -473,7 +479,7 @@ fn restrict_dir(dir: &Path) -> Result<()> {
         HomeError::Io {
             what: "restricting permissions of",
             path: dir.to_owned(),
-            source,
+            error: source,
         }
     })
 }
@@ -485,7 +491,7 @@ fn restrict_file(path: &Path) -> Result<()> {
         HomeError::Io {
             what: "restricting permissions of",
             path: path.to_owned(),
-            source,
+            error: source,
         }
     })
 }

@@ -28,12 +28,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 #[non_exhaustive]
 pub enum LinkError {
     /// The relay address did not resolve.
-    #[error("cannot resolve the relay address {addr}: {source}")]
+    #[error("cannot resolve the relay address {addr}: {error}")]
     Resolve {
         /// The address as configured.
         addr: String,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The relay address resolved to no address at all.
     #[error("the relay address {addr} resolves to nothing")]
@@ -46,7 +46,7 @@ pub enum LinkError {
     Socket(std::io::Error),
     /// The TLS configuration could not be built.
     #[error("TLS configuration: {0}")]
-    Tls(#[from] rustls::Error),
+    Tls(rustls::Error),
     /// The QUIC configuration could not be built.
     #[error("QUIC configuration: {0}")]
     Quic(String),
@@ -68,19 +68,19 @@ pub enum LinkError {
     },
     /// The connection was lost or closed.
     #[error("connection to the relay failed: {0}")]
-    Connection(#[from] quinn::ConnectionError),
+    Connection(quinn::ConnectionError),
     /// A request could not be written.
     #[error("connection to the relay failed while sending: {0}")]
-    Write(#[from] quinn::WriteError),
+    Write(quinn::WriteError),
     /// The request stream was already closed.
     #[error("connection to the relay failed: {0}")]
-    ClosedStream(#[from] quinn::ClosedStream),
+    ClosedStream(quinn::ClosedStream),
     /// A response could not be read.
     #[error("connection to the relay failed while reading: {0}")]
-    Read(#[from] quinn::ReadToEndError),
+    Read(quinn::ReadToEndError),
     /// A pushed frame could not be read.
     #[error("connection to the relay failed while reading: {0}")]
-    ReadPush(#[from] quinn::ReadExactError),
+    ReadPush(quinn::ReadExactError),
     /// The relay did not answer in time.
     #[error("no answer from the relay within {} s", .0.as_secs_f32())]
     Timeout(Duration),
@@ -89,7 +89,7 @@ pub enum LinkError {
     Refused(WireError),
     /// The relay sent bytes that are not a valid response frame.
     #[error("the relay sent an invalid response: {0}")]
-    Malformed(#[from] FrameError),
+    Malformed(FrameError),
     /// The relay answered with a response of the wrong kind.
     #[error("the relay answered {response} to {request}")]
     Unexpected {
@@ -102,6 +102,27 @@ pub enum LinkError {
     #[error("the TLS session cannot export keying material for authentication")]
     Exporter,
 }
+
+// The cause is part of each message, so it is not also exposed as the
+// error's source (a report would print it twice).
+macro_rules! from_cause {
+    ($($variant:ident($cause:ty)),* $(,)?) => {$(
+        impl From<$cause> for LinkError {
+            fn from(e: $cause) -> Self {
+                LinkError::$variant(e)
+            }
+        }
+    )*};
+}
+from_cause!(
+    Tls(rustls::Error),
+    Connection(quinn::ConnectionError),
+    Write(quinn::WriteError),
+    ClosedStream(quinn::ClosedStream),
+    Read(quinn::ReadToEndError),
+    ReadPush(quinn::ReadExactError),
+    Malformed(FrameError),
+);
 
 impl LinkError {
     /// The relay's refusal, if this is one.
@@ -140,9 +161,9 @@ impl LinkError {
 /// Resolve `host:port`.
 pub fn resolve(addr: &str) -> Result<SocketAddr, LinkError> {
     addr.to_socket_addrs()
-        .map_err(|source| LinkError::Resolve {
+        .map_err(|error| LinkError::Resolve {
             addr: addr.to_owned(),
-            source,
+            error,
         })?
         .next()
         .ok_or_else(|| LinkError::NoAddress {

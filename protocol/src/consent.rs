@@ -622,13 +622,13 @@ pub enum ReceiptKind {
     /// content. Binds the exact signed payload (and so the exact handling)
     /// acknowledged.
     HandlingAcknowledged {
-        /// [`payload_hash`] of the signed payload.
+        /// `message::payload_hash` of the signed payload.
         payload_hash: [u8; 32],
     },
     /// The deletion record: the content was destroyed (retention ended);
     /// only this hash is kept.
     Deleted {
-        /// [`payload_hash`] of the destroyed signed payload.
+        /// `message::payload_hash` of the destroyed signed payload.
         payload_hash: [u8; 32],
     },
 }

@@ -398,10 +398,22 @@ impl Wire for Signed<EnrolmentRequest> {
 pub enum EnrolmentRequestError {
     /// The text is not an armoured enrolment request.
     #[error("not a Liaison enrolment request: {0}")]
-    Armor(#[from] crate::armor::ArmorError),
+    Armor(crate::armor::ArmorError),
     /// The request's self-signatures or limits do not verify.
     #[error("the enrolment request does not verify: {0}")]
-    Verify(#[from] VerifyError),
+    Verify(VerifyError),
+}
+
+impl From<crate::armor::ArmorError> for EnrolmentRequestError {
+    fn from(e: crate::armor::ArmorError) -> Self {
+        EnrolmentRequestError::Armor(e)
+    }
+}
+
+impl From<VerifyError> for EnrolmentRequestError {
+    fn from(e: VerifyError) -> Self {
+        EnrolmentRequestError::Verify(e)
+    }
 }
 
 impl EnrolmentRequest {

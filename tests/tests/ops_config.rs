@@ -165,7 +165,7 @@ fn run_notifies_systemd_and_stops_cleanly_on_sigterm() {
         .spawn()
         .unwrap();
     let mut buf = [0u8; 512];
-    let n = notify.recv(&mut buf).expect("READY=1 within 60 s");
+    let n = recv_notify(&notify, &mut buf).expect("READY=1 within 60 s");
     let ready = String::from_utf8_lossy(&buf[..n]).into_owned();
     assert!(ready.starts_with("READY=1\n"), "{ready}");
     assert!(
@@ -193,7 +193,7 @@ fn run_notifies_systemd_and_stops_cleanly_on_sigterm() {
         .status()
         .unwrap();
     assert!(status.success());
-    let n = notify.recv(&mut buf).expect("STOPPING=1");
+    let n = recv_notify(&notify, &mut buf).expect("STOPPING=1");
     let stopping = String::from_utf8_lossy(&buf[..n]).into_owned();
     assert!(stopping.starts_with("STOPPING=1\n"), "{stopping}");
     let out = child.wait_with_output().unwrap();
@@ -253,4 +253,15 @@ fn systemd_unit_is_sandboxed_and_notifies() {
     let container = std::fs::read_to_string(deploy("Containerfile")).unwrap();
     assert!(container.matches("FROM ").count() >= 2, "multi-stage");
     assert!(container.contains("USER "), "non-root");
+}
+
+/// One sd_notify datagram; a signal interrupting the wait (EINTR) is not a
+/// failure of the relay, so the wait goes on.
+fn recv_notify(socket: &UnixDatagram, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match socket.recv(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
 }

@@ -31,7 +31,7 @@ pub trait Held {
 /// The home could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("reading the home: {0}")]
-pub struct HeldError(#[source] pub Box<dyn Error + Send + Sync>);
+pub struct HeldError(pub Box<dyn Error + Send + Sync>);
 
 /// Why a received payload's content was rejected.
 #[derive(Debug, thiserror::Error)]
@@ -51,12 +51,12 @@ pub enum OpenError {
     #[error("the forwarded message's originator {0} is not in the verified directory")]
     ForwardOriginatorUnknown(DirectoryId),
     /// The originator's signature on a forwarded message does not verify.
-    #[error("the forwarded message's signature by {by} does not verify ({source})")]
+    #[error("the forwarded message's signature by {by} does not verify ({error})")]
     ForwardSignature {
         /// The claimed originator.
         by: DirectoryId,
         /// Why.
-        source: VerifyError,
+        error: VerifyError,
     },
     /// A forward is less strict than what it forwards.
     #[error("the forward loosens the original handling set by {by}: {}; rejected", .why.join("; "))]
@@ -148,9 +148,9 @@ pub fn verify_forward_chain(
         .ok_or_else(|| OpenError::ForwardOriginatorUnknown(claimed.sender.clone()))?;
     let p = signed
         .verify_by(&rec.identity_key)
-        .map_err(|source| OpenError::ForwardSignature {
+        .map_err(|error| OpenError::ForwardSignature {
             by: claimed.sender.clone(),
-            source,
+            error,
         })?;
     p.check_wellformed().map_err(OpenError::ForwardInvalid)?;
     if !outer.is_at_least_as_strict_as(&p.handling) {
