@@ -11,6 +11,8 @@
 //! ([`render`]).
 
 // Code only this binary uses lives beside it (not a binary of its own).
+#[path = "liaison/args.rs"]
+mod args;
 #[path = "liaison/render.rs"]
 mod render;
 
@@ -19,328 +21,25 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use liaison_client::agent::api::{
     ApiError, ErrorCode, Mailbox, Passphrase, Reply, Request, Response,
 };
 use liaison_client::agent::remote::AgentClient;
 use liaison_client::agent::server::{Agent, AgentOptions, AgentSocket};
-use liaison_client::agent::views::{self, LinkState, MessageView};
+use liaison_client::agent::views::{LinkState, MessageView};
 use liaison_client::agent::{ops, socket_path};
 use liaison_client::home::{Home, HomeError, KdfParams};
 use liaison_client::{Client, InitParams, Received};
 use liaison_protocol::consent::ConsentScope;
 use liaison_protocol::handling::Handling;
-use liaison_protocol::{ConversationId, CountryCode, DirectoryId, Timestamp};
+use liaison_protocol::{ConversationId, CountryCode, Timestamp};
 use serde_json::json;
+
+use args::{AgentCommand, Cli, Command, ConsentCommand, ContactsCommand, DeviceCommand};
 
 /// How this program introduces itself to an agent.
 const CLIENT_NAME: &str = concat!("liaison ", env!("CARGO_PKG_VERSION"));
-
-/// Liaison: end-to-end encrypted, signed messaging for cross-border police
-/// cooperation.
-#[derive(Parser, Debug)]
-#[command(name = "liaison", version)]
-struct Cli {
-    /// Home directory holding this focal point's keys and messages
-    /// (encrypted at rest).
-    #[arg(long, env = "LIAISON_HOME", hide_env_values = true, global = true)]
-    home: Option<PathBuf>,
-    /// Print machine-readable JSON instead of text.
-    #[arg(long, global = true)]
-    json: bool,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Create keys and an enrolment request (HOME/enrolment.request) for your
-    /// authority to sign.
-    Init {
-        /// Enrolment bundle from your network (bundle.toml).
-        #[arg(long)]
-        bundle: PathBuf,
-        /// Your directory id, such as th.dsi.somchai.
-        #[arg(long)]
-        id: DirectoryId,
-        /// Your full name.
-        #[arg(long)]
-        name: String,
-        /// Your country (ISO 3166 two-letter code).
-        #[arg(long)]
-        country: String,
-        /// Your agency, such as DSI or PNP.
-        #[arg(long)]
-        agency: String,
-        /// Your unit.
-        #[arg(long, default_value = "")]
-        unit: String,
-        /// Languages you work in (repeatable), such as th, en.
-        #[arg(long = "language")]
-        languages: Vec<String>,
-        /// Your IANA time zone, such as Asia/Bangkok.
-        #[arg(long, default_value = "")]
-        time_zone: String,
-    },
-    /// Send an end-to-end encrypted, signed message. Prints the message id
-    /// once the relay has durably accepted it.
-    Send {
-        /// Recipient directory id (repeatable).
-        #[arg(long = "to", required = true)]
-        to: Vec<DirectoryId>,
-        /// TLP 2.0 dissemination: RED (default), AMBER+STRICT, AMBER, GREEN, CLEAR.
-        #[arg(long, default_value = "RED")]
-        handling: String,
-        /// Continue a conversation (its id in hex).
-        #[arg(long)]
-        conversation: Option<String>,
-        /// The message text; `-` reads it from standard input.
-        text: String,
-    },
-    /// Retry unconfirmed sends, then fetch, verify, store and acknowledge
-    /// pending messages.
-    Sync,
-    /// List received messages.
-    Inbox,
-    /// List sent messages and whether the relay accepted them.
-    Sent,
-    /// Stay connected and print messages as they arrive.
-    Listen {
-        /// Stop after this many messages.
-        #[arg(long)]
-        count: Option<usize>,
-        /// Stop after this many seconds.
-        #[arg(long)]
-        timeout: Option<u64>,
-    },
-    /// Show this focal point's id, keys and fingerprints.
-    Whoami,
-    /// List and search the verified contacts; verify them in person.
-    Contacts {
-        #[command(subcommand)]
-        action: Option<ContactsCommand>,
-        #[command(flatten)]
-        filter: ContactFilter,
-    },
-    /// List the roles in the directory and their current holders.
-    Roles,
-    /// Show a received message's handling in plain words; with --accept,
-    /// acknowledge it (a signed receipt goes to the sender) and show the
-    /// content.
-    Read {
-        /// Message id.
-        id: String,
-        /// Acknowledge the handling and show the content.
-        #[arg(long)]
-        accept: bool,
-    },
-    /// Forward a received message with its handling (tightened only),
-    /// checked against the dissemination scope.
-    Forward {
-        /// Message id.
-        id: String,
-        /// Recipient (repeatable).
-        #[arg(long = "to", required = true)]
-        to: Vec<DirectoryId>,
-        /// Tighter handling for the forward (text form); default: unchanged.
-        #[arg(long)]
-        handling: Option<String>,
-        /// A note above the forwarded message.
-        #[arg(long, default_value = "")]
-        note: String,
-    },
-    /// Ask for, grant or refuse consent to lift a restriction.
-    Consent {
-        #[command(subcommand)]
-        action: ConsentCommand,
-    },
-    /// Judicial export: an evidence bundle (signed payload, the sender's
-    /// record and its log proof, receipts, consents, event-log proofs),
-    /// only if judicial use is permitted or consented.
-    Export {
-        /// Message id.
-        id: String,
-        /// Where to write the bundle (armoured text).
-        #[arg(long)]
-        out: PathBuf,
-        /// The case the evidence is for (must match a judicial consent
-        /// that names a case).
-        #[arg(long)]
-        case: Option<String>,
-    },
-    /// Delivery and acknowledgement receipts for a message you sent.
-    Receipts {
-        /// Message id.
-        id: String,
-    },
-    /// Add a device to your identity (a second machine): request on the new
-    /// device, approve on this one, have your authority countersign, link.
-    Device {
-        #[command(subcommand)]
-        action: DeviceCommand,
-    },
-    /// Hand the conversations of a role you held over to its new holder,
-    /// in one signed, encrypted package.
-    Handover {
-        /// The role, such as th.dsi.tip-duty.
-        #[arg(long)]
-        role: DirectoryId,
-        /// The incoming holder.
-        #[arg(long)]
-        to: DirectoryId,
-    },
-    /// Show the safety number to compare in person with a contact.
-    SafetyNumber {
-        /// The contact's id.
-        id: DirectoryId,
-    },
-    /// Keep this home connected in the background and serve the other
-    /// `liaison` commands for it.
-    ///
-    /// Runs in the foreground: it keeps the relay connection (live push,
-    /// reconnection), the outbox and the timers, and serves HOME/agent.sock,
-    /// through which every other `liaison` command for this home then goes.
-    /// Without LIAISON_PASSPHRASE it starts locked and the next command asks
-    /// for the passphrase.
-    Agent {
-        #[command(subcommand)]
-        action: Option<AgentCommand>,
-        /// Seconds between the agent's periodic syncs (outbox, pending
-        /// messages, retention, receipts, log checks).
-        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(5..))]
-        sync_interval: u64,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-enum AgentCommand {
-    /// Show whether an agent runs for this home, and its relay link.
-    Status,
-    /// Ask the agent of this home to stop.
-    Stop,
-}
-
-#[derive(Subcommand, Debug)]
-enum ConsentCommand {
-    /// Ask the originator of a received message for consent.
-    Request {
-        /// Message id.
-        id: String,
-        /// What you ask for: forward:ID[,ID...], judicial:CASE, purpose:NAME or retain:DATE.
-        #[arg(long)]
-        scope: String,
-        /// Why.
-        #[arg(long)]
-        reason: String,
-    },
-    /// As originator: grant a request.
-    Grant {
-        /// Request id (from `liaison consent list`).
-        request: String,
-        /// Conditions attached to the grant.
-        #[arg(long, default_value = "")]
-        conditions: String,
-        /// The grant lapses at this date/time (UTC).
-        #[arg(long)]
-        valid_until: Option<String>,
-    },
-    /// As originator: refuse a request.
-    Refuse {
-        /// Request id.
-        request: String,
-        /// Reason given to the requester.
-        #[arg(long, default_value = "")]
-        reason: String,
-    },
-    /// Consent requests and decisions, both directions.
-    List,
-}
-
-#[derive(Subcommand, Debug)]
-enum DeviceCommand {
-    /// On the NEW device: create its home and HOME/device.request.
-    Request {
-        /// Enrolment bundle of your network.
-        #[arg(long)]
-        bundle: PathBuf,
-        /// Your directory id (the identity this device joins).
-        #[arg(long)]
-        id: DirectoryId,
-    },
-    /// On a device holding your identity key: approve a device request and
-    /// write the approval (give it to your authority and to the new device).
-    Approve {
-        /// The device.request file from the new device.
-        request: PathBuf,
-        /// Where to write the approval.
-        #[arg(long, default_value = "device.approval")]
-        out: PathBuf,
-    },
-    /// On the NEW device: take your identity key from the approval.
-    Link {
-        /// The device.approval file.
-        approval: PathBuf,
-    },
-    /// Show the devices your directory record lists.
-    List,
-}
-
-#[derive(Subcommand, Debug)]
-enum ContactsCommand {
-    /// Everything known about one contact: who vouched for them and when,
-    /// fingerprints, devices, verification.
-    Show {
-        /// The contact's id.
-        id: DirectoryId,
-    },
-    /// Compare safety numbers in person: without --safety-number, print
-    /// ours; with it, mark the contact verified only if they are equal.
-    Verify {
-        /// The contact's id.
-        id: DirectoryId,
-        /// The safety number the contact read to you.
-        #[arg(long)]
-        safety_number: Option<String>,
-    },
-    /// Accept a contact's changed identity key without verifying it.
-    Accept {
-        /// The contact's id.
-        id: DirectoryId,
-    },
-}
-
-/// Filters for `liaison contacts` (all optional; case-insensitive).
-#[derive(clap::Args, Debug, Default)]
-struct ContactFilter {
-    /// Only this country (TH, PH, ...).
-    #[arg(long)]
-    country: Option<String>,
-    /// Only this agency.
-    #[arg(long)]
-    agency: Option<String>,
-    /// Only holders of this role (role id).
-    #[arg(long)]
-    role: Option<String>,
-    /// Only contacts working in this language.
-    #[arg(long)]
-    language: Option<String>,
-    /// Only names or ids containing this text.
-    #[arg(long)]
-    name: Option<String>,
-}
-
-impl From<&ContactFilter> for views::ContactFilter {
-    fn from(f: &ContactFilter) -> Self {
-        views::ContactFilter {
-            country: f.country.clone(),
-            agency: f.agency.clone(),
-            role: f.role.clone(),
-            language: f.language.clone(),
-            name: f.name.clone(),
-        }
-    }
-}
 
 fn parse_message_id(s: &str) -> Result<liaison_protocol::MessageId> {
     liaison_protocol::MessageId::from_hex(s).ok_or_else(|| anyhow!("a message id is 32 hex digits"))

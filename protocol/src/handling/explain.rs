@@ -1,9 +1,9 @@
 //! Plain-words rendering of a handling, shown to the recipient before the
 //! content.
 
-use super::{
-    Dissemination, Handling, JudicialUse, OTHER_PURPOSE, Onward, Party, Purpose, format_time,
-};
+use super::model::{Dissemination, Handling, JudicialUse, OTHER_PURPOSE, Onward, Purpose};
+use super::party::Party;
+use super::time::format_time;
 
 const ASK: &str = "request it with `liaison consent request`";
 

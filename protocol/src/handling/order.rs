@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-use super::{Dissemination, Handling, JudicialUse, Onward, format_time};
+use super::model::{Dissemination, Handling, JudicialUse, Onward};
+use super::time::format_time;
 use crate::ids::Timestamp;
 
 /// One way a proposed handling is looser than the original.

@@ -17,10 +17,10 @@
 //! contain spaces or `+`), and a size-0 checkpoint must carry the empty-tree
 //! root.
 
-use super::cosignature::Cosignature;
+use super::cosigned::Cosignature;
 use super::merkle::{self, Hash, ProofError};
+use super::note::parse_decimal;
 use super::note::{self, Note, NoteError, NoteSigner, NoteVerifier, SignatureType, VerifiedNote};
-use super::parse_decimal;
 
 /// Why a checkpoint, a cosignature or a proof bundle was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -327,7 +327,7 @@ impl LogPolicy {
             .witnesses
             .iter()
             .filter_map(|w| verified.signature_by(w))
-            .filter_map(Cosignature::from_verified)
+            .filter_map(|s| Cosignature::from_verified(s.name(), s.key_id(), s.signature()))
             .collect();
         if cosignatures.len() < self.min_cosignatures {
             return Err(CheckpointError::InsufficientCosignatures {

@@ -15,90 +15,24 @@
 
 use std::fmt;
 
-use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer as _, SigningKey};
 use zeroize::Zeroizing;
 
 use super::checkpoint::{Checkpoint, CheckpointError};
+pub use super::cosigned::Cosignature;
+use super::cosigned::split_v1;
+pub use super::cosigned::{
+    COSIGNATURE_V1_HEADER, COSIGNATURE_V1_LEN, MAX_COSIGNATURE_TIMESTAMP, cosigned_message,
+};
 use super::note::{
     NoteError, NoteSignature, NoteVerifier, SignatureType, format_signer_key, is_valid_key_name,
     key_id, parse_signer_key,
 };
 
-/// The fixed header line of the v1 signed message.
-pub const COSIGNATURE_V1_HEADER: &str = "cosignature/v1";
-
-/// Length of a v1 `timestamped_signature`: 8-byte timestamp, 64-byte
-/// signature.
-pub const COSIGNATURE_V1_LEN: usize = 72;
-
-/// The message a witness signs: header line, `time <decimal>` line, then the
-/// checkpoint note text (c2sp.org/tlog-cosignature "Signed message").
-pub fn cosigned_message(checkpoint_text: &str, timestamp: u64) -> String {
-    format!("{COSIGNATURE_V1_HEADER}\ntime {timestamp}\n{checkpoint_text}")
-}
-
-/// Largest timestamp a cosignature may carry, `2^63 - 1`
-/// (c2sp.org/tlog-cosignature "Format").
-pub const MAX_COSIGNATURE_TIMESTAMP: u64 = i64::MAX as u64;
-
-/// Split a v1 `timestamped_signature`; `None` unless exactly 72 bytes with a
-/// timestamp of at most [`MAX_COSIGNATURE_TIMESTAMP`].
-fn split_v1(signature: &[u8]) -> Option<(u64, &[u8; 64])> {
-    let (ts, sig) = signature.split_first_chunk::<8>()?;
-    let sig: &[u8; 64] = sig.try_into().ok()?;
-    let ts = u64::from_be_bytes(*ts);
-    (ts <= MAX_COSIGNATURE_TIMESTAMP).then_some((ts, sig))
-}
-
-/// Whether `signature` is a valid v1 cosignature by `key` over `text`.
-pub(crate) fn verify_v1(key: &VerifyingKey, text: &str, signature: &[u8]) -> bool {
-    let Some((timestamp, sig)) = split_v1(signature) else {
-        return false;
-    };
-    let sig = ed25519_dalek::Signature::from_bytes(sig);
-    key.verify_strict(cosigned_message(text, timestamp).as_bytes(), &sig)
-        .is_ok()
-}
-
 /// The timestamp carried by a cosignature line, if it has the v1 shape.
 /// Unauthenticated until the line is verified.
 pub fn cosignature_timestamp(signature: &NoteSignature) -> Option<u64> {
     split_v1(signature.signature()).map(|(t, _)| t)
-}
-
-/// A verified witness cosignature.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Cosignature {
-    witness: String,
-    key_id: u32,
-    timestamp: u64,
-}
-
-impl Cosignature {
-    /// The witness key name.
-    pub fn witness(&self) -> &str {
-        &self.witness
-    }
-
-    /// The witness key ID.
-    pub fn key_id(&self) -> u32 {
-        self.key_id
-    }
-
-    /// When the witness cosigned, in seconds since the UNIX epoch.
-    pub fn timestamp(&self) -> u64 {
-        self.timestamp
-    }
-
-    /// Build from a signature line that has already been verified by a
-    /// type `0x04` verifier.
-    pub(crate) fn from_verified(signature: &NoteSignature) -> Option<Self> {
-        Some(Cosignature {
-            witness: signature.name().to_owned(),
-            key_id: signature.key_id(),
-            timestamp: cosignature_timestamp(signature)?,
-        })
-    }
 }
 
 /// Verify one cosignature line over `checkpoint` with a witness key.
@@ -116,7 +50,8 @@ pub fn verify_cosignature(
     if !witness.verify(&checkpoint.to_text(), signature.signature()) {
         return Err(NoteError::BadSignature.into());
     }
-    Cosignature::from_verified(signature).ok_or(CheckpointError::Note(NoteError::BadSignature))
+    Cosignature::from_verified(signature.name(), signature.key_id(), signature.signature())
+        .ok_or(CheckpointError::Note(NoteError::BadSignature))
 }
 
 /// A witness signing key (type `0x04`). `Debug` never prints key material;

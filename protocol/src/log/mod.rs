@@ -25,6 +25,7 @@
 pub mod checkpoint;
 pub mod compare;
 pub mod cosignature;
+mod cosigned;
 pub mod event;
 pub mod merkle;
 pub mod note;
@@ -46,20 +47,10 @@ pub use note::{
 };
 pub use proof::TlogProof;
 
-/// An ASCII decimal `u64` with no sign and no leading zeros (except `0`
-/// itself), as checkpoint sizes, proof indices and cosignature times are
-/// written.
-pub(crate) fn parse_decimal(s: &str) -> Option<u64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
-    {
-        return None;
-    }
-    s.parse().ok()
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
+    use super::note::parse_decimal;
     use super::*;
 
     fn log_signer() -> NoteSigner {

@@ -23,7 +23,7 @@ use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::cosignature;
+use super::cosigned;
 
 /// Largest signed note accepted, in bytes. Leaves room for 100 post-quantum
 /// sized signatures of unknown keys; the spec asks for at least 16.
@@ -292,7 +292,7 @@ impl NoteVerifier {
                 Ok(sig) => self.key.verify_strict(text.as_bytes(), &sig).is_ok(),
                 Err(_) => false,
             },
-            SignatureType::CosignatureV1 => cosignature::verify_v1(&self.key, text, signature),
+            SignatureType::CosignatureV1 => cosigned::verify_v1(&self.key, text, signature),
         }
     }
 
@@ -722,6 +722,17 @@ pub fn open_note(msg: &[u8], verifiers: &[NoteVerifier]) -> Result<VerifiedNote,
         verified,
         unverified,
     })
+}
+
+/// An ASCII decimal `u64` with no sign and no leading zeros (except `0`
+/// itself), as checkpoint sizes, proof indices and cosignature times are
+/// written.
+pub(crate) fn parse_decimal(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
+    {
+        return None;
+    }
+    s.parse().ok()
 }
 
 #[cfg(test)]

@@ -20,8 +20,8 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::checkpoint::{Checkpoint, CheckpointError, LogPolicy, SignedCheckpoint};
 use super::merkle::{Hash, MAX_PROOF_LEN};
+use super::note::parse_decimal;
 use super::note::{MAX_NOTE_LEN, Note};
-use super::parse_decimal;
 
 /// The first line of a v1 proof bundle.
 pub const TLOG_PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";

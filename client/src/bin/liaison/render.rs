@@ -9,7 +9,7 @@ use liaison_client::agent::api::{Event, Reply, Response, WarningCategory};
 use liaison_client::agent::views::{AgentStatus, LinkState, MessageView};
 use liaison_protocol::PublicKey;
 
-use crate::{Cli, Command, ConsentCommand, ContactsCommand, DeviceCommand};
+use crate::args::{Cli, Command, ConsentCommand, ContactsCommand, DeviceCommand};
 
 /// Exit code: the command failed (the message says why).
 pub const EXIT_ERROR: u8 = 1;
