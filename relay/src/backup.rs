@@ -416,10 +416,7 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<RestoreRepor
     let summary = verify_store_file(tmp.path())
         .with_context(|| format!("{} is not a restorable backup", from.display()))?;
     let replaced = if target.exists() {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let secs = liaison_clock::now().as_secs();
         let aside = data_dir.join(format!("{STORE_FILE}.replaced-{secs}"));
         std::fs::rename(&target, &aside)
             .with_context(|| format!("moving {} aside", target.display()))?;

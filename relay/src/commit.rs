@@ -200,7 +200,8 @@ impl CommitWorker {
     fn commit(&self, jobs: Vec<Job>, bytes: usize) {
         let (ops, replies): (Vec<SendOp>, Vec<_>) =
             jobs.into_iter().map(|j| (j.op, j.reply)).unzip();
-        let accepted_at = crate::now().0;
+        // One clock reading per batch: every send of a commit shares it.
+        let accepted_at = liaison_clock::now().0;
         let started = std::time::Instant::now();
         let committed = self
             .store

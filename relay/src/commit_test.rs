@@ -210,7 +210,7 @@ impl Store for FullDisk {
     ) -> Result<(Vec<Queued>, bool), StoreError> {
         Ok((vec![], false))
     }
-    fn ack(&self, _: &PublicKey, _: &[u64]) -> Result<u64, StoreError> {
+    fn ack(&self, _: &PublicKey, _: &[u64], _: u64) -> Result<u64, StoreError> {
         Err(enospc())
     }
     fn last_seq(&self, _: &PublicKey) -> Result<u64, StoreError> {
@@ -227,7 +227,7 @@ impl Store for FullDisk {
     ) -> Result<(), StoreError> {
         Err(enospc())
     }
-    fn drop_queue(&self, _: &PublicKey, _: &str) -> Result<u64, StoreError> {
+    fn drop_queue(&self, _: &PublicKey, _: &str, _: u64) -> Result<u64, StoreError> {
         Err(enospc())
     }
     fn log_head(&self, _: LogId) -> Result<(u64, Hash), StoreError> {

@@ -175,7 +175,7 @@ pub fn prepare(dir: &Path, listen: SocketAddr) -> Result<DevNetwork> {
     crate::server::create_private_dir(&net.config.data_dir)?;
     let store = RedbStore::open(&net.config.store_path())
         .with_context(|| format!("opening {}", net.config.store_path().display()))?;
-    let now = crate::now();
+    let now = liaison_clock::now();
     for (country, _) in AUTHORITIES {
         let path = net.authority_path(country);
         let text = std::fs::read_to_string(&path).with_context(|| {
@@ -212,7 +212,7 @@ fn create(dir: &Path, listen: SocketAddr) -> Result<SecretKey> {
         &dir.join("root.key"),
         &format!("{}\n", hex::encode(*root.to_seed())),
     )?;
-    let now = crate::now();
+    let now = liaison_clock::now();
     for (country, name) in AUTHORITIES {
         let key = random_key()?;
         let country = CountryCode::parse(country)?;
@@ -380,7 +380,7 @@ mod tests {
             &std::fs::read_to_string(d.join("authorities/TH.key")).unwrap(),
         )
         .unwrap();
-        let cert = verify_authority(&net.root_key, &th.certificate, crate::now()).unwrap();
+        let cert = verify_authority(&net.root_key, &th.certificate, liaison_clock::now()).unwrap();
         assert_eq!(cert.name, "Thailand (development authority)");
         assert_eq!(cert.serial, 1);
         let store = RedbStore::open(&net.config.store_path()).unwrap();

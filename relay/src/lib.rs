@@ -22,11 +22,12 @@
 //! Library shape (as mini-redis): [`run`] takes the configuration and a
 //! shutdown future; [`Relay::bind`] lets tests bind `127.0.0.1:0` first and
 //! read [`Relay::local_addr`] and [`Relay::cert_sha256`].
+//!
+//! The relay reads the wall clock only through `liaison-clock` (at the
+//! edges: a request, a group commit, a directory rebuild); the store and the
+//! logic below take the time as an argument.
 
 use std::future::Future;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use liaison_protocol::Timestamp;
 
 pub mod backup;
 pub mod checkpoints;
@@ -62,13 +63,4 @@ pub async fn run(config: RelayConfig, shutdown: impl Future<Output = ()>) -> any
 /// certificate and key first if neither exists yet.
 pub fn cert_sha256(config: &RelayConfig) -> anyhow::Result<[u8; 32]> {
     Ok(tls::load_or_generate(&config.tls_cert, &config.tls_key)?.cert_sha256())
-}
-
-/// The relay's clock.
-pub(crate) fn now() -> Timestamp {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
-    Timestamp(ms)
 }

@@ -199,9 +199,10 @@ impl Ops {
                     .checkpoints_seen
                     .lock()
                     .unwrap_or_else(|e| e.into_inner());
-                let entry = seen.entry(log).or_insert((size, crate::now().0));
+                let now = liaison_clock::now().0;
+                let entry = seen.entry(log).or_insert((size, now));
                 if entry.0 != size {
-                    *entry = (size, crate::now().0);
+                    *entry = (size, now);
                 }
                 entry.1
             });
@@ -398,7 +399,7 @@ impl Endpoint for Ops {
             );
         }
         if let Some(oldest) = oldest {
-            let now = crate::now().0;
+            let now = liaison_clock::now().0;
             let age = oldest
                 .map(|t| now.saturating_sub(t) as f64 / 1000.0)
                 .unwrap_or(0.0);

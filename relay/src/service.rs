@@ -289,10 +289,11 @@ impl Service {
     }
 
     fn rebuild_directory_blocking(&self) -> Result<(), StoreError> {
+        let now = liaison_clock::now();
         let (authorities, records) = self.store.load_directory()?;
         let roles = self.store.load_roles()?;
         let (directory, rejected) =
-            Directory::build(&self.root, &authorities, &records, &roles, crate::now());
+            Directory::build(&self.root, &authorities, &records, &roles, now);
         // Devices that just left the directory (revoked, removed, expired):
         // their queued envelopes are dropped, with a logged event each.
         let before = self.directory();
@@ -307,7 +308,7 @@ impl Service {
         for d in &removed {
             let n = self
                 .store
-                .drop_queue(d, "device no longer in the directory")?;
+                .drop_queue(d, "device no longer in the directory", now.0)?;
             tracing::info!(device = %fp(d), dropped = n, "device left the directory; queue dropped");
         }
         for r in &rejected {
@@ -389,7 +390,7 @@ impl Service {
     ) -> Result<Response, WireError> {
         match request {
             Request::Ping => Ok(Response::Pong {
-                now: crate::now().0,
+                now: liaison_clock::now().0,
             }),
             Request::Challenge => {
                 let mut nonce = [0u8; 32];
@@ -519,7 +520,7 @@ impl Service {
                         .iter()
                         .map(|q| (q.seq, q.envelope.message_id))
                         .collect();
-                    let at = crate::now().0;
+                    let at = liaison_clock::now().0;
                     self.blocking(move |s| s.mark_delivered(&device, &handed, at))
                         .await?;
                 }
@@ -538,7 +539,8 @@ impl Service {
                         format!("at most {MAX_ACK} sequence numbers per Ack"),
                     ));
                 }
-                let removed = self.blocking(move |s| s.ack(&device, &seqs)).await?;
+                let at = liaison_clock::now().0;
+                let removed = self.blocking(move |s| s.ack(&device, &seqs, at)).await?;
                 tracing::debug!(device = %fp(&device), removed, "ack");
                 Ok(Response::Ok)
             }
@@ -633,7 +635,7 @@ impl Service {
         // A revocation is published whatever its validity period; any other
         // certificate must be in force now.
         if !cert.revoked {
-            verify_authority(&self.root, &signed, crate::now()).map_err(|e| {
+            verify_authority(&self.root, &signed, liaison_clock::now()).map_err(|e| {
                 err(
                     ErrorCode::InvalidRecord,
                     format!("authority certificate for {} refused: {e}", cert.country),

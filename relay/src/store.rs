@@ -281,10 +281,11 @@ pub trait Store: Send + Sync + 'static {
         max_bytes: usize,
     ) -> Result<(Vec<Queued>, bool), StoreError>;
 
-    /// Delete entries of `device` (only its own). Unknown sequence numbers are
-    /// ignored, so acknowledging twice is harmless. Returns how many were
-    /// deleted.
-    fn ack(&self, device: &PublicKey, seqs: &[u64]) -> Result<u64, StoreError>;
+    /// Delete entries of `device` (only its own), logging their Delivered
+    /// (if not logged yet) and Acknowledged events at `at` (ms since the
+    /// epoch). Unknown sequence numbers are ignored, so acknowledging twice
+    /// is harmless. Returns how many were deleted.
+    fn ack(&self, device: &PublicKey, seqs: &[u64], at: u64) -> Result<u64, StoreError>;
 
     /// The highest sequence number ever assigned for `device` (0 if none).
     fn last_seq(&self, device: &PublicKey) -> Result<u64, StoreError>;
@@ -303,8 +304,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 
     /// Delete every queued entry of `device` (revoked or expired), logging a
-    /// Dropped event for each. Returns how many were dropped.
-    fn drop_queue(&self, device: &PublicKey, reason: &str) -> Result<u64, StoreError>;
+    /// Dropped event for each at `at` (ms since the epoch). Returns how many
+    /// were dropped.
+    fn drop_queue(&self, device: &PublicKey, reason: &str, at: u64) -> Result<u64, StoreError>;
 
     /// Size and root of a log.
     fn log_head(&self, log: LogId) -> Result<(u64, Hash), StoreError>;
@@ -889,13 +891,13 @@ impl Store for RedbStore {
         Ok((items, more))
     }
 
-    fn ack(&self, device: &PublicKey, seqs: &[u64]) -> Result<u64, StoreError> {
+    fn ack(&self, device: &PublicKey, seqs: &[u64], at: u64) -> Result<u64, StoreError> {
         let txn = self.write()?;
         let mut removed = 0u64;
         {
             let mut queues = txn.open_table(QUEUES)?;
             let mut delivered = txn.open_table(DELIVERED)?;
-            let now = crate::now();
+            let now = liaison_protocol::Timestamp(at);
             for seq in seqs.iter().collect::<BTreeSet<_>>() {
                 let entry = queues
                     .remove((&device.0, *seq))?
@@ -995,7 +997,7 @@ impl Store for RedbStore {
         Ok(())
     }
 
-    fn drop_queue(&self, device: &PublicKey, reason: &str) -> Result<u64, StoreError> {
+    fn drop_queue(&self, device: &PublicKey, reason: &str, at: u64) -> Result<u64, StoreError> {
         let txn = self.write()?;
         let mut dropped = 0u64;
         {
@@ -1006,7 +1008,7 @@ impl Store for RedbStore {
                 let (k, v) = item?;
                 entries.push((k.value().1, v.value().1.to_vec()));
             }
-            let now = crate::now();
+            let now = liaison_protocol::Timestamp(at);
             for (seq, encoded) in entries {
                 queues.remove((&device.0, seq))?;
                 delivered.remove((&device.0, seq))?;
