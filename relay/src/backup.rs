@@ -55,12 +55,10 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
-use crate::config::STORE_FILE;
+use crate::datadir::STORE_FILE;
 use crate::metrics::Metrics;
 use crate::store::RedbStore;
 
-/// Default name of the control socket inside the data directory.
-pub const CONTROL_SOCKET_FILE: &str = "control.sock";
 /// Longest command line accepted on the control socket.
 const MAX_COMMAND: usize = 64;
 /// Time a control client gets to send its command.
@@ -384,7 +382,8 @@ pub struct RestoreReport {
 /// deletes one: with `force` it is kept as `relay.redb.replaced-UNIXTIME`.
 /// The backup is verified (integrity check) before it is moved into place.
 pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<RestoreReport> {
-    crate::server::create_private_dir(data_dir)?;
+    crate::datadir::create_private_dir(data_dir)
+        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let target = data_dir.join(STORE_FILE);
     if target.exists() {
         if !force {
@@ -438,7 +437,8 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<RestoreRepor
 /// Bind the control socket at `path` (replacing a stale one), mode 0600.
 pub fn bind_control(path: &Path) -> Result<std::os::unix::net::UnixListener> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        crate::server::create_private_dir(dir)?;
+        crate::datadir::create_private_dir(dir)
+            .with_context(|| format!("creating data directory {}", dir.display()))?;
     }
     // The caller holds the store open (redb's lock), so no other relay of
     // this store is using the socket: a leftover file is stale.

@@ -16,7 +16,7 @@ use liaison_protocol::log::{
 };
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::setting::InvalidSetting;
 use crate::store::{Store, StoreError};
 
 /// `[logs]` in the relay configuration.
@@ -48,19 +48,19 @@ impl Default for LogConfig {
 
 impl LogConfig {
     /// Check every value.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         let origin = format!("{}/directory", self.name);
         if !liaison_protocol::log::note::is_valid_key_name(&origin) {
-            return Err(ConfigError::Invalid {
-                key: "logs.name",
-                why: "must be a valid C2SP key name (no spaces or '+')".into(),
-            });
+            return Err(InvalidSetting::new(
+                "logs.name",
+                "must be a valid C2SP key name (no spaces or '+')",
+            ));
         }
         if !(100..=60_000).contains(&self.checkpoint_interval_ms) {
-            return Err(ConfigError::Invalid {
-                key: "logs.checkpoint_interval_ms",
-                why: "must be between 100 and 60000".into(),
-            });
+            return Err(InvalidSetting::new(
+                "logs.checkpoint_interval_ms",
+                "must be between 100 and 60000",
+            ));
         }
         self.witness_verifiers()?;
         self.auditor_keys()?;
@@ -68,27 +68,26 @@ impl LogConfig {
     }
 
     /// Parsed witness keys.
-    pub fn witness_verifiers(&self) -> Result<Vec<NoteVerifier>, ConfigError> {
+    pub fn witness_verifiers(&self) -> Result<Vec<NoteVerifier>, InvalidSetting> {
         self.witnesses
             .iter()
             .map(|w| match NoteVerifier::from_vkey(w) {
                 Ok(v) if v.signature_type() == SignatureType::CosignatureV1 => Ok(v),
-                _ => Err(ConfigError::Invalid {
-                    key: "logs.witnesses",
-                    why: format!("{w:?} is not a C2SP cosignature/v1 verifier key"),
-                }),
+                _ => Err(InvalidSetting::new(
+                    "logs.witnesses",
+                    format!("{w:?} is not a C2SP cosignature/v1 verifier key"),
+                )),
             })
             .collect()
     }
 
     /// Parsed auditor keys.
-    pub fn auditor_keys(&self) -> Result<Vec<liaison_protocol::PublicKey>, ConfigError> {
+    pub fn auditor_keys(&self) -> Result<Vec<liaison_protocol::PublicKey>, InvalidSetting> {
         self.auditors
             .iter()
             .map(|a| {
-                liaison_protocol::PublicKey::from_hex(a).ok_or(ConfigError::Invalid {
-                    key: "logs.auditors",
-                    why: format!("{a:?} is not 64 hex digits"),
+                liaison_protocol::PublicKey::from_hex(a).ok_or_else(|| {
+                    InvalidSetting::new("logs.auditors", format!("{a:?} is not 64 hex digits"))
                 })
             })
             .collect()

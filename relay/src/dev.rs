@@ -78,8 +78,13 @@ fn random_key() -> Result<SecretKey> {
 }
 
 fn write_secret(path: &Path, text: &str) -> Result<()> {
-    tls::write_new_file(path, text.as_bytes(), true)
+    crate::datadir::write_new_file(path, text.as_bytes(), true)
         .with_context(|| format!("writing {}", path.display()))
+}
+
+fn private_dir(dir: &Path) -> Result<()> {
+    crate::datadir::create_private_dir(dir)
+        .with_context(|| format!("creating data directory {}", dir.display()))
 }
 
 fn read_root(path: &Path) -> Result<SecretKey> {
@@ -172,7 +177,7 @@ pub fn prepare(dir: &Path, listen: SocketAddr) -> Result<DevNetwork> {
         created,
     };
     // The store must exist with the authorities before the relay opens it.
-    crate::server::create_private_dir(&net.config.data_dir)?;
+    private_dir(&net.config.data_dir)?;
     let store = RedbStore::open(&net.config.store_path())
         .with_context(|| format!("opening {}", net.config.store_path().display()))?;
     let now = liaison_clock::now();
@@ -206,7 +211,7 @@ pub fn prepare(dir: &Path, listen: SocketAddr) -> Result<DevNetwork> {
 
 fn create(dir: &Path, listen: SocketAddr) -> Result<SecretKey> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    crate::server::create_private_dir(&dir.join("authorities"))?;
+    private_dir(&dir.join("authorities"))?;
     let root = random_key()?;
     write_secret(
         &dir.join("root.key"),
@@ -242,7 +247,7 @@ fn create(dir: &Path, listen: SocketAddr) -> Result<SecretKey> {
         &dir.join("auditor.key"),
         &format!("{}\n", hex::encode(*auditor.to_seed())),
     )?;
-    crate::server::create_private_dir(&dir.join("witnesses"))?;
+    private_dir(&dir.join("witnesses"))?;
     let mut seed = zeroize::Zeroizing::new([0u8; 32]);
     getrandom::fill(seed.as_mut()).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
     let witness =

@@ -26,6 +26,33 @@
 //! The relay reads the wall clock only through `liaison-clock` (at the
 //! edges: a request, a group commit, a directory rebuild); the store and the
 //! logic below take the time as an argument.
+//!
+//! # Module layering
+//!
+//! Each module uses only modules below it (no import loops;
+//! `scripts/check-module-cycles` checks):
+//!
+//! ```text
+//! lib          run, cert_sha256, re-exports
+//! server       QUIC front end: connections, streams, frames, shutdown
+//! ops          operator services around serving: admission, /metrics,
+//!              the control socket, readiness
+//! dev          throwaway development network
+//! config       RelayConfig: the TOML file, parsed into the sections below
+//! service      request handling (auth, directory, prekeys, queues, logs)
+//! backup       online backups and restores, the control socket
+//! commit       group commit
+//! checkpoints  log keys, checkpoint signing, cosignatures; [logs]
+//! ratelimit    token buckets and connection limits
+//! tls          the TLS identity and QUIC server configuration
+//! logging      [logging] and the subscriber
+//! store        the Store trait and redb (store::logs, store::error)
+//! limits       [limits]
+//! metrics      counters, the exposition, the HTTP endpoint; [metrics]
+//! notify       systemd readiness
+//! datadir      the data directory's files
+//! setting      InvalidSetting: a key and why its value is refused
+//! ```
 
 use std::future::Future;
 
@@ -33,22 +60,25 @@ pub mod backup;
 pub mod checkpoints;
 pub mod commit;
 pub mod config;
+pub mod datadir;
 pub mod dev;
+pub mod limits;
 pub mod logging;
-mod logs;
 pub mod metrics;
 pub mod notify;
 mod ops;
 pub mod ratelimit;
 mod server;
 mod service;
+pub mod setting;
 pub mod store;
 pub mod tls;
 
 #[cfg(test)]
 mod test_support;
 
-pub use config::{ConfigError, Limits, RelayConfig};
+pub use config::{ConfigError, RelayConfig};
+pub use limits::Limits;
 pub use server::{Relay, RelayHandle};
 
 /// Bind with `config` and serve until `shutdown` resolves (see

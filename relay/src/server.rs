@@ -91,7 +91,8 @@ impl Relay {
     /// Open the store, load (or generate) the TLS identity and bind the UDP
     /// socket. Must be called inside a Tokio runtime.
     pub fn bind(config: RelayConfig) -> Result<Relay> {
-        create_private_dir(&config.data_dir)?;
+        crate::datadir::create_private_dir(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
         config.check_files()?;
         let identity = tls::load_or_generate(&config.tls_cert, &config.tls_key)?;
         let server_config = tls::server_config(&identity, &config.limits)?;
@@ -302,23 +303,6 @@ impl Relay {
         tracing::info!("relay stopped");
         Ok(())
     }
-}
-
-/// Create `dir` (and parents) owner-only (0700) if it does not exist.
-pub(crate) fn create_private_dir(dir: &std::path::Path) -> Result<()> {
-    if dir.exists() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder
-        .create(dir)
-        .with_context(|| format!("creating data directory {}", dir.display()))
 }
 
 async fn wait_stop(stop: &mut watch::Receiver<bool>) {

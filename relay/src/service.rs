@@ -25,7 +25,7 @@ use tokio::sync::broadcast;
 
 use crate::checkpoints::{Checkpointer, CosignError};
 use crate::commit::{CommitError, Committer};
-use crate::config::Limits;
+use crate::limits::Limits;
 use crate::store::{PrekeyUpload, PutOutcome, SendOp, SendOutcome, Store, StoreError, StoreHealth};
 
 /// Most sequence numbers acknowledged by one Ack.

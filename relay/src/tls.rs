@@ -4,7 +4,6 @@
 //! The certificate names [`RELAY_SERVER_NAME`] only so TLS has a name to
 //! check; trust comes from the pin, not from any CA.
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -92,9 +91,9 @@ fn generate(cert_path: &Path, key_path: &Path) -> Result<TlsIdentity> {
                 .with_context(|| format!("creating directory {}", dir.display()))?;
         }
     }
-    write_new_file(key_path, key_pair.serialize_pem().as_bytes(), true)
+    crate::datadir::write_new_file(key_path, key_pair.serialize_pem().as_bytes(), true)
         .with_context(|| format!("writing TLS key {}", key_path.display()))?;
-    write_new_file(cert_path, cert.pem().as_bytes(), false)
+    crate::datadir::write_new_file(cert_path, cert.pem().as_bytes(), false)
         .with_context(|| format!("writing TLS certificate {}", cert_path.display()))?;
     tracing::info!(
         cert = %cert_path.display(),
@@ -109,29 +108,12 @@ fn generate(cert_path: &Path, key_path: &Path) -> Result<TlsIdentity> {
     })
 }
 
-/// Create `path` (failing if it exists), write `bytes` and sync. With
-/// `secret`, the file is created owner-read/write only (0600).
-pub fn write_new_file(path: &Path, bytes: &[u8], secret: bool) -> std::io::Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    if secret {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    #[cfg(not(unix))]
-    let _ = secret;
-    let mut f = opts.open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
-}
-
 /// The QUIC server configuration: TLS 1.3 only, the *ring* provider (never
 /// the process default), ALPN `liaison/1`, no 0-RTT (requests must not be
 /// replayable), and transport limits derived from the relay limits.
 pub fn server_config(
     identity: &TlsIdentity,
-    limits: &crate::config::Limits,
+    limits: &crate::limits::Limits,
 ) -> Result<quinn::ServerConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
@@ -187,7 +169,7 @@ mod tests {
             let mode = std::fs::metadata(&k).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        server_config(&again, &crate::config::Limits::default()).unwrap();
+        server_config(&again, &crate::limits::Limits::default()).unwrap();
         std::fs::remove_file(&k).unwrap();
         assert!(load_or_generate(&c, &k).is_err());
     }
