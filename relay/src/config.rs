@@ -32,8 +32,8 @@ use crate::setting::InvalidSetting;
 #[non_exhaustive]
 pub enum ConfigError {
     /// The text is not TOML of the expected shape (unknown key, wrong type).
-    #[error("{0}")]
-    Toml(String),
+    #[error(transparent)]
+    Toml(TomlError),
     /// A key has an invalid value.
     #[error("{key}: {why}")]
     Invalid {
@@ -73,6 +73,30 @@ pub enum ConfigError {
         /// The cause.
         source: std::io::Error,
     },
+}
+
+/// A TOML syntax or shape error (unknown key, wrong type, missing key),
+/// located as precisely as toml's spans allow.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.located())]
+pub struct TomlError {
+    /// The dotted key the error is about, when the error's span names one.
+    pub key: Option<String>,
+    /// The 1-based line of the error, when it has a place in the text.
+    pub line: Option<usize>,
+    /// toml's description, such as ``unknown field `colour` ``.
+    pub message: String,
+}
+
+impl TomlError {
+    fn located(&self) -> String {
+        match (&self.key, self.line) {
+            (Some(key), Some(line)) => format!("{key} (line {line}): {}", self.message),
+            (Some(key), None) => format!("{key}: {}", self.message),
+            (None, Some(line)) => format!("line {line}: {}", self.message),
+            (None, None) => self.message.clone(),
+        }
+    }
 }
 
 /// The relay's configuration.
@@ -413,16 +437,11 @@ fn toml_error(text: &str, e: &toml::de::Error) -> ConfigError {
     let message = e.message().trim().to_owned();
     // A missing key has no location worth naming (its span is the start).
     let span = e.span().filter(|_| !message.starts_with("missing field"));
-    ConfigError::Toml(match span {
-        Some(span) => {
-            let line = line_of_offset(text, span.start);
-            // Unknown keys are named in the message; values need the key.
-            match key_at(text, span.start) {
-                Some(key) => format!("{key} (line {line}): {message}"),
-                None => format!("line {line}: {message}"),
-            }
-        }
-        None => message,
+    ConfigError::Toml(TomlError {
+        // Unknown keys are named in the message; values need the key.
+        key: span.as_ref().and_then(|span| key_at(text, span.start)),
+        line: span.as_ref().map(|span| line_of_offset(text, span.start)),
+        message,
     })
 }
 

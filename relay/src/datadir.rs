@@ -1,8 +1,9 @@
 //! The relay's files: the names of what its data directory holds, and how
-//! the relay creates directories (owner-only) and secret files (0600).
+//! the relay creates directories (owner-only), secret files (0600) and
+//! files written under a temporary name (backups, restores).
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Name of the store file inside `data_dir`.
 pub const STORE_FILE: &str = "relay.redb";
@@ -43,4 +44,62 @@ pub fn write_new_file(path: &Path, bytes: &[u8], secret: bool) -> std::io::Resul
     let mut f = opts.open(path)?;
     f.write_all(bytes)?;
     f.sync_all()
+}
+
+/// Create `path` for writing, owner-read/write only (0600), failing if it
+/// exists.
+pub fn create_secret_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
+}
+
+/// Make a rename into `dir` durable; best effort (some filesystems refuse
+/// to sync a directory).
+pub fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// The directory containing `path` (`.` for a bare file name).
+pub fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// A file being written under a temporary name: removed when dropped,
+/// unless [`TempFile::keep`] was called after it was moved into place.
+#[derive(Debug)]
+pub struct TempFile(Option<PathBuf>);
+
+impl TempFile {
+    /// Take charge of `path` (which need not exist yet).
+    pub fn new(path: PathBuf) -> Self {
+        TempFile(Some(path))
+    }
+
+    /// The temporary path.
+    pub fn path(&self) -> &Path {
+        self.0.as_deref().unwrap_or(Path::new(""))
+    }
+
+    /// Do not remove the file (it was renamed into place).
+    pub fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }

@@ -21,7 +21,13 @@
 //!
 //! Library shape (as mini-redis): [`run`] takes the configuration and a
 //! shutdown future; [`Relay::bind`] lets tests bind `127.0.0.1:0` first and
-//! read [`Relay::local_addr`] and [`Relay::cert_sha256`].
+//! read [`Relay::local_addr`] and [`Relay::cert_sha256`]. Errors are typed
+//! per boundary ([`RelayError`], [`ConfigError`], [`tls::TlsError`],
+//! [`dev::DevError`], [`backup::BackupError`], [`store::StoreError`]); a
+//! peer's misbehaviour is never one of them but a
+//! [`WireError`](liaison_protocol::frames::WireError) sent back to it. The
+//! `liaison-relay` binary (`src/bin/liaison-relay/`) adds the command line,
+//! `anyhow` reports and the client side of backups and restores.
 //!
 //! The relay reads the wall clock only through `liaison-clock` (at the
 //! edges: a request, a group commit, a directory rebuild); the store and the
@@ -38,9 +44,10 @@
 //! ops          operator services around serving: admission, /metrics,
 //!              the control socket, readiness
 //! dev          throwaway development network
+//! error        RelayError (what bind and serve report)
 //! config       RelayConfig: the TOML file, parsed into the sections below
 //! service      request handling (auth, directory, prekeys, queues, logs)
-//! backup       online backups and restores, the control socket
+//! backup       online snapshots, store checks, the control socket
 //! commit       group commit
 //! checkpoints  log keys, checkpoint signing, cosignatures; [logs]
 //! ratelimit    token buckets and connection limits
@@ -62,6 +69,7 @@ pub mod commit;
 pub mod config;
 pub mod datadir;
 pub mod dev;
+mod error;
 pub mod limits;
 pub mod logging;
 pub mod metrics;
@@ -78,12 +86,16 @@ pub mod tls;
 mod test_support;
 
 pub use config::{ConfigError, RelayConfig};
+pub use error::RelayError;
 pub use limits::Limits;
 pub use server::{Relay, RelayHandle};
 
 /// Bind with `config` and serve until `shutdown` resolves (see
 /// [`Relay::serve`] for what a graceful shutdown does).
-pub async fn run(config: RelayConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    config: RelayConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RelayError> {
     let relay = Relay::bind(config)?;
     relay.serve(shutdown).await
 }
@@ -91,6 +103,6 @@ pub async fn run(config: RelayConfig, shutdown: impl Future<Output = ()>) -> any
 /// SHA-256 of the relay's TLS certificate (DER), as clients pin it in the
 /// bundle. Reads the certificate named by `config`; generates the
 /// certificate and key first if neither exists yet.
-pub fn cert_sha256(config: &RelayConfig) -> anyhow::Result<[u8; 32]> {
+pub fn cert_sha256(config: &RelayConfig) -> Result<[u8; 32], tls::TlsError> {
     Ok(tls::load_or_generate(&config.tls_cert, &config.tls_key)?.cert_sha256())
 }

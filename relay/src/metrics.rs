@@ -768,12 +768,14 @@ pub fn proc_status_kib(pid: &str, field: &str) -> Option<u64> {
 
 /// What the HTTP listener asks of the relay.
 pub trait Endpoint: Send + Sync + 'static {
+    /// Why the relay is unhealthy or not ready, as the endpoints say it.
+    type Unavailable: std::fmt::Display + Send;
     /// The full exposition for `/metrics`.
     fn scrape(self: Arc<Self>) -> impl std::future::Future<Output = String> + Send;
     /// `Ok` if healthy, else why not (`/healthz`).
-    fn healthy(&self) -> Result<(), String>;
+    fn healthy(&self) -> Result<(), Self::Unavailable>;
     /// `Ok` if ready, else why not (`/readyz`).
-    fn ready(&self) -> Result<(), String>;
+    fn ready(&self) -> Result<(), Self::Unavailable>;
 }
 
 /// Resolves once `stop` is true (or its sender is gone).

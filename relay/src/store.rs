@@ -37,7 +37,7 @@ pub use error::StoreError;
 /// supervisor restart it) instead of refusing every request forever.
 #[derive(Debug)]
 pub struct StoreHealth {
-    tx: tokio::sync::watch::Sender<Option<String>>,
+    tx: tokio::sync::watch::Sender<Option<StoreError>>,
 }
 
 impl Default for StoreHealth {
@@ -54,7 +54,7 @@ impl StoreHealth {
         if e.is_fatal() {
             self.tx.send_if_modified(|v| {
                 if v.is_none() {
-                    *v = Some(e.to_string());
+                    *v = Some(e.clone());
                     true
                 } else {
                     false
@@ -64,12 +64,12 @@ impl StoreHealth {
     }
 
     /// The first fatal failure, if any.
-    pub fn failure(&self) -> Option<String> {
+    pub fn failure(&self) -> Option<StoreError> {
         self.tx.borrow().clone()
     }
 
     /// Watch for a fatal failure.
-    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Option<StoreError>> {
         self.tx.subscribe()
     }
 }

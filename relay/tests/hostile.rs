@@ -197,7 +197,7 @@ struct Running {
     pin: [u8; 32],
     handle: RelayHandle,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    task: tokio::task::JoinHandle<Result<(), liaison_relay::RelayError>>,
     _dir: tempfile::TempDir,
 }
 

@@ -1,5 +1,9 @@
 //! `liaison-relay`: run a Liaison relay.
 //!
+//! The command line over the `liaison_relay` library, and what only it
+//! needs: the client side of `backup` and `restore` ([`backup`]), `anyhow`
+//! reports with their causes.
+//!
 //! Exit codes: 0 success (including a graceful shutdown on SIGTERM or
 //! SIGINT), 1 error (configuration, I/O, bind, a store failure), 2 usage.
 //! Logs go to stderr (`--log-format text|json`, `[logging]` in the
@@ -15,7 +19,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use liaison_relay::config::Overrides;
 use liaison_relay::logging::{self, LogFormat};
-use liaison_relay::{Relay, RelayConfig, backup, dev};
+use liaison_relay::{Relay, RelayConfig, dev};
+
+mod backup;
 
 /// The Liaison relay: durable, end-to-end-encrypted message queues for focal
 /// points, over QUIC.
@@ -195,7 +201,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let shutdown = shutdown_signal();
                 let relay = Relay::bind(config)?;
                 announce(&relay, relay.local_addr());
-                relay.serve(shutdown).await
+                relay.serve(shutdown).await?;
+                anyhow::Ok(())
             })
         }
         Command::Dev {
@@ -217,7 +224,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 out(&dev::instructions(&net))?;
                 out("\n")?;
                 announce(&relay, dev::dial_addr(bound));
-                relay.serve(shutdown).await
+                relay.serve(shutdown).await?;
+                anyhow::Ok(())
             })
         }
         Command::CheckConfig { file } => {
