@@ -401,8 +401,9 @@ impl Checkpointer {
     }
 
     /// A checkpoint over a different tree of the same size, signed with the
-    /// real log key: only for the fork-detection tests (debug builds).
-    #[cfg(debug_assertions)]
+    /// real log key: only for the fork-detection tests (feature
+    /// `test-hooks`).
+    #[cfg(feature = "test-hooks")]
     pub fn forged(&self, store: &dyn Store, log: LogId) -> Result<Option<String>, StoreError> {
         use liaison_protocol::log::{leaf_hash, node_hash};
         let Some(real) = self.latest(store, log, 0)? else {

@@ -59,7 +59,14 @@
 //! notify       systemd readiness
 //! datadir      the data directory's files
 //! setting      InvalidSetting: a key and why its value is refused
+//! test_hooks   (feature `test-hooks` only) misbehaviour for tests
 //! ```
+//!
+//! Test hooks: built with the cargo feature `test-hooks` (never by a
+//! release build; `.ci/run` checks), the relay can be told through the
+//! environment to misbehave ([`test_hooks`]) and its clock can be shifted
+//! (`LIAISON_TEST_CLOCK_OFFSET_MS`, see `liaison-clock`). [`TEST_HOOKS`]
+//! says whether this build has them.
 
 use std::future::Future;
 
@@ -80,6 +87,8 @@ mod server;
 mod service;
 pub mod setting;
 pub mod store;
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks;
 pub mod tls;
 
 #[cfg(test)]
@@ -89,6 +98,11 @@ pub use config::{ConfigError, RelayConfig};
 pub use error::RelayError;
 pub use limits::Limits;
 pub use server::{Relay, RelayHandle};
+
+/// Whether this build has the test hooks (the cargo feature `test-hooks`,
+/// which also shifts the relay's clock by `LIAISON_TEST_CLOCK_OFFSET_MS`).
+/// Release builds never do.
+pub const TEST_HOOKS: bool = cfg!(feature = "test-hooks");
 
 /// Bind with `config` and serve until `shutdown` resolves (see
 /// [`Relay::serve`] for what a graceful shutdown does).

@@ -167,6 +167,8 @@ pub struct Service {
     checkpointer: Arc<Checkpointer>,
     auditors: Vec<PublicKey>,
     generation: tokio::sync::watch::Sender<u64>,
+    #[cfg(feature = "test-hooks")]
+    hooks: crate::test_hooks::TestHooks,
 }
 
 impl std::fmt::Debug for Service {
@@ -254,6 +256,8 @@ impl Service {
             publish: tokio::sync::Mutex::new(()),
             subscribers,
             health,
+            #[cfg(feature = "test-hooks")]
+            hooks: crate::test_hooks::TestHooks::from_env(),
         };
         service.rebuild_directory_blocking()?;
         Ok(service)
@@ -489,8 +493,8 @@ impl Service {
                 let d = self.directory();
                 #[allow(unused_mut)]
                 let mut records = d.records.clone();
-                #[cfg(debug_assertions)]
-                test_hooks::tamper_directory(&mut records);
+                #[cfg(feature = "test-hooks")]
+                self.hooks.tamper_directory(&mut records);
                 Ok(Response::Directory {
                     authorities: d.authorities.clone(),
                     records,
@@ -1007,15 +1011,11 @@ impl Service {
     ) -> Result<Response, WireError> {
         let cp = self.checkpointer.clone();
         let store = self.store.clone();
-        #[cfg(debug_assertions)]
+        #[cfg(feature = "test-hooks")]
         {
-            // Test-only hook (debug builds): serve a forked history to one
-            // device, to prove that clients detect it.
-            if let (Ok(target), Some(device)) = (
-                std::env::var("LIAISON_RELAY_TEST_FORK_DEVICE"),
-                session.device(),
-            ) && device.to_hex() == target
-            {
+            // Test hook: serve a forked history to one device, to prove that
+            // clients detect it.
+            if session.device().is_some_and(|d| self.hooks.forks_for(&d)) {
                 let note = tokio::task::spawn_blocking(move || cp.forged(store.as_ref(), log))
                     .await
                     .map_err(|_| err(ErrorCode::Internal, "relay task failed"))?
@@ -1146,38 +1146,5 @@ impl Service {
         let max_bytes = self.limits.max_frame;
         self.blocking(move |s| s.fetch(&device, after, limit, max_bytes))
             .await
-    }
-}
-
-/// Test-only misbehaviour of debug builds, driven by environment variables,
-/// so integration tests can prove that clients catch a malicious relay.
-/// Release builds contain none of it.
-#[cfg(debug_assertions)]
-mod test_hooks {
-    use liaison_protocol::codec::{decode_versioned, encode_body};
-    use liaison_protocol::directory::FocalPointRecord;
-    use liaison_protocol::{PublicKey, Signed};
-
-    /// `LIAISON_RELAY_TEST_SUBSTITUTE_KEY=<id>`: serve that record with
-    /// another identity key (the authority's signature is left as it was).
-    /// `LIAISON_RELAY_TEST_INJECT_RECORD=<file>`: also serve the encoded
-    /// signed record in that file, whatever signed it.
-    pub fn tamper_directory(records: &mut Vec<Signed<FocalPointRecord>>) {
-        if let Ok(id) = std::env::var("LIAISON_RELAY_TEST_SUBSTITUTE_KEY") {
-            for r in records.iter_mut() {
-                if let Ok(mut body) = r.decode_unverified()
-                    && body.id.as_str() == id
-                {
-                    body.identity_key = PublicKey([0x5a; 32]);
-                    *r = Signed::from_parts(encode_body(&body), *r.signer(), *r.signature());
-                }
-            }
-        }
-        if let Ok(path) = std::env::var("LIAISON_RELAY_TEST_INJECT_RECORD")
-            && let Ok(bytes) = std::fs::read(path)
-            && let Ok(extra) = decode_versioned::<Signed<FocalPointRecord>>(&bytes, 1 << 16)
-        {
-            records.push(extra);
-        }
     }
 }

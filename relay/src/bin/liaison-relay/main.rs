@@ -23,10 +23,21 @@ use liaison_relay::{Relay, RelayConfig, dev};
 
 mod backup;
 
+/// `--version`: says so when test hooks are compiled in (never in a
+/// release build; `.ci/run` checks).
+const VERSION: &str = if liaison_relay::TEST_HOOKS || liaison_clock::TEST_HOOKS {
+    concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (built with test hooks: never use in production)"
+    )
+} else {
+    env!("CARGO_PKG_VERSION")
+};
+
 /// The Liaison relay: durable, end-to-end-encrypted message queues for focal
 /// points, over QUIC.
 #[derive(Parser, Debug)]
-#[command(name = "liaison-relay", version)]
+#[command(name = "liaison-relay", version = VERSION)]
 struct Cli {
     /// Log line format on stderr (overrides `[logging] format`).
     #[arg(
