@@ -1,7 +1,8 @@
 //! Misbehaviour on demand, so that integration tests can prove that clients
 //! catch a malicious relay. Compiled only with the cargo feature
-//! `test-hooks`, which release builds never enable (`liaison-relay
-//! --version` says when it is compiled in, and the relay warns at start).
+//! `test-hooks`, which release builds never enable (the `liaison-relay`
+//! binary says so in its readiness output when it is compiled in, and logs
+//! the hooks in force at start).
 //!
 //! Driven by environment variables, read once when the relay starts:
 //! - `LIAISON_RELAY_TEST_FORK_DEVICE=<device key hex>`: answer that

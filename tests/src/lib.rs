@@ -103,25 +103,14 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Panic, saying how to fix it, unless the relay binary was built with the
-/// test hooks (which the hooks' environment variables and the clock offset
-/// need).
-pub fn require_test_hooks() {
-    static CHECKED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let hooked = *CHECKED.get_or_init(|| {
-        let out = Command::new(bin("liaison-relay"))
-            .arg("--version")
-            .output()
-            .expect("run liaison-relay --version");
-        String::from_utf8_lossy(&out.stdout).contains("test hooks")
-    });
-    assert!(
-        hooked,
-        "{} was built without the test hooks this test needs: build it with \
-         `cargo build --workspace --bins --features liaison-relay/test-hooks,liaison-clock/test-hooks` \
-         (scripts/test does)",
-        bin("liaison-relay").display()
-    );
+/// What a relay built with the test hooks says first when it is ready.
+const TEST_HOOKS_LINE: &str = "liaison-relay: built with test hooks";
+
+/// What the relay printed when it was ready.
+struct Ready {
+    addr: String,
+    metrics: Option<String>,
+    test_hooks: bool,
 }
 
 /// A development network served by a real `liaison-relay dev` process.
@@ -182,9 +171,6 @@ impl DevNet {
     /// test hooks, `LIAISON_RELAY_TEST_*`, or [`CLOCK_OFFSET_ENV`]) and wait
     /// until it listens.
     pub fn restart_with(&mut self, env: &[(&str, &str)]) {
-        if !env.is_empty() {
-            require_test_hooks();
-        }
         let mut child = Command::new(bin("liaison-relay"))
             .args(["dev", "--dir"])
             .arg(self.dir.path())
@@ -200,8 +186,9 @@ impl DevNet {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut tx = Some(tx);
-            let mut metrics = None;
+            let (mut metrics, mut test_hooks) = (None, false);
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                test_hooks |= line.starts_with(TEST_HOOKS_LINE);
                 if let Some(m) = line
                     .strip_prefix("liaison-relay: metrics on http://")
                     .and_then(|m| m.strip_suffix("/metrics"))
@@ -211,22 +198,32 @@ impl DevNet {
                 if let Some(addr) = line.strip_prefix("liaison-relay: listening on ")
                     && let Some(tx) = tx.take()
                 {
-                    let _ = tx.send((addr.trim().to_owned(), metrics.take()));
+                    let _ = tx.send(Ready {
+                        addr: addr.trim().to_owned(),
+                        metrics: metrics.take(),
+                        test_hooks,
+                    });
                 }
             }
         });
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok((addr, metrics)) => {
-                // The port the relay bound (the first start asks for any).
-                self.addr = addr;
-                self.metrics = metrics;
-            }
+        let ready = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(ready) => ready,
             Err(_) => {
                 let _ = child.kill();
                 panic!("liaison-relay did not report listening within 60 s");
             }
-        }
+        };
+        // The port the relay bound (the first start asks for any).
+        self.addr = ready.addr;
+        self.metrics = ready.metrics;
         self.relay = Some(child);
+        assert!(
+            env.is_empty() || ready.test_hooks,
+            "{} was built without the test hooks this test needs ({env:?}): build it with \
+             `cargo build --workspace --bins --features liaison-relay/test-hooks,liaison-clock/test-hooks` \
+             (scripts/test does)",
+            bin("liaison-relay").display()
+        );
     }
 
     /// (Re)start the relay with its clock shifted by `offset_ms`

@@ -23,21 +23,10 @@ use liaison_relay::{Relay, RelayConfig, dev};
 
 mod backup;
 
-/// `--version`: says so when test hooks are compiled in (never in a
-/// release build; `.ci/run` checks).
-const VERSION: &str = if liaison_relay::TEST_HOOKS || liaison_clock::TEST_HOOKS {
-    concat!(
-        env!("CARGO_PKG_VERSION"),
-        " (built with test hooks: never use in production)"
-    )
-} else {
-    env!("CARGO_PKG_VERSION")
-};
-
 /// The Liaison relay: durable, end-to-end-encrypted message queues for focal
 /// points, over QUIC.
 #[derive(Parser, Debug)]
-#[command(name = "liaison-relay", version = VERSION)]
+#[command(name = "liaison-relay", version)]
 struct Cli {
     /// Log line format on stderr (overrides `[logging] format`).
     #[arg(
@@ -173,10 +162,18 @@ fn load(path: &std::path::Path) -> anyhow::Result<RelayConfig> {
     RelayConfig::load(path).with_context(|| format!("in {}", path.display()))
 }
 
+/// The first line of the readiness output of a build with test hooks
+/// (never a release build; `.ci/run` checks). The integration tests look
+/// for it before they rely on a hook.
+const TEST_HOOKS_LINE: &str = "liaison-relay: built with test hooks (misbehaviour on demand, a shifted clock): never use in production\n";
+
 /// Announce on stdout what the relay serves, once it is ready (scripts and
-/// tests wait for the "listening on" line).
+/// tests wait for the "listening on" line, which comes last).
 fn announce(relay: &Relay, dial: SocketAddr) {
     let mut text = String::new();
+    if liaison_relay::TEST_HOOKS || liaison_clock::TEST_HOOKS {
+        text.push_str(TEST_HOOKS_LINE);
+    }
     if let Some(m) = relay.metrics_addr() {
         text.push_str(&format!("liaison-relay: metrics on http://{m}/metrics\n"));
     }
