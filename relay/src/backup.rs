@@ -30,8 +30,8 @@
 //! directory, so only the relay's user and root can connect), to take the
 //! snapshot and stream it back. When no relay is running, `backup` opens the
 //! store itself and takes the same snapshot. (The client side, and
-//! `liaison-relay restore`, belong to the binary; this module is what a
-//! running relay and both sides share.)
+//! `liaison-relay restore`, belong to the binary, `relay/cli`; this module
+//! is what a running relay and both sides share.)
 //!
 //! Control protocol, one exchange per connection: the client sends
 //! `backup\n`; the relay answers `ok <bytes>\n`, then exactly `<bytes>`

@@ -26,8 +26,10 @@
 //! [`dev::DevError`], [`backup::BackupError`], [`store::StoreError`]); a
 //! peer's misbehaviour is never one of them but a
 //! [`WireError`](liaison_protocol::frames::WireError) sent back to it. The
-//! `liaison-relay` binary (`src/bin/liaison-relay/`) adds the command line,
-//! `anyhow` reports and the client side of backups and restores.
+//! `liaison-relay` binary is a package of its own (`relay/cli`,
+//! `liaison-relay-cli`): the command line, `anyhow` reports and the client
+//! side of backups and restores; this library depends on neither `anyhow`
+//! nor `clap`.
 //!
 //! The relay reads the wall clock only through `liaison-clock` (at the
 //! edges: a request, a group commit, a directory rebuild); the store and the

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use crate::setting::InvalidSetting;
 
 /// How log lines are written to stderr.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines (coloured on a terminal).

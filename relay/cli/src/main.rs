@@ -36,9 +36,28 @@ struct Cli {
         env = "LIAISON_LOG_FORMAT",
         hide_env_values = true
     )]
-    log_format: Option<LogFormat>,
+    log_format: Option<LogFormatArg>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How log lines are written to stderr (the library's [`LogFormat`], as a
+/// command-line value).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormatArg {
+    /// Human-readable lines (coloured on a terminal).
+    Text,
+    /// One JSON object per line (for journald, Loki, Elasticsearch, ...).
+    Json,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(f: LogFormatArg) -> Self {
+        match f {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -188,7 +207,7 @@ fn announce(relay: &Relay, dial: SocketAddr) {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let flag_format = cli.log_format;
+    let flag_format = cli.log_format.map(LogFormat::from);
     let init_default = || logging::init(flag_format.unwrap_or_default(), "info");
     match cli.command {
         Command::Run {
