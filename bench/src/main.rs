@@ -133,7 +133,8 @@ fn relay_child(dir: &Path) -> Result<()> {
             .serve(async move {
                 let _ = rx.await;
             })
-            .await
+            .await?;
+        anyhow::Ok(())
     })
 }
 

@@ -1,17 +1,13 @@
 //! The wall clock of the tools that talk to a relay. Library code takes the
-//! time as an argument; only drivers and binaries read it here.
-
-use std::time::{SystemTime, UNIX_EPOCH};
+//! time as an argument; only drivers and binaries read it here. It is
+//! `liaison-clock`'s, so integration tests can shift it (feature
+//! `test-hooks` of `liaison-clock`).
 
 use liaison_protocol::Timestamp;
 
 /// Now, in milliseconds since the Unix epoch (0 if the clock is before it).
 pub fn now() -> Timestamp {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
-    Timestamp(ms)
+    liaison_clock::now()
 }
 
 /// Now, in whole seconds since the Unix epoch.

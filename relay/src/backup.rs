@@ -29,7 +29,9 @@
 //! (`control_socket`, default `DATA_DIR/control.sock`, mode 0600 in a 0700
 //! directory, so only the relay's user and root can connect), to take the
 //! snapshot and stream it back. When no relay is running, `backup` opens the
-//! store itself and takes the same snapshot.
+//! store itself and takes the same snapshot. (The client side, and
+//! `liaison-relay restore`, belong to the binary, `relay/cli`; this module
+//! is what a running relay and both sides share.)
 //!
 //! Control protocol, one exchange per connection: the client sends
 //! `backup\n`; the relay answers `ok <bytes>\n`, then exactly `<bytes>`
@@ -42,29 +44,123 @@
 //! signing keys) is deliberately not in it; it is backed up separately,
 //! offline (see `deploy/OPERATIONS.md`).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
 use redb::{Database, ReadableDatabase, ReadableTableMetadata};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
-use crate::config::STORE_FILE;
+use crate::datadir::{TempFile, create_private_dir, create_secret_file, parent_dir};
 use crate::metrics::Metrics;
 use crate::store::RedbStore;
 
-/// Default name of the control socket inside the data directory.
-pub const CONTROL_SOCKET_FILE: &str = "control.sock";
+/// What a client sends to ask for a backup.
+pub const BACKUP_COMMAND: &str = "backup";
+/// How the relay's answer starts when it sends a backup: `ok <bytes>`.
+pub const OK_PREFIX: &str = "ok ";
+/// How the relay's answer starts when it refuses: `error <reason>`.
+pub const ERROR_PREFIX: &str = "error ";
+/// The line after the backup's bytes: `sha256 <hex>`.
+pub const SHA256_PREFIX: &str = "sha256 ";
 /// Longest command line accepted on the control socket.
 const MAX_COMMAND: usize = 64;
 /// Time a control client gets to send its command.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a snapshot, the check of a store file or the control socket failed.
+/// These are failures of the relay's host (disk, permissions, a damaged
+/// file), never a peer's doing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackupError {
+    /// The database refused an operation of the snapshot or the check.
+    #[error("{doing}")]
+    Store {
+        /// What was being done, such as `starting the backup transaction`.
+        doing: String,
+        /// The cause.
+        source: redb::Error,
+    },
+    /// A file could not be read, written or copied.
+    #[error("{doing}")]
+    Io {
+        /// What was being done, such as `copying A to B`.
+        doing: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not a redb store that can be opened.
+    #[error("{} is not a usable redb store", path.display())]
+    NotAStore {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: redb::DatabaseError,
+    },
+    /// A page checksum of the store does not match.
+    #[error("{} failed the integrity check", path.display())]
+    Integrity {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: redb::DatabaseError,
+    },
+    /// Something other than a socket is where the control socket goes.
+    #[error(
+        "control_socket {} exists and is not a socket; refusing to replace it",
+        path.display()
+    )]
+    NotASocket {
+        /// The configured `control_socket`.
+        path: PathBuf,
+    },
+    /// The control socket could not be bound.
+    #[error(
+        "binding the control socket {} (set `control_socket` to a shorter or writable path)",
+        path.display()
+    )]
+    BindControl {
+        /// The configured `control_socket`.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The blocking snapshot task panicked or was cancelled.
+    #[error("the snapshot task failed")]
+    TaskFailed,
+}
+
+impl BackupError {
+    fn store<E: Into<redb::Error>>(doing: impl Into<String>) -> impl FnOnce(E) -> BackupError {
+        let doing = doing.into();
+        move |e| BackupError::Store {
+            doing,
+            source: e.into(),
+        }
+    }
+
+    fn io(doing: impl Into<String>) -> impl FnOnce(std::io::Error) -> BackupError {
+        let doing = doing.into();
+        move |source| BackupError::Io { doing, source }
+    }
+}
+
+/// `e` and its causes, as `error: cause: cause` (for the control socket's
+/// one-line refusal and the log).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
 
 /// What [`verify_store_file`] found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -88,62 +184,23 @@ impl std::fmt::Display for StoreSummary {
     }
 }
 
-/// What a finished backup is.
-#[derive(Clone, Debug)]
-pub struct BackupReport {
-    /// The backup file.
-    pub path: PathBuf,
-    /// Its size.
-    pub bytes: u64,
-    /// Its SHA-256.
-    pub sha256: [u8; 32],
-    /// Whether a running relay took it (else the store was opened offline).
-    pub online: bool,
-    /// Its tables.
-    pub summary: StoreSummary,
-}
-
-fn create_secret_file(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-fn sync_dir(dir: &Path) {
-    // Makes a rename durable; best effort (some filesystems refuse it).
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
-
-fn parent_of(path: &Path) -> &Path {
-    path.parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-}
-
 /// Copy the database file at `store_path` (opened as `db`) to `out` (a new
 /// file, mode 0600) while no writer can commit. Returns how long writers
 /// were held.
-pub fn snapshot(db: &Database, store_path: &Path, out: &Path) -> Result<Duration> {
+pub fn snapshot(db: &Database, store_path: &Path, out: &Path) -> Result<Duration, BackupError> {
+    const BEGIN: &str = "starting the backup transaction";
     // Make every earlier commit durable (the relay's already are; this keeps
     // the procedure sound should a non-durable commit ever be added).
-    let mut flush = db
-        .begin_write()
-        .context("starting the backup transaction")?;
+    let mut flush = db.begin_write().map_err(BackupError::store(BEGIN))?;
     flush
         .set_durability(redb::Durability::Immediate)
-        .context("starting the backup transaction")?;
+        .map_err(BackupError::store(BEGIN))?;
     flush
         .commit()
-        .context("flushing the store before the backup")?;
+        .map_err(BackupError::store("flushing the store before the backup"))?;
     // Held for the copy: redb admits one write transaction at a time, so no
     // commit can start, and none is in flight, until it ends.
-    let guard = db
-        .begin_write()
-        .context("starting the backup transaction")?;
+    let guard = db.begin_write().map_err(BackupError::store(BEGIN))?;
     let started = Instant::now();
     let copied = (|| -> std::io::Result<()> {
         let mut src = std::fs::File::open(store_path)?;
@@ -152,44 +209,61 @@ pub fn snapshot(db: &Database, store_path: &Path, out: &Path) -> Result<Duration
         dst.sync_all()
     })();
     let pause = started.elapsed();
-    guard.abort().context("ending the backup transaction")?;
-    copied.with_context(|| format!("copying {} to {}", store_path.display(), out.display()))?;
+    guard
+        .abort()
+        .map_err(BackupError::store("ending the backup transaction"))?;
+    copied.map_err(BackupError::io(format!(
+        "copying {} to {}",
+        store_path.display(),
+        out.display()
+    )))?;
     Ok(pause)
 }
 
 /// Open a store file with redb (recovering it if it is a crash-consistent
 /// image), check every page's checksum and count every table's rows. The
 /// file is left closed cleanly.
-pub fn verify_store_file(path: &Path) -> Result<StoreSummary> {
-    let mut db = Database::open(path)
-        .with_context(|| format!("{} is not a usable redb store", path.display()))?;
+pub fn verify_store_file(path: &Path) -> Result<StoreSummary, BackupError> {
+    let mut db = Database::open(path).map_err(|source| BackupError::NotAStore {
+        path: path.to_owned(),
+        source,
+    })?;
     let passed = db
         .check_integrity()
-        .with_context(|| format!("{} failed the integrity check", path.display()))?;
+        .map_err(|source| BackupError::Integrity {
+            path: path.to_owned(),
+            source,
+        })?;
     let mut tables = Vec::new();
     {
-        let txn = db.begin_read().context("reading the store")?;
-        for handle in txn.list_tables().context("listing tables")? {
+        let txn = db
+            .begin_read()
+            .map_err(BackupError::store("reading the store"))?;
+        for handle in txn
+            .list_tables()
+            .map_err(BackupError::store("listing tables"))?
+        {
             let name = redb::TableHandle::name(&handle).to_owned();
             let rows = txn
                 .open_untyped_table(handle)
                 .and_then(|t| t.len().map_err(redb::TableError::from))
-                .with_context(|| format!("reading table {name}"))?;
+                .map_err(BackupError::store(format!("reading table {name}")))?;
             tables.push((name, rows));
         }
         for handle in txn
             .list_multimap_tables()
-            .context("listing multimap tables")?
+            .map_err(BackupError::store("listing multimap tables"))?
         {
             let name = redb::MultimapTableHandle::name(&handle).to_owned();
             let rows = txn
                 .open_untyped_multimap_table(handle)
                 .and_then(|t| t.len().map_err(redb::TableError::from))
-                .with_context(|| format!("reading table {name}"))?;
+                .map_err(BackupError::store(format!("reading table {name}")))?;
             tables.push((name, rows));
         }
     }
-    db.close().context("closing the verified store")?;
+    db.close()
+        .map_err(BackupError::store("closing the verified store"))?;
     tables.sort();
     Ok(StoreSummary {
         tables,
@@ -197,276 +271,41 @@ pub fn verify_store_file(path: &Path) -> Result<StoreSummary> {
     })
 }
 
-fn sha256_file(path: &Path) -> Result<([u8; 32], u64)> {
-    let mut f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut n = 0u64;
-    loop {
-        let r = f.read(&mut buf)?;
-        if r == 0 {
-            break;
-        }
-        hasher.update(buf.get(..r).unwrap_or_default());
-        n = n.saturating_add(r as u64);
-    }
-    Ok((hasher.finalize().into(), n))
-}
-
-/// Removes a temporary file on drop unless disarmed.
-struct TempFile(Option<PathBuf>);
-
-impl TempFile {
-    fn path(&self) -> &Path {
-        self.0.as_deref().unwrap_or(Path::new(""))
-    }
-    fn keep(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
-
-fn partial_path(out: &Path) -> PathBuf {
-    let mut name = out.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
-    out.with_file_name(name)
-}
-
-/// Verify the received file `partial`, then move it to `out`.
-fn finish_backup(partial: TempFile, out: &Path, online: bool) -> Result<BackupReport> {
-    let summary = verify_store_file(partial.path())?;
-    // Verification may have rewritten the header (recovery): hash the final bytes.
-    let (sha256, bytes) = sha256_file(partial.path())?;
-    std::fs::rename(partial.path(), out)
-        .with_context(|| format!("moving the backup into place at {}", out.display()))?;
-    partial.keep();
-    sync_dir(parent_of(out));
-    Ok(BackupReport {
-        path: out.to_owned(),
-        bytes,
-        sha256,
-        online,
-        summary,
-    })
-}
-
-/// Take a backup of the relay whose control socket is `socket` and whose
-/// store is `store_path`, into the new file `out`: through the running
-/// relay if it answers on `socket`, else by opening the store directly.
-pub fn backup(socket: &Path, store_path: &Path, out: &Path) -> Result<BackupReport> {
-    if out.exists() {
-        bail!(
-            "{} already exists; choose a new file name (backups are never overwritten)",
-            out.display()
-        );
-    }
-    match std::os::unix::net::UnixStream::connect(socket) {
-        Ok(stream) => backup_online(stream, out),
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-            ) =>
-        {
-            backup_offline(store_path, out, socket)
-        }
-        Err(e) => Err(anyhow!(
-            "cannot reach the relay's control socket {}: {e} (run the backup as the relay's user or root)",
-            socket.display()
-        )),
-    }
-}
-
-fn backup_online(mut stream: std::os::unix::net::UnixStream, out: &Path) -> Result<BackupReport> {
-    stream
-        .write_all(b"backup\n")
-        .context("asking the relay for a backup")?;
-    let mut reader = BufReader::new(stream);
-    let mut header = String::new();
-    reader
-        .by_ref()
-        .take(256)
-        .read_line(&mut header)
-        .context("reading the relay's answer")?;
-    let header = header.trim_end();
-    let len: u64 = match header.split_once(' ') {
-        Some(("ok", n)) => n
-            .parse()
-            .map_err(|_| anyhow!("the relay sent a malformed answer: {header:?}"))?,
-        Some(("error", why)) => bail!("the relay refused the backup: {why}"),
-        _ => bail!("the relay sent a malformed answer: {header:?}"),
-    };
-    let partial = TempFile(Some(partial_path(out)));
-    let mut file = create_secret_file(partial.path())
-        .with_context(|| format!("creating {}", partial.path().display()))?;
-    let mut hasher = Sha256::new();
-    let mut remaining = len;
-    let mut buf = vec![0u8; 1 << 16];
-    while remaining > 0 {
-        let want = usize::try_from(remaining.min(buf.len() as u64)).unwrap_or(buf.len());
-        let chunk = buf.get_mut(..want).unwrap_or_default();
-        let n = reader.read(chunk).context("receiving the backup")?;
-        if n == 0 {
-            bail!(
-                "the relay closed the connection after {} of {len} bytes (did it stop?); nothing was kept",
-                len - remaining
-            );
-        }
-        let got = chunk.get(..n).unwrap_or_default();
-        hasher.update(got);
-        file.write_all(got)
-            .with_context(|| format!("writing {}", partial.path().display()))?;
-        remaining -= n as u64;
-    }
-    let mut trailer = String::new();
-    reader
-        .by_ref()
-        .take(128)
-        .read_line(&mut trailer)
-        .context("reading the backup's checksum")?;
-    let expected = trailer
-        .trim_end()
-        .strip_prefix("sha256 ")
-        .ok_or_else(|| anyhow!("the relay sent no checksum after the backup"))?;
-    let got: [u8; 32] = hasher.finalize().into();
-    if hex::encode(got) != expected {
-        bail!("the backup was damaged in transit (SHA-256 mismatch); nothing was kept");
-    }
-    file.sync_all().context("syncing the backup")?;
-    drop(file);
-    finish_backup(partial, out, true)
-}
-
-fn backup_offline(store_path: &Path, out: &Path, socket: &Path) -> Result<BackupReport> {
-    if !store_path.exists() {
-        bail!(
-            "no relay answers on {} and there is no store at {}",
-            socket.display(),
-            store_path.display()
-        );
-    }
-    let db = match Database::open(store_path) {
-        Ok(db) => db,
-        Err(redb::DatabaseError::DatabaseAlreadyOpen) => bail!(
-            "the store {} is in use by a running relay, but its control socket {} does not \
-             answer; check `control_socket` in the configuration",
-            store_path.display(),
-            socket.display()
-        ),
-        Err(e) => return Err(e).with_context(|| format!("opening {}", store_path.display())),
-    };
-    let partial = TempFile(Some(partial_path(out)));
-    snapshot(&db, store_path, partial.path())?;
-    drop(db);
-    finish_backup(partial, out, false)
-}
-
-/// What [`restore`] did.
-#[derive(Clone, Debug)]
-pub struct RestoreReport {
-    /// The restored store file.
-    pub store: PathBuf,
-    /// The store it replaced (kept, renamed), with `--force`.
-    pub replaced: Option<PathBuf>,
-    /// Its tables.
-    pub summary: StoreSummary,
-}
-
-/// Install the backup `from` as the store of `data_dir` (created 0700 if
-/// missing). Refuses to replace an existing store unless `force`, and never
-/// deletes one: with `force` it is kept as `relay.redb.replaced-UNIXTIME`.
-/// The backup is verified (integrity check) before it is moved into place.
-pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<RestoreReport> {
-    crate::server::create_private_dir(data_dir)?;
-    let target = data_dir.join(STORE_FILE);
-    if target.exists() {
-        if !force {
-            bail!(
-                "{} already exists; stop the relay and move it away, or pass --force to keep it \
-                 as {STORE_FILE}.replaced-<time> and restore over it",
-                target.display()
-            );
-        }
-        // A damaged store is what a restore is for: only a store in use stops it.
-        if let Err(redb::DatabaseError::DatabaseAlreadyOpen) = Database::open(&target) {
-            bail!(
-                "{} is in use by a running relay; stop the relay before restoring",
-                target.display()
-            );
-        }
-    }
-    let tmp = TempFile(Some(data_dir.join(format!("{STORE_FILE}.restoring"))));
-    let _ = std::fs::remove_file(tmp.path());
-    {
-        let mut src =
-            std::fs::File::open(from).with_context(|| format!("reading {}", from.display()))?;
-        let mut dst = create_secret_file(tmp.path())
-            .with_context(|| format!("creating {}", tmp.path().display()))?;
-        std::io::copy(&mut src, &mut dst)
-            .with_context(|| format!("copying {} into {}", from.display(), data_dir.display()))?;
-        dst.sync_all()?;
-    }
-    let summary = verify_store_file(tmp.path())
-        .with_context(|| format!("{} is not a restorable backup", from.display()))?;
-    let replaced = if target.exists() {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let aside = data_dir.join(format!("{STORE_FILE}.replaced-{secs}"));
-        std::fs::rename(&target, &aside)
-            .with_context(|| format!("moving {} aside", target.display()))?;
-        Some(aside)
-    } else {
-        None
-    };
-    std::fs::rename(tmp.path(), &target)
-        .with_context(|| format!("moving the restored store to {}", target.display()))?;
-    tmp.keep();
-    sync_dir(data_dir);
-    Ok(RestoreReport {
-        store: target,
-        replaced,
-        summary,
-    })
-}
-
 /// Bind the control socket at `path` (replacing a stale one), mode 0600.
-pub fn bind_control(path: &Path) -> Result<std::os::unix::net::UnixListener> {
+pub fn bind_control(path: &Path) -> Result<std::os::unix::net::UnixListener, BackupError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        crate::server::create_private_dir(dir)?;
+        create_private_dir(dir).map_err(BackupError::io(format!(
+            "creating data directory {}",
+            dir.display()
+        )))?;
     }
     // The caller holds the store open (redb's lock), so no other relay of
     // this store is using the socket: a leftover file is stale.
     match std::fs::symlink_metadata(path) {
         Ok(m) if std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()) => {
-            std::fs::remove_file(path)
-                .with_context(|| format!("removing the stale control socket {}", path.display()))?;
+            std::fs::remove_file(path).map_err(BackupError::io(format!(
+                "removing the stale control socket {}",
+                path.display()
+            )))?;
         }
-        Ok(_) => bail!(
-            "control_socket {} exists and is not a socket; refusing to replace it",
-            path.display()
-        ),
+        Ok(_) => {
+            return Err(BackupError::NotASocket {
+                path: path.to_owned(),
+            });
+        }
         Err(_) => {}
     }
-    let listener = std::os::unix::net::UnixListener::bind(path).with_context(|| {
-        format!(
-            "binding the control socket {} (set `control_socket` to a shorter or writable path)",
-            path.display()
-        )
+    let listener = std::os::unix::net::UnixListener::bind(path).map_err(|source| {
+        BackupError::BindControl {
+            path: path.to_owned(),
+            source,
+        }
     })?;
     std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .with_context(|| format!("restricting {}", path.display()))?;
+        .map_err(BackupError::io(format!("restricting {}", path.display())))?;
     listener
         .set_nonblocking(true)
-        .context("configuring the control socket")?;
+        .map_err(BackupError::io("configuring the control socket"))?;
     Ok(listener)
 }
 
@@ -523,13 +362,12 @@ impl ControlJob {
             return;
         }
         match line.trim() {
-            "backup" => {
+            BACKUP_COMMAND => {
                 if let Err(e) = self.backup(&mut write).await {
-                    tracing::error!(error = %format!("{e:#}"), "backup failed");
+                    let why = error_chain(&e);
+                    tracing::error!(error = %why, "backup failed");
                     let _ = write
-                        .write_all(
-                            format!("error {}\n", format!("{e:#}").replace('\n', " ")).as_bytes(),
-                        )
+                        .write_all(format!("{ERROR_PREFIX}{}\n", why.replace('\n', " ")).as_bytes())
                         .await;
                 }
             }
@@ -537,7 +375,7 @@ impl ControlJob {
                 let _ = write
                     .write_all(
                         format!(
-                            "error unknown command {:?} (known: backup)\n",
+                            "{ERROR_PREFIX}unknown command {:?} (known: {BACKUP_COMMAND})\n",
                             other.chars().take(32).collect::<String>()
                         )
                         .as_bytes(),
@@ -548,14 +386,17 @@ impl ControlJob {
         let _ = write.shutdown().await;
     }
 
-    async fn backup(&self, write: &mut tokio::net::unix::OwnedWriteHalf) -> Result<()> {
+    async fn backup(
+        &self,
+        write: &mut tokio::net::unix::OwnedWriteHalf,
+    ) -> Result<(), BackupError> {
         let _one_at_a_time = self.busy.lock().await;
-        let dir = parent_of(&self.store_path).to_owned();
-        let tmp = TempFile(Some(dir.join(format!(
+        let dir = parent_dir(&self.store_path).to_owned();
+        let tmp = TempFile::new(dir.join(format!(
             ".backup-{}-{}.redb.tmp",
             std::process::id(),
             self.n
-        ))));
+        )));
         let (store, src, dst) = (
             self.store.clone(),
             self.store_path.clone(),
@@ -564,7 +405,7 @@ impl ControlJob {
         tracing::info!("online backup: taking a snapshot");
         let taken = tokio::task::spawn_blocking(move || snapshot(store.database(), &src, &dst))
             .await
-            .map_err(|_| anyhow!("the snapshot task failed"))?;
+            .map_err(|_| BackupError::TaskFailed)?;
         let pause = match taken {
             Ok(p) => p,
             Err(e) => {
@@ -575,7 +416,9 @@ impl ControlJob {
         let sent = async {
             let mut file = tokio::fs::File::open(tmp.path()).await?;
             let len = file.metadata().await?.len();
-            write.write_all(format!("ok {len}\n").as_bytes()).await?;
+            write
+                .write_all(format!("{OK_PREFIX}{len}\n").as_bytes())
+                .await?;
             let mut hasher = Sha256::new();
             let mut buf = vec![0u8; 1 << 16];
             loop {
@@ -589,7 +432,7 @@ impl ControlJob {
             }
             let digest: [u8; 32] = hasher.finalize().into();
             write
-                .write_all(format!("sha256 {}\n", hex::encode(digest)).as_bytes())
+                .write_all(format!("{SHA256_PREFIX}{}\n", hex::encode(digest)).as_bytes())
                 .await?;
             std::io::Result::Ok(len)
         }
@@ -643,7 +486,7 @@ mod tests {
     }
 
     #[test]
-    fn snapshots_while_writing_are_whole_commits_and_restore() {
+    fn snapshots_while_writing_are_whole_commits() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("relay.redb");
         let db = Arc::new(Database::create(&path).unwrap());
@@ -689,64 +532,5 @@ mod tests {
         let rounds = writer.join().unwrap();
         assert!(rounds > 1, "the writer never ran");
         assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
-
-        let snap = dir.path().join("snap4.redb");
-        let restored_dir = dir.path().join("restored");
-        let report = restore(&snap, &restored_dir, false).unwrap();
-        assert!(report.replaced.is_none());
-        assert_eq!(report.summary.tables.len(), 2);
-        {
-            let db2 = Database::open(&report.store).unwrap();
-            let txn = db2.begin_read().unwrap();
-            let last = txn
-                .open_table(LATER)
-                .unwrap()
-                .get("k")
-                .unwrap()
-                .unwrap()
-                .value();
-            assert_eq!(last, seen[4]);
-        }
-        // Restoring over an existing store needs --force and keeps the old one.
-        assert!(restore(&snap, &restored_dir, false).is_err());
-        let again = restore(&snap, &restored_dir, true).unwrap();
-        assert!(again.replaced.unwrap().exists());
-    }
-
-    #[test]
-    fn restore_refuses_garbage() {
-        let dir = tempfile::tempdir().unwrap();
-        let junk = dir.path().join("junk");
-        std::fs::write(&junk, b"not a database at all").unwrap();
-        let e = restore(&junk, &dir.path().join("d"), false).unwrap_err();
-        assert!(
-            format!("{e:#}").contains("not a restorable backup"),
-            "{e:#}"
-        );
-        assert!(!dir.path().join("d").join(STORE_FILE).exists());
-    }
-
-    #[test]
-    fn offline_backup_and_refusal_to_overwrite() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("relay.redb");
-        {
-            let db = Database::create(&path).unwrap();
-            fill(&db, 0, 10);
-        }
-        let out = dir.path().join("b.redb");
-        let report = backup(&dir.path().join("no.sock"), &path, &out).unwrap();
-        assert!(!report.online);
-        assert!(report.summary.tables.contains(&("t".to_owned(), 10)));
-        assert!(backup(&dir.path().join("no.sock"), &path, &out).is_err());
-        // While the store is open elsewhere (a relay without its socket), refuse.
-        let _held = Database::open(&path).unwrap();
-        let e = backup(
-            &dir.path().join("no.sock"),
-            &path,
-            &dir.path().join("c.redb"),
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("in use"), "{e}");
     }
 }

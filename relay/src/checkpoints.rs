@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 
 use liaison_protocol::frames::LogId;
 use liaison_protocol::log::{
-    Checkpoint, LogPolicy, Note, NoteSigner, NoteVerifier, SignatureType, open_checkpoint,
-    verify_consistency,
+    Checkpoint, CheckpointError, LogPolicy, Note, NoteError, NoteSigner, NoteVerifier,
+    SignatureType, open_checkpoint, verify_consistency,
 };
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::setting::InvalidSetting;
 use crate::store::{Store, StoreError};
 
 /// `[logs]` in the relay configuration.
@@ -48,19 +48,19 @@ impl Default for LogConfig {
 
 impl LogConfig {
     /// Check every value.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         let origin = format!("{}/directory", self.name);
         if !liaison_protocol::log::note::is_valid_key_name(&origin) {
-            return Err(ConfigError::Invalid {
-                key: "logs.name",
-                why: "must be a valid C2SP key name (no spaces or '+')".into(),
-            });
+            return Err(InvalidSetting::new(
+                "logs.name",
+                "must be a valid C2SP key name (no spaces or '+')",
+            ));
         }
         if !(100..=60_000).contains(&self.checkpoint_interval_ms) {
-            return Err(ConfigError::Invalid {
-                key: "logs.checkpoint_interval_ms",
-                why: "must be between 100 and 60000".into(),
-            });
+            return Err(InvalidSetting::new(
+                "logs.checkpoint_interval_ms",
+                "must be between 100 and 60000",
+            ));
         }
         self.witness_verifiers()?;
         self.auditor_keys()?;
@@ -68,27 +68,26 @@ impl LogConfig {
     }
 
     /// Parsed witness keys.
-    pub fn witness_verifiers(&self) -> Result<Vec<NoteVerifier>, ConfigError> {
+    pub fn witness_verifiers(&self) -> Result<Vec<NoteVerifier>, InvalidSetting> {
         self.witnesses
             .iter()
             .map(|w| match NoteVerifier::from_vkey(w) {
                 Ok(v) if v.signature_type() == SignatureType::CosignatureV1 => Ok(v),
-                _ => Err(ConfigError::Invalid {
-                    key: "logs.witnesses",
-                    why: format!("{w:?} is not a C2SP cosignature/v1 verifier key"),
-                }),
+                _ => Err(InvalidSetting::new(
+                    "logs.witnesses",
+                    format!("{w:?} is not a C2SP cosignature/v1 verifier key"),
+                )),
             })
             .collect()
     }
 
     /// Parsed auditor keys.
-    pub fn auditor_keys(&self) -> Result<Vec<liaison_protocol::PublicKey>, ConfigError> {
+    pub fn auditor_keys(&self) -> Result<Vec<liaison_protocol::PublicKey>, InvalidSetting> {
         self.auditors
             .iter()
             .map(|a| {
-                liaison_protocol::PublicKey::from_hex(a).ok_or(ConfigError::Invalid {
-                    key: "logs.auditors",
-                    why: format!("{a:?} is not 64 hex digits"),
+                liaison_protocol::PublicKey::from_hex(a).ok_or_else(|| {
+                    InvalidSetting::new("logs.auditors", format!("{a:?} is not 64 hex digits"))
                 })
             })
             .collect()
@@ -105,60 +104,100 @@ pub fn key_path(data_dir: &Path, log: LogId) -> PathBuf {
     data_dir.join(format!("log-{}.key", log.name()))
 }
 
-/// Load the log signing keys, generating them on first start.
-pub fn load_or_generate_keys(data_dir: &Path, config: &LogConfig) -> anyhow::Result<LogKeys> {
-    use anyhow::Context;
-    let mut signers = Vec::new();
-    for log in LogId::ALL {
-        let path = key_path(data_dir, log);
-        let origin = config.origin(log);
-        let signer = if path.exists() {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let s = NoteSigner::from_skey(text.trim()).map_err(|e| {
-                anyhow::anyhow!("{}: not a signed-note signer key: {e}", path.display())
-            })?;
-            if s.name() != origin {
-                anyhow::bail!(
-                    "{} is the key of log {:?}, but this relay's logs.name makes the origin {origin:?}",
-                    path.display(),
-                    s.name()
-                );
-            }
-            s
-        } else {
-            let mut seed = zeroize::Zeroizing::new([0u8; 32]);
-            getrandom::fill(seed.as_mut())
-                .map_err(|e| anyhow::anyhow!("OS random generator failed: {e}"))?;
-            let s = NoteSigner::from_seed(&origin, &seed).map_err(|e| anyhow::anyhow!("{e}"))?;
-            write_secret(&path, &s.to_skey())?;
-            s
-        };
-        signers.push(signer);
-    }
-    let mut it = signers.into_iter();
-    match (it.next(), it.next()) {
-        (Some(directory), Some(events)) => Ok(LogKeys { directory, events }),
-        _ => anyhow::bail!("log keys missing"),
-    }
+/// Why the log signing keys could not be loaded or generated.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogKeyError {
+    /// A key file could not be read or created.
+    #[error("{what} {}", path.display())]
+    Io {
+        /// `reading` or `creating`.
+        what: &'static str,
+        /// The key file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A key file does not hold a C2SP signed-note signer key.
+    #[error("{}: not a signed-note signer key", path.display())]
+    NotASignerKey {
+        /// The key file.
+        path: PathBuf,
+        /// Why it does not parse.
+        source: NoteError,
+    },
+    /// A key file holds the key of another log (another `logs.name`).
+    #[error(
+        "{} is the key of log {found:?}, but this relay's logs.name makes the origin {origin:?}",
+        path.display()
+    )]
+    WrongLog {
+        /// The key file.
+        path: PathBuf,
+        /// The log name the key is for.
+        found: String,
+        /// The origin this relay's configuration gives the log.
+        origin: String,
+    },
+    /// The operating system gave no randomness for a new key.
+    #[error("OS random generator failed")]
+    Random(#[source] getrandom::Error),
+    /// A new key could not be made for the log's origin (the configuration
+    /// validates `logs.name`, so this is not expected).
+    #[error("generating the key of log {origin:?}")]
+    Generate {
+        /// The log's origin.
+        origin: String,
+        /// Why.
+        source: NoteError,
+    },
 }
 
-fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(path)
-        .map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?;
-    f.write_all(text.as_bytes())?;
-    f.write_all(b"\n")?;
-    f.sync_all()?;
-    Ok(())
+/// Load the log signing keys, generating them on first start.
+pub fn load_or_generate_keys(data_dir: &Path, config: &LogConfig) -> Result<LogKeys, LogKeyError> {
+    let load = |log: LogId| -> Result<NoteSigner, LogKeyError> {
+        let path = key_path(data_dir, log);
+        let origin = config.origin(log);
+        if path.exists() {
+            let text = std::fs::read_to_string(&path).map_err(|source| LogKeyError::Io {
+                what: "reading",
+                path: path.clone(),
+                source,
+            })?;
+            let s = NoteSigner::from_skey(text.trim()).map_err(|source| {
+                LogKeyError::NotASignerKey {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            if s.name() != origin {
+                return Err(LogKeyError::WrongLog {
+                    path,
+                    found: s.name().to_owned(),
+                    origin,
+                });
+            }
+            Ok(s)
+        } else {
+            let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+            getrandom::fill(seed.as_mut()).map_err(LogKeyError::Random)?;
+            let s = NoteSigner::from_seed(&origin, &seed)
+                .map_err(|source| LogKeyError::Generate { origin, source })?;
+            let text = zeroize::Zeroizing::new(format!("{}\n", s.to_skey().as_str()));
+            crate::datadir::write_new_file(&path, text.as_bytes(), true).map_err(|source| {
+                LogKeyError::Io {
+                    what: "creating",
+                    path,
+                    source,
+                }
+            })?;
+            Ok(s)
+        }
+    };
+    Ok(LogKeys {
+        directory: load(LogId::Directory)?,
+        events: load(LogId::Events)?,
+    })
 }
 
 /// The two log signing keys.
@@ -191,12 +230,23 @@ impl LogKeys {
     }
 }
 
-/// Why a cosignature was refused.
+/// Why a cosignature was refused. Every variant but [`CosignError::Store`]
+/// is the submitter's doing (a witness, or someone posing as one) and is
+/// answered with `InvalidSignature`; `Store` is the relay's own failure.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CosignError {
-    /// The note does not verify (log signature, cosignature, syntax).
-    #[error("{0}")]
-    Invalid(String),
+    /// This relay trusts no witness, so it accepts no cosignature.
+    #[error("this relay trusts no witness (logs.witnesses is empty)")]
+    NoWitnesses,
+    /// The note does not open as a checkpoint of this log cosigned by a
+    /// trusted witness (log signature, cosignature, syntax).
+    #[error(transparent)]
+    Unverified(CheckpointError),
+    /// The submitted note does not parse, or merging its cosignatures makes
+    /// a note that cannot be encoded.
+    #[error(transparent)]
+    Note(NoteError),
     /// The checkpoint is not one this relay signed.
     #[error("the relay never signed a checkpoint of size {0} with this root")]
     Unknown(u64),
@@ -321,22 +371,19 @@ impl Checkpointer {
         log: LogId,
         note: &str,
     ) -> Result<(), CosignError> {
-        let policy = self.policy(log, 1).ok_or_else(|| {
-            CosignError::Invalid("this relay trusts no witness (logs.witnesses is empty)".into())
-        })?;
-        let signed = open_checkpoint(note.as_bytes(), &policy)
-            .map_err(|e| CosignError::Invalid(e.to_string()))?;
+        let policy = self.policy(log, 1).ok_or(CosignError::NoWitnesses)?;
+        let signed = open_checkpoint(note.as_bytes(), &policy).map_err(CosignError::Unverified)?;
         let cp = signed.checkpoint();
         let stored = store
             .checkpoint_at(log, cp.size())?
             .ok_or(CosignError::Unknown(cp.size()))?;
+        // What the relay stored itself: a failure to parse it is corruption.
         let mut merged =
-            Note::parse(stored.as_bytes()).map_err(|e| CosignError::Invalid(e.to_string()))?;
+            Note::parse(stored.as_bytes()).map_err(|_| StoreError::Corrupt("stored checkpoint"))?;
         if Checkpoint::from_text(merged.text()).ok().as_ref() != Some(cp) {
             return Err(CosignError::Unknown(cp.size()));
         }
-        let incoming =
-            Note::parse(note.as_bytes()).map_err(|e| CosignError::Invalid(e.to_string()))?;
+        let incoming = Note::parse(note.as_bytes()).map_err(CosignError::Note)?;
         for sig in incoming.signatures() {
             if self
                 .witnesses
@@ -345,19 +392,18 @@ impl Checkpointer {
             {
                 merged
                     .add_signature(sig.clone())
-                    .map_err(|e| CosignError::Invalid(e.to_string()))?;
+                    .map_err(CosignError::Note)?;
             }
         }
-        let text = merged
-            .encode()
-            .map_err(|e| CosignError::Invalid(e.to_string()))?;
+        let text = merged.encode().map_err(CosignError::Note)?;
         store.put_cosigned(log, cp.size(), &text)?;
         Ok(())
     }
 
     /// A checkpoint over a different tree of the same size, signed with the
-    /// real log key: only for the fork-detection tests (debug builds).
-    #[cfg(debug_assertions)]
+    /// real log key: only for the fork-detection tests (feature
+    /// `test-hooks`).
+    #[cfg(feature = "test-hooks")]
     pub fn forged(&self, store: &dyn Store, log: LogId) -> Result<Option<String>, StoreError> {
         use liaison_protocol::log::{leaf_hash, node_hash};
         let Some(real) = self.latest(store, log, 0)? else {

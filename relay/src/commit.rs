@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use liaison_protocol::frames::Queued;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{SendOp, SendOutcome, Store, StoreHealth};
+use crate::store::{SendOp, SendOutcome, Store, StoreError, StoreHealth};
 
 /// Most sends applied in one transaction.
 pub const MAX_BATCH: usize = 1024;
@@ -30,15 +30,15 @@ pub const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
 pub const QUEUE_CAPACITY: usize = 4096;
 
 /// Why a send was not committed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum CommitError {
     /// The writer has stopped (the relay is shutting down).
     #[error("the relay is shutting down")]
     ShuttingDown,
     /// The store failed; nothing of the batch was stored.
-    #[error("{0}")]
-    Storage(String),
+    #[error(transparent)]
+    Storage(StoreError),
 }
 
 /// Called for every envelope committed, after the commit.
@@ -200,7 +200,8 @@ impl CommitWorker {
     fn commit(&self, jobs: Vec<Job>, bytes: usize) {
         let (ops, replies): (Vec<SendOp>, Vec<_>) =
             jobs.into_iter().map(|j| (j.op, j.reply)).unzip();
-        let accepted_at = crate::now().0;
+        // One clock reading per batch: every send of a commit shares it.
+        let accepted_at = liaison_clock::now().0;
         let started = std::time::Instant::now();
         let committed = self
             .store
@@ -228,7 +229,7 @@ impl CommitWorker {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
                 self.health.check(&e);
                 tracing::error!(error = %e, sends = ops.len(), "group commit failed; nothing of the batch was stored");
-                let err = CommitError::Storage(e.to_string());
+                let err = CommitError::Storage(e);
                 for reply in replies {
                     let _ = reply.send(Err(err.clone()));
                 }

@@ -18,16 +18,22 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use liaison_protocol::PublicKey;
-use liaison_protocol::frames::{ABSOLUTE_MAX_FRAME, DEFAULT_MAX_FRAME};
 use serde::Deserialize;
+
+use crate::checkpoints::LogConfig;
+use crate::datadir::{CONTROL_SOCKET_FILE, STORE_FILE, TLS_CERT_FILE, TLS_KEY_FILE};
+use crate::limits::Limits;
+use crate::logging::{LogFormat, LoggingConfig};
+use crate::metrics::MetricsConfig;
+use crate::setting::InvalidSetting;
 
 /// Why a configuration was refused. Every message names the offending key.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// The text is not TOML of the expected shape (unknown key, wrong type).
-    #[error("{0}")]
-    Toml(String),
+    #[error(transparent)]
+    Toml(TomlError),
     /// A key has an invalid value.
     #[error("{key}: {why}")]
     Invalid {
@@ -69,83 +75,26 @@ pub enum ConfigError {
     },
 }
 
-/// Operating limits. Each bounds a resource a peer could otherwise exhaust.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Limits {
-    /// Largest request frame in bytes, after the 4-byte length prefix.
-    /// Default 1 MiB; at most 64 MiB.
-    pub max_frame: usize,
-    /// Most envelopes (recipient devices) in one Send. Default 256.
-    pub max_envelopes_per_message: usize,
-    /// Most envelopes queued for one device before Sends to it are refused
-    /// with `QueueFull`. Default 10 000.
-    pub max_queue_depth: u64,
-    /// Most simultaneous QUIC connections. Default 1024.
-    pub max_connections: usize,
-    /// Most envelopes returned by one Fetch. Default 256.
-    pub fetch_batch: u32,
-    /// Most unclaimed one-time prekeys stored per device. Default 200.
-    pub max_prekeys_per_device: u32,
-    /// Seconds of silence after which a connection is dropped. Default 60.
-    pub idle_timeout_secs: u64,
-    /// Seconds a connection may stay unauthenticated. Default 10.
-    pub auth_timeout_secs: u64,
-    /// Seconds a TLS handshake may take. Default 10.
-    pub handshake_timeout_secs: u64,
-    /// Slow clients: seconds within which a client must deliver a whole
-    /// request frame once it opened its stream, and take each response or
-    /// pushed message. Default 30.
-    pub request_timeout_secs: u64,
-    /// Most simultaneous connections from one IP address. Default 256
-    /// (an agency behind one NAT address is many clients).
-    pub max_connections_per_ip: usize,
-    /// Most simultaneous connections from one IP address that have not
-    /// authenticated yet. Default 32.
-    pub max_unauthenticated_per_ip: usize,
-    /// Messages (Sends) per minute per focal point, sustained; 0 disables
-    /// the limit. Sends that only declare events (automatic receipts and
-    /// consent decisions) count against `requests_per_minute` alone.
-    /// Default 600.
-    pub sends_per_minute: u32,
-    /// Messages a focal point may send at once above the sustained rate.
-    /// Default 120.
-    pub send_burst: u32,
-    /// Requests of any kind per minute per focal point (all its devices and
-    /// connections together); 0 disables the limit. Default 3000.
-    pub requests_per_minute: u32,
-    /// Requests a focal point may make at once above the sustained rate.
-    /// Default 600.
-    pub request_burst: u32,
-    /// Requests per minute per IP address before authentication
-    /// (Challenge, Authenticate, Ping, an authority's Publish, log
-    /// checkpoints and proofs); 0 disables the limit. Default 1200.
-    pub unauthenticated_requests_per_minute: u32,
-    /// Unauthenticated requests an address may make at once. Default 300.
-    pub unauthenticated_burst: u32,
+/// A TOML syntax or shape error (unknown key, wrong type, missing key),
+/// located as precisely as toml's spans allow.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.located())]
+pub struct TomlError {
+    /// The dotted key the error is about, when the error's span names one.
+    pub key: Option<String>,
+    /// The 1-based line of the error, when it has a place in the text.
+    pub line: Option<usize>,
+    /// toml's description, such as ``unknown field `colour` ``.
+    pub message: String,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_frame: DEFAULT_MAX_FRAME,
-            max_envelopes_per_message: 256,
-            max_queue_depth: 10_000,
-            max_connections: 1024,
-            fetch_batch: 256,
-            max_prekeys_per_device: 200,
-            idle_timeout_secs: 60,
-            auth_timeout_secs: 10,
-            handshake_timeout_secs: 10,
-            request_timeout_secs: 30,
-            max_connections_per_ip: 256,
-            max_unauthenticated_per_ip: 32,
-            sends_per_minute: 600,
-            send_burst: 120,
-            requests_per_minute: 3000,
-            request_burst: 600,
-            unauthenticated_requests_per_minute: 1200,
-            unauthenticated_burst: 300,
+impl TomlError {
+    fn located(&self) -> String {
+        match (&self.key, self.line) {
+            (Some(key), Some(line)) => format!("{key} (line {line}): {}", self.message),
+            (Some(key), None) => format!("{key}: {}", self.message),
+            (None, Some(line)) => format!("line {line}: {}", self.message),
+            (None, None) => self.message.clone(),
         }
     }
 }
@@ -167,14 +116,14 @@ pub struct RelayConfig {
     /// Limits.
     pub limits: Limits,
     /// Transparency logs (`[logs]`).
-    pub logs: crate::checkpoints::LogConfig,
+    pub logs: LogConfig,
     /// Unix socket through which `liaison-relay backup` asks the running
     /// relay for a snapshot. Default `data_dir/control.sock`.
     pub control_socket: PathBuf,
     /// Metrics and health endpoint (`[metrics]`).
-    pub metrics: crate::metrics::MetricsConfig,
+    pub metrics: MetricsConfig,
     /// Log output (`[logging]`).
-    pub logging: crate::logging::LoggingConfig,
+    pub logging: LoggingConfig,
 }
 
 #[derive(Deserialize)]
@@ -188,35 +137,28 @@ struct RawConfig {
     #[serde(default)]
     limits: Limits,
     #[serde(default)]
-    logs: crate::checkpoints::LogConfig,
+    logs: LogConfig,
     control_socket: Option<PathBuf>,
     #[serde(default)]
-    metrics: crate::metrics::MetricsConfig,
+    metrics: MetricsConfig,
     #[serde(default)]
-    logging: crate::logging::LoggingConfig,
+    logging: LoggingConfig,
 }
-
-/// Name of the store file inside `data_dir`.
-pub const STORE_FILE: &str = "relay.redb";
-/// Default certificate file name inside `data_dir`.
-pub const TLS_CERT_FILE: &str = "tls.crt";
-/// Default key file name inside `data_dir`.
-pub const TLS_KEY_FILE: &str = "tls.key";
 
 impl RelayConfig {
     /// A configuration with default limits and TLS paths under `data_dir`.
     pub fn new(listen: SocketAddr, data_dir: PathBuf, root_key: PublicKey) -> Self {
         RelayConfig {
             listen,
-            control_socket: data_dir.join(crate::backup::CONTROL_SOCKET_FILE),
+            control_socket: data_dir.join(CONTROL_SOCKET_FILE),
             tls_cert: data_dir.join(TLS_CERT_FILE),
             tls_key: data_dir.join(TLS_KEY_FILE),
             data_dir,
             root_key,
             limits: Limits::default(),
-            logs: crate::checkpoints::LogConfig::default(),
-            metrics: crate::metrics::MetricsConfig::default(),
-            logging: crate::logging::LoggingConfig::default(),
+            logs: LogConfig::default(),
+            metrics: MetricsConfig::default(),
+            logging: LoggingConfig::default(),
         }
     }
 
@@ -254,7 +196,7 @@ impl RelayConfig {
         Ok(RelayConfig {
             control_socket: raw
                 .control_socket
-                .unwrap_or_else(|| raw.data_dir.join(crate::backup::CONTROL_SOCKET_FILE)),
+                .unwrap_or_else(|| raw.data_dir.join(CONTROL_SOCKET_FILE)),
             metrics: raw.metrics,
             logging: raw.logging,
             listen: raw.listen,
@@ -313,7 +255,7 @@ impl RelayConfig {
         if let Some(f) = o.log_format {
             self.logging.format = f;
         }
-        self.limits.validate()
+        Ok(self.limits.validate()?)
     }
 
     /// Check the files the configuration names, as far as they exist: a
@@ -392,7 +334,7 @@ pub struct Overrides {
     /// `--no-metrics`.
     pub no_metrics: bool,
     /// `--log-format`.
-    pub log_format: Option<crate::logging::LogFormat>,
+    pub log_format: Option<LogFormat>,
 }
 
 /// Refuse a secret key file that group or others may read or write. (On
@@ -417,6 +359,15 @@ pub fn check_secret_file(key: &'static str, path: &Path) -> Result<(), ConfigErr
     #[cfg(not(unix))]
     let _ = (key, path);
     Ok(())
+}
+
+impl From<InvalidSetting> for ConfigError {
+    fn from(e: InvalidSetting) -> Self {
+        ConfigError::Invalid {
+            key: e.key,
+            why: e.why,
+        }
+    }
 }
 
 impl ConfigError {
@@ -486,126 +437,12 @@ fn toml_error(text: &str, e: &toml::de::Error) -> ConfigError {
     let message = e.message().trim().to_owned();
     // A missing key has no location worth naming (its span is the start).
     let span = e.span().filter(|_| !message.starts_with("missing field"));
-    ConfigError::Toml(match span {
-        Some(span) => {
-            let line = line_of_offset(text, span.start);
-            // Unknown keys are named in the message; values need the key.
-            match key_at(text, span.start) {
-                Some(key) => format!("{key} (line {line}): {message}"),
-                None => format!("line {line}: {message}"),
-            }
-        }
-        None => message,
+    ConfigError::Toml(TomlError {
+        // Unknown keys are named in the message; values need the key.
+        key: span.as_ref().and_then(|span| key_at(text, span.start)),
+        line: span.as_ref().map(|span| line_of_offset(text, span.start)),
+        message,
     })
-}
-
-impl Limits {
-    /// Check every value's range.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        fn check(ok: bool, key: &'static str, why: String) -> Result<(), ConfigError> {
-            if ok {
-                Ok(())
-            } else {
-                Err(ConfigError::Invalid { key, why })
-            }
-        }
-        // A frame must hold at least one maximal envelope's worth of framing
-        // overhead; below 4 KiB nothing useful fits.
-        check(
-            (4096..=ABSOLUTE_MAX_FRAME).contains(&self.max_frame),
-            "limits.max_frame",
-            format!("must be between 4096 and {ABSOLUTE_MAX_FRAME} bytes"),
-        )?;
-        check(
-            (1..=4096).contains(&self.max_envelopes_per_message),
-            "limits.max_envelopes_per_message",
-            "must be between 1 and 4096".into(),
-        )?;
-        check(
-            self.max_queue_depth >= 1,
-            "limits.max_queue_depth",
-            "must be at least 1".into(),
-        )?;
-        check(
-            (1..=1_000_000).contains(&self.max_connections),
-            "limits.max_connections",
-            "must be between 1 and 1000000".into(),
-        )?;
-        check(
-            (1..=65_536).contains(&self.fetch_batch),
-            "limits.fetch_batch",
-            "must be between 1 and 65536".into(),
-        )?;
-        check(
-            self.max_prekeys_per_device <= 100_000,
-            "limits.max_prekeys_per_device",
-            "must be at most 100000".into(),
-        )?;
-        check(
-            (1..=86_400).contains(&self.idle_timeout_secs),
-            "limits.idle_timeout_secs",
-            "must be between 1 and 86400 seconds".into(),
-        )?;
-        check(
-            (1..=3_600).contains(&self.auth_timeout_secs),
-            "limits.auth_timeout_secs",
-            "must be between 1 and 3600 seconds".into(),
-        )?;
-        check(
-            (1..=300).contains(&self.handshake_timeout_secs),
-            "limits.handshake_timeout_secs",
-            "must be between 1 and 300 seconds".into(),
-        )?;
-        check(
-            (1..=3_600).contains(&self.request_timeout_secs),
-            "limits.request_timeout_secs",
-            "must be between 1 and 3600 seconds".into(),
-        )?;
-        // Either per-address limit above max_connections is harmless: the
-        // lowest limit applies.
-        check(
-            (1..=1_000_000).contains(&self.max_connections_per_ip),
-            "limits.max_connections_per_ip",
-            "must be between 1 and 1000000".into(),
-        )?;
-        check(
-            (1..=1_000_000).contains(&self.max_unauthenticated_per_ip),
-            "limits.max_unauthenticated_per_ip",
-            "must be between 1 and 1000000".into(),
-        )?;
-        for (rate, burst, rate_key, burst_key) in [
-            (
-                self.sends_per_minute,
-                self.send_burst,
-                "limits.sends_per_minute",
-                "limits.send_burst",
-            ),
-            (
-                self.requests_per_minute,
-                self.request_burst,
-                "limits.requests_per_minute",
-                "limits.request_burst",
-            ),
-            (
-                self.unauthenticated_requests_per_minute,
-                self.unauthenticated_burst,
-                "limits.unauthenticated_requests_per_minute",
-                "limits.unauthenticated_burst",
-            ),
-        ] {
-            check(
-                rate <= 6_000_000,
-                rate_key,
-                "must be at most 6000000 (100000 a second); 0 disables the limit".into(),
-            )?;
-            check(
-                rate == 0 || (1..=1_000_000).contains(&burst),
-                burst_key,
-                "must be between 1 and 1000000".into(),
-            )?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -761,7 +598,7 @@ mod tests {
             PathBuf::from("/var/lib/relay/control.sock")
         );
         assert_eq!(c.metrics.listen, None);
-        assert_eq!(c.logging.format, crate::logging::LogFormat::Text);
+        assert_eq!(c.logging.format, LogFormat::Text);
         assert_eq!(c.logging.level, "info");
         let l = &c.limits;
         assert_eq!(l.handshake_timeout_secs, 10);
@@ -791,20 +628,20 @@ mod tests {
             PathBuf::from("/run/liaison-relay/control.sock")
         );
         assert_eq!(c.metrics.listen, Some("127.0.0.1:9464".parse().unwrap()));
-        assert_eq!(c.logging.format, crate::logging::LogFormat::Json);
+        assert_eq!(c.logging.format, LogFormat::Json);
         assert_eq!(c.limits.sends_per_minute, 0);
 
         // Flags override the file.
         c.apply(&Overrides {
             listen: Some("0.0.0.0:1".parse().unwrap()),
             metrics_listen: Some("127.0.0.1:1".parse().unwrap()),
-            log_format: Some(crate::logging::LogFormat::Text),
+            log_format: Some(LogFormat::Text),
             ..Overrides::default()
         })
         .unwrap();
         assert_eq!(c.listen, "0.0.0.0:1".parse().unwrap());
         assert_eq!(c.metrics.listen, Some("127.0.0.1:1".parse().unwrap()));
-        assert_eq!(c.logging.format, crate::logging::LogFormat::Text);
+        assert_eq!(c.logging.format, LogFormat::Text);
         c.apply(&Overrides {
             no_metrics: true,
             ..Overrides::default()

@@ -22,14 +22,16 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-use liaison_protocol::bundle::{AuthorityKeyFile, Bundle};
+use liaison_protocol::bundle::{AuthorityKeyFile, Bundle, BundleError};
 use liaison_protocol::directory::{AuthorityCertificate, verify_authority};
-use liaison_protocol::{CountryCode, PublicKey, SecretKey, Signed, Timestamp};
+use liaison_protocol::ids::IdError;
+use liaison_protocol::log::NoteError;
+use liaison_protocol::{CountryCode, PublicKey, SecretKey, Signed, Timestamp, VerifyError};
 
-use crate::config::RelayConfig;
-use crate::store::{RedbStore, Store};
-use crate::tls;
+use crate::checkpoints::LogKeyError;
+use crate::config::{ConfigError, RelayConfig};
+use crate::store::{RedbStore, Store, StoreError};
+use crate::tls::{self, TlsError};
 
 /// Network name written into the development bundle.
 pub const DEV_NETWORK: &str = "liaison-dev";
@@ -38,6 +40,127 @@ const AUTHORITIES: [(&str, &str); 2] = [
     ("TH", "Thailand (development authority)"),
     ("PH", "Philippines (development authority)"),
 ];
+
+/// Why a development network could not be created, reused or described.
+/// Most are a damaged or foreign network directory: the hint is to remove
+/// it and start afresh.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DevError {
+    /// A file or directory of the network could not be read or written.
+    #[error("{what} {}", path.display())]
+    Io {
+        /// What was being done, such as `writing`.
+        what: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// An authority key file of the network is missing or unreadable.
+    #[error("reading {} (remove {} to start a fresh network)", path.display(), dir.display())]
+    AuthorityMissing {
+        /// The key file.
+        path: PathBuf,
+        /// The network directory.
+        dir: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// `root.key` does not hold a key.
+    #[error("{}: expected 64 hex digits", path.display())]
+    RootKey {
+        /// `D/root.key`.
+        path: PathBuf,
+    },
+    /// `relay.toml` pins another root than `root.key`.
+    #[error(
+        "{} pins a different root key than {}; remove {} to start a fresh network",
+        config.display(),
+        root.display(),
+        dir.display()
+    )]
+    RootMismatch {
+        /// `D/relay.toml`.
+        config: PathBuf,
+        /// `D/root.key`.
+        root: PathBuf,
+        /// The network directory.
+        dir: PathBuf,
+    },
+    /// `relay.toml` is not a valid relay configuration.
+    #[error("in {}", path.display())]
+    Config {
+        /// `D/relay.toml`.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: ConfigError,
+    },
+    /// An authority key file does not parse.
+    #[error("in {}", path.display())]
+    AuthorityFile {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: BundleError,
+    },
+    /// An authority certificate no longer verifies under the network root
+    /// (expired, most likely).
+    #[error(
+        "{}: certificate does not verify against {} (expired? remove {} to start afresh)",
+        path.display(),
+        root.display(),
+        dir.display()
+    )]
+    AuthorityCertificate {
+        /// The key file.
+        path: PathBuf,
+        /// `D/root.key`.
+        root: PathBuf,
+        /// The network directory.
+        dir: PathBuf,
+        /// Why it does not verify.
+        source: VerifyError,
+    },
+    /// The relay's store could not be opened or written.
+    #[error("{what}")]
+    Store {
+        /// What was being done, such as `opening D/relay/relay.redb`.
+        what: String,
+        /// The cause.
+        source: StoreError,
+    },
+    /// The operating system gave no randomness for a new key.
+    #[error("no OS randomness")]
+    Random(#[source] getrandom::Error),
+    /// A development country code or witness name was refused (not expected:
+    /// they are constants).
+    #[error("the development network's constants are invalid")]
+    Constants(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The relay's TLS certificate could not be loaded or generated.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The relay's log keys could not be loaded or generated.
+    #[error(transparent)]
+    LogKeys(#[from] LogKeyError),
+}
+
+impl From<IdError> for DevError {
+    fn from(e: IdError) -> Self {
+        DevError::Constants(Box::new(e))
+    }
+}
+
+impl From<NoteError> for DevError {
+    fn from(e: NoteError) -> Self {
+        DevError::Constants(Box::new(e))
+    }
+}
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> DevError {
+    let path = path.to_owned();
+    move |source| DevError::Io { what, path, source }
+}
 
 /// A prepared development network.
 #[derive(Debug)]
@@ -71,24 +194,30 @@ impl DevNetwork {
     }
 }
 
-fn random_key() -> Result<SecretKey> {
+fn random_seed() -> Result<zeroize::Zeroizing<[u8; 32]>, DevError> {
     let mut seed = zeroize::Zeroizing::new([0u8; 32]);
-    getrandom::fill(seed.as_mut()).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
-    Ok(SecretKey::from_seed(&seed))
+    getrandom::fill(seed.as_mut()).map_err(DevError::Random)?;
+    Ok(seed)
 }
 
-fn write_secret(path: &Path, text: &str) -> Result<()> {
-    tls::write_new_file(path, text.as_bytes(), true)
-        .with_context(|| format!("writing {}", path.display()))
+fn random_key() -> Result<SecretKey, DevError> {
+    Ok(SecretKey::from_seed(&*random_seed()?))
 }
 
-fn read_root(path: &Path) -> Result<SecretKey> {
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
-    );
+fn write_secret(path: &Path, text: &str) -> Result<(), DevError> {
+    crate::datadir::write_new_file(path, text.as_bytes(), true).map_err(io("writing", path))
+}
+
+fn private_dir(dir: &Path) -> Result<(), DevError> {
+    crate::datadir::create_private_dir(dir).map_err(io("creating data directory", dir))
+}
+
+fn read_root(path: &Path) -> Result<SecretKey, DevError> {
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(io("reading", path))?);
     let mut seed = zeroize::Zeroizing::new([0u8; 32]);
-    hex::decode_to_slice(text.trim(), seed.as_mut())
-        .map_err(|_| anyhow::anyhow!("{}: expected 64 hex digits", path.display()))?;
+    hex::decode_to_slice(text.trim(), seed.as_mut()).map_err(|_| DevError::RootKey {
+        path: path.to_owned(),
+    })?;
     Ok(SecretKey::from_seed(&seed))
 }
 
@@ -123,7 +252,7 @@ fn relay_toml(listen: SocketAddr, root: &PublicKey, logs: &str) -> String {
 /// Create the network in `dir` if it holds none, or reuse it (updating the
 /// listen address if it changed). The authority certificates are stored in
 /// the relay's store as if published.
-pub fn prepare(dir: &Path, listen: SocketAddr) -> Result<DevNetwork> {
+pub fn prepare(dir: &Path, listen: SocketAddr) -> Result<DevNetwork, DevError> {
     let root_path = dir.join("root.key");
     let created = !root_path.exists();
     let root = if created {
@@ -134,17 +263,17 @@ pub fn prepare(dir: &Path, listen: SocketAddr) -> Result<DevNetwork> {
     let root_key = root.public_key();
     let config_path = dir.join("relay.toml");
     if config_path.exists() {
-        let text = std::fs::read_to_string(&config_path)
-            .with_context(|| format!("reading {}", config_path.display()))?;
-        let existing = RelayConfig::from_toml(&text)
-            .with_context(|| format!("in {}", config_path.display()))?;
+        let text = std::fs::read_to_string(&config_path).map_err(io("reading", &config_path))?;
+        let existing = RelayConfig::from_toml(&text).map_err(|source| DevError::Config {
+            path: config_path.clone(),
+            source,
+        })?;
         if existing.root_key != root_key {
-            bail!(
-                "{} pins a different root key than {}; remove {} to start a fresh network",
-                config_path.display(),
-                root_path.display(),
-                dir.display()
-            );
+            return Err(DevError::RootMismatch {
+                config: config_path,
+                root: root_path,
+                dir: dir.to_owned(),
+            });
         }
         if existing.listen != listen {
             let updated: String = text
@@ -157,14 +286,16 @@ pub fn prepare(dir: &Path, listen: SocketAddr) -> Result<DevNetwork> {
                     }
                 })
                 .collect();
-            std::fs::write(&config_path, updated)
-                .with_context(|| format!("updating {}", config_path.display()))?;
+            std::fs::write(&config_path, updated).map_err(io("updating", &config_path))?;
         }
     } else {
         std::fs::write(&config_path, relay_toml(listen, &root_key, ""))
-            .with_context(|| format!("writing {}", config_path.display()))?;
+            .map_err(io("writing", &config_path))?;
     }
-    let config = RelayConfig::load(&config_path)?;
+    let config = RelayConfig::load(&config_path).map_err(|source| DevError::Config {
+        path: config_path.clone(),
+        source,
+    })?;
     let net = DevNetwork {
         dir: dir.to_owned(),
         config,
@@ -172,47 +303,54 @@ pub fn prepare(dir: &Path, listen: SocketAddr) -> Result<DevNetwork> {
         created,
     };
     // The store must exist with the authorities before the relay opens it.
-    crate::server::create_private_dir(&net.config.data_dir)?;
-    let store = RedbStore::open(&net.config.store_path())
-        .with_context(|| format!("opening {}", net.config.store_path().display()))?;
-    let now = crate::now();
+    private_dir(&net.config.data_dir)?;
+    let store_path = net.config.store_path();
+    let store = RedbStore::open(&store_path).map_err(|source| DevError::Store {
+        what: format!("opening {}", store_path.display()),
+        source,
+    })?;
+    let now = liaison_clock::now();
     for (country, _) in AUTHORITIES {
         let path = net.authority_path(country);
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "reading {} (remove {} to start a fresh network)",
-                path.display(),
-                dir.display()
-            )
+        let text = std::fs::read_to_string(&path).map_err(|source| DevError::AuthorityMissing {
+            path: path.clone(),
+            dir: dir.to_owned(),
+            source,
         })?;
         let file =
-            AuthorityKeyFile::from_toml(&text).with_context(|| format!("in {}", path.display()))?;
-        let cert = verify_authority(&root_key, &file.certificate, now).with_context(|| {
-            format!(
-                "{}: certificate does not verify against {} (expired? remove {} to start afresh)",
-                path.display(),
-                root_path.display(),
-                dir.display()
-            )
+            AuthorityKeyFile::from_toml(&text).map_err(|source| DevError::AuthorityFile {
+                path: path.clone(),
+                source,
+            })?;
+        let cert = verify_authority(&root_key, &file.certificate, now).map_err(|source| {
+            DevError::AuthorityCertificate {
+                path: path.clone(),
+                root: root_path.clone(),
+                dir: dir.to_owned(),
+                source,
+            }
         })?;
         store
             .put_authority(&cert, &file.certificate)
-            .context("storing an authority certificate")?;
+            .map_err(|source| DevError::Store {
+                what: "storing an authority certificate".into(),
+                source,
+            })?;
     }
     drop(store);
     tls::load_or_generate(&net.config.tls_cert, &net.config.tls_key)?;
     Ok(net)
 }
 
-fn create(dir: &Path, listen: SocketAddr) -> Result<SecretKey> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    crate::server::create_private_dir(&dir.join("authorities"))?;
+fn create(dir: &Path, listen: SocketAddr) -> Result<SecretKey, DevError> {
+    std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    private_dir(&dir.join("authorities"))?;
     let root = random_key()?;
     write_secret(
         &dir.join("root.key"),
         &format!("{}\n", hex::encode(*root.to_seed())),
     )?;
-    let now = crate::now();
+    let now = liaison_clock::now();
     for (country, name) in AUTHORITIES {
         let key = random_key()?;
         let country = CountryCode::parse(country)?;
@@ -242,12 +380,11 @@ fn create(dir: &Path, listen: SocketAddr) -> Result<SecretKey> {
         &dir.join("auditor.key"),
         &format!("{}\n", hex::encode(*auditor.to_seed())),
     )?;
-    crate::server::create_private_dir(&dir.join("witnesses"))?;
-    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
-    getrandom::fill(seed.as_mut()).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
-    let witness =
-        liaison_protocol::log::CosignatureSigner::from_seed("witness.th.liaison-dev", &seed)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    private_dir(&dir.join("witnesses"))?;
+    let witness = liaison_protocol::log::CosignatureSigner::from_seed(
+        "witness.th.liaison-dev",
+        &*random_seed()?,
+    )?;
     write_secret(
         &dir.join("witnesses").join("TH.key"),
         &format!("{}\n", witness.to_skey().as_str()),
@@ -260,11 +397,9 @@ fn create(dir: &Path, listen: SocketAddr) -> Result<SecretKey> {
         witness.verifier().to_vkey(),
         auditor.public_key().to_hex()
     );
-    std::fs::write(
-        dir.join("relay.toml"),
-        relay_toml(listen, &root.public_key(), &logs),
-    )
-    .with_context(|| format!("writing {}", dir.join("relay.toml").display()))?;
+    let config_path = dir.join("relay.toml");
+    std::fs::write(&config_path, relay_toml(listen, &root.public_key(), &logs))
+        .map_err(io("writing", &config_path))?;
     Ok(root)
 }
 
@@ -284,7 +419,11 @@ pub fn dial_addr(bound: SocketAddr) -> SocketAddr {
 
 /// Write `D/bundle.toml` for the relay bound at `bound` with certificate pin
 /// `cert_sha256`.
-pub fn write_bundle(net: &DevNetwork, bound: SocketAddr, cert_sha256: [u8; 32]) -> Result<Bundle> {
+pub fn write_bundle(
+    net: &DevNetwork,
+    bound: SocketAddr,
+    cert_sha256: [u8; 32],
+) -> Result<Bundle, DevError> {
     let keys = crate::checkpoints::load_or_generate_keys(&net.config.data_dir, &net.config.logs)?;
     let bundle = Bundle {
         network: DEV_NETWORK.to_owned(),
@@ -297,8 +436,7 @@ pub fn write_bundle(net: &DevNetwork, bound: SocketAddr, cert_sha256: [u8; 32]) 
         witness_quorum: "0".to_owned(),
     };
     let path = net.bundle_path();
-    std::fs::write(&path, bundle.to_toml())
-        .with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, bundle.to_toml()).map_err(io("writing", &path))?;
     Ok(bundle)
 }
 
@@ -380,7 +518,7 @@ mod tests {
             &std::fs::read_to_string(d.join("authorities/TH.key")).unwrap(),
         )
         .unwrap();
-        let cert = verify_authority(&net.root_key, &th.certificate, crate::now()).unwrap();
+        let cert = verify_authority(&net.root_key, &th.certificate, liaison_clock::now()).unwrap();
         assert_eq!(cert.name, "Thailand (development authority)");
         assert_eq!(cert.serial, 1);
         let store = RedbStore::open(&net.config.store_path()).unwrap();

@@ -17,10 +17,10 @@ use std::io::IsTerminal;
 
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::setting::InvalidSetting;
 
 /// How log lines are written to stderr.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines (coloured on a terminal).
@@ -52,12 +52,14 @@ impl Default for LoggingConfig {
 
 impl LoggingConfig {
     /// Check the filter directive.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         tracing_subscriber::EnvFilter::try_new(&self.level)
             .map(|_| ())
-            .map_err(|e| ConfigError::Invalid {
-                key: "logging.level",
-                why: format!("not a valid filter directive: {e}"),
+            .map_err(|e| {
+                InvalidSetting::new(
+                    "logging.level",
+                    format!("not a valid filter directive: {e}"),
+                )
             })
     }
 }

@@ -29,7 +29,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use liaison_protocol::PublicKey;
 use liaison_protocol::frames::ErrorCode;
@@ -293,10 +293,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn unix_now_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    liaison_clock::now().0 as f64 / 1000.0
 }
 
 impl Default for Metrics {
@@ -771,12 +768,14 @@ pub fn proc_status_kib(pid: &str, field: &str) -> Option<u64> {
 
 /// What the HTTP listener asks of the relay.
 pub trait Endpoint: Send + Sync + 'static {
+    /// Why the relay is unhealthy or not ready, as the endpoints say it.
+    type Unavailable: std::fmt::Display + Send;
     /// The full exposition for `/metrics`.
     fn scrape(self: Arc<Self>) -> impl std::future::Future<Output = String> + Send;
     /// `Ok` if healthy, else why not (`/healthz`).
-    fn healthy(&self) -> Result<(), String>;
+    fn healthy(&self) -> Result<(), Self::Unavailable>;
     /// `Ok` if ready, else why not (`/readyz`).
-    fn ready(&self) -> Result<(), String>;
+    fn ready(&self) -> Result<(), Self::Unavailable>;
 }
 
 /// Resolves once `stop` is true (or its sender is gone).

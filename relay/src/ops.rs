@@ -10,16 +10,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
 use liaison_protocol::frames::{LogId, Request, Response, WireError};
 use tokio::sync::watch;
 
 use crate::config::RelayConfig;
+use crate::error::RelayError;
 use crate::metrics::{ConnRefusal, Endpoint, Exposition, LogGauge, Metrics, Timeout};
 use crate::notify::Notifier;
 use crate::ratelimit::{ConnectionGuard, ConnectionTable, RateLimits};
 use crate::service::{Service, Session};
-use crate::store::{RedbStore, Store, StoreHealth};
+use crate::store::{RedbStore, Store, StoreError, StoreHealth};
 
 /// Operator-facing state of one relay.
 pub(crate) struct Ops {
@@ -72,23 +72,23 @@ impl Ops {
         service: Arc<Service>,
         store: Arc<RedbStore>,
         health: Arc<StoreHealth>,
-    ) -> Result<Arc<Ops>> {
+    ) -> Result<Arc<Ops>, RelayError> {
         let metrics = Arc::new(Metrics::default());
         let metrics_listener = match config.metrics.listen {
             Some(addr) => {
                 let l = std::net::TcpListener::bind(addr)
-                    .with_context(|| format!("binding the metrics listener TCP {addr}"))?;
-                l.set_nonblocking(true)
-                    .context("configuring the metrics listener")?;
+                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                    .map_err(|source| RelayError::MetricsListener { addr, source })?;
                 Some(l)
             }
             None => None,
         };
         let metrics_addr = match &metrics_listener {
-            Some(l) => Some(l.local_addr().context("reading the metrics address")?),
+            Some(l) => Some(l.local_addr().map_err(RelayError::LocalAddr)?),
             None => None,
         };
-        let control = crate::backup::bind_control(&config.control_socket)?;
+        let control = crate::backup::bind_control(&config.control_socket)
+            .map_err(RelayError::ControlSocket)?;
         Ok(Arc::new(Ops {
             rate: RateLimits::new(&config.limits),
             conns: ConnectionTable::new(&config.limits, metrics.clone()),
@@ -199,9 +199,10 @@ impl Ops {
                     .checkpoints_seen
                     .lock()
                     .unwrap_or_else(|e| e.into_inner());
-                let entry = seen.entry(log).or_insert((size, crate::now().0));
+                let now = liaison_clock::now().0;
+                let entry = seen.entry(log).or_insert((size, now));
                 if entry.0 != size {
-                    *entry = (size, crate::now().0);
+                    *entry = (size, now);
                 }
                 entry.1
             });
@@ -398,7 +399,7 @@ impl Endpoint for Ops {
             );
         }
         if let Some(oldest) = oldest {
-            let now = crate::now().0;
+            let now = liaison_clock::now().0;
             let age = oldest
                 .map(|t| now.saturating_sub(t) as f64 / 1000.0)
                 .unwrap_or(0.0);
@@ -452,21 +453,34 @@ impl Endpoint for Ops {
         out.finish()
     }
 
-    fn healthy(&self) -> Result<(), String> {
+    type Unavailable = Unavailable;
+
+    fn healthy(&self) -> Result<(), Unavailable> {
         match self.health.failure() {
             None => Ok(()),
-            Some(why) => Err(why),
+            Some(why) => Err(Unavailable::StoreFailed(why)),
         }
     }
 
-    fn ready(&self) -> Result<(), String> {
+    fn ready(&self) -> Result<(), Unavailable> {
         self.healthy()?;
         if self.metrics.is_ready() {
             Ok(())
         } else {
-            Err("not serving (starting or shutting down)".into())
+            Err(Unavailable::NotServing)
         }
     }
+}
+
+/// Why `/healthz` or `/readyz` answers 503.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Unavailable {
+    /// The store failed and needs reopening: the relay is stopping.
+    #[error(transparent)]
+    StoreFailed(StoreError),
+    /// Not serving clients: starting, or shutting down.
+    #[error("not serving (starting or shutting down)")]
+    NotServing,
 }
 
 impl OpsTasks {

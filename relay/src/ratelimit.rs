@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use liaison_protocol::PublicKey;
 use liaison_protocol::frames::{ErrorCode, WireError};
 
-use crate::config::Limits;
+use crate::limits::Limits;
 use crate::metrics::{ConnRefusal, Metrics, RateLimit};
 
 /// Buckets kept before idle ones are swept.

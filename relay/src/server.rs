@@ -15,7 +15,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 use liaison_protocol::frames::{
     EXPORTER_LABEL, ErrorCode, FrameError, Request, Response, WireError, decode_frame,
     encode_frame, frame_len,
@@ -24,7 +23,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tracing::Instrument;
 
 use crate::commit::{CommitStats, Committer};
-use crate::config::RelayConfig;
+use crate::config::{ConfigError, RelayConfig};
+use crate::error::RelayError;
 use crate::metrics::Timeout;
 use crate::ops::Ops;
 use crate::ratelimit::ConnectionGuard;
@@ -89,17 +89,29 @@ impl std::fmt::Debug for Relay {
 
 impl Relay {
     /// Open the store, load (or generate) the TLS identity and bind the UDP
-    /// socket. Must be called inside a Tokio runtime.
-    pub fn bind(config: RelayConfig) -> Result<Relay> {
-        create_private_dir(&config.data_dir)?;
+    /// socket. Must be called inside a Tokio runtime
+    /// ([`RelayError::NoRuntime`] otherwise).
+    pub fn bind(config: RelayConfig) -> Result<Relay, RelayError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(RelayError::NoRuntime);
+        }
+        crate::datadir::create_private_dir(&config.data_dir).map_err(|source| {
+            RelayError::DataDir {
+                path: config.data_dir.clone(),
+                source,
+            }
+        })?;
         config.check_files()?;
         let identity = tls::load_or_generate(&config.tls_cert, &config.tls_key)?;
         let server_config = tls::server_config(&identity, &config.limits)?;
         let store_path = config.store_path();
-        let redb = Arc::new(
-            RedbStore::open(&store_path)
-                .with_context(|| format!("opening the store {}", store_path.display()))?,
-        );
+        let redb =
+            Arc::new(
+                RedbStore::open(&store_path).map_err(|source| RelayError::OpenStore {
+                    path: store_path.clone(),
+                    source,
+                })?,
+            );
         let store: Arc<dyn Store> = redb.clone();
         let subscribers = Arc::new(Subscribers::default());
         let notify_to = subscribers.clone();
@@ -111,13 +123,13 @@ impl Relay {
         );
         let worker = worker.with_health(health.clone());
         let log_keys = crate::checkpoints::load_or_generate_keys(&config.data_dir, &config.logs)?;
-        let witnesses = config.logs.witness_verifiers()?;
-        let auditors = config.logs.auditor_keys()?;
+        let witnesses = config.logs.witness_verifiers().map_err(ConfigError::from)?;
+        let auditors = config.logs.auditor_keys().map_err(ConfigError::from)?;
         let checkpointer = Arc::new(crate::checkpoints::Checkpointer::new(log_keys, witnesses));
         for log in liaison_protocol::frames::LogId::ALL {
             checkpointer
                 .sign_if_grown(store.as_ref(), log)
-                .context("signing the initial checkpoint")?;
+                .map_err(RelayError::InitialCheckpoint)?;
         }
         let checkpoint_interval = Duration::from_millis(config.logs.checkpoint_interval_ms);
         let service = Arc::new(
@@ -131,7 +143,7 @@ impl Relay {
                 checkpointer,
                 auditors,
             )
-            .context("loading the directory from the store")?,
+            .map_err(RelayError::LoadDirectory)?,
         );
         // The stateless-reset key is derived from the TLS private key, so a
         // restarted relay can reset its previous incarnation's connections:
@@ -144,18 +156,19 @@ impl Relay {
             let seed: [u8; 32] = h.finalize().into();
             ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &seed)
         };
-        let socket = std::net::UdpSocket::bind(config.listen)
-            .with_context(|| format!("binding UDP {}", config.listen))?;
+        let addr = config.listen;
+        let socket = std::net::UdpSocket::bind(addr)
+            .map_err(|source| RelayError::BindUdp { addr, source })?;
         let endpoint = quinn::Endpoint::new(
             quinn::EndpointConfig::new(Arc::new(reset_key)),
             Some(server_config),
             socket,
             Arc::new(quinn::TokioRuntime),
         )
-        .with_context(|| format!("starting QUIC on {}", config.listen))?;
-        let local_addr = endpoint.local_addr().context("reading the bound address")?;
+        .map_err(|source| RelayError::Quic { addr, source })?;
+        let local_addr = endpoint.local_addr().map_err(RelayError::LocalAddr)?;
         let ops = Ops::bind(&config, service.clone(), redb, health.clone())?;
-        let commit_thread = worker.spawn().context("starting the commit thread")?;
+        let commit_thread = worker.spawn().map_err(RelayError::CommitThread)?;
         Ok(Relay {
             endpoint,
             checkpoint_interval,
@@ -207,7 +220,7 @@ impl Relay {
     /// in a way that needs reopening (an I/O error such as a full disk), the
     /// relay shuts down the same way and returns the error, so that its
     /// supervisor restarts it.
-    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<()> {
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), RelayError> {
         let Relay {
             endpoint,
             service,
@@ -294,31 +307,11 @@ impl Relay {
         ops_tasks.finish().await;
         drop(ops);
         if let Some(why) = health.failure() {
-            anyhow::bail!(
-                "the store failed ({why}); the relay stopped so that it can be restarted \
-                 (check free disk space and the data directory)"
-            );
+            return Err(RelayError::StoreFailed(why));
         }
         tracing::info!("relay stopped");
         Ok(())
     }
-}
-
-/// Create `dir` (and parents) owner-only (0700) if it does not exist.
-pub(crate) fn create_private_dir(dir: &std::path::Path) -> Result<()> {
-    if dir.exists() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder
-        .create(dir)
-        .with_context(|| format!("creating data directory {}", dir.display()))
 }
 
 async fn wait_stop(stop: &mut watch::Receiver<bool>) {

@@ -25,7 +25,7 @@ use tokio::sync::broadcast;
 
 use crate::checkpoints::{Checkpointer, CosignError};
 use crate::commit::{CommitError, Committer};
-use crate::config::Limits;
+use crate::limits::Limits;
 use crate::store::{PrekeyUpload, PutOutcome, SendOp, SendOutcome, Store, StoreError, StoreHealth};
 
 /// Most sequence numbers acknowledged by one Ack.
@@ -167,6 +167,8 @@ pub struct Service {
     checkpointer: Arc<Checkpointer>,
     auditors: Vec<PublicKey>,
     generation: tokio::sync::watch::Sender<u64>,
+    #[cfg(feature = "test-hooks")]
+    hooks: crate::test_hooks::TestHooks,
 }
 
 impl std::fmt::Debug for Service {
@@ -254,6 +256,8 @@ impl Service {
             publish: tokio::sync::Mutex::new(()),
             subscribers,
             health,
+            #[cfg(feature = "test-hooks")]
+            hooks: crate::test_hooks::TestHooks::from_env(),
         };
         service.rebuild_directory_blocking()?;
         Ok(service)
@@ -289,10 +293,11 @@ impl Service {
     }
 
     fn rebuild_directory_blocking(&self) -> Result<(), StoreError> {
+        let now = liaison_clock::now();
         let (authorities, records) = self.store.load_directory()?;
         let roles = self.store.load_roles()?;
         let (directory, rejected) =
-            Directory::build(&self.root, &authorities, &records, &roles, crate::now());
+            Directory::build(&self.root, &authorities, &records, &roles, now);
         // Devices that just left the directory (revoked, removed, expired):
         // their queued envelopes are dropped, with a logged event each.
         let before = self.directory();
@@ -307,7 +312,7 @@ impl Service {
         for d in &removed {
             let n = self
                 .store
-                .drop_queue(d, "device no longer in the directory")?;
+                .drop_queue(d, "device no longer in the directory", now.0)?;
             tracing::info!(device = %fp(d), dropped = n, "device left the directory; queue dropped");
         }
         for r in &rejected {
@@ -389,7 +394,7 @@ impl Service {
     ) -> Result<Response, WireError> {
         match request {
             Request::Ping => Ok(Response::Pong {
-                now: crate::now().0,
+                now: liaison_clock::now().0,
             }),
             Request::Challenge => {
                 let mut nonce = [0u8; 32];
@@ -488,8 +493,8 @@ impl Service {
                 let d = self.directory();
                 #[allow(unused_mut)]
                 let mut records = d.records.clone();
-                #[cfg(debug_assertions)]
-                test_hooks::tamper_directory(&mut records);
+                #[cfg(feature = "test-hooks")]
+                self.hooks.tamper_directory(&mut records);
                 Ok(Response::Directory {
                     authorities: d.authorities.clone(),
                     records,
@@ -519,7 +524,7 @@ impl Service {
                         .iter()
                         .map(|q| (q.seq, q.envelope.message_id))
                         .collect();
-                    let at = crate::now().0;
+                    let at = liaison_clock::now().0;
                     self.blocking(move |s| s.mark_delivered(&device, &handed, at))
                         .await?;
                 }
@@ -538,7 +543,8 @@ impl Service {
                         format!("at most {MAX_ACK} sequence numbers per Ack"),
                     ));
                 }
-                let removed = self.blocking(move |s| s.ack(&device, &seqs)).await?;
+                let at = liaison_clock::now().0;
+                let removed = self.blocking(move |s| s.ack(&device, &seqs, at)).await?;
                 tracing::debug!(device = %fp(&device), removed, "ack");
                 Ok(Response::Ok)
             }
@@ -633,7 +639,7 @@ impl Service {
         // A revocation is published whatever its validity period; any other
         // certificate must be in force now.
         if !cert.revoked {
-            verify_authority(&self.root, &signed, crate::now()).map_err(|e| {
+            verify_authority(&self.root, &signed, liaison_clock::now()).map_err(|e| {
                 err(
                     ErrorCode::InvalidRecord,
                     format!("authority certificate for {} refused: {e}", cert.country),
@@ -1005,15 +1011,11 @@ impl Service {
     ) -> Result<Response, WireError> {
         let cp = self.checkpointer.clone();
         let store = self.store.clone();
-        #[cfg(debug_assertions)]
+        #[cfg(feature = "test-hooks")]
         {
-            // Test-only hook (debug builds): serve a forked history to one
-            // device, to prove that clients detect it.
-            if let (Ok(target), Some(device)) = (
-                std::env::var("LIAISON_RELAY_TEST_FORK_DEVICE"),
-                session.device(),
-            ) && device.to_hex() == target
-            {
+            // Test hook: serve a forked history to one device, to prove that
+            // clients detect it.
+            if session.device().is_some_and(|d| self.hooks.forks_for(&d)) {
                 let note = tokio::task::spawn_blocking(move || cp.forged(store.as_ref(), log))
                     .await
                     .map_err(|_| err(ErrorCode::Internal, "relay task failed"))?
@@ -1144,38 +1146,5 @@ impl Service {
         let max_bytes = self.limits.max_frame;
         self.blocking(move |s| s.fetch(&device, after, limit, max_bytes))
             .await
-    }
-}
-
-/// Test-only misbehaviour of debug builds, driven by environment variables,
-/// so integration tests can prove that clients catch a malicious relay.
-/// Release builds contain none of it.
-#[cfg(debug_assertions)]
-mod test_hooks {
-    use liaison_protocol::codec::{decode_versioned, encode_body};
-    use liaison_protocol::directory::FocalPointRecord;
-    use liaison_protocol::{PublicKey, Signed};
-
-    /// `LIAISON_RELAY_TEST_SUBSTITUTE_KEY=<id>`: serve that record with
-    /// another identity key (the authority's signature is left as it was).
-    /// `LIAISON_RELAY_TEST_INJECT_RECORD=<file>`: also serve the encoded
-    /// signed record in that file, whatever signed it.
-    pub fn tamper_directory(records: &mut Vec<Signed<FocalPointRecord>>) {
-        if let Ok(id) = std::env::var("LIAISON_RELAY_TEST_SUBSTITUTE_KEY") {
-            for r in records.iter_mut() {
-                if let Ok(mut body) = r.decode_unverified()
-                    && body.id.as_str() == id
-                {
-                    body.identity_key = PublicKey([0x5a; 32]);
-                    *r = Signed::from_parts(encode_body(&body), *r.signer(), *r.signature());
-                }
-            }
-        }
-        if let Ok(path) = std::env::var("LIAISON_RELAY_TEST_INJECT_RECORD")
-            && let Ok(bytes) = std::fs::read(path)
-            && let Ok(extra) = decode_versioned::<Signed<FocalPointRecord>>(&bytes, 1 << 16)
-        {
-            records.push(extra);
-        }
     }
 }

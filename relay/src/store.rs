@@ -14,7 +14,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use crate::logs::{self, TableHashes, log_tag};
 use liaison_protocol::codec::{decode_versioned, encode_versioned};
 use liaison_protocol::directory::{AuthorityCertificate, FocalPointRecord, RoleRecord};
 use liaison_protocol::frames::{LogId, Queued};
@@ -27,44 +26,18 @@ use redb::{
     WriteTransaction,
 };
 
-/// Why the store failed. These are the relay's own failures (disk, corruption),
-/// never the peer's fault; they map to `ErrorCode::Internal`.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The database failed (I/O error such as a full disk, lock, ...).
-    // Not a `#[source]`: the message already includes it, and chains printed
-    // with `{:#}` would repeat it.
-    #[error("storage failure: {0}")]
-    Storage(redb::Error),
-    /// Stored bytes did not decode.
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(&'static str),
-}
+use self::logs::{TableHashes, log_tag};
 
-impl StoreError {
-    /// Whether the database can no longer be used without reopening it. redb
-    /// refuses every operation after an I/O error (a full disk, for example)
-    /// until the database is reopened, so the relay must restart.
-    pub fn is_fatal(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Storage(
-                redb::Error::Io(_)
-                    | redb::Error::PreviousIo
-                    | redb::Error::DatabaseClosed
-                    | redb::Error::Corrupted(_)
-                    | redb::Error::LockPoisoned(_)
-            )
-        )
-    }
-}
+mod error;
+mod logs;
+
+pub use error::StoreError;
 
 /// Records the first fatal store failure so the server can stop (and a
 /// supervisor restart it) instead of refusing every request forever.
 #[derive(Debug)]
 pub struct StoreHealth {
-    tx: tokio::sync::watch::Sender<Option<String>>,
+    tx: tokio::sync::watch::Sender<Option<StoreError>>,
 }
 
 impl Default for StoreHealth {
@@ -81,7 +54,7 @@ impl StoreHealth {
         if e.is_fatal() {
             self.tx.send_if_modified(|v| {
                 if v.is_none() {
-                    *v = Some(e.to_string());
+                    *v = Some(e.clone());
                     true
                 } else {
                     false
@@ -91,35 +64,15 @@ impl StoreHealth {
     }
 
     /// The first fatal failure, if any.
-    pub fn failure(&self) -> Option<String> {
+    pub fn failure(&self) -> Option<StoreError> {
         self.tx.borrow().clone()
     }
 
     /// Watch for a fatal failure.
-    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Option<StoreError>> {
         self.tx.subscribe()
     }
 }
-
-macro_rules! from_redb {
-    ($($t:ty),*) => {$(
-        impl From<$t> for StoreError {
-            #[allow(clippy::useless_conversion)]
-            fn from(e: $t) -> Self {
-                StoreError::Storage(e.into())
-            }
-        }
-    )*};
-}
-from_redb!(
-    redb::Error,
-    redb::DatabaseError,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError,
-    redb::SetDurabilityError
-);
 
 /// Result of storing a certificate or record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -281,10 +234,11 @@ pub trait Store: Send + Sync + 'static {
         max_bytes: usize,
     ) -> Result<(Vec<Queued>, bool), StoreError>;
 
-    /// Delete entries of `device` (only its own). Unknown sequence numbers are
-    /// ignored, so acknowledging twice is harmless. Returns how many were
-    /// deleted.
-    fn ack(&self, device: &PublicKey, seqs: &[u64]) -> Result<u64, StoreError>;
+    /// Delete entries of `device` (only its own), logging their Delivered
+    /// (if not logged yet) and Acknowledged events at `at` (ms since the
+    /// epoch). Unknown sequence numbers are ignored, so acknowledging twice
+    /// is harmless. Returns how many were deleted.
+    fn ack(&self, device: &PublicKey, seqs: &[u64], at: u64) -> Result<u64, StoreError>;
 
     /// The highest sequence number ever assigned for `device` (0 if none).
     fn last_seq(&self, device: &PublicKey) -> Result<u64, StoreError>;
@@ -303,8 +257,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 
     /// Delete every queued entry of `device` (revoked or expired), logging a
-    /// Dropped event for each. Returns how many were dropped.
-    fn drop_queue(&self, device: &PublicKey, reason: &str) -> Result<u64, StoreError>;
+    /// Dropped event for each at `at` (ms since the epoch). Returns how many
+    /// were dropped.
+    fn drop_queue(&self, device: &PublicKey, reason: &str, at: u64) -> Result<u64, StoreError>;
 
     /// Size and root of a log.
     fn log_head(&self, log: LogId) -> Result<(u64, Hash), StoreError>;
@@ -889,13 +844,13 @@ impl Store for RedbStore {
         Ok((items, more))
     }
 
-    fn ack(&self, device: &PublicKey, seqs: &[u64]) -> Result<u64, StoreError> {
+    fn ack(&self, device: &PublicKey, seqs: &[u64], at: u64) -> Result<u64, StoreError> {
         let txn = self.write()?;
         let mut removed = 0u64;
         {
             let mut queues = txn.open_table(QUEUES)?;
             let mut delivered = txn.open_table(DELIVERED)?;
-            let now = crate::now();
+            let now = liaison_protocol::Timestamp(at);
             for seq in seqs.iter().collect::<BTreeSet<_>>() {
                 let entry = queues
                     .remove((&device.0, *seq))?
@@ -995,7 +950,7 @@ impl Store for RedbStore {
         Ok(())
     }
 
-    fn drop_queue(&self, device: &PublicKey, reason: &str) -> Result<u64, StoreError> {
+    fn drop_queue(&self, device: &PublicKey, reason: &str, at: u64) -> Result<u64, StoreError> {
         let txn = self.write()?;
         let mut dropped = 0u64;
         {
@@ -1006,7 +961,7 @@ impl Store for RedbStore {
                 let (k, v) = item?;
                 entries.push((k.value().1, v.value().1.to_vec()));
             }
-            let now = crate::now();
+            let now = liaison_protocol::Timestamp(at);
             for (seq, encoded) in entries {
                 queues.remove((&device.0, seq))?;
                 delivered.remove((&device.0, seq))?;

@@ -125,8 +125,8 @@ fn ack_deletes_only_the_devices_own_entries() {
         .commit_sends(&[op(1, &s, &[a, b]), op(2, &s, &[a, b])], 10, 100)
         .unwrap();
     // Both devices have seq 1 and 2; acking as A touches only A's queue.
-    assert_eq!(store.ack(&a, &[1, 2, 77]).unwrap(), 2);
-    assert_eq!(store.ack(&a, &[1, 2]).unwrap(), 0, "idempotent");
+    assert_eq!(store.ack(&a, &[1, 2, 77], 2_000).unwrap(), 2);
+    assert_eq!(store.ack(&a, &[1, 2], 2_000).unwrap(), 0, "idempotent");
     assert_eq!(store.queue_depth(&a).unwrap(), 0);
     assert_eq!(store.queue_depth(&b).unwrap(), 2);
     let (items, more) = store.fetch(&b, 0, 10, usize::MAX).unwrap();
@@ -169,7 +169,7 @@ fn queue_limit_refuses_only_the_offending_message() {
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].envelope.message_id, op(4, &s, &[]).message_id);
     // A refused message was not recorded as seen: once there is room, it goes.
-    store.ack(&a, &[1]).unwrap();
+    store.ack(&a, &[1], 2_000).unwrap();
     assert!(matches!(
         store.commit_sends(&[op(3, &s, &[b, a])], 11, 2).unwrap()[0],
         SendOutcome::Accepted { .. }

@@ -4,16 +4,92 @@
 //! The certificate names [`RELAY_SERVER_NAME`] only so TLS has a name to
 //! check; trust comes from the pin, not from any CA.
 
-use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
 use liaison_protocol::bundle::RELAY_SERVER_NAME;
 use liaison_protocol::frames::ALPN;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
+
+/// Why the relay's TLS identity or its QUIC server configuration could not
+/// be set up. These are the operator's files or settings, never a peer's
+/// doing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// The certificate exists without its key.
+    #[error(
+        "TLS certificate {} exists but its key {} does not; restore the key or remove the \
+         certificate to generate a new pair (clients must then be given the new pin)",
+        cert.display(),
+        key.display()
+    )]
+    KeyMissing {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The missing key file.
+        key: PathBuf,
+    },
+    /// The key exists without its certificate.
+    #[error(
+        "TLS key {} exists but its certificate {} does not; restore the certificate or \
+         remove the key to generate a new pair (clients must then be given the new pin)",
+        key.display(),
+        cert.display()
+    )]
+    CertificateMissing {
+        /// The missing certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+    },
+    /// A PEM file could not be read, or holds no certificate or key.
+    #[error("reading TLS {what} {}", path.display())]
+    Read {
+        /// `certificate` or `key`.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: rustls::pki_types::pem::Error,
+    },
+    /// Generating a new key or self-signed certificate failed.
+    #[error("{what}")]
+    Generate {
+        /// The step, such as `generating the TLS key`.
+        what: &'static str,
+        /// The cause.
+        source: rcgen::Error,
+    },
+    /// The freshly generated key could not be encoded.
+    #[error("encoding the TLS key: {0}")]
+    EncodeKey(&'static str),
+    /// Writing a new certificate or key (or creating its directory) failed.
+    #[error("{what} {}", path.display())]
+    Write {
+        /// The step, such as `writing TLS key`.
+        what: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The certificate and key do not match, or use an unsupported algorithm.
+    #[error("TLS certificate and key do not match or are unsupported")]
+    Unusable(#[source] rustls::Error),
+    /// The *ring* provider offers no TLS 1.3 (cannot happen with a sound
+    /// build of rustls).
+    #[error("TLS 1.3 unavailable in the ring provider")]
+    NoTls13(#[source] rustls::Error),
+    /// No cipher suite fit for QUIC (cannot happen with the *ring* provider).
+    #[error("no QUIC-capable cipher suite")]
+    NoQuicSuite(#[source] quinn::crypto::rustls::NoInitialCipherSuite),
+    /// `limits.idle_timeout_secs` does not fit a QUIC idle timeout.
+    #[error("limits.idle_timeout_secs out of range")]
+    IdleTimeout(#[source] quinn::VarIntBoundsExceeded),
+}
 
 /// A certificate and its private key.
 pub struct TlsIdentity {
@@ -47,83 +123,71 @@ pub fn cert_der_sha256(der: &[u8]) -> [u8; 32] {
 /// Load the certificate and key, generating both on first use. Refuses to
 /// generate when only one of the two files exists (an operator mistake that
 /// must not silently replace a pinned certificate).
-pub fn load_or_generate(cert_path: &Path, key_path: &Path) -> Result<TlsIdentity> {
+pub fn load_or_generate(cert_path: &Path, key_path: &Path) -> Result<TlsIdentity, TlsError> {
     match (cert_path.exists(), key_path.exists()) {
         (true, true) => load(cert_path, key_path),
         (false, false) => generate(cert_path, key_path),
-        (true, false) => bail!(
-            "TLS certificate {} exists but its key {} does not; restore the key or remove the \
-             certificate to generate a new pair (clients must then be given the new pin)",
-            cert_path.display(),
-            key_path.display()
-        ),
-        (false, true) => bail!(
-            "TLS key {} exists but its certificate {} does not; restore the certificate or \
-             remove the key to generate a new pair (clients must then be given the new pin)",
-            key_path.display(),
-            cert_path.display()
-        ),
+        (true, false) => Err(TlsError::KeyMissing {
+            cert: cert_path.to_owned(),
+            key: key_path.to_owned(),
+        }),
+        (false, true) => Err(TlsError::CertificateMissing {
+            cert: cert_path.to_owned(),
+            key: key_path.to_owned(),
+        }),
     }
 }
 
 /// Load an existing certificate (first PEM certificate of the file) and key.
-pub fn load(cert_path: &Path, key_path: &Path) -> Result<TlsIdentity> {
-    let cert = CertificateDer::from_pem_file(cert_path)
-        .with_context(|| format!("reading TLS certificate {}", cert_path.display()))?;
-    let key = PrivateKeyDer::from_pem_file(key_path)
-        .with_context(|| format!("reading TLS key {}", key_path.display()))?;
+pub fn load(cert_path: &Path, key_path: &Path) -> Result<TlsIdentity, TlsError> {
+    let cert = CertificateDer::from_pem_file(cert_path).map_err(|source| TlsError::Read {
+        what: "certificate",
+        path: cert_path.to_owned(),
+        source,
+    })?;
+    let key = PrivateKeyDer::from_pem_file(key_path).map_err(|source| TlsError::Read {
+        what: "key",
+        path: key_path.to_owned(),
+        source,
+    })?;
     Ok(TlsIdentity { cert, key })
 }
 
-fn generate(cert_path: &Path, key_path: &Path) -> Result<TlsIdentity> {
+fn generate(cert_path: &Path, key_path: &Path) -> Result<TlsIdentity, TlsError> {
+    let step = |what| move |source| TlsError::Generate { what, source };
     let key_pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-        .context("generating the TLS key")?;
+        .map_err(step("generating the TLS key"))?;
     let mut params = rcgen::CertificateParams::new(vec![RELAY_SERVER_NAME.to_owned()])
-        .context("TLS certificate parameters")?;
+        .map_err(step("TLS certificate parameters"))?;
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, RELAY_SERVER_NAME);
     let cert = params
         .self_signed(&key_pair)
-        .context("self-signing the TLS certificate")?;
+        .map_err(step("self-signing the TLS certificate"))?;
+    let write = |what, path: &Path| {
+        let path = path.to_owned();
+        move |source| TlsError::Write { what, path, source }
+    };
     for p in [cert_path, key_path] {
         if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating directory {}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(write("creating directory", dir))?;
         }
     }
-    write_new_file(key_path, key_pair.serialize_pem().as_bytes(), true)
-        .with_context(|| format!("writing TLS key {}", key_path.display()))?;
-    write_new_file(cert_path, cert.pem().as_bytes(), false)
-        .with_context(|| format!("writing TLS certificate {}", cert_path.display()))?;
+    crate::datadir::write_new_file(key_path, key_pair.serialize_pem().as_bytes(), true)
+        .map_err(write("writing TLS key", key_path))?;
+    crate::datadir::write_new_file(cert_path, cert.pem().as_bytes(), false)
+        .map_err(write("writing TLS certificate", cert_path))?;
     tracing::info!(
         cert = %cert_path.display(),
         sha256 = %hex::encode(cert_der_sha256(cert.der())),
         "generated a new TLS certificate"
     );
-    let key = PrivateKeyDer::try_from(key_pair.serialize_der())
-        .map_err(|e| anyhow::anyhow!("encoding the TLS key: {e}"))?;
+    let key = PrivateKeyDer::try_from(key_pair.serialize_der()).map_err(TlsError::EncodeKey)?;
     Ok(TlsIdentity {
         cert: cert.der().clone(),
         key,
     })
-}
-
-/// Create `path` (failing if it exists), write `bytes` and sync. With
-/// `secret`, the file is created owner-read/write only (0600).
-pub fn write_new_file(path: &Path, bytes: &[u8], secret: bool) -> std::io::Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    if secret {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    #[cfg(not(unix))]
-    let _ = secret;
-    let mut f = opts.open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
 }
 
 /// The QUIC server configuration: TLS 1.3 only, the *ring* provider (never
@@ -131,25 +195,25 @@ pub fn write_new_file(path: &Path, bytes: &[u8], secret: bool) -> std::io::Resul
 /// replayable), and transport limits derived from the relay limits.
 pub fn server_config(
     identity: &TlsIdentity,
-    limits: &crate::config::Limits,
-) -> Result<quinn::ServerConfig> {
+    limits: &crate::limits::Limits,
+) -> Result<quinn::ServerConfig, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .context("TLS 1.3 unavailable in the ring provider")?
+        .map_err(TlsError::NoTls13)?
         .with_no_client_auth()
         .with_single_cert(vec![identity.cert.clone()], identity.key.clone_key())
-        .context("TLS certificate and key do not match or are unsupported")?;
+        .map_err(TlsError::Unusable)?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
     tls.max_early_data_size = 0;
-    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
-        .context("no QUIC-capable cipher suite")?;
+    let quic =
+        quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(TlsError::NoQuicSuite)?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
 
     let mut transport = quinn::TransportConfig::default();
     let idle =
         quinn::IdleTimeout::try_from(std::time::Duration::from_secs(limits.idle_timeout_secs))
-            .context("limits.idle_timeout_secs out of range")?;
+            .map_err(TlsError::IdleTimeout)?;
     transport.max_idle_timeout(Some(idle));
     transport.max_concurrent_bidi_streams(quinn::VarInt::from_u32(MAX_STREAMS_PER_CONNECTION));
     transport.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
@@ -187,7 +251,7 @@ mod tests {
             let mode = std::fs::metadata(&k).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        server_config(&again, &crate::config::Limits::default()).unwrap();
+        server_config(&again, &crate::limits::Limits::default()).unwrap();
         std::fs::remove_file(&k).unwrap();
         assert!(load_or_generate(&c, &k).is_err());
     }

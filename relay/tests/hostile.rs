@@ -10,7 +10,6 @@
 )]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use liaison_protocol::directory::{
@@ -24,29 +23,18 @@ use liaison_protocol::message::{Envelope, OlmKind, Prekey};
 use liaison_protocol::{
     CountryCode, DirectoryId, MessageId, PublicKey, SecretKey, Signed, Timestamp,
 };
-use liaison_relay::{Limits, Relay, RelayConfig, RelayHandle};
+use liaison_relay::{Limits, Relay, RelayConfig, RelayError, RelayHandle};
+use liaison_tests::raw::RawConnection;
 
 // ---------------------------------------------------------------- client side
 
 struct Client {
-    _endpoint: quinn::Endpoint,
-    conn: quinn::Connection,
+    conn: RawConnection,
 }
 
-async fn connect_raw(addr: SocketAddr, pin: [u8; 32]) -> Result<Client, String> {
-    // The client's own pinned configuration: the same TLS a focal point uses.
-    let tls = liaison_net::client_tls_config(pin).unwrap();
-    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
-    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
-    let conn = endpoint
-        .connect(addr, liaison_protocol::bundle::RELAY_SERVER_NAME)
-        .unwrap()
-        .await
-        .map_err(|e| e.to_string())?;
+async fn connect_raw(addr: SocketAddr, pin: [u8; 32]) -> Result<Client, quinn::ConnectionError> {
     Ok(Client {
-        _endpoint: endpoint,
-        conn,
+        conn: liaison_tests::raw::connect(addr, pin).await?,
     })
 }
 
@@ -197,7 +185,7 @@ struct Running {
     pin: [u8; 32],
     handle: RelayHandle,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    task: tokio::task::JoinHandle<Result<(), RelayError>>,
     _dir: tempfile::TempDir,
 }
 
@@ -688,7 +676,7 @@ async fn connection_limit_and_authentication_timeout() {
     let code = match connect_raw(relay.addr, relay.pin).await {
         Ok(second) => close_code(&second.conn).await,
         Err(e) => {
-            assert!(e.contains("503"), "{e}");
+            assert!(e.to_string().contains("503"), "{e}");
             503
         }
     };

@@ -1,14 +1,23 @@
 //! Harness for cross-crate integration tests: starts real `liaison-relay`
 //! processes on loopback, drives the real `liaison` and `liaison-admin`
-//! binaries, and cleans up after itself.
+//! binaries, opens raw QUIC connections ([`raw`]) for tests that play a
+//! misbehaving client, and cleans up after itself.
 //!
 //! The binaries are found next to the test executable's target directory
-//! (`target/<profile>/`); `scripts/test` builds them before running tests.
+//! (`target/<profile>/`); `scripts/test` builds them, with the test hooks
+//! (cargo features `liaison-relay/test-hooks` and `liaison-clock/test-hooks`),
+//! before running tests.
+//!
+//! Time: no test sleeps until a time-based rule applies. A relay or a
+//! command runs with its clock shifted instead ([`CLOCK_OFFSET_ENV`],
+//! [`DevNet::restart_with_clock_offset`]); code inside the test process
+//! takes the time as an argument or an injected clock. Waiting for
+//! something observable (a checkpoint signed, a process up) polls with a
+//! deadline.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::io::{BufRead, BufReader};
-use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
@@ -16,6 +25,10 @@ use std::time::{Duration, Instant};
 
 /// Passphrase used for every test home.
 pub const PASSPHRASE: &str = "integration-test passphrase";
+
+/// The environment variable that shifts the clock of a relay, agent or
+/// command built with the test hooks (milliseconds, signed).
+pub const CLOCK_OFFSET_ENV: &str = liaison_clock::OFFSET_ENV;
 
 /// Directory holding the workspace binaries.
 pub fn bin_dir() -> PathBuf {
@@ -90,10 +103,14 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// A free UDP port on 127.0.0.1 (bound, then released).
-pub fn free_port() -> u16 {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.local_addr().unwrap().port()
+/// What a relay built with the test hooks says first when it is ready.
+const TEST_HOOKS_LINE: &str = "liaison-relay: built with test hooks";
+
+/// What the relay printed when it was ready.
+struct Ready {
+    addr: String,
+    metrics: Option<String>,
+    test_hooks: bool,
 }
 
 /// A development network served by a real `liaison-relay dev` process.
@@ -101,7 +118,10 @@ pub fn free_port() -> u16 {
 pub struct DevNet {
     /// The network directory (bundle, authority keys, relay data).
     pub dir: TempDir,
-    /// The relay's listen address.
+    /// The relay's listen address: the port the relay bound at its first
+    /// start (it binds port 0 and reports the port it got, so no other
+    /// process can take it in between), kept across restarts because the
+    /// enrolled homes' bundles name it.
     pub addr: String,
     /// The relay's metrics and health endpoint (`host:port`), as it printed
     /// at its last start.
@@ -110,13 +130,13 @@ pub struct DevNet {
 }
 
 impl DevNet {
-    /// Create a network in a new directory and start its relay.
+    /// Create a network in a new directory and start its relay on a port
+    /// of its own choosing.
     pub fn start() -> DevNet {
         let dir = TempDir::new("net");
-        let addr = format!("127.0.0.1:{}", free_port());
         let mut net = DevNet {
             dir,
-            addr,
+            addr: "127.0.0.1:0".to_owned(),
             metrics: None,
             relay: None,
         };
@@ -147,8 +167,9 @@ impl DevNet {
         self.restart_with(&[]);
     }
 
-    /// (Re)start the relay with extra environment variables (test hooks of
-    /// debug builds) and wait until it listens.
+    /// (Re)start the relay with extra environment variables (the relay's
+    /// test hooks, `LIAISON_RELAY_TEST_*`, or [`CLOCK_OFFSET_ENV`]) and wait
+    /// until it listens.
     pub fn restart_with(&mut self, env: &[(&str, &str)]) {
         let mut child = Command::new(bin("liaison-relay"))
             .args(["dev", "--dir"])
@@ -165,29 +186,68 @@ impl DevNet {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut tx = Some(tx);
-            let mut metrics = None;
+            let (mut metrics, mut test_hooks) = (None, false);
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                test_hooks |= line.starts_with(TEST_HOOKS_LINE);
                 if let Some(m) = line
                     .strip_prefix("liaison-relay: metrics on http://")
                     .and_then(|m| m.strip_suffix("/metrics"))
                 {
                     metrics = Some(m.to_owned());
                 }
-                if line.contains("listening on")
+                if let Some(addr) = line.strip_prefix("liaison-relay: listening on ")
                     && let Some(tx) = tx.take()
                 {
-                    let _ = tx.send(metrics.take());
+                    let _ = tx.send(Ready {
+                        addr: addr.trim().to_owned(),
+                        metrics: metrics.take(),
+                        test_hooks,
+                    });
                 }
             }
         });
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(metrics) => self.metrics = metrics,
+        let ready = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(ready) => ready,
             Err(_) => {
                 let _ = child.kill();
                 panic!("liaison-relay did not report listening within 60 s");
             }
-        }
+        };
+        // The port the relay bound (the first start asks for any).
+        self.addr = ready.addr;
+        self.metrics = ready.metrics;
         self.relay = Some(child);
+        assert!(
+            env.is_empty() || ready.test_hooks,
+            "{} was built without the test hooks this test needs ({env:?}): build it with \
+             `cargo build --workspace --bins --features liaison-relay/test-hooks,liaison-clock/test-hooks` \
+             (scripts/test does)",
+            bin("liaison-relay").display()
+        );
+    }
+
+    /// (Re)start the relay with its clock shifted by `offset_ms`
+    /// milliseconds (negative: in the past), plus `env`, as a relay
+    /// running that much later (or earlier) would be.
+    pub fn restart_with_clock_offset(&mut self, offset_ms: i64, env: &[(&str, &str)]) {
+        let offset = offset_ms.to_string();
+        let mut all = vec![(CLOCK_OFFSET_ENV, offset.as_str())];
+        all.extend_from_slice(env);
+        self.restart_with(&all);
+    }
+
+    /// A raw QUIC connection to the relay, pinned to its certificate.
+    pub async fn raw_connect(&self) -> raw::RawConnection {
+        let bundle = liaison_protocol::bundle::Bundle::from_toml(
+            &std::fs::read_to_string(self.bundle()).expect("the dev network's bundle"),
+        )
+        .expect("the dev network's bundle parses");
+        raw::connect(
+            self.addr.parse().expect("the relay's address"),
+            bundle.cert_pin().expect("the bundle pins a certificate"),
+        )
+        .await
+        .expect("a QUIC connection to the relay")
     }
 
     /// SIGKILL the relay (no graceful shutdown) and reap it.
@@ -314,6 +374,53 @@ impl DevNet {
 impl Drop for DevNet {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Raw QUIC connections to a relay: the pinned TLS a client uses, without
+/// the client, for tests that send what no honest client would.
+pub mod raw {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use liaison_protocol::bundle::RELAY_SERVER_NAME;
+
+    /// A connection and the endpoint that keeps it alive.
+    #[derive(Debug)]
+    pub struct RawConnection {
+        /// The client endpoint (bound to an ephemeral loopback port).
+        pub endpoint: quinn::Endpoint,
+        /// The connection.
+        pub conn: quinn::Connection,
+    }
+
+    impl std::ops::Deref for RawConnection {
+        type Target = quinn::Connection;
+
+        fn deref(&self) -> &quinn::Connection {
+            &self.conn
+        }
+    }
+
+    /// Connect to the relay at `addr` whose certificate hashes to `pin`.
+    /// An error is the handshake's (a wrong pin, or a relay that closed the
+    /// connection at once, such as one over its connection limit).
+    pub async fn connect(
+        addr: SocketAddr,
+        pin: [u8; 32],
+    ) -> Result<RawConnection, quinn::ConnectionError> {
+        // The client's own pinned configuration: the same TLS a focal point uses.
+        let tls = liaison_net::client_tls_config(pin).expect("the pinned TLS configuration");
+        let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
+            .expect("a QUIC-capable TLS configuration");
+        let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().expect("an address"))
+            .expect("a client endpoint on loopback");
+        endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
+        let conn = endpoint
+            .connect(addr, RELAY_SERVER_NAME)
+            .expect("a valid server name and address")
+            .await?;
+        Ok(RawConnection { endpoint, conn })
     }
 }
 

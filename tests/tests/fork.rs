@@ -1,6 +1,6 @@
-//! A relay that shows two clients different histories (a test-only hook of
-//! debug builds serves one device a forked checkpoint, signed with the real
-//! log key) is caught when the clients exchange a message: the checkpoints
+//! A relay that shows two clients different histories (a test hook of
+//! builds with the `test-hooks` feature serves one device a forked
+//! checkpoint, signed with the real log key) is caught when the clients exchange a message: the checkpoints
 //! carried inside signed payloads do not reconcile with the recipient's
 //! view, and both signed checkpoints are kept as evidence.
 

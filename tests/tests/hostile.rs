@@ -5,11 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
-use liaison_net::client_tls_config;
-use liaison_protocol::bundle::{Bundle, RELAY_SERVER_NAME};
 use liaison_protocol::frames::{
     AUTH_DOMAIN, EXPORTER_LABEL, ErrorCode, Request, Response, auth_message, decode_frame,
     encode_frame,
@@ -23,21 +18,6 @@ enum Outcome {
     Refused(ErrorCode),
     Closed,
     Answered(Response),
-}
-
-async fn connect(net: &DevNet) -> (quinn::Endpoint, quinn::Connection) {
-    let bundle = Bundle::from_toml(&std::fs::read_to_string(net.bundle()).unwrap()).unwrap();
-    let tls = client_tls_config(bundle.cert_pin().unwrap()).unwrap();
-    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
-    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
-    let addr: SocketAddr = net.addr.parse().unwrap();
-    let conn = endpoint
-        .connect(addr, RELAY_SERVER_NAME)
-        .unwrap()
-        .await
-        .unwrap();
-    (endpoint, conn)
 }
 
 /// Write raw bytes on a new stream and classify what comes back.
@@ -73,7 +53,7 @@ async fn relay_survives_hostile_streams() {
     let net = DevNet::start();
     let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
     let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
-    let (_ep, conn) = connect(&net).await;
+    let conn = net.raw_connect().await;
 
     // Garbage.
     let o = exchange(&conn, b"GET / HTTP/1.1\r\nHost: relay\r\n\r\n").await;
@@ -182,7 +162,7 @@ async fn relay_survives_hostile_streams() {
     // A burst of concurrent garbage streams on fresh connections.
     let mut handles = Vec::new();
     for i in 0..20u8 {
-        let (ep, c) = connect(&net).await;
+        let c = net.raw_connect().await;
         handles.push(tokio::spawn(async move {
             for j in 0..5u8 {
                 let junk: Vec<u8> = (0..64u8)
@@ -191,7 +171,7 @@ async fn relay_survives_hostile_streams() {
                 let _ = exchange(&c, &junk).await;
             }
             c.close(0u32.into(), b"");
-            ep.wait_idle().await;
+            c.endpoint.wait_idle().await;
         }));
     }
     for h in handles {
@@ -199,7 +179,7 @@ async fn relay_survives_hostile_streams() {
     }
 
     // Still up: Ping answers, and a legitimate exchange works end to end.
-    let (_ep2, conn2) = connect(&net).await;
+    let conn2 = net.raw_connect().await;
     assert!(matches!(
         exchange(&conn2, &encode_frame(&Request::Ping)).await,
         Outcome::Answered(Response::Pong { .. })

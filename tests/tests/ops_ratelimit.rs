@@ -6,12 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
-use liaison_net::client_tls_config;
 use liaison_protocol::DirectoryId;
-use liaison_protocol::bundle::{Bundle, RELAY_SERVER_NAME};
 use liaison_protocol::frames::{ErrorCode, Response, decode_frame};
 use liaison_protocol::handling::Handling;
 use liaison_tests::{DevNet, http_get, inproc, metric_value};
@@ -96,21 +91,6 @@ async fn one_client_over_its_limit_does_not_affect_another() {
     carol.disconnect().await;
 }
 
-async fn raw_connection(net: &DevNet) -> (quinn::Endpoint, quinn::Connection) {
-    let bundle = Bundle::from_toml(&std::fs::read_to_string(net.bundle()).unwrap()).unwrap();
-    let tls = client_tls_config(bundle.cert_pin().unwrap()).unwrap();
-    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
-    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
-    let addr: SocketAddr = net.addr.parse().unwrap();
-    let conn = endpoint
-        .connect(addr, RELAY_SERVER_NAME)
-        .unwrap()
-        .await
-        .unwrap();
-    (endpoint, conn)
-}
-
 /// A client that starts a request and never finishes it is answered with
 /// an error once `request_timeout_secs` passed; connections beyond
 /// `max_unauthenticated_per_ip` from one address are closed with 503.
@@ -124,7 +104,7 @@ async fn slow_clients_and_unauthenticated_connections_are_limited() {
     net.kill();
     net.restart();
 
-    let (_e1, slow) = raw_connection(&net).await;
+    let slow = net.raw_connect().await;
     let (mut send, mut recv) = slow.open_bi().await.unwrap();
     // Announce a 10-byte frame, send 2 bytes of it, then stall.
     send.write_all(&[0, 0, 0, 10, 1, 2]).await.unwrap();
@@ -137,8 +117,8 @@ async fn slow_clients_and_unauthenticated_connections_are_limited() {
         other => panic!("expected a refusal, got {other:?}"),
     }
 
-    let (_e2, _second) = raw_connection(&net).await;
-    let (_e3, third) = raw_connection(&net).await;
+    let _second = net.raw_connect().await;
+    let third = net.raw_connect().await;
     match third.closed().await {
         quinn::ConnectionError::ApplicationClosed(close) => {
             assert_eq!(close.error_code, quinn::VarInt::from_u32(503), "{close:?}");

@@ -5,14 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use liaison_client::Client;
-use liaison_net::client_tls_config;
-use liaison_protocol::bundle::{Bundle, RELAY_SERVER_NAME};
 use liaison_protocol::handling::Handling;
 use liaison_protocol::{DirectoryId, MessageId};
 use liaison_tests::{DevNet, inproc};
@@ -20,21 +17,6 @@ use liaison_tests::{DevNet, inproc};
 const SENDERS: usize = 3;
 /// Acknowledged messages per sender before the SIGTERM.
 const BEFORE_TERM: usize = 15;
-
-async fn raw_connection(net: &DevNet) -> (quinn::Endpoint, quinn::Connection) {
-    let bundle = Bundle::from_toml(&std::fs::read_to_string(net.bundle()).unwrap()).unwrap();
-    let tls = client_tls_config(bundle.cert_pin().unwrap()).unwrap();
-    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
-    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
-    let addr: SocketAddr = net.addr.parse().unwrap();
-    let conn = endpoint
-        .connect(addr, RELAY_SERVER_NAME)
-        .unwrap()
-        .await
-        .unwrap();
-    (endpoint, conn)
-}
 
 async fn reconnect(c: &mut Client) {
     c.disconnect().await;
@@ -73,7 +55,7 @@ async fn sigterm_during_sends_loses_nothing_acknowledged() {
     }
 
     // A connected, idle client: it must be told to reconnect later (504).
-    let (_endpoint, idle) = raw_connection(&net).await;
+    let idle = net.raw_connect().await;
 
     let acked = Arc::new(Mutex::new(Vec::<MessageId>::new()));
     let progress = Arc::new(AtomicUsize::new(0));

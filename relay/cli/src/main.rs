@@ -1,5 +1,9 @@
 //! `liaison-relay`: run a Liaison relay.
 //!
+//! The command line over the `liaison_relay` library, and what only it
+//! needs: the client side of `backup` and `restore` ([`backup`]), `anyhow`
+//! reports with their causes.
+//!
 //! Exit codes: 0 success (including a graceful shutdown on SIGTERM or
 //! SIGINT), 1 error (configuration, I/O, bind, a store failure), 2 usage.
 //! Logs go to stderr (`--log-format text|json`, `[logging]` in the
@@ -15,7 +19,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use liaison_relay::config::Overrides;
 use liaison_relay::logging::{self, LogFormat};
-use liaison_relay::{Relay, RelayConfig, backup, dev};
+use liaison_relay::{Relay, RelayConfig, dev};
+
+mod backup;
 
 /// The Liaison relay: durable, end-to-end-encrypted message queues for focal
 /// points, over QUIC.
@@ -30,9 +36,28 @@ struct Cli {
         env = "LIAISON_LOG_FORMAT",
         hide_env_values = true
     )]
-    log_format: Option<LogFormat>,
+    log_format: Option<LogFormatArg>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How log lines are written to stderr (the library's [`LogFormat`], as a
+/// command-line value).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormatArg {
+    /// Human-readable lines (coloured on a terminal).
+    Text,
+    /// One JSON object per line (for journald, Loki, Elasticsearch, ...).
+    Json,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(f: LogFormatArg) -> Self {
+        match f {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -156,10 +181,18 @@ fn load(path: &std::path::Path) -> anyhow::Result<RelayConfig> {
     RelayConfig::load(path).with_context(|| format!("in {}", path.display()))
 }
 
+/// The first line of the readiness output of a build with test hooks
+/// (never a release build; `.ci/run` checks). The integration tests look
+/// for it before they rely on a hook.
+const TEST_HOOKS_LINE: &str = "liaison-relay: built with test hooks (misbehaviour on demand, a shifted clock): never use in production\n";
+
 /// Announce on stdout what the relay serves, once it is ready (scripts and
-/// tests wait for the "listening on" line).
+/// tests wait for the "listening on" line, which comes last).
 fn announce(relay: &Relay, dial: SocketAddr) {
     let mut text = String::new();
+    if liaison_relay::TEST_HOOKS || liaison_clock::TEST_HOOKS {
+        text.push_str(TEST_HOOKS_LINE);
+    }
     if let Some(m) = relay.metrics_addr() {
         text.push_str(&format!("liaison-relay: metrics on http://{m}/metrics\n"));
     }
@@ -174,7 +207,7 @@ fn announce(relay: &Relay, dial: SocketAddr) {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let flag_format = cli.log_format;
+    let flag_format = cli.log_format.map(LogFormat::from);
     let init_default = || logging::init(flag_format.unwrap_or_default(), "info");
     match cli.command {
         Command::Run {
@@ -195,7 +228,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let shutdown = shutdown_signal();
                 let relay = Relay::bind(config)?;
                 announce(&relay, relay.local_addr());
-                relay.serve(shutdown).await
+                relay.serve(shutdown).await?;
+                anyhow::Ok(())
             })
         }
         Command::Dev {
@@ -217,7 +251,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 out(&dev::instructions(&net))?;
                 out("\n")?;
                 announce(&relay, dev::dial_addr(bound));
-                relay.serve(shutdown).await
+                relay.serve(shutdown).await?;
+                anyhow::Ok(())
             })
         }
         Command::CheckConfig { file } => {

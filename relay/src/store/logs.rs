@@ -16,7 +16,7 @@ use liaison_protocol::log::{CompactRange, Hash, HashReader, leaf_hash};
 use liaison_protocol::{MessageId, Timestamp};
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
-use crate::store::StoreError;
+use super::error::StoreError;
 
 /// (log, index) → stored entry bytes.
 pub(crate) const LOG_ENTRIES: TableDefinition<(u8, u64), &[u8]> =

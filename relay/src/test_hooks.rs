@@ -1,0 +1,93 @@
+//! Misbehaviour on demand, so that integration tests can prove that clients
+//! catch a malicious relay. Compiled only with the cargo feature
+//! `test-hooks`, which release builds never enable (the `liaison-relay`
+//! binary says so in its readiness output when it is compiled in, and logs
+//! the hooks in force at start).
+//!
+//! Driven by environment variables, read once when the relay starts:
+//! - `LIAISON_RELAY_TEST_FORK_DEVICE=<device key hex>`: answer that
+//!   device's GetCheckpoint with a forked checkpoint (same size, another
+//!   root, signed with the real log key);
+//! - `LIAISON_RELAY_TEST_SUBSTITUTE_KEY=<id>`: serve that focal point's
+//!   record with another identity key (the authority's signature is left as
+//!   it was);
+//! - `LIAISON_RELAY_TEST_INJECT_RECORD=<file>`: also serve the encoded
+//!   signed record in that file, whatever signed it.
+//!
+//! The time of the relay is shifted with `LIAISON_TEST_CLOCK_OFFSET_MS`
+//! (see `liaison-clock`, whose `test-hooks` feature this one enables).
+
+use std::path::PathBuf;
+
+use liaison_protocol::codec::{decode_versioned, encode_body};
+use liaison_protocol::directory::FocalPointRecord;
+use liaison_protocol::{PublicKey, Signed};
+
+/// See the module documentation.
+pub const FORK_DEVICE_ENV: &str = "LIAISON_RELAY_TEST_FORK_DEVICE";
+/// See the module documentation.
+pub const SUBSTITUTE_KEY_ENV: &str = "LIAISON_RELAY_TEST_SUBSTITUTE_KEY";
+/// See the module documentation.
+pub const INJECT_RECORD_ENV: &str = "LIAISON_RELAY_TEST_INJECT_RECORD";
+
+/// The hooks in force, from the environment.
+#[derive(Debug, Default)]
+pub(crate) struct TestHooks {
+    fork_device: Option<String>,
+    substitute_key: Option<String>,
+    inject_record: Option<PathBuf>,
+}
+
+impl TestHooks {
+    pub(crate) fn from_env() -> Self {
+        let hooks = TestHooks {
+            fork_device: std::env::var(FORK_DEVICE_ENV).ok(),
+            substitute_key: std::env::var(SUBSTITUTE_KEY_ENV).ok(),
+            inject_record: std::env::var_os(INJECT_RECORD_ENV).map(PathBuf::from),
+        };
+        let clock_offset_ms = liaison_clock::test_hooks::offset_ms();
+        let set = hooks.fork_device.is_some()
+            || hooks.substitute_key.is_some()
+            || hooks.inject_record.is_some()
+            || clock_offset_ms != 0;
+        if set {
+            tracing::warn!(
+                ?hooks,
+                clock_offset_ms,
+                "test hooks in force: this relay misbehaves on purpose"
+            );
+        } else {
+            tracing::info!("built with test hooks (none set): never use this build in production");
+        }
+        hooks
+    }
+
+    /// Whether `device` is served a forked log.
+    pub(crate) fn forks_for(&self, device: &PublicKey) -> bool {
+        self.fork_device
+            .as_deref()
+            .is_some_and(|target| device.to_hex() == target)
+    }
+
+    /// Substitute a key in, or add a record to, the directory served to a
+    /// device.
+    pub(crate) fn tamper_directory(&self, records: &mut Vec<Signed<FocalPointRecord>>) {
+        if let Some(id) = &self.substitute_key {
+            for r in records.iter_mut() {
+                if let Ok(mut body) = r.decode_unverified()
+                    && body.id.as_str() == id
+                {
+                    body.identity_key = PublicKey([0x5a; 32]);
+                    *r = Signed::from_parts(encode_body(&body), *r.signer(), *r.signature());
+                }
+            }
+        }
+        // Read when served, as the test may write the file after the start.
+        if let Some(path) = &self.inject_record
+            && let Ok(bytes) = std::fs::read(path)
+            && let Ok(extra) = decode_versioned::<Signed<FocalPointRecord>>(&bytes, 1 << 16)
+        {
+            records.push(extra);
+        }
+    }
+}
