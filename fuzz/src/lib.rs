@@ -108,6 +108,7 @@ pub fn signed_payload(data: &[u8]) {
     };
     if let Some(p) = body(&signed) {
         let _ = p.check_wellformed();
+        handling_has_text_form(&p.handling);
     }
 }
 
@@ -217,6 +218,7 @@ pub fn consent_request(data: &[u8]) {
     };
     if let Some(r) = body(&signed) {
         let _ = r.check_wellformed();
+        scope_has_text_form(&r.scope);
     }
 }
 
@@ -227,6 +229,7 @@ pub fn consent_decision(data: &[u8]) {
     };
     if let Some(d) = body(&signed) {
         let _ = d.check_wellformed();
+        scope_has_text_form(&d.scope);
     }
 }
 
@@ -528,6 +531,22 @@ fn body<T: SignedBody>(signed: &Signed<T>) -> Option<T> {
         type_name::<T>()
     );
     Some(value)
+}
+
+/// "Every well-formed handling has a text form that parses back to it"
+/// ([`Handling::check_wellformed`]), for handlings that arrive in binary.
+fn handling_has_text_form(h: &Handling) {
+    if h.check_wellformed().is_ok() {
+        assert_eq!(Handling::parse_text(&h.to_text()), Ok(h.clone()));
+    }
+}
+
+/// `parse_text(&s.to_text()) == Ok(s)` for every well-formed scope
+/// ([`ConsentScope::to_text`]), for scopes that arrive in binary.
+fn scope_has_text_form(s: &ConsentScope) {
+    if s.check_wellformed().is_ok() {
+        assert_eq!(ConsentScope::parse_text(&s.to_text()), Ok(s.clone()));
+    }
 }
 
 /// `data` as the body of a signed object with a null signature.
