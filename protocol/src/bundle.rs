@@ -87,21 +87,22 @@ impl Bundle {
         Ok(b)
     }
 
-    /// Render as TOML.
+    /// Render as TOML. Every bundle [`Bundle::from_toml`] accepts renders
+    /// to text it reads back unchanged.
     pub fn to_toml(&self) -> String {
         format!(
             "# Liaison enrolment bundle. Contains no secret; compare root_key with\n\
              # the fingerprint your network authority publishes before trusting it.\n\
-             network = {:?}\nroot_key = {:?}\nrelay_addr = {:?}\nrelay_cert_sha256 = {:?}\n\
-             directory_log_key = {:?}\nevent_log_key = {:?}\nwitness_keys = {:?}\nwitness_quorum = {:?}\n",
-            self.network,
-            self.root_key,
-            self.relay_addr,
-            self.relay_cert_sha256,
-            self.directory_log_key,
-            self.event_log_key,
-            self.witness_keys,
-            self.witness_quorum
+             network = {}\nroot_key = {}\nrelay_addr = {}\nrelay_cert_sha256 = {}\n\
+             directory_log_key = {}\nevent_log_key = {}\nwitness_keys = {}\nwitness_quorum = {}\n",
+            toml_lite::quote(&self.network),
+            toml_lite::quote(&self.root_key),
+            toml_lite::quote(&self.relay_addr),
+            toml_lite::quote(&self.relay_cert_sha256),
+            toml_lite::quote(&self.directory_log_key),
+            toml_lite::quote(&self.event_log_key),
+            toml_lite::quote(&self.witness_keys),
+            toml_lite::quote(&self.witness_quorum)
         )
     }
 
@@ -482,6 +483,20 @@ mod toml_lite {
         let de = MapDeserializer::<_, serde::de::value::Error>::new(pairs.into_iter());
         T::deserialize(de).map_err(|e| e.to_string())
     }
+
+    /// A value as [`from_str`] reads it back: verbatim between quotes. Rust's
+    /// `{:?}` is no substitute: it escapes control characters and
+    /// combining marks (Thai vowels, for one), and escapes are refused on
+    /// reading. A value no file can hold (a quote, a backslash or a line
+    /// break) keeps its escaped form, so reading it fails loudly instead of
+    /// reading a different value.
+    pub fn quote(value: &str) -> String {
+        if value.contains(['"', '\\', '\n']) {
+            format!("{value:?}")
+        } else {
+            format!("\"{value}\"")
+        }
+    }
 }
 
 #[cfg(test)]
@@ -521,6 +536,30 @@ mod tests {
         };
         assert_eq!(Bundle::from_toml(&b.to_toml()), Ok(b));
         assert!(Bundle::from_toml("network = \"x\"\nbogus = \"y\"\n").is_err());
+    }
+
+    #[test]
+    fn bundle_values_round_trip_verbatim() {
+        // Found by fuzz/regressions/bundle_toml: values were written with
+        // `{:?}`, whose escapes the reader refuses, so a bundle with a Thai
+        // network name (or any control character) could not be read back.
+        let b = Bundle {
+            network: "ตำรวจสากล สิงคโปร์\u{0}\t".into(),
+            root_key: SecretKey::from_seed(&[1; 32]).public_key().to_hex(),
+            relay_addr: "127.0.0.1:7443".into(),
+            relay_cert_sha256: hex::encode([7u8; 32]),
+            directory_log_key: String::new(),
+            event_log_key: String::new(),
+            witness_keys: String::new(),
+            witness_quorum: String::new(),
+        };
+        assert_eq!(Bundle::from_toml(&b.to_toml()), Ok(b.clone()));
+        // What no file can hold is still refused, not silently changed.
+        let quoted = Bundle {
+            network: "a \"b\"\nrelay_addr = \"x\"".into(),
+            ..b
+        };
+        assert!(Bundle::from_toml(&quoted.to_toml()).is_err());
     }
 
     #[test]

@@ -6,11 +6,12 @@
 //! `<name>+<hex8 key ID>+base64(type || public key)`; signer keys are
 //! `PRIVATE+KEY+<name>+<hex8 key ID>+base64(type || seed)`.
 //!
-//! Stricter than Go in three places, all of which only reject inputs no
+//! Stricter than Go in four places, all of which only reject inputs no
 //! honest encoder produces: base64 must be canonical (no stray padding bits),
-//! Ed25519 signatures are checked with `verify_strict` and weak public keys
-//! are refused, and every signature from a known key is verified (Go skips a
-//! second signature by the same key).
+//! key IDs in key strings must be lower-case hex, Ed25519 signatures are
+//! checked with `verify_strict` and weak public keys are refused, and every
+//! signature from a known key is verified (Go skips a second signature by
+//! the same key).
 //!
 //! Non-features: ECDSA (type `0x02`) and RFC 6962 (type `0x05`) keys; notes
 //! signed with them parse, but their signatures are treated as unknown.
@@ -144,10 +145,16 @@ fn chop(s: &str) -> (&str, &str) {
     s.split_once('+').unwrap_or((s, ""))
 }
 
-/// Exactly eight hex digits (Go's `strconv.ParseUint(s, 16, 32)` with a
-/// length check; a sign is refused).
+/// Exactly eight lower-case hex digits, as every encoder writes them (Go's
+/// `strconv.ParseUint(s, 16, 32)` with a length check). Go also accepts
+/// upper case; refused here so a key has one spelling, since tools compare
+/// key strings (a bundle's witness list, an export's `keys.txt`).
 fn parse_hex8(s: &str) -> Option<u32> {
-    if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if s.len() != 8
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
     u32::from_str_radix(s, 16).ok()
@@ -801,6 +808,23 @@ mod tests {
         let id = key_id("n", SignatureType::Ed25519, &zero[1..].try_into().unwrap());
         let weak = format!("n+{id:08x}+{}", STANDARD.encode(&zero));
         assert!(NoteVerifier::from_vkey(&weak).is_err());
+    }
+
+    #[test]
+    fn key_ids_have_one_spelling() {
+        // Found by fuzz/regressions/note_keys: an upper-case key ID parsed,
+        // so one key had several strings and string comparisons missed it.
+        use crate::log::cosignature::CosignatureSigner;
+        let s = CosignatureSigner::from_seed("witness.example", &[12; 32]).unwrap();
+        let skey = s.to_skey();
+        let vkey = s.verifier().to_vkey();
+        let id = format!("{:08x}", s.key_id());
+        assert!(id.bytes().any(|b| b.is_ascii_alphabetic()), "{id}");
+        let upper = |k: &str| k.replacen(&id, &id.to_ascii_uppercase(), 1);
+        assert!(CosignatureSigner::from_skey(&upper(&skey)).is_err());
+        assert!(NoteVerifier::from_vkey(&upper(&vkey)).is_err());
+        assert_eq!(CosignatureSigner::from_skey(&skey).unwrap().to_skey(), skey);
+        assert_eq!(NoteVerifier::from_vkey(&vkey).unwrap().to_vkey(), vkey);
     }
 
     #[test]
