@@ -1,15 +1,20 @@
-//! Writes the seed corpus into `fuzz/corpus/<target>/seed-*`:
+//! The seed corpus: real encodings made with the protocol's own
+//! constructors and the evidence tests' synthetic network
+//! (`protocol/tests/evidence_support`, whose keys are the ones in
+//! `liaison_fuzz::fixture`), the published signed-note and Merkle vectors
+//! the project keeps in `protocol/tests/data`, and the example relay
+//! configurations in `deploy/`.
+//!
+//! As a test it checks that every seed still passes its target and that
+//! the genuine ones verify all the way (so the fuzzer starts past every
+//! signature). With `LIAISON_FUZZ_WRITE_SEEDS=1` it also writes them to
+//! `fuzz/corpus/<target>/seed-*`:
 //!
 //! ```text
-//! cargo test -p liaison-fuzz --test seeds -- --ignored
+//! LIAISON_FUZZ_WRITE_SEEDS=1 cargo test -p liaison-fuzz --test seeds
 //! ```
 //!
-//! Seeds are real encodings made with the protocol's own constructors and
-//! the evidence tests' synthetic network (`protocol/tests/evidence_support`,
-//! whose keys are the ones in `liaison_fuzz::fixture`), the published
-//! signed-note and Merkle vectors the project keeps in `protocol/tests/data`,
-//! and the example relay configurations in `deploy/`. Run it once, then let
-//! `scripts/fuzz` grow and minimise the corpus; the replay test
+//! then let `scripts/fuzz` grow and minimise the corpus; the replay test
 //! (`tests/corpus.rs`) runs whatever is committed.
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::expect_used)]
@@ -52,7 +57,7 @@ fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
 }
 
-/// Write one seed; every seed must already pass its target.
+/// Check one seed against its target, and write it when asked to.
 fn put(target: &str, name: &str, bytes: impl AsRef<[u8]>) {
     let bytes = bytes.as_ref();
     let f = liaison_fuzz::TARGETS
@@ -61,6 +66,9 @@ fn put(target: &str, name: &str, bytes: impl AsRef<[u8]>) {
         .unwrap_or_else(|| panic!("no target {target}"))
         .1;
     f(bytes);
+    if std::env::var_os("LIAISON_FUZZ_WRITE_SEEDS").is_none_or(|v| v != "1") {
+        return;
+    }
     let dir = corpus_dir().join(target);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(format!("seed-{name}")), bytes).unwrap();
@@ -341,8 +349,7 @@ fn device_request(device: &SecretKey) -> Signed<DeviceRequest> {
 }
 
 #[test]
-#[ignore = "writes fuzz/corpus; run by hand"]
-fn write_seed_corpus() {
+fn seeds_pass_their_targets_and_genuine_ones_verify() {
     let net = Net::default();
     let dir_log = fixture::log_signer(LogId::Directory).unwrap();
     let ev_log = fixture::log_signer(LogId::Events).unwrap();
