@@ -1,20 +1,15 @@
-//! The seed corpus: real encodings made with the protocol's own
-//! constructors and the evidence tests' synthetic network
-//! (`protocol/tests/evidence_support`, whose keys are the ones in
-//! `liaison_fuzz::fixture`), the published signed-note and Merkle vectors
-//! the project keeps in `protocol/tests/data`, and the example relay
-//! configurations in `deploy/`.
-//!
-//! As a test it checks that every seed still passes its target and that
-//! the genuine ones verify all the way (so the fuzzer starts past every
-//! signature). With `LIAISON_FUZZ_WRITE_SEEDS=1` it also writes them to
-//! `fuzz/corpus/<target>/seed-*`:
+//! Writes the seed corpus into `fuzz/corpus/<target>/seed-*`:
 //!
 //! ```text
-//! LIAISON_FUZZ_WRITE_SEEDS=1 cargo test -p liaison-fuzz --test seeds
+//! cargo run -p liaison-fuzz --example seeds
 //! ```
 //!
-//! then let `scripts/fuzz` grow and minimise the corpus; the replay test
+//! Seeds are real encodings made with the protocol's own constructors and
+//! the evidence tests' synthetic network (`protocol/tests/evidence_support`,
+//! whose keys are the ones in `liaison_fuzz::fixture`), the published
+//! signed-note and Merkle vectors the project keeps in `protocol/tests/data`,
+//! and the example relay configurations in `deploy/`. Run it once, then let
+//! `scripts/fuzz` grow and minimise the corpus; the replay test
 //! (`tests/corpus.rs`) runs whatever is committed.
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::expect_used)]
@@ -57,7 +52,7 @@ fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
 }
 
-/// Check one seed against its target, and write it when asked to.
+/// Write one seed; every seed must already pass its target.
 fn put(target: &str, name: &str, bytes: impl AsRef<[u8]>) {
     let bytes = bytes.as_ref();
     let f = liaison_fuzz::TARGETS
@@ -66,9 +61,6 @@ fn put(target: &str, name: &str, bytes: impl AsRef<[u8]>) {
         .unwrap_or_else(|| panic!("no target {target}"))
         .1;
     f(bytes);
-    if std::env::var_os("LIAISON_FUZZ_WRITE_SEEDS").is_none_or(|v| v != "1") {
-        return;
-    }
     let dir = corpus_dir().join(target);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(format!("seed-{name}")), bytes).unwrap();
@@ -348,8 +340,7 @@ fn device_request(device: &SecretKey) -> Signed<DeviceRequest> {
     )
 }
 
-#[test]
-fn seeds_pass_their_targets_and_genuine_ones_verify() {
+fn main() {
     let net = Net::default();
     let dir_log = fixture::log_signer(LogId::Directory).unwrap();
     let ev_log = fixture::log_signer(LogId::Events).unwrap();
