@@ -48,8 +48,8 @@ fn every_corpus_and_regression_file_passes_its_target() {
         let corpus = files(&fuzz_dir().join("corpus").join(name));
         if corpus.is_empty() {
             failures.push(format!(
-                "fuzz/corpus/{name}/ is missing or empty (regenerate seeds with `cargo test -p \
-                 liaison-fuzz --test seeds -- --ignored`, then scripts/fuzz)"
+                "fuzz/corpus/{name}/ is missing or empty (write the seeds with `cargo run -p \
+                 liaison-fuzz --example seeds`, then run scripts/fuzz)"
             ));
         }
         let regressions = files(&fuzz_dir().join("regressions").join(name));
