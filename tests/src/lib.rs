@@ -342,6 +342,22 @@ impl DevNet {
 
     /// `liaison init` then `liaison-admin enrol` for a new focal point.
     pub fn enrol(&self, name: &str, id: &str, country: &str, agency: &str) -> Person {
+        let p = self.init(name, id, country, agency);
+        let out = Command::new(bin("liaison-admin"))
+            .arg("enrol")
+            .arg("--authority")
+            .arg(self.authority(country))
+            .arg("--bundle")
+            .arg(self.bundle())
+            .arg(p.home.join("enrolment.request"))
+            .output()
+            .unwrap();
+        assert_success(&out, "liaison-admin enrol");
+        p
+    }
+
+    /// `liaison init` only: a home whose focal point is not enrolled.
+    pub fn init(&self, name: &str, id: &str, country: &str, agency: &str) -> Person {
         let p = self.person(name);
         let out = p.run(&[
             "init",
@@ -357,16 +373,6 @@ impl DevNet {
             agency,
         ]);
         assert_success(&out, "liaison init");
-        let out = Command::new(bin("liaison-admin"))
-            .arg("enrol")
-            .arg("--authority")
-            .arg(self.authority(country))
-            .arg("--bundle")
-            .arg(self.bundle())
-            .arg(p.home.join("enrolment.request"))
-            .output()
-            .unwrap();
-        assert_success(&out, "liaison-admin enrol");
         p
     }
 }

@@ -79,22 +79,7 @@ impl Raw {
 /// A home made with `liaison init` (no enrolment: enough for the socket and
 /// locking tests, which never need the relay to know it).
 fn home_only(net: &DevNet, name: &str, id: &str, country: &str) -> Person {
-    let p = net.person(name);
-    let out = p.run(&[
-        "init",
-        "--bundle",
-        net.bundle().to_str().unwrap(),
-        "--id",
-        id,
-        "--name",
-        name,
-        "--country",
-        country,
-        "--agency",
-        "X",
-    ]);
-    assert_success(&out, "liaison init");
-    p
+    net.init(name, id, country, "X")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
