@@ -51,6 +51,9 @@ fn a_format_1_home_opens_and_keeps_its_messages() {
         .expect("the second message");
     assert_eq!(boat["handling"]["tlp"], "AMBER");
     assert_eq!(boat["verified"], true);
+    // Not acknowledged in the fixture: its text stays withheld.
+    assert_eq!(boat["withheld"], true);
+    assert_eq!(boat["text"], serde_json::Value::Null);
 }
 
 #[tokio::test]
