@@ -4,7 +4,7 @@
 //!
 //! Layout of `D` (created on first use, reused afterwards):
 //! ```text
-//! D/root.key               network root secret seed (hex), 0600
+//! D/root.key               network root key file, 0600
 //! D/authorities/TH.key     Thailand development authority key file, 0600
 //! D/authorities/PH.key     Philippines development authority key file, 0600
 //! D/relay/                 relay data dir (relay.redb, tls.crt, tls.key 0600)
@@ -17,7 +17,11 @@
 //!                          (C2SP signer key), 0600, trusted by the relay
 //! ```
 //! The keys are generated from the OS random number generator but live on
-//! disk unencrypted: never use a development network for real traffic.
+//! disk unencrypted: never use a development network for real traffic. The
+//! root and authority key files say so in a `protection` field
+//! ([`liaison_protocol::bundle::UNSEALED_DEVELOPMENT`]): that mark is the one
+//! way `liaison-admin` accepts a key in the clear (a real network's keys are
+//! made by `liaison-admin`, sealed under a passphrase).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -26,6 +30,7 @@ use liaison_protocol::bundle::{AuthorityKeyFile, Bundle, BundleError};
 use liaison_protocol::directory::{AuthorityCertificate, verify_authority};
 use liaison_protocol::ids::IdError;
 use liaison_protocol::log::NoteError;
+use liaison_protocol::shell::quote_path as shell_quote;
 use liaison_protocol::{CountryCode, PublicKey, SecretKey, Signed, Timestamp, VerifyError};
 
 use crate::checkpoints::LogKeyError;
@@ -214,11 +219,9 @@ fn private_dir(dir: &Path) -> Result<(), DevError> {
 
 fn read_root(path: &Path) -> Result<SecretKey, DevError> {
     let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(io("reading", path))?);
-    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
-    hex::decode_to_slice(text.trim(), seed.as_mut()).map_err(|_| DevError::RootKey {
+    liaison_protocol::bundle::parse_root_key_file(&text).map_err(|_| DevError::RootKey {
         path: path.to_owned(),
-    })?;
-    Ok(SecretKey::from_seed(&seed))
+    })
 }
 
 fn relay_toml(listen: SocketAddr, root: &PublicKey, logs: &str) -> String {
@@ -348,7 +351,7 @@ fn create(dir: &Path, listen: SocketAddr) -> Result<SecretKey, DevError> {
     let root = random_key()?;
     write_secret(
         &dir.join("root.key"),
-        &format!("{}\n", hex::encode(*root.to_seed())),
+        &liaison_protocol::bundle::root_key_toml(&root, true),
     )?;
     let now = liaison_clock::now();
     for (country, name) in AUTHORITIES {
@@ -371,7 +374,7 @@ fn create(dir: &Path, listen: SocketAddr) -> Result<SecretKey, DevError> {
         write_secret(
             &dir.join("authorities")
                 .join(format!("{}.key", country.as_str())),
-            &file.to_toml(),
+            &file.to_development_toml(),
         )?;
     }
     // An auditor and a witness, so the audit tools work out of the box.
@@ -438,18 +441,6 @@ pub fn write_bundle(
     let path = net.bundle_path();
     std::fs::write(&path, bundle.to_toml()).map_err(io("writing", &path))?;
     Ok(bundle)
-}
-
-fn shell_quote(p: &Path) -> String {
-    let s = p.display().to_string();
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:,=@".contains(&b))
-    {
-        s
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
 }
 
 /// What a newcomer types next, with the real paths.
@@ -551,12 +542,5 @@ mod tests {
             Bundle::from_toml(&std::fs::read_to_string(again.bundle_path()).unwrap()).unwrap();
         assert_eq!(parsed, b);
         assert_eq!(parsed.relay_addr, "127.0.0.1:9000");
-    }
-
-    #[test]
-    fn quoting() {
-        assert_eq!(shell_quote(Path::new("./a/b.toml")), "./a/b.toml");
-        assert_eq!(shell_quote(Path::new("my dir/x")), "'my dir/x'");
-        assert_eq!(shell_quote(Path::new("it's")), "'it'\\''s'");
     }
 }

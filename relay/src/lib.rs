@@ -62,6 +62,7 @@
 //! datadir      the data directory's files
 //! setting      InvalidSetting: a key and why its value is refused
 //! test_hooks   (feature `test-hooks` only) misbehaviour for tests
+//! test_env     refusing test-hook variables in a build without the hooks
 //! ```
 //!
 //! Test hooks: built with the cargo feature `test-hooks` (never by a
@@ -89,6 +90,7 @@ mod server;
 mod service;
 pub mod setting;
 pub mod store;
+mod test_env;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
 pub mod tls;
@@ -100,47 +102,12 @@ pub use config::{ConfigError, RelayConfig};
 pub use error::RelayError;
 pub use limits::Limits;
 pub use server::{Relay, RelayHandle};
+pub use test_env::{check_test_environment, refused_test_variables};
 
 /// Whether this build has the test hooks (the cargo feature `test-hooks`,
 /// which also shifts the relay's clock by `LIAISON_TEST_CLOCK_OFFSET_MS`).
 /// Release builds never do.
 pub const TEST_HOOKS: bool = cfg!(feature = "test-hooks");
-
-/// Prefixes of the environment variables that only builds with the test
-/// hooks read (the relay's misbehaviour on demand, the shifted clock).
-const TEST_VARIABLE_PREFIXES: [&str; 2] = ["LIAISON_RELAY_TEST_", "LIAISON_TEST_"];
-
-/// The variables among `names` that ask for test behaviour a build with
-/// `hooks` = false does not have. [`Relay::bind`] refuses to start when there
-/// are any: an operator who set one expects behaviour (a forged checkpoint, a
-/// shifted clock) that this relay would silently not have, and a production
-/// relay must never be one environment variable away from misbehaving.
-pub fn refused_test_variables(hooks: bool, names: impl IntoIterator<Item = String>) -> Vec<String> {
-    if hooks {
-        return Vec::new();
-    }
-    let mut refused: Vec<String> = names
-        .into_iter()
-        .filter(|n| TEST_VARIABLE_PREFIXES.iter().any(|p| n.starts_with(p)))
-        .collect();
-    refused.sort();
-    refused
-}
-
-/// Refuse to start when this process's environment asks for test hooks
-/// this build does not have ([`refused_test_variables`]). [`Relay::bind`]
-/// checks it; a tool that prepares files before binding checks it first.
-pub fn check_test_environment() -> Result<(), RelayError> {
-    let names = refused_test_variables(
-        TEST_HOOKS,
-        std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()),
-    );
-    if names.is_empty() {
-        Ok(())
-    } else {
-        Err(RelayError::TestVariables { names })
-    }
-}
 
 /// Bind with `config` and serve until `shutdown` resolves (see
 /// [`Relay::serve`] for what a graceful shutdown does).
@@ -157,31 +124,4 @@ pub async fn run(
 /// certificate and key first if neither exists yet.
 pub fn cert_sha256(config: &RelayConfig) -> Result<[u8; 32], tls::TlsError> {
     Ok(tls::load_or_generate(&config.tls_cert, &config.tls_key)?.cert_sha256())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::refused_test_variables;
-
-    #[test]
-    fn test_variables_are_refused_without_the_hooks() {
-        let env = || {
-            [
-                "PATH",
-                "LIAISON_RELAY_TEST_SUBSTITUTE_KEY",
-                "LIAISON_TEST_CLOCK_OFFSET_MS",
-                "LIAISON_HOME",
-            ]
-            .map(String::from)
-        };
-        assert_eq!(
-            refused_test_variables(false, env()),
-            [
-                "LIAISON_RELAY_TEST_SUBSTITUTE_KEY",
-                "LIAISON_TEST_CLOCK_OFFSET_MS"
-            ]
-        );
-        assert!(refused_test_variables(true, env()).is_empty());
-        assert!(refused_test_variables(false, ["LIAISON_HOME".to_owned()]).is_empty());
-    }
 }
