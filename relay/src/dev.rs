@@ -445,30 +445,71 @@ pub fn write_bundle(
 
 /// What a newcomer types next, with the real paths.
 pub fn instructions(net: &DevNetwork) -> String {
-    let bundle = shell_quote(&net.bundle_path());
-    let th = shell_quote(&net.authority_path("TH"));
-    let ph = shell_quote(&net.authority_path("PH"));
     let state = if net.created { "created" } else { "reused" };
     format!(
         "Development network {state} in {dir} (throwaway keys: never use it for real traffic).\n\
          \n\
-         Next, in another terminal:\n\
-         \x20 export LIAISON_PASSPHRASE='choose-a-passphrase'\n\
-         \x20 liaison --home ./alice init --bundle {bundle} --id th.dsi.alice --name \"Alice\" --country TH --agency DSI\n\
-         \x20 liaison-admin enrol --authority {th} --bundle {bundle} ./alice/enrolment.request\n\
-         \x20 liaison --home ./bob init --bundle {bundle} --id ph.pnp.bob --name \"Bob\" --country PH --agency PNP\n\
-         \x20 liaison-admin enrol --authority {ph} --bundle {bundle} ./bob/enrolment.request\n\
-         \x20 liaison --home ./alice send --to ph.pnp.bob \"hello\"\n\
-         \x20 liaison --home ./bob sync\n\
-         \x20 liaison --home ./bob inbox\n",
+         Next, in another terminal (the passphrase is read without echo, so it stays\n\
+         out of your shell history):\n\
+         \n\
+         {steps}",
         dir = shell_quote(&net.dir),
+        steps = next_steps(
+            &shell_quote(&net.bundle_path()),
+            &shell_quote(&net.authority_path("TH")),
+            &shell_quote(&net.authority_path("PH")),
+        ),
     )
+}
+
+/// The commands a newcomer runs next: two focal points, their enrolment,
+/// and one message read after acknowledging its handling. The README's
+/// quickstart shows the same lines (a test checks it).
+fn next_steps(bundle: &str, th: &str, ph: &str) -> String {
+    [
+        "printf 'Passphrase for the test homes: '; stty -echo; read -r LIAISON_PASSPHRASE; stty echo; echo".to_owned(),
+        "export LIAISON_PASSPHRASE".to_owned(),
+        "# Alice, Thai DSI, and Bob, Philippine National Police, make their keys ...".to_owned(),
+        format!("liaison --home ./alice init --bundle {bundle} --id th.dsi.alice --name \"Alice\" --country TH --agency DSI"),
+        format!("liaison --home ./bob init --bundle {bundle} --id ph.pnp.bob --name \"Bob\" --country PH --agency PNP"),
+        "# ... and each State's authority enrols its own focal point.".to_owned(),
+        format!("liaison-admin enrol --authority {th} --bundle {bundle} ./alice/enrolment.request"),
+        format!("liaison-admin enrol --authority {ph} --bundle {bundle} ./bob/enrolment.request"),
+        "# Alice writes to Bob, who is offline; Bob picks it up later.".to_owned(),
+        "id=$(liaison --home ./alice send --to ph.pnp.bob \"Two victims identified at the pier; details follow.\")".to_owned(),
+        "liaison --home ./bob sync".to_owned(),
+        "liaison --home ./bob inbox                  # the handling; the text waits for acknowledgement".to_owned(),
+        "liaison --home ./bob read \"$id\" --accept   # acknowledge the handling (Alice gets a receipt), read the text".to_owned(),
+        "liaison --home ./alice sync                # Alice collects Bob's receipts ...".to_owned(),
+        "liaison --home ./alice receipts \"$id\"      # ... delivered and acknowledged".to_owned(),
+    ]
+    .iter()
+    .map(|l| format!("  {l}\n"))
+    .collect()
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn the_readme_quickstart_is_what_the_relay_prints() {
+        let readme = include_str!("../../README.md");
+        let steps = next_steps(
+            "./devnet/bundle.toml",
+            "./devnet/authorities/TH.key",
+            "./devnet/authorities/PH.key",
+        );
+        let block: String = steps
+            .lines()
+            .map(|l| format!("{}\n", l.strip_prefix("  ").unwrap_or(l)))
+            .collect();
+        assert!(
+            readme.contains(&format!("```sh\n{block}```")),
+            "the README quickstart differs from what `liaison-relay dev` prints:\n{block}"
+        );
+    }
 
     #[test]
     fn create_then_reuse_with_a_new_address() {
