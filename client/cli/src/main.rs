@@ -10,10 +10,7 @@
 //! (`liaison_client::agent::ops`) and print through the same code
 //! ([`render`]).
 
-// Code only this binary uses lives beside it (not a binary of its own).
-#[path = "liaison/args.rs"]
 mod args;
-#[path = "liaison/render.rs"]
 mod render;
 
 use std::path::PathBuf;
