@@ -18,9 +18,11 @@ pub mod client;
 pub mod contacts;
 pub mod core;
 pub mod devices;
+pub mod error;
 pub mod evidence;
 pub mod home;
 pub mod logs;
 pub mod olm;
 
 pub use client::{Client, InitParams, Received, StoredMessage, SyncReport};
+pub use error::ClientError;
