@@ -13,7 +13,7 @@ use liaison_protocol::directory::{
 use liaison_protocol::frames::{Queued, Request, Response};
 use liaison_protocol::handling::Handling;
 use liaison_protocol::message::{
-    Content, EnrolmentRequest, Envelope, Payload, SignedPayload, verify_payload,
+    Content, EnrolmentRequest, Envelope, SignedPayload, verify_payload,
 };
 use liaison_protocol::{
     ConversationId, CountryCode, DirectoryId, MessageId, PublicKey, SecretKey, Signed, Timestamp,
@@ -25,6 +25,7 @@ use vodozemac::olm::Session;
 use crate::contacts;
 use crate::core::checkpoints::{self, Source, Step};
 use crate::core::clock::Clock;
+use crate::core::compose::{Composed, Draft, compose};
 pub use crate::core::message::{Direction, MessageKind, StoredMessage};
 use crate::core::open::open_content;
 use crate::devices::{self, DeviceError};
@@ -1045,23 +1046,29 @@ impl Client {
             }
         }
         let message_id = MessageId(random()?);
-        let payload = Payload {
+        let conversation = match conversation {
+            Some(c) => c,
+            None => ConversationId(random()?),
+        };
+        let Composed {
+            payload,
+            signed: signed_payload,
+            devices,
+        } = compose(Draft {
+            sender: &self.profile.id,
+            identity: &self.identity,
+            device: self.device.signing_key(),
+            to,
+            records: &records,
             message_id,
-            sender: self.profile.id.clone(),
-            sender_device: self.device.signing_key(),
-            recipients: to.to_vec(),
-            resolved: records.iter().map(|r| r.id.clone()).collect(),
-            conversation_id: conversation.unwrap_or(ConversationId(random()?)),
-            created_at: self.now(),
+            conversation,
+            now: self.now(),
             handling,
-            body: text.to_owned(),
+            text: text.to_owned(),
             content,
             attachments: Vec::new(),
             checkpoints: self.checkpoint_notes()?,
-        };
-        payload.check_wellformed().map_err(ClientError::Payload)?;
-        // Encoded once: the same bytes are encrypted, kept and hashed.
-        let signed_payload = Signed::sign(&payload, &self.identity).encode();
+        })?;
         #[cfg_attr(not(feature = "test-hooks"), allow(unused_mut))]
         let mut plaintext = zeroize::Zeroizing::new(signed_payload.clone());
         #[cfg(feature = "test-hooks")]
@@ -1071,53 +1078,45 @@ impl Client {
 
         let mut envelopes = Vec::new();
         let mut changed: BTreeMap<PublicKey, Vec<Session>> = BTreeMap::new();
-        for rec in &records {
-            for dev in &rec.devices {
-                if dev.signing == self.device.signing_key() {
-                    continue;
-                }
-                let mut sessions = self.load_sessions(&dev.signing)?;
-                if sessions.is_empty() {
-                    let claim = Request::ClaimPrekey {
-                        device: dev.signing,
-                    };
-                    let prekey = match self.conn()?.claim_prekey(&claim).await {
-                        Ok(p) => p,
-                        Err(error) => {
-                            return Err(ClientError::PrekeyClaim {
-                                device: dev.signing.fingerprint().to_string(),
-                                id: rec.id.clone(),
-                                error,
-                            });
-                        }
-                    };
-                    if prekey.device != dev.signing {
-                        return Err(ClientError::WrongPrekey(rec.id.clone()));
-                    }
-                    sessions.push(self.device.outbound(dev.agreement, &prekey)?);
-                }
-                let session = sessions.first_mut().ok_or(olm::OlmError::Encrypt(
-                    "no session with the device".to_owned(),
-                ))?;
-                let (kind, ciphertext) = olm::encrypt(session, &plaintext)?;
-                #[cfg_attr(not(feature = "test-hooks"), allow(unused_mut))]
-                let mut envelope = Envelope {
-                    message_id,
-                    sender_device: self.device.signing_key(),
-                    recipient_device: dev.signing,
-                    kind,
-                    ciphertext,
+        for (owner, dev) in &devices {
+            let mut sessions = self.load_sessions(&dev.signing)?;
+            if sessions.is_empty() {
+                let claim = Request::ClaimPrekey {
+                    device: dev.signing,
                 };
-                #[cfg(feature = "test-hooks")]
-                if let Some(f) = faults.alter_envelope.as_mut() {
-                    f(&mut envelope);
+                let prekey = match self.conn()?.claim_prekey(&claim).await {
+                    Ok(p) => p,
+                    Err(error) => {
+                        return Err(ClientError::PrekeyClaim {
+                            device: dev.signing.fingerprint().to_string(),
+                            id: owner.clone(),
+                            error,
+                        });
+                    }
+                };
+                if prekey.device != dev.signing {
+                    return Err(ClientError::WrongPrekey(owner.clone()));
                 }
-                envelopes.push(envelope);
-                changed.insert(dev.signing, sessions);
+                sessions.push(self.device.outbound(dev.agreement, &prekey)?);
             }
-        }
-        if envelopes.is_empty() {
-            return Err(RecipientError::NoDevice.into());
+            let session = sessions.first_mut().ok_or(olm::OlmError::Encrypt(
+                "no session with the device".to_owned(),
+            ))?;
+            let (kind, ciphertext) = olm::encrypt(session, &plaintext)?;
+            #[cfg_attr(not(feature = "test-hooks"), allow(unused_mut))]
+            let mut envelope = Envelope {
+                message_id,
+                sender_device: self.device.signing_key(),
+                recipient_device: dev.signing,
+                kind,
+                ciphertext,
+            };
+            #[cfg(feature = "test-hooks")]
+            if let Some(f) = faults.alter_envelope.as_mut() {
+                f(&mut envelope);
+            }
+            envelopes.push(envelope);
+            changed.insert(dev.signing, sessions);
         }
         // Ratchet state, outbox and our copy become durable together before
         // anything leaves, so a crash can never reuse a message key.

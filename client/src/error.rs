@@ -21,6 +21,7 @@ use liaison_protocol::log::CheckpointError;
 use liaison_protocol::{CountryCode, DecodeError, DirectoryId, MessageId, Timestamp, VerifyError};
 
 use crate::contacts::Change;
+use crate::core::compose::ComposeError;
 use crate::core::open::OpenError;
 use crate::devices::DeviceError;
 use crate::home::HomeError;
@@ -182,9 +183,9 @@ pub enum ClientError {
     /// opens.
     #[error(transparent)]
     Open(#[from] OpenError),
-    /// What would be sent is not well formed.
-    #[error("cannot send: {0}")]
-    Payload(VerifyError),
+    /// A message could not be composed.
+    #[error(transparent)]
+    Compose(#[from] ComposeError),
     /// A consent request or decision is not well formed.
     #[error("{0}")]
     Consent(&'static str),
@@ -345,9 +346,6 @@ pub enum RecipientError {
     /// The recipient's identity key changed and was not accepted yet.
     #[error("{}", key_changed(.0))]
     KeyChanged(DirectoryId),
-    /// Not one device to encrypt to.
-    #[error("none of the recipients has a device to encrypt to")]
-    NoDevice,
     /// The id has no record in the verified directory.
     #[error("{0} is not in the verified directory (run `liaison sync` first)")]
     NotInDirectory(DirectoryId),

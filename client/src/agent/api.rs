@@ -19,6 +19,7 @@ use liaison_protocol::{ConversationId, DirectoryId, MessageId, Timestamp};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::core::compose::ComposeError;
 use crate::error::ClientError;
 use crate::home::HomeError;
 
@@ -588,7 +589,9 @@ impl From<&ClientError> for ErrorCode {
             return ErrorCode::RelayRefused;
         }
         match e {
-            ClientError::Recipient(_) => ErrorCode::Recipient,
+            ClientError::Recipient(_) | ClientError::Compose(ComposeError::NoDevice) => {
+                ErrorCode::Recipient
+            }
             ClientError::Handling(_) => ErrorCode::HandlingRefused,
             ClientError::NotFound(_) => ErrorCode::NotFound,
             ClientError::Home(HomeError::WrongPassphrase(_)) => ErrorCode::WrongPassphrase,
