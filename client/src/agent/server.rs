@@ -704,9 +704,13 @@ impl Session {
                         ErrorCode::RelayUnreachable
                     },
                     message: format!(
-                        "{} (the agent keeps retrying by itself; \
-                         `liaison --home {} agent status` shows the link)",
+                        "{} (the agent {}; `liaison --home {} agent status` shows the link)",
                         liaison_net::tool::chain(&e),
+                        if e.fork().is_some() {
+                            "no longer reconnects to this relay by itself"
+                        } else {
+                            "keeps retrying by itself"
+                        },
                         sh.home.display()
                     ),
                 }),
