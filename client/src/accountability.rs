@@ -8,14 +8,12 @@
 //! signed object) so that it appears in the event log; the receiving client
 //! checks the logged commitment against what it received.
 
-use anyhow::{Context, Result, anyhow, bail};
 use liaison_protocol::codec::Wire;
 use liaison_protocol::consent::{
     ConsentDecision, ConsentRequest, ConsentScope, Receipt, ReceiptKind, effective_handling,
 };
 use liaison_protocol::frames::{Declaration, LogId};
 use liaison_protocol::handling::{Handling, Party};
-use liaison_protocol::log::LogPolicy;
 use liaison_protocol::log::event::{Declared, DisclosedEvent, EventKind};
 use liaison_protocol::message::{Content, SignedPayload};
 use liaison_protocol::scope::{ForwardContext, check_forward};
@@ -24,8 +22,11 @@ use liaison_protocol::{DirectoryId, MessageId, Signed, Timestamp};
 use crate::client::{Client, Direction, Outgoing, StoredMessage};
 use crate::core::open::{Held, HeldError, origin_of};
 use crate::core::records::{ConsentRecord, ReceiptRecord, commitment, receipt_key, receipt_name};
+use crate::error::{ClientError, HandlingError, NotFound, RecipientError};
 use crate::home::{Home, Table};
-use crate::logs;
+use crate::logs::{self, LogError};
+
+type Result<T, E = ClientError> = std::result::Result<T, E>;
 
 /// Most receipts carried (and declared) in one message.
 const RECEIPTS_PER_MESSAGE: usize = 256;
@@ -49,7 +50,7 @@ impl Client {
         let rec = self
             .directory
             .record(id)
-            .ok_or_else(|| anyhow!("{id} is not in the verified directory"))?;
+            .ok_or_else(|| RecipientError::NotInDirectory(id.clone()))?;
         Ok(Party::from_record(rec))
     }
 
@@ -233,23 +234,19 @@ impl Client {
         id: MessageId,
         accept: bool,
     ) -> Result<(StoredMessage, Vec<String>)> {
-        let m = self
-            .message(id)?
-            .ok_or_else(|| anyhow!("no message {id}"))?;
+        let m = self.message(id)?.ok_or(NotFound::Message(id))?;
         if m.direction != Direction::In {
             let explain = m.handling.explain();
             return Ok((m, explain));
         }
         if !m.verified {
-            bail!(
-                "message {id} was rejected: {}",
-                m.error.clone().unwrap_or_default()
-            );
+            return Err(ClientError::Rejected {
+                id,
+                reason: m.error.clone().unwrap_or_default(),
+            });
         }
         if let Some(at) = m.destroyed_at {
-            bail!(
-                "the content of {id} was destroyed on {at} (retention ended); only its hash is kept"
-            );
+            return Err(ClientError::Destroyed { id, at });
         }
         let me = self.party(&self.profile.id.clone()).ok();
         let h = self.effective_handling_of(&m)?;
@@ -290,14 +287,12 @@ impl Client {
         handling: Option<Handling>,
         note: &str,
     ) -> Result<MessageId> {
-        let m = self
-            .message(id)?
-            .ok_or_else(|| anyhow!("no message {id}"))?;
+        let m = self.message(id)?.ok_or(NotFound::Message(id))?;
         if !m.verified || m.signed_payload.is_empty() {
-            bail!("message {id} cannot be forwarded (rejected or destroyed)");
+            return Err(ClientError::NotForwardable(id));
         }
         if m.direction == Direction::In && m.acknowledged_at.is_none() {
-            bail!("acknowledge the handling of {id} first: liaison read {id} --accept");
+            return Err(HandlingError::NotAcknowledged(id).into());
         }
         let signed = SignedPayload::decode(&m.signed_payload)?;
         let carried = signed.decode_unverified()?;
@@ -309,10 +304,7 @@ impl Client {
                 .iter()
                 .map(ToString::to_string)
                 .collect();
-            bail!(
-                "a forward may only tighten the handling: {}",
-                why.join("; ")
-            );
+            return Err(HandlingError::Loosens(why).into());
         }
         let (original_id, originator_id) = origin_of(&m)?;
         let originator = self.party(&originator_id)?;
@@ -335,7 +327,7 @@ impl Client {
             }
         }
         if !refusals.is_empty() {
-            bail!("forward refused: {}", refusals.join("\n"));
+            return Err(HandlingError::ForwardRefused(refusals).into());
         }
         let out = Outgoing {
             content: Content::Forward {
@@ -354,12 +346,10 @@ impl Client {
         scope: ConsentScope,
         reason: &str,
     ) -> Result<[u8; 16]> {
-        let m = self
-            .message(id)?
-            .ok_or_else(|| anyhow!("no message {id}"))?;
+        let m = self.message(id)?.ok_or(NotFound::Message(id))?;
         let (original_id, originator) = origin_of(&m)?;
         let mut request_id = [0u8; 16];
-        getrandom::fill(&mut request_id).map_err(|e| anyhow!("OS random generator failed: {e}"))?;
+        getrandom::fill(&mut request_id).map_err(ClientError::Random)?;
         let req = ConsentRequest {
             request_id,
             message_id: original_id,
@@ -368,7 +358,7 @@ impl Client {
             requested_by: self.profile.id.clone(),
             created_at: self.now(),
         };
-        req.check_wellformed().map_err(|e| anyhow!("{e}"))?;
+        req.check_wellformed().map_err(ClientError::Consent)?;
         let s = Signed::sign(&req, &self.identity);
         let bytes = s.encode();
         let declare = vec![Declaration {
@@ -412,14 +402,14 @@ impl Client {
         let mut rec: ConsentRecord = self
             .home
             .get(Table::Consents, &request_id)?
-            .ok_or_else(|| anyhow!("no consent request {}", hex::encode(request_id)))?;
+            .ok_or(NotFound::ConsentRequest(request_id))?;
         if rec.we_asked {
-            bail!("this is your own request; only the originator decides");
+            return Err(ClientError::OwnConsentRequest);
         }
         let req_bytes = rec
             .request
             .clone()
-            .ok_or_else(|| anyhow!("request missing"))?;
+            .ok_or(NotFound::ConsentRequest(request_id))?;
         let req = Signed::<ConsentRequest>::decode(&req_bytes)?.decode_unverified()?;
         let d = ConsentDecision {
             request_id,
@@ -431,7 +421,7 @@ impl Client {
             decided_at: self.now(),
             valid_until,
         };
-        d.check_wellformed().map_err(|e| anyhow!("{e}"))?;
+        d.check_wellformed().map_err(ClientError::Consent)?;
         let s = Signed::sign(&d, &self.identity);
         let bytes = s.encode();
         let declare = vec![Declaration {
@@ -503,7 +493,7 @@ impl Client {
             payload_hash: m.payload_hash,
         })
         .await
-        .context("content destroyed, but the deletion records could not be sent yet")?;
+        .map_err(|e| ClientError::DeletionRecords(Box::new(e)))?;
         Ok(ids)
     }
 
@@ -513,8 +503,7 @@ impl Client {
         let Some(note) = self.checkpoint(LogId::Events)? else {
             return Ok(0);
         };
-        let policy = logs::policy(&self.bundle, LogId::Events)?;
-        let base = LogPolicy::new(policy.log().clone()).map_err(|e| anyhow!("{e}"))?;
+        let base = logs::base_policy(&self.bundle, LogId::Events)?;
         let cp = logs::open(&base, &note)?;
         let size = cp.checkpoint().size();
         let pending: Vec<(Vec<u8>, ReceiptRecord)> = self
@@ -530,10 +519,10 @@ impl Client {
             let events = self.conn()?.message_events(r.carrier).await?;
             let want = commitment(&r.receipt);
             for e in events {
-                let d = DisclosedEvent::decode(&e.event).map_err(|_| anyhow!("malformed event"))?;
+                let d = DisclosedEvent::decode(&e.event).map_err(|_| LogError::MalformedEvent)?;
                 let rec = d
                     .decode_record()
-                    .map_err(|_| anyhow!("malformed event record"))?;
+                    .map_err(|_| LogError::MalformedEventRecord)?;
                 let EventKind::Declared {
                     refers_to,
                     commitment: c,
@@ -548,7 +537,7 @@ impl Client {
                 let proof = self.conn()?.inclusion(LogId::Events, e.index, size).await?;
                 cp.checkpoint()
                     .verify_inclusion(&d.leaf_hash(), e.index, &proof)
-                    .map_err(|e| anyhow!("receipt event inclusion proof does not verify: {e}"))?;
+                    .map_err(LogError::ReceiptInclusion)?;
                 r.logged = true;
                 n += 1;
                 let mut w = self.home.write()?;

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
 use liaison_protocol::bundle::Bundle;
 use liaison_protocol::directory::{
     AuthorityCertificate, DeviceKeys, Directory, FocalPointRecord, RoleRecord, endorse_device,
@@ -14,7 +13,7 @@ use liaison_protocol::directory::{
 use liaison_protocol::frames::{Queued, Request, Response};
 use liaison_protocol::handling::Handling;
 use liaison_protocol::message::{
-    Content, EnrolmentRequest, Envelope, Payload, SignedPayload, verify_payload,
+    Content, EnrolmentRequest, Envelope, SignedPayload, verify_payload,
 };
 use liaison_protocol::{
     ConversationId, CountryCode, DirectoryId, MessageId, PublicKey, SecretKey, Signed, Timestamp,
@@ -26,11 +25,13 @@ use vodozemac::olm::Session;
 use crate::contacts;
 use crate::core::checkpoints::{self, Source, Step};
 use crate::core::clock::Clock;
+use crate::core::compose::{Composed, Draft, compose};
 pub use crate::core::message::{Direction, MessageKind, StoredMessage};
 use crate::core::open::open_content;
-use crate::devices;
+use crate::devices::{self, DeviceError};
+use crate::error::{ClientError, ReceiveError, RecipientError, Refused};
 use crate::home::{Home, KdfParams, Table};
-use crate::logs;
+use crate::logs::{self, LogError};
 use crate::olm::{self, Device};
 use liaison_net::{Link, LinkError};
 use liaison_protocol::armor::{ArmorKind, armor_wire, dearmor_wire};
@@ -50,9 +51,11 @@ const PREKEY_LOW_WATER: u32 = 20;
 /// The current wall-clock time.
 pub use liaison_net::clock::now;
 
+type Result<T, E = ClientError> = std::result::Result<T, E>;
+
 fn random<const N: usize>() -> Result<[u8; N]> {
     let mut b = [0u8; N];
-    getrandom::fill(&mut b).map_err(|e| anyhow!("OS random generator failed: {e}"))?;
+    getrandom::fill(&mut b).map_err(ClientError::Random)?;
     Ok(b)
 }
 
@@ -243,14 +246,12 @@ impl Client {
         params: InitParams,
         kdf: KdfParams,
     ) -> Result<(PathBuf, String)> {
-        let bundle = Bundle::from_toml(bundle_text).map_err(|e| anyhow!("invalid bundle: {e}"))?;
+        let bundle = Bundle::from_toml(bundle_text).map_err(ClientError::Bundle)?;
         if params.id.country() != params.country {
-            bail!(
-                "id {} must start with the lower-case country code of {} (e.g. {}.agency.name)",
-                params.id,
-                params.country,
-                params.country.as_str().to_ascii_lowercase()
-            );
+            return Err(ClientError::IdCountry {
+                id: params.id,
+                country: params.country,
+            });
         }
         let home = Home::create(dir, passphrase, kdf)?;
         let identity = SecretKey::from_seed(&random::<32>()?);
@@ -290,8 +291,12 @@ impl Client {
         w.put_secret("profile", &profile)?;
         w.commit()?;
         let path = dir.join(ENROLMENT_REQUEST);
-        std::fs::write(&path, EnrolmentRequest::armor(&signed))
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, EnrolmentRequest::armor(&signed)).map_err(|source| {
+            ClientError::Write {
+                path: path.clone(),
+                source,
+            }
+        })?;
         Ok((path, identity.public_key().fingerprint().to_string()))
     }
 
@@ -305,7 +310,7 @@ impl Client {
         id: DirectoryId,
         kdf: KdfParams,
     ) -> Result<PathBuf> {
-        let bundle = Bundle::from_toml(bundle_text).map_err(|e| anyhow!("invalid bundle: {e}"))?;
+        let bundle = Bundle::from_toml(bundle_text).map_err(ClientError::Bundle)?;
         let home = Home::create(dir, passphrase, kdf)?;
         let mut device = Device::generate();
         let prekeys = device.new_prekeys(PREKEY_TARGET, true);
@@ -326,8 +331,7 @@ impl Client {
             &body,
         );
         let signed = Signed::<DeviceRequest>::from_parts(body, device.signing_key(), signature);
-        DeviceRequest::verify(&signed)
-            .map_err(|e| anyhow!("internal: device request does not verify: {e}"))?;
+        DeviceRequest::verify(&signed).map_err(DeviceError::RequestInvalid)?;
         let profile = Profile {
             country: id.country(),
             id,
@@ -341,8 +345,12 @@ impl Client {
         w.put_secret("transfer-secret", &*transfer_secret)?;
         w.commit()?;
         let path = dir.join("device.request");
-        std::fs::write(&path, armor_wire(ArmorKind::DeviceRequest, &signed))
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, armor_wire(ArmorKind::DeviceRequest, &signed)).map_err(|source| {
+            ClientError::Write {
+                path: path.clone(),
+                source,
+            }
+        })?;
         Ok(path)
     }
 
@@ -351,15 +359,14 @@ impl Client {
     /// authority to countersign and the new device to link with.
     pub fn approve_device(&mut self, request_text: &str) -> Result<String> {
         let signed: Signed<DeviceRequest> = dearmor_wire(ArmorKind::DeviceRequest, request_text)
-            .map_err(|e| anyhow!("not a device request: {e}"))?;
-        let req = DeviceRequest::verify(&signed)
-            .map_err(|e| anyhow!("the device request does not verify: {e}"))?;
+            .map_err(DeviceError::NotARequest)?;
+        let req = DeviceRequest::verify(&signed).map_err(DeviceError::RequestInvalid)?;
         if req.id != self.profile.id {
-            bail!(
-                "this request is for {}, not for you ({})",
-                req.id,
-                self.profile.id
-            );
+            return Err(DeviceError::NotYours {
+                request: req.id,
+                you: self.profile.id.clone(),
+            }
+            .into());
         }
         let endorsement = endorse_device(&self.identity, &req.id, &req.device);
         let (ephemeral, sealed_identity) = devices::seal_identity(
@@ -394,22 +401,22 @@ impl Client {
     pub fn link_device(dir: &Path, passphrase: &str, approval_text: &str) -> Result<()> {
         let home = Home::open(dir, passphrase)?;
         if home.get_secret::<[u8; 32]>("identity")?.is_some() {
-            bail!("this home already holds an identity key");
+            return Err(DeviceError::AlreadyLinked.into());
         }
         let approval: DeviceApproval = dearmor_wire(ArmorKind::DeviceApproval, approval_text)
-            .map_err(|e| anyhow!("not a device approval: {e}"))?;
+            .map_err(DeviceError::NotAnApproval)?;
         let req = DeviceRequest::verify(&approval.request)
-            .map_err(|e| anyhow!("approval carries a bad request: {e}"))?;
+            .map_err(DeviceError::ApprovalRequestInvalid)?;
         let pickle: String = home
             .get_secret("account")?
-            .ok_or_else(|| anyhow!("home has no Olm account"))?;
+            .ok_or(ClientError::Incomplete("Olm account"))?;
         let device = Device::from_pickle(&pickle)?;
         if req.device.signing != device.signing_key() {
-            bail!("this approval is for another device");
+            return Err(DeviceError::OtherDevice.into());
         }
         let secret: [u8; 32] = home
             .get_secret("transfer-secret")?
-            .ok_or_else(|| anyhow!("this home made no device request"))?;
+            .ok_or(DeviceError::NoRequest)?;
         let secret = Zeroizing::new(secret);
         let identity = devices::open_identity(&approval, &secret, &approval.identity_key)?;
         identity
@@ -419,7 +426,7 @@ impl Client {
                 &liaison_protocol::directory::device_endorsement_message(&req.id, &req.device),
                 &approval.endorsement,
             )
-            .map_err(|_| anyhow!("the approval's endorsement does not verify"))?;
+            .map_err(|_| DeviceError::Endorsement)?;
         let mut w = home.write()?;
         w.put_secret("identity", &*identity.to_seed())?;
         w.put_secret("own-devices", &approval.known_devices)?;
@@ -431,22 +438,16 @@ impl Client {
     /// Open an existing home.
     pub fn open(dir: &Path, passphrase: &str) -> Result<Client> {
         let home = Home::open(dir, passphrase)?;
-        let seed: [u8; 32] = home.get_secret("identity")?.ok_or_else(|| {
-            anyhow!(
-                "this home has no identity key yet: it is a new device waiting for approval \
-                 (run `liaison device link APPROVAL` once your other device approved it)"
-            )
-        })?;
+        let seed: [u8; 32] = home.get_secret("identity")?.ok_or(ClientError::NotLinked)?;
         let identity = SecretKey::from_seed(&seed);
         let pickle: String = home
             .get_secret("account")?
-            .ok_or_else(|| anyhow!("home has no Olm account"))?;
+            .ok_or(ClientError::Incomplete("Olm account"))?;
         let device = Device::from_pickle(&pickle)?;
         let profile: Profile = home
             .get_secret("profile")?
-            .ok_or_else(|| anyhow!("home has no profile"))?;
-        let bundle = Bundle::from_toml(&profile.bundle)
-            .map_err(|e| anyhow!("stored bundle is invalid: {e}"))?;
+            .ok_or(ClientError::Incomplete("profile"))?;
+        let bundle = Bundle::from_toml(&profile.bundle).map_err(ClientError::StoredBundle)?;
         let mut client = Client {
             home,
             profile,
@@ -531,15 +532,16 @@ impl Client {
     }
 
     pub(crate) fn conn(&self) -> Result<&Link> {
-        self.conn
-            .as_ref()
-            .ok_or_else(|| anyhow!("not connected to the relay"))
+        self.conn.as_ref().ok_or(ClientError::NotConnected)
     }
 
     /// Connect to the relay, authenticate this device, refresh the directory
     /// and keep prekeys topped up.
     pub async fn connect(&mut self) -> Result<()> {
-        let pin = self.bundle.cert_pins().map_err(|e| anyhow!("{e}"))?;
+        let pin = self
+            .bundle
+            .cert_pins()
+            .map_err(ClientError::BundleSettings)?;
         let mut conn = Link::connect(&self.bundle.relay_addr, pin).await?;
         if let Some(t) = self.request_timeout {
             conn.set_timeout(t);
@@ -548,12 +550,10 @@ impl Client {
         conn.authenticate(device.signing_key(), |msg| device.sign_raw(msg))
             .await
             .map_err(|e| match e {
-                LinkError::Refused(w) => anyhow!(
-                    "the relay refused this device ({}): {} — has your authority enrolled you, \
-                     and is this device still in the directory?",
-                    w.code.code(),
-                    w.message
-                ),
+                LinkError::Refused(error) => ClientError::RelayRefused {
+                    what: Refused::Device,
+                    error,
+                },
                 other => other.into(),
             })?;
         self.conn = Some(conn);
@@ -584,21 +584,30 @@ impl Client {
     /// verify it, and prove it consistent with the one held. Refuses a
     /// rollback or a fork, keeping both checkpoints as evidence.
     pub async fn sync_checkpoints(&mut self) -> Result<()> {
-        let quorum = self.bundle.quorum().map_err(|e| anyhow!("{e}"))?;
+        let quorum = self.bundle.quorum().map_err(ClientError::BundleSettings)?;
         for log in LogId::ALL {
             let policy = logs::policy(&self.bundle, log)?;
             let min_cosignatures = u8::try_from(quorum).unwrap_or(u8::MAX);
             let note = match self.conn()?.checkpoint(log, min_cosignatures).await {
                 Ok(note) => note,
-                Err(LinkError::Refused(e)) if quorum > 0 => bail!(
-                    "the relay has no {} checkpoint cosigned by {quorum} trusted witness(es) yet: {}",
-                    log.name(),
-                    e.message
-                ),
+                Err(LinkError::Refused(error)) if quorum > 0 => {
+                    return Err(ClientError::RelayRefused {
+                        what: Refused::Checkpoint {
+                            log: log.name(),
+                            quorum,
+                        },
+                        error,
+                    });
+                }
                 Err(e) => return Err(e.into()),
             };
-            let theirs = logs::open(&policy, &note)
-                .map_err(|e| anyhow!("the relay's {} checkpoint was refused: {e}", log.name()))?;
+            let theirs =
+                policy
+                    .open(note.as_bytes())
+                    .map_err(|error| LogError::RelayCheckpoint {
+                        log: log.name(),
+                        error,
+                    })?;
             self.accept_checkpoint(log, &policy, theirs, &note, true)
                 .await?;
         }
@@ -621,7 +630,7 @@ impl Client {
         let ours = match &ours_note {
             None => None,
             Some(held) => Some(logs::open(
-                &LogPolicy::new(policy.log().clone()).map_err(|e| anyhow!("{e}"))?,
+                &LogPolicy::new(policy.log().clone()).map_err(LogError::Policy)?,
                 held,
             )?),
         };
@@ -654,7 +663,7 @@ impl Client {
                 self.now(),
             )
             .into()),
-            Step::Prove(_) => bail!("no consistency proof was judged for the {} log", log.name()),
+            Step::Prove(_) => Err(LogError::NotJudged(log.name()).into()),
         }
     }
 
@@ -694,20 +703,19 @@ impl Client {
         let Some(note) = self.checkpoint(LogId::Events)? else {
             return Ok(false);
         };
-        let policy = logs::policy(&self.bundle, LogId::Events)?;
-        let base = LogPolicy::new(policy.log().clone()).map_err(|e| anyhow!("{e}"))?;
+        let base = logs::base_policy(&self.bundle, LogId::Events)?;
         let cp = logs::open(&base, &note)?;
         let size = cp.checkpoint().size();
         let events = self.conn()?.message_events(id).await?;
         let mut accepted = false;
         for e in events {
-            let disclosed = DisclosedEvent::decode(&e.event)
-                .map_err(|_| anyhow!("relay sent a malformed event"))?;
+            let disclosed =
+                DisclosedEvent::decode(&e.event).map_err(|_| LogError::MalformedEvent)?;
             let record = disclosed
                 .decode_record()
-                .map_err(|_| anyhow!("relay sent a malformed event record"))?;
+                .map_err(|_| LogError::MalformedEventRecord)?;
             if record.kind.message_id() != &id || record.seq != e.index {
-                bail!("the relay's event {} is not about message {id}", e.index);
+                return Err(LogError::EventNotAbout { index: e.index, id }.into());
             }
             if e.index >= size {
                 continue;
@@ -715,9 +723,7 @@ impl Client {
             let proof = self.conn()?.inclusion(LogId::Events, e.index, size).await?;
             cp.checkpoint()
                 .verify_inclusion(&disclosed.leaf_hash(), e.index, &proof)
-                .map_err(|e| {
-                    anyhow!("event log inclusion proof for message {id} does not verify: {e}")
-                })?;
+                .map_err(|error| LogError::EventInclusion { id, error })?;
             if matches!(record.kind, EventKind::Accepted { .. }) {
                 accepted = true;
             }
@@ -753,9 +759,7 @@ impl Client {
                 Ok(false) => {}
                 // The relay no longer holds events it may show us (for
                 // example after a role handover): nothing to verify.
-                Err(e)
-                    if e.downcast_ref::<LinkError>()
-                        .is_some_and(|r| matches!(r, LinkError::Refused(_))) => {}
+                Err(ClientError::Link(LinkError::Refused(_))) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -830,9 +834,10 @@ impl Client {
 
     /// The safety number with contact `id` (from the verified directory).
     pub fn safety_number(&self, id: &DirectoryId) -> Result<String> {
-        let rec = self.directory.record(id).ok_or_else(|| {
-            anyhow!("{id} is not in the verified directory (run `liaison sync` first)")
-        })?;
+        let rec = self
+            .directory
+            .record(id)
+            .ok_or_else(|| RecipientError::NotInDirectory(id.clone()))?;
         Ok(liaison_protocol::keys::safety_number(
             self.profile.id.as_str(),
             &self.identity.public_key(),
@@ -846,16 +851,13 @@ impl Client {
     pub fn verify_contact(&mut self, id: &DirectoryId, compared: &str) -> Result<()> {
         let ours = self.safety_number(id)?;
         if contacts::normalize_safety_number(&ours) != contacts::normalize_safety_number(compared) {
-            bail!(
-                "the safety numbers differ: {id} is NOT verified. Do not trust this contact's key until \
-                 you find out why (ask their authority)."
-            );
+            return Err(RecipientError::SafetyNumbersDiffer(id.clone()).into());
         }
         let rec = self
             .directory
             .record(id)
             .cloned()
-            .ok_or_else(|| anyhow!("{id} vanished"))?;
+            .ok_or_else(|| RecipientError::NotInDirectory(id.clone()))?;
         let mut all = self.contacts()?;
         let c = all
             .entry(id.to_string())
@@ -883,10 +885,10 @@ impl Client {
         let mut all = self.contacts()?;
         let c = all
             .get_mut(id.as_str())
-            .ok_or_else(|| anyhow!("no contact {id}"))?;
+            .ok_or_else(|| RecipientError::NoContact(id.clone()))?;
         match c.key_changed.take() {
             Some(k) => c.identity_key = k,
-            None => bail!("the key of {id} has not changed; nothing to accept"),
+            None => return Err(RecipientError::KeyNotChanged(id.clone()).into()),
         }
         let mut w = self.home.write()?;
         w.put_secret("contacts", &all)?;
@@ -914,7 +916,7 @@ impl Client {
             .home
             .get(Table::Sessions, &device.0)?
             .unwrap_or_default();
-        olm::unpickle_sessions(&pickles)
+        Ok(olm::unpickle_sessions(&pickles)?)
     }
 
     /// Resolve recipients to active, verified records.
@@ -931,22 +933,17 @@ impl Client {
                     .iter()
                     .find(|p| p.split(':').next() == Some(id.as_str()));
                 if let Some(p) = problem {
-                    bail!(
-                        "refusing to encrypt to {id}: the directory entry the relay served for it does not verify \
-                         ({}); the relay may be substituting keys — report this to your authority",
-                        p.split_once(": ").map(|x| x.1).unwrap_or(p)
-                    );
+                    return Err(RecipientError::EntryInvalid {
+                        id: id.clone(),
+                        problem: p.split_once(": ").map(|x| x.1).unwrap_or(p).to_owned(),
+                    }
+                    .into());
                 }
-                bail!(
-                    "unknown recipient {id}: no record or role for it in the verified directory \
-                     (check the id with your counterpart or their authority)"
-                );
+                return Err(RecipientError::Unknown(id.clone()).into());
             }
             let reached = self.directory.resolve(id, now);
             if reached.is_empty() {
-                bail!(
-                    "recipient {id} is not active in the directory (revoked, expired, or a role with no active holder)"
-                );
+                return Err(RecipientError::NotActive(id.clone()).into());
             }
             for r in reached {
                 if !out.iter().any(|o| o.id == r.id) {
@@ -1029,7 +1026,7 @@ impl Client {
         } = out;
         let text = text.as_str();
         if to.is_empty() {
-            bail!("no recipient given");
+            return Err(RecipientError::NoRecipient.into());
         }
         self.flush_outbox().await?;
         let records = self.resolve(to)?;
@@ -1037,13 +1034,7 @@ impl Client {
         for r in &records {
             if let Some(c) = all.get_mut(r.id.as_str()) {
                 if c.key_changed.is_some() {
-                    bail!(
-                        "{}",
-                        contacts::Change::KeyChanged {
-                            id: r.id.clone(),
-                            was_verified: false
-                        }
-                    );
+                    return Err(RecipientError::KeyChanged(r.id.clone()).into());
                 }
                 for d in c.new_devices.drain(..) {
                     self.warnings.push(format!(
@@ -1055,25 +1046,29 @@ impl Client {
             }
         }
         let message_id = MessageId(random()?);
-        let payload = Payload {
+        let conversation = match conversation {
+            Some(c) => c,
+            None => ConversationId(random()?),
+        };
+        let Composed {
+            payload,
+            signed: signed_payload,
+            devices,
+        } = compose(Draft {
+            sender: &self.profile.id,
+            identity: &self.identity,
+            device: self.device.signing_key(),
+            to,
+            records: &records,
             message_id,
-            sender: self.profile.id.clone(),
-            sender_device: self.device.signing_key(),
-            recipients: to.to_vec(),
-            resolved: records.iter().map(|r| r.id.clone()).collect(),
-            conversation_id: conversation.unwrap_or(ConversationId(random()?)),
-            created_at: self.now(),
+            conversation,
+            now: self.now(),
             handling,
-            body: text.to_owned(),
+            text: text.to_owned(),
             content,
             attachments: Vec::new(),
             checkpoints: self.checkpoint_notes()?,
-        };
-        payload
-            .check_wellformed()
-            .map_err(|e| anyhow!("cannot send: {e}"))?;
-        // Encoded once: the same bytes are encrypted, kept and hashed.
-        let signed_payload = Signed::sign(&payload, &self.identity).encode();
+        })?;
         #[cfg_attr(not(feature = "test-hooks"), allow(unused_mut))]
         let mut plaintext = zeroize::Zeroizing::new(signed_payload.clone());
         #[cfg(feature = "test-hooks")]
@@ -1083,49 +1078,45 @@ impl Client {
 
         let mut envelopes = Vec::new();
         let mut changed: BTreeMap<PublicKey, Vec<Session>> = BTreeMap::new();
-        for rec in &records {
-            for dev in &rec.devices {
-                if dev.signing == self.device.signing_key() {
-                    continue;
-                }
-                let mut sessions = self.load_sessions(&dev.signing)?;
-                if sessions.is_empty() {
-                    let claim = Request::ClaimPrekey {
-                        device: dev.signing,
-                    };
-                    let prekey = match self.conn()?.claim_prekey(&claim).await {
-                        Ok(p) => p,
-                        Err(e) => bail!(
-                            "cannot reach device {} of {}: {e}",
-                            dev.signing.fingerprint(),
-                            rec.id
-                        ),
-                    };
-                    if prekey.device != dev.signing {
-                        bail!("the relay served a prekey of another device for {}", rec.id);
-                    }
-                    sessions.push(self.device.outbound(dev.agreement, &prekey)?);
-                }
-                let session = sessions.first_mut().ok_or_else(|| anyhow!("no session"))?;
-                let (kind, ciphertext) = olm::encrypt(session, &plaintext)?;
-                #[cfg_attr(not(feature = "test-hooks"), allow(unused_mut))]
-                let mut envelope = Envelope {
-                    message_id,
-                    sender_device: self.device.signing_key(),
-                    recipient_device: dev.signing,
-                    kind,
-                    ciphertext,
+        for (owner, dev) in &devices {
+            let mut sessions = self.load_sessions(&dev.signing)?;
+            if sessions.is_empty() {
+                let claim = Request::ClaimPrekey {
+                    device: dev.signing,
                 };
-                #[cfg(feature = "test-hooks")]
-                if let Some(f) = faults.alter_envelope.as_mut() {
-                    f(&mut envelope);
+                let prekey = match self.conn()?.claim_prekey(&claim).await {
+                    Ok(p) => p,
+                    Err(error) => {
+                        return Err(ClientError::PrekeyClaim {
+                            device: dev.signing.fingerprint().to_string(),
+                            id: owner.clone(),
+                            error,
+                        });
+                    }
+                };
+                if prekey.device != dev.signing {
+                    return Err(ClientError::WrongPrekey(owner.clone()));
                 }
-                envelopes.push(envelope);
-                changed.insert(dev.signing, sessions);
+                sessions.push(self.device.outbound(dev.agreement, &prekey)?);
             }
-        }
-        if envelopes.is_empty() {
-            bail!("none of the recipients has a device to encrypt to");
+            let session = sessions.first_mut().ok_or(olm::OlmError::Encrypt(
+                "no session with the device".to_owned(),
+            ))?;
+            let (kind, ciphertext) = olm::encrypt(session, &plaintext)?;
+            #[cfg_attr(not(feature = "test-hooks"), allow(unused_mut))]
+            let mut envelope = Envelope {
+                message_id,
+                sender_device: self.device.signing_key(),
+                recipient_device: dev.signing,
+                kind,
+                ciphertext,
+            };
+            #[cfg(feature = "test-hooks")]
+            if let Some(f) = faults.alter_envelope.as_mut() {
+                f(&mut envelope);
+            }
+            envelopes.push(envelope);
+            changed.insert(dev.signing, sessions);
         }
         // Ratchet state, outbox and our copy become durable together before
         // anything leaves, so a crash can never reuse a message key.
@@ -1155,10 +1146,12 @@ impl Client {
         };
         match self.conn()?.submit(&req).await {
             Ok((accepted, _)) if accepted == item.message_id => {}
-            Ok((accepted, _)) => bail!(
-                "the relay acknowledged message {accepted} when {} was sent; it will be sent again",
-                item.message_id
-            ),
+            Ok((accepted, _)) => {
+                return Err(ClientError::WrongAcknowledgement {
+                    sent: item.message_id,
+                    acked: accepted,
+                });
+            }
             Err(LinkError::Refused(e)) => {
                 if !e.code.is_retryable() {
                     // Not retryable: drop it from the outbox so it does not block.
@@ -1166,13 +1159,16 @@ impl Client {
                     w.remove(Table::Outbox, &item.message_id.0)?;
                     w.commit()?;
                 }
-                return Err(anyhow!("message {} not accepted: {e}", item.message_id));
+                return Err(ClientError::RelayRefused {
+                    what: Refused::Message(item.message_id),
+                    error: e,
+                });
             }
-            Err(e) => {
-                return Err(anyhow!(
-                    "message {} not confirmed (kept in the outbox; it will be retried): {e}",
-                    item.message_id
-                ));
+            Err(error) => {
+                return Err(ClientError::NotConfirmed {
+                    id: item.message_id,
+                    error,
+                });
             }
         }
         let mut w = self.home.write()?;
@@ -1242,7 +1238,7 @@ impl Client {
                 if let Some(p) = self.home.get_secret::<String>("account")? {
                     self.device = Device::from_pickle(&p)?;
                 }
-                let reason = format!("{reason:#}");
+                let reason = liaison_net::tool::chain(&reason);
                 let from = self
                     .directory
                     .device_owner(&env.sender_device)
@@ -1291,20 +1287,20 @@ impl Client {
                 || claimed.resolved.contains(&role)
                 || claimed.sender == payload.sender;
             let check = match self.directory.record(&claimed.sender) {
-                _ if !belongs => Err(anyhow!("not part of role {role}'s conversations")),
-                None => Err(anyhow!(
+                _ if !belongs => Err(format!("not part of role {role}'s conversations")),
+                None => Err(format!(
                     "originator {} is not in the verified directory",
                     claimed.sender
                 )),
                 Some(rec) => signed
                     .verify_by(&rec.identity_key)
-                    .map_err(|e| anyhow!("originator's signature does not verify ({e})")),
+                    .map_err(|e| format!("originator's signature does not verify ({e})")),
             };
             out.push(StoredMessage::handed_over(
                 claimed,
                 bytes,
                 &payload.sender,
-                check.map(|_| ()).map_err(|e| format!("{e:#}")),
+                check.map(|_| ()),
                 self.now(),
             ));
         }
@@ -1321,7 +1317,7 @@ impl Client {
         to: &DirectoryId,
     ) -> Result<(MessageId, usize)> {
         if self.directory.role(role).is_none() {
-            bail!("{role} is not a role in the verified directory");
+            return Err(RecipientError::NotARole(role.clone()).into());
         }
         let all = self.messages()?;
         let conversations: Vec<ConversationId> = all
@@ -1362,36 +1358,28 @@ impl Client {
         crate::core::records::SideEffects,
     )> {
         if env.recipient_device != self.device.signing_key() {
-            bail!("envelope is addressed to another device");
+            return Err(ReceiveError::OtherDevice.into());
         }
         let sender = self
             .directory
             .device_owner(&env.sender_device)
             .cloned()
             .ok_or_else(|| {
-                anyhow!(
-                    "sending device {} is not in the verified directory",
-                    env.sender_device.fingerprint()
-                )
+                ReceiveError::UnknownDevice(env.sender_device.fingerprint().to_string())
             })?;
         let agreement = sender
             .devices
             .iter()
             .find(|d| d.signing == env.sender_device)
             .map(|d| d.agreement)
-            .ok_or_else(|| anyhow!("sending device not in its owner's record"))?;
+            .ok_or(ReceiveError::DeviceNotInRecord)?;
         let mut sessions = self.load_sessions(&env.sender_device)?;
         let plaintext = zeroize::Zeroizing::new(
             self.device
                 .decrypt(agreement, env.kind, &env.ciphertext, &mut sessions)
-                .map_err(|_| {
-                    anyhow!(
-                        "envelope failed to decrypt (altered in transit, or not for this device)"
-                    )
-                })?,
+                .map_err(|_| ReceiveError::Decrypt)?,
         );
-        let signed = SignedPayload::decode(&plaintext)
-            .map_err(|e| anyhow!("decrypted payload is malformed: {e}"))?;
+        let signed = SignedPayload::decode(&plaintext).map_err(ReceiveError::Malformed)?;
         let me = self.profile.id.clone();
         let directory = &self.directory;
         let payload = verify_payload(
@@ -1401,7 +1389,10 @@ impl Client {
             &env.message_id,
             |id| *id == me || directory.role(id).is_some_and(|r| r.holders.contains(&me)),
         )
-        .map_err(|e| anyhow!("payload from {} rejected: {e}", sender.id))?;
+        .map_err(|error| ReceiveError::Payload {
+            from: sender.id.clone(),
+            error,
+        })?;
         let mut msg = StoredMessage::received(&payload, plaintext.to_vec(), self.now());
         let fx = open_content(&self.directory, &self.home, &mut msg, &payload)?;
         Ok((msg, env.sender_device, sessions, fx))
@@ -1447,7 +1438,7 @@ impl Client {
             .collect();
         for bytes in received {
             if let Err(e) = self.check_payload_view(&bytes).await {
-                report.forks.push(format!("{e:#}"));
+                report.forks.push(liaison_net::tool::chain(&e));
             }
         }
         // Automatic delivery receipts to the senders of what arrived.
@@ -1460,8 +1451,10 @@ impl Client {
             })
             .await
         {
-            self.warnings
-                .push(format!("delivery receipts not sent this time: {e:#}"));
+            self.warnings.push(format!(
+                "delivery receipts not sent this time: {}",
+                liaison_net::tool::chain(&e)
+            ));
         }
         if report.forks.is_empty() {
             self.sync_checkpoints().await?;
@@ -1523,9 +1516,7 @@ impl Client {
                 None => sub.next().await,
             };
             match next? {
-                None => bail!(
-                    "the relay closed the subscription (it may be restarting); run the command again"
-                ),
+                None => return Err(ClientError::SubscriptionClosed),
                 Some(Response::Push(q)) => {
                     let r = self.process(&q)?;
                     if let Received::Message(m) = &r {
@@ -1537,7 +1528,7 @@ impl Client {
                     on(&r);
                     self.ack(vec![q.seq]).await?;
                 }
-                Some(other) => bail!("unexpected frame on the subscription: {other:?}"),
+                Some(other) => return Err(ClientError::UnexpectedFrame(format!("{other:?}"))),
             }
         }
         Ok(handled)

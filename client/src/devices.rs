@@ -16,7 +16,6 @@
 //! of the identity key can endorse a device: an authority alone cannot add
 //! one to somebody's record.
 
-use anyhow::{Result, anyhow, bail};
 use chacha20poly1305::ChaCha20Poly1305;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use hkdf::Hkdf;
@@ -26,6 +25,66 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 const INFO: &[u8] = b"liaison/1 identity-transfer";
+
+/// Why adding a device failed: a request or approval that is not what it
+/// claims, or this home in the wrong state for the step.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeviceError {
+    /// The text is not an armoured device request.
+    #[error("not a device request: {0}")]
+    NotARequest(liaison_protocol::armor::ArmorError),
+    /// The device request's signature or contents do not verify.
+    #[error("the device request does not verify: {0}")]
+    RequestInvalid(liaison_protocol::VerifyError),
+    /// The request names another focal point.
+    #[error("this request is for {request}, not for you ({you})")]
+    NotYours {
+        /// The id the request names.
+        request: liaison_protocol::DirectoryId,
+        /// This home's id.
+        you: liaison_protocol::DirectoryId,
+    },
+    /// The request carries a transfer key no shared secret comes from.
+    #[error("the device request carries an invalid transfer key")]
+    TransferKey,
+    /// The text is not an armoured device approval.
+    #[error("not a device approval: {0}")]
+    NotAnApproval(liaison_protocol::armor::ArmorError),
+    /// The approval carries a request that does not verify.
+    #[error("approval carries a bad request: {0}")]
+    ApprovalRequestInvalid(liaison_protocol::VerifyError),
+    /// The approval is for another device.
+    #[error("this approval is for another device")]
+    OtherDevice,
+    /// The approval carries an ephemeral key no shared secret comes from.
+    #[error("the approval carries an invalid ephemeral key")]
+    EphemeralKey,
+    /// The sealed identity does not open with this device's transfer
+    /// secret: one opaque answer whatever check failed.
+    #[error("the approval was not made for this device (or was altered)")]
+    NotForThisDevice,
+    /// The sealed identity is not the key the approval names.
+    #[error("the sealed identity key does not match the endorsing identity")]
+    IdentityMismatch,
+    /// The identity key's endorsement of this device does not verify.
+    #[error("the approval's endorsement does not verify")]
+    Endorsement,
+    /// This home holds an identity key already: nothing to link.
+    #[error("this home already holds an identity key")]
+    AlreadyLinked,
+    /// This home made no device request (no transfer secret).
+    #[error("this home made no device request")]
+    NoRequest,
+    /// Key derivation or sealing failed (never with valid inputs).
+    #[error("{0} failed")]
+    Crypto(&'static str),
+    /// The operating system's random generator failed.
+    #[error("OS random generator failed: {0}")]
+    Random(getrandom::Error),
+}
+
+type Result<T, E = DeviceError> = std::result::Result<T, E>;
 
 fn key(
     shared: &[u8; 32],
@@ -39,7 +98,7 @@ fn key(
     info.extend_from_slice(transfer);
     let mut out = Zeroizing::new([0u8; 32]);
     hk.expand(&info, out.as_mut())
-        .map_err(|_| anyhow!("key derivation failed"))?;
+        .map_err(|_| DeviceError::Crypto("key derivation"))?;
     Ok(out)
 }
 
@@ -52,12 +111,12 @@ pub fn seal_identity(
     identity_key: &PublicKey,
 ) -> Result<([u8; 32], Vec<u8>)> {
     let mut eph_bytes = Zeroizing::new([0u8; 32]);
-    getrandom::fill(eph_bytes.as_mut()).map_err(|e| anyhow!("OS random generator failed: {e}"))?;
+    getrandom::fill(eph_bytes.as_mut()).map_err(DeviceError::Random)?;
     let eph = x25519_dalek::StaticSecret::from(*eph_bytes);
     let eph_pub = x25519_dalek::PublicKey::from(&eph).to_bytes();
     let shared = eph.diffie_hellman(&x25519_dalek::PublicKey::from(*transfer_key));
     if !shared.was_contributory() {
-        bail!("the device request carries an invalid transfer key");
+        return Err(DeviceError::TransferKey);
     }
     let k = key(shared.as_bytes(), &eph_pub, transfer_key)?;
     let cipher = ChaCha20Poly1305::new(&(*k).into());
@@ -70,7 +129,7 @@ pub fn seal_identity(
                 aad: &identity_key.0,
             },
         )
-        .map_err(|_| anyhow!("sealing failed"))?;
+        .map_err(|_| DeviceError::Crypto("sealing"))?;
     Ok((eph_pub, ct))
 }
 
@@ -85,7 +144,7 @@ pub fn open_identity(
     let transfer_pub = x25519_dalek::PublicKey::from(&secret).to_bytes();
     let shared = secret.diffie_hellman(&x25519_dalek::PublicKey::from(approval.ephemeral));
     if !shared.was_contributory() {
-        bail!("the approval carries an invalid ephemeral key");
+        return Err(DeviceError::EphemeralKey);
     }
     let k = key(shared.as_bytes(), &approval.ephemeral, &transfer_pub)?;
     let cipher = ChaCha20Poly1305::new(&(*k).into());
@@ -98,15 +157,15 @@ pub fn open_identity(
                     aad: &identity_key.0,
                 },
             )
-            .map_err(|_| anyhow!("the approval was not made for this device (or was altered)"))?,
+            .map_err(|_| DeviceError::NotForThisDevice)?,
     );
     let arr: [u8; 32] = seed
         .as_slice()
         .try_into()
-        .map_err(|_| anyhow!("sealed identity has the wrong length"))?;
+        .map_err(|_| DeviceError::NotForThisDevice)?;
     let key = SecretKey::from_seed(&arr);
     if &key.public_key() != identity_key {
-        bail!("the sealed identity key does not match the endorsing identity");
+        return Err(DeviceError::IdentityMismatch);
     }
     Ok(key)
 }
@@ -114,7 +173,7 @@ pub fn open_identity(
 /// A fresh X25519 transfer secret and its public key.
 pub fn transfer_keypair() -> Result<(Zeroizing<[u8; 32]>, [u8; 32])> {
     let mut s = Zeroizing::new([0u8; 32]);
-    getrandom::fill(s.as_mut()).map_err(|e| anyhow!("OS random generator failed: {e}"))?;
+    getrandom::fill(s.as_mut()).map_err(DeviceError::Random)?;
     let p = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(*s)).to_bytes();
     Ok((s, p))
 }
@@ -126,13 +185,14 @@ mod tests {
     use liaison_protocol::message::DeviceRequest;
 
     #[test]
-    fn seal_open_round_trip_and_wrong_device() -> Result<()> {
+    fn seal_open_round_trip_and_wrong_device() -> anyhow::Result<()> {
         let identity = SecretKey::from_seed(&[7; 32]);
         let (secret, public) = transfer_keypair()?;
         let (eph, sealed) = seal_identity(&identity, &public, &identity.public_key())?;
         let dev = SecretKey::from_seed(&[8; 32]);
         let req = DeviceRequest {
-            id: liaison_protocol::DirectoryId::parse("th.dsi.a").map_err(|e| anyhow!("{e}"))?,
+            id: liaison_protocol::DirectoryId::parse("th.dsi.a")
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
             device: liaison_protocol::directory::DeviceKeys {
                 signing: dev.public_key(),
                 agreement: [1; 32],

@@ -17,7 +17,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
 use liaison_protocol::codec::Wire;
 use liaison_protocol::consent::{
     ConsentDecision, ConsentScope, Receipt, ReceiptKind, check_judicial_use,
@@ -34,6 +33,9 @@ use liaison_protocol::message::{Content, SignedPayload};
 use liaison_protocol::{DirectoryId, MessageId, PublicKey, Signed, Timestamp};
 
 use crate::client::Client;
+use crate::error::{ClientError, EvidenceError, HandlingError, NotFound};
+
+type Result<T, E = ClientError> = std::result::Result<T, E>;
 
 /// How long [`export`] waits for the relay to sign checkpoints that cover
 /// the entries it needs (the relay signs at most about once a second while
@@ -54,27 +56,30 @@ pub async fn export(
     id: MessageId,
     case_reference: Option<&str>,
 ) -> Result<EvidenceBundle> {
-    let msg = client
-        .message(id)?
-        .ok_or_else(|| anyhow!("no message {id} in this home (see `liaison inbox`)"))?;
+    let msg = client.message(id)?.ok_or(NotFound::Message(id))?;
     if !msg.verified || msg.signed_payload.is_empty() {
-        bail!(
-            "message {id} cannot be exported: {}",
-            msg.error
+        return Err(EvidenceError::NotHeld {
+            id,
+            reason: msg
+                .error
                 .as_deref()
                 .unwrap_or("its signed payload is not held (rejected, or destroyed at the end of its retention)")
-        );
+                .to_owned(),
+        }
+        .into());
     }
-    let signed = SignedPayload::decode(&msg.signed_payload)
-        .map_err(|e| anyhow!("the stored payload of {id} is malformed: {e}"))?;
-    let payload = signed
-        .decode_unverified()
-        .map_err(|e| anyhow!("the stored payload of {id} is malformed: {e}"))?;
+    let malformed = |e: &dyn std::fmt::Display| EvidenceError::Malformed {
+        id,
+        error: e.to_string(),
+    };
+    let signed = SignedPayload::decode(&msg.signed_payload).map_err(|e| malformed(&e))?;
+    let payload = signed.decode_unverified().map_err(|e| malformed(&e))?;
     if payload.message_id != id {
-        bail!(
-            "message {id} is held as a copy of message {}; export that one",
-            payload.message_id
-        );
+        return Err(EvidenceError::Copy {
+            id,
+            of: payload.message_id,
+        }
+        .into());
     }
     if let Content::Forward { original } = &payload.content {
         let from = SignedPayload::decode(original)
@@ -82,17 +87,10 @@ pub async fn export(
             .and_then(|s| s.decode_unverified().ok())
             .map(|p| format!("message {} of {}", p.message_id, p.sender))
             .unwrap_or_else(|| "another message".to_owned());
-        bail!(
-            "refusing to export message {id}: it is a forward of {from}. Judicial export covers \
-             original messages only: the evidence must come from the original's originator or \
-             recipients, with the originator's consent"
-        );
+        return Err(EvidenceError::Forward { id, from }.into());
     }
     if let Content::Handover { .. } = &payload.content {
-        bail!(
-            "refusing to export message {id}: it is a role handover package; export the messages \
-             it carried instead"
-        );
+        return Err(EvidenceError::Handover(id).into());
     }
     let originator_key = *signed.signer();
     let now = client.now();
@@ -109,7 +107,7 @@ pub async fn export(
         &plain,
         now,
     )
-    .map_err(|r| anyhow::Error::new(r).context(format!("refusing to export message {id}")))?;
+    .map_err(|source| HandlingError::JudicialUse { id, source })?;
     let case = match (case_reference, grant) {
         (Some(c), _) => Some(c.to_owned()),
         (None, Some(g)) => match &g.scope {
@@ -132,7 +130,7 @@ pub async fn export(
     if client.conn.is_none() {
         client.connect().await?;
     }
-    let pins = Pins::from_bundle(client.bundle()).map_err(|e| anyhow!("the bundle: {e}"))?;
+    let pins = Pins::from_bundle(client.bundle()).map_err(EvidenceError::Bundle)?;
 
     // Receipts by recipients, each with its signer's directory record.
     let hash = payload_hash(&signed);
@@ -161,7 +159,7 @@ pub async fn export(
     // Events.
     let events = message_events(client, id).await?;
     let Some(last) = events.keys().next_back().copied() else {
-        bail!("the relay's event log holds no event of message {id}");
+        return Err(EvidenceError::NoEvents(id).into());
     };
     let has_acceptance = events.values().any(|e| {
         DisclosedEvent::decode(&e.event)
@@ -172,14 +170,14 @@ pub async fn export(
             )
     });
     if !has_acceptance {
-        bail!("the relay's event log holds no acceptance of message {id}, so it cannot be proven");
+        return Err(EvidenceError::NoAcceptance(id).into());
     }
     let events_note = covering_checkpoint(client, LogId::Events, &pins.event_log, last).await?;
     let event_list: Vec<IndexedEvent> = events.into_values().collect();
     let proofs =
         liaison_net::event_proofs(client.conn()?, &event_list, &events_note, &pins.event_log)
             .await
-            .context("building the event-log proofs")?;
+            .map_err(EvidenceError::EventProofs)?;
     let event_proofs: Vec<String> = proofs.iter().map(|(p, _)| p.encode()).collect();
 
     // Directory records: the originator when it signed, each receipt
@@ -238,7 +236,7 @@ pub async fn export(
         }
     }
     receipts.retain(|(s, r)| kept.contains(&(r.by.clone(), *s.signer(), r.at)));
-    let originator = originator.ok_or_else(|| anyhow!("no originator record"))?;
+    let originator = originator.ok_or(EvidenceError::NoOriginator)?;
     let evidence = Evidence {
         signed_payload: msg.signed_payload.clone(),
         originator: originator.logged(),
@@ -251,8 +249,9 @@ pub async fn export(
         case_reference: case,
     };
     let bundle = EvidenceBundle::sign(&evidence, &client.identity);
-    verify_evidence(&bundle, &pins, now).map_err(|e| {
-        anyhow!("the evidence bundle for {id} does not verify, so it was not written: {e}")
+    verify_evidence(&bundle, &pins, now).map_err(|e| EvidenceError::SelfCheck {
+        id,
+        error: e.to_string(),
     })?;
     Ok(bundle)
 }
@@ -296,13 +295,13 @@ async fn message_events(client: &Client, id: MessageId) -> Result<BTreeMap<u64, 
             let record = DisclosedEvent::decode(&e.event)
                 .ok()
                 .and_then(|d| d.decode_record().ok())
-                .ok_or_else(|| anyhow!("the relay sent a malformed event {}", e.index))?;
+                .ok_or(EvidenceError::MalformedEvent(e.index))?;
             if record.seq != e.index {
-                bail!(
-                    "the relay's event {} claims sequence number {}",
-                    e.index,
-                    record.seq
-                );
+                return Err(EvidenceError::EventSequence {
+                    index: e.index,
+                    seq: record.seq,
+                }
+                .into());
             }
             let about = match &record.kind {
                 EventKind::Declared { refers_to, .. } => *refers_to == id,
@@ -316,7 +315,10 @@ async fn message_events(client: &Client, id: MessageId) -> Result<BTreeMap<u64, 
     };
     let own = fetch_events(client, id)
         .await
-        .with_context(|| format!("reading the event-log entries of message {id}"))?;
+        .map_err(|e| EvidenceError::ReadingEvents {
+            id,
+            source: Box::new(e),
+        })?;
     add(own, false)?;
     for carrier in carriers(client, id)? {
         // The relay shows a carrier's events only to its sender and
@@ -378,12 +380,12 @@ async fn covering_checkpoint(
             return Ok(note);
         }
         if tokio::time::Instant::now() >= deadline {
-            bail!(
-                "the relay has not signed a {} checkpoint covering entry {last} within {} s; \
-                 retry in a minute",
-                log.name(),
-                COVERAGE_WAIT.as_secs()
-            );
+            return Err(EvidenceError::NotCovered {
+                log: log.name(),
+                last,
+                secs: COVERAGE_WAIT.as_secs(),
+            }
+            .into());
         }
         client.sync_checkpoints().await?;
         if held_checkpoint(client, log, policy)?
@@ -405,7 +407,10 @@ fn held_checkpoint(
     };
     let cp = policy
         .open(note.as_bytes())
-        .map_err(|e| anyhow!("the held {} checkpoint does not verify: {e}", log.name()))?;
+        .map_err(|error| EvidenceError::HeldCheckpoint {
+            log: log.name(),
+            error,
+        })?;
     Ok(Some((note, cp)))
 }
 
@@ -485,7 +490,7 @@ async fn find_records(
     let mut scanned = 0u64;
     loop {
         let (note, cp) = held_checkpoint(client, LogId::Directory, &pins.directory_log)?
-            .ok_or_else(|| anyhow!("this client holds no verified directory checkpoint yet"))?;
+            .ok_or(EvidenceError::NoDirectoryCheckpoint)?;
         let size = cp.checkpoint().size();
         while scanned < size {
             let count = u32::try_from(size - scanned)
@@ -496,16 +501,21 @@ async fn find_records(
                 .entries(LogId::Directory, scanned, count)
                 .await?;
             if entries.is_empty() {
-                bail!(
-                    "the relay served no directory entry at index {scanned} below its checkpoint size {size}"
-                );
+                return Err(EvidenceError::MissingEntry {
+                    index: scanned,
+                    size,
+                }
+                .into());
             }
             for e in entries {
                 let LogEntry::Directory(bytes) = e else {
-                    bail!("the relay served a non-directory entry from the directory log");
+                    return Err(EvidenceError::NotADirectoryEntry.into());
                 };
-                let entry = DirectoryEntry::decode(&bytes).map_err(|e| {
-                    anyhow!("the relay's directory entry {scanned} is malformed: {e}")
+                let entry = DirectoryEntry::decode(&bytes).map_err(|error| {
+                    EvidenceError::MalformedEntry {
+                        index: scanned,
+                        error,
+                    }
                 })?;
                 match entry {
                     DirectoryEntry::Authority(a) => authorities.push((scanned, a)),
@@ -536,13 +546,13 @@ async fn find_records(
             .find(|(n, f)| f.is_none() && n.role != Role::ReceiptSigner);
         if let Some((n, _)) = missing {
             if tokio::time::Instant::now() >= deadline {
-                bail!(
-                    "the directory log (up to its verified checkpoint of size {size}) holds no \
-                     record of {} with identity key {} in force at {}; it cannot be proven",
-                    n.what,
-                    n.key.fingerprint(),
-                    n.at
-                );
+                return Err(EvidenceError::NoRecord {
+                    size,
+                    what: n.what.clone(),
+                    key: n.key.fingerprint().to_string(),
+                    at: n.at,
+                }
+                .into());
             }
             client.sync_checkpoints().await?;
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -632,17 +642,20 @@ async fn directory_proof(
 ) -> Result<String> {
     let cp = policy
         .open(note.as_bytes())
-        .map_err(|e| anyhow!("the directory checkpoint: {e}"))?;
+        .map_err(EvidenceError::DirectoryCheckpoint)?;
     let hashes = client
         .conn()?
         .inclusion(LogId::Directory, index, cp.checkpoint().size())
         .await?;
-    let proof = TlogProof::new(index, hashes, note)
-        .map_err(|e| anyhow!("directory entry {index}: cannot build a proof: {e}"))?;
+    let proof = TlogProof::new(index, hashes, note).map_err(|e| EvidenceError::BuildProof {
+        index,
+        error: e.to_string(),
+    })?;
     proof
         .verify(&leaf_hash(&entry.encode()), policy)
-        .map_err(|e| {
-            anyhow!("the relay's inclusion proof for directory entry {index} does not verify: {e}")
+        .map_err(|e| EvidenceError::DirectoryInclusion {
+            index,
+            error: e.to_string(),
         })?;
     Ok(proof.encode())
 }

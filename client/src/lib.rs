@@ -1,5 +1,5 @@
 //! `liaison-client`: the focal point's client library, behind the `liaison`
-//! and `liaison-admin` command-line tools.
+//! command-line tool (the package `liaison-cli`).
 //!
 //! It keeps keys, Olm sessions and messages in an encrypted home
 //! ([`home`]), talks to the relay over pinned QUIC ([`transport`]), verifies
@@ -18,9 +18,11 @@ pub mod client;
 pub mod contacts;
 pub mod core;
 pub mod devices;
+pub mod error;
 pub mod evidence;
 pub mod home;
 pub mod logs;
 pub mod olm;
 
 pub use client::{Client, InitParams, Received, StoredMessage, SyncReport};
+pub use error::ClientError;

@@ -10,11 +10,68 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, anyhow};
-use liaison_protocol::Timestamp;
-use liaison_protocol::bundle::Bundle;
+use liaison_protocol::bundle::{Bundle, BundleError};
 use liaison_protocol::frames::LogId;
-use liaison_protocol::log::{LogPolicy, SignedCheckpoint};
+use liaison_protocol::log::{CheckpointError, LogPolicy, SignedCheckpoint};
+use liaison_protocol::{MessageId, Timestamp};
+
+/// Why a log could not be checked: the bundle's keys, a checkpoint or
+/// proof that does not verify, or events the relay served that are not
+/// what was asked for. A fork or rollback is a [`ForkEvidence`] instead.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogError {
+    /// The bundle has no usable key for the log.
+    #[error("the bundle has no usable {log} log key ({error}); ask for a current bundle")]
+    NoLogKey {
+        /// Which log.
+        log: &'static str,
+        /// What is wrong with the key.
+        error: BundleError,
+    },
+    /// The bundle's log key makes no verification policy.
+    #[error("{0}")]
+    Policy(CheckpointError),
+    /// A held checkpoint does not verify.
+    #[error("checkpoint does not verify: {0}")]
+    Checkpoint(CheckpointError),
+    /// The relay's newest checkpoint does not verify.
+    #[error("the relay's {log} checkpoint was refused: checkpoint does not verify: {error}")]
+    RelayCheckpoint {
+        /// Which log.
+        log: &'static str,
+        /// Why.
+        error: CheckpointError,
+    },
+    /// A held and a served checkpoint were compared without a verdict.
+    #[error("no consistency proof was judged for the {0} log")]
+    NotJudged(&'static str),
+    /// The relay served an event that does not decode.
+    #[error("relay sent a malformed event")]
+    MalformedEvent,
+    /// The relay served an event whose record does not decode.
+    #[error("relay sent a malformed event record")]
+    MalformedEventRecord,
+    /// The relay served another message's event.
+    #[error("the relay's event {index} is not about message {id}")]
+    EventNotAbout {
+        /// The event's index in the log.
+        index: u64,
+        /// The message asked about.
+        id: MessageId,
+    },
+    /// The proof that a message's event is in the log does not verify.
+    #[error("event log inclusion proof for message {id} does not verify: {error}")]
+    EventInclusion {
+        /// The message.
+        id: MessageId,
+        /// Why.
+        error: CheckpointError,
+    },
+    /// The proof that a receipt's declaration is in the log does not verify.
+    #[error("receipt event inclusion proof does not verify: {0}")]
+    ReceiptInclusion(CheckpointError),
+}
 
 /// A detected inconsistency of the relay's log, with both signed checkpoints.
 #[derive(Debug, Clone)]
@@ -58,20 +115,21 @@ impl std::fmt::Display for ForkEvidence {
 impl std::error::Error for ForkEvidence {}
 
 /// The verification policy of `log` from the bundle.
-pub fn policy(bundle: &Bundle, log: LogId) -> Result<LogPolicy> {
-    bundle.log_policy(log).map_err(|e| {
-        anyhow!(
-            "the bundle has no usable {} log key ({e}); ask for a current bundle",
-            log.name()
-        )
+pub fn policy(bundle: &Bundle, log: LogId) -> Result<LogPolicy, LogError> {
+    bundle.log_policy(log).map_err(|error| LogError::NoLogKey {
+        log: log.name(),
+        error,
     })
 }
 
+/// The policy of `log` without its witnesses (the log key alone).
+pub fn base_policy(bundle: &Bundle, log: LogId) -> Result<LogPolicy, LogError> {
+    LogPolicy::new(policy(bundle, log)?.log().clone()).map_err(LogError::Policy)
+}
+
 /// Open a signed checkpoint note under `policy`.
-pub fn open(policy: &LogPolicy, note: &str) -> Result<SignedCheckpoint> {
-    policy
-        .open(note.as_bytes())
-        .map_err(|e| anyhow!("checkpoint does not verify: {e}"))
+pub fn open(policy: &LogPolicy, note: &str) -> Result<SignedCheckpoint, LogError> {
+    policy.open(note.as_bytes()).map_err(LogError::Checkpoint)
 }
 
 /// Write both checkpoints to `dir/evidence/` and build the error. A

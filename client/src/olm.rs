@@ -5,11 +5,43 @@
 //! inbound session (consuming the one-time key it names). Callers persist the
 //! changed account and sessions in the same transaction as the result.
 
-use anyhow::{Result, anyhow, bail};
 use liaison_protocol::message::{OlmKind, Prekey};
 use liaison_protocol::{PublicKey, Signature};
 use vodozemac::olm::{Account, AccountPickle, OlmMessage, Session, SessionConfig, SessionPickle};
 use vodozemac::{Curve25519PublicKey, Ed25519PublicKey};
+
+/// Why an Olm operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OlmError {
+    /// The stored account does not restore.
+    #[error("Olm account state is corrupted")]
+    AccountCorrupted,
+    /// A stored session does not restore.
+    #[error("stored Olm session is corrupted")]
+    SessionCorrupted,
+    /// An account or session could not be pickled.
+    #[error("Olm state could not be saved: {0}")]
+    Pickle(serde_json::Error),
+    /// The prekey the relay served is not signed by the device it names.
+    #[error("the relay served a prekey with a bad signature")]
+    PrekeySignature,
+    /// vodozemac refused to start an outbound session.
+    #[error("cannot start an Olm session: {0}")]
+    Session(String),
+    /// The ciphertext is not an Olm message.
+    #[error("malformed Olm message")]
+    Malformed,
+    /// No session opens the message (altered, replayed, or not for this
+    /// device): one opaque answer whatever check failed.
+    #[error("decryption failed")]
+    Decrypt,
+    /// vodozemac refused to encrypt.
+    #[error("Olm encryption failed: {0}")]
+    Encrypt(String),
+}
+
+type Result<T, E = OlmError> = std::result::Result<T, E>;
 
 /// Most sessions kept per peer device (newest first).
 const MAX_SESSIONS_PER_DEVICE: usize = 8;
@@ -41,7 +73,7 @@ impl Device {
     /// Restore from a pickle (JSON text).
     pub fn from_pickle(json: &str) -> Result<Self> {
         let p: AccountPickle =
-            serde_json::from_str(json).map_err(|_| anyhow!("Olm account state is corrupted"))?;
+            serde_json::from_str(json).map_err(|_| OlmError::AccountCorrupted)?;
         Ok(Device {
             account: Account::from_pickle(p),
         })
@@ -49,7 +81,7 @@ impl Device {
 
     /// Pickle for storage (contains secrets: store sealed only).
     pub fn pickle(&self) -> Result<String> {
-        Ok(serde_json::to_string(&self.account.pickle())?)
+        serde_json::to_string(&self.account.pickle()).map_err(OlmError::Pickle)
     }
 
     /// The device's Ed25519 key: its id and relay login key.
@@ -108,16 +140,14 @@ impl Device {
 
     /// Start an outbound session to a peer device from a verified prekey.
     pub fn outbound(&self, peer_agreement: [u8; 32], prekey: &Prekey) -> Result<Session> {
-        prekey
-            .verify()
-            .map_err(|_| anyhow!("the relay served a prekey with a bad signature"))?;
+        prekey.verify().map_err(|_| OlmError::PrekeySignature)?;
         self.account
             .create_outbound_session(
                 config(),
                 Curve25519PublicKey::from_bytes(peer_agreement),
                 Curve25519PublicKey::from_bytes(prekey.key),
             )
-            .map_err(|e| anyhow!("cannot start an Olm session: {e}"))
+            .map_err(|e| OlmError::Session(e.to_string()))
     }
 
     /// Decrypt an envelope's ciphertext from a peer device. `sessions` are
@@ -134,8 +164,8 @@ impl Device {
             OlmKind::PreKey => 0,
             OlmKind::Normal => 1,
         };
-        let message = OlmMessage::from_parts(msg_type, ciphertext)
-            .map_err(|_| anyhow!("malformed Olm message"))?;
+        let message =
+            OlmMessage::from_parts(msg_type, ciphertext).map_err(|_| OlmError::Malformed)?;
         // Existing sessions first, whichever message kind.
         for i in 0..sessions.len() {
             let matches = match &message {
@@ -159,12 +189,12 @@ impl Device {
                 let created = self
                     .account
                     .create_inbound_session(config(), their, m)
-                    .map_err(|_| anyhow!("decryption failed"))?;
+                    .map_err(|_| OlmError::Decrypt)?;
                 sessions.insert(0, created.session);
                 sessions.truncate(MAX_SESSIONS_PER_DEVICE);
                 Ok(created.plaintext)
             }
-            OlmMessage::Normal(_) => bail!("decryption failed"),
+            OlmMessage::Normal(_) => Err(OlmError::Decrypt),
         }
     }
 
@@ -178,7 +208,7 @@ impl Device {
 pub fn encrypt(session: &mut Session, plaintext: &[u8]) -> Result<(OlmKind, Vec<u8>)> {
     let m = session
         .encrypt(plaintext)
-        .map_err(|e| anyhow!("Olm encryption failed: {e}"))?;
+        .map_err(|e| OlmError::Encrypt(e.to_string()))?;
     let (t, bytes) = m.to_parts();
     let kind = if t == 0 {
         OlmKind::PreKey
@@ -192,7 +222,7 @@ pub fn encrypt(session: &mut Session, plaintext: &[u8]) -> Result<(OlmKind, Vec<
 pub fn pickle_sessions(sessions: &[Session]) -> Result<Vec<String>> {
     sessions
         .iter()
-        .map(|s| serde_json::to_string(&s.pickle()).map_err(Into::into))
+        .map(|s| serde_json::to_string(&s.pickle()).map_err(OlmError::Pickle))
         .collect()
 }
 
@@ -202,7 +232,7 @@ pub fn unpickle_sessions(pickles: &[String]) -> Result<Vec<Session>> {
         .iter()
         .map(|p| {
             let sp: SessionPickle =
-                serde_json::from_str(p).map_err(|_| anyhow!("stored Olm session is corrupted"))?;
+                serde_json::from_str(p).map_err(|_| OlmError::SessionCorrupted)?;
             Ok(Session::from_pickle(sp))
         })
         .collect()
@@ -238,7 +268,7 @@ mod tests {
     }
 
     #[test]
-    fn olm_round_trip_with_prekeys() -> Result<()> {
+    fn olm_round_trip_with_prekeys() -> anyhow::Result<()> {
         let alice = Device::generate();
         let mut bob = Device::generate();
         let pks = bob.new_prekeys(2, true);
@@ -246,7 +276,7 @@ mod tests {
         let otk = pks
             .iter()
             .find(|p| !p.fallback)
-            .ok_or_else(|| anyhow!("no otk"))?;
+            .ok_or_else(|| anyhow::anyhow!("no otk"))?;
         let mut s = alice.outbound(bob.agreement_key(), otk)?;
         let (kind, ct) = encrypt(&mut s, b"hello bob")?;
         assert_eq!(kind, OlmKind::PreKey);

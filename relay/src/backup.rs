@@ -457,16 +457,21 @@ impl ControlJob {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-    use super::*;
-    use redb::TableDefinition;
+/// A store for the backup tests of this crate and of the relay's command
+/// line (`relay/cli`, through its dev-dependency on `test-hooks`).
+#[cfg(any(test, feature = "test-hooks"))]
+pub mod testing {
+    #![allow(clippy::unwrap_used)]
+    use redb::{Database, TableDefinition};
 
-    const T: TableDefinition<u64, &[u8]> = TableDefinition::new("t");
-    const LATER: TableDefinition<&str, u64> = TableDefinition::new("added_later");
+    /// Rows of 100 bytes.
+    pub const T: TableDefinition<u64, &[u8]> = TableDefinition::new("t");
+    /// A table whose one row `"k"` marks the last commit.
+    pub const LATER: TableDefinition<&str, u64> = TableDefinition::new("added_later");
 
-    fn fill(db: &Database, from: u64, to: u64) {
+    /// Commit rows `from..to` of [`T`] and `to` as [`LATER`]'s marker in one
+    /// transaction.
+    pub fn fill(db: &Database, from: u64, to: u64) {
         let txn = db.begin_write().unwrap();
         {
             let mut t = txn.open_table(T).unwrap();
@@ -477,6 +482,13 @@ mod tests {
         }
         txn.commit().unwrap();
     }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::testing::{LATER, T, fill};
+    use super::*;
 
     /// Rows of `T` committed after the first `fill(0, 1000)` and rounds
     /// `fill(r * 1000, r * 1000 + 100)` whose marker says `last`.

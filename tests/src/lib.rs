@@ -797,7 +797,7 @@ pub mod inproc {
         let record = record_from_request(&auth, &req, 1, 30, now())?;
         let bundle = Bundle::from_toml(&bundle_text).map_err(|e| anyhow::anyhow!("{e}"))?;
         publish_record(&bundle, record, &req).await?;
-        Client::open(&home, PASSPHRASE)
+        Ok(Client::open(&home, PASSPHRASE)?)
     }
 
     /// The two focal points most tests use: `th.dsi.alice` (DSI) and
@@ -912,7 +912,7 @@ pub mod inproc {
         let record = record_from_request(auth, &req, 1, 30, now())?;
         let bundle = Bundle::from_toml(&bundle_text).map_err(|e| anyhow::anyhow!("{e}"))?;
         publish_record(&bundle, record, &req).await?;
-        Client::open(&home, PASSPHRASE)
+        Ok(Client::open(&home, PASSPHRASE)?)
     }
 
     /// The current record of `id`, read as `auth` (an authenticated

@@ -23,7 +23,7 @@ async fn send(c: &mut Client, to: &str, text: &str) -> anyhow::Result<liaison_pr
     c.connect().await?;
     let r = c.send(&[id(to)], text, Handling::default()).await;
     c.disconnect().await;
-    r
+    Ok(r?)
 }
 
 async fn sync_texts(c: &mut Client) -> Vec<String> {

@@ -87,7 +87,7 @@ async fn export(
     c.connect().await?;
     let r = evidence::export(c, m, case).await;
     c.disconnect().await;
-    r
+    Ok(r?)
 }
 
 fn bundle_of(net: &DevNet) -> Bundle {

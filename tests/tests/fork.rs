@@ -9,7 +9,7 @@
 use liaison_client::Client;
 use liaison_protocol::DirectoryId;
 use liaison_protocol::handling::Handling;
-use liaison_tests::{DevNet, inproc};
+use liaison_tests::{DevNet, Person, inproc};
 
 /// Connect, send, sync; return every fork report seen on the way.
 async fn exchange(from: &mut Client, to: &str, text: &str) -> Vec<String> {
@@ -137,5 +137,34 @@ async fn clients_detect_a_relay_that_forks_its_log() {
     assert!(
         report.to_lowercase().contains("inconsisten") || report.to_lowercase().contains("fork"),
         "{report}"
+    );
+
+    // The relay stops forking. Bob holds the checkpoint of the history only
+    // he was shown, so the true one does not extend it: every command that
+    // connects fails with the inconsistency and exit code 4, whether the
+    // home is opened by the command or by an agent.
+    drop((alice, bob));
+    net.kill();
+    net.restart_with(&[]);
+    let bob = Person {
+        home: net.dir.path().join("homes").join("bob"),
+    };
+    let fails_as_inconsistent = |how: &str| {
+        let out = bob.run(&["sync"]);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(4), "{how}: {stderr}");
+        assert!(
+            stderr.contains("RELAY LOG INCONSISTENCY"),
+            "{how}: {stderr}"
+        );
+        stderr
+    };
+    let alone = fails_as_inconsistent("without an agent");
+    assert!(!alone.contains("agent"), "{alone}");
+    let _agent = bob.start_agent(true);
+    let through_agent = fails_as_inconsistent("through the agent");
+    assert!(
+        through_agent.contains("the agent no longer reconnects to this relay by itself"),
+        "{through_agent}"
     );
 }

@@ -51,7 +51,7 @@ async fn forward(c: &mut Client, m: MessageId, to: &str) -> anyhow::Result<Messa
     c.connect().await?;
     let r = c.forward(m, &[id(to)], None, "").await;
     c.disconnect().await;
-    r
+    Ok(r?)
 }
 
 struct Net {

@@ -19,6 +19,10 @@ use liaison_protocol::{ConversationId, DirectoryId, MessageId, Timestamp};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::core::compose::ComposeError;
+use crate::error::ClientError;
+use crate::home::HomeError;
+
 use super::views::{
     AgentStatus, ConsentView, ContactFilter, ContactView, DeviceView, LinkState, MessageView,
     ReceiptRow, ReceiptView, RoleView, SyncView, WhoamiView,
@@ -552,10 +556,58 @@ pub enum ErrorCode {
     AlreadyUnlocked,
     /// The agent cannot reach the relay now; it keeps retrying by itself.
     RelayUnreachable,
-    /// The operation itself failed; the message says why.
-    Failed,
     /// The agent is busy with too many connections.
     Busy,
+    /// The relay refused the request; the message gives its reason.
+    RelayRefused,
+    /// The relay showed a history inconsistent with the one held (evidence
+    /// in `HOME/evidence/`); the agent stops reconnecting by itself.
+    LogInconsistency,
+    /// A recipient or contact cannot be used (unknown, not active, its key
+    /// changed, not verified).
+    Recipient,
+    /// The message's handling does not allow it (not acknowledged yet, a
+    /// forward that loosens it or leaves its scope, judicial use).
+    HandlingRefused,
+    /// No such message or consent request in the home.
+    NotFound,
+    /// The operation itself failed; the message says why. A code this
+    /// release does not know (from a newer agent) reads as this one.
+    #[serde(other)]
+    Failed,
+}
+
+impl From<&ClientError> for ErrorCode {
+    fn from(e: &ClientError) -> Self {
+        if e.fork().is_some() {
+            return ErrorCode::LogInconsistency;
+        }
+        if e.is_unreachable() {
+            return ErrorCode::RelayUnreachable;
+        }
+        if e.refusal().is_some() {
+            return ErrorCode::RelayRefused;
+        }
+        match e {
+            ClientError::Recipient(_) | ClientError::Compose(ComposeError::NoDevice) => {
+                ErrorCode::Recipient
+            }
+            ClientError::Handling(_) => ErrorCode::HandlingRefused,
+            ClientError::NotFound(_) => ErrorCode::NotFound,
+            ClientError::Home(HomeError::WrongPassphrase(_)) => ErrorCode::WrongPassphrase,
+            _ => ErrorCode::Failed,
+        }
+    }
+}
+
+impl From<ClientError> for ApiError {
+    /// The error's code, and its whole cause chain as the message.
+    fn from(e: ClientError) -> Self {
+        ApiError {
+            code: ErrorCode::from(&e),
+            message: liaison_net::tool::chain(&e),
+        }
+    }
 }
 
 /// Something that happened, for subscribers.
@@ -754,6 +806,75 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
     use super::*;
+
+    #[test]
+    fn client_errors_map_to_codes_a_caller_acts_on() {
+        let fork = ClientError::Fork(crate::logs::ForkEvidence {
+            log: "events",
+            what: "a rollback".into(),
+            ours: "a".into(),
+            theirs: "b".into(),
+            evidence: Err("no disk".into()),
+        });
+        let api = ApiError::from(fork);
+        assert_eq!(api.code, ErrorCode::LogInconsistency);
+        assert!(api.message.contains("RELAY LOG INCONSISTENCY"), "{api}");
+        // Nested under the retention step's context, still a fork.
+        let nested =
+            ClientError::DeletionRecords(Box::new(ClientError::Fork(crate::logs::ForkEvidence {
+                log: "events",
+                what: "a fork".into(),
+                ours: String::new(),
+                theirs: String::new(),
+                evidence: Err(String::new()),
+            })));
+        let api = ApiError::from(nested);
+        assert_eq!(api.code, ErrorCode::LogInconsistency);
+        assert!(
+            api.message
+                .starts_with("content destroyed, but the deletion records could not be sent yet: RELAY LOG INCONSISTENCY"),
+            "{api}"
+        );
+        let to = DirectoryId::parse("th.dsi.alice").unwrap();
+        let cases = [
+            (
+                ClientError::from(crate::error::RecipientError::KeyChanged(to.clone())),
+                ErrorCode::Recipient,
+            ),
+            (
+                crate::error::HandlingError::NotAcknowledged(MessageId([1; 16])).into(),
+                ErrorCode::HandlingRefused,
+            ),
+            (
+                crate::error::NotFound::Message(MessageId([1; 16])).into(),
+                ErrorCode::NotFound,
+            ),
+            (
+                ClientError::RelayRefused {
+                    what: crate::error::Refused::Message(MessageId([1; 16])),
+                    error: liaison_protocol::frames::WireError {
+                        code: liaison_protocol::frames::ErrorCode::RateLimited,
+                        message: "slow down".into(),
+                    },
+                },
+                ErrorCode::RelayRefused,
+            ),
+            (ClientError::NotConnected, ErrorCode::RelayUnreachable),
+            (ClientError::OwnConsentRequest, ErrorCode::Failed),
+        ];
+        for (e, code) in cases {
+            assert_eq!(ErrorCode::from(&e), code, "{e}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_error_code_reads_as_failed() {
+        let e: ApiError =
+            serde_json::from_str(r#"{"code": "some-future-code", "message": "m"}"#).unwrap();
+        assert_eq!(e.code, ErrorCode::Failed);
+        let e: ApiError = serde_json::from_str(r#"{"code": "not-found", "message": "m"}"#).unwrap();
+        assert_eq!(e.code, ErrorCode::NotFound);
+    }
 
     #[test]
     fn requests_round_trip_in_their_text_forms() {

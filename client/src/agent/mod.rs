@@ -16,6 +16,7 @@
 //!   and by the command line when no agent runs.
 //! - [`server`]: the agent itself (socket, relay link, timers, events).
 //! - [`remote`]: the caller's side of the socket.
+//! - [`error`]: why an agent could not start, or a caller not talk to it.
 //!
 //! Non-features: the API is local only (no TCP); it does not stream large
 //! answers in pieces (one reply is at most [`frame::MAX_REPLY_FRAME`]); the
@@ -25,6 +26,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod api;
+pub mod error;
 pub mod frame;
 pub mod ops;
 pub mod remote;

@@ -2,14 +2,13 @@
 //! client it holds; the command line runs the same functions on a client it
 //! opened itself when no agent runs.
 
-use anyhow::{Result, anyhow, bail};
-
 use super::api::{Mailbox, Request, Response};
 use super::views::{
     ConsentView, DeviceView, MessageView, RoleView, SyncView, WhoamiView, contact_views,
     receipt_rows,
 };
 use crate::client::{Client, Direction, MessageKind, now};
+use crate::error::{ClientError, NotFound, RecipientError};
 
 /// Whether `req` needs a connection to the relay (the others only read or
 /// change the home).
@@ -31,7 +30,7 @@ pub fn needs_relay(req: &Request) -> bool {
 /// Run one home operation on `client` (connected first if
 /// [`needs_relay`]). Requests about the agent itself (hello, unlock,
 /// status, shutdown, subscribe) are not home operations and fail here.
-pub async fn handle(client: &mut Client, req: Request) -> Result<Response> {
+pub async fn handle(client: &mut Client, req: Request) -> Result<Response, ClientError> {
     Ok(match req {
         Request::Send {
             to,
@@ -81,9 +80,7 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response> {
             }
         }
         Request::Receipts { id } => {
-            let m = client
-                .message(id)?
-                .ok_or_else(|| anyhow!("no message {id}"))?;
+            let m = client.message(id)?.ok_or(NotFound::Message(id))?;
             let records = client.receipt_records(id)?;
             Response::Receipts {
                 receipts: receipt_rows(&m.to, &records, client.id().as_str()),
@@ -146,7 +143,7 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response> {
             )
             .into_iter()
             .find(|c| c.id == id.as_str())
-            .ok_or_else(|| anyhow!("{id} is not in the verified directory (run `liaison sync`)"))?;
+            .ok_or(RecipientError::NotInDirectory(id))?;
             Response::Contact { contact }
         }
         Request::ContactVerify { id, safety_number } => {
@@ -165,9 +162,10 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response> {
             roles: client.directory().roles().map(RoleView::from).collect(),
         },
         Request::Devices => {
-            let rec = client.directory().record(client.id()).ok_or_else(|| {
-                anyhow!("your record is not in the directory yet (run `liaison sync`)")
-            })?;
+            let rec = client
+                .directory()
+                .record(client.id())
+                .ok_or(RecipientError::NotEnrolled)?;
             let this = client.device_key();
             Response::Devices {
                 devices: rec
@@ -198,10 +196,7 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response> {
         | Request::Status
         | Request::Shutdown
         | Request::Subscribe { .. }) => {
-            bail!(
-                "`{}` is a request to the agent, not an operation on the home",
-                other.op()
-            )
+            return Err(ClientError::NotAHomeOperation(other.op()));
         }
     })
 }

@@ -5,15 +5,17 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
 use liaison_protocol::DirectoryId;
 use tokio::io::BufReader;
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::api::{API_VERSION, ErrorCode, Passphrase, Reply, Request, Response};
+use super::error::AgentError;
 use super::frame::{MAX_REPLY_FRAME, MAX_REQUEST_FRAME, read_frame, write_frame};
 use super::socket_path;
+
+type Result<T, E = AgentError> = std::result::Result<T, E>;
 
 /// How long a caller waits for the agent to answer its hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,10 +40,10 @@ pub async fn probe(socket: &Path) -> Result<Option<UnixStream>> {
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
             Ok(None)
         }
-        Err(e) => Err(anyhow!(
-            "cannot reach the agent at {}: {e} (is the home yours?)",
-            socket.display()
-        )),
+        Err(error) => Err(AgentError::Unreachable {
+            socket: socket.to_owned(),
+            error,
+        }),
     }
 }
 
@@ -68,12 +70,7 @@ impl AgentClient {
         };
         let reply = tokio::time::timeout(HELLO_TIMEOUT, c.call(&hello))
             .await
-            .map_err(|_| {
-                anyhow!(
-                    "the agent at {} does not answer; if it is stuck, stop it and start it again",
-                    c.socket.display()
-                )
-            })??;
+            .map_err(|_| AgentError::NoAnswer(c.socket.clone()))??;
         match reply.response {
             Response::Hello {
                 locked, id, agent, ..
@@ -83,16 +80,15 @@ impl AgentClient {
                 c.agent = agent;
                 Ok(Some(c))
             }
-            Response::Error(e) if e.code == ErrorCode::Version => Err(anyhow!(
-                "{} (this liaison speaks agent API version {API_VERSION}); restart the agent with this version of liaison",
-                e.message
-            )),
-            Response::Error(e) => Err(anyhow!("the agent refused this connection: {e}")),
-            other => bail!(
-                "the agent answered `{}` to hello; is {} an agent's socket?",
-                other.kind(),
-                c.socket.display()
-            ),
+            Response::Error(e) if e.code == ErrorCode::Version => {
+                Err(AgentError::Version(e.message))
+            }
+            Response::Error(e) => Err(AgentError::Refused(e)),
+            other => Err(AgentError::Unexpected {
+                request: "hello",
+                answer: other.kind(),
+                socket: Some(c.socket.clone()),
+            }),
         }
     }
 
@@ -118,11 +114,17 @@ impl AgentClient {
 
     /// Unlock the agent if it is locked, asking `passphrase` for the
     /// passphrase only then.
-    pub async fn unlock_with(&mut self, passphrase: impl FnOnce() -> Result<String>) -> Result<()> {
+    pub async fn unlock_with<E>(
+        &mut self,
+        passphrase: impl FnOnce() -> Result<String, E>,
+    ) -> Result<()>
+    where
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         if !self.locked {
             return Ok(());
         }
-        let p = Passphrase::new(passphrase()?);
+        let p = Passphrase::new(passphrase().map_err(|e| AgentError::Passphrase(e.into()))?);
         let reply = self.call(&Request::Unlock { passphrase: p }).await?;
         match reply.response {
             Response::Unlocked { id } => {
@@ -130,7 +132,13 @@ impl AgentClient {
             }
             Response::Error(e) if e.code == ErrorCode::AlreadyUnlocked => {}
             Response::Error(e) => return Err(e.into()),
-            other => bail!("the agent answered `{}` to unlock", other.kind()),
+            other => {
+                return Err(AgentError::Unexpected {
+                    request: "unlock",
+                    answer: other.kind(),
+                    socket: None,
+                });
+            }
         }
         self.locked = false;
         if self.id.is_none()
@@ -154,9 +162,7 @@ impl AgentClient {
         // and closed it: its answer says more than the failed write.
         match self.next().await {
             Ok(Some(reply)) => Ok(reply),
-            Ok(None) => Err(sent.err().unwrap_or_else(|| {
-                anyhow!("the agent closed the connection without answering (it may have stopped)")
-            })),
+            Ok(None) => Err(sent.err().unwrap_or(AgentError::Closed)),
             Err(e) => Err(sent.err().unwrap_or(e)),
         }
     }
@@ -167,7 +173,10 @@ impl AgentClient {
         // the agent going away, not this program's output being closed.
         write_frame(&mut self.wr, req, MAX_REQUEST_FRAME)
             .await
-            .map_err(|e| anyhow!("writing to the agent at {}: {e}", self.socket.display()))
+            .map_err(|error| AgentError::Write {
+                socket: self.socket.clone(),
+                error,
+            })
     }
 
     /// The next reply or event; `None` when the agent closed the
@@ -175,12 +184,14 @@ impl AgentClient {
     pub async fn next(&mut self) -> Result<Option<Reply>> {
         let Some(frame) = read_frame(&mut self.rd, MAX_REPLY_FRAME)
             .await
-            .map_err(|e| anyhow!("reading from the agent at {}: {e}", self.socket.display()))?
+            .map_err(|error| AgentError::Read {
+                socket: self.socket.clone(),
+                error,
+            })?
         else {
             return Ok(None);
         };
-        let reply = serde_json::from_slice(&frame)
-            .context("the agent sent a reply this liaison does not understand")?;
+        let reply = serde_json::from_slice(&frame).map_err(AgentError::Reply)?;
         Ok(Some(reply))
     }
 }

@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
 use liaison_protocol::frames::{Request as RelayRequest, Response as RelayResponse};
 use liaison_protocol::message::{Content, SignedPayload};
 use liaison_protocol::{DirectoryId, Timestamp, Wire};
@@ -28,14 +27,15 @@ use tokio::time::Instant;
 use super::api::{
     API_VERSION, ApiError, ErrorCode, Event, Passphrase, Reply, Request, Response, WarningCategory,
 };
+use super::error::AgentError;
 use super::frame::{FrameError, MAX_REPLY_FRAME, MAX_REQUEST_FRAME, read_frame, write_frame};
 use super::remote::AgentClient;
 use super::views::{AgentStatus, LinkState, MessageView, ReceiptView, SyncView};
 use super::{SOCKET_NAME, ops, socket_path};
 use crate::client::{Client, MessageKind, Received, StoredMessage, SyncReport, now};
 use crate::contacts::Contacts;
+use crate::error::ClientError;
 use crate::home::{Home, HomeError};
-use crate::logs::ForkEvidence;
 use liaison_net::{LinkError, Subscription};
 
 /// First reconnection delay; it doubles per failed attempt.
@@ -98,71 +98,73 @@ impl AgentSocket {
     /// Bind `HOME/agent.sock`. Refuses if an agent already answers there,
     /// if the home is not this user's or is open to other users; replaces a
     /// stale socket left by an agent that was killed.
-    pub async fn bind(home: &Path) -> Result<AgentSocket> {
+    pub async fn bind(home: &Path) -> Result<AgentSocket, AgentError> {
         if !Home::exists(home) {
             return Err(HomeError::Missing(home.to_owned()).into());
         }
         let meta = std::fs::metadata(home)
-            .with_context(|| format!("reading the permissions of {}", home.display()))?;
+            .map_err(io(format!("reading the permissions of {}", home.display())))?;
         let mut r = [0u8; 8];
-        getrandom::fill(&mut r).map_err(|e| anyhow!("OS random generator failed: {e}"))?;
+        getrandom::fill(&mut r).map_err(AgentError::Random)?;
         let tmp = home.join(format!(".agent-{}", hex::encode(r)));
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&tmp)
-            .with_context(|| format!("creating {}", tmp.display()))?;
+            .map_err(io(format!("creating {}", tmp.display())))?;
         let res = Self::bind_via(home, &tmp, &meta).await;
         let _ = std::fs::remove_dir_all(&tmp);
         res
     }
 
-    async fn bind_via(home: &Path, tmp: &Path, home_meta: &std::fs::Metadata) -> Result<Self> {
+    async fn bind_via(
+        home: &Path,
+        tmp: &Path,
+        home_meta: &std::fs::Metadata,
+    ) -> Result<Self, AgentError> {
         // What we create is ours: its owner is this process's user.
-        let uid = std::fs::metadata(tmp)?.uid();
+        let uid = std::fs::metadata(tmp)
+            .map_err(io(format!("reading the owner of {}", tmp.display())))?
+            .uid();
         if home_meta.uid() != uid {
-            bail!(
-                "the home {} belongs to another user (uid {}, not {uid}); run the agent as that user",
-                home.display(),
-                home_meta.uid()
-            );
+            return Err(AgentError::OtherUser {
+                home: home.to_owned(),
+                owner: home_meta.uid(),
+                uid,
+            });
         }
         let mode = home_meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            bail!(
-                "the home {} is open to other users (mode {mode:o}); run `chmod 700 {}` and start the agent again",
-                home.display(),
-                home.display()
-            );
+            return Err(AgentError::OpenToOthers {
+                home: home.to_owned(),
+                mode,
+            });
         }
         let path = socket_path(home);
         let stale = match std::fs::symlink_metadata(&path) {
-            Ok(m) if !m.file_type().is_socket() => bail!(
-                "{} exists and is not a socket; move it away and start the agent again",
-                path.display()
-            ),
+            Ok(m) if !m.file_type().is_socket() => return Err(AgentError::NotASocket(path)),
             Ok(m) => match AgentClient::connect(home, "liaison agent (start-up check)").await {
-                Ok(Some(_)) => bail!(
-                    "an agent is already running for the home {} (it answers on {}); \
-                         use it, or stop it first with `liaison --home {} agent stop`",
-                    home.display(),
-                    path.display(),
-                    home.display()
-                ),
+                Ok(Some(_)) => {
+                    return Err(AgentError::AlreadyRunning {
+                        home: home.to_owned(),
+                        socket: path,
+                    });
+                }
                 Ok(None) => Some(m.ino()),
-                Err(e) => bail!(
-                    "something listens on {} but does not answer as an agent ({e:#}); \
-                         stop it and start the agent again",
-                    path.display()
-                ),
+                Err(e) => {
+                    return Err(AgentError::NotAnAgent {
+                        socket: path,
+                        error: liaison_net::tool::chain(&e),
+                    });
+                }
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e).with_context(|| format!("checking {}", path.display())),
+            Err(e) => return Err(io(format!("checking {}", path.display()))(e)),
         };
         let tmp_sock = tmp.join(SOCKET_NAME);
         let listener = UnixListener::bind(&tmp_sock)
-            .with_context(|| format!("creating the socket {}", tmp_sock.display()))?;
+            .map_err(io(format!("creating the socket {}", tmp_sock.display())))?;
         std::fs::set_permissions(&tmp_sock, std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("restricting {}", tmp_sock.display()))?;
+            .map_err(io(format!("restricting {}", tmp_sock.display())))?;
         // Replace the stale socket only if it is still the one found dead.
         if let Some(ino) = stale
             && std::fs::symlink_metadata(&path).is_ok_and(|m| m.ino() == ino)
@@ -171,20 +173,17 @@ impl AgentSocket {
         }
         match std::fs::hard_link(&tmp_sock, &path) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!(
-                "an agent is already running for the home {} (another one just started)",
-                home.display()
-            ),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(AgentError::JustStarted(home.to_owned()));
+            }
             Err(_) => std::fs::rename(&tmp_sock, &path)
-                .with_context(|| format!("moving the socket to {}", path.display()))?,
+                .map_err(io(format!("moving the socket to {}", path.display())))?,
         }
-        let m = std::fs::symlink_metadata(&path)?;
+        let m =
+            std::fs::symlink_metadata(&path).map_err(io(format!("checking {}", path.display())))?;
         if !m.file_type().is_socket() || m.permissions().mode() & 0o777 != 0o600 || m.uid() != uid {
             let _ = std::fs::remove_file(&path);
-            bail!(
-                "the socket {} did not get owner-only permissions; not serving on it",
-                path.display()
-            );
+            return Err(AgentError::SocketPermissions(path));
         }
         Ok(AgentSocket {
             listener,
@@ -392,10 +391,8 @@ impl Agent {
                 message: format!("unlocking failed: {e}"),
             })?;
         let mut client = opened.map_err(|e| {
-            let message = format!("{e:#}");
-            let wrong = e
-                .downcast_ref::<HomeError>()
-                .is_some_and(|h| matches!(h, HomeError::WrongPassphrase(_)));
+            let message = liaison_net::tool::chain(&e);
+            let wrong = matches!(e, ClientError::Home(HomeError::WrongPassphrase(_)));
             if wrong {
                 tracing::warn!("unlock refused: wrong passphrase");
                 ApiError {
@@ -505,12 +502,9 @@ impl Agent {
 
     /// Serve until `shutdown` completes or a caller asks the agent to stop;
     /// then close the relay connection and remove the socket.
-    pub async fn serve(mut self, shutdown: impl Future<Output = ()>) -> Result<()> {
+    pub async fn serve(mut self, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
         let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-        let listener = self
-            .listener
-            .take()
-            .ok_or_else(|| anyhow!("the agent is already serving"))?;
+        let listener = self.listener.take().ok_or(AgentError::AlreadyServing)?;
         let path = self.shared.socket.clone();
         self.publish();
         let accept = tokio::spawn(accept_loop(
@@ -704,10 +698,19 @@ impl Session {
             return Reply {
                 warnings,
                 response: Response::Error(ApiError {
-                    code: ErrorCode::RelayUnreachable,
+                    code: if e.fork().is_some() {
+                        ErrorCode::LogInconsistency
+                    } else {
+                        ErrorCode::RelayUnreachable
+                    },
                     message: format!(
-                        "{e:#} (the agent keeps retrying by itself; \
-                         `liaison --home {} agent status` shows the link)",
+                        "{} (the agent {}; `liaison --home {} agent status` shows the link)",
+                        liaison_net::tool::chain(&e),
+                        if e.fork().is_some() {
+                            "no longer reconnects to this relay by itself"
+                        } else {
+                            "keeps retrying by itself"
+                        },
                         sh.home.display()
                     ),
                 }),
@@ -728,10 +731,7 @@ impl Session {
             warnings,
             response: match result {
                 Ok(r) => r,
-                Err(e) => Response::Error(ApiError {
-                    code: ErrorCode::Failed,
-                    message: format!("{e:#}"),
-                }),
+                Err(e) => Response::Error(ApiError::from(e)),
             },
         }
     }
@@ -791,7 +791,7 @@ impl Session {
 
     /// Connect, subscribe to push, then catch up (outbox, pending
     /// envelopes, retention, receipts, logs).
-    async fn bring_up(&mut self, sh: &mut Shared) -> Result<()> {
+    async fn bring_up(&mut self, sh: &mut Shared) -> Result<(), ClientError> {
         self.stop_reader();
         let before = self.client.contacts().unwrap_or_default();
         let connected = async {
@@ -803,10 +803,10 @@ impl Session {
             Ok(sub) => sub,
             Err(e) => {
                 let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.client.disconnect()).await;
-                if is_fork(&e) {
+                if e.fork().is_some() {
                     self.halt(sh, &e);
                 } else {
-                    self.attempt_failed(format!("{e:#}"));
+                    self.attempt_failed(liaison_net::tool::chain(&e));
                 }
                 self.report_key_changes(sh, &before);
                 return Err(e);
@@ -838,7 +838,8 @@ impl Session {
 
     /// Stop reconnecting by itself: the relay showed an inconsistent
     /// history. A request that needs the relay tries again.
-    fn halt(&mut self, sh: &Shared, e: &anyhow::Error) {
+    fn halt(&mut self, sh: &Shared, e: &ClientError) {
+        let e = liaison_net::tool::chain(e);
         self.stop_reader();
         let failures = match self.link {
             Link::Down { failures, .. } => failures,
@@ -850,15 +851,15 @@ impl Session {
             probing: false,
         };
         self.link_since = now();
-        self.last_error = Some(format!("{e:#}"));
+        self.last_error = Some(e.clone());
         sh.warn(
             WarningCategory::LogInconsistency,
-            format!("{e:#} The agent stops reconnecting to this relay by itself."),
+            format!("{e} The agent stops reconnecting to this relay by itself."),
             None,
         );
         sh.emit(Event::Link {
             state: LinkState::Halted,
-            detail: format!("{e:#}"),
+            detail: e,
         });
     }
 
@@ -893,7 +894,7 @@ impl Session {
             tokio::time::timeout(PING_TIMEOUT, self.client.conn_request(&RelayRequest::Ping)).await;
         match ping {
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => self.go_down(sh, format!("{e:#}")).await,
+            Ok(Err(e)) => self.go_down(sh, liaison_net::tool::chain(&e)).await,
             Err(_) => {
                 self.go_down(
                     sh,
@@ -936,7 +937,10 @@ impl Session {
             Err(e) => {
                 sh.warn(
                     WarningCategory::General,
-                    format!("a pushed message could not be stored ({e:#}); it stays at the relay"),
+                    format!(
+                        "a pushed message could not be stored ({}); it stays at the relay",
+                        liaison_net::tool::chain(&e)
+                    ),
                     None,
                 );
                 return;
@@ -950,12 +954,13 @@ impl Session {
                     // As `liaison listen` does: leave it unacknowledged; the
                     // next sync acknowledges it as a redelivery.
                     ack = false;
-                    if is_fork(&e) {
-                        sh.warn(WarningCategory::LogInconsistency, format!("{e:#}"), None);
+                    let text = liaison_net::tool::chain(&e);
+                    if e.fork().is_some() {
+                        sh.warn(WarningCategory::LogInconsistency, text, None);
                     } else {
                         sh.warn(
                             WarningCategory::General,
-                            format!("checking the history {} saw failed: {e:#}", m.from),
+                            format!("checking the history {} saw failed: {text}", m.from),
                             None,
                         );
                         self.check_link(sh).await;
@@ -982,7 +987,10 @@ impl Session {
             && matches!(self.link, Link::Up)
             && let Err(e) = self.client.ack(vec![q.seq]).await
         {
-            tracing::info!("acknowledging a push failed: {e:#}");
+            tracing::info!(
+                "acknowledging a push failed: {}",
+                liaison_net::tool::chain(&e)
+            );
             self.check_link(sh).await;
         }
         self.publish_warnings(sh);
@@ -1030,7 +1038,10 @@ impl Session {
         if let Err(e) = sent {
             sh.warn(
                 WarningCategory::Delivery,
-                format!("delivery receipts not sent this time: {e:#}"),
+                format!(
+                    "delivery receipts not sent this time: {}",
+                    liaison_net::tool::chain(&e)
+                ),
                 None,
             );
             self.check_link(sh).await;
@@ -1042,7 +1053,7 @@ impl Session {
     }
 
     /// Run the client's sync and tell subscribers what it brought.
-    async fn sync_and_publish(&mut self, sh: &mut Shared) -> Result<SyncReport> {
+    async fn sync_and_publish(&mut self, sh: &mut Shared) -> Result<SyncReport, ClientError> {
         let before = self.client.contacts().unwrap_or_default();
         let res = self.client.sync().await;
         self.report_key_changes(sh, &before);
@@ -1081,7 +1092,7 @@ impl Session {
                 Ok(report)
             }
             Err(e) => {
-                if is_fork(&e) {
+                if e.fork().is_some() {
                     let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.client.disconnect()).await;
                     self.halt(sh, &e);
                 } else {
@@ -1089,7 +1100,7 @@ impl Session {
                     if matches!(self.link, Link::Up) {
                         sh.warn(
                             WarningCategory::General,
-                            format!("sync failed: {e:#}"),
+                            format!("sync failed: {}", liaison_net::tool::chain(&e)),
                             None,
                         );
                     }
@@ -1129,10 +1140,9 @@ fn dedup<T: PartialEq>(v: Vec<T>) -> Vec<T> {
     out
 }
 
-/// Whether `e` is a detected relay log inconsistency.
-fn is_fork(e: &anyhow::Error) -> bool {
-    e.chain()
-        .any(|c| c.downcast_ref::<ForkEvidence>().is_some())
+/// An [`AgentError::Io`] saying what was being done.
+fn io(what: String) -> impl FnOnce(std::io::Error) -> AgentError {
+    move |source| AgentError::Io { what, source }
 }
 
 /// The delay before reconnection attempt `failures` + 1: doubling from

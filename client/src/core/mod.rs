@@ -5,6 +5,7 @@
 
 pub mod checkpoints;
 pub mod clock;
+pub mod compose;
 pub mod message;
 pub mod open;
 pub mod records;

@@ -296,29 +296,11 @@ pub fn open_content(
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use liaison_protocol::consent::ReceiptKind;
     use liaison_protocol::{ConversationId, SecretKey, Signed, Timestamp};
 
     use super::*;
-    use crate::core::testing::{dir, key, rec};
-
-    /// A home that holds what the test puts in it.
-    #[derive(Default)]
-    struct Home {
-        messages: BTreeMap<MessageId, StoredMessage>,
-        consents: BTreeMap<[u8; 16], ConsentRecord>,
-    }
-
-    impl Held for Home {
-        fn message(&self, id: MessageId) -> Result<Option<StoredMessage>, HeldError> {
-            Ok(self.messages.get(&id).cloned())
-        }
-        fn consent(&self, id: &[u8; 16]) -> Result<Option<ConsentRecord>, HeldError> {
-            Ok(self.consents.get(id).cloned())
-        }
-    }
+    use crate::core::testing::{HeldMessages as Home, dir, key, rec};
 
     fn id(s: &str) -> DirectoryId {
         DirectoryId::parse(s).unwrap()

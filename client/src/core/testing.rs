@@ -1,13 +1,37 @@
 //! Test fixtures shared by the client's unit tests: keys from a seed, a
-//! verified directory of Thai focal points under one authority, and their
-//! records.
+//! verified directory of Thai focal points under one authority, their
+//! records, and a home held in memory.
 
 #![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
 
 use liaison_protocol::directory::{
     AuthorityCertificate, DeviceKeys, Directory, FocalPointRecord, RecordStatus, endorse_device,
 };
-use liaison_protocol::{CountryCode, DirectoryId, SecretKey, Signed, Timestamp};
+use liaison_protocol::{CountryCode, DirectoryId, MessageId, SecretKey, Signed, Timestamp};
+
+use crate::core::message::StoredMessage;
+use crate::core::open::{Held, HeldError};
+use crate::core::records::ConsentRecord;
+
+/// A home that holds what the test puts in it.
+#[derive(Debug, Default)]
+pub struct HeldMessages {
+    /// Stored messages.
+    pub messages: BTreeMap<MessageId, StoredMessage>,
+    /// Consent exchanges.
+    pub consents: BTreeMap<[u8; 16], ConsentRecord>,
+}
+
+impl Held for HeldMessages {
+    fn message(&self, id: MessageId) -> Result<Option<StoredMessage>, HeldError> {
+        Ok(self.messages.get(&id).cloned())
+    }
+    fn consent(&self, id: &[u8; 16]) -> Result<Option<ConsentRecord>, HeldError> {
+        Ok(self.consents.get(id).cloned())
+    }
+}
 
 /// The key whose seed is `[n; 32]`.
 pub fn key(n: u8) -> SecretKey {

@@ -256,22 +256,8 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<RestoreRepor
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
-    use redb::{ReadableDatabase, TableDefinition};
-
-    const T: TableDefinition<u64, &[u8]> = TableDefinition::new("t");
-    const LATER: TableDefinition<&str, u64> = TableDefinition::new("added_later");
-
-    fn fill(db: &Database, from: u64, to: u64) {
-        let txn = db.begin_write().unwrap();
-        {
-            let mut t = txn.open_table(T).unwrap();
-            for i in from..to {
-                t.insert(i, vec![7u8; 100].as_slice()).unwrap();
-            }
-            txn.open_table(LATER).unwrap().insert("k", to).unwrap();
-        }
-        txn.commit().unwrap();
-    }
+    use liaison_relay::backup::testing::{LATER, fill};
+    use redb::ReadableDatabase;
 
     fn marker(store: &Path) -> u64 {
         let db = Database::open(store).unwrap();

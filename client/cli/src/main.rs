@@ -10,10 +10,7 @@
 //! (`liaison_client::agent::ops`) and print through the same code
 //! ([`render`]).
 
-// Code only this binary uses lives beside it (not a binary of its own).
-#[path = "liaison/args.rs"]
 mod args;
-#[path = "liaison/render.rs"]
 mod render;
 
 use std::path::PathBuf;
@@ -22,9 +19,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Parser;
-use liaison_client::agent::api::{
-    ApiError, ErrorCode, Mailbox, Passphrase, Reply, Request, Response,
-};
+use liaison_client::agent::api::{ApiError, Mailbox, Passphrase, Reply, Request, Response};
 use liaison_client::agent::remote::AgentClient;
 use liaison_client::agent::server::{Agent, AgentOptions, AgentSocket};
 use liaison_client::agent::views::{LinkState, MessageView};
@@ -58,7 +53,7 @@ fn open_home(dir: &std::path::Path) -> Result<Client> {
     if !Home::exists(dir) {
         return Err(HomeError::Missing(dir.to_owned()).into());
     }
-    Client::open(dir, &passphrase(false)?)
+    Ok(Client::open(dir, &passphrase(false)?)?)
 }
 
 fn passphrase(confirm: bool) -> Result<String> {
@@ -249,7 +244,7 @@ async fn running_agent(dir: &std::path::Path) -> Result<Option<AgentClient>> {
 async fn execute(cli: &Cli, request: Request) -> Result<Reply> {
     let dir = home(cli)?;
     if let Some(mut agent) = running_agent(&dir).await? {
-        return agent.call(&request).await;
+        return Ok(agent.call(&request).await?);
     }
     let mut client = open_home(&dir)?;
     if ops::needs_relay(&request) {
@@ -260,13 +255,7 @@ async fn execute(cli: &Cli, request: Request) -> Result<Reply> {
     client.disconnect().await;
     Ok(Reply {
         warnings,
-        response: match res {
-            Ok(r) => r,
-            Err(e) => Response::Error(ApiError {
-                code: ErrorCode::Failed,
-                message: format!("{e:#}"),
-            }),
-        },
+        response: res.unwrap_or_else(|e| Response::Error(ApiError::from(e))),
     })
 }
 
@@ -538,12 +527,24 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// [`run`], with the failures that have an exit code of their own
+/// reported here (the others by `main_with`, with [`render::EXIT_ERROR`]).
+async fn run_to_exit(cli: Cli) -> Result<ExitCode> {
+    match run(cli).await {
+        Err(e) if render::exit_code(&e) != render::EXIT_ERROR => {
+            eprintln!("liaison: {}", liaison_net::tool::chain(e.as_ref()));
+            Ok(ExitCode::from(render::exit_code(&e)))
+        }
+        other => other,
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     liaison_net::tool::main_with(
         "liaison",
         render::EXIT_ERROR,
-        run(cli),
+        run_to_exit(cli),
         |code| code,
         |_| None,
     )

@@ -5,7 +5,9 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use liaison_client::agent::api::{Event, Reply, Response, WarningCategory};
+use liaison_client::ClientError;
+use liaison_client::agent::api::{ApiError, ErrorCode, Event, Reply, Response, WarningCategory};
+use liaison_client::agent::error::AgentError;
 use liaison_client::agent::views::{AgentStatus, LinkState, MessageView};
 use liaison_protocol::PublicKey;
 
@@ -19,6 +21,28 @@ pub const EXIT_REJECTED: u8 = 3;
 /// Exit code: the relay showed an inconsistent history (evidence in
 /// HOME/evidence/).
 pub const EXIT_LOG_INCONSISTENCY: u8 = 4;
+
+/// The exit code of a command that failed with `e`: the relay caught
+/// showing an inconsistent history has its own ([`EXIT_LOG_INCONSISTENCY`]),
+/// whether the home was opened here or by an agent; anything else is
+/// [`EXIT_ERROR`].
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    let api = |a: &ApiError| a.code == ErrorCode::LogInconsistency;
+    let fork = e.chain().any(|cause| {
+        cause
+            .downcast_ref::<ClientError>()
+            .is_some_and(|c| c.fork().is_some())
+            || cause.downcast_ref::<ApiError>().is_some_and(api)
+            || cause
+                .downcast_ref::<AgentError>()
+                .is_some_and(|a| matches!(a, AgentError::Api(x) | AgentError::Refused(x) if api(x)))
+    });
+    if fork {
+        EXIT_LOG_INCONSISTENCY
+    } else {
+        EXIT_ERROR
+    }
+}
 
 /// Print a JSON value the way `--json` always has (object keys sorted).
 fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {

@@ -1,0 +1,583 @@
+//! Why an operation of the client failed.
+//!
+//! [`ClientError`] keeps apart what a caller acts on differently: the link
+//! to the relay ([`ClientError::Link`], lost or refused at the transport)
+//! and the relay refusing a request ([`ClientError::RelayRefused`], with its
+//! reason); the relay caught showing another history
+//! ([`ClientError::Fork`]); the home ([`ClientError::Home`]); a recipient or
+//! contact ([`RecipientError`]); the handling gate ([`HandlingError`]); a
+//! message or request that is not held ([`NotFound`]); a received message
+//! that failed to open ([`ClientError::Open`]). Smaller parts have errors
+//! of their own: [`LogError`], [`OlmError`], [`DeviceError`],
+//! [`EvidenceError`].
+
+use std::path::PathBuf;
+
+use liaison_net::LinkError;
+use liaison_protocol::bundle::BundleError;
+use liaison_protocol::consent::JudicialRefusal;
+use liaison_protocol::frames::WireError;
+use liaison_protocol::log::CheckpointError;
+use liaison_protocol::{CountryCode, DecodeError, DirectoryId, MessageId, Timestamp, VerifyError};
+
+use crate::contacts::Change;
+use crate::core::compose::ComposeError;
+use crate::core::open::OpenError;
+use crate::devices::DeviceError;
+use crate::home::HomeError;
+use crate::logs::{ForkEvidence, LogError};
+use crate::olm::OlmError;
+
+/// Why an operation of the client failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    // ----- The relay
+    /// The link to the relay is down, could not be made, or the relay
+    /// refused a request at the transport (see
+    /// [`LinkError::is_transient`]).
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    /// An operation that needs the relay ran before `connect`.
+    #[error("not connected to the relay")]
+    NotConnected,
+    /// The relay refused the request, saying why.
+    #[error("{}", refusal_text(what, error))]
+    RelayRefused {
+        /// What was refused.
+        what: Refused,
+        /// The relay's reason.
+        error: WireError,
+    },
+    /// A message was kept in the outbox: the relay did not confirm it.
+    #[error("message {id} not confirmed (kept in the outbox; it will be retried): {error}")]
+    NotConfirmed {
+        /// The message.
+        id: MessageId,
+        /// Why.
+        error: LinkError,
+    },
+    /// The relay confirmed another message than the one sent.
+    #[error("the relay acknowledged message {acked} when {sent} was sent; it will be sent again")]
+    WrongAcknowledgement {
+        /// The message sent.
+        sent: MessageId,
+        /// The message the relay confirmed.
+        acked: MessageId,
+    },
+    /// No prekey could be claimed for a recipient's device.
+    #[error("cannot reach device {device} of {id}: {error}")]
+    PrekeyClaim {
+        /// The device's fingerprint.
+        device: String,
+        /// Its focal point.
+        id: DirectoryId,
+        /// Why.
+        error: LinkError,
+    },
+    /// The relay served a prekey of another device than the one asked for.
+    #[error("the relay served a prekey of another device for {0}")]
+    WrongPrekey(DirectoryId),
+    /// The relay closed the push subscription.
+    #[error("the relay closed the subscription (it may be restarting); run the command again")]
+    SubscriptionClosed,
+    /// The relay sent something else than a push on the subscription.
+    #[error("unexpected frame on the subscription: {0}")]
+    UnexpectedFrame(String),
+
+    // ----- The relay's logs
+    /// The relay showed a history inconsistent with the one held (a fork
+    /// or a rollback); both checkpoints are kept as evidence.
+    #[error(transparent)]
+    Fork(#[from] ForkEvidence),
+    /// A log could not be checked.
+    #[error(transparent)]
+    Log(#[from] LogError),
+
+    // ----- The home and this device
+    /// The encrypted home.
+    #[error(transparent)]
+    Home(#[from] HomeError),
+    /// The home is a new device still waiting for its approval.
+    #[error(
+        "this home has no identity key yet: it is a new device waiting for approval \
+         (run `liaison device link APPROVAL` once your other device approved it)"
+    )]
+    NotLinked,
+    /// The home lacks something every home has.
+    #[error("home has no {0}")]
+    Incomplete(&'static str),
+    /// An enrolment bundle given to `init` or `device request` is invalid.
+    #[error("invalid bundle: {0}")]
+    Bundle(BundleError),
+    /// The bundle kept in the home is invalid.
+    #[error("stored bundle is invalid: {0}")]
+    StoredBundle(BundleError),
+    /// The bundle's relay pins or witness quorum are unusable.
+    #[error("{0}")]
+    BundleSettings(BundleError),
+    /// A requested id does not belong to the requested country.
+    #[error(
+        "id {id} must start with the lower-case country code of {country} (e.g. {}.agency.name)",
+        country.as_str().to_ascii_lowercase()
+    )]
+    IdCountry {
+        /// The id.
+        id: DirectoryId,
+        /// The country.
+        country: CountryCode,
+    },
+    /// A file could not be written.
+    #[error("writing {}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Olm sessions of this device.
+    #[error(transparent)]
+    Olm(#[from] OlmError),
+    /// Adding a device.
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    /// The operating system's random generator failed.
+    #[error("OS random generator failed: {0}")]
+    Random(getrandom::Error),
+
+    // ----- People
+    /// A recipient or contact.
+    #[error(transparent)]
+    Recipient(#[from] RecipientError),
+
+    // ----- Messages
+    /// The handling gate refused.
+    #[error(transparent)]
+    Handling(#[from] HandlingError),
+    /// A message or request is not held.
+    #[error(transparent)]
+    NotFound(#[from] NotFound),
+    /// The message was rejected on receipt: there is nothing to show.
+    #[error("message {id} was rejected: {reason}")]
+    Rejected {
+        /// The message.
+        id: MessageId,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// The message's content was destroyed when its retention ended.
+    #[error("the content of {id} was destroyed on {at} (retention ended); only its hash is kept")]
+    Destroyed {
+        /// The message.
+        id: MessageId,
+        /// When.
+        at: Timestamp,
+    },
+    /// A rejected or destroyed message cannot be forwarded.
+    #[error("message {0} cannot be forwarded (rejected or destroyed)")]
+    NotForwardable(MessageId),
+    /// A received envelope failed to open.
+    #[error(transparent)]
+    Receive(#[from] ReceiveError),
+    /// A received message's content was refused, or a held one no longer
+    /// opens.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// A message could not be composed.
+    #[error(transparent)]
+    Compose(#[from] ComposeError),
+    /// A consent request or decision is not well formed.
+    #[error("{0}")]
+    Consent(&'static str),
+    /// A held signed object does not decode.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// A held signed object's contents do not decode.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// Only the originator decides on a consent request.
+    #[error("this is your own request; only the originator decides")]
+    OwnConsentRequest,
+    /// Content was destroyed at the end of its retention, but the signed
+    /// deletion records could not be sent (they are sent on a later sync).
+    #[error("content destroyed, but the deletion records could not be sent yet")]
+    DeletionRecords(#[source] Box<ClientError>),
+    /// A judicial export.
+    #[error(transparent)]
+    Evidence(#[from] EvidenceError),
+    /// A request to the agent was handed to the home.
+    #[error("`{0}` is a request to the agent, not an operation on the home")]
+    NotAHomeOperation(&'static str),
+}
+
+impl ClientError {
+    /// The relay's log inconsistency this error reports, if it is one.
+    pub fn fork(&self) -> Option<&ForkEvidence> {
+        match self {
+            ClientError::Fork(f) => Some(f),
+            ClientError::DeletionRecords(e) => e.fork(),
+            ClientError::Evidence(EvidenceError::ReadingEvents { source, .. }) => source.fork(),
+            _ => None,
+        }
+    }
+
+    /// Whether the relay could not be reached (as opposed to refusing or
+    /// misbehaving): trying again later may succeed.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            ClientError::Link(e)
+            | ClientError::NotConfirmed { error: e, .. }
+            | ClientError::PrekeyClaim { error: e, .. } => e.is_transient(),
+            ClientError::NotConnected | ClientError::SubscriptionClosed => true,
+            _ => false,
+        }
+    }
+
+    /// The relay's refusal this error reports, if it is one.
+    pub fn refusal(&self) -> Option<&WireError> {
+        match self {
+            ClientError::RelayRefused { error, .. }
+            | ClientError::Link(LinkError::Refused(error))
+            | ClientError::NotConfirmed {
+                error: LinkError::Refused(error),
+                ..
+            }
+            | ClientError::PrekeyClaim {
+                error: LinkError::Refused(error),
+                ..
+            } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// What the relay refused (see [`ClientError::RelayRefused`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refused {
+    /// This device's login.
+    Device,
+    /// A checkpoint cosigned by the bundle's witness quorum.
+    Checkpoint {
+        /// Which log.
+        log: &'static str,
+        /// How many witnesses the bundle asks for.
+        quorum: usize,
+    },
+    /// A message.
+    Message(MessageId),
+}
+
+fn refusal_text(what: &Refused, error: &WireError) -> String {
+    match what {
+        Refused::Device => format!(
+            "the relay refused this device ({}): {} — has your authority enrolled you, \
+             and is this device still in the directory?",
+            error.code.code(),
+            error.message
+        ),
+        Refused::Checkpoint { log, quorum } => format!(
+            "the relay has no {log} checkpoint cosigned by {quorum} trusted witness(es) yet: {}",
+            error.message
+        ),
+        Refused::Message(id) => format!("message {id} not accepted: {error}"),
+    }
+}
+
+/// Why a received envelope was rejected before its content was looked at
+/// (what its content means is [`OpenError`]'s).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReceiveError {
+    /// The envelope names another device.
+    #[error("envelope is addressed to another device")]
+    OtherDevice,
+    /// The sending device belongs to no verified record.
+    #[error("sending device {0} is not in the verified directory")]
+    UnknownDevice(String),
+    /// The sending device's record lacks it.
+    #[error("sending device not in its owner's record")]
+    DeviceNotInRecord,
+    /// Decryption failed: one opaque answer whatever check failed.
+    #[error("envelope failed to decrypt (altered in transit, or not for this device)")]
+    Decrypt,
+    /// The decrypted bytes are not a signed payload.
+    #[error("decrypted payload is malformed: {0}")]
+    Malformed(DecodeError),
+    /// The signed payload does not verify against the sender's record.
+    #[error("payload from {from} rejected: {error}")]
+    Payload {
+        /// The sender.
+        from: DirectoryId,
+        /// Why.
+        error: VerifyError,
+    },
+}
+
+/// A recipient or contact that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecipientError {
+    /// A send without recipients.
+    #[error("no recipient given")]
+    NoRecipient,
+    /// Neither a record nor a role of the verified directory.
+    #[error(
+        "unknown recipient {0}: no record or role for it in the verified directory \
+         (check the id with your counterpart or their authority)"
+    )]
+    Unknown(DirectoryId),
+    /// The relay served an entry for the id that does not verify.
+    #[error(
+        "refusing to encrypt to {id}: the directory entry the relay served for it does not verify \
+         ({problem}); the relay may be substituting keys — report this to your authority"
+    )]
+    EntryInvalid {
+        /// The recipient.
+        id: DirectoryId,
+        /// What does not verify.
+        problem: String,
+    },
+    /// Revoked, expired, or a role with no active holder.
+    #[error(
+        "recipient {0} is not active in the directory (revoked, expired, or a role with no active holder)"
+    )]
+    NotActive(DirectoryId),
+    /// The recipient's identity key changed and was not accepted yet.
+    #[error("{}", key_changed(.0))]
+    KeyChanged(DirectoryId),
+    /// The id has no record in the verified directory.
+    #[error("{0} is not in the verified directory (run `liaison sync` first)")]
+    NotInDirectory(DirectoryId),
+    /// The id is not a role of the verified directory.
+    #[error("{0} is not a role in the verified directory")]
+    NotARole(DirectoryId),
+    /// This focal point's own record is not in the directory yet.
+    #[error("your record is not in the directory yet (run `liaison sync`)")]
+    NotEnrolled,
+    /// The safety number compared differs from ours.
+    #[error(
+        "the safety numbers differ: {0} is NOT verified. Do not trust this contact's key until \
+         you find out why (ask their authority)."
+    )]
+    SafetyNumbersDiffer(DirectoryId),
+    /// No contact by that id.
+    #[error("no contact {0}")]
+    NoContact(DirectoryId),
+    /// The contact's key did not change.
+    #[error("the key of {0} has not changed; nothing to accept")]
+    KeyNotChanged(DirectoryId),
+}
+
+fn key_changed(id: &DirectoryId) -> Change {
+    Change::KeyChanged {
+        id: id.clone(),
+        was_verified: false,
+    }
+}
+
+/// The handling gate refused (Article 10(3): restrictions set by the
+/// sender are kept).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandlingError {
+    /// The handling of a received message was not acknowledged yet.
+    #[error("acknowledge the handling of {0} first: liaison read {0} --accept")]
+    NotAcknowledged(MessageId),
+    /// A forward would loosen the handling.
+    #[error("a forward may only tighten the handling: {}", .0.join("; "))]
+    Loosens(Vec<String>),
+    /// Recipients outside the dissemination scope.
+    #[error("forward refused: {}", .0.join("\n"))]
+    ForwardRefused(Vec<String>),
+    /// Judicial use is neither permitted nor consented.
+    #[error("refusing to export message {id}")]
+    JudicialUse {
+        /// The message.
+        id: MessageId,
+        /// The rule that refused.
+        source: JudicialRefusal,
+    },
+}
+
+/// Something asked for is not held in this home.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotFound {
+    /// No message by that id.
+    #[error("no message {0} in this home (see `liaison inbox`)")]
+    Message(MessageId),
+    /// No consent request by that id.
+    #[error("no consent request {}", hex::encode(.0))]
+    ConsentRequest([u8; 16]),
+}
+
+/// Why a judicial export failed, other than the handling gate (see
+/// [`HandlingError::JudicialUse`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvidenceError {
+    /// The signed payload is not held.
+    #[error("message {id} cannot be exported: {reason}")]
+    NotHeld {
+        /// The message.
+        id: MessageId,
+        /// Why.
+        reason: String,
+    },
+    /// The held payload does not decode.
+    #[error("the stored payload of {id} is malformed: {error}")]
+    Malformed {
+        /// The message.
+        id: MessageId,
+        /// Why.
+        error: String,
+    },
+    /// The message is held as a copy of another.
+    #[error("message {id} is held as a copy of message {of}; export that one")]
+    Copy {
+        /// The message asked for.
+        id: MessageId,
+        /// The message it copies.
+        of: MessageId,
+    },
+    /// Forwards are not exported.
+    #[error(
+        "refusing to export message {id}: it is a forward of {from}. Judicial export covers \
+         original messages only: the evidence must come from the original's originator or \
+         recipients, with the originator's consent"
+    )]
+    Forward {
+        /// The forward.
+        id: MessageId,
+        /// What it forwards.
+        from: String,
+    },
+    /// Handover packages are not exported.
+    #[error(
+        "refusing to export message {0}: it is a role handover package; export the messages \
+         it carried instead"
+    )]
+    Handover(MessageId),
+    /// The bundle's keys are unusable.
+    #[error("the bundle: {0}")]
+    Bundle(BundleError),
+    /// The event log holds nothing about the message.
+    #[error("the relay's event log holds no event of message {0}")]
+    NoEvents(MessageId),
+    /// The event log holds no acceptance of the message.
+    #[error("the relay's event log holds no acceptance of message {0}, so it cannot be proven")]
+    NoAcceptance(MessageId),
+    /// The relay's events of a message could not be read.
+    #[error("reading the event-log entries of message {id}")]
+    ReadingEvents {
+        /// The message.
+        id: MessageId,
+        /// Why.
+        source: Box<ClientError>,
+    },
+    /// The relay served an event that does not decode.
+    #[error("the relay sent a malformed event {0}")]
+    MalformedEvent(u64),
+    /// The relay served an event under another index.
+    #[error("the relay's event {index} claims sequence number {seq}")]
+    EventSequence {
+        /// Where it was served.
+        index: u64,
+        /// What it claims.
+        seq: u64,
+    },
+    /// The event proofs could not be built.
+    #[error("building the event-log proofs")]
+    EventProofs(#[source] liaison_net::EventProofError),
+    /// The relay did not sign a checkpoint covering the entries in time.
+    #[error(
+        "the relay has not signed a {log} checkpoint covering entry {last} within {secs} s; \
+         retry in a minute"
+    )]
+    NotCovered {
+        /// Which log.
+        log: &'static str,
+        /// The entry to cover.
+        last: u64,
+        /// How long was waited.
+        secs: u64,
+    },
+    /// The checkpoint held does not verify under the bundle's policy.
+    #[error("the held {log} checkpoint does not verify: {error}")]
+    HeldCheckpoint {
+        /// Which log.
+        log: &'static str,
+        /// Why.
+        error: CheckpointError,
+    },
+    /// No directory checkpoint is held yet.
+    #[error("this client holds no verified directory checkpoint yet")]
+    NoDirectoryCheckpoint,
+    /// The relay served fewer directory entries than its checkpoint covers.
+    #[error(
+        "the relay served no directory entry at index {index} below its checkpoint size {size}"
+    )]
+    MissingEntry {
+        /// The first entry missing.
+        index: u64,
+        /// The checkpoint's size.
+        size: u64,
+    },
+    /// The relay served another log's entry from the directory log.
+    #[error("the relay served a non-directory entry from the directory log")]
+    NotADirectoryEntry,
+    /// A directory entry does not decode.
+    #[error("the relay's directory entry {index} is malformed: {error}")]
+    MalformedEntry {
+        /// Its index.
+        index: u64,
+        /// Why.
+        error: DecodeError,
+    },
+    /// A record a signature needs is not in the directory log.
+    #[error(
+        "the directory log (up to its verified checkpoint of size {size}) holds no \
+         record of {what} with identity key {key} in force at {at}; it cannot be proven"
+    )]
+    NoRecord {
+        /// The checkpoint's size.
+        size: u64,
+        /// Whose record.
+        what: String,
+        /// The identity key's fingerprint.
+        key: String,
+        /// When it had to be in force.
+        at: Timestamp,
+    },
+    /// The originator's record was not found.
+    #[error("no originator record")]
+    NoOriginator,
+    /// The directory checkpoint does not open.
+    #[error("the directory checkpoint: {0}")]
+    DirectoryCheckpoint(CheckpointError),
+    /// An inclusion proof could not be put together.
+    #[error("directory entry {index}: cannot build a proof: {error}")]
+    BuildProof {
+        /// The entry.
+        index: u64,
+        /// Why.
+        error: String,
+    },
+    /// The relay's inclusion proof does not verify.
+    #[error("the relay's inclusion proof for directory entry {index} does not verify: {error}")]
+    DirectoryInclusion {
+        /// The entry.
+        index: u64,
+        /// Why.
+        error: String,
+    },
+    /// The finished bundle does not verify.
+    #[error("the evidence bundle for {id} does not verify, so it was not written: {error}")]
+    SelfCheck {
+        /// The message.
+        id: MessageId,
+        /// Why.
+        error: String,
+    },
+}
