@@ -417,6 +417,11 @@ pub enum NotFound {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EvidenceError {
+    /// No case was named: evidence is exported for one case.
+    #[error(
+        "say which case the evidence of {0} is for: liaison export {0} --case CASE --out FILE (a consent counts only for the case it names)"
+    )]
+    NoCase(MessageId),
     /// The signed payload is not held.
     #[error("message {id} cannot be exported: {reason}")]
     NotHeld {

@@ -49,13 +49,17 @@ const ENTRY_BATCH: u32 = 512;
 /// Refuses, naming the rule and the command that asks for consent
 /// (`liaison consent request ID --scope judicial:CASE`), unless the
 /// message's handling says `judicial=permitted` or this home holds the
-/// originator's grant for judicial use in force now (for `case_reference`
-/// if given; the grant's case otherwise). Connects to the relay if needed.
+/// originator's grant for judicial use in force now for `case_reference`
+/// (a grant for another case does not count). The case is written into the
+/// bundle. Connects to the relay if needed.
 pub async fn export(
     client: &mut Client,
     id: MessageId,
-    case_reference: Option<&str>,
+    case_reference: &str,
 ) -> Result<EvidenceBundle> {
+    if case_reference.trim().is_empty() {
+        return Err(EvidenceError::NoCase(id).into());
+    }
     let msg = client.message(id)?.ok_or(NotFound::Message(id))?;
     if !msg.verified || msg.signed_payload.is_empty() {
         return Err(EvidenceError::NotHeld {
@@ -99,33 +103,23 @@ pub async fn export(
     // without permission.
     let decisions = judicial_decisions(client, &payload.sender, &originator_key, id)?;
     let plain: Vec<ConsentDecision> = decisions.iter().map(|(_, d)| d.clone()).collect();
-    let grant = check_judicial_use(
+    check_judicial_use(
         &payload.handling,
         &id,
         &payload.sender,
-        case_reference,
+        Some(case_reference),
         &plain,
         now,
     )
     .map_err(|source| HandlingError::JudicialUse { id, source })?;
-    let case = match (case_reference, grant) {
-        (Some(c), _) => Some(c.to_owned()),
-        (None, Some(g)) => match &g.scope {
-            ConsentScope::JudicialUse { case_reference } => Some(case_reference.clone()),
-            _ => None,
-        },
-        (None, None) => None,
-    };
-    let consents: Vec<Signed<ConsentDecision>> = match &case {
-        Some(c) => decisions
-            .into_iter()
-            .filter(|(_, d)| {
-                matches!(&d.scope, ConsentScope::JudicialUse { case_reference } if case_reference == c)
-            })
-            .map(|(s, _)| s)
-            .collect(),
-        None => Vec::new(),
-    };
+    let case = Some(case_reference.to_owned());
+    let consents: Vec<Signed<ConsentDecision>> = decisions
+        .into_iter()
+        .filter(|(_, d)| {
+            matches!(&d.scope, ConsentScope::JudicialUse { case_reference: c } if c == case_reference)
+        })
+        .map(|(s, _)| s)
+        .collect();
 
     if client.conn.is_none() {
         client.connect().await?;

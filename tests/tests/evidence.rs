@@ -79,11 +79,7 @@ async fn sync(c: &mut Client) {
     c.disconnect().await;
 }
 
-async fn export(
-    c: &mut Client,
-    m: MessageId,
-    case: Option<&str>,
-) -> anyhow::Result<EvidenceBundle> {
+async fn export(c: &mut Client, m: MessageId, case: &str) -> anyhow::Result<EvidenceBundle> {
     c.connect().await?;
     let r = evidence::export(c, m, case).await;
     c.disconnect().await;
@@ -108,7 +104,7 @@ async fn judicial_export_is_refused_without_consent_and_verifies_after_a_grant()
     sync_accept(&mut bob).await;
 
     // Refused, naming the rule and the command that asks for consent.
-    let err = export(&mut bob, m, Some(CASE)).await.unwrap_err();
+    let err = export(&mut bob, m, CASE).await.unwrap_err();
     let msg = format!("{err:#}");
     assert!(msg.contains("judicial=with-consent"), "{msg}");
     assert!(
@@ -148,14 +144,17 @@ async fn judicial_export_is_refused_without_consent_and_verifies_after_a_grant()
     sync(&mut bob).await;
 
     // A grant covers its own case only.
-    let err = export(&mut bob, m, Some("ANOTHER-CASE")).await.unwrap_err();
+    let err = export(&mut bob, m, "ANOTHER-CASE").await.unwrap_err();
     assert!(
         format!("{err:#}").contains("judicial:ANOTHER-CASE"),
         "{err:#}"
     );
 
-    // Without --case, the grant's case is used.
-    let bundle = export(&mut bob, m, None).await.unwrap();
+    // No case named, no export: a grant counts only for the case it names.
+    let err = export(&mut bob, m, " ").await.unwrap_err();
+    assert!(format!("{err:#}").contains("say which case"), "{err:#}");
+    // For the grant's own case, the evidence goes out and names the case.
+    let bundle = export(&mut bob, m, CASE).await.unwrap();
     let pins = Pins::from_bundle(&bundle_of(&net)).unwrap();
     let report = verify_evidence(&bundle, &pins, liaison_client::client::now()).unwrap();
     assert_eq!(report.case_reference.as_deref(), Some(CASE));
@@ -279,7 +278,7 @@ async fn judicial_use_permitted_exports_without_consent() {
     let prohibited = send(&mut alice, "ph.pnp.bob", "Source reporting.", h("RED")).await;
     sync_accept(&mut bob).await;
 
-    let bundle = export(&mut bob, m, None).await.unwrap();
+    let bundle = export(&mut bob, m, CASE).await.unwrap();
     let dir = TempDir::new("evidence");
     let file = dir.path().join("evidence.bin");
     std::fs::write(&file, bundle.encode()).unwrap();
@@ -293,7 +292,7 @@ async fn judicial_use_permitted_exports_without_consent() {
     );
 
     // The default handling prohibits judicial use.
-    let err = export(&mut bob, prohibited, Some(CASE)).await.unwrap_err();
+    let err = export(&mut bob, prohibited, CASE).await.unwrap_err();
     assert!(
         format!("{err:#}").contains("judicial=prohibited"),
         "{err:#}"
@@ -301,7 +300,7 @@ async fn judicial_use_permitted_exports_without_consent() {
 
     // The originator may export its own message, with the receipts it got.
     sync(&mut alice).await;
-    let own = export(&mut alice, m, None).await.unwrap();
+    let own = export(&mut alice, m, CASE).await.unwrap();
     let pins = Pins::from_bundle(&bundle_of(&net)).unwrap();
     let report = verify_evidence(&own, &pins, liaison_client::client::now()).unwrap();
     assert_eq!(report.exporter_role, "originator");

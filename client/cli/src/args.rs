@@ -125,19 +125,21 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: ConsentCommand,
     },
-    /// Judicial export: an evidence bundle (signed payload, the sender's
-    /// record and its log proof, receipts, consents, event-log proofs),
-    /// only if judicial use is permitted or consented.
+    /// Judicial export for one case: an evidence bundle (signed payload,
+    /// the sender's record and its log proof, receipts, consents, event-log
+    /// proofs), only if judicial use is permitted or the originator
+    /// consented for that case.
     Export {
         /// Message id.
         id: String,
         /// Where to write the bundle (armoured text).
         #[arg(long)]
         out: PathBuf,
-        /// The case the evidence is for (must match a judicial consent
-        /// that names a case).
+        /// The case the evidence is for, as the originator's consent names
+        /// it (`liaison consent request ID --scope judicial:CASE`); written
+        /// into the bundle.
         #[arg(long)]
-        case: Option<String>,
+        case: String,
     },
     /// Delivery and acknowledgement receipts for a message you sent.
     Receipts {

@@ -370,7 +370,7 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
             },
             Response::DeviceApproved { approval },
         ) => {
-            std::fs::write(out, approval).with_context(|| format!("writing {}", out.display()))?;
+            write_new(out, &approval)?;
             println!("Approval written to {}.", out.display());
             println!(
                 "1. Your authority countersigns it:  liaison-admin add-device --authority KEY --bundle BUNDLE {}",
@@ -417,12 +417,16 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Write `text` to `out`, refusing to replace an existing file.
+/// Write `text` to `out`, refusing to replace an existing file. The file is
+/// owner-only (0600) whatever the umask: it holds message content (an
+/// evidence bundle) or key material (a device approval).
 fn write_new(out: &std::path::Path, text: &str) -> Result<()> {
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let mut f = match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
+        .mode(0o600)
         .open(out)
     {
         Ok(f) => f,
@@ -432,6 +436,7 @@ fn write_new(out: &std::path::Path, text: &str) -> Result<()> {
         Err(e) => return Err(e).with_context(|| format!("writing {}", out.display())),
     };
     f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
         .with_context(|| format!("writing {}", out.display()))
 }
 
@@ -556,4 +561,24 @@ fn print_status(s: &AgentStatus) {
         println!("unconfirmed sends:  {n}");
     }
     println!("event streams:      {}", s.subscribers);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn written_files_are_owner_only_and_never_replaced() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("liaison-render-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("evidence.txt");
+        let _ = std::fs::remove_file(&file);
+        super::write_new(&file, "bundle").unwrap();
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(super::write_new(&file, "other").is_err());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "bundle");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -163,9 +163,9 @@ pub enum Request {
         /// The message.
         #[serde(with = "message_hex")]
         id: MessageId,
-        /// The case the evidence is for.
-        #[serde(default)]
-        case: Option<String>,
+        /// The case the evidence is for (required: a grant counts only for
+        /// the case it names).
+        case: String,
     },
     /// Consent requests and decisions, both directions.
     ConsentList,

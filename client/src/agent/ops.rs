@@ -87,7 +87,7 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
             }
         }
         Request::Export { id, case } => {
-            let bundle = crate::evidence::export(client, id, case.as_deref()).await?;
+            let bundle = crate::evidence::export(client, id, &case).await?;
             Response::Exported {
                 message: id,
                 bundle: bundle.to_text(),
