@@ -3,9 +3,12 @@
 //!
 //! What is stored: authority certificates and focal point records exactly as
 //! signed (every record version is kept), Olm prekeys per device, per-device
-//! queues of envelopes with a sequence counter, and the id of every accepted
-//! message (for deduplication of retries). Nothing here is plaintext: the
-//! relay only ever holds ciphertext and public keys.
+//! queues of envelopes with a sequence counter (and each sender's count in
+//! each queue), the id of every accepted message (for deduplication of
+//! retries) and which devices sent or were sent it (who may declare events
+//! about it), and the two logs (`store::logs`). Nothing here is plaintext:
+//! the relay only ever holds ciphertext and public keys. The store records
+//! its format and migrates older stores when opened (`store::format`).
 //!
 //! Every mutation runs in one redb write transaction committed with
 //! [`redb::Durability::Immediate`] (fsync) before it returns, so what the
