@@ -9,9 +9,13 @@
 use std::path::Path;
 
 use liaison_protocol::codec::Wire;
+use liaison_protocol::frames::Declaration;
 use liaison_protocol::frames::LogId;
+use liaison_protocol::log::event::{Declared, EventKind};
 use liaison_protocol::log::{Checkpoint, Hash, verify_consistency, verify_inclusion};
-use liaison_relay::store::{RedbStore, STORE_FORMAT, Store};
+use liaison_protocol::message::{Envelope, OlmKind};
+use liaison_protocol::{MessageId, PublicKey};
+use liaison_relay::store::{QueueLimits, RedbStore, STORE_FORMAT, SendOp, SendOutcome, Store};
 use liaison_tests::TempDir;
 
 fn fixture_dir() -> std::path::PathBuf {
@@ -119,12 +123,75 @@ fn a_format_0_store_migrates_and_serves_the_same_proofs_and_checkpoints() {
             verify_consistency(*cp_size, size, &proof, cp.root(), &root).unwrap();
         }
     }
+    // The messages accepted before the migration are indexed by device: the
+    // recipient of one may declare an event about it, another device not.
+    let entries = store.log_entries(LogId::Events, 0, u64::MAX).unwrap();
+    let (message_id, sender, recipient) = entries
+        .iter()
+        .find_map(|e| {
+            let record = liaison_protocol::log::event::DisclosedEvent::decode(e)
+                .unwrap()
+                .decode_record()
+                .unwrap();
+            match record.kind {
+                EventKind::Accepted {
+                    message_id,
+                    sender_device,
+                    recipient_devices,
+                    ..
+                } => Some((message_id, sender_device, recipient_devices[0])),
+                _ => None,
+            }
+        })
+        .expect("the fixture's event log holds an accepted message");
+    let declaring = |n: u8, from: PublicKey| SendOp {
+        message_id: MessageId([n; 16]),
+        envelopes: vec![Envelope {
+            message_id: MessageId([n; 16]),
+            sender_device: from,
+            recipient_device: sender,
+            kind: OlmKind::Normal,
+            ciphertext: vec![1; 64],
+        }],
+        declare: vec![Declaration {
+            kind: Declared::DeliveryReceipt,
+            refers_to: message_id,
+            commitment: [0; 32],
+        }],
+    };
+    let outcomes = store
+        .commit_sends(
+            &[
+                declaring(0xd1, recipient),
+                declaring(0xd2, PublicKey([9; 32])),
+            ],
+            // Later than anything in the fixture (ms since the epoch).
+            4_102_444_800_000,
+            QueueLimits::depth(100),
+        )
+        .unwrap();
+    assert!(
+        matches!(outcomes[0], SendOutcome::Accepted { .. }),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[1], SendOutcome::UnknownReference);
     drop(store);
-    // A migrated store opens again as it is.
+    // A migrated store opens again as it is, with the accepted message and
+    // its declared event appended to the old history.
     let store = RedbStore::open(&path).unwrap();
     assert_eq!(store.format().unwrap(), STORE_FORMAT);
     assert_eq!(
-        store.log_head(LogId::Events).unwrap().1.to_hex(),
-        expected["events"]["root"].as_str().unwrap()
+        store.log_head(LogId::Directory).unwrap().1.to_hex(),
+        expected["directory"]["root"].as_str().unwrap()
     );
+    let old = expected["events"]["size"].as_u64().unwrap();
+    let (size, root) = store.log_head(LogId::Events).unwrap();
+    assert_eq!(size, old + 2);
+    let proof = store
+        .consistency_proof(LogId::Events, old, size)
+        .unwrap()
+        .unwrap();
+    let old_root =
+        Hash::from_slice(&hex_decode(expected["events"]["root"].as_str().unwrap())).unwrap();
+    verify_consistency(old, size, &proof, &old_root, &root).unwrap();
 }
