@@ -207,6 +207,9 @@ fn announce(relay: &Relay, dial: SocketAddr) {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    if matches!(cli.command, Command::Run { .. } | Command::Dev { .. }) {
+        liaison_relay::check_test_environment()?;
+    }
     let flag_format = cli.log_format.map(LogFormat::from);
     let init_default = || logging::init(flag_format.unwrap_or_default(), "info");
     match cli.command {
