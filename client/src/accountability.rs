@@ -28,7 +28,9 @@ use crate::logs::{self, LogError};
 
 type Result<T, E = ClientError> = std::result::Result<T, E>;
 
-/// Most receipts carried (and declared) in one message.
+/// Most receipts carried (and declared) in one message. The relay also
+/// takes at most one declared event per recipient device of a message, so a
+/// message carries no more receipts than its recipient has devices.
 const RECEIPTS_PER_MESSAGE: usize = 256;
 
 /// The home, as the sans-IO rules of [`crate::core::open`] read it.
@@ -165,10 +167,16 @@ impl Client {
             let Ok(to) = DirectoryId::parse(&sender) else {
                 continue;
             };
-            if self.directory.resolve(&to, self.now()).is_empty() {
+            let devices: usize = self
+                .directory
+                .resolve(&to, self.now())
+                .iter()
+                .map(|r| r.devices.len())
+                .sum();
+            if devices == 0 {
                 continue;
             }
-            for ms in all.chunks(RECEIPTS_PER_MESSAGE) {
+            for ms in all.chunks(devices.min(RECEIPTS_PER_MESSAGE)) {
                 let mut receipts = Vec::new();
                 let mut declare = Vec::new();
                 let mut records = Vec::new();

@@ -159,6 +159,9 @@ pub struct Faults {
     /// Send this content instead of plain text, unchecked (e.g. a forward
     /// whose original was tampered with).
     pub content: Option<Content>,
+    /// Declare these events to the relay's event log, unchecked (a device
+    /// trying to bloat the log).
+    pub declare: Option<Vec<Declaration>>,
 }
 
 #[cfg(feature = "test-hooks")]
@@ -991,6 +994,9 @@ impl Client {
         let mut out = Outgoing::text(text, handling, conversation);
         if let Some(content) = faults.content.take() {
             out.content = content;
+        }
+        if let Some(declare) = faults.declare.take() {
+            out.declare = declare;
         }
         self.compose_and_submit(to, out, &mut faults).await
     }

@@ -14,8 +14,9 @@ impl<E: std::fmt::Display + AsRef<dyn Error + Send + Sync + 'static>> ToolError 
 
 /// Run `fut` as a tool's whole work. Logs go to standard error (filter
 /// `LIAISON_LOG`, default warnings). An error is printed as
-/// `NAME: cause: cause…`, followed by `hint` if it gives one, and exits
-/// with `error_code`; a closed output pipe (`… | head`) is success.
+/// `NAME: cause: cause…`, followed by `hint` if it gives one (or else, for
+/// a relay's rate-limit refusal, [`retry_hint`]), and exits with
+/// `error_code`; a closed output pipe (`… | head`) is success.
 pub fn main_with<T, E: ToolError>(
     name: &str,
     error_code: u8,
@@ -47,11 +48,36 @@ pub fn main_with<T, E: ToolError>(
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{name}: {}", chain(e.as_ref()));
-            if let Some(h) = hint(&e) {
+            if let Some(h) = hint(&e).or_else(|| retry_hint(e.as_ref())) {
                 eprintln!("hint: {h}");
             }
             ExitCode::from(error_code)
         }
+    }
+}
+
+/// What to do after `e`, if the relay refused a request because of its
+/// rate limits (anywhere in the cause chain).
+pub fn retry_hint(e: &(dyn Error + 'static)) -> Option<String> {
+    let mut next = Some(e);
+    while let Some(cause) = next {
+        if let Some(link) = cause.downcast_ref::<crate::LinkError>() {
+            return link_retry_hint(link);
+        }
+        next = cause.source();
+    }
+    None
+}
+
+/// What to do after a relay's rate-limit refusal.
+pub fn link_retry_hint(e: &crate::LinkError) -> Option<String> {
+    match e.refusal() {
+        Some(w) if w.code == liaison_protocol::frames::ErrorCode::RateLimited => Some(
+            "the relay limits how many requests one address or focal point may make; \
+             nothing was changed: wait the time it names, then run the same command again"
+                .to_owned(),
+        ),
+        _ => None,
     }
 }
 

@@ -176,7 +176,8 @@ pub const MAX_DECLARATIONS: usize = 1024;
 pub struct Declaration {
     /// What kind of accountability message this is.
     pub kind: crate::log::event::Declared,
-    /// The message it is about (must have been accepted by this relay).
+    /// The message it is about: one the declaring device sent or was sent
+    /// through this relay.
     pub refers_to: MessageId,
     /// SHA-256 of the signed receipt, request or decision it carries.
     pub commitment: [u8; 32],

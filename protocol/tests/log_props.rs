@@ -4,10 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::expect_used)]
 
+use std::collections::HashMap;
+
 use liaison_protocol::log::{
-    Checkpoint, CompactRange, CosignatureSigner, Hash, LogPolicy, Note, NoteSignature, NoteSigner,
-    NoteVerifier, TlogProof, consistency_proof, empty_root, inclusion_proof, leaf_hash, open_note,
-    root, verify_consistency, verify_inclusion,
+    Checkpoint, CompactRange, CosignatureSigner, Hash, HashReader, LogPolicy, Note, NoteSignature,
+    NoteSigner, NoteVerifier, ProofError, TlogProof, consistency_proof, empty_root,
+    inclusion_proof, leaf_hash, open_note, root, verify_consistency, verify_inclusion,
 };
 use proptest::prelude::*;
 
@@ -30,6 +32,47 @@ fn config(cases: u32) -> ProptestConfig {
         default
     } else {
         ProptestConfig { cases, ..default }
+    }
+}
+
+/// A reader that keeps every complete subtree's hash, as the relay's store
+/// does: the fast path, one read per perfect subtree.
+struct StoredNodes {
+    leaves: Vec<Hash>,
+    nodes: HashMap<(u32, u64), Hash>,
+}
+
+impl StoredNodes {
+    fn build(leaves: &[Hash]) -> Self {
+        let mut nodes = HashMap::new();
+        let mut range = CompactRange::new();
+        for leaf in leaves {
+            range
+                .append_with(*leaf, |level, index, hash| {
+                    assert!(nodes.insert((level, index), *hash).is_none());
+                })
+                .unwrap();
+        }
+        StoredNodes {
+            leaves: leaves.to_vec(),
+            nodes,
+        }
+    }
+}
+
+impl HashReader for StoredNodes {
+    fn leaf_hash(&self, index: u64) -> Option<Hash> {
+        self.leaves.leaf_hash(index)
+    }
+
+    fn perfect_subtree(&self, level: u32, index: u64) -> Result<Hash, ProofError> {
+        if level == 0 {
+            return self.leaf_hash(index).ok_or(ProofError::MissingLeaf(index));
+        }
+        self.nodes
+            .get(&(level, index))
+            .copied()
+            .ok_or(ProofError::MissingNode { level, index })
     }
 }
 
@@ -126,6 +169,45 @@ proptest! {
         if c != size2 && c >= size1 {
             prop_assert!(verify_consistency(size1, c, &proof, &r1, &root_at(c)).is_err());
         }
+    }
+
+    /// Proofs and roots read from stored subtree hashes are the very bytes
+    /// the leaf-reading path computes, and every stored hash is the root of
+    /// the leaves it covers.
+    #[test]
+    fn stored_subtrees_give_the_same_proofs(
+        (total, size1, size2, index) in tree_and_sizes(),
+    ) {
+        let all = leaves(total);
+        let fast = StoredNodes::build(&all);
+        for (&(level, i), hash) in &fast.nodes {
+            let start = (i << level) as usize;
+            prop_assert_eq!(*hash, root(&all[start..start + (1usize << level)]));
+        }
+        let (old, new) = (size1.min(size2), size1.max(size2));
+        let index = index - 1;
+        prop_assert_eq!(
+            inclusion_proof(&fast, index, total).unwrap(),
+            inclusion_proof(&all, index, total).unwrap()
+        );
+        if index < new {
+            prop_assert_eq!(
+                inclusion_proof(&fast, index, new).unwrap(),
+                inclusion_proof(&all, index, new).unwrap()
+            );
+        }
+        prop_assert_eq!(
+            consistency_proof(&fast, old, new).unwrap(),
+            consistency_proof(&all, old, new).unwrap()
+        );
+        prop_assert_eq!(
+            CompactRange::from_reader(&fast, new).unwrap().root(),
+            root(&all[..new as usize])
+        );
+        prop_assert_eq!(
+            liaison_protocol::log::merkle::subtree_root(&fast, 0, old).unwrap(),
+            root(&all[..old as usize])
+        );
     }
 
     #[test]

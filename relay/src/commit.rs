@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use liaison_protocol::frames::Queued;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{SendOp, SendOutcome, Store, StoreError, StoreHealth};
+use crate::store::{QueueLimits, SendOp, SendOutcome, Store, StoreError, StoreHealth};
 
 /// Most sends applied in one transaction.
 pub const MAX_BATCH: usize = 1024;
@@ -93,7 +93,7 @@ impl std::fmt::Debug for Committer {
 pub struct CommitWorker {
     rx: mpsc::Receiver<Job>,
     store: Arc<dyn Store>,
-    max_queue_depth: u64,
+    queue_limits: QueueLimits,
     notify: Notify,
     stats: Arc<CommitStats>,
     health: Arc<StoreHealth>,
@@ -109,7 +109,7 @@ impl Committer {
     /// A committer and its (not yet running) writer.
     pub fn new(
         store: Arc<dyn Store>,
-        max_queue_depth: u64,
+        queue_limits: QueueLimits,
         notify: Notify,
     ) -> (Committer, CommitWorker) {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
@@ -122,7 +122,7 @@ impl Committer {
             CommitWorker {
                 rx,
                 store,
-                max_queue_depth,
+                queue_limits,
                 notify,
                 stats,
                 health: Arc::new(StoreHealth::default()),
@@ -205,7 +205,7 @@ impl CommitWorker {
         let started = std::time::Instant::now();
         let committed = self
             .store
-            .commit_sends(&ops, accepted_at, self.max_queue_depth);
+            .commit_sends(&ops, accepted_at, self.queue_limits);
         self.stats.latency.observe(started.elapsed());
         match committed {
             Ok(outcomes) => {

@@ -11,7 +11,9 @@ use liaison_protocol::message::Prekey;
 use liaison_protocol::{PublicKey, Signed};
 
 use super::*;
-use crate::store::{PrekeyUpload, PutOutcome, RedbStore, StoreError, StoreHealth, total_queued};
+use crate::store::{
+    PrekeyUpload, PutOutcome, QueueLimits, RedbStore, StoreError, StoreHealth, total_queued,
+};
 use crate::test_support::*;
 
 fn counting_notify() -> (Notify, Arc<AtomicUsize>) {
@@ -37,7 +39,7 @@ async fn concurrent_sends_share_one_commit() {
     let (_dir, store) = temp_store();
     let store = Arc::new(store);
     let (notify, notified) = counting_notify();
-    let (committer, worker) = Committer::new(store.clone(), 1000, notify);
+    let (committer, worker) = Committer::new(store.clone(), QueueLimits::depth(1000), notify);
     let committer = Arc::new(committer);
     let (s, a) = (key(9).public_key(), key(1).public_key());
     let tasks: Vec<_> = (0..64)
@@ -68,7 +70,7 @@ async fn many_concurrent_senders_all_accepted_with_fewer_commits() {
     let (_dir, store) = temp_store();
     let store = Arc::new(store);
     let (notify, _) = counting_notify();
-    let (committer, worker) = Committer::new(store.clone(), 10_000, notify);
+    let (committer, worker) = Committer::new(store.clone(), QueueLimits::depth(10_000), notify);
     let committer = Arc::new(committer);
     let thread = worker.spawn().unwrap();
     let s = key(9).public_key();
@@ -106,7 +108,7 @@ async fn a_refused_send_does_not_fail_its_batch() {
     let (_dir, store) = temp_store();
     let store = Arc::new(store);
     let (notify, notified) = counting_notify();
-    let (committer, worker) = Committer::new(store.clone(), 2, notify);
+    let (committer, worker) = Committer::new(store.clone(), QueueLimits::depth(2), notify);
     let committer = Arc::new(committer);
     let (s, a, b) = (
         key(9).public_key(),
@@ -200,7 +202,12 @@ impl Store for FullDisk {
     fn prekey_count(&self, _: &PublicKey) -> Result<(u32, bool), StoreError> {
         Ok((0, false))
     }
-    fn commit_sends(&self, _: &[SendOp], _: u64, _: u64) -> Result<Vec<SendOutcome>, StoreError> {
+    fn commit_sends(
+        &self,
+        _: &[SendOp],
+        _: u64,
+        _: QueueLimits,
+    ) -> Result<Vec<SendOutcome>, StoreError> {
         Err(enospc())
     }
     fn fetch(
@@ -267,7 +274,7 @@ impl Store for FullDisk {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storage_failure_fails_the_batch_and_acknowledges_nothing() {
     let (notify, notified) = counting_notify();
-    let (committer, worker) = Committer::new(Arc::new(FullDisk), 10, notify);
+    let (committer, worker) = Committer::new(Arc::new(FullDisk), QueueLimits::depth(10), notify);
     let health = Arc::new(StoreHealth::default());
     let worker = worker.with_health(health.clone());
     let committer = Arc::new(committer);

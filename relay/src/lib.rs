@@ -55,7 +55,8 @@
 //! ratelimit    token buckets and connection limits
 //! tls          the TLS identity and QUIC server configuration
 //! logging      [logging] and the subscriber
-//! store        the Store trait and redb (store::logs, store::error)
+//! store        the Store trait and redb (store::logs, store::format,
+//!              store::error)
 //! limits       [limits]
 //! metrics      counters, the exposition, the HTTP endpoint; [metrics]
 //! notify       systemd readiness

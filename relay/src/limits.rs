@@ -20,6 +20,11 @@ pub struct Limits {
     /// Most envelopes queued for one device before Sends to it are refused
     /// with `QueueFull`. Default 10 000.
     pub max_queue_depth: u64,
+    /// Share of a device's queue (percent of `max_queue_depth`) that the
+    /// envelopes of one sending device may take; beyond it that sender's
+    /// Sends to the device are refused with `QueueFull` while others still
+    /// get through. Default 25.
+    pub max_queue_share_per_sender: u8,
     /// Most simultaneous QUIC connections. Default 1024.
     pub max_connections: usize,
     /// Most envelopes returned by one Fetch. Default 256.
@@ -43,9 +48,9 @@ pub struct Limits {
     /// authenticated yet. Default 32.
     pub max_unauthenticated_per_ip: usize,
     /// Messages (Sends) per minute per focal point, sustained; 0 disables
-    /// the limit. Sends that only declare events (automatic receipts and
-    /// consent decisions) count against `requests_per_minute` alone.
-    /// Default 600.
+    /// the limit. Every Send counts, receipts and consent decisions
+    /// included, and a Send that declares events counts once per
+    /// declaration (at least once). Default 600.
     pub sends_per_minute: u32,
     /// Messages a focal point may send at once above the sustained rate.
     /// Default 120.
@@ -57,11 +62,19 @@ pub struct Limits {
     /// Default 600.
     pub request_burst: u32,
     /// Requests per minute per IP address before authentication
-    /// (Challenge, Authenticate, Ping, an authority's Publish, log
-    /// checkpoints and proofs); 0 disables the limit. Default 1200.
+    /// (Challenge, Authenticate, Ping, an authority's Publish); 0 disables
+    /// the limit. Default 1200.
     pub unauthenticated_requests_per_minute: u32,
     /// Unauthenticated requests an address may make at once. Default 300.
     pub unauthenticated_burst: u32,
+    /// Log reads per minute per IP address before authentication (the
+    /// checkpoints, proofs and entries auditors and witnesses fetch without
+    /// a device key), counted apart from `unauthenticated_requests_per_minute`
+    /// so that a flood of them never stops the address's focal points from
+    /// authenticating; 0 disables the limit. Default 1200.
+    pub log_reads_per_minute: u32,
+    /// Unauthenticated log reads an address may make at once. Default 300.
+    pub log_read_burst: u32,
 }
 
 impl Default for Limits {
@@ -70,6 +83,7 @@ impl Default for Limits {
             max_frame: DEFAULT_MAX_FRAME,
             max_envelopes_per_message: 256,
             max_queue_depth: 10_000,
+            max_queue_share_per_sender: 25,
             max_connections: 1024,
             fetch_batch: 256,
             max_prekeys_per_device: 200,
@@ -85,11 +99,20 @@ impl Default for Limits {
             request_burst: 600,
             unauthenticated_requests_per_minute: 1200,
             unauthenticated_burst: 300,
+            log_reads_per_minute: 1200,
+            log_read_burst: 300,
         }
     }
 }
 
 impl Limits {
+    /// Envelopes one sender may have queued for one device:
+    /// `max_queue_share_per_sender` percent of `max_queue_depth`, at least 1.
+    pub fn max_queued_per_sender(&self) -> u64 {
+        let share = u64::from(self.max_queue_share_per_sender.clamp(1, 100));
+        (self.max_queue_depth.saturating_mul(share) / 100).max(1)
+    }
+
     /// Check every value's range.
     pub fn validate(&self) -> Result<(), InvalidSetting> {
         fn check(ok: bool, key: &'static str, why: String) -> Result<(), InvalidSetting> {
@@ -115,6 +138,11 @@ impl Limits {
             self.max_queue_depth >= 1,
             "limits.max_queue_depth",
             "must be at least 1".into(),
+        )?;
+        check(
+            (1..=100).contains(&self.max_queue_share_per_sender),
+            "limits.max_queue_share_per_sender",
+            "must be between 1 and 100 (percent of max_queue_depth)".into(),
         )?;
         check(
             (1..=1_000_000).contains(&self.max_connections),
@@ -181,6 +209,12 @@ impl Limits {
                 self.unauthenticated_burst,
                 "limits.unauthenticated_requests_per_minute",
                 "limits.unauthenticated_burst",
+            ),
+            (
+                self.log_reads_per_minute,
+                self.log_read_burst,
+                "limits.log_reads_per_minute",
+                "limits.log_read_burst",
             ),
         ] {
             check(

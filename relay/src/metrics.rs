@@ -208,6 +208,9 @@ pub enum RateLimit {
     Requests,
     /// `limits.unauthenticated_requests_per_minute`, per IP address.
     Unauthenticated,
+    /// `limits.log_reads_per_minute`, per IP address, before
+    /// authentication.
+    LogReads,
 }
 
 impl RateLimit {
@@ -217,6 +220,7 @@ impl RateLimit {
             RateLimit::Sends => "sends",
             RateLimit::Requests => "requests",
             RateLimit::Unauthenticated => "unauthenticated",
+            RateLimit::LogReads => "log_reads",
         }
     }
 }
@@ -571,6 +575,7 @@ impl Metrics {
             RateLimit::Sends,
             RateLimit::Requests,
             RateLimit::Unauthenticated,
+            RateLimit::LogReads,
         ] {
             out.sample(
                 "liaison_rate_limited_total",

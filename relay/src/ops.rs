@@ -17,7 +17,7 @@ use crate::config::RelayConfig;
 use crate::error::RelayError;
 use crate::metrics::{ConnRefusal, Endpoint, Exposition, LogGauge, Metrics, Timeout};
 use crate::notify::Notifier;
-use crate::ratelimit::{ConnectionGuard, ConnectionTable, RateLimits};
+use crate::ratelimit::{ConnectionGuard, ConnectionTable, RateLimits, RequestCost};
 use crate::service::{Service, Session};
 use crate::store::{RedbStore, Store, StoreError, StoreHealth};
 
@@ -255,11 +255,11 @@ impl Ops {
         &self,
         session: &Session,
         conn: &ConnectionGuard,
-        is_send: bool,
+        cost: RequestCost,
     ) -> Result<(), WireError> {
         let identity = self.identity(session);
         self.rate
-            .admit(identity.as_deref(), conn.ip(), is_send, Instant::now())
+            .admit(identity.as_deref(), conn.ip(), cost, Instant::now())
             .map_err(|(which, e)| {
                 tracing::info!(
                     limit = which.name(),
@@ -283,12 +283,21 @@ impl Ops {
     ) -> Response {
         self.metrics.request(kind);
         let is_send = matches!(request, Request::Send { .. });
-        // Accountability messages a client sends on its own (receipts,
-        // consent decisions: Sends declaring events) answer traffic the
-        // focal point received; only the request limit applies to them, so
-        // a busy recipient's receipts never eat its own message allowance.
-        let originated = matches!(&request, Request::Send { declare, .. } if declare.is_empty());
-        if let Err(e) = self.rate_limit(session, conn, originated) {
+        // Every Send is paid for, and each event it declares too: declared
+        // events are permanent log entries.
+        let cost = match &request {
+            Request::Send { declare, .. } => RequestCost::Send {
+                declarations: declare.len(),
+            },
+            Request::GetCheckpoint { .. }
+            | Request::GetConsistency { .. }
+            | Request::GetInclusion { .. }
+            | Request::GetEntries { .. }
+            | Request::GetMessageEvents { .. }
+            | Request::AddCosignature { .. } => RequestCost::LogRead,
+            _ => RequestCost::Request,
+        };
+        if let Err(e) = self.rate_limit(session, conn, cost) {
             return Response::Error(e);
         }
         let envelopes = match &request {
@@ -324,7 +333,7 @@ impl Ops {
         conn: &ConnectionGuard,
     ) -> Result<(), WireError> {
         self.metrics.request("subscribe");
-        self.rate_limit(session, conn, false)
+        self.rate_limit(session, conn, RequestCost::Request)
     }
 
     /// A frame refused before it reached the service.

@@ -2,15 +2,19 @@
 //! address, and connection limits per IP address.
 //!
 //! - Every request of an authenticated connection takes a token from its
-//!   focal point's `requests` bucket, and a Send of a message the focal
-//!   point originates also one from its `sends` bucket (automatic receipts
-//!   and consent decisions, which declare events, do not: they answer
-//!   traffic received). The buckets belong to the focal point (the directory id owning
-//!   the device), not to the connection or the device, so that opening more
-//!   connections or enrolling more devices does not multiply the allowance.
-//! - Requests before authentication (Challenge, Authenticate, Ping, and the
-//!   authorities' Publish requests) take a token from their IP address's
-//!   bucket.
+//!   focal point's `requests` bucket, and every Send also from its `sends`
+//!   bucket: one token, or one per declared event if it declares more
+//!   (receipts and consent decisions write to the permanent event log, so
+//!   they are paid for like messages). The buckets belong to the focal point
+//!   (the directory id owning the device), not to the connection or the
+//!   device, so that opening more connections or enrolling more devices
+//!   does not multiply the allowance.
+//! - Requests before authentication take a token from their IP address's
+//!   bucket: log reads (checkpoints, proofs, entries, cosignatures: what
+//!   auditors and witnesses fetch without a device key) from the
+//!   `log_reads` bucket, everything else (Challenge, Authenticate, Ping, the
+//!   authorities' Publish requests) from the `unauthenticated` one, so a
+//!   flood of log reads never locks an address's focal points out.
 //! - A refused request gets [`ErrorCode::RateLimited`] (429, retryable) with
 //!   a message naming the limit and when a token will be available.
 //! - Connections per IP address, and not-yet-authenticated connections per
@@ -69,6 +73,12 @@ impl<K: Eq + Hash + Clone> KeyedLimiter<K> {
     /// Take one token for `key` at `now`, or say how long until one is
     /// available.
     pub fn check(&self, key: &K, now: Instant) -> Result<(), Duration> {
+        self.check_n(key, 1, now)
+    }
+
+    /// Take `n` tokens (at most a full burst) for `key` at `now`, or say how
+    /// long until they are available; nothing is taken then.
+    pub fn check_n(&self, key: &K, n: u32, now: Instant) -> Result<(), Duration> {
         if !self.enabled() {
             return Ok(());
         }
@@ -84,12 +94,13 @@ impl<K: Eq + Hash + Clone> KeyedLimiter<K> {
             last: now,
         });
         let tokens = refill(bucket, now, self.per_sec, self.burst);
-        if tokens >= 1.0 {
-            bucket.tokens = tokens - 1.0;
+        let want = f64::from(n.max(1)).min(self.burst);
+        if tokens >= want {
+            bucket.tokens = tokens - want;
             Ok(())
         } else {
             bucket.tokens = tokens;
-            Err(Duration::from_secs_f64((1.0 - tokens) / self.per_sec))
+            Err(Duration::from_secs_f64((want - tokens) / self.per_sec))
         }
     }
 
@@ -118,12 +129,28 @@ fn retry_text(d: Duration) -> String {
     }
 }
 
+/// What a request costs, for the rate limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestCost {
+    /// One request.
+    Request,
+    /// A Send declaring `declarations` events.
+    Send {
+        /// Events the Send declares.
+        declarations: usize,
+    },
+    /// A read of the public logs (checkpoint, proof, entries) or a
+    /// witness's cosignature.
+    LogRead,
+}
+
 /// The relay's request rate limits.
 #[derive(Debug)]
 pub struct RateLimits {
     sends: KeyedLimiter<String>,
     requests: KeyedLimiter<String>,
     unauthenticated: KeyedLimiter<IpAddr>,
+    log_reads: KeyedLimiter<IpAddr>,
     limits: Limits,
 }
 
@@ -137,17 +164,18 @@ impl RateLimits {
                 limits.unauthenticated_requests_per_minute,
                 limits.unauthenticated_burst,
             ),
+            log_reads: KeyedLimiter::new(limits.log_reads_per_minute, limits.log_read_burst),
             limits: limits.clone(),
         }
     }
 
     /// Admit one request of focal point `identity` (`None`: not
-    /// authenticated, limited by `ip`). `is_send` for a Send.
+    /// authenticated, limited by `ip`) that costs `cost`.
     pub fn admit(
         &self,
         identity: Option<&str>,
         ip: IpAddr,
-        is_send: bool,
+        cost: RequestCost,
         now: Instant,
     ) -> Result<(), (RateLimit, WireError)> {
         let refuse = |which: RateLimit, who: &str, rate: u32, burst: u32, wait: Duration| {
@@ -155,6 +183,7 @@ impl RateLimits {
                 RateLimit::Sends => "messages",
                 RateLimit::Requests => "requests",
                 RateLimit::Unauthenticated => "unauthenticated requests",
+                RateLimit::LogReads => "log reads before authenticating",
             };
             (
                 which,
@@ -181,13 +210,23 @@ impl RateLimits {
                         w,
                     )
                 })?;
-                if is_send {
-                    self.sends.check(&key, now).map_err(|w| {
+                if let RequestCost::Send { declarations } = cost {
+                    let n = u32::try_from(declarations).unwrap_or(u32::MAX);
+                    self.sends.check_n(&key, n, now).map_err(|w| {
                         refuse(RateLimit::Sends, id, l.sends_per_minute, l.send_burst, w)
                     })?;
                 }
                 Ok(())
             }
+            None if cost == RequestCost::LogRead => self.log_reads.check(&ip, now).map_err(|w| {
+                refuse(
+                    RateLimit::LogReads,
+                    &format!("address {ip}"),
+                    l.log_reads_per_minute,
+                    l.log_read_burst,
+                    w,
+                )
+            }),
             None => self.unauthenticated.check(&ip, now).map_err(|w| {
                 refuse(
                     RateLimit::Unauthenticated,
@@ -379,9 +418,9 @@ mod tests {
         let r = RateLimits::new(&limits);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let t = Instant::now();
-        r.admit(Some("th.dsi.a"), ip, true, t).unwrap();
-        r.admit(Some("th.dsi.a"), ip, true, t).unwrap();
-        let (which, e) = r.admit(Some("th.dsi.a"), ip, true, t).unwrap_err();
+        r.admit(Some("th.dsi.a"), ip, SEND, t).unwrap();
+        r.admit(Some("th.dsi.a"), ip, SEND, t).unwrap();
+        let (which, e) = r.admit(Some("th.dsi.a"), ip, SEND, t).unwrap_err();
         assert_eq!(which, RateLimit::Sends);
         assert_eq!(e.code, ErrorCode::RateLimited);
         assert!(e.code.is_retryable());
@@ -390,17 +429,76 @@ mod tests {
             "{e}"
         );
         // Non-send requests still pass until their own bucket is empty.
-        r.admit(Some("th.dsi.a"), ip, false, t).unwrap();
-        r.admit(Some("th.dsi.a"), ip, false, t).unwrap();
-        let (which, _) = r.admit(Some("th.dsi.a"), ip, false, t).unwrap_err();
+        r.admit(Some("th.dsi.a"), ip, REQ, t).unwrap();
+        r.admit(Some("th.dsi.a"), ip, REQ, t).unwrap();
+        let (which, _) = r.admit(Some("th.dsi.a"), ip, REQ, t).unwrap_err();
         assert_eq!(which, RateLimit::Requests);
         // Another focal point on the same address is unaffected.
-        r.admit(Some("ph.pnp.b"), ip, true, t).unwrap();
+        r.admit(Some("ph.pnp.b"), ip, SEND, t).unwrap();
         // Unauthenticated: per address.
-        r.admit(None, ip, false, t).unwrap();
-        let (which, _) = r.admit(None, ip, false, t).unwrap_err();
+        r.admit(None, ip, REQ, t).unwrap();
+        let (which, _) = r.admit(None, ip, REQ, t).unwrap_err();
         assert_eq!(which, RateLimit::Unauthenticated);
-        r.admit(None, "192.0.2.2".parse().unwrap(), false, t)
+        r.admit(None, "192.0.2.2".parse().unwrap(), REQ, t).unwrap();
+    }
+
+    const SEND: RequestCost = RequestCost::Send { declarations: 0 };
+    const REQ: RequestCost = RequestCost::Request;
+
+    #[test]
+    fn declarations_are_paid_for_like_messages() {
+        let limits = Limits {
+            sends_per_minute: 60,
+            send_burst: 10,
+            ..Limits::default()
+        };
+        let r = RateLimits::new(&limits);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let t = Instant::now();
+        let receipts = RequestCost::Send { declarations: 4 };
+        r.admit(Some("th.dsi.a"), ip, receipts, t).unwrap();
+        r.admit(Some("th.dsi.a"), ip, receipts, t).unwrap();
+        // Two tokens left: four declarations wait, a plain message passes.
+        let (which, e) = r.admit(Some("th.dsi.a"), ip, receipts, t).unwrap_err();
+        assert_eq!(which, RateLimit::Sends);
+        assert!(e.message.contains("retry in 2.0 s"), "{e}");
+        r.admit(Some("th.dsi.a"), ip, SEND, t).unwrap();
+        // More declarations than a burst cost a whole burst, never forever.
+        let later = t + Duration::from_secs(3600);
+        r.admit(
+            Some("th.dsi.a"),
+            ip,
+            RequestCost::Send { declarations: 1000 },
+            later,
+        )
+        .unwrap();
+        assert!(r.admit(Some("th.dsi.a"), ip, SEND, later).is_err());
+    }
+
+    #[test]
+    fn log_reads_before_authentication_have_their_own_bucket() {
+        let limits = Limits {
+            unauthenticated_requests_per_minute: 1,
+            unauthenticated_burst: 2,
+            log_reads_per_minute: 1,
+            log_read_burst: 3,
+            ..Limits::default()
+        };
+        let r = RateLimits::new(&limits);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let t = Instant::now();
+        for _ in 0..3 {
+            r.admit(None, ip, RequestCost::LogRead, t).unwrap();
+        }
+        let (which, e) = r.admit(None, ip, RequestCost::LogRead, t).unwrap_err();
+        assert_eq!(which, RateLimit::LogReads);
+        assert!(e.message.contains("retry in"), "{e}");
+        // The address can still authenticate.
+        r.admit(None, ip, REQ, t).unwrap();
+        r.admit(None, ip, REQ, t).unwrap();
+        assert!(r.admit(None, ip, REQ, t).is_err());
+        // Once authenticated, log reads count against the focal point.
+        r.admit(Some("th.dsi.a"), ip, RequestCost::LogRead, t)
             .unwrap();
     }
 

@@ -29,7 +29,7 @@ use crate::metrics::Timeout;
 use crate::ops::Ops;
 use crate::ratelimit::ConnectionGuard;
 use crate::service::{Service, Session, Subscribers};
-use crate::store::{RedbStore, Store, StoreHealth};
+use crate::store::{QueueLimits, RedbStore, Store, StoreHealth};
 use crate::tls;
 
 /// How long a TLS handshake may take.
@@ -119,7 +119,10 @@ impl Relay {
         let health = Arc::new(StoreHealth::default());
         let (committer, worker) = Committer::new(
             store.clone(),
-            config.limits.max_queue_depth,
+            QueueLimits {
+                depth: config.limits.max_queue_depth,
+                per_sender: config.limits.max_queued_per_sender(),
+            },
             Arc::new(move |q| notify_to.notify(q)),
         );
         let worker = worker.with_health(health.clone());

@@ -903,6 +903,21 @@ impl Service {
                 ),
             ));
         }
+        // Declared events are permanent log entries: a message declares at
+        // most one per recipient device (a receipt or consent decision
+        // answers one message; a client batching them addresses the
+        // originator's devices).
+        if declare.len() > envelopes.len() {
+            return Err(err(
+                ErrorCode::Malformed,
+                format!(
+                    "{} declarations for {} recipient devices; a message declares at most one \
+                     event per recipient device",
+                    declare.len(),
+                    envelopes.len()
+                ),
+            ));
+        }
         let dir = self.directory();
         let mut recipients = BTreeSet::new();
         let mut bytes = 0usize;
@@ -989,7 +1004,15 @@ impl Service {
             }
             SendOutcome::UnknownReference => Err(err(
                 ErrorCode::Malformed,
-                "the declaration refers to a message this relay never accepted",
+                "a declaration refers to a message this device neither sent nor received",
+            )),
+            SendOutcome::SenderShareFull { device, max } => Err(err(
+                ErrorCode::QueueFull,
+                format!(
+                    "recipient device {} already holds {max} envelopes from this device, the \
+                     most one sender may queue for it; retry once it has fetched them",
+                    fp(&device),
+                ),
             )),
             SendOutcome::QueueFull { device } => Err(err(
                 ErrorCode::QueueFull,

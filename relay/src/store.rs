@@ -3,9 +3,12 @@
 //!
 //! What is stored: authority certificates and focal point records exactly as
 //! signed (every record version is kept), Olm prekeys per device, per-device
-//! queues of envelopes with a sequence counter, and the id of every accepted
-//! message (for deduplication of retries). Nothing here is plaintext: the
-//! relay only ever holds ciphertext and public keys.
+//! queues of envelopes with a sequence counter (and each sender's count in
+//! each queue), the id of every accepted message (for deduplication of
+//! retries) and which devices sent or were sent it (who may declare events
+//! about it), and the two logs (`store::logs`). Nothing here is plaintext:
+//! the relay only ever holds ciphertext and public keys. The store records
+//! its format and migrates older stores when opened (`store::format`).
 //!
 //! Every mutation runs in one redb write transaction committed with
 //! [`redb::Durability::Immediate`] (fsync) before it returns, so what the
@@ -14,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use liaison_protocol::codec::{decode_versioned, encode_versioned};
+use liaison_protocol::codec::{Wire, decode_versioned, encode_versioned};
 use liaison_protocol::directory::{AuthorityCertificate, FocalPointRecord, RoleRecord};
 use liaison_protocol::frames::{LogId, Queued};
 use liaison_protocol::log::event::{DirectoryEntry, EventKind};
@@ -26,12 +29,14 @@ use redb::{
     WriteTransaction,
 };
 
-use self::logs::{TableHashes, log_tag};
+use self::logs::{TreeHashes, log_tag};
 
 mod error;
+mod format;
 mod logs;
 
 pub use error::StoreError;
+pub use format::{MIGRATION_BATCH, STORE_FORMAT};
 
 /// Records the first fatal store failure so the server can stop (and a
 /// supervisor restart it) instead of refusing every request forever.
@@ -143,6 +148,34 @@ pub enum SendOutcome {
         /// The full device.
         device: PublicKey,
     },
+    /// The sending device already has its share of a recipient's queue
+    /// waiting ([`QueueLimits::per_sender`]); nothing was enqueued.
+    SenderShareFull {
+        /// The recipient device.
+        device: PublicKey,
+        /// Envelopes one sender may have queued for it.
+        max: u64,
+    },
+}
+
+/// How much a recipient device's queue holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// Most envelopes queued for one device (all senders).
+    pub depth: u64,
+    /// Most envelopes one sending device may have queued for one device, so
+    /// that one sender cannot fill a recipient's whole queue.
+    pub per_sender: u64,
+}
+
+impl QueueLimits {
+    /// A queue of `depth` envelopes that one sender may fill entirely.
+    pub fn depth(depth: u64) -> Self {
+        QueueLimits {
+            depth,
+            per_sender: depth,
+        }
+    }
 }
 
 /// Durable relay state. Implementations must make each call atomic and
@@ -214,13 +247,15 @@ pub trait Store: Send + Sync + 'static {
     fn prekey_count(&self, device: &PublicKey) -> Result<(u32, bool), StoreError>;
 
     /// Apply a batch of sends in one durable transaction. Each op succeeds or
-    /// is refused on its own (duplicate, queue full); a storage failure fails
-    /// the whole batch and stores nothing.
+    /// is refused on its own (duplicate, queue full, the sender's share of a
+    /// queue used up, a declaration about a message its device neither sent
+    /// nor received); a storage failure fails the whole batch and stores
+    /// nothing.
     fn commit_sends(
         &self,
         batch: &[SendOp],
         accepted_at: u64,
-        max_queue_depth: u64,
+        queues: QueueLimits,
     ) -> Result<Vec<SendOutcome>, StoreError>;
 
     /// Queued entries of `device` with `seq > after`, in order: at most
@@ -334,6 +369,14 @@ const SEEN_MESSAGES: TableDefinition<&[u8; 16], u64> = TableDefinition::new("see
 const ROLES: TableDefinition<&str, &[u8]> = TableDefinition::new("roles");
 /// (device, seq) → (): entries already handed out (Delivered logged).
 const DELIVERED: TableDefinition<(Key32, u64), ()> = TableDefinition::new("delivered");
+/// (device, message id) → (): the messages each device sent or was sent,
+/// the only ones it may declare events about (format 1).
+pub(crate) const DEVICE_MESSAGES: TableDefinition<(Key32, &[u8; 16]), ()> =
+    TableDefinition::new("device_messages");
+/// (recipient device, sender device) → envelopes of that sender queued for
+/// that recipient (format 1).
+pub(crate) const QUEUE_SENDERS: TableDefinition<(Key32, Key32), u64> =
+    TableDefinition::new("queue_senders");
 
 const MAX_STORED_ENVELOPE: usize = MAX_CIPHERTEXT + 256;
 const MAX_STORED_PREKEY: usize = 256;
@@ -362,9 +405,19 @@ impl std::fmt::Debug for RedbStore {
 }
 
 impl RedbStore {
-    /// Open (or create) the store at `path` and make sure every table exists.
+    /// Open (or create) the store at `path`, make sure every table exists,
+    /// and migrate a store written by an earlier release to
+    /// [`STORE_FORMAT`] (see `store::format`). A store of a newer format is
+    /// refused ([`StoreError::NewerFormat`]) before anything is written.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db = Database::create(path)?;
+        let found = format::stored_format(&db)?;
+        if found > STORE_FORMAT {
+            return Err(StoreError::NewerFormat {
+                found,
+                supported: STORE_FORMAT,
+            });
+        }
         let store = RedbStore { db };
         let txn = store.write()?;
         txn.open_table(AUTHORITIES)?;
@@ -376,15 +429,49 @@ impl RedbStore {
         txn.open_table(QUEUE_META)?;
         txn.open_table(SEEN_MESSAGES)?;
         txn.open_table(DELIVERED)?;
+        txn.open_table(DEVICE_MESSAGES)?;
+        txn.open_table(QUEUE_SENDERS)?;
         txn.open_table(ROLES)?;
         txn.open_table(logs::LOG_ENTRIES)?;
         txn.open_table(logs::LOG_HASHES)?;
+        txn.open_table(logs::LOG_NODES)?;
         txn.open_table(logs::LOG_STATE)?;
         txn.open_table(logs::CHECKPOINTS)?;
         txn.open_table(logs::COSIGNED)?;
         txn.open_table(logs::MESSAGE_EVENTS)?;
+        txn.open_table(format::META)?;
         txn.commit()?;
+        let nodes = |log| {
+            move |txn: &WriteTransaction, done| logs::build_nodes(txn, log, done, MIGRATION_BATCH)
+        };
+        let (directory_nodes, event_nodes) = (nodes(LogId::Directory), nodes(LogId::Events));
+        format::migrate(
+            &store.db,
+            &[
+                ("log_nodes/directory", &directory_nodes),
+                ("log_nodes/events", &event_nodes),
+                ("device_messages", &index_device_messages),
+                ("queue_senders", &count_queue_senders),
+            ],
+        )?;
         Ok(store)
+    }
+
+    /// The format recorded in the store.
+    pub fn format(&self) -> Result<u64, StoreError> {
+        format::stored_format(&self.db)
+    }
+
+    /// Append raw entries to `log` in one durable transaction, through the
+    /// store's own append path (leaf hashes, interior hashes, compact range).
+    /// For benchmarks and tools that build large logs; the relay itself
+    /// appends only typed directory entries and events. Returns the index of
+    /// the first.
+    pub fn append_raw_entries(&self, log: LogId, entries: &[Vec<u8>]) -> Result<u64, StoreError> {
+        let txn = self.write()?;
+        let first = logs::append_raw(&txn, log, entries)?;
+        txn.commit()?;
+        Ok(first)
     }
 
     /// The newest `limit` notes of `log` in a (log, size) → note table.
@@ -464,6 +551,77 @@ fn insert_prekeys(
     Ok(PrekeyUpload::Stored {
         one_time: u32::try_from(total).unwrap_or(u32::MAX),
     })
+}
+
+/// Migration to format 1: index the devices of the messages accepted in
+/// event-log entries `[done, done + MIGRATION_BATCH)`.
+fn index_device_messages(txn: &WriteTransaction, done: u64) -> Result<u64, StoreError> {
+    let entries = txn.open_table(logs::LOG_ENTRIES)?;
+    let mut known = txn.open_table(DEVICE_MESSAGES)?;
+    let tag = log_tag(LogId::Events);
+    let end = done.saturating_add(MIGRATION_BATCH);
+    let mut last = done;
+    for item in entries.range((tag, done)..(tag, end))? {
+        let (k, v) = item?;
+        last = k.value().1.saturating_add(1);
+        let record = liaison_protocol::log::event::DisclosedEvent::decode(v.value())
+            .and_then(|d| d.decode_record())
+            .map_err(|_| StoreError::Corrupt("event log entry"))?;
+        if let EventKind::Accepted {
+            message_id,
+            sender_device,
+            recipient_devices,
+            ..
+        } = record.kind
+        {
+            known.insert((&sender_device.0, &message_id.0), ())?;
+            for device in recipient_devices {
+                known.insert((&device.0, &message_id.0), ())?;
+            }
+        }
+    }
+    Ok(last)
+}
+
+/// Migration to format 1: count each sender's envelopes in every queue (in
+/// one batch: queues are bounded by `limits.max_queue_depth`).
+fn count_queue_senders(txn: &WriteTransaction, done: u64) -> Result<u64, StoreError> {
+    if done > 0 {
+        return Ok(done);
+    }
+    let queues = txn.open_table(QUEUES)?;
+    let mut counts: BTreeMap<([u8; 32], [u8; 32]), u64> = BTreeMap::new();
+    for item in queues.iter()? {
+        let (k, v) = item?;
+        let envelope: Envelope = decode_versioned(v.value().1, MAX_STORED_ENVELOPE)
+            .map_err(|_| StoreError::Corrupt("queued envelope"))?;
+        *counts
+            .entry((*k.value().0, envelope.sender_device.0))
+            .or_default() += 1;
+    }
+    let mut senders = txn.open_table(QUEUE_SENDERS)?;
+    for ((recipient, sender), n) in &counts {
+        senders.insert((recipient, sender), *n)?;
+    }
+    Ok(1)
+}
+
+/// One envelope of `sender` left `recipient`'s queue.
+fn release_sender_slot(
+    senders: &mut redb::Table<(Key32<'static>, Key32<'static>), u64>,
+    recipient: &PublicKey,
+    sender: &PublicKey,
+) -> Result<(), StoreError> {
+    let mine = senders
+        .get((&recipient.0, &sender.0))?
+        .map(|g| g.value())
+        .unwrap_or(0);
+    if mine <= 1 {
+        senders.remove((&recipient.0, &sender.0))?;
+    } else {
+        senders.insert((&recipient.0, &sender.0), mine - 1)?;
+    }
+    Ok(())
 }
 
 impl Store for RedbStore {
@@ -714,7 +872,7 @@ impl Store for RedbStore {
         &self,
         batch: &[SendOp],
         accepted_at: u64,
-        max_queue_depth: u64,
+        limits: QueueLimits,
     ) -> Result<Vec<SendOutcome>, StoreError> {
         let txn = self.write()?;
         let mut outcomes = Vec::with_capacity(batch.len());
@@ -722,32 +880,50 @@ impl Store for RedbStore {
             let mut seen = txn.open_table(SEEN_MESSAGES)?;
             let mut queues = txn.open_table(QUEUES)?;
             let mut meta = txn.open_table(QUEUE_META)?;
+            let mut known = txn.open_table(DEVICE_MESSAGES)?;
+            let mut senders = txn.open_table(QUEUE_SENDERS)?;
             for op in batch {
                 if seen.get(&op.message_id.0)?.is_some() {
                     outcomes.push(SendOutcome::Duplicate);
                     continue;
                 }
+                let sender_device = op
+                    .envelopes
+                    .first()
+                    .map(|e| e.sender_device)
+                    .unwrap_or(PublicKey([0; 32]));
                 // Check every recipient before writing anything for this op,
                 // so a refused op leaves no trace in the transaction.
                 let mut wanted: BTreeMap<PublicKey, u64> = BTreeMap::new();
                 for e in &op.envelopes {
                     *wanted.entry(e.recipient_device).or_default() += 1;
                 }
-                let mut full = None;
+                let mut refused = None;
                 for (device, n) in &wanted {
                     let depth = meta.get(&device.0)?.map(|g| g.value().1).unwrap_or(0);
-                    if depth.saturating_add(*n) > max_queue_depth {
-                        full = Some(*device);
+                    if depth.saturating_add(*n) > limits.depth {
+                        refused = Some(SendOutcome::QueueFull { device: *device });
+                        break;
+                    }
+                    let mine = senders
+                        .get((&device.0, &sender_device.0))?
+                        .map(|g| g.value())
+                        .unwrap_or(0);
+                    if mine.saturating_add(*n) > limits.per_sender {
+                        refused = Some(SendOutcome::SenderShareFull {
+                            device: *device,
+                            max: limits.per_sender,
+                        });
                         break;
                     }
                 }
-                if let Some(device) = full {
-                    outcomes.push(SendOutcome::QueueFull { device });
+                if let Some(outcome) = refused {
+                    outcomes.push(outcome);
                     continue;
                 }
                 let mut unknown = false;
                 for d in &op.declare {
-                    if seen.get(&d.refers_to.0)?.is_none() {
+                    if known.get((&sender_device.0, &d.refers_to.0))?.is_none() {
                         unknown = true;
                         break;
                     }
@@ -755,6 +931,15 @@ impl Store for RedbStore {
                 if unknown {
                     outcomes.push(SendOutcome::UnknownReference);
                     continue;
+                }
+                known.insert((&sender_device.0, &op.message_id.0), ())?;
+                for (device, n) in &wanted {
+                    known.insert((&device.0, &op.message_id.0), ())?;
+                    let mine = senders
+                        .get((&device.0, &sender_device.0))?
+                        .map(|g| g.value())
+                        .unwrap_or(0);
+                    senders.insert((&device.0, &sender_device.0), mine.saturating_add(*n))?;
                 }
                 let mut queued = Vec::with_capacity(op.envelopes.len());
                 for e in &op.envelopes {
@@ -769,11 +954,6 @@ impl Store for RedbStore {
                     });
                 }
                 seen.insert(&op.message_id.0, accepted_at)?;
-                let sender_device = op
-                    .envelopes
-                    .first()
-                    .map(|e| e.sender_device)
-                    .unwrap_or(PublicKey([0; 32]));
                 logs::append_event(
                     &txn,
                     liaison_protocol::Timestamp(accepted_at),
@@ -850,6 +1030,7 @@ impl Store for RedbStore {
         {
             let mut queues = txn.open_table(QUEUES)?;
             let mut delivered = txn.open_table(DELIVERED)?;
+            let mut senders = txn.open_table(QUEUE_SENDERS)?;
             let now = liaison_protocol::Timestamp(at);
             for seq in seqs.iter().collect::<BTreeSet<_>>() {
                 let entry = queues
@@ -859,6 +1040,7 @@ impl Store for RedbStore {
                     removed += 1;
                     let envelope: Envelope = decode_versioned(&encoded, MAX_STORED_ENVELOPE)
                         .map_err(|_| StoreError::Corrupt("queued envelope"))?;
+                    release_sender_slot(&mut senders, device, &envelope.sender_device)?;
                     if delivered.remove((&device.0, *seq))?.is_none() {
                         logs::append_event(
                             &txn,
@@ -982,6 +1164,11 @@ impl Store for RedbStore {
                 let mut meta = txn.open_table(QUEUE_META)?;
                 let (next, _) = meta.get(&device.0)?.map(|g| g.value()).unwrap_or((1, 0));
                 meta.insert(&device.0, (next, 0))?;
+                let mut senders = txn.open_table(QUEUE_SENDERS)?;
+                senders.retain_in(
+                    (&device.0, &[0u8; 32])..=(&device.0, &[0xffu8; 32]),
+                    |_, _| false,
+                )?;
             }
         }
         if dropped > 0 {
@@ -1021,8 +1208,13 @@ impl Store for RedbStore {
         if size > state.size || index >= size {
             return Ok(None);
         }
-        let table = txn.open_table(logs::LOG_HASHES)?;
-        let reader = TableHashes { table: &table, log };
+        let hashes = txn.open_table(logs::LOG_HASHES)?;
+        let nodes = txn.open_table(logs::LOG_NODES)?;
+        let reader = TreeHashes {
+            hashes: &hashes,
+            nodes: &nodes,
+            log,
+        };
         inclusion_proof(&reader, index, size)
             .map(Some)
             .map_err(|_| StoreError::Corrupt("log leaf hashes"))
@@ -1042,8 +1234,13 @@ impl Store for RedbStore {
         if old == 0 || old == new {
             return Ok(Some(Vec::new()));
         }
-        let table = txn.open_table(logs::LOG_HASHES)?;
-        let reader = TableHashes { table: &table, log };
+        let hashes = txn.open_table(logs::LOG_HASHES)?;
+        let nodes = txn.open_table(logs::LOG_NODES)?;
+        let reader = TreeHashes {
+            hashes: &hashes,
+            nodes: &nodes,
+            log,
+        };
         consistency_proof(&reader, old, new)
             .map(Some)
             .map_err(|_| StoreError::Corrupt("log leaf hashes"))

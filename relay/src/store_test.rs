@@ -95,17 +95,25 @@ fn no_prekey_without_fallback_and_upload_cap() {
 fn duplicate_message_ids_enqueue_nothing() {
     let (_dir, store) = temp_store();
     let (a, b) = (key(1).public_key(), key(2).public_key());
-    let first = store.commit_sends(&[op(1, &a, &[b])], 10, 100).unwrap();
+    let first = store
+        .commit_sends(&[op(1, &a, &[b])], 10, QueueLimits::depth(100))
+        .unwrap();
     assert!(
         matches!(&first[0], SendOutcome::Accepted { queued } if queued.len() == 1 && queued[0].seq == 1)
     );
     assert_eq!(
-        store.commit_sends(&[op(1, &a, &[b])], 11, 100).unwrap(),
+        store
+            .commit_sends(&[op(1, &a, &[b])], 11, QueueLimits::depth(100))
+            .unwrap(),
         vec![SendOutcome::Duplicate]
     );
     // Twice in one batch: the second sees the first.
     let both = store
-        .commit_sends(&[op(2, &a, &[b]), op(2, &a, &[b])], 12, 100)
+        .commit_sends(
+            &[op(2, &a, &[b]), op(2, &a, &[b])],
+            12,
+            QueueLimits::depth(100),
+        )
         .unwrap();
     assert!(matches!(both[0], SendOutcome::Accepted { .. }));
     assert_eq!(both[1], SendOutcome::Duplicate);
@@ -122,7 +130,11 @@ fn ack_deletes_only_the_devices_own_entries() {
         key(2).public_key(),
     );
     store
-        .commit_sends(&[op(1, &s, &[a, b]), op(2, &s, &[a, b])], 10, 100)
+        .commit_sends(
+            &[op(1, &s, &[a, b]), op(2, &s, &[a, b])],
+            10,
+            QueueLimits::depth(100),
+        )
         .unwrap();
     // Both devices have seq 1 and 2; acking as A touches only A's queue.
     assert_eq!(store.ack(&a, &[1, 2, 77], 2_000).unwrap(), 2);
@@ -134,7 +146,9 @@ fn ack_deletes_only_the_devices_own_entries() {
     assert!(!more);
     assert!(store.fetch(&a, 0, 10, usize::MAX).unwrap().0.is_empty());
     // Sequence numbers are never reused after deletion.
-    store.commit_sends(&[op(3, &s, &[a])], 11, 100).unwrap();
+    store
+        .commit_sends(&[op(3, &s, &[a])], 11, QueueLimits::depth(100))
+        .unwrap();
     assert_eq!(store.fetch(&a, 0, 10, usize::MAX).unwrap().0[0].seq, 3);
     assert_eq!(store.last_seq(&a).unwrap(), 3);
 }
@@ -156,7 +170,7 @@ fn queue_limit_refuses_only_the_offending_message() {
                 op(4, &s, &[b]),
             ],
             10,
-            2,
+            QueueLimits::depth(2),
         )
         .unwrap();
     assert!(matches!(out[0], SendOutcome::Accepted { .. }));
@@ -171,7 +185,9 @@ fn queue_limit_refuses_only_the_offending_message() {
     // A refused message was not recorded as seen: once there is room, it goes.
     store.ack(&a, &[1], 2_000).unwrap();
     assert!(matches!(
-        store.commit_sends(&[op(3, &s, &[b, a])], 11, 2).unwrap()[0],
+        store
+            .commit_sends(&[op(3, &s, &[b, a])], 11, QueueLimits::depth(2))
+            .unwrap()[0],
         SendOutcome::Accepted { .. }
     ));
 }
@@ -181,7 +197,9 @@ fn fetch_pages_by_count_and_bytes() {
     let (_dir, store) = temp_store();
     let (s, a) = (key(9).public_key(), key(1).public_key());
     let ops: Vec<SendOp> = (1..=5).map(|n| op(n, &s, &[a])).collect();
-    store.commit_sends(&ops, 10, 100).unwrap();
+    store
+        .commit_sends(&ops, 10, QueueLimits::depth(100))
+        .unwrap();
     let (items, more) = store.fetch(&a, 0, 2, usize::MAX).unwrap();
     assert_eq!(items.iter().map(|q| q.seq).collect::<Vec<_>>(), vec![1, 2]);
     assert!(more);
@@ -299,4 +317,240 @@ fn authority_serials_and_revocation_is_final() {
     let (auths, _) = store.load_directory().unwrap();
     assert_eq!(auths.len(), 1);
     assert!(auths[0].decode_unverified().unwrap().revoked);
+}
+
+fn raw_entries(from: u64, n: u64) -> Vec<Vec<u8>> {
+    (from..from + n).map(|i| i.to_be_bytes().to_vec()).collect()
+}
+
+fn leaf_hashes(n: u64) -> Vec<Hash> {
+    raw_entries(0, n)
+        .iter()
+        .map(|e| liaison_protocol::log::leaf_hash(e))
+        .collect()
+}
+
+/// Sizes spread over `1..=n`, every small one and a deterministic sample of
+/// the rest.
+fn sizes(n: u64) -> Vec<u64> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut out: Vec<u64> = (1..=n.min(40)).collect();
+    for _ in 0..40 {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        out.push(1 + (x >> 33) % n);
+    }
+    out.push(n);
+    out
+}
+
+/// Every proof and root the store serves equals the one computed from the
+/// leaf hashes alone (the path before interior hashes were stored).
+fn assert_same_as_leaf_path(store: &RedbStore, log: LogId, n: u64) {
+    let leaves = leaf_hashes(n);
+    let (size, root) = store.log_head(log).unwrap();
+    assert_eq!(size, n);
+    assert_eq!(root, liaison_protocol::log::root(&leaves));
+    let mut x = 7u64;
+    for size in sizes(n) {
+        for _ in 0..8 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let index = (x >> 33) % size;
+            assert_eq!(
+                store.inclusion_proof(log, index, size).unwrap().unwrap(),
+                inclusion_proof(&leaves, index, size).unwrap(),
+                "inclusion of {index} in {size}"
+            );
+            let old = 1 + (x >> 17) % size;
+            assert_eq!(
+                store.consistency_proof(log, old, size).unwrap().unwrap(),
+                consistency_proof(&leaves, old, size).unwrap(),
+                "consistency {old} -> {size}"
+            );
+        }
+    }
+    assert_eq!(store.inclusion_proof(log, n, n).unwrap(), None);
+    assert_eq!(store.consistency_proof(log, 1, n + 1).unwrap(), None);
+}
+
+#[test]
+fn stored_interior_hashes_give_the_leaf_path_proofs() {
+    let (_dir, store) = temp_store();
+    assert_eq!(store.format().unwrap(), STORE_FORMAT);
+    let mut n = 0u64;
+    // Batches of uneven sizes, so subtrees complete across transactions.
+    for chunk in [1u64, 2, 5, 64, 3, 129, 500, 7, 300] {
+        assert_eq!(
+            store
+                .append_raw_entries(LogId::Events, &raw_entries(n, chunk))
+                .unwrap(),
+            n
+        );
+        n += chunk;
+    }
+    assert_same_as_leaf_path(&store, LogId::Events, n);
+    assert_eq!(store.log_head(LogId::Directory).unwrap().0, 0);
+}
+
+/// Turn `path` back into a format-0 store (no interior hashes, no format)
+/// whose migration stopped after building `built` leaves of the directory
+/// log.
+fn make_format_0_interrupted(path: &std::path::Path, built: u64) {
+    let db = redb::Database::create(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.delete_table(logs::LOG_NODES).unwrap();
+    txn.delete_table(format::META).unwrap();
+    if built > 0 {
+        logs::build_nodes(&txn, LogId::Directory, 0, built).unwrap();
+        txn.open_table(format::META)
+            .unwrap()
+            .insert(format::progress_key("log_nodes/directory").as_str(), built)
+            .unwrap();
+    }
+    txn.commit().unwrap();
+}
+
+#[test]
+fn an_older_store_is_migrated_and_an_interrupted_migration_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relay.redb");
+    // Raw entries are not event records: the event log stays empty here
+    // (tests/tests/relay_store_format.rs migrates a real one).
+    let directory = 1000u64;
+    {
+        let store = RedbStore::open(&path).unwrap();
+        store
+            .append_raw_entries(LogId::Directory, &raw_entries(0, directory))
+            .unwrap();
+    }
+    for built in [0, 300] {
+        make_format_0_interrupted(&path, built);
+        {
+            let db = redb::Database::create(&path).unwrap();
+            assert_eq!(format::stored_format(&db).unwrap(), 0);
+        }
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(store.format().unwrap(), STORE_FORMAT);
+        assert_same_as_leaf_path(&store, LogId::Directory, directory);
+        assert_eq!(store.log_head(LogId::Events).unwrap().0, 0);
+        drop(store);
+        // Opening a migrated store again changes nothing.
+        let store = RedbStore::open(&path).unwrap();
+        assert_same_as_leaf_path(&store, LogId::Directory, directory);
+    }
+}
+
+#[test]
+fn a_store_of_a_newer_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relay.redb");
+    drop(RedbStore::open(&path).unwrap());
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(format::META)
+            .unwrap()
+            .insert(format::FORMAT_KEY, STORE_FORMAT + 1)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let err = RedbStore::open(&path).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NewerFormat { found, supported } if found == STORE_FORMAT + 1 && supported == STORE_FORMAT),
+        "{err}"
+    );
+}
+
+fn declaring(n: u16, from: &PublicKey, to: &[PublicKey], about: u16) -> SendOp {
+    let mut op = op(n, from, to);
+    op.declare = vec![liaison_protocol::frames::Declaration {
+        kind: liaison_protocol::log::event::Declared::DeliveryReceipt,
+        refers_to: op_id(about),
+        commitment: [0; 32],
+    }];
+    op
+}
+
+fn op_id(n: u16) -> MessageId {
+    op(n, &key(0).public_key(), &[]).message_id
+}
+
+#[test]
+fn a_device_declares_only_about_messages_it_sent_or_received() {
+    let (_dir, store) = temp_store();
+    let (a, b, c) = (
+        key(1).public_key(),
+        key(2).public_key(),
+        key(3).public_key(),
+    );
+    let limits = QueueLimits::depth(100);
+    // a sends message 1 to b.
+    store.commit_sends(&[op(1, &a, &[b])], 10, limits).unwrap();
+    let (events_before, _) = store.log_head(LogId::Events).unwrap();
+    // c saw neither end of message 1: its declaration is refused and logs
+    // nothing.
+    assert_eq!(
+        store
+            .commit_sends(&[declaring(2, &c, &[a], 1)], 11, limits)
+            .unwrap(),
+        vec![SendOutcome::UnknownReference]
+    );
+    assert_eq!(store.log_head(LogId::Events).unwrap().0, events_before);
+    // The recipient and the sender may.
+    let out = store
+        .commit_sends(
+            &[declaring(3, &b, &[a], 1), declaring(4, &a, &[b], 1)],
+            12,
+            limits,
+        )
+        .unwrap();
+    assert!(
+        out.iter()
+            .all(|o| matches!(o, SendOutcome::Accepted { .. })),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn one_sender_fills_only_its_share_of_a_queue() {
+    let (_dir, store) = temp_store();
+    let (a, b, r) = (
+        key(1).public_key(),
+        key(2).public_key(),
+        key(3).public_key(),
+    );
+    let limits = QueueLimits {
+        depth: 10,
+        per_sender: 3,
+    };
+    let ops: Vec<SendOp> = (1..=4).map(|n| op(n, &a, &[r])).collect();
+    let out = store.commit_sends(&ops, 10, limits).unwrap();
+    assert!(matches!(out[2], SendOutcome::Accepted { .. }));
+    assert_eq!(out[3], SendOutcome::SenderShareFull { device: r, max: 3 });
+    // Another sender still gets through.
+    assert!(matches!(
+        store.commit_sends(&[op(5, &b, &[r])], 11, limits).unwrap()[0],
+        SendOutcome::Accepted { .. }
+    ));
+    // Once the recipient acknowledges one of a's, a may send one more.
+    let (queued, _) = store.fetch(&r, 0, 10, 1 << 20).unwrap();
+    let first_of_a = queued
+        .iter()
+        .find(|q| q.envelope.sender_device == a)
+        .unwrap()
+        .seq;
+    assert_eq!(store.ack(&r, &[first_of_a], 12).unwrap(), 1);
+    assert!(matches!(
+        store.commit_sends(&[op(6, &a, &[r])], 13, limits).unwrap()[0],
+        SendOutcome::Accepted { .. }
+    ));
+    assert_eq!(
+        store.commit_sends(&[op(7, &a, &[r])], 14, limits).unwrap()[0],
+        SendOutcome::SenderShareFull { device: r, max: 3 }
+    );
+    // A dropped queue frees every sender's share.
+    store.drop_queue(&r, "revoked", 15).unwrap();
+    assert!(matches!(
+        store.commit_sends(&[op(8, &a, &[r])], 16, limits).unwrap()[0],
+        SendOutcome::Accepted { .. }
+    ));
 }

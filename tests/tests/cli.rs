@@ -15,12 +15,13 @@
 use std::time::Duration;
 
 /// Every binary of the workspace, by the name the cases use.
-const BINARIES: [&str; 5] = [
+const BINARIES: [&str; 6] = [
     "liaison",
     "liaison-admin",
     "liaison-audit",
     "liaison-relay",
     "liaison-bench",
+    "liaison-log-bench",
 ];
 
 /// Variables that change what the tools print (clap shows an `env` value in

@@ -435,6 +435,15 @@ fn main() -> ExitCode {
             Outcome::Verified => ExitCode::from(EXIT_VERIFIED),
             Outcome::Failed => ExitCode::from(EXIT_FAILED),
         },
-        |_| None,
+        // A relay error reported as itself (no cause chain of its own).
+        |e| {
+            e.chain()
+                .find_map(|c| match c.downcast_ref::<liaison_audit::AuditError>() {
+                    Some(liaison_audit::AuditError::Link(l)) => {
+                        liaison_net::tool::link_retry_hint(l)
+                    }
+                    _ => None,
+                })
+        },
     )
 }

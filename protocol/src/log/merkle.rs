@@ -14,9 +14,13 @@
 //!   root, [`empty_root`] (`MTH({}) = SHA-256()`, RFC 9162 §2.1.1), so two
 //!   "equal" roots for size 0 that are not the empty-tree hash are rejected.
 //!
-//! Verification is `O(log n)`. Proof generation reads leaf hashes through
-//! [`HashReader`] and recomputes subtree hashes from them (`O(n)`), which keeps
-//! storage to one hash per leaf plus a [`CompactRange`].
+//! Verification is `O(log n)`. Proof generation reads the roots of perfect
+//! subtrees through [`HashReader`]: a reader that stores them (as the relay
+//! does, one hash per complete subtree, written when the subtree completes,
+//! see [`CompactRange::append_with`]) makes every proof and every root
+//! `O(log n)` reads; a reader that holds only leaf hashes gets the provided
+//! [`HashReader::perfect_subtree`], which recomputes them (`O(n)`). Either
+//! way the proofs are the same bytes.
 
 use std::fmt;
 
@@ -125,6 +129,14 @@ pub enum ProofError {
     /// the requested tree size).
     #[error("leaf hash {0} is not available")]
     MissingLeaf(u64),
+    /// The hash store has no hash for this complete subtree.
+    #[error("subtree hash {index} at level {level} is not available")]
+    MissingNode {
+        /// Height of the subtree (0 is a leaf).
+        level: u32,
+        /// Position of the subtree among those of its height.
+        index: u64,
+    },
     /// Appending would overflow a `u64` tree size.
     #[error("tree is full")]
     TreeFull,
@@ -161,11 +173,28 @@ pub fn empty_root() -> Hash {
     Hash(Sha256::digest([]).into())
 }
 
-/// Read access to stored leaf hashes, so proofs can be produced without this
+/// Read access to stored tree hashes, so proofs can be produced without this
 /// crate touching storage (compare cloudflare/azul `HashReader`).
 pub trait HashReader {
     /// The hash of leaf `index`, or `None` if it is not stored.
     fn leaf_hash(&self, index: u64) -> Option<Hash>;
+
+    /// The root of the perfect subtree of `2^level` leaves that starts at
+    /// leaf `index << level` (level 0 is the leaf itself).
+    ///
+    /// The provided method recomputes it from the leaf hashes, reading
+    /// `2^level` of them; a store that keeps interior hashes answers with
+    /// one read.
+    fn perfect_subtree(&self, level: u32, index: u64) -> Result<Hash, ProofError> {
+        let width = 1u64.checked_shl(level).ok_or(ProofError::TreeFull)?;
+        let start = index.checked_mul(width).ok_or(ProofError::TreeFull)?;
+        let end = start.checked_add(width).ok_or(ProofError::TreeFull)?;
+        let mut range = CompactRange::new();
+        for i in start..end {
+            range.append(self.leaf_hash(i).ok_or(ProofError::MissingLeaf(i))?)?;
+        }
+        Ok(range.root())
+    }
 }
 
 impl HashReader for [Hash] {
@@ -184,6 +213,10 @@ impl<R: HashReader + ?Sized> HashReader for &R {
     fn leaf_hash(&self, index: u64) -> Option<Hash> {
         (**self).leaf_hash(index)
     }
+
+    fn perfect_subtree(&self, level: u32, index: u64) -> Result<Hash, ProofError> {
+        (**self).perfect_subtree(level, index)
+    }
 }
 
 /// The Merkle tree hash (MTH, RFC 9162 §2.1.1) of a list of leaf hashes.
@@ -197,19 +230,46 @@ pub fn root(leaves: &[Hash]) -> Hash {
 }
 
 /// The MTH of leaves `[start, end)` read from `reader`.
+///
+/// `D[start:end]` splits into perfect subtrees, one per one bit of
+/// `end - start`, largest first (RFC 9162 §2.1.1 applied repeatedly); the
+/// ranges the proofs of this module ask for start at a multiple of their
+/// largest power of two, so each piece is one [`HashReader::perfect_subtree`]
+/// read. A piece that is not aligned is split until it is.
 pub fn subtree_root<R: HashReader + ?Sized>(
     reader: &R,
     start: u64,
     end: u64,
 ) -> Result<Hash, ProofError> {
-    let mut range = CompactRange::new();
-    for index in start..end {
-        let leaf = reader
-            .leaf_hash(index)
-            .ok_or(ProofError::MissingLeaf(index))?;
-        range.append(leaf)?;
+    let n = end.saturating_sub(start);
+    let mut pieces = Vec::with_capacity(n.count_ones() as usize);
+    let mut at = start;
+    for level in (0..64u32).rev() {
+        let width = 1u64 << level;
+        if n & width != 0 {
+            pieces.push(perfect_at(reader, level, at)?);
+            at += width;
+        }
     }
-    Ok(range.root())
+    let mut iter = pieces.iter().rev();
+    Ok(match iter.next() {
+        None => empty_root(),
+        Some(last) => iter.fold(*last, |acc, left| node_hash(left, &acc)),
+    })
+}
+
+/// The root of the `2^level` leaves starting at leaf `at`, whether or not
+/// `at` is a multiple of `2^level`.
+fn perfect_at<R: HashReader + ?Sized>(reader: &R, level: u32, at: u64) -> Result<Hash, ProofError> {
+    let width = 1u64 << level;
+    if at.is_multiple_of(width) {
+        return reader.perfect_subtree(level, at >> level);
+    }
+    // level >= 1 here: every position is a multiple of 1.
+    let half = width >> 1;
+    let left = perfect_at(reader, level - 1, at)?;
+    let right = perfect_at(reader, level - 1, at + half)?;
+    Ok(node_hash(&left, &right))
 }
 
 /// The largest power of two strictly smaller than `n` (requires `n >= 2`).
@@ -492,9 +552,23 @@ impl CompactRange {
 
     /// Append one leaf hash.
     pub fn append(&mut self, leaf: Hash) -> Result<(), ProofError> {
+        self.append_with(leaf, |_, _, _| {})
+    }
+
+    /// Append one leaf hash and report each perfect subtree it completes, as
+    /// `(level, index, hash)` for the subtree of `2^level` leaves starting at
+    /// leaf `index << level`, lowest first (level 1 upwards; the leaf itself
+    /// is not reported). A store that keeps these answers
+    /// [`HashReader::perfect_subtree`] with one read. `O(log n)`.
+    pub fn append_with(
+        &mut self,
+        leaf: Hash,
+        mut completed: impl FnMut(u32, u64, &Hash),
+    ) -> Result<(), ProofError> {
         let new_size = self.size.checked_add(1).ok_or(ProofError::TreeFull)?;
         let mut hash = leaf;
         let mut s = self.size;
+        let mut level = 0u32;
         // Each trailing one bit is a perfect subtree of the same height as the
         // one being carried; merge them.
         while s & 1 == 1 {
@@ -503,6 +577,10 @@ impl CompactRange {
                 None => break,
             }
             s >>= 1;
+            level += 1;
+            // The merged subtree ends at the new leaf: it is the last one of
+            // its height inside `new_size` leaves.
+            completed(level, (new_size >> level) - 1, &hash);
         }
         self.hashes.push(hash);
         self.size = new_size;

@@ -17,6 +17,17 @@ pub enum StoreError {
     /// Stored bytes did not decode.
     #[error("stored data is corrupt: {0}")]
     Corrupt(&'static str),
+    /// The store was written by a newer release, in a format this one
+    /// cannot read.
+    #[error(
+        "the store is in format {found}, written by a newer release; this release reads formats up to {supported}"
+    )]
+    NewerFormat {
+        /// The format recorded in the store.
+        found: u64,
+        /// The newest format this release reads.
+        supported: u64,
+    },
 }
 
 impl StoreError {
@@ -33,7 +44,7 @@ impl StoreError {
                     | redb::Error::Corrupted(_)
                     | redb::Error::LockPoisoned(_)
             ),
-            StoreError::Corrupt(_) => false,
+            StoreError::Corrupt(_) | StoreError::NewerFormat { .. } => false,
         }
     }
 }
