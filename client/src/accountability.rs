@@ -33,6 +33,25 @@ type Result<T, E = ClientError> = std::result::Result<T, E>;
 /// message carries no more receipts than its recipient has devices.
 const RECEIPTS_PER_MESSAGE: usize = 256;
 
+/// Where the home keeps the receipts owed ([`OwedReceipt`]).
+const OWED_RECEIPTS: &str = "owed-receipts";
+
+/// A receipt this focal point owes a sender (delivery, handling
+/// acknowledgement, deletion), kept in the home from the moment it is due
+/// until a message carrying it is accepted by the relay, so that a rate
+/// limit, a dropped link or a crash never loses it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct OwedReceipt {
+    /// The message it is about.
+    pub message_id: MessageId,
+    /// The sender it goes to.
+    pub to: String,
+    /// What it reports.
+    pub kind: ReceiptKind,
+    /// When it became due (the time it reports).
+    pub at: Timestamp,
+}
+
 /// The home, as the sans-IO rules of [`crate::core::open`] read it.
 impl Held for Home {
     fn message(&self, id: MessageId) -> Result<Option<StoredMessage>, HeldError> {
@@ -149,22 +168,75 @@ impl Client {
         self.send_outgoing(std::slice::from_ref(to), out).await
     }
 
-    /// Send signed receipts of `kind` for `messages` to their senders, one
-    /// message per sender. Records what was sent.
+    /// The receipts owed to senders and not yet accepted by the relay.
+    pub(crate) fn owed_receipts(&self) -> Result<Vec<OwedReceipt>> {
+        Ok(self.home.get_secret(OWED_RECEIPTS)?.unwrap_or_default())
+    }
+
+    /// Add receipts of `kind` for `messages` to what is owed, in the write
+    /// transaction `w` (so that the change that makes them due, such as an
+    /// acknowledgement or a destruction, and the debt are one commit).
+    pub(crate) fn owe_receipts(
+        &self,
+        w: &mut crate::home::HomeTxn<'_>,
+        messages: &[StoredMessage],
+        kind: impl Fn(&StoredMessage) -> ReceiptKind,
+    ) -> Result<usize> {
+        let mut owed = self.owed_receipts()?;
+        let before = owed.len();
+        let at = self.now();
+        for m in messages {
+            if !(m.kind.is_readable() && m.verified && m.direction == Direction::In) {
+                continue;
+            }
+            let k = kind(m);
+            let dup = owed
+                .iter()
+                .any(|o| o.message_id == m.id && receipt_name(&o.kind) == receipt_name(&k));
+            if !dup {
+                owed.push(OwedReceipt {
+                    message_id: m.id,
+                    to: m.from.clone(),
+                    kind: k,
+                    at,
+                });
+            }
+        }
+        if owed.len() != before {
+            w.put_secret(OWED_RECEIPTS, &owed)?;
+        }
+        Ok(owed.len() - before)
+    }
+
+    /// Owe receipts of `kind` for `messages` (durably), then send every
+    /// receipt owed ([`Self::flush_receipts`]). A receipt that cannot go now
+    /// stays owed and goes at the next sync.
     pub(crate) async fn send_receipts(
         &mut self,
         messages: &[StoredMessage],
         kind: impl Fn(&StoredMessage) -> ReceiptKind,
     ) -> Result<()> {
+        let mut w = self.home.write()?;
+        self.owe_receipts(&mut w, messages, kind)?;
+        w.commit()?;
+        self.flush_receipts().await
+    }
+
+    /// Send the receipts owed, one message per sender and batch, each batch
+    /// no larger than the relay accepts (one declaration per recipient
+    /// device). Each batch leaves the debt in the commit that records it as
+    /// sent; on the first failure the rest stays owed and the error is
+    /// returned.
+    pub(crate) async fn flush_receipts(&mut self) -> Result<()> {
         use std::collections::BTreeMap;
-        let mut by_sender: BTreeMap<String, Vec<&StoredMessage>> = BTreeMap::new();
-        for m in messages {
-            if m.kind.is_readable() && m.verified && m.direction == Direction::In {
-                by_sender.entry(m.from.clone()).or_default().push(m);
-            }
+        let owed = self.owed_receipts()?;
+        let mut by_sender: BTreeMap<String, Vec<OwedReceipt>> = BTreeMap::new();
+        for o in owed {
+            by_sender.entry(o.to.clone()).or_default().push(o);
         }
         for (sender, all) in by_sender {
             let Ok(to) = DirectoryId::parse(&sender) else {
+                self.forget_receipts(&all)?;
                 continue;
             };
             let devices: usize = self
@@ -174,38 +246,39 @@ impl Client {
                 .map(|r| r.devices.len())
                 .sum();
             if devices == 0 {
+                // Nobody to send them to now (revoked, or not in the
+                // directory yet): they stay owed.
                 continue;
             }
-            for ms in all.chunks(devices.min(RECEIPTS_PER_MESSAGE)) {
+            for batch in all.chunks(devices.min(RECEIPTS_PER_MESSAGE)) {
                 let mut receipts = Vec::new();
                 let mut declare = Vec::new();
                 let mut records = Vec::new();
-                for m in ms {
-                    let k = kind(m);
-                    let declared = match k {
+                for o in batch {
+                    let declared = match o.kind {
                         ReceiptKind::Delivered => Declared::DeliveryReceipt,
                         ReceiptKind::HandlingAcknowledged { .. } => Declared::HandlingAcknowledged,
                         ReceiptKind::Deleted { .. } => Declared::Deletion,
                     };
                     let r = Receipt {
-                        message_id: m.id,
-                        kind: k.clone(),
+                        message_id: o.message_id,
+                        kind: o.kind.clone(),
                         by: self.profile.id.clone(),
-                        at: self.now(),
+                        at: o.at,
                     };
                     let s = Signed::sign(&r, &self.identity);
                     let bytes = s.encode();
                     declare.push(Declaration {
                         kind: declared,
-                        refers_to: m.id,
+                        refers_to: o.message_id,
                         commitment: commitment(&bytes),
                     });
                     records.push((
-                        receipt_key(&m.id, &bytes),
+                        receipt_key(&o.message_id, &bytes),
                         ReceiptRecord {
                             by: self.profile.id.to_string(),
-                            message_id: m.id,
-                            kind: receipt_name(&k).into(),
+                            message_id: o.message_id,
+                            kind: receipt_name(&o.kind).into(),
                             at: r.at,
                             carrier: MessageId([0; 16]),
                             logged: false,
@@ -228,9 +301,29 @@ impl Client {
                     r.carrier = carrier;
                     w.put(Table::Receipts, &k, &r)?;
                 }
+                let left: Vec<OwedReceipt> = self
+                    .owed_receipts()?
+                    .into_iter()
+                    .filter(|o| !batch.contains(o))
+                    .collect();
+                w.put_secret(OWED_RECEIPTS, &left)?;
                 w.commit()?;
             }
         }
+        Ok(())
+    }
+
+    /// Drop owed receipts that can never be sent (a sender id that does not
+    /// parse).
+    fn forget_receipts(&mut self, gone: &[OwedReceipt]) -> Result<()> {
+        let left: Vec<OwedReceipt> = self
+            .owed_receipts()?
+            .into_iter()
+            .filter(|o| !gone.contains(o))
+            .collect();
+        let mut w = self.home.write()?;
+        w.put_secret(OWED_RECEIPTS, &left)?;
+        w.commit()?;
         Ok(())
     }
 
@@ -273,13 +366,22 @@ impl Client {
             let mut acked = m.clone();
             acked.acknowledged_at = Some(self.now());
             let hash = m.payload_hash;
-            self.send_receipts(std::slice::from_ref(&m), |_| {
-                ReceiptKind::HandlingAcknowledged { payload_hash: hash }
-            })
-            .await?;
+            // The acknowledgement and the receipt it owes the originator are
+            // one commit; the receipt goes now if it can, else at the next
+            // sync.
             let mut w = self.home.write()?;
             w.put(Table::Messages, &id.0, &acked)?;
+            self.owe_receipts(&mut w, std::slice::from_ref(&m), |_| {
+                ReceiptKind::HandlingAcknowledged { payload_hash: hash }
+            })?;
             w.commit()?;
+            if let Err(e) = self.flush_receipts().await {
+                self.warnings.push(format!(
+                    "the acknowledgement receipt for {id} is kept and goes to {} at your next sync: {}",
+                    m.from,
+                    liaison_net::tool::chain(&e)
+                ));
+            }
             return Ok((acked, explain));
         }
         Ok((m, explain))
@@ -482,7 +584,8 @@ impl Client {
             return Ok(Vec::new());
         }
         let ids: Vec<MessageId> = expired.iter().map(|m| m.id).collect();
-        // Destroy first: the content must go even if the relay is down.
+        // Destroy first: the content must go even if the relay is down. The
+        // deletion records owed to the originators are in the same commit.
         {
             let mut w = self.home.write()?;
             for m in &expired {
@@ -492,16 +595,20 @@ impl Client {
                 t.destroyed_at = Some(at);
                 w.put(Table::Messages, &m.id.0, &t)?;
             }
+            self.owe_receipts(&mut w, &expired, |m| ReceiptKind::Deleted {
+                payload_hash: m.payload_hash,
+            })?;
             w.commit()?;
         }
         // The old values would survive in the database's free pages, and the
         // passphrase still opens them: copy the live rows to a fresh file.
         self.home.rewrite()?;
-        self.send_receipts(&expired, |m| ReceiptKind::Deleted {
-            payload_hash: m.payload_hash,
-        })
-        .await
-        .map_err(|e| ClientError::DeletionRecords(Box::new(e)))?;
+        if let Err(e) = self.flush_receipts().await {
+            self.warnings.push(format!(
+                "deletion records are kept and go to the originators at your next sync: {}",
+                liaison_net::tool::chain(&ClientError::DeletionRecords(Box::new(e)))
+            ));
+        }
         Ok(ids)
     }
 

@@ -1447,8 +1447,9 @@ impl Client {
                 report.forks.push(liaison_net::tool::chain(&e));
             }
         }
-        // Automatic delivery receipts to the senders of what arrived.
-        // A receipt that cannot go now (rate limit, relay busy) must not fail
+        // Automatic delivery receipts to the senders of what arrived, and
+        // every receipt still owed from before. One that cannot go now
+        // (rate limit, relay busy) stays owed in the home and must not fail
         // the sync: what arrived is stored; the user is told.
         let received = report.received.clone();
         if let Err(e) = self
@@ -1458,7 +1459,7 @@ impl Client {
             .await
         {
             self.warnings.push(format!(
-                "delivery receipts not sent this time: {}",
+                "some receipts are kept and go at the next sync: {}",
                 liaison_net::tool::chain(&e)
             ));
         }

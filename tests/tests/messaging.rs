@@ -261,3 +261,48 @@ fn contacts_verify_marks_only_matching_safety_numbers() {
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert!(rows.is_empty());
 }
+
+/// Receipts are owed from the moment they are due and kept in the home until
+/// the relay accepts them: a rate limit on the recipient's sends (or a
+/// dropped link) delays them, never loses them.
+#[test]
+fn receipts_refused_by_a_rate_limit_are_kept_and_sent_later() {
+    let mut net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    let ids: Vec<String> = (0..5)
+        .map(|i| {
+            let out = alice.run(&["send", "--to", "ph.pnp.bob", &format!("report {i}")]);
+            assert_success(&out, "send");
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        })
+        .collect();
+
+    // Bob may send one message a minute: his delivery receipts (one message
+    // per receipt to a one-device sender) mostly cannot go.
+    net.set_config("limits", "sends_per_minute", "1");
+    net.set_config("limits", "send_burst", "1");
+    net.terminate();
+    net.restart();
+    let out = bob.run(&["sync"]);
+    assert_success(&out, "sync under the limit");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("kept and go at the next sync"), "{said}");
+
+    // Limits lifted: the next sync sends what was owed, once.
+    net.set_config("limits", "sends_per_minute", "0");
+    net.set_config("limits", "send_burst", "0");
+    net.terminate();
+    net.restart();
+    assert_success(&bob.run(&["sync"]), "sync after the limit");
+    assert_success(&alice.run(&["sync"]), "alice collects the receipts");
+    for id in &ids {
+        let out = alice.run(&["receipts", id, "--json"]);
+        assert_success(&out, "receipts");
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            rows[0]["delivered_at"].is_string(),
+            "no delivery receipt for {id}: {rows}"
+        );
+    }
+}

@@ -1039,7 +1039,7 @@ impl Session {
             sh.warn(
                 WarningCategory::Delivery,
                 format!(
-                    "delivery receipts not sent this time: {}",
+                    "delivery receipts are kept and go once the relay accepts them: {}",
                     liaison_net::tool::chain(&e)
                 ),
                 None,
