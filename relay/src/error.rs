@@ -60,6 +60,17 @@ pub enum RelayError {
         /// The cause.
         source: StoreError,
     },
+    /// The store's logs no longer give the roots the relay signed.
+    #[error(
+        "the store {} does not match what this relay signed: {mismatch}. Do not serve it: restore the newest backup (liaison-relay restore), and run liaison-relay check-store on this copy to keep a record of what is wrong",
+        path.display()
+    )]
+    StoreMismatch {
+        /// The store file.
+        path: PathBuf,
+        /// What no longer matches.
+        mismatch: crate::store::check::Mismatch,
+    },
     /// The checkpoints of the logs could not be signed at start.
     #[error("signing the initial checkpoint")]
     InitialCheckpoint(#[source] StoreError),

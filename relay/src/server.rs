@@ -113,6 +113,22 @@ impl Relay {
                     source,
                 })?,
             );
+        // Serve only the history the relay signed: a store whose logs no
+        // longer give the signed roots is refused, with what to do.
+        match redb
+            .check(crate::store::check::Depth::Quick)
+            .map_err(|source| RelayError::OpenStore {
+                path: store_path.clone(),
+                source,
+            })? {
+            Ok(_) => {}
+            Err(mismatch) => {
+                return Err(RelayError::StoreMismatch {
+                    path: store_path.clone(),
+                    mismatch,
+                });
+            }
+        }
         let store: Arc<dyn Store> = redb.clone();
         let subscribers = Arc::new(Subscribers::default());
         let notify_to = subscribers.clone();

@@ -31,6 +31,7 @@ use redb::{
 
 use self::logs::{TreeHashes, log_tag};
 
+pub mod check;
 mod error;
 mod format;
 mod logs;
@@ -410,7 +411,13 @@ impl RedbStore {
     /// [`STORE_FORMAT`] (see `store::format`). A store of a newer format is
     /// refused ([`StoreError::NewerFormat`]) before anything is written.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Database::create(path)?;
+        let mut db = Database::create(path)?;
+        // Every page's checksum, before anything is read or served (redb
+        // repairs what a crash left half written; a page that fails is
+        // corruption, and the store is refused).
+        if !db.check_integrity()? {
+            tracing::warn!(store = %path.display(), "the store was repaired after an unclean stop");
+        }
         let found = format::stored_format(&db)?;
         if found > STORE_FORMAT {
             return Err(StoreError::NewerFormat {
@@ -455,6 +462,15 @@ impl RedbStore {
             ],
         )?;
         Ok(store)
+    }
+
+    /// Check that the logs still hold what the relay signed
+    /// ([`check::check_logs`]): `Ok(Err(_))` names what no longer matches.
+    pub fn check(
+        &self,
+        depth: check::Depth,
+    ) -> Result<Result<Vec<check::LogReport>, check::Mismatch>, StoreError> {
+        check::check_logs(&self.db.begin_read()?, depth)
     }
 
     /// The format recorded in the store.

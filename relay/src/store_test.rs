@@ -554,3 +554,80 @@ fn one_sender_fills_only_its_share_of_a_queue() {
         SendOutcome::Accepted { .. }
     ));
 }
+
+/// A store holding `n` raw entries in the event log and a checkpoint the
+/// relay signed at size `n`.
+fn signed_store(n: u64, entries: &[Vec<u8>]) -> (tempfile::TempDir, RedbStore) {
+    let (dir, store) = temp_store();
+    store.append_raw_entries(LogId::Events, entries).unwrap();
+    let (size, root) = store.log_head(LogId::Events).unwrap();
+    assert_eq!(size, n);
+    let signer = liaison_protocol::log::NoteSigner::from_seed("test/events", &[7; 32]).unwrap();
+    let note = liaison_protocol::log::Checkpoint::new("test/events", size, root)
+        .unwrap()
+        .sign(&signer)
+        .unwrap()
+        .encode()
+        .unwrap();
+    store.put_checkpoint(LogId::Events, size, &note).unwrap();
+    (dir, store)
+}
+
+/// Overwrite entry `index` of the event log behind the store's back.
+fn alter_entry(store: &RedbStore, index: u64) {
+    let txn = store.db.begin_write().unwrap();
+    txn.open_table(logs::LOG_ENTRIES)
+        .unwrap()
+        .insert((log_tag(LogId::Events), index), b"altered".as_slice())
+        .unwrap();
+    txn.commit().unwrap();
+}
+
+#[test]
+fn the_check_finds_altered_entries_and_rewritten_history() {
+    use check::Depth;
+    let n = 2 * check::TAIL;
+    let entries = raw_entries(0, n);
+    let (_dir, store) = signed_store(n, &entries);
+    let logs = store.check(Depth::Full).unwrap().unwrap();
+    let events = logs.iter().find(|l| l.log == "events").unwrap();
+    assert_eq!((events.size, events.checkpoint), (n, n));
+    assert_eq!(events.entries_checked, n);
+    assert_eq!(events.checkpoints_checked, 1);
+    assert_eq!(
+        store.check(Depth::Quick).unwrap().unwrap()[1].entries_checked,
+        check::TAIL
+    );
+
+    // An entry among the newest: every start sees it.
+    alter_entry(&store, n - 3);
+    let m = store.check(Depth::Quick).unwrap().unwrap_err();
+    assert!(
+        m.to_string()
+            .contains(&format!("entry {} no longer hashes", n - 3)),
+        "{m}"
+    );
+
+    // An old entry: the full check (liaison-relay check-store) sees it.
+    let (_dir2, store) = signed_store(n, &entries);
+    alter_entry(&store, 5);
+    assert!(store.check(Depth::Quick).unwrap().is_ok());
+    let m = store.check(Depth::Full).unwrap().unwrap_err();
+    assert!(m.to_string().contains("entry 5 no longer hashes"), "{m}");
+
+    // History rewritten coherently (entry, leaf, interior hashes, root) but
+    // under the checkpoint the relay signed for the original: refused.
+    let (_dir3, original) = signed_store(n, &entries);
+    let mut other = entries.clone();
+    other[5] = b"rewritten".to_vec();
+    let (_dir4, rewritten) = temp_store();
+    rewritten.append_raw_entries(LogId::Events, &other).unwrap();
+    let note = original.checkpoint_at(LogId::Events, n).unwrap().unwrap();
+    rewritten.put_checkpoint(LogId::Events, n, &note).unwrap();
+    let m = rewritten.check(Depth::Quick).unwrap().unwrap_err();
+    assert!(
+        m.to_string()
+            .contains("no longer gives the root the relay signed"),
+        "{m}"
+    );
+}
