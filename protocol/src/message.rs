@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec::Wire;
+use crate::codec::{DecodeError, Wire};
 use crate::directory::{DeviceKeys, FocalPointRecord, MAX_TEXT};
 use crate::handling::Handling;
 use crate::ids::{ConversationId, CountryCode, DirectoryId, MessageId, Timestamp};
@@ -208,7 +208,10 @@ impl DeviceRequest {
 }
 
 /// A device approval: the identity key's endorsement of the new device, and
-/// the identity key itself sealed to the device's transfer key.
+/// the identity key itself sealed to the device's transfer key. The new
+/// device completes it with its proof of possession when it links
+/// ([`DeviceApproval::device_proof`]); the authority countersigns only a
+/// completed approval.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceApproval {
     /// The request approved (as signed by the new device).
@@ -225,10 +228,62 @@ pub struct DeviceApproval {
     /// The identity key seed, sealed (X25519 + HKDF-SHA256 +
     /// ChaCha20-Poly1305) to `request.transfer_key`.
     pub sealed_identity: Vec<u8>,
+    /// The new device's proof of possession over (id, identity key, its
+    /// keys), added by `liaison device link` once the device has opened the
+    /// identity key; `None` in an approval fresh from the approving device.
+    pub device_proof: Option<Signature>,
 }
+
+/// A device approval as the previous release wrote it (format 1, without
+/// the proof slot). Read and migrated: the new device adds the proof.
+#[derive(Serialize, Deserialize)]
+struct DeviceApprovalFormat1 {
+    request: Signed<DeviceRequest>,
+    identity_key: PublicKey,
+    known_devices: Vec<PublicKey>,
+    endorsement: Signature,
+    ephemeral: [u8; 32],
+    sealed_identity: Vec<u8>,
+}
+
+/// Format byte of a [`DeviceApproval`] encoding (format 1 is still read).
+pub const DEVICE_APPROVAL_FORMAT: u8 = 2;
 
 impl Wire for DeviceApproval {
     const MAX_LEN: usize = DeviceRequest::MAX_BODY + 1024;
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = vec![DEVICE_APPROVAL_FORMAT];
+        out.extend_from_slice(&crate::codec::encode_body(self));
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        if bytes.len() > Self::MAX_LEN {
+            return Err(DecodeError::TooLong {
+                len: bytes.len(),
+                max: Self::MAX_LEN,
+            });
+        }
+        match bytes.split_first() {
+            None => Err(DecodeError::Empty),
+            Some((&DEVICE_APPROVAL_FORMAT, body)) => crate::codec::decode_body(body),
+            Some((&1, _)) => {
+                let old: DeviceApprovalFormat1 =
+                    crate::codec::decode_versioned(bytes, Self::MAX_LEN)?;
+                Ok(DeviceApproval {
+                    request: old.request,
+                    identity_key: old.identity_key,
+                    known_devices: old.known_devices,
+                    endorsement: old.endorsement,
+                    ephemeral: old.ephemeral,
+                    sealed_identity: old.sealed_identity,
+                    device_proof: None,
+                })
+            }
+            Some((&v, _)) => Err(DecodeError::UnsupportedVersion(v)),
+        }
+    }
 }
 
 /// Verify a decrypted payload against the sender's verified record.
@@ -370,9 +425,10 @@ pub struct EnrolmentRequest {
     pub identity_key: PublicKey,
     /// The first device.
     pub device: DeviceKeys,
-    /// Device signature over the identity key, proving the device agrees to
-    /// belong to this identity.
-    pub device_signature: Signature,
+    /// The device's proof of possession (see
+    /// `directory::device_proof_message`): it agrees to serve this id under
+    /// this identity key. Copied into the record.
+    pub device_proof: Signature,
     /// Identity key's endorsement of the device (see
     /// `directory::endorse_device`), copied into the record.
     pub device_endorsement: Signature,
@@ -383,9 +439,34 @@ pub struct EnrolmentRequest {
     pub created_at: Timestamp,
 }
 
+/// First two bytes of a format 2 enrolment request body (with a device
+/// proof). Format 1, written by releases before device proofs, is refused
+/// with [`ENROLMENT_REQUEST_FORMAT_1`]: it cannot be migrated, since only the
+/// device can make the proof.
+pub const ENROLMENT_REQUEST_FORMAT_2_PREFIX: [u8; 2] = [0, 2];
+
+/// Why a format 1 enrolment request is refused.
+pub const ENROLMENT_REQUEST_FORMAT_1: &str = "this enrolment request was made by an older release \
+     of liaison and carries no device proof; make a new request with this release (liaison \
+     --home NEW_HOME init ...) and enrol that one";
+
 impl SignedBody for EnrolmentRequest {
     const DOMAIN: &'static str = "enrolment-request";
     const MAX_BODY: usize = 32 * 1024;
+
+    fn to_body(&self) -> Vec<u8> {
+        let mut out = ENROLMENT_REQUEST_FORMAT_2_PREFIX.to_vec();
+        out.extend_from_slice(&crate::codec::encode_body(self));
+        out
+    }
+
+    fn from_body(body: &[u8]) -> Result<Self, DecodeError> {
+        match body {
+            [0, 2, rest @ ..] => crate::codec::decode_body(rest),
+            [0, v, ..] => Err(DecodeError::UnsupportedVersion(*v)),
+            _ => Err(DecodeError::Invalid(ENROLMENT_REQUEST_FORMAT_1)),
+        }
+    }
 }
 
 impl Wire for Signed<EnrolmentRequest> {
@@ -417,9 +498,6 @@ impl From<VerifyError> for EnrolmentRequestError {
 }
 
 impl EnrolmentRequest {
-    /// Domain of the device's signature over the identity key.
-    pub const DEVICE_DOMAIN: &'static str = "device-binding";
-
     /// Armour a signed request for carrying by mail or USB.
     pub fn armor(signed: &Signed<EnrolmentRequest>) -> String {
         crate::armor::armor_wire(crate::armor::ArmorKind::EnrolmentRequest, signed)
@@ -444,9 +522,7 @@ impl EnrolmentRequest {
         if signed.signer() != &r.identity_key {
             return Err(VerifyError::WrongSigner);
         }
-        r.device
-            .signing
-            .verify(Self::DEVICE_DOMAIN, &r.identity_key.0, &r.device_signature)?;
+        crate::directory::verify_device_proof(&r.id, &r.identity_key, &r.device, &r.device_proof)?;
         r.identity_key.verify(
             crate::directory::DEVICE_ENDORSEMENT_DOMAIN,
             &crate::directory::device_endorsement_message(&r.id, &r.device),
