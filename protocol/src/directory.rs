@@ -375,7 +375,11 @@ pub const DEVICE_PROOF_DOMAIN: &str = "device-proof";
 /// What a device signs, with its own Ed25519 key, to agree to serve `id`
 /// under `identity`: the id, a zero byte, the identity key, the device's
 /// signing key and its agreement key.
-pub fn device_proof_message(id: &DirectoryId, identity: &PublicKey, device: &DeviceKeys) -> Vec<u8> {
+pub fn device_proof_message(
+    id: &DirectoryId,
+    identity: &PublicKey,
+    device: &DeviceKeys,
+) -> Vec<u8> {
     let mut m = Vec::with_capacity(id.as_str().len() + 97);
     m.extend_from_slice(id.as_str().as_bytes());
     m.push(0);
@@ -407,7 +411,10 @@ pub fn prove_device(
     identity: &PublicKey,
     device: &DeviceKeys,
 ) -> Signature {
-    device_key.sign(DEVICE_PROOF_DOMAIN, &device_proof_message(id, identity, device))
+    device_key.sign(
+        DEVICE_PROOF_DOMAIN,
+        &device_proof_message(id, identity, device),
+    )
 }
 
 /// A role (such as `th.dsi.tip-duty`): the current holders in on-call order,
@@ -733,7 +740,10 @@ mod tests {
         let th = key(2);
         let current = record("th.dsi.somchai", &key(4), &key(5));
         let signed = Signed::sign(&current, &th);
-        assert_eq!(signed.body_bytes().get(..2), Some(&RECORD_FORMAT_2_PREFIX[..]));
+        assert_eq!(
+            signed.body_bytes().get(..2),
+            Some(&RECORD_FORMAT_2_PREFIX[..])
+        );
         assert_eq!(signed.verify_by(&th.public_key()), Ok(current.clone()));
 
         let mut legacy = current.clone();
@@ -741,7 +751,9 @@ mod tests {
         legacy.device_proofs = vec![None];
         let old = Signed::sign(&legacy, &th);
         assert_ne!(old.body_bytes().first(), Some(&0));
-        let back = old.verify_by(&th.public_key()).unwrap_or_else(|_| unreachable!());
+        let back = old
+            .verify_by(&th.public_key())
+            .unwrap_or_else(|_| unreachable!());
         assert_eq!(back, legacy);
         assert_eq!(back.to_body(), old.body_bytes());
         assert_eq!(back.unproven_devices().count(), 1);
@@ -772,8 +784,11 @@ mod tests {
             vec![endorse_device(&key(6), &good.id, &good.devices[0])];
         let mut other_agreement = good.clone();
         other_agreement.devices[0].agreement = [9; 32];
-        other_agreement.device_endorsements =
-            vec![endorse_device(&key(4), &good.id, &other_agreement.devices[0])];
+        other_agreement.device_endorsements = vec![endorse_device(
+            &key(4),
+            &good.id,
+            &other_agreement.devices[0],
+        )];
         for bad in [other_id, other_identity, other_agreement] {
             assert!(matches!(
                 verify_record(&cert("TH", &th), &Signed::sign(&bad, &th)),

@@ -22,7 +22,7 @@
 //! versions carrying such a device over) is accepted when read from the log,
 //! under the same first-holder rule; [`DirectoryState::admit`], the check
 //! made before anything new is written to the log, accepts an unproven
-//! device only if the same id already holds it.
+//! device only if the same id already holds it under the same identity key.
 //!
 //! Holding is independent of time; whether a record is in force at a given
 //! time (validity period, its authority's certificate) is decided when a
@@ -260,15 +260,16 @@ impl DirectoryState {
         }
     }
 
-    fn apply_authority(&mut self, signed: &Signed<AuthorityCertificate>) -> Result<Applied, Refused> {
+    fn apply_authority(
+        &mut self,
+        signed: &Signed<AuthorityCertificate>,
+    ) -> Result<Applied, Refused> {
         let subject = subject_of(signed, |c| format!("authority {}", c.country));
         let refuse = |error: Refusal| Refused {
             subject: subject.clone(),
             error,
         };
-        let cert = signed
-            .verify_by(&self.root)
-            .map_err(|e| refuse(e.into()))?;
+        let cert = signed.verify_by(&self.root).map_err(|e| refuse(e.into()))?;
         if cert.name.len() > MAX_TEXT {
             return Err(refuse(
                 VerifyError::Inconsistent("authority name too long").into(),
@@ -380,12 +381,16 @@ impl DirectoryState {
     }
 
     /// Devices without a proof must already belong to the same id, with the
-    /// same keys.
+    /// same keys and under the same identity key.
     fn check_proven(&self, record: &FocalPointRecord) -> Result<(), Refusal> {
         if record.status != RecordStatus::Active {
             return Ok(());
         }
-        let held = self.records.get(&record.id).map(|h| &h.value);
+        let held = self
+            .records
+            .get(&record.id)
+            .map(|h| &h.value)
+            .filter(|h| h.identity_key == record.identity_key);
         for d in record.unproven_devices() {
             if !held.is_some_and(|h| h.devices.contains(d)) {
                 return Err(Refusal::UnprovenDevice {
@@ -418,7 +423,8 @@ impl DirectoryState {
                         self.retired_signing.insert(d.signing, record.id.clone());
                     }
                     if !record.devices.iter().any(|n| n.agreement == d.agreement) {
-                        self.retired_agreement.insert(d.agreement, record.id.clone());
+                        self.retired_agreement
+                            .insert(d.agreement, record.id.clone());
                     }
                 }
             }
@@ -493,6 +499,11 @@ impl DirectoryState {
     /// The record version held for `id` (active, expired or revoked).
     pub fn record(&self, id: &DirectoryId) -> Option<&FocalPointRecord> {
         self.records.get(id).map(|h| &h.value)
+    }
+
+    /// The signed form of the record version held for `id`.
+    pub fn signed_record(&self, id: &DirectoryId) -> Option<&Signed<FocalPointRecord>> {
+        self.records.get(id).map(|h| &h.signed)
     }
 
     /// The id whose record holds device signing key `key`.
@@ -576,11 +587,18 @@ impl DirectoryState {
 
 impl Directory {
     /// Verify a directory served as lists (authorities, then records and
-    /// roles in the order given, which must be the order they reached the
-    /// directory log) against `root` at `now`. A thin wrapper over
-    /// [`DirectoryState`]: items refused or not in force are returned in
-    /// the second element and left out. Older versions of an id that follow
-    /// a newer one are ignored without a report.
+    /// roles in the order given: the order they reached the directory log)
+    /// against `root` at `now`. A thin wrapper over [`DirectoryState`]:
+    /// items refused or not in force are returned in the second element and
+    /// left out. Older versions of an id that follow a newer one are ignored
+    /// without a report.
+    ///
+    /// The lists are not the log, so their order is only the server's word:
+    /// records whose every device proved possession are applied before
+    /// records with unproven devices (from the previous release). An honest
+    /// relay serves records whose device keys never overlap, so this changes
+    /// nothing for it; a relay that puts a squatting record without proofs
+    /// first still cannot take a proven device from its holder.
     pub fn build(
         root: &PublicKey,
         authorities: &[Signed<AuthorityCertificate>],
@@ -590,11 +608,22 @@ impl Directory {
     ) -> (Directory, Vec<Refused>) {
         let mut state = DirectoryState::new(*root);
         let mut refused = Vec::new();
+        let proven = |r: &&Signed<FocalPointRecord>| {
+            r.decode_unverified()
+                .is_ok_and(|v| v.unproven_devices().next().is_none())
+        };
         let entries = authorities
             .iter()
             .cloned()
             .map(DirectoryEntry::Authority)
-            .chain(records.iter().cloned().map(DirectoryEntry::Record))
+            .chain(
+                records
+                    .iter()
+                    .filter(proven)
+                    .chain(records.iter().filter(|r| !proven(r)))
+                    .cloned()
+                    .map(DirectoryEntry::Record),
+            )
             .chain(roles.iter().cloned().map(DirectoryEntry::Role));
         for entry in entries {
             match state.apply(&entry) {

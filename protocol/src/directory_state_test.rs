@@ -45,7 +45,10 @@ fn record(id_: &str, identity: &SecretKey, devices: &[&SecretKey]) -> FocalPoint
         working_hours: String::new(),
         notes: String::new(),
         identity_key: identity.public_key(),
-        device_endorsements: keys.iter().map(|k| endorse_device(identity, &i, k)).collect(),
+        device_endorsements: keys
+            .iter()
+            .map(|k| endorse_device(identity, &i, k))
+            .collect(),
         device_proofs: devices
             .iter()
             .zip(&keys)
@@ -133,12 +136,16 @@ fn the_first_record_in_log_order_keeps_a_device_whatever_the_ids() {
         matches!(&err.error, Refusal::DeviceTaken { holder, kind: DeviceKeyKind::Signing, .. } if holder.as_str() == "th.dsi.alice"),
         "{err}"
     );
-    assert!(err.to_string().contains("if this person changed country, revoke the old record first"));
+    assert!(
+        err.to_string()
+            .contains("if this person changed country, revoke the old record first")
+    );
     assert_eq!(net.in_force("th.dsi.alice"), Some(1));
     assert_eq!(net.in_force("ph.pnp.mallory"), None);
     let (dir, _) = net.state.directory(Timestamp(10));
     assert_eq!(
-        dir.device_owner(&key(11).public_key()).map(|r| r.id.as_str()),
+        dir.device_owner(&key(11).public_key())
+            .map(|r| r.id.as_str()),
         Some("th.dsi.alice")
     );
 }
@@ -189,7 +196,10 @@ fn versions_only_go_up_and_revocations_are_final() {
     assert!(net.apply(&v1, &th).is_ok());
     assert!(matches!(
         net.apply(&v1, &th).unwrap_err().error,
-        Refusal::Stale { offered: 1, held: 1 }
+        Refusal::Stale {
+            offered: 1,
+            held: 1
+        }
     ));
     let mut revoked = v1.clone();
     revoked.version = 2;
@@ -331,6 +341,34 @@ fn a_forged_proof_is_refused_by_admit_and_apply() {
     assert!(net.admit(&r, &ph).is_err());
     assert!(net.apply(&r, &ph).is_err());
     assert_eq!(net.in_force("ph.pnp.mallory"), None);
+}
+
+#[test]
+fn build_never_lets_an_unproven_record_take_a_proven_device() {
+    let net = Net::new();
+    let auths: Vec<_> = net
+        .state
+        .signed_authorities()
+        .into_iter()
+        .cloned()
+        .collect();
+    let alice = record("th.dsi.alice", &key(10), &[&key(11)]);
+    let mut squat = record("ph.pnp.mallory", &key(20), &[&key(11)]);
+    squat.device_proofs = vec![None];
+    // Served first, as a hostile relay would.
+    let recs = [Signed::sign(&squat, &net.ph), Signed::sign(&alice, &net.th)];
+    let (dir, refused) =
+        Directory::build(&net.root.public_key(), &auths, &recs, &[], Timestamp(10));
+    assert_eq!(
+        dir.device_owner(&key(11).public_key())
+            .map(|r| r.id.as_str()),
+        Some("th.dsi.alice")
+    );
+    assert!(
+        matches!(&refused[..], [r] if r.subject == "ph.pnp.mallory"
+            && matches!(r.error, Refusal::DeviceTaken { .. })),
+        "{refused:?}"
+    );
 }
 
 #[test]

@@ -562,3 +562,132 @@ pub fn payload_hash_of(encoded: &[u8]) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     Sha256::digest(encoded).into()
 }
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+    use crate::codec::{encode_body, encode_versioned};
+    use crate::directory::{endorse_device, prove_device};
+    use crate::keys::SecretKey;
+
+    fn key(n: u8) -> SecretKey {
+        SecretKey::from_seed(&[n; 32])
+    }
+
+    fn request(proof_by: &SecretKey) -> (EnrolmentRequest, SecretKey) {
+        let (identity, device) = (key(1), key(2));
+        let id = DirectoryId::parse("th.dsi.alice").unwrap_or_else(|_| unreachable!());
+        let keys = DeviceKeys {
+            signing: device.public_key(),
+            agreement: [3; 32],
+        };
+        let r = EnrolmentRequest {
+            country: id.country(),
+            name: "Alice".into(),
+            agency: "DSI".into(),
+            unit: String::new(),
+            languages: vec![],
+            time_zone: "UTC".into(),
+            identity_key: identity.public_key(),
+            device: keys,
+            device_proof: prove_device(proof_by, &id, &identity.public_key(), &keys),
+            device_endorsement: endorse_device(&identity, &id, &keys),
+            prekeys: vec![],
+            created_at: Timestamp(1),
+            id,
+        };
+        (r, identity)
+    }
+
+    /// The request body of the previous release: a device signature over
+    /// the identity key instead of the proof, and no format prefix.
+    #[derive(Serialize)]
+    struct RequestFormat1<'a> {
+        id: &'a DirectoryId,
+        country: CountryCode,
+        name: &'a str,
+        agency: &'a str,
+        unit: &'a str,
+        languages: &'a [String],
+        time_zone: &'a str,
+        identity_key: PublicKey,
+        device: DeviceKeys,
+        device_signature: Signature,
+        device_endorsement: Signature,
+        prekeys: &'a [Prekey],
+        created_at: Timestamp,
+    }
+
+    #[test]
+    fn enrolment_requests_carry_a_verified_proof_and_format_1_is_refused_by_name() {
+        let (good, identity) = request(&key(2));
+        let signed = Signed::sign(&good, &identity);
+        assert_eq!(
+            signed.body_bytes().get(..2),
+            Some(&ENROLMENT_REQUEST_FORMAT_2_PREFIX[..])
+        );
+        assert_eq!(EnrolmentRequest::verify(&signed), Ok(good.clone()));
+        // A proof made by any key but the device's is refused.
+        let (bad, identity) = request(&key(9));
+        assert!(EnrolmentRequest::verify(&Signed::sign(&bad, &identity)).is_err());
+        // A request of the previous release verifies as signed, then is
+        // refused with a message saying what to do.
+        let old = encode_body(&RequestFormat1 {
+            id: &good.id,
+            country: good.country,
+            name: &good.name,
+            agency: &good.agency,
+            unit: &good.unit,
+            languages: &good.languages,
+            time_zone: &good.time_zone,
+            identity_key: good.identity_key,
+            device: good.device,
+            device_signature: good.device_proof,
+            device_endorsement: good.device_endorsement,
+            prekeys: &good.prekeys,
+            created_at: good.created_at,
+        });
+        let sig = identity.sign(EnrolmentRequest::DOMAIN, &old);
+        let old = Signed::<EnrolmentRequest>::from_parts(old, identity.public_key(), sig);
+        let err = EnrolmentRequest::verify(&old).unwrap_err();
+        assert!(err.to_string().contains("older release"), "{err}");
+    }
+
+    #[test]
+    fn format_1_device_approvals_are_migrated_and_format_2_round_trips() {
+        let device = key(2);
+        let request = Signed::sign(
+            &DeviceRequest {
+                id: DirectoryId::parse("th.dsi.alice").unwrap_or_else(|_| unreachable!()),
+                device: DeviceKeys {
+                    signing: device.public_key(),
+                    agreement: [3; 32],
+                },
+                transfer_key: [4; 32],
+                prekeys: vec![],
+                created_at: Timestamp(1),
+            },
+            &device,
+        );
+        let old = encode_versioned(&DeviceApprovalFormat1 {
+            request: request.clone(),
+            identity_key: key(1).public_key(),
+            known_devices: vec![],
+            endorsement: Signature([5; 64]),
+            ephemeral: [6; 32],
+            sealed_identity: vec![7; 48],
+        });
+        let migrated = DeviceApproval::decode(&old).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(migrated.device_proof, None);
+        assert_eq!(migrated.request, request);
+        let mut linked = migrated.clone();
+        linked.device_proof = Some(Signature([8; 64]));
+        let bytes = linked.encode();
+        assert_eq!(bytes.first(), Some(&DEVICE_APPROVAL_FORMAT));
+        assert_eq!(DeviceApproval::decode(&bytes), Ok(linked));
+        assert_eq!(
+            DeviceApproval::decode(&[9, 0]),
+            Err(DecodeError::UnsupportedVersion(9))
+        );
+    }
+}

@@ -14,11 +14,12 @@ use liaison_protocol::directory::{
     AuthorityCertificate, Directory, FocalPointRecord, RoleRecord, verify_authority, verify_record,
     verify_role,
 };
+use liaison_protocol::directory_state::{DirectoryState as LogDirectory, Refusal, Refused};
 use liaison_protocol::frames::{
     AUTH_DOMAIN, ErrorCode, IndexedEvent, LogEntry, LogId, Queued, Request, Response, WireError,
     auth_message,
 };
-use liaison_protocol::log::event::{DisclosedEvent, EventKind};
+use liaison_protocol::log::event::{DirectoryEntry, DisclosedEvent, EventKind};
 use liaison_protocol::message::{Envelope, MAX_CIPHERTEXT, Prekey};
 use liaison_protocol::{MessageId, PublicKey, Signature, Signed, VerifyError};
 use tokio::sync::broadcast;
@@ -96,13 +97,17 @@ impl Session {
 }
 
 /// The directory as last built from the store.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DirectoryState {
-    /// Verified view.
+    /// Verified view at the time of the last build.
     pub directory: Directory,
+    /// The directory log replayed in order: what a new entry is checked
+    /// against before it is stored.
+    pub log: LogDirectory,
     /// Every stored authority certificate (revocations included).
     pub authorities: Vec<Signed<AuthorityCertificate>>,
-    /// Latest stored record of every id.
+    /// The record version in force for every id the log accepted, in the
+    /// order they reached the directory log.
     pub records: Vec<Signed<FocalPointRecord>>,
     /// Latest stored role record of every role id.
     pub roles: Vec<Signed<RoleRecord>>,
@@ -205,6 +210,49 @@ fn unknown_authority(kind: &str, id: &str) -> WireError {
     )
 }
 
+/// Refusal of a directory entry by the log-ordered directory rules.
+fn refused_entry(kind: &str, id: &str, r: Refused) -> WireError {
+    match r.error {
+        Refusal::Invalid(e) => refused(kind, id, e),
+        Refusal::Stale { offered, held } => err(
+            ErrorCode::StaleVersion,
+            format!("{kind} {id} version {offered} is not higher than the stored version {held}"),
+        ),
+        other => err(
+            ErrorCode::InvalidRecord,
+            format!("{kind} {id} refused: {other}"),
+        ),
+    }
+}
+
+/// Replay the directory log from its first entry. Entries the rules refuse
+/// (written by an earlier release that did not check them) are returned,
+/// not applied.
+fn replay_directory_log(
+    store: &dyn Store,
+    root: &PublicKey,
+) -> Result<(LogDirectory, Vec<Refused>), StoreError> {
+    let (size, _) = store.log_head(LogId::Directory)?;
+    let mut log = LogDirectory::new(*root);
+    let mut refused = Vec::new();
+    let mut next = 0u64;
+    while next < size {
+        let entries = store.log_entries(LogId::Directory, next, size - next)?;
+        if entries.is_empty() {
+            return Err(StoreError::Corrupt("directory log shorter than its head"));
+        }
+        for bytes in &entries {
+            let entry = DirectoryEntry::decode(bytes)
+                .map_err(|_| StoreError::Corrupt("directory log entry"))?;
+            if let Err(r) = log.apply(&entry) {
+                refused.push(r);
+            }
+        }
+        next = next.saturating_add(u64::try_from(entries.len()).unwrap_or(u64::MAX));
+    }
+    Ok((log, refused))
+}
+
 /// Refusal of a directory object that failed verification under its
 /// authority, naming the rule it broke.
 fn refused(kind: &str, id: &str, e: VerifyError) -> WireError {
@@ -252,7 +300,13 @@ impl Service {
             root,
             store,
             committer,
-            directory: RwLock::new(Arc::new(DirectoryState::default())),
+            directory: RwLock::new(Arc::new(DirectoryState {
+                directory: Directory::default(),
+                log: LogDirectory::new(root),
+                authorities: Vec::new(),
+                records: Vec::new(),
+                roles: Vec::new(),
+            })),
             publish: tokio::sync::Mutex::new(()),
             subscribers,
             health,
@@ -294,10 +348,15 @@ impl Service {
 
     fn rebuild_directory_blocking(&self) -> Result<(), StoreError> {
         let now = liaison_clock::now();
-        let (authorities, records) = self.store.load_directory()?;
-        let roles = self.store.load_roles()?;
-        let (directory, rejected) =
-            Directory::build(&self.root, &authorities, &records, &roles, now);
+        let (authorities, _) = self.store.load_directory()?;
+        // Replayed in log order: the first record to list a device key holds
+        // it, whatever the ids (see liaison_protocol::directory_state).
+        let (log, mut rejected) = replay_directory_log(self.store.as_ref(), &self.root)?;
+        let (directory, mut not_in_force) = log.directory(now);
+        rejected.append(&mut not_in_force);
+        let records: Vec<Signed<FocalPointRecord>> =
+            log.signed_records().into_iter().cloned().collect();
+        let roles: Vec<Signed<RoleRecord>> = log.signed_roles().into_iter().cloned().collect();
         // Devices that just left the directory (revoked, removed, expired):
         // their queued envelopes are dropped, with a logged event each.
         let before = self.directory();
@@ -325,6 +384,7 @@ impl Service {
         );
         *self.directory.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(DirectoryState {
             directory,
+            log,
             authorities,
             records,
             roles,
@@ -692,6 +752,9 @@ impl Service {
             .decode_unverified()
             .map(|r| r.id.to_string())
             .unwrap_or_else(|_| "?".into());
+        // Checked and stored under the publish lock, so two publishes cannot
+        // both pass the device check against the same directory.
+        let _guard = self.publish.lock().await;
         let dir = self.directory();
         let authority = dir
             .directory
@@ -699,25 +762,16 @@ impl Service {
             .ok_or_else(|| unknown_authority("record", &claimed_id))?;
         let record =
             verify_record(authority, &signed).map_err(|e| refused("record", &claimed_id, e))?;
-        // A device key identifies one device of one focal point: a record may
-        // not claim a device another active record lists (an authority could
-        // otherwise capture another State's officer's device).
-        for d in &record.devices {
-            if let Some(owner) = dir.directory.device_owner(&d.signing)
-                && owner.id != record.id
-            {
-                return Err(err(
-                    ErrorCode::InvalidRecord,
-                    format!(
-                        "record {} lists device {}, which belongs to {}; a device belongs to one \
-                         focal point",
-                        record.id,
-                        fp(&d.signing),
-                        owner.id
-                    ),
-                ));
-            }
+        // Every device proved possession (or the same id already holds it),
+        // and no device key (signing or agreement) belongs to another record
+        // or was retired: a foreign authority can neither squat a device nor
+        // evict a record.
+        if dir.log.signed_record(&record.id) == Some(&signed) {
+            return Ok(Response::Ok);
         }
+        dir.log
+            .admit(&DirectoryEntry::Record(signed.clone()))
+            .map_err(|r| refused_entry("record", &claimed_id, r))?;
         drop(dir);
         for p in &prekeys {
             if !record.devices.iter().any(|d| d.signing == p.device) {
@@ -738,7 +792,6 @@ impl Service {
             })?;
         }
         let max = self.limits.max_prekeys_per_device;
-        let _guard = self.publish.lock().await;
         let (r, s) = (record.clone(), signed);
         let outcome = self
             .blocking(move |store| store.put_record(&r, &s, &prekeys, max))
