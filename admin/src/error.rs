@@ -94,6 +94,31 @@ pub enum AdminError {
         /// The file.
         path: PathBuf,
     },
+    /// A secret key file is in the clear and not marked as a development
+    /// network's: `liaison-admin` uses only sealed keys.
+    #[error("{} holds a secret key that is not encrypted", path.display())]
+    Unsealed {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A sealed key file did not open (wrong passphrase, altered, or not a
+    /// sealed file this tool reads).
+    #[error("{}: {source}", path.display())]
+    Sealed {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: crate::sealed::SealError,
+    },
+    /// `key seal` on a key file that is sealed already.
+    #[error("{} is already encrypted", path.display())]
+    AlreadySealed {
+        /// The file.
+        path: PathBuf,
+    },
+    /// No passphrase could be had, or a new one is too weak.
+    #[error("{0}")]
+    Passphrase(String),
     /// The operating system's random generator failed.
     #[error("OS random generator failed: {0}")]
     Random(getrandom::Error),
@@ -575,6 +600,20 @@ impl AdminError {
             E::BundleFile { source, .. }
             | E::AuthorityKeyFile { source, .. }
             | E::Bundle(source) => bundle_hint(source),
+            E::Unsealed { path } => format!(
+                "encrypt it under a passphrase first: liaison-admin key seal {}",
+                liaison_protocol::shell::quote_path(path)
+            ),
+            E::Sealed {
+                source: crate::sealed::SealError::WrongPassphraseOrAltered,
+                ..
+            } => "check the passphrase (LIAISON_ADMIN_PASSPHRASE, if set, is used instead of \
+                  asking); if it is right, the file was altered: use your backup copy"
+                .into(),
+            E::AlreadySealed { path } => format!(
+                "to change its passphrase: liaison-admin key change-passphrase {}",
+                liaison_protocol::shell::quote_path(path)
+            ),
             E::NotSignedByRoot => "check that you use the network's root key (compare its \
                                    fingerprint with the bundle)"
                 .into(),

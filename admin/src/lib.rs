@@ -41,6 +41,7 @@ mod error;
 mod files;
 mod online;
 mod records;
+pub mod sealed;
 #[cfg(test)]
 mod tests;
 mod validity;
@@ -54,8 +55,9 @@ pub use ceremony::{
 pub use directory::AuthorityView;
 pub use error::{AdminError, RelayFault, hint_of};
 pub use files::{
-    check_absent, load_authority, load_bundle, load_enrolment_request, load_root, new_secret_key,
-    parse_root_key, read_text, replace_secret_file, request_path, root_key_text, write_new_file,
+    AskPassphrase, KeyText, Protection, canonical_key_text, check_absent, load_authority,
+    load_bundle, load_enrolment_request, load_root, new_secret_key, parse_root_key, read_key_text,
+    read_text, replace_secret_file, request_path, root_key_text, seal_key_text, write_new_file,
 };
 pub use online::{
     add_device, enrol, fetch_directory, publish_authority, publish_record, publish_role,

@@ -19,6 +19,7 @@ use crate::files::read_bounded;
 use crate::relay::connect;
 use crate::report::Report;
 use crate::trust::Trust;
+use crate::verify::{read_log_export, verify_log};
 
 /// One checkpoint file to compare.
 struct CheckpointFile<'a> {
@@ -66,14 +67,17 @@ impl<'a> CheckpointFile<'a> {
 /// Compare the signed checkpoints in files `a` and `b`. The log key is
 /// `log_key` or the bundle's key named after their origin; cosignatures are
 /// not required. Same size and different roots is a fork; different sizes
-/// need a consistency proof, which the relay of `bundle` is asked for
-/// (without a bundle that is a usage error). `Err` for usage, I/O and
-/// network problems; the verdict is in the report.
+/// need a proof of consistency: offline from `export` (an audit export of
+/// the log: its entries give both roots, and any consistency proof it kept
+/// is checked), else from the relay of `bundle` (without either, a usage
+/// error). `Err` for usage, I/O and network problems; the verdict is in the
+/// report.
 pub async fn compare_checkpoint_files(
     a: &Path,
     b: &Path,
     log_key: Option<&str>,
     bundle: Option<&Bundle>,
+    export: Option<&Path>,
 ) -> Result<Report, AuditError> {
     let (fa, fb) = (CheckpointFile::read(a)?, CheckpointFile::read(b)?);
     let log_keys: Vec<String> = log_key.map(str::to_owned).into_iter().collect();
@@ -123,6 +127,44 @@ pub async fn compare_checkpoint_files(
         )),
         CheckpointRelation::Newer(e) | CheckpointRelation::Older(e) if !e.needs_proof() => {
             report.note("one checkpoint is the empty tree: consistent");
+        }
+        CheckpointRelation::Newer(e) | CheckpointRelation::Older(e) if export.is_some() => {
+            let dir = export.unwrap_or(Path::new(""));
+            let mut ex = read_log_export(&dir.join(log.name()), log)?;
+            // Verify the two given checkpoints (and nothing else) against
+            // the export's entries and kept proofs.
+            let (small, large) = if ca.size() < cb.size() {
+                (&fa, &fb)
+            } else {
+                (&fb, &fa)
+            };
+            ex.checkpoints = vec![
+                (format!("{}.note", e.old), small.bytes.clone()),
+                (format!("{}.note", e.new), large.bytes.clone()),
+            ];
+            let mut checked = Report::default();
+            let summary = verify_log(log, &ex, policy, trust.root(), &mut checked);
+            if checked.is_ok() && summary.verified_size == e.new && summary.roots_matched == 2 {
+                report.note(format!(
+                    "consistent: the {} log's entries in {} give both roots (sizes {} and {}), so                      size {} extends size {}",
+                    log.name(),
+                    dir.display(),
+                    e.old,
+                    e.new,
+                    e.new,
+                    e.old
+                ));
+            } else {
+                report.absorb(checked);
+                report.fail(format!(
+                    "the {} log's entries in {} do not show that size {} extends size {} (see                      above); {}",
+                    log.name(),
+                    dir.display(),
+                    e.new,
+                    e.old,
+                    evidence()
+                ));
+            }
         }
         CheckpointRelation::Newer(e) | CheckpointRelation::Older(e) => {
             let Some(bundle) = bundle else {

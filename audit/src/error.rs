@@ -231,7 +231,8 @@ pub enum AuditError {
     /// Checkpoints of different sizes cannot be compared offline.
     #[error(
         "the checkpoints have different sizes ({old} and {new}); deciding needs a consistency \
-         proof: pass --bundle to ask the relay for one"
+         proof: pass --export DIR (an audit export of this log, checked offline) or --bundle \
+         (to ask the relay for one)"
     )]
     NeedsProof {
         /// The smaller size.

@@ -48,10 +48,18 @@ Layout (<log> is `directory` or `events`):
   <log>/entries/<index>.bin           leaf <index>, one file per entry:
       directory: the canonical DirectoryEntry encoding; it is the leaf data,
                  leaf hash = SHA-256(0x00 || bytes)
-      events:    the canonical DisclosedEvent encoding (32-byte salt and the
-                 canonical EventRecord); the leaf data is the salted
-                 commitment SHA-256(\"liaison/1 event-commitment\" || 0x00 ||
-                 salt || record), leaf hash = SHA-256(0x00 || commitment)
+      events:    the canonical DisclosedEvent encoding, byte by byte:
+                   1 byte    format version (0x01)
+                   32 bytes  salt
+                   LEB128    length L of the record (unsigned, 7 bits per
+                             byte, low group first)
+                   L bytes   record: the canonical EventRecord encoding
+                             (itself a 0x01 version byte, then postcard:
+                             seq, time in ms, kind)
+                 The leaf data is the salted commitment
+                 SHA-256(\"liaison/1 event-commitment\" || 0x00 || salt ||
+                 record), over the L record bytes exactly as stored, and the
+                 leaf hash is SHA-256(0x00 || commitment).
 Encodings are the versioned postcard encodings of liaison-protocol; every
 entry must re-encode to its exact bytes.
 ";

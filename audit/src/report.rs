@@ -44,6 +44,17 @@ impl Report {
         &self.notes
     }
 
+    /// Take in the failures and notes of `other`.
+    pub fn absorb(&mut self, other: Report) {
+        for f in other.failures {
+            self.fail(f);
+        }
+        self.suppressed += other.suppressed;
+        for n in other.notes {
+            self.note(n);
+        }
+    }
+
     /// Whether nothing failed.
     pub fn is_ok(&self) -> bool {
         self.failure_count() == 0

@@ -992,3 +992,41 @@ fn atomic_writes_and_bounded_reads() {
     assert!(read_bounded(&p, 2, false).is_err());
     assert_eq!(std::fs::read_dir(&scratch.0).unwrap().count(), 1);
 }
+
+/// The export's README gives the byte layout of an event entry so that an
+/// outsider can recompute the roots without this code: check it against
+/// the real encoding, with a record long enough for a two-byte length.
+#[test]
+fn the_readme_gives_the_event_entry_layout() {
+    let record = EventRecord {
+        seq: 7,
+        time: Timestamp(1_700_000_000_000),
+        kind: EventKind::Accepted {
+            message_id: MessageId([9; 16]),
+            sender_device: key(1).public_key(),
+            recipient_devices: (2..8).map(|n| key(n).public_key()).collect(),
+            bytes: 4096,
+        },
+    };
+    let disclosed = DisclosedEvent::new([5; 32], &record);
+    let bytes = disclosed.encode();
+    let record_bytes = record.encode();
+    assert!(record_bytes.len() >= 128, "a two-byte LEB128 length");
+    assert_eq!(record_bytes[0], 0x01, "the record starts with its version");
+    let len = record_bytes.len();
+    let mut expected = vec![0x01];
+    expected.extend_from_slice(&[5; 32]);
+    expected.push(u8::try_from(len & 0x7f).unwrap() | 0x80);
+    expected.push(u8::try_from(len >> 7).unwrap());
+    expected.extend_from_slice(&record_bytes);
+    assert_eq!(bytes, expected);
+    assert!(crate::layout::EXPORT_README.contains("LEB128"));
+
+    let mut h = <sha2::Sha256 as sha2::Digest>::new();
+    sha2::Digest::update(&mut h, b"liaison/1 event-commitment\0");
+    sha2::Digest::update(&mut h, [5u8; 32]);
+    sha2::Digest::update(&mut h, &record_bytes);
+    let commitment: [u8; 32] = sha2::Digest::finalize(h).into();
+    assert_eq!(disclosed.commitment(), commitment);
+    assert_eq!(disclosed.leaf_hash(), leaf_hash(&commitment));
+}

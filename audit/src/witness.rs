@@ -177,9 +177,10 @@ impl Witness<'_> {
             source,
         })?;
         report.note(format!(
-            "{name}: cosigned size {} (root {}) at {now}",
+            "{name}: cosigned size {} (root {}) at {}",
             new.size(),
-            new.root().to_base64()
+            new.root().to_base64(),
+            liaison_protocol::Timestamp(now.saturating_mul(1000)).to_rfc3339()
         ));
         Ok(())
     }

@@ -496,6 +496,9 @@ impl Client {
             }
             w.commit()?;
         }
+        // The old values would survive in the database's free pages, and the
+        // passphrase still opens them: copy the live rows to a fresh file.
+        self.home.rewrite()?;
         self.send_receipts(&expired, |m| ReceiptKind::Deleted {
             payload_hash: m.payload_hash,
         })

@@ -3,22 +3,39 @@
 //! Everything secret or private (identity key, Olm account and sessions,
 //! messages, the cached directory) is kept in a redb database whose values are
 //! sealed with XChaCha20-Poly1305 under a key derived from the user's
-//! passphrase with Argon2id. Each value's table and key are bound as
-//! associated data, so a value cannot be moved to another slot unnoticed.
-//! Only the KDF parameters and a key-check value are stored in clear.
-//! redb commits are atomic and durable, so a killed client never loses a
-//! ratchet step it has already used on the wire.
+//! passphrase with Argon2id. redb commits are atomic and durable, so a killed
+//! client never loses a ratchet step it has already used on the wire.
 //!
-//! The home records its format version in clear (`meta/format`). Homes
-//! written before the version existed are format 1 and are stamped on open;
-//! a home written by a newer release is refused rather than misread.
+//! Format 2 (this release):
+//! - the passphrase gives a master key (Argon2id with the home's parameters),
+//!   from which HKDF-SHA256 derives a value key and an index key;
+//! - a row's key in the database is not the logical key (a message id, a
+//!   peer's device key: together they would show the contact graph) but
+//!   HKDF-Expand(index key, table ‖ 0 ‖ key), a keyed hash; the logical key
+//!   travels sealed inside the value, and each value's table and stored key
+//!   are its associated data, so a value cannot be moved unnoticed;
+//! - the key-check value's associated data holds the format and the KDF
+//!   parameters, so neither can be altered without the passphrase failing;
+//!   parameters above sane bounds are refused before deriving anything;
+//! - [`Home::rewrite`] copies the live rows into a fresh file and replaces the
+//!   old one, so that content destroyed at the end of its retention does not
+//!   survive in the database's free pages (which the passphrase would still
+//!   decrypt). The client calls it after destroying content.
+//!
+//! Only the KDF parameters, the format and the key check are in clear. The
+//! home records its format (`meta/format`). Format 1 (keys in clear, the
+//! master key used directly) is migrated on open: every row is resealed into
+//! a fresh file, which then replaces the old one. A home written by a newer
+//! release is refused rather than misread.
 
 use std::path::{Path, PathBuf};
 
 use chacha20poly1305::XChaCha20Poly1305;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use hkdf::Hkdf;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Serialize, de::DeserializeOwned};
+use sha2::Sha256;
 use zeroize::Zeroizing;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -47,6 +64,16 @@ pub enum Table {
 }
 
 impl Table {
+    /// Every table.
+    const ALL: [Table; 6] = [
+        Table::Secrets,
+        Table::Sessions,
+        Table::Messages,
+        Table::Outbox,
+        Table::Receipts,
+        Table::Consents,
+    ];
+
     fn name(self) -> &'static str {
         match self {
             Table::Secrets => "secrets",
@@ -72,6 +99,12 @@ pub struct KdfParams {
     pub salt: [u8; 16],
 }
 
+/// Highest Argon2 costs a home may ask for: a damaged or hostile home must
+/// not make the client allocate without bound or run for hours.
+const MAX_M_COST: u32 = 4 * 1024 * 1024;
+const MAX_T_COST: u32 = 64;
+const MAX_P_COST: u32 = 16;
+
 impl KdfParams {
     /// Defaults: 64 MiB, 3 passes, 1 lane (above OWASP's Argon2id minimum).
     pub fn new_default() -> Result<Self> {
@@ -86,6 +119,12 @@ impl KdfParams {
     }
 
     fn derive(&self, passphrase: &str) -> Result<Zeroizing<[u8; 32]>> {
+        if self.m_cost > MAX_M_COST || self.t_cost > MAX_T_COST || self.p_cost > MAX_P_COST {
+            return Err(HomeError::Kdf(format!(
+                "the home asks for unreasonable key derivation costs ({} KiB, {} passes, {} lanes): it is damaged or was altered",
+                self.m_cost, self.t_cost, self.p_cost
+            )));
+        }
         let params = argon2::Params::new(self.m_cost, self.t_cost, self.p_cost, Some(32))
             .map_err(|e| HomeError::Kdf(format!("invalid parameters in the home: {e}")))?;
         let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
@@ -98,8 +137,52 @@ impl KdfParams {
 
 const CHECK_PLAINTEXT: &[u8] = b"liaison home key check v1";
 
-/// The home format this release writes and reads.
-pub const HOME_FORMAT: u32 = 1;
+/// The associated data of the key check: in format 2 it binds the format
+/// and the encoded KDF parameters.
+fn check_aad(format: u32, kdf: &[u8]) -> Vec<u8> {
+    if format < 2 {
+        return b"meta\0check".to_vec();
+    }
+    let mut a = b"meta\0check\0".to_vec();
+    a.extend_from_slice(&format.to_be_bytes());
+    a.extend_from_slice(kdf);
+    a
+}
+
+/// The keys of a format-2 home, from the master key.
+struct Keys {
+    values: XChaCha20Poly1305,
+    index: Hkdf<Sha256>,
+}
+
+impl Keys {
+    fn derive(master: &[u8; 32]) -> Result<Keys> {
+        let hk = Hkdf::<Sha256>::new(Some(b"liaison home v2"), master);
+        let mut values = Zeroizing::new([0u8; 32]);
+        let mut index = Zeroizing::new([0u8; 32]);
+        hk.expand(b"values", values.as_mut())
+            .and_then(|()| hk.expand(b"index", index.as_mut()))
+            .map_err(|_| HomeError::Kdf("expanding the home key".into()))?;
+        let index = Hkdf::<Sha256>::from_prk(index.as_ref())
+            .map_err(|_| HomeError::Kdf("the index key".into()))?;
+        Ok(Keys {
+            values: XChaCha20Poly1305::new(&(*values).into()),
+            index,
+        })
+    }
+
+    /// The stored key of logical `key` in `table`.
+    fn blind(&self, table: Table, key: &[u8]) -> Result<[u8; 32]> {
+        let mut out = [0u8; 32];
+        self.index
+            .expand_multi_info(&[table.name().as_bytes(), &[0], key], &mut out)
+            .map_err(|_| HomeError::Kdf("blinding a key".into()))?;
+        Ok(out)
+    }
+}
+
+/// The home format this release writes and reads (and migrates format 1 to).
+pub const HOME_FORMAT: u32 = 2;
 
 /// Why a home could not be created, opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -204,7 +287,7 @@ fn decode<T: DeserializeOwned>(pt: &[u8]) -> Result<T> {
 pub struct Home {
     dir: PathBuf,
     db: Database,
-    cipher: XChaCha20Poly1305,
+    keys: Keys,
 }
 
 impl std::fmt::Debug for Home {
@@ -243,6 +326,7 @@ fn open_with(cipher: &XChaCha20Poly1305, aad: &[u8], sealed: &[u8]) -> Result<Ze
     Ok(Zeroizing::new(pt))
 }
 
+/// Associated data of a value: its table and its stored key.
 fn aad(table: Table, key: &[u8]) -> Vec<u8> {
     let mut a = Vec::with_capacity(16 + key.len());
     a.extend_from_slice(table.name().as_bytes());
@@ -285,30 +369,38 @@ impl Home {
             error: source,
         })?;
         restrict_dir(dir)?;
-        let key = kdf.derive(passphrase)?;
-        let cipher = XChaCha20Poly1305::new(&(*key).into());
-        let db = Database::create(Self::db_path(dir))?;
-        restrict_file(&Self::db_path(dir))?;
-        let check = seal_with(&cipher, b"meta\0check", CHECK_PLAINTEXT)?;
-        let txn = db.begin_write()?;
-        {
-            let mut meta = txn.open_table(META)?;
-            meta.insert("kdf", postcard::to_allocvec(&kdf)?.as_slice())?;
-            meta.insert("check", check.as_slice())?;
-            meta.insert("format", HOME_FORMAT.to_be_bytes().as_slice())?;
-            txn.open_table(SECRETS)?;
-            txn.open_table(SESSIONS)?;
-            txn.open_table(MESSAGES)?;
-            txn.open_table(OUTBOX)?;
-            txn.open_table(RECEIPTS)?;
-            txn.open_table(CONSENTS)?;
-        }
-        txn.commit()?;
+        let master = kdf.derive(passphrase)?;
+        let db = Self::create_db(&Self::db_path(dir), &kdf, &master)?;
         Ok(Home {
             dir: dir.to_owned(),
             db,
-            cipher,
+            keys: Keys::derive(&master)?,
         })
+    }
+
+    /// A new, empty format-2 database at `path` (owner-only) for `master`.
+    fn create_db(path: &Path, kdf: &KdfParams, master: &[u8; 32]) -> Result<Database> {
+        let db = Database::create(path)?;
+        restrict_file(path)?;
+        let kdf_bytes = postcard::to_allocvec(kdf)?;
+        let cipher = XChaCha20Poly1305::new(&(*master).into());
+        let check = seal_with(
+            &cipher,
+            &check_aad(HOME_FORMAT, &kdf_bytes),
+            CHECK_PLAINTEXT,
+        )?;
+        let txn = db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            meta.insert("kdf", kdf_bytes.as_slice())?;
+            meta.insert("check", check.as_slice())?;
+            meta.insert("format", HOME_FORMAT.to_be_bytes().as_slice())?;
+            for table in Table::ALL {
+                txn.open_table(Self::def(table))?;
+            }
+        }
+        txn.commit()?;
+        Ok(db)
     }
 
     /// Open and unlock an existing home.
@@ -341,30 +433,139 @@ impl Home {
             };
             (kdf, check, format)
         };
-        if let Some(found) = format.filter(|f| *f > HOME_FORMAT) {
+        // Written before the format was recorded: format 1.
+        let format = format.unwrap_or(1);
+        if format > HOME_FORMAT {
             return Err(HomeError::NewerFormat {
                 dir: dir.to_owned(),
-                found,
+                found: format,
             });
         }
-        let kdf: KdfParams = postcard::from_bytes(&kdf)
+        let kdf_params: KdfParams = postcard::from_bytes(&kdf)
             .map_err(|_| HomeError::Corrupted("its KDF parameters do not decode".into()))?;
-        let key = kdf.derive(passphrase)?;
-        let cipher = XChaCha20Poly1305::new(&(*key).into());
-        if open_with(&cipher, b"meta\0check", &check).is_err() {
+        let master = kdf_params.derive(passphrase)?;
+        let cipher = XChaCha20Poly1305::new(&(*master).into());
+        if open_with(&cipher, &check_aad(format, &kdf), &check).is_err() {
             return Err(HomeError::WrongPassphrase(dir.to_owned()));
         }
-        if format.is_none() {
-            let txn = db.begin_write()?;
-            txn.open_table(META)?
-                .insert("format", HOME_FORMAT.to_be_bytes().as_slice())?;
-            txn.commit()?;
+        let keys = Keys::derive(&master)?;
+        if format == 1 {
+            // Reseal every row into a fresh format-2 file, then replace the
+            // old file (whose free pages held what format 1 left there).
+            let path = Self::db_path(dir);
+            let fresh = Self::fresh_path(dir);
+            remove_if_exists(&fresh)?;
+            let new_db = Self::create_db(&fresh, &kdf_params, &master)?;
+            Self::copy_rows(&db, &new_db, |table, key, sealed| {
+                let pt = open_with(&cipher, &aad(table, key), sealed)?;
+                seal_row(&keys, table, key, &pt)
+            })?;
+            drop(new_db);
+            Self::replace(dir, &fresh, &path)?;
+            drop(db);
+            let db = Database::open(&path)?;
+            return Ok(Home {
+                dir: dir.to_owned(),
+                db,
+                keys,
+            });
         }
         Ok(Home {
             dir: dir.to_owned(),
             db,
-            cipher,
+            keys,
         })
+    }
+
+    /// Where a fresh copy of the database is built before it replaces the
+    /// old one.
+    fn fresh_path(dir: &Path) -> PathBuf {
+        dir.join("home.redb.fresh")
+    }
+
+    /// Copy every row of every table of `from` into `to`, mapping each
+    /// (table, stored key, sealed value) to a new (stored key, sealed value).
+    fn copy_rows(
+        from: &Database,
+        to: &Database,
+        mut map: impl FnMut(Table, &[u8], &[u8]) -> Result<([u8; 32], Vec<u8>)>,
+    ) -> Result<()> {
+        let r = from.begin_read()?;
+        let w = to.begin_write()?;
+        for table in Table::ALL {
+            let src = match r.open_table(Self::def(table)) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let mut dst = w.open_table(Self::def(table))?;
+            for item in src.iter()? {
+                let (k, v) = item?;
+                let (key, sealed) = map(table, k.value(), v.value())?;
+                dst.insert(key.as_slice(), sealed.as_slice())?;
+            }
+        }
+        w.commit()?;
+        Ok(())
+    }
+
+    /// Make `fresh` the home's database: synced, renamed over `path`, and
+    /// the directory synced, so a crash leaves either the old or the new.
+    fn replace(dir: &Path, fresh: &Path, path: &Path) -> Result<()> {
+        let io = |what: &'static str, path: &Path| {
+            let path = path.to_owned();
+            move |error| HomeError::Io { what, path, error }
+        };
+        std::fs::File::open(fresh)
+            .and_then(|f| f.sync_all())
+            .map_err(io("syncing", fresh))?;
+        std::fs::rename(fresh, path).map_err(io("replacing", path))?;
+        std::fs::File::open(dir)
+            .and_then(|f| f.sync_all())
+            .map_err(io("syncing", dir))
+    }
+
+    /// Rewrite the database into a fresh file holding only the live rows,
+    /// and replace the old file with it: what was removed or overwritten
+    /// (content destroyed at the end of its retention) no longer survives
+    /// in free pages of the file. Costs a copy of the home.
+    pub fn rewrite(&mut self) -> Result<()> {
+        let path = Self::db_path(&self.dir);
+        let fresh = Self::fresh_path(&self.dir);
+        remove_if_exists(&fresh)?;
+        let (kdf, check) = {
+            let r = self.db.begin_read()?;
+            let meta = r.open_table(META)?;
+            let get = |k: &str| -> Result<Vec<u8>> {
+                Ok(meta
+                    .get(k)?
+                    .ok_or_else(|| HomeError::Corrupted(format!("the home is missing its {k}")))?
+                    .value()
+                    .to_vec())
+            };
+            (get("kdf")?, get("check")?)
+        };
+        let new_db = Database::create(&fresh)?;
+        restrict_file(&fresh)?;
+        {
+            let txn = new_db.begin_write()?;
+            {
+                let mut meta = txn.open_table(META)?;
+                meta.insert("kdf", kdf.as_slice())?;
+                meta.insert("check", check.as_slice())?;
+                meta.insert("format", HOME_FORMAT.to_be_bytes().as_slice())?;
+            }
+            txn.commit()?;
+        }
+        Self::copy_rows(&self.db, &new_db, |_, key, sealed| {
+            let key = <[u8; 32]>::try_from(key)
+                .map_err(|_| HomeError::Corrupted("a stored key has the wrong size".into()))?;
+            Ok((key, sealed.to_vec()))
+        })?;
+        drop(new_db);
+        Self::replace(&self.dir, &fresh, &path)?;
+        self.db = Database::open(&path)?;
+        Ok(())
     }
 
     /// The home directory.
@@ -411,12 +612,18 @@ impl Home {
 
     /// Read a sealed value.
     pub fn get<T: DeserializeOwned>(&self, table: Table, key: &[u8]) -> Result<Option<T>> {
+        let stored = self.keys.blind(table, key)?;
         let r = self.db.begin_read()?;
         let t = r.open_table(Self::def(table))?;
-        match t.get(key)? {
+        match t.get(stored.as_slice())? {
             None => Ok(None),
             Some(v) => {
-                let pt = open_with(&self.cipher, &aad(table, key), v.value())?;
+                let (logical, pt) = open_row(&self.keys, table, &stored, v.value())?;
+                if logical.as_slice() != key {
+                    return Err(HomeError::Corrupted(
+                        "a stored value is under another key".into(),
+                    ));
+                }
                 Ok(Some(decode(&pt)?))
             }
         }
@@ -424,22 +631,59 @@ impl Home {
 
     /// Whether a key exists in a table (no decryption).
     pub fn contains(&self, table: Table, key: &[u8]) -> Result<bool> {
+        let stored = self.keys.blind(table, key)?;
         let r = self.db.begin_read()?;
         let t = r.open_table(Self::def(table))?;
-        Ok(t.get(key)?.is_some())
+        Ok(t.get(stored.as_slice())?.is_some())
     }
 
-    /// Every value of a table, in key order.
+    /// Every value of a table, in (logical) key order.
     pub fn all<T: DeserializeOwned>(&self, table: Table) -> Result<Vec<(Vec<u8>, T)>> {
         let r = self.db.begin_read()?;
         let t = r.open_table(Self::def(table))?;
         let mut out = Vec::new();
         for item in t.iter()? {
             let (k, v) = item?;
-            let pt = open_with(&self.cipher, &aad(table, k.value()), v.value())?;
-            out.push((k.value().to_vec(), decode(&pt)?));
+            let (logical, pt) = open_row(&self.keys, table, k.value(), v.value())?;
+            if self.keys.blind(table, &logical)?.as_slice() != k.value() {
+                return Err(HomeError::Corrupted(
+                    "a stored value is under another key".into(),
+                ));
+            }
+            out.push((logical.to_vec(), decode(&pt)?));
         }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
+    }
+}
+
+/// Seal logical `key` and plaintext `pt` as a row of `table`: its stored
+/// key and sealed value.
+fn seal_row(keys: &Keys, table: Table, key: &[u8], pt: &[u8]) -> Result<([u8; 32], Vec<u8>)> {
+    let stored = keys.blind(table, key)?;
+    let row = Zeroizing::new(postcard::to_allocvec(&(key, pt))?);
+    let sealed = seal_with(&keys.values, &aad(table, &stored), &row)?;
+    Ok((stored, sealed))
+}
+
+/// A row opened: its logical key and its plaintext.
+type OpenedRow = (Zeroizing<Vec<u8>>, Zeroizing<Vec<u8>>);
+
+/// Open a row: its logical key and plaintext.
+fn open_row(keys: &Keys, table: Table, stored: &[u8], sealed: &[u8]) -> Result<OpenedRow> {
+    let row = open_with(&keys.values, &aad(table, stored), sealed)?;
+    let (key, pt): (Vec<u8>, Vec<u8>) = decode(&row)?;
+    Ok((Zeroizing::new(key), Zeroizing::new(pt)))
+}
+
+fn remove_if_exists(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(HomeError::Io {
+            what: "removing",
+            path: path.to_owned(),
+            error: e,
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -452,16 +696,17 @@ impl HomeTxn<'_> {
     /// Seal and store a value.
     pub fn put<T: Serialize>(&mut self, table: Table, key: &[u8], value: &T) -> Result<()> {
         let pt = Zeroizing::new(postcard::to_allocvec(value)?);
-        let sealed = seal_with(&self.home.cipher, &aad(table, key), &pt)?;
+        let (stored, sealed) = seal_row(&self.home.keys, table, key, &pt)?;
         let mut t = self.txn.open_table(Home::def(table))?;
-        t.insert(key, sealed.as_slice())?;
+        t.insert(stored.as_slice(), sealed.as_slice())?;
         Ok(())
     }
 
     /// Remove a value.
     pub fn remove(&mut self, table: Table, key: &[u8]) -> Result<()> {
+        let stored = self.home.keys.blind(table, key)?;
         let mut t = self.txn.open_table(Home::def(table))?;
-        t.remove(key)?;
+        t.remove(stored.as_slice())?;
         Ok(())
     }
 
@@ -571,7 +816,7 @@ mod tests {
     }
 
     #[test]
-    fn the_format_is_recorded_and_a_newer_one_refused() {
+    fn the_format_is_recorded_authenticated_and_a_newer_one_refused() {
         let dir = tempdir();
         drop(Home::create(&dir, "pw", fast_kdf()).unwrap());
         assert_eq!(
@@ -579,11 +824,14 @@ mod tests {
             Some(HOME_FORMAT.to_be_bytes().to_vec())
         );
 
-        // A home written before the format was recorded opens as format 1
-        // and is stamped.
+        // The format is bound to the key check: passing a format-2 home off
+        // as format 1 (to have it "migrated" again) fails like a wrong
+        // passphrase.
         set_format(&dir, None);
-        drop(Home::open(&dir, "pw").unwrap());
-        assert_eq!(stored_format(&dir), Some(1u32.to_be_bytes().to_vec()));
+        assert!(matches!(
+            Home::open(&dir, "pw"),
+            Err(HomeError::WrongPassphrase(_))
+        ));
 
         // A newer release's home is refused, before the passphrase is tried.
         set_format(&dir, Some(HOME_FORMAT + 1));
@@ -596,6 +844,187 @@ mod tests {
             err.to_string().contains("install the newer liaison"),
             "{err}"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn set_kdf(dir: &Path, kdf: &KdfParams) {
+        let db = Database::open(Home::db_path(dir)).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert("kdf", postcard::to_allocvec(kdf).unwrap().as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+
+    #[test]
+    fn altered_kdf_parameters_are_refused() {
+        let dir = tempdir();
+        drop(Home::create(&dir, "pw", fast_kdf()).unwrap());
+        // Cheaper parameters (to make a stolen home easier to attack) do not
+        // open it ...
+        set_kdf(
+            &dir,
+            &KdfParams {
+                t_cost: 2,
+                ..fast_kdf()
+            },
+        );
+        assert!(matches!(
+            Home::open(&dir, "pw"),
+            Err(HomeError::WrongPassphrase(_))
+        ));
+        // ... and unreasonable ones are refused before any work.
+        set_kdf(
+            &dir,
+            &KdfParams {
+                m_cost: u32::MAX,
+                ..fast_kdf()
+            },
+        );
+        let err = Home::open(&dir, "pw").unwrap_err();
+        assert!(err.to_string().contains("unreasonable"), "{err}");
+        set_kdf(&dir, &fast_kdf());
+        drop(Home::open(&dir, "pw").unwrap());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn raw_contains(dir: &Path, needle: &[u8]) -> bool {
+        let raw = std::fs::read(dir.join("home.redb")).unwrap();
+        raw.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn keys_are_not_stored_in_clear() {
+        let dir = tempdir();
+        let peer = b"peer device key 7f3a9c";
+        {
+            let home = Home::create(&dir, "pw", fast_kdf()).unwrap();
+            let mut w = home.write().unwrap();
+            w.put(Table::Sessions, peer, &1u8).unwrap();
+            w.put(Table::Sessions, b"another peer", &2u8).unwrap();
+            w.commit().unwrap();
+            assert!(home.contains(Table::Sessions, peer).unwrap());
+            assert_eq!(home.get::<u8>(Table::Sessions, peer).unwrap(), Some(1));
+            let all: Vec<_> = home.all::<u8>(Table::Sessions).unwrap();
+            assert_eq!(
+                all,
+                vec![(b"another peer".to_vec(), 2), (peer.to_vec(), 1)],
+                "in logical key order"
+            );
+            let mut w = home.write().unwrap();
+            w.remove(Table::Sessions, b"another peer").unwrap();
+            w.commit().unwrap();
+            assert_eq!(home.all::<u8>(Table::Sessions).unwrap().len(), 1);
+        }
+        assert!(!raw_contains(&dir, peer));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The sealed bytes stored for logical `key` of `table`, read directly.
+    fn stored_value(home: &Home, table: Table, key: &[u8]) -> Vec<u8> {
+        let stored = home.keys.blind(table, key).unwrap();
+        let r = home.db.begin_read().unwrap();
+        let t = r.open_table(Home::def(table)).unwrap();
+        t.get(stored.as_slice()).unwrap().unwrap().value().to_vec()
+    }
+
+    #[test]
+    fn rewrite_leaves_nothing_of_destroyed_values_in_the_file() {
+        let dir = tempdir();
+        let mut home = Home::create(&dir, "pw", fast_kdf()).unwrap();
+        let mut w = home.write().unwrap();
+        w.put(Table::Messages, b"m1", &"the content".to_owned())
+            .unwrap();
+        w.put(Table::Messages, b"m2", &"kept".to_owned()).unwrap();
+        w.commit().unwrap();
+        let old = stored_value(&home, Table::Messages, b"m1");
+        let mut w = home.write().unwrap();
+        w.put(Table::Messages, b"m1", &String::new()).unwrap();
+        w.commit().unwrap();
+        home.rewrite().unwrap();
+        assert!(!raw_contains(&dir, &old[..40]));
+        assert!(!Home::fresh_path(&dir).exists());
+        assert_eq!(
+            home.get::<String>(Table::Messages, b"m2").unwrap(),
+            Some("kept".into())
+        );
+        // Still a working home: written, reopened.
+        let mut w = home.write().unwrap();
+        w.put(Table::Messages, b"m3", &"new".to_owned()).unwrap();
+        w.commit().unwrap();
+        drop(home);
+        let home = Home::open(&dir, "pw").unwrap();
+        assert_eq!(home.all::<String>(Table::Messages).unwrap().len(), 3);
+        drop(home);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A home as format 1 wrote it: keys in clear, values sealed under the
+    /// master key, no format record.
+    fn write_format_1(dir: &Path, passphrase: &str, rows: &[(Table, &[u8], &str)]) {
+        std::fs::create_dir_all(dir).unwrap();
+        let kdf = fast_kdf();
+        let master = kdf.derive(passphrase).unwrap();
+        let cipher = XChaCha20Poly1305::new(&(*master).into());
+        let db = Database::create(Home::db_path(dir)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut meta = txn.open_table(META).unwrap();
+            meta.insert("kdf", postcard::to_allocvec(&kdf).unwrap().as_slice())
+                .unwrap();
+            let check = seal_with(&cipher, b"meta\0check", CHECK_PLAINTEXT).unwrap();
+            meta.insert("check", check.as_slice()).unwrap();
+            for (table, key, value) in rows {
+                let pt = postcard::to_allocvec(&(*value).to_owned()).unwrap();
+                let sealed = seal_with(&cipher, &aad(*table, key), &pt).unwrap();
+                txn.open_table(Home::def(*table))
+                    .unwrap()
+                    .insert(*key, sealed.as_slice())
+                    .unwrap();
+            }
+        }
+        txn.commit().unwrap();
+    }
+
+    #[test]
+    fn a_format_1_home_is_migrated_and_its_keys_leave_the_file() {
+        let dir = tempdir();
+        let peer: &[u8] = b"peer device key 7f3a9c";
+        write_format_1(
+            &dir,
+            "pw",
+            &[
+                (Table::Sessions, peer, "session"),
+                (Table::Messages, b"m1", "a message"),
+                (Table::Secrets, b"profile", "Bob"),
+            ],
+        );
+        assert!(raw_contains(&dir, peer), "format 1 kept keys in clear");
+        assert!(matches!(
+            Home::open(&dir, "wrong"),
+            Err(HomeError::WrongPassphrase(_))
+        ));
+        let home = Home::open(&dir, "pw").unwrap();
+        assert_eq!(
+            home.get::<String>(Table::Sessions, peer).unwrap(),
+            Some("session".into())
+        );
+        assert_eq!(
+            home.get_secret::<String>("profile").unwrap(),
+            Some("Bob".into())
+        );
+        assert_eq!(home.all::<String>(Table::Messages).unwrap().len(), 1);
+        drop(home);
+        assert_eq!(stored_format(&dir), Some(2u32.to_be_bytes().to_vec()));
+        assert!(!raw_contains(&dir, peer));
+        // And it opens again as format 2.
+        let home = Home::open(&dir, "pw").unwrap();
+        assert_eq!(
+            home.get::<String>(Table::Messages, b"m1").unwrap(),
+            Some("a message".into())
+        );
+        drop(home);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -889,6 +889,46 @@ fn main() {
     };
     put("authority_key_file", "certified", th_file.to_toml());
     put("authority_key_file", "pending", pending.to_toml());
+    put(
+        "authority_key_file",
+        "development",
+        th_file.to_development_toml(),
+    );
+    let cheap = liaison_admin::sealed::SealParams {
+        m_cost: 8 * 1024,
+        t_cost: 1,
+        p_cost: 1,
+    };
+    let root_plain = liaison_protocol::bundle::root_key_toml(&net.root, false);
+    let sealed = |plain: &str, contains: &str, label: &str| {
+        liaison_admin::sealed::seal(
+            plain,
+            contains,
+            label,
+            liaison_fuzz::SEALED_PASSPHRASE,
+            cheap,
+            [7; 16],
+            [9; 24],
+        )
+        .unwrap()
+    };
+    put(
+        "sealed_key",
+        "root",
+        sealed(&root_plain, "liaison-root-key", "root"),
+    );
+    put(
+        "sealed_key",
+        "authority",
+        sealed(&th_file.to_toml(), "liaison-authority-key", "TH"),
+    );
+    put("sealed_key", "root-clear", root_plain.as_bytes());
+    put(
+        "sealed_key",
+        "root-development",
+        liaison_protocol::bundle::root_key_toml(&net.root, true).as_bytes(),
+    );
+    put("sealed_key", "root-hex", format!("{}\n", "ab".repeat(32)));
 
     let evidence: Evidence = net.evidence(&net.spec());
     let bundle = net.sign(&evidence);

@@ -81,6 +81,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("tlog_proof", tlog_proof),
     ("bundle_toml", bundle_toml),
     ("authority_key_file", authority_key_file),
+    ("sealed_key", sealed_key),
     ("evidence_bundle", evidence_bundle),
     ("evidence_verify", evidence_verify),
     ("armor", armor),
@@ -384,6 +385,31 @@ pub fn bundle_toml(data: &[u8]) {
     let _ = Pins::from_bundle(&b);
     let _ = audit::Trust::from_args(Some(&b), &[], &[], None, None);
 }
+
+/// A sealed root or authority key file (`liaison-admin`), opened with the
+/// passphrase the seeds use, and a clear root key file. Opening runs
+/// Argon2id at the file's costs, bounded by the parser (at least 8 MiB), so
+/// this target is slow per input: the parser refuses before deriving.
+pub fn sealed_key(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = liaison_protocol::bundle::key_file_protection(text);
+    if let Ok(root) = liaison_protocol::bundle::parse_root_key_file(text) {
+        let written = liaison_protocol::bundle::root_key_toml(&root, true);
+        let again = liaison_protocol::bundle::parse_root_key_file(&written);
+        let Ok(again) = again else {
+            panic!("a written root key file does not parse: {again:?}");
+        };
+        assert_eq!(again.public_key(), root.public_key());
+    }
+    if let Ok(opened) = liaison_admin::sealed::open(text, SEALED_PASSPHRASE) {
+        let _ = liaison_admin::canonical_key_text(&opened.plain);
+    }
+}
+
+/// The passphrase of the sealed key seeds.
+pub const SEALED_PASSPHRASE: &str = "fuzz passphrase";
 
 /// An authority key file, certified or pending.
 pub fn authority_key_file(data: &[u8]) {

@@ -220,11 +220,100 @@ struct AuthorityKeyToml {
     country: String,
     secret_key: String,
     certificate: String,
+    #[serde(default)]
+    protection: String,
+}
+
+/// The `protection` of a key file that a development network
+/// (`liaison-relay dev`) writes in the clear. Every other secret key file is
+/// sealed under a passphrase by `liaison-admin`; a clear key file without
+/// this mark is refused by `liaison-admin` until it is sealed.
+pub const UNSEALED_DEVELOPMENT: &str = "none: development network only";
+
+/// The header of a key file written in the clear for a development network.
+const DEVELOPMENT_HEADER: &str = "# DEVELOPMENT NETWORK ONLY: this key is NOT encrypted. A real network's keys\n\
+                                  # are made by liaison-admin, which encrypts them under a passphrase.\n";
+
+/// The `protection` field of a flat key file (`None` when it has none, or
+/// is not a flat key file, such as a bare hex root key).
+pub fn key_file_protection(text: &str) -> Option<String> {
+    toml_lite::from_str::<std::collections::BTreeMap<String, String>>(text)
+        .ok()?
+        .remove("protection")
+}
+
+/// Refuse a `protection` value other than none (empty) or
+/// [`UNSEALED_DEVELOPMENT`].
+fn check_protection(p: &str) -> Result<(), BundleError> {
+    match p {
+        "" | UNSEALED_DEVELOPMENT => Ok(()),
+        _ => Err(BundleError::Invalid {
+            field: "protection",
+            why: "unknown protection",
+        }),
+    }
+}
+
+/// `kind` of a network root key file.
+const ROOT_KIND: &str = "liaison-root-key";
+
+/// The network root's key file: the secret key in the clear, as the
+/// plaintext of a sealed file or, marked [`UNSEALED_DEVELOPMENT`], for a
+/// development network.
+pub fn root_key_toml(key: &SecretKey, development: bool) -> zeroize::Zeroizing<String> {
+    zeroize::Zeroizing::new(format!(
+        "{}# Liaison network root key. SECRET: keep it offline.\n\
+         kind = \"{ROOT_KIND}\"\n{}secret_key = \"{}\"\n",
+        if development { DEVELOPMENT_HEADER } else { "" },
+        if development {
+            format!("protection = \"{UNSEALED_DEVELOPMENT}\"\n")
+        } else {
+            String::new()
+        },
+        hex::encode(*key.to_seed())
+    ))
+}
+
+/// Parse [`root_key_toml`], or the bare 64 hex digits of earlier releases.
+pub fn parse_root_key_file(text: &str) -> Result<SecretKey, BundleError> {
+    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+    let trimmed = text.trim();
+    if trimmed.len() == 64 && trimmed.bytes().all(|b| b.is_ascii_hexdigit()) {
+        hex::decode_to_slice(trimmed, seed.as_mut()).map_err(|_| BundleError::Invalid {
+            field: "secret_key",
+            why: "expected 64 hex digits",
+        })?;
+        return Ok(SecretKey::from_seed(&seed));
+    }
+    let mut fields: std::collections::BTreeMap<String, String> =
+        toml_lite::from_str(text).map_err(BundleError::Toml)?;
+    if fields.get("kind").map(String::as_str) != Some(ROOT_KIND) {
+        return Err(BundleError::Invalid {
+            field: "kind",
+            why: "not a root key file",
+        });
+    }
+    check_protection(fields.get("protection").map_or("", String::as_str))?;
+    let hex_seed = zeroize::Zeroizing::new(fields.remove("secret_key").unwrap_or_default());
+    hex::decode_to_slice(hex_seed.as_str(), seed.as_mut()).map_err(|_| BundleError::Invalid {
+        field: "secret_key",
+        why: "expected 64 hex digits",
+    })?;
+    Ok(SecretKey::from_seed(&seed))
 }
 
 impl AuthorityKeyFile {
-    /// Render as TOML. The result contains the secret key: write it with
-    /// owner-only permissions.
+    /// [`Self::to_toml`] marked [`UNSEALED_DEVELOPMENT`], for a development
+    /// network's key files, which are written in the clear.
+    pub fn to_development_toml(&self) -> String {
+        format!(
+            "{DEVELOPMENT_HEADER}{}protection = \"{UNSEALED_DEVELOPMENT}\"\n",
+            self.to_toml()
+        )
+    }
+
+    /// Render as TOML. The result contains the secret key: seal it, or
+    /// write it with owner-only permissions.
     pub fn to_toml(&self) -> String {
         use base64::Engine;
         let cert = base64::engine::general_purpose::STANDARD.encode(self.certificate.encode());
@@ -246,6 +335,7 @@ impl AuthorityKeyFile {
             return Err(BundleError::Uncertified);
         }
         let t: AuthorityKeyToml = toml_lite::from_str(text).map_err(BundleError::Toml)?;
+        check_protection(&t.protection)?;
         if t.kind != "liaison-authority-key" {
             return Err(BundleError::Invalid {
                 field: "kind",
@@ -323,6 +413,8 @@ struct PendingAuthorityToml {
     country: String,
     name: String,
     secret_key: String,
+    #[serde(default)]
+    protection: String,
 }
 
 /// Check that a name fits the files' flat TOML (no quotes, backslashes or
@@ -379,6 +471,7 @@ impl PendingAuthorityKey {
             });
         }
         let t: PendingAuthorityToml = toml_lite::from_str(text).map_err(BundleError::Toml)?;
+        check_protection(&t.protection)?;
         let country = CountryCode::parse(&t.country).map_err(|_| BundleError::Invalid {
             field: "country",
             why: "not a country code",
@@ -452,7 +545,9 @@ impl AuthorityRequest {
 /// A minimal reader for the flat `key = "string"` TOML these files use, so
 /// this pure crate needs no TOML dependency. Comments and blank lines are
 /// ignored; anything else is an error.
-mod toml_lite {
+/// The flat TOML of bundles and key files: `key = "value"` lines and
+/// comments, no escapes.
+pub mod toml_lite {
     use serde::de::DeserializeOwned;
     use serde::de::value::MapDeserializer;
 
@@ -503,6 +598,57 @@ mod toml_lite {
 mod tests {
     use super::*;
     use crate::ids::Timestamp;
+
+    #[test]
+    fn key_files_in_the_clear_carry_the_development_mark_only_when_asked() {
+        let root = SecretKey::from_seed(&[3; 32]);
+        let sealed_plain = root_key_toml(&root, false);
+        let dev = root_key_toml(&root, true);
+        assert_eq!(key_file_protection(&sealed_plain), None);
+        assert_eq!(
+            key_file_protection(&dev).as_deref(),
+            Some(UNSEALED_DEVELOPMENT)
+        );
+        for text in [
+            sealed_plain.as_str(),
+            dev.as_str(),
+            &format!("{}\n", hex::encode([3u8; 32])),
+        ] {
+            assert_eq!(
+                parse_root_key_file(text).unwrap().public_key(),
+                root.public_key()
+            );
+        }
+        let other = dev.replace(UNSEALED_DEVELOPMENT, "none");
+        assert!(
+            parse_root_key_file(&other).is_err(),
+            "an unknown protection is refused"
+        );
+
+        let cert = AuthorityCertificate {
+            country: CountryCode::parse("TH").unwrap(),
+            name: "TH".into(),
+            key: SecretKey::from_seed(&[4; 32]).public_key(),
+            serial: 1,
+            not_before: Timestamp(0),
+            not_after: Timestamp(1),
+            revoked: false,
+        };
+        let file = AuthorityKeyFile {
+            key: SecretKey::from_seed(&[4; 32]),
+            certificate: Signed::sign(&cert, &root),
+            country: cert.country,
+        };
+        let dev = file.to_development_toml();
+        assert_eq!(
+            key_file_protection(&dev).as_deref(),
+            Some(UNSEALED_DEVELOPMENT)
+        );
+        assert_eq!(key_file_protection(&file.to_toml()), None);
+        let back = AuthorityKeyFile::from_toml(&dev).unwrap();
+        assert_eq!(back.key.public_key(), file.key.public_key());
+        assert!(AuthorityKeyFile::from_toml(&dev.replace(UNSEALED_DEVELOPMENT, "x")).is_err());
+    }
 
     #[test]
     fn several_certificate_pins_for_rotation() {

@@ -42,6 +42,7 @@ pub mod limits;
 pub mod log;
 pub mod message;
 pub mod scope;
+pub mod shell;
 pub mod signed;
 
 pub use codec::{DecodeError, Wire};

@@ -27,6 +27,12 @@ use crate::logging::{LogFormat, LoggingConfig};
 use crate::metrics::MetricsConfig;
 use crate::setting::InvalidSetting;
 
+/// The `root_key` of the example production configuration
+/// (`deploy/relay.prod.toml`): it belongs to no network, so a configuration
+/// that still holds it is refused rather than run with nobody enrollable.
+pub const EXAMPLE_ROOT_KEY: &str =
+    "5f94e10e0ac7dd9bdc2e53f0294856235b98b7ab8a44012dc66daa3336f55c6a";
+
 /// Why a configuration was refused. Every message names the offending key.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -162,7 +168,8 @@ impl RelayConfig {
         }
     }
 
-    /// Parse and validate. Relative paths are kept as written. Errors name
+    /// Parse and validate (the example `root_key` of
+    /// `deploy/relay.prod.toml` is refused). Relative paths are kept as written. Errors name
     /// the key and, where it is set in `text`, its line.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         Self::parse(text).map_err(|e| e.locate(text))
@@ -174,6 +181,15 @@ impl RelayConfig {
             key: "root_key",
             why: "expected 64 hex digits (the network root's Ed25519 public key)".into(),
         })?;
+        if raw.root_key.eq_ignore_ascii_case(EXAMPLE_ROOT_KEY) {
+            return Err(ConfigError::Invalid {
+                key: "root_key",
+                why: "this is the example value of deploy/relay.prod.toml, which belongs to no \
+                      network: put your network root's public key here (`liaison-admin root \
+                      show --root root.key` prints it)"
+                    .into(),
+            });
+        }
         if raw.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::Invalid {
                 key: "data_dir",

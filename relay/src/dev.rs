@@ -4,7 +4,7 @@
 //!
 //! Layout of `D` (created on first use, reused afterwards):
 //! ```text
-//! D/root.key               network root secret seed (hex), 0600
+//! D/root.key               network root key file, 0600
 //! D/authorities/TH.key     Thailand development authority key file, 0600
 //! D/authorities/PH.key     Philippines development authority key file, 0600
 //! D/relay/                 relay data dir (relay.redb, tls.crt, tls.key 0600)
@@ -17,7 +17,11 @@
 //!                          (C2SP signer key), 0600, trusted by the relay
 //! ```
 //! The keys are generated from the OS random number generator but live on
-//! disk unencrypted: never use a development network for real traffic.
+//! disk unencrypted: never use a development network for real traffic. The
+//! root and authority key files say so in a `protection` field
+//! ([`liaison_protocol::bundle::UNSEALED_DEVELOPMENT`]): that mark is the one
+//! way `liaison-admin` accepts a key in the clear (a real network's keys are
+//! made by `liaison-admin`, sealed under a passphrase).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -26,6 +30,7 @@ use liaison_protocol::bundle::{AuthorityKeyFile, Bundle, BundleError};
 use liaison_protocol::directory::{AuthorityCertificate, verify_authority};
 use liaison_protocol::ids::IdError;
 use liaison_protocol::log::NoteError;
+use liaison_protocol::shell::quote_path as shell_quote;
 use liaison_protocol::{CountryCode, PublicKey, SecretKey, Signed, Timestamp, VerifyError};
 
 use crate::checkpoints::LogKeyError;
@@ -214,11 +219,9 @@ fn private_dir(dir: &Path) -> Result<(), DevError> {
 
 fn read_root(path: &Path) -> Result<SecretKey, DevError> {
     let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(io("reading", path))?);
-    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
-    hex::decode_to_slice(text.trim(), seed.as_mut()).map_err(|_| DevError::RootKey {
+    liaison_protocol::bundle::parse_root_key_file(&text).map_err(|_| DevError::RootKey {
         path: path.to_owned(),
-    })?;
-    Ok(SecretKey::from_seed(&seed))
+    })
 }
 
 fn relay_toml(listen: SocketAddr, root: &PublicKey, logs: &str) -> String {
@@ -348,7 +351,7 @@ fn create(dir: &Path, listen: SocketAddr) -> Result<SecretKey, DevError> {
     let root = random_key()?;
     write_secret(
         &dir.join("root.key"),
-        &format!("{}\n", hex::encode(*root.to_seed())),
+        &liaison_protocol::bundle::root_key_toml(&root, true),
     )?;
     let now = liaison_clock::now();
     for (country, name) in AUTHORITIES {
@@ -371,7 +374,7 @@ fn create(dir: &Path, listen: SocketAddr) -> Result<SecretKey, DevError> {
         write_secret(
             &dir.join("authorities")
                 .join(format!("{}.key", country.as_str())),
-            &file.to_toml(),
+            &file.to_development_toml(),
         )?;
     }
     // An auditor and a witness, so the audit tools work out of the box.
@@ -440,44 +443,73 @@ pub fn write_bundle(
     Ok(bundle)
 }
 
-fn shell_quote(p: &Path) -> String {
-    let s = p.display().to_string();
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:,=@".contains(&b))
-    {
-        s
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
-}
-
 /// What a newcomer types next, with the real paths.
 pub fn instructions(net: &DevNetwork) -> String {
-    let bundle = shell_quote(&net.bundle_path());
-    let th = shell_quote(&net.authority_path("TH"));
-    let ph = shell_quote(&net.authority_path("PH"));
     let state = if net.created { "created" } else { "reused" };
     format!(
         "Development network {state} in {dir} (throwaway keys: never use it for real traffic).\n\
          \n\
-         Next, in another terminal:\n\
-         \x20 export LIAISON_PASSPHRASE='choose-a-passphrase'\n\
-         \x20 liaison --home ./alice init --bundle {bundle} --id th.dsi.alice --name \"Alice\" --country TH --agency DSI\n\
-         \x20 liaison-admin enrol --authority {th} --bundle {bundle} ./alice/enrolment.request\n\
-         \x20 liaison --home ./bob init --bundle {bundle} --id ph.pnp.bob --name \"Bob\" --country PH --agency PNP\n\
-         \x20 liaison-admin enrol --authority {ph} --bundle {bundle} ./bob/enrolment.request\n\
-         \x20 liaison --home ./alice send --to ph.pnp.bob \"hello\"\n\
-         \x20 liaison --home ./bob sync\n\
-         \x20 liaison --home ./bob inbox\n",
+         Next, in another terminal (the passphrase is read without echo, so it stays\n\
+         out of your shell history):\n\
+         \n\
+         {steps}",
         dir = shell_quote(&net.dir),
+        steps = next_steps(
+            &shell_quote(&net.bundle_path()),
+            &shell_quote(&net.authority_path("TH")),
+            &shell_quote(&net.authority_path("PH")),
+        ),
     )
+}
+
+/// The commands a newcomer runs next: two focal points, their enrolment,
+/// and one message read after acknowledging its handling. The README's
+/// quickstart shows the same lines (a test checks it).
+fn next_steps(bundle: &str, th: &str, ph: &str) -> String {
+    [
+        "printf 'Passphrase for the test homes: '; stty -echo; read -r LIAISON_PASSPHRASE; stty echo; echo".to_owned(),
+        "export LIAISON_PASSPHRASE".to_owned(),
+        "# Alice, Thai DSI, and Bob, Philippine National Police, make their keys ...".to_owned(),
+        format!("liaison --home ./alice init --bundle {bundle} --id th.dsi.alice --name \"Alice\" --country TH --agency DSI"),
+        format!("liaison --home ./bob init --bundle {bundle} --id ph.pnp.bob --name \"Bob\" --country PH --agency PNP"),
+        "# ... and each State's authority enrols its own focal point.".to_owned(),
+        format!("liaison-admin enrol --authority {th} --bundle {bundle} ./alice/enrolment.request"),
+        format!("liaison-admin enrol --authority {ph} --bundle {bundle} ./bob/enrolment.request"),
+        "# Alice writes to Bob, who is offline; Bob picks it up later.".to_owned(),
+        "id=$(liaison --home ./alice send --to ph.pnp.bob \"Two victims identified at the pier; details follow.\")".to_owned(),
+        "liaison --home ./bob sync".to_owned(),
+        "liaison --home ./bob inbox                  # the handling; the text waits for acknowledgement".to_owned(),
+        "liaison --home ./bob read \"$id\" --accept   # acknowledge the handling (Alice gets a receipt), read the text".to_owned(),
+        "liaison --home ./alice sync                # Alice collects Bob's receipts ...".to_owned(),
+        "liaison --home ./alice receipts \"$id\"      # ... delivered and acknowledged".to_owned(),
+    ]
+    .iter()
+    .map(|l| format!("  {l}\n"))
+    .collect()
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn the_readme_quickstart_is_what_the_relay_prints() {
+        let readme = include_str!("../../README.md");
+        let steps = next_steps(
+            "./devnet/bundle.toml",
+            "./devnet/authorities/TH.key",
+            "./devnet/authorities/PH.key",
+        );
+        let block: String = steps
+            .lines()
+            .map(|l| format!("{}\n", l.strip_prefix("  ").unwrap_or(l)))
+            .collect();
+        assert!(
+            readme.contains(&format!("```sh\n{block}```")),
+            "the README quickstart differs from what `liaison-relay dev` prints:\n{block}"
+        );
+    }
 
     #[test]
     fn create_then_reuse_with_a_new_address() {
@@ -551,12 +583,5 @@ mod tests {
             Bundle::from_toml(&std::fs::read_to_string(again.bundle_path()).unwrap()).unwrap();
         assert_eq!(parsed, b);
         assert_eq!(parsed.relay_addr, "127.0.0.1:9000");
-    }
-
-    #[test]
-    fn quoting() {
-        assert_eq!(shell_quote(Path::new("./a/b.toml")), "./a/b.toml");
-        assert_eq!(shell_quote(Path::new("my dir/x")), "'my dir/x'");
-        assert_eq!(shell_quote(Path::new("it's")), "'it'\\''s'");
     }
 }

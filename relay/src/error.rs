@@ -24,6 +24,17 @@ pub enum RelayError {
     /// misuse: call it from within the runtime that will serve).
     #[error("the relay must be bound inside a Tokio runtime")]
     NoRuntime,
+    /// The environment asks for test behaviour that this build does not
+    /// have (it was built without the `test-hooks` feature).
+    #[error(
+        "{} set, but this relay has no test hooks: a production relay never misbehaves or shifts its clock on request. Unset {} and start the relay again",
+        names.join(", "),
+        if names.len() == 1 { "it" } else { "them" }
+    )]
+    TestVariables {
+        /// The variables that asked for it.
+        names: Vec<String>,
+    },
     /// The configuration, or a file it names, is not usable.
     #[error(transparent)]
     Config(#[from] ConfigError),

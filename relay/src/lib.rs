@@ -62,6 +62,7 @@
 //! datadir      the data directory's files
 //! setting      InvalidSetting: a key and why its value is refused
 //! test_hooks   (feature `test-hooks` only) misbehaviour for tests
+//! test_env     refusing test-hook variables in a build without the hooks
 //! ```
 //!
 //! Test hooks: built with the cargo feature `test-hooks` (never by a
@@ -89,6 +90,7 @@ mod server;
 mod service;
 pub mod setting;
 pub mod store;
+mod test_env;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
 pub mod tls;
@@ -100,6 +102,7 @@ pub use config::{ConfigError, RelayConfig};
 pub use error::RelayError;
 pub use limits::Limits;
 pub use server::{Relay, RelayHandle};
+pub use test_env::{check_test_environment, refused_test_variables};
 
 /// Whether this build has the test hooks (the cargo feature `test-hooks`,
 /// which also shifts the relay's clock by `LIAISON_TEST_CLOCK_OFFSET_MS`).

@@ -95,6 +95,7 @@ impl Relay {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(RelayError::NoRuntime);
         }
+        crate::test_env::check_test_environment()?;
         crate::datadir::create_private_dir(&config.data_dir).map_err(|source| {
             RelayError::DataDir {
                 path: config.data_dir.clone(),

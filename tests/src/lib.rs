@@ -343,7 +343,7 @@ impl DevNet {
     /// `liaison init` then `liaison-admin enrol` for a new focal point.
     pub fn enrol(&self, name: &str, id: &str, country: &str, agency: &str) -> Person {
         let p = self.init(name, id, country, agency);
-        let out = Command::new(bin("liaison-admin"))
+        let out = admin_command()
             .arg("enrol")
             .arg("--authority")
             .arg(self.authority(country))
@@ -667,6 +667,17 @@ pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool)
     }
 }
 
+/// The passphrase of the key files the tests make with `liaison-admin`.
+pub const ADMIN_PASSPHRASE: &str = "test admin passphrase";
+
+/// `liaison-admin`, with [`ADMIN_PASSPHRASE`] for the keys it makes and
+/// opens.
+pub fn admin_command() -> Command {
+    let mut cmd = Command::new(bin("liaison-admin"));
+    cmd.env("LIAISON_ADMIN_PASSPHRASE", ADMIN_PASSPHRASE);
+    cmd
+}
+
 /// Panic with both output streams unless the command succeeded.
 pub fn assert_success(out: &Output, what: &str) {
     assert!(
@@ -825,12 +836,14 @@ pub mod inproc {
         r
     }
 
-    /// The development authority key of a country (TH or PH).
+    /// The authority key of a country: a development network's (TH, PH,
+    /// in the clear) or one made by `liaison-admin` (sealed under
+    /// [`super::ADMIN_PASSPHRASE`]).
     pub fn authority(net: &DevNet, country: &str) -> AuthorityKeyFile {
-        AuthorityKeyFile::from_toml(
-            &std::fs::read_to_string(net.authority(country)).expect("authority key"),
-        )
-        .expect("authority key file")
+        let mut ask =
+            |_: &std::path::Path| Ok(zeroize::Zeroizing::new(super::ADMIN_PASSPHRASE.to_owned()));
+        liaison_admin::load_authority(&net.authority(country), &mut ask)
+            .expect("authority key file")
     }
 
     /// Certify and publish a new authority for `country` with the dev
@@ -842,12 +855,9 @@ pub mod inproc {
     ) -> anyhow::Result<AuthorityKeyFile> {
         use liaison_protocol::directory::AuthorityCertificate;
         use liaison_protocol::{SecretKey, Signed, Timestamp};
-        let root_hex = std::fs::read_to_string(net.dir.path().join("root.key"))?;
-        let mut seed = [0u8; 32];
-        for (i, b) in seed.iter_mut().enumerate() {
-            *b = u8::from_str_radix(root_hex.trim().get(2 * i..2 * i + 2).unwrap_or("00"), 16)?;
-        }
-        let root = SecretKey::from_seed(&seed);
+        let root = liaison_protocol::bundle::parse_root_key_file(&std::fs::read_to_string(
+            net.dir.path().join("root.key"),
+        )?)?;
         let key = SecretKey::from_seed(&[country.as_bytes()[0]; 32]);
         let c = CountryCode::parse(country)?;
         let at = now();

@@ -12,11 +12,11 @@ use std::process::{Command, Output, Stdio};
 use liaison_admin::{self as admin, RecordChanges};
 use liaison_net::LinkError;
 use liaison_protocol::frames::ErrorCode;
-use liaison_tests::{DevNet, assert_success, bin, inproc};
+use liaison_tests::{DevNet, admin_command, assert_success, bin, inproc};
 use serde_json::Value;
 
 fn admin_cmd(args: &[&str]) -> Output {
-    Command::new(bin("liaison-admin"))
+    admin_command()
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -843,4 +843,94 @@ fn roles_hand_over_and_revocations_take_effect_on_the_relay() {
     assert!(record(&seen, "ph.pnp.bob").is_none());
     assert!(records(&seen).iter().all(|r| r["country"] != "PH"));
     assert!(!bob.run(&["sync"]).status.success());
+}
+
+/// A stolen root or authority key file is of no use without its passphrase:
+/// `liaison-admin` writes them sealed (Argon2id, XChaCha20-Poly1305), refuses
+/// a wrong passphrase or an altered file, refuses a key kept in the clear
+/// (an earlier release's) until `key seal` encrypts it, and changes the
+/// passphrase in place.
+#[test]
+fn key_files_are_sealed_and_useless_without_the_passphrase() {
+    let dir = liaison_tests::TempDir::new("sealed-keys");
+    let root = dir.path().join("root.key");
+    let made = admin_json(&["root", "init", "--out", p(&root)]);
+    let text = std::fs::read_to_string(&root).unwrap();
+    assert!(text.contains("kind = \"liaison-sealed-key\""), "{text}");
+    assert!(!text.contains("secret_key"), "{text}");
+    let shown = admin_json(&["root", "show", "--root", p(&root)]);
+    assert_eq!(shown["public_key"], made["public_key"]);
+
+    // A thief with the file but not the passphrase gets nothing.
+    let wrong = admin_command()
+        .args(["root", "show", "--root", p(&root)])
+        .env("LIAISON_ADMIN_PASSPHRASE", "a guessed passphrase")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_refused(&wrong, "wrong passphrase, or the file was altered");
+    // Nor by making the passphrase cheaper to guess: the costs are
+    // authenticated with the key.
+    let cheaper = dir.path().join("cheaper.key");
+    std::fs::write(&cheaper, text.replace("t_cost = \"3\"", "t_cost = \"1\"")).unwrap();
+    assert_refused(
+        &admin_cmd(&["root", "show", "--root", p(&cheaper)]),
+        "wrong passphrase, or the file was altered",
+    );
+    // Without a terminal and without the variable, it says how to give it.
+    let no_tty = Command::new(bin("liaison-admin"))
+        .args(["root", "show", "--root", p(&root)])
+        .env_remove("LIAISON_ADMIN_PASSPHRASE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(no_tty.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&no_tty.stderr).contains("set LIAISON_ADMIN_PASSPHRASE"),
+        "{}",
+        String::from_utf8_lossy(&no_tty.stderr)
+    );
+
+    // A key in the clear, as an earlier release wrote it, is refused with
+    // the command that seals it; sealed, it works.
+    let clear = dir.path().join("clear.key");
+    std::fs::write(&clear, format!("{}\n", "ab".repeat(32))).unwrap();
+    assert_refused(
+        &admin_cmd(&["root", "show", "--root", p(&clear)]),
+        &format!("liaison-admin key seal {}", p(&clear)),
+    );
+    admin_json(&["key", "seal", p(&clear)]);
+    let sealed = std::fs::read_to_string(&clear).unwrap();
+    assert!(!sealed.contains(&"ab".repeat(32)), "{sealed}");
+    let before = admin_json(&["root", "show", "--root", p(&clear)]);
+    assert_refused(&admin_cmd(&["key", "seal", p(&clear)]), "already encrypted");
+
+    // A new passphrase replaces the old one; a short one is refused.
+    let short = admin_command()
+        .args(["key", "change-passphrase", p(&clear)])
+        .env("LIAISON_ADMIN_NEW_PASSPHRASE", "short")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(short.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&short.stderr).contains("too short"));
+    let changed = admin_command()
+        .args(["--json", "key", "change-passphrase", p(&clear)])
+        .env("LIAISON_ADMIN_NEW_PASSPHRASE", "a brand new passphrase")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_success(&changed, "key change-passphrase");
+    assert_refused(
+        &admin_cmd(&["root", "show", "--root", p(&clear)]),
+        "wrong passphrase",
+    );
+    let after = admin_command()
+        .args(["--json", "root", "show", "--root", p(&clear)])
+        .env("LIAISON_ADMIN_PASSPHRASE", "a brand new passphrase")
+        .output()
+        .unwrap();
+    assert_success(&after, "root show with the new passphrase");
+    let after: Value = serde_json::from_slice(&after.stdout).unwrap();
+    assert_eq!(after["public_key"], before["public_key"]);
 }

@@ -105,6 +105,10 @@ async fn cli_goes_through_the_agent_which_survives_relay_restarts() {
     let inbox = bob.inbox();
     assert_eq!(inbox.len(), 1, "{inbox:?}");
     assert_eq!(inbox[0]["id"], first.as_str());
+    // Through the agent too, nothing shows the text before acceptance.
+    assert_eq!(m["withheld"], true, "{m}");
+    assert_eq!(m["text"], Value::Null, "{m}");
+    assert_eq!(inbox[0]["text"], Value::Null, "{inbox:?}");
     let out = bob.run(&["read", &first]);
     assert_success(&out, "read without --accept");
     assert!(

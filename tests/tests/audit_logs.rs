@@ -509,8 +509,26 @@ async fn export_verify_and_every_tampering_is_named() {
         "sizes differ, no relay to ask: {}",
         text(&out)
     );
+    assert!(
+        text(&out).contains("--export DIR"),
+        "the usage error names the offline way: {}",
+        text(&out)
+    );
     let out = run_audit(&["compare", s(&old), s(&new), "--bundle", s(&bundle)]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Offline: the export that holds both checkpoints proves them
+    // consistent from its own entries, with no relay and no bundle.
+    let out = run_audit(&[
+        "compare",
+        s(&old),
+        s(&new),
+        "--log-key",
+        &b.event_log_key,
+        "--export",
+        s(&export),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("give both roots"), "{}", text(&out));
     let log_key = NoteSigner::from_skey(
         std::fs::read_to_string(net.relay_data().join("log-events.key"))
             .unwrap()
@@ -546,6 +564,22 @@ async fn export_verify_and_every_tampering_is_named() {
     let out = run_audit(&["compare", s(&smaller_path), s(&new), "--bundle", s(&bundle)]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("INCONSISTENT"), "{}", text(&out));
+    // Offline too: the export's entries do not give the forged root.
+    let out = run_audit(&[
+        "compare",
+        s(&smaller_path),
+        s(&new),
+        "--log-key",
+        &b.event_log_key,
+        "--export",
+        s(&export),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("do not show that size"),
+        "{}",
+        text(&out)
+    );
     assert!(
         text(&out).contains(s(&smaller_path)) && text(&out).contains(s(&new)),
         "{}",
@@ -616,6 +650,18 @@ async fn witness_cosigns_enables_quorum_clients_and_refuses_inconsistency() {
     };
     let out = witness(state.path());
     assert_eq!(out.status.code(), Some(0), "witness:\n{}", text(&out));
+    // When it cosigned, in words a person reads (RFC 3339 UTC, not Unix
+    // seconds).
+    let said = text(&out);
+    let when = said
+        .lines()
+        .find_map(|l| l.contains("cosigned size").then(|| l.rsplit(" at ").next()))
+        .flatten()
+        .unwrap_or_else(|| panic!("no cosigning line: {said}"));
+    assert!(
+        when.len() == 20 && when.ends_with('Z') && when.as_bytes()[10] == b'T',
+        "{said}"
+    );
     for log in LogId::ALL {
         let note = checkpoint(&conn, log, 1)
             .await

@@ -189,5 +189,9 @@ async fn relay_survives_hostile_streams() {
         "send",
     );
     assert_success(&bob.run(&["sync"]), "sync");
-    assert_eq!(bob.inbox()[0]["text"], "after the storm");
+    let id = bob.inbox()[0]["id"].as_str().unwrap().to_owned();
+    let out = bob.run(&["read", &id, "--accept", "--json"]);
+    assert_success(&out, "read --accept");
+    let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(read["message"]["text"], "after the storm");
 }

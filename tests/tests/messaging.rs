@@ -30,17 +30,50 @@ fn offline_delivery_verified_and_relay_holds_only_ciphertext() {
     assert_eq!(dir_contains(&net.relay_data(), secret.as_bytes()), None);
     assert_eq!(dir_contains(&net.relay_data(), b"pier 7"), None);
 
-    let out = bob.run(&["sync"]);
-    assert_success(&out, "liaison sync");
+    let out = bob.run(&["sync", "--json"]);
+    assert_success(&out, "liaison sync --json");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["received"][0]["withheld"], true, "{report}");
     let inbox = bob.inbox();
     assert_eq!(inbox.len(), 1, "{inbox:?}");
     let m = &inbox[0];
     assert_eq!(m["id"], id.as_str());
     assert_eq!(m["from"], "th.dsi.alice");
-    assert_eq!(m["text"], secret);
     assert_eq!(m["verified"], true);
     assert_eq!(m["handling"]["tlp"], "RED", "handling defaults to RED");
     assert!(m["sent_at"].as_str().unwrap().ends_with('Z'));
+    // The handling gate holds for machine-readable output too: until Bob
+    // acknowledges the handling, no output carries the text, and the
+    // handling is there in plain words.
+    assert_eq!(m["text"], serde_json::Value::Null);
+    assert_eq!(m["withheld"], true);
+    assert!(
+        m["handling"]["explained"]
+            .as_array()
+            .is_some_and(|lines| !lines.is_empty()),
+        "{m}"
+    );
+    for args in [
+        &["sync", "--json"][..],
+        &["inbox", "--json"],
+        &["inbox"],
+        &["read", &id, "--json"],
+        &["read", &id],
+    ] {
+        let out = bob.run(args);
+        assert_success(&out, &args.join(" "));
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(!shown.contains(secret), "{args:?} showed the text: {shown}");
+    }
+    // Acknowledging releases it, to every output.
+    let out = bob.run(&["read", &id, "--accept", "--json"]);
+    assert_success(&out, "read --accept");
+    let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(read["message"]["text"], secret);
+    assert_eq!(read["message"]["withheld"], false);
+    let m = &bob.inbox()[0];
+    assert_eq!(m["text"], secret);
+    assert_eq!(m["withheld"], false);
 
     // A second sync finds nothing new and does not duplicate.
     assert_success(&bob.run(&["sync"]), "second sync");
@@ -102,14 +135,21 @@ fn live_delivery_to_a_connected_client() {
     let line = String::from_utf8(out.stdout).unwrap();
     let m: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
     assert_eq!(m["id"], id.as_str());
-    assert_eq!(m["text"], "live one");
     assert_eq!(m["verified"], true);
+    // Pushed live, it is still withheld until the handling is acknowledged.
+    assert_eq!(m["text"], serde_json::Value::Null);
+    assert_eq!(m["withheld"], true);
+    assert!(!line.contains("live one"), "{line}");
     // It was stored and acknowledged: a later sync brings nothing new.
     let out = bob.run(&["sync", "--json"]);
     assert_success(&out, "sync");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["received"].as_array().unwrap().len(), 0);
     assert_eq!(bob.inbox().len(), 1);
+    let out = bob.run(&["read", &id, "--accept", "--json"]);
+    assert_success(&out, "read --accept");
+    let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(read["message"]["text"], "live one");
 }
 
 #[test]

@@ -30,10 +30,37 @@ fn check_config(path: &Path) -> std::process::Output {
         .unwrap()
 }
 
+/// A network root key of no network, for the tests' configurations.
+const TEST_ROOT: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+
+/// `deploy/NAME` with its example root key replaced by [`TEST_ROOT`], as an
+/// operator fills it in, written into `dir`.
+fn filled_in(dir: &Path, name: &str) -> PathBuf {
+    let text = std::fs::read_to_string(deploy(name)).unwrap();
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        text.replace(liaison_relay::config::EXAMPLE_ROOT_KEY, TEST_ROOT),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn the_example_root_key_is_refused_with_what_to_put_there() {
+    let out = check_config(&deploy("relay.prod.toml"));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("root_key"), "{err}");
+    assert!(err.contains("belongs to no network"), "{err}");
+    assert!(err.contains("liaison-admin root show"), "{err}");
+}
+
 #[test]
 fn example_configurations_pass_check_config() {
+    let dir = TempDir::new("examples");
     for name in ["relay.prod.toml", "relay.dev.toml"] {
-        let out = check_config(&deploy(name));
+        let out = check_config(&filled_in(dir.path(), name));
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -43,10 +70,12 @@ fn example_configurations_pass_check_config() {
         assert!(stdout.contains(": ok"), "{stdout}");
     }
     // Production: metrics off and JSON logs; development: metrics on.
-    let prod = String::from_utf8(check_config(&deploy("relay.prod.toml")).stdout).unwrap();
+    let prod =
+        String::from_utf8(check_config(&filled_in(dir.path(), "relay.prod.toml")).stdout).unwrap();
     assert!(prod.contains("metrics: off"), "{prod}");
     assert!(prod.contains("log format: Json"), "{prod}");
-    let dev = String::from_utf8(check_config(&deploy("relay.dev.toml")).stdout).unwrap();
+    let dev =
+        String::from_utf8(check_config(&filled_in(dir.path(), "relay.dev.toml")).stdout).unwrap();
     assert!(
         dev.contains("metrics: http://127.0.0.1:9464/metrics"),
         "{dev}"
@@ -56,7 +85,7 @@ fn example_configurations_pass_check_config() {
 #[test]
 fn check_config_names_the_key_and_the_line() {
     let dir = TempDir::new("cfg");
-    let base = std::fs::read_to_string(deploy("relay.prod.toml")).unwrap();
+    let base = std::fs::read_to_string(filled_in(dir.path(), "relay.prod.toml")).unwrap();
     let cases = [
         (
             "[limits]\nmax_frame = 999999999\n",
@@ -98,7 +127,7 @@ fn dev_like_config(dir: &Path, extra: &str) -> PathBuf {
     std::fs::write(
         &path,
         format!(
-            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nroot_key = \"5f94e10e0ac7dd9bdc2e53f0294856235b98b7ab8a44012dc66daa3336f55c6a\"\n{extra}",
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nroot_key = \"{TEST_ROOT}\"\n{extra}",
             data.display()
         ),
     )
@@ -264,4 +293,57 @@ fn recv_notify(socket: &UnixDatagram, buf: &mut [u8]) -> std::io::Result<usize> 
             other => return other,
         }
     }
+}
+
+/// What `cert-fingerprint` and `log-keys` print goes into `liaison-admin
+/// bundle` as printed: the pin as the value of --cert-sha256, the log keys
+/// as the whole option words.
+#[test]
+fn log_keys_and_the_pin_paste_into_liaison_admin_bundle() {
+    let dir = TempDir::new("bundle-from-relay");
+    let config = dev_like_config(dir.path(), "");
+    let run = |args: &[&str]| {
+        let out = Command::new(bin("liaison-relay"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let pin = run(&["cert-fingerprint"]);
+    let keys = run(&["log-keys"]);
+    let words: Vec<&str> = keys.split_whitespace().collect();
+    assert_eq!(words.len(), 4, "{keys}");
+    assert_eq!(
+        (words[0], words[2]),
+        ("--directory-log-key", "--event-log-key")
+    );
+    let bundle = dir.path().join("bundle.toml");
+    let out = Command::new(bin("liaison-admin"))
+        .args([
+            "bundle",
+            "--root-key",
+            TEST_ROOT,
+            "--relay",
+            "127.0.0.1:7443",
+        ])
+        .args(["--cert-sha256", pin.trim()])
+        .args(&words)
+        .arg("--out")
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    assert!(text.contains(words[1]) && text.contains(words[3]), "{text}");
 }

@@ -37,6 +37,11 @@ const EXIT_USAGE: u8 = 2;
 
 /// Liaison administration: the network root's offline ceremony and each
 /// country authority's directory (focal points, devices, roles).
+///
+/// The root and authority keys are kept encrypted under a passphrase, asked
+/// for when a key is used (or taken from LIAISON_ADMIN_PASSPHRASE, for
+/// scripts). A development network's keys (liaison-relay dev) are the one
+/// exception: written in the clear and marked so.
 #[derive(Parser, Debug)]
 #[command(name = "liaison-admin", version)]
 struct Cli {
@@ -97,6 +102,9 @@ enum Command {
     /// A country authority's own key: create it, install its certificate.
     #[command(subcommand)]
     Authority(AuthorityCommand),
+    /// Encrypt a key file kept in the clear, or change a key's passphrase.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Publish root-signed authority certificates and revocations to the
     /// relay (carried from the offline root machine).
     Publish {
@@ -220,8 +228,8 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum RootCommand {
-    /// Create the network root key (hex seed, owner-only). Prints the public
-    /// key that goes in every bundle.
+    /// Create the network root key, encrypted under a new passphrase
+    /// (owner-only). Prints the public key that goes in every bundle.
     Init {
         /// Where to write the root key (never overwritten).
         #[arg(long)]
@@ -289,8 +297,9 @@ enum RootCommand {
 
 #[derive(Subcommand, Debug)]
 enum AuthorityCommand {
-    /// Create a new authority key (owner-only) and the request file to carry
-    /// to the network root, KEY.request.
+    /// Create a new authority key, encrypted under a new passphrase
+    /// (owner-only), and the request file to carry to the network root,
+    /// KEY.request.
     Keygen {
         /// The country the authority speaks for (ISO 3166-1 alpha-2).
         #[arg(long, value_parser = parse_country)]
@@ -330,6 +339,25 @@ enum AuthorityCommand {
         /// Where to write the certificate (never overwritten).
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCommand {
+    /// Encrypt a root or authority key file that is in the clear (written
+    /// by an earlier release, or a development network's) under a new
+    /// passphrase, in place.
+    Seal {
+        /// The key file.
+        file: PathBuf,
+    },
+    /// Change the passphrase of an encrypted key file, in place. Without a
+    /// terminal, the current passphrase is taken from
+    /// LIAISON_ADMIN_PASSPHRASE and the new one from
+    /// LIAISON_ADMIN_NEW_PASSPHRASE.
+    ChangePassphrase {
+        /// The key file.
+        file: PathBuf,
     },
 }
 
@@ -416,7 +444,7 @@ fn warn(text: &str) {
 
 /// The authority key and bundle, checked against each other.
 fn load(auth: &Authority) -> Result<(AuthorityKeyFile, Bundle)> {
-    let key = admin::load_authority(&auth.authority)?;
+    let key = admin::load_authority(&auth.authority, &mut ask_passphrase)?;
     let bundle = admin::load_bundle(&auth.bundle)?;
     Ok((key, bundle))
 }
@@ -439,7 +467,7 @@ async fn run(cli: Cli) -> Result<()> {
             valid_days,
             request,
         } => {
-            let auth = admin::load_authority(&authority)?;
+            let auth = admin::load_authority(&authority, &mut ask_passphrase)?;
             let bundle = admin::load_bundle(&bundle)?;
             let (_, req) = admin::load_enrolment_request(&request)?;
             admin::enrol(&bundle, &auth, &req, version, valid_days, current_time()).await?;
@@ -496,6 +524,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Root(cmd) => root(json, cmd),
         Command::Authority(cmd) => authority(json, cmd),
+        Command::Key(cmd) => key(json, cmd),
         Command::Publish { bundle, files } => {
             let bundle = admin::load_bundle(&bundle)?;
             let mut done = Vec::new();
@@ -702,8 +731,11 @@ fn root(json: bool, cmd: RootCommand) -> Result<()> {
     let at = current_time();
     match cmd {
         RootCommand::Init { out } => {
+            admin::check_absent(&[&out])?;
             let root = admin::new_secret_key()?;
-            admin::write_new_file(&out, &admin::root_key_text(&root), true)?;
+            let passphrase = new_passphrase(&out, PASSPHRASE_ENV)?;
+            let sealed = admin::seal_key_text(&admin::root_key_text(&root), &passphrase)?;
+            admin::write_new_file(&out, &sealed, true)?;
             let pk = root.public_key();
             if json {
                 emit_json(
@@ -712,7 +744,7 @@ fn root(json: bool, cmd: RootCommand) -> Result<()> {
                 );
             } else {
                 emit(&format!(
-                    "Wrote the network root key to {} (owner-only). Keep it offline.",
+                    "Wrote the network root key to {} (encrypted under your passphrase, owner-only). Keep it offline, and the passphrase apart from it.",
                     out.display()
                 ));
                 emit(&format!("public key:  {}", pk.to_hex()));
@@ -724,7 +756,7 @@ fn root(json: bool, cmd: RootCommand) -> Result<()> {
             Ok(())
         }
         RootCommand::Show { root } => {
-            let pk = admin::load_root(&root)?.public_key();
+            let pk = admin::load_root(&root, &mut ask_passphrase)?.public_key();
             if json {
                 emit_json(
                     &json!({"public_key": pk.to_hex(), "fingerprint": pk.fingerprint().to_string()}),
@@ -742,7 +774,7 @@ fn root(json: bool, cmd: RootCommand) -> Result<()> {
             serial,
             out,
         } => {
-            let root = admin::load_root(&root)?;
+            let root = admin::load_root(&root, &mut ask_passphrase)?;
             let text = admin::read_text(&request, "authority request")?;
             let (signed_req, _) = admin::parse_authority_request(&text)
                 .with_context(|| request.display().to_string())?;
@@ -764,7 +796,7 @@ fn root(json: bool, cmd: RootCommand) -> Result<()> {
             serial,
             out,
         } => {
-            let root = admin::load_root(&root)?;
+            let root = admin::load_root(&root, &mut ask_passphrase)?;
             let (current, _) = read_certificate(&cert)?;
             let (signed, c) = admin::renew(&root, &current, serial, valid_days, at)?;
             write_certificate(&out, &signed, &c)?;
@@ -783,7 +815,7 @@ fn root(json: bool, cmd: RootCommand) -> Result<()> {
             serial,
             out,
         } => {
-            let root = admin::load_root(&root)?;
+            let root = admin::load_root(&root, &mut ask_passphrase)?;
             let (current, _) = read_certificate(&cert)?;
             let (signed, c) = admin::revoke_authority(&root, &current, serial)?;
             write_certificate(&out, &signed, &c)?;
@@ -838,6 +870,101 @@ fn report_certificate(
     }
 }
 
+/// The passphrase of the key files, for scripts (else asked on the terminal).
+const PASSPHRASE_ENV: &str = "LIAISON_ADMIN_PASSPHRASE";
+/// The new passphrase for `key change-passphrase`, for scripts.
+const NEW_PASSPHRASE_ENV: &str = "LIAISON_ADMIN_NEW_PASSPHRASE";
+/// The shortest new passphrase accepted, in characters.
+const MIN_PASSPHRASE_CHARS: usize = 12;
+
+/// The passphrase of the sealed key file `path`.
+fn ask_passphrase(path: &Path) -> Result<zeroize::Zeroizing<String>, admin::AdminError> {
+    if let Ok(p) = std::env::var(PASSPHRASE_ENV) {
+        return Ok(zeroize::Zeroizing::new(p));
+    }
+    rpassword::prompt_password(format!("Passphrase for {}: ", path.display()))
+        .map(zeroize::Zeroizing::new)
+        .map_err(|_| {
+            admin::AdminError::Passphrase(format!(
+                "{} is encrypted: run this in a terminal to be asked for its passphrase, or set {PASSPHRASE_ENV}",
+                path.display()
+            ))
+        })
+}
+
+/// A new passphrase for the key file `path`: from `env` if set, else asked
+/// twice on the terminal.
+fn new_passphrase(path: &Path, env: &str) -> Result<zeroize::Zeroizing<String>> {
+    let p = match std::env::var(env) {
+        Ok(p) => zeroize::Zeroizing::new(p),
+        Err(_) => {
+            let ask = |prompt: String| {
+                rpassword::prompt_password(prompt).map(zeroize::Zeroizing::new).map_err(|_| {
+                    admin::AdminError::Passphrase(format!(
+                        "{} is to be encrypted under a new passphrase: run this in a terminal to be asked for it, or set {env}",
+                        path.display()
+                    ))
+                })
+            };
+            let p = ask(format!("New passphrase for {}: ", path.display()))?;
+            let again = ask("Repeat the new passphrase: ".to_owned())?;
+            if *p != *again {
+                return Err(admin::AdminError::Passphrase(
+                    "the two passphrases differ; nothing was written".into(),
+                )
+                .into());
+            }
+            p
+        }
+    };
+    if p.chars().count() < MIN_PASSPHRASE_CHARS {
+        return Err(admin::AdminError::Passphrase(format!(
+            "the new passphrase is too short: use at least {MIN_PASSPHRASE_CHARS} characters (a few unrelated words are easy to remember); nothing was written"
+        ))
+        .into());
+    }
+    Ok(p)
+}
+
+fn key(json: bool, cmd: KeyCommand) -> Result<()> {
+    let (file, sealed_before) = match cmd {
+        KeyCommand::Seal { file } => {
+            let mut refuse = |_: &Path| -> Result<zeroize::Zeroizing<String>, admin::AdminError> {
+                Err(admin::AdminError::AlreadySealed { path: file.clone() })
+            };
+            let current = admin::read_key_text(&file, "key", &mut refuse)?;
+            let plain = admin::canonical_key_text(&current.text).with_context(|| {
+                format!("{} is not a root or authority key file", file.display())
+            })?;
+            let passphrase = new_passphrase(&file, PASSPHRASE_ENV)?;
+            let sealed = admin::seal_key_text(&plain, &passphrase)?;
+            admin::replace_secret_file(&file, &zeroize::Zeroizing::new(sealed))?;
+            (file, false)
+        }
+        KeyCommand::ChangePassphrase { file } => {
+            let current = admin::read_key_text(&file, "key", &mut ask_passphrase)?;
+            if current.passphrase().is_none() {
+                return Err(admin::AdminError::Unsealed { path: file }.into());
+            }
+            let passphrase = new_passphrase(&file, NEW_PASSPHRASE_ENV)?;
+            let sealed = admin::seal_key_text(&current.text, &passphrase)?;
+            admin::replace_secret_file(&file, &zeroize::Zeroizing::new(sealed))?;
+            (file, true)
+        }
+    };
+    if json {
+        emit_json(&json!({"file": file.display().to_string(), "sealed": true}));
+    } else if sealed_before {
+        emit(&format!("Changed the passphrase of {}.", file.display()));
+    } else {
+        emit(&format!(
+            "Encrypted {} under the new passphrase. Delete any copy kept in the clear (backups included).",
+            file.display()
+        ));
+    }
+    Ok(())
+}
+
 fn authority(json: bool, cmd: AuthorityCommand) -> Result<()> {
     let at = current_time();
     match cmd {
@@ -846,7 +973,10 @@ fn authority(json: bool, cmd: AuthorityCommand) -> Result<()> {
             admin::check_absent(&[&out, &req_path])?;
             let pending = admin::keygen(country, &name, admin::new_secret_key()?)?;
             let request = pending.request(at);
-            admin::write_new_file(&out, &zeroize::Zeroizing::new(pending.to_toml()), true)?;
+            let passphrase = new_passphrase(&out, PASSPHRASE_ENV)?;
+            let sealed =
+                admin::seal_key_text(&zeroize::Zeroizing::new(pending.to_toml()), &passphrase)?;
+            admin::write_new_file(&out, &sealed, true)?;
             admin::write_new_file(
                 &req_path,
                 &armor_wire(ArmorKind::AuthorityRequest, &request),
@@ -860,7 +990,7 @@ fn authority(json: bool, cmd: AuthorityCommand) -> Result<()> {
                 );
             } else {
                 emit(&format!(
-                    "Wrote the {country} authority key to {} (owner-only, not yet certified)",
+                    "Wrote the {country} authority key to {} (encrypted under your passphrase, owner-only, not yet certified)",
                     out.display()
                 ));
                 emit(&format!(
@@ -875,15 +1005,28 @@ fn authority(json: bool, cmd: AuthorityCommand) -> Result<()> {
             Ok(())
         }
         AuthorityCommand::Install { key, cert, bundle } => {
-            let key_text = zeroize::Zeroizing::new(admin::read_text(&key, "authority key")?);
+            let key_text = admin::read_key_text(&key, "authority key", &mut ask_passphrase)?;
             let (signed, _) = read_certificate(&cert)?;
             let root = match &bundle {
                 Some(b) => Some(admin::load_bundle(b)?.root()?),
                 None => None,
             };
-            let file = admin::install(&key_text, &signed, root.as_ref(), at)
+            let file = admin::install(&key_text.text, &signed, root.as_ref(), at)
                 .with_context(|| format!("installing {} in {}", cert.display(), key.display()))?;
-            admin::replace_secret_file(&key, &zeroize::Zeroizing::new(file.to_toml()))?;
+            // The key stays as it was kept: sealed under the same passphrase,
+            // or a development network's in the clear; a clear key of an
+            // earlier release is sealed now.
+            let text = match &key_text.protection {
+                admin::Protection::Sealed(p) => {
+                    admin::seal_key_text(&zeroize::Zeroizing::new(file.to_toml()), p)?
+                }
+                admin::Protection::Development => file.to_development_toml(),
+                admin::Protection::Clear => admin::seal_key_text(
+                    &zeroize::Zeroizing::new(file.to_toml()),
+                    &new_passphrase(&key, PASSPHRASE_ENV)?,
+                )?,
+            };
+            admin::replace_secret_file(&key, &zeroize::Zeroizing::new(text))?;
             let c = file.certificate.decode_unverified()?;
             if json {
                 emit_json(&CertificateView::new(&c).with(
@@ -910,7 +1053,7 @@ fn authority(json: bool, cmd: AuthorityCommand) -> Result<()> {
             Ok(())
         }
         AuthorityCommand::Show { key } => {
-            let f = admin::load_authority(&key)?;
+            let f = admin::load_authority(&key, &mut ask_passphrase)?;
             let c = f.certificate.decode_unverified()?;
             let v = CertificateView::new(&c)
                 .with(&json!({"certified_by": f.certificate.signer().fingerprint().to_string()}));
@@ -922,7 +1065,7 @@ fn authority(json: bool, cmd: AuthorityCommand) -> Result<()> {
             Ok(())
         }
         AuthorityCommand::ExportCert { key, out } => {
-            let f = admin::load_authority(&key)?;
+            let f = admin::load_authority(&key, &mut ask_passphrase)?;
             let c = f.certificate.decode_unverified()?;
             write_certificate(&out, &f.certificate, &c)?;
             if json {

@@ -194,6 +194,10 @@ enum Command {
         /// Bundle of the relay to ask for a consistency proof.
         #[arg(long)]
         bundle: Option<PathBuf>,
+        /// An export of the log (`liaison-audit export`): its entries prove
+        /// the two checkpoints consistent offline, with no relay.
+        #[arg(long, value_name = "DIR")]
+        export: Option<PathBuf>,
     },
     /// Run a witness: verify each log's latest checkpoint and its
     /// consistency with the last one this witness cosigned, then cosign it
@@ -333,11 +337,17 @@ async fn run(cli: Cli) -> Result<Outcome> {
             b,
             log_key,
             bundle,
+            export,
         } => {
             let bundle = bundle.as_deref().map(audit::load_bundle).transpose()?;
-            let report =
-                audit::compare_checkpoint_files(&a, &b, log_key.as_deref(), bundle.as_ref())
-                    .await?;
+            let report = audit::compare_checkpoint_files(
+                &a,
+                &b,
+                log_key.as_deref(),
+                bundle.as_ref(),
+                export.as_deref(),
+            )
+            .await?;
             Ok(verdict(&report))
         }
         Command::Witness {

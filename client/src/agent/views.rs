@@ -34,6 +34,9 @@ pub struct HandlingView {
     pub conditions: String,
     /// One-line summary.
     pub summary: String,
+    /// What the handling asks of the reader, in plain words, one line per
+    /// rule.
+    pub explained: Vec<String>,
     /// The canonical text form.
     pub text: String,
 }
@@ -48,6 +51,7 @@ impl From<&Handling> for HandlingView {
             purposes: h.purposes.clone(),
             conditions: h.conditions.clone(),
             summary: h.summary(),
+            explained: h.explain(),
             text: h.to_text(),
         }
     }
@@ -68,9 +72,14 @@ pub struct MessageView {
     pub stored_at: String,
     /// Conversation id.
     pub conversation: String,
-    /// The text (empty while the handling is not acknowledged, when
-    /// rejected or destroyed).
-    pub text: String,
+    /// The text; `None` while the handling is not acknowledged (then
+    /// `withheld` is true), when rejected, or after the content was
+    /// destroyed.
+    pub text: Option<String>,
+    /// The content is held back until this focal point acknowledges the
+    /// originator's handling (`liaison read ID --accept`), which sends the
+    /// originator a signed receipt.
+    pub withheld: bool,
     /// Signature and sender's record verified.
     pub verified: bool,
     /// Why it was rejected.
@@ -112,7 +121,8 @@ impl From<&StoredMessage> for MessageView {
             sent_at: m.sent_at.to_rfc3339(),
             stored_at: m.stored_at.to_rfc3339(),
             conversation: m.conversation.to_hex(),
-            text: m.text.clone(),
+            text: m.visible_text().map(str::to_owned),
+            withheld: m.withheld(),
             verified: m.verified,
             error: m.error.clone(),
             handling: HandlingView::from(&m.handling),

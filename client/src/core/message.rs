@@ -165,6 +165,32 @@ pub struct StoredMessage {
 }
 
 impl StoredMessage {
+    /// Whether the content stays hidden until this focal point acknowledges
+    /// the originator's handling (`read ID --accept`): every received,
+    /// verified message whose content still exists, except receipts and
+    /// consent traffic, which carry no content of the originator's.
+    pub fn withheld(&self) -> bool {
+        self.direction == Direction::In
+            && self.verified
+            && self.destroyed_at.is_none()
+            && self.acknowledged_at.is_none()
+            && !matches!(
+                self.kind,
+                MessageKind::Receipts | MessageKind::ConsentRequest | MessageKind::ConsentDecision
+            )
+    }
+
+    /// The text a reader may see now: none while the handling is not
+    /// acknowledged, after the content was destroyed, or when the message
+    /// was rejected.
+    pub fn visible_text(&self) -> Option<&str> {
+        if self.withheld() || self.destroyed_at.is_some() || !self.verified {
+            None
+        } else {
+            Some(&self.text)
+        }
+    }
+
     /// A message this focal point sends, before the relay accepted it.
     /// `signed_payload` is the canonical encoding of the signed `payload`.
     pub fn outgoing(payload: &Payload, signed_payload: Vec<u8>) -> StoredMessage {
@@ -285,5 +311,54 @@ mod tests {
         }
         let unknown = postcard::to_allocvec(&"poll".to_owned()).unwrap();
         assert!(postcard::from_bytes::<MessageKind>(&unknown).is_err());
+    }
+
+    #[test]
+    fn content_is_withheld_until_the_handling_is_acknowledged() {
+        let to = DirectoryId::parse("th.dsi.bob").unwrap();
+        let mut m = StoredMessage::rejected(
+            MessageId([7; 16]),
+            "ph.pnp.maria".into(),
+            &to,
+            Timestamp(1),
+            Timestamp(2),
+            "x".into(),
+        );
+        // Rejected: nothing to show, and nothing to acknowledge.
+        assert!(!m.withheld());
+        assert_eq!(m.visible_text(), None);
+
+        m.verified = true;
+        m.error = None;
+        m.text = "Pier 7 at 0400".into();
+        assert!(m.withheld());
+        assert_eq!(m.visible_text(), None);
+
+        // Receipts and consent traffic carry no originator content.
+        for kind in [
+            MessageKind::Receipts,
+            MessageKind::ConsentRequest,
+            MessageKind::ConsentDecision,
+        ] {
+            let other = StoredMessage { kind, ..m.clone() };
+            assert!(!other.withheld(), "{kind}");
+        }
+
+        m.acknowledged_at = Some(Timestamp(3));
+        assert!(!m.withheld());
+        assert_eq!(m.visible_text(), Some("Pier 7 at 0400"));
+
+        m.destroyed_at = Some(Timestamp(4));
+        assert_eq!(m.visible_text(), None);
+
+        // What this focal point sent is its own to read.
+        let sent = StoredMessage {
+            direction: Direction::Out,
+            acknowledged_at: None,
+            destroyed_at: None,
+            ..m
+        };
+        assert!(!sent.withheld());
+        assert_eq!(sent.visible_text(), Some("Pier 7 at 0400"));
     }
 }

@@ -108,9 +108,10 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
-    /// Print the C2SP verifier keys of the relay's two transparency logs,
-    /// which go in the bundle (generating the log signing keys if they do
-    /// not exist yet).
+    /// Print the C2SP verifier keys of the relay's two transparency logs as
+    /// the options of `liaison-admin bundle` (--directory-log-key K
+    /// --event-log-key K), generating the log signing keys if they do not
+    /// exist yet.
     LogKeys {
         /// The relay configuration (TOML).
         #[arg(long, value_name = "FILE")]
@@ -207,6 +208,9 @@ fn announce(relay: &Relay, dial: SocketAddr) {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    if matches!(cli.command, Command::Run { .. } | Command::Dev { .. }) {
+        liaison_relay::check_test_environment()?;
+    }
     let flag_format = cli.log_format.map(LogFormat::from);
     let init_default = || logging::init(flag_format.unwrap_or_default(), "info");
     match cli.command {
@@ -298,8 +302,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let keys =
                 liaison_relay::checkpoints::load_or_generate_keys(&config.data_dir, &config.logs)?;
+            // Exactly the options `liaison-admin bundle` takes, so the line
+            // can be pasted (or substituted with $(...)) into that command.
+            // Verifier keys are name+hex+base64: no character a shell splits.
             out(&format!(
-                "directory_log_key = \"{}\"\nevent_log_key = \"{}\"\n",
+                "--directory-log-key {} --event-log-key {}\n",
                 keys.vkey(liaison_protocol::frames::LogId::Directory),
                 keys.vkey(liaison_protocol::frames::LogId::Events)
             ))

@@ -248,8 +248,8 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
                 for line in &handling_explained {
                     println!("  * {line}");
                 }
-                if m.acknowledged_at.is_some() || !m.is_incoming() {
-                    println!("\n{}", m.text);
+                if let Some(text) = &m.text {
+                    println!("\n{text}");
                 } else {
                     println!(
                         "\nRun `liaison read {} --accept` to acknowledge this handling (a signed receipt goes to the sender) and read the content.",
@@ -420,17 +420,13 @@ pub fn print_message(m: &MessageView) {
         };
         let body = if m.destroyed_at.is_some() {
             "[content destroyed: retention ended; only its hash is kept]".to_owned()
-        } else if m.is_incoming()
-            && m.acknowledged_at.is_none()
-            && m.kind != "consent-request"
-            && m.kind != "consent-decision"
-        {
+        } else if m.withheld {
             format!(
                 "[handling not yet acknowledged: run `liaison read {}` to see it, then `liaison read {} --accept`]",
                 m.id, m.id
             )
         } else {
-            m.text.replace('\n', "\n  ")
+            m.text.as_deref().unwrap_or_default().replace('\n', "\n  ")
         };
         println!(
             "[{}] {} → {}{origin}  {}\n  handling: {}\n  {}\n",
