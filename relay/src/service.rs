@@ -1201,3 +1201,71 @@ impl Service {
             .await
     }
 }
+
+#[cfg(test)]
+mod replay_tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use liaison_protocol::directory::RecordFormat;
+    use liaison_protocol::{CountryCode, DirectoryId, Timestamp};
+
+    use super::*;
+    use crate::test_support::{key, record, temp_store};
+
+    fn cert(country: &str, k: &liaison_protocol::SecretKey) -> AuthorityCertificate {
+        AuthorityCertificate {
+            country: CountryCode::parse(country).unwrap(),
+            name: format!("{country} authority"),
+            key: k.public_key(),
+            serial: 1,
+            not_before: Timestamp(0),
+            not_after: Timestamp(u64::MAX),
+            revoked: false,
+        }
+    }
+
+    fn legacy(mut r: FocalPointRecord) -> FocalPointRecord {
+        r.format = RecordFormat::Legacy;
+        r.device_proofs = vec![None; r.devices.len()];
+        r
+    }
+
+    /// A store as the previous release wrote it: format 1 records, and a PH
+    /// record listing a Thai officer's device stored after hers (that
+    /// release checked only signing keys, and only against records in force
+    /// at the time). Replayed in log order, the Thai record keeps the device
+    /// although "ph" sorts before "th"; the PH record is refused and named.
+    #[test]
+    fn a_previous_release_store_replays_in_log_order() {
+        let (_dir, store) = temp_store();
+        let (root, th, ph) = (key(1), key(2), key(3));
+        for (c, k) in [("TH", &th), ("PH", &ph)] {
+            let c = cert(c, k);
+            store.put_authority(&c, &Signed::sign(&c, &root)).unwrap();
+        }
+        let alice = legacy(record("th.dsi.alice", 1, &key(10), &[&key(11)]));
+        let squat = legacy(record("ph.pnp.mallory", 1, &key(20), &[&key(11)]));
+        for (r, by) in [(&alice, &th), (&squat, &ph)] {
+            let signed = Signed::sign(r, by);
+            assert_ne!(signed.body_bytes().first(), Some(&0), "format 1 body");
+            store.put_record(r, &signed, &[], 10).unwrap();
+        }
+        let (log, refused) = replay_directory_log(&store, &root.public_key()).unwrap();
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].subject, "ph.pnp.mallory");
+        assert!(matches!(refused[0].error, Refusal::DeviceTaken { .. }));
+        let (dir, _) = log.directory(Timestamp(10));
+        assert_eq!(
+            dir.device_owner(&key(11).public_key())
+                .map(|r| r.id.as_str()),
+            Some("th.dsi.alice")
+        );
+        // The legacy record is in force, and served (only it).
+        let served: Vec<DirectoryId> = log
+            .signed_records()
+            .iter()
+            .map(|s| s.decode_unverified().unwrap().id)
+            .collect();
+        assert_eq!(served, vec![DirectoryId::parse("th.dsi.alice").unwrap()]);
+    }
+}
