@@ -210,6 +210,17 @@ fn unknown_authority(kind: &str, id: &str) -> WireError {
     )
 }
 
+/// How the directory is brought up to date.
+enum DirectoryUpdate {
+    /// Replay the whole directory log (at start).
+    Replay,
+    /// Apply the entry just appended to the log to the current state.
+    Appended(DirectoryEntry),
+    /// Nothing was appended: recompute what is in force now (validity
+    /// periods end even when nothing is published).
+    Refresh,
+}
+
 /// Refusal of a directory entry by the log-ordered directory rules.
 fn refused_entry(kind: &str, id: &str, r: Refused) -> WireError {
     match r.error {
@@ -347,11 +358,23 @@ impl Service {
     }
 
     fn rebuild_directory_blocking(&self) -> Result<(), StoreError> {
+        self.update_directory_blocking(DirectoryUpdate::Replay)
+    }
+
+    fn update_directory_blocking(&self, update: DirectoryUpdate) -> Result<(), StoreError> {
         let now = liaison_clock::now();
         let (authorities, _) = self.store.load_directory()?;
-        // Replayed in log order: the first record to list a device key holds
-        // it, whatever the ids (see liaison_protocol::directory_state).
-        let (log, mut rejected) = replay_directory_log(self.store.as_ref(), &self.root)?;
+        // In log order: the first record to list a device key holds it,
+        // whatever the ids (see liaison_protocol::directory_state).
+        let (log, mut rejected) = match update {
+            DirectoryUpdate::Replay => replay_directory_log(self.store.as_ref(), &self.root)?,
+            DirectoryUpdate::Appended(entry) => {
+                let mut log = self.directory().log.clone();
+                let refused = log.apply(&entry).err();
+                (log, refused.into_iter().collect())
+            }
+            DirectoryUpdate::Refresh => (self.directory().log.clone(), Vec::new()),
+        };
         let (directory, mut not_in_force) = log.directory(now);
         rejected.append(&mut not_in_force);
         let records: Vec<Signed<FocalPointRecord>> =
@@ -397,7 +420,7 @@ impl Service {
     /// periods end even when nothing is published).
     pub async fn refresh_directory(self: &Arc<Self>) -> Result<(), WireError> {
         let _guard = self.publish.lock().await;
-        self.rebuild_directory().await
+        self.update_directory(DirectoryUpdate::Refresh).await
     }
 
     async fn blocking<T: Send + 'static>(
@@ -707,6 +730,7 @@ impl Service {
             })?;
         }
         let _guard = self.publish.lock().await;
+        let entry = DirectoryEntry::Authority(signed.clone());
         let (c, s) = (cert.clone(), signed);
         let outcome = self
             .blocking(move |store| store.put_authority(&c, &s))
@@ -714,7 +738,8 @@ impl Service {
         match outcome {
             PutOutcome::Stored => {
                 tracing::info!(country = %cert.country, serial = cert.serial, revoked = cert.revoked, authority = %fp(&cert.key), "authority certificate published");
-                self.rebuild_directory().await?;
+                self.update_directory(DirectoryUpdate::Appended(entry))
+                    .await?;
                 Ok(Response::Ok)
             }
             PutOutcome::Unchanged => Ok(Response::Ok),
@@ -735,9 +760,11 @@ impl Service {
         }
     }
 
-    async fn rebuild_directory(self: &Arc<Self>) -> Result<(), WireError> {
+    /// Bring the directory up to date; callers hold the publish lock, so
+    /// entries are applied in the order they were appended to the log.
+    async fn update_directory(self: &Arc<Self>, update: DirectoryUpdate) -> Result<(), WireError> {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.rebuild_directory_blocking())
+        tokio::task::spawn_blocking(move || this.update_directory_blocking(update))
             .await
             .map_err(|_| err(ErrorCode::Internal, "directory rebuild task failed"))?
             .map_err(|e| internal(&self.health, &e))
@@ -792,6 +819,7 @@ impl Service {
             })?;
         }
         let max = self.limits.max_prekeys_per_device;
+        let entry = DirectoryEntry::Record(signed.clone());
         let (r, s) = (record.clone(), signed);
         let outcome = self
             .blocking(move |store| store.put_record(&r, &s, &prekeys, max))
@@ -799,7 +827,8 @@ impl Service {
         match outcome {
             PutOutcome::Stored => {
                 tracing::info!(id = %record.id, version = record.version, devices = record.devices.len(), "record published");
-                self.rebuild_directory().await?;
+                self.update_directory(DirectoryUpdate::Appended(entry))
+                    .await?;
                 Ok(Response::Ok)
             }
             PutOutcome::Unchanged => Ok(Response::Ok),
@@ -843,12 +872,14 @@ impl Service {
         }
         drop(dir);
         let _guard = self.publish.lock().await;
+        let entry = DirectoryEntry::Role(signed.clone());
         let (r, s) = (role.clone(), signed);
         let outcome = self.blocking(move |store| store.put_role(&r, &s)).await?;
         match outcome {
             PutOutcome::Stored => {
                 tracing::info!(id = %role.id, version = role.version, holders = role.holders.len(), "role published");
-                self.rebuild_directory().await?;
+                self.update_directory(DirectoryUpdate::Appended(entry))
+                    .await?;
                 Ok(Response::Ok)
             }
             PutOutcome::Unchanged => Ok(Response::Ok),
