@@ -707,8 +707,9 @@ fn refusal_hint(code: ErrorCode) -> &'static str {
     match code {
         ErrorCode::StaleVersion => "a newer version was published meanwhile: run the command again",
         ErrorCode::InvalidRecord | ErrorCode::InvalidSignature => {
-            "the relay checks every signature, validity and the country rule before storing \
-             anything; its message says which check failed"
+            "the relay checks every signature, validity, the country rule and that no device \
+             belongs to another record before storing anything; its message says which check \
+             failed"
         }
         ErrorCode::RateLimited | ErrorCode::ShuttingDown | ErrorCode::Internal => "retry later",
         _ => "see the relay's message above",

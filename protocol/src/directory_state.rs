@@ -18,7 +18,7 @@
 //!
 //! Device proofs ([`crate::directory::device_proof_message`]) are checked
 //! by [`verify_record`] for every device that carries one. A device without
-//! one (records of the previous release, [`RecordFormat::Legacy`], and later
+//! one (records of the previous release, [`crate::directory::RecordFormat::Legacy`], and later
 //! versions carrying such a device over) is accepted when read from the log,
 //! under the same first-holder rule; [`DirectoryState::admit`], the check
 //! made before anything new is written to the log, accepts an unproven
@@ -34,8 +34,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::directory::{
-    AuthorityCertificate, DeviceKeys, Directory, FocalPointRecord, MAX_TEXT, RecordFormat,
-    RecordStatus, RoleRecord, verify_record, verify_role,
+    AuthorityCertificate, DeviceKeys, Directory, FocalPointRecord, MAX_TEXT, RecordStatus,
+    RoleRecord, verify_record, verify_role,
 };
 use crate::ids::{CountryCode, DirectoryId, Timestamp};
 use crate::keys::{PublicKey, VerifyError};
@@ -639,11 +639,6 @@ impl Directory {
         refused.append(&mut not_in_force);
         (dir, refused)
     }
-}
-
-/// Whether `record` was read in the format of the previous release.
-pub fn is_legacy(record: &FocalPointRecord) -> bool {
-    record.format == RecordFormat::Legacy
 }
 
 #[cfg(test)]

@@ -447,8 +447,8 @@ pub const ENROLMENT_REQUEST_FORMAT_2_PREFIX: [u8; 2] = [0, 2];
 
 /// Why a format 1 enrolment request is refused.
 pub const ENROLMENT_REQUEST_FORMAT_1: &str = "this enrolment request was made by an older release \
-     of liaison and carries no device proof; make a new request with this release (liaison \
-     --home NEW_HOME init ...) and enrol that one";
+     of liaison and carries no device proof; the focal point makes a new request with this \
+     release (liaison init, in a new home) and you enrol that one";
 
 impl SignedBody for EnrolmentRequest {
     const DOMAIN: &'static str = "enrolment-request";
