@@ -1,7 +1,8 @@
 //! The verified directory as an authority sees it, and the lookups the
 //! directory commands make in it.
 
-use liaison_protocol::directory::{Directory, FocalPointRecord, Rejected, RoleRecord};
+use liaison_protocol::directory::{Directory, FocalPointRecord, RoleRecord};
+use liaison_protocol::directory_state::Rejected;
 use liaison_protocol::{CountryCode, DirectoryId};
 
 use crate::error::AdminError;

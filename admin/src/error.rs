@@ -361,6 +361,27 @@ pub enum AdminError {
         /// The selector given.
         selector: String,
     },
+    /// An approval the new device has not completed with its proof.
+    #[error(
+        "this approval for {id} has no proof from the new device: the new device must link \
+         with it first"
+    )]
+    DeviceNotLinked {
+        /// The focal point.
+        id: DirectoryId,
+    },
+    /// The new device's proof of possession does not verify.
+    #[error(
+        "the proof of device {} does not verify for {id} and its identity key; refusing to add \
+         the device",
+        device.fingerprint()
+    )]
+    BadDeviceProof {
+        /// The focal point.
+        id: DirectoryId,
+        /// The device.
+        device: PublicKey,
+    },
     /// The device request inside an approval does not verify.
     #[error("the device request inside the approval does not verify: {0}")]
     DeviceRequestSignature(VerifyError),
@@ -629,12 +650,17 @@ impl AdminError {
                 "to take {id} out of service use: liaison-admin revoke --id {id} --reason TEXT"
             ),
             E::ApprovalIdentity { .. } | E::NotEndorsed { .. } => APPROVE_ON_IDENTITY.into(),
+            E::DeviceNotLinked { .. } => "on the new device run: liaison --home NEW_HOME \
+                                          device link APPROVAL; then countersign the file it \
+                                          writes, NEW_HOME/device.approval"
+                .into(),
+            E::BadDeviceProof { .. } => {
+                "ask the focal point for a new device request, approval and link".into()
+            }
             E::DeviceRequestTooOld { .. } => {
                 "ask the focal point for a new device request and approval".into()
             }
-            E::AlreadyADevice { .. } => {
-                "nothing to do: the new device can link (liaison device link) and sync".into()
-            }
+            E::AlreadyADevice { .. } => "nothing to do: the new device can sync".into(),
             E::TooManyDevices { .. } => {
                 "remove a device first (liaison-admin revoke-device)".into()
             }
@@ -681,8 +707,9 @@ fn refusal_hint(code: ErrorCode) -> &'static str {
     match code {
         ErrorCode::StaleVersion => "a newer version was published meanwhile: run the command again",
         ErrorCode::InvalidRecord | ErrorCode::InvalidSignature => {
-            "the relay checks every signature, validity and the country rule before storing \
-             anything; its message says which check failed"
+            "the relay checks every signature, validity, the country rule and that no device \
+             belongs to another record before storing anything; its message says which check \
+             failed"
         }
         ErrorCode::RateLimited | ErrorCode::ShuttingDown | ErrorCode::Internal => "retry later",
         _ => "see the relay's message above",

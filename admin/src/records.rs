@@ -10,7 +10,7 @@ use liaison_protocol::armor::{ArmorKind, dearmor_wire};
 use liaison_protocol::bundle::AuthorityKeyFile;
 use liaison_protocol::directory::{
     DEVICE_ENDORSEMENT_DOMAIN, DeviceKeys, Directory, FocalPointRecord, MAX_DEVICES, MAX_TEXT,
-    RecordStatus, RoleRecord, device_endorsement_message,
+    RecordFormat, RecordStatus, RoleRecord, device_endorsement_message, verify_device_proof,
 };
 use liaison_protocol::message::{DeviceApproval, DeviceRequest, EnrolmentRequest};
 use liaison_protocol::{CountryCode, DirectoryId, Signed, Timestamp};
@@ -62,6 +62,8 @@ pub fn record_from_request(
         identity_key: req.identity_key,
         devices: vec![req.device],
         device_endorsements: vec![req.device_endorsement],
+        device_proofs: vec![Some(req.device_proof)],
+        format: RecordFormat::Proofs,
         not_before: Timestamp(at.0.saturating_sub(RECORD_SKEW_MS)),
         not_after: at.plus_millis(valid_days.saturating_mul(DAY_MS)),
         status: RecordStatus::Active,
@@ -75,11 +77,16 @@ fn sign_record(
     record: &FocalPointRecord,
 ) -> Result<Signed<FocalPointRecord>, AdminError> {
     check_jurisdiction(authority.country, "sign", &record.id)?;
+    // Always written in the current format; devices carried over from a
+    // record of the previous release keep an empty proof slot.
+    let mut record = record.clone();
+    record.format = RecordFormat::Proofs;
     record
         .check_wellformed()
         .and_then(|()| record.verify_endorsements())
+        .and_then(|()| record.verify_device_proofs())
         .map_err(AdminError::InvalidRecord)?;
-    Ok(Signed::sign(record, &authority.key))
+    Ok(Signed::sign(&record, &authority.key))
 }
 
 fn next_version(current: u64) -> Result<u64, AdminError> {
@@ -283,6 +290,9 @@ pub fn record_without_device(
     if i < r.device_endorsements.len() {
         r.device_endorsements.remove(i);
     }
+    if i < r.device_proofs.len() {
+        r.device_proofs.remove(i);
+    }
     Ok((sign_record(authority, &r)?, device))
 }
 
@@ -338,6 +348,17 @@ pub fn record_with_device(
             id: current.id.clone(),
             identity: current.identity_key,
         })?;
+    let proof = approval
+        .device_proof
+        .ok_or_else(|| AdminError::DeviceNotLinked {
+            id: current.id.clone(),
+        })?;
+    verify_device_proof(&request.id, &current.identity_key, &request.device, &proof).map_err(
+        |_| AdminError::BadDeviceProof {
+            id: current.id.clone(),
+            device: request.device.signing,
+        },
+    )?;
     let max_age = MAX_DEVICE_REQUEST_AGE_DAYS * DAY_MS;
     if request.created_at.0.saturating_add(max_age) < at.0 {
         return Err(AdminError::DeviceRequestTooOld {
@@ -371,6 +392,7 @@ pub fn record_with_device(
     r.version = next_version(current.version)?;
     r.devices.push(request.device);
     r.device_endorsements.push(approval.endorsement);
+    r.device_proofs.push(Some(proof));
     Ok((sign_record(authority, &r)?, request))
 }
 

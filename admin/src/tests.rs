@@ -1,8 +1,8 @@
 use liaison_protocol::armor::ArmorKind;
 use liaison_protocol::bundle::{AuthorityKeyFile, Bundle, BundleError, PendingAuthorityKey};
 use liaison_protocol::directory::{
-    DeviceKeys, Directory, FocalPointRecord, MAX_TEXT, RecordStatus, endorse_device,
-    verify_authority, verify_record,
+    DeviceKeys, Directory, FocalPointRecord, MAX_TEXT, RecordFormat, RecordStatus, endorse_device,
+    prove_device, verify_authority, verify_record,
 };
 use liaison_protocol::message::{DeviceApproval, DeviceRequest, Prekey};
 use liaison_protocol::{CountryCode, DirectoryId, SecretKey, Signed, Timestamp};
@@ -62,7 +62,14 @@ fn record(id_: &str, identity: &SecretKey, dev: u8) -> FocalPointRecord {
         notes: String::new(),
         identity_key: identity.public_key(),
         device_endorsements: vec![endorse_device(identity, &i, &device(dev))],
+        device_proofs: vec![Some(prove_device(
+            &key(dev),
+            &i,
+            &identity.public_key(),
+            &device(dev),
+        ))],
         devices: vec![device(dev)],
+        format: RecordFormat::Proofs,
         not_before: Timestamp(0),
         not_after: T0.plus_millis(1000 * DAY_MS),
         status: RecordStatus::Active,
@@ -96,6 +103,12 @@ fn approval(id_: &str, identity: &SecretKey, dev: u8, at: Timestamp) -> DeviceAp
         request: Signed::sign(&request, &dk),
         ephemeral: [2; 32],
         sealed_identity: vec![3; 48],
+        device_proof: Some(prove_device(
+            &dk,
+            &id(id_),
+            &identity.public_key(),
+            &device(dev),
+        )),
     }
 }
 

@@ -642,6 +642,15 @@ pub fn describe_file(text: &str) -> Result<Value, AdminError> {
                 "created_at": r.created_at.to_rfc3339(),
                 "prekeys": r.prekeys.len(),
                 "request_signature_valid": DeviceRequest::verify(&a.request).is_ok(),
+                "device_proof_valid": a.device_proof.is_some_and(|proof| {
+                    liaison_protocol::directory::verify_device_proof(
+                        &r.id,
+                        &a.identity_key,
+                        &r.device,
+                        &proof,
+                    )
+                    .is_ok()
+                }),
             })
         }
         ArmorKind::DeviceRequest => {

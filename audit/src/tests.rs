@@ -18,7 +18,9 @@ use crate::proof::{DisclosedLeaf, describe_directory_entry, describe_event, veri
 use crate::report::Report;
 use crate::trust::{Trust, log_of_key_name};
 use crate::verify::{EntryData, LogExport, verify_export, verify_log};
-use liaison_protocol::directory::{DeviceKeys, FocalPointRecord, RecordStatus, endorse_device};
+use liaison_protocol::directory::{
+    DeviceKeys, FocalPointRecord, RecordFormat, RecordStatus, endorse_device, prove_device,
+};
 use liaison_protocol::log::{NoteSigner, inclusion_proof, root};
 use liaison_protocol::{CountryCode, DirectoryId, Signed, Timestamp};
 
@@ -67,7 +69,7 @@ fn record(auth: &SecretKey, id: &str, version: u64, device: u8) -> DirectoryEntr
     DirectoryEntry::Record(Signed::sign(
         &FocalPointRecord {
             country: id.country(),
-            id,
+            id: id.clone(),
             version,
             name: "Officer".into(),
             agency: "DSI".into(),
@@ -79,7 +81,14 @@ fn record(auth: &SecretKey, id: &str, version: u64, device: u8) -> DirectoryEntr
             notes: String::new(),
             identity_key: key(100 + device).public_key(),
             device_endorsements: vec![endorsement],
+            device_proofs: vec![Some(prove_device(
+                &key(device),
+                &id,
+                &key(100 + device).public_key(),
+                &dk,
+            ))],
             devices: vec![dk],
+            format: RecordFormat::Proofs,
             not_before: Timestamp(0),
             not_after: Timestamp(u64::MAX / 2),
             status: RecordStatus::Active,

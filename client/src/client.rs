@@ -43,6 +43,9 @@ use zeroize::Zeroizing;
 
 /// File name of the enrolment request written by `init`.
 pub const ENROLMENT_REQUEST: &str = "enrolment.request";
+/// The completed device approval `liaison device link` writes in the new
+/// device's home, for the authority to countersign.
+pub const DEVICE_APPROVAL: &str = "device.approval";
 /// One-time keys published at enrolment and kept topped up.
 const PREKEY_TARGET: usize = 50;
 /// Refill when the relay holds fewer than this many.
@@ -274,8 +277,14 @@ impl Client {
             time_zone: params.time_zone,
             identity_key: identity.public_key(),
             device: device_keys,
-            device_signature: device
-                .sign(EnrolmentRequest::DEVICE_DOMAIN, &identity.public_key().0),
+            device_proof: device.sign(
+                liaison_protocol::directory::DEVICE_PROOF_DOMAIN,
+                &liaison_protocol::directory::device_proof_message(
+                    &params.id,
+                    &identity.public_key(),
+                    &device_keys,
+                ),
+            ),
             device_endorsement: endorse_device(&identity, &params.id, &device_keys),
             prekeys,
             created_at: now(),
@@ -388,6 +397,7 @@ impl Client {
             endorsement,
             ephemeral,
             sealed_identity,
+            device_proof: None,
         };
         let mut own: Vec<PublicKey> = self.own_devices()?;
         if !own.contains(&req.device.signing) {
@@ -400,13 +410,17 @@ impl Client {
     }
 
     /// On a new device: take the identity key out of an approval made for
-    /// it. The device can send once its authority has countersigned.
-    pub fn link_device(dir: &Path, passphrase: &str, approval_text: &str) -> Result<()> {
+    /// it, and complete the approval with this device's proof of possession
+    /// (over the id, the identity key and this device's keys). Writes the
+    /// completed approval to `HOME/device.approval` for the authority to
+    /// countersign and returns its path. The device can send once its
+    /// authority has countersigned.
+    pub fn link_device(dir: &Path, passphrase: &str, approval_text: &str) -> Result<PathBuf> {
         let home = Home::open(dir, passphrase)?;
         if home.get_secret::<[u8; 32]>("identity")?.is_some() {
             return Err(DeviceError::AlreadyLinked.into());
         }
-        let approval: DeviceApproval = dearmor_wire(ArmorKind::DeviceApproval, approval_text)
+        let mut approval: DeviceApproval = dearmor_wire(ArmorKind::DeviceApproval, approval_text)
             .map_err(DeviceError::NotAnApproval)?;
         let req = DeviceRequest::verify(&approval.request)
             .map_err(DeviceError::ApprovalRequestInvalid)?;
@@ -430,12 +444,27 @@ impl Client {
                 &approval.endorsement,
             )
             .map_err(|_| DeviceError::Endorsement)?;
+        approval.device_proof = Some(device.sign(
+            liaison_protocol::directory::DEVICE_PROOF_DOMAIN,
+            &liaison_protocol::directory::device_proof_message(
+                &req.id,
+                &identity.public_key(),
+                &req.device,
+            ),
+        ));
+        let path = dir.join(DEVICE_APPROVAL);
+        std::fs::write(&path, armor_wire(ArmorKind::DeviceApproval, &approval)).map_err(
+            |source| ClientError::Write {
+                path: path.clone(),
+                source,
+            },
+        )?;
         let mut w = home.write()?;
         w.put_secret("identity", &*identity.to_seed())?;
         w.put_secret("own-devices", &approval.known_devices)?;
         w.remove(Table::Secrets, b"transfer-secret")?;
         w.commit()?;
-        Ok(())
+        Ok(path)
     }
 
     /// Open an existing home.

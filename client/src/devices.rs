@@ -6,15 +6,17 @@
 //!    the request, endorses the device with the identity key, and seals the
 //!    identity key to the request's transfer key (X25519, HKDF-SHA256,
 //!    ChaCha20-Poly1305), writing an approval.
-//! 3. The authority countersigns (`liaison-admin add-device APPROVAL`): a new
-//!    record version lists the device with its endorsement. Every contact
-//!    sees the change on its next sync.
-//! 4. On the new device: `liaison device link APPROVAL` opens the sealed
-//!    identity key with the transfer secret.
+//! 3. On the new device: `liaison device link APPROVAL` opens the sealed
+//!    identity key with the transfer secret, signs the device's proof of
+//!    possession (id, identity key, device keys) and writes the completed
+//!    approval to `NEW_HOME/device.approval`.
+//! 4. The authority countersigns the completed approval (`liaison-admin
+//!    add-device`): a new record version lists the device with its
+//!    endorsement and proof. Every contact sees the change on its next sync.
 //!
-//! The identity key never leaves a device unencrypted, and only the holder
-//! of the identity key can endorse a device: an authority alone cannot add
-//! one to somebody's record.
+//! The identity key never leaves a device unencrypted; only the holder of
+//! the identity key can endorse a device, and only the device can prove it
+//! agreed: an authority alone cannot add a device to anybody's record.
 
 use chacha20poly1305::ChaCha20Poly1305;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -208,6 +210,7 @@ mod tests {
             endorsement: liaison_protocol::Signature([0; 64]),
             ephemeral: eph,
             sealed_identity: sealed,
+            device_proof: None,
         };
         let back = open_identity(&approval, &secret, &identity.public_key())?;
         assert_eq!(back.public_key(), identity.public_key());

@@ -27,7 +27,7 @@ use liaison_protocol::bundle::{AuthorityKeyFile, Bundle, PendingAuthorityKey};
 use liaison_protocol::codec::{Wire, encode_body};
 use liaison_protocol::consent::{ConsentRequest, ConsentScope, Receipt, ReceiptKind};
 use liaison_protocol::directory::{
-    DeviceKeys, FocalPointRecord, RecordStatus, RoleRecord, endorse_device,
+    DeviceKeys, FocalPointRecord, RecordStatus, RoleRecord, endorse_device, prove_device,
 };
 use liaison_protocol::evidence::Evidence;
 use liaison_protocol::frames::{
@@ -46,7 +46,9 @@ use liaison_protocol::message::{
     AttachmentRef, Content, DeviceApproval, DeviceRequest, EnrolmentRequest, Envelope, OlmKind,
     Prekey, SignedPayload,
 };
-use liaison_protocol::{CountryCode, MessageId, PublicKey, SecretKey, Signed, Timestamp};
+use liaison_protocol::{
+    CountryCode, MessageId, PublicKey, SecretKey, Signed, SignedBody, Timestamp,
+};
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
@@ -306,6 +308,7 @@ fn enrolment(identity: &SecretKey, device: &SecretKey) -> Signed<EnrolmentReques
         signing: device.public_key(),
         agreement: [9; 32],
     };
+    let proof = prove_device(device, &id, &identity.public_key(), &dev);
     let r = EnrolmentRequest {
         country: id.country(),
         name: "Nguyễn Văn Lan".into(),
@@ -314,7 +317,7 @@ fn enrolment(identity: &SecretKey, device: &SecretKey) -> Signed<EnrolmentReques
         languages: vec!["vi".into(), "en".into()],
         time_zone: "Asia/Ho_Chi_Minh".into(),
         identity_key: identity.public_key(),
-        device_signature: device.sign(EnrolmentRequest::DEVICE_DOMAIN, &identity.public_key().0),
+        device_proof: proof,
         device_endorsement: endorse_device(identity, &id, &dev),
         device: dev,
         prekeys: vec![prekey(device, 1, false), prekey(device, 2, true)],
@@ -370,6 +373,7 @@ fn main() {
         endorsement: net.alice.sign("device-endorsement", b"x"),
         ephemeral: [5; 32],
         sealed_identity: vec![0xa5; 80],
+        device_proof: Some(net.alice.sign("device-proof", b"x")),
     };
     let pending = PendingAuthorityKey {
         key: net.th.clone(),
@@ -553,12 +557,14 @@ fn main() {
         };
         big.device_endorsements
             .push(endorse_device(&key(40), &big.id, &d));
+        big.device_proofs
+            .push(Some(prove_device(&key(n), &big.id, &big.identity_key, &d)));
         big.devices.push(d);
     }
     big.roles = vec!["my.pdrm.atip-duty".into()];
     big.working_hours = "Isnin-Jumaat 08:00-17:00".into();
     big.notes = "Bahasa Melayu, English".into();
-    put("focal_point_record", "many-devices", encode_body(&big));
+    put("focal_point_record", "many-devices", big.to_body());
     for (i, d) in disclosed.iter().enumerate() {
         put("disclosed_event", &format!("{i}"), d.encode());
         put("event_record", &format!("{i}"), &d.record);

@@ -7,13 +7,21 @@
 //! 3. an authority signs [`FocalPointRecord`]s, only for its own country;
 //!    a record's id starts with that country's code.
 //!
+//! Every device in a record carries two signatures: the identity key's
+//! endorsement (the focal point wants this device) and the device's own
+//! proof of possession (the device agreed to serve this id and identity key),
+//! so an authority can list a device only with the device's consent.
+//!
 //! New versions of a record supersede older ones; a revoked record or device
-//! is never used again. [`Directory`] holds the verified state.
+//! is never used again. The log-ordered rules (who holds a device key,
+//! stickiness of revocations) live in [`crate::directory_state`];
+//! [`Directory`] is a verified snapshot at one time.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::codec::{DecodeError, decode_body, encode_body};
 use crate::ids::{CountryCode, DirectoryId, Timestamp};
 use crate::keys::{PublicKey, SecretKey, Signature, VerifyError};
 use crate::signed::{Signed, SignedBody};
@@ -69,6 +77,29 @@ pub enum RecordStatus {
     },
 }
 
+/// Which signed format a record body is in.
+///
+/// - [`RecordFormat::Legacy`] (format 1): the body written by releases before
+///   device proofs, a bare postcard encoding with no proofs. Still read, so
+///   directories, stores and homes written then keep working; its devices
+///   count as unproven (see [`crate::directory_state`] for what they may do).
+/// - [`RecordFormat::Proofs`] (format 2): the bytes `00 02` followed by the
+///   postcard encoding of the record with [`FocalPointRecord::device_proofs`].
+///   A format 1 body never starts with `00`: its first field is a non-empty
+///   id, whose length prefix is at least 1.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum RecordFormat {
+    /// Format 1, before device proofs. Only for records read from, or
+    /// fixtures of, the previous release.
+    Legacy,
+    /// Format 2, with a proof slot per device. What this release signs.
+    #[default]
+    Proofs,
+}
+
+/// First two bytes of a format 2 record body.
+pub const RECORD_FORMAT_2_PREFIX: [u8; 2] = [0, 2];
+
 /// A focal point's directory entry, signed by its country's authority.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FocalPointRecord {
@@ -102,17 +133,113 @@ pub struct FocalPointRecord {
     /// [`device_endorsement_message`]: a device is only trusted if the focal
     /// point itself endorsed it and its authority countersigned the record.
     pub device_endorsements: Vec<Signature>,
+    /// For each device (same order), the device's own signature over
+    /// [`device_proof_message`], made on the device when it asked to join.
+    /// `None` only for a device the same id already held before device
+    /// proofs existed (records of [`RecordFormat::Legacy`], and later
+    /// versions that carry such a device over).
+    pub device_proofs: Vec<Option<Signature>>,
     /// Start of validity.
     pub not_before: Timestamp,
     /// End of validity.
     pub not_after: Timestamp,
     /// Active or revoked.
     pub status: RecordStatus,
+    /// The signed format this value was read from or will be written in.
+    /// Not a field of the body: format 2 is marked by its prefix.
+    #[serde(skip)]
+    pub format: RecordFormat,
+}
+
+/// The body of a format 1 record, as the previous release wrote it.
+#[derive(Serialize, Deserialize)]
+struct LegacyRecordBody {
+    id: DirectoryId,
+    version: u64,
+    country: CountryCode,
+    name: String,
+    agency: String,
+    unit: String,
+    roles: Vec<String>,
+    languages: Vec<String>,
+    time_zone: String,
+    working_hours: String,
+    notes: String,
+    identity_key: PublicKey,
+    devices: Vec<DeviceKeys>,
+    device_endorsements: Vec<Signature>,
+    not_before: Timestamp,
+    not_after: Timestamp,
+    status: RecordStatus,
 }
 
 impl SignedBody for FocalPointRecord {
     const DOMAIN: &'static str = "focal-point-record";
-    const MAX_BODY: usize = 8 * 1024;
+    const MAX_BODY: usize = 10 * 1024;
+
+    fn to_body(&self) -> Vec<u8> {
+        match self.format {
+            RecordFormat::Proofs => {
+                let mut out = RECORD_FORMAT_2_PREFIX.to_vec();
+                out.extend_from_slice(&encode_body(self));
+                out
+            }
+            RecordFormat::Legacy => encode_body(&LegacyRecordBody {
+                id: self.id.clone(),
+                version: self.version,
+                country: self.country,
+                name: self.name.clone(),
+                agency: self.agency.clone(),
+                unit: self.unit.clone(),
+                roles: self.roles.clone(),
+                languages: self.languages.clone(),
+                time_zone: self.time_zone.clone(),
+                working_hours: self.working_hours.clone(),
+                notes: self.notes.clone(),
+                identity_key: self.identity_key,
+                devices: self.devices.clone(),
+                device_endorsements: self.device_endorsements.clone(),
+                not_before: self.not_before,
+                not_after: self.not_after,
+                status: self.status.clone(),
+            }),
+        }
+    }
+
+    fn from_body(body: &[u8]) -> Result<Self, DecodeError> {
+        match body {
+            [0, 2, rest @ ..] => {
+                let mut r: FocalPointRecord = decode_body(rest)?;
+                r.format = RecordFormat::Proofs;
+                Ok(r)
+            }
+            [0, v, ..] => Err(DecodeError::UnsupportedVersion(*v)),
+            _ => {
+                let l: LegacyRecordBody = decode_body(body)?;
+                Ok(FocalPointRecord {
+                    device_proofs: vec![None; l.devices.len()],
+                    id: l.id,
+                    version: l.version,
+                    country: l.country,
+                    name: l.name,
+                    agency: l.agency,
+                    unit: l.unit,
+                    roles: l.roles,
+                    languages: l.languages,
+                    time_zone: l.time_zone,
+                    working_hours: l.working_hours,
+                    notes: l.notes,
+                    identity_key: l.identity_key,
+                    devices: l.devices,
+                    device_endorsements: l.device_endorsements,
+                    not_before: l.not_before,
+                    not_after: l.not_after,
+                    status: l.status,
+                    format: RecordFormat::Legacy,
+                })
+            }
+        }
+    }
 }
 
 impl FocalPointRecord {
@@ -145,6 +272,27 @@ impl FocalPointRecord {
                 "every device needs one endorsement",
             ));
         }
+        if self.device_proofs.len() != self.devices.len() {
+            return Err(VerifyError::Inconsistent(
+                "every device needs one proof slot",
+            ));
+        }
+        if self.format == RecordFormat::Legacy && self.device_proofs.iter().any(Option::is_some) {
+            return Err(VerifyError::Inconsistent(
+                "a format 1 record cannot carry device proofs",
+            ));
+        }
+        for (i, d) in self.devices.iter().enumerate() {
+            let later = self.devices.get(i + 1..).unwrap_or(&[]);
+            if later
+                .iter()
+                .any(|e| e.signing == d.signing || e.agreement == d.agreement)
+            {
+                return Err(VerifyError::Inconsistent(
+                    "a record lists the same device key twice",
+                ));
+            }
+        }
         if self.not_after <= self.not_before {
             return Err(VerifyError::Inconsistent("empty validity period"));
         }
@@ -165,6 +313,33 @@ impl FocalPointRecord {
                 })?;
         }
         Ok(())
+    }
+
+    /// Check every device proof the record carries: each was made by the
+    /// device's own key over this id, this identity key and the device's
+    /// keys. Devices without a proof are left to the caller
+    /// ([`FocalPointRecord::unproven_devices`]).
+    pub fn verify_device_proofs(&self) -> Result<(), VerifyError> {
+        for (d, proof) in self.devices.iter().zip(&self.device_proofs) {
+            if let Some(sig) = proof {
+                verify_device_proof(&self.id, &self.identity_key, d, sig).map_err(|_| {
+                    VerifyError::Inconsistent(
+                        "a device's proof of possession does not verify (the device did not \
+                         agree to join this id with this identity key)",
+                    )
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Devices listed without a proof of possession.
+    pub fn unproven_devices(&self) -> impl Iterator<Item = &DeviceKeys> {
+        self.devices
+            .iter()
+            .zip(&self.device_proofs)
+            .filter(|(_, p)| p.is_none())
+            .map(|(d, _)| d)
     }
 
     /// Whether this record is active at `now`.
@@ -191,6 +366,54 @@ pub fn endorse_device(identity: &SecretKey, id: &DirectoryId, device: &DeviceKey
     identity.sign(
         DEVICE_ENDORSEMENT_DOMAIN,
         &device_endorsement_message(id, device),
+    )
+}
+
+/// Signature domain of device proofs of possession.
+pub const DEVICE_PROOF_DOMAIN: &str = "device-proof";
+
+/// What a device signs, with its own Ed25519 key, to agree to serve `id`
+/// under `identity`: the id, a zero byte, the identity key, the device's
+/// signing key and its agreement key.
+pub fn device_proof_message(
+    id: &DirectoryId,
+    identity: &PublicKey,
+    device: &DeviceKeys,
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(id.as_str().len() + 97);
+    m.extend_from_slice(id.as_str().as_bytes());
+    m.push(0);
+    m.extend_from_slice(&identity.0);
+    m.extend_from_slice(&device.signing.0);
+    m.extend_from_slice(&device.agreement);
+    m
+}
+
+/// Check `proof` against `device`'s own signing key.
+pub fn verify_device_proof(
+    id: &DirectoryId,
+    identity: &PublicKey,
+    device: &DeviceKeys,
+    proof: &Signature,
+) -> Result<(), VerifyError> {
+    device.signing.verify(
+        DEVICE_PROOF_DOMAIN,
+        &device_proof_message(id, identity, device),
+        proof,
+    )
+}
+
+/// Make a device proof with a device key held as a [`SecretKey`] (tools and
+/// tests; clients sign with their Olm account, over the same bytes).
+pub fn prove_device(
+    device_key: &SecretKey,
+    id: &DirectoryId,
+    identity: &PublicKey,
+    device: &DeviceKeys,
+) -> Signature {
+    device_key.sign(
+        DEVICE_PROOF_DOMAIN,
+        &device_proof_message(id, identity, device),
     )
 }
 
@@ -303,159 +526,25 @@ pub fn verify_record(
 ) -> Result<FocalPointRecord, VerifyError> {
     let r = record.verify_by(&authority.key)?;
     r.check_wellformed()?;
-    r.verify_endorsements()?;
     authority.check_country(r.country)?;
+    r.verify_endorsements()?;
+    r.verify_device_proofs()?;
     Ok(r)
 }
 
-/// A problem found while building a [`Directory`]; the offending item is
-/// left out, the rest is kept.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rejected {
-    /// What was rejected (an id, or an authority country).
-    pub subject: String,
-    /// Why.
-    pub error: VerifyError,
-}
-
-/// The verified directory: every authority and record checked at one time.
+/// The verified directory at one time: the records in force, their device
+/// owners, roles and authorities. Built by
+/// [`crate::directory_state::DirectoryState::directory`] (or the
+/// [`Directory::build`] wrapper).
 #[derive(Clone, Debug, Default)]
 pub struct Directory {
-    authorities: BTreeMap<PublicKey, AuthorityCertificate>,
-    records: BTreeMap<DirectoryId, (FocalPointRecord, Signed<FocalPointRecord>)>,
-    roles: BTreeMap<DirectoryId, (RoleRecord, Signed<RoleRecord>)>,
-    devices: BTreeMap<PublicKey, DirectoryId>,
+    pub(crate) authorities: BTreeMap<PublicKey, AuthorityCertificate>,
+    pub(crate) records: BTreeMap<DirectoryId, (FocalPointRecord, Signed<FocalPointRecord>)>,
+    pub(crate) roles: BTreeMap<DirectoryId, (RoleRecord, Signed<RoleRecord>)>,
+    pub(crate) devices: BTreeMap<PublicKey, DirectoryId>,
 }
 
 impl Directory {
-    /// Verify everything against `root` at `now`. Items that fail are
-    /// returned in the second element and left out; for each id only the
-    /// highest valid version is kept.
-    pub fn build(
-        root: &PublicKey,
-        authorities: &[Signed<AuthorityCertificate>],
-        records: &[Signed<FocalPointRecord>],
-        roles: &[Signed<RoleRecord>],
-        now: Timestamp,
-    ) -> (Directory, Vec<Rejected>) {
-        let mut dir = Directory::default();
-        let mut rejected = Vec::new();
-        for a in authorities {
-            match verify_authority(root, a, now) {
-                Ok(c) => {
-                    let keep = dir
-                        .authorities
-                        .get(&c.key)
-                        .is_none_or(|old| old.serial < c.serial);
-                    if keep {
-                        dir.authorities.insert(c.key, c);
-                    }
-                }
-                Err(error) => rejected.push(Rejected {
-                    subject: a
-                        .decode_unverified()
-                        .map(|c| format!("authority {}", c.country))
-                        .unwrap_or_else(|_| "authority ?".into()),
-                    error,
-                }),
-            }
-        }
-        // A revoked-by-serial authority: a newer certificate with revoked=true
-        // fails verify_authority, so also drop keys revoked at any serial.
-        for a in authorities {
-            if let Ok(c) = a.verify_by(root)
-                && c.revoked
-            {
-                dir.authorities.remove(&c.key);
-            }
-        }
-        for r in records {
-            let subject = r
-                .decode_unverified()
-                .map(|x| x.id.to_string())
-                .unwrap_or_else(|_| "?".into());
-            let Some(auth) = dir.authorities.get(r.signer()) else {
-                rejected.push(Rejected {
-                    subject,
-                    error: VerifyError::UnknownAuthority,
-                });
-                continue;
-            };
-            match verify_record(auth, r) {
-                Ok(rec) => {
-                    let newer = dir
-                        .records
-                        .get(&rec.id)
-                        .is_none_or(|(old, _)| old.version < rec.version);
-                    if newer {
-                        dir.records.insert(rec.id.clone(), (rec, r.clone()));
-                    }
-                }
-                Err(error) => rejected.push(Rejected { subject, error }),
-            }
-        }
-        // A device key belongs to one active record only; a second claim is
-        // refused (the earlier id in order keeps it).
-        let mut claimed: Vec<DirectoryId> = Vec::new();
-        for (id, (rec, _)) in &dir.records {
-            if rec.is_active(now) {
-                if rec
-                    .devices
-                    .iter()
-                    .any(|d| dir.devices.contains_key(&d.signing))
-                {
-                    rejected.push(Rejected {
-                        subject: id.to_string(),
-                        error: VerifyError::Inconsistent("lists a device of another focal point"),
-                    });
-                    claimed.push(id.clone());
-                    continue;
-                }
-                for d in &rec.devices {
-                    dir.devices.insert(d.signing, id.clone());
-                }
-            }
-        }
-        for id in claimed {
-            dir.records.remove(&id);
-        }
-        for r in roles {
-            let subject = r
-                .decode_unverified()
-                .map(|x| x.id.to_string())
-                .unwrap_or_else(|_| "?".into());
-            let Some(auth) = dir.authorities.get(r.signer()) else {
-                rejected.push(Rejected {
-                    subject,
-                    error: VerifyError::UnknownAuthority,
-                });
-                continue;
-            };
-            match verify_role(auth, r) {
-                Ok(role) => {
-                    if dir.records.contains_key(&role.id) {
-                        rejected.push(Rejected {
-                            subject,
-                            error: VerifyError::Inconsistent(
-                                "a role id collides with a focal point id",
-                            ),
-                        });
-                        continue;
-                    }
-                    let newer = dir
-                        .roles
-                        .get(&role.id)
-                        .is_none_or(|(old, _)| old.version < role.version);
-                    if newer {
-                        dir.roles.insert(role.id.clone(), (role, r.clone()));
-                    }
-                }
-                Err(error) => rejected.push(Rejected { subject, error }),
-            }
-        }
-        (dir, rejected)
-    }
-
     /// The latest verified record for `id` (active or not).
     pub fn record(&self, id: &DirectoryId) -> Option<&FocalPointRecord> {
         self.records.get(id).map(|(r, _)| r)
@@ -526,6 +615,7 @@ impl Directory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::directory_state::Refusal;
     use crate::keys::SecretKey;
 
     fn key(n: u8) -> SecretKey {
@@ -547,6 +637,10 @@ mod tests {
     pub(crate) fn record(id: &str, identity: &SecretKey, device: &SecretKey) -> FocalPointRecord {
         let id = DirectoryId::parse(id).unwrap_or_else(|_| unreachable!());
         let id_for_endorse = id.clone();
+        let keys = DeviceKeys {
+            signing: device.public_key(),
+            agreement: device.public_key().0,
+        };
         FocalPointRecord {
             country: id.country(),
             id,
@@ -560,21 +654,18 @@ mod tests {
             working_hours: String::new(),
             notes: String::new(),
             identity_key: identity.public_key(),
-            device_endorsements: vec![endorse_device(
-                identity,
+            device_endorsements: vec![endorse_device(identity, &id_for_endorse, &keys)],
+            device_proofs: vec![Some(prove_device(
+                device,
                 &id_for_endorse,
-                &DeviceKeys {
-                    signing: device.public_key(),
-                    agreement: [5; 32],
-                },
-            )],
-            devices: vec![DeviceKeys {
-                signing: device.public_key(),
-                agreement: [5; 32],
-            }],
+                &identity.public_key(),
+                &keys,
+            ))],
+            devices: vec![keys],
             not_before: Timestamp(0),
             not_after: Timestamp(u64::MAX),
             status: RecordStatus::Active,
+            format: RecordFormat::Proofs,
         }
     }
 
@@ -608,7 +699,7 @@ mod tests {
         assert_eq!(rejected.len(), 1);
         assert!(matches!(
             rejected[0].error,
-            VerifyError::CountryMismatch { .. }
+            Refusal::Invalid(VerifyError::CountryMismatch { .. })
         ));
         assert!(dir.device_owner(&key(5).public_key()).is_some());
     }
@@ -642,5 +733,82 @@ mod tests {
         let id = DirectoryId::parse("th.dsi.somchai").unwrap_or_else(|_| unreachable!());
         assert_eq!(dir.record(&id).map(|r| r.version), Some(2));
         assert!(dir.device_owner(&key(5).public_key()).is_none());
+    }
+
+    #[test]
+    fn both_formats_round_trip_and_legacy_bodies_still_verify() {
+        let th = key(2);
+        let current = record("th.dsi.somchai", &key(4), &key(5));
+        let signed = Signed::sign(&current, &th);
+        assert_eq!(
+            signed.body_bytes().get(..2),
+            Some(&RECORD_FORMAT_2_PREFIX[..])
+        );
+        assert_eq!(signed.verify_by(&th.public_key()), Ok(current.clone()));
+
+        let mut legacy = current.clone();
+        legacy.format = RecordFormat::Legacy;
+        legacy.device_proofs = vec![None];
+        let old = Signed::sign(&legacy, &th);
+        assert_ne!(old.body_bytes().first(), Some(&0));
+        let back = old
+            .verify_by(&th.public_key())
+            .unwrap_or_else(|_| unreachable!());
+        assert_eq!(back, legacy);
+        assert_eq!(back.to_body(), old.body_bytes());
+        assert_eq!(back.unproven_devices().count(), 1);
+        assert!(verify_record(&cert("TH", &th), &old).is_ok());
+
+        // An unknown future format is named, not misread.
+        let mut future = signed.body_bytes().to_vec();
+        future[1] = 3;
+        assert_eq!(
+            FocalPointRecord::from_body(&future),
+            Err(DecodeError::UnsupportedVersion(3))
+        );
+    }
+
+    #[test]
+    fn a_proof_binds_id_identity_and_both_device_keys() {
+        let th = key(2);
+        let good = record("th.dsi.somchai", &key(4), &key(5));
+        assert!(verify_record(&cert("TH", &th), &Signed::sign(&good, &th)).is_ok());
+        // The same proof under another id, identity or agreement key fails.
+        let mut other_id = good.clone();
+        other_id.id = DirectoryId::parse("th.dsi.mallory").unwrap_or_else(|_| unreachable!());
+        other_id.device_endorsements =
+            vec![endorse_device(&key(4), &other_id.id, &other_id.devices[0])];
+        let mut other_identity = good.clone();
+        other_identity.identity_key = key(6).public_key();
+        other_identity.device_endorsements =
+            vec![endorse_device(&key(6), &good.id, &good.devices[0])];
+        let mut other_agreement = good.clone();
+        other_agreement.devices[0].agreement = [9; 32];
+        other_agreement.device_endorsements = vec![endorse_device(
+            &key(4),
+            &good.id,
+            &other_agreement.devices[0],
+        )];
+        for bad in [other_id, other_identity, other_agreement] {
+            assert!(matches!(
+                verify_record(&cert("TH", &th), &Signed::sign(&bad, &th)),
+                Err(VerifyError::Inconsistent(m)) if m.contains("proof of possession")
+            ));
+        }
+        // A proof slot per device, and no key twice in one record.
+        let mut missing = good.clone();
+        missing.device_proofs.clear();
+        assert!(missing.check_wellformed().is_err());
+        let mut twice = good.clone();
+        twice.devices.push(DeviceKeys {
+            signing: key(7).public_key(),
+            agreement: good.devices[0].agreement,
+        });
+        twice.device_endorsements.push(good.device_endorsements[0]);
+        twice.device_proofs.push(None);
+        assert!(matches!(
+            twice.check_wellformed(),
+            Err(VerifyError::Inconsistent(m)) if m.contains("twice")
+        ));
     }
 }

@@ -8,7 +8,9 @@
 //! - [`keys`]: Ed25519 keys, domain-separated signatures, fingerprints and
 //!   safety numbers;
 //! - [`directory`]: network root → authority certificate → focal point record
-//!   chain and its verification;
+//!   chain and its verification, device proofs of possession;
+//! - [`directory_state`]: the directory applied entry by entry in log order
+//!   (who holds a device key, final revocations, refusals with reasons);
 //! - [`message`]: the signed payload, the per-device Olm envelope, prekeys and
 //!   enrolment requests;
 //! - [`handling`]: handling codes (TLP 2.0, SIENA H0–H3), their text form,
@@ -30,6 +32,7 @@ pub mod bundle;
 pub mod codec;
 pub mod consent;
 pub mod directory;
+pub mod directory_state;
 pub mod evidence;
 pub mod frames;
 pub mod handling;

@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec::Wire;
+use crate::codec::{DecodeError, Wire};
 use crate::directory::{DeviceKeys, FocalPointRecord, MAX_TEXT};
 use crate::handling::Handling;
 use crate::ids::{ConversationId, CountryCode, DirectoryId, MessageId, Timestamp};
@@ -208,7 +208,10 @@ impl DeviceRequest {
 }
 
 /// A device approval: the identity key's endorsement of the new device, and
-/// the identity key itself sealed to the device's transfer key.
+/// the identity key itself sealed to the device's transfer key. The new
+/// device completes it with its proof of possession when it links
+/// ([`DeviceApproval::device_proof`]); the authority countersigns only a
+/// completed approval.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceApproval {
     /// The request approved (as signed by the new device).
@@ -225,10 +228,62 @@ pub struct DeviceApproval {
     /// The identity key seed, sealed (X25519 + HKDF-SHA256 +
     /// ChaCha20-Poly1305) to `request.transfer_key`.
     pub sealed_identity: Vec<u8>,
+    /// The new device's proof of possession over (id, identity key, its
+    /// keys), added by `liaison device link` once the device has opened the
+    /// identity key; `None` in an approval fresh from the approving device.
+    pub device_proof: Option<Signature>,
 }
+
+/// A device approval as the previous release wrote it (format 1, without
+/// the proof slot). Read and migrated: the new device adds the proof.
+#[derive(Serialize, Deserialize)]
+struct DeviceApprovalFormat1 {
+    request: Signed<DeviceRequest>,
+    identity_key: PublicKey,
+    known_devices: Vec<PublicKey>,
+    endorsement: Signature,
+    ephemeral: [u8; 32],
+    sealed_identity: Vec<u8>,
+}
+
+/// Format byte of a [`DeviceApproval`] encoding (format 1 is still read).
+pub const DEVICE_APPROVAL_FORMAT: u8 = 2;
 
 impl Wire for DeviceApproval {
     const MAX_LEN: usize = DeviceRequest::MAX_BODY + 1024;
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = vec![DEVICE_APPROVAL_FORMAT];
+        out.extend_from_slice(&crate::codec::encode_body(self));
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        if bytes.len() > Self::MAX_LEN {
+            return Err(DecodeError::TooLong {
+                len: bytes.len(),
+                max: Self::MAX_LEN,
+            });
+        }
+        match bytes.split_first() {
+            None => Err(DecodeError::Empty),
+            Some((&DEVICE_APPROVAL_FORMAT, body)) => crate::codec::decode_body(body),
+            Some((&1, _)) => {
+                let old: DeviceApprovalFormat1 =
+                    crate::codec::decode_versioned(bytes, Self::MAX_LEN)?;
+                Ok(DeviceApproval {
+                    request: old.request,
+                    identity_key: old.identity_key,
+                    known_devices: old.known_devices,
+                    endorsement: old.endorsement,
+                    ephemeral: old.ephemeral,
+                    sealed_identity: old.sealed_identity,
+                    device_proof: None,
+                })
+            }
+            Some((&v, _)) => Err(DecodeError::UnsupportedVersion(v)),
+        }
+    }
 }
 
 /// Verify a decrypted payload against the sender's verified record.
@@ -370,9 +425,10 @@ pub struct EnrolmentRequest {
     pub identity_key: PublicKey,
     /// The first device.
     pub device: DeviceKeys,
-    /// Device signature over the identity key, proving the device agrees to
-    /// belong to this identity.
-    pub device_signature: Signature,
+    /// The device's proof of possession (see
+    /// `directory::device_proof_message`): it agrees to serve this id under
+    /// this identity key. Copied into the record.
+    pub device_proof: Signature,
     /// Identity key's endorsement of the device (see
     /// `directory::endorse_device`), copied into the record.
     pub device_endorsement: Signature,
@@ -383,9 +439,34 @@ pub struct EnrolmentRequest {
     pub created_at: Timestamp,
 }
 
+/// First two bytes of a format 2 enrolment request body (with a device
+/// proof). Format 1, written by releases before device proofs, is refused
+/// with [`ENROLMENT_REQUEST_FORMAT_1`]: it cannot be migrated, since only the
+/// device can make the proof.
+pub const ENROLMENT_REQUEST_FORMAT_2_PREFIX: [u8; 2] = [0, 2];
+
+/// Why a format 1 enrolment request is refused.
+pub const ENROLMENT_REQUEST_FORMAT_1: &str = "this enrolment request was made by an older release \
+     of liaison and carries no device proof; the focal point makes a new request with this \
+     release (liaison init, in a new home) and you enrol that one";
+
 impl SignedBody for EnrolmentRequest {
     const DOMAIN: &'static str = "enrolment-request";
     const MAX_BODY: usize = 32 * 1024;
+
+    fn to_body(&self) -> Vec<u8> {
+        let mut out = ENROLMENT_REQUEST_FORMAT_2_PREFIX.to_vec();
+        out.extend_from_slice(&crate::codec::encode_body(self));
+        out
+    }
+
+    fn from_body(body: &[u8]) -> Result<Self, DecodeError> {
+        match body {
+            [0, 2, rest @ ..] => crate::codec::decode_body(rest),
+            [0, v, ..] => Err(DecodeError::UnsupportedVersion(*v)),
+            _ => Err(DecodeError::Invalid(ENROLMENT_REQUEST_FORMAT_1)),
+        }
+    }
 }
 
 impl Wire for Signed<EnrolmentRequest> {
@@ -417,9 +498,6 @@ impl From<VerifyError> for EnrolmentRequestError {
 }
 
 impl EnrolmentRequest {
-    /// Domain of the device's signature over the identity key.
-    pub const DEVICE_DOMAIN: &'static str = "device-binding";
-
     /// Armour a signed request for carrying by mail or USB.
     pub fn armor(signed: &Signed<EnrolmentRequest>) -> String {
         crate::armor::armor_wire(crate::armor::ArmorKind::EnrolmentRequest, signed)
@@ -444,9 +522,7 @@ impl EnrolmentRequest {
         if signed.signer() != &r.identity_key {
             return Err(VerifyError::WrongSigner);
         }
-        r.device
-            .signing
-            .verify(Self::DEVICE_DOMAIN, &r.identity_key.0, &r.device_signature)?;
+        crate::directory::verify_device_proof(&r.id, &r.identity_key, &r.device, &r.device_proof)?;
         r.identity_key.verify(
             crate::directory::DEVICE_ENDORSEMENT_DOMAIN,
             &crate::directory::device_endorsement_message(&r.id, &r.device),
@@ -485,4 +561,133 @@ pub fn payload_hash(signed: &SignedPayload) -> [u8; 32] {
 pub fn payload_hash_of(encoded: &[u8]) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     Sha256::digest(encoded).into()
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+    use crate::codec::{encode_body, encode_versioned};
+    use crate::directory::{endorse_device, prove_device};
+    use crate::keys::SecretKey;
+
+    fn key(n: u8) -> SecretKey {
+        SecretKey::from_seed(&[n; 32])
+    }
+
+    fn request(proof_by: &SecretKey) -> (EnrolmentRequest, SecretKey) {
+        let (identity, device) = (key(1), key(2));
+        let id = DirectoryId::parse("th.dsi.alice").unwrap_or_else(|_| unreachable!());
+        let keys = DeviceKeys {
+            signing: device.public_key(),
+            agreement: [3; 32],
+        };
+        let r = EnrolmentRequest {
+            country: id.country(),
+            name: "Alice".into(),
+            agency: "DSI".into(),
+            unit: String::new(),
+            languages: vec![],
+            time_zone: "UTC".into(),
+            identity_key: identity.public_key(),
+            device: keys,
+            device_proof: prove_device(proof_by, &id, &identity.public_key(), &keys),
+            device_endorsement: endorse_device(&identity, &id, &keys),
+            prekeys: vec![],
+            created_at: Timestamp(1),
+            id,
+        };
+        (r, identity)
+    }
+
+    /// The request body of the previous release: a device signature over
+    /// the identity key instead of the proof, and no format prefix.
+    #[derive(Serialize)]
+    struct RequestFormat1<'a> {
+        id: &'a DirectoryId,
+        country: CountryCode,
+        name: &'a str,
+        agency: &'a str,
+        unit: &'a str,
+        languages: &'a [String],
+        time_zone: &'a str,
+        identity_key: PublicKey,
+        device: DeviceKeys,
+        device_signature: Signature,
+        device_endorsement: Signature,
+        prekeys: &'a [Prekey],
+        created_at: Timestamp,
+    }
+
+    #[test]
+    fn enrolment_requests_carry_a_verified_proof_and_format_1_is_refused_by_name() {
+        let (good, identity) = request(&key(2));
+        let signed = Signed::sign(&good, &identity);
+        assert_eq!(
+            signed.body_bytes().get(..2),
+            Some(&ENROLMENT_REQUEST_FORMAT_2_PREFIX[..])
+        );
+        assert_eq!(EnrolmentRequest::verify(&signed), Ok(good.clone()));
+        // A proof made by any key but the device's is refused.
+        let (bad, identity) = request(&key(9));
+        assert!(EnrolmentRequest::verify(&Signed::sign(&bad, &identity)).is_err());
+        // A request of the previous release verifies as signed, then is
+        // refused with a message saying what to do.
+        let old = encode_body(&RequestFormat1 {
+            id: &good.id,
+            country: good.country,
+            name: &good.name,
+            agency: &good.agency,
+            unit: &good.unit,
+            languages: &good.languages,
+            time_zone: &good.time_zone,
+            identity_key: good.identity_key,
+            device: good.device,
+            device_signature: good.device_proof,
+            device_endorsement: good.device_endorsement,
+            prekeys: &good.prekeys,
+            created_at: good.created_at,
+        });
+        let sig = identity.sign(EnrolmentRequest::DOMAIN, &old);
+        let old = Signed::<EnrolmentRequest>::from_parts(old, identity.public_key(), sig);
+        let err = EnrolmentRequest::verify(&old).unwrap_err();
+        assert!(err.to_string().contains("older release"), "{err}");
+    }
+
+    #[test]
+    fn format_1_device_approvals_are_migrated_and_format_2_round_trips() {
+        let device = key(2);
+        let request = Signed::sign(
+            &DeviceRequest {
+                id: DirectoryId::parse("th.dsi.alice").unwrap_or_else(|_| unreachable!()),
+                device: DeviceKeys {
+                    signing: device.public_key(),
+                    agreement: [3; 32],
+                },
+                transfer_key: [4; 32],
+                prekeys: vec![],
+                created_at: Timestamp(1),
+            },
+            &device,
+        );
+        let old = encode_versioned(&DeviceApprovalFormat1 {
+            request: request.clone(),
+            identity_key: key(1).public_key(),
+            known_devices: vec![],
+            endorsement: Signature([5; 64]),
+            ephemeral: [6; 32],
+            sealed_identity: vec![7; 48],
+        });
+        let migrated = DeviceApproval::decode(&old).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(migrated.device_proof, None);
+        assert_eq!(migrated.request, request);
+        let mut linked = migrated.clone();
+        linked.device_proof = Some(Signature([8; 64]));
+        let bytes = linked.encode();
+        assert_eq!(bytes.first(), Some(&DEVICE_APPROVAL_FORMAT));
+        assert_eq!(DeviceApproval::decode(&bytes), Ok(linked));
+        assert_eq!(
+            DeviceApproval::decode(&[9, 0]),
+            Err(DecodeError::UnsupportedVersion(9))
+        );
+    }
 }

@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{decode_body, encode_body};
+use crate::codec::{DecodeError, decode_body, encode_body};
 use crate::keys::{PublicKey, SecretKey, Signature, VerifyError};
 
 /// A type that can be signed. `DOMAIN` separates its signatures from every
@@ -19,6 +19,18 @@ pub trait SignedBody: Serialize + DeserializeOwned {
     const DOMAIN: &'static str;
     /// Largest accepted body encoding.
     const MAX_BODY: usize;
+
+    /// The exact bytes signed. By default the bare canonical encoding; a
+    /// type whose body format changed overrides this to mark its version.
+    fn to_body(&self) -> Vec<u8> {
+        encode_body(self)
+    }
+
+    /// Strict decoding of [`SignedBody::to_body`]'s output (and of any older
+    /// format the type still reads).
+    fn from_body(body: &[u8]) -> Result<Self, DecodeError> {
+        decode_body(body)
+    }
 }
 
 /// A body of type `T`, signed by `signer`.
@@ -63,7 +75,7 @@ impl<T> fmt::Debug for Signed<T> {
 impl<T: SignedBody> Signed<T> {
     /// Encode and sign `value` with `key`.
     pub fn sign(value: &T, key: &SecretKey) -> Self {
-        let body = encode_body(value);
+        let body = value.to_body();
         let signature = key.sign(T::DOMAIN, &body);
         Signed {
             body,
@@ -108,7 +120,7 @@ impl<T: SignedBody> Signed<T> {
             }));
         }
         self.signer.verify(T::DOMAIN, &self.body, &self.signature)?;
-        Ok(decode_body(&self.body)?)
+        Ok(T::from_body(&self.body)?)
     }
 
     /// Verify that `expected` signed it, and decode the body.
@@ -125,7 +137,7 @@ impl<T: SignedBody> Signed<T> {
         if self.body.len() > T::MAX_BODY {
             return Err(VerifyError::Inconsistent("body too long"));
         }
-        Ok(decode_body(&self.body)?)
+        Ok(T::from_body(&self.body)?)
     }
 
     /// A hash identifying this exact signed object.

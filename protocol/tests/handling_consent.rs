@@ -59,6 +59,8 @@ fn record(id_: &str, key: &SecretKey) -> FocalPointRecord {
         identity_key: key.public_key(),
         devices: vec![],
         device_endorsements: vec![],
+        device_proofs: vec![],
+        format: liaison_protocol::directory::RecordFormat::Proofs,
         not_before: Timestamp(0),
         not_after: Timestamp(u64::MAX),
         status: RecordStatus::Active,

@@ -6,7 +6,7 @@
 
 use liaison_protocol::codec::{Wire, decode_versioned, encode_versioned};
 use liaison_protocol::directory::{
-    AuthorityCertificate, DeviceKeys, FocalPointRecord, RecordStatus, RoleRecord,
+    AuthorityCertificate, DeviceKeys, FocalPointRecord, RecordFormat, RecordStatus, RoleRecord,
 };
 use liaison_protocol::frames::{
     Declaration, ErrorCode, FrameReader, IndexedEvent, LogEntry, LogId, Queued, Request, Response,
@@ -152,6 +152,8 @@ fn record() -> impl Strategy<Value = FocalPointRecord> {
                 notes: String::new(),
                 identity_key,
                 device_endorsements: devs.iter().map(|_| Signature([3; 64])).collect(),
+                device_proofs: devs.iter().map(|_| Some(Signature([4; 64]))).collect(),
+                format: RecordFormat::Proofs,
                 devices: devs
                     .into_iter()
                     .map(|(signing, agreement)| DeviceKeys { signing, agreement })
@@ -442,7 +444,7 @@ proptest! {
             time_zone: String::new(),
             identity_key: rec.identity_key,
             device: rec.devices[0],
-            device_signature: Signature([1; 64]),
+            device_proof: Signature([1; 64]),
             device_endorsement: Signature([2; 64]),
             prekeys: pks,
             created_at: Timestamp(5),

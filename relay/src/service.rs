@@ -14,11 +14,12 @@ use liaison_protocol::directory::{
     AuthorityCertificate, Directory, FocalPointRecord, RoleRecord, verify_authority, verify_record,
     verify_role,
 };
+use liaison_protocol::directory_state::{DirectoryState as LogDirectory, Refusal, Refused};
 use liaison_protocol::frames::{
     AUTH_DOMAIN, ErrorCode, IndexedEvent, LogEntry, LogId, Queued, Request, Response, WireError,
     auth_message,
 };
-use liaison_protocol::log::event::{DisclosedEvent, EventKind};
+use liaison_protocol::log::event::{DirectoryEntry, DisclosedEvent, EventKind};
 use liaison_protocol::message::{Envelope, MAX_CIPHERTEXT, Prekey};
 use liaison_protocol::{MessageId, PublicKey, Signature, Signed, VerifyError};
 use tokio::sync::broadcast;
@@ -96,13 +97,17 @@ impl Session {
 }
 
 /// The directory as last built from the store.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DirectoryState {
-    /// Verified view.
+    /// Verified view at the time of the last build.
     pub directory: Directory,
+    /// The directory log replayed in order: what a new entry is checked
+    /// against before it is stored.
+    pub log: LogDirectory,
     /// Every stored authority certificate (revocations included).
     pub authorities: Vec<Signed<AuthorityCertificate>>,
-    /// Latest stored record of every id.
+    /// The record version in force for every id the log accepted, in the
+    /// order they reached the directory log.
     pub records: Vec<Signed<FocalPointRecord>>,
     /// Latest stored role record of every role id.
     pub roles: Vec<Signed<RoleRecord>>,
@@ -205,6 +210,60 @@ fn unknown_authority(kind: &str, id: &str) -> WireError {
     )
 }
 
+/// How the directory is brought up to date.
+enum DirectoryUpdate {
+    /// Replay the whole directory log (at start).
+    Replay,
+    /// Apply the entry just appended to the log to the current state.
+    Appended(DirectoryEntry),
+    /// Nothing was appended: recompute what is in force now (validity
+    /// periods end even when nothing is published).
+    Refresh,
+}
+
+/// Refusal of a directory entry by the log-ordered directory rules.
+fn refused_entry(kind: &str, id: &str, r: Refused) -> WireError {
+    match r.error {
+        Refusal::Invalid(e) => refused(kind, id, e),
+        Refusal::Stale { offered, held } => err(
+            ErrorCode::StaleVersion,
+            format!("{kind} {id} version {offered} is not higher than the stored version {held}"),
+        ),
+        other => err(
+            ErrorCode::InvalidRecord,
+            format!("{kind} {id} refused: {other}"),
+        ),
+    }
+}
+
+/// Replay the directory log from its first entry. Entries the rules refuse
+/// (written by an earlier release that did not check them) are returned,
+/// not applied.
+fn replay_directory_log(
+    store: &dyn Store,
+    root: &PublicKey,
+) -> Result<(LogDirectory, Vec<Refused>), StoreError> {
+    let (size, _) = store.log_head(LogId::Directory)?;
+    let mut log = LogDirectory::new(*root);
+    let mut refused = Vec::new();
+    let mut next = 0u64;
+    while next < size {
+        let entries = store.log_entries(LogId::Directory, next, size - next)?;
+        if entries.is_empty() {
+            return Err(StoreError::Corrupt("directory log shorter than its head"));
+        }
+        for bytes in &entries {
+            let entry = DirectoryEntry::decode(bytes)
+                .map_err(|_| StoreError::Corrupt("directory log entry"))?;
+            if let Err(r) = log.apply(&entry) {
+                refused.push(r);
+            }
+        }
+        next = next.saturating_add(u64::try_from(entries.len()).unwrap_or(u64::MAX));
+    }
+    Ok((log, refused))
+}
+
 /// Refusal of a directory object that failed verification under its
 /// authority, naming the rule it broke.
 fn refused(kind: &str, id: &str, e: VerifyError) -> WireError {
@@ -252,7 +311,13 @@ impl Service {
             root,
             store,
             committer,
-            directory: RwLock::new(Arc::new(DirectoryState::default())),
+            directory: RwLock::new(Arc::new(DirectoryState {
+                directory: Directory::default(),
+                log: LogDirectory::new(root),
+                authorities: Vec::new(),
+                records: Vec::new(),
+                roles: Vec::new(),
+            })),
             publish: tokio::sync::Mutex::new(()),
             subscribers,
             health,
@@ -293,11 +358,28 @@ impl Service {
     }
 
     fn rebuild_directory_blocking(&self) -> Result<(), StoreError> {
+        self.update_directory_blocking(DirectoryUpdate::Replay)
+    }
+
+    fn update_directory_blocking(&self, update: DirectoryUpdate) -> Result<(), StoreError> {
         let now = liaison_clock::now();
-        let (authorities, records) = self.store.load_directory()?;
-        let roles = self.store.load_roles()?;
-        let (directory, rejected) =
-            Directory::build(&self.root, &authorities, &records, &roles, now);
+        let (authorities, _) = self.store.load_directory()?;
+        // In log order: the first record to list a device key holds it,
+        // whatever the ids (see liaison_protocol::directory_state).
+        let (log, mut rejected) = match update {
+            DirectoryUpdate::Replay => replay_directory_log(self.store.as_ref(), &self.root)?,
+            DirectoryUpdate::Appended(entry) => {
+                let mut log = self.directory().log.clone();
+                let refused = log.apply(&entry).err();
+                (log, refused.into_iter().collect())
+            }
+            DirectoryUpdate::Refresh => (self.directory().log.clone(), Vec::new()),
+        };
+        let (directory, mut not_in_force) = log.directory(now);
+        rejected.append(&mut not_in_force);
+        let records: Vec<Signed<FocalPointRecord>> =
+            log.signed_records().into_iter().cloned().collect();
+        let roles: Vec<Signed<RoleRecord>> = log.signed_roles().into_iter().cloned().collect();
         // Devices that just left the directory (revoked, removed, expired):
         // their queued envelopes are dropped, with a logged event each.
         let before = self.directory();
@@ -325,6 +407,7 @@ impl Service {
         );
         *self.directory.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(DirectoryState {
             directory,
+            log,
             authorities,
             records,
             roles,
@@ -337,7 +420,7 @@ impl Service {
     /// periods end even when nothing is published).
     pub async fn refresh_directory(self: &Arc<Self>) -> Result<(), WireError> {
         let _guard = self.publish.lock().await;
-        self.rebuild_directory().await
+        self.update_directory(DirectoryUpdate::Refresh).await
     }
 
     async fn blocking<T: Send + 'static>(
@@ -647,6 +730,7 @@ impl Service {
             })?;
         }
         let _guard = self.publish.lock().await;
+        let entry = DirectoryEntry::Authority(signed.clone());
         let (c, s) = (cert.clone(), signed);
         let outcome = self
             .blocking(move |store| store.put_authority(&c, &s))
@@ -654,7 +738,8 @@ impl Service {
         match outcome {
             PutOutcome::Stored => {
                 tracing::info!(country = %cert.country, serial = cert.serial, revoked = cert.revoked, authority = %fp(&cert.key), "authority certificate published");
-                self.rebuild_directory().await?;
+                self.update_directory(DirectoryUpdate::Appended(entry))
+                    .await?;
                 Ok(Response::Ok)
             }
             PutOutcome::Unchanged => Ok(Response::Ok),
@@ -675,9 +760,11 @@ impl Service {
         }
     }
 
-    async fn rebuild_directory(self: &Arc<Self>) -> Result<(), WireError> {
+    /// Bring the directory up to date; callers hold the publish lock, so
+    /// entries are applied in the order they were appended to the log.
+    async fn update_directory(self: &Arc<Self>, update: DirectoryUpdate) -> Result<(), WireError> {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.rebuild_directory_blocking())
+        tokio::task::spawn_blocking(move || this.update_directory_blocking(update))
             .await
             .map_err(|_| err(ErrorCode::Internal, "directory rebuild task failed"))?
             .map_err(|e| internal(&self.health, &e))
@@ -692,6 +779,9 @@ impl Service {
             .decode_unverified()
             .map(|r| r.id.to_string())
             .unwrap_or_else(|_| "?".into());
+        // Checked and stored under the publish lock, so two publishes cannot
+        // both pass the device check against the same directory.
+        let _guard = self.publish.lock().await;
         let dir = self.directory();
         let authority = dir
             .directory
@@ -699,25 +789,16 @@ impl Service {
             .ok_or_else(|| unknown_authority("record", &claimed_id))?;
         let record =
             verify_record(authority, &signed).map_err(|e| refused("record", &claimed_id, e))?;
-        // A device key identifies one device of one focal point: a record may
-        // not claim a device another active record lists (an authority could
-        // otherwise capture another State's officer's device).
-        for d in &record.devices {
-            if let Some(owner) = dir.directory.device_owner(&d.signing)
-                && owner.id != record.id
-            {
-                return Err(err(
-                    ErrorCode::InvalidRecord,
-                    format!(
-                        "record {} lists device {}, which belongs to {}; a device belongs to one \
-                         focal point",
-                        record.id,
-                        fp(&d.signing),
-                        owner.id
-                    ),
-                ));
-            }
+        // Every device proved possession (or the same id already holds it),
+        // and no device key (signing or agreement) belongs to another record
+        // or was retired: a foreign authority can neither squat a device nor
+        // evict a record.
+        if dir.log.signed_record(&record.id) == Some(&signed) {
+            return Ok(Response::Ok);
         }
+        dir.log
+            .admit(&DirectoryEntry::Record(signed.clone()))
+            .map_err(|r| refused_entry("record", &claimed_id, r))?;
         drop(dir);
         for p in &prekeys {
             if !record.devices.iter().any(|d| d.signing == p.device) {
@@ -738,7 +819,7 @@ impl Service {
             })?;
         }
         let max = self.limits.max_prekeys_per_device;
-        let _guard = self.publish.lock().await;
+        let entry = DirectoryEntry::Record(signed.clone());
         let (r, s) = (record.clone(), signed);
         let outcome = self
             .blocking(move |store| store.put_record(&r, &s, &prekeys, max))
@@ -746,7 +827,8 @@ impl Service {
         match outcome {
             PutOutcome::Stored => {
                 tracing::info!(id = %record.id, version = record.version, devices = record.devices.len(), "record published");
-                self.rebuild_directory().await?;
+                self.update_directory(DirectoryUpdate::Appended(entry))
+                    .await?;
                 Ok(Response::Ok)
             }
             PutOutcome::Unchanged => Ok(Response::Ok),
@@ -790,12 +872,14 @@ impl Service {
         }
         drop(dir);
         let _guard = self.publish.lock().await;
+        let entry = DirectoryEntry::Role(signed.clone());
         let (r, s) = (role.clone(), signed);
         let outcome = self.blocking(move |store| store.put_role(&r, &s)).await?;
         match outcome {
             PutOutcome::Stored => {
                 tracing::info!(id = %role.id, version = role.version, holders = role.holders.len(), "role published");
-                self.rebuild_directory().await?;
+                self.update_directory(DirectoryUpdate::Appended(entry))
+                    .await?;
                 Ok(Response::Ok)
             }
             PutOutcome::Unchanged => Ok(Response::Ok),
@@ -1169,5 +1253,73 @@ impl Service {
         let max_bytes = self.limits.max_frame;
         self.blocking(move |s| s.fetch(&device, after, limit, max_bytes))
             .await
+    }
+}
+
+#[cfg(test)]
+mod replay_tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use liaison_protocol::directory::RecordFormat;
+    use liaison_protocol::{CountryCode, DirectoryId, Timestamp};
+
+    use super::*;
+    use crate::test_support::{key, record, temp_store};
+
+    fn cert(country: &str, k: &liaison_protocol::SecretKey) -> AuthorityCertificate {
+        AuthorityCertificate {
+            country: CountryCode::parse(country).unwrap(),
+            name: format!("{country} authority"),
+            key: k.public_key(),
+            serial: 1,
+            not_before: Timestamp(0),
+            not_after: Timestamp(u64::MAX),
+            revoked: false,
+        }
+    }
+
+    fn legacy(mut r: FocalPointRecord) -> FocalPointRecord {
+        r.format = RecordFormat::Legacy;
+        r.device_proofs = vec![None; r.devices.len()];
+        r
+    }
+
+    /// A store as the previous release wrote it: format 1 records, and a PH
+    /// record listing a Thai officer's device stored after hers (that
+    /// release checked only signing keys, and only against records in force
+    /// at the time). Replayed in log order, the Thai record keeps the device
+    /// although "ph" sorts before "th"; the PH record is refused and named.
+    #[test]
+    fn a_previous_release_store_replays_in_log_order() {
+        let (_dir, store) = temp_store();
+        let (root, th, ph) = (key(1), key(2), key(3));
+        for (c, k) in [("TH", &th), ("PH", &ph)] {
+            let c = cert(c, k);
+            store.put_authority(&c, &Signed::sign(&c, &root)).unwrap();
+        }
+        let alice = legacy(record("th.dsi.alice", 1, &key(10), &[&key(11)]));
+        let squat = legacy(record("ph.pnp.mallory", 1, &key(20), &[&key(11)]));
+        for (r, by) in [(&alice, &th), (&squat, &ph)] {
+            let signed = Signed::sign(r, by);
+            assert_ne!(signed.body_bytes().first(), Some(&0), "format 1 body");
+            store.put_record(r, &signed, &[], 10).unwrap();
+        }
+        let (log, refused) = replay_directory_log(&store, &root.public_key()).unwrap();
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].subject, "ph.pnp.mallory");
+        assert!(matches!(refused[0].error, Refusal::DeviceTaken { .. }));
+        let (dir, _) = log.directory(Timestamp(10));
+        assert_eq!(
+            dir.device_owner(&key(11).public_key())
+                .map(|r| r.id.as_str()),
+            Some("th.dsi.alice")
+        );
+        // The legacy record is in force, and served (only it).
+        let served: Vec<DirectoryId> = log
+            .signed_records()
+            .iter()
+            .map(|s| s.decode_unverified().unwrap().id)
+            .collect();
+        assert_eq!(served, vec![DirectoryId::parse("th.dsi.alice").unwrap()]);
     }
 }

@@ -19,7 +19,8 @@
 
 use std::path::PathBuf;
 
-use liaison_protocol::codec::{decode_versioned, encode_body};
+use liaison_protocol::SignedBody;
+use liaison_protocol::codec::decode_versioned;
 use liaison_protocol::directory::FocalPointRecord;
 use liaison_protocol::{PublicKey, Signed};
 
@@ -78,7 +79,7 @@ impl TestHooks {
                     && body.id.as_str() == id
                 {
                     body.identity_key = PublicKey([0x5a; 32]);
-                    *r = Signed::from_parts(encode_body(&body), *r.signer(), *r.signature());
+                    *r = Signed::from_parts(body.to_body(), *r.signer(), *r.signature());
                 }
             }
         }

@@ -53,6 +53,10 @@ pub fn record(
     devices: &[&SecretKey],
 ) -> FocalPointRecord {
     let id = DirectoryId::parse(id).unwrap();
+    let keys = |d: &SecretKey| DeviceKeys {
+        signing: d.public_key(),
+        agreement: d.public_key().0,
+    };
     FocalPointRecord {
         country: id.country(),
         id: id.clone(),
@@ -68,27 +72,24 @@ pub fn record(
         identity_key: identity.public_key(),
         device_endorsements: devices
             .iter()
-            .map(|d| {
-                liaison_protocol::directory::endorse_device(
-                    identity,
-                    &id,
-                    &DeviceKeys {
-                        signing: d.public_key(),
-                        agreement: [9; 32],
-                    },
-                )
-            })
+            .map(|d| liaison_protocol::directory::endorse_device(identity, &id, &keys(d)))
             .collect(),
-        devices: devices
+        device_proofs: devices
             .iter()
-            .map(|d| DeviceKeys {
-                signing: d.public_key(),
-                agreement: [9; 32],
+            .map(|d| {
+                Some(liaison_protocol::directory::prove_device(
+                    d,
+                    &id,
+                    &identity.public_key(),
+                    &keys(d),
+                ))
             })
             .collect(),
+        devices: devices.iter().map(|d| keys(d)).collect(),
         not_before: Timestamp(0),
         not_after: Timestamp(u64::MAX),
         status: RecordStatus::Active,
+        format: liaison_protocol::directory::RecordFormat::Proofs,
     }
 }
 

@@ -118,6 +118,10 @@ fn authority(country: &str, key: &SecretKey, root: &SecretKey) -> Signed<Authori
 
 fn record(id: &str, version: u64, device: &SecretKey) -> FocalPointRecord {
     let id = DirectoryId::parse(id).unwrap();
+    let keys = DeviceKeys {
+        signing: device.public_key(),
+        agreement: device.public_key().0,
+    };
     FocalPointRecord {
         country: id.country(),
         id: id.clone(),
@@ -134,18 +138,19 @@ fn record(id: &str, version: u64, device: &SecretKey) -> FocalPointRecord {
         device_endorsements: vec![liaison_protocol::directory::endorse_device(
             &key(99),
             &id,
-            &DeviceKeys {
-                signing: device.public_key(),
-                agreement: [7; 32],
-            },
+            &keys,
         )],
-        devices: vec![DeviceKeys {
-            signing: device.public_key(),
-            agreement: [7; 32],
-        }],
+        device_proofs: vec![Some(liaison_protocol::directory::prove_device(
+            device,
+            &id,
+            &key(99).public_key(),
+            &keys,
+        ))],
+        devices: vec![keys],
         not_before: Timestamp(0),
         not_after: Timestamp(u64::MAX),
         status: RecordStatus::Active,
+        format: liaison_protocol::directory::RecordFormat::Proofs,
     }
 }
 

@@ -526,6 +526,35 @@ fn devices_are_added_from_the_focal_points_approval_and_removed_by_fingerprint()
     let shown = admin_json(&["show", p(&approval)]);
     assert_eq!(shown["kind"], "device-approval");
     assert_eq!(shown["id"], "th.dsi.alice");
+    assert_eq!(shown["device_proof_valid"], false, "not linked yet");
+
+    // The authority countersigns only an approval the new device completed
+    // with its own proof of possession: that is what `device link` adds.
+    assert_refused(
+        &admin_cmd(&[
+            "add-device",
+            "--authority",
+            p(&th_key),
+            "--bundle",
+            b,
+            p(&approval),
+        ]),
+        "no proof from the new device",
+    );
+    let out = laptop.run(&["device", "link", p(&approval)]);
+    assert_success(&out, "device link");
+    let linked = laptop.home.join("device.approval");
+    assert_eq!(
+        admin_json(&["show", p(&linked)])["device_proof_valid"],
+        true
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!(
+            "liaison-admin add-device --authority KEY --bundle BUNDLE {}",
+            linked.display()
+        )),
+        "link says what the authority runs next"
+    );
 
     // Only Alice's own authority countersigns it.
     assert_refused(
@@ -535,7 +564,7 @@ fn devices_are_added_from_the_focal_points_approval_and_removed_by_fingerprint()
             p(&net.authority("PH")),
             "--bundle",
             b,
-            p(&approval),
+            p(&linked),
         ]),
         "the PH authority cannot add a device to th.dsi.alice: only the TH authority can",
     );
@@ -545,7 +574,7 @@ fn devices_are_added_from_the_focal_points_approval_and_removed_by_fingerprint()
         p(&th_key),
         "--bundle",
         b,
-        p(&approval),
+        p(&linked),
     ]);
     assert_eq!(added["version"], 2);
     assert_eq!(added["added_device"], shown["device_fingerprint"]);
@@ -557,7 +586,7 @@ fn devices_are_added_from_the_focal_points_approval_and_removed_by_fingerprint()
             p(&th_key),
             "--bundle",
             b,
-            p(&approval),
+            p(&linked),
         ]),
         "already a device",
     );
@@ -567,11 +596,7 @@ fn devices_are_added_from_the_focal_points_approval_and_removed_by_fingerprint()
         .unwrap()
         .clone();
     assert_eq!(devices.len(), 2);
-    // The new device links and connects.
-    assert_success(
-        &laptop.run(&["device", "link", p(&approval)]),
-        "device link",
-    );
+    // The linked device connects.
     assert_success(&laptop.run(&["sync"]), "laptop sync");
 
     // The laptop is lost: remove it by a fingerprint prefix.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use liaison_client::Client;
 use liaison_client::client::now;
 use liaison_net::LinkError;
-use liaison_protocol::directory::{RecordStatus, RoleRecord, endorse_device};
+use liaison_protocol::directory::{RecordStatus, RoleRecord, endorse_device, prove_device};
 use liaison_protocol::frames::{ErrorCode, Request, Response};
 use liaison_protocol::handling::Handling;
 use liaison_protocol::{DirectoryId, Signed, Timestamp};
@@ -334,10 +334,13 @@ async fn a_second_device_receives_and_contacts_are_warned() {
     let approval_text = alice
         .approve_device(&std::fs::read_to_string(req_path).unwrap())
         .unwrap();
+    // The laptop links first: that adds its proof of possession.
+    let linked =
+        Client::link_device(&laptop_home, liaison_tests::PASSPHRASE, &approval_text).unwrap();
     let approval: liaison_protocol::message::DeviceApproval =
         liaison_protocol::armor::dearmor_wire(
             liaison_protocol::armor::ArmorKind::DeviceApproval,
-            &approval_text,
+            &std::fs::read_to_string(linked).unwrap(),
         )
         .unwrap();
     let request = approval.request.verify().unwrap();
@@ -347,11 +350,11 @@ async fn a_second_device_receives_and_contacts_are_warned() {
     rec.version += 1;
     rec.devices.push(request.device);
     rec.device_endorsements.push(approval.endorsement);
+    rec.device_proofs.push(approval.device_proof);
     assert!(matches!(
         inproc::publish(&net, &th, &rec, request.prekeys.clone()).await,
         Ok(Response::Ok)
     ));
-    Client::link_device(&laptop_home, liaison_tests::PASSPHRASE, &approval_text).unwrap();
     let mut laptop = Client::open(&laptop_home, liaison_tests::PASSPHRASE).unwrap();
 
     // Bob's client warns about the new device, and encrypts to both.
@@ -411,20 +414,29 @@ async fn in_person_verification_and_key_change() {
     alice.disconnect().await;
     bob.disconnect().await;
 
-    // Bob's record gets a new identity key (a reinstall): the mark is
-    // cleared, Alice is warned and her next send is held.
+    // Bob's record gets a new identity key (a reinstall, so a new device
+    // too, which proves possession): the mark is cleared, Alice is warned
+    // and her next send is held.
     let ph = inproc::authority(&net, "PH");
     let new_identity = liaison_protocol::SecretKey::from_seed(&[0x77; 32]);
+    let new_device = liaison_protocol::SecretKey::from_seed(&[0x78; 32]);
+    let keys = liaison_protocol::directory::DeviceKeys {
+        signing: new_device.public_key(),
+        agreement: new_device.public_key().0,
+    };
     let mut rec = inproc::current_record(&net, &ph, "ph.pnp.bob")
         .await
         .unwrap();
     rec.version += 1;
     rec.identity_key = new_identity.public_key();
-    rec.device_endorsements = rec
-        .devices
-        .iter()
-        .map(|d| endorse_device(&new_identity, &rec.id, d))
-        .collect();
+    rec.devices = vec![keys];
+    rec.device_endorsements = vec![endorse_device(&new_identity, &rec.id, &keys)];
+    rec.device_proofs = vec![Some(prove_device(
+        &new_device,
+        &rec.id,
+        &new_identity.public_key(),
+        &keys,
+    ))];
     assert!(matches!(
         inproc::publish(&net, &ph, &rec, vec![]).await,
         Ok(Response::Ok)

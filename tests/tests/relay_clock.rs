@@ -6,7 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use liaison_net::LinkError;
-use liaison_protocol::directory::{DeviceKeys, FocalPointRecord, RecordStatus, endorse_device};
+use liaison_protocol::directory::{
+    DeviceKeys, FocalPointRecord, RecordFormat, RecordStatus, endorse_device, prove_device,
+};
 use liaison_protocol::frames::{ErrorCode, Request, Response};
 use liaison_protocol::{DirectoryId, SecretKey, Timestamp};
 use liaison_tests::{DevNet, inproc};
@@ -39,7 +41,14 @@ async fn publish_one_day_record(net: &DevNet) -> SecretKey {
         notes: String::new(),
         identity_key: identity.public_key(),
         device_endorsements: vec![endorse_device(&identity, &id, &keys)],
+        device_proofs: vec![Some(prove_device(
+            &device,
+            &id,
+            &identity.public_key(),
+            &keys,
+        ))],
         devices: vec![keys],
+        format: RecordFormat::Proofs,
         not_before: Timestamp(now.0 - 60_000),
         not_after: now.plus_millis(DAY_MS),
         status: RecordStatus::Active,

@@ -206,12 +206,13 @@ enum Command {
         #[arg(long)]
         device: String,
     },
-    /// Countersign a new device of a focal point: the approval file made on
-    /// one of its existing devices (`liaison device approve`).
+    /// Countersign a new device of a focal point: the approval made on one
+    /// of its existing devices (`liaison device approve`) and completed by
+    /// the new device with its proof (`liaison device link`).
     AddDevice {
         #[command(flatten)]
         auth: Authority,
-        /// The device approval file.
+        /// The completed device approval (NEW_HOME/device.approval).
         approval: PathBuf,
     },
     /// Role records: who is on call for a duty desk.

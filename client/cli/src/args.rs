@@ -241,7 +241,7 @@ pub(crate) enum DeviceCommand {
         id: DirectoryId,
     },
     /// On a device holding your identity key: approve a device request and
-    /// write the approval (give it to your authority and to the new device).
+    /// write the approval (give it to the new device, to link with).
     Approve {
         /// The device.request file from the new device.
         request: PathBuf,
@@ -249,7 +249,8 @@ pub(crate) enum DeviceCommand {
         #[arg(long, default_value = "device.approval")]
         out: PathBuf,
     },
-    /// On the NEW device: take your identity key from the approval.
+    /// On the NEW device: take your identity key from the approval and write
+    /// NEW_HOME/device.approval, with this device's proof, for your authority.
     Link {
         /// The device.approval file.
         approval: PathBuf,

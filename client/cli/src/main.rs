@@ -512,10 +512,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let dir = home(&cli)?;
             let text = std::fs::read_to_string(approval)
                 .with_context(|| format!("reading {}", approval.display()))?;
-            Client::link_device(&dir, &passphrase(false)?, &text)?;
+            let path = Client::link_device(&dir, &passphrase(false)?, &text)?;
+            println!("Linked: this device now holds your identity key.");
+            println!("Give {} to your authority to countersign:", path.display());
             println!(
-                "Linked: this device now holds your identity key. Once your authority has countersigned, run `liaison sync`."
+                "  liaison-admin add-device --authority KEY --bundle BUNDLE {}",
+                path.display()
             );
+            println!("Once it is countersigned, run `liaison sync` on this device.");
             Ok(ExitCode::SUCCESS)
         }
         Command::Listen { count, timeout } => listen(&cli, *count, *timeout).await,

@@ -373,12 +373,12 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
             write_new(out, &approval)?;
             println!("Approval written to {}.", out.display());
             println!(
-                "1. Your authority countersigns it:  liaison-admin add-device --authority KEY --bundle BUNDLE {}",
+                "1. The new device links with it:   liaison --home NEW_HOME device link {}",
                 out.display()
             );
+            println!("2. Your authority countersigns what the new device then writes:");
             println!(
-                "2. The new device links with it:     liaison --home NEW_HOME device link {}",
-                out.display()
+                "   liaison-admin add-device --authority KEY --bundle BUNDLE NEW_HOME/device.approval"
             );
         }
         (

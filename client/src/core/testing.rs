@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 use liaison_protocol::directory::{
-    AuthorityCertificate, DeviceKeys, Directory, FocalPointRecord, RecordStatus, endorse_device,
+    AuthorityCertificate, DeviceKeys, Directory, FocalPointRecord, RecordFormat, RecordStatus,
+    endorse_device, prove_device,
 };
 use liaison_protocol::{CountryCode, DirectoryId, MessageId, SecretKey, Signed, Timestamp};
 
@@ -89,7 +90,13 @@ pub fn rec(id: &str, identity: &SecretKey, devices: &[u8]) -> FocalPointRecord {
             .iter()
             .map(|d| endorse_device(identity, &id, d))
             .collect(),
+        device_proofs: devices
+            .iter()
+            .zip(&devs)
+            .map(|(n, d)| Some(prove_device(&key(*n), &id, &identity.public_key(), d)))
+            .collect(),
         devices: devs,
+        format: RecordFormat::Proofs,
         not_before: Timestamp(0),
         not_after: Timestamp(u64::MAX),
         status: RecordStatus::Active,

@@ -8,7 +8,8 @@
 use liaison_protocol::codec::Wire;
 use liaison_protocol::consent::{ConsentDecision, ConsentScope, Receipt, ReceiptKind};
 use liaison_protocol::directory::{
-    AuthorityCertificate, DeviceKeys, FocalPointRecord, RecordStatus, endorse_device,
+    AuthorityCertificate, DeviceKeys, FocalPointRecord, RecordFormat, RecordStatus, endorse_device,
+    prove_device,
 };
 use liaison_protocol::evidence::{Evidence, EvidenceBundle, LoggedRecord, Pins};
 use liaison_protocol::handling::{Dissemination, Handling, JudicialUse};
@@ -91,7 +92,7 @@ pub fn record(id_: &str, identity: &SecretKey, device: &SecretKey) -> FocalPoint
     let id = id(id_);
     let dev = DeviceKeys {
         signing: device.public_key(),
-        agreement: [9; 32],
+        agreement: device.public_key().0,
     };
     FocalPointRecord {
         country: id.country(),
@@ -106,7 +107,14 @@ pub fn record(id_: &str, identity: &SecretKey, device: &SecretKey) -> FocalPoint
         notes: String::new(),
         identity_key: identity.public_key(),
         device_endorsements: vec![endorse_device(identity, &id, &dev)],
+        device_proofs: vec![Some(prove_device(
+            device,
+            &id,
+            &identity.public_key(),
+            &dev,
+        ))],
         devices: vec![dev],
+        format: RecordFormat::Proofs,
         not_before: Timestamp(CREATED.0 - 86_400_000),
         not_after: Timestamp(CREATED.0 + 30 * 86_400_000),
         status: RecordStatus::Active,
