@@ -908,6 +908,7 @@ impl Client {
         let mut w = self.home.write()?;
         w.put_secret("contacts", &all)?;
         w.commit()?;
+        self.release_held(id)?;
         Ok(())
     }
 
@@ -925,7 +926,66 @@ impl Client {
         let mut w = self.home.write()?;
         w.put_secret("contacts", &all)?;
         w.commit()?;
+        self.release_held(id)?;
         Ok(())
+    }
+
+    /// Open the messages held because `id`'s identity key had changed, now
+    /// that the user accepted the key: each is verified again against the
+    /// current record and stored as received; their delivery receipts are
+    /// owed (they go at the next sync). Returns how many were released.
+    pub fn release_held(&mut self, id: &DirectoryId) -> Result<usize> {
+        let Some(sender) = self.directory.record(id).cloned() else {
+            return Ok(0);
+        };
+        let held: Vec<StoredMessage> = self
+            .home
+            .all::<StoredMessage>(Table::Messages)?
+            .into_iter()
+            .map(|(_, m)| m)
+            .filter(|m| {
+                !m.verified
+                    && m.from == id.as_str()
+                    && !m.signed_payload.is_empty()
+                    && m.error
+                        .as_deref()
+                        .is_some_and(|e| e.starts_with(crate::core::message::HELD))
+            })
+            .collect();
+        let me = self.profile.id.clone();
+        let mut released = Vec::new();
+        let mut w = self.home.write()?;
+        for m in held {
+            let Ok(signed) = SignedPayload::decode(&m.signed_payload) else {
+                continue;
+            };
+            let Ok(claimed) = signed.decode_unverified() else {
+                continue;
+            };
+            let directory = &self.directory;
+            let Ok(payload) =
+                verify_payload(&signed, &sender, &claimed.sender_device, &m.id, |to| {
+                    *to == me || directory.role(to).is_some_and(|r| r.holders.contains(&me))
+                })
+            else {
+                continue;
+            };
+            let mut msg = StoredMessage::received(&payload, m.signed_payload.clone(), m.stored_at);
+            let fx = open_content(&self.directory, &self.home, &mut msg, &payload)?;
+            w.put(Table::Messages, &msg.id.0, &msg)?;
+            for (k, r) in &fx.receipts {
+                w.put(Table::Receipts, k, r)?;
+            }
+            for c in &fx.consents {
+                w.put(Table::Consents, &c.request_id, c)?;
+            }
+            released.push(msg);
+        }
+        self.owe_receipts(&mut w, &released, |_| {
+            liaison_protocol::consent::ReceiptKind::Delivered
+        })?;
+        w.commit()?;
+        Ok(released.len())
     }
 
     async fn replenish_prekeys(&mut self) -> Result<()> {
@@ -1243,15 +1303,32 @@ impl Client {
         if self.home.contains(Table::Messages, &env.message_id.0)? {
             return Ok(Received::Duplicate(env.message_id));
         }
-        match self.open_envelope(env) {
-            Ok((msg, sender_device, sessions, fx)) => {
+        let (sender, sessions, plaintext) = match self.decrypt_envelope(env) {
+            Ok(opened) => opened,
+            Err(reason) => {
+                // Reload the account: a failed attempt must not leave
+                // half-applied state in memory.
+                if let Some(p) = self.home.get_secret::<String>("account")? {
+                    self.device = Device::from_pickle(&p)?;
+                }
                 let mut w = self.home.write()?;
-                w.put(
-                    Table::Sessions,
-                    &sender_device.0,
-                    &olm::pickle_sessions(&sessions)?,
-                )?;
-                w.put_secret("account", &self.device.pickle()?)?;
+                let r = self.store_rejected(&mut w, q, reason)?;
+                w.commit()?;
+                return Ok(r);
+            }
+        };
+        // Decrypted: the Olm state moved on (a new inbound session, a
+        // ratchet step) and is kept whatever the payload turns out to be,
+        // so that the sender's next messages still decrypt.
+        let mut w = self.home.write()?;
+        w.put(
+            Table::Sessions,
+            &env.sender_device.0,
+            &olm::pickle_sessions(&sessions)?,
+        )?;
+        w.put_secret("account", &self.device.pickle()?)?;
+        match self.verify_envelope(env, &sender, &plaintext, Timestamp(q.accepted_at)) {
+            Ok((msg, fx)) => {
                 w.put(Table::Messages, &msg.id.0, &msg)?;
                 for (k, r) in &fx.receipts {
                     w.put(Table::Receipts, k, r)?;
@@ -1268,34 +1345,44 @@ impl Client {
                 Ok(Received::Message(Box::new(msg)))
             }
             Err(reason) => {
-                // Reload the account: a failed attempt must not leave
-                // half-applied state in memory.
-                if let Some(p) = self.home.get_secret::<String>("account")? {
-                    self.device = Device::from_pickle(&p)?;
-                }
-                let reason = liaison_net::tool::chain(&reason);
-                let from = self
-                    .directory
-                    .device_owner(&env.sender_device)
-                    .map(|r| r.id.to_string())
-                    .unwrap_or_else(|| format!("device {}", env.sender_device.fingerprint()));
-                let record = StoredMessage::rejected(
-                    env.message_id,
-                    from,
-                    &self.profile.id,
-                    Timestamp(q.accepted_at),
-                    self.now(),
-                    reason.clone(),
-                );
-                let mut w = self.home.write()?;
-                w.put(Table::Messages, &env.message_id.0, &record)?;
+                let r = self.store_rejected(&mut w, q, reason)?;
                 w.commit()?;
-                Ok(Received::Rejected {
-                    id: env.message_id,
-                    reason,
-                })
+                Ok(r)
             }
         }
+    }
+
+    /// Keep the record of a rejected envelope in `w`. It is stored under a
+    /// key the relay cannot choose (the hash of the whole envelope), never
+    /// under the envelope's message id: otherwise a relay could send a
+    /// forged envelope with the id of a genuine message still to come, and
+    /// the genuine one would then be taken for a duplicate and dropped.
+    fn store_rejected(
+        &self,
+        w: &mut crate::home::HomeTxn<'_>,
+        q: &Queued,
+        reason: ClientError,
+    ) -> Result<Received> {
+        let env = &q.envelope;
+        let reason = liaison_net::tool::chain(&reason);
+        let from = self
+            .directory
+            .device_owner(&env.sender_device)
+            .map(|r| r.id.to_string())
+            .unwrap_or_else(|| format!("device {}", env.sender_device.fingerprint()));
+        let record = StoredMessage::rejected(
+            env.message_id,
+            from,
+            &self.profile.id,
+            Timestamp(q.accepted_at),
+            self.now(),
+            reason.clone(),
+        );
+        w.put(Table::Messages, &rejected_key(env), &record)?;
+        Ok(Received::Rejected {
+            id: env.message_id,
+            reason,
+        })
     }
 
     /// The messages inside a verified handover package, each verified
@@ -1383,15 +1470,12 @@ impl Client {
         Ok((id, n))
     }
 
-    fn open_envelope(
+    /// Decrypt `env` with the Olm session state of its sending device: the
+    /// sender's record, the sessions after decryption and the plaintext.
+    fn decrypt_envelope(
         &mut self,
         env: &Envelope,
-    ) -> Result<(
-        StoredMessage,
-        PublicKey,
-        Vec<Session>,
-        crate::core::records::SideEffects,
-    )> {
+    ) -> Result<(FocalPointRecord, Vec<Session>, zeroize::Zeroizing<Vec<u8>>)> {
         if env.recipient_device != self.device.signing_key() {
             return Err(ReceiveError::OtherDevice.into());
         }
@@ -1414,23 +1498,55 @@ impl Client {
                 .decrypt(agreement, env.kind, &env.ciphertext, &mut sessions)
                 .map_err(|_| ReceiveError::Decrypt)?,
         );
-        let signed = SignedPayload::decode(&plaintext).map_err(ReceiveError::Malformed)?;
+        Ok((sender, sessions, plaintext))
+    }
+
+    /// Verify a decrypted payload against its sender's record and open its
+    /// content. A payload signed by a contact whose identity key changed
+    /// since the user last accepted it is held (not verified, content
+    /// hidden, no side effects) until the user accepts or verifies the new
+    /// key, exactly as sending to that contact is held.
+    fn verify_envelope(
+        &self,
+        env: &Envelope,
+        sender: &FocalPointRecord,
+        plaintext: &[u8],
+        accepted_at: Timestamp,
+    ) -> Result<(StoredMessage, crate::core::records::SideEffects)> {
+        let signed = SignedPayload::decode(plaintext).map_err(ReceiveError::Malformed)?;
         let me = self.profile.id.clone();
         let directory = &self.directory;
-        let payload = verify_payload(
-            &signed,
-            &sender,
-            &env.sender_device,
-            &env.message_id,
-            |id| *id == me || directory.role(id).is_some_and(|r| r.holders.contains(&me)),
-        )
+        let payload = verify_payload(&signed, sender, &env.sender_device, &env.message_id, |id| {
+            *id == me || directory.role(id).is_some_and(|r| r.holders.contains(&me))
+        })
         .map_err(|error| ReceiveError::Payload {
             from: sender.id.clone(),
             error,
         })?;
-        let mut msg = StoredMessage::received(&payload, plaintext.to_vec(), self.now());
+        let mut msg = StoredMessage::received(&payload, plaintext.to_vec(), accepted_at);
+        if self
+            .contacts()?
+            .get(sender.id.as_str())
+            .is_some_and(|c| c.key_changed == Some(sender.identity_key))
+        {
+            msg.verified = false;
+            msg.error = Some(self.held_reason(&sender.id));
+            return Ok((msg, crate::core::records::SideEffects::default()));
+        }
         let fx = open_content(&self.directory, &self.home, &mut msg, &payload)?;
-        Ok((msg, env.sender_device, sessions, fx))
+        Ok((msg, fx))
+    }
+
+    /// Why a message from `id` is held, and the commands that release it.
+    fn held_reason(&self, id: &DirectoryId) -> String {
+        let home = liaison_protocol::shell::quote_path(self.home.dir());
+        let held = crate::core::message::HELD;
+        format!(
+            "{held}: {id}'s identity key changed since you last accepted it. Compare \
+             safety numbers with them (liaison --home {home} contacts show {id}), then run \
+             `liaison --home {home} contacts verify {id} SAFETY_NUMBER` or `liaison --home {home} \
+             contacts accept {id}` to read it"
+        )
     }
 
     /// Acknowledge queued envelopes (by sequence number) to the relay.
@@ -1590,4 +1706,15 @@ impl Client {
             .filter(|m| m.direction == Direction::In)
             .collect())
     }
+}
+
+/// The key of a rejected envelope's record: a hash of the whole envelope,
+/// which the relay cannot make collide with a message id.
+fn rejected_key(env: &Envelope) -> Vec<u8> {
+    use sha2::Digest as _;
+    let mut key = b"rejected/".to_vec();
+    key.extend_from_slice(&sha2::Sha256::digest(
+        liaison_protocol::codec::encode_versioned(env),
+    ));
+    key
 }

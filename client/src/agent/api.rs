@@ -373,11 +373,11 @@ pub enum Response {
         /// The messages.
         messages: Vec<MessageView>,
     },
-    /// A message and its handling in plain words; the text is empty until
-    /// the handling is acknowledged.
+    /// A message and its handling in plain words; the text is withheld
+    /// until the handling is acknowledged.
     Read {
         /// The message.
-        message: MessageView,
+        message: Box<MessageView>,
         /// The handling, one sentence per line.
         handling_explained: Vec<String>,
     },

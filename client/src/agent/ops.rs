@@ -63,7 +63,7 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
         Request::Read { id, accept } => {
             let (m, handling_explained) = client.read(id, accept).await?;
             Response::Read {
-                message: MessageView::from(&m),
+                message: Box::new(MessageView::from(&m)),
                 handling_explained,
             }
         }

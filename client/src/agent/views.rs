@@ -68,8 +68,14 @@ pub struct MessageView {
     pub to: Vec<String>,
     /// Sender's creation time.
     pub sent_at: String,
-    /// When it was stored here (or accepted by the relay, for sent ones).
+    /// When the relay accepted it (its clock; `sent_at` is the sender's).
     pub stored_at: String,
+    /// When `sent_at` and `stored_at` are more than ten minutes apart: by
+    /// how many seconds (a wrong clock, or a message held back).
+    pub clock_skew_secs: Option<u64>,
+    /// Held until the user accepts the sender's changed identity key
+    /// (`error` says how).
+    pub held: bool,
     /// Conversation id.
     pub conversation: String,
     /// The text; `None` while the handling is not acknowledged (then
@@ -120,6 +126,8 @@ impl From<&StoredMessage> for MessageView {
             to: m.to.clone(),
             sent_at: m.sent_at.to_rfc3339(),
             stored_at: m.stored_at.to_rfc3339(),
+            clock_skew_secs: m.clock_skew_ms().map(|ms| ms / 1000),
+            held: m.is_held(),
             conversation: m.conversation.to_hex(),
             text: m.visible_text().map(str::to_owned),
             withheld: m.withheld(),
