@@ -321,7 +321,7 @@ impl Client {
         bundle_text: &str,
         id: DirectoryId,
         kdf: KdfParams,
-    ) -> Result<PathBuf> {
+    ) -> Result<(PathBuf, String)> {
         let bundle = Bundle::from_toml(bundle_text).map_err(ClientError::Bundle)?;
         let home = Home::create(dir, passphrase, kdf)?;
         let mut device = Device::generate();
@@ -363,15 +363,29 @@ impl Client {
                 source,
             }
         })?;
-        Ok(path)
+        Ok((
+            path,
+            liaison_protocol::message::device_request_code(&signed),
+        ))
     }
 
     /// Approve a new device of ours: endorse it with the identity key and
     /// seal the identity key to it. Returns the armoured approval for the
     /// authority to countersign and the new device to link with.
-    pub fn approve_device(&mut self, request_text: &str) -> Result<String> {
+    ///
+    /// `code` is the confirmation code the new device showed when it made
+    /// the request ([`liaison_protocol::message::device_request_code`]):
+    /// without it matching, nothing is sealed, so a request swapped on its
+    /// way never receives the identity key.
+    pub fn approve_device(&mut self, request_text: &str, code: &str) -> Result<String> {
         let signed: Signed<DeviceRequest> = dearmor_wire(ArmorKind::DeviceRequest, request_text)
             .map_err(DeviceError::NotARequest)?;
+        if !liaison_protocol::message::device_code_matches(
+            &liaison_protocol::message::device_request_code(&signed),
+            code,
+        ) {
+            return Err(DeviceError::CodeMismatch.into());
+        }
         let req = DeviceRequest::verify(&signed).map_err(DeviceError::RequestInvalid)?;
         if req.id != self.profile.id {
             return Err(DeviceError::NotYours {

@@ -322,7 +322,7 @@ async fn a_second_device_receives_and_contacts_are_warned() {
     // Alice's laptop asks to join; her desk machine approves; TH countersigns.
     let laptop_home = net.dir.path().join("homes").join("alice-laptop");
     let bundle = std::fs::read_to_string(net.bundle()).unwrap();
-    let req_path = Client::device_request(
+    let (req_path, code) = Client::device_request(
         &laptop_home,
         liaison_tests::PASSPHRASE,
         &bundle,
@@ -331,9 +331,16 @@ async fn a_second_device_receives_and_contacts_are_warned() {
     )
     .unwrap();
     alice.connect().await.unwrap();
-    let approval_text = alice
-        .approve_device(&std::fs::read_to_string(req_path).unwrap())
-        .unwrap();
+    let request = std::fs::read_to_string(req_path).unwrap();
+    // A wrong code approves nothing.
+    let err = alice
+        .approve_device(&request, "0000-0000-0000")
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("confirmation code does not match"),
+        "{err:#}"
+    );
+    let approval_text = alice.approve_device(&request, &code).unwrap();
     // The laptop links first: that adds its proof of possession.
     let linked =
         Client::link_device(&laptop_home, liaison_tests::PASSPHRASE, &approval_text).unwrap();

@@ -245,6 +245,11 @@ pub(crate) enum DeviceCommand {
     Approve {
         /// The device.request file from the new device.
         request: PathBuf,
+        /// The confirmation code the new device printed when it made the
+        /// request (such as 0412-7730-9281): the identity key goes only to
+        /// the request that has it.
+        #[arg(long)]
+        code: String,
         /// Where to write the approval.
         #[arg(long, default_value = "device.approval")]
         out: PathBuf,

@@ -240,6 +240,8 @@ pub enum Request {
     DeviceApprove {
         /// The armoured device request.
         request: String,
+        /// The confirmation code the new device showed.
+        code: String,
     },
     /// Hand a role's conversations over to its new holder.
     Handover {

@@ -179,8 +179,8 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
                     .collect(),
             }
         }
-        Request::DeviceApprove { request } => Response::DeviceApproved {
-            approval: client.approve_device(&request)?,
+        Request::DeviceApprove { request, code } => Response::DeviceApproved {
+            approval: client.approve_device(&request, &code)?,
         },
         Request::Handover { role, to } => {
             let (id, messages) = client.send_handover(&role, &to).await?;
