@@ -13,7 +13,7 @@ use liaison_protocol::directory::{
 use liaison_protocol::frames::{Queued, Request, Response};
 use liaison_protocol::handling::Handling;
 use liaison_protocol::message::{
-    Content, EnrolmentRequest, Envelope, SignedPayload, verify_payload,
+    Content, EnrolmentRequest, Envelope, Payload, SignedPayload, verify_payload,
 };
 use liaison_protocol::{
     ConversationId, CountryCode, DirectoryId, MessageId, PublicKey, SecretKey, Signed, Timestamp,
@@ -26,6 +26,7 @@ use crate::contacts;
 use crate::core::checkpoints::{self, Source, Step};
 use crate::core::clock::Clock;
 use crate::core::compose::{Composed, Draft, compose};
+use crate::core::handover;
 pub use crate::core::message::{Direction, MessageKind, StoredMessage};
 use crate::core::open::open_content;
 use crate::devices::{self, DeviceError};
@@ -1224,9 +1225,9 @@ impl Client {
                 for c in &fx.consents {
                     w.put(Table::Consents, &c.request_id, c)?;
                 }
-                for item in self.handover_items(&msg)? {
-                    if !self.home.contains(Table::Messages, &item.id.0)? {
-                        w.put(Table::Messages, &item.id.0, &item)?;
+                for (key, item) in self.handover_items(&msg)? {
+                    if !self.home.contains(Table::Messages, &key)? {
+                        w.put(Table::Messages, &key, &item)?;
                     }
                 }
                 w.commit()?;
@@ -1263,9 +1264,11 @@ impl Client {
         }
     }
 
-    /// The messages inside a verified handover package, each verified
-    /// against its originator's current record.
-    fn handover_items(&self, package: &StoredMessage) -> Result<Vec<StoredMessage>> {
+    /// The messages inside a verified handover package, each with the home
+    /// key it is kept under: its own id when [`handover::check_item`] takes
+    /// it as verified, a key of its own ([`handover::apart_key`]) when it is
+    /// kept apart as unverified, with the reason.
+    fn handover_items(&self, package: &StoredMessage) -> Result<Vec<(Vec<u8>, StoredMessage)>> {
         let Ok(payload) = SignedPayload::decode(&package.signed_payload).and_then(|s| {
             s.decode_unverified()
                 .map_err(|_| liaison_protocol::DecodeError::Malformed)
@@ -1275,6 +1278,14 @@ impl Client {
         let Content::Handover { role, messages } = payload.content else {
             return Ok(Vec::new());
         };
+        let now = self.now();
+        let ctx = handover::Receiving {
+            role: &role,
+            sender: &payload.sender,
+            me: &self.profile.id,
+            record: self.directory.role(&role),
+            now,
+        };
         let mut out = Vec::new();
         for bytes in messages {
             let Ok(signed) = SignedPayload::decode(&bytes) else {
@@ -1283,58 +1294,64 @@ impl Client {
             let Ok(claimed) = signed.decode_unverified() else {
                 continue;
             };
-            let belongs = claimed.recipients.contains(&role)
-                || claimed.resolved.contains(&role)
-                || claimed.sender == payload.sender;
-            let check = match self.directory.record(&claimed.sender) {
-                _ if !belongs => Err(format!("not part of role {role}'s conversations")),
-                None => Err(format!(
-                    "originator {} is not in the verified directory",
-                    claimed.sender
-                )),
-                Some(rec) => signed
-                    .verify_by(&rec.identity_key)
-                    .map_err(|e| format!("originator's signature does not verify ({e})")),
+            let check = handover::check_item(
+                &ctx,
+                &claimed,
+                &signed,
+                self.directory.record(&claimed.sender),
+            );
+            let key = match &check {
+                Ok(()) => claimed.message_id.0.to_vec(),
+                Err(_) => handover::apart_key(package.id, claimed.message_id).to_vec(),
             };
-            out.push(StoredMessage::handed_over(
+            let item = StoredMessage::handed_over(
                 claimed,
                 bytes,
                 &payload.sender,
-                check.map(|_| ()),
-                self.now(),
-            ));
+                check.map_err(|e| e.to_string()),
+                now,
+            );
+            out.push((key, item));
         }
         Ok(out)
     }
 
-    /// Hand the conversations of `role` over to its incoming holder `to`:
-    /// every stored message addressed to the role, and every message of
-    /// those conversations, in one signed, encrypted package. Returns the
-    /// package's message id and how many messages it carries.
+    /// Hand the messages addressed to `role` over to `to`, a current holder
+    /// of the role, in one signed, encrypted package: those that show this
+    /// focal point held the role ([`handover::plan`]). Refused before
+    /// anything is encrypted unless `to` holds the role now and this focal
+    /// point is shown to have held it. Returns the package's message id and
+    /// how many messages it carries.
     pub async fn send_handover(
         &mut self,
         role: &DirectoryId,
         to: &DirectoryId,
     ) -> Result<(MessageId, usize)> {
-        if self.directory.role(role).is_none() {
-            return Err(RecipientError::NotARole(role.clone()).into());
-        }
         let all = self.messages()?;
-        let conversations: Vec<ConversationId> = all
-            .iter()
-            .filter(|m| m.verified && m.to.iter().any(|t| t == role.as_str()))
-            .map(|m| m.conversation)
-            .collect();
-        let items: Vec<Vec<u8>> = all
-            .iter()
-            .filter(|m| m.verified && !m.signed_payload.is_empty())
-            .filter(|m| {
-                m.to.iter().any(|t| t == role.as_str()) || conversations.contains(&m.conversation)
+        let held: Vec<(Payload, Vec<u8>)> = all
+            .into_iter()
+            .filter(|m| m.verified && m.via_handover.is_none() && !m.signed_payload.is_empty())
+            .filter_map(|m| {
+                let p = SignedPayload::decode(&m.signed_payload)
+                    .ok()?
+                    .decode_unverified()
+                    .ok()?;
+                Some((p, m.signed_payload))
             })
-            .map(|m| m.signed_payload.clone())
             .collect();
+        let items: Vec<Vec<u8>> = handover::plan(
+            role,
+            self.directory.role(role),
+            &self.profile.id,
+            to,
+            self.now(),
+            held.iter().map(|(p, b)| (p, b.as_slice())),
+        )?
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect();
         let n = items.len();
-        let text = format!("Handover of role {role}: {n} message(s) of its conversations.");
+        let text = format!("Handover of role {role}: {n} message(s) addressed to the role.");
         let content = Content::Handover {
             role: role.clone(),
             messages: items,

@@ -589,9 +589,9 @@ impl From<&ClientError> for ErrorCode {
             return ErrorCode::RelayRefused;
         }
         match e {
-            ClientError::Recipient(_) | ClientError::Compose(ComposeError::NoDevice) => {
-                ErrorCode::Recipient
-            }
+            ClientError::Recipient(_)
+            | ClientError::Handover(_)
+            | ClientError::Compose(ComposeError::NoDevice) => ErrorCode::Recipient,
             ClientError::Handling(_) => ErrorCode::HandlingRefused,
             ClientError::NotFound(_) => ErrorCode::NotFound,
             ClientError::Home(HomeError::WrongPassphrase(_)) => ErrorCode::WrongPassphrase,
