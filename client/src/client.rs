@@ -10,7 +10,7 @@ use liaison_protocol::bundle::Bundle;
 use liaison_protocol::directory::{
     AuthorityCertificate, DeviceKeys, Directory, FocalPointRecord, RoleRecord, endorse_device,
 };
-use liaison_protocol::frames::{Queued, Request, Response};
+use liaison_protocol::frames::{ErrorCode, Queued, Request, Response};
 use liaison_protocol::handling::Handling;
 use liaison_protocol::message::{
     Content, EnrolmentRequest, Envelope, Payload, SignedPayload, verify_payload,
@@ -27,12 +27,13 @@ use crate::core::checkpoints::{self, Source, Step};
 use crate::core::clock::Clock;
 use crate::core::compose::{Composed, Draft, compose};
 use crate::core::handover;
+use crate::core::logged::{self, Expected, Verdict, Watch, Watched};
 pub use crate::core::message::{Direction, MessageKind, StoredMessage};
 use crate::core::open::open_content;
 use crate::devices::{self, DeviceError};
 use crate::error::{ClientError, ReceiveError, RecipientError, Refused};
 use crate::home::{Home, KdfParams, Table};
-use crate::logs::{self, LogError};
+use crate::logs::{self, EventOmission, LogError};
 use crate::olm::{self, Device};
 use liaison_net::{Link, LinkError};
 use liaison_protocol::armor::{ArmorKind, armor_wire, dearmor_wire};
@@ -198,10 +199,27 @@ pub struct SyncReport {
     pub flushed: usize,
     /// Relay log inconsistencies detected (with evidence paths).
     pub forks: Vec<String>,
+    /// The relay's event log omits or contradicts events of our messages
+    /// (with evidence paths); each is reported once.
+    pub log_omissions: Vec<String>,
     /// Messages whose content was destroyed because retention ended.
     pub destroyed: Vec<MessageId>,
     /// Receipt messages processed (receipts for our messages).
     pub receipts: usize,
+}
+
+/// The home's singleton holding the messages whose events are watched.
+const WATCHED: &str = "log-watch";
+
+/// A message's events as the relay served them, judged against a
+/// checkpoint.
+struct IncludedEvents {
+    /// The signed events checkpoint they were judged against.
+    checkpoint: String,
+    /// The events proven included in it.
+    included: Vec<EventKind>,
+    /// Every event served: index and disclosed event.
+    served: Vec<(u64, Vec<u8>)>,
 }
 
 /// An open client.
@@ -696,20 +714,27 @@ impl Client {
         Ok(())
     }
 
-    /// Check that the relay's event log, as of our verified checkpoint,
-    /// includes this message's events (its acceptance; and its delivery to
-    /// us for received messages). Returns false while the checkpoint does
-    /// not yet cover them.
-    pub async fn verify_logged(&mut self, id: MessageId) -> Result<bool> {
+    /// The events of message `id` the relay serves, and those of them
+    /// proven included in our verified events checkpoint (returned too).
+    /// `None` when no events checkpoint is held yet. A relay that refuses
+    /// to show them (it answers so when it holds no event naming this
+    /// device) serves none.
+    async fn included_events(&self, id: MessageId) -> Result<Option<IncludedEvents>> {
         let Some(note) = self.checkpoint(LogId::Events)? else {
-            return Ok(false);
+            return Ok(None);
         };
         let base = logs::base_policy(&self.bundle, LogId::Events)?;
         let cp = logs::open(&base, &note)?;
         let size = cp.checkpoint().size();
-        let events = self.conn()?.message_events(id).await?;
-        let mut accepted = false;
+        let events = match self.conn()?.message_events(id).await {
+            Ok(events) => events,
+            Err(LinkError::Refused(e)) if e.code == ErrorCode::Forbidden => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let mut included = Vec::new();
+        let mut served = Vec::new();
         for e in events {
+            served.push((e.index, e.event.clone()));
             let disclosed =
                 DisclosedEvent::decode(&e.event).map_err(|_| LogError::MalformedEvent)?;
             let record = disclosed
@@ -725,23 +750,70 @@ impl Client {
             cp.checkpoint()
                 .verify_inclusion(&disclosed.leaf_hash(), e.index, &proof)
                 .map_err(|error| LogError::EventInclusion { id, error })?;
-            if matches!(record.kind, EventKind::Accepted { .. }) {
-                accepted = true;
-            }
+            included.push(record.kind);
         }
-        if accepted && let Some(mut m) = self.home.get::<StoredMessage>(Table::Messages, &id.0)? {
-            m.logged = true;
-            let mut w = self.home.write()?;
-            w.put(Table::Messages, &id.0, &m)?;
-            w.commit()?;
-        }
-        Ok(accepted)
+        Ok(Some(IncludedEvents {
+            checkpoint: note,
+            included,
+            served,
+        }))
     }
 
-    /// Verify log inclusion for stored messages not yet verified (at most
-    /// `limit` per call). Returns how many are now verified.
-    pub async fn verify_pending_logs(&mut self, limit: usize) -> Result<usize> {
-        let pending: Vec<MessageId> = self
+    /// Judge message `m`'s events ([`logged::judge`]) against our verified
+    /// events checkpoint, obtained from the relay at `checkpoint_at`; mark
+    /// it `logged` when they are all there and say what we know.
+    async fn judge_logged(
+        &mut self,
+        m: &StoredMessage,
+        watched: &Watched,
+        checkpoint_at: Timestamp,
+    ) -> Result<Option<(Verdict, IncludedEvents)>> {
+        let Some(events) = self.included_events(m.id).await? else {
+            return Ok(None);
+        };
+        let expected = watched.expected(m.id, m.direction, self.device.signing_key());
+        let verdict = logged::judge(&expected, &events.included, m.stored_at, checkpoint_at);
+        if verdict == Verdict::Logged {
+            let mut m = m.clone();
+            m.logged = true;
+            let mut watched = self.watched()?;
+            watched.messages.remove(&m.id.0);
+            let mut w = self.home.write()?;
+            w.put(Table::Messages, &m.id.0, &m)?;
+            w.put_secret(WATCHED, &watched)?;
+            w.commit()?;
+        }
+        Ok(Some((verdict, events)))
+    }
+
+    /// Check that the relay's event log, as of our verified checkpoint,
+    /// includes this message's events as we know them (its acceptance; and
+    /// its delivery to us for received messages). Returns false while the
+    /// checkpoint does not cover them, or when they differ.
+    pub async fn verify_logged(&mut self, id: MessageId) -> Result<bool> {
+        let Some(m) = self.home.get::<StoredMessage>(Table::Messages, &id.0)? else {
+            return Ok(false);
+        };
+        let watched = self.watched()?;
+        let now = self.now();
+        Ok(matches!(
+            self.judge_logged(&m, &watched, now).await?,
+            Some((Verdict::Logged, _))
+        ))
+    }
+
+    /// Check the events of stored messages not yet `logged` (at most
+    /// `limit` per call) against the relay's newest events checkpoint,
+    /// obtained at `checkpoint_at`. Returns the omissions and altered
+    /// events found, each reported once, with its evidence saved in
+    /// `HOME/evidence/`.
+    pub async fn verify_pending_logs(
+        &mut self,
+        limit: usize,
+        checkpoint_at: Timestamp,
+    ) -> Result<Vec<EventOmission>> {
+        let watched = self.watched()?;
+        let pending: Vec<StoredMessage> = self
             .messages()?
             .into_iter()
             .filter(|m| {
@@ -749,22 +821,58 @@ impl Client {
                     && m.verified
                     && m.via_handover.is_none()
                     && (m.accepted || m.direction == Direction::In)
+                    && !watched.reported(m.id)
             })
-            .map(|m| m.id)
             .take(limit)
             .collect();
-        let mut n = 0;
-        for id in pending {
-            match self.verify_logged(id).await {
-                Ok(true) => n += 1,
-                Ok(false) => {}
-                // The relay no longer holds events it may show us (for
-                // example after a role handover): nothing to verify.
-                Err(ClientError::Link(LinkError::Refused(_))) => {}
+        let mut found = Vec::new();
+        for m in pending {
+            let what = match self.judge_logged(&m, &watched, checkpoint_at).await {
+                Ok(Some((Verdict::Altered(why), events))) => (why, events),
+                Ok(Some((Verdict::Missing(which), events))) => (
+                    format!(
+                        "its {} event(s) are still missing from the relay's newest checkpoint, \
+                         taken more than {} minutes after they were due",
+                        which.join(" and "),
+                        logged::OMISSION_GRACE_MS / 60_000
+                    ),
+                    events,
+                ),
+                Ok(_) => continue,
+                // The relay refused for another reason: try again later.
+                Err(ClientError::Link(LinkError::Refused(_))) => continue,
                 Err(e) => return Err(e),
-            }
+            };
+            let ((why, events), at) = (what, self.now());
+            let omission = logs::record_omission(
+                self.home.dir(),
+                m.id,
+                why,
+                &events.checkpoint,
+                &events.served,
+                at,
+            );
+            let mut watched = self.watched()?;
+            let expected = watched.expected(m.id, m.direction, self.device.signing_key());
+            watched
+                .messages
+                .entry(m.id.0)
+                .or_insert(Watch {
+                    expected,
+                    reported: false,
+                })
+                .reported = true;
+            let mut w = self.home.write()?;
+            w.put_secret(WATCHED, &watched)?;
+            w.commit()?;
+            found.push(omission);
         }
-        Ok(n)
+        Ok(found)
+    }
+
+    /// The messages whose events are watched.
+    fn watched(&self) -> Result<Watched> {
+        Ok(self.home.get_secret(WATCHED)?.unwrap_or_default())
     }
 
     /// Open a push subscription on the authenticated connection without
@@ -1131,8 +1239,16 @@ impl Client {
         for (dev, sessions) in &changed {
             w.put(Table::Sessions, &dev.0, &olm::pickle_sessions(sessions)?)?;
         }
+        let sent: Vec<(PublicKey, u64)> = item
+            .envelopes
+            .iter()
+            .map(|e| (e.recipient_device, e.ciphertext.len() as u64))
+            .collect();
+        let mut watched = self.watched()?;
+        watched.insert(message_id, Expected::sent(self.device.signing_key(), &sent));
         w.put(Table::Outbox, &message_id.0, &item)?;
         w.put(Table::Messages, &message_id.0, &stored)?;
+        w.put_secret(WATCHED, &watched)?;
         w.put_secret("contacts", &all)?;
         w.commit()?;
         self.submit(&item).await?;
@@ -1219,6 +1335,16 @@ impl Client {
                 )?;
                 w.put_secret("account", &self.device.pickle()?)?;
                 w.put(Table::Messages, &msg.id.0, &msg)?;
+                let mut watched = self.watched()?;
+                watched.insert(
+                    msg.id,
+                    Expected::received(
+                        self.device.signing_key(),
+                        env.sender_device,
+                        env.ciphertext.len() as u64,
+                    ),
+                );
+                w.put_secret(WATCHED, &watched)?;
                 for (k, r) in &fx.receipts {
                     w.put(Table::Receipts, k, r)?;
                 }
@@ -1475,7 +1601,14 @@ impl Client {
         }
         if report.forks.is_empty() {
             self.sync_checkpoints().await?;
-            self.verify_pending_logs(256).await?;
+            // The relay's newest checkpoints were obtained just now.
+            let checkpoint_at = self.now();
+            report.log_omissions = self
+                .verify_pending_logs(256, checkpoint_at)
+                .await?
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             self.verify_receipt_events().await?;
         }
         Ok(report)
@@ -1517,6 +1650,7 @@ impl Client {
         on_ready();
         let mut handled = 0usize;
         let initial = self.sync().await?;
+        self.warnings.extend(initial.log_omissions);
         for m in initial.received {
             handled += 1;
             on(&Received::Message(Box::new(m)));

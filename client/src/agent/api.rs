@@ -675,6 +675,9 @@ pub enum WarningCategory {
     /// evidence is saved in `HOME/evidence/`. The agent stops reconnecting
     /// by itself until asked.
     LogInconsistency,
+    /// The relay's event log omits or contradicts an event of one of our
+    /// messages; evidence is saved in `HOME/evidence/`.
+    LogOmission,
     /// A contact's identity key changed: compare safety numbers.
     KeyChanged,
     /// Something was not delivered yet (receipts, an outbox retry).
