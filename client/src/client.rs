@@ -10,10 +10,10 @@ use liaison_protocol::bundle::Bundle;
 use liaison_protocol::directory::{
     AuthorityCertificate, DeviceKeys, Directory, FocalPointRecord, RoleRecord, endorse_device,
 };
-use liaison_protocol::frames::{Queued, Request, Response};
+use liaison_protocol::frames::{ErrorCode, Queued, Request, Response};
 use liaison_protocol::handling::Handling;
 use liaison_protocol::message::{
-    Content, EnrolmentRequest, Envelope, SignedPayload, verify_payload,
+    Content, EnrolmentRequest, Envelope, Payload, SignedPayload, verify_payload,
 };
 use liaison_protocol::{
     ConversationId, CountryCode, DirectoryId, MessageId, PublicKey, SecretKey, Signed, Timestamp,
@@ -26,12 +26,14 @@ use crate::contacts;
 use crate::core::checkpoints::{self, Source, Step};
 use crate::core::clock::Clock;
 use crate::core::compose::{Composed, Draft, compose};
+use crate::core::handover;
+use crate::core::logged::{self, Expected, Verdict, Watch, Watched};
 pub use crate::core::message::{Direction, MessageKind, StoredMessage};
 use crate::core::open::open_content;
 use crate::devices::{self, DeviceError};
 use crate::error::{ClientError, ReceiveError, RecipientError, Refused};
 use crate::home::{Home, KdfParams, Table};
-use crate::logs::{self, LogError};
+use crate::logs::{self, EventOmission, LogError};
 use crate::olm::{self, Device};
 use liaison_net::{Link, LinkError};
 use liaison_protocol::armor::{ArmorKind, armor_wire, dearmor_wire};
@@ -203,10 +205,27 @@ pub struct SyncReport {
     pub flushed: usize,
     /// Relay log inconsistencies detected (with evidence paths).
     pub forks: Vec<String>,
+    /// The relay's event log omits or contradicts events of our messages
+    /// (with evidence paths); each is reported once.
+    pub log_omissions: Vec<String>,
     /// Messages whose content was destroyed because retention ended.
     pub destroyed: Vec<MessageId>,
     /// Receipt messages processed (receipts for our messages).
     pub receipts: usize,
+}
+
+/// The home's singleton holding the messages whose events are watched.
+const WATCHED: &str = "log-watch";
+
+/// A message's events as the relay served them, judged against a
+/// checkpoint.
+struct IncludedEvents {
+    /// The signed events checkpoint they were judged against.
+    checkpoint: String,
+    /// The events proven included in it.
+    included: Vec<EventKind>,
+    /// Every event served: index and disclosed event.
+    served: Vec<(u64, Vec<u8>)>,
 }
 
 /// An open client.
@@ -741,20 +760,27 @@ impl Client {
         Ok(())
     }
 
-    /// Check that the relay's event log, as of our verified checkpoint,
-    /// includes this message's events (its acceptance; and its delivery to
-    /// us for received messages). Returns false while the checkpoint does
-    /// not yet cover them.
-    pub async fn verify_logged(&mut self, id: MessageId) -> Result<bool> {
+    /// The events of message `id` the relay serves, and those of them
+    /// proven included in our verified events checkpoint (returned too).
+    /// `None` when no events checkpoint is held yet. A relay that refuses
+    /// to show them (it answers so when it holds no event naming this
+    /// device) serves none.
+    async fn included_events(&self, id: MessageId) -> Result<Option<IncludedEvents>> {
         let Some(note) = self.checkpoint(LogId::Events)? else {
-            return Ok(false);
+            return Ok(None);
         };
         let base = logs::base_policy(&self.bundle, LogId::Events)?;
         let cp = logs::open(&base, &note)?;
         let size = cp.checkpoint().size();
-        let events = self.conn()?.message_events(id).await?;
-        let mut accepted = false;
+        let events = match self.conn()?.message_events(id).await {
+            Ok(events) => events,
+            Err(LinkError::Refused(e)) if e.code == ErrorCode::Forbidden => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let mut included = Vec::new();
+        let mut served = Vec::new();
         for e in events {
+            served.push((e.index, e.event.clone()));
             let disclosed =
                 DisclosedEvent::decode(&e.event).map_err(|_| LogError::MalformedEvent)?;
             let record = disclosed
@@ -770,23 +796,70 @@ impl Client {
             cp.checkpoint()
                 .verify_inclusion(&disclosed.leaf_hash(), e.index, &proof)
                 .map_err(|error| LogError::EventInclusion { id, error })?;
-            if matches!(record.kind, EventKind::Accepted { .. }) {
-                accepted = true;
-            }
+            included.push(record.kind);
         }
-        if accepted && let Some(mut m) = self.home.get::<StoredMessage>(Table::Messages, &id.0)? {
-            m.logged = true;
-            let mut w = self.home.write()?;
-            w.put(Table::Messages, &id.0, &m)?;
-            w.commit()?;
-        }
-        Ok(accepted)
+        Ok(Some(IncludedEvents {
+            checkpoint: note,
+            included,
+            served,
+        }))
     }
 
-    /// Verify log inclusion for stored messages not yet verified (at most
-    /// `limit` per call). Returns how many are now verified.
-    pub async fn verify_pending_logs(&mut self, limit: usize) -> Result<usize> {
-        let pending: Vec<MessageId> = self
+    /// Judge message `m`'s events ([`logged::judge`]) against our verified
+    /// events checkpoint, obtained from the relay at `checkpoint_at`; mark
+    /// it `logged` when they are all there and say what we know.
+    async fn judge_logged(
+        &mut self,
+        m: &StoredMessage,
+        watched: &Watched,
+        checkpoint_at: Timestamp,
+    ) -> Result<Option<(Verdict, IncludedEvents)>> {
+        let Some(events) = self.included_events(m.id).await? else {
+            return Ok(None);
+        };
+        let expected = watched.expected(m.id, m.direction, self.device.signing_key());
+        let verdict = logged::judge(&expected, &events.included, m.stored_at, checkpoint_at);
+        if verdict == Verdict::Logged {
+            let mut m = m.clone();
+            m.logged = true;
+            let mut watched = self.watched()?;
+            watched.messages.remove(&m.id.0);
+            let mut w = self.home.write()?;
+            w.put(Table::Messages, &m.id.0, &m)?;
+            w.put_secret(WATCHED, &watched)?;
+            w.commit()?;
+        }
+        Ok(Some((verdict, events)))
+    }
+
+    /// Check that the relay's event log, as of our verified checkpoint,
+    /// includes this message's events as we know them (its acceptance; and
+    /// its delivery to us for received messages). Returns false while the
+    /// checkpoint does not cover them, or when they differ.
+    pub async fn verify_logged(&mut self, id: MessageId) -> Result<bool> {
+        let Some(m) = self.home.get::<StoredMessage>(Table::Messages, &id.0)? else {
+            return Ok(false);
+        };
+        let watched = self.watched()?;
+        let now = self.now();
+        Ok(matches!(
+            self.judge_logged(&m, &watched, now).await?,
+            Some((Verdict::Logged, _))
+        ))
+    }
+
+    /// Check the events of stored messages not yet `logged` (at most
+    /// `limit` per call) against the relay's newest events checkpoint,
+    /// obtained at `checkpoint_at`. Returns the omissions and altered
+    /// events found, each reported once, with its evidence saved in
+    /// `HOME/evidence/`.
+    pub async fn verify_pending_logs(
+        &mut self,
+        limit: usize,
+        checkpoint_at: Timestamp,
+    ) -> Result<Vec<EventOmission>> {
+        let watched = self.watched()?;
+        let pending: Vec<StoredMessage> = self
             .messages()?
             .into_iter()
             .filter(|m| {
@@ -794,22 +867,58 @@ impl Client {
                     && m.verified
                     && m.via_handover.is_none()
                     && (m.accepted || m.direction == Direction::In)
+                    && !watched.reported(m.id)
             })
-            .map(|m| m.id)
             .take(limit)
             .collect();
-        let mut n = 0;
-        for id in pending {
-            match self.verify_logged(id).await {
-                Ok(true) => n += 1,
-                Ok(false) => {}
-                // The relay no longer holds events it may show us (for
-                // example after a role handover): nothing to verify.
-                Err(ClientError::Link(LinkError::Refused(_))) => {}
+        let mut found = Vec::new();
+        for m in pending {
+            let what = match self.judge_logged(&m, &watched, checkpoint_at).await {
+                Ok(Some((Verdict::Altered(why), events))) => (why, events),
+                Ok(Some((Verdict::Missing(which), events))) => (
+                    format!(
+                        "its {} event(s) are still missing from the relay's newest checkpoint, \
+                         taken more than {} minutes after they were due",
+                        which.join(" and "),
+                        logged::OMISSION_GRACE_MS / 60_000
+                    ),
+                    events,
+                ),
+                Ok(_) => continue,
+                // The relay refused for another reason: try again later.
+                Err(ClientError::Link(LinkError::Refused(_))) => continue,
                 Err(e) => return Err(e),
-            }
+            };
+            let ((why, events), at) = (what, self.now());
+            let omission = logs::record_omission(
+                self.home.dir(),
+                m.id,
+                why,
+                &events.checkpoint,
+                &events.served,
+                at,
+            );
+            let mut watched = self.watched()?;
+            let expected = watched.expected(m.id, m.direction, self.device.signing_key());
+            watched
+                .messages
+                .entry(m.id.0)
+                .or_insert(Watch {
+                    expected,
+                    reported: false,
+                })
+                .reported = true;
+            let mut w = self.home.write()?;
+            w.put_secret(WATCHED, &watched)?;
+            w.commit()?;
+            found.push(omission);
         }
-        Ok(n)
+        Ok(found)
+    }
+
+    /// The messages whose events are watched.
+    fn watched(&self) -> Result<Watched> {
+        Ok(self.home.get_secret(WATCHED)?.unwrap_or_default())
     }
 
     /// Open a push subscription on the authenticated connection without
@@ -1239,8 +1348,16 @@ impl Client {
         for (dev, sessions) in &changed {
             w.put(Table::Sessions, &dev.0, &olm::pickle_sessions(sessions)?)?;
         }
+        let sent: Vec<(PublicKey, u64)> = item
+            .envelopes
+            .iter()
+            .map(|e| (e.recipient_device, e.ciphertext.len() as u64))
+            .collect();
+        let mut watched = self.watched()?;
+        watched.insert(message_id, Expected::sent(self.device.signing_key(), &sent));
         w.put(Table::Outbox, &message_id.0, &item)?;
         w.put(Table::Messages, &message_id.0, &stored)?;
+        w.put_secret(WATCHED, &watched)?;
         w.put_secret("contacts", &all)?;
         w.commit()?;
         self.submit(&item).await?;
@@ -1344,15 +1461,25 @@ impl Client {
         match self.verify_envelope(env, &sender, &plaintext, Timestamp(q.accepted_at)) {
             Ok((msg, fx)) => {
                 w.put(Table::Messages, &msg.id.0, &msg)?;
+                let mut watched = self.watched()?;
+                watched.insert(
+                    msg.id,
+                    Expected::received(
+                        self.device.signing_key(),
+                        env.sender_device,
+                        env.ciphertext.len() as u64,
+                    ),
+                );
+                w.put_secret(WATCHED, &watched)?;
                 for (k, r) in &fx.receipts {
                     w.put(Table::Receipts, k, r)?;
                 }
                 for c in &fx.consents {
                     w.put(Table::Consents, &c.request_id, c)?;
                 }
-                for item in self.handover_items(&msg)? {
-                    if !self.home.contains(Table::Messages, &item.id.0)? {
-                        w.put(Table::Messages, &item.id.0, &item)?;
+                for (key, item) in self.handover_items(&msg)? {
+                    if !self.home.contains(Table::Messages, &key)? {
+                        w.put(Table::Messages, &key, &item)?;
                     }
                 }
                 w.commit()?;
@@ -1399,9 +1526,11 @@ impl Client {
         })
     }
 
-    /// The messages inside a verified handover package, each verified
-    /// against its originator's current record.
-    fn handover_items(&self, package: &StoredMessage) -> Result<Vec<StoredMessage>> {
+    /// The messages inside a verified handover package, each with the home
+    /// key it is kept under: its own id when [`handover::check_item`] takes
+    /// it as verified, a key of its own ([`handover::apart_key`]) when it is
+    /// kept apart as unverified, with the reason.
+    fn handover_items(&self, package: &StoredMessage) -> Result<Vec<(Vec<u8>, StoredMessage)>> {
         let Ok(payload) = SignedPayload::decode(&package.signed_payload).and_then(|s| {
             s.decode_unverified()
                 .map_err(|_| liaison_protocol::DecodeError::Malformed)
@@ -1411,6 +1540,14 @@ impl Client {
         let Content::Handover { role, messages } = payload.content else {
             return Ok(Vec::new());
         };
+        let now = self.now();
+        let ctx = handover::Receiving {
+            role: &role,
+            sender: &payload.sender,
+            me: &self.profile.id,
+            record: self.directory.role(&role),
+            now,
+        };
         let mut out = Vec::new();
         for bytes in messages {
             let Ok(signed) = SignedPayload::decode(&bytes) else {
@@ -1419,58 +1556,66 @@ impl Client {
             let Ok(claimed) = signed.decode_unverified() else {
                 continue;
             };
-            let belongs = claimed.recipients.contains(&role)
-                || claimed.resolved.contains(&role)
-                || claimed.sender == payload.sender;
-            let check = match self.directory.record(&claimed.sender) {
-                _ if !belongs => Err(format!("not part of role {role}'s conversations")),
-                None => Err(format!(
-                    "originator {} is not in the verified directory",
-                    claimed.sender
-                )),
-                Some(rec) => signed
-                    .verify_by(&rec.identity_key)
-                    .map_err(|e| format!("originator's signature does not verify ({e})")),
+            let check = handover::check_item(
+                &ctx,
+                &claimed,
+                &signed,
+                self.directory.record(&claimed.sender),
+            );
+            let key = match &check {
+                Ok(()) => claimed.message_id.0.to_vec(),
+                Err(_) => handover::apart_key(package.id, claimed.message_id).to_vec(),
             };
-            out.push(StoredMessage::handed_over(
+            let item = StoredMessage::handed_over(
                 claimed,
                 bytes,
                 &payload.sender,
-                check.map(|_| ()),
-                self.now(),
-            ));
+                check.map_err(|e| e.to_string()),
+                now,
+            );
+            out.push((key, item));
         }
         Ok(out)
     }
 
-    /// Hand the conversations of `role` over to its incoming holder `to`:
-    /// every stored message addressed to the role, and every message of
-    /// those conversations, in one signed, encrypted package. Returns the
-    /// package's message id and how many messages it carries.
+    /// Hand the messages addressed to `role` over to `to`, a current holder
+    /// of the role, in one signed, encrypted package: those that show this
+    /// focal point held the role ([`handover::plan`]). Refused before
+    /// anything is encrypted unless `to` holds the role now and this focal
+    /// point is shown to have held it. Returns the package's message id and
+    /// how many messages it carries.
     pub async fn send_handover(
         &mut self,
         role: &DirectoryId,
         to: &DirectoryId,
     ) -> Result<(MessageId, usize)> {
-        if self.directory.role(role).is_none() {
-            return Err(RecipientError::NotARole(role.clone()).into());
-        }
         let all = self.messages()?;
-        let conversations: Vec<ConversationId> = all
-            .iter()
-            .filter(|m| m.verified && m.to.iter().any(|t| t == role.as_str()))
-            .map(|m| m.conversation)
-            .collect();
-        let items: Vec<Vec<u8>> = all
-            .iter()
+        let held: Vec<(Payload, Vec<u8>)> = all
+            .into_iter()
+            // Handed-over messages too: the next holder's client checks
+            // each item again.
             .filter(|m| m.verified && !m.signed_payload.is_empty())
-            .filter(|m| {
-                m.to.iter().any(|t| t == role.as_str()) || conversations.contains(&m.conversation)
+            .filter_map(|m| {
+                let p = SignedPayload::decode(&m.signed_payload)
+                    .ok()?
+                    .decode_unverified()
+                    .ok()?;
+                Some((p, m.signed_payload))
             })
-            .map(|m| m.signed_payload.clone())
             .collect();
+        let items: Vec<Vec<u8>> = handover::plan(
+            role,
+            self.directory.role(role),
+            &self.profile.id,
+            to,
+            self.now(),
+            held.iter().map(|(p, b)| (p, b.as_slice())),
+        )?
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect();
         let n = items.len();
-        let text = format!("Handover of role {role}: {n} message(s) of its conversations.");
+        let text = format!("Handover of role {role}: {n} message(s) addressed to the role.");
         let content = Content::Handover {
             role: role.clone(),
             messages: items,
@@ -1624,7 +1769,14 @@ impl Client {
         }
         if report.forks.is_empty() {
             self.sync_checkpoints().await?;
-            self.verify_pending_logs(256).await?;
+            // The relay's newest checkpoints were obtained just now.
+            let checkpoint_at = self.now();
+            report.log_omissions = self
+                .verify_pending_logs(256, checkpoint_at)
+                .await?
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             self.verify_receipt_events().await?;
         }
         Ok(report)
@@ -1666,6 +1818,7 @@ impl Client {
         on_ready();
         let mut handled = 0usize;
         let initial = self.sync().await?;
+        self.warnings.extend(initial.log_omissions);
         for m in initial.received {
             handled += 1;
             on(&Received::Message(Box::new(m)));

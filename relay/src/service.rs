@@ -959,9 +959,11 @@ impl Service {
         &self,
         device: PublicKey,
         message_id: MessageId,
-        envelopes: Vec<Envelope>,
+        #[cfg_attr(not(feature = "test-hooks"), allow(unused_mut))] mut envelopes: Vec<Envelope>,
         declare: Vec<liaison_protocol::frames::Declaration>,
     ) -> Result<Response, WireError> {
+        #[cfg(feature = "test-hooks")]
+        self.hooks.drop_recipient(&device, &mut envelopes);
         if declare.len() > liaison_protocol::frames::MAX_DECLARATIONS {
             return Err(err(
                 ErrorCode::Malformed,
@@ -1252,6 +1254,14 @@ impl Service {
                 "only the sender and the recipients of a message may read its events",
             ));
         }
+        #[cfg(feature = "test-hooks")]
+        let events = {
+            let mut events = events;
+            if let Some(d) = device {
+                self.hooks.omit_events(&d, &mut events);
+            }
+            events
+        };
         Ok(Response::MessageEvents { events })
     }
 

@@ -152,13 +152,13 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: DeviceCommand,
     },
-    /// Hand the conversations of a role you held over to its new holder,
-    /// in one signed, encrypted package.
+    /// Hand the messages addressed to a role you held over to a current
+    /// holder of the role, in one signed, encrypted package.
     Handover {
         /// The role, such as th.dsi.tip-duty.
         #[arg(long)]
         role: DirectoryId,
-        /// The incoming holder.
+        /// A current holder of the role (the incoming one).
         #[arg(long)]
         to: DirectoryId,
     },

@@ -77,6 +77,9 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
             for f in &report.log_inconsistencies {
                 eprintln!("liaison: {f}");
             }
+            for o in &report.log_omissions {
+                eprintln!("liaison: warning: {o}");
+            }
             if json {
                 print_json(&report)?;
             } else {

@@ -591,9 +591,9 @@ impl From<&ClientError> for ErrorCode {
             return ErrorCode::RelayRefused;
         }
         match e {
-            ClientError::Recipient(_) | ClientError::Compose(ComposeError::NoDevice) => {
-                ErrorCode::Recipient
-            }
+            ClientError::Recipient(_)
+            | ClientError::Handover(_)
+            | ClientError::Compose(ComposeError::NoDevice) => ErrorCode::Recipient,
             ClientError::Handling(_) => ErrorCode::HandlingRefused,
             ClientError::NotFound(_) => ErrorCode::NotFound,
             ClientError::Home(HomeError::WrongPassphrase(_)) => ErrorCode::WrongPassphrase,
@@ -677,6 +677,9 @@ pub enum WarningCategory {
     /// evidence is saved in `HOME/evidence/`. The agent stops reconnecting
     /// by itself until asked.
     LogInconsistency,
+    /// The relay's event log omits or contradicts an event of one of our
+    /// messages; evidence is saved in `HOME/evidence/`.
+    LogOmission,
     /// A contact's identity key changed: compare safety numbers.
     KeyChanged,
     /// Something was not delivered yet (receipts, an outbox retry).

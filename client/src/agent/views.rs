@@ -172,6 +172,10 @@ pub struct SyncView {
     pub resent: usize,
     /// Relay log inconsistencies detected (with evidence paths).
     pub log_inconsistencies: Vec<String>,
+    /// Events of our messages the relay's event log omits or contradicts
+    /// (with evidence paths).
+    #[serde(default)]
+    pub log_omissions: Vec<String>,
 }
 
 impl From<&SyncReport> for SyncView {
@@ -189,6 +193,7 @@ impl From<&SyncReport> for SyncView {
             duplicates: r.duplicates,
             resent: r.flushed,
             log_inconsistencies: r.forks.clone(),
+            log_omissions: r.log_omissions.clone(),
         }
     }
 }
