@@ -343,3 +343,34 @@ fn a_sender_clock_far_from_the_relays_is_pointed_out() {
         "{shown}"
     );
 }
+
+/// A reader that stops early (`liaison inbox | head -1`) ends the command
+/// quietly with exit 0, not with a panic about the closed pipe.
+#[test]
+fn output_to_a_closed_pipe_exits_quietly() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    for i in 0..3 {
+        assert_success(
+            &alice.run(&["send", "--to", "ph.pnp.bob", &format!("report {i}")]),
+            "send",
+        );
+    }
+    assert_success(&bob.run(&["sync"]), "sync");
+    for args in [&["inbox"][..], &["inbox", "--json"]] {
+        let mut child = bob
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the reading end before the command (which first derives the
+        // home's key) prints anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

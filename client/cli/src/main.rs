@@ -10,7 +10,20 @@
 //! (`liaison_client::agent::ops`) and print through the same code
 //! ([`render`]).
 
+/// Every line the tool prints on stdout goes through [`out::line`]: a
+/// reader that stops early (`liaison inbox | head -1`) ends the command
+/// quietly with exit 0, instead of a panic about a broken pipe.
+macro_rules! println {
+    () => {
+        $crate::out::line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::out::line(format_args!($($arg)*))
+    };
+}
+
 mod args;
+mod out;
 mod render;
 
 use std::path::PathBuf;
