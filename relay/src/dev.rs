@@ -467,7 +467,7 @@ pub fn instructions(net: &DevNetwork) -> String {
 /// quickstart shows the same lines (a test checks it).
 fn next_steps(bundle: &str, th: &str, ph: &str) -> String {
     [
-        "printf 'Passphrase for the test homes: '; stty -echo; read -r LIAISON_PASSPHRASE; stty echo; echo".to_owned(),
+        "printf 'Passphrase for the test homes (12 characters or more): '; stty -echo; read -r LIAISON_PASSPHRASE; stty echo; echo".to_owned(),
         "export LIAISON_PASSPHRASE".to_owned(),
         "# Alice, Thai DSI, and Bob, Philippine National Police, make their keys ...".to_owned(),
         format!("liaison --home ./alice init --bundle {bundle} --id th.dsi.alice --name \"Alice\" --country TH --agency DSI"),

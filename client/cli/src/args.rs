@@ -32,7 +32,7 @@ pub(crate) enum Command {
         #[arg(long)]
         bundle: PathBuf,
         /// Your directory id, such as th.dsi.somchai.
-        #[arg(long)]
+        #[arg(value_parser = parse_id, long)]
         id: DirectoryId,
         /// Your full name.
         #[arg(long)]
@@ -57,11 +57,19 @@ pub(crate) enum Command {
     /// once the relay has durably accepted it.
     Send {
         /// Recipient directory id (repeatable).
-        #[arg(long = "to", required = true)]
+        #[arg(value_parser = parse_id, long = "to", required = true)]
         to: Vec<DirectoryId>,
-        /// TLP 2.0 dissemination: RED (default), AMBER+STRICT, AMBER, GREEN, CLEAR.
-        #[arg(long, default_value = "RED")]
-        handling: String,
+        /// The handling code, in quotes: a TLP 2.0 label (RED, AMBER+STRICT,
+        /// AMBER, GREEN, CLEAR), then any of: judicial=prohibited|with-consent|permitted,
+        /// onward=with-consent|per-tlp, purpose=P[,P...] (victim-identification, rescue, victim-support, missing-persons, investigation, prosecution, financial-investigation, intelligence-analysis, border-control, prevention),
+        /// retain=YYYY-MM-DD (a future date: the recipients' copies are
+        /// destroyed then), conditions="free text", protect-victims=yes|no
+        /// (no only with GREEN or CLEAR). What is left out takes its most
+        /// restrictive value; the default is "RED" (named recipients only,
+        /// judicial use prohibited, onward transmission only with your
+        /// consent). Example: --handling "AMBER purpose=investigation retain=2027-06-30"
+        #[arg(long)]
+        handling: Option<String>,
         /// Continue a conversation (its id in hex).
         #[arg(long)]
         conversation: Option<String>,
@@ -111,7 +119,7 @@ pub(crate) enum Command {
         /// Message id.
         id: String,
         /// Recipient (repeatable).
-        #[arg(long = "to", required = true)]
+        #[arg(value_parser = parse_id, long = "to", required = true)]
         to: Vec<DirectoryId>,
         /// Tighter handling for the forward (text form); default: unchanged.
         #[arg(long)]
@@ -156,15 +164,16 @@ pub(crate) enum Command {
     /// holder of the role, in one signed, encrypted package.
     Handover {
         /// The role, such as th.dsi.tip-duty.
-        #[arg(long)]
+        #[arg(value_parser = parse_id, long)]
         role: DirectoryId,
         /// A current holder of the role (the incoming one).
-        #[arg(long)]
+        #[arg(value_parser = parse_id, long)]
         to: DirectoryId,
     },
     /// Show the safety number to compare in person with a contact.
     SafetyNumber {
         /// The contact's id.
+        #[arg(value_parser = parse_id)]
         id: DirectoryId,
     },
     /// Keep this home connected in the background and serve the other
@@ -237,7 +246,7 @@ pub(crate) enum DeviceCommand {
         #[arg(long)]
         bundle: PathBuf,
         /// Your directory id (the identity this device joins).
-        #[arg(long)]
+        #[arg(value_parser = parse_id, long)]
         id: DirectoryId,
     },
     /// On a device holding your identity key: approve a device request and
@@ -270,12 +279,14 @@ pub(crate) enum ContactsCommand {
     /// fingerprints, devices, verification.
     Show {
         /// The contact's id.
+        #[arg(value_parser = parse_id)]
         id: DirectoryId,
     },
     /// Compare safety numbers in person: without --safety-number, print
     /// ours; with it, mark the contact verified only if they are equal.
     Verify {
         /// The contact's id.
+        #[arg(value_parser = parse_id)]
         id: DirectoryId,
         /// The safety number the contact read to you.
         #[arg(long)]
@@ -284,6 +295,7 @@ pub(crate) enum ContactsCommand {
     /// Accept a contact's changed identity key without verifying it.
     Accept {
         /// The contact's id.
+        #[arg(value_parser = parse_id)]
         id: DirectoryId,
     },
 }
@@ -318,4 +330,10 @@ impl From<&ContactFilter> for views::ContactFilter {
             name: f.name.clone(),
         }
     }
+}
+
+/// A directory id as typed: case does not matter (`PH.PNP.BOB` is
+/// `ph.pnp.bob`), and surrounding spaces are ignored.
+fn parse_id(s: &str) -> Result<DirectoryId, String> {
+    DirectoryId::parse(&s.trim().to_lowercase()).map_err(|e| e.to_string())
 }

@@ -81,11 +81,23 @@ fn passphrase(confirm: bool) -> Result<String> {
     if confirm {
         let q = rpassword::prompt_password("Repeat passphrase: ")?;
         if p != q {
-            bail!("the passphrases differ");
+            bail!("the passphrases differ; nothing was created");
         }
-        if p.chars().count() < 8 {
-            bail!("choose a passphrase of at least 8 characters");
-        }
+    }
+    Ok(p)
+}
+
+/// The shortest passphrase a new home takes, in characters.
+const MIN_PASSPHRASE_CHARS: usize = 12;
+
+/// The passphrase of a new home: [`passphrase`], at least
+/// [`MIN_PASSPHRASE_CHARS`] long (from the terminal or LIAISON_PASSPHRASE).
+fn new_passphrase() -> Result<String> {
+    let p = passphrase(true)?;
+    if p.chars().count() < MIN_PASSPHRASE_CHARS {
+        bail!(
+            "the passphrase is too short: use at least {MIN_PASSPHRASE_CHARS} characters (a few unrelated words are easy to remember and hard to guess); nothing was created"
+        );
     }
     Ok(p)
 }
@@ -107,7 +119,7 @@ fn request_for(cli: &Cli) -> Result<Option<Request>> {
             conversation,
             text,
         } => {
-            let handling = Handling::parse_text(handling).map_err(|e| {
+            let handling = Handling::parse_text(handling.as_deref().unwrap_or("RED")).map_err(|e| {
                 anyhow!("--handling: {e} (for example: \"AMBER+STRICT judicial=with-consent purpose=rescue retain=2027-06-30\")")
             })?;
             let conversation = match conversation {
@@ -125,6 +137,25 @@ fn request_for(cli: &Cli) -> Result<Option<Request>> {
             } else {
                 text.clone()
             };
+            if text.trim().is_empty() {
+                bail!("the message is empty: nothing was sent");
+            }
+            let limit = liaison_protocol::message::MAX_BODY;
+            if text.len() > limit {
+                bail!(
+                    "the message is {} bytes long, over the limit of {limit} bytes (about {} pages of text): nothing was sent; split it, or send the long part as a file",
+                    text.len(),
+                    limit / 3000
+                );
+            }
+            if let Some(until) = handling.retain_until
+                && until <= liaison_client::client::now()
+            {
+                bail!(
+                    "--handling: retain={} is already past: the recipients would destroy the message at once. Give a future date; nothing was sent",
+                    until.to_rfc3339()
+                );
+            }
             Request::Send {
                 to: to.clone(),
                 text,
@@ -476,7 +507,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let bundle_text = std::fs::read_to_string(bundle)
                 .with_context(|| format!("reading bundle {}", bundle.display()))?;
             let country = CountryCode::parse(country).map_err(|e| anyhow!("--country: {e}"))?;
-            let pass = passphrase(true)?;
+            let pass = new_passphrase()?;
             let params = InitParams {
                 id: id.clone(),
                 name: name.clone(),
@@ -509,7 +540,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let dir = home(&cli)?;
             let text = std::fs::read_to_string(bundle)
                 .with_context(|| format!("reading bundle {}", bundle.display()))?;
-            let pass = passphrase(true)?;
+            let pass = new_passphrase()?;
             let (path, code) =
                 Client::device_request(&dir, &pass, &text, id.clone(), KdfParams::new_default()?)?;
             println!("Device request written to {}.", path.display());

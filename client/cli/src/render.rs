@@ -59,7 +59,13 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
     let json = cli.json;
     match (&cli.command, reply.response) {
         (_, Response::Error(e)) => return Err(e.into()),
-        (Command::Send { .. }, Response::Sent { id, to }) => {
+        (Command::Send { handling, .. }, Response::Sent { id, to }) => {
+            if handling.is_none() {
+                eprintln!(
+                    "liaison: no --handling given, so the default applies: {} (for the named recipients only; no judicial use and no passing it on without your consent). Choose another with --handling (see liaison send --help).",
+                    liaison_protocol::handling::Handling::default().to_text()
+                );
+            }
             if json {
                 print_json(&serde_json::json!({
                     "id": id.to_hex(),
