@@ -225,3 +225,37 @@ async fn an_expired_record_keeps_its_queue_for_the_grace_period() {
     republish(&net, &ph, "ph.pnp.bob", t0 - 60_000, t0 + 60 * DAY_MS).await;
     assert!(sync_texts(&mut bob).await.is_empty());
 }
+
+/// A planned key change has no gap: the authority re-signs its records with
+/// its new key (what `liaison-admin update --authority NEW.key ... --id ID
+/// --valid-days D` does) before the root revokes the old key, and its focal
+/// points never lapse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planned_authority_key_change_has_no_gap() {
+    let net = DevNet::start();
+    let (mut alice, mut bob) = inproc::alice_and_bob(&net).await;
+    let old_ph = inproc::authority(&net, "PH");
+    let new_ph = inproc::new_authority(&net, "PH", "Philippine National Police (new key)")
+        .await
+        .unwrap();
+    let bundle = liaison_protocol::bundle::Bundle::from_toml(
+        &std::fs::read_to_string(net.bundle()).unwrap(),
+    )
+    .unwrap();
+    let changes = liaison_admin::RecordChanges {
+        valid_days: Some(30),
+        ..liaison_admin::RecordChanges::default()
+    };
+    liaison_admin::update(&bundle, &new_ph, &id("ph.pnp.bob"), &changes, now())
+        .await
+        .unwrap();
+    revoke_authority_key(&net, &old_ph).await;
+
+    let sent = send(&mut alice, "ph.pnp.bob", "after the key change").await;
+    assert_eq!(
+        sync_texts(&mut bob).await,
+        vec!["after the key change".to_owned()]
+    );
+    let kinds = event_kinds(&mut alice, sent).await;
+    assert!(!kinds.contains(&"dropped".to_owned()), "{kinds:?}");
+}
