@@ -73,6 +73,13 @@ async fn event_kinds(sender: &mut Client, message: MessageId) -> Vec<String> {
         .collect()
 }
 
+/// The relay's count of lapsed devices whose queue it keeps.
+fn lapsed_queues(net: &DevNet) -> f64 {
+    let (status, text) = liaison_tests::http_get(net.metrics.as_deref().unwrap(), "/metrics");
+    assert_eq!(status, 200);
+    liaison_tests::metric_value(&text, "liaison_lapsed_queues", &[]).unwrap()
+}
+
 /// Why the relay refuses `c`'s device now.
 async fn refusal(c: &mut Client) -> String {
     let err = c
@@ -179,6 +186,7 @@ async fn an_expired_record_keeps_its_queue_for_the_grace_period() {
     net.restart_with_clock_offset(days(2), &[]);
     let kinds = event_kinds(&mut alice, first).await;
     assert!(!kinds.contains(&"dropped".to_owned()), "{kinds:?}");
+    assert_eq!(lapsed_queues(&net), 2.0);
     let why = refusal(&mut bob).await;
     assert!(
         why.contains("expired") && why.contains("kept for 30 days"),
@@ -197,6 +205,7 @@ async fn an_expired_record_keeps_its_queue_for_the_grace_period() {
     assert!(matches!(res, Ok(Response::Ok)), "{res:?}");
     let kinds = event_kinds(&mut alice, to_carol).await;
     assert!(kinds.contains(&"dropped".to_owned()), "{kinds:?}");
+    assert_eq!(lapsed_queues(&net), 1.0);
 
     // Renewed: Bob gets what waited.
     republish(&net, &ph, "ph.pnp.bob", t0 - 60_000, t0 + 3 * DAY_MS).await;
@@ -204,6 +213,7 @@ async fn an_expired_record_keeps_its_queue_for_the_grace_period() {
         sync_texts(&mut bob).await,
         vec!["waits for the renewal".to_owned()]
     );
+    assert_eq!(lapsed_queues(&net), 0.0);
 
     // A second lapse, longer than the grace period (30 days by default).
     let second = send(&mut alice, "ph.pnp.bob", "waits too long").await;
@@ -211,15 +221,14 @@ async fn an_expired_record_keeps_its_queue_for_the_grace_period() {
     net.restart_with_clock_offset(days(4), &[]);
     net.kill();
     net.restart_with_clock_offset(days(4 + 29), &[]);
-    assert!(
-        !event_kinds(&mut alice, second)
-            .await
-            .contains(&"dropped".to_owned())
-    );
+    let kinds = event_kinds(&mut alice, second).await;
+    assert!(!kinds.contains(&"dropped".to_owned()), "{kinds:?}");
+    assert_eq!(lapsed_queues(&net), 1.0);
     net.kill();
     net.restart_with_clock_offset(days(4 + 31), &[]);
     let kinds = event_kinds(&mut alice, second).await;
     assert!(kinds.contains(&"dropped".to_owned()), "{kinds:?}");
+    assert_eq!(lapsed_queues(&net), 0.0);
 
     // Renewed after that, Bob is back but the dropped message is gone.
     republish(&net, &ph, "ph.pnp.bob", t0 - 60_000, t0 + 60 * DAY_MS).await;
