@@ -140,6 +140,24 @@ async fn a_revoked_authority_key_keeps_queues_until_the_records_are_re_signed() 
         "{why}"
     );
 
+    // liaison-admin update does not re-sign what a revoked key signed
+    // without the authority checking it (docs/security.md): it refuses.
+    let bundle = liaison_protocol::bundle::Bundle::from_toml(
+        &std::fs::read_to_string(net.bundle()).unwrap(),
+    )
+    .unwrap();
+    let changes = liaison_admin::RecordChanges {
+        valid_days: Some(30),
+        ..liaison_admin::RecordChanges::default()
+    };
+    let refused = liaison_admin::update(&bundle, &new_ph, &id("ph.pnp.bob"), &changes, now())
+        .await
+        .expect_err("update re-signed a record of a revoked key");
+    assert!(
+        matches!(refused, liaison_admin::AdminError::RecordRejected { .. }),
+        "{refused}"
+    );
+
     // Re-signed by the new key: Bob is back and gets what was queued.
     let rec = inproc::current_record(&net, &new_ph, "ph.pnp.bob")
         .await
