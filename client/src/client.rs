@@ -10,10 +10,10 @@ use liaison_protocol::bundle::Bundle;
 use liaison_protocol::directory::{
     AuthorityCertificate, DeviceKeys, Directory, FocalPointRecord, RoleRecord, endorse_device,
 };
-use liaison_protocol::frames::{Queued, Request, Response};
+use liaison_protocol::frames::{ErrorCode, Queued, Request, Response};
 use liaison_protocol::handling::Handling;
 use liaison_protocol::message::{
-    Content, EnrolmentRequest, Envelope, SignedPayload, verify_payload,
+    Content, EnrolmentRequest, Envelope, Payload, SignedPayload, verify_payload,
 };
 use liaison_protocol::{
     ConversationId, CountryCode, DirectoryId, MessageId, PublicKey, SecretKey, Signed, Timestamp,
@@ -26,12 +26,14 @@ use crate::contacts;
 use crate::core::checkpoints::{self, Source, Step};
 use crate::core::clock::Clock;
 use crate::core::compose::{Composed, Draft, compose};
+use crate::core::handover;
+use crate::core::logged::{self, Expected, Verdict, Watch, Watched};
 pub use crate::core::message::{Direction, MessageKind, StoredMessage};
 use crate::core::open::open_content;
 use crate::devices::{self, DeviceError};
 use crate::error::{ClientError, ReceiveError, RecipientError, Refused};
 use crate::home::{Home, KdfParams, Table};
-use crate::logs::{self, LogError};
+use crate::logs::{self, EventOmission, LogError};
 use crate::olm::{self, Device};
 use liaison_net::{Link, LinkError};
 use liaison_protocol::armor::{ArmorKind, armor_wire, dearmor_wire};
@@ -203,10 +205,27 @@ pub struct SyncReport {
     pub flushed: usize,
     /// Relay log inconsistencies detected (with evidence paths).
     pub forks: Vec<String>,
+    /// The relay's event log omits or contradicts events of our messages
+    /// (with evidence paths); each is reported once.
+    pub log_omissions: Vec<String>,
     /// Messages whose content was destroyed because retention ended.
     pub destroyed: Vec<MessageId>,
     /// Receipt messages processed (receipts for our messages).
     pub receipts: usize,
+}
+
+/// The home's singleton holding the messages whose events are watched.
+const WATCHED: &str = "log-watch";
+
+/// A message's events as the relay served them, judged against a
+/// checkpoint.
+struct IncludedEvents {
+    /// The signed events checkpoint they were judged against.
+    checkpoint: String,
+    /// The events proven included in it.
+    included: Vec<EventKind>,
+    /// Every event served: index and disclosed event.
+    served: Vec<(u64, Vec<u8>)>,
 }
 
 /// An open client.
@@ -321,7 +340,7 @@ impl Client {
         bundle_text: &str,
         id: DirectoryId,
         kdf: KdfParams,
-    ) -> Result<PathBuf> {
+    ) -> Result<(PathBuf, String)> {
         let bundle = Bundle::from_toml(bundle_text).map_err(ClientError::Bundle)?;
         let home = Home::create(dir, passphrase, kdf)?;
         let mut device = Device::generate();
@@ -363,15 +382,29 @@ impl Client {
                 source,
             }
         })?;
-        Ok(path)
+        Ok((
+            path,
+            liaison_protocol::message::device_request_code(&signed),
+        ))
     }
 
     /// Approve a new device of ours: endorse it with the identity key and
     /// seal the identity key to it. Returns the armoured approval for the
     /// authority to countersign and the new device to link with.
-    pub fn approve_device(&mut self, request_text: &str) -> Result<String> {
+    ///
+    /// `code` is the confirmation code the new device showed when it made
+    /// the request ([`liaison_protocol::message::device_request_code`]):
+    /// without it matching, nothing is sealed, so a request swapped on its
+    /// way never receives the identity key.
+    pub fn approve_device(&mut self, request_text: &str, code: &str) -> Result<String> {
         let signed: Signed<DeviceRequest> = dearmor_wire(ArmorKind::DeviceRequest, request_text)
             .map_err(DeviceError::NotARequest)?;
+        if !liaison_protocol::message::device_code_matches(
+            &liaison_protocol::message::device_request_code(&signed),
+            code,
+        ) {
+            return Err(DeviceError::CodeMismatch.into());
+        }
         let req = DeviceRequest::verify(&signed).map_err(DeviceError::RequestInvalid)?;
         if req.id != self.profile.id {
             return Err(DeviceError::NotYours {
@@ -727,20 +760,27 @@ impl Client {
         Ok(())
     }
 
-    /// Check that the relay's event log, as of our verified checkpoint,
-    /// includes this message's events (its acceptance; and its delivery to
-    /// us for received messages). Returns false while the checkpoint does
-    /// not yet cover them.
-    pub async fn verify_logged(&mut self, id: MessageId) -> Result<bool> {
+    /// The events of message `id` the relay serves, and those of them
+    /// proven included in our verified events checkpoint (returned too).
+    /// `None` when no events checkpoint is held yet. A relay that refuses
+    /// to show them (it answers so when it holds no event naming this
+    /// device) serves none.
+    async fn included_events(&self, id: MessageId) -> Result<Option<IncludedEvents>> {
         let Some(note) = self.checkpoint(LogId::Events)? else {
-            return Ok(false);
+            return Ok(None);
         };
         let base = logs::base_policy(&self.bundle, LogId::Events)?;
         let cp = logs::open(&base, &note)?;
         let size = cp.checkpoint().size();
-        let events = self.conn()?.message_events(id).await?;
-        let mut accepted = false;
+        let events = match self.conn()?.message_events(id).await {
+            Ok(events) => events,
+            Err(LinkError::Refused(e)) if e.code == ErrorCode::Forbidden => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let mut included = Vec::new();
+        let mut served = Vec::new();
         for e in events {
+            served.push((e.index, e.event.clone()));
             let disclosed =
                 DisclosedEvent::decode(&e.event).map_err(|_| LogError::MalformedEvent)?;
             let record = disclosed
@@ -756,23 +796,70 @@ impl Client {
             cp.checkpoint()
                 .verify_inclusion(&disclosed.leaf_hash(), e.index, &proof)
                 .map_err(|error| LogError::EventInclusion { id, error })?;
-            if matches!(record.kind, EventKind::Accepted { .. }) {
-                accepted = true;
-            }
+            included.push(record.kind);
         }
-        if accepted && let Some(mut m) = self.home.get::<StoredMessage>(Table::Messages, &id.0)? {
-            m.logged = true;
-            let mut w = self.home.write()?;
-            w.put(Table::Messages, &id.0, &m)?;
-            w.commit()?;
-        }
-        Ok(accepted)
+        Ok(Some(IncludedEvents {
+            checkpoint: note,
+            included,
+            served,
+        }))
     }
 
-    /// Verify log inclusion for stored messages not yet verified (at most
-    /// `limit` per call). Returns how many are now verified.
-    pub async fn verify_pending_logs(&mut self, limit: usize) -> Result<usize> {
-        let pending: Vec<MessageId> = self
+    /// Judge message `m`'s events ([`logged::judge`]) against our verified
+    /// events checkpoint, obtained from the relay at `checkpoint_at`; mark
+    /// it `logged` when they are all there and say what we know.
+    async fn judge_logged(
+        &mut self,
+        m: &StoredMessage,
+        watched: &Watched,
+        checkpoint_at: Timestamp,
+    ) -> Result<Option<(Verdict, IncludedEvents)>> {
+        let Some(events) = self.included_events(m.id).await? else {
+            return Ok(None);
+        };
+        let expected = watched.expected(m.id, m.direction, self.device.signing_key());
+        let verdict = logged::judge(&expected, &events.included, m.stored_at, checkpoint_at);
+        if verdict == Verdict::Logged {
+            let mut m = m.clone();
+            m.logged = true;
+            let mut watched = self.watched()?;
+            watched.messages.remove(&m.id.0);
+            let mut w = self.home.write()?;
+            w.put(Table::Messages, &m.id.0, &m)?;
+            w.put_secret(WATCHED, &watched)?;
+            w.commit()?;
+        }
+        Ok(Some((verdict, events)))
+    }
+
+    /// Check that the relay's event log, as of our verified checkpoint,
+    /// includes this message's events as we know them (its acceptance; and
+    /// its delivery to us for received messages). Returns false while the
+    /// checkpoint does not cover them, or when they differ.
+    pub async fn verify_logged(&mut self, id: MessageId) -> Result<bool> {
+        let Some(m) = self.home.get::<StoredMessage>(Table::Messages, &id.0)? else {
+            return Ok(false);
+        };
+        let watched = self.watched()?;
+        let now = self.now();
+        Ok(matches!(
+            self.judge_logged(&m, &watched, now).await?,
+            Some((Verdict::Logged, _))
+        ))
+    }
+
+    /// Check the events of stored messages not yet `logged` (at most
+    /// `limit` per call) against the relay's newest events checkpoint,
+    /// obtained at `checkpoint_at`. Returns the omissions and altered
+    /// events found, each reported once, with its evidence saved in
+    /// `HOME/evidence/`.
+    pub async fn verify_pending_logs(
+        &mut self,
+        limit: usize,
+        checkpoint_at: Timestamp,
+    ) -> Result<Vec<EventOmission>> {
+        let watched = self.watched()?;
+        let pending: Vec<StoredMessage> = self
             .messages()?
             .into_iter()
             .filter(|m| {
@@ -780,22 +867,58 @@ impl Client {
                     && m.verified
                     && m.via_handover.is_none()
                     && (m.accepted || m.direction == Direction::In)
+                    && !watched.reported(m.id)
             })
-            .map(|m| m.id)
             .take(limit)
             .collect();
-        let mut n = 0;
-        for id in pending {
-            match self.verify_logged(id).await {
-                Ok(true) => n += 1,
-                Ok(false) => {}
-                // The relay no longer holds events it may show us (for
-                // example after a role handover): nothing to verify.
-                Err(ClientError::Link(LinkError::Refused(_))) => {}
+        let mut found = Vec::new();
+        for m in pending {
+            let what = match self.judge_logged(&m, &watched, checkpoint_at).await {
+                Ok(Some((Verdict::Altered(why), events))) => (why, events),
+                Ok(Some((Verdict::Missing(which), events))) => (
+                    format!(
+                        "its {} event(s) are still missing from the relay's newest checkpoint, \
+                         taken more than {} minutes after they were due",
+                        which.join(" and "),
+                        logged::OMISSION_GRACE_MS / 60_000
+                    ),
+                    events,
+                ),
+                Ok(_) => continue,
+                // The relay refused for another reason: try again later.
+                Err(ClientError::Link(LinkError::Refused(_))) => continue,
                 Err(e) => return Err(e),
-            }
+            };
+            let ((why, events), at) = (what, self.now());
+            let omission = logs::record_omission(
+                self.home.dir(),
+                m.id,
+                why,
+                &events.checkpoint,
+                &events.served,
+                at,
+            );
+            let mut watched = self.watched()?;
+            let expected = watched.expected(m.id, m.direction, self.device.signing_key());
+            watched
+                .messages
+                .entry(m.id.0)
+                .or_insert(Watch {
+                    expected,
+                    reported: false,
+                })
+                .reported = true;
+            let mut w = self.home.write()?;
+            w.put_secret(WATCHED, &watched)?;
+            w.commit()?;
+            found.push(omission);
         }
-        Ok(n)
+        Ok(found)
+    }
+
+    /// The messages whose events are watched.
+    fn watched(&self) -> Result<Watched> {
+        Ok(self.home.get_secret(WATCHED)?.unwrap_or_default())
     }
 
     /// Open a push subscription on the authenticated connection without
@@ -908,6 +1031,7 @@ impl Client {
         let mut w = self.home.write()?;
         w.put_secret("contacts", &all)?;
         w.commit()?;
+        self.release_held(id)?;
         Ok(())
     }
 
@@ -925,7 +1049,66 @@ impl Client {
         let mut w = self.home.write()?;
         w.put_secret("contacts", &all)?;
         w.commit()?;
+        self.release_held(id)?;
         Ok(())
+    }
+
+    /// Open the messages held because `id`'s identity key had changed, now
+    /// that the user accepted the key: each is verified again against the
+    /// current record and stored as received; their delivery receipts are
+    /// owed (they go at the next sync). Returns how many were released.
+    pub fn release_held(&mut self, id: &DirectoryId) -> Result<usize> {
+        let Some(sender) = self.directory.record(id).cloned() else {
+            return Ok(0);
+        };
+        let held: Vec<StoredMessage> = self
+            .home
+            .all::<StoredMessage>(Table::Messages)?
+            .into_iter()
+            .map(|(_, m)| m)
+            .filter(|m| {
+                !m.verified
+                    && m.from == id.as_str()
+                    && !m.signed_payload.is_empty()
+                    && m.error
+                        .as_deref()
+                        .is_some_and(|e| e.starts_with(crate::core::message::HELD))
+            })
+            .collect();
+        let me = self.profile.id.clone();
+        let mut released = Vec::new();
+        let mut w = self.home.write()?;
+        for m in held {
+            let Ok(signed) = SignedPayload::decode(&m.signed_payload) else {
+                continue;
+            };
+            let Ok(claimed) = signed.decode_unverified() else {
+                continue;
+            };
+            let directory = &self.directory;
+            let Ok(payload) =
+                verify_payload(&signed, &sender, &claimed.sender_device, &m.id, |to| {
+                    *to == me || directory.role(to).is_some_and(|r| r.holders.contains(&me))
+                })
+            else {
+                continue;
+            };
+            let mut msg = StoredMessage::received(&payload, m.signed_payload.clone(), m.stored_at);
+            let fx = open_content(&self.directory, &self.home, &mut msg, &payload)?;
+            w.put(Table::Messages, &msg.id.0, &msg)?;
+            for (k, r) in &fx.receipts {
+                w.put(Table::Receipts, k, r)?;
+            }
+            for c in &fx.consents {
+                w.put(Table::Consents, &c.request_id, c)?;
+            }
+            released.push(msg);
+        }
+        self.owe_receipts(&mut w, &released, |_| {
+            liaison_protocol::consent::ReceiptKind::Delivered
+        })?;
+        w.commit()?;
+        Ok(released.len())
     }
 
     async fn replenish_prekeys(&mut self) -> Result<()> {
@@ -1165,8 +1348,16 @@ impl Client {
         for (dev, sessions) in &changed {
             w.put(Table::Sessions, &dev.0, &olm::pickle_sessions(sessions)?)?;
         }
+        let sent: Vec<(PublicKey, u64)> = item
+            .envelopes
+            .iter()
+            .map(|e| (e.recipient_device, e.ciphertext.len() as u64))
+            .collect();
+        let mut watched = self.watched()?;
+        watched.insert(message_id, Expected::sent(self.device.signing_key(), &sent));
         w.put(Table::Outbox, &message_id.0, &item)?;
         w.put(Table::Messages, &message_id.0, &stored)?;
+        w.put_secret(WATCHED, &watched)?;
         w.put_secret("contacts", &all)?;
         w.commit()?;
         self.submit(&item).await?;
@@ -1243,64 +1434,103 @@ impl Client {
         if self.home.contains(Table::Messages, &env.message_id.0)? {
             return Ok(Received::Duplicate(env.message_id));
         }
-        match self.open_envelope(env) {
-            Ok((msg, sender_device, sessions, fx)) => {
-                let mut w = self.home.write()?;
-                w.put(
-                    Table::Sessions,
-                    &sender_device.0,
-                    &olm::pickle_sessions(&sessions)?,
-                )?;
-                w.put_secret("account", &self.device.pickle()?)?;
-                w.put(Table::Messages, &msg.id.0, &msg)?;
-                for (k, r) in &fx.receipts {
-                    w.put(Table::Receipts, k, r)?;
-                }
-                for c in &fx.consents {
-                    w.put(Table::Consents, &c.request_id, c)?;
-                }
-                for item in self.handover_items(&msg)? {
-                    if !self.home.contains(Table::Messages, &item.id.0)? {
-                        w.put(Table::Messages, &item.id.0, &item)?;
-                    }
-                }
-                w.commit()?;
-                Ok(Received::Message(Box::new(msg)))
-            }
+        let (sender, sessions, plaintext) = match self.decrypt_envelope(env) {
+            Ok(opened) => opened,
             Err(reason) => {
                 // Reload the account: a failed attempt must not leave
                 // half-applied state in memory.
                 if let Some(p) = self.home.get_secret::<String>("account")? {
                     self.device = Device::from_pickle(&p)?;
                 }
-                let reason = liaison_net::tool::chain(&reason);
-                let from = self
-                    .directory
-                    .device_owner(&env.sender_device)
-                    .map(|r| r.id.to_string())
-                    .unwrap_or_else(|| format!("device {}", env.sender_device.fingerprint()));
-                let record = StoredMessage::rejected(
-                    env.message_id,
-                    from,
-                    &self.profile.id,
-                    Timestamp(q.accepted_at),
-                    self.now(),
-                    reason.clone(),
-                );
                 let mut w = self.home.write()?;
-                w.put(Table::Messages, &env.message_id.0, &record)?;
+                let r = self.store_rejected(&mut w, q, reason)?;
                 w.commit()?;
-                Ok(Received::Rejected {
-                    id: env.message_id,
-                    reason,
-                })
+                return Ok(r);
+            }
+        };
+        // Decrypted: the Olm state moved on (a new inbound session, a
+        // ratchet step) and is kept whatever the payload turns out to be,
+        // so that the sender's next messages still decrypt.
+        let mut w = self.home.write()?;
+        w.put(
+            Table::Sessions,
+            &env.sender_device.0,
+            &olm::pickle_sessions(&sessions)?,
+        )?;
+        w.put_secret("account", &self.device.pickle()?)?;
+        match self.verify_envelope(env, &sender, &plaintext, Timestamp(q.accepted_at)) {
+            Ok((msg, fx)) => {
+                w.put(Table::Messages, &msg.id.0, &msg)?;
+                let mut watched = self.watched()?;
+                watched.insert(
+                    msg.id,
+                    Expected::received(
+                        self.device.signing_key(),
+                        env.sender_device,
+                        env.ciphertext.len() as u64,
+                    ),
+                );
+                w.put_secret(WATCHED, &watched)?;
+                for (k, r) in &fx.receipts {
+                    w.put(Table::Receipts, k, r)?;
+                }
+                for c in &fx.consents {
+                    w.put(Table::Consents, &c.request_id, c)?;
+                }
+                for (key, item) in self.handover_items(&msg)? {
+                    if !self.home.contains(Table::Messages, &key)? {
+                        w.put(Table::Messages, &key, &item)?;
+                    }
+                }
+                w.commit()?;
+                Ok(Received::Message(Box::new(msg)))
+            }
+            Err(reason) => {
+                let r = self.store_rejected(&mut w, q, reason)?;
+                w.commit()?;
+                Ok(r)
             }
         }
     }
 
-    /// The messages inside a verified handover package, each verified
-    /// against its originator's current record.
-    fn handover_items(&self, package: &StoredMessage) -> Result<Vec<StoredMessage>> {
+    /// Keep the record of a rejected envelope in `w`. It is stored under a
+    /// key the relay cannot choose (the hash of the whole envelope), never
+    /// under the envelope's message id: otherwise a relay could send a
+    /// forged envelope with the id of a genuine message still to come, and
+    /// the genuine one would then be taken for a duplicate and dropped.
+    fn store_rejected(
+        &self,
+        w: &mut crate::home::HomeTxn<'_>,
+        q: &Queued,
+        reason: ClientError,
+    ) -> Result<Received> {
+        let env = &q.envelope;
+        let reason = liaison_net::tool::chain(&reason);
+        let from = self
+            .directory
+            .device_owner(&env.sender_device)
+            .map(|r| r.id.to_string())
+            .unwrap_or_else(|| format!("device {}", env.sender_device.fingerprint()));
+        let record = StoredMessage::rejected(
+            env.message_id,
+            from,
+            &self.profile.id,
+            Timestamp(q.accepted_at),
+            self.now(),
+            reason.clone(),
+        );
+        w.put(Table::Messages, &rejected_key(env), &record)?;
+        Ok(Received::Rejected {
+            id: env.message_id,
+            reason,
+        })
+    }
+
+    /// The messages inside a verified handover package, each with the home
+    /// key it is kept under: its own id when [`handover::check_item`] takes
+    /// it as verified, a key of its own ([`handover::apart_key`]) when it is
+    /// kept apart as unverified, with the reason.
+    fn handover_items(&self, package: &StoredMessage) -> Result<Vec<(Vec<u8>, StoredMessage)>> {
         let Ok(payload) = SignedPayload::decode(&package.signed_payload).and_then(|s| {
             s.decode_unverified()
                 .map_err(|_| liaison_protocol::DecodeError::Malformed)
@@ -1310,6 +1540,14 @@ impl Client {
         let Content::Handover { role, messages } = payload.content else {
             return Ok(Vec::new());
         };
+        let now = self.now();
+        let ctx = handover::Receiving {
+            role: &role,
+            sender: &payload.sender,
+            me: &self.profile.id,
+            record: self.directory.role(&role),
+            now,
+        };
         let mut out = Vec::new();
         for bytes in messages {
             let Ok(signed) = SignedPayload::decode(&bytes) else {
@@ -1318,58 +1556,66 @@ impl Client {
             let Ok(claimed) = signed.decode_unverified() else {
                 continue;
             };
-            let belongs = claimed.recipients.contains(&role)
-                || claimed.resolved.contains(&role)
-                || claimed.sender == payload.sender;
-            let check = match self.directory.record(&claimed.sender) {
-                _ if !belongs => Err(format!("not part of role {role}'s conversations")),
-                None => Err(format!(
-                    "originator {} is not in the verified directory",
-                    claimed.sender
-                )),
-                Some(rec) => signed
-                    .verify_by(&rec.identity_key)
-                    .map_err(|e| format!("originator's signature does not verify ({e})")),
+            let check = handover::check_item(
+                &ctx,
+                &claimed,
+                &signed,
+                self.directory.record(&claimed.sender),
+            );
+            let key = match &check {
+                Ok(()) => claimed.message_id.0.to_vec(),
+                Err(_) => handover::apart_key(package.id, claimed.message_id).to_vec(),
             };
-            out.push(StoredMessage::handed_over(
+            let item = StoredMessage::handed_over(
                 claimed,
                 bytes,
                 &payload.sender,
-                check.map(|_| ()),
-                self.now(),
-            ));
+                check.map_err(|e| e.to_string()),
+                now,
+            );
+            out.push((key, item));
         }
         Ok(out)
     }
 
-    /// Hand the conversations of `role` over to its incoming holder `to`:
-    /// every stored message addressed to the role, and every message of
-    /// those conversations, in one signed, encrypted package. Returns the
-    /// package's message id and how many messages it carries.
+    /// Hand the messages addressed to `role` over to `to`, a current holder
+    /// of the role, in one signed, encrypted package: those that show this
+    /// focal point held the role ([`handover::plan`]). Refused before
+    /// anything is encrypted unless `to` holds the role now and this focal
+    /// point is shown to have held it. Returns the package's message id and
+    /// how many messages it carries.
     pub async fn send_handover(
         &mut self,
         role: &DirectoryId,
         to: &DirectoryId,
     ) -> Result<(MessageId, usize)> {
-        if self.directory.role(role).is_none() {
-            return Err(RecipientError::NotARole(role.clone()).into());
-        }
         let all = self.messages()?;
-        let conversations: Vec<ConversationId> = all
-            .iter()
-            .filter(|m| m.verified && m.to.iter().any(|t| t == role.as_str()))
-            .map(|m| m.conversation)
-            .collect();
-        let items: Vec<Vec<u8>> = all
-            .iter()
+        let held: Vec<(Payload, Vec<u8>)> = all
+            .into_iter()
+            // Handed-over messages too: the next holder's client checks
+            // each item again.
             .filter(|m| m.verified && !m.signed_payload.is_empty())
-            .filter(|m| {
-                m.to.iter().any(|t| t == role.as_str()) || conversations.contains(&m.conversation)
+            .filter_map(|m| {
+                let p = SignedPayload::decode(&m.signed_payload)
+                    .ok()?
+                    .decode_unverified()
+                    .ok()?;
+                Some((p, m.signed_payload))
             })
-            .map(|m| m.signed_payload.clone())
             .collect();
+        let items: Vec<Vec<u8>> = handover::plan(
+            role,
+            self.directory.role(role),
+            &self.profile.id,
+            to,
+            self.now(),
+            held.iter().map(|(p, b)| (p, b.as_slice())),
+        )?
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect();
         let n = items.len();
-        let text = format!("Handover of role {role}: {n} message(s) of its conversations.");
+        let text = format!("Handover of role {role}: {n} message(s) addressed to the role.");
         let content = Content::Handover {
             role: role.clone(),
             messages: items,
@@ -1383,15 +1629,12 @@ impl Client {
         Ok((id, n))
     }
 
-    fn open_envelope(
+    /// Decrypt `env` with the Olm session state of its sending device: the
+    /// sender's record, the sessions after decryption and the plaintext.
+    fn decrypt_envelope(
         &mut self,
         env: &Envelope,
-    ) -> Result<(
-        StoredMessage,
-        PublicKey,
-        Vec<Session>,
-        crate::core::records::SideEffects,
-    )> {
+    ) -> Result<(FocalPointRecord, Vec<Session>, zeroize::Zeroizing<Vec<u8>>)> {
         if env.recipient_device != self.device.signing_key() {
             return Err(ReceiveError::OtherDevice.into());
         }
@@ -1414,23 +1657,55 @@ impl Client {
                 .decrypt(agreement, env.kind, &env.ciphertext, &mut sessions)
                 .map_err(|_| ReceiveError::Decrypt)?,
         );
-        let signed = SignedPayload::decode(&plaintext).map_err(ReceiveError::Malformed)?;
+        Ok((sender, sessions, plaintext))
+    }
+
+    /// Verify a decrypted payload against its sender's record and open its
+    /// content. A payload signed by a contact whose identity key changed
+    /// since the user last accepted it is held (not verified, content
+    /// hidden, no side effects) until the user accepts or verifies the new
+    /// key, exactly as sending to that contact is held.
+    fn verify_envelope(
+        &self,
+        env: &Envelope,
+        sender: &FocalPointRecord,
+        plaintext: &[u8],
+        accepted_at: Timestamp,
+    ) -> Result<(StoredMessage, crate::core::records::SideEffects)> {
+        let signed = SignedPayload::decode(plaintext).map_err(ReceiveError::Malformed)?;
         let me = self.profile.id.clone();
         let directory = &self.directory;
-        let payload = verify_payload(
-            &signed,
-            &sender,
-            &env.sender_device,
-            &env.message_id,
-            |id| *id == me || directory.role(id).is_some_and(|r| r.holders.contains(&me)),
-        )
+        let payload = verify_payload(&signed, sender, &env.sender_device, &env.message_id, |id| {
+            *id == me || directory.role(id).is_some_and(|r| r.holders.contains(&me))
+        })
         .map_err(|error| ReceiveError::Payload {
             from: sender.id.clone(),
             error,
         })?;
-        let mut msg = StoredMessage::received(&payload, plaintext.to_vec(), self.now());
+        let mut msg = StoredMessage::received(&payload, plaintext.to_vec(), accepted_at);
+        if self
+            .contacts()?
+            .get(sender.id.as_str())
+            .is_some_and(|c| c.key_changed == Some(sender.identity_key))
+        {
+            msg.verified = false;
+            msg.error = Some(self.held_reason(&sender.id));
+            return Ok((msg, crate::core::records::SideEffects::default()));
+        }
         let fx = open_content(&self.directory, &self.home, &mut msg, &payload)?;
-        Ok((msg, env.sender_device, sessions, fx))
+        Ok((msg, fx))
+    }
+
+    /// Why a message from `id` is held, and the commands that release it.
+    fn held_reason(&self, id: &DirectoryId) -> String {
+        let home = liaison_protocol::shell::quote_path(self.home.dir());
+        let held = crate::core::message::HELD;
+        format!(
+            "{held}: {id}'s identity key changed since you last accepted it. Compare \
+             safety numbers with them (liaison --home {home} contacts show {id}), then run \
+             `liaison --home {home} contacts verify {id} SAFETY_NUMBER` or `liaison --home {home} \
+             contacts accept {id}` to read it"
+        )
     }
 
     /// Acknowledge queued envelopes (by sequence number) to the relay.
@@ -1494,7 +1769,14 @@ impl Client {
         }
         if report.forks.is_empty() {
             self.sync_checkpoints().await?;
-            self.verify_pending_logs(256).await?;
+            // The relay's newest checkpoints were obtained just now.
+            let checkpoint_at = self.now();
+            report.log_omissions = self
+                .verify_pending_logs(256, checkpoint_at)
+                .await?
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             self.verify_receipt_events().await?;
         }
         Ok(report)
@@ -1536,6 +1818,7 @@ impl Client {
         on_ready();
         let mut handled = 0usize;
         let initial = self.sync().await?;
+        self.warnings.extend(initial.log_omissions);
         for m in initial.received {
             handled += 1;
             on(&Received::Message(Box::new(m)));
@@ -1590,4 +1873,15 @@ impl Client {
             .filter(|m| m.direction == Direction::In)
             .collect())
     }
+}
+
+/// The key of a rejected envelope's record: a hash of the whole envelope,
+/// which the relay cannot make collide with a message id.
+fn rejected_key(env: &Envelope) -> Vec<u8> {
+    use sha2::Digest as _;
+    let mut key = b"rejected/".to_vec();
+    key.extend_from_slice(&sha2::Sha256::digest(
+        liaison_protocol::codec::encode_versioned(env),
+    ));
+    key
 }

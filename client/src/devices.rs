@@ -33,6 +33,11 @@ const INFO: &[u8] = b"liaison/1 identity-transfer";
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DeviceError {
+    /// The confirmation code typed is not the request's.
+    #[error(
+        "the confirmation code does not match this device request: nothing was approved. Compare it with the code the new device printed when it made the request; if they differ, the request file is not the one that device made (it may have been replaced on its way): make a new request on the new device"
+    )]
+    CodeMismatch,
     /// The text is not an armoured device request.
     #[error("not a device request: {0}")]
     NotARequest(liaison_protocol::armor::ArmorError),

@@ -22,6 +22,7 @@ use liaison_protocol::{CountryCode, DecodeError, DirectoryId, MessageId, Timesta
 
 use crate::contacts::Change;
 use crate::core::compose::ComposeError;
+use crate::core::handover::HandoverError;
 use crate::core::open::OpenError;
 use crate::devices::DeviceError;
 use crate::home::HomeError;
@@ -186,6 +187,9 @@ pub enum ClientError {
     /// A message could not be composed.
     #[error(transparent)]
     Compose(#[from] ComposeError),
+    /// A role handover was refused before anything was encrypted.
+    #[error(transparent)]
+    Handover(#[from] HandoverError),
     /// A consent request or decision is not well formed.
     #[error("{0}")]
     Consent(&'static str),
@@ -349,9 +353,6 @@ pub enum RecipientError {
     /// The id has no record in the verified directory.
     #[error("{0} is not in the verified directory (run `liaison sync` first)")]
     NotInDirectory(DirectoryId),
-    /// The id is not a role of the verified directory.
-    #[error("{0} is not a role in the verified directory")]
-    NotARole(DirectoryId),
     /// This focal point's own record is not in the directory yet.
     #[error("your record is not in the directory yet (run `liaison sync`)")]
     NotEnrolled,

@@ -114,6 +114,76 @@ impl std::fmt::Display for ForkEvidence {
 
 impl std::error::Error for ForkEvidence {}
 
+/// The relay's event log omits or contradicts a message's events; the
+/// signed checkpoint and the events served are kept as evidence.
+#[derive(Debug, Clone)]
+pub struct EventOmission {
+    /// The message.
+    pub id: MessageId,
+    /// What is missing or differs.
+    pub what: String,
+    /// Where the evidence file was written, or why it could not be.
+    pub evidence: Result<PathBuf, String>,
+}
+
+impl std::fmt::Display for EventOmission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "RELAY EVENT LOG OMISSION for message {}: {}. ",
+            self.id, self.what
+        )?;
+        match &self.evidence {
+            Ok(path) => write!(
+                f,
+                "Evidence (the signed checkpoint and the events served) saved to {}.",
+                path.display()
+            )?,
+            Err(why) => write!(f, "The evidence could NOT be saved ({why}).")?,
+        }
+        f.write_str(" Report this to your network authority.")
+    }
+}
+
+/// Write the evidence of an event-log omission to `dir/evidence/`: what is
+/// missing or differs, the signed checkpoint it was judged against, and
+/// the disclosed events the relay served (hex, one a line).
+pub fn record_omission(
+    dir: &Path,
+    id: MessageId,
+    what: String,
+    checkpoint: &str,
+    served: &[(u64, Vec<u8>)],
+    at: Timestamp,
+) -> EventOmission {
+    let evidence = save_omission(dir, id, &what, checkpoint, served, at);
+    EventOmission { id, what, evidence }
+}
+
+fn save_omission(
+    dir: &Path,
+    id: MessageId,
+    what: &str,
+    checkpoint: &str,
+    served: &[(u64, Vec<u8>)],
+    at: Timestamp,
+) -> Result<PathBuf, String> {
+    let evidence_dir = dir.join("evidence");
+    let path = evidence_dir.join(format!("events-omission-{}-{}.txt", id.to_hex(), at.0));
+    let mut text = format!(
+        "Liaison relay event log omission\nlog: events\nmessage: {}\nwhat: {what}\n\n\
+         --- checkpoint judged against ---\n{checkpoint}\n--- events served (index, disclosed event hex) ---\n",
+        id.to_hex()
+    );
+    for (index, event) in served {
+        text.push_str(&format!("{index} {}\n", hex::encode(event)));
+    }
+    std::fs::create_dir_all(&evidence_dir)
+        .map_err(|e| format!("creating {}: {e}", evidence_dir.display()))?;
+    std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(path)
+}
+
 /// The verification policy of `log` from the bundle.
 pub fn policy(bundle: &Bundle, log: LogId) -> Result<LogPolicy, LogError> {
     bundle.log_policy(log).map_err(|error| LogError::NoLogKey {

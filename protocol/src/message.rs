@@ -186,6 +186,40 @@ impl Wire for Signed<DeviceRequest> {
     const MAX_LEN: usize = DeviceRequest::MAX_BODY + 256;
 }
 
+/// The confirmation code of a device request: twelve digits (40 bits of a
+/// SHA-256 over the signed request) in three groups, such as
+/// `0412-7730-9281`. The new device shows it when it makes the request, and
+/// the person approving on another device types it: the identity key is
+/// then sealed only to the request the person made, not to one swapped on
+/// its way (by whoever carried or relayed the file), which would have
+/// another code. Digits read aloud the same in every language.
+pub fn device_request_code(signed: &Signed<DeviceRequest>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"liaison device-request code\0");
+    h.update(signed.encode());
+    let digest = h.finalize();
+    let n = digest
+        .iter()
+        .take(5)
+        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+        % 1_000_000_000_000;
+    format!(
+        "{:04}-{:04}-{:04}",
+        n / 100_000_000,
+        n / 10_000 % 10_000,
+        n % 10_000
+    )
+}
+
+/// Whether `typed` is the confirmation `code`, ignoring spaces, dashes and
+/// anything else that is not a digit (ASCII digits only).
+pub fn device_code_matches(code: &str, typed: &str) -> bool {
+    let digits = |s: &str| -> String { s.chars().filter(char::is_ascii_digit).collect() };
+    let want = digits(code);
+    !want.is_empty() && want == digits(typed)
+}
+
 impl DeviceRequest {
     /// Verify the new device's own signature (the request is signed with the
     /// device key) and its prekeys.
@@ -689,5 +723,52 @@ mod format_tests {
             DeviceApproval::decode(&[9, 0]),
             Err(DecodeError::UnsupportedVersion(9))
         );
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod device_code_tests {
+    use super::*;
+    use crate::directory::DeviceKeys;
+    use crate::keys::SecretKey;
+
+    fn request(transfer: u8) -> Signed<DeviceRequest> {
+        let device = SecretKey::from_seed(&[1; 32]);
+        Signed::sign(
+            &DeviceRequest {
+                id: DirectoryId::parse("th.dsi.alice").unwrap(),
+                device: DeviceKeys {
+                    signing: device.public_key(),
+                    agreement: [2; 32],
+                },
+                transfer_key: [transfer; 32],
+                prekeys: Vec::new(),
+                created_at: Timestamp(1),
+            },
+            &device,
+        )
+    }
+
+    #[test]
+    fn the_code_names_one_request() {
+        let code = device_request_code(&request(3));
+        assert_eq!(code.len(), 14, "{code}");
+        assert!(
+            code.chars().all(|c| c.is_ascii_digit() || c == '-'),
+            "{code}"
+        );
+        assert_eq!(code, device_request_code(&request(3)), "stable");
+        // A request swapped for another (another transfer key) has another
+        // code.
+        assert_ne!(code, device_request_code(&request(4)));
+        assert!(device_code_matches(&code, &code.replace('-', " ")));
+        assert!(device_code_matches(&code, &code.replace('-', "")));
+        assert!(!device_code_matches(
+            &code,
+            &device_request_code(&request(4))
+        ));
+        assert!(!device_code_matches(&code, ""));
+        assert!(!device_code_matches("", ""));
     }
 }

@@ -1121,9 +1121,11 @@ impl Service {
         &self,
         device: PublicKey,
         message_id: MessageId,
-        envelopes: Vec<Envelope>,
+        #[cfg_attr(not(feature = "test-hooks"), allow(unused_mut))] mut envelopes: Vec<Envelope>,
         declare: Vec<liaison_protocol::frames::Declaration>,
     ) -> Result<Response, WireError> {
+        #[cfg(feature = "test-hooks")]
+        self.hooks.drop_recipient(&device, &mut envelopes);
         if declare.len() > liaison_protocol::frames::MAX_DECLARATIONS {
             return Err(err(
                 ErrorCode::Malformed,
@@ -1346,8 +1348,11 @@ impl Service {
         Ok(Response::Entries { entries })
     }
 
-    /// Events of a message, for its sender or recipients (`device`), or for
-    /// an auditor (`None`).
+    /// Events of a message, for an auditor (`None`: all), its sender (all)
+    /// or one of its recipients (`device`): a recipient gets the acceptance,
+    /// what happened to its own copy, its own declarations and the sender's,
+    /// but not the other recipients' deliveries, acknowledgements or
+    /// receipts, which are none of its business.
     async fn message_events(
         &self,
         device: Option<PublicKey>,
@@ -1356,32 +1361,69 @@ impl Service {
         let raw = self
             .blocking(move |s| s.message_events(&message_id))
             .await?;
-        let mut events = Vec::with_capacity(raw.len());
-        let mut involved = device.is_none();
-        for (index, bytes) in raw {
-            if let Some(d) = device
-                && let Ok(rec) = DisclosedEvent::decode(&bytes).and_then(|e| e.decode_record())
-            {
-                involved |= match &rec.kind {
-                    EventKind::Accepted {
-                        sender_device,
-                        recipient_devices,
-                        ..
-                    } => *sender_device == d || recipient_devices.contains(&d),
-                    _ => false,
-                };
+        let decoded: Vec<(u64, Vec<u8>, Option<EventKind>)> = raw
+            .into_iter()
+            .map(|(index, bytes)| {
+                let kind = DisclosedEvent::decode(&bytes)
+                    .and_then(|e| e.decode_record())
+                    .ok()
+                    .map(|r| r.kind);
+                (index, bytes, kind)
+            })
+            .collect();
+        let sender = decoded.iter().find_map(|(_, _, k)| match k {
+            Some(EventKind::Accepted {
+                sender_device,
+                recipient_devices,
+                ..
+            }) => Some((*sender_device, recipient_devices.clone())),
+            _ => None,
+        });
+        let involved = match (device, &sender) {
+            (None, _) => true,
+            (Some(d), Some((s, recipients))) => *s == d || recipients.contains(&d),
+            (Some(_), None) => false,
+        };
+        let sees = |kind: &Option<EventKind>| -> bool {
+            let (Some(d), Some((s, _))) = (device, &sender) else {
+                return true;
+            };
+            if *s == d {
+                return true;
             }
-            events.push(IndexedEvent {
-                index,
-                event: bytes,
-            });
-        }
+            match kind {
+                Some(EventKind::Accepted { .. }) | None => true,
+                Some(EventKind::Delivered {
+                    recipient_device, ..
+                })
+                | Some(EventKind::Acknowledged {
+                    recipient_device, ..
+                })
+                | Some(EventKind::Dropped {
+                    recipient_device, ..
+                }) => *recipient_device == d,
+                Some(EventKind::Declared { by_device, .. }) => *by_device == d || by_device == s,
+            }
+        };
+        let events: Vec<IndexedEvent> = decoded
+            .into_iter()
+            .filter(|(_, _, kind)| sees(kind))
+            .map(|(index, event, _)| IndexedEvent { index, event })
+            .collect();
         if !involved {
             return Err(err(
                 ErrorCode::Forbidden,
                 "only the sender and the recipients of a message may read its events",
             ));
         }
+        #[cfg(feature = "test-hooks")]
+        let events = {
+            let mut events = events;
+            if let Some(d) = device {
+                self.hooks.omit_events(&d, &mut events);
+            }
+            events
+        };
         Ok(Response::MessageEvents { events })
     }
 

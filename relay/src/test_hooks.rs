@@ -12,7 +12,16 @@
 //!   record with another identity key (the authority's signature is left as
 //!   it was);
 //! - `LIAISON_RELAY_TEST_INJECT_RECORD=<file>`: also serve the encoded
-//!   signed record in that file, whatever signed it.
+//!   signed record in that file, whatever signed it;
+//! - `LIAISON_RELAY_TEST_OMIT_EVENTS=<device key hex>`: serve that device
+//!   no event of any message it asks about, as if the relay had never
+//!   logged them;
+//! - `LIAISON_RELAY_TEST_OMIT_DELIVERED=<device key hex>`: serve that
+//!   device every event but the delivery ones;
+//! - `LIAISON_RELAY_TEST_DROP_RECIPIENT=<device key hex>`: of each message
+//!   that device sends to several devices, store, deliver and log all but
+//!   the last envelope (the event log then shows fewer recipient devices
+//!   and bytes than the sender sent).
 //!
 //! The time of the relay is shifted with `LIAISON_TEST_CLOCK_OFFSET_MS`
 //! (see `liaison-clock`, whose `test-hooks` feature this one enables).
@@ -20,8 +29,11 @@
 use std::path::PathBuf;
 
 use liaison_protocol::SignedBody;
-use liaison_protocol::codec::decode_versioned;
+use liaison_protocol::codec::{Wire, decode_versioned};
 use liaison_protocol::directory::FocalPointRecord;
+use liaison_protocol::frames::IndexedEvent;
+use liaison_protocol::log::event::{DisclosedEvent, EventKind};
+use liaison_protocol::message::Envelope;
 use liaison_protocol::{PublicKey, Signed};
 
 /// See the module documentation.
@@ -31,12 +43,22 @@ pub const SUBSTITUTE_KEY_ENV: &str = "LIAISON_RELAY_TEST_SUBSTITUTE_KEY";
 /// See the module documentation.
 pub const INJECT_RECORD_ENV: &str = "LIAISON_RELAY_TEST_INJECT_RECORD";
 
+/// See the module documentation.
+pub const OMIT_EVENTS_ENV: &str = "LIAISON_RELAY_TEST_OMIT_EVENTS";
+/// See the module documentation.
+pub const OMIT_DELIVERED_ENV: &str = "LIAISON_RELAY_TEST_OMIT_DELIVERED";
+/// See the module documentation.
+pub const DROP_RECIPIENT_ENV: &str = "LIAISON_RELAY_TEST_DROP_RECIPIENT";
+
 /// The hooks in force, from the environment.
 #[derive(Debug, Default)]
 pub(crate) struct TestHooks {
     fork_device: Option<String>,
     substitute_key: Option<String>,
     inject_record: Option<PathBuf>,
+    omit_events: Option<String>,
+    omit_delivered: Option<String>,
+    drop_recipient: Option<String>,
 }
 
 impl TestHooks {
@@ -45,11 +67,17 @@ impl TestHooks {
             fork_device: std::env::var(FORK_DEVICE_ENV).ok(),
             substitute_key: std::env::var(SUBSTITUTE_KEY_ENV).ok(),
             inject_record: std::env::var_os(INJECT_RECORD_ENV).map(PathBuf::from),
+            omit_events: std::env::var(OMIT_EVENTS_ENV).ok(),
+            omit_delivered: std::env::var(OMIT_DELIVERED_ENV).ok(),
+            drop_recipient: std::env::var(DROP_RECIPIENT_ENV).ok(),
         };
         let clock_offset_ms = liaison_clock::test_hooks::offset_ms();
         let set = hooks.fork_device.is_some()
             || hooks.substitute_key.is_some()
             || hooks.inject_record.is_some()
+            || hooks.omit_events.is_some()
+            || hooks.omit_delivered.is_some()
+            || hooks.drop_recipient.is_some()
             || clock_offset_ms != 0;
         if set {
             tracing::warn!(
@@ -68,6 +96,29 @@ impl TestHooks {
         self.fork_device
             .as_deref()
             .is_some_and(|target| device.to_hex() == target)
+    }
+
+    /// Leave out of `events` (a message's events as served to `device`)
+    /// what the hooks omit for it.
+    pub(crate) fn omit_events(&self, device: &PublicKey, events: &mut Vec<IndexedEvent>) {
+        let is = |target: &Option<String>| target.as_deref() == Some(device.to_hex().as_str());
+        if is(&self.omit_events) {
+            events.clear();
+        } else if is(&self.omit_delivered) {
+            events.retain(|e| {
+                !DisclosedEvent::decode(&e.event)
+                    .and_then(|d| d.decode_record())
+                    .is_ok_and(|r| matches!(r.kind, EventKind::Delivered { .. }))
+            });
+        }
+    }
+
+    /// Drop the last of several envelopes `device` sends, before they are
+    /// stored and logged.
+    pub(crate) fn drop_recipient(&self, device: &PublicKey, envelopes: &mut Vec<Envelope>) {
+        if self.drop_recipient.as_deref() == Some(device.to_hex().as_str()) && envelopes.len() > 1 {
+            envelopes.pop();
+        }
     }
 
     /// Substitute a key in, or add a record to, the directory served to a

@@ -895,6 +895,20 @@ pub mod inproc {
         id: &str,
         agency: &str,
     ) -> anyhow::Result<Client> {
+        enrol_version(net, auth, name, id, agency, 1).await
+    }
+
+    /// A new home `name` for `id`, enrolled by `auth` as record `version`:
+    /// with a version above the current one, a reinstall (a new identity
+    /// key and device for the same focal point).
+    pub async fn enrol_version(
+        net: &DevNet,
+        auth: &AuthorityKeyFile,
+        name: &str,
+        id: &str,
+        agency: &str,
+        version: u64,
+    ) -> anyhow::Result<Client> {
         let id = DirectoryId::parse(id)?;
         let home = net.dir.path().join("homes").join(name);
         let bundle_text = std::fs::read_to_string(net.bundle())?;
@@ -909,7 +923,7 @@ pub mod inproc {
         };
         let (req_path, _) = Client::init(&home, PASSPHRASE, &bundle_text, params, test_kdf())?;
         let (_, req) = EnrolmentRequest::from_armored(&std::fs::read_to_string(req_path)?)?;
-        let record = record_from_request(auth, &req, 1, 30, now())?;
+        let record = record_from_request(auth, &req, version, 30, now())?;
         let bundle = Bundle::from_toml(&bundle_text).map_err(|e| anyhow::anyhow!("{e}"))?;
         publish_record(&bundle, record, &req).await?;
         Ok(Client::open(&home, PASSPHRASE)?)

@@ -514,11 +514,37 @@ fn devices_are_added_from_the_focal_points_approval_and_removed_by_fingerprint()
     let laptop = net.person("alice-laptop");
     let out = laptop.run(&["device", "request", "--bundle", b, "--id", "th.dsi.alice"]);
     assert_success(&out, "liaison device request");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    let code = said
+        .lines()
+        .find_map(|l| l.strip_prefix("Confirmation code: "))
+        .unwrap_or_else(|| panic!("no confirmation code shown: {said}"))
+        .to_owned();
     let approval = net.dir.path().join("alice-laptop.approval");
+    let request = laptop.home.join("device.request");
+    // A request swapped on its way (or a mistyped code) gets nothing.
     let out = alice.run(&[
         "device",
         "approve",
-        p(&laptop.home.join("device.request")),
+        p(&request),
+        "--code",
+        "1111-2222-3333",
+        "--out",
+        p(&approval),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("confirmation code does not match"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!approval.exists(), "nothing was sealed");
+    let out = alice.run(&[
+        "device",
+        "approve",
+        p(&request),
+        "--code",
+        &code,
         "--out",
         p(&approval),
     ]);

@@ -322,7 +322,7 @@ async fn a_second_device_receives_and_contacts_are_warned() {
     // Alice's laptop asks to join; her desk machine approves; TH countersigns.
     let laptop_home = net.dir.path().join("homes").join("alice-laptop");
     let bundle = std::fs::read_to_string(net.bundle()).unwrap();
-    let req_path = Client::device_request(
+    let (req_path, code) = Client::device_request(
         &laptop_home,
         liaison_tests::PASSPHRASE,
         &bundle,
@@ -331,9 +331,16 @@ async fn a_second_device_receives_and_contacts_are_warned() {
     )
     .unwrap();
     alice.connect().await.unwrap();
-    let approval_text = alice
-        .approve_device(&std::fs::read_to_string(req_path).unwrap())
-        .unwrap();
+    let request = std::fs::read_to_string(req_path).unwrap();
+    // A wrong code approves nothing.
+    let err = alice
+        .approve_device(&request, "0000-0000-0000")
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("confirmation code does not match"),
+        "{err:#}"
+    );
+    let approval_text = alice.approve_device(&request, &code).unwrap();
     // The laptop links first: that adds its proof of possession.
     let linked =
         Client::link_device(&laptop_home, liaison_tests::PASSPHRASE, &approval_text).unwrap();
@@ -468,4 +475,47 @@ async fn in_person_verification_and_key_change() {
             .is_none()
     );
     alice.disconnect().await;
+}
+
+/// A message signed by a contact whose identity key changed is held just as
+/// sending to them is: not shown as verified, its text withheld, no receipt
+/// sent, until the recipient verifies or accepts the new key; then it opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_from_a_changed_key_are_held_until_the_key_is_accepted() {
+    let net = DevNet::start();
+    let (mut alice, mut bob) = inproc::alice_and_bob(&net).await;
+    send(&mut bob, "th.dsi.alice", "before").await.unwrap();
+    assert_eq!(sync_texts(&mut alice).await, vec!["before".to_owned()]);
+
+    // Bob's phone is replaced: a new identity key, enrolled by PH as version 2.
+    let ph = inproc::authority(&net, "PH");
+    let mut bob2 = inproc::enrol_version(&net, &ph, "bob2", "ph.pnp.bob", "PNP", 2)
+        .await
+        .unwrap();
+    let held = send(&mut bob2, "th.dsi.alice", "after the reinstall")
+        .await
+        .unwrap();
+    alice.connect().await.unwrap();
+    let report = alice.sync().await.unwrap();
+    alice.disconnect().await;
+    let m = report
+        .received
+        .iter()
+        .find(|m| m.id == held)
+        .expect("the message is kept");
+    assert!(!m.verified, "{m:?}");
+    assert_eq!(m.visible_text(), None);
+    let why = m.error.clone().unwrap();
+    assert!(
+        why.starts_with("held: ph.pnp.bob's identity key changed"),
+        "{why}"
+    );
+    assert!(why.contains("contacts accept ph.pnp.bob"), "{why}");
+    drop(bob);
+
+    alice.accept_contact_key(&id("ph.pnp.bob")).unwrap();
+    let m = alice.message(held).unwrap().unwrap();
+    assert!(m.verified, "{m:?}");
+    assert_eq!(m.error, None);
+    assert_eq!(m.from, "ph.pnp.bob");
 }

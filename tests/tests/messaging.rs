@@ -306,3 +306,40 @@ fn receipts_refused_by_a_rate_limit_are_kept_and_sent_later() {
         );
     }
 }
+
+/// The sender's `created_at` is only its claim: the recipient also sees when
+/// the relay accepted the message, and a large difference is pointed out (a
+/// sender whose clock is wrong, or who dates a message as it pleases).
+#[test]
+fn a_sender_clock_far_from_the_relays_is_pointed_out() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    let out = alice
+        .command(&["send", "--to", "ph.pnp.bob", "post-dated"])
+        .env(liaison_tests::CLOCK_OFFSET_ENV, "7200000")
+        .output()
+        .unwrap();
+    assert_success(&out, "send with a clock two hours fast");
+    assert_success(
+        &alice.run(&["send", "--to", "ph.pnp.bob", "on time"]),
+        "send",
+    );
+    assert_success(&bob.run(&["sync"]), "sync");
+    let inbox = bob.inbox();
+    let skew = |text_id: usize| inbox[text_id]["clock_skew_secs"].clone();
+    let skews: Vec<serde_json::Value> = (0..inbox.len()).map(skew).collect();
+    assert_eq!(skews.iter().filter(|s| s.is_null()).count(), 1, "{inbox:?}");
+    let far = skews
+        .iter()
+        .find_map(|s| s.as_u64())
+        .expect("one is far off");
+    assert!((7100..7300).contains(&far), "{far}");
+    let out = bob.run(&["inbox"]);
+    assert_success(&out, "inbox");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("note: the sender's clock says") && shown.contains("120 minutes apart"),
+        "{shown}"
+    );
+}

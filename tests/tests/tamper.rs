@@ -109,3 +109,58 @@ async fn altered_envelope_and_forged_signature_are_rejected() {
     alice.disconnect().await;
     bob.disconnect().await;
 }
+
+/// A relay that knows the id of a message still queued for Alice (it sees
+/// every id) delivers a forged envelope with that id first. The forgery is
+/// rejected and kept apart; the genuine message with the same id is then
+/// stored and verified, not taken for a duplicate and dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_envelope_cannot_shadow_a_genuine_message() {
+    use liaison_protocol::frames::Queued;
+    use liaison_protocol::message::{Envelope, OlmKind};
+    let net = DevNet::start();
+    let (mut alice, mut bob) = inproc::alice_and_bob(&net).await;
+    bob.connect().await.unwrap();
+    let genuine = bob
+        .send(
+            &[DirectoryId::parse("th.dsi.alice").unwrap()],
+            "the real one",
+            liaison_protocol::handling::Handling::default(),
+        )
+        .await
+        .unwrap();
+    bob.disconnect().await;
+
+    let forged = Queued {
+        seq: 999,
+        accepted_at: 1,
+        envelope: Envelope {
+            message_id: genuine,
+            sender_device: bob.device_key(),
+            recipient_device: alice.device_key(),
+            kind: OlmKind::Normal,
+            ciphertext: vec![7; 64],
+        },
+    };
+    alice.connect().await.unwrap();
+    assert!(matches!(
+        alice.process(&forged).unwrap(),
+        liaison_client::client::Received::Rejected { .. }
+    ));
+    let report = alice.sync().await.unwrap();
+    alice.disconnect().await;
+    let m = report
+        .received
+        .iter()
+        .find(|m| m.id == genuine)
+        .expect("the genuine message is stored");
+    assert!(m.verified, "{m:?}");
+    assert_eq!(m.text, "the real one");
+    // Both are in the home: the genuine one, and the forgery's record.
+    let all = alice.messages().unwrap();
+    assert_eq!(all.iter().filter(|m| m.id == genuine).count(), 2, "{all:?}");
+    assert_eq!(
+        all.iter().filter(|m| m.id == genuine && m.verified).count(),
+        1
+    );
+}

@@ -152,13 +152,13 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: DeviceCommand,
     },
-    /// Hand the conversations of a role you held over to its new holder,
-    /// in one signed, encrypted package.
+    /// Hand the messages addressed to a role you held over to a current
+    /// holder of the role, in one signed, encrypted package.
     Handover {
         /// The role, such as th.dsi.tip-duty.
         #[arg(long)]
         role: DirectoryId,
-        /// The incoming holder.
+        /// A current holder of the role (the incoming one).
         #[arg(long)]
         to: DirectoryId,
     },
@@ -245,6 +245,11 @@ pub(crate) enum DeviceCommand {
     Approve {
         /// The device.request file from the new device.
         request: PathBuf,
+        /// The confirmation code the new device printed when it made the
+        /// request (such as 0412-7730-9281): the identity key goes only to
+        /// the request that has it.
+        #[arg(long)]
+        code: String,
         /// Where to write the approval.
         #[arg(long, default_value = "device.approval")]
         out: PathBuf,

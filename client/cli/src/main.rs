@@ -204,9 +204,10 @@ fn request_for(cli: &Cli) -> Result<Option<Request>> {
             id: parse_message_id(id)?,
         },
         Command::Device { action } => match action {
-            DeviceCommand::Approve { request, .. } => Request::DeviceApprove {
+            DeviceCommand::Approve { request, code, .. } => Request::DeviceApprove {
                 request: std::fs::read_to_string(request)
                     .with_context(|| format!("reading {}", request.display()))?,
+                code: code.clone(),
             },
             DeviceCommand::List => Request::Devices,
             DeviceCommand::Request { .. } | DeviceCommand::Link { .. } => return Ok(None),
@@ -496,13 +497,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let text = std::fs::read_to_string(bundle)
                 .with_context(|| format!("reading bundle {}", bundle.display()))?;
             let pass = passphrase(true)?;
-            let path =
+            let (path, code) =
                 Client::device_request(&dir, &pass, &text, id.clone(), KdfParams::new_default()?)?;
             println!("Device request written to {}.", path.display());
-            println!("Approve it on a device that already holds your identity:");
+            println!("Confirmation code: {code}");
             println!(
-                "  liaison --home OTHER_HOME device approve {}",
-                path.display()
+                "Approve it on a device that already holds your identity, typing this code there yourself (do not send it with the file):"
+            );
+            println!(
+                "  liaison --home OTHER_HOME device approve {} --code {code}",
+                liaison_protocol::shell::quote_path(&path)
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -77,6 +77,9 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
             for f in &report.log_inconsistencies {
                 eprintln!("liaison: {f}");
             }
+            for o in &report.log_omissions {
+                eprintln!("liaison: warning: {o}");
+            }
             if json {
                 print_json(&report)?;
             } else {
@@ -457,14 +460,31 @@ pub fn print_message(m: &MessageView) {
         } else {
             m.text.as_deref().unwrap_or_default().replace('\n', "\n  ")
         };
+        let skew = match m.clock_skew_secs {
+            Some(s) => format!(
+                "\n  note: the sender's clock says {}, the relay accepted it at {} ({} minutes apart)",
+                m.sent_at,
+                m.stored_at,
+                (s + 30) / 60
+            ),
+            None => String::new(),
+        };
         println!(
-            "[{}] {} → {}{origin}  {}\n  handling: {}\n  {}\n",
+            "[{}] {} → {}{origin}  {}\n  handling: {}{skew}\n  {}\n",
             m.sent_at,
             m.from,
             m.to.join(", "),
             m.id,
             m.handling.text,
             body
+        );
+    } else if m.held {
+        println!(
+            "[{}] HELD {} from {}: {}\n",
+            m.sent_at,
+            m.id,
+            m.from,
+            m.error.as_deref().unwrap_or_default()
         );
     } else {
         println!(

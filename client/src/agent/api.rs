@@ -240,6 +240,8 @@ pub enum Request {
     DeviceApprove {
         /// The armoured device request.
         request: String,
+        /// The confirmation code the new device showed.
+        code: String,
     },
     /// Hand a role's conversations over to its new holder.
     Handover {
@@ -373,11 +375,11 @@ pub enum Response {
         /// The messages.
         messages: Vec<MessageView>,
     },
-    /// A message and its handling in plain words; the text is empty until
-    /// the handling is acknowledged.
+    /// A message and its handling in plain words; the text is withheld
+    /// until the handling is acknowledged.
     Read {
         /// The message.
-        message: MessageView,
+        message: Box<MessageView>,
         /// The handling, one sentence per line.
         handling_explained: Vec<String>,
     },
@@ -589,9 +591,9 @@ impl From<&ClientError> for ErrorCode {
             return ErrorCode::RelayRefused;
         }
         match e {
-            ClientError::Recipient(_) | ClientError::Compose(ComposeError::NoDevice) => {
-                ErrorCode::Recipient
-            }
+            ClientError::Recipient(_)
+            | ClientError::Handover(_)
+            | ClientError::Compose(ComposeError::NoDevice) => ErrorCode::Recipient,
             ClientError::Handling(_) => ErrorCode::HandlingRefused,
             ClientError::NotFound(_) => ErrorCode::NotFound,
             ClientError::Home(HomeError::WrongPassphrase(_)) => ErrorCode::WrongPassphrase,
@@ -675,6 +677,9 @@ pub enum WarningCategory {
     /// evidence is saved in `HOME/evidence/`. The agent stops reconnecting
     /// by itself until asked.
     LogInconsistency,
+    /// The relay's event log omits or contradicts an event of one of our
+    /// messages; evidence is saved in `HOME/evidence/`.
+    LogOmission,
     /// A contact's identity key changed: compare safety numbers.
     KeyChanged,
     /// Something was not delivered yet (receipts, an outbox retry).

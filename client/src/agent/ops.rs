@@ -63,7 +63,7 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
         Request::Read { id, accept } => {
             let (m, handling_explained) = client.read(id, accept).await?;
             Response::Read {
-                message: MessageView::from(&m),
+                message: Box::new(MessageView::from(&m)),
                 handling_explained,
             }
         }
@@ -179,8 +179,8 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
                     .collect(),
             }
         }
-        Request::DeviceApprove { request } => Response::DeviceApproved {
-            approval: client.approve_device(&request)?,
+        Request::DeviceApprove { request, code } => Response::DeviceApproved {
+            approval: client.approve_device(&request, &code)?,
         },
         Request::Handover { role, to } => {
             let (id, messages) = client.send_handover(&role, &to).await?;

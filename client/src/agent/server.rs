@@ -1073,6 +1073,9 @@ impl Session {
                 for f in &report.forks {
                     sh.warn(WarningCategory::LogInconsistency, f.clone(), None);
                 }
+                for o in &report.log_omissions {
+                    sh.warn(WarningCategory::LogOmission, o.clone(), None);
+                }
                 if report.receipts > 0 {
                     sh.emit(Event::Receipts {
                         count: report.receipts,

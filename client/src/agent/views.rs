@@ -68,8 +68,14 @@ pub struct MessageView {
     pub to: Vec<String>,
     /// Sender's creation time.
     pub sent_at: String,
-    /// When it was stored here (or accepted by the relay, for sent ones).
+    /// When the relay accepted it (its clock; `sent_at` is the sender's).
     pub stored_at: String,
+    /// When `sent_at` and `stored_at` are more than ten minutes apart: by
+    /// how many seconds (a wrong clock, or a message held back).
+    pub clock_skew_secs: Option<u64>,
+    /// Held until the user accepts the sender's changed identity key
+    /// (`error` says how).
+    pub held: bool,
     /// Conversation id.
     pub conversation: String,
     /// The text; `None` while the handling is not acknowledged (then
@@ -120,6 +126,8 @@ impl From<&StoredMessage> for MessageView {
             to: m.to.clone(),
             sent_at: m.sent_at.to_rfc3339(),
             stored_at: m.stored_at.to_rfc3339(),
+            clock_skew_secs: m.clock_skew_ms().map(|ms| ms / 1000),
+            held: m.is_held(),
             conversation: m.conversation.to_hex(),
             text: m.visible_text().map(str::to_owned),
             withheld: m.withheld(),
@@ -164,6 +172,10 @@ pub struct SyncView {
     pub resent: usize,
     /// Relay log inconsistencies detected (with evidence paths).
     pub log_inconsistencies: Vec<String>,
+    /// Events of our messages the relay's event log omits or contradicts
+    /// (with evidence paths).
+    #[serde(default)]
+    pub log_omissions: Vec<String>,
 }
 
 impl From<&SyncReport> for SyncView {
@@ -181,6 +193,7 @@ impl From<&SyncReport> for SyncView {
             duplicates: r.duplicates,
             resent: r.flushed,
             log_inconsistencies: r.forks.clone(),
+            log_omissions: r.log_omissions.clone(),
         }
     }
 }

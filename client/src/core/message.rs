@@ -127,7 +127,8 @@ pub struct StoredMessage {
     pub to: Vec<String>,
     /// Sender's creation time.
     pub sent_at: Timestamp,
-    /// Local time of receipt or of the relay's acceptance.
+    /// When the relay accepted it (by the relay's clock; for messages
+    /// received before this was recorded, the local time of receipt).
     pub stored_at: Timestamp,
     /// Conversation.
     pub conversation: ConversationId,
@@ -164,7 +165,35 @@ pub struct StoredMessage {
     pub accepted: bool,
 }
 
+/// The start of the reason of a received message that is held (verified,
+/// but kept unread until the user accepts its sender's changed identity
+/// key).
+pub const HELD: &str = "held";
+
+/// A difference between the sender's clock and the relay's acceptance time
+/// beyond which the two are shown apart: a wrong clock on either side, or a
+/// message held back before it was sent.
+pub const SKEW_WARNING_MS: u64 = 10 * 60 * 1000;
+
 impl StoredMessage {
+    /// Whether this received message is held until its sender's changed
+    /// identity key is accepted ([`HELD`]).
+    pub fn is_held(&self) -> bool {
+        !self.verified
+            && self
+                .error
+                .as_deref()
+                .is_some_and(|e| e.strip_prefix(HELD).is_some_and(|r| r.starts_with(':')))
+    }
+
+    /// How far the sender's creation time is from the time the relay
+    /// accepted the message, in milliseconds, when that is more than
+    /// [`SKEW_WARNING_MS`] (either way).
+    pub fn clock_skew_ms(&self) -> Option<u64> {
+        let skew = self.sent_at.0.abs_diff(self.stored_at.0);
+        (skew > SKEW_WARNING_MS).then_some(skew)
+    }
+
     /// Whether the content stays hidden until this focal point acknowledges
     /// the originator's handling (`read ID --accept`): every received,
     /// verified message whose content still exists, except receipts and
@@ -311,6 +340,37 @@ mod tests {
         }
         let unknown = postcard::to_allocvec(&"poll".to_owned()).unwrap();
         assert!(postcard::from_bytes::<MessageKind>(&unknown).is_err());
+    }
+
+    #[test]
+    fn held_messages_and_clock_skew_are_told_apart() {
+        let to = DirectoryId::parse("th.dsi.bob").unwrap();
+        let mut m = StoredMessage::rejected(
+            MessageId([7; 16]),
+            "ph.pnp.maria".into(),
+            &to,
+            Timestamp(1_000_000),
+            Timestamp(1_000_000),
+            "held: ph.pnp.maria's identity key changed".into(),
+        );
+        assert!(m.is_held());
+        m.error = Some("holder mismatch".into());
+        assert!(!m.is_held(), "only the held: prefix");
+        m.error = Some("held: x".into());
+        m.verified = true;
+        assert!(!m.is_held(), "a verified message is not held");
+
+        assert_eq!(m.clock_skew_ms(), None);
+        m.stored_at = Timestamp(m.sent_at.0 + SKEW_WARNING_MS);
+        assert_eq!(m.clock_skew_ms(), None, "up to the threshold");
+        m.stored_at = Timestamp(m.sent_at.0 + SKEW_WARNING_MS + 1);
+        assert_eq!(m.clock_skew_ms(), Some(SKEW_WARNING_MS + 1));
+        m.stored_at = Timestamp(m.sent_at.0 - SKEW_WARNING_MS - 5);
+        assert_eq!(
+            m.clock_skew_ms(),
+            Some(SKEW_WARNING_MS + 5),
+            "a future-dated message"
+        );
     }
 
     #[test]

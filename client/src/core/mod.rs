@@ -6,6 +6,8 @@
 pub mod checkpoints;
 pub mod clock;
 pub mod compose;
+pub mod handover;
+pub mod logged;
 pub mod message;
 pub mod open;
 pub mod records;

@@ -73,6 +73,14 @@ pub enum OpenError {
     /// A receipt's signature or contents do not verify.
     #[error("receipt does not verify: {0}")]
     ReceiptInvalid(VerifyError),
+    /// A receipt from someone who was not a recipient of the message.
+    #[error("receipt for message {id} from {by}, who was not one of its recipients")]
+    ReceiptNotFromRecipient {
+        /// The message.
+        id: MessageId,
+        /// Who signed the receipt.
+        by: DirectoryId,
+    },
     /// A receipt for a message this focal point did not send.
     #[error("receipt for message {0} that this focal point did not send")]
     ReceiptNotOurs(MessageId),
@@ -181,6 +189,38 @@ fn sent_by_us(held: &impl Held, id: MessageId) -> Result<bool, OpenError> {
         .is_some_and(|m| m.direction == Direction::Out))
 }
 
+/// Whether `by` was a recipient of message `id` that this focal point
+/// sent: named in it, among the focal points its roles resolved to when it
+/// was sent, or holding one of its roles now. Anyone else who learned the
+/// id (the relay sees every id) cannot report on it.
+fn receipt_from_recipient(
+    directory: &Directory,
+    held: &impl Held,
+    id: MessageId,
+    by: &DirectoryId,
+) -> Result<bool, OpenError> {
+    let Some(m) = held.message(id)? else {
+        return Ok(false);
+    };
+    if m.direction != Direction::Out {
+        return Ok(false);
+    }
+    if m.to.iter().any(|t| t == by.as_str()) {
+        return Ok(true);
+    }
+    let resolved = SignedPayload::decode(&m.signed_payload)
+        .ok()
+        .and_then(|s| s.decode_unverified().ok())
+        .is_some_and(|p| p.resolved.contains(by));
+    let holds_role = m.to.iter().any(|t| {
+        DirectoryId::parse(t)
+            .ok()
+            .and_then(|role| directory.role(&role))
+            .is_some_and(|r| r.holders.contains(by))
+    });
+    Ok(resolved || holds_role)
+}
+
 /// Check the content of a received payload whose signature and sender
 /// verified, set the stored message's kind and text accordingly, and say
 /// what else to store.
@@ -217,6 +257,12 @@ pub fn open_content(
                 let r = Receipt::verify(s, signer).map_err(OpenError::ReceiptInvalid)?;
                 if !sent_by_us(held, r.message_id)? {
                     return Err(OpenError::ReceiptNotOurs(r.message_id));
+                }
+                if !receipt_from_recipient(directory, held, r.message_id, &r.by)? {
+                    return Err(OpenError::ReceiptNotFromRecipient {
+                        id: r.message_id,
+                        by: r.by.clone(),
+                    });
                 }
                 let bytes = s.encode();
                 fx.receipts.push((
@@ -466,6 +512,20 @@ mod tests {
             Err(OpenError::ReceiptNotOurs(m)) if m == MessageId([1; 16])
         ));
 
+        // Sent, but to carol: bob (who learned the id somehow) cannot
+        // report on it.
+        let signed = Signed::sign(&sent, &key(10)).encode();
+        home.messages
+            .insert(sent.message_id, StoredMessage::outgoing(&sent, signed));
+        assert!(matches!(
+            opened(&d, &home, &carrier),
+            Err(OpenError::ReceiptNotFromRecipient { id: m, by }) if m == MessageId([1; 16]) && by == id("th.dsi.bob")
+        ));
+
+        // Sent to bob: his receipt counts.
+        let mut sent = sent;
+        sent.recipients = vec![id("th.dsi.bob")];
+        sent.resolved = vec![id("th.dsi.bob")];
         let signed = Signed::sign(&sent, &key(10)).encode();
         home.messages
             .insert(sent.message_id, StoredMessage::outgoing(&sent, signed));
