@@ -28,6 +28,20 @@
 //! time (validity period, its authority's certificate) is decided when a
 //! [`Directory`] snapshot is taken.
 //!
+//! A record is in force only while the authority key that signed it is:
+//! certified, within its certificate's validity, and not revoked. When the
+//! root revokes an authority key, every record that key signed leaves force,
+//! whenever it was signed and wherever it stands in the log; it comes back
+//! only as a new version signed by a key in force (re-signing: the same
+//! devices, proofs and identity key, a higher version). Nothing the log
+//! holds says which of a compromised key's signatures were the thief's, so
+//! none is trusted; to change keys without a gap, an authority re-signs its
+//! records with its new key before the old one is revoked or expires. A
+//! record out of force for this reason, or because its validity ended, is
+//! *lapsed*, not revoked: its devices keep holding their keys (no other
+//! record can take them), and the relay keeps their queued messages for a
+//! grace period (`docs/security.md`, "Lapses and revocations").
+//!
 //! Pure: no I/O, no clock.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -239,6 +239,15 @@ impl Store for FullDisk {
     fn drop_queue(&self, _: &PublicKey, _: &str, _: u64) -> Result<u64, StoreError> {
         Err(enospc())
     }
+    fn queued_devices(&self) -> Result<Vec<PublicKey>, StoreError> {
+        Ok(vec![])
+    }
+    fn lapsed_devices(&self) -> Result<std::collections::BTreeMap<PublicKey, u64>, StoreError> {
+        Ok(std::collections::BTreeMap::new())
+    }
+    fn note_lapsed(&self, _: &[(PublicKey, u64)], _: &[PublicKey]) -> Result<(), StoreError> {
+        Err(enospc())
+    }
     fn log_head(&self, _: LogId) -> Result<(u64, Hash), StoreError> {
         Ok((0, empty_root()))
     }

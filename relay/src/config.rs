@@ -665,6 +665,16 @@ mod tests {
         .unwrap();
         assert_eq!(c.metrics.listen, None);
 
+        assert_eq!(l.lapsed_queue_grace_days, 30);
+        let grace = format!("{}[limits]\nlapsed_queue_grace_days = 7\n", minimal());
+        let c = RelayConfig::from_toml(&grace).unwrap();
+        assert_eq!(c.limits.lapsed_queue_grace_ms(), 7 * 86_400_000);
+        for bad in ["0", "3651"] {
+            let text = format!("{}[limits]\nlapsed_queue_grace_days = {bad}\n", minimal());
+            let e = RelayConfig::from_toml(&text).unwrap_err().to_string();
+            assert!(e.starts_with("limits.lapsed_queue_grace_days:"), "{e}");
+        }
+
         let bad_burst = format!("{}[limits]\nrequest_burst = 0\n", minimal());
         let e = RelayConfig::from_toml(&bad_burst).unwrap_err().to_string();
         assert!(e.starts_with("limits.request_burst:"), "{e}");

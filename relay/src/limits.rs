@@ -75,6 +75,13 @@ pub struct Limits {
     pub log_reads_per_minute: u32,
     /// Unauthenticated log reads an address may make at once. Default 300.
     pub log_read_burst: u32,
+    /// Days the queue of a device whose record lapsed is kept: a record
+    /// past its validity, or signed by an authority key whose certificate
+    /// expired or was revoked. Renewing or re-signing the record within
+    /// this time delivers what was queued; after it the queue is dropped
+    /// (a `dropped` event per envelope). An explicit revocation of the
+    /// record or device drops its queue at once. Default 30.
+    pub lapsed_queue_grace_days: u32,
 }
 
 impl Default for Limits {
@@ -101,6 +108,7 @@ impl Default for Limits {
             unauthenticated_burst: 300,
             log_reads_per_minute: 1200,
             log_read_burst: 300,
+            lapsed_queue_grace_days: 30,
         }
     }
 }
@@ -111,6 +119,11 @@ impl Limits {
     pub fn max_queued_per_sender(&self) -> u64 {
         let share = u64::from(self.max_queue_share_per_sender.clamp(1, 100));
         (self.max_queue_depth.saturating_mul(share) / 100).max(1)
+    }
+
+    /// [`Limits::lapsed_queue_grace_days`] in milliseconds.
+    pub fn lapsed_queue_grace_ms(&self) -> u64 {
+        u64::from(self.lapsed_queue_grace_days).saturating_mul(86_400_000)
     }
 
     /// Check every value's range.
@@ -190,6 +203,11 @@ impl Limits {
             (1..=1_000_000).contains(&self.max_unauthenticated_per_ip),
             "limits.max_unauthenticated_per_ip",
             "must be between 1 and 1000000".into(),
+        )?;
+        check(
+            (1..=3_650).contains(&self.lapsed_queue_grace_days),
+            "limits.lapsed_queue_grace_days",
+            "must be between 1 and 3650 days".into(),
         )?;
         for (rate, burst, rate_key, burst_key) in [
             (

@@ -379,12 +379,13 @@ impl Endpoint for Ops {
             ops.poll_logs();
             let depth = crate::store::total_queued(&store).ok();
             let oldest = crate::store::oldest_queued(&store).ok();
+            let lapsed = store.lapsed_devices().map(|l| l.len()).ok();
             let bytes = std::fs::metadata(&path).map(|m| m.len()).ok();
-            (depth, oldest, bytes)
+            (depth, oldest, lapsed, bytes)
         })
         .await
-        .unwrap_or((None, None, None));
-        let (depth, oldest, bytes) = from_store;
+        .unwrap_or((None, None, None, None));
+        let (depth, oldest, lapsed, bytes) = from_store;
         let mut out = Exposition::default();
         self.metrics.write(&mut out);
         out.single(
@@ -417,6 +418,15 @@ impl Endpoint for Ops {
                 "gauge",
                 "Age of the oldest queued envelope (0 when every queue is empty).",
                 age,
+            );
+        }
+        if let Some(lapsed) = lapsed {
+            out.single(
+                "liaison_lapsed_queues",
+                "gauge",
+                "Devices out of force without a revocation (record or authority lapsed) whose \
+                 queue is kept for limits.lapsed_queue_grace_days.",
+                lapsed,
             );
         }
         if let Some(bytes) = bytes {

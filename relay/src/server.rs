@@ -457,11 +457,12 @@ async fn serve_connection(
     loop {
         tokio::select! {
             Ok(()) = directory_changes.changed() => {
-                // Revocation takes effect at once: a device no longer in the
-                // directory loses its connection.
+                // Revocation and lapse take effect at once: a device no
+                // longer in force loses its connection (a lapsed device's
+                // queue stays at the relay).
                 if session.device().is_some() && service.require_device(&session).is_err() {
                     tracing::info!("device left the directory; closing its connection");
-                    conn.close(close_code(ErrorCode::UnknownDevice), b"device revoked or removed from the directory");
+                    conn.close(close_code(ErrorCode::UnknownDevice), b"device revoked, or its record no longer in force");
                     break;
                 }
             }

@@ -11,10 +11,12 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use liaison_protocol::codec::Wire;
 use liaison_protocol::directory::{
-    AuthorityCertificate, Directory, FocalPointRecord, RoleRecord, verify_authority, verify_record,
-    verify_role,
+    AuthorityCertificate, Directory, FocalPointRecord, RecordStatus, RoleRecord, verify_authority,
+    verify_record, verify_role,
 };
-use liaison_protocol::directory_state::{DirectoryState as LogDirectory, Refusal, Refused};
+use liaison_protocol::directory_state::{
+    Applied, DirectoryState as LogDirectory, Refusal, Refused,
+};
 use liaison_protocol::frames::{
     AUTH_DOMAIN, ErrorCode, IndexedEvent, LogEntry, LogId, Queued, Request, Response, WireError,
     auth_message,
@@ -111,6 +113,45 @@ pub struct DirectoryState {
     pub records: Vec<Signed<FocalPointRecord>>,
     /// Latest stored role record of every role id.
     pub roles: Vec<Signed<RoleRecord>>,
+    /// Devices an authority took out of the directory explicitly: every
+    /// device of a record it revoked, and every device a later version of
+    /// its record dropped. Their queues are dropped at once; the queue of a
+    /// device that is out of force for any other reason (a lapse) is kept
+    /// for [`Limits::lapsed_queue_grace_days`].
+    pub revoked_devices: BTreeSet<PublicKey>,
+}
+
+/// Where a device stands, for its queue and for what it may do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// An active device of a record in force.
+    InForce,
+    /// Out of force without an explicit revocation: its record (named when
+    /// the directory log still gives it the device) expired or is not yet
+    /// valid, or its authority's certificate expired or was revoked. It
+    /// may not authenticate, send or fetch; its queue is kept for the grace
+    /// period.
+    Lapsed(Option<liaison_protocol::DirectoryId>),
+    /// Revoked by its authority (its record revoked, or the device removed
+    /// from it). Its queue is dropped.
+    Revoked,
+}
+
+impl DirectoryState {
+    /// Where `device` stands now.
+    pub fn standing(&self, device: &PublicKey) -> Standing {
+        if self.directory.device_owner(device).is_some() {
+            Standing::InForce
+        } else if let Some(id) = self.log.device_holder(device) {
+            Standing::Lapsed(Some(id.clone()))
+        } else if self.revoked_devices.contains(device) {
+            Standing::Revoked
+        } else {
+            // Never seen, or held by a record the log refused: nothing says
+            // an authority revoked it, so nothing is dropped early.
+            Standing::Lapsed(None)
+        }
+    }
 }
 
 /// Live subscribers, per device.
@@ -236,15 +277,49 @@ fn refused_entry(kind: &str, id: &str, r: Refused) -> WireError {
     }
 }
 
+/// Apply `entry` to `log`, adding to `revoked` the devices it takes out of
+/// the directory explicitly: every device of a record it revokes, every
+/// device a new version of a record drops.
+fn apply_tracked(
+    log: &mut LogDirectory,
+    revoked: &mut BTreeSet<PublicKey>,
+    entry: &DirectoryEntry,
+) -> Result<Applied, Refused> {
+    let previous = match entry {
+        DirectoryEntry::Record(signed) => signed
+            .decode_unverified()
+            .ok()
+            .and_then(|r| log.record(&r.id).cloned()),
+        _ => None,
+    };
+    let applied = log.apply(entry)?;
+    if let (Some(old), Applied::Record { id, .. }) = (previous, &applied)
+        && let Some(new) = log.record(id)
+    {
+        let revoking = !matches!(new.status, RecordStatus::Active);
+        for d in &old.devices {
+            if revoking || !new.devices.iter().any(|n| n.signing == d.signing) {
+                revoked.insert(d.signing);
+            }
+        }
+        if revoking {
+            revoked.extend(new.devices.iter().map(|d| d.signing));
+        }
+    }
+    Ok(applied)
+}
+
+/// The directory log replayed from its first entry, and the devices its
+/// entries revoked (see [`apply_tracked`]).
+type Replayed = (LogDirectory, BTreeSet<PublicKey>, Vec<Refused>);
+
 /// Replay the directory log from its first entry. Entries the rules refuse
 /// (written by an earlier release that did not check them) are returned,
 /// not applied.
-fn replay_directory_log(
-    store: &dyn Store,
-    root: &PublicKey,
-) -> Result<(LogDirectory, Vec<Refused>), StoreError> {
+fn replay_directory_log(store: &dyn Store, root: &PublicKey) -> Result<Replayed, StoreError> {
     let (size, _) = store.log_head(LogId::Directory)?;
     let mut log = LogDirectory::new(*root);
+    let mut revoked = BTreeSet::new();
     let mut refused = Vec::new();
     let mut next = 0u64;
     while next < size {
@@ -255,13 +330,68 @@ fn replay_directory_log(
         for bytes in &entries {
             let entry = DirectoryEntry::decode(bytes)
                 .map_err(|_| StoreError::Corrupt("directory log entry"))?;
-            if let Err(r) = log.apply(&entry) {
+            if let Err(r) = apply_tracked(&mut log, &mut revoked, &entry) {
                 refused.push(r);
             }
         }
         next = next.saturating_add(u64::try_from(entries.len()).unwrap_or(u64::MAX));
     }
-    Ok((log, refused))
+    Ok((log, revoked, refused))
+}
+
+/// What to do with the queues, decided by [`decide_queues`].
+#[derive(Debug, Default, PartialEq, Eq)]
+struct QueueSweep {
+    /// Lapses to note: (device, since when, ms).
+    lapsed: Vec<(PublicKey, u64)>,
+    /// Lapses to forget (the device is back in force, or has no queue).
+    restored: Vec<PublicKey>,
+    /// Queues to drop, with the reason their `dropped` events give.
+    drop: Vec<(PublicKey, String)>,
+}
+
+/// Decide, at `now` (ms), the queue of every `queued` device against
+/// `state`, given the lapses already `noted`: an explicitly revoked
+/// device's queue is dropped; a lapsed device's is kept, its lapse noted
+/// the first time it is seen and the queue dropped once the lapse is older
+/// than [`Limits::lapsed_queue_grace_days`]; a device in force (again) has
+/// its lapse forgotten. Pure.
+fn decide_queues(
+    state: &DirectoryState,
+    queued: &BTreeSet<PublicKey>,
+    noted: &std::collections::BTreeMap<PublicKey, u64>,
+    now: u64,
+    limits: &Limits,
+) -> QueueSweep {
+    let grace_ms = limits.lapsed_queue_grace_ms();
+    let mut sweep = QueueSweep {
+        restored: noted
+            .keys()
+            .filter(|d| !queued.contains(*d))
+            .copied()
+            .collect(),
+        ..QueueSweep::default()
+    };
+    for d in queued {
+        let since = noted.get(d).copied();
+        match (state.standing(d), since) {
+            (Standing::InForce, Some(_)) => sweep.restored.push(*d),
+            (Standing::InForce, None) => {}
+            (Standing::Revoked, _) => sweep.drop.push((*d, "revoked by its authority".into())),
+            (Standing::Lapsed(_), None) => sweep.lapsed.push((*d, now)),
+            (Standing::Lapsed(_), Some(since)) if now.saturating_sub(since) >= grace_ms => {
+                sweep.drop.push((
+                    *d,
+                    format!(
+                        "lapsed for more than {} days",
+                        limits.lapsed_queue_grace_days
+                    ),
+                ));
+            }
+            (Standing::Lapsed(_), Some(_)) => {}
+        }
+    }
+    sweep
 }
 
 /// Refusal of a directory object that failed verification under its
@@ -317,6 +447,7 @@ impl Service {
                 authorities: Vec::new(),
                 records: Vec::new(),
                 roles: Vec::new(),
+                revoked_devices: BTreeSet::new(),
             })),
             publish: tokio::sync::Mutex::new(()),
             subscribers,
@@ -366,54 +497,72 @@ impl Service {
         let (authorities, _) = self.store.load_directory()?;
         // In log order: the first record to list a device key holds it,
         // whatever the ids (see liaison_protocol::directory_state).
-        let (log, mut rejected) = match update {
+        let (log, revoked_devices, mut rejected) = match update {
             DirectoryUpdate::Replay => replay_directory_log(self.store.as_ref(), &self.root)?,
             DirectoryUpdate::Appended(entry) => {
-                let mut log = self.directory().log.clone();
-                let refused = log.apply(&entry).err();
-                (log, refused.into_iter().collect())
+                let before = self.directory();
+                let (mut log, mut revoked) = (before.log.clone(), before.revoked_devices.clone());
+                let refused = apply_tracked(&mut log, &mut revoked, &entry).err();
+                (log, revoked, refused.into_iter().collect())
             }
-            DirectoryUpdate::Refresh => (self.directory().log.clone(), Vec::new()),
+            DirectoryUpdate::Refresh => {
+                let before = self.directory();
+                (
+                    before.log.clone(),
+                    before.revoked_devices.clone(),
+                    Vec::new(),
+                )
+            }
         };
         let (directory, mut not_in_force) = log.directory(now);
         rejected.append(&mut not_in_force);
         let records: Vec<Signed<FocalPointRecord>> =
             log.signed_records().into_iter().cloned().collect();
         let roles: Vec<Signed<RoleRecord>> = log.signed_roles().into_iter().cloned().collect();
-        // Devices that just left the directory (revoked, removed, expired):
-        // their queued envelopes are dropped, with a logged event each.
-        let before = self.directory();
-        let removed: Vec<PublicKey> = before
-            .directory
-            .records()
-            .flat_map(|r| r.devices.iter().map(|d| d.signing))
-            .filter(|d| {
-                before.directory.device_owner(d).is_some() && directory.device_owner(d).is_none()
-            })
-            .collect();
-        for d in &removed {
-            let n = self
-                .store
-                .drop_queue(d, "device no longer in the directory", now.0)?;
-            tracing::info!(device = %fp(d), dropped = n, "device left the directory; queue dropped");
-        }
-        for r in &rejected {
-            tracing::warn!(subject = %r.subject, error = %r.error, "directory entry not in force");
-        }
-        tracing::debug!(
-            authorities = authorities.len(),
-            records = records.len(),
-            "directory rebuilt"
-        );
-        *self.directory.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(DirectoryState {
+        let state = DirectoryState {
             directory,
             log,
             authorities,
             records,
             roles,
-        });
+            revoked_devices,
+        };
+        self.sweep_queues(&state, now.0)?;
+        for r in &rejected {
+            tracing::warn!(subject = %r.subject, error = %r.error, "directory entry not in force");
+        }
+        tracing::debug!(
+            authorities = state.authorities.len(),
+            records = state.records.len(),
+            "directory rebuilt"
+        );
+        *self.directory.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(state);
         self.generation.send_modify(|g| *g = g.wrapping_add(1));
         Ok(())
+    }
+
+    /// Decide the queue of every device that has one ([`decide_queues`])
+    /// and carry it out: drops first (each with its `dropped` events), then
+    /// the lapses noted and forgotten.
+    fn sweep_queues(&self, state: &DirectoryState, now: u64) -> Result<(), StoreError> {
+        let noted = self.store.lapsed_devices()?;
+        let queued: BTreeSet<PublicKey> = self.store.queued_devices()?.into_iter().collect();
+        let sweep = decide_queues(state, &queued, &noted, now, &self.limits);
+        for (d, reason) in &sweep.drop {
+            let n = self.store.drop_queue(d, reason, now)?;
+            tracing::info!(device = %fp(d), dropped = n, %reason, "queue dropped");
+        }
+        for (d, _) in &sweep.lapsed {
+            tracing::info!(
+                device = %fp(d),
+                days = self.limits.lapsed_queue_grace_days,
+                "device out of force without a revocation; its queue is kept"
+            );
+        }
+        for d in sweep.restored.iter().filter(|d| queued.contains(d)) {
+            tracing::info!(device = %fp(d), "lapsed device back in force; its queue is kept for it");
+        }
+        self.store.note_lapsed(&sweep.lapsed, &sweep.restored)
     }
 
     /// Rebuild the directory from the store at the current time (validity
@@ -439,6 +588,32 @@ impl Service {
             .map_err(|e| internal(&self.health, &e))
     }
 
+    /// Why a device that is not in force may not act, and what its user
+    /// can do about it.
+    fn not_admitted(&self, device: &PublicKey, standing: &Standing) -> WireError {
+        let days = self.limits.lapsed_queue_grace_days;
+        let message = match standing {
+            Standing::Lapsed(Some(id)) => format!(
+                "device {} belongs to {id}, whose record is not in force now: it expired or is \
+                 not valid yet, or the certificate of the authority that signed it expired or \
+                 was revoked. Ask your country authority to renew or re-sign the record; \
+                 messages already queued for this device are kept for {days} days meanwhile",
+                fp(device)
+            ),
+            Standing::Revoked => format!(
+                "device {} was revoked by its authority (the record revoked, or the device \
+                 removed from it); ask your country authority if this is a mistake",
+                fp(device)
+            ),
+            Standing::Lapsed(None) | Standing::InForce => format!(
+                "device {} is not an active device of any focal point in the directory \
+                 (not enrolled, revoked or expired)",
+                fp(device)
+            ),
+        };
+        err(ErrorCode::UnknownDevice, message)
+    }
+
     /// The authenticated device of `session`, still active in the directory.
     pub fn require_device(&self, session: &Session) -> Result<PublicKey, WireError> {
         let device = session.device().ok_or_else(|| {
@@ -447,16 +622,10 @@ impl Service {
                 "this request needs an authenticated device: send Challenge, then Authenticate",
             )
         })?;
-        if self.directory().directory.device_owner(&device).is_none() {
-            return Err(err(
-                ErrorCode::UnknownDevice,
-                format!(
-                    "device {} is no longer an active device in the directory (revoked or expired)",
-                    fp(&device)
-                ),
-            ));
+        match self.directory().standing(&device) {
+            Standing::InForce => Ok(device),
+            standing => Err(self.not_admitted(&device, &standing)),
         }
-        Ok(device)
     }
 
     /// Answer one request (every request but Subscribe, which streams).
@@ -689,14 +858,7 @@ impl Service {
         let dir = self.directory();
         let owner = dir.directory.device_owner(&device).ok_or_else(|| {
             tracing::info!(device = %fp(&device), "authentication refused: device not in directory");
-            err(
-                ErrorCode::UnknownDevice,
-                format!(
-                    "device {} is not an active device of any focal point in the directory \
-                     (not enrolled, revoked or expired)",
-                    fp(&device)
-                ),
-            )
+            self.not_admitted(&device, &dir.standing(&device))
         })?;
         session.lock().device = Some(device);
         tracing::info!(device = %fp(&device), id = %owner.id, "authenticated");
@@ -1326,6 +1488,118 @@ mod replay_tests {
         r
     }
 
+    fn state_at(store: &dyn Store, root: &PublicKey, now: u64) -> DirectoryState {
+        let (log, revoked_devices, _) = replay_directory_log(store, root).unwrap();
+        let (directory, _) = log.directory(Timestamp(now));
+        DirectoryState {
+            directory,
+            log,
+            authorities: Vec::new(),
+            records: Vec::new(),
+            roles: Vec::new(),
+            revoked_devices,
+        }
+    }
+
+    /// Expiry and a revoked authority key keep a queue for the grace
+    /// period; a revoked record or a removed device lose it at once.
+    #[test]
+    fn only_an_explicit_revocation_drops_a_queue_at_once() {
+        let (_dir, store) = temp_store();
+        let (root, th, ph) = (key(1), key(2), key(3));
+        for (c, k) in [("TH", &th), ("PH", &ph)] {
+            let c = cert(c, k);
+            store.put_authority(&c, &Signed::sign(&c, &root)).unwrap();
+        }
+        let put = |r: &FocalPointRecord, by: &liaison_protocol::SecretKey| {
+            store.put_record(r, &Signed::sign(r, by), &[], 10).unwrap();
+        };
+        // Alice's record expires at 1000; its second version drops device 12.
+        let mut alice = record("th.dsi.alice", 1, &key(10), &[&key(11), &key(12)]);
+        alice.not_after = Timestamp(1000);
+        put(&alice, &th);
+        let mut alice2 = record("th.dsi.alice", 2, &key(10), &[&key(11)]);
+        alice2.not_after = Timestamp(1000);
+        put(&alice2, &th);
+        // Carol is revoked.
+        let carol = record("th.dsi.carol", 1, &key(30), &[&key(31)]);
+        put(&carol, &th);
+        let mut carol2 = record("th.dsi.carol", 2, &key(30), &[&key(31)]);
+        carol2.status = RecordStatus::Revoked {
+            reason: "left the unit".into(),
+        };
+        put(&carol2, &th);
+        // Bob's authority key is revoked by the root after signing him.
+        put(&record("ph.pnp.bob", 1, &key(20), &[&key(21)]), &ph);
+        let mut revocation = cert("PH", &ph);
+        revocation.serial = 2;
+        revocation.revoked = true;
+        store
+            .put_authority(&revocation, &Signed::sign(&revocation, &root))
+            .unwrap();
+
+        let d = |n: u8| key(n).public_key();
+        let state = state_at(&store, &root.public_key(), 2000);
+        assert_eq!(
+            state.standing(&d(11)),
+            Standing::Lapsed(Some(DirectoryId::parse("th.dsi.alice").unwrap()))
+        );
+        assert_eq!(
+            state.standing(&d(21)),
+            Standing::Lapsed(Some(DirectoryId::parse("ph.pnp.bob").unwrap()))
+        );
+        assert_eq!(state.standing(&d(12)), Standing::Revoked);
+        assert_eq!(state.standing(&d(31)), Standing::Revoked);
+        assert_eq!(state.standing(&d(99)), Standing::Lapsed(None));
+
+        let limits = Limits::default();
+        let grace = limits.lapsed_queue_grace_ms();
+        let queued: BTreeSet<PublicKey> = [11, 12, 21, 31, 99].map(d).into_iter().collect();
+        let set = |keys: &[u8]| -> BTreeSet<PublicKey> { keys.iter().map(|n| d(*n)).collect() };
+        let revoked = |drop: &[(PublicKey, String)]| -> BTreeSet<PublicKey> {
+            drop.iter()
+                .filter(|(_, why)| why == "revoked by its authority")
+                .map(|(k, _)| *k)
+                .collect()
+        };
+
+        // First seen lapsed: noted, kept. Revoked: dropped.
+        let first = decide_queues(&state, &queued, &Default::default(), 2000, &limits);
+        assert!(first.lapsed.iter().all(|(_, since)| *since == 2000));
+        let noted_now: BTreeSet<PublicKey> = first.lapsed.iter().map(|(k, _)| *k).collect();
+        assert_eq!(noted_now, set(&[11, 21, 99]));
+        assert_eq!(revoked(&first.drop), set(&[12, 31]));
+        assert_eq!(first.drop.len(), 2);
+        assert!(first.restored.is_empty());
+
+        // Within the grace period nothing more happens; a lapse noted for a
+        // device without a queue is forgotten.
+        let mut noted: std::collections::BTreeMap<PublicKey, u64> =
+            first.lapsed.iter().copied().collect();
+        noted.insert(d(50), 2000);
+        let within = decide_queues(&state, &queued, &noted, 2000 + grace - 1, &limits);
+        assert!(within.lapsed.is_empty());
+        assert_eq!(within.drop.len(), 2);
+        assert_eq!(within.restored, vec![d(50)]);
+
+        // After it, the lapsed queues go too, with the reason.
+        let after = decide_queues(&state, &queued, &noted, 2000 + grace, &limits);
+        let lapsed: Vec<&(PublicKey, String)> = after
+            .drop
+            .iter()
+            .filter(|(_, why)| why == "lapsed for more than 30 days")
+            .collect();
+        assert_eq!(lapsed.len(), 3, "{:?}", after.drop);
+
+        // Back in force (before Alice's expiry): the lapse is forgotten and
+        // the queue kept.
+        let earlier = state_at(&store, &root.public_key(), 500);
+        assert_eq!(earlier.standing(&d(11)), Standing::InForce);
+        let back = decide_queues(&earlier, &queued, &noted, 500, &limits);
+        assert!(back.restored.contains(&d(11)));
+        assert!(!back.drop.iter().any(|(k, _)| *k == d(11)));
+    }
+
     /// A store as the previous release wrote it: format 1 records, and a PH
     /// record listing a Thai officer's device stored after hers (that
     /// release checked only signing keys, and only against records in force
@@ -1346,7 +1620,7 @@ mod replay_tests {
             assert_ne!(signed.body_bytes().first(), Some(&0), "format 1 body");
             store.put_record(r, &signed, &[], 10).unwrap();
         }
-        let (log, refused) = replay_directory_log(&store, &root.public_key()).unwrap();
+        let (log, _, refused) = replay_directory_log(&store, &root.public_key()).unwrap();
         assert_eq!(refused.len(), 1, "{refused:?}");
         assert_eq!(refused[0].subject, "ph.pnp.mallory");
         assert!(matches!(refused[0].error, Refusal::DeviceTaken { .. }));

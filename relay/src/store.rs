@@ -6,7 +6,9 @@
 //! queues of envelopes with a sequence counter (and each sender's count in
 //! each queue), the id of every accepted message (for deduplication of
 //! retries) and which devices sent or were sent it (who may declare events
-//! about it), and the two logs (`store::logs`). Nothing here is plaintext:
+//! about it), when each device with a queue lapsed from the directory
+//! without being revoked (so its queue is kept for a grace period, see
+//! [`Store::note_lapsed`]), and the two logs (`store::logs`). Nothing here is plaintext:
 //! the relay only ever holds ciphertext and public keys. The store records
 //! its format and migrates older stores when opened (`store::format`).
 //!
@@ -292,10 +294,27 @@ pub trait Store: Send + Sync + 'static {
         at: u64,
     ) -> Result<(), StoreError>;
 
-    /// Delete every queued entry of `device` (revoked or expired), logging a
-    /// Dropped event for each at `at` (ms since the epoch). Returns how many
-    /// were dropped.
+    /// Delete every queued entry of `device` (revoked, or lapsed beyond the
+    /// grace period), logging a Dropped event for each at `at` (ms since the
+    /// epoch), and forget its lapse ([`Store::note_lapsed`]). Returns how
+    /// many were dropped.
     fn drop_queue(&self, device: &PublicKey, reason: &str, at: u64) -> Result<u64, StoreError>;
+
+    /// Devices with at least one queued entry.
+    fn queued_devices(&self) -> Result<Vec<PublicKey>, StoreError>;
+
+    /// Devices noted as lapsed, with when each lapse was first noted (ms
+    /// since the epoch).
+    fn lapsed_devices(&self) -> Result<BTreeMap<PublicKey, u64>, StoreError>;
+
+    /// In one durable transaction: note each device of `lapsed` as lapsed
+    /// since its time, unless a lapse is already noted (the first time
+    /// stays), and forget the lapse of each device of `restored`.
+    fn note_lapsed(
+        &self,
+        lapsed: &[(PublicKey, u64)],
+        restored: &[PublicKey],
+    ) -> Result<(), StoreError>;
 
     /// Size and root of a log.
     fn log_head(&self, log: LogId) -> Result<(u64, Hash), StoreError>;
@@ -379,6 +398,13 @@ pub(crate) const DEVICE_MESSAGES: TableDefinition<(Key32, &[u8; 16]), ()> =
 pub(crate) const QUEUE_SENDERS: TableDefinition<(Key32, Key32), u64> =
     TableDefinition::new("queue_senders");
 
+/// Device → ms since the epoch when the relay first found it out of force
+/// (its record expired, or its authority's certificate expired or was
+/// revoked) while it had queued entries. Added without a format change: a
+/// store without it is a store where no lapse was noted yet, and a release
+/// that does not know it ignores it.
+const LAPSED_DEVICES: TableDefinition<Key32, u64> = TableDefinition::new("lapsed_devices");
+
 const MAX_STORED_ENVELOPE: usize = MAX_CIPHERTEXT + 256;
 const MAX_STORED_PREKEY: usize = 256;
 
@@ -439,6 +465,7 @@ impl RedbStore {
         txn.open_table(DEVICE_MESSAGES)?;
         txn.open_table(QUEUE_SENDERS)?;
         txn.open_table(ROLES)?;
+        txn.open_table(LAPSED_DEVICES)?;
         txn.open_table(logs::LOG_ENTRIES)?;
         txn.open_table(logs::LOG_HASHES)?;
         txn.open_table(logs::LOG_NODES)?;
@@ -1187,12 +1214,59 @@ impl Store for RedbStore {
                 )?;
             }
         }
-        if dropped > 0 {
+        let noted = txn.open_table(LAPSED_DEVICES)?.remove(&device.0)?.is_some();
+        if dropped > 0 || noted {
             txn.commit()?;
         } else {
             txn.abort()?;
         }
         Ok(dropped)
+    }
+
+    fn queued_devices(&self) -> Result<Vec<PublicKey>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let mut out = Vec::new();
+        for item in txn.open_table(QUEUE_META)?.iter()? {
+            let (device, meta) = item?;
+            if meta.value().1 > 0 {
+                out.push(PublicKey(*device.value()));
+            }
+        }
+        Ok(out)
+    }
+
+    fn lapsed_devices(&self) -> Result<BTreeMap<PublicKey, u64>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let mut out = BTreeMap::new();
+        for item in txn.open_table(LAPSED_DEVICES)?.iter()? {
+            let (device, since) = item?;
+            out.insert(PublicKey(*device.value()), since.value());
+        }
+        Ok(out)
+    }
+
+    fn note_lapsed(
+        &self,
+        lapsed: &[(PublicKey, u64)],
+        restored: &[PublicKey],
+    ) -> Result<(), StoreError> {
+        if lapsed.is_empty() && restored.is_empty() {
+            return Ok(());
+        }
+        let txn = self.write()?;
+        {
+            let mut table = txn.open_table(LAPSED_DEVICES)?;
+            for (device, since) in lapsed {
+                if table.get(&device.0)?.is_none() {
+                    table.insert(&device.0, *since)?;
+                }
+            }
+            for device in restored {
+                table.remove(&device.0)?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     fn log_head(&self, log: LogId) -> Result<(u64, Hash), StoreError> {

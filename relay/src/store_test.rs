@@ -154,6 +154,47 @@ fn ack_deletes_only_the_devices_own_entries() {
 }
 
 #[test]
+fn a_lapse_is_noted_once_survives_reopening_and_a_drop_forgets_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relay.redb");
+    let (s, a, b) = (
+        key(9).public_key(),
+        key(1).public_key(),
+        key(2).public_key(),
+    );
+    {
+        let store = RedbStore::open(&path).unwrap();
+        store
+            .commit_sends(&[op(1, &s, &[a, b])], 10, QueueLimits::depth(100))
+            .unwrap();
+        assert_eq!(
+            store
+                .queued_devices()
+                .unwrap()
+                .into_iter()
+                .collect::<HashSet<_>>(),
+            HashSet::from([a, b])
+        );
+        store.note_lapsed(&[(a, 100), (b, 100)], &[]).unwrap();
+        // The first time noted stays.
+        store.note_lapsed(&[(a, 500)], &[]).unwrap();
+    }
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(
+        store.lapsed_devices().unwrap(),
+        BTreeMap::from([(a, 100), (b, 100)])
+    );
+    // Back in force: forgotten, the queue untouched.
+    store.note_lapsed(&[], &[b]).unwrap();
+    assert_eq!(store.lapsed_devices().unwrap(), BTreeMap::from([(a, 100)]));
+    assert_eq!(store.queue_depth(&b).unwrap(), 1);
+    // Dropped: the queue and the lapse go together.
+    assert_eq!(store.drop_queue(&a, "lapsed", 200).unwrap(), 1);
+    assert!(store.lapsed_devices().unwrap().is_empty());
+    assert_eq!(store.queued_devices().unwrap(), vec![b]);
+}
+
+#[test]
 fn queue_limit_refuses_only_the_offending_message() {
     let (_dir, store) = temp_store();
     let (s, a, b) = (

@@ -74,6 +74,37 @@ fn example_configurations_pass_check_config() {
         String::from_utf8(check_config(&filled_in(dir.path(), "relay.prod.toml")).stdout).unwrap();
     assert!(prod.contains("metrics: off"), "{prod}");
     assert!(prod.contains("log format: Json"), "{prod}");
+    assert!(
+        prod.contains("queues of lapsed devices: kept 30 days"),
+        "{prod}"
+    );
+    // The grace period of lapsed queues is set and checked like any limit.
+    let text = std::fs::read_to_string(filled_in(dir.path(), "relay.prod.toml")).unwrap();
+    for (value, ok) in [("7", true), ("0", false), ("3651", false)] {
+        let path = dir.path().join(format!("grace-{value}.toml"));
+        std::fs::write(
+            &path,
+            text.replace(
+                "# lapsed_queue_grace_days = 30",
+                &format!("lapsed_queue_grace_days = {value}"),
+            ),
+        )
+        .unwrap();
+        let out = check_config(&path);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        if ok {
+            assert!(stdout.contains("kept 7 days"), "{stdout}{stderr}");
+        } else {
+            assert_eq!(out.status.code(), Some(1), "{stdout}");
+            assert!(
+                stderr.contains("limits.lapsed_queue_grace_days: must be between 1 and 3650 days"),
+                "{stderr}"
+            );
+        }
+    }
     let dev =
         String::from_utf8(check_config(&filled_in(dir.path(), "relay.dev.toml")).stdout).unwrap();
     assert!(

@@ -194,4 +194,12 @@ fn a_format_0_store_migrates_and_serves_the_same_proofs_and_checkpoints() {
     let old_root =
         Hash::from_slice(&hex_decode(expected["events"]["root"].as_str().unwrap())).unwrap();
     verify_consistency(old, size, &proof, &old_root, &root).unwrap();
+
+    // The previous release kept no table of lapsed devices: the store reads
+    // as one where no lapse was noted yet, and takes notes.
+    assert!(store.lapsed_devices().unwrap().is_empty());
+    let queued = store.queued_devices().unwrap();
+    assert!(!queued.is_empty(), "the accepted message is queued");
+    store.note_lapsed(&[(queued[0], 1)], &[]).unwrap();
+    assert_eq!(store.lapsed_devices().unwrap().get(&queued[0]), Some(&1));
 }

@@ -284,7 +284,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .check_files()
                 .with_context(|| format!("in {}", file.display()))?;
             let mut text = format!(
-                "{}: ok (listen {}, data_dir {})\n  metrics: {}\n  control socket: {}\n  log format: {:?}\n",
+                "{}: ok (listen {}, data_dir {})\n  metrics: {}\n  control socket: {}\n  log format: {:?}\n  \
+                 queues of lapsed devices: kept {} days\n",
                 file.display(),
                 config.listen,
                 config.data_dir.display(),
@@ -295,6 +296,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .unwrap_or_else(|| "off".into()),
                 config.control_socket.display(),
                 config.logging.format,
+                config.limits.lapsed_queue_grace_days,
             );
             for n in notes {
                 text.push_str(&format!("  note: {n}\n"));
