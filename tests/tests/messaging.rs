@@ -375,3 +375,41 @@ fn output_to_a_closed_pipe_exits_quietly() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// The commands the inbox suggests work when pasted into a shell as
+/// printed: the home is named in them.
+#[test]
+fn the_inbox_hint_runs_as_printed() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    assert_success(
+        &alice.run(&["send", "--to", "ph.pnp.bob", "pasted"]),
+        "send",
+    );
+    assert_success(&bob.run(&["sync"]), "sync");
+    let out = bob.run(&["inbox"]);
+    assert_success(&out, "inbox");
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    let hint = shown
+        .split('`')
+        .find(|part| part.starts_with("liaison ") && part.ends_with("--accept"))
+        .unwrap_or_else(|| panic!("no read --accept hint: {shown}"))
+        .to_owned();
+    assert!(hint.contains("--home"), "{hint}");
+    let bin_dir = liaison_tests::bin("liaison");
+    let path = format!(
+        "{}:{}",
+        bin_dir.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&hint)
+        .env("PATH", path)
+        .env("LIAISON_PASSPHRASE", liaison_tests::PASSPHRASE)
+        .output()
+        .unwrap();
+    assert_success(&out, &hint);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("pasted"));
+}

@@ -593,6 +593,7 @@ async fn run_to_exit(cli: Cli) -> Result<ExitCode> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    render::set_home(cli.home.as_deref());
     liaison_net::tool::main_with(
         "liaison",
         render::EXIT_ERROR,

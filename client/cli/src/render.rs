@@ -52,6 +52,25 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
 
 /// Show `reply` as the output of `cli`'s command: its warnings on standard
 /// error, then the answer (or the error).
+/// The home the command runs for, as a shell word, for the commands the
+/// output suggests (set once by `main`).
+static HOME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Remember the home for suggested commands.
+pub fn set_home(home: Option<&std::path::Path>) {
+    if let Some(h) = home {
+        let _ = HOME.set(liaison_protocol::shell::quote_path(h));
+    }
+}
+
+/// `liaison --home H REST`, as a person pastes it.
+fn suggest(rest: &str) -> String {
+    match HOME.get() {
+        Some(h) => format!("liaison --home {h} {rest}"),
+        None => format!("liaison {rest}"),
+    }
+}
+
 pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
     for w in &reply.warnings {
         eprintln!("liaison: warning: {w}");
@@ -198,7 +217,10 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
         ) => {
             println!(
                 "Safety number with {id}:\n  {safety_number}\nRead it to {id} in person or on a trusted call; if \
-                 theirs is the same, run:\n  liaison contacts verify {id} --safety-number \"{safety_number}\""
+                 theirs is the same, run:\n  {}",
+                suggest(&format!(
+                    "contacts verify {id} --safety-number \"{safety_number}\""
+                ))
             );
         }
         (
@@ -285,8 +307,8 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
                     println!("\n{text}");
                 } else {
                     println!(
-                        "\nRun `liaison read {} --accept` to acknowledge this handling (a signed receipt goes to the sender) and read the content.",
-                        m.id
+                        "\nRun `{}` to acknowledge this handling (a signed receipt goes to the sender) and read the content.",
+                        suggest(&format!("read {} --accept", m.id))
                     );
                 }
             }
@@ -460,8 +482,9 @@ pub fn print_message(m: &MessageView) {
             "[content destroyed: retention ended; only its hash is kept]".to_owned()
         } else if m.withheld {
             format!(
-                "[handling not yet acknowledged: run `liaison read {}` to see it, then `liaison read {} --accept`]",
-                m.id, m.id
+                "[handling not yet acknowledged: run `{}` to see it, then `{}`]",
+                suggest(&format!("read {}", m.id)),
+                suggest(&format!("read {} --accept", m.id))
             )
         } else {
             m.text.as_deref().unwrap_or_default().replace('\n', "\n  ")
