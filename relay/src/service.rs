@@ -762,12 +762,29 @@ impl Service {
 
     /// Bring the directory up to date; callers hold the publish lock, so
     /// entries are applied in the order they were appended to the log.
+    /// After an append, a checkpoint covering it is signed at once: clients
+    /// use a directory record only once a verified checkpoint includes it,
+    /// so a new record is usable as soon as its publication returns.
     async fn update_directory(self: &Arc<Self>, update: DirectoryUpdate) -> Result<(), WireError> {
+        let appended = matches!(update, DirectoryUpdate::Appended(_));
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.update_directory_blocking(update))
-            .await
-            .map_err(|_| err(ErrorCode::Internal, "directory rebuild task failed"))?
-            .map_err(|e| internal(&self.health, &e))
+        tokio::task::spawn_blocking(move || {
+            this.update_directory_blocking(update)?;
+            // The entry is stored whatever happens here; the periodic signer
+            // retries a checkpoint that could not be signed now.
+            if appended
+                && let Err(e) = this
+                    .checkpointer
+                    .sign_if_grown(this.store.as_ref(), LogId::Directory)
+            {
+                tracing::error!(error = %e, "directory checkpoint not signed after an append");
+                this.health.check(&e);
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|_| err(ErrorCode::Internal, "directory rebuild task failed"))?
+        .map_err(|e| internal(&self.health, &e))
     }
 
     async fn publish_record(
