@@ -577,7 +577,15 @@ impl Service {
                 #[allow(unused_mut)]
                 let mut records = d.records.clone();
                 #[cfg(feature = "test-hooks")]
-                self.hooks.tamper_directory(&mut records);
+                {
+                    if self.hooks.needs_log() {
+                        let log = self
+                            .blocking(|s| s.log_entries(LogId::Directory, 0, u64::MAX))
+                            .await?;
+                        self.hooks.roll_back(&mut records, &log);
+                    }
+                    self.hooks.tamper_directory(&mut records);
+                }
                 Ok(Response::Directory {
                     authorities: d.authorities.clone(),
                     records,

@@ -12,17 +12,21 @@
 //!   record with another identity key (the authority's signature is left as
 //!   it was);
 //! - `LIAISON_RELAY_TEST_INJECT_RECORD=<file>`: also serve the encoded
-//!   signed record in that file, whatever signed it.
+//!   signed record in that file, whatever signed it;
+//! - `LIAISON_RELAY_TEST_SERVE_OLD_RECORD=<id>`: serve, instead of that
+//!   focal point's record in force, the version before it in the directory
+//!   log (a rollback: a revocation or a device removal undone).
 //!
 //! The time of the relay is shifted with `LIAISON_TEST_CLOCK_OFFSET_MS`
 //! (see `liaison-clock`, whose `test-hooks` feature this one enables).
 
 use std::path::PathBuf;
 
-use liaison_protocol::SignedBody;
 use liaison_protocol::codec::decode_versioned;
 use liaison_protocol::directory::FocalPointRecord;
+use liaison_protocol::log::event::DirectoryEntry;
 use liaison_protocol::{PublicKey, Signed};
+use liaison_protocol::{SignedBody, Wire};
 
 /// See the module documentation.
 pub const FORK_DEVICE_ENV: &str = "LIAISON_RELAY_TEST_FORK_DEVICE";
@@ -30,6 +34,8 @@ pub const FORK_DEVICE_ENV: &str = "LIAISON_RELAY_TEST_FORK_DEVICE";
 pub const SUBSTITUTE_KEY_ENV: &str = "LIAISON_RELAY_TEST_SUBSTITUTE_KEY";
 /// See the module documentation.
 pub const INJECT_RECORD_ENV: &str = "LIAISON_RELAY_TEST_INJECT_RECORD";
+/// See the module documentation.
+pub const SERVE_OLD_RECORD_ENV: &str = "LIAISON_RELAY_TEST_SERVE_OLD_RECORD";
 
 /// The hooks in force, from the environment.
 #[derive(Debug, Default)]
@@ -37,6 +43,7 @@ pub(crate) struct TestHooks {
     fork_device: Option<String>,
     substitute_key: Option<String>,
     inject_record: Option<PathBuf>,
+    serve_old_record: Option<String>,
 }
 
 impl TestHooks {
@@ -45,11 +52,13 @@ impl TestHooks {
             fork_device: std::env::var(FORK_DEVICE_ENV).ok(),
             substitute_key: std::env::var(SUBSTITUTE_KEY_ENV).ok(),
             inject_record: std::env::var_os(INJECT_RECORD_ENV).map(PathBuf::from),
+            serve_old_record: std::env::var(SERVE_OLD_RECORD_ENV).ok(),
         };
         let clock_offset_ms = liaison_clock::test_hooks::offset_ms();
         let set = hooks.fork_device.is_some()
             || hooks.substitute_key.is_some()
             || hooks.inject_record.is_some()
+            || hooks.serve_old_record.is_some()
             || clock_offset_ms != 0;
         if set {
             tracing::warn!(
@@ -68,6 +77,39 @@ impl TestHooks {
         self.fork_device
             .as_deref()
             .is_some_and(|target| device.to_hex() == target)
+    }
+
+    /// Whether the directory log's entries are needed by
+    /// [`TestHooks::tamper_directory`].
+    pub(crate) fn needs_log(&self) -> bool {
+        self.serve_old_record.is_some()
+    }
+
+    /// Replace the record in force of the rolled-back id by the version
+    /// before it in `log` (the directory log's entries, in order).
+    pub(crate) fn roll_back(&self, records: &mut [Signed<FocalPointRecord>], log: &[Vec<u8>]) {
+        let Some(id) = &self.serve_old_record else {
+            return;
+        };
+        let versions: Vec<Signed<FocalPointRecord>> = log
+            .iter()
+            .filter_map(|e| match DirectoryEntry::decode(e) {
+                Ok(DirectoryEntry::Record(r))
+                    if r.decode_unverified().is_ok_and(|v| v.id.as_str() == id) =>
+                {
+                    Some(r)
+                }
+                _ => None,
+            })
+            .collect();
+        let [.., older, current] = versions.as_slice() else {
+            return;
+        };
+        for r in records.iter_mut() {
+            if r == current {
+                *r = older.clone();
+            }
+        }
     }
 
     /// Substitute a key in, or add a record to, the directory served to a
