@@ -289,6 +289,9 @@ pub enum Served {
         version: u64,
         /// The version the log holds, if any.
         in_log: Option<u64>,
+        /// Why the directory rules would refuse it too, if they would (a
+        /// device of another record, for example).
+        refused: Option<String>,
     },
     /// An older version than the log's: a rollback (a revocation or a
     /// device removal undone, if the log's version made one).
@@ -351,27 +354,28 @@ impl Served {
             Served::NotInLog {
                 id,
                 version,
-                in_log: None,
-            } => format!(
-                "the relay served a record for {id} (version {version}) that is not in its \
-                 signed directory log; it is not used"
-            ),
-            Served::NotInLog {
-                id,
-                version,
-                in_log: Some(held),
-            } if version == held => format!(
-                "the relay served a version {version} of {id} that differs from the version \
-                 {held} in its signed directory log; the log's version is used"
-            ),
-            Served::NotInLog {
-                id,
-                version,
-                in_log: Some(held),
-            } => format!(
-                "the relay served version {version} of {id}, which is not in its signed \
-                 directory log (the log holds version {held}); version {held} is used"
-            ),
+                in_log,
+                refused,
+            } => {
+                let mut text = match in_log {
+                    None => format!(
+                        "the relay served a record for {id} (version {version}) that is not in \
+                         its signed directory log; it is not used"
+                    ),
+                    Some(held) if held == version => format!(
+                        "the relay served a version {version} of {id} that differs from the \
+                         version {held} in its signed directory log; the log's version is used"
+                    ),
+                    Some(held) => format!(
+                        "the relay served version {version} of {id}, which is not in its signed \
+                         directory log (the log holds version {held}); version {held} is used"
+                    ),
+                };
+                if let Some(why) = refused {
+                    text.push_str(&format!(" (the directory rules refuse it too: {why})"));
+                }
+                text
+            }
             Served::Older {
                 id,
                 served,
@@ -440,11 +444,19 @@ pub fn compare_served(
                 in_log: h.version,
                 revoked: is_revoked(h),
             }),
-            _ => out.push(Served::NotInLog {
-                id: record.id.clone(),
-                version: record.version,
-                in_log: held.map(|h| h.version),
-            }),
+            _ => {
+                let refused = log
+                    .clone()
+                    .apply(&DirectoryEntry::Record(signed.clone()))
+                    .err()
+                    .map(|r| r.error.to_string());
+                out.push(Served::NotInLog {
+                    id: record.id.clone(),
+                    version: record.version,
+                    in_log: held.map(|h| h.version),
+                    refused,
+                });
+            }
         }
     }
     for signed in log.signed_records() {
@@ -478,9 +490,9 @@ pub enum Wait {
 }
 
 /// Whether to keep waiting for a checkpoint that covers the relay's newest
-/// directory entries, having started at `started`.
-pub fn wait_for_checkpoint(started: Timestamp, now: Timestamp, bound_ms: u64) -> Wait {
-    if now.0.saturating_sub(started.0) < bound_ms {
+/// directory entries, having waited `waited_ms` of at most `bound_ms`.
+pub fn wait_for_checkpoint(waited_ms: u64, bound_ms: u64) -> Wait {
+    if waited_ms < bound_ms {
         Wait::Retry
     } else {
         Wait::GiveUp
