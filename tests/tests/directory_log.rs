@@ -316,3 +316,159 @@ async fn a_new_focal_point_is_reachable_at_once_and_the_log_is_fetched_increment
     assert_eq!(alice.directory_log_size(), before + 1);
     assert!(alice.directory().record(&id("ph.pnp.dan")).is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_sees_the_records_in_force_at_each_size() {
+    let net = DevNet::start();
+    let (_alice, bob) = inproc::alice_and_bob(&net).await;
+    let ph = inproc::authority(&net, "PH");
+    let mut rec = inproc::current_record(&net, &ph, "ph.pnp.bob")
+        .await
+        .unwrap();
+    rec.version += 1;
+    rec.status = RecordStatus::Revoked {
+        reason: "left the unit".into(),
+    };
+    assert!(matches!(
+        inproc::publish(&net, &ph, &rec, vec![]).await,
+        Ok(Response::Ok)
+    ));
+
+    // The directory checkpoint covering the revocation was signed before
+    // the publication returned, so the export holds it.
+    let export = net.dir.path().join("export");
+    let audit = |args: &[&str]| {
+        std::process::Command::new(liaison_tests::bin_dir().join("liaison-audit"))
+            .args(args)
+            .env("LIAISON_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let (bundle, key) = (net.bundle(), net.dir.path().join("auditor.key"));
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let out = audit(&[
+        "export",
+        "--bundle",
+        &s(&bundle),
+        "--key",
+        &s(&key),
+        "--out",
+        &s(&export),
+        "--log",
+        "directory",
+    ]);
+    assert!(out.status.success(), "{}", liaison_tests::output_text(&out));
+
+    let records = |at: Option<u64>| {
+        let mut args = vec![
+            "records".to_owned(),
+            s(&export),
+            "--bundle".into(),
+            s(&bundle),
+            "--json".into(),
+        ];
+        if let Some(at) = at {
+            args.extend(["--at".to_owned(), at.to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        audit(&args)
+    };
+    let out = records(None);
+    assert!(out.status.success(), "{}", liaison_tests::output_text(&out));
+    let now: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let size = now["size"].as_u64().unwrap();
+    let bob_at = |v: &serde_json::Value| {
+        v["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == "ph.pnp.bob")
+            .cloned()
+            .unwrap()
+    };
+    let revoked = bob_at(&now);
+    assert_eq!(revoked["version"], 2);
+    assert_eq!(revoked["status"], "revoked: left the unit");
+
+    // One entry earlier, before the revocation: version 1, Bob's key.
+    let out = records(Some(size - 1));
+    assert!(out.status.success(), "{}", liaison_tests::output_text(&out));
+    let before: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let active = bob_at(&before);
+    assert_eq!(active["version"], 1);
+    assert_eq!(active["status"], "active");
+    assert_eq!(
+        active["identity"],
+        bob.identity_key().fingerprint().to_string()
+    );
+
+    // Beyond what a verified checkpoint covers: refused, saying up to where.
+    let out = records(Some(size + 1));
+    assert!(!out.status.success());
+    let text = liaison_tests::output_text(&out);
+    assert!(
+        text.contains(&format!("verified up to size {size} only")),
+        "{text}"
+    );
+
+    // The plain text names each record.
+    let out = audit(&["records", &s(&export), "--bundle", &s(&bundle)]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("ph.pnp.bob version 2: identity") && text.contains("revoked: left the unit"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_home_without_a_directory_log_builds_it_at_its_first_sync() {
+    use liaison_client::home::{Home, Table};
+    use liaison_protocol::directory::{AuthorityCertificate, RoleRecord};
+    /// The relay's directory answer, as the previous release kept it.
+    type LegacyDirectory = (
+        Vec<Signed<AuthorityCertificate>>,
+        Vec<Signed<FocalPointRecord>>,
+        Vec<Signed<RoleRecord>>,
+    );
+
+    let net = DevNet::start();
+    let (mut alice, _bob) = inproc::alice_and_bob(&net).await;
+    alice.connect().await.unwrap();
+    let size = alice.directory_log_size();
+    alice.disconnect().await;
+    drop(alice);
+
+    // What the previous release kept: no directory log, the relay's
+    // directory answer under `directory`.
+    let dir = home(&net, "alice");
+    {
+        let h = Home::open(&dir, liaison_tests::PASSPHRASE).unwrap();
+        let mut w = h.write().unwrap();
+        w.remove(Table::Secrets, b"directory-log").unwrap();
+        for i in 0..size {
+            w.remove(
+                Table::Secrets,
+                format!("directory-log-entry-{i}").as_bytes(),
+            )
+            .unwrap();
+        }
+        let legacy: LegacyDirectory = (Vec::new(), Vec::new(), Vec::new());
+        w.put_secret("directory", &legacy).unwrap();
+        w.commit().unwrap();
+    }
+
+    let mut alice = Client::open(&dir, liaison_tests::PASSPHRASE).unwrap();
+    assert_eq!(alice.directory_log_size(), 0);
+    assert!(alice.directory().record(&id("ph.pnp.bob")).is_none());
+    alice.connect().await.unwrap();
+    assert_eq!(alice.directory_log_size(), size);
+    assert!(alice.directory().record(&id("ph.pnp.bob")).is_some());
+    alice.disconnect().await;
+    drop(alice);
+    let h = Home::open(&dir, liaison_tests::PASSPHRASE).unwrap();
+    let left = h.get_secret::<LegacyDirectory>("directory").unwrap();
+    assert!(
+        left.is_none(),
+        "the previous release's directory answer is removed"
+    );
+}
