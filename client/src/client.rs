@@ -868,7 +868,7 @@ impl Client {
     /// one that does.
     pub async fn sync_directory(&mut self) -> Result<()> {
         let mut waited = Duration::ZERO;
-        let (served, pending) = loop {
+        let (found, records, pending) = loop {
             self.fetch_directory_log().await?;
             let (_, records, _) = self.conn()?.directory().await?;
             let found = compare_served(self.directory_log.state(), &records, self.now());
@@ -880,12 +880,12 @@ impl Client {
                     .await?
                     .is_empty();
             if !uncovered {
-                break ((found, records), false);
+                break (found, records, false);
             }
             let waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
             let bound_ms = u64::try_from(self.directory_wait.as_millis()).unwrap_or(u64::MAX);
             match wait_for_checkpoint(waited_ms, bound_ms) {
-                Wait::GiveUp => break ((found, records), true),
+                Wait::GiveUp => break (found, records, true),
                 Wait::Retry => {
                     tokio::time::sleep(DIRECTORY_POLL).await;
                     waited += DIRECTORY_POLL;
@@ -893,7 +893,7 @@ impl Client {
                 }
             }
         };
-        self.report_served(&served.0, &served.1, pending, waited)?;
+        self.report_served(&found, &records, pending, waited)?;
         self.apply_directory();
         let mut contacts = self.contacts()?;
         let changes = contacts::reconcile(
@@ -925,35 +925,33 @@ impl Client {
         while let Some((start, count)) = self.directory_log.next_batch(cp) {
             let served = self.conn()?.entries(LogId::Directory, start, count).await?;
             let mut batch = Vec::with_capacity(served.len());
-            for e in served {
+            for (i, e) in served.into_iter().enumerate() {
                 match e {
                     liaison_protocol::frames::LogEntry::Directory(bytes) => batch.push(bytes),
                     _ => {
-                        return Err(LinkError::unexpected(
-                            &Request::GetEntries {
-                                log: LogId::Directory,
-                                start,
-                                count,
-                            },
-                            &Response::Entries {
-                                entries: Vec::new(),
-                            },
+                        let error = crate::core::directory::BatchError::Malformed {
+                            index: start + i as u64,
+                            error: "the relay served an event log entry instead".into(),
+                        };
+                        return Err(directory_log::record_mismatch(
+                            self.home.dir(),
+                            error,
+                            &note,
+                            start,
+                            &batch,
+                            self.now(),
                         )
                         .into());
                     }
                 }
             }
+            // A refused proof is passed on as the relay's refusal (it may be
+            // busy); a proof that does not verify is an inconsistency.
             let proof = match self.directory_log.proof_from(batch.len(), cp) {
                 Some(end) => Some(
-                    match self
-                        .conn()?
+                    self.conn()?
                         .consistency(LogId::Directory, end, cp.size())
-                        .await
-                    {
-                        Ok(p) => p,
-                        Err(LinkError::Refused(_)) => Vec::new(),
-                        Err(e) => return Err(e.into()),
-                    },
+                        .await?,
                 ),
                 None => None,
             };
