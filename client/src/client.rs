@@ -996,12 +996,12 @@ impl Client {
                 problems.push((id, problem.clone(), false));
                 continue;
             }
-            if pending && matches!(s, Served::NotInLog { .. }) {
+            if pending && let Served::NotInLog { version, .. } = s {
                 let why = format!(
-                    "{}: no checkpoint of the relay's directory log covers it yet (waited {} s); \
-                     it is used once one does: run `liaison sync` again in a minute, and report \
-                     it to your authority if this lasts",
-                    s.describe(),
+                    "the relay served version {version} of {id}, but no checkpoint of its \
+                     directory log covers it yet (waited {} s); it is not used until one does: \
+                     run `liaison sync` again in a minute, and report it to your authority if \
+                     this lasts",
                     waited.as_secs()
                 );
                 self.warnings.push(why.clone());

@@ -1206,6 +1206,14 @@ impl Service {
             }
             entries.push(entry);
         }
+        // Test hook: one more directory entry past the end of the log.
+        #[cfg(feature = "test-hooks")]
+        if log == LogId::Directory
+            && (entries.len() as u64) < u64::from(count)
+            && let Some(extra) = self.hooks.uncovered_entry()
+        {
+            entries.push(LogEntry::Directory(extra));
+        }
         Ok(Response::Entries { entries })
     }
 

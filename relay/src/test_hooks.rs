@@ -13,6 +13,9 @@
 //!   it was);
 //! - `LIAISON_RELAY_TEST_INJECT_RECORD=<file>`: also serve the encoded
 //!   signed record in that file, whatever signed it;
+//! - `LIAISON_RELAY_TEST_UNCOVERED_RECORD=<file>`: serve the encoded signed
+//!   record in that file in the directory and as one more directory log
+//!   entry after the last, which no checkpoint ever covers;
 //! - `LIAISON_RELAY_TEST_SERVE_OLD_RECORD=<id>`: serve, instead of that
 //!   focal point's record in force, the version before it in the directory
 //!   log (a rollback: a revocation or a device removal undone).
@@ -35,6 +38,8 @@ pub const SUBSTITUTE_KEY_ENV: &str = "LIAISON_RELAY_TEST_SUBSTITUTE_KEY";
 /// See the module documentation.
 pub const INJECT_RECORD_ENV: &str = "LIAISON_RELAY_TEST_INJECT_RECORD";
 /// See the module documentation.
+pub const UNCOVERED_RECORD_ENV: &str = "LIAISON_RELAY_TEST_UNCOVERED_RECORD";
+/// See the module documentation.
 pub const SERVE_OLD_RECORD_ENV: &str = "LIAISON_RELAY_TEST_SERVE_OLD_RECORD";
 
 /// The hooks in force, from the environment.
@@ -44,6 +49,7 @@ pub(crate) struct TestHooks {
     substitute_key: Option<String>,
     inject_record: Option<PathBuf>,
     serve_old_record: Option<String>,
+    uncovered_record: Option<PathBuf>,
 }
 
 impl TestHooks {
@@ -53,12 +59,14 @@ impl TestHooks {
             substitute_key: std::env::var(SUBSTITUTE_KEY_ENV).ok(),
             inject_record: std::env::var_os(INJECT_RECORD_ENV).map(PathBuf::from),
             serve_old_record: std::env::var(SERVE_OLD_RECORD_ENV).ok(),
+            uncovered_record: std::env::var_os(UNCOVERED_RECORD_ENV).map(PathBuf::from),
         };
         let clock_offset_ms = liaison_clock::test_hooks::offset_ms();
         let set = hooks.fork_device.is_some()
             || hooks.substitute_key.is_some()
             || hooks.inject_record.is_some()
             || hooks.serve_old_record.is_some()
+            || hooks.uncovered_record.is_some()
             || clock_offset_ms != 0;
         if set {
             tracing::warn!(
@@ -77,6 +85,17 @@ impl TestHooks {
         self.fork_device
             .as_deref()
             .is_some_and(|target| device.to_hex() == target)
+    }
+
+    /// The record to serve as a directory log entry past the last one.
+    fn uncovered(&self) -> Option<Signed<FocalPointRecord>> {
+        let bytes = std::fs::read(self.uncovered_record.as_ref()?).ok()?;
+        decode_versioned::<Signed<FocalPointRecord>>(&bytes, 1 << 16).ok()
+    }
+
+    /// The encoded directory log entry served after the last one, if any.
+    pub(crate) fn uncovered_entry(&self) -> Option<Vec<u8>> {
+        self.uncovered().map(|r| DirectoryEntry::Record(r).encode())
     }
 
     /// Whether the directory log's entries are needed by
@@ -124,6 +143,9 @@ impl TestHooks {
                     *r = Signed::from_parts(body.to_body(), *r.signer(), *r.signature());
                 }
             }
+        }
+        if let Some(r) = self.uncovered() {
+            records.push(r);
         }
         // Read when served, as the test may write the file after the start.
         if let Some(path) = &self.inject_record

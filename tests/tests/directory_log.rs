@@ -472,3 +472,55 @@ async fn a_home_without_a_directory_log_builds_it_at_its_first_sync() {
         "the previous release's directory answer is removed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_no_checkpoint_covers_is_not_used_and_the_client_says_so() {
+    let mut net = DevNet::start();
+    let (mut alice, _bob) = inproc::alice_and_bob(&net).await;
+
+    // A relay that serves a record, and a directory log entry for it after
+    // the last one, but never signs a checkpoint that covers it.
+    let ph = inproc::authority(&net, "PH");
+    let mut base = inproc::current_record(&net, &ph, "ph.pnp.bob")
+        .await
+        .unwrap();
+    base.id = id("ph.pnp.eve");
+    base.version = 0;
+    let (eve, _) = with_new_keys(&base, 0xa0);
+    let file = net.dir.path().join("uncovered.record");
+    std::fs::write(
+        &file,
+        liaison_protocol::codec::encode_versioned(&Signed::sign(&eve, &ph.key)),
+    )
+    .unwrap();
+    net.kill();
+    net.restart_with(&[(
+        "LIAISON_RELAY_TEST_UNCOVERED_RECORD",
+        file.to_str().unwrap(),
+    )]);
+
+    // (The bounded wait itself is unit-tested in client::core::directory;
+    // here the client gives up at once.)
+    alice.set_directory_wait(std::time::Duration::ZERO);
+    alice.connect().await.unwrap();
+    assert!(alice.directory().record(&id("ph.pnp.eve")).is_none());
+    let warnings = alice.take_warnings().join("\n");
+    assert!(
+        warnings.contains("no checkpoint of its directory log covers it yet")
+            && warnings.contains("run `liaison sync` again in a minute"),
+        "{warnings}"
+    );
+    let err = alice
+        .send(&[id("ph.pnp.eve")], "hello?", Handling::default())
+        .await
+        .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("refusing to encrypt to ph.pnp.eve")
+            && msg.contains("no checkpoint of its directory log covers it yet"),
+        "{msg}"
+    );
+    // Not yet evidence of anything: nothing kept.
+    assert!(evidence(&home(&net, "alice"), "ph.pnp.eve").is_empty());
+    alice.disconnect().await;
+}
