@@ -297,6 +297,22 @@ async fn a_new_focal_point_is_reachable_at_once_and_the_log_is_fetched_increment
     let mut dan = inproc::enrol(&net, "dan", "ph.pnp.dan", "PNP")
         .await
         .unwrap();
+    // The relay signed a checkpoint covering the new record before the
+    // publication returned.
+    let link = inproc::connect(&net).await.unwrap();
+    let note = link
+        .checkpoint(liaison_protocol::frames::LogId::Directory, 0)
+        .await
+        .unwrap();
+    link.close().await;
+    let covered = liaison_protocol::log::Checkpoint::from_text(
+        liaison_protocol::log::Note::parse(note.as_bytes())
+            .unwrap()
+            .text(),
+    )
+    .unwrap()
+    .size();
+    assert_eq!(covered, before + 1);
     alice.connect().await.unwrap();
     assert_eq!(alice.directory_log_size(), before + 1);
     alice
