@@ -178,6 +178,38 @@ pub enum AuditError {
         /// The directory.
         path: PathBuf,
     },
+    /// Showing the records in force needs the network root.
+    #[error(
+        "showing the directory records in force needs the network root key: pass --bundle or \
+         --root-key"
+    )]
+    NoRoot,
+    /// The export holds no directory log.
+    #[error("{} holds no directory log export (expected directory/)", path.display())]
+    NoDirectoryLog {
+        /// The export directory.
+        path: PathBuf,
+    },
+    /// Records were asked for at a size no checkpoint root covers.
+    #[error(
+        "the export's directory log is verified up to size {verified} only; pass --at with a \
+         size up to {verified}"
+    )]
+    NotVerifiedAt {
+        /// The size asked for.
+        size: u64,
+        /// The largest size whose checkpoint root matched the entries.
+        verified: u64,
+    },
+    /// A directory entry verified a moment ago can no longer be read (the
+    /// export changed meanwhile).
+    #[error("directory entry {index} {why} (did the export change meanwhile?)")]
+    EntryUnreadable {
+        /// Its index.
+        index: u64,
+        /// What is wrong.
+        why: String,
+    },
     /// The export holds a log whose key is not pinned.
     #[error(
         "the export holds the {} log but no key is pinned for it (pinned: {pinned}); pass \

@@ -1,6 +1,6 @@
 //! The auditor's side of the relay's transparency logs, behind
-//! `liaison-audit`: exporting the logs, verifying an export offline,
-//! per-event proof bundles, comparing two checkpoints, and the witness a
+//! `liaison-audit`: exporting the logs, verifying an export offline, the
+//! directory records in force at a verified size, per-event proof bundles, comparing two checkpoints, and the witness a
 //! country authority runs.
 //!
 //! Everything that reads an export, a proof bundle or a checkpoint treats it
@@ -48,6 +48,7 @@
 //! chain, proof                              the directory chain; proof bundles
 //! relay                                     the link to the relay as an auditor
 //! verify                                    offline verification of an export
+//! records                                   the records in force at a size
 //! export, message, compare, witness         operations against the relay
 //! ```
 //!
@@ -64,6 +65,7 @@ mod files;
 mod layout;
 mod message;
 mod proof;
+mod records;
 mod relay;
 mod report;
 #[cfg(test)]
@@ -89,6 +91,7 @@ pub use proof::{
     CosignatureSummary, DisclosedLeaf, EventSummary, ProofBundleError, ProofSummary, VerifiedProof,
     describe_directory_entry, describe_event, render_proof_failure, verify_proof_bundle,
 };
+pub use records::{RecordLine, RecordsAt, records_at};
 pub use relay::{authenticate_auditor, connect, fetch_checkpoint};
 pub use report::Report;
 pub use trust::{Trust, TrustError, log_of_key_name};

@@ -40,7 +40,7 @@ pub enum EntryData {
 
 impl EntryData {
     /// The bytes, or why they are unusable (for the report).
-    fn load(&self, max: usize) -> Result<Cow<'_, [u8]>, String> {
+    pub(crate) fn load(&self, max: usize) -> Result<Cow<'_, [u8]>, String> {
         match self {
             EntryData::Inline(b) if b.len() > max => Err(format!(
                 "{} bytes exceeds the limit of {max} bytes",

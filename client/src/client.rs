@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use liaison_protocol::bundle::Bundle;
-use liaison_protocol::directory::{
-    AuthorityCertificate, DeviceKeys, Directory, FocalPointRecord, RoleRecord, endorse_device,
-};
+use liaison_protocol::directory::{DeviceKeys, Directory, FocalPointRecord, endorse_device};
+use liaison_protocol::directory_state::Refusal;
 use liaison_protocol::frames::{ErrorCode, Queued, Request, Response};
 use liaison_protocol::handling::Handling;
 use liaison_protocol::message::{
@@ -26,11 +25,13 @@ use crate::contacts;
 use crate::core::checkpoints::{self, Source, Step};
 use crate::core::clock::Clock;
 use crate::core::compose::{Composed, Draft, compose};
+use crate::core::directory::{DirectoryLog, Served, Wait, compare_served, wait_for_checkpoint};
 use crate::core::handover;
 use crate::core::logged::{self, Expected, Verdict, Watch, Watched};
 pub use crate::core::message::{Direction, MessageKind, StoredMessage};
 use crate::core::open::open_content;
 use crate::devices::{self, DeviceError};
+use crate::directory_log::{self, Loaded};
 use crate::error::{ClientError, ReceiveError, RecipientError, Refused};
 use crate::home::{Home, KdfParams, Table};
 use crate::logs::{self, EventOmission, LogError};
@@ -98,13 +99,15 @@ pub struct InitParams {
     pub time_zone: String,
 }
 
-/// Raw directory as last fetched; re-verified on every load.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct DirectoryCache {
-    authorities: Vec<Signed<AuthorityCertificate>>,
-    records: Vec<Signed<FocalPointRecord>>,
-    roles: Vec<Signed<RoleRecord>>,
-}
+/// The home key under which the previous release kept the relay's
+/// directory answer; it is no longer read, and removed at the first sync
+/// of the directory log.
+const LEGACY_DIRECTORY_CACHE: &str = "directory";
+/// How long a sync waits, by default, for a checkpoint covering directory
+/// entries the relay appended but has not signed yet.
+const DIRECTORY_WAIT: Duration = Duration::from_secs(10);
+/// Between two requests for such a checkpoint.
+const DIRECTORY_POLL: Duration = Duration::from_millis(250);
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct OutboxItem {
@@ -238,6 +241,14 @@ pub struct Client {
     pub(crate) conn: Option<Link>,
     pub(crate) directory: Directory,
     pub(crate) directory_problems: Vec<String>,
+    /// The directory log as verified and applied: the only source of
+    /// `directory`.
+    pub(crate) directory_log: DirectoryLog,
+    /// What the relay's last directory answer held that the log does not:
+    /// the id, what happened, and whether it is the relay's doing against
+    /// its own signed log (rather than a record that does not verify).
+    pub(crate) served_problems: Vec<(String, String, bool)>,
+    pub(crate) directory_wait: Duration,
     pub(crate) request_timeout: Option<Duration>,
     pub(crate) warnings: Vec<String>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -513,6 +524,20 @@ impl Client {
             .get_secret("profile")?
             .ok_or(ClientError::Incomplete("profile"))?;
         let bundle = Bundle::from_toml(&profile.bundle).map_err(ClientError::StoredBundle)?;
+        let root = bundle.root().map_err(ClientError::StoredBundle)?;
+        let mut warnings = Vec::new();
+        let directory_log = match directory_log::load(&home, root)? {
+            Loaded::Log(log) => *log,
+            Loaded::Nothing => DirectoryLog::new(root),
+            Loaded::Damaged => {
+                warnings.push(
+                    "the copy of the directory log kept in this home is damaged; it is fetched \
+                     again from the relay at the next sync (run `liaison sync`)"
+                        .to_owned(),
+                );
+                DirectoryLog::new(root)
+            }
+        };
         let mut client = Client {
             home,
             profile,
@@ -522,13 +547,14 @@ impl Client {
             conn: None,
             directory: Directory::default(),
             directory_problems: Vec::new(),
+            directory_log,
+            served_problems: Vec::new(),
+            directory_wait: DIRECTORY_WAIT,
             request_timeout: None,
-            warnings: Vec::new(),
+            warnings,
             clock: Arc::new(SystemClock),
         };
-        if let Some(cache) = client.home.get_secret::<DirectoryCache>("directory")? {
-            client.apply_directory(&cache);
-        }
+        client.apply_directory();
         Ok(client)
     }
 
@@ -572,27 +598,42 @@ impl Client {
         &self.directory
     }
 
-    /// Items of the last fetched directory that failed verification.
+    /// Directory entries not in force (refused by the directory rules, or
+    /// whose authority is not in force), and what the relay's last
+    /// directory answer held that its signed log does not, as `id: why`.
     pub fn directory_problems(&self) -> &[String] {
         &self.directory_problems
     }
 
-    fn apply_directory(&mut self, cache: &DirectoryCache) {
-        let root = match self.bundle.root() {
-            Ok(r) => r,
-            Err(_) => return,
-        };
-        let (dir, rejected) = Directory::build(
-            &root,
-            &cache.authorities,
-            &cache.records,
-            &cache.roles,
-            self.now(),
-        );
+    /// How long [`Client::sync_directory`] waits for a checkpoint covering
+    /// directory entries the relay appended but has not signed yet
+    /// (default 10 s).
+    pub fn set_directory_wait(&mut self, t: Duration) {
+        self.directory_wait = t;
+    }
+
+    /// The size of the directory log this client verified and applied.
+    pub fn directory_log_size(&self) -> u64 {
+        self.directory_log.size()
+    }
+
+    /// Recompute what is in force now from the applied directory log.
+    fn apply_directory(&mut self) {
+        let (dir, not_in_force) = self.directory_log.directory(self.now());
         self.directory = dir;
-        self.directory_problems = rejected
-            .into_iter()
+        self.directory_problems = self
+            .directory_log
+            .refused()
+            .iter()
+            .map(|(_, r)| r)
+            .filter(|r| !matches!(r.error, Refusal::Stale { .. } | Refusal::AuthorityRevoked))
+            .chain(&not_in_force)
             .map(|r| format!("{}: {}", r.subject, r.error))
+            .chain(
+                self.served_problems
+                    .iter()
+                    .map(|(id, why, _)| format!("{id}: {why}")),
+            )
             .collect();
     }
 
@@ -940,15 +981,43 @@ impl Client {
         }
     }
 
-    /// Fetch and verify the directory.
+    /// Bring the directory up to date from the relay's directory log: fetch
+    /// the entries the held directory checkpoint covers beyond those
+    /// applied, prove each batch against it and apply it. The relay's
+    /// directory answer is only compared with the result: a record it
+    /// serves that the log does not hold is never used, and is reported
+    /// (with evidence kept in `HOME/evidence/`). When the relay's log has
+    /// entries no checkpoint covers yet, wait up to the directory wait for
+    /// one that does.
     pub async fn sync_directory(&mut self) -> Result<()> {
-        let (authorities, records, roles) = self.conn()?.directory().await?;
-        let cache = DirectoryCache {
-            authorities,
-            records,
-            roles,
+        let mut waited = Duration::ZERO;
+        let (found, records, pending) = loop {
+            self.fetch_directory_log().await?;
+            let (_, records, _) = self.conn()?.directory().await?;
+            let found = compare_served(self.directory_log.state(), &records, self.now());
+            let unlogged = found.iter().any(|s| matches!(s, Served::NotInLog { .. }));
+            let uncovered = unlogged
+                && !self
+                    .conn()?
+                    .entries(LogId::Directory, self.directory_log.size(), 1)
+                    .await?
+                    .is_empty();
+            if !uncovered {
+                break (found, records, false);
+            }
+            let waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
+            let bound_ms = u64::try_from(self.directory_wait.as_millis()).unwrap_or(u64::MAX);
+            match wait_for_checkpoint(waited_ms, bound_ms) {
+                Wait::GiveUp => break (found, records, true),
+                Wait::Retry => {
+                    tokio::time::sleep(DIRECTORY_POLL).await;
+                    waited += DIRECTORY_POLL;
+                    self.sync_checkpoints().await?;
+                }
+            }
         };
-        self.apply_directory(&cache);
+        self.report_served(&found, &records, pending, waited)?;
+        self.apply_directory();
         let mut contacts = self.contacts()?;
         let changes = contacts::reconcile(
             &mut contacts,
@@ -961,9 +1030,138 @@ impl Client {
         self.warnings
             .extend(changes.iter().map(ToString::to_string));
         let mut w = self.home.write()?;
-        w.put_secret("directory", &cache)?;
         w.put_secret("contacts", &contacts)?;
+        w.remove(Table::Secrets, LEGACY_DIRECTORY_CACHE.as_bytes())?;
         w.commit()?;
+        Ok(())
+    }
+
+    /// Fetch, prove and apply the directory log entries up to the held
+    /// directory checkpoint, committing each batch to the home.
+    async fn fetch_directory_log(&mut self) -> Result<()> {
+        let Some(note) = self.checkpoint(LogId::Directory)? else {
+            return Ok(());
+        };
+        let base = logs::base_policy(&self.bundle, LogId::Directory)?;
+        let signed = logs::open(&base, &note)?;
+        let cp = signed.checkpoint();
+        while let Some((start, count)) = self.directory_log.next_batch(cp) {
+            let served = self.conn()?.entries(LogId::Directory, start, count).await?;
+            let mut batch = Vec::with_capacity(served.len());
+            for (i, e) in served.into_iter().enumerate() {
+                match e {
+                    liaison_protocol::frames::LogEntry::Directory(bytes) => batch.push(bytes),
+                    _ => {
+                        let error = crate::core::directory::BatchError::Malformed {
+                            index: start + i as u64,
+                            error: "the relay served an event log entry instead".into(),
+                        };
+                        return Err(directory_log::record_mismatch(
+                            self.home.dir(),
+                            error,
+                            &note,
+                            start,
+                            &batch,
+                            self.now(),
+                        )
+                        .into());
+                    }
+                }
+            }
+            // A refused proof is passed on as the relay's refusal (it may be
+            // busy); a proof that does not verify is an inconsistency.
+            let proof = match self.directory_log.proof_from(batch.len(), cp) {
+                Some(end) => Some(
+                    self.conn()?
+                        .consistency(LogId::Directory, end, cp.size())
+                        .await?,
+                ),
+                None => None,
+            };
+            let mut next = self.directory_log.clone();
+            if let Err(error) = next.extend(&batch, cp, proof.as_deref()) {
+                return Err(directory_log::record_mismatch(
+                    self.home.dir(),
+                    error,
+                    &note,
+                    start,
+                    &batch,
+                    self.now(),
+                )
+                .into());
+            }
+            let mut w = self.home.write()?;
+            directory_log::store(&mut w, &next, start, &batch)?;
+            w.commit()?;
+            self.directory_log = next;
+        }
+        Ok(())
+    }
+
+    /// Turn what the relay served outside its signed log into problems,
+    /// warnings and evidence files.
+    fn report_served(
+        &mut self,
+        found: &[Served],
+        records: &[Signed<FocalPointRecord>],
+        pending: bool,
+        waited: Duration,
+    ) -> Result<()> {
+        let note = self.checkpoint(LogId::Directory)?;
+        let mut problems = Vec::new();
+        for s in found {
+            let id = s.id();
+            if let Served::Invalid { problem, .. } = s {
+                self.warnings.push(format!(
+                    "the relay served a record for {id} that does not verify ({problem}); it is \
+                     not used. The relay may be substituting keys: report this to your authority"
+                ));
+                problems.push((id, problem.clone(), false));
+                continue;
+            }
+            if pending && let Served::NotInLog { version, .. } = s {
+                let why = format!(
+                    "the relay served version {version} of {id}, but no checkpoint of its \
+                     directory log covers it yet (waited {} s); it is not used until one does: \
+                     run `liaison sync` again in a minute, and report it to your authority if \
+                     this lasts",
+                    waited.as_secs()
+                );
+                self.warnings.push(why.clone());
+                problems.push((id, why, true));
+                continue;
+            }
+            let held = DirectoryId::parse(&id)
+                .ok()
+                .and_then(|i| self.directory_log.state().signed_record(&i).cloned());
+            let record = records.iter().find(|r| {
+                r.decode_unverified().is_ok_and(|v| v.id.as_str() == id)
+                    && Some(*r) != held.as_ref()
+            });
+            let evidence = directory_log::save_evidence(
+                self.home.dir(),
+                s,
+                record,
+                held.as_ref(),
+                note.as_deref(),
+                self.now(),
+            );
+            let why = match evidence {
+                Ok(path) => format!(
+                    "{}. Evidence kept in {}; report it to your authority",
+                    s.describe(),
+                    path.display()
+                ),
+                Err(e) => format!(
+                    "{}. The evidence could NOT be saved ({e}); report this to your authority",
+                    s.describe()
+                ),
+            };
+            tracing::warn!(id = %id, kind = s.kind(), "the relay served a directory record outside its signed log");
+            self.warnings.push(why.clone());
+            problems.push((id, why, true));
+        }
+        self.served_problems = problems;
         Ok(())
     }
 
@@ -1143,6 +1341,17 @@ impl Client {
         let mut out: Vec<FocalPointRecord> = Vec::new();
         for id in to {
             if self.directory.record(id).is_none() && self.directory.role(id).is_none() {
+                if let Some((_, why, _)) = self
+                    .served_problems
+                    .iter()
+                    .find(|(p, _, relay)| *relay && p == id.as_str())
+                {
+                    return Err(RecipientError::NotInLog {
+                        id: id.clone(),
+                        problem: why.clone(),
+                    }
+                    .into());
+                }
                 let problem = self
                     .directory_problems
                     .iter()

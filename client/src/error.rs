@@ -25,6 +25,7 @@ use crate::core::compose::ComposeError;
 use crate::core::handover::HandoverError;
 use crate::core::open::OpenError;
 use crate::devices::DeviceError;
+use crate::directory_log::DirectoryLogMismatch;
 use crate::home::HomeError;
 use crate::logs::{ForkEvidence, LogError};
 use crate::olm::OlmError;
@@ -94,6 +95,10 @@ pub enum ClientError {
     /// A log could not be checked.
     #[error(transparent)]
     Log(#[from] LogError),
+    /// The relay's directory log entries do not match the checkpoint it
+    /// signed; the checkpoint and the entries are kept as evidence.
+    #[error(transparent)]
+    DirectoryLog(#[from] DirectoryLogMismatch),
 
     // ----- The home and this device
     /// The encrypted home.
@@ -216,6 +221,13 @@ pub enum ClientError {
 
 impl ClientError {
     /// The relay's log inconsistency this error reports, if it is one.
+    /// Whether the relay was caught showing an inconsistent log: a fork or
+    /// rollback ([`ClientError::fork`]), or directory log entries that do
+    /// not match its signed checkpoint.
+    pub fn is_log_inconsistency(&self) -> bool {
+        self.fork().is_some() || matches!(self, ClientError::DirectoryLog(_))
+    }
+
     pub fn fork(&self) -> Option<&ForkEvidence> {
         match self {
             ClientError::Fork(f) => Some(f),
@@ -340,6 +352,15 @@ pub enum RecipientError {
         /// The recipient.
         id: DirectoryId,
         /// What does not verify.
+        problem: String,
+    },
+    /// The relay served a record for the id that is not in its signed
+    /// directory log (and the log holds none in force), so it is not used.
+    #[error("refusing to encrypt to {id}: {problem}")]
+    NotInLog {
+        /// The recipient.
+        id: DirectoryId,
+        /// What happened, where the evidence is and what to do.
         problem: String,
     },
     /// Revoked, expired, or a role with no active holder.

@@ -18,6 +18,7 @@ pub mod client;
 pub mod contacts;
 pub mod core;
 pub mod devices;
+pub mod directory_log;
 pub mod error;
 pub mod evidence;
 pub mod home;

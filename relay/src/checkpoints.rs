@@ -2,7 +2,9 @@
 //! cosignatures (C2SP tlog-checkpoint, signed-note, tlog-cosignature).
 //!
 //! The relay signs a new checkpoint when a log grew, at most every
-//! `checkpoint_interval_ms`. Before signing it proves to itself that the new
+//! `checkpoint_interval_ms`, and of the directory log also right after each
+//! append (directory changes are rare, and a client uses a record only once
+//! a checkpoint it verified covers it). Before signing it proves to itself that the new
 //! tree is consistent with the last checkpoint it signed (RFC 9162 §2.1.4),
 //! and refuses to sign otherwise: whatever happens to its store, this relay
 //! never signs two inconsistent checkpoints.
@@ -259,6 +261,9 @@ pub enum CosignError {
 pub struct Checkpointer {
     keys: LogKeys,
     witnesses: Vec<NoteVerifier>,
+    /// Held while signing: the periodic signer and a directory append sign
+    /// one after the other, never from the same head at once.
+    signing: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Checkpointer {
@@ -275,7 +280,11 @@ const COSIGNED_SEARCH: usize = 64;
 impl Checkpointer {
     /// Build from keys and trusted witnesses.
     pub fn new(keys: LogKeys, witnesses: Vec<NoteVerifier>) -> Self {
-        Checkpointer { keys, witnesses }
+        Checkpointer {
+            keys,
+            witnesses,
+            signing: std::sync::Mutex::new(()),
+        }
     }
 
     /// The keys.
@@ -295,6 +304,7 @@ impl Checkpointer {
     /// Sign a checkpoint of `log` if it grew since the last one (or none was
     /// signed yet). Blocking (store I/O). Returns the new size when signed.
     pub fn sign_if_grown(&self, store: &dyn Store, log: LogId) -> Result<Option<u64>, StoreError> {
+        let _signing = self.signing.lock().unwrap_or_else(|e| e.into_inner());
         let (size, root) = store.log_head(log)?;
         let last = store.recent_checkpoints(log, 1)?.into_iter().next();
         let previous = match &last {

@@ -746,7 +746,15 @@ impl Service {
                 #[allow(unused_mut)]
                 let mut records = d.records.clone();
                 #[cfg(feature = "test-hooks")]
-                self.hooks.tamper_directory(&mut records);
+                {
+                    if self.hooks.needs_log() {
+                        let log = self
+                            .blocking(|s| s.log_entries(LogId::Directory, 0, u64::MAX))
+                            .await?;
+                        self.hooks.roll_back(&mut records, &log);
+                    }
+                    self.hooks.tamper_directory(&mut records);
+                }
                 Ok(Response::Directory {
                     authorities: d.authorities.clone(),
                     records,
@@ -924,12 +932,29 @@ impl Service {
 
     /// Bring the directory up to date; callers hold the publish lock, so
     /// entries are applied in the order they were appended to the log.
+    /// After an append, a checkpoint covering it is signed at once: clients
+    /// use a directory record only once a verified checkpoint includes it,
+    /// so a new record is usable as soon as its publication returns.
     async fn update_directory(self: &Arc<Self>, update: DirectoryUpdate) -> Result<(), WireError> {
+        let appended = matches!(update, DirectoryUpdate::Appended(_));
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.update_directory_blocking(update))
-            .await
-            .map_err(|_| err(ErrorCode::Internal, "directory rebuild task failed"))?
-            .map_err(|e| internal(&self.health, &e))
+        tokio::task::spawn_blocking(move || {
+            this.update_directory_blocking(update)?;
+            // The entry is stored whatever happens here; the periodic signer
+            // retries a checkpoint that could not be signed now.
+            if appended
+                && let Err(e) = this
+                    .checkpointer
+                    .sign_if_grown(this.store.as_ref(), LogId::Directory)
+            {
+                tracing::error!(error = %e, "directory checkpoint not signed after an append");
+                this.health.check(&e);
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|_| err(ErrorCode::Internal, "directory rebuild task failed"))?
+        .map_err(|e| internal(&self.health, &e))
     }
 
     async fn publish_record(
@@ -1344,6 +1369,14 @@ impl Service {
                 break;
             }
             entries.push(entry);
+        }
+        // Test hook: one more directory entry past the end of the log.
+        #[cfg(feature = "test-hooks")]
+        if log == LogId::Directory
+            && (entries.len() as u64) < u64::from(count)
+            && let Some(extra) = self.hooks.uncovered_entry()
+        {
+            entries.push(LogEntry::Directory(extra));
         }
         Ok(Response::Entries { entries })
     }

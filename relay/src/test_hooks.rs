@@ -22,19 +22,25 @@
 //!   that device sends to several devices, store, deliver and log all but
 //!   the last envelope (the event log then shows fewer recipient devices
 //!   and bytes than the sender sent).
+//! - `LIAISON_RELAY_TEST_UNCOVERED_RECORD=<file>`: serve the encoded signed
+//!   record in that file in the directory and as one more directory log
+//!   entry after the last, which no checkpoint ever covers;
+//! - `LIAISON_RELAY_TEST_SERVE_OLD_RECORD=<id>`: serve, instead of that
+//!   focal point's record in force, the version before it in the directory
+//!   log (a rollback: a revocation or a device removal undone).
 //!
 //! The time of the relay is shifted with `LIAISON_TEST_CLOCK_OFFSET_MS`
 //! (see `liaison-clock`, whose `test-hooks` feature this one enables).
 
 use std::path::PathBuf;
 
-use liaison_protocol::SignedBody;
-use liaison_protocol::codec::{Wire, decode_versioned};
+use liaison_protocol::codec::decode_versioned;
 use liaison_protocol::directory::FocalPointRecord;
 use liaison_protocol::frames::IndexedEvent;
-use liaison_protocol::log::event::{DisclosedEvent, EventKind};
+use liaison_protocol::log::event::{DirectoryEntry, DisclosedEvent, EventKind};
 use liaison_protocol::message::Envelope;
 use liaison_protocol::{PublicKey, Signed};
+use liaison_protocol::{SignedBody, Wire};
 
 /// See the module documentation.
 pub const FORK_DEVICE_ENV: &str = "LIAISON_RELAY_TEST_FORK_DEVICE";
@@ -42,6 +48,10 @@ pub const FORK_DEVICE_ENV: &str = "LIAISON_RELAY_TEST_FORK_DEVICE";
 pub const SUBSTITUTE_KEY_ENV: &str = "LIAISON_RELAY_TEST_SUBSTITUTE_KEY";
 /// See the module documentation.
 pub const INJECT_RECORD_ENV: &str = "LIAISON_RELAY_TEST_INJECT_RECORD";
+/// See the module documentation.
+pub const UNCOVERED_RECORD_ENV: &str = "LIAISON_RELAY_TEST_UNCOVERED_RECORD";
+/// See the module documentation.
+pub const SERVE_OLD_RECORD_ENV: &str = "LIAISON_RELAY_TEST_SERVE_OLD_RECORD";
 
 /// See the module documentation.
 pub const OMIT_EVENTS_ENV: &str = "LIAISON_RELAY_TEST_OMIT_EVENTS";
@@ -59,6 +69,8 @@ pub(crate) struct TestHooks {
     omit_events: Option<String>,
     omit_delivered: Option<String>,
     drop_recipient: Option<String>,
+    serve_old_record: Option<String>,
+    uncovered_record: Option<PathBuf>,
 }
 
 impl TestHooks {
@@ -70,6 +82,8 @@ impl TestHooks {
             omit_events: std::env::var(OMIT_EVENTS_ENV).ok(),
             omit_delivered: std::env::var(OMIT_DELIVERED_ENV).ok(),
             drop_recipient: std::env::var(DROP_RECIPIENT_ENV).ok(),
+            serve_old_record: std::env::var(SERVE_OLD_RECORD_ENV).ok(),
+            uncovered_record: std::env::var_os(UNCOVERED_RECORD_ENV).map(PathBuf::from),
         };
         let clock_offset_ms = liaison_clock::test_hooks::offset_ms();
         let set = hooks.fork_device.is_some()
@@ -78,6 +92,8 @@ impl TestHooks {
             || hooks.omit_events.is_some()
             || hooks.omit_delivered.is_some()
             || hooks.drop_recipient.is_some()
+            || hooks.serve_old_record.is_some()
+            || hooks.uncovered_record.is_some()
             || clock_offset_ms != 0;
         if set {
             tracing::warn!(
@@ -121,6 +137,50 @@ impl TestHooks {
         }
     }
 
+    /// The record to serve as a directory log entry past the last one.
+    fn uncovered(&self) -> Option<Signed<FocalPointRecord>> {
+        let bytes = std::fs::read(self.uncovered_record.as_ref()?).ok()?;
+        decode_versioned::<Signed<FocalPointRecord>>(&bytes, 1 << 16).ok()
+    }
+
+    /// The encoded directory log entry served after the last one, if any.
+    pub(crate) fn uncovered_entry(&self) -> Option<Vec<u8>> {
+        self.uncovered().map(|r| DirectoryEntry::Record(r).encode())
+    }
+
+    /// Whether the directory log's entries are needed by
+    /// [`TestHooks::tamper_directory`].
+    pub(crate) fn needs_log(&self) -> bool {
+        self.serve_old_record.is_some()
+    }
+
+    /// Replace the record in force of the rolled-back id by the version
+    /// before it in `log` (the directory log's entries, in order).
+    pub(crate) fn roll_back(&self, records: &mut [Signed<FocalPointRecord>], log: &[Vec<u8>]) {
+        let Some(id) = &self.serve_old_record else {
+            return;
+        };
+        let versions: Vec<Signed<FocalPointRecord>> = log
+            .iter()
+            .filter_map(|e| match DirectoryEntry::decode(e) {
+                Ok(DirectoryEntry::Record(r))
+                    if r.decode_unverified().is_ok_and(|v| v.id.as_str() == id) =>
+                {
+                    Some(r)
+                }
+                _ => None,
+            })
+            .collect();
+        let [.., older, current] = versions.as_slice() else {
+            return;
+        };
+        for r in records.iter_mut() {
+            if r == current {
+                *r = older.clone();
+            }
+        }
+    }
+
     /// Substitute a key in, or add a record to, the directory served to a
     /// device.
     pub(crate) fn tamper_directory(&self, records: &mut Vec<Signed<FocalPointRecord>>) {
@@ -133,6 +193,9 @@ impl TestHooks {
                     *r = Signed::from_parts(body.to_body(), *r.signer(), *r.signature());
                 }
             }
+        }
+        if let Some(r) = self.uncovered() {
+            records.push(r);
         }
         // Read when served, as the test may write the file after the start.
         if let Some(path) = &self.inject_record

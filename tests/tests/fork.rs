@@ -1,8 +1,10 @@
 //! A relay that shows two clients different histories (a test hook of
 //! builds with the `test-hooks` feature serves one device a forked
-//! checkpoint, signed with the real log key) is caught when the clients exchange a message: the checkpoints
-//! carried inside signed payloads do not reconcile with the recipient's
-//! view, and both signed checkpoints are kept as evidence.
+//! checkpoint, signed with the real log key) is caught: by the device shown
+//! the fork as soon as the directory log entries do not hash to the forked
+//! directory checkpoint, or when the clients exchange a message and the
+//! checkpoints carried inside signed payloads do not reconcile with the
+//! recipient's view. The signed checkpoints are kept as evidence.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -72,7 +74,11 @@ async fn clients_detect_a_relay_that_forks_its_log() {
         "nobody detected the fork: {reports:?}"
     );
 
-    // Evidence: both signed checkpoints, kept on disk.
+    // Evidence, kept on disk: both signed checkpoints when the clients'
+    // exchanged checkpoints do not reconcile; or, when Bob is caught at
+    // once because the directory log entries do not hash to the forked
+    // checkpoint he was served, that signed checkpoint, which Alice's
+    // checkpoint of the same log contradicts.
     let mut evidence = Vec::new();
     for home in ["alice", "bob"] {
         let dir = net.dir.path().join("homes").join(home).join("evidence");
@@ -80,16 +86,27 @@ async fn clients_detect_a_relay_that_forks_its_log() {
             evidence.extend(rd.flatten().map(|e| e.path()));
         }
     }
-    let notes: Vec<_> = evidence
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "note"))
-        .collect();
-    assert!(notes.len() >= 2, "evidence files: {evidence:?}");
-    let a = notes
-        .iter()
-        .find(|p| p.to_string_lossy().ends_with(".a.note"))
-        .unwrap();
-    let b = std::path::PathBuf::from(a.to_string_lossy().replace(".a.note", ".b.note"));
+    let name = |p: &std::path::Path| p.file_name().unwrap().to_string_lossy().into_owned();
+    let (a, b) = match evidence.iter().find(|p| name(p).ends_with(".a.note")) {
+        Some(a) => (
+            a.clone(),
+            std::path::PathBuf::from(a.to_string_lossy().replace(".a.note", ".b.note")),
+        ),
+        None => {
+            let served = evidence
+                .iter()
+                .find(|p| name(p).starts_with("directory-entries-") && name(p).ends_with(".note"))
+                .unwrap_or_else(|| panic!("evidence files: {evidence:?}"));
+            let alices = net.dir.path().join("alice-directory.note");
+            let note = alice
+                .checkpoint(liaison_protocol::frames::LogId::Directory)
+                .unwrap()
+                .unwrap();
+            std::fs::write(&alices, note).unwrap();
+            (served.clone(), alices)
+        }
+    };
+    let a = &a;
     let (ta, tb) = (
         std::fs::read_to_string(a).unwrap(),
         std::fs::read_to_string(&b).unwrap(),

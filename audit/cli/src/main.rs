@@ -128,6 +128,24 @@ enum Command {
         #[command(flatten)]
         keys: KeyArgs,
     },
+    /// Verify an export (as `verify`), then show the focal point records in
+    /// force at a size of its directory log: each id's version, identity key
+    /// and device fingerprints and status, as every client applies them
+    /// (versions only go up, revocations and device removals are final).
+    /// Exit 1 if the export does not verify.
+    Records {
+        /// The export directory.
+        dir: PathBuf,
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// The directory log size to show (default: the largest size a
+        /// verified checkpoint's root covers).
+        #[arg(long, value_name = "SIZE")]
+        at: Option<u64>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Verify one per-event proof bundle (c2sp.org/tlog-proof whose `extra`
     /// line carries the disclosed entry) against pinned keys, and print the
     /// event.
@@ -283,6 +301,25 @@ async fn run(cli: Cli) -> Result<Outcome> {
             let trust = keys.trust()?;
             let (report, _) = audit::verify_export(&dir, &trust)?;
             Ok(verdict(&report))
+        }
+        Command::Records {
+            dir,
+            keys,
+            at,
+            json,
+        } => {
+            let trust = keys.trust()?;
+            match audit::records_at(&dir, &trust, at, now())? {
+                (_, Some(records)) if json => {
+                    emit(&format!("{}\n", records.to_json()));
+                    Ok(Outcome::Verified)
+                }
+                (_, Some(records)) => {
+                    emit(&records.render());
+                    Ok(Outcome::Verified)
+                }
+                (report, None) => Ok(verdict(&report)),
+            }
         }
         Command::VerifyProof { file, keys, json } => {
             let trust = keys.trust()?;

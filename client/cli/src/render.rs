@@ -31,7 +31,7 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
     let fork = e.chain().any(|cause| {
         cause
             .downcast_ref::<ClientError>()
-            .is_some_and(|c| c.fork().is_some())
+            .is_some_and(ClientError::is_log_inconsistency)
             || cause.downcast_ref::<ApiError>().is_some_and(api)
             || cause
                 .downcast_ref::<AgentError>()

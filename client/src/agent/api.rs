@@ -581,7 +581,7 @@ pub enum ErrorCode {
 
 impl From<&ClientError> for ErrorCode {
     fn from(e: &ClientError) -> Self {
-        if e.fork().is_some() {
+        if e.is_log_inconsistency() {
             return ErrorCode::LogInconsistency;
         }
         if e.is_unreachable() {

@@ -698,7 +698,7 @@ impl Session {
             return Reply {
                 warnings,
                 response: Response::Error(ApiError {
-                    code: if e.fork().is_some() {
+                    code: if e.is_log_inconsistency() {
                         ErrorCode::LogInconsistency
                     } else {
                         ErrorCode::RelayUnreachable
@@ -706,7 +706,7 @@ impl Session {
                     message: format!(
                         "{} (the agent {}; `liaison --home {} agent status` shows the link)",
                         liaison_net::tool::chain(&e),
-                        if e.fork().is_some() {
+                        if e.is_log_inconsistency() {
                             "no longer reconnects to this relay by itself"
                         } else {
                             "keeps retrying by itself"
@@ -803,7 +803,7 @@ impl Session {
             Ok(sub) => sub,
             Err(e) => {
                 let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.client.disconnect()).await;
-                if e.fork().is_some() {
+                if e.is_log_inconsistency() {
                     self.halt(sh, &e);
                 } else {
                     self.attempt_failed(liaison_net::tool::chain(&e));
@@ -955,7 +955,7 @@ impl Session {
                     // next sync acknowledges it as a redelivery.
                     ack = false;
                     let text = liaison_net::tool::chain(&e);
-                    if e.fork().is_some() {
+                    if e.is_log_inconsistency() {
                         sh.warn(WarningCategory::LogInconsistency, text, None);
                     } else {
                         sh.warn(
@@ -1095,7 +1095,7 @@ impl Session {
                 Ok(report)
             }
             Err(e) => {
-                if e.fork().is_some() {
+                if e.is_log_inconsistency() {
                     let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.client.disconnect()).await;
                     self.halt(sh, &e);
                 } else {

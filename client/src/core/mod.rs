@@ -6,6 +6,7 @@
 pub mod checkpoints;
 pub mod clock;
 pub mod compose;
+pub mod directory;
 pub mod handover;
 pub mod logged;
 pub mod message;

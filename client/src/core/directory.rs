@@ -1,0 +1,504 @@
+//! The directory a client uses, built from the relay's directory log alone.
+//!
+//! The directory log holds every directory object version ever published
+//! (key transparency). A client uses a record (to encrypt to it, or to
+//! accept a signature by it) only if that exact record is in the log up to
+//! a checkpoint the client verified, and it is the version in force for its
+//! id there. So the client fetches the log's entries in order, proves each
+//! batch against the verified checkpoint (the root of RFC 9162 §2.1.1 when
+//! the batch reaches the checkpoint's size, a consistency proof of §2.1.4
+//! from the batch's end when it stops short), and only then applies it to a
+//! [`DirectoryState`], whose rules make versions only go up and make
+//! revocations and device removals final. The relay's directory answer is
+//! never used: [`compare_served`] only says what it served that the log
+//! does not hold, for the user and as evidence.
+//!
+//! Pure: the driver fetches entries and proofs, reads the clock and stores
+//! what [`DirectoryLog::extend`] accepted.
+
+use liaison_protocol::directory::{Directory, FocalPointRecord, RecordStatus, verify_record};
+use liaison_protocol::directory_state::{Applied, DirectoryState, Refused};
+use liaison_protocol::log::event::DirectoryEntry;
+use liaison_protocol::log::{
+    Checkpoint, CompactRange, Hash, ProofError, leaf_hash, verify_consistency,
+};
+use liaison_protocol::{DirectoryId, PublicKey, Signed, Timestamp, Wire};
+
+/// Most entries asked for in one batch.
+pub const BATCH: u32 = 256;
+
+/// Why a batch of directory log entries was not applied. Every variant but
+/// [`BatchError::Stored`] is the relay's doing: what it served does not
+/// match the checkpoint it signed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BatchError {
+    /// More entries than asked for.
+    #[error(
+        "the relay served {got} directory log entries from index {start} when at most {want} \
+         were asked for"
+    )]
+    TooMany {
+        /// First index of the batch.
+        start: u64,
+        /// Entries served.
+        got: usize,
+        /// Entries asked for.
+        want: u64,
+    },
+    /// No entry where the checkpoint says there are some.
+    #[error(
+        "the relay served no directory log entry from index {start}, but its signed checkpoint \
+         covers {size} entries"
+    )]
+    Withheld {
+        /// First index asked for.
+        start: u64,
+        /// The checkpoint's size.
+        size: u64,
+    },
+    /// An entry that does not decode.
+    #[error("directory log entry {index} does not decode ({error})")]
+    Malformed {
+        /// Its index.
+        index: u64,
+        /// Why.
+        error: String,
+    },
+    /// The entries do not hash to the checkpoint's root.
+    #[error(
+        "the directory log entries up to size {size} do not hash to the root of the relay's \
+         signed checkpoint"
+    )]
+    RootMismatch {
+        /// The size reached.
+        size: u64,
+    },
+    /// A batch that stops short of the checkpoint is not proven to be a
+    /// prefix of it.
+    #[error(
+        "the directory log entries up to size {size} are not proven to be a prefix of the \
+         relay's signed checkpoint of size {checkpoint} ({error})"
+    )]
+    NotAPrefix {
+        /// The size reached.
+        size: u64,
+        /// The checkpoint's size.
+        checkpoint: u64,
+        /// Why the proof fails.
+        error: ProofError,
+    },
+    /// The entries kept in the home do not give the range kept with them
+    /// (the home is damaged; a new sync rebuilds it).
+    #[error("the directory log kept in the home does not match its stored tree hashes")]
+    Stored,
+}
+
+/// The client's copy of the directory log: how far it was applied, the
+/// right edge of its Merkle tree, and the directory it gives.
+#[derive(Clone, Debug)]
+pub struct DirectoryLog {
+    range: CompactRange,
+    state: DirectoryState,
+    refused: Vec<(u64, Refused)>,
+}
+
+impl DirectoryLog {
+    /// Nothing applied yet, under the pinned network `root`.
+    pub fn new(root: PublicKey) -> Self {
+        DirectoryLog {
+            range: CompactRange::new(),
+            state: DirectoryState::new(root),
+            refused: Vec::new(),
+        }
+    }
+
+    /// Rebuild from the entries kept in the home (proven when they were
+    /// stored), checking they still give the stored `range`.
+    pub fn restore(
+        root: PublicKey,
+        entries: &[Vec<u8>],
+        range: &CompactRange,
+    ) -> Result<Self, BatchError> {
+        let mut log = DirectoryLog::new(root);
+        let decoded = log.hash_batch(entries)?;
+        if log.range != *range {
+            return Err(BatchError::Stored);
+        }
+        log.apply_all(0, &decoded);
+        Ok(log)
+    }
+
+    /// Entries applied.
+    pub fn size(&self) -> u64 {
+        self.range.size()
+    }
+
+    /// The right edge of the tree of the applied entries.
+    pub fn range(&self) -> &CompactRange {
+        &self.range
+    }
+
+    /// The directory state the applied entries give.
+    pub fn state(&self) -> &DirectoryState {
+        &self.state
+    }
+
+    /// Entries of the log the directory rules refused (index, why): they
+    /// are in the log but never in force.
+    pub fn refused(&self) -> &[(u64, Refused)] {
+        &self.refused
+    }
+
+    /// What is in force at `now` (see [`DirectoryState::directory`]).
+    pub fn directory(&self, now: Timestamp) -> (Directory, Vec<Refused>) {
+        self.state.directory(now)
+    }
+
+    /// The next range of entries to fetch toward `checkpoint` (start,
+    /// count), or `None` once it is covered.
+    pub fn next_batch(&self, checkpoint: &Checkpoint) -> Option<(u64, u32)> {
+        let missing = checkpoint.size().checked_sub(self.size())?;
+        if missing == 0 {
+            return None;
+        }
+        let count = u32::try_from(missing).unwrap_or(u32::MAX).min(BATCH);
+        Some((self.size(), count))
+    }
+
+    /// Whether a batch of `served` entries from [`DirectoryLog::size`] stops
+    /// short of `checkpoint`, and so needs a consistency proof from the
+    /// returned size to the checkpoint's.
+    pub fn proof_from(&self, served: usize, checkpoint: &Checkpoint) -> Option<u64> {
+        let end = self.size().checked_add(served as u64)?;
+        (served > 0 && end < checkpoint.size()).then_some(end)
+    }
+
+    /// Check `batch` (the entries from [`DirectoryLog::size`] on, as
+    /// served) against the verified `checkpoint`, with the consistency
+    /// `proof` [`DirectoryLog::proof_from`] asked for; if it is proven,
+    /// apply it and return what each entry did. Nothing changes on an
+    /// error.
+    pub fn extend(
+        &mut self,
+        batch: &[Vec<u8>],
+        checkpoint: &Checkpoint,
+        proof: Option<&[Hash]>,
+    ) -> Result<Vec<Result<Applied, Refused>>, BatchError> {
+        let start = self.size();
+        let want = checkpoint.size().saturating_sub(start);
+        if batch.len() as u64 > want {
+            return Err(BatchError::TooMany {
+                start,
+                got: batch.len(),
+                want,
+            });
+        }
+        if batch.is_empty() {
+            return if want == 0 {
+                Ok(Vec::new())
+            } else {
+                Err(BatchError::Withheld {
+                    start,
+                    size: checkpoint.size(),
+                })
+            };
+        }
+        let mut next = self.clone();
+        let decoded = next.hash_batch(batch)?;
+        let size = next.size();
+        if size == checkpoint.size() {
+            if next.range.root() != *checkpoint.root() {
+                return Err(BatchError::RootMismatch { size });
+            }
+        } else {
+            verify_consistency(
+                size,
+                checkpoint.size(),
+                proof.unwrap_or_default(),
+                &next.range.root(),
+                checkpoint.root(),
+            )
+            .map_err(|error| BatchError::NotAPrefix {
+                size,
+                checkpoint: checkpoint.size(),
+                error,
+            })?;
+        }
+        let outcomes = next.apply_all(start, &decoded);
+        *self = next;
+        Ok(outcomes)
+    }
+
+    /// Decode `batch` and append its leaf hashes (RFC 9162 §2.1.1: the leaf
+    /// data is the entry as served).
+    fn hash_batch(&mut self, batch: &[Vec<u8>]) -> Result<Vec<DirectoryEntry>, BatchError> {
+        let mut out = Vec::with_capacity(batch.len());
+        for bytes in batch {
+            let index = self.size();
+            let entry = DirectoryEntry::decode(bytes).map_err(|e| BatchError::Malformed {
+                index,
+                error: e.to_string(),
+            })?;
+            self.range
+                .append(leaf_hash(bytes))
+                .map_err(|e| BatchError::Malformed {
+                    index,
+                    error: e.to_string(),
+                })?;
+            out.push(entry);
+        }
+        Ok(out)
+    }
+
+    fn apply_all(
+        &mut self,
+        start: u64,
+        entries: &[DirectoryEntry],
+    ) -> Vec<Result<Applied, Refused>> {
+        let mut out = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.iter().enumerate() {
+            let outcome = self.state.apply(entry);
+            if let Err(r) = &outcome {
+                self.refused.push((start + i as u64, r.clone()));
+            }
+            out.push(outcome);
+        }
+        out
+    }
+}
+
+/// A record the relay's directory answer holds that differs from the
+/// verified log (or one the log holds that the answer lacks).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Served {
+    /// It does not verify (signature, its authority, the country rule).
+    Invalid {
+        /// The id it claims (`?` if it does not decode).
+        id: String,
+        /// Why.
+        problem: String,
+    },
+    /// It verifies, but it is not the version in force in the log: a
+    /// version the log does not hold, or another record under the log's
+    /// version, or an id the log does not have.
+    NotInLog {
+        /// The id.
+        id: DirectoryId,
+        /// The version served.
+        version: u64,
+        /// The version the log holds, if any.
+        in_log: Option<u64>,
+        /// Why the directory rules would refuse it too, if they would (a
+        /// device of another record, for example).
+        refused: Option<String>,
+    },
+    /// An older version than the log's: a rollback (a revocation or a
+    /// device removal undone, if the log's version made one).
+    Older {
+        /// The id.
+        id: DirectoryId,
+        /// The version served.
+        served: u64,
+        /// The version the log holds.
+        in_log: u64,
+        /// Whether the log's version revokes the record.
+        revoked: bool,
+    },
+    /// The log holds a record the answer omits.
+    Omitted {
+        /// The id.
+        id: DirectoryId,
+        /// The version the log holds.
+        in_log: u64,
+        /// Whether it is a revocation.
+        revoked: bool,
+    },
+}
+
+impl Served {
+    /// The id concerned.
+    pub fn id(&self) -> String {
+        match self {
+            Served::Invalid { id, .. } => id.clone(),
+            Served::NotInLog { id, .. } | Served::Older { id, .. } | Served::Omitted { id, .. } => {
+                id.to_string()
+            }
+        }
+    }
+
+    /// A short name for file names: `invalid`, `unlogged`, `older`,
+    /// `omitted`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Served::Invalid { .. } => "invalid",
+            Served::NotInLog { .. } => "unlogged",
+            Served::Older { .. } => "older",
+            Served::Omitted { .. } => "omitted",
+        }
+    }
+
+    /// Whether this shows the relay misbehaving against its own signed log
+    /// (so evidence is kept): everything but a record that does not verify,
+    /// which anyone could have made up.
+    pub fn is_evidence(&self) -> bool {
+        !matches!(self, Served::Invalid { .. })
+    }
+
+    /// What happened, in plain words (the driver adds where the evidence
+    /// is and what to do).
+    pub fn describe(&self) -> String {
+        let revoked = |r: &bool| if *r { " (revoked)" } else { "" };
+        match self {
+            Served::Invalid { id, problem } => format!("{id}: {problem}"),
+            Served::NotInLog {
+                id,
+                version,
+                in_log,
+                refused,
+            } => {
+                let mut text = match in_log {
+                    None => format!(
+                        "the relay served a record for {id} (version {version}) that is not in \
+                         its signed directory log; it is not used"
+                    ),
+                    Some(held) if held == version => format!(
+                        "the relay served a version {version} of {id} that differs from the \
+                         version {held} in its signed directory log; the log's version is used"
+                    ),
+                    Some(held) => format!(
+                        "the relay served version {version} of {id}, which is not in its signed \
+                         directory log (the log holds version {held}); version {held} is used"
+                    ),
+                };
+                if let Some(why) = refused {
+                    text.push_str(&format!(" (the directory rules refuse it too: {why})"));
+                }
+                text
+            }
+            Served::Older {
+                id,
+                served,
+                in_log,
+                revoked: r,
+            } => format!(
+                "the relay served version {served} of {id}, but its signed directory log holds \
+                 version {in_log}{}; the older version is not used",
+                revoked(r)
+            ),
+            Served::Omitted {
+                id,
+                in_log,
+                revoked: r,
+            } => format!(
+                "the relay did not serve {id}, which its signed directory log holds at version \
+                 {in_log}{}; the log's version is used",
+                revoked(r)
+            ),
+        }
+    }
+}
+
+/// Compare the records the relay's directory answer holds with the
+/// verified log's state at `now`. Records identical to the log's version
+/// in force are fine; every other difference is returned.
+pub fn compare_served(
+    log: &DirectoryState,
+    served: &[Signed<FocalPointRecord>],
+    now: Timestamp,
+) -> Vec<Served> {
+    let (dir, _) = log.directory(now);
+    let mut out = Vec::new();
+    let mut seen: Vec<DirectoryId> = Vec::new();
+    for signed in served {
+        let Ok(claimed) = signed.decode_unverified() else {
+            out.push(Served::Invalid {
+                id: "?".into(),
+                problem: "a record that does not decode".into(),
+            });
+            continue;
+        };
+        seen.push(claimed.id.clone());
+        if log.signed_record(&claimed.id) == Some(signed) {
+            continue;
+        }
+        let verified = dir
+            .authority(signed.signer())
+            .ok_or(liaison_protocol::VerifyError::UnknownAuthority)
+            .and_then(|a| verify_record(a, signed));
+        let record = match verified {
+            Ok(r) => r,
+            Err(e) => {
+                out.push(Served::Invalid {
+                    id: claimed.id.to_string(),
+                    problem: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let held = log.record(&record.id);
+        match held {
+            Some(h) if h.version > record.version => out.push(Served::Older {
+                id: record.id.clone(),
+                served: record.version,
+                in_log: h.version,
+                revoked: is_revoked(h),
+            }),
+            _ => {
+                let refused = log
+                    .clone()
+                    .apply(&DirectoryEntry::Record(signed.clone()))
+                    .err()
+                    .map(|r| r.error.to_string());
+                out.push(Served::NotInLog {
+                    id: record.id.clone(),
+                    version: record.version,
+                    in_log: held.map(|h| h.version),
+                    refused,
+                });
+            }
+        }
+    }
+    for signed in log.signed_records() {
+        if let Ok(r) = signed.decode_unverified()
+            && !seen.contains(&r.id)
+        {
+            out.push(Served::Omitted {
+                in_log: r.version,
+                revoked: is_revoked(&r),
+                id: r.id,
+            });
+        }
+    }
+    out
+}
+
+fn is_revoked(r: &FocalPointRecord) -> bool {
+    matches!(r.status, RecordStatus::Revoked { .. })
+}
+
+/// What to do while the relay's directory answer holds records the
+/// verified log does not (yet) hold and the relay's log has entries no
+/// checkpoint covers yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Ask for a newer checkpoint again (the relay signs one right after
+    /// each directory append; witnesses may take longer).
+    Retry,
+    /// Waited `bound_ms` already: go on without those records, and say so.
+    GiveUp,
+}
+
+/// Whether to keep waiting for a checkpoint that covers the relay's newest
+/// directory entries, having waited `waited_ms` of at most `bound_ms`.
+pub fn wait_for_checkpoint(waited_ms: u64, bound_ms: u64) -> Wait {
+    if waited_ms < bound_ms {
+        Wait::Retry
+    } else {
+        Wait::GiveUp
+    }
+}
+
+#[cfg(test)]
+#[path = "directory_test.rs"]
+mod tests;

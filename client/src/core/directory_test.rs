@@ -1,0 +1,258 @@
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use liaison_protocol::directory::{AuthorityCertificate, RecordStatus};
+use liaison_protocol::log::{consistency_proof, root};
+use liaison_protocol::{CountryCode, SecretKey};
+
+use super::*;
+use crate::core::testing::{key, rec};
+
+const ORIGIN: &str = "relay.example/directory";
+
+fn id(s: &str) -> DirectoryId {
+    DirectoryId::parse(s).unwrap()
+}
+
+fn authority() -> Signed<AuthorityCertificate> {
+    let cert = AuthorityCertificate {
+        country: CountryCode::parse("TH").unwrap(),
+        name: "TH".into(),
+        key: key(2).public_key(),
+        serial: 1,
+        not_before: Timestamp(0),
+        not_after: Timestamp(u64::MAX),
+        revoked: false,
+    };
+    Signed::sign(&cert, &key(1))
+}
+
+fn bob(version: u64, identity: &SecretKey, status: RecordStatus) -> Signed<FocalPointRecord> {
+    let mut r = rec("th.dsi.bob", identity, &[20]);
+    r.version = version;
+    r.status = status;
+    Signed::sign(&r, &key(2))
+}
+
+fn revoked() -> RecordStatus {
+    RecordStatus::Revoked {
+        reason: "left".into(),
+    }
+}
+
+/// Authority, Alice v1, Bob v1, Bob v2 (revoked).
+fn entries() -> Vec<Vec<u8>> {
+    vec![
+        DirectoryEntry::Authority(authority()).encode(),
+        DirectoryEntry::Record(Signed::sign(&rec("th.dsi.alice", &key(10), &[11]), &key(2)))
+            .encode(),
+        DirectoryEntry::Record(bob(1, &key(19), RecordStatus::Active)).encode(),
+        DirectoryEntry::Record(bob(2, &key(19), revoked())).encode(),
+    ]
+}
+
+fn leaves(entries: &[Vec<u8>]) -> Vec<Hash> {
+    entries.iter().map(|e| leaf_hash(e)).collect()
+}
+
+fn checkpoint(entries: &[Vec<u8>]) -> Checkpoint {
+    Checkpoint::new(ORIGIN, entries.len() as u64, root(&leaves(entries))).unwrap()
+}
+
+fn log() -> DirectoryLog {
+    DirectoryLog::new(key(1).public_key())
+}
+
+#[test]
+fn a_log_proven_by_its_checkpoint_gives_the_newest_version_of_each_id() {
+    let e = entries();
+    let cp = checkpoint(&e);
+    let mut l = log();
+    assert_eq!(l.next_batch(&cp), Some((0, 4)));
+    assert_eq!(l.proof_from(4, &cp), None);
+    let outcomes = l.extend(&e, &cp, None).unwrap();
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    assert_eq!(l.size(), 4);
+    assert_eq!(l.next_batch(&cp), None);
+    let held = l.state().record(&id("th.dsi.bob")).unwrap();
+    assert_eq!(held.version, 2);
+    assert!(is_revoked(held));
+    let (dir, _) = l.directory(Timestamp(5));
+    assert!(dir.resolve(&id("th.dsi.bob"), Timestamp(5)).is_empty());
+    assert_eq!(dir.resolve(&id("th.dsi.alice"), Timestamp(5)).len(), 1);
+}
+
+#[test]
+fn a_batch_short_of_the_checkpoint_needs_a_consistency_proof() {
+    let e = entries();
+    let cp = checkpoint(&e);
+    let all = leaves(&e);
+    let mut l = log();
+    assert_eq!(l.proof_from(2, &cp), Some(2));
+
+    // Without a proof, or with a wrong one, nothing is applied.
+    let err = l.extend(&e[..2], &cp, None).unwrap_err();
+    assert!(
+        matches!(err, BatchError::NotAPrefix { size: 2, .. }),
+        "{err}"
+    );
+    let wrong = consistency_proof(&all, 1, 4).unwrap();
+    assert!(l.extend(&e[..2], &cp, Some(&wrong)).is_err());
+    assert_eq!(l.size(), 0);
+
+    let proof = consistency_proof(&all, 2, 4).unwrap();
+    l.extend(&e[..2], &cp, Some(&proof)).unwrap();
+    assert_eq!(l.size(), 2);
+    assert!(l.state().record(&id("th.dsi.bob")).is_none());
+    assert_eq!(l.next_batch(&cp), Some((2, 2)));
+    l.extend(&e[2..], &cp, None).unwrap();
+    assert_eq!(l.state().record(&id("th.dsi.bob")).unwrap().version, 2);
+}
+
+#[test]
+fn entries_that_do_not_match_the_checkpoint_are_refused_and_nothing_changes() {
+    let e = entries();
+    let cp = checkpoint(&e);
+    let mut l = log();
+
+    // The revocation swapped for a correctly signed active version 2.
+    let mut swapped = e.clone();
+    swapped[3] = DirectoryEntry::Record(bob(2, &key(19), RecordStatus::Active)).encode();
+    let err = l.extend(&swapped, &cp, None).unwrap_err();
+    assert_eq!(err, BatchError::RootMismatch { size: 4 });
+    assert_eq!(l.size(), 0);
+
+    // The revocation left out.
+    let proof = consistency_proof(&leaves(&e), 3, 4).unwrap();
+    let err = l.extend(&e[..3], &cp, Some(&[])).unwrap_err();
+    assert!(matches!(err, BatchError::NotAPrefix { .. }), "{err}");
+    // (the right proof for three entries makes them a proven prefix)
+    l.extend(&e[..3], &cp, Some(&proof)).unwrap();
+
+    // Nothing where the checkpoint says there is something, or too much.
+    let err = l.extend(&[], &cp, None).unwrap_err();
+    assert_eq!(err, BatchError::Withheld { start: 3, size: 4 });
+    let mut more = e[3..].to_vec();
+    more.push(e[1].clone());
+    let err = l.extend(&more, &cp, None).unwrap_err();
+    assert!(matches!(err, BatchError::TooMany { got: 2, .. }), "{err}");
+    let err = l.extend(&[b"junk".to_vec()], &cp, None).unwrap_err();
+    assert!(
+        matches!(err, BatchError::Malformed { index: 3, .. }),
+        "{err}"
+    );
+    assert_eq!(l.size(), 3);
+}
+
+#[test]
+fn versions_never_go_down_and_revocations_stay_across_batches() {
+    // A log that later holds an older version again (the relay cannot
+    // append it, but a log is not trusted to follow the rules).
+    let mut e = entries();
+    e.push(DirectoryEntry::Record(bob(1, &key(19), RecordStatus::Active)).encode());
+    e.push(DirectoryEntry::Record(bob(3, &key(19), RecordStatus::Active)).encode());
+    let cp = checkpoint(&e);
+    let mut l = log();
+    let outcomes = l.extend(&e, &cp, None).unwrap();
+    assert!(outcomes[4].is_err() && outcomes[5].is_err());
+    assert_eq!(l.refused().len(), 2);
+    assert_eq!(l.refused()[0].0, 4);
+    let held = l.state().record(&id("th.dsi.bob")).unwrap();
+    assert_eq!(held.version, 2);
+    assert!(is_revoked(held));
+}
+
+#[test]
+fn a_log_restored_from_the_home_is_the_one_applied() {
+    let e = entries();
+    let cp = checkpoint(&e);
+    let mut l = log();
+    l.extend(&e, &cp, None).unwrap();
+    let back = DirectoryLog::restore(key(1).public_key(), &e, l.range()).unwrap();
+    assert_eq!(back.size(), 4);
+    assert_eq!(
+        back.state().signed_record(&id("th.dsi.bob")),
+        l.state().signed_record(&id("th.dsi.bob"))
+    );
+    let err = DirectoryLog::restore(key(1).public_key(), &e[..3], l.range()).unwrap_err();
+    assert_eq!(err, BatchError::Stored);
+}
+
+#[test]
+fn what_the_relay_serves_outside_the_log_is_named() {
+    let e = entries();
+    let cp = checkpoint(&e);
+    let mut l = log();
+    l.extend(&e, &cp, None).unwrap();
+    let state = l.state();
+    let alice = state.signed_record(&id("th.dsi.alice")).unwrap().clone();
+    let now = Timestamp(5);
+
+    // The log's own records: nothing to say.
+    let honest: Vec<_> = state.signed_records().into_iter().cloned().collect();
+    assert!(compare_served(state, &honest, now).is_empty());
+
+    // A correctly signed record for an id the log does not have.
+    let carol = Signed::sign(&rec("th.dsi.carol", &key(30), &[31]), &key(2));
+    // Bob's version 1 again: the revocation omitted.
+    let old_bob = bob(1, &key(19), RecordStatus::Active);
+    // A version 3 of Bob, signed by the authority, never logged.
+    let new_bob = bob(3, &key(66), RecordStatus::Active);
+    // Signed by a key that is no authority.
+    let forged = Signed::sign(&rec("th.dsi.dave", &key(40), &[41]), &key(9));
+
+    let found = compare_served(state, &[alice.clone(), carol, old_bob], now);
+    assert_eq!(
+        found,
+        vec![
+            Served::NotInLog {
+                id: id("th.dsi.carol"),
+                version: 1,
+                in_log: None,
+                refused: None
+            },
+            Served::Older {
+                id: id("th.dsi.bob"),
+                served: 1,
+                in_log: 2,
+                revoked: true
+            },
+        ]
+    );
+    assert!(found[1].describe().contains("holds version 2 (revoked)"));
+    assert!(found.iter().all(Served::is_evidence));
+
+    let found = compare_served(state, &[alice, new_bob, forged], now);
+    assert_eq!(found.len(), 2);
+    assert_eq!(
+        found[0],
+        Served::NotInLog {
+            id: id("th.dsi.bob"),
+            version: 3,
+            in_log: Some(2),
+            refused: Some(
+                "th.dsi.bob was revoked at version 2; a revoked record is never used again".into()
+            )
+        }
+    );
+    assert!(matches!(&found[1], Served::Invalid { id, .. } if id == "th.dsi.dave"));
+    assert!(!found[1].is_evidence());
+
+    // Bob not served at all.
+    let only_alice = vec![state.signed_record(&id("th.dsi.alice")).unwrap().clone()];
+    assert_eq!(
+        compare_served(state, &only_alice, now),
+        vec![Served::Omitted {
+            id: id("th.dsi.bob"),
+            in_log: 2,
+            revoked: true
+        }]
+    );
+}
+
+#[test]
+fn the_wait_for_a_covering_checkpoint_is_bounded() {
+    assert_eq!(wait_for_checkpoint(0, 5_000), Wait::Retry);
+    assert_eq!(wait_for_checkpoint(4_999, 5_000), Wait::Retry);
+    assert_eq!(wait_for_checkpoint(5_000, 5_000), Wait::GiveUp);
+    assert_eq!(wait_for_checkpoint(0, 0), Wait::GiveUp);
+}
