@@ -164,3 +164,99 @@ async fn a_forged_envelope_cannot_shadow_a_genuine_message() {
         1
     );
 }
+
+/// A focal point who learned the id of a message it did not receive (the
+/// relay, or anyone who saw it, knows ids) sends its originator a signed
+/// delivery receipt for it. The originator's client refuses it: receipts
+/// count only from the message's recipients.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_from_someone_who_was_not_a_recipient_is_refused() {
+    use liaison_protocol::consent::{Receipt, ReceiptKind};
+    use liaison_protocol::message::Content;
+    use liaison_protocol::{SecretKey, Signed};
+    let net = DevNet::start();
+    let (mut alice, mut bob) = inproc::alice_and_bob(&net).await;
+    drop(
+        inproc::enrol(&net, "carol", "th.dsi.carol", "DSI")
+            .await
+            .unwrap(),
+    );
+    let carol_home = net.dir.path().join("homes").join("carol");
+    let carol_key = {
+        let home =
+            liaison_client::home::Home::open(&carol_home, liaison_tests::PASSPHRASE).unwrap();
+        let seed: [u8; 32] = home.get_secret("identity").unwrap().unwrap();
+        SecretKey::from_seed(&seed)
+    };
+    let mut carol = Client::open(&carol_home, liaison_tests::PASSPHRASE).unwrap();
+
+    alice.connect().await.unwrap();
+    let m = alice
+        .send(
+            &[DirectoryId::parse("ph.pnp.bob").unwrap()],
+            "for bob",
+            Handling::default(),
+        )
+        .await
+        .unwrap();
+    alice.disconnect().await;
+    let forged = Signed::sign(
+        &Receipt {
+            message_id: m,
+            kind: ReceiptKind::Delivered,
+            by: DirectoryId::parse("th.dsi.carol").unwrap(),
+            at: liaison_client::client::now(),
+        },
+        &carol_key,
+    );
+    carol.connect().await.unwrap();
+    carol
+        .send_with_faults(
+            &[DirectoryId::parse("th.dsi.alice").unwrap()],
+            "1 receipt(s)",
+            Handling::default(),
+            None,
+            Faults {
+                content: Some(Content::Receipts(vec![forged])),
+                ..Faults::default()
+            },
+        )
+        .await
+        .unwrap();
+    carol.disconnect().await;
+
+    alice.connect().await.unwrap();
+    let report = alice.sync().await.unwrap();
+    alice.disconnect().await;
+    assert!(
+        report
+            .rejected
+            .iter()
+            .any(|(_, why)| why.contains("who was not one of its recipients")),
+        "{:?}",
+        report.rejected
+    );
+    assert!(
+        alice
+            .receipt_records(m)
+            .unwrap()
+            .iter()
+            .all(|r| r.by != "th.dsi.carol"),
+        "carol's receipt was counted"
+    );
+    // Bob, the real recipient, still reports delivery as before.
+    bob.connect().await.unwrap();
+    bob.sync().await.unwrap();
+    bob.disconnect().await;
+    alice.connect().await.unwrap();
+    alice.sync().await.unwrap();
+    alice.disconnect().await;
+    assert!(
+        alice
+            .receipt_records(m)
+            .unwrap()
+            .iter()
+            .any(|r| r.by == "ph.pnp.bob"),
+        "bob's receipt counts"
+    );
+}
