@@ -1018,6 +1018,20 @@ impl Client {
         };
         self.report_served(&found, &records, pending, waited)?;
         self.apply_directory();
+        if self.directory_log.size() > 0 && self.directory.authorities().next().is_none() {
+            // The log holds entries, yet no country authority is in force
+            // under the root this home pins: the bundle is not this
+            // network's, or its root key is wrong.
+            let root = self
+                .bundle
+                .root()
+                .map(|r| r.fingerprint().to_string())
+                .unwrap_or_else(|_| "unreadable".into());
+            self.warnings.push(format!(
+                "none of the {} entries of the relay's directory chains to the network root pinned in your bundle (root key fingerprint {root}): you can reach nobody. The bundle may be another network's, or its root key wrong. Ask your authority for the network's bundle, compare its root fingerprint with the one they give you, and make a new home with it (liaison init --bundle ...)",
+                self.directory_log.size()
+            ));
+        }
         let mut contacts = self.contacts()?;
         let changes = contacts::reconcile(
             &mut contacts,

@@ -413,3 +413,62 @@ fn the_inbox_hint_runs_as_printed() {
     assert_success(&out, &hint);
     assert!(String::from_utf8_lossy(&out.stdout).contains("pasted"));
 }
+
+/// A home made with a bundle that pins another network root (a wrong or
+/// altered bundle) reaches nobody; its sync says why and what to do,
+/// instead of a silent "0 new messages".
+#[test]
+fn a_bundle_with_another_root_is_named() {
+    let net = DevNet::start();
+    let _alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let right = std::fs::read_to_string(net.bundle()).unwrap();
+    let pinned = right
+        .lines()
+        .find_map(|l| l.strip_prefix("root_key = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap()
+        .to_owned();
+    let other = liaison_protocol::SecretKey::from_seed(&[9; 32])
+        .public_key()
+        .to_hex();
+    let wrong = net.dir.path().join("wrong-bundle.toml");
+    std::fs::write(&wrong, right.replace(&pinned, &other)).unwrap();
+    let carol = net.person("carol");
+    assert_success(
+        &carol.run(&[
+            "init",
+            "--bundle",
+            wrong.to_str().unwrap(),
+            "--id",
+            "th.dsi.carol",
+            "--name",
+            "Carol",
+            "--country",
+            "TH",
+            "--agency",
+            "DSI",
+        ]),
+        "init with the wrong bundle",
+    );
+    // Her authority, with the right bundle, enrols her.
+    let out = liaison_tests::admin_command()
+        .arg("enrol")
+        .arg("--authority")
+        .arg(net.authority("TH"))
+        .arg("--bundle")
+        .arg(net.bundle())
+        .arg(carol.home.join("enrolment.request"))
+        .output()
+        .unwrap();
+    assert_success(&out, "enrol");
+    let out = carol.run(&["sync"]);
+    let said = liaison_tests::output_text(&out);
+    assert!(
+        said.contains("chains to the network root pinned in your bundle"),
+        "{said}"
+    );
+    assert!(
+        said.contains("Ask your authority for the network's bundle"),
+        "{said}"
+    );
+}
