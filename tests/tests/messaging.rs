@@ -472,3 +472,70 @@ fn a_bundle_with_another_root_is_named() {
         "{said}"
     );
 }
+
+/// `contacts show` and `consent list` speak to a person (JSON only with
+/// `--json`), and the consent list's answer command works when pasted.
+#[test]
+fn contacts_and_consents_are_shown_as_text() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    let out = alice.run(&["send", "--to", "ph.pnp.bob", "for the file"]);
+    assert_success(&out, "send");
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_success(&bob.run(&["sync"]), "sync");
+
+    let out = bob.run(&["contacts", "show", "th.dsi.alice"]);
+    assert_success(&out, "contacts show");
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!shown.trim_start().starts_with('{'), "{shown}");
+    assert!(
+        shown.contains("th.dsi.alice — ") && shown.contains("identity fingerprint:"),
+        "{shown}"
+    );
+    let out = bob.run(&["contacts", "show", "th.dsi.alice", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["id"], "th.dsi.alice");
+
+    let out = bob.run(&[
+        "consent",
+        "request",
+        &id,
+        "--scope",
+        "judicial:CASE-7",
+        "--reason",
+        "the court asks",
+    ]);
+    assert_success(&out, "consent request");
+    assert_success(&alice.run(&["sync"]), "alice sync");
+    let out = alice.run(&["consent", "list"]);
+    assert_success(&out, "consent list");
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        listed.contains("asked by ph.pnp.bob") && listed.contains("the court asks"),
+        "{listed}"
+    );
+    let grant = listed
+        .split('`')
+        .find(|p| p.starts_with("liaison ") && p.contains("consent grant"))
+        .unwrap_or_else(|| panic!("no grant command: {listed}"))
+        .to_owned();
+    let bin_dir = liaison_tests::bin("liaison");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&grant)
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin_dir.parent().unwrap().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("LIAISON_PASSPHRASE", liaison_tests::PASSPHRASE)
+        .output()
+        .unwrap();
+    assert_success(&out, &grant);
+    let out = alice.run(&["consent", "list"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("decision: granted"));
+}

@@ -201,11 +201,10 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
             },
             Response::Contact { contact },
         ) => {
-            let v = serde_json::to_value(&contact)?;
             if json {
-                println!("{v}");
+                print_json(&contact)?;
             } else {
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                print_contact(&contact);
             }
         }
         (
@@ -334,7 +333,7 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
                 println!("No consent requests.");
             } else {
                 for c in &consents {
-                    print_json(c)?;
+                    print_consent(c);
                 }
             }
         }
@@ -469,6 +468,103 @@ fn write_new(out: &std::path::Path, text: &str) -> Result<()> {
     f.write_all(text.as_bytes())
         .and_then(|()| f.sync_all())
         .with_context(|| format!("writing {}", out.display()))
+}
+
+/// A contact, as `contacts show` prints it.
+fn print_contact(c: &liaison_client::agent::views::ContactView) {
+    let or_dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    println!(
+        "{} — {} ({}{}), {}",
+        c.id,
+        c.name,
+        c.agency,
+        if c.unit.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", c.unit)
+        },
+        c.country
+    );
+    println!(
+        "  languages: {}   time zone: {}   working hours: {}",
+        or_dash(&c.languages.join(", ")),
+        or_dash(&c.time_zone),
+        or_dash(&c.working_hours)
+    );
+    if !c.roles.is_empty() {
+        println!("  roles: {}", c.roles.join(", "));
+    }
+    println!(
+        "  record version {}, {}; vouched for by {} from {} to {}",
+        c.version,
+        if c.active {
+            "in force"
+        } else {
+            "NOT in force (revoked or expired)"
+        },
+        c.vouched_by,
+        c.vouched_since,
+        c.valid_until
+    );
+    println!("  identity fingerprint: {}", c.identity_fingerprint);
+    println!("  devices: {}", or_dash(&c.devices.join(", ")));
+    if c.key_changed {
+        println!(
+            "  IDENTITY KEY CHANGED: compare safety numbers ({}), then `{}`",
+            suggest(&format!("safety-number {}", c.id)),
+            suggest(&format!("contacts accept {}", c.id))
+        );
+    } else {
+        println!(
+            "  verified in person: {}",
+            if c.verified_in_person {
+                "yes".to_owned()
+            } else {
+                format!(
+                    "no (compare safety numbers: {})",
+                    suggest(&format!("safety-number {}", c.id))
+                )
+            }
+        );
+    }
+}
+
+/// A consent exchange, as `consent list` prints it.
+fn print_consent(c: &liaison_client::agent::views::ConsentView) {
+    let who = if c.we_asked {
+        "you asked".to_owned()
+    } else {
+        format!("asked by {}", c.requested_by.as_deref().unwrap_or("?"))
+    };
+    println!(
+        "request {} about message {} ({who}): {}",
+        c.request,
+        c.message,
+        c.scope.as_deref().unwrap_or("-")
+    );
+    if let Some(r) = &c.reason {
+        println!("  reason: {r}");
+    }
+    match (&c.decision, c.we_asked) {
+        (Some(d), _) => {
+            println!("  decision: {d}");
+            if let Some(cond) = c.conditions.as_deref().filter(|s| !s.is_empty()) {
+                println!("  conditions: {cond}");
+            }
+        }
+        (None, true) => println!("  decision: waiting for the originator"),
+        (None, false) => println!(
+            "  to answer: `{}` or `{}`",
+            suggest(&format!("consent grant {}", c.request)),
+            suggest(&format!("consent refuse {} --reason \"...\"", c.request))
+        ),
+    }
 }
 
 /// One message, as `inbox`, `sent` and `listen` show it.
