@@ -236,6 +236,22 @@ impl DevNet {
         self.restart_with(&all);
     }
 
+    /// Restart the relay serving `record` in its directory answer as well,
+    /// although it is not in the directory log (the test hook
+    /// `LIAISON_RELAY_TEST_INJECT_RECORD`, through the file `name` in the
+    /// network directory): a relay, or a stolen authority key, trying to
+    /// slip a record past the log.
+    pub fn restart_serving_record(
+        &mut self,
+        name: &str,
+        record: &liaison_protocol::Signed<liaison_protocol::directory::FocalPointRecord>,
+    ) {
+        let file = self.dir.path().join(name);
+        std::fs::write(&file, liaison_protocol::codec::encode_versioned(record)).unwrap();
+        self.kill();
+        self.restart_with(&[("LIAISON_RELAY_TEST_INJECT_RECORD", file.to_str().unwrap())]);
+    }
+
     /// A raw QUIC connection to the relay, pinned to its certificate.
     pub async fn raw_connect(&self) -> raw::RawConnection {
         let bundle = liaison_protocol::bundle::Bundle::from_toml(
@@ -665,6 +681,25 @@ pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool)
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Run `command`, a `liaison …` command line as the tool printed it for a
+/// person to paste, through `sh -c`, with the built binaries first on the
+/// PATH and the test passphrase: a suggested command must work as printed.
+pub fn run_as_printed(command: &str) -> Output {
+    let bins = bin("liaison");
+    let path = format!(
+        "{}:{}",
+        bins.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .env("PATH", path)
+        .env("LIAISON_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap()
 }
 
 /// The passphrase of the key files the tests make with `liaison-admin`.

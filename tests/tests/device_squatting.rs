@@ -188,14 +188,7 @@ async fn a_foreign_authority_cannot_squat_a_device_or_evict_its_record() {
     // A relay that serves the squatting record anyway (put after Alice's,
     // or anywhere: it proves nothing): every client keeps Alice, and says
     // why the PH record is left out.
-    let file = net.dir.path().join("squat.record");
-    std::fs::write(
-        &file,
-        liaison_protocol::codec::encode_versioned(&Signed::sign(&bare, &ph.key)),
-    )
-    .unwrap();
-    net.kill();
-    net.restart_with(&[("LIAISON_RELAY_TEST_INJECT_RECORD", file.to_str().unwrap())]);
+    net.restart_serving_record("squat.record", &Signed::sign(&bare, &ph.key));
     bob.connect().await.unwrap();
     assert_eq!(
         bob.directory()
@@ -279,14 +272,7 @@ async fn a_record_reusing_another_records_agreement_key_is_refused() {
         device_proofs: vec![Some(request.device_proof)],
         ..ph_record(&real, "ph.pnp.mallory", device, None)
     };
-    let file = net.dir.path().join("agreement.record");
-    std::fs::write(
-        &file,
-        liaison_protocol::codec::encode_versioned(&Signed::sign(&record, &ph.key)),
-    )
-    .unwrap();
-    net.kill();
-    net.restart_with(&[("LIAISON_RELAY_TEST_INJECT_RECORD", file.to_str().unwrap())]);
+    net.restart_serving_record("agreement.record", &Signed::sign(&record, &ph.key));
     bob.connect().await.unwrap();
     assert!(bob.directory().record(&id("ph.pnp.mallory")).is_none());
     let problems = bob.directory_problems().join("\n");

@@ -165,14 +165,7 @@ async fn an_authority_cannot_act_for_another_country() {
         agreement: [1; 32],
     }];
     mallory.device_endorsements = vec![endorse_device(&identity, &mallory.id, &mallory.devices[0])];
-    let file = net.dir.path().join("forged.record");
-    std::fs::write(
-        &file,
-        liaison_protocol::codec::encode_versioned(&Signed::sign(&mallory, &ph.key)),
-    )
-    .unwrap();
-    net.kill();
-    net.restart_with(&[("LIAISON_RELAY_TEST_INJECT_RECORD", file.to_str().unwrap())]);
+    net.restart_serving_record("forged.record", &Signed::sign(&mallory, &ph.key));
 
     bob.connect().await.unwrap();
     assert!(bob.directory().record(&id("th.dsi.mallory")).is_none());

@@ -78,14 +78,7 @@ async fn a_signed_record_outside_the_directory_log_is_refused() {
         .await
         .unwrap();
     let (forged, _) = with_new_keys(&genuine, 0x66);
-    let file = net.dir.path().join("bob-v2.record");
-    std::fs::write(
-        &file,
-        liaison_protocol::codec::encode_versioned(&Signed::sign(&forged, &ph.key)),
-    )
-    .unwrap();
-    net.kill();
-    net.restart_with(&[("LIAISON_RELAY_TEST_INJECT_RECORD", file.to_str().unwrap())]);
+    net.restart_serving_record("bob-v2.record", &Signed::sign(&forged, &ph.key));
 
     carol.connect().await.unwrap();
     let held = carol.directory().record(&id("ph.pnp.bob")).unwrap();
@@ -143,14 +136,7 @@ async fn a_record_only_the_relay_serves_cannot_be_written_to() {
     base.id = id("ph.pnp.eve");
     base.version = 0;
     let (eve, _) = with_new_keys(&base, 0x70);
-    let file = net.dir.path().join("eve.record");
-    std::fs::write(
-        &file,
-        liaison_protocol::codec::encode_versioned(&Signed::sign(&eve, &ph.key)),
-    )
-    .unwrap();
-    net.kill();
-    net.restart_with(&[("LIAISON_RELAY_TEST_INJECT_RECORD", file.to_str().unwrap())]);
+    net.restart_serving_record("eve.record", &Signed::sign(&eve, &ph.key));
 
     alice.connect().await.unwrap();
     assert!(alice.directory().record(&id("ph.pnp.eve")).is_none());

@@ -397,19 +397,7 @@ fn the_inbox_hint_runs_as_printed() {
         .unwrap_or_else(|| panic!("no read --accept hint: {shown}"))
         .to_owned();
     assert!(hint.contains("--home"), "{hint}");
-    let bin_dir = liaison_tests::bin("liaison");
-    let path = format!(
-        "{}:{}",
-        bin_dir.parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(&hint)
-        .env("PATH", path)
-        .env("LIAISON_PASSPHRASE", liaison_tests::PASSPHRASE)
-        .output()
-        .unwrap();
+    let out = liaison_tests::run_as_printed(&hint);
     assert_success(&out, &hint);
     assert!(String::from_utf8_lossy(&out.stdout).contains("pasted"));
 }
@@ -520,21 +508,7 @@ fn contacts_and_consents_are_shown_as_text() {
         .find(|p| p.starts_with("liaison ") && p.contains("consent grant"))
         .unwrap_or_else(|| panic!("no grant command: {listed}"))
         .to_owned();
-    let bin_dir = liaison_tests::bin("liaison");
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(&grant)
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                bin_dir.parent().unwrap().display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .env("LIAISON_PASSPHRASE", liaison_tests::PASSPHRASE)
-        .output()
-        .unwrap();
+    let out = liaison_tests::run_as_printed(&grant);
     assert_success(&out, &grant);
     let out = alice.run(&["consent", "list"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("decision: granted"));

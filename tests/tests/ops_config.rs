@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use liaison_tests::{TempDir, bin, http_get};
+use liaison_tests::{TempDir, assert_success, bin, http_get};
 
 fn deploy(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -340,11 +340,7 @@ fn log_keys_and_the_pin_paste_into_liaison_admin_bundle() {
             .arg(&config)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out, &format!("liaison-relay {}", args.join(" ")));
         String::from_utf8(out.stdout).unwrap()
     };
     let pin = run(&["cert-fingerprint"]);
@@ -370,11 +366,7 @@ fn log_keys_and_the_pin_paste_into_liaison_admin_bundle() {
         .arg(&bundle)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, "liaison-admin bundle");
     let text = std::fs::read_to_string(&bundle).unwrap();
     assert!(text.contains(words[1]) && text.contains(words[3]), "{text}");
 }
