@@ -33,7 +33,7 @@ use crate::core::open::open_content;
 use crate::devices::{self, DeviceError};
 use crate::directory_log::{self, Loaded};
 use crate::error::{ClientError, ReceiveError, RecipientError, Refused};
-use crate::home::{Home, KdfParams, Table};
+use crate::home::{Home, HomeTxn, KdfParams, Table};
 use crate::logs::{self, EventOmission, LogError};
 use crate::olm::{self, Device};
 use liaison_net::{Link, LinkError};
@@ -59,7 +59,7 @@ pub use liaison_net::clock::now;
 
 type Result<T, E = ClientError> = std::result::Result<T, E>;
 
-fn random<const N: usize>() -> Result<[u8; N]> {
+pub(crate) fn random<const N: usize>() -> Result<[u8; N]> {
     let mut b = [0u8; N];
     getrandom::fill(&mut b).map_err(ClientError::Random)?;
     Ok(b)
@@ -110,10 +110,10 @@ const DIRECTORY_WAIT: Duration = Duration::from_secs(10);
 const DIRECTORY_POLL: Duration = Duration::from_millis(250);
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct OutboxItem {
-    message_id: MessageId,
-    envelopes: Vec<Envelope>,
-    declare: Vec<Declaration>,
+pub(crate) struct OutboxItem {
+    pub(crate) message_id: MessageId,
+    pub(crate) envelopes: Vec<Envelope>,
+    pub(crate) declare: Vec<Declaration>,
 }
 
 /// What to send: the signed payload's text, handling, conversation and
@@ -250,6 +250,8 @@ pub struct Client {
     pub(crate) served_problems: Vec<(String, String, bool)>,
     pub(crate) directory_wait: Duration,
     pub(crate) request_timeout: Option<Duration>,
+    /// Why the last attempt to reach the relay failed, while not connected.
+    pub(crate) offline: Option<String>,
     pub(crate) warnings: Vec<String>,
     pub(crate) clock: Arc<dyn Clock>,
 }
@@ -551,6 +553,7 @@ impl Client {
             served_problems: Vec::new(),
             directory_wait: DIRECTORY_WAIT,
             request_timeout: None,
+            offline: None,
             warnings,
             clock: Arc::new(SystemClock),
         };
@@ -644,6 +647,21 @@ impl Client {
     /// Connect to the relay, authenticate this device, refresh the directory
     /// and keep prekeys topped up.
     pub async fn connect(&mut self) -> Result<()> {
+        match self.connect_and_refresh().await {
+            Ok(()) => {
+                self.offline = None;
+                Ok(())
+            }
+            Err(e) => {
+                if e.is_unreachable() {
+                    self.offline = Some(liaison_net::tool::chain(&e));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn connect_and_refresh(&mut self) -> Result<()> {
         let pin = self
             .bundle
             .cert_pins()
@@ -1458,6 +1476,53 @@ impl Client {
         out: Outgoing,
         #[cfg(feature = "test-hooks")] faults: &mut Faults,
     ) -> Result<MessageId> {
+        self.flush_outbox().await?;
+        let message_id = MessageId(random()?);
+        let (composed, contacts, declare) = self.prepare(to, out, message_id)?;
+        let Composed {
+            payload,
+            signed: signed_payload,
+            devices,
+        } = composed;
+        #[cfg_attr(not(feature = "test-hooks"), allow(unused_mut))]
+        let mut plaintext = zeroize::Zeroizing::new(signed_payload.clone());
+        #[cfg(feature = "test-hooks")]
+        if let Some(f) = faults.alter_signed_payload.as_mut() {
+            f(&mut plaintext);
+        }
+        #[cfg_attr(not(feature = "test-hooks"), allow(unused_mut))]
+        let (mut envelopes, sessions) = self.encrypt_to(&devices, &plaintext, message_id).await?;
+        #[cfg(feature = "test-hooks")]
+        if let Some(f) = faults.alter_envelope.as_mut() {
+            envelopes.iter_mut().for_each(f);
+        }
+        // Ratchet state, outbox and our copy become durable together before
+        // anything leaves, so a crash can never reuse a message key.
+        let stored = StoredMessage::outgoing(&payload, signed_payload);
+        let item = OutboxItem {
+            message_id,
+            envelopes,
+            declare,
+        };
+        let mut w = self.home.write()?;
+        self.keep_outbox_item(&mut w, &item, &sessions)?;
+        w.put(Table::Messages, &message_id.0, &stored)?;
+        w.put_secret("contacts", &contacts)?;
+        w.commit()?;
+        self.submit(&item).await?;
+        Ok(message_id)
+    }
+
+    /// Check the recipients against the directory held, sign the payload
+    /// and list the devices to encrypt it to. Returns the contacts with the
+    /// new devices announced (to keep with the message) and the
+    /// declarations for the relay's event log.
+    pub(crate) fn prepare(
+        &mut self,
+        to: &[DirectoryId],
+        out: Outgoing,
+        message_id: MessageId,
+    ) -> Result<(Composed, contacts::Contacts, Vec<Declaration>)> {
         let Outgoing {
             text,
             handling,
@@ -1465,11 +1530,9 @@ impl Client {
             content,
             declare,
         } = out;
-        let text = text.as_str();
         if to.is_empty() {
             return Err(RecipientError::NoRecipient.into());
         }
-        self.flush_outbox().await?;
         let records = self.resolve(to)?;
         let mut all = self.contacts()?;
         for r in &records {
@@ -1486,16 +1549,11 @@ impl Client {
                 }
             }
         }
-        let message_id = MessageId(random()?);
         let conversation = match conversation {
             Some(c) => c,
             None => ConversationId(random()?),
         };
-        let Composed {
-            payload,
-            signed: signed_payload,
-            devices,
-        } = compose(Draft {
+        let composed = compose(Draft {
             sender: &self.profile.id,
             identity: &self.identity,
             device: self.device.signing_key(),
@@ -1505,21 +1563,26 @@ impl Client {
             conversation,
             now: self.now(),
             handling,
-            text: text.to_owned(),
+            text,
             content,
             attachments: Vec::new(),
             checkpoints: self.checkpoint_notes()?,
         })?;
-        #[cfg_attr(not(feature = "test-hooks"), allow(unused_mut))]
-        let mut plaintext = zeroize::Zeroizing::new(signed_payload.clone());
-        #[cfg(feature = "test-hooks")]
-        if let Some(f) = faults.alter_signed_payload.as_mut() {
-            f(&mut plaintext);
-        }
+        Ok((composed, all, declare))
+    }
 
+    /// Encrypt `plaintext` to each of `devices`, claiming a prekey from the
+    /// relay for a device without a session. Returns the envelopes and the
+    /// advanced sessions, to keep before anything leaves.
+    pub(crate) async fn encrypt_to(
+        &mut self,
+        devices: &[(DirectoryId, DeviceKeys)],
+        plaintext: &[u8],
+        message_id: MessageId,
+    ) -> Result<(Vec<Envelope>, BTreeMap<PublicKey, Vec<Session>>)> {
         let mut envelopes = Vec::new();
         let mut changed: BTreeMap<PublicKey, Vec<Session>> = BTreeMap::new();
-        for (owner, dev) in &devices {
+        for (owner, dev) in devices {
             let mut sessions = self.load_sessions(&dev.signing)?;
             if sessions.is_empty() {
                 let claim = Request::ClaimPrekey {
@@ -1543,32 +1606,28 @@ impl Client {
             let session = sessions.first_mut().ok_or(olm::OlmError::Encrypt(
                 "no session with the device".to_owned(),
             ))?;
-            let (kind, ciphertext) = olm::encrypt(session, &plaintext)?;
-            #[cfg_attr(not(feature = "test-hooks"), allow(unused_mut))]
-            let mut envelope = Envelope {
+            let (kind, ciphertext) = olm::encrypt(session, plaintext)?;
+            envelopes.push(Envelope {
                 message_id,
                 sender_device: self.device.signing_key(),
                 recipient_device: dev.signing,
                 kind,
                 ciphertext,
-            };
-            #[cfg(feature = "test-hooks")]
-            if let Some(f) = faults.alter_envelope.as_mut() {
-                f(&mut envelope);
-            }
-            envelopes.push(envelope);
+            });
             changed.insert(dev.signing, sessions);
         }
-        // Ratchet state, outbox and our copy become durable together before
-        // anything leaves, so a crash can never reuse a message key.
-        let stored = StoredMessage::outgoing(&payload, signed_payload);
-        let item = OutboxItem {
-            message_id,
-            envelopes,
-            declare,
-        };
-        let mut w = self.home.write()?;
-        for (dev, sessions) in &changed {
+        Ok((envelopes, changed))
+    }
+
+    /// Add to the write `w` the advanced sessions, the outbox item and the
+    /// events to watch for it.
+    pub(crate) fn keep_outbox_item(
+        &self,
+        w: &mut HomeTxn<'_>,
+        item: &OutboxItem,
+        sessions: &BTreeMap<PublicKey, Vec<Session>>,
+    ) -> Result<()> {
+        for (dev, sessions) in sessions {
             w.put(Table::Sessions, &dev.0, &olm::pickle_sessions(sessions)?)?;
         }
         let sent: Vec<(PublicKey, u64)> = item
@@ -1577,14 +1636,13 @@ impl Client {
             .map(|e| (e.recipient_device, e.ciphertext.len() as u64))
             .collect();
         let mut watched = self.watched()?;
-        watched.insert(message_id, Expected::sent(self.device.signing_key(), &sent));
-        w.put(Table::Outbox, &message_id.0, &item)?;
-        w.put(Table::Messages, &message_id.0, &stored)?;
+        watched.insert(
+            item.message_id,
+            Expected::sent(self.device.signing_key(), &sent),
+        );
+        w.put(Table::Outbox, &item.message_id.0, item)?;
         w.put_secret(WATCHED, &watched)?;
-        w.put_secret("contacts", &all)?;
-        w.commit()?;
-        self.submit(&item).await?;
-        Ok(message_id)
+        Ok(())
     }
 
     async fn submit(&mut self, item: &OutboxItem) -> Result<()> {
@@ -1637,6 +1695,7 @@ impl Client {
     /// Retry every message whose acceptance was not confirmed. The same
     /// envelope bytes are resent; the relay deduplicates by message id.
     pub async fn flush_outbox(&mut self) -> Result<usize> {
+        self.encrypt_unsent().await?;
         let items: Vec<(Vec<u8>, OutboxItem)> = self.home.all(Table::Outbox)?;
         let n = items.len();
         for (_, item) in items {
@@ -1647,7 +1706,7 @@ impl Client {
 
     /// Messages still waiting for the relay's acceptance.
     pub fn outbox_len(&self) -> Result<usize> {
-        Ok(self.home.all::<OutboxItem>(Table::Outbox)?.len())
+        Ok(self.home.all::<OutboxItem>(Table::Outbox)?.len() + self.unsent_len()?)
     }
 
     /// Process one queued envelope: decrypt, verify and store it. Does not

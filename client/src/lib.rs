@@ -24,6 +24,7 @@ pub mod evidence;
 pub mod home;
 pub mod logs;
 pub mod olm;
+pub mod outbox;
 
 pub use client::{Client, InitParams, Received, StoredMessage, SyncReport};
 pub use error::ClientError;

@@ -1150,6 +1150,8 @@ impl Service {
         declare: Vec<liaison_protocol::frames::Declaration>,
     ) -> Result<Response, WireError> {
         #[cfg(feature = "test-hooks")]
+        self.hooks.hold_send(&device).await;
+        #[cfg(feature = "test-hooks")]
         self.hooks.drop_recipient(&device, &mut envelopes);
         if declare.len() > liaison_protocol::frames::MAX_DECLARATIONS {
             return Err(err(

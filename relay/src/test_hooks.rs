@@ -28,6 +28,11 @@
 //! - `LIAISON_RELAY_TEST_SERVE_OLD_RECORD=<id>`: serve, instead of that
 //!   focal point's record in force, the version before it in the directory
 //!   log (a rollback: a revocation or a device removal undone).
+//! - `LIAISON_RELAY_TEST_HOLD_SEND=<device key hex>`: never answer a
+//!   message that device sends (neither store nor refuse it), as a relay
+//!   whose link dies mid-request; with
+//!   `LIAISON_RELAY_TEST_HOLD_SEND_MARKER=<file>`, create that file when a
+//!   message is held.
 //!
 //! The time of the relay is shifted with `LIAISON_TEST_CLOCK_OFFSET_MS`
 //! (see `liaison-clock`, whose `test-hooks` feature this one enables).
@@ -59,6 +64,10 @@ pub const OMIT_EVENTS_ENV: &str = "LIAISON_RELAY_TEST_OMIT_EVENTS";
 pub const OMIT_DELIVERED_ENV: &str = "LIAISON_RELAY_TEST_OMIT_DELIVERED";
 /// See the module documentation.
 pub const DROP_RECIPIENT_ENV: &str = "LIAISON_RELAY_TEST_DROP_RECIPIENT";
+/// See the module documentation.
+pub const HOLD_SEND_ENV: &str = "LIAISON_RELAY_TEST_HOLD_SEND";
+/// See the module documentation.
+pub const HOLD_SEND_MARKER_ENV: &str = "LIAISON_RELAY_TEST_HOLD_SEND_MARKER";
 
 /// The hooks in force, from the environment.
 #[derive(Debug, Default)]
@@ -71,6 +80,8 @@ pub(crate) struct TestHooks {
     drop_recipient: Option<String>,
     serve_old_record: Option<String>,
     uncovered_record: Option<PathBuf>,
+    hold_send: Option<String>,
+    hold_send_marker: Option<PathBuf>,
 }
 
 impl TestHooks {
@@ -84,6 +95,8 @@ impl TestHooks {
             drop_recipient: std::env::var(DROP_RECIPIENT_ENV).ok(),
             serve_old_record: std::env::var(SERVE_OLD_RECORD_ENV).ok(),
             uncovered_record: std::env::var_os(UNCOVERED_RECORD_ENV).map(PathBuf::from),
+            hold_send: std::env::var(HOLD_SEND_ENV).ok(),
+            hold_send_marker: std::env::var_os(HOLD_SEND_MARKER_ENV).map(PathBuf::from),
         };
         let clock_offset_ms = liaison_clock::test_hooks::offset_ms();
         let set = hooks.fork_device.is_some()
@@ -94,6 +107,7 @@ impl TestHooks {
             || hooks.drop_recipient.is_some()
             || hooks.serve_old_record.is_some()
             || hooks.uncovered_record.is_some()
+            || hooks.hold_send.is_some()
             || clock_offset_ms != 0;
         if set {
             tracing::warn!(
@@ -126,6 +140,18 @@ impl TestHooks {
                     .and_then(|d| d.decode_record())
                     .is_ok_and(|r| matches!(r.kind, EventKind::Delivered { .. }))
             });
+        }
+    }
+
+    /// Hold a message `device` sends for ever (the caller awaits this
+    /// before storing it), after creating the marker file.
+    pub(crate) async fn hold_send(&self, device: &PublicKey) {
+        if self.hold_send.as_deref() == Some(device.to_hex().as_str()) {
+            tracing::warn!("test hook: holding a message without answering");
+            if let Some(m) = &self.hold_send_marker {
+                let _ = std::fs::write(m, b"held\n");
+            }
+            std::future::pending::<()>().await;
         }
     }
 

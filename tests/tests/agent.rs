@@ -70,7 +70,7 @@ impl Raw {
     }
 
     fn hello(&mut self) -> Value {
-        let r = self.call(json!({"op": "hello", "version": 1, "client": "agent test"}));
+        let r = self.call(json!({"op": "hello", "version": 2, "client": "agent test"}));
         assert_eq!(r["type"], "hello", "{r}");
         r
     }

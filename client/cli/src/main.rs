@@ -284,18 +284,101 @@ async fn running_agent(dir: &std::path::Path) -> Result<Option<AgentClient>> {
     Ok(Some(agent))
 }
 
+/// After Ctrl-C during a `send` on the home opened here: whether the
+/// message went out (the relay accepted it), is kept to go out at the next
+/// sync, or was never kept (nothing was sent).
+async fn interrupted_send(
+    client: &mut Client,
+    before: &[liaison_protocol::MessageId],
+    request: &Request,
+) -> Result<Reply> {
+    let to = match request {
+        Request::Send { to, .. } => to.clone(),
+        _ => Vec::new(),
+    };
+    let kept = client
+        .messages()?
+        .into_iter()
+        .find(|m| m.direction == liaison_client::client::Direction::Out && !before.contains(&m.id));
+    client.disconnect().await;
+    let Some(m) = kept else {
+        return Err(render::Interrupted(
+            "interrupted (Ctrl-C) before the message was kept: nothing was sent. Run the command again to send it".to_owned(),
+        )
+        .into());
+    };
+    if m.accepted {
+        return Ok(Reply {
+            warnings: vec![
+                "interrupted (Ctrl-C), but the relay had already accepted the message: it went out"
+                    .to_owned(),
+            ],
+            response: Response::Sent { id: m.id, to },
+        });
+    }
+    Ok(Reply {
+        warnings: Vec::new(),
+        response: Response::Queued {
+            id: m.id,
+            to,
+            reason: "interrupted (Ctrl-C) before the relay confirmed it".to_owned(),
+        },
+    })
+}
+
 /// Run `request` through the home's agent if one runs, else on the home
-/// directly.
+/// directly. A `send` interrupted with Ctrl-C says whether the message went
+/// out, is kept to go out at the next sync, or was not kept at all.
 async fn execute(cli: &Cli, request: Request) -> Result<Reply> {
     let dir = home(cli)?;
+    let sending = matches!(request, Request::Send { .. });
     if let Some(mut agent) = running_agent(&dir).await? {
-        return Ok(agent.call(&request).await?);
+        if !sending {
+            return Ok(agent.call(&request).await?);
+        }
+        return tokio::select! {
+            biased;
+            _ = tokio::signal::ctrl_c() => Err(render::Interrupted(format!(
+                "interrupted (Ctrl-C); the agent for this home finishes the send by itself: the message goes out, or is kept until the relay can be reached. `{}` shows it",
+                render::suggest("sent")
+            )).into()),
+            r = agent.call(&request) => Ok(r?),
+        };
     }
     let mut client = open_home(&dir)?;
-    if ops::needs_relay(&request) {
-        client.connect().await?;
-    }
-    let res = ops::handle(&mut client, request).await;
+    let before = if sending {
+        client.outgoing_ids()?
+    } else {
+        Vec::new()
+    };
+    let work = async {
+        if ops::needs_relay(&request)
+            && let Err(e) = client.connect().await
+        {
+            // A message is kept and goes out at the next sync when the
+            // relay cannot be reached; anything else needs the relay.
+            if !(e.is_unreachable() && ops::works_offline(&request)) {
+                return Err(e);
+            }
+            client.disconnect().await;
+        }
+        Ok(ops::handle(&mut client, request.clone()).await)
+    };
+    let res = if sending {
+        tokio::select! {
+            // Listening for Ctrl-C before anything starts.
+            biased;
+            _ = tokio::signal::ctrl_c() => None,
+            r = work => Some(r),
+        }
+    } else {
+        Some(work.await)
+    };
+    let res = match res {
+        None => return interrupted_send(&mut client, &before, &request).await,
+        Some(Err(connecting)) => return Err(connecting.into()),
+        Some(Ok(res)) => res,
+    };
     let warnings = client.take_warnings();
     client.disconnect().await;
     Ok(Reply {

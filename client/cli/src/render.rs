@@ -21,6 +21,24 @@ pub const EXIT_REJECTED: u8 = 3;
 /// Exit code: the relay showed an inconsistent history (evidence in
 /// HOME/evidence/).
 pub const EXIT_LOG_INCONSISTENCY: u8 = 4;
+/// Exit code: the relay could not be reached, so the message is kept on
+/// this device and goes out at the next sync.
+pub const EXIT_QUEUED: u8 = 5;
+/// Exit code: interrupted (Ctrl-C) before anything was kept.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// A command interrupted with Ctrl-C, saying what became of its work
+/// (exit code [`EXIT_INTERRUPTED`]).
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
 
 /// The exit code of a command that failed with `e`: the relay caught
 /// showing an inconsistent history has its own ([`EXIT_LOG_INCONSISTENCY`]),
@@ -39,9 +57,19 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
     });
     if fork {
         EXIT_LOG_INCONSISTENCY
+    } else if e.downcast_ref::<Interrupted>().is_some() {
+        EXIT_INTERRUPTED
     } else {
         EXIT_ERROR
     }
+}
+
+/// Say on standard error which handling a `send` without `--handling` got.
+fn default_handling_notice() {
+    eprintln!(
+        "liaison: no --handling given, so the default applies: {} (for the named recipients only; no judicial use and no passing it on without your consent). Choose another with --handling (see liaison send --help).",
+        liaison_protocol::handling::Handling::default().to_text()
+    );
 }
 
 /// Print a JSON value the way `--json` always has (object keys sorted).
@@ -64,7 +92,7 @@ pub fn set_home(home: Option<&std::path::Path>) {
 }
 
 /// `liaison --home H REST`, as a person pastes it.
-fn suggest(rest: &str) -> String {
+pub fn suggest(rest: &str) -> String {
     match HOME.get() {
         Some(h) => format!("liaison --home {h} {rest}"),
         None => format!("liaison {rest}"),
@@ -78,12 +106,30 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
     let json = cli.json;
     match (&cli.command, reply.response) {
         (_, Response::Error(e)) => return Err(e.into()),
+        (Command::Send { handling, .. }, Response::Queued { id, to, reason }) => {
+            if handling.is_none() {
+                default_handling_notice();
+            }
+            eprintln!(
+                "liaison: the relay cannot be reached ({reason}). Your message {id} is signed and kept on this device; it goes out at the next `{}` (an agent running for this home sends it as soon as the relay is back). Exit code {EXIT_QUEUED}: queued, not sent yet.",
+                suggest("sync")
+            );
+            if json {
+                print_json(&serde_json::json!({
+                    "id": id.to_hex(),
+                    "to": to.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "accepted": false,
+                    "queued": true,
+                    "reason": reason,
+                }))?;
+            } else {
+                println!("{id}");
+            }
+            return Ok(ExitCode::from(EXIT_QUEUED));
+        }
         (Command::Send { handling, .. }, Response::Sent { id, to }) => {
             if handling.is_none() {
-                eprintln!(
-                    "liaison: no --handling given, so the default applies: {} (for the named recipients only; no judicial use and no passing it on without your consent). Choose another with --handling (see liaison send --help).",
-                    liaison_protocol::handling::Handling::default().to_text()
-                );
+                default_handling_notice();
             }
             if json {
                 print_json(&serde_json::json!({
@@ -593,6 +639,14 @@ pub fn print_message(m: &MessageView) {
                 (s + 30) / 60
             ),
             None => String::new(),
+        };
+        let skew = if m.direction == "out" && !m.accepted {
+            format!(
+                "{skew}\n  NOT SENT YET: kept on this device; it goes out at the next `{}`",
+                suggest("sync")
+            )
+        } else {
+            skew
         };
         println!(
             "[{}] {} → {}{origin}  {}\n  handling: {}{skew}\n  {}\n",

@@ -30,7 +30,7 @@ use super::views::{
 
 /// Version of this API. An agent answers [`Request::Hello`] only for its own
 /// version; anything else gets [`ErrorCode::Version`].
-pub const API_VERSION: u32 = 1;
+pub const API_VERSION: u32 = 2;
 
 /// A passphrase in transit: never printed, wiped from memory when dropped.
 #[derive(Clone)]
@@ -365,6 +365,18 @@ pub enum Response {
         /// Its recipients, as given.
         to: Vec<DirectoryId>,
     },
+    /// The relay could not be reached: the message is signed and kept,
+    /// and goes out at the next sync (the agent syncs as soon as its link
+    /// is up again).
+    Queued {
+        /// The new message's id.
+        #[serde(with = "message_hex")]
+        id: MessageId,
+        /// Its recipients, as given.
+        to: Vec<DirectoryId>,
+        /// Why it could not go out now.
+        reason: String,
+    },
     /// What a sync did.
     Synced {
         /// The report.
@@ -500,6 +512,7 @@ impl Response {
             Response::Subscribed { .. } => "subscribed",
             Response::Event { .. } => "event",
             Response::Sent { .. } => "sent",
+            Response::Queued { .. } => "queued",
             Response::Synced { .. } => "synced",
             Response::Messages { .. } => "messages",
             Response::Read { .. } => "read",

@@ -7,8 +7,9 @@ use super::views::{
     ConsentView, DeviceView, MessageView, RoleView, SyncView, WhoamiView, contact_views,
     receipt_rows,
 };
-use crate::client::{Client, Direction, MessageKind, now};
+use crate::client::{Client, Direction, MessageKind, Outgoing, now};
 use crate::error::{ClientError, NotFound, RecipientError};
+use crate::outbox::SendOutcome;
 
 /// Whether `req` needs a connection to the relay (the others only read or
 /// change the home).
@@ -27,6 +28,13 @@ pub fn needs_relay(req: &Request) -> bool {
     }
 }
 
+/// Whether `req` can be done without the relay when it cannot be reached
+/// (a message is then kept and goes out at the next sync), rather than
+/// failing.
+pub fn works_offline(req: &Request) -> bool {
+    matches!(req, Request::Send { .. })
+}
+
 /// Run one home operation on `client` (connected first if
 /// [`needs_relay`]). Requests about the agent itself (hello, unlock,
 /// status, shutdown, subscribe) are not home operations and fail here.
@@ -38,8 +46,11 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
             handling,
             conversation,
         } => {
-            let id = client.send_in(&to, &text, handling, conversation).await?;
-            Response::Sent { id, to }
+            let out = Outgoing::text(&text, handling, conversation);
+            match client.send_or_queue(&to, out).await? {
+                SendOutcome::Accepted(id) => Response::Sent { id, to },
+                SendOutcome::Queued { id, reason } => Response::Queued { id, to, reason },
+            }
         }
         Request::Sync => {
             let report = client.sync().await?;

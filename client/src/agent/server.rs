@@ -693,6 +693,7 @@ impl Session {
         if relay
             && !matches!(self.link, Link::Up)
             && let Err(e) = self.bring_up(sh).await
+            && (e.is_log_inconsistency() || !ops::works_offline(&request))
         {
             let warnings = self.publish_warnings(sh);
             return Reply {
@@ -723,7 +724,7 @@ impl Session {
             }),
             request => ops::handle(&mut self.client, request).await,
         };
-        if result.is_err() && relay {
+        if relay && (result.is_err() || matches!(result, Ok(Response::Queued { .. }))) {
             self.check_link(sh).await;
         }
         let warnings = self.publish_warnings(sh);
