@@ -252,6 +252,8 @@ pub struct Client {
     pub(crate) request_timeout: Option<Duration>,
     /// Why the last attempt to reach the relay failed, while not connected.
     pub(crate) offline: Option<String>,
+    /// The id of the message being sent (drawn before it is signed).
+    pub(crate) sending: Option<MessageId>,
     pub(crate) warnings: Vec<String>,
     pub(crate) clock: Arc<dyn Clock>,
 }
@@ -554,6 +556,7 @@ impl Client {
             directory_wait: DIRECTORY_WAIT,
             request_timeout: None,
             offline: None,
+            sending: None,
             warnings,
             clock: Arc::new(SystemClock),
         };
@@ -1478,6 +1481,7 @@ impl Client {
     ) -> Result<MessageId> {
         self.flush_outbox().await?;
         let message_id = MessageId(random()?);
+        self.sending = Some(message_id);
         let (composed, contacts, declare) = self.prepare(to, out, message_id)?;
         let Composed {
             payload,

@@ -67,20 +67,15 @@ impl Client {
             let id = self.queue_unsent(to, out)?;
             return Ok(SendOutcome::Queued { id, reason });
         }
-        let kept_before = self.outgoing_ids()?;
+        self.sending = None;
         match self.send_outgoing(to, out.clone()).await {
             Ok(id) => Ok(SendOutcome::Accepted(id)),
             Err(e) if e.is_unreachable() => {
                 let reason = liaison_net::tool::chain(&e);
                 // Kept in the outbox before the link failed: it is retried
                 // as it is. Otherwise nothing of it was kept: keep it now.
-                let kept: Vec<MessageId> = self
-                    .outgoing_ids()?
-                    .into_iter()
-                    .filter(|id| !kept_before.contains(id))
-                    .collect();
-                let id = match kept.first() {
-                    Some(id) => *id,
+                let id = match self.sending_kept()? {
+                    Some(id) => id,
                     None => self.queue_unsent(to, out)?,
                 };
                 Ok(SendOutcome::Queued { id, reason })
@@ -89,14 +84,14 @@ impl Client {
         }
     }
 
-    /// The ids of the messages this home sent or keeps to send.
-    pub fn outgoing_ids(&self) -> Result<Vec<MessageId>, ClientError> {
-        Ok(self
-            .messages()?
-            .into_iter()
-            .filter(|m| m.direction == crate::client::Direction::Out)
-            .map(|m| m.id)
-            .collect())
+    /// The message the last send started, if it was kept (accepted by the
+    /// relay, in the outbox, or unsent); `None` if that send had not got
+    /// that far (nothing of it was kept).
+    pub fn sending_kept(&self) -> Result<Option<MessageId>, ClientError> {
+        Ok(match self.sending {
+            Some(id) if self.home.contains(Table::Messages, &id.0)? => Some(id),
+            _ => None,
+        })
     }
 
     /// Sign `out` for `to` against the directory held and keep it, unsent.
@@ -106,6 +101,7 @@ impl Client {
         out: Outgoing,
     ) -> Result<MessageId, ClientError> {
         let message_id = MessageId(crate::client::random()?);
+        self.sending = Some(message_id);
         let (composed, contacts, declare) = self.prepare(to, out, message_id)?;
         let Composed {
             payload, signed, ..

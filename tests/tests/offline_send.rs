@@ -203,6 +203,60 @@ fn ctrl_c_after_the_message_was_kept_says_it_goes_out_at_the_next_sync() {
     assert_eq!(sync(&bob)["received"].as_array().unwrap().len(), 0);
 }
 
+/// Ctrl-C on a `send` that goes through the agent: the command says the
+/// agent finishes it, and it does (the relay holds the message and never
+/// answers; once a relay that answers is back, the agent sends it once).
+#[test]
+fn ctrl_c_with_an_agent_says_the_agent_finishes_the_send() {
+    let mut net = DevNet::start();
+    let (alice, bob) = alice_and_bob(&net);
+    let who: serde_json::Value =
+        serde_json::from_slice(&alice.run(&["whoami", "--json"]).stdout).unwrap();
+    let device = who["device_key"].as_str().unwrap().to_owned();
+    let marker = net.dir.path().join("held");
+    net.kill();
+    net.restart_with(&[
+        ("LIAISON_RELAY_TEST_HOLD_SEND", device.as_str()),
+        (
+            "LIAISON_RELAY_TEST_HOLD_SEND_MARKER",
+            marker.to_str().unwrap(),
+        ),
+    ]);
+    let mut agent = alice.start_agent(true);
+
+    let child = alice
+        .command(&["send", "--to", "ph.pnp.bob", "the agent carries on"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the relay holds the message", Duration::from_secs(60), || {
+        marker.exists()
+    });
+    interrupt(child.id());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", output_text(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("the agent for this home finishes the send by itself"),
+        "{err}"
+    );
+    assert!(err.contains("sent`"), "says where to look: {err}");
+
+    // The agent kept it when the relay did not answer, and sends it once a
+    // relay that answers is back.
+    net.kill();
+    net.restart();
+    wait_until("the agent sends the message", Duration::from_secs(120), || {
+        sent(&alice).first().is_some_and(|m| m["accepted"] == true)
+    });
+    let report = sync(&bob);
+    assert_eq!(report["received"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(report["received"][0]["text"], serde_json::Value::Null);
+    assert_eq!(sync(&bob)["received"].as_array().unwrap().len(), 0);
+    agent.kill();
+}
+
 #[test]
 fn ctrl_c_before_the_message_was_kept_says_nothing_was_sent() {
     let mut net = DevNet::start();

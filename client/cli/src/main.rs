@@ -287,19 +287,15 @@ async fn running_agent(dir: &std::path::Path) -> Result<Option<AgentClient>> {
 /// After Ctrl-C during a `send` on the home opened here: whether the
 /// message went out (the relay accepted it), is kept to go out at the next
 /// sync, or was never kept (nothing was sent).
-async fn interrupted_send(
-    client: &mut Client,
-    before: &[liaison_protocol::MessageId],
-    request: &Request,
-) -> Result<Reply> {
+async fn interrupted_send(client: &mut Client, request: &Request) -> Result<Reply> {
     let to = match request {
         Request::Send { to, .. } => to.clone(),
         _ => Vec::new(),
     };
-    let kept = client
-        .messages()?
-        .into_iter()
-        .find(|m| m.direction == liaison_client::client::Direction::Out && !before.contains(&m.id));
+    let kept = match client.sending_kept()? {
+        Some(id) => client.message(id)?,
+        None => None,
+    };
     client.disconnect().await;
     let Some(m) = kept else {
         return Err(render::Interrupted(
@@ -346,11 +342,6 @@ async fn execute(cli: &Cli, request: Request) -> Result<Reply> {
         };
     }
     let mut client = open_home(&dir)?;
-    let before = if sending {
-        client.outgoing_ids()?
-    } else {
-        Vec::new()
-    };
     let work = async {
         if ops::needs_relay(&request)
             && let Err(e) = client.connect().await
@@ -375,7 +366,7 @@ async fn execute(cli: &Cli, request: Request) -> Result<Reply> {
         Some(work.await)
     };
     let res = match res {
-        None => return interrupted_send(&mut client, &before, &request).await,
+        None => return interrupted_send(&mut client, &request).await,
         Some(Err(connecting)) => return Err(connecting.into()),
         Some(Ok(res)) => res,
     };
