@@ -15,6 +15,7 @@ use crate::error::{ClientError, NotFound, RecipientError};
 pub fn needs_relay(req: &Request) -> bool {
     match req {
         Request::Send { .. }
+        | Request::Reply { .. }
         | Request::Sync
         | Request::Forward { .. }
         | Request::Export { .. }
@@ -39,7 +40,21 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
             conversation,
         } => {
             let id = client.send_in(&to, &text, handling, conversation).await?;
-            Response::Sent { id, to }
+            let conversation = client.message(id)?.map(|m| m.conversation);
+            Response::Sent {
+                id,
+                to,
+                conversation,
+            }
+        }
+        Request::Reply { id, text, handling } => {
+            let (sent, to) = client.reply(id, &text, handling).await?;
+            let conversation = client.message(sent)?.map(|m| m.conversation);
+            Response::Sent {
+                id: sent,
+                to: vec![to],
+                conversation,
+            }
         }
         Request::Sync => {
             let report = client.sync().await?;
@@ -52,18 +67,25 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
                 Mailbox::Inbox => Direction::In,
                 Mailbox::Sent => Direction::Out,
             };
+            let decided = decided_requests(client)?;
             let messages = client
                 .messages()?
                 .iter()
                 .filter(|m| m.direction == want && m.kind != MessageKind::Receipts)
-                .map(MessageView::from)
+                .map(|m| {
+                    let mut v = MessageView::from(m);
+                    v.awaiting_decision &= !decided.contains(&m.id);
+                    v
+                })
                 .collect();
             Response::Messages { messages }
         }
         Request::Read { id, accept } => {
             let (m, handling_explained) = client.read(id, accept).await?;
+            let mut message = MessageView::from(&m);
+            message.awaiting_decision &= !decided_requests(client)?.contains(&m.id);
             Response::Read {
-                message: Box::new(MessageView::from(&m)),
+                message: Box::new(message),
                 handling_explained,
             }
         }
@@ -93,9 +115,19 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
                 bundle: bundle.to_text(),
             }
         }
-        Request::ConsentList => Response::Consents {
-            consents: client.consents()?.iter().map(ConsentView::from).collect(),
-        },
+        Request::ConsentList => {
+            let carriers = client.consent_request_messages()?;
+            Response::Consents {
+                consents: client
+                    .consents()?
+                    .iter()
+                    .map(|c| ConsentView {
+                        id: carriers.get(&c.request_id).map(|m| m.to_hex()),
+                        ..ConsentView::from(c)
+                    })
+                    .collect(),
+            }
+        }
         Request::ConsentRequest { id, scope, reason } => {
             let request = client.request_consent(id, scope, &reason).await?;
             Response::ConsentRequested { request }
@@ -143,7 +175,7 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
             )
             .into_iter()
             .find(|c| c.id == id.as_str())
-            .ok_or(RecipientError::NotInDirectory(id))?;
+            .ok_or_else(|| RecipientError::NotInDirectory(id.clone(), client.near_ids(&id)))?;
             Response::Contact { contact }
         }
         Request::ContactVerify { id, safety_number } => {
@@ -199,4 +231,17 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
             return Err(ClientError::NotAHomeOperation(other.op()));
         }
     })
+}
+
+/// The messages carrying a consent request that was decided already.
+fn decided_requests(
+    client: &Client,
+) -> Result<std::collections::HashSet<liaison_protocol::MessageId>, ClientError> {
+    let carriers = client.consent_request_messages()?;
+    Ok(client
+        .consents()?
+        .iter()
+        .filter(|c| c.decision.is_some())
+        .filter_map(|c| carriers.get(&c.request_id).copied())
+        .collect())
 }
