@@ -437,7 +437,7 @@ async fn agent_command(
         anyhow!(
             "no agent runs for the home {} (start one with `liaison --home {} agent`)",
             dir.display(),
-            dir.display()
+            liaison_protocol::shell::quote_path(&dir)
         )
     };
     match action {
@@ -458,7 +458,7 @@ async fn agent_command(
                     eprintln!(
                         "liaison: agent for {id} ready on {} (Ctrl-C or `liaison --home {} agent stop` stops it)",
                         path.display(),
-                        dir.display()
+                        liaison_protocol::shell::quote_path(&dir)
                     );
                 }
                 Err(_) => eprintln!(
@@ -581,9 +581,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("Give {} to your authority to countersign:", path.display());
             println!(
                 "  liaison-admin add-device --authority KEY --bundle BUNDLE {}",
-                path.display()
+                liaison_protocol::shell::quote_path(&path)
             );
-            println!("Once it is countersigned, run `liaison sync` on this device.");
+            println!(
+                "Once it is countersigned, run `liaison --home {} sync` on this device.",
+                liaison_protocol::shell::quote_path(&dir)
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Listen { count, timeout } => listen(&cli, *count, *timeout).await,

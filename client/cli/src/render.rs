@@ -470,7 +470,7 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
                 );
                 println!(
                     "Verify it offline: liaison-audit verify-message {} --bundle BUNDLE.toml",
-                    out.display()
+                    liaison_protocol::shell::quote_path(out)
                 );
             }
         }
@@ -517,7 +517,7 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
             println!("Approval written to {}.", out.display());
             println!(
                 "1. The new device links with it:   liaison --home NEW_HOME device link {}",
-                out.display()
+                liaison_protocol::shell::quote_path(out)
             );
             println!("2. Your authority countersigns what the new device then writes:");
             println!(
