@@ -65,13 +65,29 @@ impl Held for Home {
     }
 }
 
+/// The request id of the consent request message `m` carries, if it is
+/// one.
+fn consent_request_of(m: &StoredMessage) -> Option<[u8; 16]> {
+    if m.kind != crate::core::message::MessageKind::ConsentRequest {
+        return None;
+    }
+    let payload = SignedPayload::decode(&m.signed_payload)
+        .ok()?
+        .decode_unverified()
+        .ok()?;
+    match payload.content {
+        Content::ConsentRequest(s) => s.decode_unverified().ok().map(|r| r.request_id),
+        _ => None,
+    }
+}
+
 impl Client {
     /// The party (id, country, agency) of a verified record.
     fn party(&self, id: &DirectoryId) -> Result<Party> {
         let rec = self
             .directory
             .record(id)
-            .ok_or_else(|| RecipientError::NotInDirectory(id.clone()))?;
+            .ok_or_else(|| RecipientError::NotInDirectory(id.clone(), self.near_ids(id)))?;
         Ok(Party::from_record(rec))
     }
 
@@ -126,6 +142,37 @@ impl Client {
             .all::<ConsentRecord>(Table::Consents)?
             .into_iter()
             .map(|(_, r)| r)
+            .collect())
+    }
+
+    /// A consent request as a person names it: its request id, or the id
+    /// of the message that carried it (as `inbox` and `consent list` show
+    /// it). An id that is neither is returned as is, for the caller to
+    /// report as not found.
+    pub fn consent_request_id(&self, id: [u8; 16]) -> Result<[u8; 16]> {
+        if self
+            .home
+            .get::<ConsentRecord>(Table::Consents, &id)?
+            .is_some()
+        {
+            return Ok(id);
+        }
+        Ok(self
+            .message(MessageId(id))?
+            .as_ref()
+            .and_then(consent_request_of)
+            .unwrap_or(id))
+    }
+
+    /// The message that carried each consent request held (request id to
+    /// message id), received or sent.
+    pub fn consent_request_messages(
+        &self,
+    ) -> Result<std::collections::HashMap<[u8; 16], MessageId>> {
+        Ok(self
+            .messages()?
+            .iter()
+            .filter_map(|m| consent_request_of(m).map(|r| (r, m.id)))
             .collect())
     }
 
@@ -355,9 +402,23 @@ impl Client {
             Some(p) => h.explain_for(p),
             None => h.explain(),
         };
+        let mut explain = explain;
+        for g in crate::core::open::carried_grants(&m) {
+            explain.push(format!(
+                "Forwarded to you with the consent of {} ({}, {}){}.",
+                g.decided_by,
+                g.scope.describe(),
+                g.decided_at.to_rfc3339(),
+                if g.conditions.trim().is_empty() {
+                    ", with no conditions".to_owned()
+                } else {
+                    format!(", on these conditions: {}", g.conditions.trim())
+                }
+            ));
+        }
         if !accept {
             let mut hidden = m.clone();
-            if hidden.acknowledged_at.is_none() {
+            if hidden.withheld() {
                 hidden.text = String::new();
             }
             return Ok((hidden, explain));
@@ -431,21 +492,105 @@ impl Client {
             now: self.now(),
         };
         let mut refusals = Vec::new();
+        let mut relied_on: Vec<ConsentDecision> = Vec::new();
         for r in self.resolve(to)? {
-            if let Err(e) = check_forward(&ctx, &me, &Party::from_record(&r)) {
-                refusals.push(e.to_string());
+            let party = Party::from_record(&r);
+            if let Err(e) = check_forward(&ctx, &me, &party) {
+                refusals.push(e.explain(id));
+                continue;
+            }
+            // Allowed only thanks to the originator's grants: the forward
+            // carries them, so the recipient can check it and is shown
+            // their conditions.
+            let without = ForwardContext { grants: &[], ..ctx };
+            if check_forward(&without, &me, &party).is_err() {
+                for g in &grants {
+                    let used = matches!(&g.scope,
+                        ConsentScope::Forward { recipients } if recipients.contains(&r.id));
+                    if used
+                        && g.decided_by == originator_id
+                        && g.is_in_force(&original_id, ctx.now)
+                        && !relied_on.contains(g)
+                    {
+                        relied_on.push(g.clone());
+                    }
+                }
             }
         }
         if !refusals.is_empty() {
             return Err(HandlingError::ForwardRefused(refusals).into());
         }
+        // Past the original retention date only thanks to a retention
+        // grant: that grant goes along too.
+        if carried.handling.is_expired(ctx.now) {
+            for g in &grants {
+                if matches!(g.scope, ConsentScope::Retention { .. })
+                    && g.decided_by == originator_id
+                    && g.is_in_force(&original_id, ctx.now)
+                    && !relied_on.contains(g)
+                {
+                    relied_on.push(g.clone());
+                }
+            }
+        }
+        let original = m.signed_payload.clone();
+        let content = if relied_on.is_empty() {
+            Content::Forward { original }
+        } else {
+            let grants = self
+                .consent_decisions(original_id)?
+                .into_iter()
+                .filter(|s| s.decode_unverified().is_ok_and(|d| relied_on.contains(&d)))
+                .collect();
+            Content::ForwardWithConsent { original, grants }
+        };
         let out = Outgoing {
-            content: Content::Forward {
-                original: m.signed_payload.clone(),
-            },
+            content,
             ..Outgoing::text(note, new_handling, Some(m.conversation))
         };
         self.send_outgoing(to, out).await
+    }
+
+    /// Reply to received message `id`: to its sender, in its conversation.
+    /// The handling is the answered message's own unless `handling` is
+    /// given, which may tighten it, never loosen it (a reply often quotes
+    /// what it answers). Returns the new message's id and its recipient.
+    pub async fn reply(
+        &mut self,
+        id: MessageId,
+        text: &str,
+        handling: Option<Handling>,
+    ) -> Result<(crate::outbox::SendOutcome, DirectoryId)> {
+        let m = self.message(id)?.ok_or(NotFound::Message(id))?;
+        if m.direction != Direction::In {
+            return Err(ClientError::ReplyToOwn(id));
+        }
+        if !m.verified {
+            return Err(ClientError::Rejected {
+                id,
+                reason: m.error.clone().unwrap_or_default(),
+            });
+        }
+        let to = DirectoryId::parse(&m.from).map_err(|_| ClientError::ReplyToOwn(id))?;
+        let handling = match handling {
+            None => m.handling.clone(),
+            Some(h) if h.is_at_least_as_strict_as(&m.handling) => h,
+            Some(h) => {
+                let why = h
+                    .loosenings(&m.handling)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                return Err(HandlingError::ReplyLoosens(why).into());
+            }
+        };
+        let sent = self
+            .send_or_queue(
+                std::slice::from_ref(&to),
+                Outgoing::text(text, handling, Some(m.conversation)),
+            )
+            .await?;
+        Ok((sent, to))
     }
 
     /// Ask the originator of a received message for consent. Returns the
@@ -501,7 +646,8 @@ impl Client {
         Ok(request_id)
     }
 
-    /// As originator, grant or refuse a consent request received.
+    /// As originator, grant or refuse a consent request received, named
+    /// by its request id or by the id of the message that carried it.
     pub async fn decide_consent(
         &mut self,
         request_id: [u8; 16],
@@ -509,6 +655,7 @@ impl Client {
         conditions: &str,
         valid_until: Option<Timestamp>,
     ) -> Result<()> {
+        let request_id = self.consent_request_id(request_id)?;
         let mut rec: ConsentRecord = self
             .home
             .get(Table::Consents, &request_id)?

@@ -1225,7 +1225,7 @@ impl Client {
         let rec = self
             .directory
             .record(id)
-            .ok_or_else(|| RecipientError::NotInDirectory(id.clone()))?;
+            .ok_or_else(|| RecipientError::NotInDirectory(id.clone(), self.near_ids(id)))?;
         Ok(liaison_protocol::keys::safety_number(
             self.profile.id.as_str(),
             &self.identity.public_key(),
@@ -1245,7 +1245,7 @@ impl Client {
             .directory
             .record(id)
             .cloned()
-            .ok_or_else(|| RecipientError::NotInDirectory(id.clone()))?;
+            .ok_or_else(|| RecipientError::NotInDirectory(id.clone(), self.near_ids(id)))?;
         let mut all = self.contacts()?;
         let c = all
             .entry(id.to_string())
@@ -1327,7 +1327,7 @@ impl Client {
                 continue;
             };
             let mut msg = StoredMessage::received(&payload, m.signed_payload.clone(), m.stored_at);
-            let fx = open_content(&self.directory, &self.home, &mut msg, &payload)?;
+            let fx = open_content(&self.directory, &self.home, &me, &mut msg, &payload)?;
             w.put(Table::Messages, &msg.id.0, &msg)?;
             for (k, r) in &fx.receipts {
                 w.put(Table::Receipts, k, r)?;
@@ -1367,7 +1367,20 @@ impl Client {
         Ok(olm::unpickle_sessions(&pickles)?)
     }
 
-    /// Resolve recipients to active, verified records.
+    /// The ids of the verified directory (focal points and roles) closest
+    /// to `id`, for a "did you mean" (see [`crate::core::spelling`]).
+    pub fn near_ids(&self, id: &DirectoryId) -> Vec<DirectoryId> {
+        let known = self
+            .directory
+            .records()
+            .map(|r| r.id.as_str())
+            .chain(self.directory.roles().map(|r| r.id.as_str()));
+        crate::core::spelling::closest(id.as_str(), known)
+            .iter()
+            .filter_map(|s| DirectoryId::parse(s).ok())
+            .collect()
+    }
+
     /// Resolve recipients (focal points or roles) to active, verified
     /// records, deduplicated. Refuses, saying why, anything that is not in
     /// the verified directory.
@@ -1398,7 +1411,7 @@ impl Client {
                     }
                     .into());
                 }
-                return Err(RecipientError::Unknown(id.clone()).into());
+                return Err(RecipientError::Unknown(id.clone(), self.near_ids(id)).into());
             }
             let reached = self.directory.resolve(id, now);
             if reached.is_empty() {
@@ -1978,7 +1991,7 @@ impl Client {
             msg.error = Some(self.held_reason(&sender.id));
             return Ok((msg, crate::core::records::SideEffects::default()));
         }
-        let fx = open_content(&self.directory, &self.home, &mut msg, &payload)?;
+        let fx = open_content(&self.directory, &self.home, &me, &mut msg, &payload)?;
         Ok((msg, fx))
     }
 

@@ -24,6 +24,7 @@ use crate::contacts::Change;
 use crate::core::compose::ComposeError;
 use crate::core::handover::HandoverError;
 use crate::core::open::OpenError;
+use crate::core::spelling::did_you_mean;
 use crate::devices::DeviceError;
 use crate::directory_log::DirectoryLogMismatch;
 use crate::home::HomeError;
@@ -179,6 +180,11 @@ pub enum ClientError {
         /// When.
         at: Timestamp,
     },
+    /// Only a received message is replied to.
+    #[error(
+        "message {0} is one you sent: reply to a message you received, or continue the conversation with `liaison send --conversation`"
+    )]
+    ReplyToOwn(MessageId),
     /// A rejected or destroyed message cannot be forwarded.
     #[error("message {0} cannot be forwarded (rejected or destroyed)")]
     NotForwardable(MessageId),
@@ -340,9 +346,10 @@ pub enum RecipientError {
     /// Neither a record nor a role of the verified directory.
     #[error(
         "unknown recipient {0}: no record or role for it in the verified directory \
-         (check the id with your counterpart or their authority)"
+         (check the id with your counterpart or their authority).{near}",
+        near = did_you_mean(.1)
     )]
-    Unknown(DirectoryId),
+    Unknown(DirectoryId, Vec<DirectoryId>),
     /// The relay served an entry for the id that does not verify.
     #[error(
         "refusing to encrypt to {id}: the directory entry the relay served for it does not verify \
@@ -372,8 +379,11 @@ pub enum RecipientError {
     #[error("{}", key_changed(.0))]
     KeyChanged(DirectoryId),
     /// The id has no record in the verified directory.
-    #[error("{0} is not in the verified directory (run `liaison sync` first)")]
-    NotInDirectory(DirectoryId),
+    #[error(
+        "{0} is not in the verified directory (run `liaison sync` first).{near}",
+        near = did_you_mean(.1)
+    )]
+    NotInDirectory(DirectoryId, Vec<DirectoryId>),
     /// This focal point's own record is not in the directory yet.
     #[error("your record is not in the directory yet (run `liaison sync`)")]
     NotEnrolled,
@@ -409,6 +419,12 @@ pub enum HandlingError {
     /// A forward would loosen the handling.
     #[error("a forward may only tighten the handling: {}", .0.join("; "))]
     Loosens(Vec<String>),
+    /// A reply may not loosen the handling of what it answers.
+    #[error(
+        "a reply may only keep or tighten the handling of the message it answers: {}; leave out --handling to keep it",
+        .0.join("; ")
+    )]
+    ReplyLoosens(Vec<String>),
     /// Recipients outside the dissemination scope.
     #[error("forward refused: {}", .0.join("\n"))]
     ForwardRefused(Vec<String>),
@@ -430,7 +446,7 @@ pub enum NotFound {
     #[error("no message {0} in this home (see `liaison inbox`)")]
     Message(MessageId),
     /// No consent request by that id.
-    #[error("no consent request {}", hex::encode(.0))]
+    #[error("no consent request {} in this home (see `liaison consent list`)", hex::encode(.0))]
     ConsentRequest([u8; 16]),
 }
 

@@ -85,7 +85,7 @@ pub async fn export(
         }
         .into());
     }
-    if let Content::Forward { original } = &payload.content {
+    if let Some(original) = payload.content.forwarded() {
         let from = SignedPayload::decode(original)
             .ok()
             .and_then(|s| s.decode_unverified().ok())

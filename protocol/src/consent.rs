@@ -544,9 +544,9 @@ impl JudicialRefusal {
     /// The command that asks the originator for consent.
     pub fn consent_command(&self) -> String {
         format!(
-            "liaison consent request {} --scope {}",
+            "liaison consent request {} --scope {} --reason \"...\"",
             self.message_id.to_hex(),
-            self.needed_scope().to_text()
+            crate::shell::quote(&self.needed_scope().to_text())
         )
     }
 

@@ -874,7 +874,7 @@ pub fn verify_evidence(
     let message_id = payload.message_id;
     if matches!(
         payload.content,
-        Content::Forward { .. } | Content::Handover { .. }
+        Content::Forward { .. } | Content::ForwardWithConsent { .. } | Content::Handover { .. }
     ) {
         return Err(EvidenceError::NotAnOriginal(content_kind(&payload.content)));
     }
@@ -1352,7 +1352,7 @@ fn refusal(r: &JudicialRefusal, case: &str) -> EvidenceError {
 pub fn content_kind(content: &Content) -> &'static str {
     match content {
         Content::Text => "text",
-        Content::Forward { .. } => "forward",
+        Content::Forward { .. } | Content::ForwardWithConsent { .. } => "forward",
         Content::Handover { .. } => "handover",
         _ => "accountability message",
     }

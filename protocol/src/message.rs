@@ -106,6 +106,41 @@ pub enum Content {
         /// The history.
         messages: Vec<Vec<u8>>,
     },
+    /// A forward that the handling allows only with the originator's
+    /// consent: `original` as in [`Content::Forward`], with the
+    /// originator's signed grants that allow it (and whose conditions the
+    /// recipient is shown). Added after the other kinds, so payloads of
+    /// the earlier kinds keep their encoding; a release that predates it
+    /// rejects such a payload as undecodable instead of misreading it.
+    ForwardWithConsent {
+        /// The forwarded signed payload, byte for byte.
+        original: Vec<u8>,
+        /// The originator's grants for this forward's recipients.
+        grants: Vec<Signed<crate::consent::ConsentDecision>>,
+    },
+}
+
+/// Most consent grants a forward carries.
+pub const MAX_FORWARD_GRANTS: usize = MAX_RECIPIENTS;
+
+impl Content {
+    /// The forwarded signed payload, for either kind of forward.
+    pub fn forwarded(&self) -> Option<&[u8]> {
+        match self {
+            Content::Forward { original } | Content::ForwardWithConsent { original, .. } => {
+                Some(original)
+            }
+            _ => None,
+        }
+    }
+
+    /// The originator's grants a forward carries (none for other kinds).
+    pub fn forward_grants(&self) -> &[Signed<crate::consent::ConsentDecision>] {
+        match self {
+            Content::ForwardWithConsent { grants, .. } => grants,
+            _ => &[],
+        }
+    }
 }
 
 /// Most checkpoints carried in a payload, and the size of each.
@@ -125,6 +160,11 @@ impl Payload {
             && messages.len() > 10_000
         {
             return Err(VerifyError::Inconsistent("handover package too large"));
+        }
+        if self.content.forward_grants().len() > MAX_FORWARD_GRANTS {
+            return Err(VerifyError::Inconsistent(
+                "a forward carries at most 64 grants",
+            ));
         }
         if self.body.len() > MAX_BODY {
             return Err(VerifyError::Inconsistent("body too long"));
@@ -600,6 +640,29 @@ pub fn payload_hash_of(encoded: &[u8]) -> [u8; 32] {
 #[cfg(test)]
 mod format_tests {
     use super::*;
+
+    /// The earlier content kinds keep the bytes the previous release wrote
+    /// (a postcard variant index, then the fields), and the forward with
+    /// consent comes after all of them.
+    #[test]
+    fn content_kinds_keep_their_encoding_and_the_forward_with_consent_is_new() {
+        use crate::codec::{decode_body, encode_body};
+        assert_eq!(encode_body(&Content::Text), [0]);
+        let previous_release_forward = [1u8, 2, 7, 8];
+        assert_eq!(
+            decode_body::<Content>(&previous_release_forward),
+            Ok(Content::Forward {
+                original: vec![7, 8]
+            })
+        );
+        let with = Content::ForwardWithConsent {
+            original: vec![7],
+            grants: Vec::new(),
+        };
+        assert_eq!(encode_body(&with), [6, 1, 7, 0]);
+        assert_eq!(with.forwarded(), Some(&[7u8][..]));
+        assert_eq!(Content::Text.forwarded(), None);
+    }
     use crate::codec::{encode_body, encode_versioned};
     use crate::directory::{endorse_device, prove_device};
     use crate::keys::SecretKey;

@@ -62,7 +62,7 @@ impl ForwardRule {
 
 /// A refused forward: which rule blocks it, and how to ask for consent.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{}", self.message())]
+#[error("{}", self.message(&self.message_id))]
 pub struct ForwardRefusal {
     /// The rule.
     pub rule: ForwardRule,
@@ -90,18 +90,26 @@ impl ForwardRefusal {
         }
     }
 
-    /// The command that asks the originator for consent.
-    pub fn consent_command(&self) -> Option<String> {
+    /// The command that asks the originator for consent, about the
+    /// message held under `held` (the original, or a forward of it: the
+    /// request goes to the originator either way).
+    pub fn consent_command(&self, held: &MessageId) -> Option<String> {
         self.needed_scope().map(|s| {
             format!(
-                "liaison consent request {} --scope {}",
-                self.message_id.to_hex(),
-                s.to_text()
+                "liaison consent request {} --scope {} --reason \"...\"",
+                held.to_hex(),
+                crate::shell::quote(&s.to_text())
             )
         })
     }
 
-    fn message(&self) -> String {
+    /// The refusal in words, its consent command naming the message as
+    /// held under `held`.
+    pub fn explain(&self, held: MessageId) -> String {
+        self.message(&held)
+    }
+
+    fn message(&self, held: &MessageId) -> String {
         let f = &self.forwarder;
         let r = &self.recipient;
         let head = match self.rule {
@@ -142,7 +150,7 @@ impl ForwardRefusal {
             }
         };
         let prior = self.prior.sentence(&format!("forwarding to {}", r.id));
-        match self.consent_command() {
+        match self.consent_command(held) {
             Some(cmd) => format!(
                 "{head}{prior} Ask the originator {}: {cmd}",
                 self.originator

@@ -6,12 +6,16 @@ use std::path::Path;
 /// `p` as one shell word: as is when it needs no quoting, else in single
 /// quotes (a quote inside becomes `'\''`).
 pub fn quote_path(p: &Path) -> String {
-    let s = p.display().to_string();
+    quote(&p.display().to_string())
+}
+
+/// `s` as one shell word, quoted as [`quote_path`] quotes a path.
+pub fn quote(s: &str) -> String {
     if !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"/._-+:,=@".contains(&b))
     {
-        s
+        s.to_owned()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
     }
@@ -27,5 +31,6 @@ mod tests {
         assert_eq!(quote_path(Path::new("my dir/x")), "'my dir/x'");
         assert_eq!(quote_path(Path::new("it's")), "'it'\\''s'");
         assert_eq!(quote_path(Path::new("")), "''");
+        assert_eq!(quote("judicial:case 1"), "'judicial:case 1'");
     }
 }

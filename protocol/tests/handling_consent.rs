@@ -276,7 +276,7 @@ fn judicial_export_refused_without_consent_and_allowed_after_a_grant() {
         format!(
             "Judicial use of this message needs the originator's written consent \
              (judicial=with-consent). Ask the originator th.dsi.alice: \
-             liaison consent request {} --scope judicial:CASE-123",
+             liaison consent request {} --scope judicial:CASE-123 --reason \"...\"",
             MSG.to_hex()
         )
     );

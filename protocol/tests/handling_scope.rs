@@ -101,7 +101,7 @@ fn red_forward_to_anyone_is_refused() {
         e.to_string(),
         format!(
             "TLP:RED allows sharing only with the named recipients; ph.pnp.bob was not one of them. \
-             Ask the originator th.dsi.alice: liaison consent request {} --scope forward:ph.pnp.bob",
+             Ask the originator th.dsi.alice: liaison consent request {} --scope forward:ph.pnp.bob --reason \"...\"",
             MSG.to_hex()
         )
     );
@@ -126,14 +126,14 @@ fn amber_strict_inside_the_same_agency_is_allowed_and_outside_refused() {
         e.to_string(),
         format!(
             "TLP:AMBER+STRICT allows sharing only inside DSI (TH); ph.pnp.bob is PNP (PH). \
-             Ask the originator th.dsi.alice: liaison consent request {} --scope forward:ph.pnp.bob",
+             Ask the originator th.dsi.alice: liaison consent request {} --scope forward:ph.pnp.bob --reason \"...\"",
             MSG.to_hex()
         )
     );
     assert_eq!(
-        e.consent_command(),
+        e.consent_command(&MSG),
         Some(format!(
-            "liaison consent request {} --scope forward:ph.pnp.bob",
+            "liaison consent request {} --scope forward:ph.pnp.bob --reason \"...\"",
             MSG.to_hex()
         ))
     );

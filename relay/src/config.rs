@@ -151,6 +151,10 @@ struct RawConfig {
     logging: LoggingConfig,
 }
 
+/// The command that prints the certificate pin, as a note names it; the
+/// tool that knows the configuration file adds `--config FILE`.
+pub const PIN_COMMAND: &str = "liaison-relay cert-fingerprint";
+
 impl RelayConfig {
     /// A configuration with default limits and TLS paths under `data_dir`.
     pub fn new(listen: SocketAddr, data_dir: PathBuf, root_key: PublicKey) -> Self {
@@ -284,7 +288,7 @@ impl RelayConfig {
             (true, true) => check_secret_file("tls_key", &self.tls_key)?,
             (false, false) => notes.push(format!(
                 "tls_cert {} and tls_key {} do not exist yet: a new pair is generated on first \
-                 start (then pin it with `liaison-relay cert-fingerprint`)",
+                 start (then pin it with `{PIN_COMMAND}`)",
                 self.tls_cert.display(),
                 self.tls_key.display()
             )),

@@ -230,9 +230,11 @@ fn ctrl_c_with_an_agent_says_the_agent_finishes_the_send() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_until("the relay holds the message", Duration::from_secs(60), || {
-        marker.exists()
-    });
+    wait_until(
+        "the relay holds the message",
+        Duration::from_secs(60),
+        || marker.exists(),
+    );
     interrupt(child.id());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", output_text(&out));
@@ -247,9 +249,11 @@ fn ctrl_c_with_an_agent_says_the_agent_finishes_the_send() {
     // relay that answers is back.
     net.kill();
     net.restart();
-    wait_until("the agent sends the message", Duration::from_secs(120), || {
-        sent(&alice).first().is_some_and(|m| m["accepted"] == true)
-    });
+    wait_until(
+        "the agent sends the message",
+        Duration::from_secs(120),
+        || sent(&alice).first().is_some_and(|m| m["accepted"] == true),
+    );
     let report = sync(&bob);
     assert_eq!(report["received"].as_array().unwrap().len(), 1, "{report}");
     assert_eq!(report["received"][0]["text"], serde_json::Value::Null);

@@ -370,3 +370,26 @@ fn log_keys_and_the_pin_paste_into_liaison_admin_bundle() {
     let text = std::fs::read_to_string(&bundle).unwrap();
     assert!(text.contains(words[1]) && text.contains(words[3]), "{text}");
 }
+
+/// The note of `check-config` about a certificate not made yet names the
+/// command that pins it with this configuration, which runs as printed and
+/// prints the pin.
+#[test]
+fn the_pin_command_check_config_suggests_runs_as_printed() {
+    let dir = TempDir::new("pin-note");
+    let config = dev_like_config(dir.path(), "");
+    let out = check_config(&config);
+    assert_success(&out, "check-config");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    let cmd = said
+        .split('`')
+        .find(|p| p.starts_with("liaison-relay cert-fingerprint"))
+        .unwrap_or_else(|| panic!("no pin command: {said}"))
+        .to_owned();
+    assert!(cmd.contains("--config"), "{cmd}");
+    let out = liaison_tests::run_as_printed(&cmd);
+    assert_success(&out, &cmd);
+    let pin = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert_eq!(pin.len(), 64, "{pin}");
+    assert!(pin.bytes().all(|b| b.is_ascii_hexdigit()), "{pin}");
+}

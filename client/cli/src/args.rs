@@ -76,11 +76,31 @@ pub(crate) enum Command {
         /// The message text; `-` reads it from standard input.
         text: String,
     },
+    /// Reply to a received message: to its sender, in the same
+    /// conversation. Prints the new message's id (the conversation on
+    /// standard error).
+    Reply {
+        /// The id of the message you answer (from `liaison inbox`).
+        id: String,
+        /// The reply text; `-` or nothing reads it from standard input.
+        text: Option<String>,
+        /// The handling (see `liaison send --help`); default: the handling
+        /// of the message you answer. It may tighten that handling, never
+        /// loosen it (a reply often quotes what it answers).
+        #[arg(long)]
+        handling: Option<String>,
+    },
     /// Retry unconfirmed sends, then fetch, verify, store and acknowledge
     /// pending messages.
     Sync,
-    /// List received messages.
-    Inbox,
+    /// List received messages, grouped by conversation (the conversation
+    /// id continues one: `liaison reply ID` or `send --conversation`).
+    Inbox {
+        /// Only messages not read yet: their handling is not acknowledged
+        /// yet, or they are consent requests waiting for your decision.
+        #[arg(long)]
+        unread: bool,
+    },
     /// List sent messages and whether the relay accepted them.
     Sent,
     /// Stay connected and print messages as they arrive.
@@ -217,7 +237,8 @@ pub(crate) enum ConsentCommand {
     },
     /// As originator: grant a request.
     Grant {
-        /// Request id (from `liaison consent list`).
+        /// The request: the id `liaison inbox` shows for it (or its request
+        /// id from `liaison consent list`).
         request: String,
         /// Conditions attached to the grant.
         #[arg(long, default_value = "")]
@@ -228,7 +249,8 @@ pub(crate) enum ConsentCommand {
     },
     /// As originator: refuse a request.
     Refuse {
-        /// Request id.
+        /// The request: the id `liaison inbox` shows for it (or its request
+        /// id from `liaison consent list`).
         request: String,
         /// Reason given to the requester.
         #[arg(long, default_value = "")]

@@ -108,6 +108,32 @@ fn home(cli: &Cli) -> Result<PathBuf> {
         .ok_or_else(|| anyhow!("no home directory: pass --home DIR or set LIAISON_HOME"))
 }
 
+/// The text of a message to send: `text`, or standard input for `-` (or
+/// none), not empty and within the size limit.
+fn message_text(text: Option<&String>) -> Result<String> {
+    let text = match text.map(String::as_str) {
+        Some("-") | None => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                .context("reading the message from stdin")?;
+            s
+        }
+        Some(t) => t.to_owned(),
+    };
+    if text.trim().is_empty() {
+        bail!("the message is empty: nothing was sent");
+    }
+    let limit = liaison_protocol::message::MAX_BODY;
+    if text.len() > limit {
+        bail!(
+            "the message is {} bytes long, over the limit of {limit} bytes (about {} pages of text): nothing was sent; split it, or send the long part as a file",
+            text.len(),
+            limit / 3000
+        );
+    }
+    Ok(text)
+}
+
 /// The API request a command stands for, its arguments validated; `None`
 /// for the commands that do not run on an existing home through the API
 /// (init, device request and link, listen, agent).
@@ -129,25 +155,7 @@ fn request_for(cli: &Cli) -> Result<Option<Request>> {
                 ),
                 None => None,
             };
-            let text = if text == "-" {
-                let mut s = String::new();
-                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-                    .context("reading the message from stdin")?;
-                s
-            } else {
-                text.clone()
-            };
-            if text.trim().is_empty() {
-                bail!("the message is empty: nothing was sent");
-            }
-            let limit = liaison_protocol::message::MAX_BODY;
-            if text.len() > limit {
-                bail!(
-                    "the message is {} bytes long, over the limit of {limit} bytes (about {} pages of text): nothing was sent; split it, or send the long part as a file",
-                    text.len(),
-                    limit / 3000
-                );
-            }
+            let text = message_text(Some(text))?;
             if let Some(until) = handling.retain_until
                 && until <= liaison_client::client::now()
             {
@@ -163,8 +171,16 @@ fn request_for(cli: &Cli) -> Result<Option<Request>> {
                 conversation,
             }
         }
+        Command::Reply { id, text, handling } => Request::Reply {
+            id: parse_message_id(id)?,
+            handling: match handling {
+                Some(h) => Some(Handling::parse_text(h).map_err(|e| anyhow!("--handling: {e}"))?),
+                None => None,
+            },
+            text: message_text(text.as_ref())?,
+        },
         Command::Sync => Request::Sync,
-        Command::Inbox => Request::Messages {
+        Command::Inbox { .. } => Request::Messages {
             mailbox: Mailbox::Inbox,
         },
         Command::Sent => Request::Messages {
@@ -288,13 +304,18 @@ async fn running_agent(dir: &std::path::Path) -> Result<Option<AgentClient>> {
 /// message went out (the relay accepted it), is kept to go out at the next
 /// sync, or was never kept (nothing was sent).
 async fn interrupted_send(client: &mut Client, request: &Request) -> Result<Reply> {
-    let to = match request {
-        Request::Send { to, .. } => to.clone(),
-        _ => Vec::new(),
-    };
     let kept = match client.sending_kept()? {
         Some(id) => client.message(id)?,
         None => None,
+    };
+    let to = match (request, &kept) {
+        (Request::Send { to, .. }, _) => to.clone(),
+        (_, Some(m)) => {
+            m.to.iter()
+                .filter_map(|t| liaison_protocol::DirectoryId::parse(t).ok())
+                .collect()
+        }
+        _ => Vec::new(),
     };
     client.disconnect().await;
     let Some(m) = kept else {
@@ -309,7 +330,11 @@ async fn interrupted_send(client: &mut Client, request: &Request) -> Result<Repl
                 "interrupted (Ctrl-C), but the relay had already accepted the message: it went out"
                     .to_owned(),
             ],
-            response: Response::Sent { id: m.id, to },
+            response: Response::Sent {
+                id: m.id,
+                to,
+                conversation: Some(m.conversation),
+            },
         });
     }
     Ok(Reply {
@@ -318,6 +343,7 @@ async fn interrupted_send(client: &mut Client, request: &Request) -> Result<Repl
             id: m.id,
             to,
             reason: "interrupted (Ctrl-C) before the relay confirmed it".to_owned(),
+            conversation: Some(m.conversation),
         },
     })
 }
@@ -327,7 +353,7 @@ async fn interrupted_send(client: &mut Client, request: &Request) -> Result<Repl
 /// out, is kept to go out at the next sync, or was not kept at all.
 async fn execute(cli: &Cli, request: Request) -> Result<Reply> {
     let dir = home(cli)?;
-    let sending = matches!(request, Request::Send { .. });
+    let sending = matches!(request, Request::Send { .. } | Request::Reply { .. });
     if let Some(mut agent) = running_agent(&dir).await? {
         if !sending {
             return Ok(agent.call(&request).await?);
@@ -495,7 +521,7 @@ async fn agent_command(
         anyhow!(
             "no agent runs for the home {} (start one with `liaison --home {} agent`)",
             dir.display(),
-            dir.display()
+            liaison_protocol::shell::quote_path(&dir)
         )
     };
     match action {
@@ -516,7 +542,7 @@ async fn agent_command(
                     eprintln!(
                         "liaison: agent for {id} ready on {} (Ctrl-C or `liaison --home {} agent stop` stops it)",
                         path.display(),
-                        dir.display()
+                        liaison_protocol::shell::quote_path(&dir)
                     );
                 }
                 Err(_) => eprintln!(
@@ -639,9 +665,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("Give {} to your authority to countersign:", path.display());
             println!(
                 "  liaison-admin add-device --authority KEY --bundle BUNDLE {}",
-                path.display()
+                liaison_protocol::shell::quote_path(&path)
             );
-            println!("Once it is countersigned, run `liaison sync` on this device.");
+            println!(
+                "Once it is countersigned, run `liaison --home {} sync` on this device.",
+                liaison_protocol::shell::quote_path(&dir)
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Listen { count, timeout } => listen(&cli, *count, *timeout).await,
@@ -653,15 +682,29 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// [`run`], with the failures that have an exit code of their own
-/// reported here (the others by `main_with`, with [`render::EXIT_ERROR`]).
+/// [`run`], with the failures reported here that have an exit code of
+/// their own, or suggest commands (which name the home, so they work when
+/// pasted), or offer ids for a mistyped one; the others are reported by
+/// `main_with`, with [`render::EXIT_ERROR`].
 async fn run_to_exit(cli: Cli) -> Result<ExitCode> {
     match run(cli).await {
-        Err(e) if render::exit_code(&e) != render::EXIT_ERROR => {
-            eprintln!("liaison: {}", liaison_net::tool::chain(e.as_ref()));
-            Ok(ExitCode::from(render::exit_code(&e)))
+        Err(e) => {
+            let said = liaison_net::tool::chain(e.as_ref());
+            let shown = render::with_home(&said);
+            let instead = render::corrected_command(&said);
+            let code = render::exit_code(&e);
+            if code == render::EXIT_ERROR && shown == said && instead.is_none() {
+                return Err(e);
+            }
+            eprintln!("liaison: {shown}");
+            if let Some(cmd) = instead {
+                eprintln!("hint: {cmd}");
+            } else if let Some(h) = liaison_net::tool::retry_hint(e.as_ref()) {
+                eprintln!("hint: {h}");
+            }
+            Ok(ExitCode::from(code))
         }
-        other => other,
+        ok => ok,
     }
 }
 

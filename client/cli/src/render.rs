@@ -91,6 +91,98 @@ pub fn set_home(home: Option<&std::path::Path>) {
     }
 }
 
+/// `text` (an error, a warning) with the home named in every `liaison`
+/// command it suggests, so the command works when pasted: the client
+/// library and the agent write them without the home, which only this
+/// process knows as the person typed it.
+pub fn with_home(text: &str) -> String {
+    let Some(home) = HOME.get() else {
+        return text.to_owned();
+    };
+    let command = <Cli as clap::CommandFactory>::command();
+    let subcommands: Vec<&str> = command.get_subcommands().map(|c| c.get_name()).collect();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("liaison ") {
+        let (before, after) = rest.split_at(at);
+        out.push_str(before);
+        let starts_word = before
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_alphanumeric() || "-_./".contains(c)));
+        let tail = after.get("liaison ".len()..).unwrap_or_default();
+        let word = tail
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .next()
+            .unwrap_or_default();
+        out.push_str("liaison ");
+        if starts_word && subcommands.contains(&word) {
+            out.push_str("--home ");
+            out.push_str(home);
+            out.push(' ');
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// For an error that offers known ids instead of a mistyped one ("Did you
+/// mean …?"): the command as typed with the first id offered in place of
+/// the mistyped one, ready to paste.
+pub fn corrected_command(error: &str) -> Option<String> {
+    let offered = liaison_client::core::spelling::offered(error);
+    let first = offered.first()?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mistyped = |a: &str| {
+        let id = a.trim().to_lowercase();
+        liaison_protocol::DirectoryId::parse(&id).is_ok()
+            && (error.contains(&format!("recipient {id}:"))
+                || error.contains(&format!("{id} is not in the verified directory")))
+    };
+    let mut replaced = false;
+    let mut words: Vec<String> = Vec::new();
+    for a in &args {
+        let word = if a.strip_prefix("--to=").is_some_and(mistyped) {
+            replaced = true;
+            format!("--to={first}")
+        } else if mistyped(a) {
+            replaced = true;
+            first.clone()
+        } else {
+            a.clone()
+        };
+        words.push(liaison_protocol::shell::quote(&word));
+    }
+    if !replaced {
+        return None;
+    }
+    let named_home = args
+        .iter()
+        .any(|a| a == "--home" || a.starts_with("--home="));
+    let line = words.join(" ");
+    Some(format!(
+        "to use {first} instead, run: {}",
+        if named_home {
+            format!("liaison {line}")
+        } else {
+            suggest(&line)
+        }
+    ))
+}
+
+/// An RFC 3339 time (UTC) as local time, for a person: in the zone of
+/// `TZ`, or the system's; `--json` keeps UTC.
+pub fn local_time(rfc3339: &str) -> String {
+    match rfc3339.parse::<jiff::Timestamp>() {
+        Ok(t) => t
+            .to_zoned_datetime(jiff::tz::TimeZone::system())
+            .strftime("%Y-%m-%d %H:%M:%S %:z")
+            .to_string(),
+        Err(_) => rfc3339.to_owned(),
+    }
+}
+
 /// `liaison --home H REST`, as a person pastes it.
 pub fn suggest(rest: &str) -> String {
     match HOME.get() {
@@ -101,13 +193,21 @@ pub fn suggest(rest: &str) -> String {
 
 pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
     for w in &reply.warnings {
-        eprintln!("liaison: warning: {w}");
+        eprintln!("liaison: warning: {}", with_home(w));
     }
     let json = cli.json;
     match (&cli.command, reply.response) {
         (_, Response::Error(e)) => return Err(e.into()),
-        (Command::Send { handling, .. }, Response::Queued { id, to, reason }) => {
-            if handling.is_none() {
+        (
+            Command::Send { .. } | Command::Reply { .. },
+            Response::Queued {
+                id,
+                to,
+                reason,
+                conversation,
+            },
+        ) => {
+            if matches!(&cli.command, Command::Send { handling: None, .. }) {
                 default_handling_notice();
             }
             eprintln!(
@@ -115,41 +215,58 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
                 suggest("sync")
             );
             if json {
-                print_json(&serde_json::json!({
+                let mut v = serde_json::json!({
                     "id": id.to_hex(),
                     "to": to.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "accepted": false,
                     "queued": true,
                     "reason": reason,
-                }))?;
+                });
+                if let (Some(c), Some(obj)) = (conversation, v.as_object_mut()) {
+                    obj.insert("conversation".into(), c.to_hex().into());
+                }
+                print_json(&v)?;
             } else {
                 println!("{id}");
             }
             return Ok(ExitCode::from(EXIT_QUEUED));
         }
-        (Command::Send { handling, .. }, Response::Sent { id, to }) => {
+        (
+            Command::Reply { .. },
+            Response::Sent {
+                id,
+                to,
+                conversation,
+            },
+        ) => {
+            print_sent(id, &to, conversation, json)?;
+        }
+        (
+            Command::Send { handling, .. },
+            Response::Sent {
+                id,
+                to,
+                conversation,
+            },
+        ) => {
             if handling.is_none() {
                 default_handling_notice();
             }
-            if json {
-                print_json(&serde_json::json!({
-                    "id": id.to_hex(),
-                    "to": to.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                    "accepted": true,
-                }))?;
-            } else {
-                println!("{id}");
-            }
+            print_sent(id, &to, conversation, json)?;
         }
         (Command::Sync, Response::Synced { report }) => {
             for r in &report.rejected {
-                eprintln!("liaison: rejected message {}: {}", r.id, r.error);
+                eprintln!(
+                    "liaison: rejected message {}: {}",
+                    r.id,
+                    with_home(&r.error)
+                );
             }
             for f in &report.log_inconsistencies {
-                eprintln!("liaison: {f}");
+                eprintln!("liaison: {}", with_home(f));
             }
             for o in &report.log_omissions {
-                eprintln!("liaison: warning: {o}");
+                eprintln!("liaison: warning: {}", with_home(o));
             }
             if json {
                 print_json(&report)?;
@@ -173,15 +290,15 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
                 ExitCode::from(EXIT_REJECTED)
             });
         }
-        (Command::Inbox | Command::Sent, Response::Messages { messages }) => {
-            if json {
-                print_json(&messages)?;
-            } else if messages.is_empty() {
-                println!("No messages.");
+        (Command::Sent, Response::Messages { messages }) => {
+            print_messages(&messages, json, "No messages.")?;
+        }
+        (Command::Inbox { unread }, Response::Messages { messages }) => {
+            if *unread {
+                let unread: Vec<MessageView> = messages.into_iter().filter(is_unread).collect();
+                print_messages(&unread, json, "No unread messages.")?;
             } else {
-                for m in &messages {
-                    print_message(m);
-                }
+                print_messages(&messages, json, "No messages.")?;
             }
         }
         (Command::Whoami, Response::Whoami { whoami: w }) => {
@@ -344,12 +461,20 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
                         .map(|o| format!(" (originally from {o})"))
                         .unwrap_or_default()
                 );
+                println!(
+                    "Sent {} in conversation {}",
+                    local_time(&m.sent_at),
+                    m.conversation
+                );
                 println!("Handling set by the originator:");
                 for line in &handling_explained {
                     println!("  * {line}");
                 }
                 if let Some(text) = &m.text {
                     println!("\n{text}");
+                    if m.awaiting_decision {
+                        println!("\n{}", answer_hint(&m.id));
+                    }
                 } else {
                     println!(
                         "\nRun `{}` to acknowledge this handling (a signed receipt goes to the sender) and read the content.",
@@ -403,7 +528,7 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
                 );
                 println!(
                     "Verify it offline: liaison-audit verify-message {} --bundle BUNDLE.toml",
-                    out.display()
+                    liaison_protocol::shell::quote_path(out)
                 );
             }
         }
@@ -413,11 +538,11 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
             } else {
                 for r in &receipts {
                     println!(
-                        "{:<24} delivered: {:<22} acknowledged: {:<22} deleted: {}",
+                        "{:<24} delivered: {:<25} acknowledged: {:<25} deleted: {}",
                         r.recipient,
-                        r.delivered_at.as_deref().unwrap_or("-"),
-                        r.acknowledged_at.as_deref().unwrap_or("-"),
-                        r.deleted_at.as_deref().unwrap_or("-")
+                        r.delivered_at.as_deref().map_or("-".into(), local_time),
+                        r.acknowledged_at.as_deref().map_or("-".into(), local_time),
+                        r.deleted_at.as_deref().map_or("-".into(), local_time)
                     );
                 }
             }
@@ -450,7 +575,7 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
             println!("Approval written to {}.", out.display());
             println!(
                 "1. The new device links with it:   liaison --home NEW_HOME device link {}",
-                out.display()
+                liaison_protocol::shell::quote_path(out)
             );
             println!("2. Your authority countersigns what the new device then writes:");
             println!(
@@ -555,8 +680,8 @@ fn print_contact(c: &liaison_client::agent::views::ContactView) {
             "NOT in force (revoked or expired)"
         },
         c.vouched_by,
-        c.vouched_since,
-        c.valid_until
+        local_time(&c.vouched_since),
+        local_time(&c.valid_until)
     );
     println!("  identity fingerprint: {}", c.identity_fingerprint);
     println!("  devices: {}", or_dash(&c.devices.join(", ")));
@@ -581,6 +706,15 @@ fn print_contact(c: &liaison_client::agent::views::ContactView) {
     }
 }
 
+/// The commands that answer consent request `id` (the id `inbox` shows).
+fn answer_hint(id: &str) -> String {
+    format!(
+        "To answer: `{}` (add --conditions \"...\" to set conditions) or `{}`",
+        suggest(&format!("consent grant {id}")),
+        suggest(&format!("consent refuse {id} --reason \"...\""))
+    )
+}
+
 /// A consent exchange, as `consent list` prints it.
 fn print_consent(c: &liaison_client::agent::views::ConsentView) {
     let who = if c.we_asked {
@@ -588,9 +722,11 @@ fn print_consent(c: &liaison_client::agent::views::ConsentView) {
     } else {
         format!("asked by {}", c.requested_by.as_deref().unwrap_or("?"))
     };
+    // The id `inbox` shows for the request, where the home holds the
+    // message that carried it.
+    let id = c.id.as_deref().unwrap_or(&c.request);
     println!(
-        "request {} about message {} ({who}): {}",
-        c.request,
+        "request {id} about message {} ({who}): {}",
         c.message,
         c.scope.as_deref().unwrap_or("-")
     );
@@ -607,10 +743,91 @@ fn print_consent(c: &liaison_client::agent::views::ConsentView) {
         (None, true) => println!("  decision: waiting for the originator"),
         (None, false) => println!(
             "  to answer: `{}` or `{}`",
-            suggest(&format!("consent grant {}", c.request)),
-            suggest(&format!("consent refuse {} --reason \"...\"", c.request))
+            suggest(&format!("consent grant {id}")),
+            suggest(&format!("consent refuse {id} --reason \"...\""))
         ),
     }
+}
+
+/// A message sent (by `send` or `reply`): its id on standard output, its
+/// conversation on standard error.
+fn print_sent(
+    id: liaison_protocol::MessageId,
+    to: &[liaison_protocol::DirectoryId],
+    conversation: Option<liaison_protocol::ConversationId>,
+    json: bool,
+) -> Result<()> {
+    if json {
+        let mut v = serde_json::json!({
+            "id": id.to_hex(),
+            "to": to.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "accepted": true,
+        });
+        if let (Some(c), Some(obj)) = (conversation, v.as_object_mut()) {
+            obj.insert("conversation".into(), c.to_hex().into());
+        }
+        print_json(&v)?;
+    } else {
+        println!("{id}");
+        if let Some(c) = conversation {
+            eprintln!("liaison: sent to {} in conversation {c}", join(to));
+        }
+    }
+    Ok(())
+}
+
+fn join(ids: &[liaison_protocol::DirectoryId]) -> String {
+    ids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Not read yet: the handling is not acknowledged, or a consent request
+/// waits for a decision.
+fn is_unread(m: &MessageView) -> bool {
+    m.withheld || m.awaiting_decision || m.held
+}
+
+/// `inbox` and `sent`: JSON as stored, or text grouped by conversation
+/// (the conversations in the order of their first message listed).
+fn print_messages(messages: &[MessageView], json: bool, none: &str) -> Result<()> {
+    if json {
+        return print_json(&messages);
+    }
+    if messages.is_empty() {
+        println!("{none}");
+        return Ok(());
+    }
+    let mut order: Vec<&str> = Vec::new();
+    for m in messages {
+        if !order.contains(&m.conversation.as_str()) {
+            order.push(&m.conversation);
+        }
+    }
+    for conversation in order {
+        let in_it: Vec<&MessageView> = messages
+            .iter()
+            .filter(|m| m.conversation == conversation)
+            .collect();
+        let mut people: Vec<&str> = Vec::new();
+        for m in &in_it {
+            for p in std::iter::once(&m.from).chain(&m.to) {
+                if !people.contains(&p.as_str()) {
+                    people.push(p);
+                }
+            }
+        }
+        println!(
+            "=== conversation {conversation} ({} message(s); {})",
+            in_it.len(),
+            people.join(", ")
+        );
+        for m in in_it {
+            print_message(m);
+        }
+    }
+    Ok(())
 }
 
 /// One message, as `inbox`, `sent` and `listen` show it.
@@ -634,8 +851,8 @@ pub fn print_message(m: &MessageView) {
         let skew = match m.clock_skew_secs {
             Some(s) => format!(
                 "\n  note: the sender's clock says {}, the relay accepted it at {} ({} minutes apart)",
-                m.sent_at,
-                m.stored_at,
+                local_time(&m.sent_at),
+                local_time(&m.stored_at),
                 (s + 30) / 60
             ),
             None => String::new(),
@@ -648,9 +865,28 @@ pub fn print_message(m: &MessageView) {
         } else {
             skew
         };
+        let mut consent = String::new();
+        for g in &m.forwarded_with_consent {
+            consent.push_str(&format!(
+                "\n  forwarded with the consent of {} ({}, {}){}",
+                g.by,
+                g.scope,
+                local_time(&g.decided_at),
+                if g.conditions.trim().is_empty() {
+                    ", no conditions".to_owned()
+                } else {
+                    format!("; conditions: {}", g.conditions.trim())
+                }
+            ));
+        }
+        let answer = if m.awaiting_decision {
+            format!("\n  {}", answer_hint(&m.id))
+        } else {
+            String::new()
+        };
         println!(
-            "[{}] {} → {}{origin}  {}\n  handling: {}{skew}\n  {}\n",
-            m.sent_at,
+            "[{}] {} → {}{origin}  {}\n  handling: {}{consent}{skew}\n  {}{answer}\n",
+            local_time(&m.sent_at),
             m.from,
             m.to.join(", "),
             m.id,
@@ -660,18 +896,18 @@ pub fn print_message(m: &MessageView) {
     } else if m.held {
         println!(
             "[{}] HELD {} from {}: {}\n",
-            m.sent_at,
+            local_time(&m.sent_at),
             m.id,
             m.from,
-            m.error.as_deref().unwrap_or_default()
+            with_home(m.error.as_deref().unwrap_or_default())
         );
     } else {
         println!(
             "[{}] REJECTED {} from {}: {}\n",
-            m.stored_at,
+            local_time(&m.stored_at),
             m.id,
             m.from,
-            m.error.as_deref().unwrap_or("unverified")
+            with_home(m.error.as_deref().unwrap_or("unverified"))
         );
     }
 }
@@ -694,13 +930,15 @@ pub fn print_event(event: &Event, json: bool) -> Result<bool> {
             print_listened(message, json)?;
             return Ok(true);
         }
-        Event::Rejected { id, reason } => eprintln!("liaison: rejected message {id}: {reason}"),
+        Event::Rejected { id, reason } => {
+            eprintln!("liaison: rejected message {id}: {}", with_home(reason))
+        }
         // A key change also arrives as the client's own (general) warning.
         Event::Warning {
             category: WarningCategory::KeyChanged,
             ..
         } => {}
-        Event::Warning { text, .. } => eprintln!("liaison: warning: {text}"),
+        Event::Warning { text, .. } => eprintln!("liaison: warning: {}", with_home(text)),
         Event::Link {
             state: LinkState::Up,
             detail,
@@ -713,7 +951,8 @@ pub fn print_event(event: &Event, json: bool) -> Result<bool> {
             "liaison: warning: the agent lost its connection to the relay ({detail}); it reconnects by itself"
         ),
         Event::Lagged { missed } => eprintln!(
-            "liaison: warning: {missed} event(s) were missed; run `liaison inbox` to see every message"
+            "liaison: warning: {missed} event(s) were missed; run `{}` to see every message",
+            suggest("inbox")
         ),
         // The receipt carrier was already shown as a message, as without
         // an agent.
@@ -739,7 +978,7 @@ fn print_status(s: &AgentStatus) {
     let since = s
         .link_since
         .as_deref()
-        .map(|t| format!(" since {t}"))
+        .map(|t| format!(" since {}", local_time(t)))
         .unwrap_or_default();
     match s.link {
         LinkState::Locked => println!("link:               none while locked"),

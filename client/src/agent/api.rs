@@ -150,6 +150,19 @@ pub enum Request {
         #[serde(default)]
         note: String,
     },
+    /// Reply to a received message: to its sender, in its conversation
+    /// (`liaison reply`).
+    Reply {
+        /// The message answered.
+        #[serde(with = "message_hex")]
+        id: MessageId,
+        /// The text.
+        text: String,
+        /// The handling (text form); none: the answered message's own.
+        /// Never looser than the answered message's.
+        #[serde(default, with = "opt_handling_text")]
+        handling: Option<Handling>,
+    },
     /// Delivery and acknowledgement receipts of a sent message
     /// (`liaison receipts`).
     Receipts {
@@ -266,6 +279,7 @@ impl Request {
             Request::Messages { .. } => "messages",
             Request::Read { .. } => "read",
             Request::Forward { .. } => "forward",
+            Request::Reply { .. } => "reply",
             Request::Receipts { .. } => "receipts",
             Request::Export { .. } => "export",
             Request::ConsentList => "consent-list",
@@ -364,6 +378,9 @@ pub enum Response {
         id: MessageId,
         /// Its recipients, as given.
         to: Vec<DirectoryId>,
+        /// Its conversation (absent from an agent of an earlier release).
+        #[serde(default, with = "opt_conversation_hex")]
+        conversation: Option<ConversationId>,
     },
     /// The relay could not be reached: the message is signed and kept,
     /// and goes out at the next sync (the agent syncs as soon as its link
@@ -376,6 +393,9 @@ pub enum Response {
         to: Vec<DirectoryId>,
         /// Why it could not go out now.
         reason: String,
+        /// Its conversation.
+        #[serde(default, with = "opt_conversation_hex")]
+        conversation: Option<ConversationId>,
     },
     /// What a sync did.
     Synced {

@@ -16,6 +16,7 @@ use crate::outbox::SendOutcome;
 pub fn needs_relay(req: &Request) -> bool {
     match req {
         Request::Send { .. }
+        | Request::Reply { .. }
         | Request::Sync
         | Request::Forward { .. }
         | Request::Export { .. }
@@ -32,7 +33,30 @@ pub fn needs_relay(req: &Request) -> bool {
 /// (a message is then kept and goes out at the next sync), rather than
 /// failing.
 pub fn works_offline(req: &Request) -> bool {
-    matches!(req, Request::Send { .. })
+    matches!(req, Request::Send { .. } | Request::Reply { .. })
+}
+
+/// The answer to a `send` or `reply`: sent, or kept to go out later.
+fn sent_response(
+    client: &Client,
+    outcome: SendOutcome,
+    to: Vec<liaison_protocol::DirectoryId>,
+) -> Result<Response, ClientError> {
+    let (SendOutcome::Accepted(id) | SendOutcome::Queued { id, .. }) = &outcome;
+    let conversation = client.message(*id)?.map(|m| m.conversation);
+    Ok(match outcome {
+        SendOutcome::Accepted(id) => Response::Sent {
+            id,
+            to,
+            conversation,
+        },
+        SendOutcome::Queued { id, reason } => Response::Queued {
+            id,
+            to,
+            reason,
+            conversation,
+        },
+    })
 }
 
 /// Run one home operation on `client` (connected first if
@@ -47,10 +71,12 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
             conversation,
         } => {
             let out = Outgoing::text(&text, handling, conversation);
-            match client.send_or_queue(&to, out).await? {
-                SendOutcome::Accepted(id) => Response::Sent { id, to },
-                SendOutcome::Queued { id, reason } => Response::Queued { id, to, reason },
-            }
+            let outcome = client.send_or_queue(&to, out).await?;
+            sent_response(client, outcome, to)?
+        }
+        Request::Reply { id, text, handling } => {
+            let (outcome, to) = client.reply(id, &text, handling).await?;
+            sent_response(client, outcome, vec![to])?
         }
         Request::Sync => {
             let report = client.sync().await?;
@@ -63,18 +89,25 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
                 Mailbox::Inbox => Direction::In,
                 Mailbox::Sent => Direction::Out,
             };
+            let decided = decided_requests(client)?;
             let messages = client
                 .messages()?
                 .iter()
                 .filter(|m| m.direction == want && m.kind != MessageKind::Receipts)
-                .map(MessageView::from)
+                .map(|m| {
+                    let mut v = MessageView::from(m);
+                    v.awaiting_decision &= !decided.contains(&m.id);
+                    v
+                })
                 .collect();
             Response::Messages { messages }
         }
         Request::Read { id, accept } => {
             let (m, handling_explained) = client.read(id, accept).await?;
+            let mut message = MessageView::from(&m);
+            message.awaiting_decision &= !decided_requests(client)?.contains(&m.id);
             Response::Read {
-                message: Box::new(MessageView::from(&m)),
+                message: Box::new(message),
                 handling_explained,
             }
         }
@@ -104,9 +137,19 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
                 bundle: bundle.to_text(),
             }
         }
-        Request::ConsentList => Response::Consents {
-            consents: client.consents()?.iter().map(ConsentView::from).collect(),
-        },
+        Request::ConsentList => {
+            let carriers = client.consent_request_messages()?;
+            Response::Consents {
+                consents: client
+                    .consents()?
+                    .iter()
+                    .map(|c| ConsentView {
+                        id: carriers.get(&c.request_id).map(|m| m.to_hex()),
+                        ..ConsentView::from(c)
+                    })
+                    .collect(),
+            }
+        }
         Request::ConsentRequest { id, scope, reason } => {
             let request = client.request_consent(id, scope, &reason).await?;
             Response::ConsentRequested { request }
@@ -154,7 +197,7 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
             )
             .into_iter()
             .find(|c| c.id == id.as_str())
-            .ok_or(RecipientError::NotInDirectory(id))?;
+            .ok_or_else(|| RecipientError::NotInDirectory(id.clone(), client.near_ids(&id)))?;
             Response::Contact { contact }
         }
         Request::ContactVerify { id, safety_number } => {
@@ -210,4 +253,17 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
             return Err(ClientError::NotAHomeOperation(other.op()));
         }
     })
+}
+
+/// The messages carrying a consent request that was decided already.
+fn decided_requests(
+    client: &Client,
+) -> Result<std::collections::HashSet<liaison_protocol::MessageId>, ClientError> {
+    let carriers = client.consent_request_messages()?;
+    Ok(client
+        .consents()?
+        .iter()
+        .filter(|c| c.decision.is_some())
+        .filter_map(|c| carriers.get(&c.request_id).copied())
+        .collect())
 }

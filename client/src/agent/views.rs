@@ -109,6 +109,43 @@ pub struct MessageView {
     pub destroyed_at: Option<String>,
     /// Who handed it over, if it came in a role handover.
     pub handed_over_by: Option<String>,
+    /// For a forward the handling allows only with the originator's
+    /// consent: the originator's grants it came with, whose conditions
+    /// bind the reader.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forwarded_with_consent: Vec<GrantView>,
+    /// For a consent request received: it waits for this focal point's
+    /// decision (`liaison consent grant ID` or `consent refuse ID`, with
+    /// this message's id).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub awaiting_decision: bool,
+}
+
+/// An originator's consent grant, as a forward carried it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GrantView {
+    /// The originator who granted it.
+    pub by: String,
+    /// What it allows (consent scope text).
+    pub scope: String,
+    /// The conditions attached, in the originator's words.
+    pub conditions: String,
+    /// When it was granted (the originator's clock).
+    pub decided_at: String,
+    /// When it lapses, if it does.
+    pub valid_until: Option<String>,
+}
+
+impl From<&ConsentDecision> for GrantView {
+    fn from(d: &ConsentDecision) -> Self {
+        GrantView {
+            by: d.decided_by.to_string(),
+            scope: d.scope.to_text(),
+            conditions: d.conditions.clone(),
+            decided_at: d.decided_at.to_rfc3339(),
+            valid_until: d.valid_until.map(Timestamp::to_rfc3339),
+        }
+    }
 }
 
 impl MessageView {
@@ -146,6 +183,13 @@ impl From<&StoredMessage> for MessageView {
             acknowledged_at: m.acknowledged_at.map(Timestamp::to_rfc3339),
             destroyed_at: m.destroyed_at.map(Timestamp::to_rfc3339),
             handed_over_by: m.via_handover.clone(),
+            forwarded_with_consent: crate::core::open::carried_grants(m)
+                .iter()
+                .map(GrantView::from)
+                .collect(),
+            awaiting_decision: m.direction == Direction::In
+                && m.verified
+                && m.kind == crate::core::message::MessageKind::ConsentRequest,
         }
     }
 }
@@ -476,6 +520,11 @@ impl From<&ReceiptRecord> for ReceiptView {
 /// A consent exchange.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConsentView {
+    /// The id of the message that carried the request, as `inbox` (or
+    /// `sent`) shows it; `consent grant` and `consent refuse` take it (or
+    /// the request id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// Request id.
     pub request: String,
     /// The message concerned.
@@ -507,6 +556,7 @@ impl From<&ConsentRecord> for ConsentView {
             .and_then(|b| Signed::<ConsentDecision>::decode(b).ok())
             .and_then(|s| s.decode_unverified().ok());
         ConsentView {
+            id: None,
             request: hex::encode(c.request_id),
             message: c.message_id.to_hex(),
             we_asked: c.we_asked,

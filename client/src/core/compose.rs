@@ -162,8 +162,14 @@ mod tests {
         )
         .map_err(|e| e.to_string())?;
         let mut m = StoredMessage::received(&p, signed.to_vec(), Timestamp(2_000));
-        open_content(&dir(records.to_vec()), &HeldMessages::default(), &mut m, &p)
-            .map_err(|e| e.to_string())?;
+        open_content(
+            &dir(records.to_vec()),
+            &HeldMessages::default(),
+            &me,
+            &mut m,
+            &p,
+        )
+        .map_err(|e| e.to_string())?;
         Ok(m)
     }
 

@@ -39,7 +39,7 @@ impl MessageKind {
     pub fn of(content: &Content) -> MessageKind {
         match content {
             Content::Text => MessageKind::Text,
-            Content::Forward { .. } => MessageKind::Forward,
+            Content::Forward { .. } | Content::ForwardWithConsent { .. } => MessageKind::Forward,
             Content::Handover { .. } => MessageKind::Handover,
             Content::Receipts(_) => MessageKind::Receipts,
             Content::ConsentRequest(_) => MessageKind::ConsentRequest,

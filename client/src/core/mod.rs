@@ -12,5 +12,6 @@ pub mod logged;
 pub mod message;
 pub mod open;
 pub mod records;
+pub mod spelling;
 #[cfg(test)]
 pub(crate) mod testing;

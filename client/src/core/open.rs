@@ -10,8 +10,9 @@ use std::error::Error;
 use liaison_protocol::codec::Wire;
 use liaison_protocol::consent::{ConsentDecision, ConsentRequest, Receipt};
 use liaison_protocol::directory::Directory;
-use liaison_protocol::handling::Handling;
+use liaison_protocol::handling::{Handling, Party};
 use liaison_protocol::message::{Content, Payload, SignedPayload};
+use liaison_protocol::scope::{ForwardContext, check_forward};
 use liaison_protocol::{DecodeError, DirectoryId, MessageId, VerifyError};
 
 use crate::core::message::{Direction, MessageKind, StoredMessage};
@@ -65,6 +66,31 @@ pub enum OpenError {
         by: DirectoryId,
         /// Each loosening, in words.
         why: Vec<String>,
+    },
+    /// A consent grant carried by a forward does not verify as the
+    /// originator's grant about the forwarded message (altered, or not
+    /// the originator's).
+    #[error(
+        "the forward carries a consent grant that does not verify as {by}'s grant for the forwarded message ({error}): it was altered or is not the originator's; rejected"
+    )]
+    ForwardGrantInvalid {
+        /// The originator.
+        by: DirectoryId,
+        /// Why.
+        error: VerifyError,
+    },
+    /// A forward outside the dissemination scope of the handling, without
+    /// the originator's grant for this recipient.
+    #[error(
+        "the forward by {by} is outside the handling set by {originator} ({rule}) and carries no consent of {originator} for you: {by}'s client broke the handling rules or removed the originator's consent and its conditions; rejected"
+    )]
+    ForwardOutOfScope {
+        /// The forwarder.
+        by: DirectoryId,
+        /// The originator.
+        originator: DirectoryId,
+        /// The rule that the forward breaks (`tlp-red`, ...).
+        rule: &'static str,
     },
     /// The author of a receipt or consent message is not in the verified
     /// directory.
@@ -126,9 +152,9 @@ pub fn origin_of(m: &StoredMessage) -> Result<(MessageId, DirectoryId), OpenErro
     };
     let mut p = decode(&m.signed_payload)?;
     for _ in 0..MAX_FORWARD_DEPTH {
-        match &p.content {
-            Content::Forward { original } => p = decode(original)?,
-            _ => break,
+        match p.content.forwarded() {
+            Some(original) => p = decode(original)?,
+            None => break,
         }
     }
     Ok((p.message_id, p.sender))
@@ -172,15 +198,93 @@ pub fn verify_forward_chain(
             why,
         });
     }
-    match &p.content {
-        Content::Forward { original } => {
-            verify_forward_chain(directory, &p.handling, original, depth + 1)
-        }
-        _ => {
+    match p.content.forwarded() {
+        Some(original) => verify_forward_chain(directory, &p.handling, original, depth + 1),
+        None => {
             let sender = p.sender.clone();
             Ok((p, sender))
         }
     }
+}
+
+/// The originator's consent grants a stored forward carries, as the
+/// recipient verified them on receipt (none for other messages).
+pub fn carried_grants(m: &StoredMessage) -> Vec<ConsentDecision> {
+    SignedPayload::decode(&m.signed_payload)
+        .ok()
+        .and_then(|s| s.decode_unverified().ok())
+        .map(|p| {
+            p.content
+                .forward_grants()
+                .iter()
+                .filter_map(|g| g.decode_unverified().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Check what a forward carries against the rules an honest forwarder's
+/// client applied: every grant it carries is the originator's, signed and
+/// about the forwarded message, and this recipient is inside the
+/// dissemination scope of the handling the forwarder held, counting those
+/// grants. A forward outside that scope without a grant for this
+/// recipient was sent by a client that broke the rules or removed the
+/// originator's grant (and with it the conditions attached to it).
+fn check_forward_received(
+    directory: &Directory,
+    me: &DirectoryId,
+    payload: &Payload,
+    original: &[u8],
+    origin: &Payload,
+) -> Result<(), OpenError> {
+    let originator = directory
+        .record(&origin.sender)
+        .ok_or_else(|| OpenError::ForwardOriginatorUnknown(origin.sender.clone()))?;
+    let mut grants = Vec::new();
+    for g in payload.content.forward_grants() {
+        let d = ConsentDecision::verify(g, originator).map_err(|error| {
+            OpenError::ForwardGrantInvalid {
+                by: origin.sender.clone(),
+                error,
+            }
+        })?;
+        if d.message_id != origin.message_id {
+            return Err(OpenError::ForwardGrantInvalid {
+                by: origin.sender.clone(),
+                error: VerifyError::Inconsistent("the grant is about another message"),
+            });
+        }
+        grants.push(d);
+    }
+    let (Some(forwarder), Some(recipient)) =
+        (directory.record(&payload.sender), directory.record(me))
+    else {
+        return Err(OpenError::AuthorUnknown("forwarder or recipient"));
+    };
+    let carried = SignedPayload::decode(original)
+        .map_err(OpenError::ForwardMalformed)?
+        .decode_unverified()
+        .map_err(OpenError::ForwardInvalid)?;
+    let mut original_recipients = carried.recipients.clone();
+    original_recipients.extend(carried.resolved.iter().cloned());
+    let ctx = ForwardContext {
+        message_id: origin.message_id,
+        handling: &carried.handling,
+        originator: &Party::from_record(originator),
+        original_recipients: &original_recipients,
+        grants: &grants,
+        now: payload.created_at,
+    };
+    check_forward(
+        &ctx,
+        &Party::from_record(forwarder),
+        &Party::from_record(recipient),
+    )
+    .map_err(|refusal| OpenError::ForwardOutOfScope {
+        by: payload.sender.clone(),
+        originator: origin.sender.clone(),
+        rule: refusal.rule.code(),
+    })
 }
 
 fn sent_by_us(held: &impl Held, id: MessageId) -> Result<bool, OpenError> {
@@ -227,6 +331,7 @@ fn receipt_from_recipient(
 pub fn open_content(
     directory: &Directory,
     held: &impl Held,
+    me: &DirectoryId,
     msg: &mut StoredMessage,
     payload: &Payload,
 ) -> Result<SideEffects, OpenError> {
@@ -239,10 +344,11 @@ pub fn open_content(
     match &payload.content {
         Content::Text => {}
         Content::Handover { .. } => msg.kind = MessageKind::Handover,
-        Content::Forward { original } => {
+        Content::Forward { original } | Content::ForwardWithConsent { original, .. } => {
             msg.kind = MessageKind::Forward;
             let (orig, originator) =
                 verify_forward_chain(directory, &payload.handling, original, 1)?;
+            check_forward_received(directory, me, payload, original, &orig)?;
             msg.original_from = Some(originator.to_string());
             msg.text = if payload.body.is_empty() {
                 orig.body
@@ -362,6 +468,7 @@ mod tests {
         let d = dir(vec![
             rec("th.dsi.alice", &alice, &[11]),
             rec("th.dsi.bob", &bob, &[21]),
+            rec("th.dsi.carol", &key(30), &[31]),
         ]);
         (d, alice, bob)
     }
@@ -387,7 +494,7 @@ mod tests {
     fn opened(d: &Directory, held: &Home, p: &Payload) -> Result<StoredMessage, OpenError> {
         let bytes = Signed::sign(p, &key(20)).encode();
         let mut m = StoredMessage::received(p, bytes, Timestamp(2_000));
-        open_content(d, held, &mut m, p).map(|_| m)
+        open_content(d, held, &id("th.dsi.carol"), &mut m, p).map(|_| m)
     }
 
     #[test]
@@ -484,6 +591,112 @@ mod tests {
         ));
     }
 
+    /// Alice's RED message to Bob, signed, and Alice's grant (conditions
+    /// "boarding team only") for Bob to forward it to Carol.
+    fn red_and_grant(alice: &SecretKey) -> (Vec<u8>, Signed<ConsentDecision>) {
+        let mut original = payload("th.dsi.alice", 1, "pier 7", h("RED"), Content::Text);
+        original.recipients = vec![id("th.dsi.bob")];
+        original.resolved = vec![id("th.dsi.bob")];
+        let grant = ConsentDecision {
+            request_id: [4; 16],
+            message_id: original.message_id,
+            scope: liaison_protocol::consent::ConsentScope::Forward {
+                recipients: vec![id("th.dsi.carol")],
+            },
+            granted: true,
+            conditions: "boarding team only".into(),
+            decided_by: id("th.dsi.alice"),
+            decided_at: Timestamp(500),
+            valid_until: None,
+        };
+        (
+            Signed::sign(&original, alice).encode(),
+            Signed::sign(&grant, alice),
+        )
+    }
+
+    #[test]
+    fn a_forward_outside_the_scope_needs_the_originators_grant_and_carries_its_conditions() {
+        let (d, alice, bob) = people();
+        let (original, grant) = red_and_grant(&alice);
+        // Without the grant (a forwarder that removed it): rejected.
+        let stripped = payload(
+            "th.dsi.bob",
+            2,
+            "",
+            h("RED"),
+            Content::Forward {
+                original: original.clone(),
+            },
+        );
+        let err = opened(&d, &Home::default(), &stripped).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                OpenError::ForwardOutOfScope {
+                    rule: "tlp-red",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("removed the originator's consent"));
+        // With it: opened, and the conditions are there to show.
+        let with = payload(
+            "th.dsi.bob",
+            3,
+            "",
+            h("RED"),
+            Content::ForwardWithConsent {
+                original: original.clone(),
+                grants: vec![grant.clone()],
+            },
+        );
+        let m = opened(&d, &Home::default(), &with).unwrap();
+        assert_eq!(m.original_from.as_deref(), Some("th.dsi.alice"));
+        let carried = carried_grants(&m);
+        assert_eq!(carried.len(), 1);
+        assert_eq!(carried[0].conditions, "boarding team only");
+        // Conditions altered by the forwarder: the signature fails.
+        let mut altered = grant.decode_unverified().unwrap();
+        altered.conditions = "no conditions".into();
+        let altered = Signed::<ConsentDecision>::from_parts(
+            liaison_protocol::codec::encode_body(&altered),
+            *grant.signer(),
+            *grant.signature(),
+        );
+        let forged = payload(
+            "th.dsi.bob",
+            4,
+            "",
+            h("RED"),
+            Content::ForwardWithConsent {
+                original: original.clone(),
+                grants: vec![altered],
+            },
+        );
+        assert!(matches!(
+            opened(&d, &Home::default(), &forged),
+            Err(OpenError::ForwardGrantInvalid { .. })
+        ));
+        // A grant the forwarder signed itself is not the originator's.
+        let own = Signed::sign(&grant.decode_unverified().unwrap(), &bob);
+        let impostor = payload(
+            "th.dsi.bob",
+            5,
+            "",
+            h("RED"),
+            Content::ForwardWithConsent {
+                original,
+                grants: vec![own],
+            },
+        );
+        assert!(matches!(
+            opened(&d, &Home::default(), &impostor),
+            Err(OpenError::ForwardGrantInvalid { .. })
+        ));
+    }
+
     #[test]
     fn receipts_count_only_for_messages_this_home_sent() {
         let (d, _, bob) = people();
@@ -531,7 +744,7 @@ mod tests {
             .insert(sent.message_id, StoredMessage::outgoing(&sent, signed));
         let bytes = Signed::sign(&carrier, &bob).encode();
         let mut m = StoredMessage::received(&carrier, bytes, Timestamp(2_000));
-        let fx = open_content(&d, &home, &mut m, &carrier).unwrap();
+        let fx = open_content(&d, &home, &id("th.dsi.alice"), &mut m, &carrier).unwrap();
         assert_eq!(m.kind, MessageKind::Receipts);
         assert_eq!(fx.receipts.len(), 1);
         let (_, r) = &fx.receipts[0];

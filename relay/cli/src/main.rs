@@ -280,9 +280,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CheckConfig { file } => {
             init_default();
             let config = load(&file)?;
-            let notes = config
+            let pin = liaison_relay::config::PIN_COMMAND;
+            let notes: Vec<String> = config
                 .check_files()
-                .with_context(|| format!("in {}", file.display()))?;
+                .with_context(|| format!("in {}", file.display()))?
+                .into_iter()
+                .map(|n| {
+                    n.replace(
+                        pin,
+                        &format!(
+                            "{pin} --config {}",
+                            liaison_protocol::shell::quote_path(&file)
+                        ),
+                    )
+                })
+                .collect();
             let mut text = format!(
                 "{}: ok (listen {}, data_dir {})\n  metrics: {}\n  control socket: {}\n  log format: {:?}\n  \
                  queues of lapsed devices: kept {} days\n",
