@@ -1049,7 +1049,7 @@ impl Client {
                 .map(|r| r.fingerprint().to_string())
                 .unwrap_or_else(|_| "unreadable".into());
             self.warnings.push(format!(
-                "none of the {} entries of the relay's directory chains to the network root pinned in your bundle (root key fingerprint {root}): you can reach nobody. The bundle may be another network's, or its root key wrong. Ask your authority for the network's bundle, compare its root fingerprint with the one they give you, and make a new home with it (liaison init --bundle ...)",
+                "none of the {} entries of the relay's directory chains to the network root pinned in your bundle (root key fingerprint {root}): you can reach nobody. The bundle may be another network's, or its root key wrong. Ask your authority for the network's bundle, compare its root fingerprint with the one they give you, and make a new home with it (`liaison init --help` says how)",
                 self.directory_log.size()
             ));
         }

@@ -71,7 +71,7 @@ impl std::fmt::Display for Change {
                 f,
                 "the identity key of {id} has changed{}. Sending to {id} is held: compare the new safety \
                  number (`liaison safety-number {id}`) with them, then `liaison contacts verify {id} \
-                 --safety-number ...` or `liaison contacts accept {id}`",
+                 --safety-number \"...\"` (the number they read to you in place of the dots) or `liaison contacts accept {id}`",
                 if *was_verified {
                     " and your in-person verification no longer applies"
                 } else {

@@ -108,7 +108,7 @@ pub enum ClientError {
     /// The home is a new device still waiting for its approval.
     #[error(
         "this home has no identity key yet: it is a new device waiting for approval \
-         (run `liaison device link APPROVAL` once your other device approved it)"
+         (once your other device approved it, give `liaison device link` the device.approval file it wrote)"
     )]
     NotLinked,
     /// The home lacks something every home has.
@@ -457,7 +457,7 @@ pub enum NotFound {
 pub enum EvidenceError {
     /// No case was named: evidence is exported for one case.
     #[error(
-        "say which case the evidence of {0} is for: liaison export {0} --case CASE --out FILE (a consent counts only for the case it names)"
+        "say which case the evidence of {0} is for: liaison export {0} --case \"...\" --out evidence.txt, with the case reference in place of the dots (a consent counts only for the case it names)"
     )]
     NoCase(MessageId),
     /// The signed payload is not held.

@@ -59,7 +59,22 @@ fn a_consent_is_asked_and_granted_with_the_commands_as_printed() {
     assert!(!out.status.success());
     let said = output_text(&out);
     let ask = printed_command(&said, "consent request");
-    assert!(ask.contains("--home") && ask.contains("--reason"), "{ask}");
+    assert!(
+        ask.contains("--home") && ask.contains("--reason \"...\""),
+        "{ask}"
+    );
+    // As printed, it fails only because the reason is still to be written.
+    let out = run_as_printed(&ask);
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    let said = output_text(&out);
+    assert!(
+        said.contains("`...` stands for text you write yourself"),
+        "{said}"
+    );
+    let ask = ask.replace(
+        "--reason \"...\"",
+        "--reason \"the NBI boarding team needs it\"",
+    );
     let out = run_as_printed(&ask);
     assert_success(&out, &ask);
 
@@ -82,6 +97,15 @@ fn a_consent_is_asked_and_granted_with_the_commands_as_printed() {
     let out = alice.run(&["consent", "list"]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains(&format!("request {request_id} ")),
+        "{}",
+        output_text(&out)
+    );
+    // The refusal printed beside it fails only for the reason to write.
+    let refuse = printed_command(&shown, "consent refuse");
+    let out = run_as_printed(&refuse);
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("`...` stands for text you write yourself"),
         "{}",
         output_text(&out)
     );
@@ -408,4 +432,52 @@ fn a_library_error_names_the_home_in_its_command() {
     let out = run_as_printed(&cmd);
     assert_success(&out, &cmd);
     assert!(String::from_utf8_lossy(&out.stdout).contains("unread yet"));
+}
+
+/// An export refused because judicial use is prohibited suggests the
+/// consent request for that case: as printed it fails only because the
+/// reason is still to be written; with a reason it asks the originator.
+#[test]
+fn the_judicial_refusal_suggests_a_consent_request_that_runs_as_printed() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    let id = red_message_read_by_bob(&alice, &bob, "names of the recruiters");
+    let out_file = bob.home.join("evidence.txt");
+    let out = bob.run(&[
+        "export",
+        &id,
+        "--case",
+        "PH-NBI-2026-114",
+        "--out",
+        out_file.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success(), "{}", output_text(&out));
+    assert!(!out_file.exists(), "nothing written when refused");
+    let said = output_text(&out);
+    let ask = printed_command(&said, "consent request");
+    assert!(
+        ask.contains("--home") && ask.contains("judicial:PH-NBI-2026-114"),
+        "{ask}"
+    );
+    let out = run_as_printed(&ask);
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("`...` stands for text you write yourself"),
+        "{}",
+        output_text(&out)
+    );
+    let ask = ask.replace(
+        "--reason \"...\"",
+        "--reason \"prosecution of the recruiters\"",
+    );
+    assert_success(&run_as_printed(&ask), &ask);
+    assert_success(&alice.run(&["sync"]), "alice sync");
+    assert!(
+        alice
+            .inbox()
+            .iter()
+            .any(|m| m["kind"] == "consent-request" && m["awaiting_decision"] == true),
+        "the originator is asked"
+    );
 }

@@ -166,7 +166,7 @@ pub(crate) enum Command {
         /// The case the evidence is for, as the originator's consent names
         /// it (`liaison consent request ID --scope judicial:CASE`); written
         /// into the bundle.
-        #[arg(long)]
+        #[arg(long, value_parser = written)]
         case: String,
     },
     /// Delivery and acknowledgement receipts for a message you sent.
@@ -232,7 +232,7 @@ pub(crate) enum ConsentCommand {
         #[arg(long)]
         scope: String,
         /// Why.
-        #[arg(long)]
+        #[arg(long, value_parser = written)]
         reason: String,
     },
     /// As originator: grant a request.
@@ -241,7 +241,7 @@ pub(crate) enum ConsentCommand {
         /// id from `liaison consent list`).
         request: String,
         /// Conditions attached to the grant.
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", value_parser = written)]
         conditions: String,
         /// The grant lapses at this date/time (UTC).
         #[arg(long)]
@@ -253,7 +253,7 @@ pub(crate) enum ConsentCommand {
         /// id from `liaison consent list`).
         request: String,
         /// Reason given to the requester.
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", value_parser = written)]
         reason: String,
     },
     /// Consent requests and decisions, both directions.
@@ -311,7 +311,7 @@ pub(crate) enum ContactsCommand {
         #[arg(value_parser = parse_id)]
         id: DirectoryId,
         /// The safety number the contact read to you.
-        #[arg(long)]
+        #[arg(long, value_parser = written)]
         safety_number: Option<String>,
     },
     /// Accept a contact's changed identity key without verifying it.
@@ -358,4 +358,17 @@ impl From<&ContactFilter> for views::ContactFilter {
 /// `ph.pnp.bob`), and surrounding spaces are ignored.
 fn parse_id(s: &str) -> Result<DirectoryId, String> {
     DirectoryId::parse(&s.trim().to_lowercase()).map_err(|e| e.to_string())
+}
+
+/// Text the person writes: `...`, which suggested commands print where
+/// such text goes, is refused, so that a command pasted as printed fails
+/// for that reason alone instead of sending "...".
+fn written(s: &str) -> Result<String, String> {
+    if s.trim() == "..." {
+        return Err(
+            "`...` stands for text you write yourself: put it in place of the dots, in quotes"
+                .to_owned(),
+        );
+    }
+    Ok(s.to_owned())
 }
