@@ -663,6 +663,13 @@ impl Client {
         if rec.we_asked {
             return Err(ClientError::OwnConsentRequest);
         }
+        if let Some(prev) = &rec.decision {
+            let prev = Signed::<ConsentDecision>::decode(prev)?.decode_unverified()?;
+            return Err(ClientError::ConsentDecided {
+                granted: prev.granted,
+                at: prev.decided_at,
+            });
+        }
         let req_bytes = rec
             .request
             .clone()
@@ -690,20 +697,24 @@ impl Client {
             refers_to: req.message_id,
             commitment: commitment(&bytes),
         }];
-        rec.decision = Some(bytes);
-        {
+        // The decision counts once it is kept to go out (accepted, or in
+        // the outbox when the link failed on the way); a send that kept
+        // nothing leaves the request open, to decide again.
+        let sent = self
+            .send_accountability(
+                &req.requested_by,
+                Content::ConsentDecision(s),
+                declare,
+                "consent decision",
+            )
+            .await;
+        if matches!(&sent, Ok(_) | Err(ClientError::NotConfirmed { .. })) {
+            rec.decision = Some(bytes);
             let mut w = self.home.write()?;
             w.put(Table::Consents, &request_id, &rec)?;
             w.commit()?;
         }
-        self.send_accountability(
-            &req.requested_by,
-            Content::ConsentDecision(s),
-            declare,
-            "consent decision",
-        )
-        .await?;
-        Ok(())
+        sent.map(|_| ())
     }
 
     /// Destroy the content of received messages whose retention ended,

@@ -213,6 +213,18 @@ pub enum ClientError {
     /// Only the originator decides on a consent request.
     #[error("this is your own request; only the originator decides")]
     OwnConsentRequest,
+    /// The request was decided already; a decision is final.
+    #[error(
+        "you already {} this request on {} (UTC); a decision once sent cannot be changed (see `liaison consent list`)",
+        if *.granted { "granted" } else { "refused" },
+        .at.to_rfc3339()
+    )]
+    ConsentDecided {
+        /// Granted or refused.
+        granted: bool,
+        /// When.
+        at: Timestamp,
+    },
     /// Content was destroyed at the end of its retention, but the signed
     /// deletion records could not be sent (they are sent on a later sync).
     #[error("content destroyed, but the deletion records could not be sent yet")]

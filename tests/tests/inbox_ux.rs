@@ -111,6 +111,19 @@ fn a_consent_is_asked_and_granted_with_the_commands_as_printed() {
     );
     let out = run_as_printed(&grant);
     assert_success(&out, &grant);
+    // A decision is final: granting or refusing again is refused.
+    for again in [
+        grant.clone(),
+        refuse.replace("\"...\"", "\"changed my mind\""),
+    ] {
+        let out = run_as_printed(&again);
+        assert!(!out.status.success(), "{again}");
+        assert!(
+            output_text(&out).contains("you already granted this request on"),
+            "{}",
+            output_text(&out)
+        );
+    }
     // Answered: no longer unread, and the hint is gone.
     let out = alice.run(&["inbox", "--unread"]);
     let shown = String::from_utf8_lossy(&out.stdout).into_owned();
