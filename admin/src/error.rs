@@ -306,6 +306,64 @@ pub enum AdminError {
         /// What was tried.
         action: &'static str,
     },
+    /// The id already has a record of this version or a newer one.
+    #[error(
+        "{id} is already enrolled at version {version}, so version {asked} cannot be published{}",
+        replaces.map(|k| format!(
+            "; its record has identity fingerprint {}, and this request another identity",
+            k.fingerprint()
+        )).unwrap_or_default()
+    )]
+    VersionExists {
+        /// The focal point.
+        id: DirectoryId,
+        /// Its current version.
+        version: u64,
+        /// The version asked for.
+        asked: u64,
+        /// The identity the request would replace, if it is another one.
+        replaces: Option<PublicKey>,
+    },
+    /// The request is the one the current record was made from.
+    #[error("{id} is already enrolled with this request's identity and device (version {version})")]
+    AlreadyEnrolled {
+        /// The focal point.
+        id: DirectoryId,
+        /// Its current version.
+        version: u64,
+    },
+    /// A new version with another identity key, not confirmed (or confirmed
+    /// with another fingerprint than the current identity's).
+    #[error(
+        "enrolling this request as version {version} of {id} would replace its identity: the \
+         current record has identity fingerprint {}, the request {}. Whoever holds the current \
+         identity would lose access to {id}{}",
+        current.fingerprint(),
+        new.fingerprint(),
+        given.as_ref().map(|g| format!(
+            " (--replace-identity {g} is not the current identity's fingerprint)"
+        )).unwrap_or_default()
+    )]
+    IdentityReplacement {
+        /// The focal point.
+        id: DirectoryId,
+        /// The version asked for.
+        version: u64,
+        /// The identity key in force.
+        current: PublicKey,
+        /// The request's identity key.
+        new: PublicKey,
+        /// The confirmation given, if any.
+        given: Option<String>,
+    },
+    /// `--replace-identity` with nothing to replace.
+    #[error(
+        "--replace-identity was given, but enrolling this request replaces no identity of {id}"
+    )]
+    NothingToReplace {
+        /// The focal point.
+        id: DirectoryId,
+    },
     /// A focal point is revoked already.
     #[error("{id} is already revoked (version {version})")]
     AlreadyRevoked {
@@ -569,6 +627,14 @@ fn refused_key(e: &LinkError) -> String {
     }
 }
 
+const REVOKED_FOR_GOOD: &str = "a revocation is final: the directory never uses a revoked id \
+                                again; enrol the person under a new id";
+
+/// A key's fingerprint as an argument to paste: its hex digits, no spaces.
+fn fingerprint_arg(key: &PublicKey) -> String {
+    key.fingerprint().to_string().replace(' ', "")
+}
+
 const CHECK_RELAY: &str =
     "check that the relay is running and that the bundle pins its current certificate";
 const APPROVE_ON_IDENTITY: &str = "the focal point must approve the new device on a device that \
@@ -631,15 +697,34 @@ impl AdminError {
                 id.country(),
                 authority.as_str().to_ascii_lowercase()
             ),
-            E::Revoked { version, .. } => format!(
-                "to bring it back, enrol a new request with liaison-admin enrol --version {}",
-                version.saturating_add(1)
+            E::Revoked { .. } => REVOKED_FOR_GOOD.into(),
+            E::AlreadyRevoked { .. } => format!("nothing to do; {REVOKED_FOR_GOOD}"),
+            E::VersionExists {
+                version, replaces, ..
+            } => match replaces {
+                None => format!(
+                    "to publish this request as the record's next version, give --version {}",
+                    version.saturating_add(1)
+                ),
+                Some(current) => format!(
+                    "if the person lost the device that holds their identity and you checked \
+                     this request with them, replace the identity with --version {} \
+                     --replace-identity {}",
+                    version.saturating_add(1),
+                    fingerprint_arg(current)
+                ),
+            },
+            E::AlreadyEnrolled { .. } => {
+                "nothing to do: the focal point can sync (liaison sync)".into()
+            }
+            E::IdentityReplacement { current, .. } => format!(
+                "if the person lost the device that holds their identity and you checked this \
+                 request with them, confirm the replacement: add --replace-identity {} (their \
+                 client then warns them at the next sync). Otherwise enrol the request under \
+                 another id",
+                fingerprint_arg(current)
             ),
-            E::AlreadyRevoked { version, .. } => format!(
-                "nothing to do; to bring it back, enrol a new request with liaison-admin enrol \
-                 --version {}",
-                version.saturating_add(1)
-            ),
+            E::NothingToReplace { .. } => "leave out --replace-identity".into(),
             E::NothingToChange { .. } => "give at least one of --name, --unit, --agency, \
                                           --language, --time-zone, --working-hours, --notes, \
                                           --roles, --valid-days"
@@ -705,7 +790,11 @@ fn bundle_hint(e: &BundleError) -> String {
 
 fn refusal_hint(code: ErrorCode) -> &'static str {
     match code {
-        ErrorCode::StaleVersion => "a newer version was published meanwhile: run the command again",
+        ErrorCode::StaleVersion => {
+            "the relay already holds this version of the record or a newer one: see the current \
+             version with liaison-admin list; update, revoke and the device commands read it \
+             again when run again, enrol takes a higher --version"
+        }
         ErrorCode::InvalidRecord | ErrorCode::InvalidSignature => {
             "the relay checks every signature, validity, the country rule and that no device \
              belongs to another record before storing anything; its message says which check \

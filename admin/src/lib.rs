@@ -64,9 +64,9 @@ pub use online::{
     publish_signed_record, revoke, revoke_device, set_role, update,
 };
 pub use records::{
-    RecordChanges, RoleParams, check_jurisdiction, find_device, parse_device_approval,
-    record_from_request, record_with_device, record_without_device, revoked_record, role_record,
-    updated_record,
+    RecordChanges, RoleParams, check_jurisdiction, check_reenrolment, find_device,
+    parse_device_approval, record_from_request, record_with_device, record_without_device,
+    revoked_record, role_record, updated_record,
 };
 pub use validity::{
     DEFAULT_AUTHORITY_VALIDITY_DAYS, DEFAULT_VALIDITY_DAYS, MAX_DEVICE_REQUEST_AGE_DAYS,

@@ -14,8 +14,8 @@ use crate::ceremony::{check_authority, verify_certificate_signature};
 use crate::directory::AuthorityView;
 use crate::error::{AdminError, RelayFault};
 use crate::records::{
-    RecordChanges, RoleParams, check_jurisdiction, record_from_request, record_with_device,
-    record_without_device, revoked_record, role_record, updated_record,
+    RecordChanges, RoleParams, check_jurisdiction, check_reenrolment, record_from_request,
+    record_with_device, record_without_device, revoked_record, role_record, updated_record,
 };
 use crate::views::Signing;
 
@@ -142,18 +142,29 @@ pub async fn publish_authority(
     Ok(cert)
 }
 
-/// `enrol`: check the request against the rules, sign its record and
-/// publish it with the request's prekeys.
+/// `enrol`: check the request against the rules and against the id's
+/// current record ([`check_reenrolment`]: a version the id already has is
+/// refused, and replacing its identity key takes `replace_identity`, the
+/// current identity's fingerprint), sign its record and publish it with
+/// the request's prekeys.
 pub async fn enrol(
     bundle: &Bundle,
     auth: &AuthorityKeyFile,
     req: &EnrolmentRequest,
     version: u64,
     valid_days: u64,
+    replace_identity: Option<&str>,
     at: Timestamp,
 ) -> Result<(), AdminError> {
     check_jurisdiction(auth.country, "enrol", &req.id)?;
     check_authority(bundle, auth, at)?;
+    let view = fetch_directory(bundle, auth, at).await?;
+    check_reenrolment(
+        view.directory.record(&req.id),
+        req,
+        version,
+        replace_identity,
+    )?;
     let record = record_from_request(auth, req, version, valid_days, at)?;
     publish_record(bundle, record, req).await
 }
@@ -184,7 +195,7 @@ pub async fn revoke(
     check_jurisdiction(auth.country, "revoke", id)?;
     check_authority(bundle, auth, at)?;
     let view = fetch_directory(bundle, auth, at).await?;
-    let signed = revoked_record(auth, view.record(id)?, reason)?;
+    let signed = revoked_record(auth, view.record(id)?, reason, at)?;
     finish_record(bundle, signed, Vec::new()).await
 }
 

@@ -89,6 +89,82 @@ fn sign_record(
     Ok(Signed::sign(&record, &authority.key))
 }
 
+/// A fingerprint as typed: hex digits, spaces ignored, lowercase.
+fn fingerprint_digits(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+/// Whether enrolling `req` as `version` of an id whose latest record is
+/// `current` (`None`: a new id) is allowed. A request whose identity key
+/// differs from the current record's replaces that identity: its owner's
+/// devices are dropped and they can no longer read or send. That takes an
+/// explicit `replace_identity`, the current identity's fingerprint, so an
+/// authority never does it by mistake.
+pub fn check_reenrolment(
+    current: Option<&FocalPointRecord>,
+    req: &EnrolmentRequest,
+    version: u64,
+    replace_identity: Option<&str>,
+) -> Result<(), AdminError> {
+    let Some(current) = current else {
+        if replace_identity.is_some() {
+            return Err(AdminError::NothingToReplace { id: req.id.clone() });
+        }
+        return Ok(());
+    };
+    if let RecordStatus::Revoked { reason } = &current.status {
+        return Err(AdminError::Revoked {
+            id: current.id.clone(),
+            reason: reason.clone(),
+            version: current.version,
+            action: "enrol",
+        });
+    }
+    let same_identity = current.identity_key == req.identity_key;
+    if same_identity
+        && current
+            .devices
+            .iter()
+            .any(|d| d.signing == req.device.signing)
+    {
+        return Err(AdminError::AlreadyEnrolled {
+            id: current.id.clone(),
+            version: current.version,
+        });
+    }
+    if version <= current.version {
+        return Err(AdminError::VersionExists {
+            id: current.id.clone(),
+            version: current.version,
+            asked: version,
+            replaces: (!same_identity).then_some(current.identity_key),
+        });
+    }
+    if same_identity {
+        return match replace_identity {
+            Some(_) => Err(AdminError::NothingToReplace { id: req.id.clone() }),
+            None => Ok(()),
+        };
+    }
+    let confirmed = replace_identity.is_some_and(|fp| {
+        fingerprint_digits(fp)
+            == fingerprint_digits(&current.identity_key.fingerprint().to_string())
+    });
+    if confirmed {
+        return Ok(());
+    }
+    Err(AdminError::IdentityReplacement {
+        id: current.id.clone(),
+        version,
+        current: current.identity_key,
+        new: req.identity_key,
+        given: replace_identity.map(str::to_owned),
+    })
+}
+
 fn next_version(current: u64) -> Result<u64, AdminError> {
     current.checked_add(1).ok_or(AdminError::VersionOverflow)
 }
@@ -199,11 +275,16 @@ pub fn updated_record(
     sign_record(authority, &r)
 }
 
-/// The next version of `current`, revoked for `reason`.
+/// The next version of `current`, revoked for `reason` at `at`. The
+/// revoking version's validity starts at `at` (a revoked record is never
+/// used, so its validity serves only to date the revocation): clients
+/// judge a message the relay accepted before then by the version in force
+/// then. A record that has already expired keeps its period.
 pub fn revoked_record(
     authority: &AuthorityKeyFile,
     current: &FocalPointRecord,
     reason: &str,
+    at: Timestamp,
 ) -> Result<Signed<FocalPointRecord>, AdminError> {
     check_jurisdiction(authority.country, "revoke", &current.id)?;
     if matches!(current.status, RecordStatus::Revoked { .. }) {
@@ -220,6 +301,9 @@ pub fn revoked_record(
     r.status = RecordStatus::Revoked {
         reason: reason.to_owned(),
     };
+    if at < r.not_after {
+        r.not_before = at;
+    }
     sign_record(authority, &r)
 }
 

@@ -279,9 +279,12 @@ fn revocation_is_a_new_version_and_final_for_updates() {
     let root = key(1);
     let th = authority(&root, "TH", 2);
     let cur = record("th.dsi.somchai", &key(20), 21);
-    let signed = revoked_record(&th, &cur, "left the unit").unwrap();
+    let revoked_at = Timestamp(T0.0 + 3_600_000);
+    let signed = revoked_record(&th, &cur, "left the unit", revoked_at).unwrap();
     let r = signed.decode_unverified().unwrap();
     assert_eq!(r.version, 2);
+    // The revoking version dates the revocation.
+    assert_eq!(r.not_before, revoked_at);
     assert_eq!(
         r.status,
         RecordStatus::Revoked {
@@ -289,8 +292,8 @@ fn revocation_is_a_new_version_and_final_for_updates() {
         }
     );
     assert!(!r.is_active(T0));
-    assert!(err_text(revoked_record(&th, &r, "again")).contains("already revoked"));
-    assert!(revoked_record(&th, &cur, " ").is_err());
+    assert!(err_text(revoked_record(&th, &r, "again", T0)).contains("already revoked"));
+    assert!(revoked_record(&th, &cur, " ", T0).is_err());
     let change = RecordChanges {
         name: Some("x".into()),
         ..RecordChanges::default()
@@ -461,7 +464,7 @@ fn another_countrys_authority_is_refused_naming_the_rule() {
     };
     assert!(err_text(updated_record(&ph, &th_rec, &change, T0)).contains(rule));
     assert!(
-        err_text(revoked_record(&ph, &th_rec, "because"))
+        err_text(revoked_record(&ph, &th_rec, "because", T0))
             .contains("the PH authority cannot revoke th.dsi.x: only the TH authority can")
     );
     assert!(

@@ -683,9 +683,10 @@ pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool)
     }
 }
 
-/// Run `command`, a `liaison …` command line as the tool printed it for a
-/// person to paste, through `sh -c`, with the built binaries first on the
-/// PATH and the test passphrase: a suggested command must work as printed.
+/// Run `command`, a `liaison …` or `liaison-admin …` command line as the
+/// tool printed it for a person to paste, through `sh -c`, with the built
+/// binaries first on the PATH and the test passphrases: a suggested
+/// command must work as printed.
 pub fn run_as_printed(command: &str) -> Output {
     let bins = bin("liaison");
     let path = format!(
@@ -698,6 +699,7 @@ pub fn run_as_printed(command: &str) -> Output {
         .arg(command)
         .env("PATH", path)
         .env("LIAISON_PASSPHRASE", PASSPHRASE)
+        .env("LIAISON_ADMIN_PASSPHRASE", ADMIN_PASSPHRASE)
         .output()
         .unwrap()
 }

@@ -80,6 +80,12 @@ enum Command {
         /// Days the record stays valid.
         #[arg(long, default_value_t = DEFAULT_VALIDITY_DAYS)]
         valid_days: u64,
+        /// Confirm that this request replaces the identity of an enrolled
+        /// focal point (one who lost the device holding it): the fingerprint
+        /// of the identity being replaced, as the refusal without it prints.
+        /// Its devices are dropped and its client raises an alert.
+        #[arg(long, value_name = "FINGERPRINT")]
+        replace_identity: Option<String>,
         /// The focal point's enrolment.request file.
         request: PathBuf,
     },
@@ -465,12 +471,26 @@ async fn run(cli: Cli) -> Result<()> {
             bundle,
             version,
             valid_days,
+            replace_identity,
             request,
         } => {
             let auth = admin::load_authority(&authority, &mut ask_passphrase)?;
-            let bundle = admin::load_bundle(&bundle)?;
+            let bundle_path = bundle;
+            let bundle = admin::load_bundle(&bundle_path)?;
             let (_, req) = admin::load_enrolment_request(&request)?;
-            admin::enrol(&bundle, &auth, &req, version, valid_days, current_time()).await?;
+            admin::enrol(
+                &bundle,
+                &auth,
+                &req,
+                version,
+                valid_days,
+                replace_identity.as_deref(),
+                current_time(),
+            )
+            .await
+            .map_err(|error| {
+                EnrolRefused::wrap(error, &authority, &bundle_path, valid_days, &request)
+            })?;
             if json {
                 emit_json(
                     &json!({"id": req.id.to_string(), "version": version, "published": true,
@@ -1085,6 +1105,88 @@ fn authority(json: bool, cmd: AuthorityCommand) -> Result<()> {
     }
 }
 
+/// An enrolment refused because the id is enrolled already, with the
+/// whole command that publishes the request as its next version (or
+/// replaces the identity), built from the paths given, to paste.
+#[derive(Debug)]
+struct EnrolRefused {
+    error: admin::AdminError,
+    hint: String,
+}
+
+impl EnrolRefused {
+    /// `error`, with the command to paste when there is one.
+    fn wrap(
+        error: admin::AdminError,
+        authority: &Path,
+        bundle: &Path,
+        valid_days: u64,
+        request: &Path,
+    ) -> anyhow::Error {
+        use admin::AdminError as E;
+        let command = |version: u64, replace: Option<&liaison_protocol::PublicKey>| {
+            let q = liaison_protocol::shell::quote_path;
+            let mut c = format!(
+                "liaison-admin enrol --authority {} --bundle {} --version {version}",
+                q(authority),
+                q(bundle)
+            );
+            if valid_days != DEFAULT_VALIDITY_DAYS {
+                c.push_str(&format!(" --valid-days {valid_days}"));
+            }
+            if let Some(k) = replace {
+                c.push_str(&format!(
+                    " --replace-identity {}",
+                    k.fingerprint().to_string().replace(' ', "")
+                ));
+            }
+            format!("{c} {}", q(request))
+        };
+        let replace = |cmd: String| {
+            format!(
+                "if the person lost the device that holds their identity and you checked this \
+                 request with them, replace it (their client then alerts them at its next \
+                 sync): {cmd}; otherwise enrol the request under another id"
+            )
+        };
+        let hint = match &error {
+            E::VersionExists {
+                version,
+                replaces: None,
+                ..
+            } => Some(format!(
+                "to publish this request as the record's next version: {}",
+                command(version.saturating_add(1), None)
+            )),
+            E::VersionExists {
+                version,
+                replaces: Some(current),
+                ..
+            } => Some(replace(command(version.saturating_add(1), Some(current)))),
+            E::IdentityReplacement {
+                version, current, ..
+            } => Some(replace(command(*version, Some(current)))),
+            _ => None,
+        };
+        match hint {
+            Some(hint) => EnrolRefused { error, hint }.into(),
+            None => error.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for EnrolRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for EnrolRefused {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -1103,6 +1205,10 @@ fn main() -> ExitCode {
         EXIT_ERROR,
         run(cli),
         |()| ExitCode::SUCCESS,
-        |e| admin::hint_of(e.as_ref()),
+        |e| {
+            e.downcast_ref::<EnrolRefused>()
+                .map(|r| r.hint.clone())
+                .or_else(|| admin::hint_of(e.as_ref()))
+        },
     )
 }
