@@ -25,7 +25,9 @@ use crate::contacts;
 use crate::core::checkpoints::{self, Source, Step};
 use crate::core::clock::Clock;
 use crate::core::compose::{Composed, Draft, compose};
-use crate::core::directory::{DirectoryLog, Served, Wait, compare_served, wait_for_checkpoint};
+use crate::core::directory::{
+    DirectoryLog, OwnStanding, Revocation, Served, Wait, compare_served, wait_for_checkpoint,
+};
 use crate::core::handover;
 use crate::core::logged::{self, Expected, Verdict, Watch, Watched};
 pub use crate::core::message::{Direction, MessageKind, StoredMessage};
@@ -674,20 +676,80 @@ impl Client {
             conn.set_timeout(t);
         }
         let device = &self.device;
-        conn.authenticate(device.signing_key(), |msg| device.sign_raw(msg))
+        match conn
+            .authenticate(device.signing_key(), |msg| device.sign_raw(msg))
             .await
-            .map_err(|e| match e {
-                LinkError::Refused(error) => ClientError::RelayRefused {
+        {
+            Ok(_) => {}
+            Err(LinkError::Refused(error)) if error.code == ErrorCode::UnknownDevice => {
+                self.conn = Some(conn);
+                let learned = self.learn_refusal().await;
+                self.disconnect().await;
+                learned?;
+                let standing = self.own_standing();
+                return Err(match standing {
+                    OwnStanding::Active | OwnStanding::NotEnrolled => ClientError::RelayRefused {
+                        what: Refused::Device,
+                        error,
+                    },
+                    standing => ClientError::NotAdmitted {
+                        id: self.profile.id.clone(),
+                        standing,
+                        error,
+                    },
+                });
+            }
+            Err(LinkError::Refused(error)) => {
+                return Err(ClientError::RelayRefused {
                     what: Refused::Device,
                     error,
-                },
-                other => other.into(),
-            })?;
+                });
+            }
+            Err(other) => return Err(other.into()),
+        }
         self.conn = Some(conn);
         self.sync_checkpoints().await?;
         self.sync_directory().await?;
         self.replenish_prekeys().await?;
         Ok(())
+    }
+
+    /// After the relay refused this device as out of force: read the
+    /// directory log (a relay lets such a device read it, and nothing
+    /// else), so that the user learns from the signed log what happened to
+    /// their record, and an alert about it is raised as at any sync. A
+    /// relay that does not serve it leaves the home's copy as it was.
+    async fn learn_refusal(&mut self) -> Result<()> {
+        match self.sync_checkpoints().await {
+            Ok(()) => {}
+            Err(e) if e.is_log_inconsistency() => return Err(e),
+            Err(_) => return Ok(()),
+        }
+        match self.fetch_directory_log().await {
+            Ok(()) => {}
+            Err(e) if e.is_log_inconsistency() => return Err(e),
+            Err(_) => return Ok(()),
+        }
+        self.apply_directory();
+        self.reconcile_contacts()
+    }
+
+    /// Where this focal point and device stand in the directory log
+    /// applied.
+    pub fn own_standing(&self) -> OwnStanding {
+        OwnStanding::of(
+            &self.directory_log,
+            &self.profile.id,
+            &self.identity.public_key(),
+            &self.device.signing_key(),
+            self.now(),
+        )
+    }
+
+    /// The revocation of `id`'s record in the directory log applied, if
+    /// it was revoked.
+    pub fn revocation(&self, id: &DirectoryId) -> Option<&Revocation> {
+        self.directory_log.revocation(id)
     }
 
     /// The latest verified checkpoint note of `log`, if any.
@@ -1053,6 +1115,12 @@ impl Client {
                 self.directory_log.size()
             ));
         }
+        self.reconcile_contacts()
+    }
+
+    /// Compare the directory with what was remembered of each contact and
+    /// of our own record; keep the changes as warnings.
+    fn reconcile_contacts(&mut self) -> Result<()> {
         let mut contacts = self.contacts()?;
         let changes = contacts::reconcile(
             &mut contacts,
@@ -1198,6 +1266,11 @@ impl Client {
         }
         self.served_problems = problems;
         Ok(())
+    }
+
+    /// Add a warning for the user.
+    pub(crate) fn warn(&mut self, warning: String) {
+        self.warnings.push(warning);
     }
 
     /// Warnings gathered since the last call (key changes, new devices,
@@ -1733,7 +1806,7 @@ impl Client {
         if self.home.contains(Table::Messages, &env.message_id.0)? {
             return Ok(Received::Duplicate(env.message_id));
         }
-        let (sender, sessions, plaintext) = match self.decrypt_envelope(env) {
+        let (sender, sessions, plaintext) = match self.decrypt_envelope(env, q.accepted_at) {
             Ok(opened) => opened,
             Err(reason) => {
                 // Reload the account: a failed attempt must not leave
@@ -1930,20 +2003,28 @@ impl Client {
 
     /// Decrypt `env` with the Olm session state of its sending device: the
     /// sender's record, the sessions after decryption and the plaintext.
+    ///
+    /// A device no longer in the directory because its record was revoked
+    /// is taken as the sender's if the relay accepted the envelope
+    /// (`accepted_at`, the relay's clock) before the revocation, by the
+    /// record in force then ([`Revocation::in_force_before`]).
     fn decrypt_envelope(
         &mut self,
         env: &Envelope,
+        accepted_at: u64,
     ) -> Result<(FocalPointRecord, Vec<Session>, zeroize::Zeroizing<Vec<u8>>)> {
         if env.recipient_device != self.device.signing_key() {
             return Err(ReceiveError::OtherDevice.into());
         }
-        let sender = self
-            .directory
-            .device_owner(&env.sender_device)
-            .cloned()
-            .ok_or_else(|| {
-                ReceiveError::UnknownDevice(env.sender_device.fingerprint().to_string())
-            })?;
+        let sender = match self.directory.device_owner(&env.sender_device) {
+            Some(r) => r.clone(),
+            None => self
+                .directory_log
+                .revocation_of_device(&env.sender_device)
+                .and_then(|r| r.in_force_before(&env.sender_device, Timestamp(accepted_at)))
+                .cloned()
+                .ok_or_else(|| self.unknown_sender(&env.sender_device, accepted_at))?,
+        };
         let agreement = sender
             .devices
             .iter()
@@ -1993,6 +2074,40 @@ impl Client {
         }
         let fx = open_content(&self.directory, &self.home, &me, &mut msg, &payload)?;
         Ok((msg, fx))
+    }
+
+    /// Why a sending device is not taken: unknown, or its record revoked
+    /// before the relay accepted the message.
+    fn unknown_sender(&self, device: &PublicKey, accepted_at: u64) -> ClientError {
+        let Some(r) = self.directory_log.revocation_of_device(device) else {
+            return ReceiveError::UnknownDevice(device.fingerprint().to_string()).into();
+        };
+        ReceiveError::SentAfterRevocation {
+            id: r.revoked.id.clone(),
+            revoked_at: r.at(),
+            reason: r.reason().to_owned(),
+            accepted_at: Timestamp(accepted_at),
+        }
+        .into()
+    }
+
+    /// The note shown with a received message whose sender's record was
+    /// revoked after the relay accepted it: it was judged by the record in
+    /// force then.
+    pub fn revocation_note(&self, m: &StoredMessage) -> Option<String> {
+        if m.direction != Direction::In || !m.verified {
+            return None;
+        }
+        let id = DirectoryId::parse(&m.from).ok()?;
+        let r = self.directory_log.revocation(&id)?;
+        let at = r.at()?;
+        (m.stored_at < at).then(|| {
+            format!(
+                "sent before {id}'s device was revoked on {} ({})",
+                at.to_rfc3339(),
+                r.reason()
+            )
+        })
     }
 
     /// Why a message from `id` is held, and the commands that release it.

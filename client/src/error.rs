@@ -52,6 +52,18 @@ pub enum ClientError {
         /// The relay's reason.
         error: WireError,
     },
+    /// The relay refused this device, and the verified directory log says
+    /// why: the record revoked, replaced or out of force, or the device
+    /// removed from it.
+    #[error("{}", not_admitted_text(id, standing, error))]
+    NotAdmitted {
+        /// This focal point.
+        id: DirectoryId,
+        /// Where it stands in the directory log.
+        standing: crate::core::directory::OwnStanding,
+        /// The relay's refusal.
+        error: WireError,
+    },
     /// A message was kept in the outbox: the relay did not confirm it.
     #[error("message {id} not confirmed (kept in the outbox; it will be retried): {error}")]
     NotConfirmed {
@@ -271,6 +283,7 @@ impl ClientError {
     pub fn refusal(&self) -> Option<&WireError> {
         match self {
             ClientError::RelayRefused { error, .. }
+            | ClientError::NotAdmitted { error, .. }
             | ClientError::Link(LinkError::Refused(error))
             | ClientError::NotConfirmed {
                 error: LinkError::Refused(error),
@@ -302,6 +315,22 @@ pub enum Refused {
     Message(MessageId),
 }
 
+fn not_admitted_text(
+    id: &DirectoryId,
+    standing: &crate::core::directory::OwnStanding,
+    error: &WireError,
+) -> String {
+    match standing {
+        // A lapse: the relay says how long it keeps the queue.
+        crate::core::directory::OwnStanding::NotInForce { .. } => format!(
+            "{}. The relay says: {}",
+            standing.describe(id),
+            error.message
+        ),
+        _ => standing.describe(id),
+    }
+}
+
 fn refusal_text(what: &Refused, error: &WireError) -> String {
     match what {
         Refused::Device => format!(
@@ -326,6 +355,30 @@ pub enum ReceiveError {
     /// The envelope names another device.
     #[error("envelope is addressed to another device")]
     OtherDevice,
+    /// The sending device's record was revoked, and the relay accepted the
+    /// envelope after that (or the revocation does not say when).
+    #[error(
+        "sent by {id}, whose record was revoked{} (\"{reason}\"); the relay accepted this \
+         message on {}, {}",
+        revoked_at.map(|t| format!(" on {}", t.to_rfc3339())).unwrap_or_default(),
+        accepted_at.to_rfc3339(),
+        if revoked_at.is_some() {
+            "after the revocation: it is not accepted"
+        } else {
+            "and the revocation does not say when it was made, so the message cannot be \
+             judged by the record in force before"
+        }
+    )]
+    SentAfterRevocation {
+        /// The revoked focal point.
+        id: DirectoryId,
+        /// When it was revoked, if the revocation says.
+        revoked_at: Option<Timestamp>,
+        /// The reason given.
+        reason: String,
+        /// When the relay accepted the envelope (its clock).
+        accepted_at: Timestamp,
+    },
     /// The sending device belongs to no verified record.
     #[error("sending device {0} is not in the verified directory")]
     UnknownDevice(String),

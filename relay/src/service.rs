@@ -52,6 +52,11 @@ struct SessionState {
     device: Option<PublicKey>,
     auditor: Option<PublicKey>,
     authority: Option<PublicKey>,
+    /// A device that proved possession of its key but is out of force
+    /// (revoked, removed from its record, or lapsed): it may read the
+    /// directory log, and nothing else, so that its client can show its
+    /// user, from the signed log, what happened to their record.
+    refused: Option<PublicKey>,
 }
 
 impl std::fmt::Debug for Session {
@@ -95,6 +100,12 @@ impl Session {
     /// The authenticated auditor key, if any.
     pub fn auditor(&self) -> Option<PublicKey> {
         self.lock().auditor
+    }
+
+    /// A device that proved its key but was refused as out of force, if
+    /// any: it may read the directory log only.
+    pub fn refused_device(&self) -> Option<PublicKey> {
+        self.lock().refused
     }
 }
 
@@ -602,7 +613,8 @@ impl Service {
             ),
             Standing::Revoked => format!(
                 "device {} was revoked by its authority (the record revoked, or the device \
-                 removed from it); ask your country authority if this is a mistake",
+                 removed from it); ask your country authority if this is a mistake. This \
+                 connection may still read the directory log, to see the record",
                 fp(device)
             ),
             Standing::Lapsed(None) | Standing::InForce => format!(
@@ -724,6 +736,14 @@ impl Service {
             }
             Request::GetEntries { log, start, count } if session.auditor().is_some() => {
                 self.get_entries(log, start, count, true).await
+            }
+            Request::GetEntries {
+                log: LogId::Directory,
+                start,
+                count,
+            } if session.refused_device().is_some() => {
+                self.get_entries(LogId::Directory, start, count, false)
+                    .await
             }
             Request::GetMessageEvents { message_id } if session.auditor().is_some() => {
                 self.message_events(None, message_id).await
@@ -866,7 +886,11 @@ impl Service {
         let dir = self.directory();
         let owner = dir.directory.device_owner(&device).ok_or_else(|| {
             tracing::info!(device = %fp(&device), "authentication refused: device not in directory");
-            self.not_admitted(&device, &dir.standing(&device))
+            let standing = dir.standing(&device);
+            if matches!(standing, Standing::Revoked | Standing::Lapsed(Some(_))) {
+                session.lock().refused = Some(device);
+            }
+            self.not_admitted(&device, &standing)
         })?;
         session.lock().device = Some(device);
         tracing::info!(device = %fp(&device), id = %owner.id, "authenticated");

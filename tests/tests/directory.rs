@@ -273,10 +273,14 @@ async fn revocation_disconnects_drops_the_queue_and_stops_senders() {
         "subscription ended without error: {closed:?}"
     );
     bob.disconnect().await;
-    // He cannot reconnect.
+    // He cannot reconnect, and is told why from the signed directory log
+    // (this revocation, made without `liaison-admin`, does not say when).
     let err = bob.connect().await.unwrap_err();
     assert!(
-        format!("{err:#}").contains("refused this device"),
+        format!("{err:#}").contains(
+            "this device was revoked: your authority revoked ph.pnp.bob's record (version 2), \
+             giving the reason \"left the unit\""
+        ),
         "{err:#}"
     );
 

@@ -369,15 +369,17 @@ async fn execute(cli: &Cli, request: Request) -> Result<Reply> {
     }
     let mut client = open_home(&dir)?;
     let work = async {
-        if ops::needs_relay(&request)
-            && let Err(e) = client.connect().await
-        {
-            // A message is kept and goes out at the next sync when the
-            // relay cannot be reached; anything else needs the relay.
-            if !(e.is_unreachable() && ops::works_offline(&request)) {
-                return Err(e);
+        if ops::needs_relay(&request) {
+            if let Err(e) = client.connect().await {
+                // A message is kept and goes out at the next sync when the
+                // relay cannot be reached; anything else needs the relay.
+                if !(e.is_unreachable() && ops::works_offline(&request)) {
+                    return Err(e);
+                }
+                client.disconnect().await;
             }
-            client.disconnect().await;
+        } else if ops::refreshes_directory(&request) {
+            ops::refresh_directory(&mut client).await?;
         }
         Ok(ops::handle(&mut client, request.clone()).await)
     };
@@ -393,7 +395,14 @@ async fn execute(cli: &Cli, request: Request) -> Result<Reply> {
     };
     let res = match res {
         None => return interrupted_send(&mut client, &request).await,
-        Some(Err(connecting)) => return Err(connecting.into()),
+        Some(Err(connecting)) => {
+            // What the client learned on the way (an alert about our own
+            // record, above all) is shown with the error.
+            return Ok(Reply {
+                warnings: client.take_warnings(),
+                response: Response::Error(ApiError::from(connecting)),
+            });
+        }
         Some(Ok(res)) => res,
     };
     let warnings = client.take_warnings();

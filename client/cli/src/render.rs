@@ -311,14 +311,12 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
                 println!("id:                   {}", w.id);
                 println!("identity fingerprint: {}", w.identity_fingerprint);
                 println!("device fingerprint:   {device}");
-                println!(
-                    "enrolled:             {}",
-                    if w.enrolled {
-                        "yes"
-                    } else {
-                        "not yet seen in the directory"
-                    }
-                );
+                let enrolled = match (w.enrolled, &w.standing_note) {
+                    (true, _) => "yes".to_owned(),
+                    (false, Some(note)) if w.standing != "not-enrolled" => format!("no: {note}"),
+                    (false, _) => "not yet seen in the directory".to_owned(),
+                };
+                println!("enrolled:             {enrolled}");
                 println!("unconfirmed sends:    {}", w.outbox);
             }
         }
@@ -336,8 +334,9 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
                     println!("No contacts match.");
                 }
                 for c in &contacts {
+                    let status = c.status_mark();
                     println!(
-                        "{:<28} {:<22} {} {:<8} {}{}",
+                        "{:<28} {:<22} {} {:<8} {}{}{}",
                         c.id,
                         c.name,
                         c.country,
@@ -349,6 +348,11 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
                             "  [KEY CHANGED]"
                         } else {
                             ""
+                        },
+                        if status.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  {status}")
                         }
                     );
                 }
@@ -429,6 +433,9 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
             if json {
                 print_json(&roles)?;
             } else {
+                if roles.is_empty() {
+                    println!("No roles in the directory.");
+                }
                 for r in &roles {
                     println!(
                         "{:<28} {:<30} holders (on-call order): {}",
@@ -671,13 +678,16 @@ fn print_contact(c: &liaison_client::agent::views::ContactView) {
     if !c.roles.is_empty() {
         println!("  roles: {}", c.roles.join(", "));
     }
+    let status = c.status_mark();
     println!(
         "  record version {}, {}; vouched for by {} from {} to {}",
         c.version,
         if c.active {
-            "in force"
+            "in force".to_owned()
+        } else if status.is_empty() {
+            "NOT in force (its authority's certificate is not)".to_owned()
         } else {
-            "NOT in force (revoked or expired)"
+            format!("NOT in force {status}")
         },
         c.vouched_by,
         local_time(&c.vouched_since),
@@ -864,6 +874,10 @@ pub fn print_message(m: &MessageView) {
             )
         } else {
             skew
+        };
+        let skew = match &m.note {
+            Some(note) => format!("{skew}\n  note: {note}"),
+            None => skew,
         };
         let mut consent = String::new();
         for g in &m.forwarded_with_consent {

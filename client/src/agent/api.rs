@@ -471,7 +471,7 @@ pub enum Response {
     /// One contact.
     Contact {
         /// The contact.
-        contact: ContactView,
+        contact: Box<ContactView>,
     },
     /// The contact is now verified in person.
     ContactVerified {

@@ -8,6 +8,7 @@ use super::views::{
     receipt_rows,
 };
 use crate::client::{Client, Direction, MessageKind, Outgoing, now};
+use crate::core::directory::OwnStanding;
 use crate::error::{ClientError, NotFound, RecipientError};
 use crate::outbox::SendOutcome;
 
@@ -59,6 +60,64 @@ fn sent_response(
     })
 }
 
+/// A stored message as shown, with the note about its sender's
+/// revocation if there is one.
+fn view_of(client: &Client, m: &crate::client::StoredMessage) -> MessageView {
+    let mut v = MessageView::from(m);
+    v.note = client.revocation_note(m);
+    v
+}
+
+/// How long a view waits for the relay before it shows the directory held.
+const VIEW_REFRESH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether `req` shows the directory (whoami, contacts, roles, devices):
+/// it is brought up to date first when the relay can be reached
+/// ([`refresh_directory`]), so that a change just published (a role set, a
+/// device added, a contact revoked) shows at once.
+pub fn refreshes_directory(req: &Request) -> bool {
+    matches!(
+        req,
+        Request::Whoami
+            | Request::Contacts { .. }
+            | Request::ContactShow { .. }
+            | Request::Roles
+            | Request::Devices
+    )
+}
+
+/// Bring the directory up to date for a view ([`refreshes_directory`]).
+/// When the relay cannot be reached, or refuses this device, the view
+/// shows the copy held, and a warning says why; only a relay caught
+/// showing an inconsistent history fails the view.
+pub async fn refresh_directory(client: &mut Client) -> Result<(), ClientError> {
+    // Each step of `connect` commits what it verified before the next, so
+    // giving up midway loses nothing.
+    let Ok(connected) = tokio::time::timeout(VIEW_REFRESH_WAIT, client.connect()).await else {
+        client.warn(format!(
+            "the relay did not answer within {} s; this shows the directory from your last sync",
+            VIEW_REFRESH_WAIT.as_secs()
+        ));
+        return Ok(());
+    };
+    match connected {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_log_inconsistency() => Err(e),
+        Err(e @ ClientError::NotAdmitted { .. }) => {
+            client.warn(e.to_string());
+            Ok(())
+        }
+        Err(e) => {
+            client.warn(format!(
+                "could not bring the directory up to date ({}); this shows the directory from \
+                 your last sync",
+                liaison_net::tool::chain(&e)
+            ));
+            Ok(())
+        }
+    }
+}
+
 /// Run one home operation on `client` (connected first if
 /// [`needs_relay`]). Requests about the agent itself (hello, unlock,
 /// status, shutdown, subscribe) are not home operations and fail here.
@@ -95,7 +154,7 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
                 .iter()
                 .filter(|m| m.direction == want && m.kind != MessageKind::Receipts)
                 .map(|m| {
-                    let mut v = MessageView::from(m);
+                    let mut v = view_of(client, m);
                     v.awaiting_decision &= !decided.contains(&m.id);
                     v
                 })
@@ -104,7 +163,7 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
         }
         Request::Read { id, accept } => {
             let (m, handling_explained) = client.read(id, accept).await?;
-            let mut message = MessageView::from(&m);
+            let mut message = view_of(client, &m);
             message.awaiting_decision &= !decided_requests(client)?.contains(&m.id);
             Response::Read {
                 message: Box::new(message),
@@ -174,31 +233,46 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
                 granted: false,
             }
         }
-        Request::Whoami => Response::Whoami {
-            whoami: WhoamiView {
-                id: client.id().to_string(),
-                identity_key: client.identity_key().to_hex(),
-                identity_fingerprint: client.identity_key().fingerprint().to_string(),
-                device_key: client.device_key().to_hex(),
-                enrolled: client.directory().record(client.id()).is_some(),
-                outbox: client.outbox_len()?,
-            },
-        },
+        Request::Whoami => {
+            let standing = client.own_standing();
+            Response::Whoami {
+                whoami: WhoamiView {
+                    id: client.id().to_string(),
+                    identity_key: client.identity_key().to_hex(),
+                    identity_fingerprint: client.identity_key().fingerprint().to_string(),
+                    device_key: client.device_key().to_hex(),
+                    enrolled: standing == OwnStanding::Active,
+                    standing: standing.name().to_owned(),
+                    standing_note: (standing != OwnStanding::Active)
+                        .then(|| standing.describe(client.id())),
+                    outbox: client.outbox_len()?,
+                },
+            }
+        }
         Request::Contacts { filter } => Response::Contacts {
-            contacts: contact_views(client.directory(), &client.contacts()?, &filter, now()),
+            contacts: contact_views(
+                client.directory(),
+                &client.contacts()?,
+                &|id| client.revocation(id).and_then(|r| r.at()),
+                &filter,
+                now(),
+            ),
             directory_problems: client.directory_problems().to_vec(),
         },
         Request::ContactShow { id } => {
             let contact = contact_views(
                 client.directory(),
                 &client.contacts()?,
+                &|id| client.revocation(id).and_then(|r| r.at()),
                 &Default::default(),
                 now(),
             )
             .into_iter()
             .find(|c| c.id == id.as_str())
             .ok_or_else(|| RecipientError::NotInDirectory(id.clone(), client.near_ids(&id)))?;
-            Response::Contact { contact }
+            Response::Contact {
+                contact: Box::new(contact),
+            }
         }
         Request::ContactVerify { id, safety_number } => {
             client.verify_contact(&id, &safety_number)?;

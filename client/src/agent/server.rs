@@ -717,6 +717,24 @@ impl Session {
                 }),
             };
         }
+        if ops::refreshes_directory(&request) {
+            if matches!(self.link, Link::Up) {
+                if let Err(e) = self.client.sync_directory().await {
+                    self.check_link(sh).await;
+                    self.client.warn(format!(
+                        "could not bring the directory up to date ({}); this shows the directory \
+                         from the last sync",
+                        liaison_net::tool::chain(&e)
+                    ));
+                }
+            } else {
+                self.client.warn(
+                    "the agent is not connected to the relay; this shows the directory from the \
+                     last sync"
+                        .to_owned(),
+                );
+            }
+        }
         tracing::debug!(op = request.op(), "request");
         let result = match request {
             Request::Sync => self.sync_and_publish(sh).await.map(|r| Response::Synced {

@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 
 use liaison_protocol::consent::{ConsentDecision, ConsentRequest};
-use liaison_protocol::directory::{Directory, FocalPointRecord, RoleRecord};
+use liaison_protocol::directory::{Directory, FocalPointRecord, RecordStatus, RoleRecord};
 use liaison_protocol::handling::Handling;
-use liaison_protocol::{Signed, Timestamp, Wire};
+use liaison_protocol::{DirectoryId, Signed, Timestamp, Wire};
 use serde::{Deserialize, Serialize};
 
 use crate::client::{Direction, StoredMessage, SyncReport};
@@ -119,6 +119,12 @@ pub struct MessageView {
     /// this message's id).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub awaiting_decision: bool,
+    /// A received message whose sender's record was revoked after the
+    /// relay accepted it: "sent before X's device was revoked on DATE
+    /// (reason)". It was judged by the record in force when the relay
+    /// accepted it.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// An originator's consent grant, as a forward carried it.
@@ -190,6 +196,7 @@ impl From<&StoredMessage> for MessageView {
             awaiting_decision: m.direction == Direction::In
                 && m.verified
                 && m.kind == crate::core::message::MessageKind::ConsentRequest,
+            note: None,
         }
     }
 }
@@ -253,8 +260,16 @@ pub struct WhoamiView {
     pub identity_fingerprint: String,
     /// This device's signing key (hex).
     pub device_key: String,
-    /// Our record is in the verified directory.
+    /// Our record is in force and lists this device.
     pub enrolled: bool,
+    /// Where this focal point and device stand: `active`, `not-enrolled`,
+    /// `revoked`, `replaced`, `device-removed` or `not-in-force`.
+    #[serde(default)]
+    pub standing: String,
+    /// Unless active: what happened (when and why, for a revocation) and
+    /// what to do.
+    #[serde(default)]
+    pub standing_note: Option<String>,
     /// Sends awaiting the relay's confirmation.
     pub outbox: usize,
 }
@@ -342,12 +357,44 @@ pub struct ContactView {
     pub verified_in_person: bool,
     /// The identity key changed and was not accepted yet.
     pub key_changed: bool,
+    /// `active`, `revoked`, `expired` or `not-yet-valid`.
+    #[serde(default)]
+    pub status: String,
+    /// For a revoked contact: the reason its authority gave.
+    #[serde(default)]
+    pub revoked_reason: Option<String>,
+    /// Since when it is not active: the revocation (when the revocation
+    /// says), or the end of its validity.
+    #[serde(default)]
+    pub inactive_since: Option<String>,
+}
+
+impl ContactView {
+    /// The status as a short mark for a line of text ("" when active):
+    /// `[REVOKED 2026-05-01T…: reason]`, `[EXPIRED 2026-…]`.
+    pub fn status_mark(&self) -> String {
+        let since = self
+            .inactive_since
+            .as_deref()
+            .map(|t| format!(" {t}"))
+            .unwrap_or_default();
+        match self.status.as_str() {
+            "revoked" => format!(
+                "[REVOKED{since}: {}]",
+                self.revoked_reason.as_deref().unwrap_or("no reason given")
+            ),
+            "expired" => format!("[EXPIRED{since}]"),
+            "not-yet-valid" => "[NOT YET VALID]".to_owned(),
+            _ => String::new(),
+        }
+    }
 }
 
 /// The contacts of `dir` passing `filter`, with what we remember of them.
 pub fn contact_views(
     dir: &Directory,
     known: &Contacts,
+    revoked_at: &dyn Fn(&DirectoryId) -> Option<Timestamp>,
     filter: &ContactFilter,
     now: Timestamp,
 ) -> Vec<ContactView> {
@@ -367,6 +414,18 @@ pub fn contact_views(
             .map(|a| a.name.clone())
             .unwrap_or_default();
         let state = known.get(r.id.as_str());
+        let (status, revoked_reason, inactive_since) = match &r.status {
+            RecordStatus::Revoked { reason } => (
+                "revoked",
+                Some(reason.clone()),
+                revoked_at(&r.id).map(|t| t.to_rfc3339()),
+            ),
+            RecordStatus::Active if now >= r.not_after => {
+                ("expired", None, Some(r.not_after.to_rfc3339()))
+            }
+            RecordStatus::Active if now < r.not_before => ("not-yet-valid", None, None),
+            RecordStatus::Active => ("active", None, None),
+        };
         rows.push(ContactView {
             id: r.id.to_string(),
             kind: "focal-point".to_owned(),
@@ -391,6 +450,9 @@ pub fn contact_views(
                 .collect(),
             verified_in_person: state.is_some_and(|s| s.verified_in_person),
             key_changed: state.is_some_and(|s| s.key_changed.is_some()),
+            status: status.to_owned(),
+            revoked_reason,
+            inactive_since,
         });
     }
     rows

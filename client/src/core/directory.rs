@@ -16,6 +16,8 @@
 //! Pure: the driver fetches entries and proofs, reads the clock and stores
 //! what [`DirectoryLog::extend`] accepted.
 
+use std::collections::BTreeMap;
+
 use liaison_protocol::directory::{Directory, FocalPointRecord, RecordStatus, verify_record};
 use liaison_protocol::directory_state::{Applied, DirectoryState, Refused};
 use liaison_protocol::log::event::DirectoryEntry;
@@ -101,6 +103,56 @@ pub struct DirectoryLog {
     range: CompactRange,
     state: DirectoryState,
     refused: Vec<(u64, Refused)>,
+    revocations: BTreeMap<DirectoryId, Revocation>,
+}
+
+/// A focal point record revoked in the log: the version in force before
+/// and the revoking version. Kept so that a message accepted by the relay
+/// before the revocation is judged by the record in force then.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revocation {
+    /// The last version before the revocation.
+    pub before: FocalPointRecord,
+    /// The revoking version.
+    pub revoked: FocalPointRecord,
+}
+
+impl Revocation {
+    /// The reason the authority gave.
+    pub fn reason(&self) -> &str {
+        match &self.revoked.status {
+            RecordStatus::Revoked { reason } => reason,
+            RecordStatus::Active => "",
+        }
+    }
+
+    /// When the authority revoked the record: the revoking version's
+    /// validity start, which `liaison-admin revoke` sets to the time of
+    /// the revocation. `None` for a revocation that kept the previous
+    /// version's start (made by an earlier release): it does not say when.
+    pub fn at(&self) -> Option<Timestamp> {
+        (self.revoked.not_before != self.before.not_before).then_some(self.revoked.not_before)
+    }
+
+    /// The record in force before the revocation, if a message the relay
+    /// accepted at `accepted_at` (the relay's clock) from `device` is to be
+    /// judged by it: the revocation says when it was made, the relay
+    /// accepted the message before that, the device was one of the
+    /// record's, and the record was valid then. The sender's own clock
+    /// plays no part: a revoked officer could set it back at will.
+    pub fn in_force_before(
+        &self,
+        device: &PublicKey,
+        accepted_at: Timestamp,
+    ) -> Option<&FocalPointRecord> {
+        let at = self.at()?;
+        let before = &self.before;
+        (accepted_at < at
+            && before.devices.iter().any(|d| &d.signing == device)
+            && before.not_before <= accepted_at
+            && accepted_at < before.not_after)
+            .then_some(before)
+    }
 }
 
 impl DirectoryLog {
@@ -110,6 +162,7 @@ impl DirectoryLog {
             range: CompactRange::new(),
             state: DirectoryState::new(root),
             refused: Vec::new(),
+            revocations: BTreeMap::new(),
         }
     }
 
@@ -258,13 +311,183 @@ impl DirectoryLog {
     ) -> Vec<Result<Applied, Refused>> {
         let mut out = Vec::with_capacity(entries.len());
         for (i, entry) in entries.iter().enumerate() {
+            let before = match entry {
+                DirectoryEntry::Record(signed) => signed
+                    .decode_unverified()
+                    .ok()
+                    .and_then(|r| self.state.record(&r.id).cloned()),
+                _ => None,
+            };
             let outcome = self.state.apply(entry);
-            if let Err(r) = &outcome {
-                self.refused.push((start + i as u64, r.clone()));
+            match &outcome {
+                Err(r) => self.refused.push((start + i as u64, r.clone())),
+                Ok(Applied::Record { id, .. }) => {
+                    if let (Some(before), Some(now)) = (before, self.state.record(id))
+                        && before.status == RecordStatus::Active
+                        && now.status != RecordStatus::Active
+                    {
+                        self.revocations.insert(
+                            id.clone(),
+                            Revocation {
+                                before,
+                                revoked: now.clone(),
+                            },
+                        );
+                    }
+                }
+                Ok(_) => {}
             }
             out.push(outcome);
         }
         out
+    }
+
+    /// The revocation of `id`'s record, if the log revoked it after an
+    /// active version.
+    pub fn revocation(&self, id: &DirectoryId) -> Option<&Revocation> {
+        self.revocations.get(id)
+    }
+
+    /// The revocation of the record that listed device `device` before it
+    /// was revoked.
+    pub fn revocation_of_device(&self, device: &PublicKey) -> Option<&Revocation> {
+        self.revocations
+            .values()
+            .find(|r| r.before.devices.iter().any(|d| &d.signing == device))
+    }
+}
+
+/// Where this focal point and device stand in the verified directory log,
+/// said to the user in plain words ([`OwnStanding::describe`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OwnStanding {
+    /// The record is in force and lists this device.
+    Active,
+    /// The log holds no record of this id.
+    NotEnrolled,
+    /// The authority revoked the record.
+    Revoked {
+        /// The revoking version.
+        version: u64,
+        /// The reason it gave.
+        reason: String,
+        /// When, if the revocation says.
+        at: Option<Timestamp>,
+    },
+    /// The record now names another identity key: someone else was
+    /// enrolled under this id.
+    Replaced {
+        /// The version that replaced it.
+        version: u64,
+        /// The identity it names.
+        identity: PublicKey,
+    },
+    /// The record no longer lists this device.
+    DeviceRemoved {
+        /// The version that dropped it.
+        version: u64,
+    },
+    /// The record lists this device but is not in force now (expired, not
+    /// yet valid, or its authority's certificate is not in force).
+    NotInForce {
+        /// Its version.
+        version: u64,
+        /// The end of its validity.
+        not_after: Timestamp,
+    },
+}
+
+impl OwnStanding {
+    /// Where `me` (identity `identity`, this `device`) stands in `log` at
+    /// `now`.
+    pub fn of(
+        log: &DirectoryLog,
+        me: &DirectoryId,
+        identity: &PublicKey,
+        device: &PublicKey,
+        now: Timestamp,
+    ) -> OwnStanding {
+        let Some(record) = log.state().record(me) else {
+            return OwnStanding::NotEnrolled;
+        };
+        if let RecordStatus::Revoked { reason } = &record.status {
+            return OwnStanding::Revoked {
+                version: record.version,
+                reason: reason.clone(),
+                at: log.revocation(me).and_then(Revocation::at),
+            };
+        }
+        if &record.identity_key != identity {
+            return OwnStanding::Replaced {
+                version: record.version,
+                identity: record.identity_key,
+            };
+        }
+        if !record.devices.iter().any(|d| &d.signing == device) {
+            return OwnStanding::DeviceRemoved {
+                version: record.version,
+            };
+        }
+        let (dir, _) = log.directory(now);
+        if dir.device_owner(device).is_some_and(|r| &r.id == me) {
+            OwnStanding::Active
+        } else {
+            OwnStanding::NotInForce {
+                version: record.version,
+                not_after: record.not_after,
+            }
+        }
+    }
+
+    /// A short name for JSON: `active`, `not-enrolled`, `revoked`,
+    /// `replaced`, `device-removed`, `not-in-force`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OwnStanding::Active => "active",
+            OwnStanding::NotEnrolled => "not-enrolled",
+            OwnStanding::Revoked { .. } => "revoked",
+            OwnStanding::Replaced { .. } => "replaced",
+            OwnStanding::DeviceRemoved { .. } => "device-removed",
+            OwnStanding::NotInForce { .. } => "not-in-force",
+        }
+    }
+
+    /// What happened and what to do, for `me`.
+    pub fn describe(&self, me: &DirectoryId) -> String {
+        match self {
+            OwnStanding::Active => format!("{me}'s record is in force and lists this device"),
+            OwnStanding::NotEnrolled => format!(
+                "{me} is not in the directory yet: give your enrolment.request to your \
+                 authority, then sync again"
+            ),
+            OwnStanding::Revoked {
+                version,
+                reason,
+                at,
+            } => format!(
+                "this device was revoked: your authority revoked {me}'s record{} (version \
+                 {version}), giving the reason \"{reason}\". This device can no longer send or \
+                 receive; ask your authority if this is a mistake",
+                at.map(|t| format!(" on {}", t.to_rfc3339()))
+                    .unwrap_or_default()
+            ),
+            OwnStanding::Replaced { version, identity } => format!(
+                "{me}'s record (version {version}) now names another identity (fingerprint \
+                 {}), so this device is no longer in it. If you did not ask your authority \
+                 for this, your identity may be being taken over: contact your authority now",
+                identity.fingerprint()
+            ),
+            OwnStanding::DeviceRemoved { version } => format!(
+                "this device was removed from {me}'s record (version {version}); it can no \
+                 longer send or receive. Use another of your devices, or ask your authority"
+            ),
+            OwnStanding::NotInForce { version, not_after } => format!(
+                "{me}'s record (version {version}) is not in force: it is valid until {}, or \
+                 the certificate of the authority that signed it is not in force. Ask your \
+                 authority to renew the record",
+                not_after.to_rfc3339()
+            ),
+        }
     }
 }
 

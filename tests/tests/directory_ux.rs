@@ -1,0 +1,417 @@
+//! The directory as its users see it, through the real binaries: an
+//! authority re-enrolling an id (a version the id has, an identity
+//! replaced only when confirmed, and the owner's client raising the alert),
+//! views that show a change just published without a sync first (roles,
+//! devices, contacts, with revoked contacts marked), and a revoked officer
+//! told plainly what happened, while a message they sent before the
+//! revocation is judged by the record in force when the relay accepted it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+
+use liaison_client::{Client, Received};
+use liaison_protocol::DirectoryId;
+use liaison_protocol::frames::{Request, Response};
+use liaison_tests::{DevNet, PASSPHRASE, Person, admin_command, assert_success, run_as_printed};
+use serde_json::Value;
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn admin(args: &[&str]) -> Output {
+    admin_command()
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Exit 1, `needle` in the error, and the hint line.
+fn refused(out: &Output, needle: &str) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "expected exit 1: {err}");
+    assert!(err.contains(needle), "{needle:?} not in: {err}");
+    err.lines()
+        .find_map(|l| l.strip_prefix("hint: "))
+        .unwrap_or_else(|| panic!("no hint in: {err}"))
+        .to_owned()
+}
+
+/// The `liaison-admin …` command a hint gives to paste.
+fn suggested(hint: &str) -> String {
+    let start = hint
+        .find("liaison-admin ")
+        .unwrap_or_else(|| panic!("no command in the hint: {hint}"));
+    let rest = &hint[start..];
+    rest.split("; ").next().unwrap().to_owned()
+}
+
+fn enrol(net: &DevNet, person: &Person, extra: &[&str]) -> Output {
+    let authority = net.authority("TH");
+    let bundle = net.bundle();
+    let request = person.home.join("enrolment.request");
+    let mut args = vec![
+        "enrol",
+        "--authority",
+        p(&authority),
+        "--bundle",
+        p(&bundle),
+    ];
+    args.extend_from_slice(extra);
+    args.push(p(&request));
+    admin(&args)
+}
+
+fn json(person: &Person, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = person.run(&all);
+    assert_success(&out, &format!("liaison {}", args.join(" ")));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn reenrolment_names_the_version_and_an_identity_replacement_needs_confirmation() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    assert_success(&alice.run(&["sync"]), "alice sync");
+    let old_identity = json(&alice, &["whoami"])["identity_fingerprint"]
+        .as_str()
+        .unwrap()
+        .replace(' ', "");
+
+    // The same request again: nothing to do, and no hint to run it again.
+    let hint = refused(
+        &enrol(&net, &alice, &[]),
+        "th.dsi.alice is already enrolled with this request's identity and device (version 1)",
+    );
+    assert!(hint.contains("nothing to do"), "{hint}");
+
+    // A request with a new identity for the same id (a lost device, or an
+    // impostor): version 1 exists, and version 2 would replace the identity.
+    let newcomer = net.init("alice-new", "th.dsi.alice", "TH", "DSI");
+    let out = enrol(&net, &newcomer, &[]);
+    let hint = refused(
+        &out,
+        "th.dsi.alice is already enrolled at version 1, so version 1 cannot be published",
+    );
+    assert!(
+        !stderr(&out).contains("published meanwhile"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        hint.contains(&format!("--version 2 --replace-identity {old_identity}")),
+        "{hint}"
+    );
+    let out = enrol(&net, &newcomer, &["--version", "2"]);
+    let hint = refused(&out, "would replace its identity");
+    assert!(
+        stderr(&out).contains("lose access to th.dsi.alice"),
+        "{}",
+        stderr(&out)
+    );
+    let command = suggested(&hint);
+    // A wrong fingerprint is no confirmation.
+    refused(
+        &enrol(
+            &net,
+            &newcomer,
+            &["--version", "2", "--replace-identity", "0123456789abcdef"],
+        ),
+        "is not the current identity's fingerprint",
+    );
+    // Nothing was published meanwhile: the owner still syncs.
+    assert_success(&alice.run(&["sync"]), "alice sync before the replacement");
+
+    // The command the hint gives works as printed.
+    let out = run_as_printed(&command);
+    assert_success(&out, &command);
+    assert!(stdout(&out).contains("version 2"), "{}", stdout(&out));
+
+    // The owner's client raises the own-record alert and says plainly that
+    // this device is no longer in the record, instead of a bare 404.
+    let out = alice.run(&["sync"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("ALERT: your own directory record now names identity key"),
+        "{err}"
+    );
+    assert!(
+        err.contains("th.dsi.alice's record (version 2) now names another identity"),
+        "{err}"
+    );
+    assert!(!err.contains("has your authority enrolled you"), "{err}");
+    let me = json(&alice, &["whoami"]);
+    assert_eq!(me["enrolled"], false, "{me}");
+    assert_eq!(me["standing"], "replaced", "{me}");
+    // The new holder of the id syncs.
+    assert_success(&newcomer.run(&["sync"]), "the new holder's sync");
+}
+
+fn sync(person: &Person, who: &str) {
+    assert_success(&person.run(&["sync"]), &format!("{who} sync"));
+}
+
+#[test]
+fn views_show_what_was_just_published_and_mark_revoked_contacts() {
+    let net = DevNet::start();
+    let bundle = net.bundle();
+    let b = p(&bundle);
+    let th = net.authority("TH");
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let _carol = net.enrol("carol", "th.dsi.carol", "TH", "DSI");
+    sync(&alice, "alice");
+
+    // A role set by the authority shows in `roles` at once.
+    let out = alice.run(&["roles"]);
+    assert_success(&out, "roles");
+    assert!(
+        stdout(&out).contains("No roles in the directory."),
+        "{}",
+        stdout(&out)
+    );
+    assert_success(
+        &admin(&[
+            "role",
+            "set",
+            "--authority",
+            p(&th),
+            "--bundle",
+            b,
+            "--role",
+            "th.dsi.duty",
+            "--name",
+            "Duty desk",
+            "--holders",
+            "th.dsi.alice",
+        ]),
+        "role set",
+    );
+    let roles = json(&alice, &["roles"]);
+    assert_eq!(roles[0]["id"], "th.dsi.duty", "{roles}");
+
+    // A device added by the authority shows in `device list` at once.
+    let laptop = net.person("alice-laptop");
+    let out = laptop.run(&["device", "request", "--bundle", b, "--id", "th.dsi.alice"]);
+    assert_success(&out, "device request");
+    let code = stdout(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("Confirmation code: "))
+        .unwrap()
+        .to_owned();
+    let approval = net.dir.path().join("laptop.approval");
+    let request = laptop.home.join("device.request");
+    assert_success(
+        &alice.run(&[
+            "device",
+            "approve",
+            p(&request),
+            "--code",
+            &code,
+            "--out",
+            p(&approval),
+        ]),
+        "device approve",
+    );
+    assert_success(
+        &laptop.run(&["device", "link", p(&approval)]),
+        "device link",
+    );
+    let linked = laptop.home.join("device.approval");
+    assert_success(
+        &admin(&[
+            "add-device",
+            "--authority",
+            p(&th),
+            "--bundle",
+            b,
+            p(&linked),
+        ]),
+        "add-device",
+    );
+    let devices = json(&alice, &["device", "list"]);
+    assert_eq!(devices.as_array().unwrap().len(), 2, "{devices}");
+
+    // A contact revoked meanwhile is marked, with the reason and the date.
+    assert_success(
+        &admin(&[
+            "revoke",
+            "--authority",
+            p(&th),
+            "--bundle",
+            b,
+            "--id",
+            "th.dsi.carol",
+            "--reason",
+            "left the unit",
+        ]),
+        "revoke",
+    );
+    let out = alice.run(&["contacts"]);
+    assert_success(&out, "contacts");
+    let line = stdout(&out)
+        .lines()
+        .find(|l| l.starts_with("th.dsi.carol"))
+        .unwrap()
+        .to_owned();
+    assert!(line.contains("[REVOKED 20"), "{line}");
+    assert!(line.ends_with(": left the unit]"), "{line}");
+    let contacts = json(&alice, &["contacts"]);
+    let carol = contacts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "th.dsi.carol")
+        .unwrap();
+    assert_eq!(carol["status"], "revoked");
+    assert_eq!(carol["revoked_reason"], "left the unit");
+    assert!(carol["inactive_since"].as_str().unwrap().starts_with("20"));
+    let alice_row = contacts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "th.dsi.alice");
+    if let Some(a) = alice_row {
+        assert_eq!(a["status"], "active");
+    }
+
+    // With the relay down, the views show the copy held and say so.
+    let mut net = net;
+    net.kill();
+    let out = alice.run(&["roles"]);
+    assert_success(&out, "roles with the relay down");
+    assert!(stdout(&out).contains("th.dsi.duty"));
+    assert!(
+        stderr(&out).contains("this shows the directory from your last sync"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_revoked_officer_is_told_why_and_earlier_messages_are_judged_by_the_record_then() {
+    let net = DevNet::start();
+    let bundle = net.bundle();
+    let b = p(&bundle);
+    let th = net.authority("TH");
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let carol = net.enrol("carol", "th.dsi.carol", "TH", "DSI");
+    sync(&alice, "alice");
+    sync(&carol, "carol");
+    assert_success(
+        &carol.run(&["send", "--to", "th.dsi.alice", "sent before the revocation"]),
+        "carol send",
+    );
+
+    assert_success(
+        &admin(&[
+            "revoke",
+            "--authority",
+            p(&th),
+            "--bundle",
+            b,
+            "--id",
+            "th.dsi.carol",
+            "--reason",
+            "rotated to another unit",
+        ]),
+        "revoke",
+    );
+
+    // Carol is told plainly: revoked, when and why.
+    for args in [
+        &["sync"][..],
+        &["send", "--to", "th.dsi.alice", "sent after the revocation"][..],
+    ] {
+        let out = carol.run(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(
+                "this device was revoked: your authority revoked th.dsi.carol's record on 20"
+            ),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("\"rotated to another unit\""), "{err}");
+        assert!(!err.contains("has your authority enrolled you"), "{err}");
+    }
+    let out = carol.run(&["whoami"]);
+    assert_success(&out, "carol whoami");
+    assert!(
+        stdout(&out).contains("enrolled:             no: this device was revoked"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Attack: a relay re-stamps Carol's envelope as accepted after the
+    // revocation (Carol's own clock inside the payload still says before).
+    // Alice's client refuses it: only the relay's acceptance time counts.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut client = Client::open(&alice.home, PASSPHRASE).unwrap();
+        client.connect().await.unwrap();
+        let Response::Messages { items, .. } = client
+            .conn_request(&Request::Fetch {
+                after: 0,
+                limit: 10,
+            })
+            .await
+            .unwrap()
+        else {
+            panic!("no messages answer");
+        };
+        assert_eq!(items.len(), 1, "Carol's message is queued for Alice");
+        let revoked_at = client
+            .revocation(&DirectoryId::parse("th.dsi.carol").unwrap())
+            .and_then(|r| r.at())
+            .expect("the revocation says when");
+        let mut restamped = items[0].clone();
+        restamped.accepted_at = revoked_at.0 + 1;
+        match client.process(&restamped).unwrap() {
+            Received::Rejected { reason, .. } => {
+                assert!(reason.contains("after the revocation"), "{reason}");
+                assert!(reason.contains("rotated to another unit"), "{reason}");
+            }
+            other => panic!("a message accepted after the revocation was taken: {other:?}"),
+        }
+        client.disconnect().await;
+    });
+
+    // The genuine envelope, accepted before the revocation, is verified by
+    // the record in force then and shown with a note.
+    sync(&alice, "alice");
+    let inbox = alice.inbox();
+    let genuine = inbox
+        .iter()
+        .find(|m| m["verified"] == true)
+        .unwrap_or_else(|| panic!("no verified message: {inbox:?}"));
+    assert_eq!(genuine["from"], "th.dsi.carol");
+    let note = genuine["note"].as_str().unwrap();
+    assert!(
+        note.starts_with("sent before th.dsi.carol's device was revoked on 20"),
+        "{note}"
+    );
+    assert!(note.ends_with("(rotated to another unit)"), "{note}");
+    let out = alice.run(&["inbox"]);
+    assert!(
+        stdout(&out).contains("note: sent before th.dsi.carol's device was revoked on"),
+        "{}",
+        stdout(&out)
+    );
+}
