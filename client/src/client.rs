@@ -2020,8 +2020,8 @@ impl Client {
             Some(r) => r.clone(),
             None => self
                 .directory_log
-                .revocation_of_device(&env.sender_device)
-                .and_then(|r| r.in_force_before(&env.sender_device, Timestamp(accepted_at)))
+                .revocations_of_device(&env.sender_device)
+                .find_map(|r| r.in_force_before(&env.sender_device, Timestamp(accepted_at)))
                 .cloned()
                 .ok_or_else(|| self.unknown_sender(&env.sender_device, accepted_at))?,
         };
@@ -2079,7 +2079,7 @@ impl Client {
     /// Why a sending device is not taken: unknown, or its record revoked
     /// before the relay accepted the message.
     fn unknown_sender(&self, device: &PublicKey, accepted_at: u64) -> ClientError {
-        let Some(r) = self.directory_log.revocation_of_device(device) else {
+        let Some(r) = self.directory_log.revocations_of_device(device).last() else {
             return ReceiveError::UnknownDevice(device.fingerprint().to_string()).into();
         };
         ReceiveError::SentAfterRevocation {

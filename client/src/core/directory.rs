@@ -348,12 +348,16 @@ impl DirectoryLog {
         self.revocations.get(id)
     }
 
-    /// The revocation of the record that listed device `device` before it
-    /// was revoked.
-    pub fn revocation_of_device(&self, device: &PublicKey) -> Option<&Revocation> {
+    /// The revocations of records that listed device `device` before they
+    /// were revoked (a revoked record releases its devices, so there may
+    /// be more than one).
+    pub fn revocations_of_device<'a>(
+        &'a self,
+        device: &'a PublicKey,
+    ) -> impl Iterator<Item = &'a Revocation> + 'a {
         self.revocations
             .values()
-            .find(|r| r.before.devices.iter().any(|d| &d.signing == device))
+            .filter(move |r| r.before.devices.iter().any(|d| &d.signing == device))
     }
 }
 

@@ -256,3 +256,103 @@ fn the_wait_for_a_covering_checkpoint_is_bounded() {
     assert_eq!(wait_for_checkpoint(5_000, 5_000), Wait::GiveUp);
     assert_eq!(wait_for_checkpoint(0, 0), Wait::GiveUp);
 }
+
+/// Bob v1, then v2 revoked at `at` (its validity starting then, as
+/// `liaison-admin revoke` makes it), or undated (`None`: the start kept).
+fn revoked_bob(at: Option<u64>) -> DirectoryLog {
+    let mut v2 = rec("th.dsi.bob", &key(19), &[20]);
+    v2.version = 2;
+    v2.status = revoked();
+    if let Some(at) = at {
+        v2.not_before = Timestamp(at);
+    }
+    let e = vec![
+        DirectoryEntry::Authority(authority()).encode(),
+        DirectoryEntry::Record(bob(1, &key(19), RecordStatus::Active)).encode(),
+        DirectoryEntry::Record(Signed::sign(&v2, &key(2))).encode(),
+    ];
+    let mut l = log();
+    l.extend(&e, &checkpoint(&e), None).unwrap();
+    l
+}
+
+#[test]
+fn a_message_is_judged_by_the_record_in_force_when_the_relay_accepted_it() {
+    let l = revoked_bob(Some(1_000));
+    let bob_device = key(20).public_key();
+    let r = l.revocation(&id("th.dsi.bob")).unwrap();
+    assert_eq!(r.at(), Some(Timestamp(1_000)));
+    assert_eq!(r.reason(), "left");
+    assert_eq!(
+        l.revocations_of_device(&bob_device).collect::<Vec<_>>(),
+        vec![r]
+    );
+    // Accepted before the revocation: the version in force then.
+    let before = r.in_force_before(&bob_device, Timestamp(999)).unwrap();
+    assert_eq!(before.version, 1);
+    // At or after it, whatever the sender's own clock says: nothing.
+    assert!(r.in_force_before(&bob_device, Timestamp(1_000)).is_none());
+    assert!(r.in_force_before(&bob_device, Timestamp(5_000)).is_none());
+    // Another device was never the record's.
+    assert!(
+        r.in_force_before(&key(21).public_key(), Timestamp(999))
+            .is_none()
+    );
+    // A revocation that does not say when judges nothing by the past.
+    let undated = revoked_bob(None);
+    let r = undated.revocation(&id("th.dsi.bob")).unwrap();
+    assert_eq!(r.at(), None);
+    assert!(r.in_force_before(&bob_device, Timestamp(1)).is_none());
+}
+
+#[test]
+fn own_standing_says_what_happened_to_the_record() {
+    let me = id("th.dsi.bob");
+    let identity = key(19).public_key();
+    let device = key(20).public_key();
+    let l = revoked_bob(Some(1_000));
+    let standing = OwnStanding::of(&l, &me, &identity, &device, Timestamp(2_000));
+    assert_eq!(
+        standing,
+        OwnStanding::Revoked {
+            version: 2,
+            reason: "left".into(),
+            at: Some(Timestamp(1_000)),
+        }
+    );
+    assert!(standing.describe(&me).contains("this device was revoked"));
+    // Replaced: the record names another identity.
+    let other = OwnStanding::of(&l, &me, &key(99).public_key(), &device, Timestamp(2_000));
+    assert_eq!(other.name(), "revoked", "a revocation says so first");
+    let e = vec![
+        DirectoryEntry::Authority(authority()).encode(),
+        DirectoryEntry::Record(bob(1, &key(19), RecordStatus::Active)).encode(),
+    ];
+    let mut active = log();
+    active.extend(&e, &checkpoint(&e), None).unwrap();
+    assert_eq!(
+        OwnStanding::of(&active, &me, &identity, &device, Timestamp(5)),
+        OwnStanding::Active
+    );
+    assert_eq!(
+        OwnStanding::of(&active, &me, &key(99).public_key(), &device, Timestamp(5)),
+        OwnStanding::Replaced {
+            version: 1,
+            identity,
+        }
+    );
+    assert_eq!(
+        OwnStanding::of(&active, &me, &identity, &key(21).public_key(), Timestamp(5)),
+        OwnStanding::DeviceRemoved { version: 1 }
+    );
+    assert_eq!(
+        OwnStanding::of(
+            &active,
+            &id("th.dsi.nobody"),
+            &identity,
+            &device,
+            Timestamp(5)
+        ),
+        OwnStanding::NotEnrolled
+    );
+}
