@@ -715,7 +715,7 @@ impl AdminError {
                 ),
             },
             E::AlreadyEnrolled { .. } => {
-                "nothing to do: the focal point can sync (liaison sync)".into()
+                "nothing to do: the focal point is enrolled and can sync".into()
             }
             E::IdentityReplacement { current, .. } => format!(
                 "if the person lost the device that holds their identity and you checked this \
