@@ -183,6 +183,39 @@ pub fn local_time(rfc3339: &str) -> String {
     }
 }
 
+/// `text` with every UTC time in it (`YYYY-MM-DDTHH:MM:SSZ`, as the
+/// client library writes them into sentences) shown as [`local_time`].
+pub fn localize_times(text: &str) -> String {
+    const LEN: usize = "2026-01-01T00:00:00Z".len();
+    let is_stamp = |w: &[u8]| {
+        w.len() == LEN
+            && w.iter().enumerate().all(|(i, b)| match i {
+                4 | 7 => *b == b'-',
+                10 => *b == b'T',
+                13 | 16 => *b == b':',
+                19 => *b == b'Z',
+                _ => b.is_ascii_digit(),
+            })
+    };
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes.get(i..i + LEN) {
+            Some(w) if is_stamp(w) => {
+                out.push_str(&local_time(&text[i..i + LEN]));
+                i += LEN;
+            }
+            _ => {
+                let c = text[i..].chars().next().unwrap_or_default();
+                out.push(c);
+                i += c.len_utf8().max(1);
+            }
+        }
+    }
+    out
+}
+
 /// `liaison --home H REST`, as a person pastes it.
 pub fn suggest(rest: &str) -> String {
     match HOME.get() {
@@ -313,7 +346,9 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
                 println!("device fingerprint:   {device}");
                 let enrolled = match (w.enrolled, &w.standing_note) {
                     (true, _) => "yes".to_owned(),
-                    (false, Some(note)) if w.standing != "not-enrolled" => format!("no: {note}"),
+                    (false, Some(note)) if w.standing != "not-enrolled" => {
+                        format!("no: {}", localize_times(note))
+                    }
                     (false, _) => "not yet seen in the directory".to_owned(),
                 };
                 println!("enrolled:             {enrolled}");
@@ -334,7 +369,7 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
                     println!("No contacts match.");
                 }
                 for c in &contacts {
-                    let status = c.status_mark();
+                    let status = localize_times(&c.status_mark());
                     println!(
                         "{:<28} {:<22} {} {:<8} {}{}{}",
                         c.id,
@@ -678,7 +713,7 @@ fn print_contact(c: &liaison_client::agent::views::ContactView) {
     if !c.roles.is_empty() {
         println!("  roles: {}", c.roles.join(", "));
     }
-    let status = c.status_mark();
+    let status = localize_times(&c.status_mark());
     println!(
         "  record version {}, {}; vouched for by {} from {} to {}",
         c.version,
@@ -876,7 +911,7 @@ pub fn print_message(m: &MessageView) {
             skew
         };
         let skew = match &m.note {
-            Some(note) => format!("{skew}\n  note: {note}"),
+            Some(note) => format!("{skew}\n  note: {}", localize_times(note)),
             None => skew,
         };
         let mut consent = String::new();
@@ -1032,5 +1067,19 @@ mod tests {
         assert!(super::write_new(&file, "other").is_err());
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "bundle");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn times_in_sentences_are_shown_as_local_time() {
+        let stamp = "2026-05-01T08:30:00Z";
+        let text = format!("revoked on {stamp} (left — the unit)");
+        assert_eq!(
+            super::localize_times(&text),
+            format!("revoked on {} (left — the unit)", super::local_time(stamp))
+        );
+        assert_eq!(
+            super::localize_times("no time: 2026-05-01"),
+            "no time: 2026-05-01"
+        );
     }
 }
