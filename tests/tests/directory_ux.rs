@@ -428,3 +428,95 @@ fn a_message_sent_before_a_revocation_is_judged_by_the_record_then() {
         stdout(&out)
     );
 }
+
+/// The first backquoted `liaison …` command in `text` containing `needle`.
+fn backquoted(text: &str, needle: &str) -> String {
+    text.split('`')
+        .find(|part| part.starts_with("liaison ") && part.contains(needle))
+        .unwrap_or_else(|| panic!("no `liaison … {needle}` in: {text}"))
+        .to_owned()
+}
+
+/// A contact's identity key changed: the warning's three commands run as
+/// printed. `safety-number` shows the new number; `contacts verify` with
+/// the dots fails only because the number is still to be written, and with
+/// the number filled in marks the contact verified; sending is held until
+/// then, and goes through after.
+#[test]
+fn the_key_change_warning_commands_run_as_printed() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "th.dsi.bob", "TH", "DSI");
+    sync(&alice, "alice");
+    sync(&bob, "bob");
+    assert_success(
+        &alice.run(&["send", "--to", "th.dsi.bob", "before the change"]),
+        "send before the change",
+    );
+    let old_identity = json(&bob, &["whoami"])["identity_fingerprint"]
+        .as_str()
+        .unwrap()
+        .replace(' ', "");
+
+    // Bob reinstalls: a new identity for his id, confirmed by the authority.
+    let bob2 = net.init("bob-new", "th.dsi.bob", "TH", "DSI");
+    let out = enrol(
+        &net,
+        &bob2,
+        &["--version", "2", "--replace-identity", &old_identity],
+    );
+    assert_success(&out, "enrol --replace-identity");
+    sync(&bob2, "bob's new home");
+
+    let out = alice.run(&["sync"]);
+    let warned = stderr(&out);
+    assert!(
+        warned.contains("the identity key of th.dsi.bob has changed"),
+        "{warned}"
+    );
+    let number = backquoted(&warned, "safety-number th.dsi.bob");
+    let verify = backquoted(&warned, "contacts verify th.dsi.bob");
+    let accept = backquoted(&warned, "contacts accept th.dsi.bob");
+    for c in [&number, &verify, &accept] {
+        assert!(c.contains("--home"), "{c}");
+    }
+
+    // Held until dealt with.
+    let out = alice.run(&["send", "--to", "th.dsi.bob", "held?"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("is held"), "{}", stderr(&out));
+
+    let out = run_as_printed(&number);
+    assert_success(&out, &number);
+    let shown = stdout(&out);
+    let ours = json(&bob2, &["safety-number", "th.dsi.alice"]);
+    let theirs = ours["safety_number"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{ours}"));
+    assert!(shown.contains(theirs), "{shown} lacks {theirs}");
+
+    // Accepting the change as printed releases sending.
+    assert_success(&run_as_printed(&accept), &accept);
+    assert_success(
+        &alice.run(&["send", "--to", "th.dsi.bob", "after accepting"]),
+        "send after accepting",
+    );
+    // Verifying in person as printed: the dots must be replaced first.
+    let out = run_as_printed(&verify);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("`...` stands for text you write yourself"),
+        "{}",
+        stderr(&out)
+    );
+    let verify = verify.replace("\"...\"", &format!("\"{theirs}\""));
+    assert_success(&run_as_printed(&verify), &verify);
+    let contacts = json(&alice, &["contacts"]);
+    let bob_row = contacts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "th.dsi.bob")
+        .unwrap();
+    assert_eq!(bob_row["verified_in_person"], true, "{bob_row}");
+}
