@@ -358,6 +358,15 @@ fn a_revoked_officer_is_told_when_and_why() {
         assert!(err.contains("\"rotated to another unit\""), "{err}");
         assert!(!err.contains("has your authority enrolled you"), "{err}");
     }
+    // The time of the revocation in the error is local time.
+    let out = carol
+        .command(&["sync"])
+        .env("TZ", "Asia/Bangkok")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(err.contains("+07:00"), "{err}");
+    assert!(!err.contains("Z ("), "no UTC stamp left: {err}");
     let out = carol.run(&["whoami"]);
     assert_success(&out, "carol whoami");
     assert!(

@@ -91,11 +91,13 @@ pub fn set_home(home: Option<&std::path::Path>) {
     }
 }
 
-/// `text` (an error, a warning) with the home named in every `liaison`
-/// command it suggests, so the command works when pasted: the client
-/// library and the agent write them without the home, which only this
-/// process knows as the person typed it.
+/// `text` (an error, a warning) for a person: its UTC times in local time,
+/// and the home named in every `liaison` command it suggests, so the
+/// command works when pasted: the client library and the agent write them
+/// without the home, which only this process knows as the person typed it.
 pub fn with_home(text: &str) -> String {
+    let localized = localize_times(text);
+    let text = localized.as_str();
     let Some(home) = HOME.get() else {
         return text.to_owned();
     };
