@@ -697,24 +697,22 @@ impl Client {
             refers_to: req.message_id,
             commitment: commitment(&bytes),
         }];
-        // The decision counts once it is kept to go out (accepted, or in
-        // the outbox when the link failed on the way); a send that kept
-        // nothing leaves the request open, to decide again.
-        let sent = self
-            .send_accountability(
-                &req.requested_by,
-                Content::ConsentDecision(s),
-                declare,
+        // The decision is recorded in the same write that keeps it to go
+        // out (the outbox), so that it is final exactly when it will reach
+        // the requester, whatever interrupts the send.
+        rec.decision = Some(bytes);
+        let out = Outgoing {
+            declare,
+            keep_consent: Some(rec),
+            ..Outgoing::content(
                 "consent decision",
+                Handling::default(),
+                Content::ConsentDecision(s),
             )
-            .await;
-        if matches!(&sent, Ok(_) | Err(ClientError::NotConfirmed { .. })) {
-            rec.decision = Some(bytes);
-            let mut w = self.home.write()?;
-            w.put(Table::Consents, &request_id, &rec)?;
-            w.commit()?;
-        }
-        sent.map(|_| ())
+        };
+        self.send_outgoing(std::slice::from_ref(&req.requested_by), out)
+            .await?;
+        Ok(())
     }
 
     /// Destroy the content of received messages whose retention ended,

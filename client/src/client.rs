@@ -132,6 +132,9 @@ pub(crate) struct Outgoing {
     pub content: Content,
     /// Declarations for the relay's event log (receipts, consents).
     pub declare: Vec<Declaration>,
+    /// A consent exchange to keep in the same write as the message, so that
+    /// a decision is recorded if and only if it is kept to go out.
+    pub keep_consent: Option<crate::core::records::ConsentRecord>,
 }
 
 impl Outgoing {
@@ -143,6 +146,7 @@ impl Outgoing {
             conversation,
             content: Content::Text,
             declare: Vec::new(),
+            keep_consent: None,
         }
     }
 
@@ -1562,12 +1566,13 @@ impl Client {
     async fn compose_and_submit(
         &mut self,
         to: &[DirectoryId],
-        out: Outgoing,
+        mut out: Outgoing,
         #[cfg(feature = "test-hooks")] faults: &mut Faults,
     ) -> Result<MessageId> {
         self.flush_outbox().await?;
         let message_id = MessageId(random()?);
         self.sending = Some(message_id);
+        let keep_consent = out.keep_consent.take();
         let (composed, contacts, declare) = self.prepare(to, out, message_id)?;
         let Composed {
             payload,
@@ -1598,6 +1603,9 @@ impl Client {
         self.keep_outbox_item(&mut w, &item, &sessions)?;
         w.put(Table::Messages, &message_id.0, &stored)?;
         w.put_secret("contacts", &contacts)?;
+        if let Some(rec) = &keep_consent {
+            w.put(Table::Consents, &rec.request_id, rec)?;
+        }
         w.commit()?;
         self.submit(&item).await?;
         Ok(message_id)
@@ -1619,6 +1627,7 @@ impl Client {
             conversation,
             content,
             declare,
+            ..
         } = out;
         if to.is_empty() {
             return Err(RecipientError::NoRecipient.into());

@@ -102,6 +102,8 @@ impl Client {
     ) -> Result<MessageId, ClientError> {
         let message_id = MessageId(crate::client::random()?);
         self.sending = Some(message_id);
+        let mut out = out;
+        let keep_consent = out.keep_consent.take();
         let (composed, contacts, declare) = self.prepare(to, out, message_id)?;
         let Composed {
             payload, signed, ..
@@ -120,6 +122,9 @@ impl Client {
         w.put(Table::Messages, &message_id.0, &stored)?;
         w.put_secret(UNSENT, &unsent)?;
         w.put_secret("contacts", &contacts)?;
+        if let Some(rec) = &keep_consent {
+            w.put(Table::Consents, &rec.request_id, rec)?;
+        }
         w.commit()?;
         Ok(message_id)
     }

@@ -529,3 +529,19 @@ fn the_key_change_warning_commands_run_as_printed() {
         .unwrap();
     assert_eq!(bob_row["verified_in_person"], true, "{bob_row}");
 }
+
+/// Through an agent, a revoked officer's `send` is refused with the
+/// revocation, not kept as if the relay were unreachable (it never would
+/// go out).
+#[test]
+fn a_revoked_officers_send_through_an_agent_is_refused_not_queued() {
+    let net = DevNet::start();
+    let (_alice, carol) = carol_sends_then_is_revoked(&net);
+    let mut agent = carol.start_agent(true);
+    let out = carol.run(&["send", "--to", "th.dsi.alice", "after the revocation"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("this device was revoked"), "{err}");
+    assert!(!err.contains("kept on this device"), "{err}");
+    agent.kill();
+}

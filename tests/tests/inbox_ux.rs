@@ -494,3 +494,110 @@ fn the_judicial_refusal_suggests_a_consent_request_that_runs_as_printed() {
         "the originator is asked"
     );
 }
+
+/// A consent decision interrupted on its way (the relay holds it and never
+/// answers; Ctrl-C) is final all the same: it is kept to go out, a second
+/// decision is refused, and the requester receives exactly one.
+#[test]
+fn an_interrupted_consent_decision_is_final_and_arrives_once() {
+    let mut net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    let _carol = net.enrol("carol", "ph.nbi.carol", "PH", "NBI");
+    let id = red_message_read_by_bob(&alice, &bob, "boat leaves at 0400");
+    let out = bob.run(&[
+        "consent",
+        "request",
+        &id,
+        "--scope",
+        "forward:ph.nbi.carol",
+        "--reason",
+        "the NBI boarding team needs it",
+    ]);
+    assert_success(&out, "consent request");
+    assert_success(&alice.run(&["sync"]), "alice sync");
+    let request = alice
+        .inbox()
+        .into_iter()
+        .find(|m| m["kind"] == "consent-request")
+        .expect("the request in Alice's inbox");
+    let request_id = request["id"].as_str().unwrap().to_owned();
+
+    let who: serde_json::Value =
+        serde_json::from_slice(&alice.run(&["whoami", "--json"]).stdout).unwrap();
+    let device = who["device_key"].as_str().unwrap().to_owned();
+    let marker = net.dir.path().join("held");
+    net.kill();
+    net.restart_with(&[
+        ("LIAISON_RELAY_TEST_HOLD_SEND", device.as_str()),
+        (
+            "LIAISON_RELAY_TEST_HOLD_SEND_MARKER",
+            marker.to_str().unwrap(),
+        ),
+    ]);
+    let child = alice
+        .command(&[
+            "consent",
+            "grant",
+            &request_id,
+            "--conditions",
+            "boarding team only",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    liaison_tests::wait_until(
+        "the relay holds the decision",
+        std::time::Duration::from_secs(60),
+        || marker.exists(),
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = child.wait_with_output().unwrap();
+
+    net.kill();
+    net.restart();
+    // Refusing now is refused: the grant is kept to go out.
+    let out = alice.run(&[
+        "consent",
+        "refuse",
+        &request_id,
+        "--reason",
+        "changed my mind",
+    ]);
+    assert!(!out.status.success(), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("you already granted this request on"),
+        "{}",
+        output_text(&out)
+    );
+    assert_success(&alice.run(&["sync"]), "alice sync sends the grant");
+    assert_success(&bob.run(&["sync"]), "bob sync");
+    let out = bob.run(&["consent", "list", "--json"]);
+    assert_success(&out, "consent list");
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let decisions: Vec<&serde_json::Value> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["decision"].is_string())
+        .collect();
+    assert_eq!(decisions.len(), 1, "{list}");
+    assert!(
+        decisions[0]["decision"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("grant"),
+        "{list}"
+    );
+    // And the forward it allows goes through.
+    assert_success(
+        &bob.run(&["forward", &id, "--to", "ph.nbi.carol"]),
+        "forward after the grant",
+    );
+}

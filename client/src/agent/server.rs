@@ -693,7 +693,7 @@ impl Session {
         if relay
             && !matches!(self.link, Link::Up)
             && let Err(e) = self.bring_up(sh).await
-            && (e.is_log_inconsistency() || !ops::works_offline(&request))
+            && !(e.is_unreachable() && ops::works_offline(&request))
         {
             let warnings = self.publish_warnings(sh);
             return Reply {

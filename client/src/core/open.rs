@@ -13,7 +13,7 @@ use liaison_protocol::directory::Directory;
 use liaison_protocol::handling::{Handling, Party};
 use liaison_protocol::message::{Content, Payload, SignedPayload};
 use liaison_protocol::scope::{ForwardContext, check_forward};
-use liaison_protocol::{DecodeError, DirectoryId, MessageId, VerifyError};
+use liaison_protocol::{DecodeError, DirectoryId, MessageId, Timestamp, VerifyError};
 
 use crate::core::message::{Direction, MessageKind, StoredMessage};
 use crate::core::records::{ConsentRecord, ReceiptRecord, SideEffects, receipt_key, receipt_name};
@@ -236,6 +236,7 @@ fn check_forward_received(
     payload: &Payload,
     original: &[u8],
     origin: &Payload,
+    accepted_at: Timestamp,
 ) -> Result<(), OpenError> {
     let originator = directory
         .record(&origin.sender)
@@ -273,7 +274,10 @@ fn check_forward_received(
         originator: &Party::from_record(originator),
         original_recipients: &original_recipients,
         grants: &grants,
-        now: payload.created_at,
+        // The later of the forwarder's clock and the relay's acceptance:
+        // a forwarder setting its clock back cannot revive a lapsed grant
+        // or an expired retention.
+        now: payload.created_at.max(accepted_at),
     };
     check_forward(
         &ctx,
@@ -348,7 +352,7 @@ pub fn open_content(
             msg.kind = MessageKind::Forward;
             let (orig, originator) =
                 verify_forward_chain(directory, &payload.handling, original, 1)?;
-            check_forward_received(directory, me, payload, original, &orig)?;
+            check_forward_received(directory, me, payload, original, &orig, msg.stored_at)?;
             msg.original_from = Some(originator.to_string());
             msg.text = if payload.body.is_empty() {
                 orig.body
@@ -695,6 +699,44 @@ mod tests {
             opened(&d, &Home::default(), &impostor),
             Err(OpenError::ForwardGrantInvalid { .. })
         ));
+    }
+
+    /// A grant that lapsed before the relay accepted the forward does not
+    /// count, whatever time the forwarder's clock put in the payload.
+    #[test]
+    fn a_grant_is_judged_at_the_relays_acceptance_not_the_forwarders_clock() {
+        let (d, alice, _) = people();
+        let (original, grant) = red_and_grant(&alice);
+        let mut lapsing = grant.decode_unverified().unwrap();
+        // The forward says 1_000 and is accepted at 2_000 (see `opened`).
+        lapsing.valid_until = Some(Timestamp(1_500));
+        let lapsing = Signed::sign(&lapsing, &alice);
+        let fwd = payload(
+            "th.dsi.bob",
+            6,
+            "",
+            h("RED"),
+            Content::ForwardWithConsent {
+                original: original.clone(),
+                grants: vec![lapsing],
+            },
+        );
+        let err = opened(&d, &Home::default(), &fwd).unwrap_err();
+        assert!(matches!(&err, OpenError::ForwardOutOfScope { .. }), "{err}");
+        // Still valid at the acceptance: opened.
+        let mut valid = grant.decode_unverified().unwrap();
+        valid.valid_until = Some(Timestamp(2_500));
+        let fwd = payload(
+            "th.dsi.bob",
+            7,
+            "",
+            h("RED"),
+            Content::ForwardWithConsent {
+                original,
+                grants: vec![Signed::sign(&valid, &alice)],
+            },
+        );
+        opened(&d, &Home::default(), &fwd).unwrap();
     }
 
     #[test]
