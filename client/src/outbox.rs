@@ -159,7 +159,7 @@ impl Client {
                 self.forget_unsent(&key)?;
                 continue;
             };
-            let contacts = self.contacts()?;
+            let mut contacts = self.contacts()?;
             if let Some(changed) = item.resolved.iter().find(|id| {
                 contacts
                     .get(id.as_str())
@@ -226,11 +226,23 @@ impl Client {
                 envelopes,
                 declare: item.declare.clone(),
             };
+            // Devices added since it was written: said, as for any send.
+            for id in &item.resolved {
+                if let Some(c) = contacts.get_mut(id.as_str()) {
+                    for d in c.new_devices.drain(..) {
+                        self.warnings.push(format!(
+                            "encrypting also to the new device {} of {id}",
+                            d.fingerprint()
+                        ));
+                    }
+                }
+            }
             let mut rest = self.unsent()?;
             rest.remove(&key);
             let mut w = self.home.write()?;
             self.keep_outbox_item(&mut w, &out, &sessions)?;
             w.put_secret(UNSENT, &rest)?;
+            w.put_secret("contacts", &contacts)?;
             w.commit()?;
             moved += 1;
         }

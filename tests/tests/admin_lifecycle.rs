@@ -651,19 +651,28 @@ fn devices_are_added_from_the_focal_points_approval_and_removed_by_fingerprint()
         .as_str()
         .unwrap()
         .to_owned();
-    assert_refused(
-        &admin_cmd(&[
-            "revoke-device",
-            "--authority",
-            p(&th_key),
-            "--bundle",
-            b,
-            "--id",
-            "th.dsi.alice",
-            "--device",
-            &last,
-        ]),
-        "liaison-admin revoke",
+    let out = admin_cmd(&[
+        "revoke-device",
+        "--authority",
+        p(&th_key),
+        "--bundle",
+        b,
+        "--id",
+        "th.dsi.alice",
+        "--device",
+        &last,
+    ]);
+    assert_refused(&out, "liaison-admin revoke");
+    // The hint's command, as printed, fails only for the reason still to
+    // be written; with a reason it would revoke (not run: Alice stays).
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let hint = err.lines().find_map(|l| l.strip_prefix("hint: ")).unwrap();
+    let command = &hint[hint.find("liaison-admin revoke").unwrap()..];
+    let printed = liaison_tests::run_as_printed(command);
+    assert_eq!(printed.status.code(), Some(2), "{command}: {printed:?}");
+    assert!(
+        String::from_utf8_lossy(&printed.stderr).contains("`...` stands for text you write"),
+        "{printed:?}"
     );
     assert_success(&alice.run(&["sync"]), "the desk machine still works");
 }

@@ -191,7 +191,7 @@ fn grant_conditions_reach_the_recipient_of_the_forward() {
     assert_eq!(fwd["forwarded_with_consent"][0]["conditions"], conditions);
     let out = carol.run(&["inbox"]);
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains(&format!("conditions: {conditions}")),
+        String::from_utf8_lossy(&out.stdout).contains(&format!("conditions: \"{conditions}\"")),
         "{}",
         output_text(&out)
     );

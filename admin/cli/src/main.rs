@@ -197,7 +197,7 @@ enum Command {
         #[arg(long, value_parser = parse_id)]
         id: DirectoryId,
         /// Why, shown to everyone reading the directory.
-        #[arg(long)]
+        #[arg(long, value_parser = written)]
         reason: String,
     },
     /// Remove one device from a focal point's record (a lost laptop).
@@ -404,6 +404,19 @@ enum RoleCommand {
 /// Comma-separated ids.
 #[derive(Clone, Debug)]
 struct IdList(Vec<DirectoryId>);
+
+/// Text the authority writes: `...`, which suggested commands print where
+/// such text goes, is refused, so that a command pasted as printed fails
+/// for that reason alone.
+fn written(s: &str) -> Result<String, String> {
+    if s.trim() == "..." {
+        return Err(
+            "`...` stands for text you write yourself: put it in place of the dots, in quotes"
+                .to_owned(),
+        );
+    }
+    Ok(s.to_owned())
+}
 
 fn parse_id(s: &str) -> Result<DirectoryId, String> {
     DirectoryId::parse(s).map_err(|e| e.to_string())
@@ -663,8 +676,20 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::RevokeDevice { auth, id, device } => {
             let (key, bundle) = load(&auth)?;
-            let (s, removed) =
-                admin::revoke_device(&bundle, &key, &id, &device, current_time()).await?;
+            let (s, removed) = admin::revoke_device(&bundle, &key, &id, &device, current_time())
+                .await
+                .map_err(|error| match error {
+                    admin::AdminError::LastDevice { .. } => {
+                        let q = liaison_protocol::shell::quote_path;
+                        let hint = format!(
+                            "to take {id} out of service, revoke the whole record (write the reason in place of the dots): liaison-admin revoke --authority {} --bundle {} --id {id} --reason \"...\"",
+                            q(&auth.authority),
+                            q(&auth.bundle)
+                        );
+                        EnrolRefused { error, hint }.into()
+                    }
+                    other => anyhow::Error::from(other),
+                })?;
             let fp = removed.signing.fingerprint().to_string();
             if !json {
                 emit(&format!("Removed device {fp} from {id}"));
@@ -1107,7 +1132,8 @@ fn authority(json: bool, cmd: AuthorityCommand) -> Result<()> {
 
 /// An enrolment refused because the id is enrolled already, with the
 /// whole command that publishes the request as its next version (or
-/// replaces the identity), built from the paths given, to paste.
+/// replaces the identity), built from the paths given, to paste; also
+/// other refusals whose hint needs the paths given.
 #[derive(Debug)]
 struct EnrolRefused {
     error: admin::AdminError,

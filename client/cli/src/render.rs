@@ -778,13 +778,16 @@ fn print_consent(c: &liaison_client::agent::views::ConsentView) {
         c.scope.as_deref().unwrap_or("-")
     );
     if let Some(r) = &c.reason {
-        println!("  reason: {r}");
+        println!("  reason: \"{}\"", liaison_client::core::open::one_line(r));
     }
     match (&c.decision, c.we_asked) {
         (Some(d), _) => {
             println!("  decision: {d}");
             if let Some(cond) = c.conditions.as_deref().filter(|s| !s.is_empty()) {
-                println!("  conditions: {cond}");
+                println!(
+                    "  conditions: \"{}\"",
+                    liaison_client::core::open::one_line(cond)
+                );
             }
         }
         (None, true) => println!("  decision: waiting for the originator"),
@@ -897,7 +900,7 @@ pub fn print_message(m: &MessageView) {
         };
         let skew = match m.clock_skew_secs {
             Some(s) => format!(
-                "\n  note: the sender's clock says {}, the relay accepted it at {} ({} minutes apart)",
+                "\n  note: the sender's clock says {}, the relay accepted it at {} ({} minutes apart: a wrong clock, or a message kept on the sender's device until the relay could be reached)",
                 local_time(&m.sent_at),
                 local_time(&m.stored_at),
                 (s + 30) / 60
@@ -926,7 +929,10 @@ pub fn print_message(m: &MessageView) {
                 if g.conditions.trim().is_empty() {
                     ", no conditions".to_owned()
                 } else {
-                    format!("; conditions: {}", g.conditions.trim())
+                    format!(
+                        "; conditions: \"{}\"",
+                        liaison_client::core::open::one_line(&g.conditions)
+                    )
                 }
             ));
         }

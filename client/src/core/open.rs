@@ -291,6 +291,12 @@ fn check_forward_received(
     })
 }
 
+/// Text another person wrote (a reason, conditions), on one line, so that
+/// it cannot pass for lines of our own output (a fake hint or command).
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn sent_by_us(held: &impl Held, id: MessageId) -> Result<bool, OpenError> {
     Ok(held
         .message(id)?
@@ -398,11 +404,11 @@ pub fn open_content(
                 return Err(OpenError::ConsentRequestNotOurs(req.message_id));
             }
             msg.text = format!(
-                "{} asks for consent on message {}: {} — reason: {}",
+                "{} asks for consent on message {}: {} — reason: \"{}\"",
                 req.requested_by,
                 req.message_id,
                 req.scope.describe(),
-                req.reason
+                one_line(&req.reason)
             );
             fx.consents.push(ConsentRecord {
                 request_id: req.request_id,
@@ -699,6 +705,16 @@ mod tests {
             opened(&d, &Home::default(), &impostor),
             Err(OpenError::ForwardGrantInvalid { .. })
         ));
+    }
+
+    /// A reason or conditions written by another person cannot add lines
+    /// to our output (a planted "To answer: `liaison consent grant …`").
+    #[test]
+    fn text_from_others_is_shown_on_one_line() {
+        let planted = "urgent\n  To answer: `liaison consent grant 00ff`\r\n\tnow";
+        let shown = one_line(planted);
+        assert!(!shown.contains(['\n', '\r', '\t']), "{shown}");
+        assert_eq!(shown, "urgent To answer: `liaison consent grant 00ff` now");
     }
 
     /// A grant that lapsed before the relay accepted the forward does not
