@@ -683,14 +683,16 @@ impl AdminError {
             E::NotSignedByRoot => "check that you use the network's root key (compare its \
                                    fingerprint with the bundle)"
                 .into(),
-            E::AuthorityNotValid(_) => "have the network root renew it (liaison-admin root \
-                                        renew), then run liaison-admin authority install and \
-                                        publish the new certificate"
+            E::AuthorityNotValid(_) => "have the network root renew it (`liaison-admin root \
+                                        renew --help`), then install the new certificate \
+                                        (`liaison-admin authority install --help`) and publish \
+                                        it (`liaison-admin publish --help`)"
                 .into(),
             E::SerialNotHigher { .. } => "leave out --serial to use the next one".into(),
             E::CertificateNotNewer { .. } => "nothing to do if it is already installed \
-                                              (liaison-admin authority show); otherwise install \
-                                              the root's latest certificate"
+                                              (`liaison-admin authority show --help` says how \
+                                              to check); otherwise install the root's latest \
+                                              certificate"
                 .into(),
             E::Jurisdiction { authority, id, .. } => format!(
                 "ask the {} authority to do it; ids of your country start with \"{}.\"",
@@ -732,12 +734,13 @@ impl AdminError {
             E::NoSuchDevice { devices, .. } => format!("its devices are: {}", devices.join("; ")),
             E::AmbiguousDevice { .. } => "give more digits of the fingerprint".into(),
             E::LastDevice { id, .. } => format!(
-                "to take {id} out of service use: liaison-admin revoke --id {id} --reason TEXT"
+                "to take {id} out of service, revoke the whole record (write the reason in place of the dots): liaison-admin revoke --id {id} --reason \"...\""
             ),
             E::ApprovalIdentity { .. } | E::NotEndorsed { .. } => APPROVE_ON_IDENTITY.into(),
-            E::DeviceNotLinked { .. } => "on the new device run: liaison --home NEW_HOME \
-                                          device link APPROVAL; then countersign the file it \
-                                          writes, NEW_HOME/device.approval"
+            E::DeviceNotLinked { .. } => "on the new device, `liaison device link` takes the \
+                                          approval file made on the existing one; then \
+                                          countersign the file it writes (device.approval in \
+                                          the new device's home)"
                 .into(),
             E::BadDeviceProof { .. } => {
                 "ask the focal point for a new device request, approval and link".into()
@@ -747,19 +750,20 @@ impl AdminError {
             }
             E::AlreadyADevice { .. } => "nothing to do: the new device can sync".into(),
             E::TooManyDevices { .. } => {
-                "remove a device first (liaison-admin revoke-device)".into()
+                "remove a device first (see `liaison-admin revoke-device --help`)".into()
             }
             E::ForeignHolder { .. } => {
                 "list only holders whose id starts with your country code".into()
             }
             E::RoleNeedsName { .. } => "give it a --name".into(),
-            E::NoRecord { .. } => "check the id (liaison-admin list), or enrol it first \
-                                   (liaison-admin enrol)"
+            E::NoRecord { .. } => "check the id (`liaison-admin list`), or enrol it first \
+                                   (see `liaison-admin enrol --help`)"
                 .into(),
-            E::NoRole { .. } => "create it with liaison-admin role set".into(),
+            E::NoRole { .. } => "create it first (see `liaison-admin role set --help`)".into(),
             E::Connect(_) | E::Link { .. } => CHECK_RELAY.into(),
-            E::AuthorityRefused(_) => "is your authority certificate published (liaison-admin \
-                                       publish), current and not revoked?"
+            E::AuthorityRefused(_) => "is your authority certificate published (see \
+                                       `liaison-admin publish --help`), current and not \
+                                       revoked?"
                 .into(),
             E::RelayRefused { refusal, .. } => refusal_hint(refusal.code).into(),
             _ => return None,
@@ -783,7 +787,10 @@ fn io_hint(e: &std::io::Error) -> Option<String> {
 
 fn bundle_hint(e: &BundleError) -> String {
     match e {
-        BundleError::Uncertified => "liaison-admin authority install --key KEY --cert CERT".into(),
+        BundleError::Uncertified => {
+            "install your authority's certificate (see `liaison-admin authority install --help`)"
+                .into()
+        }
         _ => "check that the file is the one you meant and was not edited".into(),
     }
 }

@@ -545,7 +545,7 @@ fn root_key_file_round_trip_and_hints() {
     .context("while testing");
     assert_eq!(
         hint_of(e.as_ref()).as_deref(),
-        Some("create it with liaison-admin role set")
+        Some("create it first (see `liaison-admin role set --help`)")
     );
     let io = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::AlreadyExists));
     assert!(hint_of(io.as_ref()).unwrap().contains("another --out"));

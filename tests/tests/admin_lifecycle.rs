@@ -969,3 +969,39 @@ fn key_files_are_sealed_and_useless_without_the_passphrase() {
     let after: Value = serde_json::from_slice(&after.stdout).unwrap();
     assert_eq!(after["public_key"], before["public_key"]);
 }
+
+/// The commands an authority's hints suggest carry the `--authority` and
+/// `--bundle` the failing command was given, and run as printed.
+#[test]
+fn an_authoritys_hints_run_as_printed() {
+    let net = DevNet::start();
+    let th_key = net.authority("TH");
+    let bundle = net.bundle();
+    let out = admin_cmd(&[
+        "revoke",
+        "--authority",
+        p(&th_key),
+        "--bundle",
+        p(&bundle),
+        "--id",
+        "th.dsi.nobody",
+        "--reason",
+        "left the unit",
+    ]);
+    assert_refused(&out, "th.dsi.nobody");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let hint = err.lines().find_map(|l| l.strip_prefix("hint: ")).unwrap();
+    let commands: Vec<&str> = hint
+        .split('`')
+        .filter(|part| part.starts_with("liaison-admin "))
+        .collect();
+    assert_eq!(commands.len(), 2, "{hint}");
+    for command in commands {
+        assert!(
+            command.contains("--authority") && command.contains("--bundle"),
+            "{command}"
+        );
+        let out = liaison_tests::run_as_printed(command);
+        assert_success(&out, command);
+    }
+}

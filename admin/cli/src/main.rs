@@ -676,20 +676,8 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::RevokeDevice { auth, id, device } => {
             let (key, bundle) = load(&auth)?;
-            let (s, removed) = admin::revoke_device(&bundle, &key, &id, &device, current_time())
-                .await
-                .map_err(|error| match error {
-                    admin::AdminError::LastDevice { .. } => {
-                        let q = liaison_protocol::shell::quote_path;
-                        let hint = format!(
-                            "to take {id} out of service, revoke the whole record (write the reason in place of the dots): liaison-admin revoke --authority {} --bundle {} --id {id} --reason \"...\"",
-                            q(&auth.authority),
-                            q(&auth.bundle)
-                        );
-                        EnrolRefused { error, hint }.into()
-                    }
-                    other => anyhow::Error::from(other),
-                })?;
+            let (s, removed) =
+                admin::revoke_device(&bundle, &key, &id, &device, current_time()).await?;
             let fp = removed.signing.fingerprint().to_string();
             if !json {
                 emit(&format!("Removed device {fp} from {id}"));
@@ -1213,6 +1201,74 @@ impl std::error::Error for EnrolRefused {
     }
 }
 
+/// The authority key and bundle the command was given, for the commands
+/// its hints suggest.
+fn auth_of(command: &Command) -> Option<(PathBuf, PathBuf)> {
+    let pair = |a: &Authority| Some((a.authority.clone(), a.bundle.clone()));
+    match command {
+        Command::Enrol {
+            authority, bundle, ..
+        } => Some((authority.clone(), bundle.clone())),
+        Command::Update { auth, .. }
+        | Command::Revoke { auth, .. }
+        | Command::RevokeDevice { auth, .. }
+        | Command::AddDevice { auth, .. }
+        | Command::List { auth }
+        | Command::Role(RoleCommand::Set { auth, .. } | RoleCommand::Show { auth, .. }) => {
+            pair(auth)
+        }
+        _ => None,
+    }
+}
+
+/// `hint` with `--authority` and `--bundle`, as this command was given
+/// them, in every `liaison-admin` command it suggests that takes them and
+/// lacks them, so that it works when pasted.
+fn with_auth(hint: &str, auth: Option<&(PathBuf, PathBuf)>) -> String {
+    const TAKES: [&str; 8] = [
+        "enrol",
+        "update",
+        "revoke-device",
+        "revoke",
+        "add-device",
+        "list",
+        "role set",
+        "role show",
+    ];
+    let Some((authority, bundle)) = auth else {
+        return hint.to_owned();
+    };
+    let q = liaison_protocol::shell::quote_path;
+    let flags = format!(" --authority {} --bundle {}", q(authority), q(bundle));
+    let mut out = String::with_capacity(hint.len() + flags.len());
+    let mut rest = hint;
+    while let Some(at) = rest.find("liaison-admin ") {
+        let (before, after) = rest.split_at(at);
+        out.push_str(before);
+        let tail = after.get("liaison-admin ".len()..).unwrap_or_default();
+        out.push_str("liaison-admin ");
+        // The command runs to the end of its quote, parenthesis or clause.
+        let end = tail.find(['`', ')', ';']).unwrap_or(tail.len());
+        let command = tail.get(..end).unwrap_or_default();
+        let sub = TAKES.iter().find(|s| {
+            command.starts_with(*s)
+                && command
+                    .get(s.len()..)
+                    .is_some_and(|r| r.is_empty() || r.starts_with(' '))
+        });
+        match sub {
+            Some(sub) if !command.contains("--authority") => {
+                out.push_str(sub);
+                out.push_str(&flags);
+                rest = tail.get(sub.len()..).unwrap_or_default();
+            }
+            _ => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -1226,6 +1282,7 @@ fn main() -> ExitCode {
             };
         }
     };
+    let auth = auth_of(&cli.command);
     liaison_net::tool::main_with(
         "liaison-admin",
         EXIT_ERROR,
@@ -1235,6 +1292,7 @@ fn main() -> ExitCode {
             e.downcast_ref::<EnrolRefused>()
                 .map(|r| r.hint.clone())
                 .or_else(|| admin::hint_of(e.as_ref()))
+                .map(|h| with_auth(&h, auth.as_ref()))
         },
     )
 }
