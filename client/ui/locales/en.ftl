@@ -1,5 +1,6 @@
 # Liaison web app: English (the reference locale).
 app-title = Liaison
+login-continue = Open Liaison
 nav-label = Main
 nav-conversations = Conversations
 nav-compose = New message

@@ -1,5 +1,6 @@
 # Liaison web app: Filipino. Needs review by a native speaker (see REVIEW.md).
 app-title = Liaison
+login-continue = Buksan ang Liaison
 nav-label = Pangunahing menu
 nav-conversations = Mga usapan
 nav-compose = Bagong mensahe

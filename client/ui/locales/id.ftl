@@ -1,5 +1,6 @@
 # Liaison web app: Bahasa Indonesia. Needs review by a native speaker (see REVIEW.md).
 app-title = Liaison
+login-continue = Buka Liaison
 nav-label = Menu utama
 nav-conversations = Percakapan
 nav-compose = Pesan baru

@@ -1,5 +1,6 @@
 # Liaison web app: Khmer. Needs review by a native speaker (see REVIEW.md).
 app-title = Liaison
+login-continue = បើក Liaison
 nav-label = ម៉ឺនុយមេ
 nav-conversations = ការសន្ទនា
 nav-compose = សារថ្មី

@@ -1,5 +1,6 @@
 # Liaison web app: Lao. Needs review by a native speaker (see REVIEW.md).
 app-title = Liaison
+login-continue = ເປີດ Liaison
 nav-label = ເມນູຫຼັກ
 nav-conversations = ການສົນທະນາ
 nav-compose = ຂໍ້ຄວາມໃໝ່

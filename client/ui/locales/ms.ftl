@@ -1,5 +1,6 @@
 # Liaison web app: Bahasa Melayu. Needs review by a native speaker (see REVIEW.md).
 app-title = Liaison
+login-continue = Buka Liaison
 nav-label = Menu utama
 nav-conversations = Perbualan
 nav-compose = Mesej baharu

@@ -1,5 +1,6 @@
 # Liaison web app: Burmese. Needs review by a native speaker (see REVIEW.md).
 app-title = Liaison
+login-continue = Liaison ကို ဖွင့်ရန်
 nav-label = ပင်မမီနူး
 nav-conversations = စကားဝိုင်းများ
 nav-compose = မက်ဆေ့ချ်အသစ်

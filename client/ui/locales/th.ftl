@@ -1,5 +1,6 @@
 # Liaison web app: Thai. Needs review by a native speaker (see REVIEW.md).
 app-title = Liaison
+login-continue = เปิด Liaison
 nav-label = เมนูหลัก
 nav-conversations = การสนทนา
 nav-compose = ข้อความใหม่

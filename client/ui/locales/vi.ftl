@@ -1,5 +1,6 @@
 # Liaison web app: Vietnamese. Needs review by a native speaker (see REVIEW.md).
 app-title = Liaison
+login-continue = Mở Liaison
 nav-label = Trình đơn chính
 nav-conversations = Cuộc trò chuyện
 nav-compose = Tin nhắn mới

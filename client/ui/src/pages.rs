@@ -187,6 +187,12 @@ struct ComposeTpl<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "login.html")]
+struct LoginTpl<'a> {
+    tr: Tr<'a>,
+}
+
+#[derive(Template)]
 #[template(path = "notice.html")]
 struct NoticeTpl<'a> {
     p: Page<'a>,
@@ -466,17 +472,18 @@ async fn login(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri)
         .map(str::to_owned)
         .unwrap_or_default();
     match state.gate.redeem(&token, !state.agent.status().locked) {
-        Some(id) => (
-            StatusCode::SEE_OTHER,
-            [
-                (header::LOCATION, "/".to_owned()),
-                (
-                    header::SET_COOKIE,
-                    security::session_cookie(state.port, &id),
-                ),
-            ],
-        )
-            .into_response(),
+        // A page of the app's own that moves on to "/", not a redirect: a
+        // SameSite=Strict cookie is not sent along a redirect chain that
+        // began on another site (the launch page in the home, a link in a
+        // mail or chat program), so the first page would find no session.
+        Some(id) => {
+            let mut r = html(StatusCode::OK, &LoginTpl { tr });
+            if let Ok(v) = header::HeaderValue::from_str(&security::session_cookie(state.port, &id))
+            {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
         None => notice(
             tr,
             StatusCode::FORBIDDEN,
