@@ -369,4 +369,40 @@ fn the_app_locks_itself_when_idle_and_listens_on_loopback_only() {
     // While the app runs, the command line goes through its agent.
     let out = alice.run(&["agent", "status", "--json"]);
     assert_success(&out, "agent status while the app runs");
+
+    // Run again (a browser lost its cookie): a new one-time link to the
+    // running app, which opens a session of its own.
+    let out = alice.run(&["ui", "--no-browser"]);
+    assert_success(&out, "liaison ui while the app runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let url = stdout.lines().next().expect("a link");
+    assert!(
+        url.starts_with(&format!("http://{}/login?token=", ui.addr)),
+        "{url}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already runs"));
+    let path = &url[url.find("/login").unwrap()..];
+    let mut b2 = login(&ui.addr, path);
+    assert_ne!(b2.session, b.session);
+    assert_eq!(
+        b2.get("/").status,
+        303,
+        "locked when idle, like any session"
+    );
+    let r = request(&ui.addr, "GET", path, &[], None);
+    assert_eq!(r.status, 403, "the new link works once too");
+    // The link socket is the owner's only.
+    let mode = std::fs::metadata(alice.home.join("ui.sock")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
+
+    // Stopped, it takes its agent along and leaves neither socket behind.
+    let mut ui = ui;
+    assert!(ui.terminate().success(), "{:?}", ui.log());
+    assert!(!alice.home.join("agent.sock").exists());
+    assert!(!alice.home.join("ui.sock").exists());
+    let out = alice.run(&["agent", "status"]);
+    assert!(!out.status.success(), "no agent runs any more");
 }

@@ -198,7 +198,8 @@ pub(crate) enum Command {
     /// Prints the address to open (with its one-time token) as the first
     /// line, opens it in the browser unless --no-browser, and serves in the
     /// foreground until stopped (Ctrl-C), which also stops the agent.
-    /// Without LIAISON_PASSPHRASE the app asks for the passphrase.
+    /// Without LIAISON_PASSPHRASE the app asks for the passphrase. Run
+    /// again while the app runs, it prints a new one-time link to it.
     Ui {
         /// Where to listen: 127.0.0.1 and a port (0: any free port).
         #[arg(long, default_value = "127.0.0.1:0")]

@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail};
 use liaison_client::agent::api::Passphrase;
 use liaison_client::agent::server::{Agent, AgentOptions, AgentSocket};
 use liaison_client::agent::socket_path;
+use liaison_ui::links::LinkSocket;
 use liaison_ui::{UiOptions, WebApp};
 
 /// How long the web server may take to finish its requests at the end.
@@ -35,6 +36,21 @@ pub(crate) async fn run(
         .await?
         .is_some()
     {
+        // The app may run already (its agent answers): a new link to it.
+        if let Some(url) = liaison_ui::links::request_link(home).await? {
+            println!("{url}");
+            std::io::stdout().flush().context("writing the address")?;
+            eprintln!(
+                "liaison: the web app for {} already runs; above is a new one-time link to it",
+                home.display()
+            );
+            if a.browser {
+                // The page stays for the browser to read; the next launch
+                // overwrites it.
+                let _ = open_browser(home, &url);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         bail!(
             "an agent already runs for the home {h}, and the web app is served by the agent that `liaison ui` starts: stop it (`liaison --home {h} agent stop`), then run `liaison --home {h} ui` again",
             h = home.display()
@@ -76,11 +92,17 @@ pub(crate) async fn run(
     } else {
         None
     };
+    let links = LinkSocket::bind(home)?;
+    let minter = web.minter();
+    let link_task = tokio::spawn(async move { links.serve(minter).await });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(web.serve(async {
         let _ = stop_rx.await;
     }));
     let served = agent.serve(shutdown).await;
+    link_task.abort();
+    // Its end drops the socket, which removes HOME/ui.sock.
+    let _ = link_task.await;
     let _ = stop_tx.send(());
     match tokio::time::timeout(WEB_STOP_TIMEOUT, server).await {
         Ok(Ok(Err(e))) => eprintln!("liaison: {e}"),

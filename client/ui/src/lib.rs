@@ -11,13 +11,15 @@
 //! - [`i18n`]: every string, from Project Fluent files.
 //! - [`pages`]: the pages (askama templates) and what they ask the agent.
 //! - [`time`]: times in the officer's time zone.
-//! - [`state`]: what the handlers share; [`server`]: binding and serving.
+//! - [`state`]: what the handlers share; [`server`]: binding and serving;
+//!   [`links`]: new login links for `liaison ui` run again.
 //!
 //! Non-features so far: server-sent events, forwards and consent, the
 //! directory card, devices, roles, evidence export (the command line does
 //! them).
 
 pub mod i18n;
+pub mod links;
 pub mod pages;
 pub mod security;
 pub mod server;

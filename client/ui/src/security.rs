@@ -117,6 +117,14 @@ impl Gate {
         &self.token
     }
 
+    /// A new launch token (for `liaison ui` run again while the app runs):
+    /// it replaces one not spent yet.
+    pub fn new_launch_token(&self) -> Result<String, getrandom::Error> {
+        let token = random_hex()?;
+        self.lock().launch_token = Some(token.clone());
+        Ok(token)
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves plain data behind.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -351,6 +359,12 @@ mod tests {
         );
         // Idle for at least zero seconds: locked.
         assert!(!g.visit(&id, Duration::ZERO).expect("a session").unlocked);
+        // A new link opens a second session; an older unspent one is void.
+        let t1 = g.new_launch_token().expect("randomness");
+        let t2 = g.new_launch_token().expect("randomness");
+        assert!(g.redeem(&t1, false).is_none());
+        assert!(g.redeem(&t2, false).is_some());
+        assert!(g.redeem(&t2, false).is_none());
     }
 
     #[test]

@@ -88,6 +88,13 @@ impl WebApp {
         })
     }
 
+    /// What mints new login links while the app runs.
+    pub fn minter(&self) -> crate::links::Minter {
+        crate::links::Minter {
+            state: self.state.clone(),
+        }
+    }
+
     /// The URL to open, with its one-time token.
     pub fn url(&self) -> &str {
         &self.url
