@@ -302,6 +302,9 @@ fn the_local_server_refuses_what_a_browser_page_or_another_user_could_forge() {
     assert_eq!((r.status, location(&r).as_str()), (303, "/unlock"));
     let r = b.get("/unlock");
     assert!(r.body.contains("keeps receiving"), "{}", r.body);
+    // The event stream is closed to a locked session, and to no session.
+    assert_eq!(b.get("/events").status, 204);
+    assert_eq!(request(addr, "GET", "/events", &[], None).status, 403);
     let r = b.post("/unlock", &[("csrf", &csrf), ("passphrase", "guess")]);
     assert_eq!(r.status, 401);
     let r = b.post("/unlock", &[("csrf", &csrf), ("passphrase", PASSPHRASE)]);

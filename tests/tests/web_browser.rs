@@ -233,6 +233,10 @@ async fn unlock_send_and_read_through_the_gate_in_chromium() {
     let url = a.current_url().await.unwrap();
     assert!(url.path().starts_with("/c/"), "{url}");
     assert!(!url.as_str().contains("ph.pnp.bob"));
+    // Alice keeps this page open; a reload would clear the marker.
+    a.execute("window.liaisonMarker = 42; return true;", vec![])
+        .await
+        .unwrap();
 
     // Bob sees the gate, acknowledges, reads.
     b.goto(&bob_ui.url).await.unwrap();
@@ -269,6 +273,23 @@ async fn unlock_send_and_read_through_the_gate_in_chromium() {
         .expect("the text once acknowledged");
     assert_eq!(text.text().await.unwrap(), "Pier 7 at 0400");
     check_page(&b, "conversation-read").await;
+
+    // Alice's open page shows Bob's acknowledgement without reloading (the
+    // event stream tells it to refresh its messages).
+    let deadline = std::time::Instant::now() + ARRIVE;
+    while !body(&a).await.contains("acknowledged") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no acknowledgement on Alice's page: {}",
+            body(&a).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let marker = a
+        .execute("return window.liaisonMarker;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(marker, serde_json::json!(42), "Alice's page was reloaded");
 
     // Switching to Thai shows Thai labels; TLP labels stay in English.
     b.find(Locator::Css("select#lang"))

@@ -25,6 +25,10 @@ use crate::security::{self, CSRF_HEADER, SessionInfo, same_secret};
 use crate::state::AppState;
 use crate::time::{Shown, show};
 
+/// The header of a part of a page refreshed because of a live event (not
+/// the officer's doing: it does not count as use for the idle lock).
+pub const LIVE_HEADER: &str = "x-liaison-live";
+
 /// The cookie holding the chosen language.
 pub const LANG_COOKIE: &str = "liaison_lang";
 
@@ -45,6 +49,7 @@ pub const DEFAULT_TLP: &str = "RED";
 
 static HTMX: &str = include_str!("../static/htmx.min.js");
 static CSS: &str = include_str!("../static/app.css");
+static JS: &str = include_str!("../static/app.js");
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -59,6 +64,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/language", post(language))
         .route("/static/htmx.min.js", get(htmx))
         .route("/static/app.css", get(css))
+        .route("/static/app.js", get(js))
+        .route("/events", get(events))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.port, security::guard))
         .with_state(state)
@@ -260,8 +267,14 @@ impl<'a> Ctx<'a> {
     /// The request's session, or the page saying there is none.
     fn begin(state: &'a AppState, headers: &HeaderMap) -> Result<Ctx<'a>, Box<Response>> {
         let tr = state.i18n.tr(lang_of(headers));
-        let session = security::cookie(headers, &security::cookie_name(state.port))
-            .and_then(|id| state.gate.visit(&id, state.options.lock_after));
+        let session =
+            security::cookie(headers, &security::cookie_name(state.port)).and_then(|id| {
+                state.gate.visit(
+                    &id,
+                    state.options.lock_after,
+                    !headers.contains_key(LIVE_HEADER),
+                )
+            });
         match session {
             Some(session) => Ok(Ctx { state, session, tr }),
             None => Err(Box::new(notice(
@@ -929,6 +942,65 @@ async fn htmx() -> Response {
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         HTMX,
     )
+        .into_response()
+}
+
+async fn js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        JS,
+    )
+        .into_response()
+}
+
+/// Server-sent events: the name of what happened (`message`, `receipts`,
+/// `rejected`, `link`, `warning`, `lagged`), never a message's content or
+/// id, for the pages to refresh their live parts. The stream ends when the
+/// session locks or the agent stops.
+async fn events(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+    use liaison_client::agent::api::Event;
+    use tokio::sync::broadcast::error::RecvError;
+
+    let sid = match security::cookie(&headers, &security::cookie_name(state.port)) {
+        Some(sid) => sid,
+        None => return StatusCode::FORBIDDEN.into_response(),
+    };
+    let open = |state: &AppState, sid: &str| {
+        state
+            .gate
+            .visit(sid, state.options.lock_after, false)
+            .is_some_and(|s| s.unlocked)
+            && !state.agent.status().locked
+    };
+    if !open(&state, &sid) {
+        // EventSource does not reconnect after a 204.
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    let rx = state.agent.events();
+    let stream =
+        futures_util::stream::unfold((rx, state, sid), move |(mut rx, state, sid)| async move {
+            loop {
+                let kind = match rx.recv().await {
+                    Ok(Event::Message { .. }) => "message",
+                    Ok(Event::Receipts { .. }) => "receipts",
+                    Ok(Event::Rejected { .. }) => "rejected",
+                    Ok(Event::Link { .. }) => "link",
+                    Ok(Event::Warning { .. }) => "warning",
+                    Ok(Event::Lagged { .. }) | Err(RecvError::Lagged(_)) => "lagged",
+                    Ok(_) => continue,
+                    Err(RecvError::Closed) => return None,
+                };
+                if !open(&state, &sid) {
+                    return None;
+                }
+                // A browser drops an event without data: the kind again.
+                let event = SseEvent::default().event(kind).data(kind);
+                return Some((Ok::<_, std::convert::Infallible>(event), (rx, state, sid)));
+            }
+        });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
         .into_response()
 }
 

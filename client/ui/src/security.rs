@@ -159,20 +159,25 @@ impl Gate {
     }
 
     /// The session `id`, seen now: locked if it was idle for `lock_after`
-    /// or more. Takes its flash.
-    pub fn visit(&self, id: &str, lock_after: Duration) -> Option<SessionInfo> {
+    /// or more. A request of the officer's (`active`) counts as use and
+    /// takes the session's flash; a live update (the event stream, a part
+    /// of a page refreshed by it) does neither, so a busy inbox does not
+    /// keep an unattended app unlocked.
+    pub fn visit(&self, id: &str, lock_after: Duration, active: bool) -> Option<SessionInfo> {
         let mut g = self.lock();
         let s = g.sessions.get_mut(id)?;
         let now = Instant::now();
         if now.saturating_duration_since(s.last_seen) >= lock_after {
             s.unlocked = false;
         }
-        s.last_seen = now;
+        if active {
+            s.last_seen = now;
+        }
         Some(SessionInfo {
             id: id.to_owned(),
             csrf: s.csrf.clone(),
             unlocked: s.unlocked,
-            flash: s.flash.take(),
+            flash: if active { s.flash.take() } else { None },
         })
     }
 
@@ -349,16 +354,22 @@ mod tests {
         assert!(g.redeem("wrong", true).is_none());
         let id = g.redeem(&token, false).expect("the token opens a session");
         assert!(g.redeem(&token, false).is_none(), "spent");
-        let s = g.visit(&id, Duration::from_secs(60)).expect("a session");
+        let s = g
+            .visit(&id, Duration::from_secs(60), true)
+            .expect("a session");
         assert!(!s.unlocked);
         g.unlock(&id);
         assert!(
-            g.visit(&id, Duration::from_secs(60))
+            g.visit(&id, Duration::from_secs(60), true)
                 .expect("a session")
                 .unlocked
         );
         // Idle for at least zero seconds: locked.
-        assert!(!g.visit(&id, Duration::ZERO).expect("a session").unlocked);
+        assert!(
+            !g.visit(&id, Duration::ZERO, true)
+                .expect("a session")
+                .unlocked
+        );
         // A new link opens a second session; an older unspent one is void.
         let t1 = g.new_launch_token().expect("randomness");
         let t2 = g.new_launch_token().expect("randomness");
