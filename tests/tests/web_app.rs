@@ -311,6 +311,32 @@ fn the_local_server_refuses_what_a_browser_page_or_another_user_could_forge() {
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(b.get("/").status, 200);
 
+    // The page's script keeps the session alive while the officer types
+    // (with the CSRF token only), and locks it when the page found itself
+    // idle; a part htmx asks for then sends the whole page to unlock.
+    assert_eq!(b.post("/alive", &[]).status, 403);
+    assert_eq!(b.post("/alive", &[("csrf", &csrf)]).status, 204);
+    let r = b.get("/unlock?idle=1");
+    assert!(r.body.contains("id=\"passphrase\""), "{}", r.body);
+    let r = b.get("/");
+    assert_eq!((r.status, location(&r).as_str()), (303, "/unlock"));
+    let r = request(
+        addr,
+        "GET",
+        "/",
+        &[("Cookie", &cookie), ("HX-Request", "true")],
+        None,
+    );
+    assert_eq!((r.status, r.header("hx-redirect")), (200, Some("/unlock")));
+    let r = b.post("/unlock", &[("csrf", &csrf), ("passphrase", PASSPHRASE)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = b.get("/");
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body.contains("data-lock-after=\"900\""),
+        "15 minutes by default"
+    );
+
     // Every response: a strict CSP, no caching; pages have no inline
     // script or style.
     for path in [

@@ -57,6 +57,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/", get(conversations))
         .route("/unlock", get(unlock_page).post(unlock))
         .route("/lock", post(lock))
+        .route("/alive", post(alive))
         .route("/c/{h}", get(conversation))
         .route("/read", post(read))
         .route("/compose", get(compose))
@@ -86,6 +87,8 @@ pub struct Page<'a> {
     pub unlocked: bool,
     /// (code, name, chosen) of every locale.
     pub locales: Vec<(&'static str, &'static str, bool)>,
+    /// Seconds without use after which the open page locks itself.
+    pub lock_after: u64,
 }
 
 /// A focal point as pages show them.
@@ -295,6 +298,13 @@ impl<'a> Ctx<'a> {
     fn unlocked(state: &'a AppState, headers: &HeaderMap) -> Result<Ctx<'a>, Box<Response>> {
         let c = Self::begin(state, headers)?;
         if !c.session.unlocked || state.agent.status().locked {
+            // A part of a page htmx asked for: the whole page goes to the
+            // unlock page (a redirect would be followed inside the part).
+            if headers.contains_key("hx-request") {
+                return Err(Box::new(
+                    (StatusCode::OK, [("hx-redirect", "/unlock")]).into_response(),
+                ));
+            }
             return Err(Box::new(see_other("/unlock")));
         }
         Ok(c)
@@ -312,6 +322,7 @@ impl<'a> Ctx<'a> {
                 .iter()
                 .map(|(c, n, _)| (*c, *n, *c == chosen))
                 .collect(),
+            lock_after: self.state.options.lock_after.as_secs(),
         }
     }
 
@@ -431,6 +442,7 @@ fn notice(tr: Tr<'_>, status: StatusCode, title: String, text: String) -> Respon
         flash: None,
         unlocked: false,
         locales: Vec::new(),
+        lock_after: 0,
     };
     html(
         status,
@@ -510,11 +522,20 @@ async fn login(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri)
     }
 }
 
-async fn unlock_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+async fn unlock_page(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Response {
     let mut c = match Ctx::begin(&state, &headers) {
         Ok(c) => c,
         Err(r) => return *r,
     };
+    // The page the officer left open found the app idle (static/app.js):
+    // lock this session, so its content leaves the screen.
+    if Form::parse(uri.query().unwrap_or_default().as_bytes())
+        .one("idle")
+        .is_some()
+    {
+        state.gate.lock_session(&c.session.id);
+        c.session.unlocked = false;
+    }
     let agent_locked = state.agent.status().locked;
     if c.session.unlocked && !agent_locked {
         return see_other("/");
@@ -603,6 +624,20 @@ async fn lock(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
     }
     state.gate.lock_all();
     see_other("/unlock")
+}
+
+/// The officer is using the open page (typing a long reply, reading):
+/// counts as use for the idle lock. Sent by static/app.js at most once a
+/// minute while there is activity.
+async fn alive(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let c = match Ctx::unlocked(&state, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    if !c.csrf_ok(&headers, &Form::parse(&body)) {
+        return c.refused();
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn language(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {

@@ -199,6 +199,15 @@ impl Gate {
         }
     }
 
+    /// Lock one session (its page found it idle).
+    pub fn lock_session(&self, id: &str) {
+        if let Some(s) = self.lock().sessions.get_mut(id) {
+            s.unlocked = false;
+            s.handles.clear();
+            s.targets.clear();
+        }
+    }
+
     /// Show `text` once on the session's next page.
     pub fn flash(&self, id: &str, text: String) {
         if let Some(s) = self.lock().sessions.get_mut(id) {
@@ -367,6 +376,14 @@ mod tests {
         // Idle for at least zero seconds: locked.
         assert!(
             !g.visit(&id, Duration::ZERO, true)
+                .expect("a session")
+                .unlocked
+        );
+        // One session locks alone.
+        g.unlock(&id);
+        g.lock_session(&id);
+        assert!(
+            !g.visit(&id, Duration::from_secs(60), true)
                 .expect("a session")
                 .unlocked
         );
