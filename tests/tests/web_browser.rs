@@ -278,11 +278,14 @@ async fn unlock_send_and_read_through_the_gate_in_chromium() {
     // event stream tells it to refresh its messages).
     let deadline = std::time::Instant::now() + ARRIVE;
     while !body(&a).await.contains("acknowledged") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no acknowledgement on Alice's page: {}",
-            body(&a).await
-        );
+        if std::time::Instant::now() >= deadline {
+            let live = body(&a).await;
+            a.refresh().await.unwrap();
+            panic!(
+                "no acknowledgement on Alice's open page: {live}\nafter reloading: {}",
+                body(&a).await
+            );
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let marker = a

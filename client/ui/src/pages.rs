@@ -363,10 +363,17 @@ impl<'a> Ctx<'a> {
     async fn ask(&self, request: Request) -> Result<Answer, (ErrorCode, String)> {
         match self.state.agent.call(request).await {
             None => Err((ErrorCode::Failed, "the agent stopped".to_owned())),
-            Some(reply) => match reply.response {
-                Answer::Error(e) => Err((e.code, e.message)),
-                other => Ok(other),
-            },
+            Some(reply) => {
+                // What the agent warns about (a receipt kept for later, a
+                // changed key) is shown on the next page.
+                if !reply.warnings.is_empty() {
+                    self.flash(reply.warnings.join(" "));
+                }
+                match reply.response {
+                    Answer::Error(e) => Err((e.code, e.message)),
+                    other => Ok(other),
+                }
+            }
         }
     }
 

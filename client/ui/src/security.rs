@@ -208,10 +208,14 @@ impl Gate {
         }
     }
 
-    /// Show `text` once on the session's next page.
+    /// Show `text` once on the session's next page (after what is already
+    /// waiting to be shown).
     pub fn flash(&self, id: &str, text: String) {
         if let Some(s) = self.lock().sessions.get_mut(id) {
-            s.flash = Some(text);
+            s.flash = Some(match s.flash.take() {
+                Some(before) => format!("{before} {text}"),
+                None => text,
+            });
         }
     }
 
@@ -379,6 +383,13 @@ mod tests {
                 .expect("a session")
                 .unlocked
         );
+        // Notices add up until shown.
+        g.flash(&id, "one.".into());
+        g.flash(&id, "two.".into());
+        let s = g
+            .visit(&id, Duration::from_secs(60), true)
+            .expect("a session");
+        assert_eq!(s.flash.as_deref(), Some("one. two."));
         // One session locks alone.
         g.unlock(&id);
         g.lock_session(&id);

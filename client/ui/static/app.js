@@ -16,14 +16,27 @@
   if (!body || !body.hasAttribute("data-live")) {
     return;
   }
+  function refresh() {
+    if (window.htmx) {
+      window.htmx.trigger(body, "liaison-update");
+    }
+  }
   if (window.EventSource) {
     var source = new EventSource("/events");
     ["message", "receipts", "rejected", "lagged"].forEach(function (kind) {
-      source.addEventListener(kind, function () {
-        if (window.htmx) {
-          window.htmx.trigger(body, "liaison-update");
-        }
-      });
+      source.addEventListener(kind, refresh);
+    });
+    // Events sent while the stream was down are not replayed: after a
+    // reconnection, refresh once.
+    var lost = false;
+    source.addEventListener("error", function () {
+      lost = true;
+    });
+    source.addEventListener("open", function () {
+      if (lost) {
+        lost = false;
+        refresh();
+      }
     });
   }
   var lockAfter = parseInt(body.getAttribute("data-lock-after"), 10) * 1000;
