@@ -283,6 +283,36 @@ fn decode<T: DeserializeOwned>(pt: &[u8]) -> Result<T> {
         .map_err(|e| HomeError::Corrupted(format!("a stored value does not decode ({e})")))
 }
 
+/// A home's KDF parameters and key check: whether a passphrase opens the
+/// home, without the home's keys (see [`Home::passphrase_check`]).
+#[derive(Clone)]
+pub struct PassphraseCheck {
+    format: u32,
+    kdf: Vec<u8>,
+    check: Vec<u8>,
+}
+
+impl std::fmt::Debug for PassphraseCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PassphraseCheck")
+    }
+}
+
+impl PassphraseCheck {
+    /// Whether `passphrase` opens the home (runs the home's Argon2id: slow
+    /// on purpose, call it off the async runtime's threads).
+    pub fn matches(&self, passphrase: &str) -> bool {
+        let Ok(params) = postcard::from_bytes::<KdfParams>(&self.kdf) else {
+            return false;
+        };
+        let Ok(master) = params.derive(passphrase) else {
+            return false;
+        };
+        let cipher = XChaCha20Poly1305::new(&(*master).into());
+        open_with(&cipher, &check_aad(self.format, &self.kdf), &self.check).is_ok()
+    }
+}
+
 /// An open, unlocked home.
 pub struct Home {
     dir: PathBuf,
@@ -475,6 +505,30 @@ impl Home {
             db,
             keys,
         })
+    }
+
+    /// What checks a passphrase against this home without opening it a
+    /// second time (the web app asks for the passphrase again after it
+    /// locked itself while the agent keeps the home open).
+    pub fn passphrase_check(&self) -> Result<PassphraseCheck> {
+        let missing = |what: &str| HomeError::Corrupted(format!("the home is missing its {what}"));
+        let r = self.db.begin_read()?;
+        let meta = r.open_table(META)?;
+        let kdf = meta
+            .get("kdf")?
+            .ok_or_else(|| missing("KDF parameters"))?
+            .value()
+            .to_vec();
+        let check = meta
+            .get("check")?
+            .ok_or_else(|| missing("key check"))?
+            .value()
+            .to_vec();
+        let format = match meta.get("format")? {
+            None => 1,
+            Some(v) => parse_format(v.value())?,
+        };
+        Ok(PassphraseCheck { format, kdf, check })
     }
 
     /// Where a fresh copy of the database is built before it replaces the
@@ -763,6 +817,19 @@ mod tests {
             p_cost: 1,
             salt: [3; 16],
         }
+    }
+
+    #[test]
+    fn the_passphrase_check_of_an_open_home() {
+        let dir = tempdir();
+        let home = Home::create(&dir, "correct horse", fast_kdf()).unwrap();
+        let check = home.passphrase_check().unwrap();
+        assert!(check.matches("correct horse"));
+        assert!(!check.matches("wrong"));
+        assert!(!check.matches(""));
+        assert_eq!(format!("{check:?}"), "PassphraseCheck");
+        drop(home);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -401,6 +401,8 @@ impl Drop for DevNet {
 
 /// Raw QUIC connections to a relay: the pinned TLS a client uses, without
 /// the client, for tests that send what no honest client would.
+pub mod web;
+
 pub mod raw {
     use std::net::SocketAddr;
     use std::sync::Arc;

@@ -212,6 +212,29 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(5..))]
         sync_interval: u64,
     },
+    /// Open the web app: start an agent for this home and serve the app
+    /// on 127.0.0.1.
+    ///
+    /// Prints the address to open (with its one-time token) as the first
+    /// line, opens it in the browser unless --no-browser, and serves in the
+    /// foreground until stopped (Ctrl-C), which also stops the agent.
+    /// Without LIAISON_PASSPHRASE the app asks for the passphrase. Run
+    /// again while the app runs, it prints a new one-time link to it.
+    Ui {
+        /// Where to listen: 127.0.0.1 and a port (0: any free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        /// Do not open a browser; only print the address.
+        #[arg(long)]
+        no_browser: bool,
+        /// Minutes without use after which the app locks itself and asks
+        /// for the passphrase again (the agent keeps receiving).
+        #[arg(long, default_value_t = 15)]
+        lock_after: u64,
+        /// Seconds between the agent's periodic syncs.
+        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(5..))]
+        sync_interval: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -25,6 +25,7 @@ macro_rules! println {
 mod args;
 mod out;
 mod render;
+mod ui;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -277,7 +278,10 @@ fn request_for(cli: &Cli) -> Result<Option<Request>> {
             to: to.clone(),
         },
         Command::SafetyNumber { id } => Request::SafetyNumber { id: id.clone() },
-        Command::Init { .. } | Command::Listen { .. } | Command::Agent { .. } => return Ok(None),
+        Command::Init { .. }
+        | Command::Listen { .. }
+        | Command::Agent { .. }
+        | Command::Ui { .. } => return Ok(None),
     }))
 }
 
@@ -687,6 +691,25 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             action,
             sync_interval,
         } => agent_command(&cli, action.as_ref(), *sync_interval).await,
+        Command::Ui {
+            listen,
+            no_browser,
+            lock_after,
+            sync_interval,
+        } => {
+            let dir = home(&cli)?;
+            ui::run(
+                ui::UiArgs {
+                    home: dir,
+                    listen: *listen,
+                    browser: !*no_browser,
+                    lock_after: Duration::from_secs(lock_after.saturating_mul(60)),
+                    sync_interval: Duration::from_secs(*sync_interval),
+                },
+                shutdown_signal(),
+            )
+            .await
+        }
         other => bail!("internal: `{other:?}` has no implementation"),
     }
 }

@@ -7,7 +7,8 @@
 //! [`Client::sync`](crate::Client::sync)). It serves a typed local API on a
 //! Unix socket in the home (`H/agent.sock`, mode 0600, peer credentials
 //! checked) that the `liaison` command line uses instead of opening the home
-//! while an agent runs, and that the focal points' web app will use.
+//! while an agent runs; the focal points' web app (crate `liaison-ui`) runs
+//! in the agent's process and asks it through [`server::AgentHandle`].
 //!
 //! - [`api`]: the versioned requests, replies and events.
 //! - [`frame`]: length-prefixed JSON framing with a maximum frame size.

@@ -35,7 +35,7 @@ use super::{SOCKET_NAME, ops, socket_path};
 use crate::client::{Client, MessageKind, Received, StoredMessage, SyncReport, now};
 use crate::contacts::Contacts;
 use crate::error::ClientError;
-use crate::home::{Home, HomeError};
+use crate::home::{Home, HomeError, PassphraseCheck};
 use liaison_net::{LinkError, Subscription};
 
 /// First reconnection delay; it doubles per failed attempt.
@@ -226,6 +226,10 @@ enum Input {
     Probe { result: Result<(), String> },
     /// The reply to a shutdown request was delivered: stop now.
     Stop,
+    /// What checks the passphrase of the open home (`None` while locked).
+    PassphraseCheck {
+        reply: oneshot::Sender<Option<PassphraseCheck>>,
+    },
 }
 
 /// What connections answer `hello` and `status` from without waiting for
@@ -371,6 +375,18 @@ impl Agent {
             uid: socket.uid,
             snapshot,
             stop: false,
+        }
+    }
+
+    /// A way for other tasks of this process (the web app) to call the
+    /// agent as a socket connection does.
+    pub fn handle(&self) -> AgentHandle {
+        AgentHandle {
+            ch: Channels {
+                inputs: self.shared.inputs.clone(),
+                events: self.shared.events.clone(),
+                snapshot: self.snapshot.subscribe(),
+            },
         }
     }
 
@@ -598,6 +614,13 @@ impl Agent {
                 let _ = reply.send(r);
             }
             Input::Stop => self.stop = true,
+            Input::PassphraseCheck { reply } => {
+                let check = match &self.state {
+                    State::Open(s) => s.client.home.passphrase_check().ok(),
+                    State::Locked => None,
+                };
+                let _ = reply.send(check);
+            }
             Input::CatchUp => {
                 if let State::Open(s) = &mut self.state
                     && matches!(s.link, Link::Up)
@@ -1218,6 +1241,63 @@ impl Channels {
             .await
             .ok()?;
         rx.await.ok()
+    }
+}
+
+/// The agent as seen from another task of its process (the web app): the
+/// same requests, replies and events as a socket connection, run by the
+/// same owner task, so every rule stays in [`ops`].
+#[derive(Clone)]
+pub struct AgentHandle {
+    ch: Channels,
+}
+
+impl std::fmt::Debug for AgentHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AgentHandle")
+    }
+}
+
+impl AgentHandle {
+    /// Run `request` as the agent runs a socket request. `None` once the
+    /// agent stopped. `subscribe` and `shutdown` are for sockets only
+    /// (use [`AgentHandle::events`]).
+    pub async fn call(&self, request: Request) -> Option<Reply> {
+        match request {
+            Request::Hello { version, client } => {
+                Some(hello(&self.ch.snapshot.borrow(), version, &client))
+            }
+            Request::Status => Some(Reply::new(Response::Status {
+                status: self.status(),
+            })),
+            Request::Subscribe { .. } | Request::Shutdown => Some(Reply::error(
+                ErrorCode::BadRequest,
+                "subscribe and shutdown are served on the agent's socket only",
+            )),
+            request => self.ch.ask(request).await,
+        }
+    }
+
+    /// The agent's state now, without waiting for it.
+    pub fn status(&self) -> AgentStatus {
+        self.ch.snapshot.borrow().status(&self.ch.events)
+    }
+
+    /// The agent's events from now on.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.ch.events.subscribe()
+    }
+
+    /// What checks the home's passphrase while the agent holds it open;
+    /// `None` while the agent is locked or stopped.
+    pub async fn passphrase_check(&self) -> Option<PassphraseCheck> {
+        let (tx, rx) = oneshot::channel();
+        self.ch
+            .inputs
+            .send(Input::PassphraseCheck { reply: tx })
+            .await
+            .ok()?;
+        rx.await.ok().flatten()
     }
 }
 

@@ -1,0 +1,30 @@
+//! The focal points' web app, served by the agent on 127.0.0.1.
+//!
+//! `liaison --home H ui` starts an agent and this server in the same
+//! process, on the agent's tokio runtime. Every page asks the agent through
+//! its [`AgentHandle`], with the same requests as the command line, so the
+//! rules (the handling gate, the send, the outbox) live once, in
+//! `liaison_client::agent::ops`; this crate only renders and guards.
+//!
+//! - [`security`]: the launch token, sessions and their cookie, the Host,
+//!   Origin and CSRF checks and the headers of every response.
+//! - [`i18n`]: every string, from Project Fluent files.
+//! - [`pages`]: the pages (askama templates) and what they ask the agent.
+//! - [`time`]: times in the officer's time zone.
+//! - [`state`]: what the handlers share; [`server`]: binding and serving;
+//!   [`links`]: new login links for `liaison ui` run again.
+//!
+//! Non-features so far: server-sent events, forwards and consent, the
+//! directory card, devices, roles, evidence export (the command line does
+//! them).
+
+pub mod i18n;
+pub mod links;
+pub mod pages;
+pub mod security;
+pub mod server;
+pub mod state;
+pub mod time;
+
+pub use server::{UiError, WebApp};
+pub use state::UiOptions;

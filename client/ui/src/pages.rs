@@ -1,0 +1,1060 @@
+//! The pages: what each asks the agent and how it shows the answer.
+//!
+//! Every id stays on the server: pages and URLs carry per-session handles
+//! ([`Gate::handle_for`](crate::security::Gate::handle_for)), and whatever
+//! changes something is a POST whose body carries the CSRF token.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use liaison_client::agent::api::{ErrorCode, Passphrase, Request, Response as Answer};
+use liaison_client::agent::views::{ContactFilter, ContactView, LinkState, MessageView};
+use liaison_protocol::handling::Handling;
+use liaison_protocol::{ConversationId, DirectoryId, MessageId};
+
+use crate::i18n::{LOCALES, Tr, known_locale};
+use crate::security::{self, CSRF_HEADER, SessionInfo, same_secret};
+use crate::state::AppState;
+use crate::time::{Shown, show};
+
+/// The header of a part of a page refreshed because of a live event (not
+/// the officer's doing: it does not count as use for the idle lock).
+pub const LIVE_HEADER: &str = "x-liaison-live";
+
+/// The cookie holding the chosen language.
+pub const LANG_COOKIE: &str = "liaison_lang";
+
+/// The TLP labels the compose form offers, in order, with the key of their
+/// explanation. The labels stay in English capitals in every language (TLP
+/// 2.0); the explanations are translated.
+pub const TLP_CHOICES: &[(&str, &str)] = &[
+    ("CLEAR", "tlp-clear"),
+    ("GREEN", "tlp-green"),
+    ("AMBER", "tlp-amber"),
+    ("AMBER+STRICT", "tlp-amber-strict"),
+    ("RED", "tlp-red"),
+];
+
+/// The handling a new message has unless the officer picks another (the
+/// same default as `liaison send`).
+pub const DEFAULT_TLP: &str = "RED";
+
+static HTMX: &str = include_str!("../static/htmx.min.js");
+static CSS: &str = include_str!("../static/app.css");
+static JS: &str = include_str!("../static/app.js");
+
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/login", get(login))
+        .route("/", get(conversations))
+        .route("/unlock", get(unlock_page).post(unlock))
+        .route("/lock", post(lock))
+        .route("/alive", post(alive))
+        .route("/c/{h}", get(conversation))
+        .route("/read", post(read))
+        .route("/compose", get(compose))
+        .route("/send", post(send))
+        .route("/language", post(language))
+        .route("/static/htmx.min.js", get(htmx))
+        .route("/static/app.css", get(css))
+        .route("/static/app.js", get(js))
+        .route("/events", get(events))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.port, security::guard))
+        .with_state(state)
+}
+
+/// What every page shows around its content.
+#[derive(Debug)]
+pub struct Page<'a> {
+    /// The strings.
+    pub tr: Tr<'a>,
+    /// The session's CSRF token.
+    pub csrf: String,
+    /// The relay cannot be reached.
+    pub relay_down: bool,
+    /// A one-time notice.
+    pub flash: Option<String>,
+    /// The navigation is shown (the session is unlocked).
+    pub unlocked: bool,
+    /// (code, name, chosen) of every locale.
+    pub locales: Vec<(&'static str, &'static str, bool)>,
+    /// Seconds without use after which the open page locks itself.
+    pub lock_after: u64,
+}
+
+/// A focal point as pages show them.
+#[derive(Clone, Debug)]
+pub struct Who {
+    /// Name (the id if the directory has no record).
+    pub name: String,
+    /// Agency.
+    pub agency: String,
+    /// Country code.
+    pub country: String,
+}
+
+/// A TLP label with its colour class and meaning.
+#[derive(Clone, Debug)]
+pub struct Tlp {
+    /// `RED`, `AMBER+STRICT`, ...
+    pub label: String,
+    /// CSS class.
+    pub class: String,
+    /// Translated meaning.
+    pub meaning: String,
+}
+
+/// A row of the conversation list.
+#[derive(Debug)]
+pub struct ConvRow {
+    /// Handle of the conversation.
+    pub handle: String,
+    /// The other participants.
+    pub with: Vec<Who>,
+    /// Time of the newest message.
+    pub last: Shown,
+    /// Received messages whose handling is not acknowledged yet.
+    pub unread: usize,
+    /// Handling of the newest message.
+    pub tlp: Tlp,
+}
+
+/// A message in a conversation.
+#[derive(Debug)]
+pub struct MsgRow {
+    /// Handle of the message.
+    pub handle: String,
+    /// Sender.
+    pub from: Who,
+    /// Sent by this officer.
+    pub mine: bool,
+    /// When.
+    pub time: Shown,
+    /// Handling.
+    pub tlp: Tlp,
+    /// Content held until the handling is acknowledged.
+    pub withheld: bool,
+    /// What the handling asks, one rule per line.
+    pub explained: Vec<String>,
+    /// The text, once acknowledged.
+    pub text: Option<String>,
+    /// Why there is no text (rejected, destroyed).
+    pub note: Option<String>,
+    /// For sent messages: (recipient, delivered, acknowledged).
+    pub receipts: Vec<(String, bool, bool)>,
+}
+
+/// A recipient the compose page offers.
+#[derive(Debug)]
+pub struct Pick {
+    /// Handle of the focal point.
+    pub handle: String,
+    /// Who.
+    pub who: Who,
+}
+
+#[derive(Template)]
+#[template(path = "unlock.html")]
+struct UnlockTpl<'a> {
+    p: Page<'a>,
+    error: Option<String>,
+    agent_running: bool,
+}
+
+#[derive(Template)]
+#[template(path = "conversations.html")]
+struct ConversationsTpl<'a> {
+    p: Page<'a>,
+    rows: Vec<ConvRow>,
+}
+
+#[derive(Template)]
+#[template(path = "conversation.html")]
+struct ConversationTpl<'a> {
+    p: Page<'a>,
+    handle: String,
+    with: Vec<Who>,
+    messages: Vec<MsgRow>,
+    tlps: Vec<(Tlp, bool)>,
+}
+
+#[derive(Template)]
+#[template(path = "compose.html")]
+struct ComposeTpl<'a> {
+    p: Page<'a>,
+    query: String,
+    picks: Vec<Pick>,
+    tlps: Vec<(Tlp, bool)>,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginTpl<'a> {
+    tr: Tr<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "notice.html")]
+struct NoticeTpl<'a> {
+    p: Page<'a>,
+    title: String,
+    text: String,
+}
+
+fn html<T: Template>(status: StatusCode, t: &T) -> Response {
+    match t.render() {
+        Ok(body) => (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!("rendering a page failed: {e}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "rendering the page failed",
+            )
+                .into_response()
+        }
+    }
+}
+
+fn see_other(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
+}
+
+fn lang_of(headers: &HeaderMap) -> &'static str {
+    security::cookie(headers, LANG_COOKIE)
+        .and_then(|l| known_locale(&l))
+        .unwrap_or(crate::i18n::DEFAULT_LOCALE)
+}
+
+fn tlp(tr: Tr<'_>, label: &str) -> Tlp {
+    let key = TLP_CHOICES
+        .iter()
+        .find(|(l, _)| *l == label)
+        .map(|(_, k)| *k)
+        .unwrap_or("tlp-red");
+    Tlp {
+        label: label.to_owned(),
+        class: format!("tlp-{}", label.to_lowercase().replace('+', "-")),
+        meaning: tr.t(key),
+    }
+}
+
+fn tlp_choices(tr: Tr<'_>) -> Vec<(Tlp, bool)> {
+    TLP_CHOICES
+        .iter()
+        .map(|(l, _)| (tlp(tr, l), *l == DEFAULT_TLP))
+        .collect()
+}
+
+/// One request's session and strings.
+struct Ctx<'a> {
+    state: &'a AppState,
+    session: SessionInfo,
+    tr: Tr<'a>,
+}
+
+impl<'a> Ctx<'a> {
+    /// The request's session, or the page saying there is none.
+    fn begin(state: &'a AppState, headers: &HeaderMap) -> Result<Ctx<'a>, Box<Response>> {
+        let tr = state.i18n.tr(lang_of(headers));
+        let session =
+            security::cookie(headers, &security::cookie_name(state.port)).and_then(|id| {
+                state.gate.visit(
+                    &id,
+                    state.options.lock_after,
+                    !headers.contains_key(LIVE_HEADER),
+                )
+            });
+        match session {
+            Some(session) => Ok(Ctx { state, session, tr }),
+            None => Err(Box::new(notice(
+                tr,
+                StatusCode::FORBIDDEN,
+                tr.t("error-title"),
+                tr.t1(
+                    "session-missing",
+                    "home",
+                    &state.options.home.display().to_string(),
+                ),
+            ))),
+        }
+    }
+
+    /// The same, for a page that shows the home: the unlock page if the
+    /// session (or the agent) is locked.
+    fn unlocked(state: &'a AppState, headers: &HeaderMap) -> Result<Ctx<'a>, Box<Response>> {
+        let c = Self::begin(state, headers)?;
+        if !c.session.unlocked || state.agent.status().locked {
+            // A part of a page htmx asked for: the whole page goes to the
+            // unlock page (a redirect would be followed inside the part).
+            if headers.contains_key("hx-request") {
+                return Err(Box::new(
+                    (StatusCode::OK, [("hx-redirect", "/unlock")]).into_response(),
+                ));
+            }
+            return Err(Box::new(see_other("/unlock")));
+        }
+        Ok(c)
+    }
+
+    fn page(&mut self) -> Page<'a> {
+        let chosen = self.tr.code();
+        Page {
+            tr: self.tr,
+            csrf: self.session.csrf.clone(),
+            relay_down: !matches!(self.state.agent.status().link, LinkState::Up),
+            flash: self.session.flash.take(),
+            unlocked: self.session.unlocked,
+            locales: LOCALES
+                .iter()
+                .map(|(c, n, _)| (*c, *n, *c == chosen))
+                .collect(),
+            lock_after: self.state.options.lock_after.as_secs(),
+        }
+    }
+
+    fn handle(&self, target: &str) -> String {
+        self.state.gate.handle_for(&self.session.id, target)
+    }
+
+    fn resolve(&self, h: &str, kind: char) -> Option<String> {
+        let t = self.state.gate.resolve(&self.session.id, h)?;
+        let (k, v) = t.split_once(':')?;
+        (k.len() == 1 && k.starts_with(kind)).then(|| v.to_owned())
+    }
+
+    fn flash(&self, text: String) {
+        self.state.gate.flash(&self.session.id, text);
+    }
+
+    /// Whether a POST carries the session's CSRF token.
+    fn csrf_ok(&self, headers: &HeaderMap, form: &Form) -> bool {
+        let given = headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| form.one("csrf").map(str::to_owned));
+        given.is_some_and(|g| same_secret(&g, &self.session.csrf))
+    }
+
+    fn refused(&self) -> Response {
+        notice(
+            self.tr,
+            StatusCode::FORBIDDEN,
+            self.tr.t("error-title"),
+            self.tr.t("error-forbidden"),
+        )
+    }
+
+    /// Ask the agent; its error message if it refused.
+    async fn ask(&self, request: Request) -> Result<Answer, (ErrorCode, String)> {
+        match self.state.agent.call(request).await {
+            None => Err((ErrorCode::Failed, "the agent stopped".to_owned())),
+            Some(reply) => {
+                // What the agent warns about (a receipt kept for later, a
+                // changed key) is shown on the next page.
+                if !reply.warnings.is_empty() {
+                    self.flash(reply.warnings.join(" "));
+                }
+                match reply.response {
+                    Answer::Error(e) => Err((e.code, e.message)),
+                    other => Ok(other),
+                }
+            }
+        }
+    }
+
+    /// Everything the pages need about people and this officer.
+    async fn people(&self) -> Result<People, (ErrorCode, String)> {
+        let me = match self.ask(Request::Whoami).await? {
+            Answer::Whoami { whoami } => whoami.id,
+            _ => String::new(),
+        };
+        let contacts = match self
+            .ask(Request::Contacts {
+                filter: ContactFilter::default(),
+            })
+            .await?
+        {
+            Answer::Contacts { contacts, .. } => contacts,
+            _ => Vec::new(),
+        };
+        let tz = contacts
+            .iter()
+            .find(|c| c.id == me)
+            .map(|c| c.time_zone.clone())
+            .unwrap_or_else(|| "UTC".to_owned());
+        Ok(People {
+            by_id: contacts.into_iter().map(|c| (c.id.clone(), c)).collect(),
+            me,
+            tz,
+        })
+    }
+
+    async fn messages(&self) -> Result<Vec<MessageView>, (ErrorCode, String)> {
+        let mut all = Vec::new();
+        for mailbox in [
+            liaison_client::agent::api::Mailbox::Inbox,
+            liaison_client::agent::api::Mailbox::Sent,
+        ] {
+            if let Answer::Messages { messages } = self.ask(Request::Messages { mailbox }).await? {
+                all.extend(messages);
+            }
+        }
+        Ok(all)
+    }
+}
+
+struct People {
+    by_id: HashMap<String, ContactView>,
+    me: String,
+    tz: String,
+}
+
+impl People {
+    fn who(&self, id: &str) -> Who {
+        match self.by_id.get(id) {
+            Some(c) => Who {
+                name: c.name.clone(),
+                agency: c.agency.clone(),
+                country: c.country.clone(),
+            },
+            None => Who {
+                name: id.to_owned(),
+                agency: String::new(),
+                country: String::new(),
+            },
+        }
+    }
+}
+
+fn notice(tr: Tr<'_>, status: StatusCode, title: String, text: String) -> Response {
+    let page = Page {
+        tr,
+        csrf: String::new(),
+        relay_down: false,
+        flash: None,
+        unlocked: false,
+        locales: Vec::new(),
+        lock_after: 0,
+    };
+    html(
+        status,
+        &NoticeTpl {
+            p: page,
+            title,
+            text,
+        },
+    )
+}
+
+/// A form body: every (name, value), repeated names kept.
+struct Form(Vec<(String, String)>);
+
+impl Form {
+    fn parse(body: &[u8]) -> Form {
+        Form(
+            form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    fn one(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn all(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn failed(tr: Tr<'_>, message: &str) -> Response {
+    notice(
+        tr,
+        StatusCode::BAD_GATEWAY,
+        tr.t("error-title"),
+        message.to_owned(),
+    )
+}
+
+async fn login(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Response {
+    let tr = state.i18n.tr(lang_of(&headers));
+    let token = Form::parse(uri.query().unwrap_or_default().as_bytes())
+        .one("token")
+        .map(str::to_owned)
+        .unwrap_or_default();
+    match state.gate.redeem(&token, !state.agent.status().locked) {
+        // A page of the app's own that moves on to "/", not a redirect: a
+        // SameSite=Strict cookie is not sent along a redirect chain that
+        // began on another site (the launch page in the home, a link in a
+        // mail or chat program), so the first page would find no session.
+        Some(id) => {
+            let mut r = html(StatusCode::OK, &LoginTpl { tr });
+            if let Ok(v) = header::HeaderValue::from_str(&security::session_cookie(state.port, &id))
+            {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        None => notice(
+            tr,
+            StatusCode::FORBIDDEN,
+            tr.t("error-title"),
+            tr.t1(
+                "link-used",
+                "home",
+                &state.options.home.display().to_string(),
+            ),
+        ),
+    }
+}
+
+async fn unlock_page(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Response {
+    let mut c = match Ctx::begin(&state, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    // The page the officer left open found the app idle (static/app.js):
+    // lock this session, so its content leaves the screen.
+    if Form::parse(uri.query().unwrap_or_default().as_bytes())
+        .one("idle")
+        .is_some()
+    {
+        state.gate.lock_session(&c.session.id);
+        c.session.unlocked = false;
+    }
+    let agent_locked = state.agent.status().locked;
+    if c.session.unlocked && !agent_locked {
+        return see_other("/");
+    }
+    let p = c.page();
+    html(
+        StatusCode::OK,
+        &UnlockTpl {
+            p,
+            error: None,
+            agent_running: !agent_locked,
+        },
+    )
+}
+
+async fn unlock(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut c = match Ctx::begin(&state, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let form = Form::parse(&body);
+    if !c.csrf_ok(&headers, &form) {
+        return c.refused();
+    }
+    let passphrase = Passphrase::new(form.one("passphrase").unwrap_or_default().to_owned());
+    let error = if state.agent.status().locked {
+        match c
+            .ask(Request::Unlock {
+                passphrase: passphrase.clone(),
+            })
+            .await
+        {
+            Ok(_) => None,
+            // Unlocked meanwhile (by another session or command): check
+            // the passphrase below.
+            Err((ErrorCode::AlreadyUnlocked, _)) => check(&state, c.tr, passphrase).await,
+            Err((ErrorCode::WrongPassphrase, _)) => Some(c.tr.t("unlock-wrong")),
+            Err((_, m)) => Some(c.tr.t1("unlock-failed", "reason", &m)),
+        }
+    } else {
+        check(&state, c.tr, passphrase).await
+    };
+    match error {
+        None => {
+            state.gate.unlock(&c.session.id);
+            see_other("/")
+        }
+        Some(e) => {
+            let p = c.page();
+            html(
+                StatusCode::UNAUTHORIZED,
+                &UnlockTpl {
+                    p,
+                    error: Some(e),
+                    agent_running: !state.agent.status().locked,
+                },
+            )
+        }
+    }
+}
+
+/// Check `passphrase` against the home the agent holds open: `None` if it
+/// opens it, else what to say.
+async fn check(state: &AppState, tr: Tr<'_>, passphrase: Passphrase) -> Option<String> {
+    let Some(check) = state.agent.passphrase_check().await else {
+        return Some(tr.t1("unlock-failed", "reason", "the agent is not unlocked"));
+    };
+    let ok = tokio::task::spawn_blocking(move || check.matches(passphrase.expose()))
+        .await
+        .unwrap_or(false);
+    if ok {
+        None
+    } else {
+        tracing::warn!("web app unlock refused: wrong passphrase");
+        Some(tr.t("unlock-wrong"))
+    }
+}
+
+async fn lock(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let c = match Ctx::begin(&state, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    if !c.csrf_ok(&headers, &Form::parse(&body)) {
+        return c.refused();
+    }
+    state.gate.lock_all();
+    see_other("/unlock")
+}
+
+/// The officer is using the open page (typing a long reply, reading):
+/// counts as use for the idle lock. Sent by static/app.js at most once a
+/// minute while there is activity.
+async fn alive(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let c = match Ctx::unlocked(&state, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    if !c.csrf_ok(&headers, &Form::parse(&body)) {
+        return c.refused();
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn language(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let c = match Ctx::begin(&state, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let form = Form::parse(&body);
+    if !c.csrf_ok(&headers, &form) {
+        return c.refused();
+    }
+    let Some(lang) = form.one("lang").and_then(known_locale) else {
+        return c.refused();
+    };
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, "/".to_owned()),
+            (
+                header::SET_COOKIE,
+                format!("{LANG_COOKIE}={lang}; Path=/; SameSite=Strict"),
+            ),
+        ],
+    )
+        .into_response()
+}
+
+async fn conversations(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let mut c = match Ctx::unlocked(&state, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let (people, messages) = match (c.people().await, c.messages().await) {
+        (Ok(p), Ok(m)) => (p, m),
+        (Err((_, e)), _) | (_, Err((_, e))) => return failed(c.tr, &e),
+    };
+    let mut by_conv: BTreeMap<String, Vec<&MessageView>> = BTreeMap::new();
+    for m in messages.iter().filter(|m| shown_kind(&m.kind)) {
+        by_conv.entry(m.conversation.clone()).or_default().push(m);
+    }
+    let mut rows: Vec<(String, ConvRow)> = by_conv
+        .into_iter()
+        .filter_map(|(conv, ms)| {
+            let newest = ms.iter().max_by(|a, b| a.sent_at.cmp(&b.sent_at))?;
+            let with = participants(&ms, &people.me)
+                .iter()
+                .map(|id| people.who(id))
+                .collect();
+            Some((
+                newest.sent_at.clone(),
+                ConvRow {
+                    handle: c.handle(&format!("c:{conv}")),
+                    with,
+                    last: show(&newest.sent_at, &people.tz),
+                    unread: ms.iter().filter(|m| m.is_incoming() && m.withheld).count(),
+                    tlp: tlp(c.tr, &newest.handling.tlp),
+                },
+            ))
+        })
+        .collect();
+    rows.sort_by(|a, b| b.0.cmp(&a.0));
+    let p = c.page();
+    html(
+        StatusCode::OK,
+        &ConversationsTpl {
+            p,
+            rows: rows.into_iter().map(|(_, r)| r).collect(),
+        },
+    )
+}
+
+/// The kinds of stored message a conversation shows (receipt carriers and
+/// consent traffic are not conversation messages).
+fn shown_kind(kind: &str) -> bool {
+    matches!(kind, "text" | "forward" | "handover")
+}
+
+/// Everyone in `ms` but `me`, in order of appearance.
+fn participants(ms: &[&MessageView], me: &str) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for m in ms {
+        for id in std::iter::once(&m.from).chain(m.to.iter()) {
+            if id != me && seen.insert(id.clone()) {
+                out.push(id.clone());
+            }
+        }
+    }
+    out
+}
+
+async fn conversation(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(h): Path<String>,
+) -> Response {
+    let mut c = match Ctx::unlocked(&state, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let Some(conv) = c.resolve(&h, 'c') else {
+        return not_found().await;
+    };
+    let (people, messages) = match (c.people().await, c.messages().await) {
+        (Ok(p), Ok(m)) => (p, m),
+        (Err((_, e)), _) | (_, Err((_, e))) => return failed(c.tr, &e),
+    };
+    let mut ms: Vec<&MessageView> = messages
+        .iter()
+        .filter(|m| m.conversation == conv && shown_kind(&m.kind))
+        .collect();
+    ms.sort_by(|a, b| a.sent_at.cmp(&b.sent_at));
+    let with = participants(&ms, &people.me)
+        .iter()
+        .map(|id| people.who(id))
+        .collect();
+    let mut rows = Vec::new();
+    for m in &ms {
+        let mut receipts = Vec::new();
+        if !m.is_incoming()
+            && let Some(id) = MessageId::from_hex(&m.id)
+            && let Ok(Answer::Receipts { receipts: r }) = c.ask(Request::Receipts { id }).await
+        {
+            receipts = r
+                .iter()
+                .map(|r| {
+                    (
+                        people.who(&r.recipient).name,
+                        r.delivered_at.is_some(),
+                        r.acknowledged_at.is_some(),
+                    )
+                })
+                .collect();
+        }
+        let note = if let Some(e) = &m.error {
+            Some(c.tr.t1("msg-rejected", "reason", e))
+        } else if m.destroyed_at.is_some() {
+            Some(c.tr.t("msg-destroyed"))
+        } else {
+            None
+        };
+        rows.push(MsgRow {
+            handle: c.handle(&format!("m:{}", m.id)),
+            from: people.who(&m.from),
+            mine: !m.is_incoming(),
+            time: show(&m.sent_at, &people.tz),
+            tlp: tlp(c.tr, &m.handling.tlp),
+            withheld: m.withheld,
+            explained: m.handling.explained.clone(),
+            text: m.text.clone(),
+            note,
+            receipts,
+        });
+    }
+    let tlps = tlp_choices(c.tr);
+    let p = c.page();
+    html(
+        StatusCode::OK,
+        &ConversationTpl {
+            p,
+            handle: h,
+            with,
+            messages: rows,
+            tlps,
+        },
+    )
+}
+
+async fn read(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let c = match Ctx::unlocked(&state, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let form = Form::parse(&body);
+    if !c.csrf_ok(&headers, &form) {
+        return c.refused();
+    }
+    let Some(id) = form
+        .one("m")
+        .and_then(|h| c.resolve(h, 'm'))
+        .and_then(|id| MessageId::from_hex(&id))
+    else {
+        return not_found().await;
+    };
+    // The same operation as `liaison read ID --accept`: the agent shows the
+    // content only once the handling is acknowledged, and sends the signed
+    // receipt.
+    match c.ask(Request::Read { id, accept: true }).await {
+        Ok(Answer::Read { message, .. }) => see_other(&format!(
+            "/c/{}",
+            c.handle(&format!("c:{}", message.conversation))
+        )),
+        Ok(_) => see_other("/"),
+        Err((_, e)) => failed(c.tr, &e),
+    }
+}
+
+async fn compose(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Response {
+    let mut c = match Ctx::unlocked(&state, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let query = Form::parse(uri.query().unwrap_or_default().as_bytes())
+        .one("q")
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let people = match c.people().await {
+        Ok(p) => p,
+        Err((_, e)) => return failed(c.tr, &e),
+    };
+    let filter = ContactFilter {
+        name: (!query.is_empty()).then(|| query.clone()),
+        ..ContactFilter::default()
+    };
+    let contacts = match c.ask(Request::Contacts { filter }).await {
+        Ok(Answer::Contacts { contacts, .. }) => contacts,
+        Ok(_) => Vec::new(),
+        Err((_, e)) => return failed(c.tr, &e),
+    };
+    let mut picks: Vec<Pick> = contacts
+        .iter()
+        .filter(|x| x.id != people.me && x.active)
+        .map(|x| Pick {
+            handle: c.handle(&format!("p:{}", x.id)),
+            who: people.who(&x.id),
+        })
+        .collect();
+    picks.sort_by(|a, b| a.who.name.cmp(&b.who.name));
+    let tlps = tlp_choices(c.tr);
+    let p = c.page();
+    html(
+        StatusCode::OK,
+        &ComposeTpl {
+            p,
+            query,
+            picks,
+            tlps,
+        },
+    )
+}
+
+async fn send(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let c = match Ctx::unlocked(&state, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let form = Form::parse(&body);
+    if !c.csrf_ok(&headers, &form) {
+        return c.refused();
+    }
+    let conversation = form
+        .one("c")
+        .filter(|h| !h.is_empty())
+        .map(|h| (h, c.resolve(h, 'c')));
+    let back = match conversation {
+        Some((h, _)) => format!("/c/{h}"),
+        None => "/compose".to_owned(),
+    };
+    let text = form.one("text").unwrap_or_default().to_owned();
+    if text.trim().is_empty() {
+        c.flash(c.tr.t("compose-need-text"));
+        return see_other(&back);
+    }
+    let label = form.one("tlp").unwrap_or(DEFAULT_TLP);
+    let Some(handling) = TLP_CHOICES
+        .iter()
+        .find(|(l, _)| *l == label)
+        .and_then(|(l, _)| Handling::parse_text(l).ok())
+    else {
+        return c.refused();
+    };
+    let mut to = Vec::new();
+    let mut conv_id = None;
+    match conversation {
+        Some((_, Some(conv))) => {
+            // A reply goes to everyone else in the conversation.
+            let (people, messages) = match (c.people().await, c.messages().await) {
+                (Ok(p), Ok(m)) => (p, m),
+                (Err((_, e)), _) | (_, Err((_, e))) => return failed(c.tr, &e),
+            };
+            let ms: Vec<&MessageView> = messages
+                .iter()
+                .filter(|m| m.conversation == conv && shown_kind(&m.kind))
+                .collect();
+            to.extend(
+                participants(&ms, &people.me)
+                    .iter()
+                    .filter_map(|id| DirectoryId::parse(id).ok()),
+            );
+            conv_id = ConversationId::from_hex(&conv);
+        }
+        Some((_, None)) => return not_found().await,
+        None => to.extend(
+            form.all("to")
+                .filter_map(|h| c.resolve(h, 'p'))
+                .filter_map(|id| DirectoryId::parse(&id).ok()),
+        ),
+    }
+    if to.is_empty() {
+        c.flash(c.tr.t("compose-need-recipient"));
+        return see_other(&back);
+    }
+    let (id, flash) = match c
+        .ask(Request::Send {
+            to,
+            text,
+            handling,
+            conversation: conv_id,
+        })
+        .await
+    {
+        Ok(Answer::Sent { id, .. }) => (id, c.tr.t("msg-sent")),
+        Ok(Answer::Queued { id, .. }) => (id, c.tr.t("msg-queued")),
+        Ok(_) => return see_other("/"),
+        Err((_, e)) => {
+            c.flash(c.tr.t1("send-failed", "reason", &e));
+            return see_other(&back);
+        }
+    };
+    c.flash(flash);
+    let conv = match c.messages().await {
+        Ok(ms) => ms
+            .into_iter()
+            .find(|m| m.id == id.to_hex())
+            .map(|m| m.conversation),
+        Err(_) => None,
+    };
+    match conv {
+        Some(conv) => see_other(&format!("/c/{}", c.handle(&format!("c:{conv}")))),
+        None => see_other("/"),
+    }
+}
+
+async fn htmx() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        HTMX,
+    )
+        .into_response()
+}
+
+async fn js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        JS,
+    )
+        .into_response()
+}
+
+/// Server-sent events: the name of what happened (`message`, `receipts`,
+/// `rejected`, `link`, `warning`, `lagged`), never a message's content or
+/// id, for the pages to refresh their live parts. The stream ends when the
+/// session locks or the agent stops.
+async fn events(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+    use liaison_client::agent::api::Event;
+    use tokio::sync::broadcast::error::RecvError;
+
+    let sid = match security::cookie(&headers, &security::cookie_name(state.port)) {
+        Some(sid) => sid,
+        None => return StatusCode::FORBIDDEN.into_response(),
+    };
+    let open = |state: &AppState, sid: &str| {
+        state
+            .gate
+            .visit(sid, state.options.lock_after, false)
+            .is_some_and(|s| s.unlocked)
+            && !state.agent.status().locked
+    };
+    if !open(&state, &sid) {
+        // EventSource does not reconnect after a 204.
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    let rx = state.agent.events();
+    let stream =
+        futures_util::stream::unfold((rx, state, sid), move |(mut rx, state, sid)| async move {
+            loop {
+                let kind = match rx.recv().await {
+                    Ok(Event::Message { .. }) => "message",
+                    Ok(Event::Receipts { .. }) => "receipts",
+                    Ok(Event::Rejected { .. }) => "rejected",
+                    Ok(Event::Link { .. }) => "link",
+                    Ok(Event::Warning { .. }) => "warning",
+                    Ok(Event::Lagged { .. }) | Err(RecvError::Lagged(_)) => "lagged",
+                    Ok(_) => continue,
+                    Err(RecvError::Closed) => return None,
+                };
+                if !open(&state, &sid) {
+                    return None;
+                }
+                // A browser drops an event without data: the kind again.
+                let event = SseEvent::default().event(kind).data(kind);
+                return Some((Ok::<_, std::convert::Infallible>(event), (rx, state, sid)));
+            }
+        });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+async fn css() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS).into_response()
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "not found",
+    )
+        .into_response()
+}

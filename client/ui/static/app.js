@@ -1,0 +1,67 @@
+// The Liaison web app's own script (no inline script: the CSP forbids it).
+//
+// Live updates: the server's event stream only names what happened (a new
+// message, receipts, ...), never a message's content or id; this asks htmx
+// to refresh the parts of the page marked for it
+// (hx-trigger="liaison-update from:body").
+//
+// Idle lock: after data-lock-after seconds without a key, click or touch,
+// the page goes to the unlock page, which locks this browser's session, so
+// nothing stays on screen. While the officer is active (typing a long
+// reply), the server is told at most once a minute, so it does not lock
+// the session under their hands.
+(function () {
+  "use strict";
+  var body = document.body;
+  if (!body || !body.hasAttribute("data-live")) {
+    return;
+  }
+  function refresh() {
+    if (window.htmx) {
+      window.htmx.trigger(body, "liaison-update");
+    }
+  }
+  if (window.EventSource) {
+    var source = new EventSource("/events");
+    ["message", "receipts", "rejected", "lagged"].forEach(function (kind) {
+      source.addEventListener(kind, refresh);
+    });
+    // Events sent while the stream was down are not replayed: after a
+    // reconnection, refresh once.
+    var lost = false;
+    source.addEventListener("error", function () {
+      lost = true;
+    });
+    source.addEventListener("open", function () {
+      if (lost) {
+        lost = false;
+        refresh();
+      }
+    });
+  }
+  var lockAfter = parseInt(body.getAttribute("data-lock-after"), 10) * 1000;
+  if (!(lockAfter >= 0)) {
+    return;
+  }
+  var csrf = body.getAttribute("data-csrf") || "";
+  var lastActive = Date.now();
+  var lastPing = Date.now();
+  function active() {
+    lastActive = Date.now();
+    if (lastActive - lastPing > 60000) {
+      lastPing = lastActive;
+      fetch("/alive", { method: "POST", headers: { "X-CSRF-Token": csrf } });
+    }
+  }
+  ["keydown", "click", "touchstart", "input"].forEach(function (e) {
+    document.addEventListener(e, active, true);
+  });
+  function check() {
+    if (Date.now() - lastActive >= lockAfter) {
+      window.location.assign("/unlock?idle=1");
+    } else {
+      window.setTimeout(check, Math.min(5000, lockAfter - (Date.now() - lastActive) + 50));
+    }
+  }
+  window.setTimeout(check, Math.min(5000, lockAfter));
+})();

@@ -1,0 +1,437 @@
+//! The web app (`liaison --home H ui`) over HTTP, against real agents and a
+//! real relay: unlock, send from one officer's app, read through the
+//! handling gate in the other's, and every security refusal of the local
+//! server (token, cookie, Host, Origin, CSRF, CSP, no-store, idle lock).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::time::Duration;
+
+use liaison_tests::web::{Browser, HttpResponse, request};
+use liaison_tests::{DevNet, PASSPHRASE, assert_success, wait_until};
+
+/// Long enough for an agent to connect, sync and receive a push.
+const ARRIVE: Duration = Duration::from_secs(60);
+
+/// The first `/c/HANDLE` link of a page.
+fn conversation_link(r: &HttpResponse) -> Option<String> {
+    let at = r.body.find("href=\"/c/")?;
+    let rest = &r.body[at + 6..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+fn location(r: &HttpResponse) -> String {
+    r.header("location")
+        .unwrap_or_else(|| panic!("a redirect, got {} {}", r.status, r.body))
+        .to_owned()
+}
+
+/// Log in with the launch URL: the session cookie is set, with its flags.
+fn login(addr: &str, login_path: &str) -> Browser {
+    let mut b = Browser::new(addr);
+    let r = b.get(login_path);
+    assert_eq!(r.status, 200, "{}", r.body);
+    // It moves on to the app from a page of its own (no redirect, which
+    // would carry no SameSite=Strict cookie after a cross-site start).
+    assert!(r.body.contains("content=\"0;url=/\""), "{}", r.body);
+    let cookie = r.header("set-cookie").expect("a session cookie");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(b.session.is_some());
+    b
+}
+
+#[test]
+fn alice_sends_from_her_app_and_bob_reads_through_the_handling_gate() {
+    let mut net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    // Alice's app starts locked; Bob's agent is unlocked by LIAISON_PASSPHRASE.
+    let alice_ui = alice.start_ui(false, &[]);
+    let bob_ui = bob.start_ui(true, &[]);
+    assert!(
+        alice_ui.url.starts_with("http://127.0.0.1:"),
+        "{}",
+        alice_ui.url
+    );
+
+    // Alice: the launch link gives a session; the home is locked, so every
+    // page leads to the unlock page.
+    let mut a = login(&alice_ui.addr, &alice_ui.login_path());
+    let r = a.get("/");
+    assert_eq!((r.status, location(&r).as_str()), (303, "/unlock"));
+    let page = a.get("/unlock");
+    assert_eq!(page.status, 200);
+    let csrf = page.input_value("csrf").expect("a CSRF field");
+    let r = a.post(
+        "/unlock",
+        &[("csrf", &csrf), ("passphrase", "not the passphrase")],
+    );
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("Wrong passphrase"), "{}", r.body);
+    let r = a.post("/unlock", &[("csrf", &csrf), ("passphrase", PASSPHRASE)]);
+    assert_eq!((r.status, location(&r).as_str()), (303, "/"), "{}", r.body);
+    let r = a.get("/");
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("No conversations yet"), "{}", r.body);
+
+    // She finds Bob by name (no id typed) once her agent has synced the
+    // directory, and sends him a RED message, the default.
+    let mut compose = a.get("/compose?q=bo");
+    wait_until("Bob in Alice's directory", ARRIVE, || {
+        compose = a.get("/compose?q=bo");
+        compose.body.contains("PNP, PH")
+    });
+    assert!(
+        compose.body.contains("value=\"RED\" checked"),
+        "{}",
+        compose.body
+    );
+    assert!(!compose.body.contains("ph.pnp.bob"), "no ids in the page");
+    let to = compose.input_values("to");
+    assert_eq!(to.len(), 1, "only Bob matches: {to:?}");
+    let r = a.post(
+        "/send",
+        &[
+            ("csrf", &csrf),
+            ("to", &to[0]),
+            ("tlp", "RED"),
+            ("text", "Pier 7 at 0400"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let alice_conv = location(&r);
+    assert!(alice_conv.starts_with("/c/"), "{alice_conv}");
+    let r = a.get(&alice_conv);
+    assert!(r.body.contains("Sent."), "{}", r.body);
+    assert!(r.body.contains("Pier 7 at 0400"), "{}", r.body);
+    assert!(r.body.contains("TLP:RED"), "{}", r.body);
+
+    // Bob's app lists the conversation with one unread message, from
+    // Alice of DSI, Thailand.
+    let mut b = login(&bob_ui.addr, &bob_ui.login_path());
+    let mut list = b.get("/");
+    wait_until("Alice's message in Bob's app", ARRIVE, || {
+        list = b.get("/");
+        list.body.contains("1 unread")
+    });
+    assert!(list.body.contains("alice"), "{}", list.body);
+    assert!(list.body.contains("DSI, TH"), "{}", list.body);
+    let conv = conversation_link(&list).expect("a link to the conversation");
+
+    // The handling gate: the text stays hidden until Bob acknowledges.
+    let r = b.get(&conv);
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body
+            .contains("Acknowledge the handling to read this message"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("Pier 7"), "content before acknowledging");
+    let ids: Vec<String> = bob
+        .inbox()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 1);
+    assert!(!r.body.contains(&ids[0]), "the message id is in the page");
+    let m = r.input_value("m").expect("the acknowledge form");
+    let bcsrf = r.input_value("csrf").expect("a CSRF field");
+    let r = b.post("/read", &[("csrf", &bcsrf), ("m", &m)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(!location(&r).contains(&ids[0]));
+    let r = b.get(&location(&r));
+    assert!(r.body.contains("Pier 7 at 0400"), "{}", r.body);
+    // The same operation as `read --accept`: the CLI sees it acknowledged.
+    assert!(bob.inbox()[0]["acknowledged_at"].is_string());
+
+    // Alice's app shows Bob's signed acknowledgement.
+    wait_until("the acknowledgement in Alice's app", ARRIVE, || {
+        a.get(&alice_conv).body.contains("acknowledged")
+    });
+
+    // Bob replies in the conversation, without choosing anyone.
+    let r = b.post(
+        "/send",
+        &[
+            ("csrf", &bcsrf),
+            ("c", &conv["/c/".len()..]),
+            ("tlp", "AMBER"),
+            ("text", "Understood, team ready"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(location(&r), conv, "the reply stays in the conversation");
+
+    // With the relay gone, the app says so and a send is kept.
+    net.kill();
+    let r = a.post(
+        "/send",
+        &[
+            ("csrf", &csrf),
+            ("c", &alice_conv["/c/".len()..]),
+            ("tlp", "RED"),
+            ("text", "Are you there?"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = a.get(&location(&r));
+    assert!(
+        r.body.contains("Kept: the relay cannot be reached"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("The relay cannot be reached"),
+        "the banner: {}",
+        r.body
+    );
+}
+
+#[test]
+fn the_local_server_refuses_what_a_browser_page_or_another_user_could_forge() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let ui = alice.start_ui(true, &[]);
+    let addr = ui.addr.as_str();
+    let port = addr.rsplit(':').next().unwrap();
+
+    // No session: refused, and no page of the home.
+    let r = request(addr, "GET", "/", &[], None);
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("no session"), "{}", r.body);
+    // A wrong token opens nothing.
+    let r = request(addr, "GET", "/login?token=00", &[], None);
+    assert_eq!(r.status, 403);
+    assert!(r.header("set-cookie").is_none());
+    // The right one opens one session, once.
+    let mut b = login(addr, &ui.login_path());
+    let r = request(addr, "GET", &ui.login_path(), &[], None);
+    assert_eq!(r.status, 403, "the launch token works only once");
+    assert!(r.header("set-cookie").is_none());
+    assert!(r.body.contains("already used"), "{}", r.body);
+    // A cookie that is not a session's.
+    let fake = format!("liaison_session_{port}=0000");
+    let r = request(addr, "GET", "/", &[("Cookie", &fake)], None);
+    assert_eq!(r.status, 403);
+
+    let page = b.get("/");
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = page.input_value("csrf").expect("a CSRF field");
+    let cookie = b.session.clone().unwrap();
+
+    // DNS rebinding: the same socket under another name is refused, even
+    // with the session cookie.
+    for host in [
+        "evil.example",
+        "evil.example:80",
+        &format!("attacker.test:{port}"),
+    ] {
+        let r = request(
+            addr,
+            "GET",
+            "/",
+            &[("Host", host), ("Cookie", &cookie)],
+            None,
+        );
+        assert_eq!(r.status, 421, "Host {host}: {}", r.body);
+    }
+    let r = request(
+        addr,
+        "GET",
+        "/",
+        &[("Host", &format!("localhost:{port}")), ("Cookie", &cookie)],
+        None,
+    );
+    assert_eq!(r.status, 200);
+
+    // A change from another origin, or without one, is refused; so is one
+    // without the session's CSRF token; the session stays unlocked.
+    let form = format!("csrf={csrf}");
+    for origin in [
+        None,
+        Some("http://evil.example"),
+        Some("null"),
+        Some(&*format!("http://127.0.0.1:{}", 1)),
+    ] {
+        let mut h = vec![
+            ("Cookie", cookie.as_str()),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ];
+        if let Some(o) = origin {
+            h.push(("Origin", o));
+        }
+        let r = request(addr, "POST", "/lock", &h, Some(&form));
+        assert_eq!(r.status, 403, "Origin {origin:?}: {}", r.body);
+    }
+    let r = request(
+        addr,
+        "POST",
+        "/lock",
+        &[
+            ("Cookie", &cookie),
+            ("Origin", &format!("http://{addr}")),
+            ("Sec-Fetch-Site", "cross-site"),
+        ],
+        Some(&form),
+    );
+    assert_eq!(r.status, 403, "a cross-site fetch");
+    for fields in [vec![], vec![("csrf", "0000")]] {
+        let r = b.post("/lock", &fields);
+        assert_eq!(r.status, 403, "CSRF {fields:?}: {}", r.body);
+    }
+    assert_eq!(b.get("/").status, 200, "still unlocked");
+    // The token also works as a header (htmx sends it so).
+    let r = request(
+        addr,
+        "POST",
+        "/lock",
+        &[
+            ("Cookie", &cookie),
+            ("Origin", &format!("http://{addr}")),
+            ("X-CSRF-Token", &csrf),
+        ],
+        Some(""),
+    );
+    assert_eq!((r.status, location(&r).as_str()), (303, "/unlock"));
+
+    // Locked on demand: every page leads to the unlock page, which says the
+    // agent keeps receiving; the passphrase opens it again.
+    let r = b.get("/compose");
+    assert_eq!((r.status, location(&r).as_str()), (303, "/unlock"));
+    let r = b.get("/unlock");
+    assert!(r.body.contains("keeps receiving"), "{}", r.body);
+    // The event stream is closed to a locked session, and to no session.
+    assert_eq!(b.get("/events").status, 204);
+    assert_eq!(request(addr, "GET", "/events", &[], None).status, 403);
+    let r = b.post("/unlock", &[("csrf", &csrf), ("passphrase", "guess")]);
+    assert_eq!(r.status, 401);
+    let r = b.post("/unlock", &[("csrf", &csrf), ("passphrase", PASSPHRASE)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(b.get("/").status, 200);
+
+    // The page's script keeps the session alive while the officer types
+    // (with the CSRF token only), and locks it when the page found itself
+    // idle; a part htmx asks for then sends the whole page to unlock.
+    assert_eq!(b.post("/alive", &[]).status, 403);
+    assert_eq!(b.post("/alive", &[("csrf", &csrf)]).status, 204);
+    let r = b.get("/unlock?idle=1");
+    assert!(r.body.contains("id=\"passphrase\""), "{}", r.body);
+    let r = b.get("/");
+    assert_eq!((r.status, location(&r).as_str()), (303, "/unlock"));
+    let r = request(
+        addr,
+        "GET",
+        "/",
+        &[("Cookie", &cookie), ("HX-Request", "true")],
+        None,
+    );
+    assert_eq!((r.status, r.header("hx-redirect")), (200, Some("/unlock")));
+    let r = b.post("/unlock", &[("csrf", &csrf), ("passphrase", PASSPHRASE)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = b.get("/");
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body.contains("data-lock-after=\"900\""),
+        "15 minutes by default"
+    );
+
+    // Every response: a strict CSP, no caching; pages have no inline
+    // script or style.
+    for path in [
+        "/",
+        "/compose",
+        "/static/htmx.min.js",
+        "/static/app.css",
+        "/nowhere",
+    ] {
+        let r = b.get(path);
+        let csp = r.header("content-security-policy").expect("a CSP");
+        assert!(csp.contains("default-src 'none'"), "{path}: {csp}");
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe"), "{path}: {csp}");
+        assert_eq!(r.header("cache-control"), Some("no-store"), "{path}");
+        assert_eq!(r.header("x-frame-options"), Some("DENY"), "{path}");
+        assert_eq!(r.header("referrer-policy"), Some("same-origin"), "{path}");
+    }
+    for path in ["/", "/compose", "/unlock"] {
+        let r = b.get(path);
+        assert!(!r.body.contains("<script>"), "{path}: inline script");
+        assert!(!r.body.contains(" style="), "{path}: inline style");
+        assert!(!r.body.contains("<style"), "{path}: inline style");
+    }
+    let r = request(addr, "GET", "/", &[("Host", "evil.example")], None);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+
+    // Switching to Thai: Thai labels, TLP labels still in English capitals.
+    let r = b.post("/language", &[("csrf", &csrf), ("lang", "th")]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = b.get("/compose");
+    assert!(r.body.contains("lang=\"th\""), "{}", r.body);
+    assert!(r.body.contains("ข้อความใหม่"), "{}", r.body);
+    assert!(r.body.contains("TLP:AMBER+STRICT"), "{}", r.body);
+}
+
+#[test]
+fn the_app_locks_itself_when_idle_and_listens_on_loopback_only() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+
+    // Not on another address.
+    let out = alice.run(&["ui", "--listen", "0.0.0.0:0", "--no-browser"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("127.0.0.1 only"), "{err}");
+    // The refused launch left no agent behind.
+    assert!(!alice.home.join("agent.sock").exists());
+
+    // Locked after zero minutes without use: the next request already
+    // finds it idle.
+    let ui = alice.start_ui(true, &["--lock-after", "0"]);
+    let mut b = login(&ui.addr, &ui.login_path());
+    let r = b.get("/");
+    assert_eq!((r.status, location(&r).as_str()), (303, "/unlock"));
+    let r = b.get("/unlock");
+    assert!(r.body.contains("keeps receiving"), "{}", r.body);
+
+    // While the app runs, the command line goes through its agent.
+    let out = alice.run(&["agent", "status", "--json"]);
+    assert_success(&out, "agent status while the app runs");
+
+    // Run again (a browser lost its cookie): a new one-time link to the
+    // running app, which opens a session of its own.
+    let out = alice.run(&["ui", "--no-browser"]);
+    assert_success(&out, "liaison ui while the app runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let url = stdout.lines().next().expect("a link");
+    assert!(
+        url.starts_with(&format!("http://{}/login?token=", ui.addr)),
+        "{url}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already runs"));
+    let path = &url[url.find("/login").unwrap()..];
+    let mut b2 = login(&ui.addr, path);
+    assert_ne!(b2.session, b.session);
+    assert_eq!(
+        b2.get("/").status,
+        303,
+        "locked when idle, like any session"
+    );
+    let r = request(&ui.addr, "GET", path, &[], None);
+    assert_eq!(r.status, 403, "the new link works once too");
+    // The link socket is the owner's only.
+    let mode = std::fs::metadata(alice.home.join("ui.sock")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
+
+    // Stopped, it takes its agent along and leaves neither socket behind.
+    let mut ui = ui;
+    assert!(ui.terminate().success(), "{:?}", ui.log());
+    assert!(!alice.home.join("agent.sock").exists());
+    assert!(!alice.home.join("ui.sock").exists());
+    let out = alice.run(&["agent", "status"]);
+    assert!(!out.status.success(), "no agent runs any more");
+}

@@ -1,0 +1,347 @@
+//! The web app in a real browser: headless Chromium driven over WebDriver
+//! (Debian's `chromium` and `chromium-driver`; `.ci/run` installs them when
+//! absent). Ignored by a plain `cargo test`; `scripts/test` runs it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use liaison_tests::{DevNet, PASSPHRASE, TempDir, wait_until};
+
+/// axe-core (see tests/browser/VENDORED.md).
+const AXE: &str = include_str!("../browser/axe.min.js");
+
+/// Long enough for an agent to connect, sync and receive a push.
+const ARRIVE: Duration = Duration::from_secs(60);
+
+/// A running chromedriver, killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver() -> Driver {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver (Debian package chromium-driver)");
+    let addr = format!("127.0.0.1:{port}");
+    wait_until("chromedriver to listen", Duration::from_secs(30), || {
+        std::net::TcpStream::connect(&addr).is_ok()
+    });
+    Driver {
+        child,
+        url: format!("http://{addr}"),
+    }
+}
+
+/// A headless Chromium with a profile of its own.
+async fn browser(driver: &Driver, profile: &TempDir) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+        }),
+    );
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session");
+    c.set_window_size(1000, 760).await.expect("a window size");
+    c
+}
+
+async fn body(c: &Client) -> String {
+    c.find(Locator::Css("body"))
+        .await
+        .expect("a body")
+        .text()
+        .await
+        .expect("its text")
+}
+
+/// Run axe-core on the page shown: no serious or critical accessibility
+/// violation. With `LIAISON_SCREENSHOTS=DIR` set, also save the page as
+/// `DIR/NAME.png` (the README's screenshots are made so).
+async fn check_page(c: &Client, name: &str) {
+    c.execute(AXE, vec![]).await.expect("axe-core loads");
+    let found = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document).then(r => done({
+               passes: r.passes.length,
+               violations: r.violations
+                 .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                 .map(v => v.id + ': ' + v.help + ' at ' + v.nodes.map(n => n.target.join(' ')).join(', '))
+             }), e => done({ passes: 0, violations: ['axe failed: ' + e] }));",
+            vec![],
+        )
+        .await
+        .expect("axe-core runs");
+    let violations: Vec<String> =
+        serde_json::from_value(found["violations"].clone()).expect("a list");
+    assert!(
+        violations.is_empty(),
+        "{name}: accessibility violations: {violations:#?}"
+    );
+    // axe really looked at the page.
+    assert!(found["passes"].as_u64() > Some(5), "{name}: {found}");
+    if let Some(dir) = std::env::var_os("LIAISON_SCREENSHOTS") {
+        let png = c.screenshot().await.expect("a screenshot");
+        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png)
+            .expect("write the screenshot");
+    }
+}
+
+/// Reload `url` until `css` is on the page.
+async fn reload_until(c: &Client, url: &str, css: &str) {
+    let deadline = std::time::Instant::now() + ARRIVE;
+    loop {
+        c.goto(url).await.unwrap();
+        if c.find(Locator::Css(css)).await.is_ok() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{css} never appeared on {url}: {}",
+            body(c).await
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs chromium and chromium-driver (Debian); scripts/test runs it"]
+async fn unlock_send_and_read_through_the_gate_in_chromium() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    let alice_ui = alice.start_ui(false, &[]);
+    let bob_ui = bob.start_ui(true, &[]);
+    let driver = chromedriver();
+    let (pa, pb) = (TempDir::new("chromium-a"), TempDir::new("chromium-b"));
+    let a = browser(&driver, &pa).await;
+    let b = browser(&driver, &pb).await;
+    let alice_base = format!("http://{}", alice_ui.addr);
+
+    // The printed link logs in and lands on the unlock page; htmx runs
+    // under the CSP with its inline styles off.
+    a.goto(&alice_ui.url).await.unwrap();
+    let pass = a
+        .wait()
+        .at_most(ARRIVE)
+        .for_element(Locator::Css("#passphrase"))
+        .await
+        .expect("the unlock page");
+    let htmx = a
+        .execute(
+            "return typeof htmx === 'object' && htmx.config.includeIndicatorStyles === false \
+             && htmx.config.allowEval === false && !document.querySelector('style')",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(htmx, serde_json::json!(true), "htmx loaded and configured");
+    check_page(&a, "unlock").await;
+    pass.send_keys("not the passphrase").await.unwrap();
+    a.find(Locator::Css("form.stack button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let err = a
+        .wait()
+        .at_most(ARRIVE)
+        .for_element(Locator::Css("#unlock-error"))
+        .await
+        .expect("a wrong passphrase is named");
+    assert!(err.text().await.unwrap().contains("Wrong passphrase"));
+    check_page(&a, "unlock-wrong-passphrase").await;
+    a.find(Locator::Css("#passphrase"))
+        .await
+        .unwrap()
+        .send_keys(PASSPHRASE)
+        .await
+        .unwrap();
+    a.find(Locator::Css("form.stack button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    a.wait()
+        .at_most(ARRIVE)
+        .for_element(Locator::Css("nav"))
+        .await
+        .expect("unlocked");
+    check_page(&a, "conversations-empty").await;
+
+    // Alice picks Bob by name and sends the default RED handling.
+    reload_until(&a, &format!("{alice_base}/compose?q=bob"), "input[name=to]").await;
+    check_page(&a, "compose").await;
+    a.find(Locator::Css("input[name=to]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    a.find(Locator::Css("textarea#text"))
+        .await
+        .unwrap()
+        .send_keys("Pier 7 at 0400")
+        .await
+        .unwrap();
+    a.find(Locator::Css("form[action='/send'] > button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    a.wait()
+        .at_most(ARRIVE)
+        .for_element(Locator::Css("p.text"))
+        .await
+        .expect("the sent message");
+    check_page(&a, "conversation-sent").await;
+    let url = a.current_url().await.unwrap();
+    assert!(url.path().starts_with("/c/"), "{url}");
+    assert!(!url.as_str().contains("ph.pnp.bob"));
+    // Alice keeps this page open; a reload would clear the marker.
+    a.execute("window.liaisonMarker = 42; return true;", vec![])
+        .await
+        .unwrap();
+
+    // Bob sees the gate, acknowledges, reads.
+    b.goto(&bob_ui.url).await.unwrap();
+    b.wait()
+        .at_most(ARRIVE)
+        .for_element(Locator::Css("nav"))
+        .await
+        .expect("Bob's app, unlocked by LIAISON_PASSPHRASE");
+    reload_until(&b, &format!("http://{}/", bob_ui.addr), ".unread").await;
+    check_page(&b, "conversations").await;
+    b.find(Locator::Css("a.conversation"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let gate = b
+        .wait()
+        .at_most(ARRIVE)
+        .for_element(Locator::Css(".gate button"))
+        .await
+        .expect("the handling gate");
+    assert!(
+        !body(&b).await.contains("Pier 7"),
+        "content before acknowledging"
+    );
+    check_page(&b, "handling-gate").await;
+    gate.click().await.unwrap();
+    let text = b
+        .wait()
+        .at_most(ARRIVE)
+        .for_element(Locator::Css("p.text"))
+        .await
+        .expect("the text once acknowledged");
+    assert_eq!(text.text().await.unwrap(), "Pier 7 at 0400");
+    check_page(&b, "conversation-read").await;
+
+    // Alice's open page shows Bob's acknowledgement without reloading (the
+    // event stream tells it to refresh its messages).
+    let deadline = std::time::Instant::now() + ARRIVE;
+    while !body(&a).await.contains("acknowledged") {
+        if std::time::Instant::now() >= deadline {
+            let live = body(&a).await;
+            a.refresh().await.unwrap();
+            panic!(
+                "no acknowledgement on Alice's open page: {live}\nafter reloading: {}",
+                body(&a).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let marker = a
+        .execute("return window.liaisonMarker;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(marker, serde_json::json!(42), "Alice's page was reloaded");
+
+    // Switching to Thai shows Thai labels; TLP labels stay in English.
+    b.find(Locator::Css("select#lang"))
+        .await
+        .unwrap()
+        .select_by_value("th")
+        .await
+        .unwrap();
+    b.find(Locator::Css("form.lang button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(ARRIVE)
+        .for_element(Locator::Css("html[lang=th]"))
+        .await
+        .expect("the Thai page");
+    let page = body(&b).await;
+    assert!(page.contains("การสนทนา"), "{page}");
+    check_page(&b, "conversations-thai").await;
+
+    // A page of another origin cannot make Bob's app do anything: its form
+    // post is refused (no cookie goes with it, and its Origin is foreign).
+    let form = format!(
+        "data:text/html,<form method=post action='http://{}/lock'><button id=go>go</button></form>",
+        bob_ui.addr
+    );
+    b.goto(&form).await.unwrap();
+    b.find(Locator::Css("#go"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(ARRIVE)
+        .for_element(Locator::Css("body"))
+        .await
+        .unwrap();
+    let refused = body(&b).await;
+    assert!(refused.contains("refused"), "{refused}");
+    b.goto(&format!("http://{}/", bob_ui.addr)).await.unwrap();
+    assert!(
+        b.find(Locator::Css("nav")).await.is_ok(),
+        "Bob's app is still unlocked"
+    );
+
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
