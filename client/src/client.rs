@@ -132,6 +132,8 @@ pub(crate) struct Outgoing {
     pub content: Content,
     /// Declarations for the relay's event log (receipts, consents).
     pub declare: Vec<Declaration>,
+    /// Attachments already uploaded, named in the signed payload.
+    pub attachments: Vec<liaison_protocol::message::AttachmentRef>,
 }
 
 impl Outgoing {
@@ -143,6 +145,7 @@ impl Outgoing {
             conversation,
             content: Content::Text,
             declare: Vec::new(),
+            attachments: Vec::new(),
         }
     }
 
@@ -1619,6 +1622,7 @@ impl Client {
             conversation,
             content,
             declare,
+            attachments,
         } = out;
         if to.is_empty() {
             return Err(RecipientError::NoRecipient.into());
@@ -1655,7 +1659,7 @@ impl Client {
             handling,
             text,
             content,
-            attachments: Vec::new(),
+            attachments,
             checkpoints: self.checkpoint_notes()?,
         })?;
         Ok((composed, all, declare))

@@ -898,7 +898,12 @@ impl Service {
                     })
                     .await?;
                 match fetched {
-                    BlobFetch::Chunks(chunks) => Ok(Response::BlobChunks { start, chunks }),
+                    #[cfg_attr(not(feature = "test-hooks"), allow(unused_mut))]
+                    BlobFetch::Chunks(mut chunks) => {
+                        #[cfg(feature = "test-hooks")]
+                        self.hooks.tamper_blob_chunks(start, &mut chunks);
+                        Ok(Response::BlobChunks { start, chunks })
+                    }
                     BlobFetch::NotFound => Err(err(
                         ErrorCode::NotFound,
                         "no attachment of this id is held for this device (never uploaded, not \
