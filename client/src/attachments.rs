@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use liaison_protocol::attachment::{CHUNK_SIZE, Opener, Sealer, chunk_count};
 use liaison_protocol::handling::Handling;
 use liaison_protocol::message::{AttachmentRef, SignedPayload};
-use liaison_protocol::{DirectoryId, MessageId, Wire};
+use liaison_protocol::{ConversationId, DirectoryId, MessageId, Wire};
 
 use crate::client::{Client, Direction, Outgoing, random};
 use crate::error::{ClientError, HandlingError, NotFound};
@@ -32,8 +32,10 @@ const FETCH_BATCH: u32 = 3;
 /// Times a transfer reconnects after a lost link before giving up.
 const RECONNECTS: u32 = 3;
 
-/// Progress of one file: bytes done of the total.
+/// Progress of one file: its name, bytes done, bytes in all.
 pub type Progress<'a> = &'a mut dyn FnMut(&str, u64, u64);
+
+pub use crate::client::ProgressHook;
 
 fn file_error(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ClientError {
     let path = path.display().to_string();
@@ -84,6 +86,47 @@ pub fn safe_file_name(name: &str) -> String {
 }
 
 impl Client {
+    /// Watch the progress of attachment transfers run through
+    /// [`crate::agent::ops`] (the command line draws progress bars).
+    pub fn set_progress(&mut self, hook: Option<ProgressHook>) {
+        self.progress = hook;
+    }
+
+    /// [`Client::send_with_attachments`] reporting to the progress hook.
+    pub async fn send_attached(
+        &mut self,
+        to: &[DirectoryId],
+        text: &str,
+        handling: Handling,
+        conversation: Option<ConversationId>,
+        files: &[PathBuf],
+    ) -> Result<MessageId> {
+        let mut hook = self.progress.take();
+        let r = self
+            .send_with_attachments(to, text, handling, conversation, files, &mut |n, d, t| {
+                if let Some(h) = hook.as_mut() {
+                    h(n, d, t)
+                }
+            })
+            .await;
+        self.progress = hook;
+        r
+    }
+
+    /// [`Client::save_attachments`] reporting to the progress hook.
+    pub async fn save_attached(&mut self, id: MessageId, out_dir: &Path) -> Result<Vec<PathBuf>> {
+        let mut hook = self.progress.take();
+        let r = self
+            .save_attachments(id, out_dir, &mut |n, d, t| {
+                if let Some(h) = hook.as_mut() {
+                    h(n, d, t)
+                }
+            })
+            .await;
+        self.progress = hook;
+        r
+    }
+
     /// Seal `path` under a fresh key and upload it to the relay, resuming
     /// after a lost link; returns the reference to sign.
     pub async fn upload_attachment(
@@ -199,6 +242,7 @@ impl Client {
         to: &[DirectoryId],
         text: &str,
         handling: Handling,
+        conversation: Option<ConversationId>,
         files: &[PathBuf],
         progress: Progress<'_>,
     ) -> Result<MessageId> {
@@ -209,7 +253,7 @@ impl Client {
         let blobs: Vec<[u8; 32]> = attachments.iter().map(|a| a.blob).collect();
         let out = Outgoing {
             attachments,
-            ..Outgoing::text(text, handling, None)
+            ..Outgoing::text(text, handling, conversation)
         };
         let id = self.send_outgoing(to, out).await?;
         for blob in blobs {

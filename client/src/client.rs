@@ -261,7 +261,14 @@ pub struct Client {
     pub(crate) sending: Option<MessageId>,
     pub(crate) warnings: Vec<String>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Told how far each attachment transfer got, when someone watches.
+    pub(crate) progress: Option<ProgressHook>,
 }
+
+/// A progress watcher kept by the client (`Client::set_progress`), told how
+/// far every attachment transfer run through `agent::ops` got: the file's
+/// name, bytes done, bytes in all.
+pub type ProgressHook = Box<dyn FnMut(&str, u64, u64) + Send + Sync>;
 
 /// The operating system's clock.
 #[derive(Debug, Clone, Copy, Default)]
@@ -564,6 +571,7 @@ impl Client {
             sending: None,
             warnings,
             clock: Arc::new(SystemClock),
+            progress: None,
         };
         client.apply_directory();
         Ok(client)

@@ -11,7 +11,7 @@
 //!
 //! Attachments ([`attachments`]) are sealed on this device, uploaded to
 //! the relay's blob store and saved by a recipient only after the handling
-//! is acknowledged; the `liaison` command line does not offer them yet.
+//! is acknowledged (`liaison send --attach`, `liaison attachment save`).
 //!
 //! Non-features (for now): groups beyond a recipient list,
 //! handling enforcement beyond display (see the handling issue).

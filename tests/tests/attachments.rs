@@ -13,7 +13,7 @@ use liaison_client::Client;
 use liaison_client::error::{ClientError, HandlingError};
 use liaison_protocol::handling::Handling;
 use liaison_protocol::{DirectoryId, MessageId};
-use liaison_tests::{DevNet, dir_contains, inproc};
+use liaison_tests::{DevNet, assert_success, dir_contains, inproc};
 
 /// `len` bytes that compress to nothing and repeat nowhere.
 fn noise(len: usize) -> Vec<u8> {
@@ -45,6 +45,7 @@ async fn send_file(alice: &mut Client, path: &Path) -> Result<MessageId, ClientE
             &[bob_id()],
             "the scanned passport",
             Handling::default(),
+            None,
             &[path.to_path_buf()],
             &mut |_, _, _| {},
         )
@@ -190,4 +191,53 @@ async fn a_file_over_the_limit_is_refused_before_upload_with_the_limit_stated() 
     );
     // No message went out either.
     assert!(alice.outbox_len().unwrap_or(0) == 0);
+}
+
+#[test]
+fn the_command_line_sends_an_attachment_and_saves_it_after_the_handling_is_acknowledged() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+
+    let plain = noise(700_000);
+    let src = write_file(&net.dir.path().join("alice-files"), "victims.csv", &plain);
+    let out = alice.run(&[
+        "send",
+        "--to",
+        "ph.pnp.bob",
+        "--attach",
+        src.to_str().unwrap(),
+        "the list",
+    ]);
+    assert_success(&out, "liaison send --attach");
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(id.len(), 32, "{id:?}");
+
+    assert_success(&bob.run(&["sync"]), "liaison sync");
+    let dir = net.dir.path().join("bob-files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let early = bob.run(&["attachment", "save", &id, "--out", dir.to_str().unwrap()]);
+    assert!(!early.status.success());
+    let said = liaison_tests::output_text(&early);
+    assert!(said.contains("--accept"), "{said}");
+    assert!(files_in(&dir).is_empty());
+
+    assert_success(
+        &bob.run(&["read", &id, "--accept"]),
+        "liaison read --accept",
+    );
+    let saved = bob.run(&[
+        "--json",
+        "attachment",
+        "save",
+        &id,
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_success(&saved, "liaison attachment save");
+    let v: serde_json::Value = serde_json::from_slice(&saved.stdout).unwrap();
+    assert_eq!(v["message"], id.as_str());
+    let file = dir.join("victims.csv");
+    assert_eq!(v["files"][0], file.display().to_string());
+    assert!(std::fs::read(&file).unwrap() == plain, "byte-identical");
 }
