@@ -135,6 +135,10 @@ pub(crate) struct Outgoing {
     /// A consent exchange to keep in the same write as the message, so that
     /// a decision is recorded if and only if it is kept to go out.
     pub keep_consent: Option<crate::core::records::ConsentRecord>,
+    /// Attachments already uploaded, named in the signed payload; the
+    /// relay is asked to let the recipients fetch them once it accepted the
+    /// message (owed in the same write as the message, so never forgotten).
+    pub attachments: Vec<liaison_protocol::message::AttachmentRef>,
 }
 
 impl Outgoing {
@@ -147,6 +151,7 @@ impl Outgoing {
             content: Content::Text,
             declare: Vec::new(),
             keep_consent: None,
+            attachments: Vec::new(),
         }
     }
 
@@ -262,7 +267,14 @@ pub struct Client {
     pub(crate) sending: Option<MessageId>,
     pub(crate) warnings: Vec<String>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Told how far each attachment transfer got, when someone watches.
+    pub(crate) progress: Option<ProgressHook>,
 }
+
+/// A progress watcher kept by the client (`Client::set_progress`), told how
+/// far every attachment transfer run through `agent::ops` got: the file's
+/// name, bytes done, bytes in all.
+pub type ProgressHook = Box<dyn FnMut(&str, u64, u64) + Send + Sync>;
 
 /// The operating system's clock.
 #[derive(Debug, Clone, Copy, Default)]
@@ -565,6 +577,7 @@ impl Client {
             sending: None,
             warnings,
             clock: Arc::new(SystemClock),
+            progress: None,
         };
         client.apply_directory();
         Ok(client)
@@ -1573,6 +1586,7 @@ impl Client {
         let message_id = MessageId(random()?);
         self.sending = Some(message_id);
         let keep_consent = out.keep_consent.take();
+        let grants: Vec<[u8; 32]> = out.attachments.iter().map(|a| a.blob).collect();
         let (composed, contacts, declare) = self.prepare(to, out, message_id)?;
         let Composed {
             payload,
@@ -1606,6 +1620,7 @@ impl Client {
         if let Some(rec) = &keep_consent {
             w.put(Table::Consents, &rec.request_id, rec)?;
         }
+        self.owe_grants(&mut w, message_id, &grants)?;
         w.commit()?;
         self.submit(&item).await?;
         Ok(message_id)
@@ -1627,6 +1642,7 @@ impl Client {
             conversation,
             content,
             declare,
+            attachments,
             ..
         } = out;
         if to.is_empty() {
@@ -1664,7 +1680,7 @@ impl Client {
             handling,
             text,
             content,
-            attachments: Vec::new(),
+            attachments,
             checkpoints: self.checkpoint_notes()?,
         })?;
         Ok((composed, all, declare))
@@ -2147,6 +2163,7 @@ impl Client {
             flushed: self.flush_outbox().await?,
             ..SyncReport::default()
         };
+        self.flush_grants().await?;
         report.destroyed = self.enforce_retention().await?;
         let mut after = 0u64;
         loop {

@@ -247,6 +247,50 @@ pub enum ClientError {
     /// A request to the agent was handed to the home.
     #[error("`{0}` is a request to the agent, not an operation on the home")]
     NotAHomeOperation(&'static str),
+    /// An attachment's file could not be read, or written where asked.
+    #[error("{what} {path}")]
+    AttachmentFile {
+        /// What was being done ("cannot read", "cannot write", ...).
+        what: &'static str,
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file could not be sealed as an attachment (too large).
+    #[error("cannot attach {path}")]
+    AttachmentSeal {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: liaison_protocol::attachment::SealError,
+    },
+    /// What the relay served for an attachment does not match what its
+    /// sender signed (altered, reordered, truncated or swapped chunks):
+    /// nothing was saved.
+    #[error(
+        "attachment {name:?} of message {id} does not match what its sender signed, so nothing \
+         was saved"
+    )]
+    AttachmentRejected {
+        /// The message.
+        id: MessageId,
+        /// The attachment's name as signed.
+        name: String,
+        /// Which check failed.
+        #[source]
+        source: liaison_protocol::attachment::AttachmentError,
+    },
+    /// A file of the attachment's name is already where it would be saved.
+    #[error(
+        "{path} already exists; nothing was overwritten. Save into another directory with --out DIR"
+    )]
+    AttachmentExists {
+        /// The file.
+        path: String,
+    },
 }
 
 impl ClientError {
@@ -510,6 +554,9 @@ pub enum NotFound {
     /// No message by that id.
     #[error("no message {0} in this home (see `liaison inbox`)")]
     Message(MessageId),
+    /// The message names no attachment.
+    #[error("message {0} has no attachment")]
+    Attachment(MessageId),
     /// No consent request by that id.
     #[error("no consent request {} in this home (see `liaison consent list`)", hex::encode(.0))]
     ConsentRequest([u8; 16]),

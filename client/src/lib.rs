@@ -9,11 +9,16 @@
 //! [`agent`] keeps a home connected and serves it to the command line (and
 //! later the web app) over a local socket.
 //!
-//! Non-features (for now): attachments, groups beyond a recipient list,
+//! Attachments ([`attachments`]) are sealed on this device, uploaded to
+//! the relay's blob store and saved by a recipient only after the handling
+//! is acknowledged (`liaison send --attach`, `liaison attachment save`).
+//!
+//! Non-features (for now): groups beyond a recipient list,
 //! handling enforcement beyond display (see the handling issue).
 
 pub mod accountability;
 pub mod agent;
+pub mod attachments;
 pub mod client;
 pub mod contacts;
 pub mod core;

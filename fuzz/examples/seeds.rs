@@ -343,8 +343,30 @@ fn device_request(device: &SecretKey) -> Signed<DeviceRequest> {
     )
 }
 
+/// A genuine attachment as the `attachment_chunks` target reads it: the
+/// signed size and SHA-256, then the sealed chunks.
+fn attachment_seed(plain: &[u8]) -> Vec<u8> {
+    let (chunks, sealed) =
+        liaison_protocol::attachment::seal_all(&liaison_fuzz::ATTACHMENT_KEY, plain).unwrap();
+    let mut out = sealed.size.to_le_bytes().to_vec();
+    out.extend_from_slice(&sealed.sha256);
+    for c in chunks {
+        out.extend_from_slice(&c);
+    }
+    out
+}
+
 fn main() {
     let net = Net::default();
+
+    put("attachment_chunks", "empty", attachment_seed(b""));
+    put("attachment_chunks", "small", attachment_seed(&[b'x'; 1000]));
+    let chunk = liaison_protocol::attachment::CHUNK_SIZE;
+    put(
+        "attachment_chunks",
+        "two-chunks",
+        attachment_seed(&vec![7u8; chunk + 10]),
+    );
     let dir_log = fixture::log_signer(LogId::Directory).unwrap();
     let ev_log = fixture::log_signer(LogId::Events).unwrap();
 

@@ -89,6 +89,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("audit_proof_bundle", audit_proof_bundle),
     ("audit_log_export", audit_log_export),
     ("relay_config", relay_config),
+    ("attachment_chunks", attachment_chunks),
 ];
 
 // ---------------------------------------------------------------------------
@@ -888,5 +889,59 @@ pub mod export {
             ex.problems
                 .push(format!("unexpected checkpoint file {name}"));
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Attachments (sealed chunks served by a relay)
+
+/// The key the attachment seeds are sealed under: the target plays a
+/// recipient that holds it from a genuine signed reference.
+pub const ATTACHMENT_KEY: [u8; 32] = [0x42; 32];
+
+/// Sealed chunks of one attachment as a relay serves them. `data` is the
+/// signed size (8 bytes, little-endian, bounded to four chunks), the signed
+/// SHA-256 (32 bytes), then the sealed bytes, cut at each chunk's expected
+/// sealed length (the last piece possibly short or long). Opening must not
+/// panic, and must succeed only when the plaintext hashes to the signed
+/// SHA-256.
+pub fn attachment_chunks(data: &[u8]) {
+    use liaison_protocol::attachment::{CHUNK_SIZE, Opener, TAG_SIZE, chunk_plain_len};
+    use liaison_protocol::message::AttachmentRef;
+    use sha2::{Digest, Sha256};
+
+    let Some((size, rest)) = data.split_first_chunk::<8>() else {
+        return;
+    };
+    let Some((sha256, mut sealed)) = rest.split_first_chunk::<32>() else {
+        return;
+    };
+    let size = u64::from_le_bytes(*size) % (4 * CHUNK_SIZE as u64 + 1);
+    let reference = AttachmentRef {
+        name: String::new(),
+        media_type: String::new(),
+        size,
+        sha256: *sha256,
+        key: ATTACHMENT_KEY,
+        blob: [0; 32],
+    };
+    let Ok(mut opener) = Opener::new(&reference) else {
+        return;
+    };
+    let mut hasher = Sha256::new();
+    let mut index = 0u64;
+    while !sealed.is_empty() {
+        let want = chunk_plain_len(size, index).map_or(sealed.len(), |n| n + TAG_SIZE);
+        let (chunk, tail) = sealed.split_at(want.min(sealed.len()));
+        sealed = tail;
+        match opener.open_chunk(chunk) {
+            Ok(plain) => hasher.update(&*plain),
+            Err(_) => return,
+        }
+        index += 1;
+    }
+    if opener.finish().is_ok() {
+        let digest: [u8; 32] = hasher.finalize().into();
+        assert_eq!(&digest, sha256, "an attachment opened under another hash");
     }
 }

@@ -114,6 +114,54 @@ impl Link {
         .await
     }
 
+    /// Begin, or resume, uploading a sealed attachment of `size` plaintext
+    /// bytes: how many chunks the relay holds (the next to send) and how
+    /// many there are.
+    pub async fn blob_begin(&self, blob: [u8; 32], size: u64) -> Result<(u64, u64), LinkError> {
+        self.blob_progress(&Request::BlobBegin { blob, size }).await
+    }
+
+    /// Upload sealed chunk `index`; answers like [`Link::blob_begin`].
+    pub async fn blob_chunk(
+        &self,
+        blob: [u8; 32],
+        index: u64,
+        chunk: Vec<u8>,
+    ) -> Result<(u64, u64), LinkError> {
+        self.blob_progress(&Request::BlobChunk { blob, index, chunk })
+            .await
+    }
+
+    async fn blob_progress(&self, req: &Request) -> Result<(u64, u64), LinkError> {
+        self.call_expect(req, |r| match r {
+            Response::BlobProgress { confirmed, chunks } => Ok((confirmed, chunks)),
+            other => Err(other.name()),
+        })
+        .await
+    }
+
+    /// Let the recipient devices of `message_id` (sent by this device)
+    /// fetch a blob this device uploaded.
+    pub async fn blob_grant(&self, blob: [u8; 32], message_id: MessageId) -> Result<(), LinkError> {
+        self.call_ok(&Request::BlobGrant { blob, message_id }).await
+    }
+
+    /// Sealed chunks of a blob from `start`: at most `count`, fewer when the
+    /// frame limit or the end of the blob comes first (none past the end).
+    pub async fn blob_fetch(
+        &self,
+        blob: [u8; 32],
+        start: u64,
+        count: u32,
+    ) -> Result<Vec<Vec<u8>>, LinkError> {
+        let req = Request::BlobFetch { blob, start, count };
+        self.call_expect(&req, |r| match r {
+            Response::BlobChunks { start: s, chunks } if s == start => Ok(chunks),
+            other => Err(other.name()),
+        })
+        .await
+    }
+
     /// Send `req` and expect a plain `Ok`.
     pub async fn call_ok(&self, req: &Request) -> Result<(), LinkError> {
         self.call_expect(req, |r| match r {

@@ -166,6 +166,50 @@ pub enum Request {
         /// and the witness's cosignature line).
         note: String,
     },
+    /// Start, or resume, uploading a sealed attachment
+    /// ([`crate::attachment`]). The relay checks its size limit and the
+    /// uploader's quota before accepting any chunk, and answers with
+    /// [`Response::BlobProgress`]: how many chunks it already holds, so an
+    /// upload cut short resumes from there.
+    BlobBegin {
+        /// The blob id the sender drew (it goes into the `AttachmentRef`).
+        blob: [u8; 32],
+        /// Plaintext size in bytes; the relay derives the chunk count and
+        /// each chunk's sealed length from it.
+        size: u64,
+    },
+    /// One sealed chunk of a blob begun with [`Request::BlobBegin`], in
+    /// order: `index` must be the number of chunks confirmed (the next one)
+    /// or below it (a chunk sent again after a lost answer, which changes
+    /// nothing). Answered with [`Response::BlobProgress`] once durable.
+    BlobChunk {
+        /// The blob.
+        blob: [u8; 32],
+        /// Position of the chunk, from 0.
+        index: u64,
+        /// The sealed chunk.
+        chunk: Vec<u8>,
+    },
+    /// Let the recipient devices of `message_id` (a message this device sent
+    /// through this relay) fetch a complete blob this device uploaded. A
+    /// grant given twice changes nothing.
+    BlobGrant {
+        /// The blob.
+        blob: [u8; 32],
+        /// The message whose payload names it.
+        message_id: MessageId,
+    },
+    /// Sealed chunks `[start, start + count)` of a complete blob (fewer if
+    /// the frame limit or the end of the blob comes first); only for its
+    /// uploader and the devices a grant names.
+    BlobFetch {
+        /// The blob.
+        blob: [u8; 32],
+        /// First chunk.
+        start: u64,
+        /// Most chunks to return.
+        count: u32,
+    },
 }
 
 /// Most declarations in one Send.
@@ -259,6 +303,10 @@ impl Request {
             Request::GetEntries { .. } => "GetEntries",
             Request::GetMessageEvents { .. } => "GetMessageEvents",
             Request::AddCosignature { .. } => "AddCosignature",
+            Request::BlobBegin { .. } => "BlobBegin",
+            Request::BlobChunk { .. } => "BlobChunk",
+            Request::BlobGrant { .. } => "BlobGrant",
+            Request::BlobFetch { .. } => "BlobFetch",
         }
     }
 }
@@ -351,6 +399,21 @@ pub enum Response {
     },
     /// The request was refused.
     Error(WireError),
+    /// How far the upload of a blob got.
+    BlobProgress {
+        /// Chunks the relay holds durably, from the first: the next chunk to
+        /// send is this one.
+        confirmed: u64,
+        /// Chunks the blob has in all.
+        chunks: u64,
+    },
+    /// Sealed chunks of a blob.
+    BlobChunks {
+        /// Index of the first chunk.
+        start: u64,
+        /// The chunks, in order.
+        chunks: Vec<Vec<u8>>,
+    },
 }
 
 impl Response {
@@ -375,6 +438,8 @@ impl Response {
             Response::Entries { .. } => "Entries",
             Response::MessageEvents { .. } => "MessageEvents",
             Response::Error { .. } => "Error",
+            Response::BlobProgress { .. } => "BlobProgress",
+            Response::BlobChunks { .. } => "BlobChunks",
         }
     }
 }
@@ -427,6 +492,12 @@ pub enum ErrorCode {
     /// A log index or size is out of range, or the checkpoint asked for
     /// does not exist yet.
     NotFound,
+    /// An attachment is larger than the relay's size limit (the message
+    /// states the limit). Sending it again will not help.
+    BlobTooLarge,
+    /// The uploader's attachment quota is used up; nothing already accepted
+    /// is lost, and the upload may be retried once space is freed.
+    QuotaExceeded,
 }
 
 impl ErrorCode {
@@ -452,6 +523,8 @@ impl ErrorCode {
             ErrorCode::Internal => 500,
             ErrorCode::StaleVersion => 409,
             ErrorCode::NotFound => 416,
+            ErrorCode::BlobTooLarge => 417,
+            ErrorCode::QuotaExceeded => 508,
         }
     }
 
@@ -464,6 +537,7 @@ impl ErrorCode {
                 | ErrorCode::TooManyConnections
                 | ErrorCode::ShuttingDown
                 | ErrorCode::Internal
+                | ErrorCode::QuotaExceeded
         )
     }
 }
@@ -620,6 +694,40 @@ mod tests {
         assert_eq!(r.buffered(), 0);
     }
 
+    /// Frames written before the blob requests existed decode the same:
+    /// the new variants come last, so older variants keep their tags.
+    #[test]
+    fn blob_frames_leave_older_tags_alone() {
+        use crate::codec::FORMAT_VERSION as FORMAT;
+        assert_eq!(Request::Ping.encode(), vec![FORMAT, 2]);
+        assert_eq!(
+            Request::AddCosignature {
+                log: LogId::Events,
+                note: String::new()
+            }
+            .encode(),
+            vec![FORMAT, 19, 1, 0]
+        );
+        let begin = Request::BlobBegin {
+            blob: [0; 32],
+            size: 1,
+        }
+        .encode();
+        assert_eq!(begin.get(..2), Some(&[FORMAT, 20][..]));
+        assert_eq!(
+            Response::Error(WireError::new(ErrorCode::Malformed, ""))
+                .encode()
+                .get(1),
+            Some(&16)
+        );
+        let progress = Response::BlobProgress {
+            confirmed: 1,
+            chunks: 2,
+        };
+        assert_eq!(progress.encode(), vec![FORMAT, 17, 1, 2]);
+        assert_eq!(Response::decode(&progress.encode()), Ok(progress));
+    }
+
     #[test]
     fn oversized_length_prefix_is_refused_before_allocation() {
         let mut r = FrameReader::new(1024);
@@ -653,6 +761,8 @@ mod tests {
             ErrorCode::Internal,
             ErrorCode::StaleVersion,
             ErrorCode::NotFound,
+            ErrorCode::BlobTooLarge,
+            ErrorCode::QuotaExceeded,
         ];
         let codes: HashSet<u16> = all.iter().map(|c| c.code()).collect();
         assert_eq!(codes.len(), all.len());

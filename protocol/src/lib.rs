@@ -21,6 +21,8 @@
 //!   originator's logged record, event-log proofs, receipts and consents)
 //!   and their offline verification;
 //! - [`frames`]: request/response frames of the relay protocol, error codes;
+//! - [`attachment`]: files sealed in chunks (STREAM over ChaCha20-Poly1305)
+//!   and opened against the signed attachment reference;
 //! - [`codec`]: the canonical, versioned, length-limited encoding;
 //! - [`log`]: RFC 6962/9162 Merkle trees and C2SP signed notes and checkpoints.
 //!
@@ -28,6 +30,7 @@
 //! drive vodozemac and hand this crate the ciphertext bytes), no clock.
 
 pub mod armor;
+pub mod attachment;
 pub mod bundle;
 pub mod codec;
 pub mod consent;

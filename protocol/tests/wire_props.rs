@@ -273,6 +273,20 @@ fn request() -> impl Strategy<Value = Request> {
             log: LogId::Directory,
             note
         }),
+        (any::<[u8; 32]>(), any::<u64>())
+            .prop_map(|(blob, size)| Request::BlobBegin { blob, size }),
+        (
+            any::<[u8; 32]>(),
+            any::<u64>(),
+            proptest::collection::vec(any::<u8>(), 0..64)
+        )
+            .prop_map(|(blob, index, chunk)| Request::BlobChunk { blob, index, chunk }),
+        (any::<[u8; 32]>(), any::<[u8; 16]>()).prop_map(|(blob, m)| Request::BlobGrant {
+            blob,
+            message_id: MessageId(m)
+        }),
+        (any::<[u8; 32]>(), any::<u64>(), any::<u32>())
+            .prop_map(|(blob, start, count)| Request::BlobFetch { blob, start, count }),
     ]
 }
 
@@ -288,6 +302,8 @@ fn error_code() -> impl Strategy<Value = ErrorCode> {
         Just(ErrorCode::RateLimited),
         Just(ErrorCode::Internal),
         Just(ErrorCode::StaleVersion),
+        Just(ErrorCode::BlobTooLarge),
+        Just(ErrorCode::QuotaExceeded),
     ]
 }
 
@@ -339,6 +355,13 @@ fn response() -> impl Strategy<Value = Response> {
                 events: vec![IndexedEvent { index, event }],
             }
         }),
+        (any::<u64>(), any::<u64>())
+            .prop_map(|(confirmed, chunks)| Response::BlobProgress { confirmed, chunks }),
+        (
+            any::<u64>(),
+            proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..4)
+        )
+            .prop_map(|(start, chunks)| Response::BlobChunks { start, chunks }),
     ]
 }
 

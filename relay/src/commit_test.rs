@@ -278,6 +278,43 @@ impl Store for FullDisk {
     fn message_events(&self, _: &MessageId) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         Ok(vec![])
     }
+    fn blob_begin(
+        &self,
+        _: &[u8; 32],
+        _: &PublicKey,
+        _: &str,
+        _: u64,
+        _: u64,
+    ) -> Result<crate::store::BlobBegin, StoreError> {
+        Err(enospc())
+    }
+    fn blob_put_chunk(
+        &self,
+        _: &[u8; 32],
+        _: &PublicKey,
+        _: u64,
+        _: &[u8],
+    ) -> Result<crate::store::BlobPut, StoreError> {
+        Err(enospc())
+    }
+    fn blob_grant(
+        &self,
+        _: &[u8; 32],
+        _: &PublicKey,
+        _: &MessageId,
+    ) -> Result<crate::store::BlobGrant, StoreError> {
+        Err(enospc())
+    }
+    fn blob_fetch(
+        &self,
+        _: &[u8; 32],
+        _: &PublicKey,
+        _: u64,
+        _: u64,
+        _: usize,
+    ) -> Result<crate::store::BlobFetch, StoreError> {
+        Err(enospc())
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

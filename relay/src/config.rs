@@ -679,6 +679,20 @@ mod tests {
             assert!(e.starts_with("limits.lapsed_queue_grace_days:"), "{e}");
         }
 
+        assert_eq!(l.max_attachment_bytes, 100_000_000);
+        let small = format!(
+            "{}[limits]\nmax_attachment_bytes = 50000000\nattachment_quota_bytes = 50000000\n",
+            minimal()
+        );
+        let c = RelayConfig::from_toml(&small).unwrap();
+        assert_eq!(c.limits.max_attachment_bytes, 50_000_000);
+        let below = format!("{}[limits]\nattachment_quota_bytes = 10\n", minimal());
+        let e = RelayConfig::from_toml(&below).unwrap_err().to_string();
+        assert!(e.starts_with("limits.attachment_quota_bytes:"), "{e}");
+        let zero = format!("{}[limits]\nmax_attachment_bytes = 0\n", minimal());
+        let e = RelayConfig::from_toml(&zero).unwrap_err().to_string();
+        assert!(e.starts_with("limits.max_attachment_bytes:"), "{e}");
+
         let bad_burst = format!("{}[limits]\nrequest_burst = 0\n", minimal());
         let e = RelayConfig::from_toml(&bad_burst).unwrap_err().to_string();
         assert!(e.starts_with("limits.request_burst:"), "{e}");

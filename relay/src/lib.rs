@@ -48,7 +48,8 @@
 //! dev          throwaway development network
 //! error        RelayError (what bind and serve report)
 //! config       RelayConfig: the TOML file, parsed into the sections below
-//! service      request handling (auth, directory, prekeys, queues, logs)
+//! service      request handling (auth, directory, prekeys, queues, logs,
+//!              attachment blobs)
 //! backup       online snapshots, store checks, the control socket
 //! commit       group commit
 //! checkpoints  log keys, checkpoint signing, cosignatures; [logs]
@@ -56,7 +57,7 @@
 //! tls          the TLS identity and QUIC server configuration
 //! logging      [logging] and the subscriber
 //! store        the Store trait and redb (store::logs, store::format,
-//!              store::error)
+//!              store::error, store::blobs: sealed attachment chunks)
 //! limits       [limits]
 //! metrics      counters, the exposition, the HTTP endpoint; [metrics]
 //! notify       systemd readiness

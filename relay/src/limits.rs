@@ -8,6 +8,9 @@ use serde::Deserialize;
 
 use crate::setting::InvalidSetting;
 
+/// The highest `max_attachment_bytes` accepted: 100 GB.
+pub const MAX_ATTACHMENT_LIMIT: u64 = 100_000_000_000;
+
 /// Operating limits. Each bounds a resource a peer could otherwise exhaust.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -82,6 +85,14 @@ pub struct Limits {
     /// (a `dropped` event per envelope). An explicit revocation of the
     /// record or device drops its queue at once. Default 30.
     pub lapsed_queue_grace_days: u32,
+    /// Largest attachment, in plaintext bytes; a larger one is refused with
+    /// `BlobTooLarge` (417) before any chunk is sent, the limit named.
+    /// Default 100 MB (100 000 000).
+    pub max_attachment_bytes: u64,
+    /// Sealed attachment bytes one focal point's uploads may hold on the
+    /// relay at once (all its devices together); beyond it uploads are
+    /// refused with `QuotaExceeded` (508, retryable). Default 1 GB.
+    pub attachment_quota_bytes: u64,
 }
 
 impl Default for Limits {
@@ -109,6 +120,8 @@ impl Default for Limits {
             log_reads_per_minute: 1200,
             log_read_burst: 300,
             lapsed_queue_grace_days: 30,
+            max_attachment_bytes: 100_000_000,
+            attachment_quota_bytes: 1_000_000_000,
         }
     }
 }
@@ -208,6 +221,18 @@ impl Limits {
             (1..=3_650).contains(&self.lapsed_queue_grace_days),
             "limits.lapsed_queue_grace_days",
             "must be between 1 and 3650 days".into(),
+        )?;
+        check(
+            (1..=MAX_ATTACHMENT_LIMIT).contains(&self.max_attachment_bytes),
+            "limits.max_attachment_bytes",
+            format!("must be between 1 and {MAX_ATTACHMENT_LIMIT} bytes"),
+        )?;
+        check(
+            self.attachment_quota_bytes >= self.max_attachment_bytes,
+            "limits.attachment_quota_bytes",
+            "must be at least limits.max_attachment_bytes, or no attachment of the largest \
+             size could ever be uploaded"
+                .into(),
         )?;
         for (rate, burst, rate_key, burst_key) in [
             (

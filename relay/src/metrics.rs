@@ -173,6 +173,9 @@ pub fn code_name(code: ErrorCode) -> &'static str {
         ErrorCode::ShuttingDown => "shutting_down",
         ErrorCode::Internal => "internal",
         ErrorCode::StaleVersion => "stale_version",
+        ErrorCode::NotFound => "not_found",
+        ErrorCode::BlobTooLarge => "blob_too_large",
+        ErrorCode::QuotaExceeded => "quota_exceeded",
         _ => "other",
     }
 }
@@ -282,6 +285,8 @@ pub struct Metrics {
     delivered_push: AtomicU64,
     delivered_fetch: AtomicU64,
     acknowledged: AtomicU64,
+    blob_chunks_received: AtomicU64,
+    blob_chunks_served: AtomicU64,
     /// Time to answer a Send: validation, queueing for and completing the
     /// group commit.
     pub send_latency: Histogram,
@@ -319,6 +324,8 @@ impl Default for Metrics {
             delivered_push: AtomicU64::new(0),
             delivered_fetch: AtomicU64::new(0),
             acknowledged: AtomicU64::new(0),
+            blob_chunks_received: AtomicU64::new(0),
+            blob_chunks_served: AtomicU64::new(0),
             send_latency: Histogram::default(),
             backups_ok: AtomicU64::new(0),
             backups_failed: AtomicU64::new(0),
@@ -445,6 +452,22 @@ impl Metrics {
     /// Sequence numbers acknowledged by recipients.
     pub fn acknowledged(&self, n: u64) {
         self.acknowledged.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A sealed attachment chunk received from its uploader (stored, or
+    /// already held: a chunk sent again counts again).
+    pub fn blob_chunk_received(&self) {
+        self.blob_chunks_received.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sealed attachment chunks sent to a device.
+    pub fn blob_chunks_served(&self, n: u64) {
+        self.blob_chunks_served.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Sealed attachment chunks received so far.
+    pub fn blob_chunks_received_count(&self) -> u64 {
+        self.blob_chunks_received.load(Ordering::Relaxed)
     }
 
     /// A backup finished (`pause`: how long writes were held).
@@ -639,6 +662,18 @@ impl Metrics {
             "counter",
             "Queue entries recipients acknowledged (and the relay deleted).",
             self.acknowledged.load(Ordering::Relaxed),
+        );
+        out.single(
+            "liaison_attachment_chunks_received_total",
+            "counter",
+            "Sealed attachment chunks received from uploaders, a chunk sent again counted again.",
+            self.blob_chunks_received.load(Ordering::Relaxed),
+        );
+        out.single(
+            "liaison_attachment_chunks_served_total",
+            "counter",
+            "Sealed attachment chunks sent to devices.",
+            self.blob_chunks_served.load(Ordering::Relaxed),
         );
         self.send_latency.write(
             out,

@@ -308,6 +308,7 @@ impl Ops {
             Request::Ack { seqs } => seqs.len() as u64,
             _ => 0,
         };
+        let is_chunk = matches!(request, Request::BlobChunk { .. });
         let started = Instant::now();
         let response = self.service.handle(session, request).await;
         if is_send {
@@ -317,6 +318,10 @@ impl Ops {
             Response::Accepted { duplicate, .. } => self.metrics.accepted(envelopes, *duplicate),
             Response::Messages { items, .. } => self.metrics.delivered_fetch(items.len() as u64),
             Response::Ok if acks > 0 => self.metrics.acknowledged(acks),
+            Response::BlobProgress { .. } if is_chunk => self.metrics.blob_chunk_received(),
+            Response::BlobChunks { chunks, .. } => {
+                self.metrics.blob_chunks_served(chunks.len() as u64)
+            }
             Response::Error(e) => self.metrics.refused(e.code),
             _ => {}
         }

@@ -630,6 +630,10 @@ fn request_kind(r: &Request) -> &'static str {
         Request::GetEntries { .. } => "get-entries",
         Request::GetMessageEvents { .. } => "get-message-events",
         Request::AddCosignature { .. } => "add-cosignature",
+        Request::BlobBegin { .. } => "blob-begin",
+        Request::BlobChunk { .. } => "blob-chunk",
+        Request::BlobGrant { .. } => "blob-grant",
+        Request::BlobFetch { .. } => "blob-fetch",
     }
 }
 

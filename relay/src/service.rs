@@ -29,7 +29,10 @@ use tokio::sync::broadcast;
 use crate::checkpoints::{Checkpointer, CosignError};
 use crate::commit::{CommitError, Committer};
 use crate::limits::Limits;
-use crate::store::{PrekeyUpload, PutOutcome, SendOp, SendOutcome, Store, StoreError, StoreHealth};
+use crate::store::{
+    BlobBegin, BlobFetch, BlobGrant, BlobProgress, BlobPut, PrekeyUpload, PutOutcome, SendOp,
+    SendOutcome, Store, StoreError, StoreHealth,
+};
 
 /// Most sequence numbers acknowledged by one Ack.
 pub const MAX_ACK: usize = 4096;
@@ -234,6 +237,13 @@ impl std::fmt::Debug for Service {
             .field("limits", &self.limits)
             .field("root", &self.root)
             .finish_non_exhaustive()
+    }
+}
+
+fn progress(p: BlobProgress) -> Response {
+    Response::BlobProgress {
+        confirmed: p.confirmed,
+        chunks: p.chunks,
     }
 }
 
@@ -828,6 +838,87 @@ impl Service {
                 tracing::debug!(device = %fp(&device), removed, "ack");
                 Ok(Response::Ok)
             }
+            Request::BlobBegin { blob, size } => self.blob_begin(device, blob, size).await,
+            Request::BlobChunk { blob, index, chunk } => {
+                let put = self
+                    .blocking(move |s| s.blob_put_chunk(&blob, &device, index, &chunk))
+                    .await?;
+                match put {
+                    BlobPut::Progress(p) => Ok(progress(p)),
+                    BlobPut::Unknown => Err(err(
+                        ErrorCode::NotFound,
+                        "no upload of this attachment was begun by this device: send BlobBegin \
+                         first",
+                    )),
+                    BlobPut::OutOfOrder(p) => Err(err(
+                        ErrorCode::Malformed,
+                        format!(
+                            "chunk {index} is not the next one: the relay holds {} of {} \
+                             chunks, send chunk {} next",
+                            p.confirmed, p.chunks, p.confirmed
+                        ),
+                    )),
+                    BlobPut::WrongLength { expected } => Err(err(
+                        ErrorCode::Malformed,
+                        format!("chunk {index} must be {expected} sealed bytes long"),
+                    )),
+                }
+            }
+            Request::BlobGrant { blob, message_id } => {
+                let grant = self
+                    .blocking(move |s| s.blob_grant(&blob, &device, &message_id))
+                    .await?;
+                match grant {
+                    BlobGrant::Granted { devices } => {
+                        tracing::debug!(device = %fp(&device), devices, "blob granted");
+                        Ok(Response::Ok)
+                    }
+                    BlobGrant::Unknown => Err(err(
+                        ErrorCode::NotFound,
+                        "no attachment of this id was uploaded by this device",
+                    )),
+                    BlobGrant::Incomplete(p) => Err(err(
+                        ErrorCode::Malformed,
+                        format!(
+                            "the upload is not complete ({} of {} chunks): finish it first",
+                            p.confirmed, p.chunks
+                        ),
+                    )),
+                    BlobGrant::UnknownMessage => Err(err(
+                        ErrorCode::Forbidden,
+                        "this device did not send that message through this relay",
+                    )),
+                }
+            }
+            Request::BlobFetch { blob, start, count } => {
+                let max_bytes = self.limits.max_frame.saturating_sub(1024);
+                let fetched = self
+                    .blocking(move |s| {
+                        s.blob_fetch(&blob, &device, start, u64::from(count), max_bytes)
+                    })
+                    .await?;
+                match fetched {
+                    #[cfg_attr(not(feature = "test-hooks"), allow(unused_mut))]
+                    BlobFetch::Chunks(mut chunks) => {
+                        #[cfg(feature = "test-hooks")]
+                        self.hooks.tamper_blob_chunks(start, &mut chunks);
+                        Ok(Response::BlobChunks { start, chunks })
+                    }
+                    BlobFetch::NotFound => Err(err(
+                        ErrorCode::NotFound,
+                        "no attachment of this id is held for this device (never uploaded, not \
+                         granted to it, or deleted)",
+                    )),
+                    BlobFetch::Incomplete(p) => Err(err(
+                        ErrorCode::NotFound,
+                        format!(
+                            "the attachment is still being uploaded ({} of {} chunks); try again \
+                             later",
+                            p.confirmed, p.chunks
+                        ),
+                    )),
+                }
+            }
             Request::Ping
             | Request::Challenge
             | Request::Authenticate { .. }
@@ -839,6 +930,57 @@ impl Service {
             | Request::GetInclusion { .. }
             | Request::AddCosignature { .. }
             | Request::Subscribe => Err(err(ErrorCode::Malformed, "unexpected request")),
+        }
+    }
+
+    async fn blob_begin(
+        &self,
+        device: PublicKey,
+        blob: [u8; 32],
+        size: u64,
+    ) -> Result<Response, WireError> {
+        let limit = self.limits.max_attachment_bytes;
+        if size > limit {
+            return Err(err(
+                ErrorCode::BlobTooLarge,
+                format!(
+                    "the attachment is {size} bytes; this relay accepts attachments of at most \
+                     {limit} bytes"
+                ),
+            ));
+        }
+        let owner = self
+            .directory()
+            .directory
+            .device_owner(&device)
+            .map(|r| r.id.as_str().to_owned())
+            .ok_or_else(|| err(ErrorCode::UnknownDevice, "device not in the directory"))?;
+        let quota = self.limits.attachment_quota_bytes;
+        let begun = self
+            .blocking(move |s| s.blob_begin(&blob, &device, &owner, size, quota))
+            .await?;
+        match begun {
+            BlobBegin::Progress(p) => Ok(progress(p)),
+            BlobBegin::QuotaExceeded {
+                used,
+                needed,
+                quota,
+            } => Err(err(
+                ErrorCode::QuotaExceeded,
+                format!(
+                    "attachment quota used up: your attachments held on this relay take \
+                     {used} of {quota} bytes and this one needs {needed}; nothing was \
+                     uploaded. Ask the relay's operator about limits.attachment_quota_bytes"
+                ),
+            )),
+            BlobBegin::Conflict => Err(err(
+                ErrorCode::Forbidden,
+                "this attachment id is already taken: draw a new one",
+            )),
+            BlobBegin::Invalid => Err(err(
+                ErrorCode::BlobTooLarge,
+                format!("this relay accepts attachments of at most {limit} bytes"),
+            )),
         }
     }
 

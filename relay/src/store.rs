@@ -8,7 +8,9 @@
 //! retries) and which devices sent or were sent it (who may declare events
 //! about it), when each device with a queue lapsed from the directory
 //! without being revoked (so its queue is kept for a grace period, see
-//! [`Store::note_lapsed`]), and the two logs (`store::logs`). Nothing here is plaintext:
+//! [`Store::note_lapsed`]), the sealed chunks of attachments with their
+//! uploader, quota use and the devices allowed to fetch them (`store::blobs`),
+//! and the two logs (`store::logs`). Nothing here is plaintext:
 //! the relay only ever holds ciphertext and public keys. The store records
 //! its format and migrates older stores when opened (`store::format`).
 //!
@@ -33,11 +35,13 @@ use redb::{
 
 use self::logs::{TreeHashes, log_tag};
 
+mod blobs;
 pub mod check;
 mod error;
 mod format;
 mod logs;
 
+pub use blobs::{BlobBegin, BlobFetch, BlobGrant, BlobProgress, BlobPut};
 pub use error::StoreError;
 pub use format::{MIGRATION_BATCH, STORE_FORMAT};
 
@@ -363,6 +367,49 @@ pub trait Store: Send + Sync + 'static {
 
     /// The events of one message: (index, encoded disclosed event).
     fn message_events(&self, message: &MessageId) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+
+    /// Begin (or resume) the upload of a sealed attachment of `size`
+    /// plaintext bytes by `uploader`, reserving its whole sealed size
+    /// against `owner`'s `quota` (sealed bytes) in the same transaction.
+    fn blob_begin(
+        &self,
+        blob: &[u8; 32],
+        uploader: &PublicKey,
+        owner: &str,
+        size: u64,
+        quota: u64,
+    ) -> Result<BlobBegin, StoreError>;
+
+    /// Store chunk `index` of a blob `uploader` began: the next one, of the
+    /// sealed length its position needs. A chunk already held changes
+    /// nothing.
+    fn blob_put_chunk(
+        &self,
+        blob: &[u8; 32],
+        uploader: &PublicKey,
+        index: u64,
+        chunk: &[u8],
+    ) -> Result<BlobPut, StoreError>;
+
+    /// Let the recipient devices of `message` (which `uploader` sent, as
+    /// its Accepted event says) fetch the complete blob.
+    fn blob_grant(
+        &self,
+        blob: &[u8; 32],
+        uploader: &PublicKey,
+        message: &MessageId,
+    ) -> Result<BlobGrant, StoreError>;
+
+    /// Chunks `[start, start + count)` of a complete blob for its uploader
+    /// or a granted device: at most `max_bytes` beyond the first chunk.
+    fn blob_fetch(
+        &self,
+        blob: &[u8; 32],
+        device: &PublicKey,
+        start: u64,
+        count: u64,
+        max_bytes: usize,
+    ) -> Result<BlobFetch, StoreError>;
 }
 
 type Key32<'a> = &'a [u8; 32];
@@ -466,6 +513,10 @@ impl RedbStore {
         txn.open_table(QUEUE_SENDERS)?;
         txn.open_table(ROLES)?;
         txn.open_table(LAPSED_DEVICES)?;
+        txn.open_table(blobs::BLOBS)?;
+        txn.open_table(blobs::BLOB_CHUNKS)?;
+        txn.open_table(blobs::BLOB_GRANTS)?;
+        txn.open_table(blobs::BLOB_USAGE)?;
         txn.open_table(logs::LOG_ENTRIES)?;
         txn.open_table(logs::LOG_HASHES)?;
         txn.open_table(logs::LOG_NODES)?;
@@ -1388,6 +1439,52 @@ impl Store for RedbStore {
         }
         Ok(out)
     }
+
+    fn blob_begin(
+        &self,
+        blob: &[u8; 32],
+        uploader: &PublicKey,
+        owner: &str,
+        size: u64,
+        quota: u64,
+    ) -> Result<BlobBegin, StoreError> {
+        blobs::begin(&self.db, blob, uploader, owner, size, quota)
+    }
+
+    fn blob_put_chunk(
+        &self,
+        blob: &[u8; 32],
+        uploader: &PublicKey,
+        index: u64,
+        chunk: &[u8],
+    ) -> Result<BlobPut, StoreError> {
+        blobs::put_chunk(&self.db, blob, uploader, index, chunk)
+    }
+
+    fn blob_grant(
+        &self,
+        blob: &[u8; 32],
+        uploader: &PublicKey,
+        message: &MessageId,
+    ) -> Result<BlobGrant, StoreError> {
+        blobs::grant(&self.db, blob, uploader, message)
+    }
+
+    fn blob_fetch(
+        &self,
+        blob: &[u8; 32],
+        device: &PublicKey,
+        start: u64,
+        count: u64,
+        max_bytes: usize,
+    ) -> Result<BlobFetch, StoreError> {
+        blobs::fetch(&self.db, blob, device, start, count, max_bytes)
+    }
+}
+
+/// Sealed attachment bytes `owner`'s blobs reserve; for tests and metrics.
+pub fn blob_usage(store: &RedbStore, owner: &str) -> Result<u64, StoreError> {
+    blobs::usage(&store.db, owner)
 }
 
 /// Total entries in the queue table (all devices); for tests and metrics.

@@ -33,6 +33,9 @@
 //!   whose link dies mid-request; with
 //!   `LIAISON_RELAY_TEST_HOLD_SEND_MARKER=<file>`, create that file when a
 //!   message is held.
+//! - `LIAISON_RELAY_TEST_FLIP_BLOB_CHUNK=<chunk index>`: flip one byte in
+//!   the middle of that sealed attachment chunk whenever it is served
+//!   (what is stored stays intact).
 //!
 //! The time of the relay is shifted with `LIAISON_TEST_CLOCK_OFFSET_MS`
 //! (see `liaison-clock`, whose `test-hooks` feature this one enables).
@@ -69,6 +72,9 @@ pub const HOLD_SEND_ENV: &str = "LIAISON_RELAY_TEST_HOLD_SEND";
 /// See the module documentation.
 pub const HOLD_SEND_MARKER_ENV: &str = "LIAISON_RELAY_TEST_HOLD_SEND_MARKER";
 
+/// See the module documentation.
+pub const FLIP_BLOB_CHUNK_ENV: &str = "LIAISON_RELAY_TEST_FLIP_BLOB_CHUNK";
+
 /// The hooks in force, from the environment.
 #[derive(Debug, Default)]
 pub(crate) struct TestHooks {
@@ -82,9 +88,28 @@ pub(crate) struct TestHooks {
     uncovered_record: Option<PathBuf>,
     hold_send: Option<String>,
     hold_send_marker: Option<PathBuf>,
+    flip_blob_chunk: Option<u64>,
 }
 
 impl TestHooks {
+    /// Flip a byte of the chunk [`FLIP_BLOB_CHUNK_ENV`] names, if `chunks`
+    /// (starting at index `start`) holds it.
+    pub(crate) fn tamper_blob_chunks(&self, start: u64, chunks: &mut [Vec<u8>]) {
+        let Some(target) = self.flip_blob_chunk else {
+            return;
+        };
+        let Some(offset) = target.checked_sub(start) else {
+            return;
+        };
+        let Some(chunk) = usize::try_from(offset).ok().and_then(|i| chunks.get_mut(i)) else {
+            return;
+        };
+        let middle = chunk.len() / 2;
+        if let Some(b) = chunk.get_mut(middle) {
+            *b ^= 0x40;
+        }
+    }
+
     pub(crate) fn from_env() -> Self {
         let hooks = TestHooks {
             fork_device: std::env::var(FORK_DEVICE_ENV).ok(),
@@ -97,6 +122,9 @@ impl TestHooks {
             uncovered_record: std::env::var_os(UNCOVERED_RECORD_ENV).map(PathBuf::from),
             hold_send: std::env::var(HOLD_SEND_ENV).ok(),
             hold_send_marker: std::env::var_os(HOLD_SEND_MARKER_ENV).map(PathBuf::from),
+            flip_blob_chunk: std::env::var(FLIP_BLOB_CHUNK_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok()),
         };
         let clock_offset_ms = liaison_clock::test_hooks::offset_ms();
         let set = hooks.fork_device.is_some()
@@ -108,6 +136,7 @@ impl TestHooks {
             || hooks.serve_old_record.is_some()
             || hooks.uncovered_record.is_some()
             || hooks.hold_send.is_some()
+            || hooks.flip_blob_chunk.is_some()
             || clock_offset_ms != 0;
         if set {
             tracing::warn!(

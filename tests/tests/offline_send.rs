@@ -319,6 +319,7 @@ async fn a_kept_message_waits_when_the_recipients_key_changed_meanwhile() {
             text: "written before the change".to_owned(),
             handling: Handling::default(),
             conversation: None,
+            attach: Vec::new(),
         },
     )
     .await

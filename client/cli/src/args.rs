@@ -73,8 +73,19 @@ pub(crate) enum Command {
         /// Continue a conversation (its id in hex).
         #[arg(long)]
         conversation: Option<String>,
+        /// Attach a file (repeatable). Each is encrypted on this device and
+        /// uploaded first; its name, size, type and SHA-256 are signed with
+        /// the message. The relay's limit (100 MB unless its operator set
+        /// another) is checked before anything is uploaded.
+        #[arg(long = "attach", value_name = "FILE")]
+        attach: Vec<PathBuf>,
         /// The message text; `-` reads it from standard input.
         text: String,
+    },
+    /// Attachments of a received message.
+    Attachment {
+        #[command(subcommand)]
+        action: AttachmentCommand,
     },
     /// Reply to a received message: to its sender, in the same
     /// conversation. Prints the new message's id (the conversation on
@@ -243,6 +254,21 @@ pub(crate) enum AgentCommand {
     Status,
     /// Ask the agent of this home to stop.
     Stop,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum AttachmentCommand {
+    /// Fetch, verify and save the attachments of a received message, once
+    /// you have acknowledged its handling (`liaison read ID --accept`). A
+    /// file is written only if every part of it matches what the sender
+    /// signed, and never over an existing file.
+    Save {
+        /// Message id (from `liaison inbox`).
+        id: String,
+        /// The directory to save into (default: the current directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -45,7 +45,9 @@ use liaison_protocol::handling::Handling;
 use liaison_protocol::{ConversationId, CountryCode, Timestamp};
 use serde_json::json;
 
-use args::{AgentCommand, Cli, Command, ConsentCommand, ContactsCommand, DeviceCommand};
+use args::{
+    AgentCommand, AttachmentCommand, Cli, Command, ConsentCommand, ContactsCommand, DeviceCommand,
+};
 
 /// How this program introduces itself to an agent.
 const CLIENT_NAME: &str = concat!("liaison ", env!("CARGO_PKG_VERSION"));
@@ -144,6 +146,7 @@ fn request_for(cli: &Cli) -> Result<Option<Request>> {
             to,
             handling,
             conversation,
+            attach,
             text,
         } => {
             let handling = Handling::parse_text(handling.as_deref().unwrap_or("RED")).map_err(|e| {
@@ -165,11 +168,43 @@ fn request_for(cli: &Cli) -> Result<Option<Request>> {
                     until.to_rfc3339()
                 );
             }
+            let mut files = Vec::with_capacity(attach.len());
+            for f in attach {
+                let meta = std::fs::metadata(f)
+                    .map_err(|e| anyhow!("--attach {}: {e}; nothing was sent", f.display()))?;
+                if !meta.is_file() {
+                    bail!("--attach {}: not a file; nothing was sent", f.display());
+                }
+                files.push(
+                    std::path::absolute(f)
+                        .map_err(|e| anyhow!("--attach {}: {e}; nothing was sent", f.display()))?,
+                );
+            }
             Request::Send {
                 to: to.clone(),
                 text,
                 handling,
                 conversation,
+                attach: files,
+            }
+        }
+        Command::Attachment {
+            action: AttachmentCommand::Save { id, out },
+        } => {
+            let out = match out {
+                Some(o) => o.clone(),
+                None => PathBuf::from("."),
+            };
+            if !out.is_dir() {
+                bail!(
+                    "--out {}: not a directory; create it first, or leave --out out to save into the current directory",
+                    out.display()
+                );
+            }
+            Request::SaveAttachments {
+                id: parse_message_id(id)?,
+                out: std::path::absolute(&out)
+                    .map_err(|e| anyhow!("--out {}: {e}", out.display()))?,
             }
         }
         Command::Reply { id, text, handling } => Request::Reply {
@@ -352,6 +387,34 @@ async fn interrupted_send(client: &mut Client, request: &Request) -> Result<Repl
     })
 }
 
+/// Progress bars on standard error, one per attachment as it is uploaded
+/// or saved.
+fn progress_bars() -> liaison_client::attachments::ProgressHook {
+    let style = indicatif::ProgressStyle::with_template(
+        "{msg:30!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    let mut current: Option<(String, indicatif::ProgressBar)> = None;
+    Box::new(move |name, done, total| {
+        if current.as_ref().is_none_or(|(n, _)| n != name) {
+            if let Some((_, bar)) = current.take() {
+                bar.finish();
+            }
+            let bar = indicatif::ProgressBar::new(total)
+                .with_style(style.clone())
+                .with_message(name.to_owned());
+            current = Some((name.to_owned(), bar));
+        }
+        if let Some((_, bar)) = &current {
+            bar.set_position(done);
+            if done >= total {
+                bar.finish();
+            }
+        }
+    })
+}
+
 /// Run `request` through the home's agent if one runs, else on the home
 /// directly. A `send` interrupted with Ctrl-C says whether the message went
 /// out, is kept to go out at the next sync, or was not kept at all.
@@ -372,6 +435,11 @@ async fn execute(cli: &Cli, request: Request) -> Result<Reply> {
         };
     }
     let mut client = open_home(&dir)?;
+    let transfers = matches!(&request, Request::Send { attach, .. } if !attach.is_empty())
+        || matches!(request, Request::SaveAttachments { .. });
+    if transfers && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        client.set_progress(Some(progress_bars()));
+    }
     let work = async {
         if ops::needs_relay(&request) {
             if let Err(e) = client.connect().await {

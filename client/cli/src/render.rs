@@ -576,6 +576,22 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
                 );
             }
         }
+        (Command::Attachment { .. }, Response::AttachmentsSaved { message, files }) => {
+            if json {
+                print_json(&serde_json::json!({
+                    "message": message.to_hex(),
+                    "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+                }))?;
+            } else {
+                for f in &files {
+                    println!("{}", f.display());
+                }
+                eprintln!(
+                    "liaison: {} attachment(s) of {message} verified against what the sender signed and saved.",
+                    files.len()
+                );
+            }
+        }
         (Command::Receipts { .. }, Response::Receipts { receipts }) => {
             if json {
                 print_json(&receipts)?;

@@ -117,6 +117,19 @@ pub enum Request {
         /// Continue a conversation.
         #[serde(default, with = "opt_conversation_hex")]
         conversation: Option<ConversationId>,
+        /// Files to attach (absolute paths, read by whoever runs the
+        /// request: the agent, or the command line on its own).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attach: Vec<std::path::PathBuf>,
+    },
+    /// Fetch, verify and save the attachments of a received message whose
+    /// handling is acknowledged (`liaison attachment save`).
+    SaveAttachments {
+        /// The message.
+        #[serde(with = "message_hex")]
+        id: MessageId,
+        /// The directory to save into (an absolute path).
+        out: std::path::PathBuf,
     },
     /// Retry unconfirmed sends, fetch, verify and store what is pending
     /// (`liaison sync`).
@@ -275,6 +288,7 @@ impl Request {
             Request::Shutdown => "shutdown",
             Request::Subscribe { .. } => "subscribe",
             Request::Send { .. } => "send",
+            Request::SaveAttachments { .. } => "save-attachments",
             Request::Sync => "sync",
             Request::Messages { .. } => "messages",
             Request::Read { .. } => "read",
@@ -437,6 +451,14 @@ pub enum Response {
         /// The bundle (armoured text).
         bundle: String,
     },
+    /// The attachments were verified and saved.
+    AttachmentsSaved {
+        /// The message.
+        #[serde(with = "message_hex")]
+        message: MessageId,
+        /// The files written.
+        files: Vec<std::path::PathBuf>,
+    },
     /// Consent exchanges.
     Consents {
         /// Requests and decisions, both directions.
@@ -539,6 +561,7 @@ impl Response {
             Response::Forwarded { .. } => "forwarded",
             Response::Receipts { .. } => "receipts",
             Response::Exported { .. } => "exported",
+            Response::AttachmentsSaved { .. } => "attachments-saved",
             Response::Consents { .. } => "consents",
             Response::ConsentRequested { .. } => "consent-requested",
             Response::ConsentDecided { .. } => "consent-decided",
@@ -927,6 +950,11 @@ mod tests {
                 text: "hello".into(),
                 handling: Handling::parse_text("AMBER+STRICT").unwrap(),
                 conversation: Some(ConversationId([1; 16])),
+                attach: vec!["/tmp/scan.pdf".into()],
+            },
+            Request::SaveAttachments {
+                id,
+                out: "/tmp/out".into(),
             },
             Request::Read { id, accept: true },
             Request::ConsentGrant {

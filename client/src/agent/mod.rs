@@ -20,9 +20,9 @@
 //! - [`error`]: why an agent could not start, or a caller not talk to it.
 //!
 //! Non-features: the API is local only (no TCP); it does not stream large
-//! answers in pieces (one reply is at most [`frame::MAX_REPLY_FRAME`]); the
-//! agent does not queue a message for later when the relay is unreachable
-//! (the send fails and says so, as without an agent).
+//! answers in pieces (one reply is at most [`frame::MAX_REPLY_FRAME`]); only
+//! a plain `send` or `reply` is kept for later when the relay is
+//! unreachable (the others fail and say so, as without an agent).
 
 use std::path::{Path, PathBuf};
 

@@ -18,6 +18,7 @@ pub fn needs_relay(req: &Request) -> bool {
     match req {
         Request::Send { .. }
         | Request::Reply { .. }
+        | Request::SaveAttachments { .. }
         | Request::Sync
         | Request::Forward { .. }
         | Request::Export { .. }
@@ -34,7 +35,12 @@ pub fn needs_relay(req: &Request) -> bool {
 /// (a message is then kept and goes out at the next sync), rather than
 /// failing.
 pub fn works_offline(req: &Request) -> bool {
-    matches!(req, Request::Send { .. } | Request::Reply { .. })
+    match req {
+        // An attachment is uploaded before the message is signed.
+        Request::Send { attach, .. } => attach.is_empty(),
+        Request::Reply { .. } => true,
+        _ => false,
+    }
 }
 
 /// The answer to a `send` or `reply`: sent, or kept to go out later.
@@ -128,6 +134,23 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
             text,
             handling,
             conversation,
+            attach,
+        } if !attach.is_empty() => {
+            let id = client
+                .send_attached(&to, &text, handling, conversation, &attach)
+                .await?;
+            sent_response(client, SendOutcome::Accepted(id), to)?
+        }
+        Request::SaveAttachments { id, out } => Response::AttachmentsSaved {
+            message: id,
+            files: client.save_attached(id, &out).await?,
+        },
+        Request::Send {
+            to,
+            text,
+            handling,
+            conversation,
+            attach: _,
         } => {
             let out = Outgoing::text(&text, handling, conversation);
             let outcome = client.send_or_queue(&to, out).await?;

@@ -954,6 +954,7 @@ async fn send(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
             text,
             handling,
             conversation: conv_id,
+            attach: Vec::new(),
         })
         .await
     {

@@ -1,0 +1,477 @@
+//! Attachments: files sealed on this device (`liaison_protocol::attachment`),
+//! uploaded to the relay's blob store chunk by chunk, named with their key
+//! and SHA-256 in the signed payload, and saved by a recipient only after
+//! the handling is acknowledged and every chunk and the whole file check
+//! out against what the sender signed.
+//!
+//! An upload cut short by a lost link reconnects and resumes from the last
+//! chunk the relay confirmed (sealing is deterministic under the file's
+//! key, so the chunks sent again are the same bytes). A saved file is
+//! written under a temporary name in the target directory and renamed only
+//! once it verified, so a half-written or refused file never appears under
+//! its final name.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use liaison_protocol::attachment::{CHUNK_SIZE, Opener, Sealer, chunk_count};
+use liaison_protocol::handling::Handling;
+use liaison_protocol::message::{AttachmentRef, SignedPayload};
+use liaison_protocol::{ConversationId, DirectoryId, MessageId, Wire};
+
+use crate::client::{Client, Direction, Outgoing, random};
+use crate::error::{ClientError, HandlingError, NotFound};
+
+type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+/// Sealed chunks asked for in one fetch (the relay sends fewer if its frame
+/// limit comes first).
+const FETCH_BATCH: u32 = 3;
+
+/// Times a transfer reconnects after a lost link before giving up.
+const RECONNECTS: u32 = 3;
+
+/// Progress of one file: its name, bytes done, bytes in all.
+pub type Progress<'a> = &'a mut dyn FnMut(&str, u64, u64);
+
+pub use crate::client::ProgressHook;
+
+fn file_error(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ClientError {
+    let path = path.display().to_string();
+    move |source| ClientError::AttachmentFile { what, path, source }
+}
+
+/// The media type shown for a file, from its extension.
+pub fn media_type(path: &Path) -> &'static str {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "pdf" => "application/pdf",
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "txt" => "text/plain",
+        "csv" => "text/csv",
+        "mp3" => "audio/mpeg",
+        "m4a" => "audio/mp4",
+        "ogg" | "oga" => "audio/ogg",
+        "mp4" => "video/mp4",
+        "zip" => "application/zip",
+        "doc" => "application/msword",
+        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        _ => "application/octet-stream",
+    }
+}
+
+/// A name from a sender that is safe to create in a directory: its last
+/// path component, without control characters, not hidden, not empty.
+pub fn safe_file_name(name: &str) -> String {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = last
+        .chars()
+        .map(|c| if c.is_control() { '_' } else { c })
+        .collect();
+    let cleaned = cleaned.trim().trim_start_matches('.').to_owned();
+    if cleaned.is_empty() {
+        "attachment".to_owned()
+    } else {
+        cleaned
+    }
+}
+
+/// The home's singleton holding the attachment grants owed to the relay:
+/// (blob, message) pairs, asked for once the relay accepted the message.
+const OWED_GRANTS: &str = "owed-blob-grants";
+
+impl Client {
+    /// Watch the progress of attachment transfers run through
+    /// [`crate::agent::ops`] (the command line draws progress bars).
+    pub fn set_progress(&mut self, hook: Option<ProgressHook>) {
+        self.progress = hook;
+    }
+
+    /// [`Client::send_with_attachments`] reporting to the progress hook.
+    pub async fn send_attached(
+        &mut self,
+        to: &[DirectoryId],
+        text: &str,
+        handling: Handling,
+        conversation: Option<ConversationId>,
+        files: &[PathBuf],
+    ) -> Result<MessageId> {
+        let mut hook = self.progress.take();
+        let r = self
+            .send_with_attachments(to, text, handling, conversation, files, &mut |n, d, t| {
+                if let Some(h) = hook.as_mut() {
+                    h(n, d, t)
+                }
+            })
+            .await;
+        self.progress = hook;
+        r
+    }
+
+    /// [`Client::save_attachments`] reporting to the progress hook.
+    pub async fn save_attached(&mut self, id: MessageId, out_dir: &Path) -> Result<Vec<PathBuf>> {
+        let mut hook = self.progress.take();
+        let r = self
+            .save_attachments(id, out_dir, &mut |n, d, t| {
+                if let Some(h) = hook.as_mut() {
+                    h(n, d, t)
+                }
+            })
+            .await;
+        self.progress = hook;
+        r
+    }
+
+    /// Seal `path` under a fresh key and upload it to the relay, resuming
+    /// after a lost link; returns the reference to sign.
+    pub async fn upload_attachment(
+        &mut self,
+        path: &Path,
+        progress: Progress<'_>,
+    ) -> Result<AttachmentRef> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "attachment".to_owned());
+        let size = std::fs::metadata(path)
+            .map_err(file_error("cannot read", path))?
+            .len();
+        let key: [u8; 32] = random()?;
+        let blob: [u8; 32] = random()?;
+        let mut reconnects = 0;
+        loop {
+            match self
+                .upload_from(path, &name, size, &key, blob, progress)
+                .await
+            {
+                Ok(reference) => return Ok(reference),
+                Err(e) if e.is_unreachable() && reconnects < RECONNECTS => {
+                    reconnects += 1;
+                    self.connect().await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn upload_from(
+        &mut self,
+        path: &Path,
+        name: &str,
+        size: u64,
+        key: &[u8; 32],
+        blob: [u8; 32],
+        progress: Progress<'_>,
+    ) -> Result<AttachmentRef> {
+        let seal_error = |source| ClientError::AttachmentSeal {
+            path: path.display().to_string(),
+            source,
+        };
+        // The relay checks its size limit and the quota here, before any
+        // chunk, and says where a resumed upload starts.
+        let (confirmed, chunks) = self.conn()?.blob_begin(blob, size).await?;
+        let expected = chunk_count(size)
+            .ok_or_else(|| seal_error(liaison_protocol::attachment::SealError::TooLarge))?;
+        if chunks != expected {
+            return Err(ClientError::UnexpectedFrame(format!(
+                "the relay counts {chunks} chunks for an attachment of {expected}"
+            )));
+        }
+        let mut file = File::open(path).map_err(file_error("cannot read", path))?;
+        let mut sealer = Sealer::new(key);
+        let mut buf = vec![0u8; CHUNK_SIZE];
+        let mut left = size;
+        for index in 0..chunks {
+            let n = usize::try_from(left.min(CHUNK_SIZE as u64)).unwrap_or(CHUNK_SIZE);
+            let piece = buf.get_mut(..n).unwrap_or_default();
+            file.read_exact(piece).map_err(file_error(
+                "cannot read (did it change while sending?)",
+                path,
+            ))?;
+            left -= n as u64;
+            let last = index + 1 == chunks;
+            let sealed = if last {
+                let (sealed, summary) = std::mem::replace(&mut sealer, Sealer::new(key))
+                    .seal_last(piece)
+                    .map_err(seal_error)?;
+                let mut extra = [0u8; 1];
+                if file
+                    .read(&mut extra)
+                    .map_err(file_error("cannot read", path))?
+                    != 0
+                {
+                    return Err(ClientError::AttachmentFile {
+                        what: "grew while it was being sent:",
+                        path: path.display().to_string(),
+                        source: std::io::Error::other("the file is longer than when sending began"),
+                    });
+                }
+                if index >= confirmed {
+                    self.conn()?.blob_chunk(blob, index, sealed).await?;
+                }
+                progress(name, size, size);
+                return Ok(AttachmentRef {
+                    name: name.to_owned(),
+                    media_type: media_type(path).to_owned(),
+                    size: summary.size,
+                    sha256: summary.sha256,
+                    key: *key,
+                    blob,
+                });
+            } else {
+                sealer.seal_chunk(piece).map_err(seal_error)?
+            };
+            if index >= confirmed {
+                self.conn()?.blob_chunk(blob, index, sealed).await?;
+            }
+            progress(name, size - left, size);
+        }
+        // chunk_count is at least 1, so the loop returned at its last chunk.
+        Err(ClientError::Incomplete("attachment upload"))
+    }
+
+    /// Upload each of `files`, then send `text` naming them to `to`, and let
+    /// the recipients' devices fetch them.
+    pub async fn send_with_attachments(
+        &mut self,
+        to: &[DirectoryId],
+        text: &str,
+        handling: Handling,
+        conversation: Option<ConversationId>,
+        files: &[PathBuf],
+        progress: Progress<'_>,
+    ) -> Result<MessageId> {
+        let mut attachments = Vec::with_capacity(files.len());
+        for f in files {
+            attachments.push(self.upload_attachment(f, progress).await?);
+        }
+        let out = Outgoing {
+            attachments,
+            ..Outgoing::text(text, handling, conversation)
+        };
+        let id = self.send_outgoing(to, out).await?;
+        self.flush_grants().await?;
+        Ok(id)
+    }
+
+    /// In the write `w` that keeps message `id` to send: owe the relay's
+    /// grants of `blobs` to its recipients.
+    pub(crate) fn owe_grants(
+        &self,
+        w: &mut crate::home::HomeTxn<'_>,
+        id: MessageId,
+        blobs: &[[u8; 32]],
+    ) -> Result<()> {
+        if blobs.is_empty() {
+            return Ok(());
+        }
+        let mut owed = self.owed_grants()?;
+        owed.extend(blobs.iter().map(|b| (*b, id)));
+        w.put_secret(OWED_GRANTS, &owed)?;
+        Ok(())
+    }
+
+    fn owed_grants(&self) -> Result<Vec<([u8; 32], MessageId)>> {
+        Ok(self.home.get_secret(OWED_GRANTS)?.unwrap_or_default())
+    }
+
+    /// Ask the relay for every grant owed for a message it accepted (the
+    /// others wait for the outbox). A grant the relay refuses for good is
+    /// dropped with a warning; a lost link leaves the rest owed.
+    pub(crate) async fn flush_grants(&mut self) -> Result<()> {
+        let owed = self.owed_grants()?;
+        if owed.is_empty() {
+            return Ok(());
+        }
+        let mut left = Vec::new();
+        let mut failure = None;
+        for (blob, id) in owed {
+            let accepted = self.message(id)?.is_some_and(|m| m.accepted);
+            if !accepted || failure.is_some() {
+                left.push((blob, id));
+                continue;
+            }
+            match self.conn()?.blob_grant(blob, id).await {
+                Ok(()) => {}
+                Err(liaison_net::LinkError::Refused(e)) if !e.code.is_retryable() => {
+                    self.warnings.push(format!(
+                        "the relay refused to let the recipients of message {id} fetch an attachment: {e}"
+                    ));
+                }
+                Err(e) => {
+                    left.push((blob, id));
+                    failure = Some(e);
+                }
+            }
+        }
+        let mut w = self.home.write()?;
+        w.put_secret(OWED_GRANTS, &left)?;
+        w.commit()?;
+        match failure {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// The attachments message `id` names (empty if none).
+    pub fn attachments_of(&self, id: MessageId) -> Result<Vec<AttachmentRef>> {
+        let m = self.message(id)?.ok_or(NotFound::Message(id))?;
+        if m.signed_payload.is_empty() {
+            return Ok(Vec::new());
+        }
+        let payload = SignedPayload::decode(&m.signed_payload)?.decode_unverified()?;
+        Ok(payload.attachments)
+    }
+
+    /// Fetch, verify and save every attachment of received message `id`
+    /// into `out_dir`, once its handling is acknowledged. Returns the files
+    /// written.
+    pub async fn save_attachments(
+        &mut self,
+        id: MessageId,
+        out_dir: &Path,
+        progress: Progress<'_>,
+    ) -> Result<Vec<PathBuf>> {
+        let m = self.message(id)?.ok_or(NotFound::Message(id))?;
+        if m.direction == Direction::In {
+            if !m.verified {
+                return Err(ClientError::Rejected {
+                    id,
+                    reason: m.error.clone().unwrap_or_default(),
+                });
+            }
+            if let Some(at) = m.destroyed_at {
+                return Err(ClientError::Destroyed { id, at });
+            }
+            if m.acknowledged_at.is_none() {
+                return Err(HandlingError::NotAcknowledged(id).into());
+            }
+        }
+        let attachments = self.attachments_of(id)?;
+        if attachments.is_empty() {
+            return Err(NotFound::Attachment(id).into());
+        }
+        let mut saved = Vec::new();
+        for a in &attachments {
+            let target = out_dir.join(safe_file_name(&a.name));
+            if target.exists() {
+                return Err(ClientError::AttachmentExists {
+                    path: target.display().to_string(),
+                });
+            }
+            let partial = out_dir.join(format!(
+                ".{}.{}.partial",
+                safe_file_name(&a.name),
+                hex::encode(random::<8>()?)
+            ));
+            let result = self.fetch_into(id, a, &partial, progress).await;
+            match result {
+                Ok(()) => {
+                    // Refuses to replace a file that appeared meanwhile.
+                    std::fs::hard_link(&partial, &target).map_err(|e| {
+                        let _ = std::fs::remove_file(&partial);
+                        if e.kind() == std::io::ErrorKind::AlreadyExists {
+                            ClientError::AttachmentExists {
+                                path: target.display().to_string(),
+                            }
+                        } else {
+                            file_error("cannot write", &target)(e)
+                        }
+                    })?;
+                    let _ = std::fs::remove_file(&partial);
+                    saved.push(target);
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&partial);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(saved)
+    }
+
+    async fn fetch_into(
+        &mut self,
+        id: MessageId,
+        a: &AttachmentRef,
+        partial: &Path,
+        progress: Progress<'_>,
+    ) -> Result<()> {
+        let rejected = |source| ClientError::AttachmentRejected {
+            id,
+            name: a.name.clone(),
+            source,
+        };
+        let mut opener = Opener::new(a).map_err(rejected)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(partial)
+            .map_err(file_error("cannot write", partial))?;
+        let total = opener.chunk_count();
+        let mut done = 0u64;
+        let mut reconnects = 0;
+        while opener.next_index() < total {
+            let start = opener.next_index();
+            let chunks = match self.conn()?.blob_fetch(a.blob, start, FETCH_BATCH).await {
+                Ok(c) => c,
+                Err(e) if e.is_transient() && reconnects < RECONNECTS => {
+                    reconnects += 1;
+                    self.connect().await?;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if chunks.is_empty() {
+                return Err(rejected(
+                    liaison_protocol::attachment::AttachmentError::Truncated {
+                        received: start,
+                        expected: total,
+                    },
+                ));
+            }
+            for chunk in chunks {
+                let plain = opener.open_chunk(&chunk).map_err(rejected)?;
+                file.write_all(&plain)
+                    .map_err(file_error("cannot write", partial))?;
+                done += plain.len() as u64;
+                progress(&a.name, done, a.size);
+            }
+        }
+        opener.finish().map_err(rejected)?;
+        file.sync_all()
+            .map_err(file_error("cannot write", partial))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sender_names_cannot_leave_the_directory_or_hide() {
+        assert_eq!(safe_file_name("../../etc/passwd"), "passwd");
+        assert_eq!(safe_file_name("C:\\x\\scan.pdf"), "scan.pdf");
+        assert_eq!(safe_file_name(".bashrc"), "bashrc");
+        assert_eq!(safe_file_name(".."), "attachment");
+        assert_eq!(safe_file_name(""), "attachment");
+        assert_eq!(safe_file_name("a\nb.txt"), "a_b.txt");
+        assert_eq!(safe_file_name("passport scan.pdf"), "passport scan.pdf");
+    }
+
+    #[test]
+    fn media_types_by_extension() {
+        assert_eq!(media_type(Path::new("a.PDF")), "application/pdf");
+        assert_eq!(media_type(Path::new("a")), "application/octet-stream");
+    }
+}

@@ -1,0 +1,381 @@
+//! The blob store: sealed attachment chunks
+//! (`liaison_protocol::attachment`), uploaded in order and resumable, with
+//! a quota per focal point, served to the uploader and to the devices a
+//! grant names.
+//!
+//! The relay never sees a key or a plaintext byte: it checks only that each
+//! chunk has the sealed length the announced size implies. Added without a
+//! format change, like `lapsed_devices`: a store without these tables holds
+//! no blob, and a release that does not know them ignores them.
+
+use liaison_protocol::attachment::{TAG_SIZE, chunk_count, chunk_plain_len, sealed_size};
+use liaison_protocol::codec::{decode_versioned, encode_versioned};
+use liaison_protocol::frames::LogId;
+use liaison_protocol::log::event::{DisclosedEvent, EventKind};
+use liaison_protocol::{MessageId, PublicKey, Wire};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+};
+use serde::{Deserialize, Serialize};
+
+use super::error::StoreError;
+use super::logs::{self, log_tag};
+
+type Key32<'a> = &'a [u8; 32];
+
+/// Blob id → encoded [`BlobMeta`].
+pub(crate) const BLOBS: TableDefinition<Key32, &[u8]> = TableDefinition::new("blobs");
+/// (blob id, chunk index) → sealed chunk.
+pub(crate) const BLOB_CHUNKS: TableDefinition<(Key32, u64), &[u8]> =
+    TableDefinition::new("blob_chunks");
+/// (blob id, device) → (): devices a grant lets fetch the blob.
+pub(crate) const BLOB_GRANTS: TableDefinition<(Key32, Key32), ()> =
+    TableDefinition::new("blob_grants");
+/// Focal point id → sealed bytes its blobs reserve (whole blobs, from the
+/// moment an upload begins).
+pub(crate) const BLOB_USAGE: TableDefinition<&str, u64> = TableDefinition::new("blob_usage");
+
+const MAX_STORED_META: usize = 512;
+
+/// What the store keeps about one blob.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct BlobMeta {
+    /// The device that uploads it.
+    uploader: [u8; 32],
+    /// The focal point whose quota it counts against.
+    owner: String,
+    /// Plaintext size as announced.
+    size: u64,
+    /// Chunks in all.
+    chunks: u64,
+    /// Chunks stored, from the first.
+    confirmed: u64,
+}
+
+/// What a blob's upload looks like now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlobProgress {
+    /// Chunks stored, from the first.
+    pub confirmed: u64,
+    /// Chunks in all.
+    pub chunks: u64,
+}
+
+/// The answer to [`Store::blob_begin`](super::Store::blob_begin).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlobBegin {
+    /// Begun (or begun before by the same device with the same size).
+    Progress(BlobProgress),
+    /// The owner's quota would be exceeded; nothing was stored.
+    QuotaExceeded {
+        /// Sealed bytes already reserved by the owner.
+        used: u64,
+        /// The blob's sealed size.
+        needed: u64,
+        /// The quota.
+        quota: u64,
+    },
+    /// The id is taken by another device's blob or another size.
+    Conflict,
+    /// The size is beyond what a sealed attachment can be.
+    Invalid,
+}
+
+/// The answer to [`Store::blob_put_chunk`](super::Store::blob_put_chunk).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlobPut {
+    /// Stored, or held already (a chunk sent again).
+    Progress(BlobProgress),
+    /// No blob of this id was begun by this device.
+    Unknown,
+    /// The chunk comes after the next one expected.
+    OutOfOrder(BlobProgress),
+    /// The chunk is not of the sealed length its position needs.
+    WrongLength {
+        /// The length it needs.
+        expected: usize,
+    },
+}
+
+/// The answer to [`Store::blob_grant`](super::Store::blob_grant).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlobGrant {
+    /// These devices may now fetch the blob.
+    Granted {
+        /// How many.
+        devices: usize,
+    },
+    /// No blob of this id was uploaded by this device.
+    Unknown,
+    /// The upload is not complete.
+    Incomplete(BlobProgress),
+    /// The message was not sent by this device through this relay.
+    UnknownMessage,
+}
+
+/// The answer to [`Store::blob_fetch`](super::Store::blob_fetch).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlobFetch {
+    /// The chunks from the start asked for.
+    Chunks(Vec<Vec<u8>>),
+    /// No such blob, or the device may not fetch it (the two are not told
+    /// apart, so a device cannot probe for blob ids).
+    NotFound,
+    /// The upload is not complete.
+    Incomplete(BlobProgress),
+}
+
+fn decode_meta(bytes: &[u8]) -> Result<BlobMeta, StoreError> {
+    decode_versioned(bytes, MAX_STORED_META).map_err(|_| StoreError::Corrupt("blob metadata"))
+}
+
+impl BlobMeta {
+    fn progress(&self) -> BlobProgress {
+        BlobProgress {
+            confirmed: self.confirmed,
+            chunks: self.chunks,
+        }
+    }
+}
+
+fn write(db: &Database) -> Result<WriteTransaction, StoreError> {
+    let mut txn = db.begin_write()?;
+    txn.set_durability(Durability::Immediate)?;
+    Ok(txn)
+}
+
+fn meta(db: &Database, blob: &[u8; 32]) -> Result<Option<BlobMeta>, StoreError> {
+    let txn = db.begin_read()?;
+    txn.open_table(BLOBS)?
+        .get(blob)?
+        .map(|v| decode_meta(v.value()))
+        .transpose()
+}
+
+/// The Accepted events of `message`: (sender device, recipient devices).
+fn accepted(
+    db: &Database,
+    message: &MessageId,
+) -> Result<Vec<(PublicKey, Vec<PublicKey>)>, StoreError> {
+    let txn = db.begin_read()?;
+    let index = txn.open_table(logs::MESSAGE_EVENTS)?;
+    let entries = txn.open_table(logs::LOG_ENTRIES)?;
+    let mut out = Vec::new();
+    for item in index.range((&message.0, 0u64)..=(&message.0, u64::MAX))? {
+        let (k, _) = item?;
+        let Some(v) = entries.get((log_tag(LogId::Events), k.value().1))? else {
+            continue;
+        };
+        let record = DisclosedEvent::decode(v.value())
+            .and_then(|d| d.decode_record())
+            .map_err(|_| StoreError::Corrupt("event log entry"))?;
+        if let EventKind::Accepted {
+            sender_device,
+            recipient_devices,
+            ..
+        } = record.kind
+        {
+            out.push((sender_device, recipient_devices));
+        }
+    }
+    Ok(out)
+}
+
+/// [`Store::blob_begin`](super::Store::blob_begin).
+pub(crate) fn begin(
+    db: &Database,
+    blob: &[u8; 32],
+    uploader: &PublicKey,
+    owner: &str,
+    size: u64,
+    quota: u64,
+) -> Result<BlobBegin, StoreError> {
+    let (Some(chunks), Some(needed)) = (chunk_count(size), sealed_size(size)) else {
+        return Ok(BlobBegin::Invalid);
+    };
+    let txn = write(db)?;
+    let outcome = 'decide: {
+        let mut blobs = txn.open_table(BLOBS)?;
+        let existing = blobs
+            .get(blob)?
+            .map(|v| decode_meta(v.value()))
+            .transpose()?;
+        if let Some(meta) = existing {
+            if meta.uploader == uploader.0 && meta.size == size {
+                break 'decide BlobBegin::Progress(meta.progress());
+            }
+            break 'decide BlobBegin::Conflict;
+        }
+        let mut usage = txn.open_table(BLOB_USAGE)?;
+        let used = usage.get(owner)?.map(|v| v.value()).unwrap_or(0);
+        match used.checked_add(needed).filter(|t| *t <= quota) {
+            None => BlobBegin::QuotaExceeded {
+                used,
+                needed,
+                quota,
+            },
+            Some(total) => {
+                let meta = BlobMeta {
+                    uploader: uploader.0,
+                    owner: owner.to_owned(),
+                    size,
+                    chunks,
+                    confirmed: 0,
+                };
+                blobs.insert(blob, encode_versioned(&meta).as_slice())?;
+                usage.insert(owner, total)?;
+                BlobBegin::Progress(meta.progress())
+            }
+        }
+    };
+    if matches!(outcome, BlobBegin::Progress(p) if p.confirmed == 0) {
+        txn.commit()?;
+    } else {
+        txn.abort()?;
+    }
+    Ok(outcome)
+}
+
+/// [`Store::blob_put_chunk`](super::Store::blob_put_chunk).
+pub(crate) fn put_chunk(
+    db: &Database,
+    blob: &[u8; 32],
+    uploader: &PublicKey,
+    index: u64,
+    chunk: &[u8],
+) -> Result<BlobPut, StoreError> {
+    let Some(mut meta) = meta(db, blob)? else {
+        return Ok(BlobPut::Unknown);
+    };
+    if meta.uploader != uploader.0 {
+        return Ok(BlobPut::Unknown);
+    }
+    if index < meta.confirmed {
+        return Ok(BlobPut::Progress(meta.progress()));
+    }
+    if index > meta.confirmed || index >= meta.chunks {
+        return Ok(BlobPut::OutOfOrder(meta.progress()));
+    }
+    let expected =
+        chunk_plain_len(meta.size, index).ok_or(StoreError::Corrupt("blob metadata"))? + TAG_SIZE;
+    if chunk.len() != expected {
+        return Ok(BlobPut::WrongLength { expected });
+    }
+    // Read and written in one transaction: two uploads of the same chunk
+    // at once store it once.
+    let txn = write(db)?;
+    let outcome = {
+        let mut blobs = txn.open_table(BLOBS)?;
+        let current = blobs
+            .get(blob)?
+            .map(|v| decode_meta(v.value()))
+            .transpose()?;
+        match current {
+            Some(now) if now.confirmed == index => {
+                txn.open_table(BLOB_CHUNKS)?.insert((blob, index), chunk)?;
+                meta.confirmed = index + 1;
+                blobs.insert(blob, encode_versioned(&meta).as_slice())?;
+                BlobPut::Progress(meta.progress())
+            }
+            Some(now) => BlobPut::Progress(now.progress()),
+            None => BlobPut::Unknown,
+        }
+    };
+    txn.commit()?;
+    Ok(outcome)
+}
+
+/// [`Store::blob_grant`](super::Store::blob_grant).
+pub(crate) fn grant(
+    db: &Database,
+    blob: &[u8; 32],
+    uploader: &PublicKey,
+    message: &MessageId,
+) -> Result<BlobGrant, StoreError> {
+    let Some(meta) = meta(db, blob)? else {
+        return Ok(BlobGrant::Unknown);
+    };
+    if meta.uploader != uploader.0 {
+        return Ok(BlobGrant::Unknown);
+    }
+    if meta.confirmed < meta.chunks {
+        return Ok(BlobGrant::Incomplete(meta.progress()));
+    }
+    let recipients = accepted(db, message)?
+        .into_iter()
+        .find(|(sender, _)| sender == uploader)
+        .map(|(_, recipients)| recipients);
+    let Some(recipients) = recipients else {
+        return Ok(BlobGrant::UnknownMessage);
+    };
+    let txn = write(db)?;
+    {
+        let mut grants = txn.open_table(BLOB_GRANTS)?;
+        for device in &recipients {
+            grants.insert((blob, &device.0), ())?;
+        }
+    }
+    txn.commit()?;
+    Ok(BlobGrant::Granted {
+        devices: recipients.len(),
+    })
+}
+
+/// [`Store::blob_fetch`](super::Store::blob_fetch).
+pub(crate) fn fetch(
+    db: &Database,
+    blob: &[u8; 32],
+    device: &PublicKey,
+    start: u64,
+    count: u64,
+    max_bytes: usize,
+) -> Result<BlobFetch, StoreError> {
+    let txn = db.begin_read()?;
+    let Some(meta) = txn
+        .open_table(BLOBS)?
+        .get(blob)?
+        .map(|v| decode_meta(v.value()))
+        .transpose()?
+    else {
+        return Ok(BlobFetch::NotFound);
+    };
+    let allowed = meta.uploader == device.0
+        || txn
+            .open_table(BLOB_GRANTS)?
+            .get((blob, &device.0))?
+            .is_some();
+    if !allowed {
+        return Ok(BlobFetch::NotFound);
+    }
+    if meta.confirmed < meta.chunks {
+        return Ok(BlobFetch::Incomplete(meta.progress()));
+    }
+    let end = start.saturating_add(count).min(meta.chunks);
+    let table = txn.open_table(BLOB_CHUNKS)?;
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    for item in table.range((blob, start)..(blob, end))? {
+        let (_, v) = item?;
+        let chunk = v.value();
+        if !out.is_empty() && bytes.saturating_add(chunk.len()) > max_bytes {
+            break;
+        }
+        bytes = bytes.saturating_add(chunk.len());
+        out.push(chunk.to_vec());
+    }
+    Ok(BlobFetch::Chunks(out))
+}
+
+/// Sealed bytes reserved by `owner`'s blobs.
+pub(crate) fn usage(db: &Database, owner: &str) -> Result<u64, StoreError> {
+    let txn = db.begin_read()?;
+    Ok(txn
+        .open_table(BLOB_USAGE)?
+        .get(owner)?
+        .map(|v| v.value())
+        .unwrap_or(0))
+}
+
+#[cfg(test)]
+#[path = "blobs_test.rs"]
+mod tests;

@@ -1,0 +1,231 @@
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use liaison_protocol::attachment::{CHUNK_SIZE, seal_all};
+
+use super::*;
+use crate::store::{QueueLimits, RedbStore, Store};
+use crate::test_support::*;
+
+const BLOB: [u8; 32] = [5; 32];
+const QUOTA: u64 = 10 * CHUNK_SIZE as u64;
+
+/// A sealed file of `len` plaintext bytes.
+fn sealed(len: usize) -> Vec<Vec<u8>> {
+    seal_all(&[9; 32], &vec![3u8; len]).unwrap().0
+}
+
+fn progress(confirmed: u64, chunks: u64) -> BlobProgress {
+    BlobProgress { confirmed, chunks }
+}
+
+#[test]
+fn an_upload_resumes_from_the_last_confirmed_chunk_and_a_resent_chunk_changes_nothing() {
+    let (dir, store) = temp_store();
+    let a = key(1).public_key();
+    let len = 2 * CHUNK_SIZE + 10;
+    let chunks = sealed(len);
+    assert_eq!(
+        store
+            .blob_begin(&BLOB, &a, "th.a", len as u64, QUOTA)
+            .unwrap(),
+        BlobBegin::Progress(progress(0, 3))
+    );
+    assert_eq!(
+        store.blob_put_chunk(&BLOB, &a, 0, &chunks[0]).unwrap(),
+        BlobPut::Progress(progress(1, 3))
+    );
+    // The answer was lost: the chunk comes again, and nothing changes.
+    assert_eq!(
+        store.blob_put_chunk(&BLOB, &a, 0, &chunks[0]).unwrap(),
+        BlobPut::Progress(progress(1, 3))
+    );
+    // A chunk beyond the next one is refused, saying where to resume.
+    assert_eq!(
+        store.blob_put_chunk(&BLOB, &a, 2, &chunks[2]).unwrap(),
+        BlobPut::OutOfOrder(progress(1, 3))
+    );
+    // After a restart, beginning again says where to resume.
+    drop(store);
+    let store = RedbStore::open(&dir.path().join("relay.redb")).unwrap();
+    assert_eq!(
+        store
+            .blob_begin(&BLOB, &a, "th.a", len as u64, QUOTA)
+            .unwrap(),
+        BlobBegin::Progress(progress(1, 3))
+    );
+    store.blob_put_chunk(&BLOB, &a, 1, &chunks[1]).unwrap();
+    assert_eq!(
+        store.blob_put_chunk(&BLOB, &a, 2, &chunks[2]).unwrap(),
+        BlobPut::Progress(progress(3, 3))
+    );
+    // The uploader reads back exactly what it sent.
+    let BlobFetch::Chunks(back) = store.blob_fetch(&BLOB, &a, 0, 10, usize::MAX).unwrap() else {
+        panic!("the uploader may fetch its blob");
+    };
+    assert_eq!(back, chunks);
+}
+
+#[test]
+fn chunks_of_the_wrong_length_or_from_another_device_are_refused() {
+    let (_dir, store) = temp_store();
+    let (a, b) = (key(1).public_key(), key(2).public_key());
+    let chunks = sealed(CHUNK_SIZE + 10);
+    store
+        .blob_begin(&BLOB, &a, "th.a", (CHUNK_SIZE + 10) as u64, QUOTA)
+        .unwrap();
+    assert_eq!(
+        store.blob_put_chunk(&BLOB, &a, 0, &chunks[1]).unwrap(),
+        BlobPut::WrongLength {
+            expected: CHUNK_SIZE + TAG_SIZE
+        }
+    );
+    assert_eq!(
+        store.blob_put_chunk(&BLOB, &b, 0, &chunks[0]).unwrap(),
+        BlobPut::Unknown
+    );
+    // Another device cannot take over the id, nor the same device change
+    // the size.
+    assert_eq!(
+        store.blob_begin(&BLOB, &b, "th.b", 10, QUOTA).unwrap(),
+        BlobBegin::Conflict
+    );
+    assert_eq!(
+        store.blob_begin(&BLOB, &a, "th.a", 10, QUOTA).unwrap(),
+        BlobBegin::Conflict
+    );
+}
+
+#[test]
+fn the_quota_counts_whole_blobs_per_focal_point() {
+    let (_dir, store) = temp_store();
+    let (a1, a2) = (key(1).public_key(), key(2).public_key());
+    let size = 4 * CHUNK_SIZE as u64;
+    let sealed = sealed_size(size).unwrap();
+    store
+        .blob_begin(&[1; 32], &a1, "th.a", size, QUOTA)
+        .unwrap();
+    store
+        .blob_begin(&[2; 32], &a2, "th.a", size, QUOTA)
+        .unwrap();
+    assert_eq!(
+        crate::store::blob_usage(&store, "th.a").unwrap(),
+        2 * sealed
+    );
+    // The focal point's third blob, from either device, is over the quota,
+    // before any chunk is sent; nothing is reserved for it.
+    assert_eq!(
+        store
+            .blob_begin(&[3; 32], &a1, "th.a", size, QUOTA)
+            .unwrap(),
+        BlobBegin::QuotaExceeded {
+            used: 2 * sealed,
+            needed: sealed,
+            quota: QUOTA
+        }
+    );
+    assert_eq!(
+        crate::store::blob_usage(&store, "th.a").unwrap(),
+        2 * sealed
+    );
+    // Another focal point has its own.
+    assert!(matches!(
+        store
+            .blob_begin(&[3; 32], &key(3).public_key(), "th.b", size, QUOTA)
+            .unwrap(),
+        BlobBegin::Progress(_)
+    ));
+}
+
+#[test]
+fn only_the_uploader_and_the_recipients_of_a_granting_message_may_fetch() {
+    let (_dir, store) = temp_store();
+    let (a, b, c) = (
+        key(1).public_key(),
+        key(2).public_key(),
+        key(3).public_key(),
+    );
+    let chunks = sealed(100);
+    store.blob_begin(&BLOB, &a, "th.a", 100, QUOTA).unwrap();
+    // A grant before the upload is complete is refused.
+    let message = op(1, &a, &[b]);
+    let id = message.message_id;
+    store
+        .commit_sends(&[message], 10, QueueLimits::depth(100))
+        .unwrap();
+    assert_eq!(
+        store.blob_grant(&BLOB, &a, &id).unwrap(),
+        BlobGrant::Incomplete(progress(0, 1))
+    );
+    store.blob_put_chunk(&BLOB, &a, 0, &chunks[0]).unwrap();
+    assert_eq!(
+        store.blob_fetch(&BLOB, &b, 0, 1, usize::MAX).unwrap(),
+        BlobFetch::NotFound
+    );
+    // Only the message's sender may grant, and only for a message it sent.
+    assert_eq!(
+        store.blob_grant(&BLOB, &b, &id).unwrap(),
+        BlobGrant::Unknown
+    );
+    let other = op(2, &c, &[a]);
+    let other_id = other.message_id;
+    store
+        .commit_sends(&[other], 11, QueueLimits::depth(100))
+        .unwrap();
+    assert_eq!(
+        store.blob_grant(&BLOB, &a, &other_id).unwrap(),
+        BlobGrant::UnknownMessage
+    );
+    assert_eq!(
+        store.blob_grant(&BLOB, &a, &id).unwrap(),
+        BlobGrant::Granted { devices: 1 }
+    );
+    assert_eq!(
+        store.blob_fetch(&BLOB, &b, 0, 1, usize::MAX).unwrap(),
+        BlobFetch::Chunks(chunks)
+    );
+    assert_eq!(
+        store.blob_fetch(&BLOB, &c, 0, 1, usize::MAX).unwrap(),
+        BlobFetch::NotFound
+    );
+}
+
+#[test]
+fn a_fetch_stops_at_the_byte_limit_and_the_end() {
+    let (_dir, store) = temp_store();
+    let a = key(1).public_key();
+    let len = 3 * CHUNK_SIZE;
+    let chunks = sealed(len);
+    store
+        .blob_begin(&BLOB, &a, "th.a", len as u64, QUOTA)
+        .unwrap();
+    for (i, c) in chunks.iter().enumerate() {
+        store.blob_put_chunk(&BLOB, &a, i as u64, c).unwrap();
+    }
+    let BlobFetch::Chunks(two) = store
+        .blob_fetch(&BLOB, &a, 0, 10, 2 * (CHUNK_SIZE + TAG_SIZE))
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(two.len(), 2);
+    // At least one chunk, whatever the limit.
+    let BlobFetch::Chunks(one) = store.blob_fetch(&BLOB, &a, 2, 10, 1).unwrap() else {
+        panic!()
+    };
+    assert_eq!(one, vec![chunks[2].clone()]);
+    assert_eq!(
+        store.blob_fetch(&BLOB, &a, 3, 10, usize::MAX).unwrap(),
+        BlobFetch::Chunks(vec![])
+    );
+}
+
+#[test]
+fn a_size_beyond_the_construction_is_invalid() {
+    let (_dir, store) = temp_store();
+    assert_eq!(
+        store
+            .blob_begin(&BLOB, &key(1).public_key(), "th.a", u64::MAX, u64::MAX)
+            .unwrap(),
+        BlobBegin::Invalid
+    );
+}

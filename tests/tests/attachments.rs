@@ -1,0 +1,311 @@
+//! Attachments end to end against a real relay process: a file sealed on
+//! the sender's device arrives byte-identical, only after the recipient
+//! acknowledged the handling; the relay never holds a plaintext byte; a
+//! relay that alters a chunk gets the file refused with nothing written;
+//! a file over the relay's limit is refused before any chunk is sent, the
+//! limit stated.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::path::{Path, PathBuf};
+
+use liaison_client::Client;
+use liaison_client::error::{ClientError, HandlingError};
+use liaison_protocol::handling::Handling;
+use liaison_protocol::{DirectoryId, MessageId};
+use liaison_tests::{DevNet, assert_success, dir_contains, inproc};
+
+/// `len` bytes that compress to nothing and repeat nowhere.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn bob_id() -> DirectoryId {
+    DirectoryId::parse("ph.pnp.bob").unwrap()
+}
+
+async fn send_file(alice: &mut Client, path: &Path) -> Result<MessageId, ClientError> {
+    alice
+        .send_with_attachments(
+            &[bob_id()],
+            "the scanned passport",
+            Handling::default(),
+            None,
+            &[path.to_path_buf()],
+            &mut |_, _, _| {},
+        )
+        .await
+}
+
+async fn receive(bob: &mut Client, id: MessageId) {
+    let report = bob.sync().await.unwrap();
+    assert!(
+        report.received.iter().any(|m| m.id == id),
+        "bob receives the message: {report:?}"
+    );
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_20_mb_file_arrives_byte_identical_after_the_handling_is_acknowledged() {
+    let net = DevNet::start();
+    let (mut alice, mut bob) = inproc::alice_and_bob(&net).await;
+    alice.connect().await.unwrap();
+    bob.connect().await.unwrap();
+
+    let plain = noise(20 * 1024 * 1024 + 12_345);
+    let src = write_file(&net.dir.path().join("alice-files"), "passport.pdf", &plain);
+    let id = send_file(&mut alice, &src).await.unwrap();
+    receive(&mut bob, id).await;
+
+    let refs = bob.attachments_of(id).unwrap();
+    assert_eq!(refs.len(), 1);
+    assert_eq!(refs[0].name, "passport.pdf");
+    assert_eq!(refs[0].media_type, "application/pdf");
+    assert_eq!(refs[0].size, plain.len() as u64);
+
+    // Not before the handling is acknowledged: nothing is fetched or written.
+    let out = net.dir.path().join("bob-files");
+    std::fs::create_dir_all(&out).unwrap();
+    let early = bob.save_attachments(id, &out, &mut |_, _, _| {}).await;
+    assert!(
+        matches!(
+            early,
+            Err(ClientError::Handling(HandlingError::NotAcknowledged(m))) if m == id
+        ),
+        "{early:?}"
+    );
+    assert!(files_in(&out).is_empty());
+
+    bob.read(id, true).await.unwrap();
+    let mut last = (0, 0);
+    let saved = bob
+        .save_attachments(id, &out, &mut |_, done, total| last = (done, total))
+        .await
+        .unwrap();
+    assert_eq!(saved, vec![out.join("passport.pdf")]);
+    assert_eq!(last, (plain.len() as u64, plain.len() as u64));
+    assert!(std::fs::read(&saved[0]).unwrap() == plain, "byte-identical");
+    assert_eq!(files_in(&out), vec!["passport.pdf".to_owned()]);
+
+    // Saving again does not overwrite what is there.
+    let again = bob.save_attachments(id, &out, &mut |_, _, _| {}).await;
+    assert!(
+        matches!(again, Err(ClientError::AttachmentExists { .. })),
+        "{again:?}"
+    );
+
+    // The relay's data directory never holds a plaintext run of the file.
+    for at in [0, plain.len() / 2, plain.len() - 64] {
+        assert_eq!(
+            dir_contains(&net.relay_data(), &plain[at..at + 64]),
+            None,
+            "plaintext at offset {at} found in the relay's data"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_chunk_is_refused_and_nothing_is_written() {
+    let mut net = DevNet::start();
+    let (mut alice, mut bob) = inproc::alice_and_bob(&net).await;
+    alice.connect().await.unwrap();
+
+    let plain = noise(1024 * 1024);
+    let src = write_file(&net.dir.path().join("alice-files"), "photo.jpg", &plain);
+    let id = send_file(&mut alice, &src).await.unwrap();
+
+    // The relay now flips a byte of the second chunk whenever it serves it.
+    net.terminate();
+    net.restart_with(&[("LIAISON_RELAY_TEST_FLIP_BLOB_CHUNK", "1")]);
+    bob.connect().await.unwrap();
+    receive(&mut bob, id).await;
+    bob.read(id, true).await.unwrap();
+    let out = net.dir.path().join("bob-files");
+    std::fs::create_dir_all(&out).unwrap();
+    let refused = bob.save_attachments(id, &out, &mut |_, _, _| {}).await;
+    let Err(ClientError::AttachmentRejected {
+        id: m,
+        name,
+        source,
+    }) = refused
+    else {
+        panic!("the altered chunk is caught: {refused:?}");
+    };
+    assert_eq!((m, name.as_str()), (id, "photo.jpg"));
+    assert_eq!(
+        source,
+        liaison_protocol::attachment::AttachmentError::ChunkRejected { index: 1 }
+    );
+    assert!(files_in(&out).is_empty(), "{:?}", files_in(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_over_the_limit_is_refused_before_upload_with_the_limit_stated() {
+    let mut net = DevNet::start();
+    net.set_config("limits", "max_attachment_bytes", "1000000");
+    net.terminate();
+    net.restart();
+    let (mut alice, _bob) = inproc::alice_and_bob(&net).await;
+    alice.connect().await.unwrap();
+
+    let src = write_file(
+        &net.dir.path().join("alice-files"),
+        "video.mp4",
+        &noise(1_000_001),
+    );
+    let e = send_file(&mut alice, &src).await.unwrap_err();
+    let refusal = e.refusal().expect("the relay refuses it");
+    assert_eq!(
+        refusal.code,
+        liaison_protocol::frames::ErrorCode::BlobTooLarge
+    );
+    assert!(
+        refusal.message.contains("1000001 bytes")
+            && refusal.message.contains("at most 1000000 bytes"),
+        "{}",
+        refusal.message
+    );
+    // No message went out either.
+    assert!(alice.outbox_len().unwrap_or(0) == 0);
+}
+
+#[test]
+fn the_command_line_sends_an_attachment_and_saves_it_after_the_handling_is_acknowledged() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+
+    let plain = noise(700_000);
+    let src = write_file(&net.dir.path().join("alice-files"), "victims.csv", &plain);
+    let out = alice.run(&[
+        "send",
+        "--to",
+        "ph.pnp.bob",
+        "--attach",
+        src.to_str().unwrap(),
+        "the list",
+    ]);
+    assert_success(&out, "liaison send --attach");
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(id.len(), 32, "{id:?}");
+
+    assert_success(&bob.run(&["sync"]), "liaison sync");
+    let dir = net.dir.path().join("bob-files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let early = bob.run(&["attachment", "save", &id, "--out", dir.to_str().unwrap()]);
+    assert!(!early.status.success());
+    let said = liaison_tests::output_text(&early);
+    assert!(said.contains("--accept"), "{said}");
+    assert!(files_in(&dir).is_empty());
+
+    assert_success(
+        &bob.run(&["read", &id, "--accept"]),
+        "liaison read --accept",
+    );
+    let saved = bob.run(&[
+        "--json",
+        "attachment",
+        "save",
+        &id,
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_success(&saved, "liaison attachment save");
+    let v: serde_json::Value = serde_json::from_slice(&saved.stdout).unwrap();
+    assert_eq!(v["message"], id.as_str());
+    let file = dir.join("victims.csv");
+    assert_eq!(v["files"][0], file.display().to_string());
+    assert!(std::fs::read(&file).unwrap() == plain, "byte-identical");
+}
+
+/// A message with an attachment interrupted on its way (the relay holds
+/// the message and never answers; Ctrl-C) is kept with the grant that lets
+/// its recipients fetch the file: once the relay accepts it at the next
+/// sync, the grant follows and the recipient saves the file.
+#[test]
+fn an_interrupted_send_with_an_attachment_still_lets_the_recipient_fetch_it() {
+    let mut net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    assert_success(&alice.run(&["sync"]), "alice sync");
+    let who: serde_json::Value =
+        serde_json::from_slice(&alice.run(&["whoami", "--json"]).stdout).unwrap();
+    let device = who["device_key"].as_str().unwrap().to_owned();
+    let marker = net.dir.path().join("held");
+    net.kill();
+    net.restart_with(&[
+        ("LIAISON_RELAY_TEST_HOLD_SEND", device.as_str()),
+        (
+            "LIAISON_RELAY_TEST_HOLD_SEND_MARKER",
+            marker.to_str().unwrap(),
+        ),
+    ]);
+    let plain = noise(300_000);
+    let src = write_file(&net.dir.path().join("alice-files"), "passport.jpg", &plain);
+    let child = alice
+        .command(&[
+            "send",
+            "--to",
+            "ph.pnp.bob",
+            "--attach",
+            src.to_str().unwrap(),
+            "scan of the passport",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    liaison_tests::wait_until(
+        "the relay holds the message",
+        std::time::Duration::from_secs(60),
+        || marker.exists(),
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        liaison_tests::output_text(&out)
+    );
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+
+    net.kill();
+    net.restart();
+    assert_success(&alice.run(&["sync"]), "alice sync sends it and the grant");
+    assert_success(&bob.run(&["sync"]), "bob sync");
+    assert_success(&bob.run(&["read", &id, "--accept"]), "read --accept");
+    let dir = net.dir.path().join("bob-files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let saved = bob.run(&["attachment", "save", &id, "--out", dir.to_str().unwrap()]);
+    assert_success(&saved, "attachment save");
+    assert_eq!(std::fs::read(dir.join("passport.jpg")).unwrap(), plain);
+}
