@@ -25,8 +25,9 @@ pub const MAX_HANDOVER: usize = 8 * 1024 * 1024;
 /// Maximum number of attachment references in one payload.
 pub const MAX_ATTACHMENTS: usize = 16;
 
-/// A reference to an encrypted attachment stored elsewhere.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A reference to an encrypted attachment stored elsewhere. Its `Debug`
+/// leaves out the key, so that no debug output ever carries it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttachmentRef {
     /// File name as shown to the recipient.
     pub name: String,
@@ -40,6 +41,19 @@ pub struct AttachmentRef {
     pub key: [u8; 32],
     /// Where the ciphertext can be fetched (a blob id).
     pub blob: [u8; 32],
+}
+
+impl std::fmt::Debug for AttachmentRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttachmentRef")
+            .field("name", &self.name)
+            .field("media_type", &self.media_type)
+            .field("size", &self.size)
+            .field("sha256", &hex::encode(self.sha256))
+            .field("key", &"[redacted]")
+            .field("blob", &hex::encode(self.blob))
+            .finish()
+    }
 }
 
 /// What the sender signs.
@@ -640,6 +654,27 @@ pub fn payload_hash_of(encoded: &[u8]) -> [u8; 32] {
 #[cfg(test)]
 mod format_tests {
     use super::*;
+
+    /// Debug output of an attachment reference (and so of a payload) never
+    /// carries the file's key.
+    #[test]
+    fn an_attachment_key_never_shows_in_debug_output() {
+        let a = AttachmentRef {
+            name: "passport.jpg".into(),
+            media_type: "image/jpeg".into(),
+            size: 3,
+            sha256: [1; 32],
+            key: [0xab; 32],
+            blob: [2; 32],
+        };
+        let shown = format!("{a:?}");
+        assert!(
+            shown.contains("[redacted]") && shown.contains("passport.jpg"),
+            "{shown}"
+        );
+        assert!(!shown.contains(&hex::encode([0xab_u8; 32])), "{shown}");
+        assert!(!shown.contains("171, 171"), "{shown}");
+    }
 
     /// The earlier content kinds keep the bytes the previous release wrote
     /// (a postcard variant index, then the fields), and the forward with

@@ -456,6 +456,12 @@ fn the_judicial_refusal_suggests_a_consent_request_that_runs_as_printed() {
     let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
     let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
     let id = red_message_read_by_bob(&alice, &bob, "names of the recruiters");
+    // The handling, in plain words, says how to ask for consent: that
+    // command runs as printed.
+    let out = bob.run(&["read", &id]);
+    assert_success(&out, "read");
+    let help = printed_command(&output_text(&out), "consent request --help");
+    assert_success(&run_as_printed(&help), &help);
     let out_file = bob.home.join("evidence.txt");
     let out = bob.run(&[
         "export",

@@ -5,7 +5,7 @@ use super::model::{Dissemination, Handling, JudicialUse, OTHER_PURPOSE, Onward, 
 use super::party::Party;
 use super::time::format_time;
 
-const ASK: &str = "request it with `liaison consent request`";
+const ASK: &str = "`liaison consent request --help` says how to ask for it";
 
 impl Handling {
     /// Each restriction as one sentence, in the order a recipient should
@@ -170,7 +170,7 @@ mod tests {
                 "TLP:AMBER+STRICT — you may share this only inside your own agency (DSI), with people who need to know."
             )
         );
-        assert!(s.contains(&"Judicial use: only with the originator's written consent (request it with `liaison consent request`).".to_owned()));
+        assert!(s.contains(&"Judicial use: only with the originator's written consent (`liaison consent request --help` says how to ask for it).".to_owned()));
         assert!(s.contains(&"Do not use this to punish trafficked persons for acts committed as a result of being trafficked (non-punishment principle).".to_owned()));
         assert!(s.contains(
             &"Destroy by 2027-06-30; after that only a deletion record is kept.".to_owned()
