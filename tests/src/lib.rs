@@ -706,6 +706,59 @@ pub fn run_as_printed(command: &str) -> Output {
         .unwrap()
 }
 
+/// Send SIGINT (Ctrl-C) to process `pid`.
+pub fn interrupt(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -INT failed");
+}
+
+impl DevNet {
+    /// Restart the relay holding, without an answer, every message
+    /// `person`'s device sends (the test hook
+    /// `LIAISON_RELAY_TEST_HOLD_SEND`): a link that dies mid-request.
+    /// Returns the file the relay creates when it holds one.
+    pub fn restart_holding_sends_of(&mut self, person: &Person) -> PathBuf {
+        let out = person.run(&["whoami", "--json"]);
+        assert_success(&out, "liaison whoami --json");
+        let who: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let device = who["device_key"].as_str().unwrap().to_owned();
+        let marker = self.dir.path().join("held");
+        self.kill();
+        self.restart_with(&[
+            ("LIAISON_RELAY_TEST_HOLD_SEND", device.as_str()),
+            (
+                "LIAISON_RELAY_TEST_HOLD_SEND_MARKER",
+                marker.to_str().unwrap(),
+            ),
+        ]);
+        marker
+    }
+}
+
+impl Person {
+    /// Run `liaison ARGS` until the relay holds what it sends (`marker`,
+    /// from [`DevNet::restart_holding_sends_of`]), then press Ctrl-C; its
+    /// output.
+    pub fn interrupted_when_held(&self, args: &[&str], marker: &Path) -> Output {
+        let child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_until(
+            "the relay holds what was sent",
+            Duration::from_secs(60),
+            || marker.exists(),
+        );
+        interrupt(child.id());
+        child.wait_with_output().unwrap()
+    }
+}
+
 /// The passphrase of the key files the tests make with `liaison-admin`.
 pub const ADMIN_PASSPHRASE: &str = "test admin passphrase";
 

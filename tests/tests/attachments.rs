@@ -252,44 +252,20 @@ fn an_interrupted_send_with_an_attachment_still_lets_the_recipient_fetch_it() {
     let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
     let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
     assert_success(&alice.run(&["sync"]), "alice sync");
-    let who: serde_json::Value =
-        serde_json::from_slice(&alice.run(&["whoami", "--json"]).stdout).unwrap();
-    let device = who["device_key"].as_str().unwrap().to_owned();
-    let marker = net.dir.path().join("held");
-    net.kill();
-    net.restart_with(&[
-        ("LIAISON_RELAY_TEST_HOLD_SEND", device.as_str()),
-        (
-            "LIAISON_RELAY_TEST_HOLD_SEND_MARKER",
-            marker.to_str().unwrap(),
-        ),
-    ]);
+    let marker = net.restart_holding_sends_of(&alice);
     let plain = noise(300_000);
     let src = write_file(&net.dir.path().join("alice-files"), "passport.jpg", &plain);
-    let child = alice
-        .command(&[
+    let out = alice.interrupted_when_held(
+        &[
             "send",
             "--to",
             "ph.pnp.bob",
             "--attach",
             src.to_str().unwrap(),
             "scan of the passport",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    liaison_tests::wait_until(
-        "the relay holds the message",
-        std::time::Duration::from_secs(60),
-        || marker.exists(),
+        ],
+        &marker,
     );
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
         Some(5),

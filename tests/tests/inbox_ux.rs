@@ -529,41 +529,17 @@ fn an_interrupted_consent_decision_is_final_and_arrives_once() {
         .expect("the request in Alice's inbox");
     let request_id = request["id"].as_str().unwrap().to_owned();
 
-    let who: serde_json::Value =
-        serde_json::from_slice(&alice.run(&["whoami", "--json"]).stdout).unwrap();
-    let device = who["device_key"].as_str().unwrap().to_owned();
-    let marker = net.dir.path().join("held");
-    net.kill();
-    net.restart_with(&[
-        ("LIAISON_RELAY_TEST_HOLD_SEND", device.as_str()),
-        (
-            "LIAISON_RELAY_TEST_HOLD_SEND_MARKER",
-            marker.to_str().unwrap(),
-        ),
-    ]);
-    let child = alice
-        .command(&[
+    let marker = net.restart_holding_sends_of(&alice);
+    let _ = alice.interrupted_when_held(
+        &[
             "consent",
             "grant",
             &request_id,
             "--conditions",
             "boarding team only",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    liaison_tests::wait_until(
-        "the relay holds the decision",
-        std::time::Duration::from_secs(60),
-        || marker.exists(),
+        ],
+        &marker,
     );
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let _ = child.wait_with_output().unwrap();
 
     net.kill();
     net.restart();

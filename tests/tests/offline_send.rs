@@ -5,10 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use liaison_tests::{DevNet, Person, assert_success, output_text, wait_until};
+use liaison_tests::{DevNet, Person, assert_success, interrupt, output_text, wait_until};
 
 /// The exit code README documents for a message kept to go out later.
 const EXIT_QUEUED: i32 = 5;
@@ -43,14 +43,6 @@ fn alice_and_bob(net: &DevNet) -> (Person, Person) {
     sync(&alice);
     sync(&bob);
     (alice, bob)
-}
-
-fn interrupt(pid: u32) {
-    let status = Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -INT failed");
 }
 
 #[test]
@@ -151,33 +143,12 @@ fn an_agent_sends_a_kept_message_as_soon_as_the_relay_is_back() {
 fn ctrl_c_after_the_message_was_kept_says_it_goes_out_at_the_next_sync() {
     let mut net = DevNet::start();
     let (alice, bob) = alice_and_bob(&net);
-    let who: serde_json::Value =
-        serde_json::from_slice(&alice.run(&["whoami", "--json"]).stdout).unwrap();
-    let device = who["device_key"].as_str().unwrap().to_owned();
-    let marker = net.dir.path().join("held");
-    net.kill();
-    net.restart_with(&[
-        ("LIAISON_RELAY_TEST_HOLD_SEND", device.as_str()),
-        (
-            "LIAISON_RELAY_TEST_HOLD_SEND_MARKER",
-            marker.to_str().unwrap(),
-        ),
-    ]);
+    let marker = net.restart_holding_sends_of(&alice);
 
-    let child = alice
-        .command(&["send", "--to", "ph.pnp.bob", "interrupted on the way"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The relay has the message and does not answer: interrupt then.
-    wait_until(
-        "the relay holds the message",
-        Duration::from_secs(60),
-        || marker.exists(),
+    let out = alice.interrupted_when_held(
+        &["send", "--to", "ph.pnp.bob", "interrupted on the way"],
+        &marker,
     );
-    interrupt(child.id());
-    let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
         Some(EXIT_QUEUED),
@@ -210,33 +181,13 @@ fn ctrl_c_after_the_message_was_kept_says_it_goes_out_at_the_next_sync() {
 fn ctrl_c_with_an_agent_says_the_agent_finishes_the_send() {
     let mut net = DevNet::start();
     let (alice, bob) = alice_and_bob(&net);
-    let who: serde_json::Value =
-        serde_json::from_slice(&alice.run(&["whoami", "--json"]).stdout).unwrap();
-    let device = who["device_key"].as_str().unwrap().to_owned();
-    let marker = net.dir.path().join("held");
-    net.kill();
-    net.restart_with(&[
-        ("LIAISON_RELAY_TEST_HOLD_SEND", device.as_str()),
-        (
-            "LIAISON_RELAY_TEST_HOLD_SEND_MARKER",
-            marker.to_str().unwrap(),
-        ),
-    ]);
+    let marker = net.restart_holding_sends_of(&alice);
     let mut agent = alice.start_agent(true);
 
-    let child = alice
-        .command(&["send", "--to", "ph.pnp.bob", "the agent carries on"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until(
-        "the relay holds the message",
-        Duration::from_secs(60),
-        || marker.exists(),
+    let out = alice.interrupted_when_held(
+        &["send", "--to", "ph.pnp.bob", "the agent carries on"],
+        &marker,
     );
-    interrupt(child.id());
-    let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", output_text(&out));
     let err = stderr(&out);
     assert!(
