@@ -252,6 +252,27 @@ fn relay_toml(listen: SocketAddr, root: &PublicKey, logs: &str) -> String {
     )
 }
 
+/// `text` (a relay.toml) with its top-level `listen` (the relay's QUIC
+/// address) set to `listen`. The `listen` keys of tables such as
+/// `[metrics]` are left alone: the metrics endpoint keeps its own port.
+fn with_top_level_listen(text: &str, listen: SocketAddr) -> String {
+    let mut in_table = false;
+    text.lines()
+        .map(|l| {
+            let t = l.trim_start();
+            in_table |= t.starts_with('[');
+            let is_listen = t
+                .split_once('=')
+                .is_some_and(|(k, _)| k.trim() == "listen" && !t.starts_with('#'));
+            if !in_table && is_listen {
+                format!("listen = \"{listen}\"\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect()
+}
+
 /// Create the network in `dir` if it holds none, or reuse it (updating the
 /// listen address if it changed). The authority certificates are stored in
 /// the relay's store as if published.
@@ -279,16 +300,7 @@ pub fn prepare(dir: &Path, listen: SocketAddr) -> Result<DevNetwork, DevError> {
             });
         }
         if existing.listen != listen {
-            let updated: String = text
-                .lines()
-                .map(|l| {
-                    if l.trim_start().starts_with("listen") && l.contains('=') {
-                        format!("listen = \"{listen}\"\n")
-                    } else {
-                        format!("{l}\n")
-                    }
-                })
-                .collect();
+            let updated = with_top_level_listen(&text, listen);
             std::fs::write(&config_path, updated).map_err(io("updating", &config_path))?;
         }
     } else {
@@ -492,6 +504,20 @@ fn next_steps(bundle: &str, th: &str, ph: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// Restarting a development network on another port moved the metrics
+    /// endpoint onto the relay's port number too (every `listen` line was
+    /// rewritten), so a TCP socket already on that number stopped the relay.
+    #[test]
+    fn a_new_listen_address_leaves_the_metrics_port_alone() {
+        let root = SecretKey::from_seed(&[7; 32]).public_key();
+        let text = relay_toml("127.0.0.1:7443".parse().unwrap(), &root, "");
+        let moved = with_top_level_listen(&text, "127.0.0.1:40001".parse().unwrap());
+        let toml: toml::Table = moved.parse().unwrap();
+        assert_eq!(toml["listen"].as_str(), Some("127.0.0.1:40001"));
+        assert_eq!(toml["metrics"]["listen"].as_str(), Some("127.0.0.1:0"));
+        assert_eq!(moved.lines().count(), text.lines().count());
+    }
 
     #[test]
     fn the_readme_quickstart_is_what_the_relay_prints() {
