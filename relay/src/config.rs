@@ -189,8 +189,9 @@ impl RelayConfig {
             return Err(ConfigError::Invalid {
                 key: "root_key",
                 why: "this is the example value of deploy/relay.prod.toml, which belongs to no \
-                      network: put your network root's public key here (`liaison-admin root \
-                      show --root root.key` prints it)"
+                      network: put your network root's public key here (on the machine that \
+                      holds the root key, `liaison-admin root show --root ...` prints it, with \
+                      the root key file in place of the dots)"
                     .into(),
             });
         }

@@ -62,8 +62,10 @@ pub enum RelayError {
     },
     /// The store's logs no longer give the roots the relay signed.
     #[error(
-        "the store {} does not match what this relay signed: {mismatch}. Do not serve it: restore the newest backup (liaison-relay restore), and run liaison-relay check-store on this copy to keep a record of what is wrong",
-        path.display()
+        "the store {} does not match what this relay signed: {mismatch}. Do not serve it. Keep a record of what is wrong: `liaison-relay check-store --store {}`. Then restore the newest backup that passes that check (the backup file in place of the dots): `liaison-relay restore --from ... --data-dir {} --force` (the damaged store is kept beside it)",
+        path.display(),
+        liaison_protocol::shell::quote_path(path),
+        liaison_protocol::shell::quote_path(path.parent().unwrap_or(std::path::Path::new(".")))
     )]
     StoreMismatch {
         /// The store file.

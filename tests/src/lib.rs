@@ -690,6 +690,19 @@ pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool)
 /// binaries first on the PATH and the test passphrases: a suggested
 /// command must work as printed.
 pub fn run_as_printed(command: &str) -> Output {
+    run_as_printed_in(Path::new("."), command)
+}
+
+/// [`run_as_printed`] in the working directory `dir` (for a command that
+/// names paths relative to where it was printed).
+pub fn run_as_printed_in(dir: &Path, command: &str) -> Output {
+    run_as_printed_with(dir, command, &[])
+}
+
+/// [`run_as_printed_in`] with `env` set too: what a person would type at
+/// a prompt (a new passphrase), for commands that read it from the
+/// environment when there is no terminal.
+pub fn run_as_printed_with(dir: &Path, command: &str, env: &[(&str, &str)]) -> Output {
     let bins = bin("liaison");
     let path = format!(
         "{}:{}",
@@ -699,9 +712,11 @@ pub fn run_as_printed(command: &str) -> Output {
     Command::new("sh")
         .arg("-c")
         .arg(command)
+        .current_dir(dir)
         .env("PATH", path)
         .env("LIAISON_PASSPHRASE", PASSPHRASE)
         .env("LIAISON_ADMIN_PASSPHRASE", ADMIN_PASSPHRASE)
+        .envs(env.iter().copied())
         .output()
         .unwrap()
 }

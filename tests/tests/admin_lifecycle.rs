@@ -23,6 +23,28 @@ fn admin_cmd(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// The command between backquotes in `out`'s output that starts with
+/// `start`.
+fn printed(out: &Output, start: &str) -> String {
+    let said = liaison_tests::output_text(out);
+    said.split('`')
+        .find(|part| part.starts_with(start))
+        .unwrap_or_else(|| panic!("no `{start}…` in:\n{said}"))
+        .to_owned()
+}
+
+/// `command`, run as printed, is refused only because of the dots that
+/// stand for a file the person holds.
+fn assert_fails_for_the_dots(command: &str) {
+    let out = liaison_tests::run_as_printed(command);
+    let said = liaison_tests::output_text(&out);
+    assert_eq!(out.status.code(), Some(2), "{command}:\n{said}");
+    assert!(
+        said.contains("`...` stands for a file or directory"),
+        "{command}:\n{said}"
+    );
+}
+
 /// Run with `--json`, require success, parse stdout.
 fn admin_json(args: &[&str]) -> Value {
     let mut all = vec!["--json"];
@@ -165,7 +187,7 @@ fn root_ceremony_certifies_a_third_country_that_then_enrols_updates_and_messages
             .unwrap()
             .starts_with("-----BEGIN LIAISON AUTHORITY CERTIFICATE-----\n")
     );
-    let installed = admin_json(&[
+    let out = admin_cmd(&[
         "authority",
         "install",
         "--key",
@@ -175,12 +197,20 @@ fn root_ceremony_certifies_a_third_country_that_then_enrols_updates_and_messages
         "--bundle",
         p(&bundle),
     ]);
-    assert_eq!(installed["root_checked"], true);
+    assert_success(&out, "authority install");
     // The installed file is an ordinary authority key file.
     let vn = inproc::authority(&net, "VN");
     assert_eq!(vn.country.as_str(), "VN");
-    let published = admin_json(&["publish", "--bundle", p(&bundle), p(&cert)]);
-    assert_eq!(published[0]["published"], true);
+    // The install names the bundle it was given in the publication it
+    // suggests, which runs as printed.
+    let publish = printed(&out, "liaison-admin publish ");
+    let published = liaison_tests::run_as_printed(&publish);
+    assert_success(&published, &publish);
+    assert!(
+        String::from_utf8_lossy(&published.stdout).contains("ublished"),
+        "{}",
+        String::from_utf8_lossy(&published.stdout)
+    );
 
     // VN enrols its focal point with the standard tooling, and updates it.
     let van = net.enrol("van", "vn.mps.van", "VN", "MPS");
@@ -264,7 +294,7 @@ fn root_ceremony_certifies_a_third_country_that_then_enrols_updates_and_messages
         "--out",
         p(&th_cert),
     ]);
-    let renewed = admin_json(&[
+    let out = admin_cmd(&[
         "root",
         "renew",
         "--root",
@@ -276,9 +306,16 @@ fn root_ceremony_certifies_a_third_country_that_then_enrols_updates_and_messages
         "--out",
         p(&th_renewed),
     ]);
-    assert_eq!(renewed["version"], 2);
-    assert_eq!(renewed["revoked"], false);
-    admin_json(&[
+    assert_success(&out, "root renew");
+    // What it says comes next runs as printed: the install's help, and the
+    // publication, which only the dots standing for the bundle stop.
+    let help = printed(&out, "liaison-admin authority install --help");
+    assert_success(&liaison_tests::run_as_printed(&help), &help);
+    assert_fails_for_the_dots(&printed(&out, "liaison-admin publish "));
+    let renewed = admin_json(&["show", p(&th_renewed)]);
+    assert_eq!(renewed["serial"], 2, "{renewed}");
+    assert_eq!(renewed["revoked"], false, "{renewed}");
+    let out = admin_cmd(&[
         "authority",
         "install",
         "--key",
@@ -286,6 +323,11 @@ fn root_ceremony_certifies_a_third_country_that_then_enrols_updates_and_messages
         "--cert",
         p(&th_renewed),
     ]);
+    assert_success(&out, "authority install");
+    // Given no bundle, the install's publication has the dots in its place.
+    let publish = printed(&out, "liaison-admin publish ");
+    assert_fails_for_the_dots(&publish);
+    let publish = publish.replacen("...", p(&bundle), 1);
     assert_refused(
         &admin_cmd(&[
             "authority",
@@ -297,7 +339,7 @@ fn root_ceremony_certifies_a_third_country_that_then_enrols_updates_and_messages
         ]),
         "not newer",
     );
-    admin_json(&["publish", "--bundle", p(&bundle), p(&th_renewed)]);
+    assert_success(&liaison_tests::run_as_printed(&publish), &publish);
     let seen = list(&net, &th_key);
     let th_auth: Vec<&Value> = seen["authorities"]
         .as_array()
@@ -549,6 +591,13 @@ fn devices_are_added_from_the_focal_points_approval_and_removed_by_fingerprint()
         p(&approval),
     ]);
     assert_success(&out, "liaison device approve");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    let link = said
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("liaison --home ... device link "))
+        .unwrap_or_else(|| panic!("approve says how the new device links: {said}"))
+        .to_owned();
     let shown = admin_json(&["show", p(&approval)]);
     assert_eq!(shown["kind"], "device-approval");
     assert_eq!(shown["id"], "th.dsi.alice");
@@ -567,20 +616,49 @@ fn devices_are_added_from_the_focal_points_approval_and_removed_by_fingerprint()
         ]),
         "no proof from the new device",
     );
-    let out = laptop.run(&["device", "link", p(&approval)]);
-    assert_success(&out, "device link");
+    // The command approve printed, as printed, fails only for the dots
+    // that stand for the new device's home; with the home it links.
+    let out = liaison_tests::run_as_printed(&link);
+    assert_eq!(out.status.code(), Some(2), "{link}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("`...` stands for a file or directory"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let link = link.replacen("...", p(&laptop.home), 1);
+    let out = liaison_tests::run_as_printed(&link);
+    assert_success(&out, &link);
     let linked = laptop.home.join("device.approval");
     assert_eq!(
         admin_json(&["show", p(&linked)])["device_proof_valid"],
         true
     );
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains(&format!(
-            "liaison-admin add-device --authority KEY --bundle BUNDLE {}",
+    // Link says what the authority runs next: as printed it fails only for
+    // the dots standing for their key and bundle.
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    let countersign = said
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("liaison-admin add-device "))
+        .unwrap_or_else(|| panic!("link says what the authority runs: {said}"))
+        .to_owned();
+    assert_eq!(
+        countersign,
+        format!(
+            "liaison-admin add-device --authority ... --bundle ... {}",
             linked.display()
-        )),
-        "link says what the authority runs next"
+        )
     );
+    let out = liaison_tests::run_as_printed(&countersign);
+    assert_eq!(out.status.code(), Some(2), "{countersign}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("`...` stands for a file or directory"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let countersign = countersign
+        .replacen("...", p(&th_key), 1)
+        .replacen("...", b, 1);
 
     // Only Alice's own authority countersigns it.
     assert_refused(
@@ -594,14 +672,9 @@ fn devices_are_added_from_the_focal_points_approval_and_removed_by_fingerprint()
         ]),
         "the PH authority cannot add a device to th.dsi.alice: only the TH authority can",
     );
-    let added = admin_json(&[
-        "add-device",
-        "--authority",
-        p(&th_key),
-        "--bundle",
-        b,
-        p(&linked),
-    ]);
+    let out = liaison_tests::run_as_printed(&format!("{countersign} --json"));
+    assert_success(&out, &countersign);
+    let added: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(added["version"], 2);
     assert_eq!(added["added_device"], shown["device_fingerprint"]);
     // The same approval cannot add it twice.
@@ -807,7 +880,7 @@ fn roles_hand_over_and_revocations_take_effect_on_the_relay() {
         "--out",
         p(&ph_cert),
     ]);
-    let rv = admin_json(&[
+    let out = admin_cmd(&[
         "root",
         "revoke-authority",
         "--root",
@@ -817,16 +890,26 @@ fn roles_hand_over_and_revocations_take_effect_on_the_relay() {
         "--out",
         p(&ph_revocation),
     ]);
+    assert_success(&out, "root revoke-authority");
+    let rv = admin_json(&["show", p(&ph_revocation)]);
     assert_eq!(
-        (rv["kind"].as_str(), rv["version"].as_u64()),
-        (Some("revocation"), Some(2))
+        (rv["kind"].as_str(), rv["serial"].as_u64(), &rv["revoked"]),
+        (Some("authority-revocation"), Some(2), &Value::Bool(true)),
+        "{rv}"
     );
     assert!(
         std::fs::read_to_string(&ph_revocation)
             .unwrap()
             .starts_with("-----BEGIN LIAISON AUTHORITY REVOCATION-----\n")
     );
-    let published = admin_json(&["publish", "--bundle", b, p(&ph_revocation)]);
+    // It says to publish at once: as printed, only the dots standing for
+    // the bundle stop the command; with the bundle it publishes.
+    let publish = printed(&out, "liaison-admin publish ");
+    assert_fails_for_the_dots(&publish);
+    let publish = publish.replacen("...", b, 1);
+    let published = liaison_tests::run_as_printed(&format!("{publish} --json"));
+    assert_success(&published, &publish);
+    let published: Value = serde_json::from_slice(&published.stdout).unwrap();
     assert_eq!(published[0]["revoked"], true);
 
     let rt = runtime();
@@ -890,6 +973,13 @@ fn key_files_are_sealed_and_useless_without_the_passphrase() {
     let dir = liaison_tests::TempDir::new("sealed-keys");
     let root = dir.path().join("root.key");
     let made = admin_json(&["root", "init", "--out", p(&root)]);
+    // In words, it says where the public key goes; that help runs.
+    let out = admin_cmd(&["root", "init", "--out", p(&dir.path().join("root2.key"))]);
+    assert_success(&out, "root init");
+    let help = printed(&out, "liaison-admin bundle --help");
+    let out = liaison_tests::run_as_printed(&help);
+    assert_success(&out, &help);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--root-key"));
     let text = std::fs::read_to_string(&root).unwrap();
     assert!(text.contains("kind = \"liaison-sealed-key\""), "{text}");
     assert!(!text.contains("secret_key"), "{text}");
@@ -930,15 +1020,36 @@ fn key_files_are_sealed_and_useless_without_the_passphrase() {
     // the command that seals it; sealed, it works.
     let clear = dir.path().join("clear.key");
     std::fs::write(&clear, format!("{}\n", "ab".repeat(32))).unwrap();
-    assert_refused(
-        &admin_cmd(&["root", "show", "--root", p(&clear)]),
-        &format!("liaison-admin key seal {}", p(&clear)),
-    );
-    admin_json(&["key", "seal", p(&clear)]);
+    let out = admin_cmd(&["root", "show", "--root", p(&clear)]);
+    let seal = format!("liaison-admin key seal {}", p(&clear));
+    assert_refused(&out, &seal);
+    assert_success(&liaison_tests::run_as_printed(&seal), &seal);
     let sealed = std::fs::read_to_string(&clear).unwrap();
     assert!(!sealed.contains(&"ab".repeat(32)), "{sealed}");
     let before = admin_json(&["root", "show", "--root", p(&clear)]);
-    assert_refused(&admin_cmd(&["key", "seal", p(&clear)]), "already encrypted");
+    // Sealed again: refused, with the command that changes the passphrase,
+    // which runs as printed (the new passphrase typed at its prompt).
+    let out = admin_cmd(&["key", "seal", p(&clear)]);
+    let change = format!("liaison-admin key change-passphrase {}", p(&clear));
+    assert_refused(&out, "already encrypted");
+    assert_refused(&out, &change);
+    let changed = liaison_tests::run_as_printed_with(
+        Path::new("."),
+        &change,
+        &[("LIAISON_ADMIN_NEW_PASSPHRASE", "an interim passphrase")],
+    );
+    assert_success(&changed, &change);
+    let back = admin_command()
+        .args(["key", "change-passphrase", p(&clear)])
+        .env("LIAISON_ADMIN_PASSPHRASE", "an interim passphrase")
+        .env(
+            "LIAISON_ADMIN_NEW_PASSPHRASE",
+            liaison_tests::ADMIN_PASSPHRASE,
+        )
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_success(&back, "key change-passphrase back");
 
     // A new passphrase replaces the old one; a short one is refused.
     let short = admin_command()

@@ -492,13 +492,45 @@ fn the_judicial_refusal_suggests_a_consent_request_that_runs_as_printed() {
     );
     assert_success(&run_as_printed(&ask), &ask);
     assert_success(&alice.run(&["sync"]), "alice sync");
+    let request = alice
+        .inbox()
+        .into_iter()
+        .find(|m| m["kind"] == "consent-request" && m["awaiting_decision"] == true)
+        .expect("the originator is asked");
+    let request = request["id"].as_str().unwrap().to_owned();
+    assert_success(&alice.run(&["consent", "grant", &request]), "consent grant");
+    assert_success(&bob.run(&["sync"]), "bob sync");
+
+    // With consent the export is written, and the offline check it
+    // suggests fails as printed only for the dots standing for the
+    // network's bundle; with the bundle it verifies.
+    let out = bob.run(&[
+        "export",
+        &id,
+        "--case",
+        "PH-NBI-2026-114",
+        "--out",
+        out_file.to_str().unwrap(),
+    ]);
+    assert_success(&out, "export with consent");
+    let said = output_text(&out);
+    let verify = said
+        .lines()
+        .find_map(|l| l.find("liaison-audit verify-message ").map(|at| &l[at..]))
+        .unwrap_or_else(|| panic!("no verify command in:\n{said}"))
+        .trim()
+        .to_owned();
+    assert!(verify.ends_with(" --bundle ..."), "{verify}");
+    let out = run_as_printed(&verify);
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
     assert!(
-        alice
-            .inbox()
-            .iter()
-            .any(|m| m["kind"] == "consent-request" && m["awaiting_decision"] == true),
-        "the originator is asked"
+        output_text(&out).contains("`...` stands for a file or directory"),
+        "{}",
+        output_text(&out)
     );
+    let bundle = net.bundle();
+    let verify = verify.replace(" --bundle ...", &format!(" --bundle {}", bundle.display()));
+    assert_success(&run_as_printed(&verify), &verify);
 }
 
 /// A consent decision interrupted on its way (the relay holds it and never

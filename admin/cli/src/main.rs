@@ -26,6 +26,7 @@ use liaison_admin::{
 use liaison_protocol::armor::{ArmorKind, armor_wire};
 use liaison_protocol::bundle::{AuthorityKeyFile, Bundle};
 use liaison_protocol::directory::AuthorityCertificate;
+use liaison_protocol::shell::{held_path, quote_path, written};
 use liaison_protocol::{CountryCode, DirectoryId, Signed};
 use serde_json::{Value, json};
 
@@ -56,10 +57,10 @@ struct Cli {
 #[derive(Args, Debug)]
 struct Authority {
     /// Your authority key file (such as TH.key).
-    #[arg(long)]
+    #[arg(long, value_parser = held_path)]
     authority: PathBuf,
     /// The network's enrolment bundle.
-    #[arg(long)]
+    #[arg(long, value_parser = held_path)]
     bundle: PathBuf,
 }
 
@@ -69,10 +70,10 @@ enum Command {
     /// authority key and publish it to the relay.
     Enrol {
         /// Your authority key file (country.key).
-        #[arg(long)]
+        #[arg(long, value_parser = held_path)]
         authority: PathBuf,
         /// The network's enrolment bundle.
-        #[arg(long)]
+        #[arg(long, value_parser = held_path)]
         bundle: PathBuf,
         /// Record version (1 for a new focal point; higher to supersede).
         #[arg(long, default_value_t = 1)]
@@ -115,7 +116,7 @@ enum Command {
     /// relay (carried from the offline root machine).
     Publish {
         /// The network's enrolment bundle.
-        #[arg(long)]
+        #[arg(long, value_parser = held_path)]
         bundle: PathBuf,
         /// Certificate (.cert) and revocation (.revocation) files.
         #[arg(required = true)]
@@ -244,13 +245,13 @@ enum RootCommand {
     /// Print the root key's public key and fingerprint.
     Show {
         /// The root key file.
-        #[arg(long)]
+        #[arg(long, value_parser = held_path)]
         root: PathBuf,
     },
     /// Certify a country authority's key from its request file.
     Certify {
         /// The root key file.
-        #[arg(long)]
+        #[arg(long, value_parser = held_path)]
         root: PathBuf,
         /// The authority's request (COUNTRY.key.request).
         #[arg(long)]
@@ -268,7 +269,7 @@ enum RootCommand {
     /// Renew an authority certificate: same key, next serial, new validity.
     Renew {
         /// The root key file.
-        #[arg(long)]
+        #[arg(long, value_parser = held_path)]
         root: PathBuf,
         /// The authority's current certificate.
         #[arg(long)]
@@ -287,7 +288,7 @@ enum RootCommand {
     /// serial and the revoked flag. Publish it with `publish`.
     RevokeAuthority {
         /// The root key file.
-        #[arg(long)]
+        #[arg(long, value_parser = held_path)]
         root: PathBuf,
         /// The authority's latest certificate.
         #[arg(long)]
@@ -404,19 +405,6 @@ enum RoleCommand {
 /// Comma-separated ids.
 #[derive(Clone, Debug)]
 struct IdList(Vec<DirectoryId>);
-
-/// Text the authority writes: `...`, which suggested commands print where
-/// such text goes, is refused, so that a command pasted as printed fails
-/// for that reason alone.
-fn written(s: &str) -> Result<String, String> {
-    if s.trim() == "..." {
-        return Err(
-            "`...` stands for text you write yourself: put it in place of the dots, in quotes"
-                .to_owned(),
-        );
-    }
-    Ok(s.to_owned())
-}
 
 fn parse_id(s: &str) -> Result<DirectoryId, String> {
     DirectoryId::parse(s).map_err(|e| e.to_string())
@@ -783,7 +771,7 @@ fn root(json: bool, cmd: RootCommand) -> Result<()> {
                 emit(&format!("public key:  {}", pk.to_hex()));
                 emit(&format!("fingerprint: {}", pk.fingerprint()));
                 emit(
-                    "Put the public key in every bundle (liaison-admin bundle --root-key ...) and publish the fingerprint.",
+                    "Put the public key in every bundle (its --root-key: see `liaison-admin bundle --help`) and publish the fingerprint.",
                 );
             }
             Ok(())
@@ -838,7 +826,10 @@ fn root(json: bool, cmd: RootCommand) -> Result<()> {
                 &out,
                 &signed,
                 &c,
-                "The authority installs it (liaison-admin authority install) and it is published (liaison-admin publish).",
+                &format!(
+                    "The authority installs it (see `liaison-admin authority install --help`), then it is published (the network's bundle in place of the dots): `liaison-admin publish --bundle ... {}`",
+                    quote_path(&out)
+                ),
             );
             Ok(())
         }
@@ -857,7 +848,10 @@ fn root(json: bool, cmd: RootCommand) -> Result<()> {
                 &out,
                 &signed,
                 &c,
-                "Publish it at once (liaison-admin publish --bundle B FILE): the relay then refuses everything this key signs.",
+                &format!(
+                    "Publish it at once (the network's bundle in place of the dots): `liaison-admin publish --bundle ... {}`; the relay then refuses everything this key signs.",
+                    quote_path(&out)
+                ),
             );
             Ok(())
         }
@@ -1078,10 +1072,17 @@ fn authority(json: bool, cmd: AuthorityCommand) -> Result<()> {
                         "the certificate was not checked against a bundle's root key (give --bundle to check)",
                     );
                 }
-                emit(&format!(
-                    "Publish the certificate: liaison-admin publish --bundle BUNDLE {}",
-                    cert.display()
-                ));
+                emit(&match &bundle {
+                    Some(bundle) => format!(
+                        "Publish the certificate: `liaison-admin publish --bundle {} {}`",
+                        quote_path(bundle),
+                        quote_path(&cert)
+                    ),
+                    None => format!(
+                        "Publish the certificate (the network's bundle in place of the dots): `liaison-admin publish --bundle ... {}`",
+                        quote_path(&cert)
+                    ),
+                });
             }
             Ok(())
         }

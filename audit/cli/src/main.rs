@@ -21,6 +21,7 @@ use liaison_protocol::MessageId;
 use liaison_protocol::evidence::MAX_EVIDENCE_TEXT;
 use liaison_protocol::frames::LogId;
 use liaison_protocol::log::proof::MAX_TLOG_PROOF_LEN;
+use liaison_protocol::shell::{held_path, quote_path};
 
 /// Exit code: everything verified.
 const EXIT_VERIFIED: u8 = 0;
@@ -47,7 +48,7 @@ struct Cli {
 struct KeyArgs {
     /// Take the log keys, witness keys, quorum and network root from this
     /// enrolment bundle.
-    #[arg(long)]
+    #[arg(long, value_parser = held_path)]
     bundle: Option<PathBuf>,
     /// A log's C2SP verifier key (`<network>/<log>+hex8+base64`); repeat for
     /// both logs. Its name tells which log it is for.
@@ -105,7 +106,7 @@ enum Command {
     Export {
         /// The network's enrolment bundle (relay address, certificate pin,
         /// log keys).
-        #[arg(long)]
+        #[arg(long, value_parser = held_path)]
         bundle: PathBuf,
         /// The auditor key file (hex Ed25519 seed) registered in the relay's
         /// `[logs] auditors`.
@@ -182,7 +183,7 @@ enum Command {
     /// verified proof bundle per event into OUT (a directory).
     Proof {
         /// The network's enrolment bundle.
-        #[arg(long)]
+        #[arg(long, value_parser = held_path)]
         bundle: PathBuf,
         /// The auditor key file.
         #[arg(long)]
@@ -210,7 +211,7 @@ enum Command {
         #[arg(long = "log-key", value_name = "VKEY")]
         log_key: Option<String>,
         /// Bundle of the relay to ask for a consistency proof.
-        #[arg(long)]
+        #[arg(long, value_parser = held_path)]
         bundle: Option<PathBuf>,
         /// An export of the log (`liaison-audit export`): its entries prove
         /// the two checkpoints consistent offline, with no relay.
@@ -223,7 +224,7 @@ enum Command {
     /// STATE/evidence/) on a rollback or an inconsistency.
     Witness {
         /// The network's enrolment bundle.
-        #[arg(long)]
+        #[arg(long, value_parser = held_path)]
         bundle: PathBuf,
         /// The witness key file (C2SP cosignature signer key,
         /// `PRIVATE+KEY+name+...`).
@@ -280,7 +281,8 @@ async fn run(cli: Cli) -> Result<Outcome> {
             out,
             log,
         } => {
-            let bundle = audit::load_bundle(&bundle)?;
+            let bundle_path = bundle;
+            let bundle = audit::load_bundle(&bundle_path)?;
             let key = audit::load_auditor_key(&key)?;
             let report = audit::export(&ExportOptions {
                 bundle: &bundle,
@@ -291,9 +293,10 @@ async fn run(cli: Cli) -> Result<Outcome> {
             .await?;
             emit(&report.render_as(&format!(
                 "EXPORTED to {}: the relay's checkpoints verify and extend the held history; \
-                 run `liaison-audit verify {}` for the full offline check",
+                 run `liaison-audit verify {} --bundle {}` for the full offline check",
                 out.display(),
-                out.display()
+                quote_path(&out),
+                quote_path(&bundle_path)
             )));
             Ok(Outcome::of(&report))
         }

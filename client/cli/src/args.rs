@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use liaison_client::agent::views;
 use liaison_protocol::DirectoryId;
+use liaison_protocol::shell::{held_path, written};
 
 /// Liaison: end-to-end encrypted, signed messaging for cross-border police
 /// cooperation.
@@ -14,7 +15,13 @@ use liaison_protocol::DirectoryId;
 pub(crate) struct Cli {
     /// Home directory holding this focal point's keys and messages
     /// (encrypted at rest).
-    #[arg(long, env = "LIAISON_HOME", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "LIAISON_HOME",
+        hide_env_values = true,
+        global = true,
+        value_parser = held_path
+    )]
     pub(crate) home: Option<PathBuf>,
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
@@ -407,17 +414,4 @@ impl From<&ContactFilter> for views::ContactFilter {
 /// `ph.pnp.bob`), and surrounding spaces are ignored.
 fn parse_id(s: &str) -> Result<DirectoryId, String> {
     DirectoryId::parse(&s.trim().to_lowercase()).map_err(|e| e.to_string())
-}
-
-/// Text the person writes: `...`, which suggested commands print where
-/// such text goes, is refused, so that a command pasted as printed fails
-/// for that reason alone instead of sending "...".
-fn written(s: &str) -> Result<String, String> {
-    if s.trim() == "..." {
-        return Err(
-            "`...` stands for text you write yourself: put it in place of the dots, in quotes"
-                .to_owned(),
-        );
-    }
-    Ok(s.to_owned())
 }

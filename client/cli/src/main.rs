@@ -743,9 +743,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .with_context(|| format!("reading {}", approval.display()))?;
             let path = Client::link_device(&dir, &passphrase(false)?, &text)?;
             println!("Linked: this device now holds your identity key.");
-            println!("Give {} to your authority to countersign:", path.display());
             println!(
-                "  liaison-admin add-device --authority KEY --bundle BUNDLE {}",
+                "Give {} to your authority to countersign; they run (their authority key file \
+                 and the network's bundle in place of the dots):",
+                path.display()
+            );
+            println!(
+                "  liaison-admin add-device --authority ... --bundle ... {}",
                 liaison_protocol::shell::quote_path(&path)
             );
             println!(

@@ -571,7 +571,8 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
                     out.display()
                 );
                 println!(
-                    "Verify it offline: liaison-audit verify-message {} --bundle BUNDLE.toml",
+                    "Verify it offline (the network's bundle.toml in place of the dots): \
+                     liaison-audit verify-message {} --bundle ...",
                     liaison_protocol::shell::quote_path(out)
                 );
             }
@@ -634,12 +635,16 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
             write_new(out, &approval)?;
             println!("Approval written to {}.", out.display());
             println!(
-                "1. The new device links with it:   liaison --home NEW_HOME device link {}",
+                "1. Copy it to the new device, which links with it (its home in place of the \
+                 dots):"
+            );
+            println!(
+                "   liaison --home ... device link {}",
                 liaison_protocol::shell::quote_path(out)
             );
-            println!("2. Your authority countersigns what the new device then writes:");
             println!(
-                "   liaison-admin add-device --authority KEY --bundle BUNDLE NEW_HOME/device.approval"
+                "2. Your authority countersigns the file the new device then writes (the link \
+                 prints their command)."
             );
         }
         (

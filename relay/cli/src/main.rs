@@ -12,11 +12,12 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use liaison_protocol::shell::{held_path, quote_path};
 use liaison_relay::config::Overrides;
 use liaison_relay::logging::{self, LogFormat};
 use liaison_relay::{Relay, RelayConfig, dev};
@@ -154,7 +155,7 @@ enum Command {
     /// data directory separately.
     Restore {
         /// The backup file.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", value_parser = held_path)]
         from: PathBuf,
         /// The relay's data directory (created 0700 if missing).
         #[arg(long, value_name = "DIR")]
@@ -362,9 +363,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CheckStore { config, store } => {
             init_default();
-            let path = match (store, config) {
+            let path = match (store, &config) {
                 (Some(p), _) => p,
-                (None, Some(c)) => load(&c)?.store_path(),
+                (None, Some(c)) => load(c)?.store_path(),
                 (None, None) => anyhow::bail!("give --config FILE or --store FILE"),
             };
             if !path.is_file() {
@@ -373,10 +374,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let opened = liaison_relay::store::RedbStore::open(&path);
             let db = match opened {
                 Ok(db) => db,
-                Err(e) if e.to_string().contains("already open") => anyhow::bail!(
-                    "{} is in use by a running relay: stop it first (or check a backup: liaison-relay backup, then check-store --store FILE)",
-                    path.display()
-                ),
+                Err(e) if e.to_string().contains("already open") => {
+                    anyhow::bail!("{} is in use by a running relay: {}", path.display(), match &config {
+                        Some(config) => {
+                            let copy = quote_path(Path::new(&format!(
+                                "./relay-copy-{}.redb",
+                                liaison_clock::now().as_secs()
+                            )));
+                            format!(
+                                "stop it first, or check a copy taken while it runs: `liaison-relay backup --config {} --out {copy} && liaison-relay check-store --store {copy}`",
+                                quote_path(config)
+                            )
+                        }
+                        None => "stop it first, or check a copy taken while it runs (see `liaison-relay backup --help`)".to_owned(),
+                    })
+                }
                 Err(e) => {
                     return Err(anyhow::Error::new(e)
                         .context(format!("{} failed its integrity check", path.display())));
