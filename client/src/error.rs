@@ -194,7 +194,7 @@ pub enum ClientError {
     },
     /// Only a received message is replied to.
     #[error(
-        "message {0} is one you sent: reply to a message you received, or continue the conversation with `liaison send --conversation`"
+        "message {0} is one you sent: reply to a message you received, or continue the conversation with `send --conversation` (see `liaison send --help`)"
     )]
     ReplyToOwn(MessageId),
     /// A rejected or destroyed message cannot be forwarded.

@@ -1,0 +1,139 @@
+//! The commands that `liaison`'s errors point to, run exactly as printed:
+//! each names the home it was printed for and does what the error says
+//! it will (issue 11, acceptance 4). The hints with their own flows
+//! (consent, forward, export, key change, devices, queued sends) are run
+//! as printed where those flows are tested; these are the rest.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use liaison_tests::{DevNet, Person, assert_success, output_text, run_as_printed};
+
+/// The command between backquotes in `out`'s output that starts with
+/// `liaison --home` and contains `needle`.
+fn printed(out: &Output, needle: &str) -> String {
+    let said = output_text(out);
+    said.split('`')
+        .find(|part| part.starts_with("liaison --home ") && part.contains(needle))
+        .unwrap_or_else(|| panic!("no `liaison --home … {needle}…` in:\n{said}"))
+        .to_owned()
+}
+
+fn refused(out: &Output, what: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{what} should be refused:\n{}",
+        output_text(out)
+    );
+}
+
+/// Runs `command` as printed, requires success, and returns its output.
+fn runs(command: &str) -> String {
+    let out = run_as_printed(command);
+    assert_success(&out, command);
+    output_text(&out)
+}
+
+fn sent_id(person: &Person, to: &str, text: &str) -> String {
+    let out = person.run(&["send", "--to", to, text]);
+    assert_success(&out, "send");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn the_commands_liaisons_errors_suggest_run_as_printed() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    let home = alice.home.to_str().unwrap().to_owned();
+
+    // A contact the directory does not have: sync first.
+    let out = alice.run(&["safety-number", "th.dsi.nobody"]);
+    refused(&out, "an unknown contact");
+    let sync = printed(&out, "sync");
+    assert!(sync.contains(&home), "{sync}");
+    runs(&sync);
+
+    // A message id this home does not hold: the inbox lists those it does.
+    let out = alice.run(&["read", "00112233445566778899aabbccddeeff"]);
+    refused(&out, "an unknown message");
+    runs(&printed(&out, "inbox"));
+
+    // A consent request this home does not hold: the list shows them.
+    let out = alice.run(&["consent", "grant", "00112233445566778899aabbccddeeff"]);
+    refused(&out, "an unknown consent request");
+    runs(&printed(&out, "consent list"));
+
+    // A reply to one's own message: how to continue the conversation.
+    let own = sent_id(&alice, "ph.pnp.bob", "the boat leaves at 0400");
+    let out = alice.run(&["reply", &own, "and returns at noon"]);
+    refused(&out, "a reply to one's own message");
+    let help = printed(&out, "send --help");
+    assert!(runs(&help).contains("--conversation"));
+
+    // A hand-over of a role that is not one: the roles are listed.
+    let out = bob.run(&["handover", "--role", "ph.pnp.nothing", "--to", "ph.pnp.bob"]);
+    refused(&out, "a hand-over of no role");
+    runs(&printed(&out, "roles"));
+}
+
+/// `liaison ui` while an agent already runs for the home says to stop it
+/// and run `ui` again: the stop command, as printed, stops it.
+#[test]
+fn ui_beside_a_running_agent_says_how_to_stop_it_as_printed() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let mut agent = alice.start_agent(true);
+    let out = alice.run(&["ui", "--no-browser", "--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success(), "{}", output_text(&out));
+    let stop = printed(&out, "agent stop");
+    runs(&stop);
+    let status = agent
+        .wait_exit(Duration::from_secs(30))
+        .expect("the agent stops when asked");
+    assert!(status.success(), "the agent stopped cleanly: {status}");
+
+    // Then `ui` again, as printed, serves the app: it prints the address
+    // to open first. The browser it opens is a stand-in that does nothing.
+    let ui = printed(&out, " ui");
+    assert!(ui.ends_with(" ui"), "{ui}");
+    let fake = liaison_tests::TempDir::new("no-browser");
+    let opener = fake.path().join("xdg-open");
+    std::fs::write(&opener, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}:{}",
+        fake.path().display(),
+        liaison_tests::bin("liaison").parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(&ui)
+        .env("PATH", path)
+        .env("LIAISON_PASSPHRASE", liaison_tests::PASSPHRASE)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // Ctrl-C to the whole command stops the app and its agent.
+    let group = format!("-{}", child.id());
+    let _ = Command::new("kill").args(["-INT", "--", &group]).status();
+    let status = child.wait().unwrap();
+    assert!(
+        first.starts_with("http://127.0.0.1:"),
+        "{ui} printed {first:?} first ({status})"
+    );
+}
