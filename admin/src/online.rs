@@ -210,7 +210,7 @@ pub async fn revoke_device(
     check_jurisdiction(auth.country, "revoke a device of", id)?;
     check_authority(bundle, auth, at)?;
     let view = fetch_directory(bundle, auth, at).await?;
-    let (signed, removed) = record_without_device(auth, view.record(id)?, device)?;
+    let (signed, removed) = record_without_device(auth, view.record(id)?, device, at)?;
     Ok((finish_record(bundle, signed, Vec::new()).await?, removed))
 }
 

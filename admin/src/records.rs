@@ -352,12 +352,17 @@ pub fn find_device(record: &FocalPointRecord, selector: &str) -> Result<usize, A
     }
 }
 
-/// The next version of `current` without the device `selector` names.
-/// Refuses to remove the last device: that is a revocation.
+/// The next version of `current` without the device `selector` names,
+/// removed at `at`. Refuses to remove the last device: that is a
+/// revocation. The new version's validity starts at `at` (less the clock
+/// skew allowance): that dates the removal, so clients judge a message the
+/// relay accepted from the removed device before then by the version in
+/// force then, and refuse one accepted after.
 pub fn record_without_device(
     authority: &AuthorityKeyFile,
     current: &FocalPointRecord,
     selector: &str,
+    at: Timestamp,
 ) -> Result<(Signed<FocalPointRecord>, DeviceKeys), AdminError> {
     check_jurisdiction(authority.country, "revoke a device of", &current.id)?;
     require_active_status(current, "remove a device of")?;
@@ -376,6 +381,10 @@ pub fn record_without_device(
     }
     if i < r.device_proofs.len() {
         r.device_proofs.remove(i);
+    }
+    let start = Timestamp(at.0.saturating_sub(RECORD_SKEW_MS));
+    if current.not_before < start && start < r.not_after {
+        r.not_before = start;
     }
     Ok((sign_record(authority, &r)?, device))
 }

@@ -353,19 +353,25 @@ fn devices_are_added_only_with_the_identity_endorsement_and_removed_by_fingerpri
     // Remove the first device by a fingerprint prefix with spaces.
     let fp = key(21).public_key().fingerprint().to_string();
     let prefix = fp.get(..14).unwrap();
-    let (signed, removed) = record_without_device(&th, &two, prefix).unwrap();
+    let removed_at = Timestamp(two.not_before.0 + 10 * DAY_MS);
+    let (signed, removed) = record_without_device(&th, &two, prefix, removed_at).unwrap();
     assert_eq!(removed, device(21));
     let one = verify_record(&cert, &signed).unwrap();
     assert_eq!((one.version, one.devices.clone()), (3, vec![device(22)]));
+    // The new version dates the removal (a minute early, for clock skew),
+    // and keeps the end of the record's validity.
+    assert_eq!(one.not_before, Timestamp(removed_at.0 - 60_000));
+    assert_eq!(one.not_after, two.not_after);
     // ... and by the hex key; the last device is not removed.
     let last = err_text(record_without_device(
         &th,
         &one,
         &key(22).public_key().to_hex(),
+        T0,
     ));
     assert!(last.contains("only device"), "{last}");
-    assert!(err_text(record_without_device(&th, &one, "deadbeef")).contains("no device"));
-    assert!(record_without_device(&th, &one, "xyz").is_err());
+    assert!(err_text(record_without_device(&th, &one, "deadbeef", T0)).contains("no device"));
+    assert!(record_without_device(&th, &one, "xyz", T0).is_err());
 }
 
 #[test]
@@ -468,7 +474,7 @@ fn another_countrys_authority_is_refused_naming_the_rule() {
             .contains("the PH authority cannot revoke th.dsi.x: only the TH authority can")
     );
     assert!(
-        err_text(record_without_device(&ph, &th_rec, "deadbeef00"))
+        err_text(record_without_device(&ph, &th_rec, "deadbeef00", T0))
             .contains("the PH authority cannot")
     );
     let a = approval("th.dsi.x", &key(20), 22, T0);

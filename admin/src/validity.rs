@@ -17,7 +17,7 @@ const MAX_VALIDITY_DAYS: u64 = 3660;
 
 pub(crate) const DAY_MS: u64 = 86_400_000;
 /// Records start a minute before signing, for clock skew between machines.
-pub(crate) const RECORD_SKEW_MS: u64 = 60_000;
+pub(crate) use liaison_protocol::directory::RECORD_SKEW_MS;
 /// Certificates start a day before signing: the root is offline and its
 /// clock may be off; the relays check `not_before`.
 pub(crate) const CERTIFICATE_SKEW_MS: u64 = DAY_MS;

@@ -2029,10 +2029,11 @@ impl Client {
     /// Decrypt `env` with the Olm session state of its sending device: the
     /// sender's record, the sessions after decryption and the plaintext.
     ///
-    /// A device no longer in the directory because its record was revoked
-    /// is taken as the sender's if the relay accepted the envelope
-    /// (`accepted_at`, the relay's clock) before the revocation, by the
-    /// record in force then ([`Revocation::in_force_before`]).
+    /// A device no longer in the directory because its record was revoked,
+    /// the device removed or the identity replaced is taken as the
+    /// sender's if the relay accepted the envelope (`accepted_at`, the
+    /// relay's clock) before then, by the record in force then
+    /// ([`Revocation::in_force_before`]).
     fn decrypt_envelope(
         &mut self,
         env: &Envelope,
@@ -2045,7 +2046,7 @@ impl Client {
             Some(r) => r.clone(),
             None => self
                 .directory_log
-                .revocations_of_device(&env.sender_device)
+                .retirements_of_device(&env.sender_device)
                 .find_map(|r| r.in_force_before(&env.sender_device, Timestamp(accepted_at)))
                 .cloned()
                 .ok_or_else(|| self.unknown_sender(&env.sender_device, accepted_at))?,
@@ -2104,9 +2105,18 @@ impl Client {
     /// Why a sending device is not taken: unknown, or its record revoked
     /// before the relay accepted the message.
     fn unknown_sender(&self, device: &PublicKey, accepted_at: u64) -> ClientError {
-        let Some(r) = self.directory_log.revocations_of_device(device).last() else {
+        let Some(r) = self.directory_log.retirements_of_device(device).last() else {
             return ReceiveError::UnknownDevice(device.fingerprint().to_string()).into();
         };
+        if !r.revokes_record() {
+            return ReceiveError::SentAfterRemoval {
+                id: r.revoked.id.clone(),
+                replaced: r.revoked.identity_key != r.before.identity_key,
+                removed_at: r.at(),
+                accepted_at: Timestamp(accepted_at),
+            }
+            .into();
+        }
         ReceiveError::SentAfterRevocation {
             id: r.revoked.id.clone(),
             revoked_at: r.at(),
@@ -2124,14 +2134,37 @@ impl Client {
             return None;
         }
         let id = DirectoryId::parse(&m.from).ok()?;
-        let r = self.directory_log.revocation(&id)?;
-        let at = r.at()?;
-        (m.stored_at < at).then(|| {
-            format!(
+        if let Some(r) = self.directory_log.revocation(&id)
+            && let Some(at) = r.at()
+            && m.stored_at < at
+        {
+            return Some(format!(
                 "sent before {id}'s device was revoked on {} ({})",
                 at.to_rfc3339(),
                 r.reason()
-            )
+            ));
+        }
+        // Sent from a device since dropped from the record.
+        let device = SignedPayload::decode(&m.signed_payload)
+            .ok()?
+            .decode_unverified()
+            .ok()?
+            .sender_device;
+        let r = self.directory_log.removal_of_device(&device)?;
+        let at = r.at()?;
+        (m.stored_at < at).then(|| {
+            if r.revoked.identity_key != r.before.identity_key {
+                format!(
+                    "sent before {id}'s identity was replaced on {}: judged by the record in force then",
+                    at.to_rfc3339()
+                )
+            } else {
+                format!(
+                    "sent from a device that {id}'s authority removed on {}, before the removal: \
+                     judged by the record in force then",
+                    at.to_rfc3339()
+                )
+            }
         })
     }
 

@@ -423,6 +423,31 @@ pub enum ReceiveError {
         /// When the relay accepted the envelope (its clock).
         accepted_at: Timestamp,
     },
+    /// The sending device was dropped from its record (removed by the
+    /// authority, or the whole identity replaced), and the relay accepted
+    /// the envelope after that (or the new version does not say when).
+    #[error(
+        "sent from a device {} {}; the relay accepted this message on {}, {}",
+        if *replaced { "of an earlier identity of" } else { "that was removed from the record of" },
+        id,
+        accepted_at.to_rfc3339(),
+        match removed_at {
+            Some(t) => format!("after that change (on {}): it is not accepted", t.to_rfc3339()),
+            None => "and the record does not say when the device was dropped, so the message \
+                     cannot be judged by the record in force before"
+                .to_owned(),
+        }
+    )]
+    SentAfterRemoval {
+        /// The focal point.
+        id: DirectoryId,
+        /// Whether the identity was replaced (else one device removed).
+        replaced: bool,
+        /// When the device was dropped, if the new version says.
+        removed_at: Option<Timestamp>,
+        /// When the relay accepted the envelope (its clock).
+        accepted_at: Timestamp,
+    },
     /// The sending device belongs to no verified record.
     #[error("sending device {0} is not in the verified directory")]
     UnknownDevice(String),

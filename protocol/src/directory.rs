@@ -100,6 +100,13 @@ pub enum RecordFormat {
 /// First two bytes of a format 2 record body.
 pub const RECORD_FORMAT_2_PREFIX: [u8; 2] = [0, 2];
 
+/// A record version's validity starts this long before the authority
+/// signed it, for clock skew between the authority's machine and the
+/// relays. A version that drops devices from an active record (a device
+/// removed, an identity replaced) therefore says when the authority acted:
+/// its `not_before` plus this.
+pub const RECORD_SKEW_MS: u64 = 60_000;
+
 /// A focal point's directory entry, signed by its country's authority.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FocalPointRecord {

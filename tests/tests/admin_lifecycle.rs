@@ -695,8 +695,13 @@ fn devices_are_added_from_the_focal_points_approval_and_removed_by_fingerprint()
         .unwrap()
         .clone();
     assert_eq!(devices.len(), 2);
-    // The linked device connects.
+    // The linked device connects, and writes to Bob.
     assert_success(&laptop.run(&["sync"]), "laptop sync");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    assert_success(
+        &laptop.run(&["send", "--to", "ph.pnp.bob", "sent from the laptop"]),
+        "laptop send",
+    );
 
     // The laptop is lost: remove it by a fingerprint prefix.
     let fp = shown["device_fingerprint"].as_str().unwrap();
@@ -717,6 +722,20 @@ fn devices_are_added_from_the_focal_points_approval_and_removed_by_fingerprint()
     assert!(
         !out.status.success(),
         "a removed device is no longer admitted"
+    );
+    // What the laptop sent before its removal is judged by the record in
+    // force when the relay accepted it, and shown with a note saying so.
+    assert_success(&bob.run(&["sync"]), "bob sync");
+    let inbox = bob.inbox();
+    let from_laptop = inbox
+        .iter()
+        .find(|m| m["from"] == "th.dsi.alice")
+        .unwrap_or_else(|| panic!("the laptop's message: {inbox:?}"));
+    assert_eq!(from_laptop["verified"], true, "{from_laptop}");
+    let note = from_laptop["note"].as_str().unwrap_or_default();
+    assert!(
+        note.starts_with("sent from a device that th.dsi.alice's authority removed on 20"),
+        "{from_laptop}"
     );
     // The last device is not removed: that is what revoke is for.
     let seen = list(&net, &th_key);

@@ -384,36 +384,7 @@ fn a_message_sent_before_a_revocation_is_judged_by_the_record_then() {
     // Attack: a relay re-stamps Carol's envelope as accepted after the
     // revocation (Carol's own clock inside the payload still says before).
     // Alice's client refuses it: only the relay's acceptance time counts.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut client = Client::open(&alice.home, PASSPHRASE).unwrap();
-        client.connect().await.unwrap();
-        let Response::Messages { items, .. } = client
-            .conn_request(&Request::Fetch {
-                after: 0,
-                limit: 10,
-            })
-            .await
-            .unwrap()
-        else {
-            panic!("no messages answer");
-        };
-        assert_eq!(items.len(), 1, "Carol's message is queued for Alice");
-        // A day after the genuine acceptance: well after the revocation.
-        let mut restamped = items[0].clone();
-        restamped.accepted_at += 86_400_000;
-        match client.process(&restamped).unwrap() {
-            Received::Rejected { reason, .. } => {
-                assert!(reason.contains("after the revocation"), "{reason}");
-                assert!(reason.contains("rotated to another unit"), "{reason}");
-            }
-            other => panic!("a message accepted after the revocation was taken: {other:?}"),
-        }
-        client.disconnect().await;
-    });
+    restamped_a_day_later_is_refused(&alice, &["after the revocation", "rotated to another unit"]);
 
     // The genuine envelope, accepted before the revocation, is verified by
     // the record in force then and shown with a note.
@@ -544,4 +515,91 @@ fn a_revoked_officers_send_through_an_agent_is_refused_not_queued() {
     assert!(err.contains("this device was revoked"), "{err}");
     assert!(!err.contains("kept on this device"), "{err}");
     agent.kill();
+}
+
+/// Attack: a relay re-stamps the first envelope queued for `person` as
+/// accepted a day later than it was. The client refuses it, saying each of
+/// `why`: only the relay's acceptance time counts, whatever the sender's
+/// clock inside the payload says.
+fn restamped_a_day_later_is_refused(person: &Person, why: &[&str]) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut client = Client::open(&person.home, PASSPHRASE).unwrap();
+        client.connect().await.unwrap();
+        let Response::Messages { items, .. } = client
+            .conn_request(&Request::Fetch {
+                after: 0,
+                limit: 10,
+            })
+            .await
+            .unwrap()
+        else {
+            panic!("no messages answer");
+        };
+        assert_eq!(items.len(), 1, "one message is queued");
+        let mut restamped = items[0].clone();
+        restamped.accepted_at += 86_400_000;
+        match client.process(&restamped).unwrap() {
+            Received::Rejected { reason, .. } => {
+                for w in why {
+                    assert!(reason.contains(w), "{w:?} not in: {reason}");
+                }
+            }
+            other => panic!("a message re-stamped a day later was taken: {other:?}"),
+        }
+        client.disconnect().await;
+    });
+}
+
+#[test]
+fn a_message_sent_before_an_identity_replacement_is_judged_by_the_record_then() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    sync(&alice, "alice");
+    sync(&bob, "bob");
+    assert_success(
+        &alice.run(&["send", "--to", "ph.pnp.bob", "sent before the replacement"]),
+        "alice send",
+    );
+    let old_identity = json(&alice, &["whoami"])["identity_fingerprint"]
+        .as_str()
+        .unwrap()
+        .replace(' ', "");
+    let newcomer = net.init("alice-new", "th.dsi.alice", "TH", "DSI");
+    assert_success(
+        &enrol(
+            &net,
+            &newcomer,
+            &["--version", "2", "--replace-identity", &old_identity],
+        ),
+        "enrol --replace-identity",
+    );
+    restamped_a_day_later_is_refused(
+        &bob,
+        &[
+            "of an earlier identity of th.dsi.alice",
+            "it is not accepted",
+        ],
+    );
+    // The genuine envelope, accepted before the replacement, is verified by
+    // the record in force then, and shown with a note.
+    // (Bob's client warns that Alice's key changed, as for any change.)
+    let out = bob.run(&["sync"]);
+    assert_success(&out, "bob sync");
+    assert!(stderr(&out).contains("th.dsi.alice"), "{}", stderr(&out));
+    let inbox = bob.inbox();
+    let genuine = inbox
+        .iter()
+        .find(|m| m["from"] == "th.dsi.alice")
+        .unwrap_or_else(|| panic!("Alice's message: {inbox:?}"));
+    assert_eq!(genuine["verified"], true, "{genuine}");
+    let note = genuine["note"].as_str().unwrap_or_default();
+    assert!(
+        note.starts_with("sent before th.dsi.alice's identity was replaced on 20"),
+        "{genuine}"
+    );
 }

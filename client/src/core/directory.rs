@@ -18,7 +18,9 @@
 
 use std::collections::BTreeMap;
 
-use liaison_protocol::directory::{Directory, FocalPointRecord, RecordStatus, verify_record};
+use liaison_protocol::directory::{
+    Directory, FocalPointRecord, RECORD_SKEW_MS, RecordStatus, verify_record,
+};
 use liaison_protocol::directory_state::{Applied, DirectoryState, Refused};
 use liaison_protocol::log::event::DirectoryEntry;
 use liaison_protocol::log::{
@@ -104,16 +106,21 @@ pub struct DirectoryLog {
     state: DirectoryState,
     refused: Vec<(u64, Refused)>,
     revocations: BTreeMap<DirectoryId, Revocation>,
+    /// Devices an active version dropped (a device removed, or the identity
+    /// replaced), by signing key: the version that listed the device and
+    /// the one that dropped it.
+    removals: BTreeMap<PublicKey, Revocation>,
 }
 
-/// A focal point record revoked in the log: the version in force before
-/// and the revoking version. Kept so that a message accepted by the relay
-/// before the revocation is judged by the record in force then.
+/// A focal point record revoked in the log, or a device dropped from it (a
+/// device removed, or the whole identity replaced): the version in force
+/// before and the revoking or dropping version. Kept so that a message
+/// accepted by the relay before then is judged by the record in force then.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Revocation {
     /// The last version before the revocation.
     pub before: FocalPointRecord,
-    /// The revoking version.
+    /// The revoking version, or the active version that dropped devices.
     pub revoked: FocalPointRecord,
 }
 
@@ -126,12 +133,29 @@ impl Revocation {
         }
     }
 
-    /// When the authority revoked the record: the revoking version's
-    /// validity start, which `liaison-admin revoke` sets to the time of
-    /// the revocation. `None` for a revocation that kept the previous
-    /// version's start (made by an earlier release): it does not say when.
+    /// Whether the whole record was revoked (else devices were dropped from
+    /// an active record).
+    pub fn revokes_record(&self) -> bool {
+        self.revoked.status != RecordStatus::Active
+    }
+
+    /// When the authority revoked the record or dropped the device: the
+    /// new version's validity start, which `liaison-admin revoke` sets to
+    /// that time, and `revoke-device` and `enrol --replace-identity` to
+    /// [`RECORD_SKEW_MS`] before it.
+    /// `None` for a version that kept the previous version's start (made
+    /// by an earlier release): it does not say when.
     pub fn at(&self) -> Option<Timestamp> {
-        (self.revoked.not_before != self.before.not_before).then_some(self.revoked.not_before)
+        let start = self.revoked.not_before;
+        (start != self.before.not_before).then(|| {
+            if self.revokes_record() {
+                start
+            } else {
+                // An active version starts RECORD_SKEW_MS before it was
+                // signed.
+                Timestamp(start.0.saturating_add(RECORD_SKEW_MS))
+            }
+        })
     }
 
     /// The record in force before the revocation, if a message the relay
@@ -163,6 +187,7 @@ impl DirectoryLog {
             state: DirectoryState::new(root),
             refused: Vec::new(),
             revocations: BTreeMap::new(),
+            removals: BTreeMap::new(),
         }
     }
 
@@ -324,15 +349,32 @@ impl DirectoryLog {
                 Ok(Applied::Record { id, .. }) => {
                     if let (Some(before), Some(now)) = (before, self.state.record(id))
                         && before.status == RecordStatus::Active
-                        && now.status != RecordStatus::Active
                     {
-                        self.revocations.insert(
-                            id.clone(),
-                            Revocation {
-                                before,
-                                revoked: now.clone(),
-                            },
-                        );
+                        if now.status != RecordStatus::Active {
+                            self.revocations.insert(
+                                id.clone(),
+                                Revocation {
+                                    before,
+                                    revoked: now.clone(),
+                                },
+                            );
+                        } else {
+                            let dropped: Vec<PublicKey> = before
+                                .devices
+                                .iter()
+                                .map(|d| d.signing)
+                                .filter(|k| !now.devices.iter().any(|n| n.signing == *k))
+                                .collect();
+                            for device in dropped {
+                                self.removals.insert(
+                                    device,
+                                    Revocation {
+                                        before: before.clone(),
+                                        revoked: now.clone(),
+                                    },
+                                );
+                            }
+                        }
                     }
                 }
                 Ok(_) => {}
@@ -358,6 +400,24 @@ impl DirectoryLog {
         self.revocations
             .values()
             .filter(move |r| r.before.devices.iter().any(|d| &d.signing == device))
+    }
+
+    /// The active version that dropped device `device` from its record (a
+    /// device removed, or the identity replaced), with the version that
+    /// listed it.
+    pub fn removal_of_device(&self, device: &PublicKey) -> Option<&Revocation> {
+        self.removals.get(device)
+    }
+
+    /// How the log took device `device` out of use, newest last: the
+    /// revocations of records that listed it, then the version that
+    /// dropped it from an active record.
+    pub fn retirements_of_device<'a>(
+        &'a self,
+        device: &'a PublicKey,
+    ) -> impl Iterator<Item = &'a Revocation> + 'a {
+        self.revocations_of_device(device)
+            .chain(self.removal_of_device(device))
     }
 }
 

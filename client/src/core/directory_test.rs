@@ -305,6 +305,67 @@ fn a_message_is_judged_by_the_record_in_force_when_the_relay_accepted_it() {
     assert!(r.in_force_before(&bob_device, Timestamp(1)).is_none());
 }
 
+/// Bob v1 with devices 20 and 21; v2 drops device 21 (`liaison-admin
+/// revoke-device` at `at`, so starting a minute before, or undated); v3
+/// replaces the identity (key 22, device 23) at `at + 1000`.
+fn bob_loses_devices(at: Option<u64>) -> DirectoryLog {
+    let v1 = rec("th.dsi.bob", &key(19), &[20, 21]);
+    let mut v2 = rec("th.dsi.bob", &key(19), &[20]);
+    v2.version = 2;
+    let mut v3 = rec("th.dsi.bob", &key(22), &[23]);
+    v3.version = 3;
+    if let Some(at) = at {
+        v2.not_before = Timestamp(at - RECORD_SKEW_MS);
+        v3.not_before = Timestamp(at + 1_000 - RECORD_SKEW_MS);
+    }
+    let e = vec![
+        DirectoryEntry::Authority(authority()).encode(),
+        DirectoryEntry::Record(Signed::sign(&v1, &key(2))).encode(),
+        DirectoryEntry::Record(Signed::sign(&v2, &key(2))).encode(),
+        DirectoryEntry::Record(Signed::sign(&v3, &key(2))).encode(),
+    ];
+    let mut l = log();
+    l.extend(&e, &checkpoint(&e), None).unwrap();
+    l
+}
+
+#[test]
+fn a_message_from_a_dropped_device_is_judged_by_the_record_in_force_when_accepted() {
+    let l = bob_loses_devices(Some(100_000));
+    let (removed, replaced) = (key(21).public_key(), key(20).public_key());
+    // Device 21, removed at 100000: v1 judges what the relay accepted before.
+    let r = l.removal_of_device(&removed).unwrap();
+    assert!(!r.revokes_record());
+    assert_eq!(r.at(), Some(Timestamp(100_000)));
+    assert_eq!(
+        r.in_force_before(&removed, Timestamp(99_999))
+            .unwrap()
+            .version,
+        1
+    );
+    assert!(r.in_force_before(&removed, Timestamp(100_000)).is_none());
+    // Device 20, dropped by the identity replacement at 101000: v2 judges
+    // what was accepted before that, nothing after.
+    let r = l.removal_of_device(&replaced).unwrap();
+    assert_eq!(r.at(), Some(Timestamp(101_000)));
+    assert_eq!(
+        r.in_force_before(&replaced, Timestamp(100_999))
+            .unwrap()
+            .version,
+        2
+    );
+    assert!(r.in_force_before(&replaced, Timestamp(101_000)).is_none());
+    assert_eq!(l.retirements_of_device(&replaced).count(), 1);
+    // The device in use is no one's removal.
+    assert!(l.removal_of_device(&key(23).public_key()).is_none());
+    // A removal that does not say when judges nothing by the past.
+    let undated = bob_loses_devices(None);
+    assert!(undated.removal_of_device(&replaced).unwrap().at().is_none());
+    let r = undated.removal_of_device(&removed).unwrap();
+    assert_eq!(r.at(), None);
+    assert!(r.in_force_before(&removed, Timestamp(1)).is_none());
+}
+
 #[test]
 fn own_standing_says_what_happened_to_the_record() {
     let me = id("th.dsi.bob");

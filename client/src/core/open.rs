@@ -107,9 +107,6 @@ pub enum OpenError {
         /// Who signed the receipt.
         by: DirectoryId,
     },
-    /// A receipt for a message this focal point did not send.
-    #[error("receipt for message {0} that this focal point did not send")]
-    ReceiptNotOurs(MessageId),
     /// A consent request's signature or contents do not verify.
     #[error("consent request does not verify: {0}")]
     ConsentRequestInvalid(VerifyError),
@@ -372,7 +369,11 @@ pub fn open_content(
             for s in list {
                 let r = Receipt::verify(s, signer).map_err(OpenError::ReceiptInvalid)?;
                 if !sent_by_us(held, r.message_id)? {
-                    return Err(OpenError::ReceiptNotOurs(r.message_id));
+                    // Not a message this home sent: another device of this
+                    // focal point's sent it (receipts go to every device of
+                    // the sender), or the signer names an id it made up.
+                    // Either way there is nothing here to record it against.
+                    continue;
                 }
                 if !receipt_from_recipient(directory, held, r.message_id, &r.by)? {
                     return Err(OpenError::ReceiptNotFromRecipient {
@@ -756,7 +757,7 @@ mod tests {
     }
 
     #[test]
-    fn receipts_count_only_for_messages_this_home_sent() {
+    fn receipts_count_only_for_messages_this_home_sent_to_their_signer() {
         let (d, _, bob) = people();
         let sent = payload("th.dsi.alice", 1, "pier 7", h("RED"), Content::Text);
         let mut home = Home::default();
@@ -778,10 +779,12 @@ mod tests {
             h("RED"),
             Content::Receipts(vec![receipt(1)]),
         );
-        assert!(matches!(
-            opened(&d, &home, &carrier),
-            Err(OpenError::ReceiptNotOurs(m)) if m == MessageId([1; 16])
-        ));
+        // Not sent from this home (another device of the sender's, or an id
+        // made up): nothing is recorded, and the carrier is not refused.
+        let bytes = Signed::sign(&carrier, &key(20)).encode();
+        let mut m = StoredMessage::received(&carrier, bytes, Timestamp(2_000));
+        let fx = open_content(&d, &home, &id("th.dsi.carol"), &mut m, &carrier).unwrap();
+        assert!(fx.receipts.is_empty());
 
         // Sent, but to carol: bob (who learned the id somehow) cannot
         // report on it.
