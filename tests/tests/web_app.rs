@@ -281,6 +281,21 @@ fn the_local_server_refuses_what_a_browser_page_or_another_user_could_forge() {
         let r = b.post("/lock", &fields);
         assert_eq!(r.status, 403, "CSRF {fields:?}: {}", r.body);
     }
+    // So is every other change: a forward, its scope check, a consent
+    // request or decision.
+    for path in [
+        "/forward",
+        "/forward/check",
+        "/consent/ask",
+        "/consent/grant",
+        "/consent/refuse",
+    ] {
+        let r = b.post(path, &[("csrf", "0000"), ("m", "x"), ("r", "x")]);
+        assert_eq!(r.status, 403, "{path} without the CSRF token: {}", r.body);
+        // With it, a handle this session was not given names nothing.
+        let r = b.post(path, &[("csrf", &csrf), ("m", "x"), ("r", "x")]);
+        assert_eq!(r.status, 404, "{path} with a made-up handle: {}", r.body);
+    }
     assert_eq!(b.get("/").status, 200, "still unlocked");
     // The token also works as a header (htmx sends it so).
     let r = request(
