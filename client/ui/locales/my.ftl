@@ -93,3 +93,10 @@ consent-waiting = Waiting for a decision.
 consent-bad-date = Nothing was decided: the date is not valid (YYYY-MM-DD).
 consent-grant-sent = Consent granted and sent.
 consent-refuse-sent = Refusal sent.
+
+# Key changes. (Added in English to every locale; see REVIEW.md.)
+key-changed = The identity key of { $name } has changed: sending to { $name } is held until you check it.
+key-changed-check = A new key comes with a reinstall, but also with someone pretending to be { $name }. Call { $name } on a number you already know, or meet, and ask them to read you their safety number for you. It must be:
+key-changed-accept = I have checked: accept the new key of { $name }
+key-changed-accepted = The new key of { $name } is accepted: you can send to { $name } again.
+key-changed-send-held = Nothing was sent: the identity key of { $name } has changed. Check it (the warning at the top of the page), then send again.

@@ -39,6 +39,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/consents", get(consents))
         .route("/consent/grant", post(grant))
         .route("/consent/refuse", post(refuse))
+        .route("/contact/accept", post(accept_key))
 }
 
 /// A recipient the scope refuses, and why in plain words.
@@ -259,7 +260,7 @@ async fn render(
         .and_then(|f| f.one("note"))
         .unwrap_or_default()
         .to_owned();
-    let p = c.page();
+    let p = c.page_for(&people).await;
     html(
         status,
         &ForwardTpl {
@@ -516,7 +517,7 @@ async fn consents(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
             (false, true) => decided.push(row),
         }
     }
-    let p = c.page();
+    let p = c.page_for(&people).await;
     html(
         StatusCode::OK,
         &ConsentsTpl {
@@ -593,4 +594,45 @@ async fn decide(state: Arc<AppState>, headers: HeaderMap, body: Bytes, granted: 
         Err((_, e)) => c.flash(c.tr.t1("fwd-failed", "reason", &e)),
     }
     see_other("/consents")
+}
+
+/// "I have checked": accept a contact's changed identity key, as
+/// `liaison contacts accept ID` does; sending to them works again and the
+/// messages held from them are opened.
+async fn accept_key(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let c = match Ctx::unlocked(&state, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let form = Form::parse(&body);
+    if !c.csrf_ok(&headers, &form) {
+        return c.refused();
+    }
+    let Some(id) = form
+        .one("p")
+        .and_then(|h| c.resolve(h, 'p'))
+        .and_then(|id| DirectoryId::parse(&id).ok())
+    else {
+        return not_found().await;
+    };
+    let name = match c.people().await {
+        Ok(people) => people.who(id.as_str()).name,
+        Err(_) => id.to_string(),
+    };
+    match c.ask(Request::ContactAccept { id }).await {
+        Ok(_) => c.flash(c.tr.t1("key-changed-accepted", "name", &name)),
+        Err((_, e)) => c.flash(c.tr.t1("fwd-failed", "reason", &e)),
+    }
+    let back = headers
+        .get(axum::http::header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| r.parse::<Uri>().ok())
+        .map(|u| u.path().to_owned())
+        .filter(|p| p.starts_with('/') && !p.starts_with("//"))
+        .unwrap_or_else(|| "/".to_owned());
+    see_other(&back)
 }

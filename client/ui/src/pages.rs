@@ -90,6 +90,20 @@ pub struct Page<'a> {
     pub locales: Vec<(&'static str, &'static str, bool)>,
     /// Seconds without use after which the open page locks itself.
     pub lock_after: u64,
+    /// Contacts whose identity key changed: sending to them is held until
+    /// the officer checks it.
+    pub key_changes: Vec<KeyChange>,
+}
+
+/// A contact whose identity key changed and was not accepted yet.
+#[derive(Debug)]
+pub struct KeyChange {
+    /// Handle of the contact.
+    pub handle: String,
+    /// Who.
+    pub who: Who,
+    /// The safety number to compare with them.
+    pub safety_number: String,
 }
 
 /// A focal point as pages show them.
@@ -335,7 +349,35 @@ impl<'a> Ctx<'a> {
                 .map(|(c, n, _)| (*c, *n, *c == chosen))
                 .collect(),
             lock_after: self.state.options.lock_after.as_secs(),
+            key_changes: Vec::new(),
         }
+    }
+
+    /// [`Ctx::page`] with a banner per contact whose identity key changed
+    /// (the agent holds sending to them until the key is accepted, as the
+    /// command line does).
+    pub(crate) async fn page_for(&mut self, people: &People) -> Page<'a> {
+        let mut changed: Vec<&ContactView> =
+            people.by_id.values().filter(|c| c.key_changed).collect();
+        changed.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut key_changes = Vec::new();
+        for contact in changed {
+            let Ok(id) = DirectoryId::parse(&contact.id) else {
+                continue;
+            };
+            let safety_number = match self.ask(Request::SafetyNumber { id }).await {
+                Ok(Answer::SafetyNumber { safety_number, .. }) => safety_number,
+                _ => String::new(),
+            };
+            key_changes.push(KeyChange {
+                handle: self.handle(&format!("p:{}", contact.id)),
+                who: people.who(&contact.id),
+                safety_number,
+            });
+        }
+        let mut p = self.page();
+        p.key_changes = key_changes;
+        p
     }
 
     pub(crate) fn handle(&self, target: &str) -> String {
@@ -462,6 +504,7 @@ fn notice(tr: Tr<'_>, status: StatusCode, title: String, text: String) -> Respon
         unlocked: false,
         locales: Vec::new(),
         lock_after: 0,
+        key_changes: Vec::new(),
     };
     html(
         status,
@@ -718,7 +761,7 @@ async fn conversations(State(state): State<Arc<AppState>>, headers: HeaderMap) -
         })
         .collect();
     rows.sort_by(|a, b| b.0.cmp(&a.0));
-    let p = c.page();
+    let p = c.page_for(&people).await;
     html(
         StatusCode::OK,
         &ConversationsTpl {
@@ -726,6 +769,27 @@ async fn conversations(State(state): State<Arc<AppState>>, headers: HeaderMap) -
             rows: rows.into_iter().map(|(_, r)| r).collect(),
         },
     )
+}
+
+/// When the agent refused a send because a recipient's identity key
+/// changed (the rule is the agent's): the refusal in plain words.
+pub(crate) async fn held_by_key_change(
+    c: &Ctx<'_>,
+    code: ErrorCode,
+    to: &[DirectoryId],
+) -> Option<String> {
+    if code != ErrorCode::Recipient {
+        return None;
+    }
+    let people = c.people().await.ok()?;
+    let held = to
+        .iter()
+        .find(|id| people.by_id.get(id.as_str()).is_some_and(|x| x.key_changed))?;
+    Some(c.tr.t1(
+        "key-changed-send-held",
+        "name",
+        &people.who(held.as_str()).name,
+    ))
 }
 
 /// The kinds of stored message a conversation shows (receipt carriers and
@@ -824,7 +888,7 @@ async fn conversation(
         });
     }
     let tlps = tlp_choices(c.tr);
-    let p = c.page();
+    let p = c.page_for(&people).await;
     html(
         StatusCode::OK,
         &ConversationTpl {
@@ -899,7 +963,7 @@ async fn compose(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Ur
         .collect();
     picks.sort_by(|a, b| a.who.name.cmp(&b.who.name));
     let tlps = tlp_choices(c.tr);
-    let p = c.page();
+    let p = c.page_for(&people).await;
     html(
         StatusCode::OK,
         &ComposeTpl {
@@ -974,7 +1038,7 @@ async fn send(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
     }
     let (id, flash) = match c
         .ask(Request::Send {
-            to,
+            to: to.clone(),
             text,
             handling,
             conversation: conv_id,
@@ -985,8 +1049,12 @@ async fn send(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
         Ok(Answer::Sent { id, .. }) => (id, c.tr.t("msg-sent")),
         Ok(Answer::Queued { id, .. }) => (id, c.tr.t("msg-queued")),
         Ok(_) => return see_other("/"),
-        Err((_, e)) => {
-            c.flash(c.tr.t1("send-failed", "reason", &e));
+        Err((code, e)) => {
+            c.flash(
+                held_by_key_change(&c, code, &to)
+                    .await
+                    .unwrap_or_else(|| c.tr.t1("send-failed", "reason", &e)),
+            );
             return see_other(&back);
         }
     };
