@@ -589,3 +589,86 @@ fn a_changed_key_holds_sending_until_the_officer_has_checked_it() {
         bob2.inbox().iter().any(|m| m["from"] == "th.dsi.alice")
     });
 }
+
+#[test]
+fn the_directory_finds_people_by_name_and_country_and_shows_their_card() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    // Dan gives his unit, language and time zone.
+    let dan = net.person("dan");
+    let out = dan.run(&[
+        "init",
+        "--bundle",
+        net.bundle().to_str().unwrap(),
+        "--id",
+        "th.dsi.dan",
+        "--name",
+        "Dan Srisuk",
+        "--country",
+        "TH",
+        "--agency",
+        "DSI",
+        "--unit",
+        "Cyber Crime",
+        "--language",
+        "th",
+        "--time-zone",
+        "Asia/Bangkok",
+    ]);
+    assert_success(&out, "dan init");
+    let out = admin_command()
+        .arg("enrol")
+        .arg("--authority")
+        .arg(net.authority("TH"))
+        .arg("--bundle")
+        .arg(net.bundle())
+        .arg(dan.home.join("enrolment.request"))
+        .output()
+        .unwrap();
+    assert_success(&out, "dan enrol");
+    let ui = alice.start_ui(true, &[]);
+    let mut a = login(&ui.addr, &ui.login_path());
+
+    // By country: Thailand lists Dan, not Bob (the Philippines).
+    let mut page = a.get("/directory?country=TH");
+    wait_until("Dan in Alice's directory", ARRIVE, || {
+        page = a.get("/directory?country=TH");
+        page.body.contains("Dan Srisuk")
+    });
+    assert!(!page.body.contains(">bob<"), "{}", page.body);
+    assert!(page.body.contains("Cyber Crime"), "{}", page.body);
+    assert!(!page.body.contains("th.dsi.dan"), "no ids in the page");
+    let r = a.get("/directory?country=PH");
+    assert!(r.body.contains(">bob<"), "{}", r.body);
+    assert!(!r.body.contains("Dan Srisuk"), "{}", r.body);
+    // By name, across countries.
+    let r = a.get("/directory?q=srisuk");
+    assert!(
+        r.body.contains("Dan Srisuk") && !r.body.contains(">bob<"),
+        "{}",
+        r.body
+    );
+
+    // Dan's card: who vouched and since when, his local time now, and the
+    // safety number he sees for Alice.
+    let at = page
+        .body
+        .find("href=\"/contact/")
+        .expect("a link to a card");
+    let rest = &page.body[at + 6..];
+    let card = a.get(&rest[..rest.find('"').unwrap()]);
+    assert_eq!(card.status, 200, "{}", card.body);
+    assert!(card.body.contains("Dan Srisuk"), "{}", card.body);
+    assert!(card.body.contains("Vouched for by"), "{}", card.body);
+    assert!(card.body.contains("Thailand"), "{}", card.body);
+    assert!(card.body.contains("+07"), "Bangkok time now: {}", card.body);
+    assert_success(&dan.run(&["sync"]), "dan sync");
+    let theirs = dan.run(&["--json", "safety-number", "th.dsi.alice"]);
+    assert_success(&theirs, "dan's safety number");
+    let theirs: serde_json::Value = serde_json::from_slice(&theirs.stdout).unwrap();
+    let number = theirs["safety_number"].as_str().unwrap();
+    assert!(card.body.contains(number), "{number}: {}", card.body);
+    // A card handle this session was not given shows nothing.
+    assert_eq!(a.get("/contact/0000").status, 404);
+}

@@ -508,5 +508,20 @@ async fn a_refused_forward_goes_through_once_the_originator_consents_in_chromium
     let grant = text_of(&w, "p.grant").await;
     assert!(grant.contains("For case 2026-114"), "{grant}");
     check_page(&w, "conversation-forwarded").await;
+
+    // Carol finds Alice in the directory by country and opens her card.
+    w.goto(&format!("{carol_base}/directory?country=TH"))
+        .await
+        .unwrap();
+    let listed = text_of(&w, "ul.directory").await;
+    assert!(
+        listed.contains("alice") && !listed.contains("bob"),
+        "{listed}"
+    );
+    check_page(&w, "directory").await;
+    click(&w, "a.contact").await;
+    let vouched = text_of(&w, "dd.vouched-by").await;
+    assert!(vouched.contains("Thailand"), "{vouched}");
+    check_page(&w, "contact-card").await;
     w.close().await.unwrap();
 }

@@ -17,9 +17,12 @@
 //! - [`forward`]: forwarding with the live scope check, asking the
 //!   originator for consent, and the consent inbox.
 //!
-//! Non-features so far: the directory card, devices, roles, evidence
-//! export (the command line does them).
+//! - [`directory`]: the directory and a contact's card.
+//!
+//! Non-features so far: in-person verification from the card, devices,
+//! role handover, evidence export (the command line does them).
 
+pub mod directory;
 pub mod forward;
 pub mod i18n;
 pub mod links;
