@@ -16,7 +16,7 @@ use liaison_protocol::frames::{Declaration, LogId};
 use liaison_protocol::handling::{Handling, Party};
 use liaison_protocol::log::event::{Declared, DisclosedEvent, EventKind};
 use liaison_protocol::message::{Content, SignedPayload};
-use liaison_protocol::scope::{ForwardContext, check_forward};
+use liaison_protocol::scope::{ForwardContext, ForwardRefusal, check_forward};
 use liaison_protocol::{DirectoryId, MessageId, Signed, Timestamp};
 
 use crate::client::{Client, Direction, Outgoing, StoredMessage};
@@ -27,6 +27,18 @@ use crate::home::{Home, Table};
 use crate::logs::{self, LogError};
 
 type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+/// A forward's scope check ([`Client::check_forward_to`]).
+struct ScopeCheck {
+    /// Per recipient: allowed (`None`) or why not.
+    verdicts: Vec<(DirectoryId, Option<Box<ForwardRefusal>>)>,
+    /// The originator's grants the allowed forward relies on.
+    relied_on: Vec<ConsentDecision>,
+    /// The original payload's id.
+    original_id: MessageId,
+    /// The handling the forwarded payload carries.
+    carried_handling: Handling,
+}
 
 /// Most receipts carried (and declared) in one message. The relay also
 /// takes at most one declared event per recipient device of a message, so a
@@ -448,16 +460,21 @@ impl Client {
         Ok((m, explain))
     }
 
-    /// Forward a received message, unchanged and with its handling (which
-    /// may be tightened, never loosened), after checking every recipient
-    /// against the dissemination scope.
-    pub async fn forward(
-        &mut self,
+    /// The dissemination scope check of a forward of `id` to `to`, without
+    /// sending anything: per recipient, `None` if the forward is allowed,
+    /// else the refusal (which rule, and the consent that would allow it).
+    /// The same check [`Client::forward`] makes before it sends.
+    pub fn check_forward_to(
+        &self,
         id: MessageId,
         to: &[DirectoryId],
-        handling: Option<Handling>,
-        note: &str,
-    ) -> Result<MessageId> {
+    ) -> Result<Vec<(DirectoryId, Option<Box<ForwardRefusal>>)>> {
+        let m = self.forwardable(id)?;
+        Ok(self.scope_check(&m, to)?.verdicts)
+    }
+
+    /// A received message that may be forwarded once its scope allows it.
+    fn forwardable(&self, id: MessageId) -> Result<StoredMessage> {
         let m = self.message(id)?.ok_or(NotFound::Message(id))?;
         if !m.verified || m.signed_payload.is_empty() {
             return Err(ClientError::NotForwardable(id));
@@ -465,19 +482,15 @@ impl Client {
         if m.direction == Direction::In && m.acknowledged_at.is_none() {
             return Err(HandlingError::NotAcknowledged(id).into());
         }
+        Ok(m)
+    }
+
+    /// Check every recipient of a forward of `m` against its scope.
+    fn scope_check(&self, m: &StoredMessage, to: &[DirectoryId]) -> Result<ScopeCheck> {
         let signed = SignedPayload::decode(&m.signed_payload)?;
         let carried = signed.decode_unverified()?;
-        let held = self.effective_handling_of(&m)?;
-        let new_handling = handling.unwrap_or_else(|| carried.handling.clone());
-        if !new_handling.is_at_least_as_strict_as(&carried.handling) {
-            let why: Vec<String> = new_handling
-                .loosenings(&carried.handling)
-                .iter()
-                .map(ToString::to_string)
-                .collect();
-            return Err(HandlingError::Loosens(why).into());
-        }
-        let (original_id, originator_id) = origin_of(&m)?;
+        let held = self.effective_handling_of(m)?;
+        let (original_id, originator_id) = origin_of(m)?;
         let originator = self.party(&originator_id)?;
         let me = self.party(&self.profile.id.clone())?;
         let grants = self.grants(original_id)?;
@@ -491,14 +504,15 @@ impl Client {
             grants: &grants,
             now: self.now(),
         };
-        let mut refusals = Vec::new();
+        let mut verdicts = Vec::new();
         let mut relied_on: Vec<ConsentDecision> = Vec::new();
         for r in self.resolve(to)? {
             let party = Party::from_record(&r);
             if let Err(e) = check_forward(&ctx, &me, &party) {
-                refusals.push(e.explain(id));
+                verdicts.push((r.id.clone(), Some(e)));
                 continue;
             }
+            verdicts.push((r.id.clone(), None));
             // Allowed only thanks to the originator's grants: the forward
             // carries them, so the recipient can check it and is shown
             // their conditions.
@@ -517,9 +531,6 @@ impl Client {
                 }
             }
         }
-        if !refusals.is_empty() {
-            return Err(HandlingError::ForwardRefused(refusals).into());
-        }
         // Past the original retention date only thanks to a retention
         // grant: that grant goes along too.
         if carried.handling.is_expired(ctx.now) {
@@ -533,6 +544,48 @@ impl Client {
                 }
             }
         }
+        Ok(ScopeCheck {
+            verdicts,
+            relied_on,
+            original_id,
+            carried_handling: carried.handling,
+        })
+    }
+
+    /// Forward a received message, unchanged and with its handling (which
+    /// may be tightened, never loosened), after checking every recipient
+    /// against the dissemination scope.
+    pub async fn forward(
+        &mut self,
+        id: MessageId,
+        to: &[DirectoryId],
+        handling: Option<Handling>,
+        note: &str,
+    ) -> Result<MessageId> {
+        let m = self.forwardable(id)?;
+        let check = self.scope_check(&m, to)?;
+        let new_handling = handling.unwrap_or_else(|| check.carried_handling.clone());
+        if !new_handling.is_at_least_as_strict_as(&check.carried_handling) {
+            let why: Vec<String> = new_handling
+                .loosenings(&check.carried_handling)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            return Err(HandlingError::Loosens(why).into());
+        }
+        let refusals: Vec<String> = check
+            .verdicts
+            .iter()
+            .filter_map(|(_, v)| v.as_ref().map(|e| e.explain(id)))
+            .collect();
+        if !refusals.is_empty() {
+            return Err(HandlingError::ForwardRefused(refusals).into());
+        }
+        let ScopeCheck {
+            relied_on,
+            original_id,
+            ..
+        } = check;
         let original = m.signed_payload.clone();
         let content = if relied_on.is_empty() {
             Content::Forward { original }

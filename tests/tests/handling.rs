@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use liaison_client::Client;
+use liaison_client::agent::api::{Request, Response};
+use liaison_client::agent::ops;
 use liaison_client::client::{Faults, now};
 use liaison_client::core::clock::ManualClock;
 use liaison_protocol::consent::ConsentScope;
@@ -113,6 +115,44 @@ async fn red_is_named_recipients_only_and_amber_strict_stays_in_the_agency() {
         msg.contains("liaison consent request"),
         "the refusal says how to ask: {msg}"
     );
+    // The same check without sending (`forward-check`, which the web app
+    // runs as recipients are chosen): the rule, who can consent and the
+    // consent that would allow it; back to the originator is allowed.
+    let answer = ops::handle(
+        &mut bob,
+        Request::ForwardCheck {
+            id: red,
+            to: vec![id("ph.pnp.dan"), id("th.dsi.alice")],
+        },
+    )
+    .await
+    .unwrap();
+    let Response::ForwardChecked { checks } = answer else {
+        panic!("{answer:?}");
+    };
+    assert_eq!(checks.len(), 2, "{checks:?}");
+    let (dan_check, alice_check) = (&checks[0], &checks[1]);
+    assert_eq!(dan_check.recipient, "ph.pnp.dan");
+    assert!(!dan_check.allowed);
+    assert_eq!(dan_check.rule.as_deref(), Some("tlp-red"));
+    assert_eq!(dan_check.originator.as_deref(), Some("th.dsi.alice"));
+    assert_eq!(
+        dan_check.consent_scope.as_deref(),
+        Some("forward:ph.pnp.dan")
+    );
+    let words = dan_check.explanation.as_deref().unwrap_or_default();
+    assert!(
+        words.contains("TLP:RED") && msg.contains(words),
+        "the same words as the forward: {words}"
+    );
+    assert!(
+        alice_check.allowed && alice_check.rule.is_none(),
+        "{checks:?}"
+    );
+    // Nothing was sent.
+    dan.connect().await.unwrap();
+    assert!(dan.sync().await.unwrap().received.is_empty());
+    dan.disconnect().await;
 
     // Same agency: allowed, and the handling travels with it.
     forward(&mut bob, amber, "ph.pnp.dan").await.unwrap();

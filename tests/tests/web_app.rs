@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use liaison_tests::web::{Browser, HttpResponse, request};
-use liaison_tests::{DevNet, PASSPHRASE, assert_success, wait_until};
+use liaison_tests::{DevNet, PASSPHRASE, admin_command, assert_success, wait_until};
 
 /// Long enough for an agent to connect, sync and receive a push.
 const ARRIVE: Duration = Duration::from_secs(60);
@@ -187,6 +187,18 @@ fn alice_sends_from_her_app_and_bob_reads_through_the_handling_gate() {
         "the banner: {}",
         r.body
     );
+
+    // Once the relay is back, the kept message goes out by itself: Bob's
+    // agent receives it and Alice's banner goes.
+    net.restart();
+    wait_until("the kept message at Bob's", ARRIVE, || {
+        bob.inbox().len() == 2
+    });
+    wait_until("the banner gone from Alice's app", ARRIVE, || {
+        !a.get(&alice_conv)
+            .body
+            .contains("The relay cannot be reached")
+    });
 }
 
 #[test]
@@ -280,6 +292,21 @@ fn the_local_server_refuses_what_a_browser_page_or_another_user_could_forge() {
     for fields in [vec![], vec![("csrf", "0000")]] {
         let r = b.post("/lock", &fields);
         assert_eq!(r.status, 403, "CSRF {fields:?}: {}", r.body);
+    }
+    // So is every other change: a forward, its scope check, a consent
+    // request or decision.
+    for path in [
+        "/forward",
+        "/forward/check",
+        "/consent/ask",
+        "/consent/grant",
+        "/consent/refuse",
+    ] {
+        let r = b.post(path, &[("csrf", "0000"), ("m", "x"), ("r", "x")]);
+        assert_eq!(r.status, 403, "{path} without the CSRF token: {}", r.body);
+        // With it, a handle this session was not given names nothing.
+        let r = b.post(path, &[("csrf", &csrf), ("m", "x"), ("r", "x")]);
+        assert_eq!(r.status, 404, "{path} with a made-up handle: {}", r.body);
     }
     assert_eq!(b.get("/").status, 200, "still unlocked");
     // The token also works as a header (htmx sends it so).
@@ -434,4 +461,214 @@ fn the_app_locks_itself_when_idle_and_listens_on_loopback_only() {
     assert!(!alice.home.join("ui.sock").exists());
     let out = alice.run(&["agent", "status"]);
     assert!(!out.status.success(), "no agent runs any more");
+}
+
+#[test]
+fn a_changed_key_holds_sending_until_the_officer_has_checked_it() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "th.dsi.bob", "TH", "DSI");
+    assert_success(&bob.run(&["sync"]), "bob sync");
+    let whoami = bob.run(&["--json", "whoami"]);
+    assert_success(&whoami, "bob whoami");
+    let whoami: serde_json::Value = serde_json::from_slice(&whoami.stdout).unwrap();
+    let old_identity = whoami["identity_fingerprint"]
+        .as_str()
+        .unwrap()
+        .replace(' ', "");
+    let ui = alice.start_ui(true, &[]);
+    let mut a = login(&ui.addr, &ui.login_path());
+    let mut compose = a.get("/compose?q=bob");
+    wait_until("Bob in Alice's directory", ARRIVE, || {
+        compose = a.get("/compose?q=bob");
+        compose.body.contains("DSI, TH")
+    });
+    let csrf = compose.input_value("csrf").unwrap();
+    let to = compose.input_values("to");
+    assert_eq!(to.len(), 1, "{to:?}");
+    assert!(!compose.body.contains("has changed"), "{}", compose.body);
+
+    // Bob reinstalls (his new home's name is bob-new): a new identity for
+    // his id, confirmed by his authority.
+    let bob2 = net.init("bob-new", "th.dsi.bob", "TH", "DSI");
+    let out = admin_command()
+        .arg("enrol")
+        .arg("--authority")
+        .arg(net.authority("TH"))
+        .arg("--bundle")
+        .arg(net.bundle())
+        .args(["--version", "2", "--replace-identity", &old_identity])
+        .arg(bob2.home.join("enrolment.request"))
+        .output()
+        .unwrap();
+    assert_success(&out, "enrol --replace-identity");
+    assert_success(&bob2.run(&["sync"]), "bob's new home syncs");
+
+    // Alice's pages show the change as a warning with the safety number
+    // to compare, the same Bob's new home shows.
+    let mut page = a.get("/compose?q=bob");
+    let deadline = std::time::Instant::now() + ARRIVE;
+    while !page
+        .body
+        .contains("The identity key of bob-new has changed")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no key change in Alice's app: {}\n{}",
+            page.body,
+            String::from_utf8_lossy(&alice.run(&["--json", "contacts"]).stdout)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        page = a.get("/compose?q=bob");
+    }
+    let theirs = bob2.run(&["--json", "safety-number", "th.dsi.alice"]);
+    assert_success(&theirs, "bob's safety number");
+    let theirs: serde_json::Value = serde_json::from_slice(&theirs.stdout).unwrap();
+    let number = theirs["safety_number"].as_str().unwrap();
+    assert!(page.body.contains(number), "{number}: {}", page.body);
+    assert!(!page.body.contains("th.dsi.bob"), "no ids in the page");
+
+    // Sending to Bob is held, and the app says why in plain words.
+    let send = |a: &mut Browser, text: &str| {
+        a.post(
+            "/send",
+            &[
+                ("csrf", &csrf),
+                ("to", &to[0]),
+                ("tlp", "RED"),
+                ("text", text),
+            ],
+        )
+    };
+    let r = send(&mut a, "held?");
+    assert_eq!((r.status, location(&r).as_str()), (303, "/compose"));
+    let r = a.get("/compose");
+    assert!(
+        r.body
+            .contains("Nothing was sent: the identity key of bob-new has changed"),
+        "{}",
+        r.body
+    );
+    assert!(
+        !r.body.contains("liaison "),
+        "no command for an officer: {}",
+        r.body
+    );
+    assert!(bob2.inbox().is_empty());
+
+    // "I have checked" does what `liaison contacts accept` does: the
+    // warning goes and sending works again.
+    let accept = r.input_value("p").expect("the I-have-checked form");
+    let r = a.post("/contact/accept", &[("csrf", "0000"), ("p", &accept)]);
+    assert_eq!(r.status, 403, "without the CSRF token: {}", r.body);
+    let r = a.post("/contact/accept", &[("csrf", &csrf), ("p", &accept)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = a.get(&location(&r));
+    assert!(
+        r.body.contains("The new key of bob-new is accepted"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("has changed"), "{}", r.body);
+    let contacts = alice.run(&["--json", "contacts"]);
+    assert_success(&contacts, "alice contacts");
+    let contacts: serde_json::Value = serde_json::from_slice(&contacts.stdout).unwrap();
+    let row = contacts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "th.dsi.bob")
+        .unwrap();
+    assert_eq!(row["key_changed"], false, "{row}");
+    let r = send(&mut a, "after checking");
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = a.get(&location(&r));
+    assert!(r.body.contains("Sent."), "{}", r.body);
+    wait_until("the message at Bob's new home", ARRIVE, || {
+        bob2.run(&["sync"]);
+        bob2.inbox().iter().any(|m| m["from"] == "th.dsi.alice")
+    });
+}
+
+#[test]
+fn the_directory_finds_people_by_name_and_country_and_shows_their_card() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    // Dan gives his unit, language and time zone.
+    let dan = net.person("dan");
+    let out = dan.run(&[
+        "init",
+        "--bundle",
+        net.bundle().to_str().unwrap(),
+        "--id",
+        "th.dsi.dan",
+        "--name",
+        "Dan Srisuk",
+        "--country",
+        "TH",
+        "--agency",
+        "DSI",
+        "--unit",
+        "Cyber Crime",
+        "--language",
+        "th",
+        "--time-zone",
+        "Asia/Bangkok",
+    ]);
+    assert_success(&out, "dan init");
+    let out = admin_command()
+        .arg("enrol")
+        .arg("--authority")
+        .arg(net.authority("TH"))
+        .arg("--bundle")
+        .arg(net.bundle())
+        .arg(dan.home.join("enrolment.request"))
+        .output()
+        .unwrap();
+    assert_success(&out, "dan enrol");
+    let ui = alice.start_ui(true, &[]);
+    let mut a = login(&ui.addr, &ui.login_path());
+
+    // By country: Thailand lists Dan, not Bob (the Philippines).
+    let mut page = a.get("/directory?country=TH");
+    wait_until("Dan in Alice's directory", ARRIVE, || {
+        page = a.get("/directory?country=TH");
+        page.body.contains("Dan Srisuk")
+    });
+    assert!(!page.body.contains(">bob<"), "{}", page.body);
+    assert!(page.body.contains("Cyber Crime"), "{}", page.body);
+    assert!(!page.body.contains("th.dsi.dan"), "no ids in the page");
+    let r = a.get("/directory?country=PH");
+    assert!(r.body.contains(">bob<"), "{}", r.body);
+    assert!(!r.body.contains("Dan Srisuk"), "{}", r.body);
+    // By name, across countries.
+    let r = a.get("/directory?q=srisuk");
+    assert!(
+        r.body.contains("Dan Srisuk") && !r.body.contains(">bob<"),
+        "{}",
+        r.body
+    );
+
+    // Dan's card: who vouched and since when, his local time now, and the
+    // safety number he sees for Alice.
+    let at = page
+        .body
+        .find("href=\"/contact/")
+        .expect("a link to a card");
+    let rest = &page.body[at + 6..];
+    let card = a.get(&rest[..rest.find('"').unwrap()]);
+    assert_eq!(card.status, 200, "{}", card.body);
+    assert!(card.body.contains("Dan Srisuk"), "{}", card.body);
+    assert!(card.body.contains("Vouched for by"), "{}", card.body);
+    assert!(card.body.contains("Thailand"), "{}", card.body);
+    assert!(card.body.contains("+07"), "Bangkok time now: {}", card.body);
+    assert_success(&dan.run(&["sync"]), "dan sync");
+    let theirs = dan.run(&["--json", "safety-number", "th.dsi.alice"]);
+    assert_success(&theirs, "dan's safety number");
+    let theirs: serde_json::Value = serde_json::from_slice(&theirs.stdout).unwrap();
+    let number = theirs["safety_number"].as_str().unwrap();
+    assert!(card.body.contains(number), "{number}: {}", card.body);
+    // A card handle this session was not given shows nothing.
+    assert_eq!(a.get("/contact/0000").status, 404);
 }

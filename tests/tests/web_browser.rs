@@ -345,3 +345,183 @@ async fn unlock_send_and_read_through_the_gate_in_chromium() {
     a.close().await.unwrap();
     b.close().await.unwrap();
 }
+
+/// Log `c` into the app at `login_url` (unlocked by LIAISON_PASSPHRASE).
+async fn log_in(c: &Client, login_url: &str) {
+    c.goto(login_url).await.unwrap();
+    c.wait()
+        .at_most(ARRIVE)
+        .for_element(Locator::Css("nav"))
+        .await
+        .expect("the app, unlocked by LIAISON_PASSPHRASE");
+}
+
+async fn click(c: &Client, css: &str) {
+    c.wait()
+        .at_most(ARRIVE)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Wait (without reloading: the page updates itself) until `css` shows.
+async fn text_of(c: &Client, css: &str) -> String {
+    c.wait()
+        .at_most(ARRIVE)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs chromium and chromium-driver (Debian); scripts/test runs it"]
+async fn a_refused_forward_goes_through_once_the_originator_consents_in_chromium() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    let carol = net.enrol("carol", "ph.nbi.carol", "PH", "NBI");
+    let (alice_ui, bob_ui, carol_ui) = (
+        alice.start_ui(true, &[]),
+        bob.start_ui(true, &[]),
+        carol.start_ui(true, &[]),
+    );
+    let driver = chromedriver();
+    let profile = TempDir::new("chromium-fwd");
+    // One browser for the three officers: each app's session cookie is
+    // named after its port.
+    let w = browser(&driver, &profile).await;
+    let (alice_base, bob_base, carol_base) = (
+        format!("http://{}", alice_ui.addr),
+        format!("http://{}", bob_ui.addr),
+        format!("http://{}", carol_ui.addr),
+    );
+    log_in(&w, &alice_ui.url).await;
+    log_in(&w, &bob_ui.url).await;
+    log_in(&w, &carol_ui.url).await;
+
+    // Alice sends Bob a RED message (TLP:RED: named recipients only).
+    wait_until("Alice's send to Bob", ARRIVE, || {
+        alice
+            .run(&["send", "--to", "ph.pnp.bob", "Pier 7 at 0400"])
+            .status
+            .success()
+    });
+
+    // Bob reads it and chooses Carol, of another agency: the live check
+    // names the rule and offers to ask Alice.
+    reload_until(&w, &format!("{bob_base}/"), ".unread").await;
+    click(&w, "a.conversation").await;
+    click(&w, ".gate button").await;
+    click(&w, "a.forward").await;
+    let forward_url = w.current_url().await.unwrap();
+    assert!(forward_url.path().starts_with("/forward/"), "{forward_url}");
+    check_page(&w, "forward").await;
+    reload_until(&w, &format!("{forward_url}?q=carol"), "input[name=to]").await;
+    click(&w, "input[name=to]").await;
+    let refused = text_of(&w, ".scope-refused").await;
+    assert!(
+        refused.contains("TLP:RED allows sharing only with the named recipients"),
+        "{refused}"
+    );
+    assert!(refused.contains("carol"), "{refused}");
+    let ask = text_of(&w, "#ask-consent").await;
+    assert!(ask.contains("Ask alice for consent"), "{ask}");
+    check_page(&w, "forward-refused").await;
+    // Forwarding anyway is refused with the same rule, and nothing goes.
+    click(&w, "#forward-send").await;
+    let deadline = std::time::Instant::now() + ARRIVE;
+    while w.current_url().await.unwrap().path() != "/forward" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the forward was not posted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let again = text_of(&w, ".scope-refused").await;
+    assert!(again.contains("TLP:RED"), "{again}");
+    w.find(Locator::Css("#reason"))
+        .await
+        .unwrap()
+        .send_keys("Carol's unit holds the suspect; she needs the meeting point")
+        .await
+        .unwrap();
+    click(&w, "#ask-consent").await;
+    let flash = text_of(&w, ".flash").await;
+    assert!(flash.contains("Consent asked"), "{flash}");
+    let mine = body(&w).await;
+    assert!(mine.contains("Forward to carol (NBI, PH)"), "{mine}");
+    assert!(mine.contains("Waiting for a decision"), "{mine}");
+
+    // Alice finds the request in her consent inbox and grants it with a
+    // condition.
+    reload_until(&w, &format!("{alice_base}/consents"), "button.grant").await;
+    let inbox = body(&w).await;
+    assert!(inbox.contains("she needs the meeting point"), "{inbox}");
+    check_page(&w, "consent-inbox").await;
+    w.find(Locator::Css("textarea[name=conditions]"))
+        .await
+        .unwrap()
+        .send_keys("For case 2026-114 only; do not pass it on")
+        .await
+        .unwrap();
+    click(&w, "button.grant").await;
+    let done = text_of(&w, ".flash").await;
+    assert!(done.contains("Consent granted"), "{done}");
+
+    // Bob sees the grant, and the forward to Carol now goes through.
+    let deadline = std::time::Instant::now() + ARRIVE;
+    loop {
+        w.goto(&format!("{bob_base}/consents")).await.unwrap();
+        if body(&w).await.contains("Granted") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", body(&w).await);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    w.goto(&format!("{forward_url}?q=carol")).await.unwrap();
+    click(&w, "input[name=to]").await;
+    let ok = text_of(&w, ".scope-ok").await;
+    assert!(ok.contains("allows forwarding"), "{ok}");
+    click(&w, "#forward-send").await;
+    let flash = text_of(&w, ".flash").await;
+    assert!(flash.contains("Forwarded"), "{flash}");
+
+    // Carol sees Alice's condition next to the forwarded message, before
+    // and after acknowledging its handling.
+    reload_until(&w, &format!("{carol_base}/"), ".unread").await;
+    click(&w, "a.conversation").await;
+    let grant = text_of(&w, "p.grant").await;
+    assert!(grant.contains("consent of alice"), "{grant}");
+    assert!(
+        grant.contains("For case 2026-114 only; do not pass it on"),
+        "{grant}"
+    );
+    click(&w, ".gate button").await;
+    let text = text_of(&w, "p.text").await;
+    assert!(text.contains("Pier 7 at 0400"), "{text}");
+    let grant = text_of(&w, "p.grant").await;
+    assert!(grant.contains("For case 2026-114"), "{grant}");
+    check_page(&w, "conversation-forwarded").await;
+
+    // Carol finds Alice in the directory by country and opens her card.
+    w.goto(&format!("{carol_base}/directory?country=TH"))
+        .await
+        .unwrap();
+    let listed = text_of(&w, "ul.directory").await;
+    assert!(
+        listed.contains("alice") && !listed.contains("bob"),
+        "{listed}"
+    );
+    check_page(&w, "directory").await;
+    click(&w, "a.contact").await;
+    let vouched = text_of(&w, "dd.vouched-by").await;
+    assert!(vouched.contains("Thailand"), "{vouched}");
+    check_page(&w, "contact-card").await;
+    w.close().await.unwrap();
+}

@@ -149,6 +149,15 @@ pub enum Request {
         #[serde(default)]
         accept: bool,
     },
+    /// The scope check of a forward, without sending it: per recipient,
+    /// allowed or the rule that refuses it (what `forward` would say).
+    ForwardCheck {
+        /// The message.
+        #[serde(with = "message_hex")]
+        id: MessageId,
+        /// Recipients.
+        to: Vec<DirectoryId>,
+    },
     /// Forward a received message (`liaison forward`).
     Forward {
         /// The message.
@@ -293,6 +302,7 @@ impl Request {
             Request::Messages { .. } => "messages",
             Request::Read { .. } => "read",
             Request::Forward { .. } => "forward",
+            Request::ForwardCheck { .. } => "forward-check",
             Request::Reply { .. } => "reply",
             Request::Receipts { .. } => "receipts",
             Request::Export { .. } => "export",
@@ -438,6 +448,11 @@ pub enum Response {
         #[serde(with = "message_hex")]
         forwarded: MessageId,
     },
+    /// The scope check of a forward.
+    ForwardChecked {
+        /// One verdict per recipient.
+        checks: Vec<super::views::ForwardCheckView>,
+    },
     /// Receipts per recipient.
     Receipts {
         /// One row per recipient.
@@ -559,6 +574,7 @@ impl Response {
             Response::Messages { .. } => "messages",
             Response::Read { .. } => "read",
             Response::Forwarded { .. } => "forwarded",
+            Response::ForwardChecked { .. } => "forward-checked",
             Response::Receipts { .. } => "receipts",
             Response::Exported { .. } => "exported",
             Response::AttachmentsSaved { .. } => "attachments-saved",

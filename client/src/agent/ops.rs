@@ -4,8 +4,8 @@
 
 use super::api::{Mailbox, Request, Response};
 use super::views::{
-    ConsentView, DeviceView, MessageView, RoleView, SyncView, WhoamiView, contact_views,
-    receipt_rows,
+    ConsentView, DeviceView, ForwardCheckView, MessageView, RoleView, SyncView, WhoamiView,
+    contact_views, receipt_rows,
 };
 use crate::client::{Client, Direction, MessageKind, Outgoing, now};
 use crate::core::directory::OwnStanding;
@@ -205,6 +205,15 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
                 forwarded: id,
             }
         }
+        Request::ForwardCheck { id, to } => Response::ForwardChecked {
+            checks: client
+                .check_forward_to(id, &to)?
+                .into_iter()
+                .map(|(recipient, refusal)| {
+                    ForwardCheckView::new(recipient, refusal.as_deref(), id)
+                })
+                .collect(),
+        },
         Request::Receipts { id } => {
             let m = client.message(id)?.ok_or(NotFound::Message(id))?;
             let records = client.receipt_records(id)?;

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use liaison_protocol::consent::{ConsentDecision, ConsentRequest};
 use liaison_protocol::directory::{Directory, FocalPointRecord, RecordStatus, RoleRecord};
 use liaison_protocol::handling::Handling;
+use liaison_protocol::scope::{ForwardRefusal, ForwardRule};
 use liaison_protocol::{DirectoryId, Signed, Timestamp, Wire};
 use serde::{Deserialize, Serialize};
 
@@ -726,5 +727,75 @@ mod tests {
                 {"recipient": "vn.mps.lan"},
             ])
         );
+    }
+}
+
+/// The scope check of a forward to one recipient (`forward-check`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardCheckView {
+    /// The recipient.
+    pub recipient: String,
+    /// The forward to them is allowed.
+    pub allowed: bool,
+    /// The rule that refuses it: `tlp-red`, `tlp-amber-strict`,
+    /// `tlp-amber`, `onward-with-consent` or `retention-ended`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The refusal in words, with the command that asks for consent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<String>,
+    /// Who can consent: the originator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub originator: Option<String>,
+    /// The consent that would allow it (scope text, such as
+    /// `forward:ID`); none when no consent can (the retention ended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_scope: Option<String>,
+    /// The forwarder's agency and country, as the rule weighs them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarder: Option<(String, String)>,
+    /// The recipient's agency and country, as the rule weighs them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_agency: Option<(String, String)>,
+    /// When the retention ended (for `retention-ended`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_ended_at: Option<String>,
+}
+
+impl ForwardCheckView {
+    /// The verdict for `recipient` of a forward of the message held as
+    /// `held`.
+    pub fn new(
+        recipient: DirectoryId,
+        refusal: Option<&ForwardRefusal>,
+        held: liaison_protocol::MessageId,
+    ) -> ForwardCheckView {
+        let Some(r) = refusal else {
+            return ForwardCheckView {
+                recipient: recipient.to_string(),
+                allowed: true,
+                rule: None,
+                explanation: None,
+                originator: None,
+                consent_scope: None,
+                forwarder: None,
+                recipient_agency: None,
+                retention_ended_at: None,
+            };
+        };
+        ForwardCheckView {
+            recipient: recipient.to_string(),
+            allowed: false,
+            rule: Some(r.rule.code().to_owned()),
+            explanation: Some(r.explain(held)),
+            originator: Some(r.originator.to_string()),
+            consent_scope: r.needed_scope().map(|s| s.to_text()),
+            forwarder: Some((r.forwarder.agency.clone(), r.forwarder.country.to_string())),
+            recipient_agency: Some((r.recipient.agency.clone(), r.recipient.country.to_string())),
+            retention_ended_at: match r.rule {
+                ForwardRule::Expired { at } => Some(at.to_rfc3339()),
+                _ => None,
+            },
+        }
     }
 }

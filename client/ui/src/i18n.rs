@@ -137,6 +137,15 @@ impl Tr<'_> {
         self.format(key, Some(&args))
     }
 
+    /// The message `key` with named arguments.
+    pub fn args(&self, key: &str, values: &[(&str, &str)]) -> String {
+        let mut args = FluentArgs::new();
+        for (name, value) in values {
+            args.set(*name, FluentValue::from(*value));
+        }
+        self.format(key, Some(&args))
+    }
+
     fn format(&self, key: &str, args: Option<&FluentArgs<'_>>) -> String {
         for bundle in [self.bundle, self.fallback].into_iter().flatten() {
             if let Some(pattern) = bundle.get_message(key).and_then(|m| m.value()) {

@@ -14,10 +14,16 @@
 //! - [`state`]: what the handlers share; [`server`]: binding and serving;
 //!   [`links`]: new login links for `liaison ui` run again.
 //!
-//! Non-features so far: server-sent events, forwards and consent, the
-//! directory card, devices, roles, evidence export (the command line does
-//! them).
+//! - [`forward`]: forwarding with the live scope check, asking the
+//!   originator for consent, and the consent inbox.
+//!
+//! - [`directory`]: the directory and a contact's card.
+//!
+//! Non-features so far: in-person verification from the card, devices,
+//! role handover, evidence export (the command line does them).
 
+pub mod directory;
+pub mod forward;
 pub mod i18n;
 pub mod links;
 pub mod pages;

@@ -51,8 +51,9 @@ static HTMX: &str = include_str!("../static/htmx.min.js");
 static CSS: &str = include_str!("../static/app.css");
 static JS: &str = include_str!("../static/app.js");
 
-pub(crate) fn router(state: Arc<AppState>) -> Router {
+pub(crate) fn router(state: Arc<AppState>, more: Router<Arc<AppState>>) -> Router {
     Router::new()
+        .merge(more)
         .route("/login", get(login))
         .route("/", get(conversations))
         .route("/unlock", get(unlock_page).post(unlock))
@@ -89,6 +90,20 @@ pub struct Page<'a> {
     pub locales: Vec<(&'static str, &'static str, bool)>,
     /// Seconds without use after which the open page locks itself.
     pub lock_after: u64,
+    /// Contacts whose identity key changed: sending to them is held until
+    /// the officer checks it.
+    pub key_changes: Vec<KeyChange>,
+}
+
+/// A contact whose identity key changed and was not accepted yet.
+#[derive(Debug)]
+pub struct KeyChange {
+    /// Handle of the contact.
+    pub handle: String,
+    /// Who.
+    pub who: Who,
+    /// The safety number to compare with them.
+    pub safety_number: String,
 }
 
 /// A focal point as pages show them.
@@ -151,6 +166,11 @@ pub struct MsgRow {
     pub note: Option<String>,
     /// For sent messages: (recipient, delivered, acknowledged).
     pub receipts: Vec<(String, bool, bool)>,
+    /// A forward that came with the originator's consent: (who granted
+    /// it, their conditions, when the grant lapses).
+    pub grants: Vec<(String, String, Option<Shown>)>,
+    /// It can be forwarded from here (received, read).
+    pub forwardable: bool,
 }
 
 /// A recipient the compose page offers.
@@ -210,7 +230,7 @@ struct NoticeTpl<'a> {
     text: String,
 }
 
-fn html<T: Template>(status: StatusCode, t: &T) -> Response {
+pub(crate) fn html<T: Template>(status: StatusCode, t: &T) -> Response {
     match t.render() {
         Ok(body) => (
             status,
@@ -229,7 +249,7 @@ fn html<T: Template>(status: StatusCode, t: &T) -> Response {
     }
 }
 
-fn see_other(to: &str) -> Response {
+pub(crate) fn see_other(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
 }
 
@@ -239,7 +259,7 @@ fn lang_of(headers: &HeaderMap) -> &'static str {
         .unwrap_or(crate::i18n::DEFAULT_LOCALE)
 }
 
-fn tlp(tr: Tr<'_>, label: &str) -> Tlp {
+pub(crate) fn tlp(tr: Tr<'_>, label: &str) -> Tlp {
     let key = TLP_CHOICES
         .iter()
         .find(|(l, _)| *l == label)
@@ -260,15 +280,18 @@ fn tlp_choices(tr: Tr<'_>) -> Vec<(Tlp, bool)> {
 }
 
 /// One request's session and strings.
-struct Ctx<'a> {
-    state: &'a AppState,
-    session: SessionInfo,
-    tr: Tr<'a>,
+pub(crate) struct Ctx<'a> {
+    pub(crate) state: &'a AppState,
+    pub(crate) session: SessionInfo,
+    pub(crate) tr: Tr<'a>,
 }
 
 impl<'a> Ctx<'a> {
     /// The request's session, or the page saying there is none.
-    fn begin(state: &'a AppState, headers: &HeaderMap) -> Result<Ctx<'a>, Box<Response>> {
+    pub(crate) fn begin(
+        state: &'a AppState,
+        headers: &HeaderMap,
+    ) -> Result<Ctx<'a>, Box<Response>> {
         let tr = state.i18n.tr(lang_of(headers));
         let session =
             security::cookie(headers, &security::cookie_name(state.port)).and_then(|id| {
@@ -295,7 +318,10 @@ impl<'a> Ctx<'a> {
 
     /// The same, for a page that shows the home: the unlock page if the
     /// session (or the agent) is locked.
-    fn unlocked(state: &'a AppState, headers: &HeaderMap) -> Result<Ctx<'a>, Box<Response>> {
+    pub(crate) fn unlocked(
+        state: &'a AppState,
+        headers: &HeaderMap,
+    ) -> Result<Ctx<'a>, Box<Response>> {
         let c = Self::begin(state, headers)?;
         if !c.session.unlocked || state.agent.status().locked {
             // A part of a page htmx asked for: the whole page goes to the
@@ -310,7 +336,7 @@ impl<'a> Ctx<'a> {
         Ok(c)
     }
 
-    fn page(&mut self) -> Page<'a> {
+    pub(crate) fn page(&mut self) -> Page<'a> {
         let chosen = self.tr.code();
         Page {
             tr: self.tr,
@@ -323,25 +349,53 @@ impl<'a> Ctx<'a> {
                 .map(|(c, n, _)| (*c, *n, *c == chosen))
                 .collect(),
             lock_after: self.state.options.lock_after.as_secs(),
+            key_changes: Vec::new(),
         }
     }
 
-    fn handle(&self, target: &str) -> String {
+    /// [`Ctx::page`] with a banner per contact whose identity key changed
+    /// (the agent holds sending to them until the key is accepted, as the
+    /// command line does).
+    pub(crate) async fn page_for(&mut self, people: &People) -> Page<'a> {
+        let mut changed: Vec<&ContactView> =
+            people.by_id.values().filter(|c| c.key_changed).collect();
+        changed.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut key_changes = Vec::new();
+        for contact in changed {
+            let Ok(id) = DirectoryId::parse(&contact.id) else {
+                continue;
+            };
+            let safety_number = match self.ask(Request::SafetyNumber { id }).await {
+                Ok(Answer::SafetyNumber { safety_number, .. }) => safety_number,
+                _ => String::new(),
+            };
+            key_changes.push(KeyChange {
+                handle: self.handle(&format!("p:{}", contact.id)),
+                who: people.who(&contact.id),
+                safety_number,
+            });
+        }
+        let mut p = self.page();
+        p.key_changes = key_changes;
+        p
+    }
+
+    pub(crate) fn handle(&self, target: &str) -> String {
         self.state.gate.handle_for(&self.session.id, target)
     }
 
-    fn resolve(&self, h: &str, kind: char) -> Option<String> {
+    pub(crate) fn resolve(&self, h: &str, kind: char) -> Option<String> {
         let t = self.state.gate.resolve(&self.session.id, h)?;
         let (k, v) = t.split_once(':')?;
         (k.len() == 1 && k.starts_with(kind)).then(|| v.to_owned())
     }
 
-    fn flash(&self, text: String) {
+    pub(crate) fn flash(&self, text: String) {
         self.state.gate.flash(&self.session.id, text);
     }
 
     /// Whether a POST carries the session's CSRF token.
-    fn csrf_ok(&self, headers: &HeaderMap, form: &Form) -> bool {
+    pub(crate) fn csrf_ok(&self, headers: &HeaderMap, form: &Form) -> bool {
         let given = headers
             .get(CSRF_HEADER)
             .and_then(|v| v.to_str().ok())
@@ -350,7 +404,7 @@ impl<'a> Ctx<'a> {
         given.is_some_and(|g| same_secret(&g, &self.session.csrf))
     }
 
-    fn refused(&self) -> Response {
+    pub(crate) fn refused(&self) -> Response {
         notice(
             self.tr,
             StatusCode::FORBIDDEN,
@@ -360,7 +414,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Ask the agent; its error message if it refused.
-    async fn ask(&self, request: Request) -> Result<Answer, (ErrorCode, String)> {
+    pub(crate) async fn ask(&self, request: Request) -> Result<Answer, (ErrorCode, String)> {
         match self.state.agent.call(request).await {
             None => Err((ErrorCode::Failed, "the agent stopped".to_owned())),
             Some(reply) => {
@@ -378,7 +432,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Everything the pages need about people and this officer.
-    async fn people(&self) -> Result<People, (ErrorCode, String)> {
+    pub(crate) async fn people(&self) -> Result<People, (ErrorCode, String)> {
         let me = match self.ask(Request::Whoami).await? {
             Answer::Whoami { whoami } => whoami.id,
             _ => String::new(),
@@ -404,7 +458,7 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    async fn messages(&self) -> Result<Vec<MessageView>, (ErrorCode, String)> {
+    pub(crate) async fn messages(&self) -> Result<Vec<MessageView>, (ErrorCode, String)> {
         let mut all = Vec::new();
         for mailbox in [
             liaison_client::agent::api::Mailbox::Inbox,
@@ -418,14 +472,14 @@ impl<'a> Ctx<'a> {
     }
 }
 
-struct People {
-    by_id: HashMap<String, ContactView>,
-    me: String,
-    tz: String,
+pub(crate) struct People {
+    pub(crate) by_id: HashMap<String, ContactView>,
+    pub(crate) me: String,
+    pub(crate) tz: String,
 }
 
 impl People {
-    fn who(&self, id: &str) -> Who {
+    pub(crate) fn who(&self, id: &str) -> Who {
         match self.by_id.get(id) {
             Some(c) => Who {
                 name: c.name.clone(),
@@ -450,6 +504,7 @@ fn notice(tr: Tr<'_>, status: StatusCode, title: String, text: String) -> Respon
         unlocked: false,
         locales: Vec::new(),
         lock_after: 0,
+        key_changes: Vec::new(),
     };
     html(
         status,
@@ -462,10 +517,10 @@ fn notice(tr: Tr<'_>, status: StatusCode, title: String, text: String) -> Respon
 }
 
 /// A form body: every (name, value), repeated names kept.
-struct Form(Vec<(String, String)>);
+pub(crate) struct Form(Vec<(String, String)>);
 
 impl Form {
-    fn parse(body: &[u8]) -> Form {
+    pub(crate) fn parse(body: &[u8]) -> Form {
         Form(
             form_urlencoded::parse(body)
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -473,14 +528,14 @@ impl Form {
         )
     }
 
-    fn one(&self, name: &str) -> Option<&str> {
+    pub(crate) fn one(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 
-    fn all(&self, name: &str) -> impl Iterator<Item = &str> {
+    pub(crate) fn all(&self, name: &str) -> impl Iterator<Item = &str> {
         self.0
             .iter()
             .filter(move |(k, _)| k == name)
@@ -488,7 +543,7 @@ impl Form {
     }
 }
 
-fn failed(tr: Tr<'_>, message: &str) -> Response {
+pub(crate) fn failed(tr: Tr<'_>, message: &str) -> Response {
     notice(
         tr,
         StatusCode::BAD_GATEWAY,
@@ -706,7 +761,7 @@ async fn conversations(State(state): State<Arc<AppState>>, headers: HeaderMap) -
         })
         .collect();
     rows.sort_by(|a, b| b.0.cmp(&a.0));
-    let p = c.page();
+    let p = c.page_for(&people).await;
     html(
         StatusCode::OK,
         &ConversationsTpl {
@@ -714,6 +769,27 @@ async fn conversations(State(state): State<Arc<AppState>>, headers: HeaderMap) -
             rows: rows.into_iter().map(|(_, r)| r).collect(),
         },
     )
+}
+
+/// When the agent refused a send because a recipient's identity key
+/// changed (the rule is the agent's): the refusal in plain words.
+pub(crate) async fn held_by_key_change(
+    c: &Ctx<'_>,
+    code: ErrorCode,
+    to: &[DirectoryId],
+) -> Option<String> {
+    if code != ErrorCode::Recipient {
+        return None;
+    }
+    let people = c.people().await.ok()?;
+    let held = to
+        .iter()
+        .find(|id| people.by_id.get(id.as_str()).is_some_and(|x| x.key_changed))?;
+    Some(c.tr.t1(
+        "key-changed-send-held",
+        "name",
+        &people.who(held.as_str()).name,
+    ))
 }
 
 /// The kinds of stored message a conversation shows (receipt carriers and
@@ -797,10 +873,22 @@ async fn conversation(
             text: m.text.clone(),
             note,
             receipts,
+            grants: m
+                .forwarded_with_consent
+                .iter()
+                .map(|g| {
+                    (
+                        people.who(&g.by).name,
+                        g.conditions.trim().to_owned(),
+                        g.valid_until.as_deref().map(|t| show(t, &people.tz)),
+                    )
+                })
+                .collect(),
+            forwardable: m.is_incoming() && m.text.is_some() && m.verified,
         });
     }
     let tlps = tlp_choices(c.tr);
-    let p = c.page();
+    let p = c.page_for(&people).await;
     html(
         StatusCode::OK,
         &ConversationTpl {
@@ -875,7 +963,7 @@ async fn compose(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Ur
         .collect();
     picks.sort_by(|a, b| a.who.name.cmp(&b.who.name));
     let tlps = tlp_choices(c.tr);
-    let p = c.page();
+    let p = c.page_for(&people).await;
     html(
         StatusCode::OK,
         &ComposeTpl {
@@ -950,7 +1038,7 @@ async fn send(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
     }
     let (id, flash) = match c
         .ask(Request::Send {
-            to,
+            to: to.clone(),
             text,
             handling,
             conversation: conv_id,
@@ -961,8 +1049,12 @@ async fn send(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
         Ok(Answer::Sent { id, .. }) => (id, c.tr.t("msg-sent")),
         Ok(Answer::Queued { id, .. }) => (id, c.tr.t("msg-queued")),
         Ok(_) => return see_other("/"),
-        Err((_, e)) => {
-            c.flash(c.tr.t1("send-failed", "reason", &e));
+        Err((code, e)) => {
+            c.flash(
+                held_by_key_change(&c, code, &to)
+                    .await
+                    .unwrap_or_else(|| c.tr.t1("send-failed", "reason", &e)),
+            );
             return see_other(&back);
         }
     };
@@ -1051,7 +1143,7 @@ async fn css() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS).into_response()
 }
 
-async fn not_found() -> Response {
+pub(crate) async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],

@@ -1,0 +1,226 @@
+//! The directory: focal points found by name and country, and a contact's
+//! card (who vouched for them and since when, roles held and their place
+//! in the on-call order, working hours and local time now, the safety
+//! number to compare in person).
+//!
+//! Everything comes from the agent's `contacts`, `roles` and
+//! `safety-number` operations (`liaison contacts`, `roles`,
+//! `safety-number`).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use axum::routing::get;
+use liaison_client::agent::api::{Request, Response as Answer};
+use liaison_client::agent::views::{ContactFilter, ContactView};
+use liaison_protocol::DirectoryId;
+
+use crate::pages::{Ctx, Form, Page, Who, failed, html, not_found};
+use crate::state::AppState;
+use crate::time::{Shown, show};
+
+/// The routes of this module.
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/directory", get(directory))
+        .route("/contact/{h}", get(card))
+}
+
+/// A row of the directory.
+#[derive(Debug)]
+pub struct Row {
+    /// Handle of the contact.
+    pub handle: String,
+    /// Who.
+    pub who: Who,
+    /// Their unit.
+    pub unit: String,
+    /// Names of the roles they hold.
+    pub roles: Vec<String>,
+    /// Not active (revoked, expired): the status in words.
+    pub inactive: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "directory.html")]
+struct DirectoryTpl<'a> {
+    p: Page<'a>,
+    query: String,
+    countries: Vec<(String, bool)>,
+    rows: Vec<Row>,
+}
+
+#[derive(Template)]
+#[template(path = "contact.html")]
+struct CardTpl<'a> {
+    p: Page<'a>,
+    c: ContactView,
+    who: Who,
+    vouched_since: Shown,
+    valid_until: Shown,
+    local_now: Option<String>,
+    /// The roles held, each with the place in its on-call order.
+    roles: Vec<String>,
+    safety_number: String,
+    compose: String,
+}
+
+async fn directory(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Response {
+    let mut c = match Ctx::unlocked(&state, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let form = Form::parse(uri.query().unwrap_or_default().as_bytes());
+    let query = form.one("q").unwrap_or_default().trim().to_owned();
+    let country = form
+        .one("country")
+        .unwrap_or_default()
+        .trim()
+        .to_uppercase();
+    let people = match c.people().await {
+        Ok(p) => p,
+        Err((_, e)) => return failed(c.tr, &e),
+    };
+    let filter = ContactFilter {
+        name: (!query.is_empty()).then(|| query.clone()),
+        country: (!country.is_empty()).then(|| country.clone()),
+        ..ContactFilter::default()
+    };
+    let contacts = match c.ask(Request::Contacts { filter }).await {
+        Ok(Answer::Contacts { contacts, .. }) => contacts,
+        Ok(_) => Vec::new(),
+        Err((_, e)) => return failed(c.tr, &e),
+    };
+    let role_names = role_names(&c).await;
+    let mut rows: Vec<Row> = contacts
+        .iter()
+        .filter(|x| x.id != people.me)
+        .map(|x| Row {
+            handle: c.handle(&format!("p:{}", x.id)),
+            who: people.who(&x.id),
+            unit: x.unit.clone(),
+            roles: x.roles.iter().map(|r| role_names.name(r)).collect(),
+            inactive: (!x.active).then(|| x.status.clone()),
+        })
+        .collect();
+    rows.sort_by(|a, b| a.who.name.cmp(&b.who.name));
+    let all: BTreeSet<String> = people
+        .by_id
+        .values()
+        .map(|x| x.country.clone())
+        .filter(|x| !x.is_empty())
+        .collect();
+    let countries = all
+        .into_iter()
+        .map(|x| {
+            let chosen = x == country;
+            (x, chosen)
+        })
+        .collect();
+    let p = c.page_for(&people).await;
+    html(
+        StatusCode::OK,
+        &DirectoryTpl {
+            p,
+            query,
+            countries,
+            rows,
+        },
+    )
+}
+
+/// Role ids and their names and holders.
+struct Roles(Vec<liaison_client::agent::views::RoleView>);
+
+impl Roles {
+    fn name(&self, id: &str) -> String {
+        self.0
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.name.clone())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| id.to_owned())
+    }
+}
+
+async fn role_names(c: &Ctx<'_>) -> Roles {
+    match c.ask(Request::Roles).await {
+        Ok(Answer::Roles { roles }) => Roles(roles),
+        _ => Roles(Vec::new()),
+    }
+}
+
+async fn card(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(h): Path<String>,
+) -> Response {
+    let mut c = match Ctx::unlocked(&state, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let Some(id) = c
+        .resolve(&h, 'p')
+        .and_then(|id| DirectoryId::parse(&id).ok())
+    else {
+        return not_found().await;
+    };
+    let people = match c.people().await {
+        Ok(p) => p,
+        Err((_, e)) => return failed(c.tr, &e),
+    };
+    let contact = match c.ask(Request::ContactShow { id: id.clone() }).await {
+        Ok(Answer::Contact { contact }) => *contact,
+        Ok(_) => return not_found().await,
+        Err((_, e)) => return failed(c.tr, &e),
+    };
+    let safety_number = match c.ask(Request::SafetyNumber { id: id.clone() }).await {
+        Ok(Answer::SafetyNumber { safety_number, .. }) => safety_number,
+        _ => String::new(),
+    };
+    let roles = role_names(&c)
+        .await
+        .0
+        .into_iter()
+        .filter_map(|r| {
+            let at = r.holders.iter().position(|x| x == id.as_str())?;
+            let name = if r.name.is_empty() { &r.id } else { &r.name };
+            Some(c.tr.args(
+                "card-role-order",
+                &[
+                    ("role", name),
+                    ("country", &r.country),
+                    ("order", &(at + 1).to_string()),
+                    ("of", &r.holders.len().to_string()),
+                ],
+            ))
+        })
+        .collect();
+    let local_now = (!contact.time_zone.is_empty())
+        .then(|| show(&jiff::Timestamp::now().to_string(), &contact.time_zone).local);
+    let who = people.who(id.as_str());
+    let compose = format!(
+        "/compose?q={}",
+        form_urlencoded::byte_serialize(who.name.as_bytes()).collect::<String>()
+    );
+    let p = c.page_for(&people).await;
+    html(
+        StatusCode::OK,
+        &CardTpl {
+            vouched_since: show(&contact.vouched_since, &people.tz),
+            valid_until: show(&contact.valid_until, &people.tz),
+            c: contact,
+            who,
+            p,
+            local_now,
+            roles,
+            safety_number,
+            compose,
+        },
+    )
+}
