@@ -20,7 +20,7 @@ use liaison_protocol::scope::{ForwardContext, ForwardRefusal, check_forward};
 use liaison_protocol::{DirectoryId, MessageId, Signed, Timestamp};
 
 use crate::client::{Client, Direction, Outgoing, StoredMessage};
-use crate::core::open::{Held, HeldError, origin_of};
+use crate::core::open::{Held, HeldError, origin_of, origin_payload};
 use crate::core::records::{ConsentRecord, ReceiptRecord, commitment, receipt_key, receipt_name};
 use crate::error::{ClientError, HandlingError, NotFound, RecipientError};
 use crate::home::{Home, Table};
@@ -487,10 +487,11 @@ impl Client {
 
     /// Check every recipient of a forward of `m` against its scope.
     fn scope_check(&self, m: &StoredMessage, to: &[DirectoryId]) -> Result<ScopeCheck> {
-        let signed = SignedPayload::decode(&m.signed_payload)?;
-        let carried = signed.decode_unverified()?;
         let held = self.effective_handling_of(m)?;
-        let (original_id, originator_id) = origin_of(m)?;
+        // The originator's own payload: its named recipients are the
+        // scope's, whatever a forwarder along the chain listed in its.
+        let carried = origin_payload(m)?;
+        let (original_id, originator_id) = (carried.message_id, carried.sender.clone());
         let originator = self.party(&originator_id)?;
         let me = self.party(&self.profile.id.clone())?;
         let grants = self.grants(original_id)?;

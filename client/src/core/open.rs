@@ -140,6 +140,15 @@ pub enum OpenError {
 /// The original payload's id and originator of a stored message (the
 /// innermost payload of a forward chain).
 pub fn origin_of(m: &StoredMessage) -> Result<(MessageId, DirectoryId), OpenError> {
+    let p = origin_payload(m)?;
+    Ok((p.message_id, p.sender))
+}
+
+/// The original payload of a stored message: the innermost payload of a
+/// forward chain, as verified when the message was received. Its
+/// `recipients` and `resolved` are the originator's named recipients,
+/// which no forwarder along the chain can add to.
+pub fn origin_payload(m: &StoredMessage) -> Result<Payload, OpenError> {
     let no_payload = || OpenError::NoPayload(m.id);
     let decode = |bytes: &[u8]| {
         SignedPayload::decode(bytes)
@@ -154,7 +163,7 @@ pub fn origin_of(m: &StoredMessage) -> Result<(MessageId, DirectoryId), OpenErro
             None => break,
         }
     }
-    Ok((p.message_id, p.sender))
+    Ok(p)
 }
 
 /// Verify a forwarded payload back to its originator: every signature in
@@ -259,12 +268,17 @@ fn check_forward_received(
     else {
         return Err(OpenError::AuthorUnknown("forwarder or recipient"));
     };
+    // The handling the forwarder held: the one on the payload it forwards
+    // (each hop only tightens it).
     let carried = SignedPayload::decode(original)
         .map_err(OpenError::ForwardMalformed)?
         .decode_unverified()
         .map_err(OpenError::ForwardInvalid)?;
-    let mut original_recipients = carried.recipients.clone();
-    original_recipients.extend(carried.resolved.iter().cloned());
+    // The originator's named recipients, from the originator's own signed
+    // payload: a forwarder along the chain lists whom it likes in its own
+    // payload, and must not widen the scope for the next hop by that.
+    let mut original_recipients = origin.recipients.clone();
+    original_recipients.extend(origin.resolved.iter().cloned());
     let ctx = ForwardContext {
         message_id: origin.message_id,
         handling: &carried.handling,
@@ -524,6 +538,52 @@ mod tests {
         assert_eq!(m.kind, MessageKind::Forward);
         assert_eq!(m.original_from.as_deref(), Some("th.dsi.alice"));
         assert_eq!(m.text, "see below\n--- forwarded message ---\npier 7");
+    }
+
+    /// Attack: Bob forwards Alice's RED message to Carol, a named
+    /// recipient, but lists Dave among the recipients of his own forward.
+    /// Carol's honest client forwards it on to Dave. Dave's client judges
+    /// the scope by Alice's named recipients, not by what Bob listed, and
+    /// refuses it.
+    #[test]
+    fn a_forwarder_cannot_widen_the_scope_by_listing_recipients_in_its_forward() {
+        let (alice, bob, carol) = (key(10), key(20), key(30));
+        let d = dir(vec![
+            rec("th.dsi.alice", &alice, &[11]),
+            rec("th.dsi.bob", &bob, &[21]),
+            rec("th.dsi.carol", &carol, &[31]),
+            rec("th.dsi.dave", &key(40), &[41]),
+        ]);
+        let named = vec![id("th.dsi.bob"), id("th.dsi.carol")];
+        let mut original = payload("th.dsi.alice", 1, "pier 7", h("RED"), Content::Text);
+        original.recipients.clone_from(&named);
+        original.resolved.clone_from(&named);
+        let original = Signed::sign(&original, &alice).encode();
+        let mut by_bob = payload("th.dsi.bob", 2, "", h("RED"), Content::Forward { original });
+        let widened = vec![id("th.dsi.carol"), id("th.dsi.dave")];
+        by_bob.recipients.clone_from(&widened);
+        by_bob.resolved = widened;
+        let by_bob = Signed::sign(&by_bob, &bob).encode();
+        let mut by_carol = payload(
+            "th.dsi.carol",
+            3,
+            "",
+            h("RED"),
+            Content::Forward { original: by_bob },
+        );
+        by_carol.recipients = vec![id("th.dsi.dave")];
+        by_carol.resolved = vec![id("th.dsi.dave")];
+        let bytes = Signed::sign(&by_carol, &carol).encode();
+        let mut m = StoredMessage::received(&by_carol, bytes, Timestamp(2_000));
+        let err =
+            open_content(&d, &Home::default(), &id("th.dsi.dave"), &mut m, &by_carol).unwrap_err();
+        assert!(
+            matches!(&err, OpenError::ForwardOutOfScope { originator, .. } if originator.as_str() == "th.dsi.alice"),
+            "{err}"
+        );
+        // To a named recipient of Alice's, the same chain is in scope.
+        let mut m = StoredMessage::received(&by_carol, Vec::new(), Timestamp(2_000));
+        open_content(&d, &Home::default(), &id("th.dsi.bob"), &mut m, &by_carol).unwrap();
     }
 
     #[test]
