@@ -109,6 +109,55 @@ fn a_message_written_while_the_relay_is_down_is_delivered_exactly_once() {
     assert_eq!(m["message"]["text"], text, "{m}");
 }
 
+/// A kept message whose only recipient is revoked before it could go out
+/// is dropped at the next sync, said so, and `sent` shows it as not sent
+/// (no longer "not sent yet").
+#[test]
+fn a_kept_message_to_someone_revoked_meanwhile_is_shown_as_not_sent() {
+    let mut net = DevNet::start();
+    let (alice, _bob) = alice_and_bob(&net);
+    net.kill();
+    let out = alice.run(&["send", "--to", "ph.pnp.bob", "for bob only"]);
+    assert_eq!(
+        out.status.code(),
+        Some(EXIT_QUEUED),
+        "{}",
+        output_text(&out)
+    );
+    assert_eq!(sent(&alice)[0]["queued"], true);
+    net.restart();
+    let revoked = liaison_tests::admin_command()
+        .args(["revoke", "--authority"])
+        .arg(net.authority("PH"))
+        .arg("--bundle")
+        .arg(net.bundle())
+        .args(["--id", "ph.pnp.bob", "--reason", "left the unit"])
+        .output()
+        .unwrap();
+    assert_success(&revoked, "liaison-admin revoke");
+    let out = alice.run(&["sync"]);
+    assert!(
+        stderr(&out).contains("was not sent: none of its recipients is active any more"),
+        "{}",
+        output_text(&out)
+    );
+    let kept = sent(&alice);
+    assert_eq!(
+        (&kept[0]["accepted"], &kept[0]["queued"]),
+        (
+            &serde_json::Value::Bool(false),
+            &serde_json::Value::Bool(false)
+        ),
+        "{kept:?}"
+    );
+    let listing = stdout(&alice.run(&["sent"]));
+    assert!(!listing.contains("NOT SENT YET"), "{listing}");
+    assert!(
+        listing.contains("NOT SENT: none of its recipients was active"),
+        "{listing}"
+    );
+}
+
 #[test]
 fn an_agent_sends_a_kept_message_as_soon_as_the_relay_is_back() {
     let mut net = DevNet::start();

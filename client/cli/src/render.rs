@@ -928,13 +928,17 @@ pub fn print_message(m: &MessageView) {
             ),
             None => String::new(),
         };
-        let skew = if m.direction == "out" && !m.accepted {
-            format!(
+        let skew = match (m.direction == "out" && !m.accepted, m.queued) {
+            (true, true) => format!(
                 "{skew}\n  NOT SENT YET: kept on this device; it goes out at the next `{}`",
                 suggest("sync")
-            )
-        } else {
-            skew
+            ),
+            (true, false) => format!(
+                "{skew}\n  NOT SENT: none of its recipients was active in the directory any more \
+                 when it was to go out (revoked or expired); nothing left this device. Write \
+                 again to someone active"
+            ),
+            (false, _) => skew,
         };
         let skew = match &m.note {
             Some(note) => format!("{skew}\n  note: {}", localize_times(note)),

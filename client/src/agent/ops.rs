@@ -71,6 +71,9 @@ fn sent_response(
 fn view_of(client: &Client, m: &crate::client::StoredMessage) -> MessageView {
     let mut v = MessageView::from(m);
     v.note = client.revocation_note(m);
+    v.queued = m.direction == crate::client::Direction::Out
+        && !m.accepted
+        && client.is_queued(&m.id).unwrap_or(false);
     v
 }
 

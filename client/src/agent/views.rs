@@ -126,6 +126,12 @@ pub struct MessageView {
     /// accepted it.
     #[serde(default)]
     pub note: Option<String>,
+    /// For a sent message the relay has not accepted: it is kept on this
+    /// device and goes out at the next sync. `false` with `accepted` false:
+    /// it was dropped (none of its recipients was active any more when it
+    /// was to go out) and nothing left this device.
+    #[serde(default)]
+    pub queued: bool,
 }
 
 /// An originator's consent grant, as a forward carried it.
@@ -198,6 +204,7 @@ impl From<&StoredMessage> for MessageView {
                 && m.verified
                 && m.kind == crate::core::message::MessageKind::ConsentRequest,
             note: None,
+            queued: false,
         }
     }
 }
