@@ -176,10 +176,24 @@ fn grant_conditions_reach_the_recipient_of_the_forward() {
             request["id"].as_str().unwrap(),
             "--conditions",
             conditions,
+            "--valid-until",
+            "2030-06-15T12:00:00Z",
         ]),
         "consent grant with the inbox id",
     );
     assert_success(&bob.run(&["sync"]), "bob sync");
+    // Both sides' consent lists say until when the grant holds.
+    for who in [&alice, &bob] {
+        let out = who.run(&["consent", "list"]);
+        assert_success(&out, "consent list");
+        let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(listed.contains("decision: granted on 20"), "{listed}");
+        assert!(listed.contains(", valid until 2030-06-15"), "{listed}");
+        let out = who.run(&["consent", "list", "--json"]);
+        assert_success(&out, "consent list --json");
+        let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(listed[0]["valid_until"], "2030-06-15T12:00:00Z", "{listed}");
+    }
     assert_success(
         &bob.run(&["forward", &id, "--to", "ph.nbi.carol"]),
         "forward",

@@ -803,7 +803,16 @@ fn print_consent(c: &liaison_client::agent::views::ConsentView) {
     }
     match (&c.decision, c.we_asked) {
         (Some(d), _) => {
-            println!("  decision: {d}");
+            let when = c
+                .decided_at
+                .as_deref()
+                .map(|t| format!(" on {}", local_time(t)))
+                .unwrap_or_default();
+            let until = match c.valid_until.as_deref() {
+                Some(t) if d == "granted" => format!(", valid until {}", local_time(t)),
+                _ => String::new(),
+            };
+            println!("  decision: {d}{when}{until}");
             if let Some(cond) = c.conditions.as_deref().filter(|s| !s.is_empty()) {
                 println!(
                     "  conditions: \"{}\"",

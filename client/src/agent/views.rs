@@ -611,6 +611,12 @@ pub struct ConsentView {
     pub decision: Option<String>,
     /// Conditions of the decision.
     pub conditions: Option<String>,
+    /// When the decision was made (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<String>,
+    /// A grant lapses at this time (UTC); none: it does not lapse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<String>,
 }
 
 impl From<&ConsentRecord> for ConsentView {
@@ -637,6 +643,11 @@ impl From<&ConsentRecord> for ConsentView {
                 .as_ref()
                 .map(|d| if d.granted { "granted" } else { "refused" }.to_owned()),
             conditions: dec.as_ref().map(|d| d.conditions.clone()),
+            decided_at: dec.as_ref().map(|d| d.decided_at.to_rfc3339()),
+            valid_until: dec
+                .as_ref()
+                .and_then(|d| d.valid_until)
+                .map(|t| t.to_rfc3339()),
         }
     }
 }
