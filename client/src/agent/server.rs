@@ -300,6 +300,45 @@ struct Session {
     reader: Option<JoinHandle<()>>,
     receipts_pending: Vec<StoredMessage>,
     receipts_due: Option<Instant>,
+    /// Warnings already shown to subscribers, so that a reconnection loop
+    /// does not repeat the same one at every attempt.
+    shown: WarningGate,
+}
+
+/// How long a warning shown to subscribers is not shown again.
+const WARNING_REPEAT_AFTER: Duration = Duration::from_secs(60 * 60);
+
+/// Which warnings to show to subscribers: a warning is shown again only
+/// once [`WARNING_REPEAT_AFTER`] has passed since it was last shown (an
+/// ALERT about the own record comes back then, not at every reconnection
+/// attempt). Replies to a request carry all their warnings regardless.
+#[derive(Default)]
+struct WarningGate {
+    last: std::collections::BTreeMap<String, Instant>,
+}
+
+impl WarningGate {
+    /// Most distinct warnings remembered.
+    const MAX: usize = 256;
+
+    fn admit(&mut self, warning: &str, now: Instant) -> bool {
+        if self
+            .last
+            .get(warning)
+            .is_some_and(|t| now.saturating_duration_since(*t) < WARNING_REPEAT_AFTER)
+        {
+            return false;
+        }
+        if self.last.len() >= Self::MAX {
+            self.last
+                .retain(|_, t| now.saturating_duration_since(*t) < WARNING_REPEAT_AFTER);
+            if self.last.len() >= Self::MAX {
+                self.last.clear();
+            }
+        }
+        self.last.insert(warning.to_owned(), now);
+        true
+    }
 }
 
 enum State {
@@ -438,6 +477,7 @@ impl Agent {
             reader: None,
             receipts_pending: Vec::new(),
             receipts_due: None,
+            shown: WarningGate::default(),
         }));
         tracing::info!(id = %id, "unlocked");
         self.shared.emit(Event::Unlocked { id: id.clone() });
@@ -781,8 +821,11 @@ impl Session {
     /// Show the client's warnings to subscribers; return them for a reply.
     fn publish_warnings(&mut self, sh: &Shared) -> Vec<String> {
         let warnings = self.client.take_warnings();
+        let now = Instant::now();
         for w in &warnings {
-            sh.warn(WarningCategory::General, w.clone(), None);
+            if self.shown.admit(w, now) {
+                sh.warn(WarningCategory::General, w.clone(), None);
+            }
         }
         warnings
     }
@@ -1525,5 +1568,24 @@ mod tests {
             assert!(d >= base / 2 && d <= base, "{failures}: {d:?} vs {base:?}");
             assert!(d <= BACKOFF_CAP);
         }
+    }
+
+    #[test]
+    fn a_warning_is_shown_once_an_hour_however_often_it_is_raised() {
+        let mut gate = WarningGate::default();
+        let t0 = Instant::now();
+        let alert = "ALERT: your own directory record now names identity key …";
+        assert!(gate.admit(alert, t0));
+        // Every reconnection attempt of the next hour raises it again.
+        for s in [1, 30, 600, 3_599] {
+            assert!(!gate.admit(alert, t0 + Duration::from_secs(s)), "{s}");
+        }
+        assert!(gate.admit("another warning", t0 + Duration::from_secs(5)));
+        assert!(gate.admit(alert, t0 + WARNING_REPEAT_AFTER));
+        // Many distinct warnings do not grow it without bound.
+        for i in 0..(3 * WarningGate::MAX) {
+            assert!(gate.admit(&format!("warning {i}"), t0 + Duration::from_secs(7_200)));
+        }
+        assert!(gate.last.len() <= WarningGate::MAX);
     }
 }
