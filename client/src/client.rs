@@ -2174,9 +2174,10 @@ impl Client {
         let held = crate::core::message::HELD;
         format!(
             "{held}: {id}'s identity key changed since you last accepted it. Compare \
-             safety numbers with them (liaison --home {home} safety-number {id}), then run \
-             `liaison --home {home} contacts verify {id} --safety-number \"NUMBER\"` or `liaison \
-             --home {home} contacts accept {id}` to read it"
+             safety numbers with them (`liaison --home {home} safety-number {id}`), then run \
+             `liaison --home {home} contacts verify {id} --safety-number \"...\"` (the number \
+             they read to you in place of the dots) or `liaison --home {home} contacts accept \
+             {id}` to read it"
         )
     }
 

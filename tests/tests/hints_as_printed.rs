@@ -137,3 +137,133 @@ fn ui_beside_a_running_agent_says_how_to_stop_it_as_printed() {
         "{ui} printed {first:?} first ({status})"
     );
 }
+
+/// A message from a contact whose identity key changed is held; the
+/// commands its reason gives run as printed: the safety number, the
+/// verification (refused only for the dots standing for the number they
+/// read), and the acceptance, after which the message opens.
+#[test]
+fn a_held_messages_commands_run_as_printed() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    assert_success(&alice.run(&["sync"]), "alice sync");
+    let who: serde_json::Value =
+        serde_json::from_slice(&bob.run(&["whoami", "--json"]).stdout).unwrap();
+    let old = who["identity_fingerprint"]
+        .as_str()
+        .unwrap()
+        .replace(' ', "");
+    // Bob's phone is replaced: a new identity, enrolled as version 2.
+    let bob2 = net.init("bob2", "ph.pnp.bob", "PH", "PNP");
+    let out = liaison_tests::admin_command()
+        .arg("enrol")
+        .arg("--authority")
+        .arg(net.authority("PH"))
+        .arg("--bundle")
+        .arg(net.bundle())
+        .args(["--version", "2", "--replace-identity", &old])
+        .arg(bob2.home.join("enrolment.request"))
+        .output()
+        .unwrap();
+    assert_success(&out, "enrol --replace-identity");
+    let id = sent_id(&bob2, "th.dsi.alice", "after the reinstall");
+    let out = alice.run(&["sync"]);
+    assert_success(&out, "alice sync (the message is held, not rejected)");
+    let held = alice
+        .inbox()
+        .into_iter()
+        .find(|m| m["id"] == id.as_str())
+        .expect("the message is kept");
+    assert_eq!(held["verified"], false, "{held}");
+    let why = held["error"].as_str().unwrap().to_owned();
+    let command = |needle: &str| {
+        why.split('`')
+            .find(|p| p.starts_with("liaison --home ") && p.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle} in: {why}"))
+            .to_owned()
+    };
+    let number = runs(&command("safety-number"));
+    assert!(!number.trim().is_empty());
+    let verify = command("contacts verify");
+    let out = run_as_printed(&verify);
+    assert_eq!(out.status.code(), Some(2), "{verify}");
+    assert!(
+        output_text(&out).contains("`...` stands for text you write yourself"),
+        "{}",
+        output_text(&out)
+    );
+    runs(&command("contacts accept"));
+    let opened = alice
+        .inbox()
+        .into_iter()
+        .find(|m| m["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(opened["verified"], true, "{opened}");
+}
+
+/// The agent's own hints run as printed: a second agent for the same home
+/// is told how to stop the first; with none running, `agent stop` says how
+/// to start one, which starts it; a command the agent cannot do without
+/// the relay names `agent status`, which shows the link.
+#[test]
+fn the_agents_hints_run_as_printed() {
+    let mut net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let mut agent = alice.start_agent(true);
+    let out = alice.run(&["agent"]);
+    assert!(!out.status.success(), "{}", output_text(&out));
+    let stop = output_text(&out)
+        .split('`')
+        .find(|p| p.starts_with("liaison --home ") && p.ends_with(" agent stop"))
+        .unwrap_or_else(|| panic!("no agent stop in: {}", output_text(&out)))
+        .to_owned();
+    runs(&stop);
+    let stopped = agent
+        .wait_exit(Duration::from_secs(30))
+        .expect("the agent stops when asked");
+    assert!(stopped.success(), "{stopped}");
+
+    // No agent now: `agent stop` says how to start one; as printed, that
+    // starts it (in the foreground, until stopped).
+    let out = alice.run(&["agent", "stop"]);
+    assert!(!out.status.success(), "{}", output_text(&out));
+    let start = printed(&out, " agent");
+    assert!(start.ends_with(" agent"), "{start}");
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(&start)
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                liaison_tests::bin("liaison").parent().unwrap().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("LIAISON_PASSPHRASE", liaison_tests::PASSPHRASE)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    let mut lines = BufReader::new(child.stderr.take().unwrap());
+    while !ready.contains(" ready on ") {
+        ready.clear();
+        assert!(
+            lines.read_line(&mut ready).unwrap() > 0,
+            "{start} ended early"
+        );
+    }
+
+    // The relay goes away: a command that needs it names `agent status`.
+    net.kill();
+    let out = alice.run(&["sync"]);
+    assert!(!out.status.success(), "{}", output_text(&out));
+    let status = runs(&printed(&out, "agent status"));
+    assert!(status.contains("down"), "{status}");
+    runs(&stop);
+    assert!(child.wait().unwrap().success());
+}

@@ -60,7 +60,7 @@ pub enum AgentError {
          use it, or stop it first with `liaison --home {} agent stop`",
         home.display(),
         socket.display(),
-        home.display()
+        liaison_protocol::shell::quote_path(home)
     )]
     AlreadyRunning {
         /// The home.
