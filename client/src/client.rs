@@ -269,6 +269,9 @@ pub struct Client {
     pub(crate) clock: Arc<dyn Clock>,
     /// Told how far each attachment transfer got, when someone watches.
     pub(crate) progress: Option<ProgressHook>,
+    /// The search index of the messages (in memory only), and the home's
+    /// count of message commits it was built at.
+    pub(crate) search_index: Option<(u64, crate::core::search::SearchIndex)>,
 }
 
 /// A progress watcher kept by the client (`Client::set_progress`), told how
@@ -578,6 +581,7 @@ impl Client {
             warnings,
             clock: Arc::new(SystemClock),
             progress: None,
+            search_index: None,
         };
         client.apply_directory();
         Ok(client)
@@ -2337,6 +2341,27 @@ impl Client {
             .collect();
         all.sort_by_key(|m| (m.sent_at, m.id));
         Ok(all)
+    }
+
+    /// Search this home's messages that may be read now for `query`
+    /// ([`crate::core::search`]): newest first, at most `limit`, with how
+    /// many matched and how many were searched. The index is built in
+    /// memory on the first search and again only after messages changed.
+    pub fn search(
+        &mut self,
+        query: &str,
+        limit: usize,
+    ) -> Result<(Vec<crate::core::search::Hit>, usize, usize)> {
+        let commits = self.home.message_commits();
+        let index = match self.search_index.take() {
+            Some((at, index)) if at == commits => index,
+            _ => crate::core::search::SearchIndex::build(&self.messages()?),
+        };
+        let found = index.search(query, limit);
+        let searched = index.len();
+        self.search_index = Some((commits, index));
+        let (hits, total) = found?;
+        Ok((hits, total, searched))
     }
 
     /// Received messages, oldest first.

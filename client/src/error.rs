@@ -213,6 +213,9 @@ pub enum ClientError {
     /// A role handover was refused before anything was encrypted.
     #[error(transparent)]
     Handover(#[from] HandoverError),
+    /// A search query that cannot be searched for.
+    #[error(transparent)]
+    Search(#[from] crate::core::search::QueryError),
     /// A consent request or decision is not well formed.
     #[error("{0}")]
     Consent(&'static str),

@@ -318,6 +318,10 @@ pub struct Home {
     dir: PathBuf,
     db: Database,
     keys: Keys,
+    /// Commits that changed the messages table since the home was opened
+    /// (what an in-memory view of the messages, such as the search index,
+    /// checks to know it is stale).
+    message_commits: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Home {
@@ -370,6 +374,8 @@ fn aad(table: Table, key: &[u8]) -> Vec<u8> {
 pub struct HomeTxn<'h> {
     home: &'h Home,
     txn: redb::WriteTransaction,
+    /// Whether this transaction changes the messages table.
+    messages: bool,
 }
 
 impl std::fmt::Debug for HomeTxn<'_> {
@@ -405,6 +411,7 @@ impl Home {
             dir: dir.to_owned(),
             db,
             keys: Keys::derive(&master)?,
+            message_commits: Default::default(),
         })
     }
 
@@ -498,12 +505,14 @@ impl Home {
                 dir: dir.to_owned(),
                 db,
                 keys,
+                message_commits: Default::default(),
             });
         }
         Ok(Home {
             dir: dir.to_owned(),
             db,
             keys,
+            message_commits: Default::default(),
         })
     }
 
@@ -640,11 +649,19 @@ impl Home {
         format.map(|v| parse_format(v.value())).transpose()
     }
 
+    /// Commits that changed the messages table since this home was opened
+    /// (through this handle: one process owns a home at a time).
+    pub fn message_commits(&self) -> u64 {
+        self.message_commits
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Begin a write transaction.
     pub fn write(&self) -> Result<HomeTxn<'_>> {
         Ok(HomeTxn {
             home: self,
             txn: self.db.begin_write()?,
+            messages: false,
         })
     }
 
@@ -749,6 +766,7 @@ impl HomeTxn<'_> {
 
     /// Seal and store a value.
     pub fn put<T: Serialize>(&mut self, table: Table, key: &[u8], value: &T) -> Result<()> {
+        self.messages |= table == Table::Messages;
         let pt = Zeroizing::new(postcard::to_allocvec(value)?);
         let (stored, sealed) = seal_row(&self.home.keys, table, key, &pt)?;
         let mut t = self.txn.open_table(Home::def(table))?;
@@ -758,6 +776,7 @@ impl HomeTxn<'_> {
 
     /// Remove a value.
     pub fn remove(&mut self, table: Table, key: &[u8]) -> Result<()> {
+        self.messages |= table == Table::Messages;
         let stored = self.home.keys.blind(table, key)?;
         let mut t = self.txn.open_table(Home::def(table))?;
         t.remove(stored.as_slice())?;
@@ -767,6 +786,11 @@ impl HomeTxn<'_> {
     /// Commit durably.
     pub fn commit(self) -> Result<()> {
         self.txn.commit()?;
+        if self.messages {
+            self.home
+                .message_commits
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(())
     }
 }

@@ -121,6 +121,20 @@ pub(crate) enum Command {
     },
     /// List sent messages and whether the relay accepted them.
     Sent,
+    /// Search your messages for a text, newest first.
+    ///
+    /// Case is ignored and words are found inside longer text too, so it
+    /// works for Thai, Khmer, Lao and Burmese. Only what you may read now
+    /// is searched: a received message once its handling is acknowledged,
+    /// until retention destroys it. Nothing is written to disk to search.
+    Search {
+        /// The text to find, or a sender's or recipient's id.
+        #[arg(value_parser = written)]
+        text: String,
+        /// Most results to show.
+        #[arg(long, default_value_t = liaison_client::agent::api::DEFAULT_SEARCH_LIMIT)]
+        limit: usize,
+    },
     /// Stay connected and print messages as they arrive.
     Listen {
         /// Stop after this many messages.

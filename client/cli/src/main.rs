@@ -222,6 +222,10 @@ fn request_for(cli: &Cli) -> Result<Option<Request>> {
         Command::Sent => Request::Messages {
             mailbox: Mailbox::Sent,
         },
+        Command::Search { text, limit } => Request::Search {
+            query: text.clone(),
+            limit: *limit,
+        },
         Command::Whoami => Request::Whoami,
         Command::Contacts { action, filter } => match action {
             None => Request::Contacts {

@@ -328,6 +328,24 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
         (Command::Sent, Response::Messages { messages }) => {
             print_messages(&messages, json, "No messages.")?;
         }
+        (
+            Command::Search { text, .. },
+            Response::SearchResults {
+                hits,
+                total,
+                searched,
+            },
+        ) => {
+            if json {
+                print_json(&serde_json::json!({
+                    "hits": hits,
+                    "total": total,
+                    "searched": searched,
+                }))?;
+            } else {
+                print_search(text, &hits, total, searched);
+            }
+        }
         (Command::Inbox { unread }, Response::Messages { messages }) => {
             if *unread {
                 let unread: Vec<MessageView> = messages.into_iter().filter(is_unread).collect();
@@ -826,6 +844,45 @@ fn print_consent(c: &liaison_client::agent::views::ConsentView) {
             suggest(&format!("consent grant {id}")),
             suggest(&format!("consent refuse {id} --reason \"...\""))
         ),
+    }
+}
+
+/// Search results, newest first: when, who, and the text around the match.
+fn print_search(
+    text: &str,
+    hits: &[liaison_client::agent::views::SearchHitView],
+    total: usize,
+    searched: usize,
+) {
+    let what = liaison_client::core::open::one_line(text);
+    if hits.is_empty() {
+        println!("No message you may read contains \"{what}\" ({searched} searched).");
+        return;
+    }
+    println!(
+        "{total} message(s) contain \"{what}\"{} ({searched} searched):",
+        if hits.len() < total {
+            format!(", the newest {} shown (more with --limit)", hits.len())
+        } else {
+            String::new()
+        }
+    );
+    for h in hits {
+        let who = if h.direction == "in" {
+            format!("from {}", h.from)
+        } else {
+            format!("to {}", h.to.join(", "))
+        };
+        println!("{}  {who}  [{}]", local_time(&h.sent_at), h.id);
+        if !h.snippet.is_empty() {
+            println!("  {}", h.snippet);
+        }
+    }
+    if let Some(newest) = hits.first() {
+        println!(
+            "To read the newest: `{}`",
+            suggest(&format!("read {}", newest.id))
+        );
     }
 }
 

@@ -28,6 +28,13 @@ use super::views::{
     ReceiptRow, ReceiptView, RoleView, SyncView, WhoamiView,
 };
 
+/// Results `search` gives when no limit is asked.
+pub const DEFAULT_SEARCH_LIMIT: usize = 50;
+
+fn default_search_limit() -> usize {
+    DEFAULT_SEARCH_LIMIT
+}
+
 /// Version of this API. An agent answers [`Request::Hello`] only for its own
 /// version; anything else gets [`ErrorCode::Version`].
 pub const API_VERSION: u32 = 2;
@@ -138,6 +145,14 @@ pub enum Request {
     Messages {
         /// Received or sent.
         mailbox: Mailbox,
+    },
+    /// Search the messages that may be read now (`liaison search`).
+    Search {
+        /// The text to find (case is ignored; found inside words too).
+        query: String,
+        /// Most results (newest first).
+        #[serde(default = "default_search_limit")]
+        limit: usize,
     },
     /// Show a message's handling; with `accept`, acknowledge it and show
     /// the content (`liaison read`).
@@ -300,6 +315,7 @@ impl Request {
             Request::SaveAttachments { .. } => "save-attachments",
             Request::Sync => "sync",
             Request::Messages { .. } => "messages",
+            Request::Search { .. } => "search",
             Request::Read { .. } => "read",
             Request::Forward { .. } => "forward",
             Request::ForwardCheck { .. } => "forward-check",
@@ -430,6 +446,15 @@ pub enum Response {
     Messages {
         /// The messages.
         messages: Vec<MessageView>,
+    },
+    /// Search results, newest first.
+    SearchResults {
+        /// The messages that matched (at most the limit asked).
+        hits: Vec<crate::agent::views::SearchHitView>,
+        /// How many matched in all.
+        total: usize,
+        /// How many messages were searched (those that may be read now).
+        searched: usize,
     },
     /// A message and its handling in plain words; the text is withheld
     /// until the handling is acknowledged.
@@ -572,6 +597,7 @@ impl Response {
             Response::Queued { .. } => "queued",
             Response::Synced { .. } => "synced",
             Response::Messages { .. } => "messages",
+            Response::SearchResults { .. } => "search-results",
             Response::Read { .. } => "read",
             Response::Forwarded { .. } => "forwarded",
             Response::ForwardChecked { .. } => "forward-checked",

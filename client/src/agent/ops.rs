@@ -4,8 +4,8 @@
 
 use super::api::{Mailbox, Request, Response};
 use super::views::{
-    ConsentView, DeviceView, ForwardCheckView, MessageView, RoleView, SyncView, WhoamiView,
-    contact_views, receipt_rows,
+    ConsentView, DeviceView, ForwardCheckView, MessageView, RoleView, SearchHitView, SyncView,
+    WhoamiView, contact_views, receipt_rows,
 };
 use crate::client::{Client, Direction, MessageKind, Outgoing, now};
 use crate::core::directory::OwnStanding;
@@ -186,6 +186,14 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
                 })
                 .collect();
             Response::Messages { messages }
+        }
+        Request::Search { query, limit } => {
+            let (hits, total, searched) = client.search(&query, limit)?;
+            Response::SearchResults {
+                hits: hits.iter().map(SearchHitView::from).collect(),
+                total,
+                searched,
+            }
         }
         Request::Read { id, accept } => {
             let (m, handling_explained) = client.read(id, accept).await?;

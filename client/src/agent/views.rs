@@ -817,3 +817,41 @@ impl ForwardCheckView {
         }
     }
 }
+
+/// A message a search found.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchHitView {
+    /// Message id.
+    pub id: String,
+    /// `in` (received) or `out` (sent).
+    pub direction: String,
+    /// Sender.
+    pub from: String,
+    /// Recipients.
+    pub to: Vec<String>,
+    /// The sender's time (UTC).
+    pub sent_at: String,
+    /// Its conversation (`liaison reply ID` continues it).
+    pub conversation: String,
+    /// The match with some text around it, on one line; empty when only
+    /// an id matched.
+    pub snippet: String,
+}
+
+impl From<&crate::core::search::Hit> for SearchHitView {
+    fn from(h: &crate::core::search::Hit) -> Self {
+        SearchHitView {
+            id: h.id.to_hex(),
+            direction: match h.direction {
+                crate::core::message::Direction::In => "in",
+                crate::core::message::Direction::Out => "out",
+            }
+            .to_owned(),
+            from: h.from.clone(),
+            to: h.to.clone(),
+            sent_at: h.sent_at.to_rfc3339(),
+            conversation: h.conversation.to_hex(),
+            snippet: h.snippet.clone(),
+        }
+    }
+}

@@ -12,6 +12,7 @@ pub mod logged;
 pub mod message;
 pub mod open;
 pub mod records;
+pub mod search;
 pub mod spelling;
 #[cfg(test)]
 pub(crate) mod testing;
