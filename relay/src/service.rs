@@ -840,6 +840,8 @@ impl Service {
             }
             Request::BlobBegin { blob, size } => self.blob_begin(device, blob, size).await,
             Request::BlobChunk { blob, index, chunk } => {
+                #[cfg(feature = "test-hooks")]
+                self.hooks.hold_blob_chunk(index).await;
                 let put = self
                     .blocking(move |s| s.blob_put_chunk(&blob, &device, index, &chunk))
                     .await?;
@@ -891,6 +893,8 @@ impl Service {
                 }
             }
             Request::BlobFetch { blob, start, count } => {
+                #[cfg(feature = "test-hooks")]
+                self.hooks.hold_blob_fetch(start).await;
                 let max_bytes = self.limits.max_frame.saturating_sub(1024);
                 let fetched = self
                     .blocking(move |s| {

@@ -8,12 +8,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
 
 use liaison_client::Client;
 use liaison_client::error::{ClientError, HandlingError};
+use liaison_protocol::attachment::CHUNK_SIZE;
 use liaison_protocol::handling::Handling;
 use liaison_protocol::{DirectoryId, MessageId};
-use liaison_tests::{DevNet, assert_success, dir_contains, inproc};
+use liaison_tests::{
+    DevNet, Person, assert_success, dir_contains, http_get, inproc, metric_value, wait_until,
+};
 
 /// `len` bytes that compress to nothing and repeat nowhere.
 fn noise(len: usize) -> Vec<u8> {
@@ -284,4 +289,204 @@ fn an_interrupted_send_with_an_attachment_still_lets_the_recipient_fetch_it() {
     let saved = bob.run(&["attachment", "save", &id, "--out", dir.to_str().unwrap()]);
     assert_success(&saved, "attachment save");
     assert_eq!(std::fs::read(dir.join("passport.jpg")).unwrap(), plain);
+}
+
+/// The relay's attachment chunk counters since it started, from its
+/// metrics endpoint: (received from uploaders, served to devices).
+fn chunk_counters(net: &DevNet) -> (u64, u64) {
+    let addr = net.metrics.as_deref().expect("a dev relay serves metrics");
+    let (status, body) = http_get(addr, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    let value = |metric| metric_value(&body, metric, &[]).expect(metric) as u64;
+    (
+        value("liaison_attachment_chunks_received_total"),
+        value("liaison_attachment_chunks_served_total"),
+    )
+}
+
+/// Restart the relay holding, without an answer, the first upload of
+/// chunk `chunk` and the first fetch from chunk `fetch` on (whichever are
+/// given); returns the file it creates when it holds one.
+fn restart_holding_blobs(net: &mut DevNet, chunk: Option<u64>, fetch: Option<u64>) -> PathBuf {
+    let marker = net.dir.path().join("held-blob");
+    let (chunk, fetch) = (chunk.map(|c| c.to_string()), fetch.map(|f| f.to_string()));
+    let mut env = vec![(
+        "LIAISON_RELAY_TEST_HOLD_BLOB_MARKER",
+        marker.to_str().unwrap(),
+    )];
+    if let Some(c) = &chunk {
+        env.push(("LIAISON_RELAY_TEST_HOLD_BLOB_CHUNK", c));
+    }
+    if let Some(f) = &fetch {
+        env.push(("LIAISON_RELAY_TEST_HOLD_BLOB_FETCH", f));
+    }
+    net.kill();
+    net.restart_with(&env);
+    marker
+}
+
+/// Run `liaison ARGS` until the relay holds its transfer (`marker`), run
+/// `while_held`, then kill the program (SIGKILL: no clean-up of any kind).
+fn killed_when_held(person: &Person, args: &[&str], marker: &Path, while_held: impl FnOnce()) {
+    let mut child = person
+        .command(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(
+        "the relay holds the transfer",
+        Duration::from_secs(60),
+        || marker.exists() || child.try_wait().unwrap().is_some(),
+    );
+    assert!(
+        marker.exists(),
+        "liaison {args:?} ended before the relay held it"
+    );
+    while_held();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_file(marker).unwrap();
+}
+
+/// Eleven chunks: ten whole ones and a short last one.
+const CHUNKS: u64 = 11;
+
+fn eleven_chunk_file(net: &DevNet) -> (Vec<u8>, PathBuf) {
+    let plain = noise(10 * CHUNK_SIZE + 5_000);
+    let src = write_file(&net.dir.path().join("alice-files"), "photos.zip", &plain);
+    (plain, src)
+}
+
+fn partial_files(dir: &Path) -> Vec<(String, u64)> {
+    files_in(dir)
+        .into_iter()
+        .filter(|n| n.starts_with(".photos.zip.") && n.ends_with(".partial"))
+        .map(|n| {
+            let len = std::fs::metadata(dir.join(&n)).unwrap().len();
+            (n, len)
+        })
+        .collect()
+}
+
+/// Acceptance 2 of issue 13, the link cut: the sending program is killed
+/// while the relay holds chunk 4, and the receiving one while the relay
+/// holds the fetch from chunk 6; each command run again completes the file
+/// byte-identical from where the relay (upload) or the partial file
+/// (download) left off. The relay's counters show every chunk crossed
+/// once (the held requests were never answered, so never counted).
+#[test]
+fn an_upload_and_a_download_killed_mid_file_resume_from_the_last_confirmed_chunk() {
+    let mut net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    assert_success(&alice.run(&["sync"]), "alice sync");
+    let marker = restart_holding_blobs(&mut net, Some(4), Some(6));
+    let (plain, src) = eleven_chunk_file(&net);
+    let send = [
+        "send",
+        "--to",
+        "ph.pnp.bob",
+        "--attach",
+        src.to_str().unwrap(),
+        "photos of the location",
+    ];
+
+    killed_when_held(&alice, &send, &marker, || {});
+    assert_eq!(chunk_counters(&net), (4, 0), "chunks 0 to 3 stored, 4 held");
+    let out = alice.run(&send);
+    assert_success(&out, "liaison send --attach, run again");
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(
+        chunk_counters(&net),
+        (CHUNKS, 0),
+        "the upload resumed at chunk 4: each chunk received once"
+    );
+
+    assert_success(&bob.run(&["sync"]), "bob sync");
+    assert_success(&bob.run(&["read", &id, "--accept"]), "read --accept");
+    let dir = net.dir.path().join("bob-files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let save = ["attachment", "save", &id, "--out", dir.to_str().unwrap()];
+    killed_when_held(&bob, &save, &marker, || {});
+    // Fetched three by three: chunks 0 to 5 served, the fetch from 6 held.
+    assert_eq!(chunk_counters(&net), (CHUNKS, 6));
+    let partial = partial_files(&dir);
+    assert_eq!(
+        partial.iter().map(|(_, len)| *len).collect::<Vec<_>>(),
+        vec![6 * CHUNK_SIZE as u64],
+        "only the verified chunks are kept, under a temporary name: {:?}",
+        files_in(&dir)
+    );
+    assert!(!dir.join("photos.zip").exists());
+
+    assert_success(&bob.run(&save), "attachment save, run again");
+    assert_eq!(
+        chunk_counters(&net),
+        (CHUNKS, CHUNKS),
+        "the download resumed at chunk 6: each chunk served once"
+    );
+    assert!(
+        std::fs::read(dir.join("photos.zip")).unwrap() == plain,
+        "byte-identical"
+    );
+    assert_eq!(files_in(&dir), vec!["photos.zip".to_owned()]);
+}
+
+/// Acceptance 2 of issue 13, the relay restarted mid-file: the relay is
+/// killed while it holds chunk 4 of an upload (and, later, the fetch from
+/// chunk 6 of the download) and started again; the program run again
+/// completes the file byte-identical. The counters restart with the relay,
+/// so the chunks are summed over both of its runs: each chunk at most
+/// twice (here once).
+#[test]
+fn an_upload_and_a_download_cut_by_a_relay_restart_resume_and_complete() {
+    let mut net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    assert_success(&alice.run(&["sync"]), "alice sync");
+    let marker = restart_holding_blobs(&mut net, Some(4), None);
+    let (plain, src) = eleven_chunk_file(&net);
+    let send = [
+        "send",
+        "--to",
+        "ph.pnp.bob",
+        "--attach",
+        src.to_str().unwrap(),
+        "photos of the location",
+    ];
+
+    let mut before = (0, 0);
+    killed_when_held(&alice, &send, &marker, || {
+        before = chunk_counters(&net);
+        net.kill();
+    });
+    restart_holding_blobs(&mut net, None, Some(6));
+    let out = alice.run(&send);
+    assert_success(&out, "liaison send --attach, run again");
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let after = chunk_counters(&net);
+    assert_eq!((before.0, after.0), (4, CHUNKS - 4));
+    assert!(before.0 + after.0 <= 2 * CHUNKS);
+
+    assert_success(&bob.run(&["sync"]), "bob sync");
+    assert_success(&bob.run(&["read", &id, "--accept"]), "read --accept");
+    let dir = net.dir.path().join("bob-files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let save = ["attachment", "save", &id, "--out", dir.to_str().unwrap()];
+    let mut before = (0, 0);
+    killed_when_held(&bob, &save, &marker, || {
+        before = chunk_counters(&net);
+        net.kill();
+    });
+    net.restart();
+    assert_success(&bob.run(&save), "attachment save, run again");
+    let after = chunk_counters(&net);
+    assert_eq!((before.1, after.1), (6, CHUNKS - 6));
+    assert!(before.1 + after.1 <= 2 * CHUNKS);
+    assert!(
+        std::fs::read(dir.join("photos.zip")).unwrap() == plain,
+        "byte-identical"
+    );
+    assert_eq!(files_in(&dir), vec!["photos.zip".to_owned()]);
 }
