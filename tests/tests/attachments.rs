@@ -490,3 +490,63 @@ fn an_upload_and_a_download_cut_by_a_relay_restart_resume_and_complete() {
     );
     assert_eq!(files_in(&dir), vec!["photos.zip".to_owned()]);
 }
+
+/// The relay's quota per focal point (`limits.attachment_quota_bytes`,
+/// sealed bytes): once it is full the next upload is refused before any
+/// chunk with the retryable QuotaExceeded code and the numbers, no message
+/// goes out, and every file accepted before is still fetched whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_quota_refuses_the_next_upload_and_loses_nothing_accepted() {
+    let mut net = DevNet::start();
+    net.set_config("limits", "max_attachment_bytes", "1000000");
+    net.set_config("limits", "attachment_quota_bytes", "1500000");
+    net.terminate();
+    net.restart();
+    let (mut alice, mut bob) = inproc::alice_and_bob(&net).await;
+    alice.connect().await.unwrap();
+    bob.connect().await.unwrap();
+
+    // Each takes 600 000 bytes and 3 tags of 16 on the relay.
+    let first = noise(600_000);
+    let second: Vec<u8> = first.iter().map(|b| b ^ 0x5a).collect();
+    let third: Vec<u8> = first.iter().rev().copied().collect();
+    let files = net.dir.path().join("alice-files");
+    let a = send_file(&mut alice, &write_file(&files, "first.pdf", &first))
+        .await
+        .unwrap();
+    let b = send_file(&mut alice, &write_file(&files, "second.pdf", &second))
+        .await
+        .unwrap();
+    let e = send_file(&mut alice, &write_file(&files, "third.pdf", &third))
+        .await
+        .unwrap_err();
+    let refusal = e.refusal().expect("the relay refuses it");
+    assert_eq!(
+        refusal.code,
+        liaison_protocol::frames::ErrorCode::QuotaExceeded
+    );
+    assert!(refusal.code.is_retryable());
+    assert!(
+        refusal.message.contains("attachment quota used up")
+            && refusal.message.contains("1200096 of 1500000 bytes")
+            && refusal.message.contains("needs 600048")
+            && refusal.message.contains("nothing was uploaded"),
+        "{}",
+        refusal.message
+    );
+    assert_eq!(alice.outbox_len().unwrap_or(0), 0, "no message went out");
+
+    let out = net.dir.path().join("bob-files");
+    std::fs::create_dir_all(&out).unwrap();
+    let report = bob.sync().await.unwrap();
+    for (id, name, plain) in [(a, "first.pdf", &first), (b, "second.pdf", &second)] {
+        assert!(report.received.iter().any(|m| m.id == id), "{report:?}");
+        bob.read(id, true).await.unwrap();
+        let saved = bob
+            .save_attachments(id, &out, &mut |_, _, _| {})
+            .await
+            .unwrap();
+        assert_eq!(saved, vec![out.join(name)]);
+        assert!(std::fs::read(&saved[0]).unwrap() == *plain, "{name} whole");
+    }
+}
