@@ -549,4 +549,78 @@ async fn a_full_quota_refuses_the_next_upload_and_loses_nothing_accepted() {
         assert_eq!(saved, vec![out.join(name)]);
         assert!(std::fs::read(&saved[0]).unwrap() == *plain, "{name} whole");
     }
+
+    // Bob's only device fetched every chunk of both: the relay deleted
+    // them and gave their bytes back to alice's quota.
+    let c = send_file(&mut alice, &write_file(&files, "third.pdf", &third))
+        .await
+        .expect("the quota is free again once the recipients fetched the files");
+    let again = std::fs::create_dir_all(out.join("again")).map(|()| out.join("again"));
+    let gone = bob
+        .save_attachments(a, &again.unwrap(), &mut |_, _, _| {})
+        .await
+        .unwrap_err();
+    assert_eq!(
+        gone.refusal().map(|r| r.code),
+        Some(liaison_protocol::frames::ErrorCode::NotFound),
+        "{gone}"
+    );
+    let report = bob.sync().await.unwrap();
+    assert!(report.received.iter().any(|m| m.id == c), "{report:?}");
+}
+
+/// An attachment nobody fetched is deleted when the relay's retention for
+/// attachments ends (`limits.attachment_retention_days`, counted from the
+/// start of the upload; the relay's clock moved two days on), and its bytes
+/// go back to the uploader's quota.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attachment_nobody_fetched_is_deleted_when_its_retention_ends() {
+    let mut net = DevNet::start();
+    net.set_config("limits", "max_attachment_bytes", "1000000");
+    net.set_config("limits", "attachment_quota_bytes", "1000000");
+    net.set_config("limits", "attachment_retention_days", "1");
+    net.terminate();
+    net.restart();
+    let (mut alice, mut bob) = inproc::alice_and_bob(&net).await;
+    alice.connect().await.unwrap();
+    bob.connect().await.unwrap();
+
+    let plain = noise(600_000);
+    let files = net.dir.path().join("alice-files");
+    let id = send_file(&mut alice, &write_file(&files, "scan.pdf", &plain))
+        .await
+        .unwrap();
+    receive(&mut bob, id).await;
+    bob.read(id, true).await.unwrap();
+    // The quota holds one such file at a time.
+    let other: Vec<u8> = plain.iter().map(|b| b ^ 1).collect();
+    let full = send_file(&mut alice, &write_file(&files, "other.pdf", &other))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        full.refusal().map(|r| r.code),
+        Some(liaison_protocol::frames::ErrorCode::QuotaExceeded)
+    );
+
+    // A day and a bit later (the relay sweeps at start and at each
+    // directory refresh).
+    net.terminate();
+    net.restart_with_clock_offset(25 * 3600 * 1000, &[]);
+    alice.connect().await.unwrap();
+    bob.connect().await.unwrap();
+    let out = net.dir.path().join("bob-files");
+    std::fs::create_dir_all(&out).unwrap();
+    let gone = bob
+        .save_attachments(id, &out, &mut |_, _, _| {})
+        .await
+        .unwrap_err();
+    assert_eq!(
+        gone.refusal().map(|r| r.code),
+        Some(liaison_protocol::frames::ErrorCode::NotFound),
+        "{gone}"
+    );
+    assert!(files_in(&out).is_empty(), "{:?}", files_in(&out));
+    send_file(&mut alice, &write_file(&files, "other.pdf", &other))
+        .await
+        .expect("the quota is free again");
 }
