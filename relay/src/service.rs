@@ -1002,7 +1002,10 @@ impl Service {
                 format!(
                     "attachment quota used up: your attachments held on this relay take \
                      {used} of {quota} bytes and this one needs {needed}; nothing was \
-                     uploaded. Ask the relay's operator about limits.attachment_quota_bytes"
+                     uploaded. Space comes back as the recipients of your earlier \
+                     attachments fetch them (or when the relay's retention for them ends); \
+                     try again then, or ask the relay's operator about \
+                     limits.attachment_quota_bytes"
                 ),
             )),
             BlobBegin::Conflict => Err(err(

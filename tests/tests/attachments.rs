@@ -530,7 +530,10 @@ async fn a_full_quota_refuses_the_next_upload_and_loses_nothing_accepted() {
         refusal.message.contains("attachment quota used up")
             && refusal.message.contains("1200096 of 1500000 bytes")
             && refusal.message.contains("needs 600048")
-            && refusal.message.contains("nothing was uploaded"),
+            && refusal.message.contains("nothing was uploaded")
+            && refusal
+                .message
+                .contains("as the recipients of your earlier attachments fetch them"),
         "{}",
         refusal.message
     );
