@@ -41,7 +41,7 @@ mod error;
 mod format;
 mod logs;
 
-pub use blobs::{BlobBegin, BlobFetch, BlobGrant, BlobProgress, BlobPut};
+pub use blobs::{BlobBegin, BlobFetch, BlobGrant, BlobProgress, BlobPut, BlobReport};
 pub use error::StoreError;
 pub use format::{MIGRATION_BATCH, STORE_FORMAT};
 
@@ -569,6 +569,12 @@ impl RedbStore {
         depth: check::Depth,
     ) -> Result<Result<Vec<check::LogReport>, check::Mismatch>, StoreError> {
         check::check_logs(&self.db.begin_read()?, depth)
+    }
+
+    /// Check that the attachment tables agree with each other (chunks,
+    /// quota use, grants): [`BlobReport::problems`] names what does not.
+    pub fn check_blobs(&self) -> Result<BlobReport, StoreError> {
+        blobs::check(&self.db.begin_read()?)
     }
 
     /// The format recorded in the store.

@@ -570,6 +570,22 @@ async fn a_full_quota_refuses_the_next_upload_and_loses_nothing_accepted() {
     );
     let report = bob.sync().await.unwrap();
     assert!(report.received.iter().any(|m| m.id == c), "{report:?}");
+
+    // The stopped relay's store checks out: the two deleted files left
+    // nothing behind and the quota use is the third file's.
+    net.terminate();
+    let out = std::process::Command::new(liaison_tests::bin("liaison-relay"))
+        .arg("check-store")
+        .arg("--config")
+        .arg(net.config())
+        .output()
+        .unwrap();
+    assert_success(&out, "liaison-relay check-store");
+    let said = liaison_tests::output_text(&out);
+    assert!(
+        said.contains("attachments: 1 held, 3 sealed chunks, 600048 bytes reserved"),
+        "{said}"
+    );
 }
 
 /// An attachment nobody fetched is deleted when the relay's retention for

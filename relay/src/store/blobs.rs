@@ -516,6 +516,89 @@ pub(crate) fn expire(db: &Database, before: u64, now: u64) -> Result<(u64, u64),
     Ok((old.len() as u64, freed))
 }
 
+/// What [`check`] found in the attachment tables.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlobReport {
+    /// Blobs held, complete or not.
+    pub blobs: u64,
+    /// Sealed chunks held.
+    pub chunks: u64,
+    /// Sealed bytes reserved against quotas, all focal points together.
+    pub reserved: u64,
+    /// Where the tables disagree (empty: consistent).
+    pub problems: Vec<String>,
+}
+
+/// Check that the attachment tables agree: each blob holds exactly the
+/// chunks it confirmed, each focal point's quota use is the sealed size of
+/// its blobs, and no chunk, grant, count or beginning outlives its blob.
+pub(crate) fn check(txn: &redb::ReadTransaction) -> Result<BlobReport, StoreError> {
+    use std::collections::BTreeMap;
+    let mut report = BlobReport::default();
+    let mut owed: BTreeMap<String, u64> = BTreeMap::new();
+    let blobs = txn.open_table(BLOBS)?;
+    let chunks = txn.open_table(BLOB_CHUNKS)?;
+    for item in blobs.iter()? {
+        let (k, v) = item?;
+        let id = *k.value();
+        let meta = decode_meta(v.value())?;
+        report.blobs += 1;
+        let held = chunks.range((&id, 0u64)..=(&id, u64::MAX))?.count() as u64;
+        if held != meta.confirmed {
+            report.problems.push(format!(
+                "blob {} holds {held} chunks but confirmed {}",
+                hex::encode(id.get(..8).unwrap_or_default()),
+                meta.confirmed
+            ));
+        }
+        let sealed = sealed_size(meta.size).ok_or(StoreError::Corrupt("blob metadata"))?;
+        let e = owed.entry(meta.owner).or_default();
+        *e = e.saturating_add(sealed);
+    }
+    let mut orphans = 0u64;
+    for item in chunks.iter()? {
+        let (k, _) = item?;
+        report.chunks += 1;
+        orphans += u64::from(blobs.get(k.value().0)?.is_none());
+    }
+    for item in txn.open_table(BLOB_GRANTS)?.iter()? {
+        orphans += u64::from(blobs.get(item?.0.value().0)?.is_none());
+    }
+    for item in txn.open_table(BLOB_FETCHED)?.iter()? {
+        orphans += u64::from(blobs.get(item?.0.value().0)?.is_none());
+    }
+    for item in txn.open_table(BLOB_BEGUN)?.iter()? {
+        orphans += u64::from(blobs.get(item?.0.value())?.is_none());
+    }
+    if orphans > 0 {
+        report.problems.push(format!(
+            "{orphans} chunk, grant or count rows belong to no blob"
+        ));
+    }
+    let mut used: BTreeMap<String, u64> = BTreeMap::new();
+    for item in txn.open_table(BLOB_USAGE)?.iter()? {
+        let (k, v) = item?;
+        used.insert(k.value().to_owned(), v.value());
+        report.reserved = report.reserved.saturating_add(v.value());
+    }
+    for owner in owed
+        .keys()
+        .chain(used.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        let (want, have) = (
+            owed.get(owner).copied().unwrap_or(0),
+            used.get(owner).copied().unwrap_or(0),
+        );
+        if want != have {
+            report.problems.push(format!(
+                "{owner}'s quota use is {have} bytes but its blobs take {want}"
+            ));
+        }
+    }
+    Ok(report)
+}
+
 /// Sealed bytes reserved by `owner`'s blobs.
 pub(crate) fn usage(db: &Database, owner: &str) -> Result<u64, StoreError> {
     let txn = db.begin_read()?;

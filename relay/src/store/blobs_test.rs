@@ -349,3 +349,43 @@ fn a_blob_without_a_recorded_beginning_counts_from_the_first_sweep() {
         (1, sealed_size(100).unwrap())
     );
 }
+
+#[test]
+fn the_attachment_tables_stay_consistent_through_deletion_and_a_mismatch_is_named() {
+    let (_dir, store) = temp_store();
+    let (a, b) = (key(1).public_key(), key(2).public_key());
+    granted_blob(&store, &[1; 32], &a, &[b], 2 * CHUNK_SIZE + 10);
+    granted_blob(&store, &[2; 32], &a, &[b], 100);
+    store
+        .blob_begin(&[3; 32], &a, "th.a", 5 * CHUNK_SIZE as u64, QUOTA)
+        .unwrap();
+    let r = store.check_blobs().unwrap();
+    assert_eq!((r.blobs, r.chunks, r.problems.len()), (3, 4, 0), "{r:?}");
+    assert!(store.blob_fetched(&[1; 32], &b, 0, 3).unwrap());
+    let r = store.check_blobs().unwrap();
+    assert_eq!((r.blobs, r.chunks), (2, 1));
+    assert!(r.problems.is_empty(), "{r:?}");
+    assert_eq!(
+        r.reserved,
+        sealed_size(100).unwrap() + sealed_size(5 * CHUNK_SIZE as u64).unwrap()
+    );
+
+    // Quota use that no longer matches the blobs is named.
+    let txn = store.db.begin_write().unwrap();
+    txn.open_table(BLOB_USAGE)
+        .unwrap()
+        .insert("th.a", 7)
+        .unwrap();
+    txn.open_table(BLOB_GRANTS)
+        .unwrap()
+        .insert((&[9; 32], &b.0), ())
+        .unwrap();
+    txn.commit().unwrap();
+    let r = store.check_blobs().unwrap();
+    assert_eq!(r.problems.len(), 2, "{r:?}");
+    assert!(r.problems[0].contains("1 chunk, grant or count rows belong to no blob"));
+    assert!(
+        r.problems[1].contains("th.a's quota use is 7 bytes"),
+        "{r:?}"
+    );
+}
