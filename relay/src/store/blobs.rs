@@ -492,6 +492,7 @@ pub(crate) fn fetched(
 pub(crate) fn expire(db: &Database, before: u64, now: u64) -> Result<(u64, u64), StoreError> {
     let txn = write(db)?;
     let mut old = Vec::new();
+    let mut stamped = false;
     {
         let blobs = txn.open_table(BLOBS)?;
         let mut begun = txn.open_table(BLOB_BEGUN)?;
@@ -502,11 +503,16 @@ pub(crate) fn expire(db: &Database, before: u64, now: u64) -> Result<(u64, u64),
             match at {
                 None => {
                     begun.insert(&id, now)?;
+                    stamped = true;
                 }
                 Some(at) if at < before => old.push((id, decode_meta(v.value())?)),
                 Some(_) => {}
             }
         }
+    }
+    if old.is_empty() && !stamped {
+        txn.abort()?;
+        return Ok((0, 0));
     }
     let mut freed = 0u64;
     for (id, meta) in &old {
