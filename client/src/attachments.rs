@@ -17,16 +17,18 @@
 //! (`.NAME.BLOB.partial`) and takes its final name only once every chunk
 //! authenticated and the whole file matched the signed SHA-256, so a
 //! half-written or refused file never appears under its final name. A save
-//! cut short by a lost link or a stopped program keeps that partial file;
-//! the next save resumes after its last whole chunk, and the kept chunks
-//! count towards the whole file's hash, so an altered partial file fails
-//! the check (and is removed) rather than being taken for the sender's.
+//! cut short by a lost link or a stopped program keeps that partial file
+//! and, beside it (`.NAME.BLOB.tags`), the STREAM tag that authenticated
+//! each chunk. The next save keeps a whole chunk only if sealing it again
+//! under the file's key gives its kept tag (so a chunk altered on disk is
+//! fetched again, from that chunk on), never the final chunk, and the kept
+//! chunks still count towards the whole file's hash.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use liaison_protocol::attachment::{CHUNK_SIZE, Opener, Sealer, chunk_count};
+use liaison_protocol::attachment::{CHUNK_SIZE, Opener, Sealer, TAG_SIZE, chunk_count};
 use liaison_protocol::handling::Handling;
 use liaison_protocol::message::{AttachmentRef, SignedPayload};
 use liaison_protocol::{ConversationId, DirectoryId, MessageId, Wire};
@@ -455,6 +457,7 @@ impl Client {
                     // Refuses to replace a file that appeared meanwhile.
                     std::fs::hard_link(&partial, &target).map_err(|e| {
                         let _ = std::fs::remove_file(&partial);
+                        let _ = std::fs::remove_file(tags_of(&partial));
                         if e.kind() == std::io::ErrorKind::AlreadyExists {
                             ClientError::AttachmentExists {
                                 path: target.display().to_string(),
@@ -464,12 +467,14 @@ impl Client {
                         }
                     })?;
                     let _ = std::fs::remove_file(&partial);
+                    let _ = std::fs::remove_file(tags_of(&partial));
                     saved.push(target);
                 }
                 // A lost link keeps what verified so far for the next save.
                 Err(e) if e.is_unreachable() => return Err(e),
                 Err(e) => {
                     let _ = std::fs::remove_file(&partial);
+                    let _ = std::fs::remove_file(tags_of(&partial));
                     return Err(e);
                 }
             }
@@ -491,25 +496,48 @@ impl Client {
         };
         let mut opener = Opener::new(a).map_err(rejected)?;
         let (mut file, kept) = open_partial(partial)?;
+        let tags_path = tags_of(partial);
+        let (mut tags, tags_len) = open_partial(&tags_path)?;
         let total = opener.chunk_count();
         // Whole chunks kept by an earlier save, never the final one (which
-        // must authenticate as final); a torn chunk after them is cut off.
-        let resumed = (kept / CHUNK_SIZE as u64).min(total.saturating_sub(1));
+        // must authenticate as final), each kept only if sealing it again
+        // under the file's key gives the tag the relay served for it (kept
+        // beside it): the first that does not, and all after it, are
+        // fetched again.
+        let candidates = (kept / CHUNK_SIZE as u64)
+            .min(tags_len / TAG_SIZE as u64)
+            .min(total.saturating_sub(1));
         let mut done = 0u64;
-        if resumed > 0 {
+        if candidates > 0 {
+            let mut served = Vec::new();
+            tags.read_to_end(&mut served)
+                .map_err(file_error("cannot read", &tags_path))?;
+            let mut sealer = Sealer::new(&a.key);
             let mut buf = vec![0u8; CHUNK_SIZE];
-            for _ in 0..resumed {
+            for tag in served.chunks_exact(TAG_SIZE).take(candidates as usize) {
                 file.read_exact(&mut buf)
                     .map_err(file_error("cannot read", partial))?;
+                let Ok(sealed) = sealer.seal_chunk(&buf) else {
+                    break;
+                };
+                if sealed.get(CHUNK_SIZE..) != Some(tag) {
+                    break;
+                }
                 opener.resume_chunk(&buf).map_err(rejected)?;
                 done += CHUNK_SIZE as u64;
             }
             progress(&a.name, done, a.size);
         }
+        let resumed = opener.next_index();
         file.set_len(done)
             .map_err(file_error("cannot write", partial))?;
         file.seek(SeekFrom::Start(done))
             .map_err(file_error("cannot write", partial))?;
+        let tags_kept = resumed * TAG_SIZE as u64;
+        tags.set_len(tags_kept)
+            .map_err(file_error("cannot write", &tags_path))?;
+        tags.seek(SeekFrom::Start(tags_kept))
+            .map_err(file_error("cannot write", &tags_path))?;
         let mut reconnects = 0;
         while opener.next_index() < total {
             let start = opener.next_index();
@@ -534,6 +562,10 @@ impl Client {
                 let plain = opener.open_chunk(&chunk).map_err(rejected)?;
                 file.write_all(&plain)
                     .map_err(file_error("cannot write", partial))?;
+                // The tag that authenticated it, for a save resumed later.
+                let tag = chunk.get(chunk.len().saturating_sub(TAG_SIZE)..);
+                tags.write_all(tag.unwrap_or_default())
+                    .map_err(file_error("cannot write", &tags_path))?;
                 done += plain.len() as u64;
                 progress(&a.name, done, a.size);
             }
@@ -543,6 +575,12 @@ impl Client {
             .map_err(file_error("cannot write", partial))?;
         Ok(())
     }
+}
+
+/// Beside a save's partial file, the tags the relay served for its chunks
+/// (16 bytes each, in order).
+fn tags_of(partial: &Path) -> PathBuf {
+    partial.with_extension("tags")
 }
 
 /// The partial file of a save: created, or opened to resume if an
