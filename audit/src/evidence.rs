@@ -1,7 +1,8 @@
 //! The evidence report of `liaison-audit verify-message`: what a verified
 //! evidence bundle proves, for a person (text) or a program (JSON).
 
-use std::path::Path;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use liaison_protocol::consent::ReceiptKind;
 use liaison_protocol::evidence::{
@@ -11,6 +12,7 @@ use liaison_protocol::evidence::{
 use liaison_protocol::log::event::EventKind;
 use liaison_protocol::{DecodeError, DirectoryId, PublicKey, Timestamp};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 /// Why an evidence bundle proves nothing (a verdict: the tool exits 1).
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +24,98 @@ pub enum EvidenceFailure {
     /// A check of the bundle failed.
     #[error(transparent)]
     Invalid(#[from] EvidenceError),
+    /// A file given as an attachment of the message is none of those the
+    /// originator signed.
+    #[error(
+        "the file {file} ({size} bytes, SHA-256 {sha256}) is not an attachment the originator \
+         signed: its content differs from every file the message names ({signed})"
+    )]
+    AttachmentMismatch {
+        /// The file given.
+        file: String,
+        /// Its size.
+        size: u64,
+        /// Its SHA-256, in hex.
+        sha256: String,
+        /// The attachments the message names: name, size and SHA-256.
+        signed: String,
+    },
+}
+
+/// A file given to be checked against the message's attachments: its
+/// path, size and SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GivenFile {
+    /// Where it was read.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its SHA-256.
+    pub sha256: [u8; 32],
+}
+
+/// Read and hash a file given as an attachment of the message.
+pub fn hash_file(path: &Path) -> std::io::Result<GivenFile> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(buf.get(..n).unwrap_or_default());
+        size += n as u64;
+    }
+    Ok(GivenFile {
+        path: path.to_owned(),
+        size,
+        sha256: hasher.finalize().into(),
+    })
+}
+
+/// For each attachment the verified message names (in order), the given
+/// file whose size and SHA-256 are the signed ones, if any. Every given
+/// file must be one of them, or the evidence fails.
+pub fn match_attachments(
+    r: &EvidenceReport,
+    files: &[GivenFile],
+) -> Result<Vec<Option<PathBuf>>, EvidenceFailure> {
+    let signed = &r.payload.attachments;
+    let mut matched: Vec<Option<PathBuf>> = vec![None; signed.len()];
+    for f in files {
+        let Some(i) = signed
+            .iter()
+            .position(|a| a.sha256 == f.sha256 && a.size == f.size)
+        else {
+            return Err(EvidenceFailure::AttachmentMismatch {
+                file: f.path.display().to_string(),
+                size: f.size,
+                sha256: hex::encode(f.sha256),
+                signed: if signed.is_empty() {
+                    "none".to_owned()
+                } else {
+                    signed
+                        .iter()
+                        .map(|a| {
+                            format!(
+                                "{}: {} bytes, SHA-256 {}",
+                                a.name.escape_debug(),
+                                a.size,
+                                hex::encode(a.sha256)
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                },
+            });
+        };
+        if let Some(slot) = matched.get_mut(i) {
+            *slot = Some(f.path.clone());
+        }
+    }
+    Ok(matched)
 }
 
 /// Parse an evidence bundle (binary or armoured) and verify it offline
@@ -109,8 +203,9 @@ fn who(p: &liaison_protocol::evidence::PartySummary) -> String {
 }
 
 /// The report as text, for people. The message text is included only with
-/// `show_content` (the handling comes first, as everywhere).
-pub fn render_report(r: &EvidenceReport, show_content: bool) -> String {
+/// `show_content` (the handling comes first, as everywhere). `files` is
+/// [`match_attachments`]'s answer (empty: no file was given).
+pub fn render_report(r: &EvidenceReport, show_content: bool, files: &[Option<PathBuf>]) -> String {
     let p = &r.payload;
     let o = &r.originator;
     let mut out = String::new();
@@ -129,6 +224,19 @@ pub fn render_report(r: &EvidenceReport, show_content: bool) -> String {
         p.body.len(),
         p.attachments.len()
     ));
+    for (i, a) in p.attachments.iter().enumerate() {
+        let file = match files.get(i) {
+            Some(Some(path)) => format!("the file {} matches", path.display()),
+            _ => "file not checked (give it with --attachment)".to_owned(),
+        };
+        line(format!(
+            "  attachment:     {} ({}, {} bytes, SHA-256 {}): {file}",
+            a.name.escape_debug(),
+            a.media_type.escape_debug(),
+            a.size,
+            hex::encode(a.sha256)
+        ));
+    }
     line(format!(
         "Originator:       {} — {} (record v{}, directory log #{}, certified by {})",
         o.id,
@@ -243,8 +351,10 @@ pub fn render_report(r: &EvidenceReport, show_content: bool) -> String {
 }
 
 /// The report as JSON. The message text is included only with
-/// `show_content`.
-pub fn report_json(r: &EvidenceReport, show_content: bool) -> Value {
+/// `show_content`; attachments show their signed name, type, size and
+/// SHA-256 (never their key) and the given file that matched (`files`, as
+/// for [`render_report`]).
+pub fn report_json(r: &EvidenceReport, show_content: bool, files: &[Option<PathBuf>]) -> Value {
     let p = &r.payload;
     let party = |s: &liaison_protocol::evidence::PartySummary| {
         json!({
@@ -272,6 +382,13 @@ pub fn report_json(r: &EvidenceReport, show_content: bool) -> Value {
         "message_id": r.message_id.to_hex(),
         "payload_sha256": hex::encode(r.payload_hash),
         "content": content_kind(&p.content),
+        "attachments": p.attachments.iter().enumerate().map(|(i, a)| json!({
+            "name": a.name,
+            "media_type": a.media_type,
+            "size": a.size,
+            "sha256": hex::encode(a.sha256),
+            "file": files.get(i).cloned().flatten().map(|f| f.display().to_string()),
+        })).collect::<Vec<_>>(),
         "originator": party(&r.originator),
         "created_at": p.created_at.to_rfc3339(),
         "recipients": p.recipients.iter().map(DirectoryId::as_str).collect::<Vec<_>>(),

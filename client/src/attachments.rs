@@ -6,16 +6,29 @@
 //!
 //! An upload cut short by a lost link reconnects and resumes from the last
 //! chunk the relay confirmed (sealing is deterministic under the file's
-//! key, so the chunks sent again are the same bytes). A saved file is
-//! written under a temporary name in the target directory and renamed only
-//! once it verified, so a half-written or refused file never appears under
-//! its final name.
+//! key, so the chunks sent again are the same bytes). The file's key and
+//! blob id are kept in the home until the message naming it is kept, so a
+//! send run again after the program itself was stopped resumes the same
+//! upload, provided the file still has the size and modification time it
+//! had (otherwise it starts afresh under a new key: a key never seals two
+//! contents).
+//!
+//! A saved file is written under a temporary name in the target directory
+//! (`.NAME.BLOB.partial`) and takes its final name only once every chunk
+//! authenticated and the whole file matched the signed SHA-256, so a
+//! half-written or refused file never appears under its final name. A save
+//! cut short by a lost link or a stopped program keeps that partial file
+//! and, beside it (`.NAME.BLOB.tags`), the STREAM tag that authenticated
+//! each chunk. The next save keeps a whole chunk only if sealing it again
+//! under the file's key gives its kept tag (so a chunk altered on disk is
+//! fetched again, from that chunk on), never the final chunk, and the kept
+//! chunks still count towards the whole file's hash.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use liaison_protocol::attachment::{CHUNK_SIZE, Opener, Sealer, chunk_count};
+use liaison_protocol::attachment::{CHUNK_SIZE, Opener, Sealer, TAG_SIZE, chunk_count};
 use liaison_protocol::handling::Handling;
 use liaison_protocol::message::{AttachmentRef, SignedPayload};
 use liaison_protocol::{ConversationId, DirectoryId, MessageId, Wire};
@@ -89,6 +102,37 @@ pub fn safe_file_name(name: &str) -> String {
 /// (blob, message) pairs, asked for once the relay accepted the message.
 const OWED_GRANTS: &str = "owed-blob-grants";
 
+/// The home's singleton holding the uploads begun for a message not yet
+/// kept ([`PendingUpload`]), so that a send run again resumes them.
+const PENDING_UPLOADS: &str = "pending-blob-uploads";
+
+/// An upload begun: the file as it was, and the key and blob id it is
+/// sealed and stored under.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct PendingUpload {
+    /// The file's absolute path.
+    path: String,
+    /// Its size in bytes.
+    size: u64,
+    /// Its modification time, in nanoseconds since the epoch (0 if the
+    /// system does not tell).
+    modified_ns: u128,
+    key: [u8; 32],
+    blob: [u8; 32],
+}
+
+/// A file as it is now: (absolute path, size, modification time).
+fn file_state(path: &Path) -> Result<(String, u64, u128)> {
+    let absolute = std::fs::canonicalize(path).map_err(file_error("cannot read", path))?;
+    let meta = std::fs::metadata(&absolute).map_err(file_error("cannot read", path))?;
+    let modified_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    Ok((absolute.display().to_string(), meta.len(), modified_ns))
+}
+
 impl Client {
     /// Watch the progress of attachment transfers run through
     /// [`crate::agent::ops`] (the command line draws progress bars).
@@ -142,11 +186,7 @@ impl Client {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "attachment".to_owned());
-        let size = std::fs::metadata(path)
-            .map_err(file_error("cannot read", path))?
-            .len();
-        let key: [u8; 32] = random()?;
-        let blob: [u8; 32] = random()?;
+        let (key, blob, size) = self.begin_upload(path)?;
         let mut reconnects = 0;
         loop {
             match self
@@ -161,6 +201,36 @@ impl Client {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// The key, blob id and size to upload `path` under: those of an upload
+    /// of the same unchanged file begun before (resumed), or fresh ones,
+    /// kept in the home before any chunk leaves.
+    fn begin_upload(&mut self, path: &Path) -> Result<([u8; 32], [u8; 32], u64)> {
+        let (absolute, size, modified_ns) = file_state(path)?;
+        let mut pending: Vec<PendingUpload> =
+            self.home.get_secret(PENDING_UPLOADS)?.unwrap_or_default();
+        if let Some(p) = pending.iter().find(|p| {
+            p.path == absolute && p.size == size && p.modified_ns == modified_ns && modified_ns != 0
+        }) {
+            return Ok((p.key, p.blob, size));
+        }
+        let key: [u8; 32] = random()?;
+        let blob: [u8; 32] = random()?;
+        // An earlier upload of this path is of another content: it is not
+        // resumed (its partial blob ends with the relay's retention).
+        pending.retain(|p| p.path != absolute);
+        pending.push(PendingUpload {
+            path: absolute,
+            size,
+            modified_ns,
+            key,
+            blob,
+        });
+        let mut w = self.home.write()?;
+        w.put_secret(PENDING_UPLOADS, &pending)?;
+        w.commit()?;
+        Ok((key, blob, size))
     }
 
     async fn upload_from(
@@ -277,6 +347,15 @@ impl Client {
         let mut owed = self.owed_grants()?;
         owed.extend(blobs.iter().map(|b| (*b, id)));
         w.put_secret(OWED_GRANTS, &owed)?;
+        // The message now names these uploads: a later send of the same
+        // file is a new attachment.
+        let mut pending: Vec<PendingUpload> =
+            self.home.get_secret(PENDING_UPLOADS)?.unwrap_or_default();
+        let before = pending.len();
+        pending.retain(|p| !blobs.contains(&p.blob));
+        if pending.len() != before {
+            w.put_secret(PENDING_UPLOADS, &pending)?;
+        }
         Ok(())
     }
 
@@ -371,14 +450,14 @@ impl Client {
             let partial = out_dir.join(format!(
                 ".{}.{}.partial",
                 safe_file_name(&a.name),
-                hex::encode(random::<8>()?)
+                hex::encode(a.blob.get(..8).unwrap_or_default())
             ));
-            let result = self.fetch_into(id, a, &partial, progress).await;
-            match result {
+            match self.fetch_into(id, a, &partial, progress).await {
                 Ok(()) => {
                     // Refuses to replace a file that appeared meanwhile.
                     std::fs::hard_link(&partial, &target).map_err(|e| {
                         let _ = std::fs::remove_file(&partial);
+                        let _ = std::fs::remove_file(tags_of(&partial));
                         if e.kind() == std::io::ErrorKind::AlreadyExists {
                             ClientError::AttachmentExists {
                                 path: target.display().to_string(),
@@ -388,10 +467,14 @@ impl Client {
                         }
                     })?;
                     let _ = std::fs::remove_file(&partial);
+                    let _ = std::fs::remove_file(tags_of(&partial));
                     saved.push(target);
                 }
+                // A lost link keeps what verified so far for the next save.
+                Err(e) if e.is_unreachable() => return Err(e),
                 Err(e) => {
                     let _ = std::fs::remove_file(&partial);
+                    let _ = std::fs::remove_file(tags_of(&partial));
                     return Err(e);
                 }
             }
@@ -412,13 +495,49 @@ impl Client {
             source,
         };
         let mut opener = Opener::new(a).map_err(rejected)?;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(partial)
-            .map_err(file_error("cannot write", partial))?;
+        let (mut file, kept) = open_partial(partial)?;
+        let tags_path = tags_of(partial);
+        let (mut tags, tags_len) = open_partial(&tags_path)?;
         let total = opener.chunk_count();
+        // Whole chunks kept by an earlier save, never the final one (which
+        // must authenticate as final), each kept only if sealing it again
+        // under the file's key gives the tag the relay served for it (kept
+        // beside it): the first that does not, and all after it, are
+        // fetched again.
+        let candidates = (kept / CHUNK_SIZE as u64)
+            .min(tags_len / TAG_SIZE as u64)
+            .min(total.saturating_sub(1));
         let mut done = 0u64;
+        if candidates > 0 {
+            let mut served = Vec::new();
+            tags.read_to_end(&mut served)
+                .map_err(file_error("cannot read", &tags_path))?;
+            let mut sealer = Sealer::new(&a.key);
+            let mut buf = vec![0u8; CHUNK_SIZE];
+            for tag in served.chunks_exact(TAG_SIZE).take(candidates as usize) {
+                file.read_exact(&mut buf)
+                    .map_err(file_error("cannot read", partial))?;
+                let Ok(sealed) = sealer.seal_chunk(&buf) else {
+                    break;
+                };
+                if sealed.get(CHUNK_SIZE..) != Some(tag) {
+                    break;
+                }
+                opener.resume_chunk(&buf).map_err(rejected)?;
+                done += CHUNK_SIZE as u64;
+            }
+            progress(&a.name, done, a.size);
+        }
+        let resumed = opener.next_index();
+        file.set_len(done)
+            .map_err(file_error("cannot write", partial))?;
+        file.seek(SeekFrom::Start(done))
+            .map_err(file_error("cannot write", partial))?;
+        let tags_kept = resumed * TAG_SIZE as u64;
+        tags.set_len(tags_kept)
+            .map_err(file_error("cannot write", &tags_path))?;
+        tags.seek(SeekFrom::Start(tags_kept))
+            .map_err(file_error("cannot write", &tags_path))?;
         let mut reconnects = 0;
         while opener.next_index() < total {
             let start = opener.next_index();
@@ -443,6 +562,10 @@ impl Client {
                 let plain = opener.open_chunk(&chunk).map_err(rejected)?;
                 file.write_all(&plain)
                     .map_err(file_error("cannot write", partial))?;
+                // The tag that authenticated it, for a save resumed later.
+                let tag = chunk.get(chunk.len().saturating_sub(TAG_SIZE)..);
+                tags.write_all(tag.unwrap_or_default())
+                    .map_err(file_error("cannot write", &tags_path))?;
                 done += plain.len() as u64;
                 progress(&a.name, done, a.size);
             }
@@ -451,6 +574,44 @@ impl Client {
         file.sync_all()
             .map_err(file_error("cannot write", partial))?;
         Ok(())
+    }
+}
+
+/// Beside a save's partial file, the tags the relay served for its chunks
+/// (16 bytes each, in order).
+fn tags_of(partial: &Path) -> PathBuf {
+    partial.with_extension("tags")
+}
+
+/// The partial file of a save: created, or opened to resume if an
+/// earlier save left one (a plain file, never a link); with its length.
+fn open_partial(partial: &Path) -> Result<(File, u64)> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true);
+    match std::fs::symlink_metadata(partial) {
+        Ok(meta) if meta.file_type().is_file() => {
+            let file = options
+                .open(partial)
+                .map_err(file_error("cannot write", partial))?;
+            let len = file
+                .metadata()
+                .map_err(file_error("cannot read", partial))?
+                .len();
+            Ok((file, len))
+        }
+        Ok(_) => Err(ClientError::AttachmentFile {
+            what: "is in the way (not a plain file; remove it and save again):",
+            path: partial.display().to_string(),
+            source: std::io::Error::other("not a plain file"),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let file = options
+                .create_new(true)
+                .open(partial)
+                .map_err(file_error("cannot write", partial))?;
+            Ok((file, 0))
+        }
+        Err(e) => Err(file_error("cannot read", partial)(e)),
     }
 }
 

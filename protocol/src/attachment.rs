@@ -331,6 +331,25 @@ impl Opener {
         Ok(Zeroizing::new(plain))
     }
 
+    /// Takes the next chunk as plaintext opened in an earlier run and kept
+    /// (a download resumed from its partial file): it is only hashed, so
+    /// [`Opener::finish`] still checks it, with the rest, against the signed
+    /// SHA-256. The final chunk is never taken this way: it must
+    /// authenticate as final. A wrong length is refused as that chunk.
+    pub fn resume_chunk(&mut self, plaintext: &[u8]) -> Result<(), AttachmentError> {
+        let index = self.next;
+        let rejected = || AttachmentError::ChunkRejected { index };
+        if index.saturating_add(1) >= self.expected {
+            return Err(rejected());
+        }
+        if chunk_plain_len(self.size, index) != Some(plaintext.len()) {
+            return Err(rejected());
+        }
+        self.hasher.update(plaintext);
+        self.next += 1;
+        Ok(())
+    }
+
     /// Checks that every chunk was opened and that the plaintext is the one
     /// the sender signed.
     pub fn finish(self) -> Result<(), AttachmentError> {

@@ -55,6 +55,46 @@ fn round_trip_at_chunk_boundaries() {
 }
 
 #[test]
+fn a_resumed_download_checks_the_kept_chunks_against_the_signed_hash() {
+    let (plain, chunks, reference) = three_chunks();
+    let mut opener = Opener::new(&reference).unwrap();
+    opener.resume_chunk(&plain[..CHUNK_SIZE]).unwrap();
+    assert_eq!(opener.next_index(), 1);
+    let mut out = plain[..CHUNK_SIZE].to_vec();
+    for chunk in &chunks[1..] {
+        out.extend_from_slice(&opener.open_chunk(chunk).unwrap());
+    }
+    opener.finish().unwrap();
+    assert_eq!(out, plain);
+
+    // A kept chunk altered on disk fails the whole file.
+    let mut altered = plain[..CHUNK_SIZE].to_vec();
+    altered[10] ^= 1;
+    let mut opener = Opener::new(&reference).unwrap();
+    opener.resume_chunk(&altered).unwrap();
+    for chunk in &chunks[1..] {
+        opener.open_chunk(chunk).unwrap();
+    }
+    assert_eq!(opener.finish(), Err(AttachmentError::HashMismatch));
+
+    // Never a short piece, nor the final chunk.
+    let mut opener = Opener::new(&reference).unwrap();
+    assert_eq!(
+        opener.resume_chunk(&plain[..CHUNK_SIZE - 1]),
+        Err(AttachmentError::ChunkRejected { index: 0 })
+    );
+    opener.resume_chunk(&plain[..CHUNK_SIZE]).unwrap();
+    opener
+        .resume_chunk(&plain[CHUNK_SIZE..2 * CHUNK_SIZE])
+        .unwrap();
+    assert_eq!(
+        opener.resume_chunk(&plain[2 * CHUNK_SIZE..]),
+        Err(AttachmentError::ChunkRejected { index: 2 })
+    );
+    assert!(opener.finish().is_err());
+}
+
+#[test]
 fn chunks_never_contain_the_plaintext() {
     let plain = vec![b'A'; 2 * CHUNK_SIZE];
     let (chunks, _) = seal_all(&KEY, &plain).unwrap();

@@ -315,6 +315,18 @@ impl Store for FullDisk {
     ) -> Result<crate::store::BlobFetch, StoreError> {
         Err(enospc())
     }
+    fn blob_fetched(
+        &self,
+        _: &[u8; 32],
+        _: &PublicKey,
+        _: u64,
+        _: u64,
+    ) -> Result<bool, StoreError> {
+        Err(enospc())
+    }
+    fn blob_expire(&self, _: u64, _: u64) -> Result<(u64, u64), StoreError> {
+        Err(enospc())
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -693,6 +693,13 @@ mod tests {
         let zero = format!("{}[limits]\nmax_attachment_bytes = 0\n", minimal());
         let e = RelayConfig::from_toml(&zero).unwrap_err().to_string();
         assert!(e.starts_with("limits.max_attachment_bytes:"), "{e}");
+        assert_eq!(l.attachment_retention_days, 30);
+        let week = format!("{}[limits]\nattachment_retention_days = 7\n", minimal());
+        let c = RelayConfig::from_toml(&week).unwrap();
+        assert_eq!(c.limits.attachment_retention_ms(), 7 * 86_400_000);
+        let none = format!("{}[limits]\nattachment_retention_days = 0\n", minimal());
+        let e = RelayConfig::from_toml(&none).unwrap_err().to_string();
+        assert!(e.starts_with("limits.attachment_retention_days:"), "{e}");
 
         let bad_burst = format!("{}[limits]\nrequest_burst = 0\n", minimal());
         let e = RelayConfig::from_toml(&bad_burst).unwrap_err().to_string();

@@ -93,6 +93,10 @@ pub struct Limits {
     /// relay at once (all its devices together); beyond it uploads are
     /// refused with `QuotaExceeded` (508, retryable). Default 1 GB.
     pub attachment_quota_bytes: u64,
+    /// Days an attachment is kept from the beginning of its upload, fetched
+    /// or not, complete or not; it is deleted sooner once every recipient
+    /// device has fetched it. Default 30.
+    pub attachment_retention_days: u32,
 }
 
 impl Default for Limits {
@@ -122,6 +126,7 @@ impl Default for Limits {
             lapsed_queue_grace_days: 30,
             max_attachment_bytes: 100_000_000,
             attachment_quota_bytes: 1_000_000_000,
+            attachment_retention_days: 30,
         }
     }
 }
@@ -137,6 +142,11 @@ impl Limits {
     /// [`Limits::lapsed_queue_grace_days`] in milliseconds.
     pub fn lapsed_queue_grace_ms(&self) -> u64 {
         u64::from(self.lapsed_queue_grace_days).saturating_mul(86_400_000)
+    }
+
+    /// [`Limits::attachment_retention_days`] in milliseconds.
+    pub fn attachment_retention_ms(&self) -> u64 {
+        u64::from(self.attachment_retention_days).saturating_mul(86_400_000)
     }
 
     /// Check every value's range.
@@ -226,6 +236,11 @@ impl Limits {
             (1..=MAX_ATTACHMENT_LIMIT).contains(&self.max_attachment_bytes),
             "limits.max_attachment_bytes",
             format!("must be between 1 and {MAX_ATTACHMENT_LIMIT} bytes"),
+        )?;
+        check(
+            (1..=3_650).contains(&self.attachment_retention_days),
+            "limits.attachment_retention_days",
+            "must be between 1 and 3650 days".into(),
         )?;
         check(
             self.attachment_quota_bytes >= self.max_attachment_bytes,

@@ -549,6 +549,7 @@ impl Service {
             revoked_devices,
         };
         self.sweep_queues(&state, now.0)?;
+        self.expire_blobs(now.0)?;
         for r in &rejected {
             tracing::warn!(subject = %r.subject, error = %r.error, "directory entry not in force");
         }
@@ -584,6 +585,21 @@ impl Service {
             tracing::info!(device = %fp(d), "lapsed device back in force; its queue is kept for it");
         }
         self.store.note_lapsed(&sweep.lapsed, &sweep.restored)
+    }
+
+    /// Delete the attachments past `limits.attachment_retention_days`.
+    fn expire_blobs(&self, now: u64) -> Result<(), StoreError> {
+        let before = now.saturating_sub(self.limits.attachment_retention_ms());
+        let (blobs, bytes) = self.store.blob_expire(before, now)?;
+        if blobs > 0 {
+            tracing::info!(
+                blobs,
+                bytes,
+                days = self.limits.attachment_retention_days,
+                "attachments past their retention deleted"
+            );
+        }
+        Ok(())
     }
 
     /// Rebuild the directory from the store at the current time (validity
@@ -840,6 +856,8 @@ impl Service {
             }
             Request::BlobBegin { blob, size } => self.blob_begin(device, blob, size).await,
             Request::BlobChunk { blob, index, chunk } => {
+                #[cfg(feature = "test-hooks")]
+                self.hooks.hold_blob_chunk(index).await;
                 let put = self
                     .blocking(move |s| s.blob_put_chunk(&blob, &device, index, &chunk))
                     .await?;
@@ -891,6 +909,8 @@ impl Service {
                 }
             }
             Request::BlobFetch { blob, start, count } => {
+                #[cfg(feature = "test-hooks")]
+                self.hooks.hold_blob_fetch(start).await;
                 let max_bytes = self.limits.max_frame.saturating_sub(1024);
                 let fetched = self
                     .blocking(move |s| {
@@ -900,6 +920,18 @@ impl Service {
                 match fetched {
                     #[cfg_attr(not(feature = "test-hooks"), allow(unused_mut))]
                     BlobFetch::Chunks(mut chunks) => {
+                        let served = chunks.len() as u64;
+                        if served > 0 {
+                            let deleted = self
+                                .blocking(move |s| s.blob_fetched(&blob, &device, start, served))
+                                .await?;
+                            if deleted {
+                                tracing::debug!(
+                                    device = %fp(&device),
+                                    "attachment fetched by every recipient device: deleted"
+                                );
+                            }
+                        }
                         #[cfg(feature = "test-hooks")]
                         self.hooks.tamper_blob_chunks(start, &mut chunks);
                         Ok(Response::BlobChunks { start, chunks })
@@ -970,7 +1002,10 @@ impl Service {
                 format!(
                     "attachment quota used up: your attachments held on this relay take \
                      {used} of {quota} bytes and this one needs {needed}; nothing was \
-                     uploaded. Ask the relay's operator about limits.attachment_quota_bytes"
+                     uploaded. Space comes back as the recipients of your earlier \
+                     attachments fetch them (or when the relay's retention for them ends); \
+                     try again then, or ask the relay's operator about \
+                     limits.attachment_quota_bytes"
                 ),
             )),
             BlobBegin::Conflict => Err(err(

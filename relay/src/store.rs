@@ -41,7 +41,7 @@ mod error;
 mod format;
 mod logs;
 
-pub use blobs::{BlobBegin, BlobFetch, BlobGrant, BlobProgress, BlobPut};
+pub use blobs::{BlobBegin, BlobFetch, BlobGrant, BlobProgress, BlobPut, BlobReport};
 pub use error::StoreError;
 pub use format::{MIGRATION_BATCH, STORE_FORMAT};
 
@@ -410,6 +410,24 @@ pub trait Store: Send + Sync + 'static {
         count: u64,
         max_bytes: usize,
     ) -> Result<BlobFetch, StoreError>;
+
+    /// Note that chunks `[start, start + served)` of a blob were served to
+    /// `device`. Once every device a grant names was served every chunk,
+    /// delete the blob and give its sealed size back to its owner's quota;
+    /// whether it was deleted.
+    fn blob_fetched(
+        &self,
+        blob: &[u8; 32],
+        device: &PublicKey,
+        start: u64,
+        served: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// Delete every blob whose upload began before `before` (milliseconds
+    /// since the epoch), complete or not, giving back its quota; a blob
+    /// with no recorded beginning (stored by the previous release) is
+    /// stamped `now`. Returns (blobs deleted, sealed bytes freed).
+    fn blob_expire(&self, before: u64, now: u64) -> Result<(u64, u64), StoreError>;
 }
 
 type Key32<'a> = &'a [u8; 32];
@@ -517,6 +535,8 @@ impl RedbStore {
         txn.open_table(blobs::BLOB_CHUNKS)?;
         txn.open_table(blobs::BLOB_GRANTS)?;
         txn.open_table(blobs::BLOB_USAGE)?;
+        txn.open_table(blobs::BLOB_FETCHED)?;
+        txn.open_table(blobs::BLOB_BEGUN)?;
         txn.open_table(logs::LOG_ENTRIES)?;
         txn.open_table(logs::LOG_HASHES)?;
         txn.open_table(logs::LOG_NODES)?;
@@ -549,6 +569,12 @@ impl RedbStore {
         depth: check::Depth,
     ) -> Result<Result<Vec<check::LogReport>, check::Mismatch>, StoreError> {
         check::check_logs(&self.db.begin_read()?, depth)
+    }
+
+    /// Check that the attachment tables agree with each other (chunks,
+    /// quota use, grants): [`BlobReport::problems`] names what does not.
+    pub fn check_blobs(&self) -> Result<BlobReport, StoreError> {
+        blobs::check(&self.db.begin_read()?)
     }
 
     /// The format recorded in the store.
@@ -1448,7 +1474,8 @@ impl Store for RedbStore {
         size: u64,
         quota: u64,
     ) -> Result<BlobBegin, StoreError> {
-        blobs::begin(&self.db, blob, uploader, owner, size, quota)
+        let at = liaison_clock::now().0;
+        blobs::begin(&self.db, blob, uploader, owner, size, quota, at)
     }
 
     fn blob_put_chunk(
@@ -1479,6 +1506,20 @@ impl Store for RedbStore {
         max_bytes: usize,
     ) -> Result<BlobFetch, StoreError> {
         blobs::fetch(&self.db, blob, device, start, count, max_bytes)
+    }
+
+    fn blob_fetched(
+        &self,
+        blob: &[u8; 32],
+        device: &PublicKey,
+        start: u64,
+        served: u64,
+    ) -> Result<bool, StoreError> {
+        blobs::fetched(&self.db, blob, device, start, served)
+    }
+
+    fn blob_expire(&self, before: u64, now: u64) -> Result<(u64, u64), StoreError> {
+        blobs::expire(&self.db, before, now)
     }
 }
 

@@ -36,11 +36,20 @@
 //! - `LIAISON_RELAY_TEST_FLIP_BLOB_CHUNK=<chunk index>`: flip one byte in
 //!   the middle of that sealed attachment chunk whenever it is served
 //!   (what is stored stays intact).
+//! - `LIAISON_RELAY_TEST_HOLD_BLOB_CHUNK=<chunk index>`: the first time an
+//!   uploader sends that chunk of an attachment, never answer (nor store
+//!   it), as a link that dies mid-file; later uploads pass.
+//! - `LIAISON_RELAY_TEST_HOLD_BLOB_FETCH=<chunk index>`: the first time a
+//!   device fetches an attachment's chunks from that index or beyond, never
+//!   answer; later fetches pass. With
+//!   `LIAISON_RELAY_TEST_HOLD_BLOB_MARKER=<file>`, either creates that file
+//!   when it holds a request.
 //!
 //! The time of the relay is shifted with `LIAISON_TEST_CLOCK_OFFSET_MS`
 //! (see `liaison-clock`, whose `test-hooks` feature this one enables).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use liaison_protocol::codec::decode_versioned;
 use liaison_protocol::directory::FocalPointRecord;
@@ -75,6 +84,13 @@ pub const HOLD_SEND_MARKER_ENV: &str = "LIAISON_RELAY_TEST_HOLD_SEND_MARKER";
 /// See the module documentation.
 pub const FLIP_BLOB_CHUNK_ENV: &str = "LIAISON_RELAY_TEST_FLIP_BLOB_CHUNK";
 
+/// See the module documentation.
+pub const HOLD_BLOB_CHUNK_ENV: &str = "LIAISON_RELAY_TEST_HOLD_BLOB_CHUNK";
+/// See the module documentation.
+pub const HOLD_BLOB_FETCH_ENV: &str = "LIAISON_RELAY_TEST_HOLD_BLOB_FETCH";
+/// See the module documentation.
+pub const HOLD_BLOB_MARKER_ENV: &str = "LIAISON_RELAY_TEST_HOLD_BLOB_MARKER";
+
 /// The hooks in force, from the environment.
 #[derive(Debug, Default)]
 pub(crate) struct TestHooks {
@@ -89,6 +105,12 @@ pub(crate) struct TestHooks {
     hold_send: Option<String>,
     hold_send_marker: Option<PathBuf>,
     flip_blob_chunk: Option<u64>,
+    hold_blob_chunk: Option<u64>,
+    hold_blob_fetch: Option<u64>,
+    hold_blob_marker: Option<PathBuf>,
+    /// Whether a blob request was held already (each hook holds once).
+    held_blob_chunk: AtomicBool,
+    held_blob_fetch: AtomicBool,
 }
 
 impl TestHooks {
@@ -110,6 +132,33 @@ impl TestHooks {
         }
     }
 
+    /// Hold for ever (the caller awaits this before storing) the first
+    /// upload of chunk `index` [`HOLD_BLOB_CHUNK_ENV`] names.
+    pub(crate) async fn hold_blob_chunk(&self, index: u64) {
+        if self.hold_blob_chunk == Some(index) {
+            Self::hold_once(&self.held_blob_chunk, self.hold_blob_marker.as_ref()).await;
+        }
+    }
+
+    /// Hold for ever the first fetch from `start` at or beyond the index
+    /// [`HOLD_BLOB_FETCH_ENV`] names.
+    pub(crate) async fn hold_blob_fetch(&self, start: u64) {
+        if self.hold_blob_fetch.is_some_and(|at| start >= at) {
+            Self::hold_once(&self.held_blob_fetch, self.hold_blob_marker.as_ref()).await;
+        }
+    }
+
+    async fn hold_once(held: &AtomicBool, marker: Option<&PathBuf>) {
+        if held.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        tracing::warn!("test hook: holding an attachment transfer without answering");
+        if let Some(m) = marker {
+            let _ = std::fs::write(m, b"held\n");
+        }
+        std::future::pending::<()>().await;
+    }
+
     pub(crate) fn from_env() -> Self {
         let hooks = TestHooks {
             fork_device: std::env::var(FORK_DEVICE_ENV).ok(),
@@ -125,6 +174,15 @@ impl TestHooks {
             flip_blob_chunk: std::env::var(FLIP_BLOB_CHUNK_ENV)
                 .ok()
                 .and_then(|v| v.parse().ok()),
+            hold_blob_chunk: std::env::var(HOLD_BLOB_CHUNK_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok()),
+            hold_blob_fetch: std::env::var(HOLD_BLOB_FETCH_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok()),
+            hold_blob_marker: std::env::var_os(HOLD_BLOB_MARKER_ENV).map(PathBuf::from),
+            held_blob_chunk: AtomicBool::new(false),
+            held_blob_fetch: AtomicBool::new(false),
         };
         let clock_offset_ms = liaison_clock::test_hooks::offset_ms();
         let set = hooks.fork_device.is_some()
@@ -137,6 +195,8 @@ impl TestHooks {
             || hooks.uncovered_record.is_some()
             || hooks.hold_send.is_some()
             || hooks.flip_blob_chunk.is_some()
+            || hooks.hold_blob_chunk.is_some()
+            || hooks.hold_blob_fetch.is_some()
             || clock_offset_ms != 0;
         if set {
             tracing::warn!(

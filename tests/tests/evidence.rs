@@ -310,3 +310,107 @@ async fn judicial_use_permitted_exports_without_consent() {
         report.receipts
     );
 }
+
+/// Handling applies to attachments (issue 13, acceptance 4): the judicial
+/// export of a message with a file carries the file's signed reference, and
+/// `liaison-audit verify-message --attachment FILE` checks the file saved
+/// by the recipient against the size and SHA-256 the originator signed
+/// (exit 0); a copy with one byte changed fails (exit 1). The file's key is
+/// never printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exported_attachment_verifies_and_an_altered_file_fails() {
+    let net = DevNet::start();
+    let (mut alice, mut bob) = inproc::alice_and_bob(&net).await;
+    let dir = TempDir::new("evidence");
+    let plain: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let src = dir.path().join("passport.pdf");
+    std::fs::write(&src, &plain).unwrap();
+    alice.connect().await.unwrap();
+    let m = alice
+        .send_with_attachments(
+            &[id("ph.pnp.bob")],
+            "Scan of the suspect's passport, for use in court.",
+            h("AMBER judicial=permitted purpose=prosecution"),
+            None,
+            std::slice::from_ref(&src),
+            &mut |_, _, _| {},
+        )
+        .await
+        .unwrap();
+    alice.disconnect().await;
+    sync_accept(&mut bob).await;
+    bob.connect().await.unwrap();
+    let out = dir.path().join("saved");
+    std::fs::create_dir_all(&out).unwrap();
+    let saved = bob
+        .save_attachments(m, &out, &mut |_, _, _| {})
+        .await
+        .unwrap();
+    bob.disconnect().await;
+    let key = bob.attachments_of(m).unwrap()[0].key;
+
+    let bundle = export(&mut bob, m, CASE).await.unwrap();
+    let file = dir.path().join("evidence.bin");
+    std::fs::write(&file, bundle.encode()).unwrap();
+    let bundle_path = net.bundle();
+    let b = bundle_path.to_str().unwrap();
+
+    let plain_report = verify_message(&file, &["--bundle", b]);
+    assert_eq!(
+        plain_report.status.code(),
+        Some(0),
+        "{}",
+        text(&plain_report)
+    );
+    assert!(
+        text(&plain_report).contains("passport.pdf (application/pdf, 300000 bytes, SHA-256 ")
+            && text(&plain_report).contains("file not checked"),
+        "{}",
+        text(&plain_report)
+    );
+
+    let good = verify_message(
+        &file,
+        &["--bundle", b, "--attachment", saved[0].to_str().unwrap()],
+    );
+    assert_eq!(good.status.code(), Some(0), "{}", text(&good));
+    assert!(
+        text(&good).contains(&format!("the file {} matches", saved[0].display())),
+        "{}",
+        text(&good)
+    );
+    let json = verify_message(
+        &file,
+        &[
+            "--bundle",
+            b,
+            "--json",
+            "--attachment",
+            saved[0].to_str().unwrap(),
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["attachments"][0]["name"], "passport.pdf");
+    assert_eq!(v["attachments"][0]["file"], saved[0].display().to_string());
+
+    let mut altered = plain.clone();
+    altered[150_000] ^= 1;
+    let forged = dir.path().join("altered.pdf");
+    std::fs::write(&forged, &altered).unwrap();
+    let bad = verify_message(
+        &file,
+        &["--bundle", b, "--attachment", forged.to_str().unwrap()],
+    );
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    assert!(
+        text(&bad).contains("is not an attachment the originator signed")
+            && text(&bad).contains("VERIFICATION FAILED"),
+        "{}",
+        text(&bad)
+    );
+
+    for out in [&plain_report, &good, &json, &bad] {
+        let said = text(out);
+        assert!(!said.contains(&hex::encode(key)), "the key is never shown");
+    }
+}

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 use clap::{Parser, Subcommand, ValueEnum};
 use liaison_audit::{self as audit, ExportOptions, Report, Trust, Witness, evidence};
 use liaison_net::clock::{now, unix_now};
@@ -178,6 +178,11 @@ enum Command {
         /// report shows only its hash and size).
         #[arg(long)]
         show_content: bool,
+        /// A file saved from the message (`liaison attachment save`): it
+        /// must have the size and SHA-256 the originator signed for one of
+        /// its attachments, or the verification fails. Repeat for each file.
+        #[arg(long = "attachment", value_name = "FILE")]
+        attachments: Vec<PathBuf>,
     },
     /// Fetch the events of one message with inclusion proofs and write one
     /// verified proof bundle per event into OUT (a directory).
@@ -348,7 +353,8 @@ async fn run(cli: Cli) -> Result<Outcome> {
             keys,
             json,
             show_content,
-        } => verify_message(&file, &keys, json, show_content),
+            attachments,
+        } => verify_message(&file, &keys, json, show_content, &attachments),
         Command::Proof {
             bundle,
             key,
@@ -439,18 +445,33 @@ async fn run(cli: Cli) -> Result<Outcome> {
     }
 }
 
-fn verify_message(file: &Path, keys: &KeyArgs, json: bool, show_content: bool) -> Result<Outcome> {
+fn verify_message(
+    file: &Path,
+    keys: &KeyArgs,
+    json: bool,
+    show_content: bool,
+    attachments: &[PathBuf],
+) -> Result<Outcome> {
     let pins = keys.trust()?.evidence_pins()?;
     let bytes = audit::read_file(file, MAX_EVIDENCE_TEXT as u64)?;
-    match evidence::check_evidence(&bytes, &pins, now()) {
-        Ok(report) => {
+    let given = attachments
+        .iter()
+        .map(|p| {
+            evidence::hash_file(p)
+                .with_context(|| format!("cannot read the attachment file {}", p.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let checked = evidence::check_evidence(&bytes, &pins, now())
+        .and_then(|report| Ok((evidence::match_attachments(&report, &given)?, report)));
+    match checked {
+        Ok((files, report)) => {
             if json {
                 emit(&format!(
                     "{}\n",
-                    evidence::report_json(&report, show_content)
+                    evidence::report_json(&report, show_content, &files)
                 ));
             } else {
-                emit(&evidence::render_report(&report, show_content));
+                emit(&evidence::render_report(&report, show_content, &files));
             }
             Ok(Outcome::Verified)
         }

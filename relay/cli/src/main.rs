@@ -408,6 +408,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                             l.log, l.size, l.checkpoint, l.checkpoints_checked
                         ));
                     }
+                    let blobs = db.check_blobs()?;
+                    if !blobs.problems.is_empty() {
+                        anyhow::bail!(
+                            "{}: the logs check out, but the attachment tables disagree: {}; \
+                             quotas may be wrong until this is fixed: keep this output and \
+                             restore the newest backup that passes this check",
+                            path.display(),
+                            blobs.problems.join("; ")
+                        );
+                    }
+                    text.push_str(&format!(
+                        "  attachments: {} held, {} sealed chunks, {} bytes reserved against quotas
+",
+                        blobs.blobs, blobs.chunks, blobs.reserved
+                    ));
                     out(&text)
                 }
                 Err(mismatch) => anyhow::bail!(

@@ -7,6 +7,14 @@
 //! chunk has the sealed length the announced size implies. Added without a
 //! format change, like `lapsed_devices`: a store without these tables holds
 //! no blob, and a release that does not know them ignores them.
+//!
+//! A blob is deleted, and its sealed size given back to its owner's quota,
+//! once every device a grant names has been served every chunk (counted in
+//! order from the first, so a resumed download counts), or when the
+//! relay's retention for attachments ends, counted from the beginning of
+//! its upload (complete or not). A blob stored by the release before these
+//! tables has no recorded beginning: its retention counts from the first
+//! sweep that sees it.
 
 use liaison_protocol::attachment::{TAG_SIZE, chunk_count, chunk_plain_len, sealed_size};
 use liaison_protocol::codec::{decode_versioned, encode_versioned};
@@ -35,7 +43,17 @@ pub(crate) const BLOB_GRANTS: TableDefinition<(Key32, Key32), ()> =
 /// moment an upload begins).
 pub(crate) const BLOB_USAGE: TableDefinition<&str, u64> = TableDefinition::new("blob_usage");
 
+/// (blob id, granted device) → chunks served to that device in order from
+/// the first.
+pub(crate) const BLOB_FETCHED: TableDefinition<(Key32, Key32), u64> =
+    TableDefinition::new("blob_fetched");
+/// Blob id → when its upload began (milliseconds since the epoch, relay
+/// clock).
+pub(crate) const BLOB_BEGUN: TableDefinition<Key32, u64> = TableDefinition::new("blob_begun");
+
 const MAX_STORED_META: usize = 512;
+const NO_DEVICE: [u8; 32] = [0; 32];
+const ALL_DEVICES: [u8; 32] = [0xff; 32];
 
 /// What the store keeps about one blob.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,6 +207,7 @@ pub(crate) fn begin(
     owner: &str,
     size: u64,
     quota: u64,
+    at: u64,
 ) -> Result<BlobBegin, StoreError> {
     let (Some(chunks), Some(needed)) = (chunk_count(size), sealed_size(size)) else {
         return Ok(BlobBegin::Invalid);
@@ -224,6 +243,7 @@ pub(crate) fn begin(
                 };
                 blobs.insert(blob, encode_versioned(&meta).as_slice())?;
                 usage.insert(owner, total)?;
+                txn.open_table(BLOB_BEGUN)?.insert(blob, at)?;
                 BlobBegin::Progress(meta.progress())
             }
         }
@@ -364,6 +384,225 @@ pub(crate) fn fetch(
         out.push(chunk.to_vec());
     }
     Ok(BlobFetch::Chunks(out))
+}
+
+/// Remove blob `blob` (described by `meta`) with its chunks, grants and
+/// fetch counts, and give its sealed size back to its owner's quota.
+fn delete(txn: &WriteTransaction, blob: &[u8; 32], meta: &BlobMeta) -> Result<u64, StoreError> {
+    txn.open_table(BLOBS)?.remove(blob)?;
+    txn.open_table(BLOB_BEGUN)?.remove(blob)?;
+    {
+        let mut chunks = txn.open_table(BLOB_CHUNKS)?;
+        for index in 0..meta.confirmed {
+            chunks.remove((blob, index))?;
+        }
+    }
+    remove_devices(txn, BLOB_GRANTS, blob)?;
+    remove_devices(txn, BLOB_FETCHED, blob)?;
+    let freed = sealed_size(meta.size).ok_or(StoreError::Corrupt("blob metadata"))?;
+    let mut usage = txn.open_table(BLOB_USAGE)?;
+    let used = usage
+        .get(meta.owner.as_str())?
+        .map(|v| v.value())
+        .unwrap_or(0);
+    match used.saturating_sub(freed) {
+        0 => usage.remove(meta.owner.as_str())?,
+        left => usage.insert(meta.owner.as_str(), left)?,
+    };
+    Ok(freed)
+}
+
+/// Remove the rows of `blob` from a table keyed by (blob, device).
+fn remove_devices<V: redb::Value + 'static>(
+    txn: &WriteTransaction,
+    table: TableDefinition<(Key32<'static>, Key32<'static>), V>,
+    blob: &[u8; 32],
+) -> Result<(), StoreError> {
+    let mut t = txn.open_table(table)?;
+    let devices: Vec<[u8; 32]> = t
+        .range((blob, &NO_DEVICE)..=(blob, &ALL_DEVICES))?
+        .map(|item| item.map(|(k, _)| *k.value().1))
+        .collect::<Result<_, _>>()?;
+    for d in &devices {
+        t.remove((blob, d))?;
+    }
+    Ok(())
+}
+
+/// [`Store::blob_fetched`](super::Store::blob_fetched).
+pub(crate) fn fetched(
+    db: &Database,
+    blob: &[u8; 32],
+    device: &PublicKey,
+    start: u64,
+    served: u64,
+) -> Result<bool, StoreError> {
+    let mut txn = write(db)?;
+    let done = 'decide: {
+        let Some(meta) = txn
+            .open_table(BLOBS)?
+            .get(blob)?
+            .map(|v| decode_meta(v.value()))
+            .transpose()?
+        else {
+            break 'decide None;
+        };
+        let grants = txn.open_table(BLOB_GRANTS)?;
+        if meta.uploader == device.0 || grants.get((blob, &device.0))?.is_none() {
+            break 'decide None;
+        }
+        let mut fetched = txn.open_table(BLOB_FETCHED)?;
+        let mark = fetched.get((blob, &device.0))?.map_or(0, |v| v.value());
+        if start > mark {
+            break 'decide None;
+        }
+        let now = start.saturating_add(served).min(meta.chunks).max(mark);
+        fetched.insert((blob, &device.0), now)?;
+        for item in grants.range((blob, &NO_DEVICE)..=(blob, &ALL_DEVICES))? {
+            let (k, _) = item?;
+            let served = fetched.get((blob, k.value().1))?.map_or(0, |v| v.value());
+            if served < meta.chunks {
+                break 'decide Some(None);
+            }
+        }
+        Some(Some(meta))
+    };
+    let deleted = match done {
+        None => {
+            txn.abort()?;
+            return Ok(false);
+        }
+        Some(None) => {
+            // Only a count moved: losing it in a crash delays the deletion
+            // to the retention at worst, so it need not wait for the disk
+            // (the next durable commit carries it).
+            let _ = txn.set_durability(Durability::None);
+            false
+        }
+        Some(Some(meta)) => {
+            delete(&txn, blob, &meta)?;
+            true
+        }
+    };
+    txn.commit()?;
+    Ok(deleted)
+}
+
+/// [`Store::blob_expire`](super::Store::blob_expire).
+pub(crate) fn expire(db: &Database, before: u64, now: u64) -> Result<(u64, u64), StoreError> {
+    let txn = write(db)?;
+    let mut old = Vec::new();
+    let mut stamped = false;
+    {
+        let blobs = txn.open_table(BLOBS)?;
+        let mut begun = txn.open_table(BLOB_BEGUN)?;
+        for item in blobs.iter()? {
+            let (k, v) = item?;
+            let id = *k.value();
+            let at = begun.get(&id)?.map(|t| t.value());
+            match at {
+                None => {
+                    begun.insert(&id, now)?;
+                    stamped = true;
+                }
+                Some(at) if at < before => old.push((id, decode_meta(v.value())?)),
+                Some(_) => {}
+            }
+        }
+    }
+    if old.is_empty() && !stamped {
+        txn.abort()?;
+        return Ok((0, 0));
+    }
+    let mut freed = 0u64;
+    for (id, meta) in &old {
+        freed = freed.saturating_add(delete(&txn, id, meta)?);
+    }
+    txn.commit()?;
+    Ok((old.len() as u64, freed))
+}
+
+/// What [`check`] found in the attachment tables.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlobReport {
+    /// Blobs held, complete or not.
+    pub blobs: u64,
+    /// Sealed chunks held.
+    pub chunks: u64,
+    /// Sealed bytes reserved against quotas, all focal points together.
+    pub reserved: u64,
+    /// Where the tables disagree (empty: consistent).
+    pub problems: Vec<String>,
+}
+
+/// Check that the attachment tables agree: each blob holds exactly the
+/// chunks it confirmed, each focal point's quota use is the sealed size of
+/// its blobs, and no chunk, grant, count or beginning outlives its blob.
+pub(crate) fn check(txn: &redb::ReadTransaction) -> Result<BlobReport, StoreError> {
+    use std::collections::BTreeMap;
+    let mut report = BlobReport::default();
+    let mut owed: BTreeMap<String, u64> = BTreeMap::new();
+    let blobs = txn.open_table(BLOBS)?;
+    let chunks = txn.open_table(BLOB_CHUNKS)?;
+    for item in blobs.iter()? {
+        let (k, v) = item?;
+        let id = *k.value();
+        let meta = decode_meta(v.value())?;
+        report.blobs += 1;
+        let held = chunks.range((&id, 0u64)..=(&id, u64::MAX))?.count() as u64;
+        if held != meta.confirmed {
+            report.problems.push(format!(
+                "blob {} holds {held} chunks but confirmed {}",
+                hex::encode(id.get(..8).unwrap_or_default()),
+                meta.confirmed
+            ));
+        }
+        let sealed = sealed_size(meta.size).ok_or(StoreError::Corrupt("blob metadata"))?;
+        let e = owed.entry(meta.owner).or_default();
+        *e = e.saturating_add(sealed);
+    }
+    let mut orphans = 0u64;
+    for item in chunks.iter()? {
+        let (k, _) = item?;
+        report.chunks += 1;
+        orphans += u64::from(blobs.get(k.value().0)?.is_none());
+    }
+    for item in txn.open_table(BLOB_GRANTS)?.iter()? {
+        orphans += u64::from(blobs.get(item?.0.value().0)?.is_none());
+    }
+    for item in txn.open_table(BLOB_FETCHED)?.iter()? {
+        orphans += u64::from(blobs.get(item?.0.value().0)?.is_none());
+    }
+    for item in txn.open_table(BLOB_BEGUN)?.iter()? {
+        orphans += u64::from(blobs.get(item?.0.value())?.is_none());
+    }
+    if orphans > 0 {
+        report.problems.push(format!(
+            "{orphans} chunk, grant or count rows belong to no blob"
+        ));
+    }
+    let mut used: BTreeMap<String, u64> = BTreeMap::new();
+    for item in txn.open_table(BLOB_USAGE)?.iter()? {
+        let (k, v) = item?;
+        used.insert(k.value().to_owned(), v.value());
+        report.reserved = report.reserved.saturating_add(v.value());
+    }
+    for owner in owed
+        .keys()
+        .chain(used.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        let (want, have) = (
+            owed.get(owner).copied().unwrap_or(0),
+            used.get(owner).copied().unwrap_or(0),
+        );
+        if want != have {
+            report.problems.push(format!(
+                "{owner}'s quota use is {have} bytes but its blobs take {want}"
+            ));
+        }
+    }
+    Ok(report)
 }
 
 /// Sealed bytes reserved by `owner`'s blobs.

@@ -5,6 +5,7 @@ use liaison_protocol::attachment::{CHUNK_SIZE, seal_all};
 use super::*;
 use crate::store::{QueueLimits, RedbStore, Store};
 use crate::test_support::*;
+use redb::ReadableTableMetadata;
 
 const BLOB: [u8; 32] = [5; 32];
 const QUOTA: u64 = 10 * CHUNK_SIZE as u64;
@@ -227,5 +228,164 @@ fn a_size_beyond_the_construction_is_invalid() {
             .blob_begin(&BLOB, &key(1).public_key(), "th.a", u64::MAX, u64::MAX)
             .unwrap(),
         BlobBegin::Invalid
+    );
+}
+
+/// A complete blob of `len` bytes uploaded by `a` as "th.a" and granted to
+/// the recipients of one message `a` sends to `to`.
+fn granted_blob(store: &RedbStore, blob: &[u8; 32], a: &PublicKey, to: &[PublicKey], len: usize) {
+    let chunks = sealed(len);
+    store
+        .blob_begin(blob, a, "th.a", len as u64, QUOTA)
+        .unwrap();
+    for (i, c) in chunks.iter().enumerate() {
+        store.blob_put_chunk(blob, a, i as u64, c).unwrap();
+    }
+    let message = op(blob[0].into(), a, to);
+    let id = message.message_id;
+    store
+        .commit_sends(&[message], 10, QueueLimits::depth(100))
+        .unwrap();
+    assert!(matches!(
+        store.blob_grant(blob, a, &id).unwrap(),
+        BlobGrant::Granted { .. }
+    ));
+}
+
+#[test]
+fn a_blob_is_deleted_once_every_granted_device_fetched_every_chunk() {
+    let (_dir, store) = temp_store();
+    let (a, b, c) = (
+        key(1).public_key(),
+        key(2).public_key(),
+        key(3).public_key(),
+    );
+    let len = 2 * CHUNK_SIZE + 10;
+    granted_blob(&store, &BLOB, &a, &[b, c], len);
+    let sealed_len = sealed_size(len as u64).unwrap();
+    assert_eq!(usage(&store.db, "th.a").unwrap(), sealed_len);
+
+    // The uploader's own fetches do not count; nor do chunks out of order.
+    assert!(!store.blob_fetched(&BLOB, &a, 0, 3).unwrap());
+    assert!(!store.blob_fetched(&BLOB, &b, 1, 2).unwrap());
+    // b fetches everything, in two goes (a resumed download).
+    assert!(!store.blob_fetched(&BLOB, &b, 0, 2).unwrap());
+    assert!(!store.blob_fetched(&BLOB, &b, 2, 1).unwrap());
+    // A device without a grant changes nothing.
+    assert!(
+        !store
+            .blob_fetched(&BLOB, &key(4).public_key(), 0, 3)
+            .unwrap()
+    );
+    assert!(matches!(
+        store.blob_fetch(&BLOB, &c, 0, 3, usize::MAX).unwrap(),
+        BlobFetch::Chunks(_)
+    ));
+    // The last device's last chunk deletes it and frees the quota.
+    assert!(!store.blob_fetched(&BLOB, &c, 0, 1).unwrap());
+    assert!(store.blob_fetched(&BLOB, &c, 1, 2).unwrap());
+    assert_eq!(usage(&store.db, "th.a").unwrap(), 0);
+    for d in [a, b, c] {
+        assert_eq!(
+            store.blob_fetch(&BLOB, &d, 0, 3, usize::MAX).unwrap(),
+            BlobFetch::NotFound
+        );
+    }
+    let txn = store.db.begin_read().unwrap();
+    assert_eq!(txn.open_table(BLOB_CHUNKS).unwrap().len().unwrap(), 0);
+    assert_eq!(txn.open_table(BLOB_GRANTS).unwrap().len().unwrap(), 0);
+    assert_eq!(txn.open_table(BLOB_FETCHED).unwrap().len().unwrap(), 0);
+    assert_eq!(txn.open_table(BLOB_BEGUN).unwrap().len().unwrap(), 0);
+    drop(txn);
+    // The id may be used again, from nothing.
+    assert_eq!(
+        store
+            .blob_begin(&BLOB, &a, "th.a", len as u64, QUOTA)
+            .unwrap(),
+        BlobBegin::Progress(progress(0, 3))
+    );
+}
+
+#[test]
+fn retention_deletes_old_blobs_complete_or_not_and_frees_their_quota() {
+    let (_dir, store) = temp_store();
+    let (a, b) = (key(1).public_key(), key(2).public_key());
+    granted_blob(&store, &[1; 32], &a, &[b], 100);
+    store
+        .blob_begin(&[2; 32], &a, "th.a", 5 * CHUNK_SIZE as u64, QUOTA)
+        .unwrap();
+    let (first, begun) = {
+        let txn = store.db.begin_read().unwrap();
+        let t = txn.open_table(BLOB_BEGUN).unwrap();
+        let at = |b: [u8; 32]| t.get(&b).unwrap().unwrap().value();
+        (at([1; 32]), at([2; 32]))
+    };
+    // Nothing is old enough yet.
+    assert_eq!(store.blob_expire(first, begun).unwrap(), (0, 0));
+    assert!(usage(&store.db, "th.a").unwrap() > 0);
+    let freed = sealed_size(100).unwrap() + sealed_size(5 * CHUNK_SIZE as u64).unwrap();
+    assert_eq!(store.blob_expire(begun + 1, begun + 1).unwrap(), (2, freed));
+    assert_eq!(usage(&store.db, "th.a").unwrap(), 0);
+    assert_eq!(
+        store.blob_fetch(&[1; 32], &b, 0, 1, usize::MAX).unwrap(),
+        BlobFetch::NotFound
+    );
+}
+
+#[test]
+fn a_blob_without_a_recorded_beginning_counts_from_the_first_sweep() {
+    let (_dir, store) = temp_store();
+    let (a, b) = (key(1).public_key(), key(2).public_key());
+    granted_blob(&store, &BLOB, &a, &[b], 100);
+    // As the previous release stored it.
+    let txn = store.db.begin_write().unwrap();
+    txn.open_table(BLOB_BEGUN).unwrap().remove(&BLOB).unwrap();
+    txn.commit().unwrap();
+    // The first sweep stamps it now instead of deleting it.
+    assert_eq!(store.blob_expire(u64::MAX, 1_000).unwrap(), (0, 0));
+    assert_eq!(store.blob_expire(1_000, 2_000).unwrap(), (0, 0));
+    assert_eq!(
+        store.blob_expire(1_001, 2_000).unwrap(),
+        (1, sealed_size(100).unwrap())
+    );
+}
+
+#[test]
+fn the_attachment_tables_stay_consistent_through_deletion_and_a_mismatch_is_named() {
+    let (_dir, store) = temp_store();
+    let (a, b) = (key(1).public_key(), key(2).public_key());
+    granted_blob(&store, &[1; 32], &a, &[b], 2 * CHUNK_SIZE + 10);
+    granted_blob(&store, &[2; 32], &a, &[b], 100);
+    store
+        .blob_begin(&[3; 32], &a, "th.a", 5 * CHUNK_SIZE as u64, QUOTA)
+        .unwrap();
+    let r = store.check_blobs().unwrap();
+    assert_eq!((r.blobs, r.chunks, r.problems.len()), (3, 4, 0), "{r:?}");
+    assert!(store.blob_fetched(&[1; 32], &b, 0, 3).unwrap());
+    let r = store.check_blobs().unwrap();
+    assert_eq!((r.blobs, r.chunks), (2, 1));
+    assert!(r.problems.is_empty(), "{r:?}");
+    assert_eq!(
+        r.reserved,
+        sealed_size(100).unwrap() + sealed_size(5 * CHUNK_SIZE as u64).unwrap()
+    );
+
+    // Quota use that no longer matches the blobs is named.
+    let txn = store.db.begin_write().unwrap();
+    txn.open_table(BLOB_USAGE)
+        .unwrap()
+        .insert("th.a", 7)
+        .unwrap();
+    txn.open_table(BLOB_GRANTS)
+        .unwrap()
+        .insert((&[9; 32], &b.0), ())
+        .unwrap();
+    txn.commit().unwrap();
+    let r = store.check_blobs().unwrap();
+    assert_eq!(r.problems.len(), 2, "{r:?}");
+    assert!(r.problems[0].contains("1 chunk, grant or count rows belong to no blob"));
+    assert!(
+        r.problems[1].contains("th.a's quota use is 7 bytes"),
+        "{r:?}"
     );
 }
