@@ -15,13 +15,14 @@
 use std::time::Duration;
 
 /// Every binary of the workspace, by the name the cases use.
-const BINARIES: [&str; 6] = [
+const BINARIES: [&str; 7] = [
     "liaison",
     "liaison-admin",
     "liaison-audit",
     "liaison-relay",
     "liaison-bench",
     "liaison-log-bench",
+    "liaison-search-bench",
 ];
 
 /// Variables that change what the tools print (clap shows an `env` value in
