@@ -488,15 +488,18 @@ impl Client {
     /// Check every recipient of a forward of `m` against its scope.
     fn scope_check(&self, m: &StoredMessage, to: &[DirectoryId]) -> Result<ScopeCheck> {
         let held = self.effective_handling_of(m)?;
+        // The payload being forwarded: its handling (each hop only
+        // tightens it) is the one a forward keeps or tightens.
+        let carried = SignedPayload::decode(&m.signed_payload)?.decode_unverified()?;
         // The originator's own payload: its named recipients are the
         // scope's, whatever a forwarder along the chain listed in its.
-        let carried = origin_payload(m)?;
-        let (original_id, originator_id) = (carried.message_id, carried.sender.clone());
+        let origin = origin_payload(m)?;
+        let (original_id, originator_id) = (origin.message_id, origin.sender.clone());
         let originator = self.party(&originator_id)?;
         let me = self.party(&self.profile.id.clone())?;
         let grants = self.grants(original_id)?;
-        let mut original_recipients = carried.recipients.clone();
-        original_recipients.extend(carried.resolved.iter().cloned());
+        let mut original_recipients = origin.recipients;
+        original_recipients.extend(origin.resolved);
         let ctx = ForwardContext {
             message_id: original_id,
             handling: &held,

@@ -2102,7 +2102,14 @@ impl Client {
             msg.error = Some(self.held_reason(&sender.id));
             return Ok((msg, crate::core::records::SideEffects::default()));
         }
-        let fx = open_content(&self.directory, &self.home, &me, &mut msg, &payload)?;
+        let fx = crate::core::open::open_content_by(
+            &self.directory,
+            &self.home,
+            &me,
+            &mut msg,
+            &payload,
+            Some(sender),
+        )?;
         Ok((msg, fx))
     }
 

@@ -394,6 +394,10 @@ fn refusal_text(what: &Refused, error: &WireError) -> String {
     }
 }
 
+/// Why a message accepted before a revocation or removal is still refused.
+const NOT_LISTED_THEN: &str = "but no version of the record in force then listed the device it \
+                               came from: it is not accepted";
+
 /// Why a received envelope was rejected before its content was looked at
 /// (what its content means is [`OpenError`]'s).
 #[derive(Debug, thiserror::Error)]
@@ -409,11 +413,11 @@ pub enum ReceiveError {
          message on {}, {}",
         revoked_at.map(|t| format!(" on {}", t.to_rfc3339())).unwrap_or_default(),
         accepted_at.to_rfc3339(),
-        if revoked_at.is_some() {
-            "after the revocation: it is not accepted"
-        } else {
-            "and the revocation does not say when it was made, so the message cannot be \
-             judged by the record in force before"
+        match revoked_at {
+            Some(t) if accepted_at < t => NOT_LISTED_THEN,
+            Some(_) => "after the revocation: it is not accepted",
+            None => "and the revocation does not say when it was made, so the message cannot be \
+                     judged by the record in force before",
         }
     )]
     SentAfterRevocation {
@@ -435,6 +439,7 @@ pub enum ReceiveError {
         id,
         accepted_at.to_rfc3339(),
         match removed_at {
+            Some(t) if accepted_at < t => format!("before that change (on {}), {NOT_LISTED_THEN}", t.to_rfc3339()),
             Some(t) => format!("after that change (on {}): it is not accepted", t.to_rfc3339()),
             None => "and the record does not say when the device was dropped, so the message \
                      cannot be judged by the record in force before"

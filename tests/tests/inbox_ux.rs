@@ -629,3 +629,51 @@ fn an_interrupted_consent_decision_is_final_and_arrives_once() {
         "forward after the grant",
     );
 }
+
+/// A forward of a forward keeps the handling the earlier hop tightened:
+/// Alice sends GREEN, Bob forwards it as AMBER, Carol forwards Bob's
+/// forward on without naming a handling. It goes out as AMBER (not the
+/// originator's GREEN), and Dave's client accepts it.
+#[test]
+fn a_forward_of_a_forward_keeps_the_tightened_handling() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    let carol = net.enrol("carol", "ph.pnp.carol", "PH", "PNP");
+    let dave = net.enrol("dave", "ph.pnp.dave", "PH", "PNP");
+    let out = alice.run(&[
+        "send",
+        "--to",
+        "ph.pnp.bob",
+        "--handling",
+        "GREEN onward=per-tlp judicial=permitted",
+        "boat seen off Ranong",
+    ]);
+    let id = sent_id(&out);
+    assert_success(&bob.run(&["sync"]), "bob sync");
+    assert_success(&bob.run(&["read", &id, "--accept"]), "bob reads");
+    let out = bob.run(&[
+        "forward",
+        &id,
+        "--to",
+        "ph.pnp.carol",
+        "--handling",
+        "AMBER onward=per-tlp judicial=permitted",
+    ]);
+    assert_success(&out, "bob forwards as AMBER");
+    assert_success(&carol.run(&["sync"]), "carol sync");
+    let fwd = carol.inbox()[0]["id"].as_str().unwrap().to_owned();
+    assert_success(&carol.run(&["read", &fwd, "--accept"]), "carol reads");
+    let out = carol.run(&["forward", &fwd, "--to", "ph.pnp.dave"]);
+    assert_success(&out, "carol forwards on");
+    let sent = carol.run(&["sent", "--json"]);
+    let sent: serde_json::Value = serde_json::from_slice(&sent.stdout).unwrap();
+    let last = sent.as_array().unwrap().last().unwrap();
+    assert_eq!(last["handling"]["tlp"], "AMBER", "{last}");
+    let out = dave.run(&["sync"]);
+    assert_success(&out, "dave sync: nothing rejected");
+    let inbox = dave.inbox();
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert_eq!(inbox[0]["verified"], true, "{inbox:?}");
+    assert_eq!(inbox[0]["original_from"], "th.dsi.alice");
+}

@@ -110,6 +110,9 @@ pub struct DirectoryLog {
     /// replaced), by signing key: the version that listed the device and
     /// the one that dropped it.
     removals: BTreeMap<PublicKey, Revocation>,
+    /// For each device an active version listed: the validity start of the
+    /// first version that listed it.
+    listed_since: BTreeMap<PublicKey, Timestamp>,
 }
 
 /// A focal point record revoked in the log, or a device dropped from it (a
@@ -122,6 +125,11 @@ pub struct Revocation {
     pub before: FocalPointRecord,
     /// The revoking version, or the active version that dropped devices.
     pub revoked: FocalPointRecord,
+    /// For each device of `before`: the validity start of the first version
+    /// that listed it (a renewal or another device's removal moves
+    /// `before.not_before` later; a message accepted under an earlier
+    /// version that listed the device is judged all the same).
+    pub listed_since: BTreeMap<PublicKey, Timestamp>,
 }
 
 impl Revocation {
@@ -171,9 +179,14 @@ impl Revocation {
     ) -> Option<&FocalPointRecord> {
         let at = self.at()?;
         let before = &self.before;
+        let since = self
+            .listed_since
+            .get(device)
+            .copied()
+            .unwrap_or(before.not_before);
         (accepted_at < at
             && before.devices.iter().any(|d| &d.signing == device)
-            && before.not_before <= accepted_at
+            && since <= accepted_at
             && accepted_at < before.not_after)
             .then_some(before)
     }
@@ -188,6 +201,7 @@ impl DirectoryLog {
             refused: Vec::new(),
             revocations: BTreeMap::new(),
             removals: BTreeMap::new(),
+            listed_since: BTreeMap::new(),
         }
     }
 
@@ -347,15 +361,34 @@ impl DirectoryLog {
             match &outcome {
                 Err(r) => self.refused.push((start + i as u64, r.clone())),
                 Ok(Applied::Record { id, .. }) => {
-                    if let (Some(before), Some(now)) = (before, self.state.record(id))
+                    let Some(now) = self.state.record(id).cloned() else {
+                        out.push(outcome);
+                        continue;
+                    };
+                    if now.status == RecordStatus::Active {
+                        for d in &now.devices {
+                            let since =
+                                self.listed_since.entry(d.signing).or_insert(now.not_before);
+                            *since = (*since).min(now.not_before);
+                        }
+                    }
+                    if let Some(before) = before
                         && before.status == RecordStatus::Active
                     {
+                        let listed_since: BTreeMap<PublicKey, Timestamp> = before
+                            .devices
+                            .iter()
+                            .filter_map(|d| {
+                                self.listed_since.get(&d.signing).map(|t| (d.signing, *t))
+                            })
+                            .collect();
                         if now.status != RecordStatus::Active {
                             self.revocations.insert(
                                 id.clone(),
                                 Revocation {
                                     before,
                                     revoked: now.clone(),
+                                    listed_since,
                                 },
                             );
                         } else {
@@ -371,6 +404,7 @@ impl DirectoryLog {
                                     Revocation {
                                         before: before.clone(),
                                         revoked: now.clone(),
+                                        listed_since: listed_since.clone(),
                                     },
                                 );
                             }

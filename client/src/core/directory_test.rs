@@ -417,3 +417,41 @@ fn own_standing_says_what_happened_to_the_record() {
         OwnStanding::NotEnrolled
     );
 }
+
+/// A renewal moves the validity start of later versions: a message the
+/// relay accepted under an earlier version that listed the device is
+/// still judged by the record in force then, after a removal and after a
+/// revocation.
+#[test]
+fn a_renewal_before_the_change_does_not_hide_earlier_messages() {
+    let v1 = rec("th.dsi.bob", &key(19), &[20, 21]);
+    let mut v2 = v1.clone();
+    v2.version = 2;
+    v2.not_before = Timestamp(50_000);
+    let mut v3 = rec("th.dsi.bob", &key(19), &[20]);
+    v3.version = 3;
+    v3.not_before = Timestamp(100_000 - RECORD_SKEW_MS);
+    let mut v4 = v3.clone();
+    v4.version = 4;
+    v4.status = revoked();
+    v4.not_before = Timestamp(200_000);
+    let e = vec![
+        DirectoryEntry::Authority(authority()).encode(),
+        DirectoryEntry::Record(Signed::sign(&v1, &key(2))).encode(),
+        DirectoryEntry::Record(Signed::sign(&v2, &key(2))).encode(),
+        DirectoryEntry::Record(Signed::sign(&v3, &key(2))).encode(),
+        DirectoryEntry::Record(Signed::sign(&v4, &key(2))).encode(),
+    ];
+    let mut l = log();
+    l.extend(&e, &checkpoint(&e), None).unwrap();
+    // Device 21, accepted at 10000 under v1, removed by v3.
+    let removed = key(21).public_key();
+    let r = l.removal_of_device(&removed).unwrap();
+    assert_eq!(r.listed_since.get(&removed), Some(&Timestamp(0)));
+    assert!(r.in_force_before(&removed, Timestamp(10_000)).is_some());
+    // Device 20, accepted at 10000 under v1, its record revoked by v4.
+    let kept = key(20).public_key();
+    let r = l.revocation(&id("th.dsi.bob")).unwrap();
+    assert!(r.in_force_before(&kept, Timestamp(10_000)).is_some());
+    assert!(r.in_force_before(&kept, Timestamp(200_000)).is_none());
+}

@@ -9,7 +9,7 @@ use std::error::Error;
 
 use liaison_protocol::codec::Wire;
 use liaison_protocol::consent::{ConsentDecision, ConsentRequest, Receipt};
-use liaison_protocol::directory::Directory;
+use liaison_protocol::directory::{Directory, FocalPointRecord};
 use liaison_protocol::handling::{Handling, Party};
 use liaison_protocol::message::{Content, Payload, SignedPayload};
 use liaison_protocol::scope::{ForwardContext, check_forward};
@@ -356,10 +356,32 @@ pub fn open_content(
     msg: &mut StoredMessage,
     payload: &Payload,
 ) -> Result<SideEffects, OpenError> {
+    open_content_by(
+        directory,
+        held,
+        me,
+        msg,
+        payload,
+        directory.record(&payload.sender),
+    )
+}
+
+/// [`open_content`] with the sender's record the payload was verified by
+/// (for a message accepted before the sender's identity was replaced or
+/// device removed: the record in force then), which the receipts and
+/// consent decisions it carries must be signed by too.
+pub fn open_content_by(
+    directory: &Directory,
+    held: &impl Held,
+    me: &DirectoryId,
+    msg: &mut StoredMessage,
+    payload: &Payload,
+    sender: Option<&FocalPointRecord>,
+) -> Result<SideEffects, OpenError> {
     let mut fx = SideEffects::default();
     let author = |what: &'static str| {
-        directory
-            .record(&payload.sender)
+        sender
+            .filter(|r| r.id == payload.sender)
             .ok_or(OpenError::AuthorUnknown(what))
     };
     match &payload.content {
