@@ -54,7 +54,8 @@ fn keys_txt(bundle: &Bundle) -> Result<String, AuditError> {
     let mut out = String::from(
         "# Verifier keys copied from the enrolment bundle at export time.\n\
          # Pin keys you obtained independently when verifying:\n\
-         #   liaison-audit verify DIR --bundle B   or   --log-key VKEY ...\n",
+         #   liaison-audit verify . --bundle ...   or   --log-key ... --log-key ...\n\
+         # (from inside this directory; the bundle or keys in place of the dots)\n",
     );
     out.push_str(&format!("network {}\n", bundle.network.escape_debug()));
     out.push_str(&format!("root_key {}\n", bundle.root_key));

@@ -21,9 +21,11 @@ pub const LEAF_HASHES_FILE: &str = "leaf-hashes.bin";
 pub const EXPORT_README: &str = "\
 Liaison transparency log export (written by `liaison-audit export`).
 
-Verify it offline, pinning keys you obtained independently:
-  liaison-audit verify DIR --bundle bundle.toml
-  liaison-audit verify DIR --log-key <directory vkey> --log-key <events vkey>
+Verify it offline from inside this directory, pinning keys you obtained
+independently (in place of the dots: the network's enrolment bundle, or
+each log's verifier key; liaison-audit refuses the dots as they are):
+  liaison-audit verify . --bundle ...
+  liaison-audit verify . --log-key ... --log-key ...
 Exit codes: 0 all verified, 1 a verification failed (the report names the
 file, index or checkpoint), 2 usage or I/O error.
 

@@ -192,7 +192,7 @@ pub enum HomeError {
     #[error(
         "no Liaison home at {}: check --home (or LIAISON_HOME); to create one there, see `liaison --home {} init --help`",
         .0.display(),
-        .0.display()
+        liaison_protocol::shell::quote_path(.0)
     )]
     Missing(PathBuf),
     /// The directory already holds a home.

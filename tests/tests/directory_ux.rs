@@ -223,20 +223,29 @@ fn device_list_shows_a_device_just_added() {
         .find_map(|l| l.strip_prefix("Confirmation code: "))
         .unwrap()
         .to_owned();
-    let approval = net.dir.path().join("laptop.approval");
-    let request = laptop.home.join("device.request");
-    assert_success(
-        &alice.run(&[
-            "device",
-            "approve",
-            p(&request),
-            "--code",
-            &code,
-            "--out",
-            p(&approval),
-        ]),
-        "device approve",
+    // The approval command it prints, as printed, fails only for the dots
+    // standing for the approving device's home; with that home, run where
+    // it was printed, it writes the approval there.
+    let approve = stdout(&out)
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("liaison --home ... device approve "))
+        .unwrap_or_else(|| panic!("no approve command in: {}", stdout(&out)))
+        .to_owned();
+    assert!(approve.ends_with(&format!("--code {code}")), "{approve}");
+    let refused = run_as_printed(&approve);
+    assert_eq!(refused.status.code(), Some(2), "{approve}");
+    assert!(
+        stderr(&refused).contains("`...` stands for a file or directory"),
+        "{}",
+        stderr(&refused)
     );
+    let approve = approve.replacen("...", &liaison_protocol::shell::quote_path(&alice.home), 1);
+    assert_success(
+        &liaison_tests::run_as_printed_in(net.dir.path(), &approve),
+        &approve,
+    );
+    let approval = net.dir.path().join("device.approval");
     assert_success(
         &laptop.run(&["device", "link", p(&approval)]),
         "device link",
@@ -602,7 +611,11 @@ fn a_message_sent_before_an_identity_replacement_is_judged_by_the_record_then() 
     assert!(stderr(&out).contains("th.dsi.alice"), "{}", stderr(&out));
     let receipts = bob.run(&["receipts", &from_bob, "--json"]);
     assert_success(&receipts, "bob receipts");
-    assert!(stdout(&receipts).contains("th.dsi.alice"), "{}", stdout(&receipts));
+    assert!(
+        stdout(&receipts).contains("th.dsi.alice"),
+        "{}",
+        stdout(&receipts)
+    );
     let inbox = bob.inbox();
     let genuine = inbox
         .iter()

@@ -49,8 +49,8 @@ fn sent_id(person: &Person, to: &str, text: &str) -> String {
 #[test]
 fn the_commands_liaisons_errors_suggest_run_as_printed() {
     let net = DevNet::start();
-    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
-    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    let alice = net.enrol("my alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("my bob", "ph.pnp.bob", "PH", "PNP");
     let home = alice.home.to_str().unwrap().to_owned();
 
     // A contact the directory does not have: sync first.
@@ -88,7 +88,7 @@ fn the_commands_liaisons_errors_suggest_run_as_printed() {
 #[test]
 fn ui_beside_a_running_agent_says_how_to_stop_it_as_printed() {
     let net = DevNet::start();
-    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let alice = net.enrol("my alice", "th.dsi.alice", "TH", "DSI");
     let mut agent = alice.start_agent(true);
     let out = alice.run(&["ui", "--no-browser", "--listen", "127.0.0.1:0"]);
     assert!(!out.status.success(), "{}", output_text(&out));
@@ -145,8 +145,8 @@ fn ui_beside_a_running_agent_says_how_to_stop_it_as_printed() {
 #[test]
 fn a_held_messages_commands_run_as_printed() {
     let net = DevNet::start();
-    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
-    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    let alice = net.enrol("my alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("my bob", "ph.pnp.bob", "PH", "PNP");
     assert_success(&alice.run(&["sync"]), "alice sync");
     let who: serde_json::Value =
         serde_json::from_slice(&bob.run(&["whoami", "--json"]).stdout).unwrap();
@@ -155,7 +155,7 @@ fn a_held_messages_commands_run_as_printed() {
         .unwrap()
         .replace(' ', "");
     // Bob's phone is replaced: a new identity, enrolled as version 2.
-    let bob2 = net.init("bob2", "ph.pnp.bob", "PH", "PNP");
+    let bob2 = net.init("my bob 2", "ph.pnp.bob", "PH", "PNP");
     let out = liaison_tests::admin_command()
         .arg("enrol")
         .arg("--authority")
@@ -209,7 +209,7 @@ fn a_held_messages_commands_run_as_printed() {
 #[test]
 fn the_agents_hints_run_as_printed() {
     let mut net = DevNet::start();
-    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let alice = net.enrol("my alice", "th.dsi.alice", "TH", "DSI");
     let mut agent = alice.start_agent(true);
     let out = alice.run(&["agent"]);
     assert!(!out.status.success(), "{}", output_text(&out));

@@ -193,7 +193,23 @@ fn grant_conditions_reach_the_recipient_of_the_forward() {
         assert_success(&out, "consent list --json");
         let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(listed[0]["valid_until"], "2030-06-15T12:00:00Z", "{listed}");
+        assert!(!listed.to_string().contains("LAPSED"));
     }
+    // Five years on, the list says the grant has lapsed.
+    let out = alice
+        .command(&["consent", "list"])
+        .env(
+            liaison_tests::CLOCK_OFFSET_ENV,
+            (5 * 365 * 86_400_000u64).to_string(),
+        )
+        .output()
+        .unwrap();
+    assert_success(&out, "consent list five years on");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("(LAPSED: it no longer allows anything)"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert_success(
         &bob.run(&["forward", &id, "--to", "ph.nbi.carol"]),
         "forward",

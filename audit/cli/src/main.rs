@@ -21,7 +21,7 @@ use liaison_protocol::MessageId;
 use liaison_protocol::evidence::MAX_EVIDENCE_TEXT;
 use liaison_protocol::frames::LogId;
 use liaison_protocol::log::proof::MAX_TLOG_PROOF_LEN;
-use liaison_protocol::shell::{held_path, quote_path};
+use liaison_protocol::shell::{held_path, quote_path, written};
 
 /// Exit code: everything verified.
 const EXIT_VERIFIED: u8 = 0;
@@ -52,7 +52,7 @@ struct KeyArgs {
     bundle: Option<PathBuf>,
     /// A log's C2SP verifier key (`<network>/<log>+hex8+base64`); repeat for
     /// both logs. Its name tells which log it is for.
-    #[arg(long = "log-key", value_name = "VKEY")]
+    #[arg(long = "log-key", value_name = "VKEY", value_parser = written)]
     log_key: Vec<String>,
     /// A trusted witness's C2SP cosignature verifier key; repeatable.
     #[arg(long = "witness", value_name = "VKEY")]

@@ -731,10 +731,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("Device request written to {}.", path.display());
             println!("Confirmation code: {code}");
             println!(
-                "Approve it on a device that already holds your identity, typing this code there yourself (do not send it with the file):"
+                "Approve it on a device that already holds your identity, typing this code there yourself (do not send it with the file), with that device's home in place of the dots:"
             );
             println!(
-                "  liaison --home OTHER_HOME device approve {} --code {code}",
+                "  liaison --home ... device approve {} --code {code}",
                 liaison_protocol::shell::quote_path(&path)
             );
             Ok(ExitCode::SUCCESS)

@@ -827,7 +827,21 @@ fn print_consent(c: &liaison_client::agent::views::ConsentView) {
                 .map(|t| format!(" on {}", local_time(t)))
                 .unwrap_or_default();
             let until = match c.valid_until.as_deref() {
-                Some(t) if d == "granted" => format!(", valid until {}", local_time(t)),
+                Some(t) if d == "granted" => {
+                    let now = i64::try_from(liaison_client::client::now().0).unwrap_or(i64::MAX);
+                    let lapsed = t
+                        .parse::<jiff::Timestamp>()
+                        .is_ok_and(|t| t.as_millisecond() <= now);
+                    format!(
+                        ", valid until {}{}",
+                        local_time(t),
+                        if lapsed {
+                            " (LAPSED: it no longer allows anything)"
+                        } else {
+                            ""
+                        }
+                    )
+                }
                 _ => String::new(),
             };
             println!("  decision: {d}{when}{until}");
@@ -1000,9 +1014,9 @@ pub fn print_message(m: &MessageView) {
                 suggest("sync")
             ),
             (true, false) => format!(
-                "{skew}\n  NOT SENT: none of its recipients was active in the directory any more \
-                 when it was to go out (revoked or expired); nothing left this device. Write \
-                 again to someone active"
+                "{skew}\n  NOT SENT: it is no longer kept to go out (none of its recipients was \
+                 still active, or the relay refused it: the warning given then said which). \
+                 Write again if it still has to reach someone"
             ),
             (false, _) => skew,
         };

@@ -52,8 +52,9 @@ pub(crate) async fn run(
             return Ok(ExitCode::SUCCESS);
         }
         bail!(
-            "an agent already runs for the home {h}, and the web app is served by the agent that `liaison ui` starts: stop it (`liaison --home {h} agent stop`), then run `liaison --home {h} ui` again",
-            h = home.display()
+            "an agent already runs for the home {}, and the web app is served by the agent that `liaison ui` starts: stop it (`liaison --home {h} agent stop`), then run `liaison --home {h} ui` again",
+            home.display(),
+            h = liaison_protocol::shell::quote_path(home)
         );
     }
     let socket = AgentSocket::bind(home).await?;

@@ -73,7 +73,8 @@ fn view_of(client: &Client, m: &crate::client::StoredMessage) -> MessageView {
     v.note = client.revocation_note(m);
     v.queued = m.direction == crate::client::Direction::Out
         && !m.accepted
-        && client.is_queued(&m.id).unwrap_or(false);
+        // A home that cannot be read says nothing was dropped.
+        && client.is_queued(&m.id).unwrap_or(true);
     v
 }
 

@@ -311,17 +311,26 @@ const WARNING_REPEAT_AFTER: Duration = Duration::from_secs(60 * 60);
 /// Which warnings to show to subscribers: a warning is shown again only
 /// once [`WARNING_REPEAT_AFTER`] has passed since it was last shown (an
 /// ALERT about the own record comes back then, not at every reconnection
-/// attempt). Replies to a request carry all their warnings regardless.
+/// attempt), or as soon as it is raised again after someone new
+/// subscribed (who has not seen it). Replies to a request carry all their
+/// warnings regardless.
 #[derive(Default)]
 struct WarningGate {
     last: std::collections::BTreeMap<String, Instant>,
+    /// Subscribers when a warning was last admitted.
+    audience: usize,
 }
 
 impl WarningGate {
     /// Most distinct warnings remembered.
     const MAX: usize = 256;
 
-    fn admit(&mut self, warning: &str, now: Instant) -> bool {
+    /// Whether to show `warning` now, to `audience` subscribers.
+    fn admit(&mut self, warning: &str, now: Instant, audience: usize) -> bool {
+        if audience > self.audience {
+            self.last.clear();
+        }
+        self.audience = audience;
         if self
             .last
             .get(warning)
@@ -775,7 +784,7 @@ impl Session {
                         } else {
                             "keeps retrying by itself"
                         },
-                        sh.home.display()
+                        liaison_protocol::shell::quote_path(&sh.home)
                     ),
                 }),
             };
@@ -820,10 +829,14 @@ impl Session {
 
     /// Show the client's warnings to subscribers; return them for a reply.
     fn publish_warnings(&mut self, sh: &Shared) -> Vec<String> {
-        let warnings = self.client.take_warnings();
+        let mut warnings = self.client.take_warnings();
+        // The same warning raised at each of several attempts is said once.
+        let mut seen = std::collections::BTreeSet::new();
+        warnings.retain(|w| seen.insert(w.clone()));
         let now = Instant::now();
+        let audience = sh.events.receiver_count();
         for w in &warnings {
-            if self.shown.admit(w, now) {
+            if self.shown.admit(w, now, audience) {
                 sh.warn(WarningCategory::General, w.clone(), None);
             }
         }
@@ -1575,16 +1588,23 @@ mod tests {
         let mut gate = WarningGate::default();
         let t0 = Instant::now();
         let alert = "ALERT: your own directory record now names identity key …";
-        assert!(gate.admit(alert, t0));
+        assert!(gate.admit(alert, t0, 1));
         // Every reconnection attempt of the next hour raises it again.
         for s in [1, 30, 600, 3_599] {
-            assert!(!gate.admit(alert, t0 + Duration::from_secs(s)), "{s}");
+            assert!(!gate.admit(alert, t0 + Duration::from_secs(s), 1), "{s}");
         }
-        assert!(gate.admit("another warning", t0 + Duration::from_secs(5)));
-        assert!(gate.admit(alert, t0 + WARNING_REPEAT_AFTER));
+        assert!(gate.admit("another warning", t0 + Duration::from_secs(5), 1));
+        assert!(gate.admit(alert, t0 + WARNING_REPEAT_AFTER, 1));
+        // Someone new subscribes: the next time it is raised, they see it.
+        assert!(gate.admit(alert, t0 + WARNING_REPEAT_AFTER + Duration::from_secs(1), 2));
+        assert!(!gate.admit(alert, t0 + WARNING_REPEAT_AFTER + Duration::from_secs(2), 2));
+        // Raised while no one listens, then a subscriber comes: shown.
+        assert!(gate.admit("raised alone", t0, 0));
+        assert!(!gate.admit("raised alone", t0, 0));
+        assert!(gate.admit("raised alone", t0 + Duration::from_secs(15), 1));
         // Many distinct warnings do not grow it without bound.
         for i in 0..(3 * WarningGate::MAX) {
-            assert!(gate.admit(&format!("warning {i}"), t0 + Duration::from_secs(7_200)));
+            assert!(gate.admit(&format!("warning {i}"), t0 + Duration::from_secs(7_200), 1));
         }
         assert!(gate.last.len() <= WarningGate::MAX);
     }

@@ -128,8 +128,8 @@ pub struct MessageView {
     pub note: Option<String>,
     /// For a sent message the relay has not accepted: it is kept on this
     /// device and goes out at the next sync. `false` with `accepted` false:
-    /// it was dropped (none of its recipients was active any more when it
-    /// was to go out) and nothing left this device.
+    /// it is no longer kept to go out (none of its recipients was still
+    /// active, or the relay refused it).
     #[serde(default)]
     pub queued: bool,
 }
