@@ -1618,6 +1618,7 @@ impl Client {
             declare,
         };
         let mut w = self.home.write()?;
+        self.keep_own_case_change(&mut w, &payload, stored.payload_hash)?;
         self.keep_outbox_item(&mut w, &item, &sessions)?;
         w.put(Table::Messages, &message_id.0, &stored)?;
         w.put_secret("contacts", &contacts)?;
@@ -1878,6 +1879,9 @@ impl Client {
                 for c in &fx.consents {
                     w.put(Table::Consents, &c.request_id, c)?;
                 }
+                if let Some(book) = &fx.cases {
+                    Self::keep_case_book(&mut w, book)?;
+                }
                 for (key, item) in self.handover_items(&msg)? {
                     if !self.home.contains(Table::Messages, &key)? {
                         w.put(Table::Messages, &key, &item)?;
@@ -2102,7 +2106,8 @@ impl Client {
             msg.error = Some(self.held_reason(&sender.id));
             return Ok((msg, crate::core::records::SideEffects::default()));
         }
-        let fx = open_content(&self.directory, &self.home, &me, &mut msg, &payload)?;
+        let mut fx = open_content(&self.directory, &self.home, &me, &mut msg, &payload)?;
+        fx.cases = self.case_rules(&mut msg, &payload)?;
         Ok((msg, fx))
     }
 

@@ -19,6 +19,7 @@
 pub mod accountability;
 pub mod agent;
 pub mod attachments;
+pub mod cases;
 pub mod client;
 pub mod contacts;
 pub mod core;

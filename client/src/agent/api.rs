@@ -300,6 +300,59 @@ pub enum Request {
         /// The incoming holder.
         to: DirectoryId,
     },
+    /// Open a case owned by this focal point (`liaison case new`).
+    CaseNew {
+        /// Title.
+        title: String,
+        /// Reference (a national case number).
+        #[serde(default)]
+        reference: Option<String>,
+        /// The default handling of its messages (text form).
+        #[serde(with = "handling_text")]
+        handling: Handling,
+        /// Members: focal point or role ids (this focal point is added).
+        members: Vec<DirectoryId>,
+    },
+    /// Add a member to a case this focal point owns (`liaison case add`).
+    CaseAdd {
+        /// The case.
+        #[serde(with = "conversation_hex")]
+        case: ConversationId,
+        /// The focal point or role.
+        id: DirectoryId,
+    },
+    /// Remove a member from a case this focal point owns (`liaison case
+    /// remove`).
+    CaseRemove {
+        /// The case.
+        #[serde(with = "conversation_hex")]
+        case: ConversationId,
+        /// The focal point or role.
+        id: DirectoryId,
+    },
+    /// The cases this home holds (`liaison case list`).
+    CaseList,
+    /// One case (`liaison case show`).
+    CaseShow {
+        /// The case.
+        #[serde(with = "conversation_hex")]
+        case: ConversationId,
+    },
+    /// Send a message to a case's members, in its conversation (`liaison
+    /// send --case`).
+    CaseSend {
+        /// The case.
+        #[serde(with = "conversation_hex")]
+        case: ConversationId,
+        /// The text.
+        text: String,
+        /// The handling (text form); none: the case's default handling.
+        #[serde(default, with = "opt_handling_text")]
+        handling: Option<Handling>,
+        /// Files to attach (absolute paths).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attach: Vec<std::path::PathBuf>,
+    },
 }
 
 impl Request {
@@ -336,6 +389,12 @@ impl Request {
             Request::Devices => "devices",
             Request::DeviceApprove { .. } => "device-approve",
             Request::Handover { .. } => "handover",
+            Request::CaseNew { .. } => "case-new",
+            Request::CaseAdd { .. } => "case-add",
+            Request::CaseRemove { .. } => "case-remove",
+            Request::CaseList => "case-list",
+            Request::CaseShow { .. } => "case-show",
+            Request::CaseSend { .. } => "case-send",
         }
     }
 }
@@ -579,6 +638,31 @@ pub enum Response {
         /// How many messages it carries.
         messages: usize,
     },
+    /// A case was opened and its opening sent to its members.
+    CaseOpened {
+        /// The case id.
+        #[serde(with = "conversation_hex")]
+        case: ConversationId,
+    },
+    /// A member was added to or removed from a case, and the change sent.
+    CaseChanged {
+        /// The case.
+        #[serde(with = "conversation_hex")]
+        case: ConversationId,
+        /// The message that carried the change.
+        #[serde(with = "message_hex")]
+        id: MessageId,
+    },
+    /// The cases held.
+    Cases {
+        /// The cases.
+        cases: Vec<super::views::CaseView>,
+    },
+    /// One case.
+    Case {
+        /// The case.
+        case: Box<super::views::CaseView>,
+    },
     /// The request failed.
     Error(ApiError),
 }
@@ -617,6 +701,10 @@ impl Response {
             Response::Devices { .. } => "devices",
             Response::DeviceApproved { .. } => "device-approved",
             Response::HandedOver { .. } => "handed-over",
+            Response::CaseOpened { .. } => "case-opened",
+            Response::CaseChanged { .. } => "case-changed",
+            Response::Cases { .. } => "cases",
+            Response::Case { .. } => "case",
             Response::Error(_) => "error",
         }
     }
@@ -839,6 +927,18 @@ mod opt_conversation_hex {
                 .map(Some)
                 .ok_or_else(|| serde::de::Error::custom("a conversation id is 32 hex digits")),
         }
+    }
+}
+
+mod conversation_hex {
+    use super::*;
+    pub fn serialize<S: serde::Serializer>(v: &ConversationId, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_hex())
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ConversationId, D::Error> {
+        let s = String::deserialize(d)?;
+        ConversationId::from_hex(&s)
+            .ok_or_else(|| serde::de::Error::custom("a case id is 32 hex digits"))
     }
 }
 

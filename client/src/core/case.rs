@@ -108,6 +108,35 @@ pub enum CaseError {
         /// The sender.
         by: DirectoryId,
     },
+    /// This focal point tried to change a case it does not own.
+    #[error("only the owner of case \"{title}\", {owner}, can add or remove its members; ask them")]
+    NotOwnerHere {
+        /// The case title.
+        title: String,
+        /// The owner.
+        owner: DirectoryId,
+    },
+    /// This focal point tried to post to a case it is not a member of.
+    #[error(
+        "you are not a member of case \"{title}\" (removed by its owner {owner}), so you cannot post to it"
+    )]
+    NotAMemberHere {
+        /// The case title.
+        title: String,
+        /// The owner.
+        owner: DirectoryId,
+    },
+    /// A case with no member but this focal point.
+    #[error("case \"{0}\" has no member but you: add a member to it first")]
+    NoOtherMember(String),
+    /// Adding a member already in, or removing one who is not.
+    #[error("{id} {}", if *.member { "is already a member of this case" } else { "is not a member of this case" })]
+    Membership {
+        /// The id.
+        id: DirectoryId,
+        /// Whether it is a member.
+        member: bool,
+    },
     /// The case book kept in the home does not decode.
     #[error("the cases kept in this home do not read back ({0})")]
     Stored(String),
@@ -128,6 +157,40 @@ pub struct CaseEvent {
     pub message: MessageId,
     /// The members after it.
     pub members: Vec<DirectoryId>,
+}
+
+/// The change that opens a case owned by `owner` with `members` (the
+/// owner is added if not named).
+pub fn opening(
+    title: &str,
+    reference: Option<String>,
+    handling: liaison_protocol::handling::Handling,
+    owner: &DirectoryId,
+    members: &[DirectoryId],
+) -> Result<CaseChange, CaseError> {
+    let mut all = vec![owner.clone()];
+    for m in members {
+        if !all.contains(m) {
+            all.push(m.clone());
+        }
+    }
+    let change = CaseChange {
+        seq: 0,
+        previous: [0; 32],
+        action: CaseAction::Open,
+        case: CaseInfo {
+            title: title.trim().to_owned(),
+            reference: reference.filter(|r| !r.trim().is_empty()),
+            handling,
+            owner: owner.clone(),
+            members: all,
+        },
+    };
+    change.check_wellformed().map_err(CaseError::Malformed)?;
+    if change.case.members.len() < 2 {
+        return Err(CaseError::NoOtherMember(change.case.title));
+    }
+    Ok(change)
 }
 
 /// A case as this home holds it.
@@ -170,6 +233,73 @@ impl CaseState {
             .find(|e| e.seq <= seq)
             .map(|e| e.members.clone())
             .unwrap_or_default()
+    }
+
+    /// The change the owner `me` makes to add or remove `ids`, following
+    /// the last change held. Refused if `me` is not the owner, to add a
+    /// member already in or remove one who is not.
+    pub fn next_change(
+        &self,
+        me: &DirectoryId,
+        action: CaseAction,
+    ) -> Result<CaseChange, CaseError> {
+        if *me != self.info.owner || self.removed {
+            return Err(CaseError::NotOwnerHere {
+                title: self.info.title.clone(),
+                owner: self.info.owner.clone(),
+            });
+        }
+        let mut case = self.info.clone();
+        match &action {
+            CaseAction::Open => {
+                return Err(CaseError::AlreadyOpen {
+                    title: self.info.title.clone(),
+                    by: me.clone(),
+                });
+            }
+            CaseAction::Add(ids) => {
+                if let Some(id) = ids.iter().find(|id| case.members.contains(id)) {
+                    return Err(CaseError::Membership {
+                        id: id.clone(),
+                        member: true,
+                    });
+                }
+                case.members.extend(ids.iter().cloned());
+            }
+            CaseAction::Remove(ids) => {
+                if let Some(id) = ids.iter().find(|id| !case.members.contains(id)) {
+                    return Err(CaseError::Membership {
+                        id: id.clone(),
+                        member: false,
+                    });
+                }
+                case.members.retain(|m| !ids.contains(m));
+            }
+        }
+        let change = CaseChange {
+            seq: self.seq.saturating_add(1),
+            previous: self.head,
+            action,
+            case,
+        };
+        change.check_wellformed().map_err(CaseError::Malformed)?;
+        Ok(change)
+    }
+
+    /// Whom this focal point (`me`) sends a message in the case to: every
+    /// other member. Refused once `me` was removed.
+    pub fn send_to(&self, me: &DirectoryId) -> Result<Vec<DirectoryId>, CaseError> {
+        if self.removed {
+            return Err(CaseError::NotAMemberHere {
+                title: self.info.title.clone(),
+                owner: self.info.owner.clone(),
+            });
+        }
+        let to = self.recipients(me);
+        if to.is_empty() {
+            return Err(CaseError::NoOtherMember(self.info.title.clone()));
+        }
+        Ok(to)
     }
 
     /// Whom `sender` addresses a message in the case to: every member but

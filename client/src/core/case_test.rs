@@ -371,3 +371,65 @@ fn a_replayed_removal_is_refused() {
     assert_eq!((back.seq, back.joined_seq), (2, 2));
     assert_eq!(back.history.len(), 3);
 }
+
+/// The owner's client makes each change from the case it holds, and the
+/// members' clients apply it; a member's client refuses to make one.
+#[test]
+fn the_owner_makes_changes_that_members_apply() {
+    let alice = id("th.dsi.alice");
+    let open = super::opening(
+        " Pier 7 boat ",
+        Some("TH-2026-114".into()),
+        Handling::default(),
+        &alice,
+        &[id("ph.nbi.bob"), alice.clone()],
+    )
+    .unwrap();
+    assert_eq!(open.case.members, vec![alice.clone(), id("ph.nbi.bob")]);
+    assert_eq!(open.case.title, "Pier 7 boat");
+    assert!(matches!(
+        super::opening("x", None, Handling::default(), &alice, &[]),
+        Err(CaseError::NoOtherMember(_))
+    ));
+    let p = payload("th.dsi.alice", 1, Content::Case(open));
+    let (mut own, mut bob) = (CaseBook::default(), CaseBook::default());
+    let h0 = signed(&p, 10);
+    own.apply(&p, h0, &me("th.dsi.alice")).unwrap();
+    bob.apply(&p, h0, &me("ph.nbi.bob")).unwrap();
+    let held = own.get(&CASE).unwrap();
+    assert_eq!(held.send_to(&alice).unwrap(), vec![id("ph.nbi.bob")]);
+    let add = held
+        .next_change(&alice, CaseAction::Add(vec![id("vn.c03.carol")]))
+        .unwrap();
+    assert!(matches!(
+        held.next_change(&alice, CaseAction::Add(vec![id("ph.nbi.bob")])),
+        Err(CaseError::Membership { member: true, .. })
+    ));
+    assert!(matches!(
+        held.next_change(&alice, CaseAction::Remove(vec![id("vn.c03.carol")])),
+        Err(CaseError::Membership { member: false, .. })
+    ));
+    assert!(matches!(
+        bob.get(&CASE)
+            .unwrap()
+            .next_change(&id("ph.nbi.bob"), CaseAction::Add(vec![id("vn.c03.carol")])),
+        Err(CaseError::NotOwnerHere { .. })
+    ));
+    let p = payload("th.dsi.alice", 2, Content::Case(add));
+    let h1 = signed(&p, 10);
+    own.apply(&p, h1, &me("th.dsi.alice")).unwrap();
+    let case = bob.apply(&p, h1, &me("ph.nbi.bob")).unwrap();
+    assert_eq!(case.info.members.len(), 3);
+    // Removed, Bob's client will not post to the case any more.
+    let remove = own
+        .get(&CASE)
+        .unwrap()
+        .next_change(&alice, CaseAction::Remove(vec![id("ph.nbi.bob")]))
+        .unwrap();
+    let p = payload("th.dsi.alice", 3, Content::Case(remove));
+    let case = bob.apply(&p, signed(&p, 10), &me("ph.nbi.bob")).unwrap();
+    assert!(matches!(
+        case.send_to(&id("ph.nbi.bob")),
+        Err(CaseError::NotAMemberHere { .. })
+    ));
+}
