@@ -13,8 +13,12 @@
 //! the relay's blob store and saved by a recipient only after the handling
 //! is acknowledged (`liaison send --attach`, `liaison attachment save`).
 //!
-//! Non-features (for now): groups beyond a recipient list,
-//! handling enforcement beyond display (see the handling issue).
+//! Case conversations ([`cases`]) keep a signed membership (an owner, its
+//! members, focal points or roles) and address every message in a case to
+//! its members as they stand; each message is still encrypted pairwise.
+//!
+//! Non-features (for now): handling enforcement beyond display (see the
+//! handling issue).
 
 pub mod accountability;
 pub mod agent;
