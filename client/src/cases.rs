@@ -70,10 +70,21 @@ impl Client {
         msg: &mut crate::client::StoredMessage,
         payload: &Payload,
     ) -> Result<Option<CaseBook>> {
-        if !msg.verified {
-            return Ok(None);
-        }
         let mut book = self.case_book()?;
+        Ok(self.case_rules_in(&mut book, msg, payload).then_some(book))
+    }
+
+    /// [`Client::case_rules`] against `book` (for several messages kept in
+    /// one write); returns whether it changed.
+    pub(crate) fn case_rules_in(
+        &self,
+        book: &mut CaseBook,
+        msg: &mut crate::client::StoredMessage,
+        payload: &Payload,
+    ) -> bool {
+        if !msg.verified {
+            return false;
+        }
         let outcome = match &payload.content {
             Content::Case(_) => book
                 .apply(payload, msg.payload_hash, &|m| self.is_me(m))
@@ -83,12 +94,12 @@ impl Client {
                 .map(|()| false),
         };
         match outcome {
-            Ok(changed) => Ok(changed.then_some(book)),
+            Ok(changed) => changed,
             Err(e) => {
                 msg.verified = false;
                 msg.error = Some(e.to_string());
                 msg.text.clear();
-                Ok(None)
+                false
             }
         }
     }

@@ -1404,6 +1404,8 @@ impl Client {
             .collect();
         let me = self.profile.id.clone();
         let mut released = Vec::new();
+        let mut cases = self.case_book()?;
+        let mut cases_changed = false;
         let mut w = self.home.write()?;
         for m in held {
             let Ok(signed) = SignedPayload::decode(&m.signed_payload) else {
@@ -1422,6 +1424,7 @@ impl Client {
             };
             let mut msg = StoredMessage::received(&payload, m.signed_payload.clone(), m.stored_at);
             let fx = open_content(&self.directory, &self.home, &me, &mut msg, &payload)?;
+            cases_changed |= self.case_rules_in(&mut cases, &mut msg, &payload);
             w.put(Table::Messages, &msg.id.0, &msg)?;
             for (k, r) in &fx.receipts {
                 w.put(Table::Receipts, k, r)?;
@@ -1430,6 +1433,9 @@ impl Client {
                 w.put(Table::Consents, &c.request_id, c)?;
             }
             released.push(msg);
+        }
+        if cases_changed {
+            Self::keep_case_book(&mut w, &cases)?;
         }
         self.owe_receipts(&mut w, &released, |_| {
             liaison_protocol::consent::ReceiptKind::Delivered

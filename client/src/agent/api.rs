@@ -1121,6 +1121,45 @@ mod tests {
         assert_eq!(v["id"], "abababababababababababababababab");
     }
 
+    /// The case operations in the JSON forms docs/AGENT.md documents.
+    #[test]
+    fn case_requests_read_their_documented_forms() {
+        let case = "09".repeat(16);
+        let new: Request = serde_json::from_str(
+            r#"{"op":"case-new","title":"Pier 7 boat","reference":"TH-2026-114","handling":"AMBER","members":["ph.pnp.bob","th.dsi.tip-duty"]}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(&new, Request::CaseNew { members, handling, .. } if members.len() == 2 && handling.dissemination.label() == "AMBER"),
+            "{new:?}"
+        );
+        let send: Request = serde_json::from_str(&format!(
+            r#"{{"op":"case-send","case":"{case}","text":"seen at the pier"}}"#
+        ))
+        .unwrap();
+        assert!(
+            matches!(&send, Request::CaseSend { case: c, handling: None, attach, .. } if c.0 == [9; 16] && attach.is_empty()),
+            "{send:?}"
+        );
+        for r in [
+            new,
+            send,
+            Request::CaseAdd {
+                case: ConversationId([9; 16]),
+                id: DirectoryId::parse("vn.mps.van").unwrap(),
+            },
+            Request::CaseShow {
+                case: ConversationId([9; 16]),
+            },
+        ] {
+            let json = serde_json::to_string(&r).unwrap();
+            let back: Request = serde_json::from_str(&json).unwrap();
+            assert_eq!(serde_json::to_string(&back).unwrap(), json);
+            assert!(json.contains(&format!(r#""op":"{}""#, r.op())), "{json}");
+        }
+        assert!(serde_json::from_str::<Request>(r#"{"op":"case-show","case":"not hex"}"#).is_err());
+    }
+
     #[test]
     fn malformed_requests_are_errors_not_panics() {
         for bad in [

@@ -79,11 +79,15 @@ fn view_of(client: &Client, m: &crate::client::StoredMessage) -> MessageView {
     v.queued = m.direction == crate::client::Direction::Out
         && !m.accepted
         && client.is_queued(&m.id).unwrap_or(false);
-    v.case = client
-        .case_book()
-        .ok()
-        .and_then(|b| b.get(&m.conversation).map(|c| c.info.title.clone()));
     v
+}
+
+/// The title of the case whose conversation `m` is in, if any.
+fn case_title(
+    book: &crate::core::case::CaseBook,
+    m: &crate::client::StoredMessage,
+) -> Option<String> {
+    book.get(&m.conversation).map(|c| c.info.title.clone())
 }
 
 /// The view of a case, with the count of messages held in it.
@@ -194,6 +198,7 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
                 Mailbox::Sent => Direction::Out,
             };
             let decided = decided_requests(client)?;
+            let book = client.case_book()?;
             let messages = client
                 .messages()?
                 .iter()
@@ -201,6 +206,7 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
                 .map(|m| {
                     let mut v = view_of(client, m);
                     v.awaiting_decision &= !decided.contains(&m.id);
+                    v.case = case_title(&book, m);
                     v
                 })
                 .collect();
@@ -217,6 +223,7 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
         Request::Read { id, accept } => {
             let (m, handling_explained) = client.read(id, accept).await?;
             let mut message = view_of(client, &m);
+            message.case = case_title(&client.case_book()?, &m);
             message.awaiting_decision &= !decided_requests(client)?.contains(&m.id);
             Response::Read {
                 message: Box::new(message),
