@@ -345,3 +345,79 @@ fn a_case_of_five_members_in_three_countries_with_a_role_exchanges_messages_and_
         );
     }
 }
+
+/// The command between backquotes in `out`'s output that starts with
+/// `start`.
+fn printed(out: &Output, start: &str) -> String {
+    let said = output_text(out);
+    said.split('`')
+        .find(|part| part.starts_with(start))
+        .unwrap_or_else(|| panic!("no `{start}…` in:\n{said}"))
+        .to_owned()
+}
+
+/// What the case commands suggest runs as printed; a member who is not the
+/// owner is told who can change the case.
+#[test]
+fn the_case_commands_hints_run_as_printed() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    sync(&alice);
+    sync(&bob);
+    let home = net.dir.path();
+
+    let out = alice.run(&["case", "list"]);
+    assert_success(&out, "case list");
+    assert!(output_text(&out).contains("No cases."));
+
+    let out = alice.run(&[
+        "case",
+        "new",
+        "--title",
+        "Pier 7 boat",
+        "--member",
+        "ph.pnp.bob",
+    ]);
+    assert_success(&out, "case new");
+    let case = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let write = printed(&out, "liaison --home ");
+    assert!(write.contains(&format!("send --case {case} ")), "{write}");
+    let sent = liaison_tests::run_as_printed_in(home, &write);
+    assert_success(&sent, &write);
+
+    // A case id mistyped, or not held: the listing command, as printed.
+    for args in [
+        vec!["send", "--case", "12ab", "x"],
+        vec!["case", "show", "0123456789abcdef0123456789abcdef"],
+    ] {
+        let out = alice.run(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let list = printed(&out, "liaison --home ");
+        assert!(list.ends_with("case list"), "{list}");
+        assert_success(&liaison_tests::run_as_printed_in(home, &list), &list);
+    }
+
+    // Bob is a member, not the owner.
+    sync(&bob);
+    let out = bob.run(&["case", "add", &case, "th.dsi.alice"]);
+    assert!(!out.status.success());
+    assert!(
+        output_text(&out).contains(
+            "only the owner of case \"Pier 7 boat\", th.dsi.alice, can add or remove its members"
+        ),
+        "{}",
+        output_text(&out)
+    );
+    let out = bob.run(&["case", "show", &case]);
+    assert_success(&out, "case show");
+    let write = printed(&out, "liaison --home ");
+    assert_success(&liaison_tests::run_as_printed_in(home, &write), &write);
+    sync(&alice);
+    assert!(
+        alice.inbox().iter().any(|m| m["from"] == "ph.pnp.bob"
+            && m["conversation"] == case.as_str()
+            && m["verified"] == true),
+        "bob's message, sent as printed, reaches alice in the case"
+    );
+}
