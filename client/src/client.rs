@@ -1404,6 +1404,8 @@ impl Client {
             .collect();
         let me = self.profile.id.clone();
         let mut released = Vec::new();
+        let mut cases = self.case_book()?;
+        let mut cases_changed = false;
         let mut w = self.home.write()?;
         for m in held {
             let Ok(signed) = SignedPayload::decode(&m.signed_payload) else {
@@ -1422,6 +1424,7 @@ impl Client {
             };
             let mut msg = StoredMessage::received(&payload, m.signed_payload.clone(), m.stored_at);
             let fx = open_content(&self.directory, &self.home, &me, &mut msg, &payload)?;
+            cases_changed |= self.case_rules_in(&mut cases, &mut msg, &payload);
             w.put(Table::Messages, &msg.id.0, &msg)?;
             for (k, r) in &fx.receipts {
                 w.put(Table::Receipts, k, r)?;
@@ -1430,6 +1433,9 @@ impl Client {
                 w.put(Table::Consents, &c.request_id, c)?;
             }
             released.push(msg);
+        }
+        if cases_changed {
+            Self::keep_case_book(&mut w, &cases)?;
         }
         self.owe_receipts(&mut w, &released, |_| {
             liaison_protocol::consent::ReceiptKind::Delivered
@@ -1618,6 +1624,7 @@ impl Client {
             declare,
         };
         let mut w = self.home.write()?;
+        self.keep_own_case_change(&mut w, &payload, stored.payload_hash)?;
         self.keep_outbox_item(&mut w, &item, &sessions)?;
         w.put(Table::Messages, &message_id.0, &stored)?;
         w.put_secret("contacts", &contacts)?;
@@ -1878,6 +1885,9 @@ impl Client {
                 for c in &fx.consents {
                     w.put(Table::Consents, &c.request_id, c)?;
                 }
+                if let Some(book) = &fx.cases {
+                    Self::keep_case_book(&mut w, book)?;
+                }
                 for (key, item) in self.handover_items(&msg)? {
                     if !self.home.contains(Table::Messages, &key)? {
                         w.put(Table::Messages, &key, &item)?;
@@ -2102,7 +2112,7 @@ impl Client {
             msg.error = Some(self.held_reason(&sender.id));
             return Ok((msg, crate::core::records::SideEffects::default()));
         }
-        let fx = crate::core::open::open_content_by(
+        let mut fx = crate::core::open::open_content_by(
             &self.directory,
             &self.home,
             &me,
@@ -2110,6 +2120,7 @@ impl Client {
             &payload,
             Some(sender),
         )?;
+        fx.cases = self.case_rules(&mut msg, &payload)?;
         Ok((msg, fx))
     }
 

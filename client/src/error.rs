@@ -176,6 +176,9 @@ pub enum ClientError {
     /// A message or request is not held.
     #[error(transparent)]
     NotFound(#[from] NotFound),
+    /// A case rule refused a change or a message (see `core::case`).
+    #[error(transparent)]
+    Case(#[from] crate::core::case::CaseError),
     /// The message was rejected on receipt: there is nothing to show.
     #[error("message {id} was rejected: {reason}")]
     Rejected {
@@ -593,6 +596,9 @@ pub enum NotFound {
     /// No consent request by that id.
     #[error("no consent request {} in this home (see `liaison consent list`)", hex::encode(.0))]
     ConsentRequest([u8; 16]),
+    /// No case by that id.
+    #[error("no case {0} in this home (see `liaison case list`)")]
+    Case(liaison_protocol::ConversationId),
 }
 
 /// Why a judicial export failed, other than the handling gate (see

@@ -13,12 +13,17 @@
 //! the relay's blob store and saved by a recipient only after the handling
 //! is acknowledged (`liaison send --attach`, `liaison attachment save`).
 //!
-//! Non-features (for now): groups beyond a recipient list,
-//! handling enforcement beyond display (see the handling issue).
+//! Case conversations ([`cases`]) keep a signed membership (an owner, its
+//! members, focal points or roles) and address every message in a case to
+//! its members as they stand; each message is still encrypted pairwise.
+//!
+//! Non-features (for now): handling enforcement beyond display (see the
+//! handling issue).
 
 pub mod accountability;
 pub mod agent;
 pub mod attachments;
+pub mod cases;
 pub mod client;
 pub mod contacts;
 pub mod core;

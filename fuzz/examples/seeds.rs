@@ -230,6 +230,19 @@ fn payloads(net: &Net) -> Vec<(&'static str, SignedPayload)> {
         role: id("th.dsi.tip-duty"),
         messages: vec![plain.encode()],
     };
+    let mut case = base.clone();
+    case.content = Content::Case(liaison_protocol::case::CaseChange {
+        seq: 1,
+        previous: [4; 32],
+        action: liaison_protocol::case::CaseAction::Add(vec![id("vn.mps.van")]),
+        case: liaison_protocol::case::CaseInfo {
+            title: "Pier 7 boat".into(),
+            reference: Some("TH-2026-114".into()),
+            handling: handling("AMBER"),
+            owner: id("th.dsi.alice"),
+            members: vec![id("th.dsi.alice"), id("ph.pnp.bob"), id("vn.mps.van")],
+        },
+    });
     let mut rich = base.clone();
     rich.attachments = vec![AttachmentRef {
         name: "passport.jpg".into(),
@@ -256,6 +269,7 @@ fn payloads(net: &Net) -> Vec<(&'static str, SignedPayload)> {
         ("consent-decision", Signed::sign(&consent, &net.alice)),
         ("consent-request", Signed::sign(&request, &net.bob)),
         ("handover", Signed::sign(&handover, &net.alice)),
+        ("case", Signed::sign(&case, &net.alice)),
         ("attachments", Signed::sign(&rich, &net.alice)),
     ]
 }

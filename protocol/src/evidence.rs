@@ -1354,6 +1354,7 @@ pub fn content_kind(content: &Content) -> &'static str {
         Content::Text => "text",
         Content::Forward { .. } | Content::ForwardWithConsent { .. } => "forward",
         Content::Handover { .. } => "handover",
+        Content::Case(_) => "case change",
         _ => "accountability message",
     }
 }

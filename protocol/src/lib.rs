@@ -23,6 +23,8 @@
 //! - [`frames`]: request/response frames of the relay protocol, error codes;
 //! - [`attachment`]: files sealed in chunks (STREAM over ChaCha20-Poly1305)
 //!   and opened against the signed attachment reference;
+//! - [`case`]: case conversations, the owner's signed opening and
+//!   membership changes;
 //! - [`codec`]: the canonical, versioned, length-limited encoding;
 //! - [`log`]: RFC 6962/9162 Merkle trees and C2SP signed notes and checkpoints.
 //!
@@ -32,6 +34,7 @@
 pub mod armor;
 pub mod attachment;
 pub mod bundle;
+pub mod case;
 pub mod codec;
 pub mod consent;
 pub mod directory;

@@ -132,6 +132,11 @@ pub enum Content {
         /// The originator's grants for this forward's recipients.
         grants: Vec<Signed<crate::consent::ConsentDecision>>,
     },
+    /// A case opened or its membership changed, by its owner
+    /// ([`crate::case`]); the payload's `conversation_id` is the case id.
+    /// Appended after the other kinds, so their encoding is unchanged; a
+    /// release that predates cases rejects it as undecodable.
+    Case(crate::case::CaseChange),
 }
 
 /// Most consent grants a forward carries.
@@ -174,6 +179,9 @@ impl Payload {
             && messages.len() > 10_000
         {
             return Err(VerifyError::Inconsistent("handover package too large"));
+        }
+        if let Content::Case(change) = &self.content {
+            change.check_wellformed()?;
         }
         if self.content.forward_grants().len() > MAX_FORWARD_GRANTS {
             return Err(VerifyError::Inconsistent(

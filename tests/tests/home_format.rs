@@ -54,6 +54,10 @@ fn a_format_1_home_opens_and_keeps_its_messages() {
     // Not acknowledged in the fixture: its text stays withheld.
     assert_eq!(boat["withheld"], true);
     assert_eq!(boat["text"], serde_json::Value::Null);
+    // A home written before cases holds none (its case book key is absent).
+    let out = bob.run(&["--json", "case", "list"]);
+    assert_success(&out, "case list");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
 }
 
 #[tokio::test]

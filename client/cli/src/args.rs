@@ -64,7 +64,7 @@ pub(crate) enum Command {
     /// once the relay has durably accepted it.
     Send {
         /// Recipient directory id (repeatable).
-        #[arg(value_parser = parse_id, long = "to", required = true)]
+        #[arg(value_parser = parse_id, long = "to", required_unless_present = "case")]
         to: Vec<DirectoryId>,
         /// The handling code, in quotes: a TLP 2.0 label (RED, AMBER+STRICT,
         /// AMBER, GREEN, CLEAR), then any of: judicial=prohibited|with-consent|permitted,
@@ -80,6 +80,11 @@ pub(crate) enum Command {
         /// Continue a conversation (its id in hex).
         #[arg(long)]
         conversation: Option<String>,
+        /// Send to the members of a case (its id, from `liaison case
+        /// list`), in its conversation, under its default handling unless
+        /// --handling is given. Roles are sent to their current holders.
+        #[arg(long, conflicts_with_all = ["to", "conversation"])]
+        case: Option<String>,
         /// Attach a file (repeatable). Each is encrypted on this device and
         /// uploaded first; its name, size, type and SHA-256 are signed with
         /// the message. The relay's limit (100 MB unless its operator set
@@ -88,6 +93,18 @@ pub(crate) enum Command {
         attach: Vec<PathBuf>,
         /// The message text; `-` reads it from standard input.
         text: String,
+    },
+    /// Case conversations: open a case, add and remove its members, list
+    /// and show cases.
+    ///
+    /// A case has a title, an optional reference, a default handling, an
+    /// owner and members (focal points or roles, from any country). Only
+    /// the owner adds and removes members; a member added later receives
+    /// what is sent from then on, a removed member nothing further. Write
+    /// to a case with `liaison send --case CASE`.
+    Case {
+        #[command(subcommand)]
+        action: CaseCommand,
     },
     /// Attachments of a received message.
     Attachment {
@@ -275,6 +292,54 @@ pub(crate) enum AgentCommand {
     Status,
     /// Ask the agent of this home to stop.
     Stop,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum CaseCommand {
+    /// Open a case that you own and send its opening to its members.
+    /// Prints the case id. Its title and reference are shown to members
+    /// before they acknowledge its handling: keep them short and general.
+    New {
+        /// What the case is about, in a few words.
+        #[arg(long, value_parser = written)]
+        title: String,
+        /// A national case number or other reference.
+        #[arg(long = "ref", value_parser = written)]
+        reference: Option<String>,
+        /// The default handling of its messages (see `liaison send --help`);
+        /// default "RED".
+        #[arg(long)]
+        handling: Option<String>,
+        /// A member: a focal point or role id (repeatable). You are a
+        /// member as its owner.
+        #[arg(value_parser = parse_id, long = "member", required = true)]
+        members: Vec<DirectoryId>,
+    },
+    /// Add a member to a case you own: they receive what is sent from now
+    /// on, not what was sent before.
+    Add {
+        /// The case id (from `liaison case list`).
+        case: String,
+        /// The focal point or role id.
+        #[arg(value_parser = parse_id)]
+        id: DirectoryId,
+    },
+    /// Remove a member from a case you own: they are told, then receive
+    /// nothing further.
+    Remove {
+        /// The case id (from `liaison case list`).
+        case: String,
+        /// The focal point or role id.
+        #[arg(value_parser = parse_id)]
+        id: DirectoryId,
+    },
+    /// List the cases you are or were a member of.
+    List,
+    /// Show a case: its members and the changes you hold.
+    Show {
+        /// The case id (from `liaison case list`).
+        case: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -46,7 +46,8 @@ use liaison_protocol::{ConversationId, CountryCode, Timestamp};
 use serde_json::json;
 
 use args::{
-    AgentCommand, AttachmentCommand, Cli, Command, ConsentCommand, ContactsCommand, DeviceCommand,
+    AgentCommand, AttachmentCommand, CaseCommand, Cli, Command, ConsentCommand, ContactsCommand,
+    DeviceCommand,
 };
 
 /// How this program introduces itself to an agent.
@@ -143,11 +144,52 @@ fn message_text(text: Option<&String>) -> Result<String> {
 fn request_for(cli: &Cli) -> Result<Option<Request>> {
     Ok(Some(match &cli.command {
         Command::Send {
+            case: Some(case),
+            handling,
+            attach,
+            text,
+            ..
+        } => Request::CaseSend {
+            case: parse_case_id(case)?,
+            handling: match handling {
+                Some(h) => Some(parse_handling(h)?),
+                None => None,
+            },
+            attach: attached_files(attach)?,
+            text: message_text(Some(text))?,
+        },
+        Command::Case { action } => match action {
+            CaseCommand::New {
+                title,
+                reference,
+                handling,
+                members,
+            } => Request::CaseNew {
+                title: title.clone(),
+                reference: reference.clone(),
+                handling: parse_handling(handling.as_deref().unwrap_or("RED"))?,
+                members: members.clone(),
+            },
+            CaseCommand::Add { case, id } => Request::CaseAdd {
+                case: parse_case_id(case)?,
+                id: id.clone(),
+            },
+            CaseCommand::Remove { case, id } => Request::CaseRemove {
+                case: parse_case_id(case)?,
+                id: id.clone(),
+            },
+            CaseCommand::List => Request::CaseList,
+            CaseCommand::Show { case } => Request::CaseShow {
+                case: parse_case_id(case)?,
+            },
+        },
+        Command::Send {
             to,
             handling,
             conversation,
             attach,
             text,
+            case: None,
         } => {
             let handling = Handling::parse_text(handling.as_deref().unwrap_or("RED")).map_err(|e| {
                 anyhow!("--handling: {e} (for example: \"AMBER+STRICT judicial=with-consent purpose=rescue retain=2027-06-30\")")
@@ -324,6 +366,49 @@ fn request_for(cli: &Cli) -> Result<Option<Request>> {
     }))
 }
 
+/// A case id as typed (32 hex digits).
+fn parse_case_id(s: &str) -> Result<ConversationId> {
+    ConversationId::from_hex(s).ok_or_else(|| {
+        anyhow!(
+            "{s:?} is not a case id (32 hex digits); `{}` lists yours",
+            render::suggest("case list")
+        )
+    })
+}
+
+/// A handling in its text form, checked as `send` checks it.
+fn parse_handling(text: &str) -> Result<Handling> {
+    let handling = Handling::parse_text(text).map_err(|e| {
+        anyhow!("--handling: {e} (for example: \"AMBER+STRICT judicial=with-consent purpose=rescue retain=2027-06-30\")")
+    })?;
+    if let Some(until) = handling.retain_until
+        && until <= liaison_client::client::now()
+    {
+        bail!(
+            "--handling: retain={} is already past: the recipients would destroy the message at once. Give a future date; nothing was sent",
+            until.to_rfc3339()
+        );
+    }
+    Ok(handling)
+}
+
+/// The files of `--attach`, each an existing file, as absolute paths.
+fn attached_files(attach: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::with_capacity(attach.len());
+    for f in attach {
+        let meta = std::fs::metadata(f)
+            .map_err(|e| anyhow!("--attach {}: {e}; nothing was sent", f.display()))?;
+        if !meta.is_file() {
+            bail!("--attach {}: not a file; nothing was sent", f.display());
+        }
+        files.push(
+            std::path::absolute(f)
+                .map_err(|e| anyhow!("--attach {}: {e}; nothing was sent", f.display()))?,
+        );
+    }
+    Ok(files)
+}
+
 /// The agent running for the home, unlocked (asking for the passphrase as
 /// a command without an agent would); `None` when no agent runs.
 async fn running_agent(dir: &std::path::Path) -> Result<Option<AgentClient>> {
@@ -424,7 +509,10 @@ fn progress_bars() -> liaison_client::attachments::ProgressHook {
 /// out, is kept to go out at the next sync, or was not kept at all.
 async fn execute(cli: &Cli, request: Request) -> Result<Reply> {
     let dir = home(cli)?;
-    let sending = matches!(request, Request::Send { .. } | Request::Reply { .. });
+    let sending = matches!(
+        request,
+        Request::Send { .. } | Request::Reply { .. } | Request::CaseSend { .. }
+    );
     if let Some(mut agent) = running_agent(&dir).await? {
         if !sending {
             return Ok(agent.call(&request).await?);
@@ -439,7 +527,7 @@ async fn execute(cli: &Cli, request: Request) -> Result<Reply> {
         };
     }
     let mut client = open_home(&dir)?;
-    let transfers = matches!(&request, Request::Send { attach, .. } if !attach.is_empty())
+    let transfers = matches!(&request, Request::Send { attach, .. } | Request::CaseSend { attach, .. } if !attach.is_empty())
         || matches!(request, Request::SaveAttachments { .. });
     if transfers && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         client.set_progress(Some(progress_bars()));

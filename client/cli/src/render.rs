@@ -11,7 +11,7 @@ use liaison_client::agent::error::AgentError;
 use liaison_client::agent::views::{AgentStatus, LinkState, MessageView};
 use liaison_protocol::PublicKey;
 
-use crate::args::{Cli, Command, ConsentCommand, ContactsCommand, DeviceCommand};
+use crate::args::{CaseCommand, Cli, Command, ConsentCommand, ContactsCommand, DeviceCommand};
 
 /// Exit code: the command failed (the message says why).
 pub const EXIT_ERROR: u8 = 1;
@@ -242,7 +242,14 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
                 conversation,
             },
         ) => {
-            if matches!(&cli.command, Command::Send { handling: None, .. }) {
+            if matches!(
+                &cli.command,
+                Command::Send {
+                    handling: None,
+                    case: None,
+                    ..
+                }
+            ) {
                 default_handling_notice();
             }
             eprintln!(
@@ -277,14 +284,14 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
             print_sent(id, &to, conversation, json)?;
         }
         (
-            Command::Send { handling, .. },
+            Command::Send { handling, case, .. },
             Response::Sent {
                 id,
                 to,
                 conversation,
             },
         ) => {
-            if handling.is_none() {
+            if handling.is_none() && case.is_none() {
                 default_handling_notice();
             }
             print_sent(id, &to, conversation, json)?;
@@ -693,6 +700,55 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
             }
         }
         (Command::Agent { .. }, Response::ShuttingDown) => {}
+        (Command::Case { .. }, Response::CaseOpened { case }) => {
+            if json {
+                print_json(&serde_json::json!({ "case": case.to_hex() }))?;
+            } else {
+                println!("{case}");
+                eprintln!(
+                    "liaison: case opened and sent to its members. To write to them: `{}`",
+                    suggest(&format!("send --case {case} \"...\""))
+                );
+            }
+        }
+        (Command::Case { action }, Response::CaseChanged { case, id }) => {
+            if json {
+                print_json(&serde_json::json!({ "case": case.to_hex(), "id": id.to_hex() }))?;
+            } else {
+                let what = match action {
+                    CaseCommand::Add { id: who, .. } => {
+                        format!("{who} added: they receive what is sent to the case from now on")
+                    }
+                    CaseCommand::Remove { id: who, .. } => {
+                        format!("{who} removed: they were told, and receive nothing further")
+                    }
+                    _ => "changed".to_owned(),
+                };
+                println!("{id}");
+                eprintln!("liaison: case {case}: {what}.");
+            }
+        }
+        (Command::Case { .. }, Response::Cases { cases }) => {
+            if json {
+                print_json(&cases)?;
+            } else if cases.is_empty() {
+                println!(
+                    "No cases. Open one with `{}`",
+                    suggest("case new --title \"...\" --member ...")
+                );
+            } else {
+                for c in &cases {
+                    print_case_line(c);
+                }
+            }
+        }
+        (Command::Case { .. }, Response::Case { case }) => {
+            if json {
+                print_json(&case)?;
+            } else {
+                print_case(&case);
+            }
+        }
         (_, other) => bail!(
             "the agent answered `{}` to this command; are the agent and this liaison the same version?",
             other.kind()
@@ -969,16 +1025,75 @@ fn print_messages(messages: &[MessageView], json: bool, none: &str) -> Result<()
                 }
             }
         }
-        println!(
-            "=== conversation {conversation} ({} message(s); {})",
-            in_it.len(),
-            people.join(", ")
-        );
+        match in_it.iter().find_map(|m| m.case.as_deref()) {
+            Some(title) => println!(
+                "=== case \"{}\" {conversation} ({} message(s); {})",
+                liaison_client::core::open::one_line(title),
+                in_it.len(),
+                people.join(", ")
+            ),
+            None => println!(
+                "=== conversation {conversation} ({} message(s); {})",
+                in_it.len(),
+                people.join(", ")
+            ),
+        }
         for m in in_it {
             print_message(m);
         }
     }
     Ok(())
+}
+
+/// A case on one line, as `case list` shows it.
+fn print_case_line(c: &liaison_client::agent::views::CaseView) {
+    let one = liaison_client::core::open::one_line;
+    println!(
+        "{}  \"{}\"{}  owner {}, {} member(s), {} message(s){}",
+        c.id,
+        one(&c.title),
+        c.reference
+            .as_deref()
+            .map(|r| format!(" (ref {})", one(r)))
+            .unwrap_or_default(),
+        c.owner,
+        c.members.len(),
+        c.messages,
+        if c.removed { "; you were removed" } else { "" }
+    );
+}
+
+/// A case, as `case show` prints it.
+fn print_case(c: &liaison_client::agent::views::CaseView) {
+    print_case_line(c);
+    println!("  handling: {}", c.handling.text);
+    println!("  members: {}", c.members.join(", "));
+    if c.held_since_change > 0 {
+        println!(
+            "  you hold it from change {} on (you were added then; nothing from before)",
+            c.held_since_change
+        );
+    }
+    for e in &c.history {
+        println!(
+            "  change {}: {} {} {} ({})",
+            e.seq,
+            e.by,
+            match e.action.as_str() {
+                "open" => "opened it with",
+                "add" => "added",
+                _ => "removed",
+            },
+            e.ids.join(", "),
+            local_time(&e.at)
+        );
+    }
+    if !c.removed {
+        println!(
+            "  to write to the members: `{}`",
+            suggest(&format!("send --case {} \"...\"", c.id))
+        );
+    }
 }
 
 /// One message, as `inbox`, `sent` and `listen` show it.

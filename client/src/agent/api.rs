@@ -300,6 +300,59 @@ pub enum Request {
         /// The incoming holder.
         to: DirectoryId,
     },
+    /// Open a case owned by this focal point (`liaison case new`).
+    CaseNew {
+        /// Title.
+        title: String,
+        /// Reference (a national case number).
+        #[serde(default)]
+        reference: Option<String>,
+        /// The default handling of its messages (text form).
+        #[serde(with = "handling_text")]
+        handling: Handling,
+        /// Members: focal point or role ids (this focal point is added).
+        members: Vec<DirectoryId>,
+    },
+    /// Add a member to a case this focal point owns (`liaison case add`).
+    CaseAdd {
+        /// The case.
+        #[serde(with = "conversation_hex")]
+        case: ConversationId,
+        /// The focal point or role.
+        id: DirectoryId,
+    },
+    /// Remove a member from a case this focal point owns (`liaison case
+    /// remove`).
+    CaseRemove {
+        /// The case.
+        #[serde(with = "conversation_hex")]
+        case: ConversationId,
+        /// The focal point or role.
+        id: DirectoryId,
+    },
+    /// The cases this home holds (`liaison case list`).
+    CaseList,
+    /// One case (`liaison case show`).
+    CaseShow {
+        /// The case.
+        #[serde(with = "conversation_hex")]
+        case: ConversationId,
+    },
+    /// Send a message to a case's members, in its conversation (`liaison
+    /// send --case`).
+    CaseSend {
+        /// The case.
+        #[serde(with = "conversation_hex")]
+        case: ConversationId,
+        /// The text.
+        text: String,
+        /// The handling (text form); none: the case's default handling.
+        #[serde(default, with = "opt_handling_text")]
+        handling: Option<Handling>,
+        /// Files to attach (absolute paths).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attach: Vec<std::path::PathBuf>,
+    },
 }
 
 impl Request {
@@ -336,6 +389,12 @@ impl Request {
             Request::Devices => "devices",
             Request::DeviceApprove { .. } => "device-approve",
             Request::Handover { .. } => "handover",
+            Request::CaseNew { .. } => "case-new",
+            Request::CaseAdd { .. } => "case-add",
+            Request::CaseRemove { .. } => "case-remove",
+            Request::CaseList => "case-list",
+            Request::CaseShow { .. } => "case-show",
+            Request::CaseSend { .. } => "case-send",
         }
     }
 }
@@ -579,6 +638,31 @@ pub enum Response {
         /// How many messages it carries.
         messages: usize,
     },
+    /// A case was opened and its opening sent to its members.
+    CaseOpened {
+        /// The case id.
+        #[serde(with = "conversation_hex")]
+        case: ConversationId,
+    },
+    /// A member was added to or removed from a case, and the change sent.
+    CaseChanged {
+        /// The case.
+        #[serde(with = "conversation_hex")]
+        case: ConversationId,
+        /// The message that carried the change.
+        #[serde(with = "message_hex")]
+        id: MessageId,
+    },
+    /// The cases held.
+    Cases {
+        /// The cases.
+        cases: Vec<super::views::CaseView>,
+    },
+    /// One case.
+    Case {
+        /// The case.
+        case: Box<super::views::CaseView>,
+    },
     /// The request failed.
     Error(ApiError),
 }
@@ -617,6 +701,10 @@ impl Response {
             Response::Devices { .. } => "devices",
             Response::DeviceApproved { .. } => "device-approved",
             Response::HandedOver { .. } => "handed-over",
+            Response::CaseOpened { .. } => "case-opened",
+            Response::CaseChanged { .. } => "case-changed",
+            Response::Cases { .. } => "cases",
+            Response::Case { .. } => "case",
             Response::Error(_) => "error",
         }
     }
@@ -842,6 +930,18 @@ mod opt_conversation_hex {
     }
 }
 
+mod conversation_hex {
+    use super::*;
+    pub fn serialize<S: serde::Serializer>(v: &ConversationId, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_hex())
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ConversationId, D::Error> {
+        let s = String::deserialize(d)?;
+        ConversationId::from_hex(&s)
+            .ok_or_else(|| serde::de::Error::custom("a case id is 32 hex digits"))
+    }
+}
+
 mod handling_text {
     use super::*;
     pub fn serialize<S: serde::Serializer>(v: &Handling, s: S) -> Result<S::Ok, S::Error> {
@@ -1019,6 +1119,45 @@ mod tests {
             serde_json::to_value(Request::Read { id, accept: true }).unwrap();
         assert_eq!(v["op"], "read");
         assert_eq!(v["id"], "abababababababababababababababab");
+    }
+
+    /// The case operations in the JSON forms docs/AGENT.md documents.
+    #[test]
+    fn case_requests_read_their_documented_forms() {
+        let case = "09".repeat(16);
+        let new: Request = serde_json::from_str(
+            r#"{"op":"case-new","title":"Pier 7 boat","reference":"TH-2026-114","handling":"AMBER","members":["ph.pnp.bob","th.dsi.tip-duty"]}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(&new, Request::CaseNew { members, handling, .. } if members.len() == 2 && handling.dissemination.label() == "AMBER"),
+            "{new:?}"
+        );
+        let send: Request = serde_json::from_str(&format!(
+            r#"{{"op":"case-send","case":"{case}","text":"seen at the pier"}}"#
+        ))
+        .unwrap();
+        assert!(
+            matches!(&send, Request::CaseSend { case: c, handling: None, attach, .. } if c.0 == [9; 16] && attach.is_empty()),
+            "{send:?}"
+        );
+        for r in [
+            new,
+            send,
+            Request::CaseAdd {
+                case: ConversationId([9; 16]),
+                id: DirectoryId::parse("vn.mps.van").unwrap(),
+            },
+            Request::CaseShow {
+                case: ConversationId([9; 16]),
+            },
+        ] {
+            let json = serde_json::to_string(&r).unwrap();
+            let back: Request = serde_json::from_str(&json).unwrap();
+            assert_eq!(serde_json::to_string(&back).unwrap(), json);
+            assert!(json.contains(&format!(r#""op":"{}""#, r.op())), "{json}");
+        }
+        assert!(serde_json::from_str::<Request>(r#"{"op":"case-show","case":"not hex"}"#).is_err());
     }
 
     #[test]

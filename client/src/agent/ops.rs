@@ -4,8 +4,8 @@
 
 use super::api::{Mailbox, Request, Response};
 use super::views::{
-    ConsentView, DeviceView, ForwardCheckView, MessageView, RoleView, SearchHitView, SyncView,
-    WhoamiView, contact_views, receipt_rows,
+    CaseView, ConsentView, DeviceView, ForwardCheckView, MessageView, RoleView, SearchHitView,
+    SyncView, WhoamiView, contact_views, receipt_rows,
 };
 use crate::client::{Client, Direction, MessageKind, Outgoing, now};
 use crate::core::directory::OwnStanding;
@@ -25,7 +25,11 @@ pub fn needs_relay(req: &Request) -> bool {
         | Request::ConsentRequest { .. }
         | Request::ConsentGrant { .. }
         | Request::ConsentRefuse { .. }
-        | Request::Handover { .. } => true,
+        | Request::Handover { .. }
+        | Request::CaseNew { .. }
+        | Request::CaseAdd { .. }
+        | Request::CaseRemove { .. }
+        | Request::CaseSend { .. } => true,
         Request::Read { accept, .. } => *accept,
         _ => false,
     }
@@ -39,6 +43,7 @@ pub fn works_offline(req: &Request) -> bool {
         // An attachment is uploaded before the message is signed.
         Request::Send { attach, .. } => attach.is_empty(),
         Request::Reply { .. } => true,
+        Request::CaseSend { attach, .. } => attach.is_empty(),
         _ => false,
     }
 }
@@ -76,6 +81,24 @@ fn view_of(client: &Client, m: &crate::client::StoredMessage) -> MessageView {
         // A home that cannot be read says nothing was dropped.
         && client.is_queued(&m.id).unwrap_or(true);
     v
+}
+
+/// The title of the case whose conversation `m` is in, if any.
+fn case_title(
+    book: &crate::core::case::CaseBook,
+    m: &crate::client::StoredMessage,
+) -> Option<String> {
+    book.get(&m.conversation).map(|c| c.info.title.clone())
+}
+
+/// The view of a case, with the count of messages held in it.
+fn case_view(client: &Client, c: &crate::core::case::CaseState) -> Result<CaseView, ClientError> {
+    let messages = client
+        .messages()?
+        .iter()
+        .filter(|m| m.conversation == c.id)
+        .count();
+    Ok(CaseView::new(c, messages))
 }
 
 /// How long a view waits for the relay before it shows the directory held.
@@ -176,6 +199,7 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
                 Mailbox::Sent => Direction::Out,
             };
             let decided = decided_requests(client)?;
+            let book = client.case_book()?;
             let messages = client
                 .messages()?
                 .iter()
@@ -183,6 +207,7 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
                 .map(|m| {
                     let mut v = view_of(client, m);
                     v.awaiting_decision &= !decided.contains(&m.id);
+                    v.case = case_title(&book, m);
                     v
                 })
                 .collect();
@@ -199,6 +224,7 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
         Request::Read { id, accept } => {
             let (m, handling_explained) = client.read(id, accept).await?;
             let mut message = view_of(client, &m);
+            message.case = case_title(&client.case_book()?, &m);
             message.awaiting_decision &= !decided_requests(client)?.contains(&m.id);
             Response::Read {
                 message: Box::new(message),
@@ -362,6 +388,43 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
                 to,
                 messages,
             }
+        }
+        Request::CaseNew {
+            title,
+            reference,
+            handling,
+            members,
+        } => Response::CaseOpened {
+            case: client
+                .case_new(&title, reference, handling, &members)
+                .await?,
+        },
+        Request::CaseAdd { case, id } => Response::CaseChanged {
+            case,
+            id: client.case_change(case, true, &[id]).await?,
+        },
+        Request::CaseRemove { case, id } => Response::CaseChanged {
+            case,
+            id: client.case_change(case, false, &[id]).await?,
+        },
+        Request::CaseList => Response::Cases {
+            cases: client
+                .case_book()?
+                .cases()
+                .map(|c| case_view(client, c))
+                .collect::<Result<_, _>>()?,
+        },
+        Request::CaseShow { case } => Response::Case {
+            case: Box::new(case_view(client, &client.case(case)?)?),
+        },
+        Request::CaseSend {
+            case,
+            text,
+            handling,
+            attach,
+        } => {
+            let (outcome, to) = client.case_send(case, &text, handling, &attach).await?;
+            sent_response(client, outcome, to)?
         }
         other @ (Request::Hello { .. }
         | Request::Unlock { .. }

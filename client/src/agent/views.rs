@@ -132,6 +132,10 @@ pub struct MessageView {
     /// active, or the relay refused it).
     #[serde(default)]
     pub queued: bool,
+    /// The title of the case whose conversation the message is in, if it
+    /// is in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<String>,
 }
 
 /// An originator's consent grant, as a forward carried it.
@@ -205,6 +209,7 @@ impl From<&StoredMessage> for MessageView {
                 && m.kind == crate::core::message::MessageKind::ConsentRequest,
             note: None,
             queued: false,
+            case: None,
         }
     }
 }
@@ -464,6 +469,91 @@ pub fn contact_views(
         });
     }
     rows
+}
+
+/// A case as this home holds it (`liaison case show`, `case list`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseView {
+    /// Case id (32 hex digits; the conversation id of its messages).
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Reference (a national case number), if any.
+    pub reference: Option<String>,
+    /// The default handling of its messages.
+    pub handling: HandlingView,
+    /// The owner (who alone adds and removes members).
+    pub owner: String,
+    /// The members (focal points and roles), the owner first.
+    pub members: Vec<String>,
+    /// Whether this focal point was removed from it.
+    pub removed: bool,
+    /// The number of the last change held (0: the opening).
+    pub changes: u32,
+    /// The change from which this home holds the case (0: since its
+    /// opening; later for a member added later, who holds nothing from
+    /// before).
+    pub held_since_change: u32,
+    /// Messages held in its conversation (case changes included).
+    pub messages: usize,
+    /// The changes held, oldest first.
+    pub history: Vec<CaseEventView>,
+}
+
+/// One change of a case.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseEventView {
+    /// Its number.
+    pub seq: u32,
+    /// `open`, `add` or `remove`.
+    pub action: String,
+    /// The members it added or removed (for `open`, every member).
+    pub ids: Vec<String>,
+    /// Who made it (the owner).
+    pub by: String,
+    /// When (the owner's clock).
+    pub at: String,
+    /// The message that carried it.
+    pub message: String,
+}
+
+impl CaseView {
+    /// The view of `c`, with the count of messages in its conversation.
+    pub fn new(c: &crate::core::case::CaseState, messages: usize) -> Self {
+        use liaison_protocol::case::CaseAction;
+        let ids = |v: &[DirectoryId]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
+        CaseView {
+            id: c.id.to_hex(),
+            title: c.info.title.clone(),
+            reference: c.info.reference.clone(),
+            handling: HandlingView::from(&c.info.handling),
+            owner: c.info.owner.to_string(),
+            members: ids(&c.info.members),
+            removed: c.removed,
+            changes: c.seq,
+            held_since_change: c.joined_seq,
+            messages,
+            history: c
+                .history
+                .iter()
+                .map(|e| {
+                    let (action, who) = match &e.action {
+                        CaseAction::Open => ("open", ids(&e.members)),
+                        CaseAction::Add(v) => ("add", ids(v)),
+                        CaseAction::Remove(v) => ("remove", ids(v)),
+                    };
+                    CaseEventView {
+                        seq: e.seq,
+                        action: action.to_owned(),
+                        ids: who,
+                        by: e.by.to_string(),
+                        at: e.at.to_rfc3339(),
+                        message: e.message.to_hex(),
+                    }
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A role and its holders.

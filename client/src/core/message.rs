@@ -22,17 +22,20 @@ pub enum MessageKind {
     ConsentRequest,
     /// The originator's consent decision.
     ConsentDecision,
+    /// A case opened or its membership changed (by its owner).
+    Case,
 }
 
 impl MessageKind {
     /// Every kind.
-    pub const ALL: [MessageKind; 6] = [
+    pub const ALL: [MessageKind; 7] = [
         MessageKind::Text,
         MessageKind::Forward,
         MessageKind::Handover,
         MessageKind::Receipts,
         MessageKind::ConsentRequest,
         MessageKind::ConsentDecision,
+        MessageKind::Case,
     ];
 
     /// The kind of a payload's content.
@@ -44,11 +47,12 @@ impl MessageKind {
             Content::Receipts(_) => MessageKind::Receipts,
             Content::ConsentRequest(_) => MessageKind::ConsentRequest,
             Content::ConsentDecision(_) => MessageKind::ConsentDecision,
+            Content::Case(_) => MessageKind::Case,
         }
     }
 
     /// The stable name (`text`, `forward`, `handover`, `receipts`,
-    /// `consent-request`, `consent-decision`), as shown in `--json`.
+    /// `consent-request`, `consent-decision`, `case`), as shown in `--json`.
     pub fn as_str(self) -> &'static str {
         match self {
             MessageKind::Text => "text",
@@ -57,6 +61,7 @@ impl MessageKind {
             MessageKind::Receipts => "receipts",
             MessageKind::ConsentRequest => "consent-request",
             MessageKind::ConsentDecision => "consent-decision",
+            MessageKind::Case => "case",
         }
     }
 
@@ -196,8 +201,10 @@ impl StoredMessage {
 
     /// Whether the content stays hidden until this focal point acknowledges
     /// the originator's handling (`read ID --accept`): every received,
-    /// verified message whose content still exists, except receipts and
-    /// consent traffic, which carry no content of the originator's.
+    /// verified message whose content still exists, except receipts,
+    /// consent traffic and case changes (a case's title, reference and
+    /// members show before its messages' handling is acknowledged), which
+    /// carry no content of the originator's.
     pub fn withheld(&self) -> bool {
         self.direction == Direction::In
             && self.verified
@@ -205,7 +212,10 @@ impl StoredMessage {
             && self.acknowledged_at.is_none()
             && !matches!(
                 self.kind,
-                MessageKind::Receipts | MessageKind::ConsentRequest | MessageKind::ConsentDecision
+                MessageKind::Receipts
+                    | MessageKind::ConsentRequest
+                    | MessageKind::ConsentDecision
+                    | MessageKind::Case
             )
     }
 

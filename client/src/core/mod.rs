@@ -3,6 +3,7 @@
 //! driver (`client::Client`) reads the clock, draws random ids,
 //! talks to the relay and the home, and hands this core the results.
 
+pub mod case;
 pub mod checkpoints;
 pub mod clock;
 pub mod compose;

@@ -399,6 +399,10 @@ pub fn open_content_by(
                 format!("{}\n--- forwarded message ---\n{}", payload.body, orig.body)
             };
         }
+        Content::Case(change) => {
+            msg.kind = MessageKind::Case;
+            msg.text = crate::core::case::describe_change(&payload.sender, change);
+        }
         Content::Receipts(list) => {
             msg.kind = MessageKind::Receipts;
             let signer = author("receipt signer")?;

@@ -71,4 +71,6 @@ pub struct SideEffects {
     pub receipts: Vec<(Vec<u8>, ReceiptRecord)>,
     /// Consent exchanges to store.
     pub consents: Vec<ConsentRecord>,
+    /// The case book after a case change, to store.
+    pub cases: Option<crate::core::case::CaseBook>,
 }
