@@ -68,6 +68,7 @@ pub(crate) fn router(state: Arc<AppState>, more: Router<Arc<AppState>>) -> Route
         .route("/static/app.css", get(css))
         .route("/static/app.js", get(js))
         .route("/events", get(events))
+        .route("/relay-state", get(relay_state))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.port, security::guard))
         .with_state(state)
@@ -214,6 +215,12 @@ struct ComposeTpl<'a> {
     query: String,
     picks: Vec<Pick>,
     tlps: Vec<(Tlp, bool)>,
+}
+
+#[derive(Template)]
+#[template(path = "relay_state.html")]
+struct RelayStateTpl<'a> {
+    p: Page<'a>,
 }
 
 #[derive(Template)]
@@ -1088,6 +1095,10 @@ async fn js() -> Response {
         .into_response()
 }
 
+/// How long the event stream waits for the agent's published state to
+/// show a link change it announced.
+const LINK_SETTLES: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Server-sent events: the name of what happened (`message`, `receipts`,
 /// `rejected`, `link`, `warning`, `lagged`), never a message's content or
 /// id, for the pages to refresh their live parts. The stream ends when the
@@ -1120,7 +1131,15 @@ async fn events(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respo
                     Ok(Event::Message { .. }) => "message",
                     Ok(Event::Receipts { .. }) => "receipts",
                     Ok(Event::Rejected { .. }) => "rejected",
-                    Ok(Event::Link { .. }) => "link",
+                    Ok(Event::Link { state: link, .. }) => {
+                        // The agent tells before it publishes the state
+                        // the banner is drawn from.
+                        state
+                            .agent
+                            .status_until(LINK_SETTLES, |s| s.link == link)
+                            .await;
+                        "link"
+                    }
                     Ok(Event::Warning { .. }) => "warning",
                     Ok(Event::Lagged { .. }) | Err(RecvError::Lagged(_)) => "lagged",
                     Ok(_) => continue,
@@ -1137,6 +1156,17 @@ async fn events(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respo
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
+}
+
+/// The banner saying whether the relay can be reached, refreshed by the
+/// page when the event stream reports the link went down or up.
+async fn relay_state(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let mut c = match Ctx::unlocked(&state, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let p = c.page();
+    html(StatusCode::OK, &RelayStateTpl { p })
 }
 
 async fn css() -> Response {

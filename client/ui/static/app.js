@@ -26,6 +26,12 @@
     ["message", "receipts", "rejected", "lagged"].forEach(function (kind) {
       source.addEventListener(kind, refresh);
     });
+    // The relay went down or came back: refresh the banner saying so.
+    source.addEventListener("link", function () {
+      if (window.htmx) {
+        window.htmx.trigger(body, "liaison-link");
+      }
+    });
     // Events sent while the stream was down are not replayed: after a
     // reconnection, refresh once.
     var lost = false;
@@ -36,6 +42,9 @@
       if (lost) {
         lost = false;
         refresh();
+        if (window.htmx) {
+          window.htmx.trigger(body, "liaison-link");
+        }
       }
     });
   }
