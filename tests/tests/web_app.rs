@@ -672,3 +672,150 @@ fn the_directory_finds_people_by_name_and_country_and_shows_their_card() {
     // A card handle this session was not given shows nothing.
     assert_eq!(a.get("/contact/0000").status, 404);
 }
+
+/// The first link of `r` that starts with `prefix`.
+fn link_to(r: &HttpResponse, prefix: &str) -> Option<String> {
+    let at = r.body.find(&format!("href=\"{prefix}"))?;
+    let rest = &r.body[at + 6..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+#[test]
+fn evidence_downloads_as_a_file_that_verifies_once_judicial_use_is_granted() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    let alice_ui = alice.start_ui(true, &[]);
+    let bob_ui = bob.start_ui(true, &[]);
+    let mut a = login(&alice_ui.addr, &alice_ui.login_path());
+    let mut b = login(&bob_ui.addr, &bob_ui.login_path());
+    // RED: judicial use prohibited unless Alice consents.
+    wait_until("Alice's send to Bob", ARRIVE, || {
+        alice
+            .run(&["send", "--to", "ph.pnp.bob", "names of the recruiters"])
+            .status
+            .success()
+    });
+    let mut list = b.get("/");
+    wait_until("Alice's message in Bob's app", ARRIVE, || {
+        list = b.get("/");
+        list.body.contains("1 unread")
+    });
+    let conv = conversation_link(&list).unwrap();
+    let page = b.get(&conv);
+    let csrf = page.input_value("csrf").unwrap();
+    let m = page.input_value("m").unwrap();
+    let r = b.post("/read", &[("csrf", &csrf), ("m", &m)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = b.get(&conv);
+    assert!(
+        page.body.contains("Ask for use as evidence"),
+        "{}",
+        page.body
+    );
+    let evidence = link_to(&page, "/evidence/").expect("a link to the evidence page");
+    let page = b.get(&evidence);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body
+            .contains("does not allow use as evidence in court, unless alice consents"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("evidence-download"), "{}", page.body);
+
+    // Posted anyway: refused in plain words, with the consent offer, and
+    // no file.
+    let case = "PH-NBI-2026-114";
+    let export = |b: &mut Browser, case: &str| {
+        b.post("/evidence", &[("csrf", &csrf), ("m", &m), ("case", case)])
+    };
+    let r = b.post("/evidence", &[("csrf", "0000"), ("m", &m), ("case", case)]);
+    assert_eq!(r.status, 403, "without the CSRF token");
+    let r = export(&mut b, case);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.header("content-disposition").is_none());
+    assert!(
+        r.body.contains(
+            "No evidence file was made: alice has not consented to use this message as evidence for case PH-NBI-2026-114"
+        ),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("Ask alice for consent"), "{}", r.body);
+    assert!(!r.body.contains("liaison "), "no command: {}", r.body);
+
+    // Bob asks; Alice grants (on the command line, through her agent).
+    let r = b.post(
+        "/evidence/ask",
+        &[
+            ("csrf", &csrf),
+            ("m", &m),
+            ("case", case),
+            ("reason", "prosecution of the recruiters"),
+        ],
+    );
+    assert_eq!((r.status, location(&r).as_str()), (303, "/consents"));
+    let r = b.get("/consents");
+    assert!(
+        r.body
+            .contains("Use as evidence in court, for case PH-NBI-2026-114"),
+        "{}",
+        r.body
+    );
+    let mut request = None;
+    wait_until("Bob's request at Alice's", ARRIVE, || {
+        request = alice
+            .inbox()
+            .into_iter()
+            .find(|m| m["kind"] == "consent-request" && m["awaiting_decision"] == true);
+        request.is_some()
+    });
+    let request = request.unwrap()["id"].as_str().unwrap().to_owned();
+    assert_success(&alice.run(&["consent", "grant", &request]), "consent grant");
+    let mut page = b.get(&evidence);
+    wait_until("the grant in Bob's app", ARRIVE, || {
+        page = b.get(&evidence);
+        page.body.contains("evidence-download")
+    });
+    assert!(
+        page.body
+            .contains("Consented to its use as evidence for case PH-NBI-2026-114"),
+        "{}",
+        page.body
+    );
+    assert_eq!(page.input_value("case").as_deref(), Some(case));
+
+    // Another case is still refused; this one downloads, not cached, and
+    // the file verifies offline.
+    let r = export(&mut b, "PH-NBI-2026-999");
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = export(&mut b, case);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.header("content-disposition"),
+        Some("attachment; filename=\"evidence-PH-NBI-2026-114.txt\"")
+    );
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let file = bob.home.join("downloaded-evidence.txt");
+    std::fs::write(&file, &r.body).unwrap();
+    let out = std::process::Command::new(liaison_tests::bin("liaison-audit"))
+        .arg("verify-message")
+        .arg(&file)
+        .arg("--bundle")
+        .arg(net.bundle())
+        .output()
+        .unwrap();
+    assert_success(&out, "liaison-audit verify-message on the download");
+
+    // Alice's app shows Bob's receipts with their times (UTC on hover).
+    let list = a.get("/");
+    let conv = conversation_link(&list).unwrap();
+    let page = a.get(&conv);
+    let receipts = &page.body[page.body.find("class=\"receipts\"").expect("receipts")..];
+    let receipts = &receipts[..receipts.find("</ul>").unwrap()];
+    assert!(receipts.contains("bob"), "{receipts}");
+    assert!(receipts.contains("acknowledged <time"), "{receipts}");
+    assert!(receipts.contains("delivered <time"), "{receipts}");
+    assert!(receipts.contains(" UTC\""), "{receipts}");
+}

@@ -125,3 +125,23 @@ card-safety-number = Safety number
 card-verified = You compared it with them in person.
 card-not-verified = Not compared yet: compare it with them in person or on a call you trust; it must be the same on both sides.
 card-write = Write to { $name }
+
+## Receipts and evidence export (English in every locale until translated: see REVIEW.md)
+msg-not-delivered = not delivered yet
+msg-evidence = Export as evidence
+msg-evidence-ask = Ask for use as evidence
+evidence-title = Evidence for a court
+evidence-permitted = Its handling permits use as evidence in court.
+evidence-with-consent = Its handling allows use as evidence in court only with the consent of { $name }, for a named case.
+evidence-prohibited = Its handling does not allow use as evidence in court, unless { $name } consents for a named case.
+evidence-granted-for = Consented to its use as evidence for case { $case }.
+evidence-intro = The evidence file holds the signed message, its receipts and the proofs an auditor checks offline (liaison-audit verify-message). It is signed by you and names the case.
+evidence-case = Case reference
+evidence-download = Download the evidence file
+evidence-need-case = Give the case reference the evidence is for.
+evidence-need-case-and-reason = Give the case reference and your reason.
+evidence-refused = No evidence file was made: { $name } has not consented to use this message as evidence for case { $case }. Ask them below, giving the case and your reason.
+evidence-failed = The evidence file could not be made: { $reason }
+evidence-ask-title = Ask { $name } for use as evidence
+evidence-ask = Ask { $name } for consent
+consent-scope-judicial = Use as evidence in court, for case { $case }

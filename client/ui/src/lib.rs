@@ -18,11 +18,13 @@
 //!   originator for consent, and the consent inbox.
 //!
 //! - [`directory`]: the directory and a contact's card.
+//! - [`evidence`]: a received message's evidence bundle, downloaded.
 //!
 //! Non-features so far: in-person verification from the card, devices,
-//! role handover, evidence export (the command line does them).
+//! role handover (the command line does them).
 
 pub mod directory;
+pub mod evidence;
 pub mod forward;
 pub mod i18n;
 pub mod links;

@@ -165,13 +165,28 @@ pub struct MsgRow {
     pub text: Option<String>,
     /// Why there is no text (rejected, destroyed).
     pub note: Option<String>,
-    /// For sent messages: (recipient, delivered, acknowledged).
-    pub receipts: Vec<(String, bool, bool)>,
+    /// For sent messages: each recipient's receipts.
+    pub receipts: Vec<ReceiptShown>,
     /// A forward that came with the originator's consent: (who granted
     /// it, their conditions, when the grant lapses).
     pub grants: Vec<(String, String, Option<Shown>)>,
     /// It can be forwarded from here (received, read).
     pub forwardable: bool,
+    /// For a received message: whether it can be exported as evidence now
+    /// for some case (judicial use permitted, or granted), or only once
+    /// the originator consents.
+    pub evidence: Option<bool>,
+}
+
+/// A recipient's receipts of a sent message, with times.
+#[derive(Debug)]
+pub struct ReceiptShown {
+    /// The recipient.
+    pub name: String,
+    /// When their client received it.
+    pub delivered: Option<Shown>,
+    /// When they acknowledged the handling.
+    pub acknowledged: Option<Shown>,
 }
 
 /// A recipient the compose page offers.
@@ -844,6 +859,7 @@ async fn conversation(
         .iter()
         .map(|id| people.who(id))
         .collect();
+    let judicial = crate::evidence::judicial_grants(&c).await;
     let mut rows = Vec::new();
     for m in &ms {
         let mut receipts = Vec::new();
@@ -853,12 +869,10 @@ async fn conversation(
         {
             receipts = r
                 .iter()
-                .map(|r| {
-                    (
-                        people.who(&r.recipient).name,
-                        r.delivered_at.is_some(),
-                        r.acknowledged_at.is_some(),
-                    )
+                .map(|r| ReceiptShown {
+                    name: people.who(&r.recipient).name,
+                    delivered: r.delivered_at.as_deref().map(|t| show(t, &people.tz)),
+                    acknowledged: r.acknowledged_at.as_deref().map(|t| show(t, &people.tz)),
                 })
                 .collect();
         }
@@ -892,6 +906,8 @@ async fn conversation(
                 })
                 .collect(),
             forwardable: m.is_incoming() && m.text.is_some() && m.verified,
+            evidence: (m.is_incoming() && m.verified && m.kind == "text")
+                .then(|| crate::evidence::exportable(m, &judicial)),
         });
     }
     let tlps = tlp_choices(c.tr);
