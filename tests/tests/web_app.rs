@@ -819,3 +819,193 @@ fn evidence_downloads_as_a_file_that_verifies_once_judicial_use_is_granted() {
     assert!(receipts.contains("delivered <time"), "{receipts}");
     assert!(receipts.contains(" UTC\""), "{receipts}");
 }
+
+#[test]
+fn settings_devices_and_roles_in_the_app() {
+    let net = DevNet::start();
+    let bundle = net.bundle();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let niran = net.enrol("niran", "th.dsi.niran", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    let set_role = |holders: &str| {
+        let out = admin_command()
+            .args(["role", "set", "--authority"])
+            .arg(net.authority("TH"))
+            .arg("--bundle")
+            .arg(&bundle)
+            .args([
+                "--role",
+                "th.dsi.duty",
+                "--name",
+                "Duty desk",
+                "--holders",
+                holders,
+            ])
+            .output()
+            .unwrap();
+        assert_success(&out, "role set");
+    };
+    set_role("th.dsi.alice");
+    assert_success(&bob.run(&["sync"]), "bob sync");
+    assert_success(
+        &bob.run(&["send", "--to", "th.dsi.duty", "tip for the duty desk"]),
+        "bob sends to the role",
+    );
+    // Alice receives it while she holds the role; then the authority gives
+    // the role to Niran. (Set before her agent starts: a running agent does
+    // not see a role's new version until it fetches a newer directory
+    // checkpoint, noted in the report of this change.)
+    assert_success(&alice.run(&["sync"]), "alice sync");
+    set_role("th.dsi.niran");
+    let ui = alice.start_ui(true, &[]);
+    let mut a = login(&ui.addr, &ui.login_path());
+    let mut list = a.get("/");
+    wait_until("Bob's message in Alice's app", ARRIVE, || {
+        list = a.get("/");
+        list.body.contains("1 unread")
+    });
+    let csrf = list.input_value("csrf").unwrap();
+    let conv = conversation_link(&list).unwrap();
+
+    // Time zone: the record's by default; another chosen from the list
+    // shows every time in it (UTC on hover); an unknown one is refused.
+    let r = a.get("/settings");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("the time zone of your directory record"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("<option value=\"Asia/Tokyo\">"),
+        "{}",
+        r.body
+    );
+    let r = a.post(
+        "/settings/time-zone",
+        &[("csrf", &csrf), ("tz", "Not/A_Zone")],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = a.post(
+        "/settings/time-zone",
+        &[("csrf", "0000"), ("tz", "Asia/Tokyo")],
+    );
+    assert_eq!(r.status, 403, "without the CSRF token");
+    let r = a.post(
+        "/settings/time-zone",
+        &[("csrf", &csrf), ("tz", "Asia/Tokyo")],
+    );
+    assert_eq!((r.status, location(&r).as_str()), (303, "/settings"));
+    assert_eq!(a.tz.as_deref(), Some("liaison_tz=Asia/Tokyo"));
+    let r = a.get("/settings");
+    assert!(
+        r.body.contains("Times are now shown in Asia/Tokyo"),
+        "{}",
+        r.body
+    );
+    let r = a.get(&conv);
+    assert!(r.body.contains(" JST</time>"), "{}", r.body);
+    assert!(r.body.contains(" UTC\">"), "UTC on hover: {}", r.body);
+    let r = a.post("/settings/time-zone", &[("csrf", &csrf), ("tz", "")]);
+    assert_eq!(r.status, 303);
+    assert_eq!(a.tz, None);
+    assert!(!a.get(&conv).body.contains(" JST</time>"));
+
+    // Devices: this one, marked; a new one approved from the app with the
+    // code it showed, which then links with the downloaded approval.
+    let r = a.get("/devices");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body.matches("class=\"fingerprint\"").count(), 1);
+    assert!(r.body.contains("this computer"), "{}", r.body);
+    assert!(r.body.contains("--id th.dsi.alice"), "{}", r.body);
+    let laptop = net.person("alice-laptop");
+    let out = laptop.run(&[
+        "device",
+        "request",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--id",
+        "th.dsi.alice",
+    ]);
+    assert_success(&out, "device request");
+    let code = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Confirmation code: "))
+        .unwrap()
+        .to_owned();
+    let request_text = std::fs::read_to_string(laptop.home.join("device.request")).unwrap();
+    let r = a.post(
+        "/devices/approve",
+        &[
+            ("csrf", &csrf),
+            ("request", &request_text),
+            ("code", "1111-2222-3333"),
+        ],
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("Nothing was approved"), "{}", r.body);
+    assert!(r.header("content-disposition").is_none());
+    let r = a.post(
+        "/devices/approve",
+        &[("csrf", &csrf), ("request", &request_text), ("code", &code)],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.header("content-disposition"),
+        Some("attachment; filename=\"device.approval\"")
+    );
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let approval = net.dir.path().join("laptop.approval");
+    std::fs::write(&approval, &r.body).unwrap();
+    assert_success(
+        &laptop.run(&["device", "link", approval.to_str().unwrap()]),
+        "device link with the downloaded approval",
+    );
+
+    // Roles: the authority gave the duty desk to Niran; Alice, who held it,
+    // hands its messages over to him, after confirming.
+    let r = a.get("/roles");
+    assert!(r.body.contains("Duty desk"), "{}", r.body);
+    assert!(
+        r.body.contains("You no longer hold this role"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("niran"), "{}", r.body);
+    let role = r.input_value("r").expect("a handover form");
+    let to = r.input_values("to");
+    assert_eq!(to.len(), 1, "only Niran: {to:?}");
+    let r = a.post(
+        "/roles/handover",
+        &[("csrf", &csrf), ("r", &role), ("to", &to[0])],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body
+            .contains("Hand every message addressed to Duty desk that you received over to niran?"),
+        "{}",
+        r.body
+    );
+    assert!(niran.inbox().is_empty(), "nothing before confirming");
+    let r = a.post(
+        "/roles/handover",
+        &[
+            ("csrf", &csrf),
+            ("r", &role),
+            ("to", &to[0]),
+            ("confirm", "yes"),
+        ],
+    );
+    assert_eq!((r.status, location(&r).as_str()), (303, "/roles"));
+    let r = a.get("/roles");
+    assert!(
+        r.body
+            .contains("Handed over to niran: 1 message(s) addressed to Duty desk."),
+        "{}",
+        r.body
+    );
+    wait_until("the handover at Niran's", ARRIVE, || {
+        niran.run(&["sync"]);
+        niran.inbox().iter().any(|m| m["kind"] == "handover")
+    });
+}

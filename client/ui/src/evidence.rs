@@ -8,7 +8,6 @@
 //! offers to ask the originator (`consent-request` with the scope
 //! `judicial:CASE`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use askama::Template;
@@ -23,7 +22,9 @@ use liaison_client::agent::views::MessageView;
 use liaison_protocol::MessageId;
 use liaison_protocol::consent::ConsentScope;
 
-use crate::pages::{Ctx, Form, Page, Tlp, Who, failed, html, not_found, see_other, tlp};
+use crate::pages::{
+    Ctx, Form, Page, Tlp, Who, exportable, failed, html, judicial_grants, not_found, see_other, tlp,
+};
 use crate::state::AppState;
 use crate::time::{Shown, show};
 
@@ -33,38 +34,6 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/evidence/{h}", get(evidence_page))
         .route("/evidence", post(export))
         .route("/evidence/ask", post(ask))
-}
-
-/// Judicial use granted to this officer, by message id: (case, conditions).
-pub(crate) type Grants = HashMap<String, Vec<(String, String)>>;
-
-/// The originators' grants of judicial use this home holds (the consent
-/// records `liaison consent list` shows).
-pub(crate) async fn judicial_grants(c: &Ctx<'_>) -> Grants {
-    let mut out = Grants::new();
-    if let Ok(Answer::Consents { consents }) = c.ask(Request::ConsentList).await {
-        for x in consents {
-            if !x.we_asked || x.decision.as_deref() != Some("granted") {
-                continue;
-            }
-            if let Some(Ok(ConsentScope::JudicialUse { case_reference })) =
-                x.scope.as_deref().map(ConsentScope::parse_text)
-            {
-                out.entry(x.message).or_default().push((
-                    case_reference,
-                    x.conditions.unwrap_or_default().trim().to_owned(),
-                ));
-            }
-        }
-    }
-    out
-}
-
-/// Whether `m` can be exported now for some case: its handling permits
-/// judicial use, or its originator granted it. (The agent's `export`
-/// decides, for the case named.)
-pub(crate) fn exportable(m: &MessageView, grants: &Grants) -> bool {
-    m.handling.judicial_use == "permitted" || grants.contains_key(&m.id)
 }
 
 #[derive(Template)]

@@ -19,9 +19,11 @@
 //!
 //! - [`directory`]: the directory and a contact's card.
 //! - [`evidence`]: a received message's evidence bundle, downloaded.
+//! - [`settings`]: the time zone, this identity's devices (approving a
+//!   new one) and the roles held (handing one over).
 //!
-//! Non-features so far: in-person verification from the card, devices,
-//! role handover (the command line does them).
+//! Non-features so far: in-person verification from the card, removing a
+//! device (the authority does it).
 
 pub mod directory;
 pub mod evidence;
@@ -31,6 +33,7 @@ pub mod links;
 pub mod pages;
 pub mod security;
 pub mod server;
+pub mod settings;
 pub mod state;
 pub mod time;
 

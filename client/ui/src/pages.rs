@@ -32,6 +32,9 @@ pub const LIVE_HEADER: &str = "x-liaison-live";
 /// The cookie holding the chosen language.
 pub const LANG_COOKIE: &str = "liaison_lang";
 
+/// The cookie holding the chosen time zone (an IANA name).
+pub const TZ_COOKIE: &str = "liaison_tz";
+
 /// The TLP labels the compose form offers, in order, with the key of their
 /// explanation. The labels stay in English capitals in every language (TLP
 /// 2.0); the explanations are translated.
@@ -306,6 +309,9 @@ pub(crate) struct Ctx<'a> {
     pub(crate) state: &'a AppState,
     pub(crate) session: SessionInfo,
     pub(crate) tr: Tr<'a>,
+    /// The time zone the officer chose in the settings, if any (else their
+    /// directory record's).
+    pub(crate) tz: Option<String>,
 }
 
 impl<'a> Ctx<'a> {
@@ -324,7 +330,12 @@ impl<'a> Ctx<'a> {
                 )
             });
         match session {
-            Some(session) => Ok(Ctx { state, session, tr }),
+            Some(session) => Ok(Ctx {
+                state,
+                session,
+                tr,
+                tz: security::cookie(headers, TZ_COOKIE).filter(|z| crate::time::known_zone(z)),
+            }),
             None => Err(Box::new(notice(
                 tr,
                 StatusCode::FORBIDDEN,
@@ -468,11 +479,13 @@ impl<'a> Ctx<'a> {
             Answer::Contacts { contacts, .. } => contacts,
             _ => Vec::new(),
         };
-        let tz = contacts
-            .iter()
-            .find(|c| c.id == me)
-            .map(|c| c.time_zone.clone())
-            .unwrap_or_else(|| "UTC".to_owned());
+        let tz = self.tz.clone().unwrap_or_else(|| {
+            contacts
+                .iter()
+                .find(|c| c.id == me)
+                .map(|c| c.time_zone.clone())
+                .unwrap_or_else(|| "UTC".to_owned())
+        });
         Ok(People {
             by_id: contacts.into_iter().map(|c| (c.id.clone(), c)).collect(),
             me,
@@ -492,6 +505,42 @@ impl<'a> Ctx<'a> {
         }
         Ok(all)
     }
+}
+
+/// Judicial use granted to this officer, by message id: (case, conditions).
+pub(crate) type Grants = HashMap<String, Vec<(String, String)>>;
+
+/// The originators' grants of judicial use this home holds (the consent
+/// records `liaison consent list` shows).
+pub(crate) async fn judicial_grants(c: &Ctx<'_>) -> Grants {
+    let mut out = Grants::new();
+    if let Ok(Answer::Consents { consents }) = c.ask(Request::ConsentList).await {
+        for x in consents {
+            if !x.we_asked || x.decision.as_deref() != Some("granted") {
+                continue;
+            }
+            if let Some(Ok(liaison_protocol::consent::ConsentScope::JudicialUse {
+                case_reference,
+            })) = x
+                .scope
+                .as_deref()
+                .map(liaison_protocol::consent::ConsentScope::parse_text)
+            {
+                out.entry(x.message).or_default().push((
+                    case_reference,
+                    x.conditions.unwrap_or_default().trim().to_owned(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Whether `m` can be exported now for some case: its handling permits
+/// judicial use, or its originator granted it. (The agent's `export`
+/// decides, for the case named.)
+pub(crate) fn exportable(m: &MessageView, grants: &Grants) -> bool {
+    m.handling.judicial_use == "permitted" || grants.contains_key(&m.id)
 }
 
 pub(crate) struct People {
@@ -859,7 +908,7 @@ async fn conversation(
         .iter()
         .map(|id| people.who(id))
         .collect();
-    let judicial = crate::evidence::judicial_grants(&c).await;
+    let judicial = judicial_grants(&c).await;
     let mut rows = Vec::new();
     for m in &ms {
         let mut receipts = Vec::new();
@@ -907,7 +956,7 @@ async fn conversation(
                 .collect(),
             forwardable: m.is_incoming() && m.text.is_some() && m.verified,
             evidence: (m.is_incoming() && m.verified && m.kind == "text")
-                .then(|| crate::evidence::exportable(m, &judicial)),
+                .then(|| exportable(m, &judicial)),
         });
     }
     let tlps = tlp_choices(c.tr);
