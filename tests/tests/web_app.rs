@@ -1009,3 +1009,75 @@ fn settings_devices_and_roles_in_the_app() {
         niran.inbox().iter().any(|m| m["kind"] == "handover")
     });
 }
+
+/// Open the event stream with `cookie` and read it until `until` shows, or
+/// give up after `ARRIVE`; what was read.
+fn read_events(addr: &str, cookie: &str, until: &str, mut meanwhile: impl FnMut()) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET /events HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let deadline = std::time::Instant::now() + ARRIVE;
+    let mut seen = Vec::new();
+    let mut started = false;
+    while std::time::Instant::now() < deadline {
+        let mut buf = [0u8; 4096];
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+        let text = String::from_utf8_lossy(&seen).into_owned();
+        if text.contains(until) {
+            return text;
+        }
+        if !started && text.contains("text/event-stream") {
+            started = true;
+            meanwhile();
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+#[test]
+fn the_event_stream_names_the_sender_of_a_new_message_never_its_content() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    let ui = bob.start_ui(true, &[]);
+    let b = login(&ui.addr, &ui.login_path());
+    let cookie = b.session.clone().unwrap();
+    let page = request(&ui.addr, "GET", "/", &[("Cookie", &cookie)], None);
+    assert!(
+        page.body.contains("id=\"notify-on\" hidden"),
+        "the button, shown by the page's script: {}",
+        page.body
+    );
+    let said = read_events(&ui.addr, &cookie, "New message from", || {
+        wait_until("Alice's send to Bob", ARRIVE, || {
+            alice
+                .run(&["send", "--to", "ph.pnp.bob", "Pier 7 at 0400"])
+                .status
+                .success()
+        });
+    });
+    assert!(
+        said.contains("event: message\ndata: New message from alice (DSI)"),
+        "{said}"
+    );
+    assert!(!said.contains("Pier 7"), "content in the stream: {said}");
+    let ids: Vec<String> = bob
+        .inbox()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        !ids.iter().any(|id| said.contains(id.as_str())),
+        "an id in the stream: {said}"
+    );
+}

@@ -191,3 +191,7 @@ roles-confirm-button = Yes, hand them over to { $name }
 roles-cancel = Cancel
 roles-handed-over = Handed over to { $name }: { $count } message(s) addressed to { $role }.
 roles-handover-failed = Nothing was handed over: { $reason }
+
+## Desktop notifications (English in every locale until translated: see REVIEW.md)
+notify-enable = Turn on desktop notifications
+notify-new-message = New message from { $name } ({ $agency })

@@ -1160,6 +1160,34 @@ async fn js() -> Response {
         .into_response()
 }
 
+/// The desktop notification of a new received message: who sent it, never
+/// what it says ("New message from NAME (AGENCY)"); `None` for what is not
+/// a conversation message.
+async fn notification(state: &AppState, lang: &str, m: &MessageView) -> Option<String> {
+    if !m.is_incoming() || !shown_kind(&m.kind) {
+        return None;
+    }
+    let contact = match state
+        .agent
+        .call(Request::Contacts {
+            filter: ContactFilter::default(),
+        })
+        .await
+        .map(|r| r.response)
+    {
+        Some(Answer::Contacts { contacts, .. }) => contacts.into_iter().find(|c| c.id == m.from),
+        _ => None,
+    };
+    let (name, agency) = match contact {
+        Some(c) => (c.name, c.agency),
+        None => (m.from.clone(), String::new()),
+    };
+    Some(state.i18n.tr(lang).args(
+        "notify-new-message",
+        &[("name", &name), ("agency", &agency)],
+    ))
+}
+
 /// How long the event stream waits for the agent's published state to
 /// show a link change it announced.
 const LINK_SETTLES: std::time::Duration = std::time::Duration::from_secs(10);
@@ -1189,11 +1217,16 @@ async fn events(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respo
         return StatusCode::NO_CONTENT.into_response();
     }
     let rx = state.agent.events();
+    let lang = lang_of(&headers);
     let stream =
         futures_util::stream::unfold((rx, state, sid), move |(mut rx, state, sid)| async move {
             loop {
+                let mut data = None;
                 let kind = match rx.recv().await {
-                    Ok(Event::Message { .. }) => "message",
+                    Ok(Event::Message { message }) => {
+                        data = notification(&state, lang, &message).await;
+                        "message"
+                    }
                     Ok(Event::Receipts { .. }) => "receipts",
                     Ok(Event::Rejected { .. }) => "rejected",
                     Ok(Event::Link { state: link, .. }) => {
@@ -1213,8 +1246,11 @@ async fn events(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respo
                 if !open(&state, &sid) {
                     return None;
                 }
-                // A browser drops an event without data: the kind again.
-                let event = SseEvent::default().event(kind).data(kind);
+                // A browser drops an event without data: the kind again,
+                // or for a new message the desktop notification's text.
+                let event = SseEvent::default()
+                    .event(kind)
+                    .data(data.unwrap_or_else(|| kind.to_owned()));
                 return Some((Ok::<_, std::convert::Infallible>(event), (rx, state, sid)));
             }
         });
