@@ -273,6 +273,13 @@ async fn unlock_send_and_read_through_the_gate_in_chromium() {
         .expect("the text once acknowledged");
     assert_eq!(text.text().await.unwrap(), "Pier 7 at 0400");
     check_page(&b, "conversation-read").await;
+    // Its handling (RED) does not allow use in court: the evidence page
+    // explains and offers to ask Alice for a case.
+    click(&b, "a.evidence-ask").await;
+    let rule = text_of(&b, ".judicial-rule").await;
+    assert!(rule.contains("unless alice consents"), "{rule}");
+    check_page(&b, "evidence").await;
+    b.back().await.unwrap();
 
     // Alice's open page shows Bob's acknowledgement without reloading (the
     // event stream tells it to refresh its messages).
@@ -655,6 +662,19 @@ async fn a_changed_key_holds_the_send_and_a_stopped_relay_keeps_it_in_chromium()
     });
     let conversation = a.current_url().await.unwrap();
     assert!(conversation.path().starts_with("/c/"), "{conversation}");
+
+    // Settings, devices and roles pass axe-core too.
+    for (path, name, css) in [
+        ("/settings", "settings", "select#tz"),
+        ("/devices", "devices", ".this-device"),
+        ("/roles", "roles", "h1"),
+    ] {
+        a.goto(&format!("{base}{path}")).await.unwrap();
+        text_of(&a, css).await;
+        check_page(&a, name).await;
+    }
+    a.goto(conversation.as_str()).await.unwrap();
+    text_of(&a, "p.text").await;
 
     // The relay stops: the open page says so by itself, and a reply is
     // kept, then goes out once the relay is back.
