@@ -285,7 +285,9 @@ async fn bench(args: &Args, dir: &Path) -> Result<serde_json::Value> {
         "conversations": args.conversations,
         "rounds": args.rounds,
         "fill_secs": fill_secs,
-        "build": if cfg!(debug_assertions) { "debug" } else { "release" },
+        // Whether this binary was built with debug assertions (a plain
+        // `cargo build`): its times are then not the release's.
+        "debug_assertions": cfg!(debug_assertions),
         "pages": report.0,
         "first_load": report.1,
     }))
