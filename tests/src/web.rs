@@ -244,6 +244,8 @@ pub struct Browser {
     pub session: Option<String>,
     /// `liaison_lang=...`, once chosen.
     pub lang: Option<String>,
+    /// `liaison_tz=...`, once chosen.
+    pub tz: Option<String>,
 }
 
 impl Browser {
@@ -253,11 +255,12 @@ impl Browser {
             addr: addr.to_owned(),
             session: None,
             lang: None,
+            tz: None,
         }
     }
 
     fn cookies(&self) -> String {
-        [self.session.clone(), self.lang.clone()]
+        [self.session.clone(), self.lang.clone(), self.tz.clone()]
             .into_iter()
             .flatten()
             .collect::<Vec<_>>()
@@ -272,6 +275,9 @@ impl Browser {
                     self.session = Some(pair);
                 } else if pair.starts_with("liaison_lang=") {
                     self.lang = Some(pair);
+                } else if pair.starts_with("liaison_tz=") {
+                    // An empty value clears it (Max-Age=0).
+                    self.tz = (pair != "liaison_tz=").then_some(pair);
                 }
             }
         }

@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 /// Every binary of the workspace, by the name the cases use.
-const BINARIES: [&str; 7] = [
+const BINARIES: [&str; 8] = [
     "liaison",
     "liaison-admin",
     "liaison-audit",
@@ -23,6 +23,7 @@ const BINARIES: [&str; 7] = [
     "liaison-bench",
     "liaison-log-bench",
     "liaison-search-bench",
+    "liaison-ui-bench",
 ];
 
 /// Variables that change what the tools print (clap shows an `env` value in

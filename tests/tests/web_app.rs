@@ -672,3 +672,412 @@ fn the_directory_finds_people_by_name_and_country_and_shows_their_card() {
     // A card handle this session was not given shows nothing.
     assert_eq!(a.get("/contact/0000").status, 404);
 }
+
+/// The first link of `r` that starts with `prefix`.
+fn link_to(r: &HttpResponse, prefix: &str) -> Option<String> {
+    let at = r.body.find(&format!("href=\"{prefix}"))?;
+    let rest = &r.body[at + 6..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+#[test]
+fn evidence_downloads_as_a_file_that_verifies_once_judicial_use_is_granted() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    let alice_ui = alice.start_ui(true, &[]);
+    let bob_ui = bob.start_ui(true, &[]);
+    let mut a = login(&alice_ui.addr, &alice_ui.login_path());
+    let mut b = login(&bob_ui.addr, &bob_ui.login_path());
+    // RED: judicial use prohibited unless Alice consents.
+    wait_until("Alice's send to Bob", ARRIVE, || {
+        alice
+            .run(&["send", "--to", "ph.pnp.bob", "names of the recruiters"])
+            .status
+            .success()
+    });
+    let mut list = b.get("/");
+    wait_until("Alice's message in Bob's app", ARRIVE, || {
+        list = b.get("/");
+        list.body.contains("1 unread")
+    });
+    let conv = conversation_link(&list).unwrap();
+    let page = b.get(&conv);
+    let csrf = page.input_value("csrf").unwrap();
+    let m = page.input_value("m").unwrap();
+    let r = b.post("/read", &[("csrf", &csrf), ("m", &m)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = b.get(&conv);
+    assert!(
+        page.body.contains("Ask for use as evidence"),
+        "{}",
+        page.body
+    );
+    let evidence = link_to(&page, "/evidence/").expect("a link to the evidence page");
+    let page = b.get(&evidence);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body
+            .contains("does not allow use as evidence in court, unless alice consents"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("evidence-download"), "{}", page.body);
+
+    // Posted anyway: refused in plain words, with the consent offer, and
+    // no file.
+    let case = "PH-NBI-2026-114";
+    let export = |b: &mut Browser, case: &str| {
+        b.post("/evidence", &[("csrf", &csrf), ("m", &m), ("case", case)])
+    };
+    let r = b.post("/evidence", &[("csrf", "0000"), ("m", &m), ("case", case)]);
+    assert_eq!(r.status, 403, "without the CSRF token");
+    let r = export(&mut b, case);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.header("content-disposition").is_none());
+    assert!(
+        r.body.contains(
+            "No evidence file was made: alice has not consented to use this message as evidence for case PH-NBI-2026-114"
+        ),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("Ask alice for consent"), "{}", r.body);
+    assert!(!r.body.contains("liaison "), "no command: {}", r.body);
+
+    // Bob asks; Alice grants (on the command line, through her agent).
+    let r = b.post(
+        "/evidence/ask",
+        &[
+            ("csrf", &csrf),
+            ("m", &m),
+            ("case", case),
+            ("reason", "prosecution of the recruiters"),
+        ],
+    );
+    assert_eq!((r.status, location(&r).as_str()), (303, "/consents"));
+    let r = b.get("/consents");
+    assert!(
+        r.body
+            .contains("Use as evidence in court, for case PH-NBI-2026-114"),
+        "{}",
+        r.body
+    );
+    let mut request = None;
+    wait_until("Bob's request at Alice's", ARRIVE, || {
+        request = alice
+            .inbox()
+            .into_iter()
+            .find(|m| m["kind"] == "consent-request" && m["awaiting_decision"] == true);
+        request.is_some()
+    });
+    let request = request.unwrap()["id"].as_str().unwrap().to_owned();
+    assert_success(&alice.run(&["consent", "grant", &request]), "consent grant");
+    let mut page = b.get(&evidence);
+    wait_until("the grant in Bob's app", ARRIVE, || {
+        page = b.get(&evidence);
+        page.body.contains("evidence-download")
+    });
+    assert!(
+        page.body
+            .contains("Consented to its use as evidence for case PH-NBI-2026-114"),
+        "{}",
+        page.body
+    );
+    assert_eq!(page.input_value("case").as_deref(), Some(case));
+
+    // Another case is still refused; this one downloads, not cached, and
+    // the file verifies offline.
+    let r = export(&mut b, "PH-NBI-2026-999");
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = export(&mut b, case);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.header("content-disposition"),
+        Some("attachment; filename=\"evidence-PH-NBI-2026-114.txt\"")
+    );
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let file = bob.home.join("downloaded-evidence.txt");
+    std::fs::write(&file, &r.body).unwrap();
+    let out = std::process::Command::new(liaison_tests::bin("liaison-audit"))
+        .arg("verify-message")
+        .arg(&file)
+        .arg("--bundle")
+        .arg(net.bundle())
+        .output()
+        .unwrap();
+    assert_success(&out, "liaison-audit verify-message on the download");
+
+    // Alice's app shows Bob's receipts with their times (UTC on hover).
+    let list = a.get("/");
+    let conv = conversation_link(&list).unwrap();
+    let page = a.get(&conv);
+    let receipts = &page.body[page.body.find("class=\"receipts\"").expect("receipts")..];
+    let receipts = &receipts[..receipts.find("</ul>").unwrap()];
+    assert!(receipts.contains("bob"), "{receipts}");
+    assert!(receipts.contains("acknowledged <time"), "{receipts}");
+    assert!(receipts.contains("delivered <time"), "{receipts}");
+    assert!(receipts.contains(" UTC\""), "{receipts}");
+}
+
+#[test]
+fn settings_devices_and_roles_in_the_app() {
+    let net = DevNet::start();
+    let bundle = net.bundle();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let niran = net.enrol("niran", "th.dsi.niran", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    let set_role = |holders: &str| {
+        let out = admin_command()
+            .args(["role", "set", "--authority"])
+            .arg(net.authority("TH"))
+            .arg("--bundle")
+            .arg(&bundle)
+            .args([
+                "--role",
+                "th.dsi.duty",
+                "--name",
+                "Duty desk",
+                "--holders",
+                holders,
+            ])
+            .output()
+            .unwrap();
+        assert_success(&out, "role set");
+    };
+    set_role("th.dsi.alice");
+    assert_success(&bob.run(&["sync"]), "bob sync");
+    assert_success(
+        &bob.run(&["send", "--to", "th.dsi.duty", "tip for the duty desk"]),
+        "bob sends to the role",
+    );
+    // Alice receives it while she holds the role; then the authority gives
+    // the role to Niran. (Set before her agent starts: a running agent does
+    // not see a role's new version until it fetches a newer directory
+    // checkpoint, noted in the report of this change.)
+    assert_success(&alice.run(&["sync"]), "alice sync");
+    set_role("th.dsi.niran");
+    let ui = alice.start_ui(true, &[]);
+    let mut a = login(&ui.addr, &ui.login_path());
+    let mut list = a.get("/");
+    wait_until("Bob's message in Alice's app", ARRIVE, || {
+        list = a.get("/");
+        list.body.contains("1 unread")
+    });
+    let csrf = list.input_value("csrf").unwrap();
+    let conv = conversation_link(&list).unwrap();
+
+    // Time zone: the record's by default; another chosen from the list
+    // shows every time in it (UTC on hover); an unknown one is refused.
+    let r = a.get("/settings");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("the time zone of your directory record"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("<option value=\"Asia/Tokyo\">"),
+        "{}",
+        r.body
+    );
+    let r = a.post(
+        "/settings/time-zone",
+        &[("csrf", &csrf), ("tz", "Not/A_Zone")],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = a.post(
+        "/settings/time-zone",
+        &[("csrf", "0000"), ("tz", "Asia/Tokyo")],
+    );
+    assert_eq!(r.status, 403, "without the CSRF token");
+    let r = a.post(
+        "/settings/time-zone",
+        &[("csrf", &csrf), ("tz", "Asia/Tokyo")],
+    );
+    assert_eq!((r.status, location(&r).as_str()), (303, "/settings"));
+    assert_eq!(a.tz.as_deref(), Some("liaison_tz=Asia/Tokyo"));
+    let r = a.get("/settings");
+    assert!(
+        r.body.contains("Times are now shown in Asia/Tokyo"),
+        "{}",
+        r.body
+    );
+    let r = a.get(&conv);
+    assert!(r.body.contains(" JST</time>"), "{}", r.body);
+    assert!(r.body.contains(" UTC\">"), "UTC on hover: {}", r.body);
+    let r = a.post("/settings/time-zone", &[("csrf", &csrf), ("tz", "")]);
+    assert_eq!(r.status, 303);
+    assert_eq!(a.tz, None);
+    assert!(!a.get(&conv).body.contains(" JST</time>"));
+
+    // Devices: this one, marked; a new one approved from the app with the
+    // code it showed, which then links with the downloaded approval.
+    let r = a.get("/devices");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body.matches("class=\"fingerprint\"").count(), 1);
+    assert!(r.body.contains("this computer"), "{}", r.body);
+    assert!(r.body.contains("--id th.dsi.alice"), "{}", r.body);
+    let laptop = net.person("alice-laptop");
+    let out = laptop.run(&[
+        "device",
+        "request",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--id",
+        "th.dsi.alice",
+    ]);
+    assert_success(&out, "device request");
+    let code = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Confirmation code: "))
+        .unwrap()
+        .to_owned();
+    let request_text = std::fs::read_to_string(laptop.home.join("device.request")).unwrap();
+    let r = a.post(
+        "/devices/approve",
+        &[
+            ("csrf", &csrf),
+            ("request", &request_text),
+            ("code", "1111-2222-3333"),
+        ],
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("Nothing was approved"), "{}", r.body);
+    assert!(r.header("content-disposition").is_none());
+    let r = a.post(
+        "/devices/approve",
+        &[("csrf", &csrf), ("request", &request_text), ("code", &code)],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.header("content-disposition"),
+        Some("attachment; filename=\"device.approval\"")
+    );
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let approval = net.dir.path().join("laptop.approval");
+    std::fs::write(&approval, &r.body).unwrap();
+    assert_success(
+        &laptop.run(&["device", "link", approval.to_str().unwrap()]),
+        "device link with the downloaded approval",
+    );
+
+    // Roles: the authority gave the duty desk to Niran; Alice, who held it,
+    // hands its messages over to him, after confirming.
+    let r = a.get("/roles");
+    assert!(r.body.contains("Duty desk"), "{}", r.body);
+    assert!(
+        r.body.contains("You no longer hold this role"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("niran"), "{}", r.body);
+    let role = r.input_value("r").expect("a handover form");
+    let to = r.input_values("to");
+    assert_eq!(to.len(), 1, "only Niran: {to:?}");
+    let r = a.post(
+        "/roles/handover",
+        &[("csrf", &csrf), ("r", &role), ("to", &to[0])],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body
+            .contains("Hand every message addressed to Duty desk that you received over to niran?"),
+        "{}",
+        r.body
+    );
+    assert!(niran.inbox().is_empty(), "nothing before confirming");
+    let r = a.post(
+        "/roles/handover",
+        &[
+            ("csrf", &csrf),
+            ("r", &role),
+            ("to", &to[0]),
+            ("confirm", "yes"),
+        ],
+    );
+    assert_eq!((r.status, location(&r).as_str()), (303, "/roles"));
+    let r = a.get("/roles");
+    assert!(
+        r.body
+            .contains("Handed over to niran: 1 message(s) addressed to Duty desk."),
+        "{}",
+        r.body
+    );
+    wait_until("the handover at Niran's", ARRIVE, || {
+        niran.run(&["sync"]);
+        niran.inbox().iter().any(|m| m["kind"] == "handover")
+    });
+}
+
+/// Open the event stream with `cookie` and read it until `until` shows, or
+/// give up after `ARRIVE`; what was read.
+fn read_events(addr: &str, cookie: &str, until: &str, mut meanwhile: impl FnMut()) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET /events HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let deadline = std::time::Instant::now() + ARRIVE;
+    let mut seen = Vec::new();
+    let mut started = false;
+    while std::time::Instant::now() < deadline {
+        let mut buf = [0u8; 4096];
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+        let text = String::from_utf8_lossy(&seen).into_owned();
+        if text.contains(until) {
+            return text;
+        }
+        if !started && text.contains("text/event-stream") {
+            started = true;
+            meanwhile();
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+#[test]
+fn the_event_stream_names_the_sender_of_a_new_message_never_its_content() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    let ui = bob.start_ui(true, &[]);
+    let b = login(&ui.addr, &ui.login_path());
+    let cookie = b.session.clone().unwrap();
+    let page = request(&ui.addr, "GET", "/", &[("Cookie", &cookie)], None);
+    assert!(
+        page.body.contains("id=\"notify-on\" hidden"),
+        "the button, shown by the page's script: {}",
+        page.body
+    );
+    let said = read_events(&ui.addr, &cookie, "New message from", || {
+        wait_until("Alice's send to Bob", ARRIVE, || {
+            alice
+                .run(&["send", "--to", "ph.pnp.bob", "Pier 7 at 0400"])
+                .status
+                .success()
+        });
+    });
+    assert!(
+        said.contains("event: message\ndata: New message from alice (DSI)"),
+        "{said}"
+    );
+    assert!(!said.contains("Pier 7"), "content in the stream: {said}");
+    let ids: Vec<String> = bob
+        .inbox()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        !ids.iter().any(|id| said.contains(id.as_str())),
+        "an id in the stream: {said}"
+    );
+}

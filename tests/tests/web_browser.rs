@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use liaison_tests::{DevNet, PASSPHRASE, TempDir, wait_until};
+use liaison_tests::{DevNet, PASSPHRASE, TempDir, admin_command, assert_success, wait_until};
 
 /// axe-core (see tests/browser/VENDORED.md).
 const AXE: &str = include_str!("../browser/axe.min.js");
@@ -273,6 +273,13 @@ async fn unlock_send_and_read_through_the_gate_in_chromium() {
         .expect("the text once acknowledged");
     assert_eq!(text.text().await.unwrap(), "Pier 7 at 0400");
     check_page(&b, "conversation-read").await;
+    // Its handling (RED) does not allow use in court: the evidence page
+    // explains and offers to ask Alice for a case.
+    click(&b, "a.evidence-ask").await;
+    let rule = text_of(&b, ".judicial-rule").await;
+    assert!(rule.contains("unless alice consents"), "{rule}");
+    check_page(&b, "evidence").await;
+    b.back().await.unwrap();
 
     // Alice's open page shows Bob's acknowledgement without reloading (the
     // event stream tells it to refresh its messages).
@@ -524,4 +531,182 @@ async fn a_refused_forward_goes_through_once_the_originator_consents_in_chromium
     assert!(vouched.contains("Thailand"), "{vouched}");
     check_page(&w, "contact-card").await;
     w.close().await.unwrap();
+}
+
+/// Wait (without reloading) until an element `css` contains `what` (the
+/// page may still be the one before a click).
+async fn css_text(c: &Client, css: &str, what: &str) {
+    let deadline = std::time::Instant::now() + ARRIVE;
+    loop {
+        let now = match c.find(Locator::Css(css)).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if now.contains(what) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what:?} never appeared in {css}: {}",
+            body(c).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Wait (without reloading) until the page's text contains `what`.
+async fn until_text(c: &Client, what: &str) {
+    let deadline = std::time::Instant::now() + ARRIVE;
+    loop {
+        let now = match c.find(Locator::Css("body")).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if now.contains(what) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what:?} never appeared: {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs chromium and chromium-driver (Debian); scripts/test runs it"]
+async fn a_changed_key_holds_the_send_and_a_stopped_relay_keeps_it_in_chromium() {
+    let mut net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "th.dsi.bob", "TH", "DSI");
+    assert_success(&bob.run(&["sync"]), "bob sync");
+    let whoami = bob.run(&["--json", "whoami"]);
+    assert_success(&whoami, "bob whoami");
+    let whoami: serde_json::Value = serde_json::from_slice(&whoami.stdout).unwrap();
+    let old_identity = whoami["identity_fingerprint"]
+        .as_str()
+        .unwrap()
+        .replace(' ', "");
+    let alice_ui = alice.start_ui(true, &[]);
+    let driver = chromedriver();
+    let profile = TempDir::new("chromium-key");
+    let a = browser(&driver, &profile).await;
+    let base = format!("http://{}", alice_ui.addr);
+    log_in(&a, &alice_ui.url).await;
+    reload_until(&a, &format!("{base}/compose?q=bob"), "input[name=to]").await;
+
+    // Bob reinstalls (his new home's name is bob-new): a new identity for
+    // his id, confirmed by his authority.
+    let bob2 = net.init("bob-new", "th.dsi.bob", "TH", "DSI");
+    let out = admin_command()
+        .arg("enrol")
+        .arg("--authority")
+        .arg(net.authority("TH"))
+        .arg("--bundle")
+        .arg(net.bundle())
+        .args(["--version", "2", "--replace-identity", &old_identity])
+        .arg(bob2.home.join("enrolment.request"))
+        .output()
+        .unwrap();
+    assert_success(&out, "enrol --replace-identity");
+    assert_success(&bob2.run(&["sync"]), "bob's new home syncs");
+
+    // The warning shows on Alice's page, with the safety number to compare.
+    reload_until(&a, &format!("{base}/compose?q=bob"), ".key-change").await;
+    let banner = text_of(&a, ".key-change").await;
+    assert!(
+        banner.contains("The identity key of bob-new has changed"),
+        "{banner}"
+    );
+    let theirs = bob2.run(&["--json", "safety-number", "th.dsi.alice"]);
+    assert_success(&theirs, "bob's safety number");
+    let theirs: serde_json::Value = serde_json::from_slice(&theirs.stdout).unwrap();
+    let number = theirs["safety_number"].as_str().unwrap();
+    assert!(banner.contains(number), "{number}: {banner}");
+    check_page(&a, "key-changed").await;
+
+    // Alice sends anyway: the send is held and the page says why.
+    click(&a, "input[name=to]").await;
+    a.find(Locator::Css("textarea#text"))
+        .await
+        .unwrap()
+        .send_keys("Pier 7 at 0400")
+        .await
+        .unwrap();
+    click(&a, "form[action='/send'] > button").await;
+    css_text(
+        &a,
+        ".flash",
+        "Nothing was sent: the identity key of bob-new has changed",
+    )
+    .await;
+    assert!(bob2.inbox().is_empty(), "nothing reached Bob");
+
+    // "I have checked": the warning goes, and the send goes through.
+    click(&a, "button.accept-key").await;
+    css_text(&a, ".flash", "The new key of bob-new is accepted").await;
+    assert!(a.find(Locator::Css(".key-change")).await.is_err());
+    reload_until(&a, &format!("{base}/compose?q=bob"), "input[name=to]").await;
+    click(&a, "input[name=to]").await;
+    a.find(Locator::Css("textarea#text"))
+        .await
+        .unwrap()
+        .send_keys("Pier 7 at 0400")
+        .await
+        .unwrap();
+    click(&a, "form[action='/send'] > button").await;
+    css_text(&a, ".flash", "Sent.").await;
+    wait_until("the message at Bob's new home", ARRIVE, || {
+        bob2.run(&["sync"]);
+        bob2.inbox().iter().any(|m| m["from"] == "th.dsi.alice")
+    });
+    let conversation = a.current_url().await.unwrap();
+    assert!(conversation.path().starts_with("/c/"), "{conversation}");
+
+    // Settings, devices and roles pass axe-core too.
+    for (path, name, css) in [
+        ("/settings", "settings", "select#tz"),
+        ("/devices", "devices", ".this-device"),
+        ("/roles", "roles", "h1"),
+    ] {
+        a.goto(&format!("{base}{path}")).await.unwrap();
+        text_of(&a, css).await;
+        check_page(&a, name).await;
+    }
+    a.goto(conversation.as_str()).await.unwrap();
+    text_of(&a, "p.text").await;
+
+    // The relay stops: the open page says so by itself, and a reply is
+    // kept, then goes out once the relay is back.
+    net.kill();
+    until_text(&a, "The relay cannot be reached").await;
+    check_page(&a, "relay-down").await;
+    a.find(Locator::Css("textarea#text"))
+        .await
+        .unwrap()
+        .send_keys("Are you there?")
+        .await
+        .unwrap();
+    click(&a, "section.reply button").await;
+    css_text(&a, ".flash", "Kept: the relay cannot be reached").await;
+    net.restart();
+    wait_until("the kept message at Bob's new home", ARRIVE, || {
+        bob2.run(&["sync"]);
+        bob2.inbox()
+            .iter()
+            .filter(|m| m["from"] == "th.dsi.alice")
+            .count()
+            == 2
+    });
+    // The banner goes by itself too.
+    let deadline = std::time::Instant::now() + ARRIVE;
+    while a.find(Locator::Css(".relay-down")).await.is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the banner stayed: {}",
+            body(&a).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    a.close().await.unwrap();
 }

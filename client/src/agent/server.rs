@@ -1339,6 +1339,30 @@ impl AgentHandle {
         self.ch.snapshot.borrow().status(&self.ch.events)
     }
 
+    /// Wait until the state [`AgentHandle::status`] reports satisfies
+    /// `done`, at most `within`: an event can arrive before the status it
+    /// announces is published. Whether it got there.
+    pub async fn status_until(
+        &self,
+        within: Duration,
+        mut done: impl FnMut(&AgentStatus) -> bool,
+    ) -> bool {
+        let mut rx = self.ch.snapshot.clone();
+        let events = self.ch.events.clone();
+        tokio::time::timeout(within, async move {
+            loop {
+                if done(&rx.borrow_and_update().status(&events)) {
+                    return true;
+                }
+                if rx.changed().await.is_err() {
+                    return false;
+                }
+            }
+        })
+        .await
+        .unwrap_or(false)
+    }
+
     /// The agent's events from now on.
     pub fn events(&self) -> broadcast::Receiver<Event> {
         self.ch.events.subscribe()

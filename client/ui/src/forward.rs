@@ -461,6 +461,9 @@ fn scope_words(tr: Tr<'_>, people: &People, scope: &str) -> String {
                 .collect();
             tr.t1("consent-scope-forward", "names", &names.join(", "))
         }
+        Ok(ConsentScope::JudicialUse { case_reference }) => {
+            tr.t1("consent-scope-judicial", "case", &case_reference)
+        }
         _ => scope.to_owned(),
     }
 }

@@ -18,17 +18,22 @@
 //!   originator for consent, and the consent inbox.
 //!
 //! - [`directory`]: the directory and a contact's card.
+//! - [`evidence`]: a received message's evidence bundle, downloaded.
+//! - [`settings`]: the time zone, this identity's devices (approving a
+//!   new one) and the roles held (handing one over).
 //!
-//! Non-features so far: in-person verification from the card, devices,
-//! role handover, evidence export (the command line does them).
+//! Non-features so far: in-person verification from the card, removing a
+//! device (the authority does it).
 
 pub mod directory;
+pub mod evidence;
 pub mod forward;
 pub mod i18n;
 pub mod links;
 pub mod pages;
 pub mod security;
 pub mod server;
+pub mod settings;
 pub mod state;
 pub mod time;
 

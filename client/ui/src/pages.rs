@@ -32,6 +32,9 @@ pub const LIVE_HEADER: &str = "x-liaison-live";
 /// The cookie holding the chosen language.
 pub const LANG_COOKIE: &str = "liaison_lang";
 
+/// The cookie holding the chosen time zone (an IANA name).
+pub const TZ_COOKIE: &str = "liaison_tz";
+
 /// The TLP labels the compose form offers, in order, with the key of their
 /// explanation. The labels stay in English capitals in every language (TLP
 /// 2.0); the explanations are translated.
@@ -68,6 +71,7 @@ pub(crate) fn router(state: Arc<AppState>, more: Router<Arc<AppState>>) -> Route
         .route("/static/app.css", get(css))
         .route("/static/app.js", get(js))
         .route("/events", get(events))
+        .route("/relay-state", get(relay_state))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.port, security::guard))
         .with_state(state)
@@ -164,13 +168,28 @@ pub struct MsgRow {
     pub text: Option<String>,
     /// Why there is no text (rejected, destroyed).
     pub note: Option<String>,
-    /// For sent messages: (recipient, delivered, acknowledged).
-    pub receipts: Vec<(String, bool, bool)>,
+    /// For sent messages: each recipient's receipts.
+    pub receipts: Vec<ReceiptShown>,
     /// A forward that came with the originator's consent: (who granted
     /// it, their conditions, when the grant lapses).
     pub grants: Vec<(String, String, Option<Shown>)>,
     /// It can be forwarded from here (received, read).
     pub forwardable: bool,
+    /// For a received message: whether it can be exported as evidence now
+    /// for some case (judicial use permitted, or granted), or only once
+    /// the originator consents.
+    pub evidence: Option<bool>,
+}
+
+/// A recipient's receipts of a sent message, with times.
+#[derive(Debug)]
+pub struct ReceiptShown {
+    /// The recipient.
+    pub name: String,
+    /// When their client received it.
+    pub delivered: Option<Shown>,
+    /// When they acknowledged the handling.
+    pub acknowledged: Option<Shown>,
 }
 
 /// A recipient the compose page offers.
@@ -214,6 +233,12 @@ struct ComposeTpl<'a> {
     query: String,
     picks: Vec<Pick>,
     tlps: Vec<(Tlp, bool)>,
+}
+
+#[derive(Template)]
+#[template(path = "relay_state.html")]
+struct RelayStateTpl<'a> {
+    p: Page<'a>,
 }
 
 #[derive(Template)]
@@ -284,6 +309,9 @@ pub(crate) struct Ctx<'a> {
     pub(crate) state: &'a AppState,
     pub(crate) session: SessionInfo,
     pub(crate) tr: Tr<'a>,
+    /// The time zone the officer chose in the settings, if any (else their
+    /// directory record's).
+    pub(crate) tz: Option<String>,
 }
 
 impl<'a> Ctx<'a> {
@@ -302,7 +330,12 @@ impl<'a> Ctx<'a> {
                 )
             });
         match session {
-            Some(session) => Ok(Ctx { state, session, tr }),
+            Some(session) => Ok(Ctx {
+                state,
+                session,
+                tr,
+                tz: security::cookie(headers, TZ_COOKIE).filter(|z| crate::time::known_zone(z)),
+            }),
             None => Err(Box::new(notice(
                 tr,
                 StatusCode::FORBIDDEN,
@@ -446,11 +479,13 @@ impl<'a> Ctx<'a> {
             Answer::Contacts { contacts, .. } => contacts,
             _ => Vec::new(),
         };
-        let tz = contacts
-            .iter()
-            .find(|c| c.id == me)
-            .map(|c| c.time_zone.clone())
-            .unwrap_or_else(|| "UTC".to_owned());
+        let tz = self.tz.clone().unwrap_or_else(|| {
+            contacts
+                .iter()
+                .find(|c| c.id == me)
+                .map(|c| c.time_zone.clone())
+                .unwrap_or_else(|| "UTC".to_owned())
+        });
         Ok(People {
             by_id: contacts.into_iter().map(|c| (c.id.clone(), c)).collect(),
             me,
@@ -470,6 +505,42 @@ impl<'a> Ctx<'a> {
         }
         Ok(all)
     }
+}
+
+/// Judicial use granted to this officer, by message id: (case, conditions).
+pub(crate) type Grants = HashMap<String, Vec<(String, String)>>;
+
+/// The originators' grants of judicial use this home holds (the consent
+/// records `liaison consent list` shows).
+pub(crate) async fn judicial_grants(c: &Ctx<'_>) -> Grants {
+    let mut out = Grants::new();
+    if let Ok(Answer::Consents { consents }) = c.ask(Request::ConsentList).await {
+        for x in consents {
+            if !x.we_asked || x.decision.as_deref() != Some("granted") {
+                continue;
+            }
+            if let Some(Ok(liaison_protocol::consent::ConsentScope::JudicialUse {
+                case_reference,
+            })) = x
+                .scope
+                .as_deref()
+                .map(liaison_protocol::consent::ConsentScope::parse_text)
+            {
+                out.entry(x.message).or_default().push((
+                    case_reference,
+                    x.conditions.unwrap_or_default().trim().to_owned(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Whether `m` can be exported now for some case: its handling permits
+/// judicial use, or its originator granted it. (The agent's `export`
+/// decides, for the case named.)
+pub(crate) fn exportable(m: &MessageView, grants: &Grants) -> bool {
+    m.handling.judicial_use == "permitted" || grants.contains_key(&m.id)
 }
 
 pub(crate) struct People {
@@ -837,6 +908,7 @@ async fn conversation(
         .iter()
         .map(|id| people.who(id))
         .collect();
+    let judicial = judicial_grants(&c).await;
     let mut rows = Vec::new();
     for m in &ms {
         let mut receipts = Vec::new();
@@ -846,12 +918,10 @@ async fn conversation(
         {
             receipts = r
                 .iter()
-                .map(|r| {
-                    (
-                        people.who(&r.recipient).name,
-                        r.delivered_at.is_some(),
-                        r.acknowledged_at.is_some(),
-                    )
+                .map(|r| ReceiptShown {
+                    name: people.who(&r.recipient).name,
+                    delivered: r.delivered_at.as_deref().map(|t| show(t, &people.tz)),
+                    acknowledged: r.acknowledged_at.as_deref().map(|t| show(t, &people.tz)),
                 })
                 .collect();
         }
@@ -885,6 +955,8 @@ async fn conversation(
                 })
                 .collect(),
             forwardable: m.is_incoming() && m.text.is_some() && m.verified,
+            evidence: (m.is_incoming() && m.verified && m.kind == "text")
+                .then(|| exportable(m, &judicial)),
         });
     }
     let tlps = tlp_choices(c.tr);
@@ -1088,6 +1160,38 @@ async fn js() -> Response {
         .into_response()
 }
 
+/// The desktop notification of a new received message: who sent it, never
+/// what it says ("New message from NAME (AGENCY)"); `None` for what is not
+/// a conversation message.
+async fn notification(state: &AppState, lang: &str, m: &MessageView) -> Option<String> {
+    if !m.is_incoming() || !shown_kind(&m.kind) {
+        return None;
+    }
+    let contact = match state
+        .agent
+        .call(Request::Contacts {
+            filter: ContactFilter::default(),
+        })
+        .await
+        .map(|r| r.response)
+    {
+        Some(Answer::Contacts { contacts, .. }) => contacts.into_iter().find(|c| c.id == m.from),
+        _ => None,
+    };
+    let (name, agency) = match contact {
+        Some(c) => (c.name, c.agency),
+        None => (m.from.clone(), String::new()),
+    };
+    Some(state.i18n.tr(lang).args(
+        "notify-new-message",
+        &[("name", &name), ("agency", &agency)],
+    ))
+}
+
+/// How long the event stream waits for the agent's published state to
+/// show a link change it announced.
+const LINK_SETTLES: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Server-sent events: the name of what happened (`message`, `receipts`,
 /// `rejected`, `link`, `warning`, `lagged`), never a message's content or
 /// id, for the pages to refresh their live parts. The stream ends when the
@@ -1113,14 +1217,27 @@ async fn events(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respo
         return StatusCode::NO_CONTENT.into_response();
     }
     let rx = state.agent.events();
+    let lang = lang_of(&headers);
     let stream =
         futures_util::stream::unfold((rx, state, sid), move |(mut rx, state, sid)| async move {
             loop {
+                let mut data = None;
                 let kind = match rx.recv().await {
-                    Ok(Event::Message { .. }) => "message",
+                    Ok(Event::Message { message }) => {
+                        data = notification(&state, lang, &message).await;
+                        "message"
+                    }
                     Ok(Event::Receipts { .. }) => "receipts",
                     Ok(Event::Rejected { .. }) => "rejected",
-                    Ok(Event::Link { .. }) => "link",
+                    Ok(Event::Link { state: link, .. }) => {
+                        // The agent tells before it publishes the state
+                        // the banner is drawn from.
+                        state
+                            .agent
+                            .status_until(LINK_SETTLES, |s| s.link == link)
+                            .await;
+                        "link"
+                    }
                     Ok(Event::Warning { .. }) => "warning",
                     Ok(Event::Lagged { .. }) | Err(RecvError::Lagged(_)) => "lagged",
                     Ok(_) => continue,
@@ -1129,14 +1246,28 @@ async fn events(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respo
                 if !open(&state, &sid) {
                     return None;
                 }
-                // A browser drops an event without data: the kind again.
-                let event = SseEvent::default().event(kind).data(kind);
+                // A browser drops an event without data: the kind again,
+                // or for a new message the desktop notification's text.
+                let event = SseEvent::default()
+                    .event(kind)
+                    .data(data.unwrap_or_else(|| kind.to_owned()));
                 return Some((Ok::<_, std::convert::Infallible>(event), (rx, state, sid)));
             }
         });
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
+}
+
+/// The banner saying whether the relay can be reached, refreshed by the
+/// page when the event stream reports the link went down or up.
+async fn relay_state(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let mut c = match Ctx::unlocked(&state, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let p = c.page();
+    html(StatusCode::OK, &RelayStateTpl { p })
 }
 
 async fn css() -> Response {

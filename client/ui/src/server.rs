@@ -8,7 +8,7 @@ use liaison_client::agent::server::AgentHandle;
 use tokio::net::TcpListener;
 
 use crate::state::{AppState, UiOptions};
-use crate::{directory, forward, i18n, pages, security};
+use crate::{directory, evidence, forward, i18n, pages, security, settings};
 
 /// Why the web app could not start.
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +105,13 @@ impl WebApp {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), UiError> {
-        let app = pages::router(self.state, forward::routes().merge(directory::routes()));
+        let app = pages::router(
+            self.state,
+            forward::routes()
+                .merge(directory::routes())
+                .merge(evidence::routes())
+                .merge(settings::routes()),
+        );
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await

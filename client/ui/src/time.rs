@@ -36,6 +36,39 @@ pub fn show(rfc3339: &str, tz: &str) -> Shown {
     }
 }
 
+/// The zones the settings offer first: those of the ten countries, then
+/// UTC.
+pub const REGION_ZONES: &[&str] = &[
+    "Asia/Bangkok",
+    "Asia/Brunei",
+    "Asia/Ho_Chi_Minh",
+    "Asia/Jakarta",
+    "Asia/Makassar",
+    "Asia/Jayapura",
+    "Asia/Kuala_Lumpur",
+    "Asia/Manila",
+    "Asia/Phnom_Penh",
+    "Asia/Singapore",
+    "Asia/Vientiane",
+    "Asia/Yangon",
+    "UTC",
+];
+
+/// Whether `name` is a time zone this system knows (an IANA name).
+pub fn known_zone(name: &str) -> bool {
+    name.len() <= 64 && TimeZone::get(name).is_ok()
+}
+
+/// Every time zone this system knows, sorted.
+pub fn all_zones() -> Vec<String> {
+    let mut all: Vec<String> = jiff::tz::db()
+        .available()
+        .map(|n| n.as_str().to_owned())
+        .collect();
+    all.sort();
+    all
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +81,15 @@ mod tests {
         let s = show("2026-11-29T14:05:00Z", "No/Such_Zone");
         assert!(s.local.starts_with("2026-11-29 14:05"), "{}", s.local);
         assert_eq!(show("garbage", "UTC").local, "garbage");
+    }
+
+    #[test]
+    fn knows_the_region_zones_and_no_made_up_one() {
+        for z in REGION_ZONES {
+            assert!(known_zone(z), "{z}");
+        }
+        assert!(!known_zone("No/Such_Zone"));
+        assert!(!known_zone("../../etc/passwd"));
+        assert!(all_zones().iter().any(|z| z == "Asia/Bangkok"));
     }
 }

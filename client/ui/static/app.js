@@ -21,10 +21,39 @@
       window.htmx.trigger(body, "liaison-update");
     }
   }
+  // Desktop notifications: asked for only when the officer clicks the
+  // button; the text is the server's "New message from NAME (AGENCY)",
+  // never what the message says.
+  var canNotify = "Notification" in window;
+  var notifyButton = document.getElementById("notify-on");
+  if (canNotify && notifyButton && window.Notification.permission === "default") {
+    notifyButton.hidden = false;
+    notifyButton.addEventListener("click", function () {
+      window.Notification.requestPermission().then(function () {
+        notifyButton.hidden = true;
+      });
+    });
+  }
+  function notify(e) {
+    if (!canNotify || window.Notification.permission !== "granted") {
+      return;
+    }
+    if (!e.data || e.data === "message" || document.hasFocus()) {
+      return;
+    }
+    new window.Notification(e.data, { tag: "liaison-message" });
+  }
   if (window.EventSource) {
     var source = new EventSource("/events");
     ["message", "receipts", "rejected", "lagged"].forEach(function (kind) {
       source.addEventListener(kind, refresh);
+    });
+    source.addEventListener("message", notify);
+    // The relay went down or came back: refresh the banner saying so.
+    source.addEventListener("link", function () {
+      if (window.htmx) {
+        window.htmx.trigger(body, "liaison-link");
+      }
     });
     // Events sent while the stream was down are not replayed: after a
     // reconnection, refresh once.
@@ -36,6 +65,9 @@
       if (lost) {
         lost = false;
         refresh();
+        if (window.htmx) {
+          window.htmx.trigger(body, "liaison-link");
+        }
       }
     });
   }
