@@ -9,6 +9,7 @@
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -266,4 +267,73 @@ fn the_agents_hints_run_as_printed() {
     assert!(status.contains("down"), "{status}");
     runs(&stop);
     assert!(child.wait().unwrap().success());
+}
+
+/// Every `--help` a message of the tools points to (`liaison-admin publish
+/// --help`, say) exists: found in the sources of the four tools, each is
+/// run as printed and must succeed.
+#[test]
+fn every_help_a_message_points_to_runs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    let mut dirs: Vec<PathBuf> = ["client", "admin", "audit", "relay"]
+        .iter()
+        .map(|d| root.join(d))
+        .collect();
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() && !p.ends_with("tests") && !p.ends_with("target") {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                files.push(p);
+            }
+        }
+    }
+    let mut commands = std::collections::BTreeSet::new();
+    for f in &files {
+        // Join Rust string continuations ("…\<newline>   …") as printed.
+        let text = std::fs::read_to_string(f).unwrap();
+        let mut joined = String::new();
+        let mut lines = text.lines().peekable();
+        while let Some(line) = lines.next() {
+            match line.strip_suffix('\\') {
+                Some(head) => {
+                    joined.push_str(head);
+                    if let Some(next) = lines.peek_mut() {
+                        *next = next.trim_start();
+                    }
+                }
+                None => {
+                    joined.push_str(line);
+                    joined.push('\n');
+                }
+            }
+        }
+        for part in joined.split('`') {
+            let is_help = part.ends_with(" --help")
+                && [
+                    "liaison ",
+                    "liaison-admin ",
+                    "liaison-audit ",
+                    "liaison-relay ",
+                ]
+                .iter()
+                .any(|t| part.starts_with(t))
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == ' ' || c == '-');
+            if is_help {
+                commands.insert(part.to_owned());
+            }
+        }
+    }
+    assert!(
+        commands.len() >= 10,
+        "the scan found too few: {commands:?} in {} files",
+        files.len()
+    );
+    for command in &commands {
+        runs(command);
+    }
 }
