@@ -156,14 +156,10 @@ fn file_name(case: &str) -> String {
 /// Build the evidence bundle (the same operation as `liaison export ID
 /// --case CASE`) and hand it over as a file to save.
 async fn export(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let mut c = match Ctx::unlocked(&state, &headers) {
-        Ok(c) => c,
+    let (mut c, form) = match Ctx::posted(&state, &headers, &body) {
+        Ok(posted) => posted,
         Err(r) => return *r,
     };
-    let form = Form::parse(&body);
-    if !c.csrf_ok(&headers, &form) {
-        return c.refused();
-    }
     let h = form.one("m").unwrap_or_default().to_owned();
     let Some(m) = message(&c, &h).await else {
         return not_found().await;
@@ -242,14 +238,10 @@ async fn export(State(state): State<Arc<AppState>>, headers: HeaderMap, body: By
 /// Ask the originator for judicial use for a case (the same request as
 /// `liaison consent request ID --scope judicial:CASE`).
 async fn ask(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let mut c = match Ctx::unlocked(&state, &headers) {
-        Ok(c) => c,
+    let (mut c, form) = match Ctx::posted(&state, &headers, &body) {
+        Ok(posted) => posted,
         Err(r) => return *r,
     };
-    let form = Form::parse(&body);
-    if !c.csrf_ok(&headers, &form) {
-        return c.refused();
-    }
     let h = form.one("m").unwrap_or_default().to_owned();
     let Some(m) = message(&c, &h).await else {
         return not_found().await;

@@ -298,27 +298,19 @@ async fn forward_page(
 /// The live scope check: the forward page with the verdict for the
 /// recipients chosen so far (htmx swaps in its `#scope`).
 async fn check(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let mut c = match Ctx::unlocked(&state, &headers) {
-        Ok(c) => c,
+    let (mut c, form) = match Ctx::posted(&state, &headers, &body) {
+        Ok(posted) => posted,
         Err(r) => return *r,
     };
-    let form = Form::parse(&body);
-    if !c.csrf_ok(&headers, &form) {
-        return c.refused();
-    }
     let h = form.one("m").unwrap_or_default().to_owned();
     render(&mut c, &h, "", Some(&form), StatusCode::OK).await
 }
 
 async fn forward(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let mut c = match Ctx::unlocked(&state, &headers) {
-        Ok(c) => c,
+    let (mut c, form) = match Ctx::posted(&state, &headers, &body) {
+        Ok(posted) => posted,
         Err(r) => return *r,
     };
-    let form = Form::parse(&body);
-    if !c.csrf_ok(&headers, &form) {
-        return c.refused();
-    }
     let h = form.one("m").unwrap_or_default().to_owned();
     let Some(id) = message_of(&c, &h) else {
         return not_found().await;
@@ -387,14 +379,10 @@ async fn ask_consent(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let mut c = match Ctx::unlocked(&state, &headers) {
-        Ok(c) => c,
+    let (mut c, form) = match Ctx::posted(&state, &headers, &body) {
+        Ok(posted) => posted,
         Err(r) => return *r,
     };
-    let form = Form::parse(&body);
-    if !c.csrf_ok(&headers, &form) {
-        return c.refused();
-    }
     let h = form.one("m").unwrap_or_default().to_owned();
     let Some(id) = message_of(&c, &h) else {
         return not_found().await;
@@ -550,14 +538,10 @@ async fn refuse(State(state): State<Arc<AppState>>, headers: HeaderMap, body: By
 /// Grant or refuse a consent request (`liaison consent grant` or
 /// `consent refuse`).
 async fn decide(state: Arc<AppState>, headers: HeaderMap, body: Bytes, granted: bool) -> Response {
-    let c = match Ctx::unlocked(&state, &headers) {
-        Ok(c) => c,
+    let (c, form) = match Ctx::posted(&state, &headers, &body) {
+        Ok(posted) => posted,
         Err(r) => return *r,
     };
-    let form = Form::parse(&body);
-    if !c.csrf_ok(&headers, &form) {
-        return c.refused();
-    }
     let Some(request) = form.one("r").and_then(|h| request_of(&c, h)) else {
         return not_found().await;
     };
@@ -607,14 +591,10 @@ async fn accept_key(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let c = match Ctx::unlocked(&state, &headers) {
-        Ok(c) => c,
+    let (c, form) = match Ctx::posted(&state, &headers, &body) {
+        Ok(posted) => posted,
         Err(r) => return *r,
     };
-    let form = Form::parse(&body);
-    if !c.csrf_ok(&headers, &form) {
-        return c.refused();
-    }
     let Some(id) = form
         .one("p")
         .and_then(|h| c.resolve(h, 'p'))

@@ -428,6 +428,21 @@ impl<'a> Ctx<'a> {
     }
 
     /// Whether a POST carries the session's CSRF token.
+    /// A state-changing request (a POST): an unlocked session whose form
+    /// carries its CSRF token (or header); otherwise the answer to give.
+    pub(crate) fn posted(
+        state: &'a AppState,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(Ctx<'a>, Form), Box<Response>> {
+        let c = Self::unlocked(state, headers)?;
+        let form = Form::parse(body);
+        if !c.csrf_ok(headers, &form) {
+            return Err(Box::new(c.refused()));
+        }
+        Ok((c, form))
+    }
+
     pub(crate) fn csrf_ok(&self, headers: &HeaderMap, form: &Form) -> bool {
         let given = headers
             .get(CSRF_HEADER)
@@ -763,12 +778,8 @@ async fn lock(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
 /// counts as use for the idle lock. Sent by static/app.js at most once a
 /// minute while there is activity.
 async fn alive(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let c = match Ctx::unlocked(&state, &headers) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
-    if !c.csrf_ok(&headers, &Form::parse(&body)) {
-        return c.refused();
+    if let Err(r) = Ctx::posted(&state, &headers, &body) {
+        return *r;
     }
     StatusCode::NO_CONTENT.into_response()
 }
@@ -974,14 +985,10 @@ async fn conversation(
 }
 
 async fn read(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let c = match Ctx::unlocked(&state, &headers) {
-        Ok(c) => c,
+    let (c, form) = match Ctx::posted(&state, &headers, &body) {
+        Ok(posted) => posted,
         Err(r) => return *r,
     };
-    let form = Form::parse(&body);
-    if !c.csrf_ok(&headers, &form) {
-        return c.refused();
-    }
     let Some(id) = form
         .one("m")
         .and_then(|h| c.resolve(h, 'm'))
@@ -1048,14 +1055,10 @@ async fn compose(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Ur
 }
 
 async fn send(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let c = match Ctx::unlocked(&state, &headers) {
-        Ok(c) => c,
+    let (c, form) = match Ctx::posted(&state, &headers, &body) {
+        Ok(posted) => posted,
         Err(r) => return *r,
     };
-    let form = Form::parse(&body);
-    if !c.csrf_ok(&headers, &form) {
-        return c.refused();
-    }
     let conversation = form
         .one("c")
         .filter(|h| !h.is_empty())

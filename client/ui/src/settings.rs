@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use liaison_client::agent::api::{Request, Response as Answer};
 use liaison_protocol::DirectoryId;
 
-use crate::pages::{Ctx, Form, Page, Pick, TZ_COOKIE, Who, failed, html, not_found, see_other};
+use crate::pages::{Ctx, Page, Pick, TZ_COOKIE, Who, failed, html, not_found, see_other};
 use crate::state::AppState;
 use crate::time::{REGION_ZONES, all_zones, known_zone};
 
@@ -87,14 +87,10 @@ async fn time_zone(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let c = match Ctx::unlocked(&state, &headers) {
-        Ok(c) => c,
+    let (c, form) = match Ctx::posted(&state, &headers, &body) {
+        Ok(posted) => posted,
         Err(r) => return *r,
     };
-    let form = Form::parse(&body);
-    if !c.csrf_ok(&headers, &form) {
-        return c.refused();
-    }
     let zone = form.one("tz").unwrap_or_default().trim();
     let cookie = if zone.is_empty() {
         c.flash(c.tr.t("settings-tz-record"));
@@ -169,14 +165,10 @@ async fn devices(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
 /// device approve REQUEST --code CODE`): the approval is a file to save
 /// and take to the new device.
 async fn approve(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let mut c = match Ctx::unlocked(&state, &headers) {
-        Ok(c) => c,
+    let (mut c, form) = match Ctx::posted(&state, &headers, &body) {
+        Ok(posted) => posted,
         Err(r) => return *r,
     };
-    let form = Form::parse(&body);
-    if !c.csrf_ok(&headers, &form) {
-        return c.refused();
-    }
     let request = form.one("request").unwrap_or_default().trim().to_owned();
     let code = form.one("code").unwrap_or_default().trim().to_owned();
     if request.is_empty() || code.is_empty() {
@@ -305,14 +297,10 @@ async fn roles(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respon
 /// same operation as `liaison handover --role ROLE --to ID`), once the
 /// officer confirmed.
 async fn handover(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let mut c = match Ctx::unlocked(&state, &headers) {
-        Ok(c) => c,
+    let (mut c, form) = match Ctx::posted(&state, &headers, &body) {
+        Ok(posted) => posted,
         Err(r) => return *r,
     };
-    let form = Form::parse(&body);
-    if !c.csrf_ok(&headers, &form) {
-        return c.refused();
-    }
     let (Some(rh), Some(th)) = (form.one("r"), form.one("to")) else {
         return not_found().await;
     };
