@@ -163,7 +163,7 @@ impl Tr<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeSet;
+    use std::collections::{BTreeMap, BTreeSet};
 
     fn keys(source: &str) -> BTreeSet<String> {
         let res = FluentResource::try_new(source.to_owned()).expect("parses");
@@ -231,6 +231,115 @@ mod tests {
             }
         }
         assert!(unknown.is_empty(), "keys missing from en.ftl: {unknown:?}");
+    }
+
+    /// The variables (`$name`) of every message, attributes included
+    /// (as `key.attribute`), wherever they sit in the pattern: in a
+    /// placeable, a select expression's selector or any of its variants,
+    /// the arguments of a function or a term.
+    fn variables(source: &str) -> BTreeMap<String, BTreeSet<String>> {
+        use fluent_syntax::ast::{Expression, InlineExpression, Pattern, PatternElement};
+
+        fn inline(e: &InlineExpression<&str>, out: &mut BTreeSet<String>) {
+            match e {
+                InlineExpression::VariableReference { id } => {
+                    out.insert(id.name.to_owned());
+                }
+                InlineExpression::FunctionReference { arguments, .. }
+                | InlineExpression::TermReference {
+                    arguments: Some(arguments),
+                    ..
+                } => {
+                    for a in &arguments.positional {
+                        inline(a, out);
+                    }
+                    for a in &arguments.named {
+                        inline(&a.value, out);
+                    }
+                }
+                InlineExpression::Placeable { expression } => expr(expression, out),
+                InlineExpression::StringLiteral { .. }
+                | InlineExpression::NumberLiteral { .. }
+                | InlineExpression::MessageReference { .. }
+                | InlineExpression::TermReference {
+                    arguments: None, ..
+                } => {}
+            }
+        }
+        fn expr(e: &Expression<&str>, out: &mut BTreeSet<String>) {
+            match e {
+                Expression::Select { selector, variants } => {
+                    inline(selector, out);
+                    for v in variants {
+                        pattern(&v.value, out);
+                    }
+                }
+                Expression::Inline(e) => inline(e, out),
+            }
+        }
+        fn pattern(p: &Pattern<&str>, out: &mut BTreeSet<String>) {
+            for element in &p.elements {
+                if let PatternElement::Placeable { expression } = element {
+                    expr(expression, out);
+                }
+            }
+        }
+
+        let resource = fluent_syntax::parser::parse(source).expect("parses");
+        let mut all = BTreeMap::new();
+        for entry in &resource.body {
+            if let fluent_syntax::ast::Entry::Message(m) = entry {
+                let mut vars = BTreeSet::new();
+                if let Some(value) = &m.value {
+                    pattern(value, &mut vars);
+                }
+                all.insert(m.id.name.to_owned(), vars);
+                for a in &m.attributes {
+                    let mut vars = BTreeSet::new();
+                    pattern(&a.value, &mut vars);
+                    all.insert(format!("{}.{}", m.id.name, a.id.name), vars);
+                }
+            }
+        }
+        all
+    }
+
+    /// The messages of `source` whose variables differ from those of the
+    /// same message in `reference` (a missing message is the concern of
+    /// the test of keys).
+    fn placeables_differ(reference: &str, source: &str) -> Vec<String> {
+        let want = variables(reference);
+        let got = variables(source);
+        want.iter()
+            .filter_map(|(key, w)| {
+                let g = got.get(key)?;
+                (g != w).then(|| format!("{key}: {g:?} where English has {w:?}"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_translation_uses_exactly_the_english_variables() {
+        // The check itself sees a renamed, a dropped and an added variable,
+        // also inside a select expression's variants.
+        let en = "a = { $name } wrote\nb = { $count ->\n    [one] one\n   *[other] { $count } by { $name }\n}\nc = Hi\n";
+        assert!(placeables_differ(en, en).is_empty());
+        let broken = "a = { $nom } wrote\nb = { $count ->\n    [one] one\n   *[other] { $count }\n}\nc = Hi { $name }\n";
+        assert_eq!(placeables_differ(en, broken).len(), 3, "{broken}");
+
+        let reference = LOCALES[0].2;
+        assert!(variables(reference).values().any(|v| v.len() > 1));
+        let mut wrong = Vec::new();
+        for &(code, _, source) in &LOCALES[1..] {
+            for problem in placeables_differ(reference, source) {
+                wrong.push(format!("{code}.ftl {problem}"));
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "translations whose placeables are not those of en.ftl:\n{}",
+            wrong.join("\n")
+        );
     }
 
     #[test]
