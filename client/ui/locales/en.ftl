@@ -51,7 +51,7 @@ tlp-amber = Recipients may share it only on a need-to-know basis within their or
 tlp-amber-strict = Recipients may share it only on a need-to-know basis within their own organisation.
 tlp-red = For the named recipients only: do not share it further.
 
-# Forward and consent. (Added in English to every locale; see REVIEW.md.)
+# Forward and consent.
 nav-consents = Consent requests
 msg-forward = Forward
 msg-forwarded-with-consent = Forwarded with the consent of { $name }.
@@ -94,14 +94,14 @@ consent-bad-date = Nothing was decided: the date is not valid (YYYY-MM-DD).
 consent-grant-sent = Consent granted and sent.
 consent-refuse-sent = Refusal sent.
 
-# Key changes. (Added in English to every locale; see REVIEW.md.)
+# Key changes.
 key-changed = The identity key of { $name } has changed: sending to { $name } is held until you check it.
 key-changed-check = A new key comes with a reinstall, but also with someone pretending to be { $name }. Call { $name } on a number you already know, or meet, and ask them to read you their safety number for you. It must be:
 key-changed-accept = I have checked: accept the new key of { $name }
 key-changed-accepted = The new key of { $name } is accepted: you can send to { $name } again.
 key-changed-send-held = Nothing was sent: the identity key of { $name } has changed. Check it (the warning at the top of the page), then send again.
 
-# Directory. (Added in English to every locale; see REVIEW.md.)
+# Directory.
 nav-directory = Directory
 dir-title = Directory
 dir-search = Name
@@ -126,7 +126,7 @@ card-verified = You compared it with them in person.
 card-not-verified = Not compared yet: compare it with them in person or on a call you trust; it must be the same on both sides.
 card-write = Write to { $name }
 
-## Receipts and evidence export (English in every locale until translated: see REVIEW.md)
+## Receipts and evidence export
 msg-not-delivered = not delivered yet
 msg-evidence = Export as evidence
 msg-evidence-ask = Ask for use as evidence
@@ -146,7 +146,7 @@ evidence-ask-title = Ask { $name } for use as evidence
 evidence-ask = Ask { $name } for consent
 consent-scope-judicial = Use as evidence in court, for case { $case }
 
-## Settings, devices and roles (English in every locale until translated: see REVIEW.md)
+## Settings, devices and roles
 nav-roles = Roles
 nav-devices = Devices
 nav-settings = Settings
@@ -192,6 +192,6 @@ roles-cancel = Cancel
 roles-handed-over = Handed over to { $name }: { $count } message(s) addressed to { $role }.
 roles-handover-failed = Nothing was handed over: { $reason }
 
-## Desktop notifications (English in every locale until translated: see REVIEW.md)
+## Desktop notifications
 notify-enable = Turn on desktop notifications
 notify-new-message = New message from { $name } ({ $agency })
