@@ -138,13 +138,7 @@ impl Client {
 
     /// Receipt records about message `id`.
     pub fn receipt_records(&self, id: MessageId) -> Result<Vec<ReceiptRecord>> {
-        Ok(self
-            .home
-            .all::<ReceiptRecord>(Table::Receipts)?
-            .into_iter()
-            .map(|(_, r)| r)
-            .filter(|r| r.message_id == id)
-            .collect())
+        Ok(self.receipt_index()?.get(&id).cloned().unwrap_or_default())
     }
 
     /// Every consent exchange.
@@ -182,7 +176,8 @@ impl Client {
         &self,
     ) -> Result<std::collections::HashMap<[u8; 16], MessageId>> {
         Ok(self
-            .messages()?
+            .message_index()?
+            .all()
             .iter()
             .filter_map(|m| consent_request_of(m).map(|r| (r, m.id)))
             .collect())

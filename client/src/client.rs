@@ -272,6 +272,8 @@ pub struct Client {
     /// The search index of the messages (in memory only), and the home's
     /// count of message commits it was built at.
     pub(crate) search_index: Option<(u64, crate::core::search::SearchIndex)>,
+    /// The messages and receipts held in memory ([`crate::memo`]).
+    pub(crate) memo: std::sync::Mutex<crate::core::conversations::Memo>,
 }
 
 /// A progress watcher kept by the client (`Client::set_progress`), told how
@@ -582,6 +584,7 @@ impl Client {
             clock: Arc::new(SystemClock),
             progress: None,
             search_index: None,
+            memo: Default::default(),
         };
         client.apply_directory();
         Ok(client)
@@ -1305,6 +1308,22 @@ impl Client {
         Ok(self.home.get_secret("contacts")?.unwrap_or_default())
     }
 
+    /// The person was told about `id`'s new devices: stop announcing them.
+    /// Returns how many there were.
+    pub fn note_new_devices(&mut self, id: &DirectoryId) -> Result<usize> {
+        let mut all = self.contacts()?;
+        let c = all
+            .get_mut(id.as_str())
+            .ok_or_else(|| RecipientError::NoContact(id.clone()))?;
+        let n = std::mem::take(&mut c.new_devices).len();
+        if n > 0 {
+            let mut w = self.home.write()?;
+            w.put_secret("contacts", &all)?;
+            w.commit()?;
+        }
+        Ok(n)
+    }
+
     /// Our own devices: this one and those we approved.
     pub fn own_devices(&self) -> Result<Vec<PublicKey>> {
         let mut v: Vec<PublicKey> = self.home.get_secret("own-devices")?.unwrap_or_default();
@@ -1373,6 +1392,9 @@ impl Client {
             Some(k) => c.identity_key = k,
             None => return Err(RecipientError::KeyNotChanged(id.clone()).into()),
         }
+        // The devices that came with the new identity were accepted with
+        // it: they are not announced again.
+        c.new_devices.clear();
         let mut w = self.home.write()?;
         w.put_secret("contacts", &all)?;
         w.commit()?;
@@ -2349,16 +2371,10 @@ impl Client {
         Ok(handled)
     }
 
-    /// Every stored message, oldest first.
+    /// Every stored message, oldest first (a copy of
+    /// [`Client::message_index`]).
     pub fn messages(&self) -> Result<Vec<StoredMessage>> {
-        let mut all: Vec<StoredMessage> = self
-            .home
-            .all::<StoredMessage>(Table::Messages)?
-            .into_iter()
-            .map(|(_, m)| m)
-            .collect();
-        all.sort_by_key(|m| (m.sent_at, m.id));
-        Ok(all)
+        Ok(self.message_index()?.all().to_vec())
     }
 
     /// Search this home's messages that may be read now for `query`
@@ -2373,7 +2389,7 @@ impl Client {
         let commits = self.home.message_commits();
         let index = match self.search_index.take() {
             Some((at, index)) if at == commits => index,
-            _ => crate::core::search::SearchIndex::build(&self.messages()?),
+            _ => crate::core::search::SearchIndex::build(self.message_index()?.all()),
         };
         let found = index.search(query, limit);
         let searched = index.len();

@@ -599,6 +599,9 @@ pub enum NotFound {
     /// No case by that id.
     #[error("no case {0} in this home (see `liaison case list`)")]
     Case(liaison_protocol::ConversationId),
+    /// No message shown in a conversation by that id.
+    #[error("no conversation {0} in this home (see `liaison inbox`)")]
+    Conversation(liaison_protocol::ConversationId),
 }
 
 /// Why a judicial export failed, other than the handling gate (see

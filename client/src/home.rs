@@ -74,6 +74,23 @@ impl Table {
         Table::Consents,
     ];
 
+    /// Its place in [`Table::ALL`].
+    fn index(self) -> usize {
+        match self {
+            Table::Secrets => 0,
+            Table::Sessions => 1,
+            Table::Messages => 2,
+            Table::Outbox => 3,
+            Table::Receipts => 4,
+            Table::Consents => 5,
+        }
+    }
+
+    /// Its bit in a transaction's set of changed tables.
+    fn bit(self) -> u8 {
+        1 << self.index()
+    }
+
     fn name(self) -> &'static str {
         match self {
             Table::Secrets => "secrets",
@@ -318,10 +335,10 @@ pub struct Home {
     dir: PathBuf,
     db: Database,
     keys: Keys,
-    /// Commits that changed the messages table since the home was opened
-    /// (what an in-memory view of the messages, such as the search index,
-    /// checks to know it is stale).
-    message_commits: std::sync::atomic::AtomicU64,
+    /// Per table (in [`Table::ALL`] order): commits that changed it since
+    /// the home was opened (what an in-memory view of a table, such as the
+    /// search index, checks to know it is stale).
+    commits: [std::sync::atomic::AtomicU64; Table::ALL.len()],
 }
 
 impl std::fmt::Debug for Home {
@@ -374,8 +391,8 @@ fn aad(table: Table, key: &[u8]) -> Vec<u8> {
 pub struct HomeTxn<'h> {
     home: &'h Home,
     txn: redb::WriteTransaction,
-    /// Whether this transaction changes the messages table.
-    messages: bool,
+    /// The tables this transaction changes (bit `i`: [`Table::ALL`]`[i]`).
+    changed: u8,
 }
 
 impl std::fmt::Debug for HomeTxn<'_> {
@@ -411,7 +428,7 @@ impl Home {
             dir: dir.to_owned(),
             db,
             keys: Keys::derive(&master)?,
-            message_commits: Default::default(),
+            commits: Default::default(),
         })
     }
 
@@ -505,14 +522,14 @@ impl Home {
                 dir: dir.to_owned(),
                 db,
                 keys,
-                message_commits: Default::default(),
+                commits: Default::default(),
             });
         }
         Ok(Home {
             dir: dir.to_owned(),
             db,
             keys,
-            message_commits: Default::default(),
+            commits: Default::default(),
         })
     }
 
@@ -652,8 +669,15 @@ impl Home {
     /// Commits that changed the messages table since this home was opened
     /// (through this handle: one process owns a home at a time).
     pub fn message_commits(&self) -> u64 {
-        self.message_commits
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.commits(Table::Messages)
+    }
+
+    /// Commits that changed `table` since this home was opened (through
+    /// this handle).
+    pub fn commits(&self, table: Table) -> u64 {
+        self.commits
+            .get(table.index())
+            .map_or(0, |c| c.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Begin a write transaction.
@@ -661,7 +685,7 @@ impl Home {
         Ok(HomeTxn {
             home: self,
             txn: self.db.begin_write()?,
-            messages: false,
+            changed: 0,
         })
     }
 
@@ -766,7 +790,7 @@ impl HomeTxn<'_> {
 
     /// Seal and store a value.
     pub fn put<T: Serialize>(&mut self, table: Table, key: &[u8], value: &T) -> Result<()> {
-        self.messages |= table == Table::Messages;
+        self.changed |= table.bit();
         let pt = Zeroizing::new(postcard::to_allocvec(value)?);
         let (stored, sealed) = seal_row(&self.home.keys, table, key, &pt)?;
         let mut t = self.txn.open_table(Home::def(table))?;
@@ -776,7 +800,7 @@ impl HomeTxn<'_> {
 
     /// Remove a value.
     pub fn remove(&mut self, table: Table, key: &[u8]) -> Result<()> {
-        self.messages |= table == Table::Messages;
+        self.changed |= table.bit();
         let stored = self.home.keys.blind(table, key)?;
         let mut t = self.txn.open_table(Home::def(table))?;
         t.remove(stored.as_slice())?;
@@ -786,10 +810,10 @@ impl HomeTxn<'_> {
     /// Commit durably.
     pub fn commit(self) -> Result<()> {
         self.txn.commit()?;
-        if self.messages {
-            self.home
-                .message_commits
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for (i, count) in self.home.commits.iter().enumerate() {
+            if self.changed & (1 << i) != 0 {
+                count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
         }
         Ok(())
     }
@@ -852,6 +876,35 @@ mod tests {
         assert!(!check.matches("wrong"));
         assert!(!check.matches(""));
         assert_eq!(format!("{check:?}"), "PassphraseCheck");
+        drop(home);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn each_table_counts_the_commits_that_changed_it() {
+        for (i, t) in Table::ALL.iter().enumerate() {
+            assert_eq!(t.index(), i, "{}", t.name());
+        }
+        let dir = tempdir();
+        let home = Home::create(&dir, "pw", fast_kdf()).unwrap();
+        let counts = |h: &Home| Table::ALL.map(|t| h.commits(t));
+        let before = counts(&home);
+        let mut w = home.write().unwrap();
+        w.put(Table::Receipts, b"r", &1u8).unwrap();
+        w.put(Table::Receipts, b"s", &2u8).unwrap();
+        w.remove(Table::Messages, b"m").unwrap();
+        w.commit().unwrap();
+        let after = counts(&home);
+        for (i, t) in Table::ALL.iter().enumerate() {
+            let bumped = matches!(t, Table::Receipts | Table::Messages);
+            assert_eq!(after[i], before[i] + u64::from(bumped), "{}", t.name());
+        }
+        // A transaction dropped without committing changes no count.
+        let mut w = home.write().unwrap();
+        w.put(Table::Consents, b"c", &3u8).unwrap();
+        drop(w);
+        assert_eq!(counts(&home), after);
+        assert_eq!(home.message_commits(), after[Table::Messages.index()]);
         drop(home);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -33,6 +33,7 @@ pub mod error;
 pub mod evidence;
 pub mod home;
 pub mod logs;
+pub mod memo;
 pub mod olm;
 pub mod outbox;
 

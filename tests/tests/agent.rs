@@ -445,3 +445,117 @@ fn a_locked_agent_serves_only_hello_status_and_unlock() {
     assert!(status.is_some_and(|s| s.success()), "{status:?}");
     assert!(!bob.home.join("agent.sock").exists());
 }
+
+/// The views the web app's pages are made of: the conversation list (who,
+/// how many, how many unread), one conversation a page at a time with the
+/// receipts of what was sent, one message, and the messages a role got.
+/// Each is answered from the agent's in-memory copy of the home, which must
+/// follow every change: a message arriving, a handling acknowledged, a
+/// receipt coming back.
+#[test]
+fn conversation_views_follow_every_change_to_the_home() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    let _alice_agent = alice.start_agent(true);
+    let _bob_agent = bob.start_agent(true);
+    let mut a = Raw::connect(&alice.home);
+    a.hello();
+    let mut b = Raw::connect(&bob.home);
+    b.hello();
+
+    let first =
+        a.call(json!({"op": "send", "to": ["ph.pnp.bob"], "text": "one", "handling": "AMBER"}));
+    assert_eq!(first["type"], "sent", "{first}");
+    let conv = first["conversation"].as_str().unwrap().to_owned();
+    for text in ["two", "three"] {
+        let r = a.call(json!({"op": "send", "to": ["ph.pnp.bob"], "text": text,
+            "handling": "RED", "conversation": conv}));
+        assert_eq!(r["type"], "sent", "{r}");
+    }
+    // Another conversation, older than the newest message of the first.
+    let other = a.call(
+        json!({"op": "send", "to": ["ph.pnp.bob"], "text": "elsewhere", "handling": "GREEN"}),
+    );
+    let last = a.call(json!({"op": "send", "to": ["ph.pnp.bob"], "text": "four",
+        "handling": "RED", "conversation": conv}));
+    let last_id = last["id"].as_str().unwrap().to_owned();
+
+    let mut list = Value::Null;
+    wait_until(
+        "bob's agent to hold five messages",
+        Duration::from_secs(60),
+        || {
+            list = b.call(json!({"op": "conversations"}));
+            let total: u64 = list["conversations"]
+                .as_array()
+                .map(|cs| cs.iter().map(|c| c["messages"].as_u64().unwrap()).sum())
+                .unwrap_or(0);
+            total == 5
+        },
+    );
+    let cs = list["conversations"].as_array().unwrap();
+    assert_eq!(cs.len(), 2, "{list}");
+    assert_eq!(cs[0]["conversation"], conv.as_str(), "newest first: {list}");
+    assert_eq!(cs[0]["with"], json!(["th.dsi.alice"]));
+    assert_eq!(
+        (cs[0]["messages"].as_u64(), cs[0]["unread"].as_u64()),
+        (Some(4), Some(4))
+    );
+    assert_eq!(cs[0]["newest"], last_id.as_str());
+    assert_eq!(cs[0]["newest_tlp"], "RED");
+    assert_eq!(cs[1]["conversation"], other["conversation"]);
+    assert_eq!(cs[1]["newest_tlp"], "GREEN");
+
+    // A page of the two newest, oldest first, and what is left out.
+    let page = b.call(json!({"op": "conversation", "conversation": conv, "limit": 2}));
+    assert_eq!(page["type"], "conversation", "{page}");
+    assert_eq!(page["earlier"], 2);
+    let ms = page["messages"].as_array().unwrap();
+    assert_eq!(ms.len(), 2);
+    assert_eq!(ms[1]["id"], last_id.as_str());
+    assert_eq!(
+        ms[0]["withheld"], true,
+        "nothing is shown before the gate: {page}"
+    );
+    assert_eq!(ms[0]["text"], Value::Null);
+
+    // Reading one through the gate: one fewer unread, at once.
+    let r = b.call(json!({"op": "read", "id": last_id, "accept": true}));
+    assert_eq!(r["message"]["text"], "four", "{r}");
+    let list = b.call(json!({"op": "conversations"}));
+    assert_eq!(list["conversations"][0]["unread"], 3, "{list}");
+    let one = b.call(json!({"op": "message", "id": last_id}));
+    assert_eq!(one["messages"][0]["text"], "four", "{one}");
+    assert_eq!(one["messages"][0]["withheld"], false);
+
+    // Alice's page carries Bob's receipts once they come back: delivered
+    // for all four, acknowledged for the one he read.
+    let mut page = Value::Null;
+    wait_until(
+        "alice to hold bob's acknowledgement",
+        Duration::from_secs(60),
+        || {
+            page = a.call(json!({"op": "conversation", "conversation": conv}));
+            let ms = page["messages"].as_array().cloned().unwrap_or_default();
+            let acked = |m: &Value| m["receipts"][0]["acknowledged_at"].is_string();
+            let delivered = |m: &Value| m["receipts"][0]["delivered_at"].is_string();
+            ms.iter().filter(|m| acked(m)).count() == 1 && ms.iter().all(delivered)
+        },
+    );
+    assert_eq!(page["earlier"], 0);
+    for m in page["messages"].as_array().unwrap() {
+        assert_eq!(m["receipts"].as_array().unwrap().len(), 1, "{m}");
+        assert_eq!(m["receipts"][0]["recipient"], "ph.pnp.bob", "{m}");
+        let acked = m["receipts"][0]["acknowledged_at"].is_string();
+        assert_eq!(acked, m["id"] == last_id.as_str(), "{m}");
+    }
+    assert_eq!(page["conversation"]["unread"], 0, "nothing sent is unread");
+
+    // Errors: an unknown conversation or message is `not-found`.
+    let r =
+        b.call(json!({"op": "conversation", "conversation": "00000000000000000000000000000000"}));
+    assert_eq!(r["code"], "not-found", "{r}");
+    let r = b.call(json!({"op": "message", "id": "00000000000000000000000000000000"}));
+    assert_eq!(r["code"], "not-found", "{r}");
+}

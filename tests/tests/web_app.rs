@@ -590,6 +590,145 @@ fn a_changed_key_holds_sending_until_the_officer_has_checked_it() {
     });
 }
 
+/// A contact's new device (approved by them, countersigned by their
+/// authority) is announced as a banner on every page, with its
+/// fingerprint; the app sends nothing to that contact until the officer
+/// has noted it, and then the message goes to both devices.
+#[test]
+fn a_contacts_new_device_is_announced_and_noted_before_the_app_sends() {
+    let net = DevNet::start();
+    let bundle = net.bundle();
+    let b = bundle.to_str().unwrap();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "th.dsi.bob", "TH", "DSI");
+    assert_success(&alice.run(&["sync"]), "alice sync");
+    assert_success(&bob.run(&["sync"]), "bob sync");
+    let ui = bob.start_ui(true, &[]);
+    let mut page = login(&ui.addr, &ui.login_path());
+    let mut compose = page.get("/compose?q=alice");
+    wait_until("Alice in Bob's directory", ARRIVE, || {
+        compose = page.get("/compose?q=alice");
+        compose.body.contains("DSI, TH")
+    });
+    let csrf = compose.input_value("csrf").unwrap();
+    let to = compose.input_values("to");
+    assert_eq!(to.len(), 1, "{to:?}");
+    assert!(
+        !compose.body.contains("has a new device"),
+        "{}",
+        compose.body
+    );
+
+    // Alice's laptop joins: her desk machine approves, her authority
+    // countersigns.
+    let laptop = net.person("alice-laptop");
+    let out = laptop.run(&["device", "request", "--bundle", b, "--id", "th.dsi.alice"]);
+    assert_success(&out, "device request");
+    let code = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Confirmation code: "))
+        .unwrap()
+        .to_owned();
+    let approval = net.dir.path().join("alice-laptop.approval");
+    let request = laptop.home.join("device.request");
+    assert_success(
+        &alice.run(&[
+            "device",
+            "approve",
+            request.to_str().unwrap(),
+            "--code",
+            &code,
+            "--out",
+            approval.to_str().unwrap(),
+        ]),
+        "device approve",
+    );
+    assert_success(
+        &laptop.run(&["device", "link", approval.to_str().unwrap()]),
+        "device link",
+    );
+    let linked = laptop.home.join("device.approval");
+    let out = admin_command()
+        .arg("add-device")
+        .arg("--authority")
+        .arg(net.authority("TH"))
+        .args(["--bundle", b, "--json"])
+        .arg(&linked)
+        .output()
+        .unwrap();
+    assert_success(&out, "add-device");
+    let added: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fingerprint = added["added_device"].as_str().unwrap().to_owned();
+
+    // Every page of Bob's app announces it, with the fingerprint.
+    let mut r = page.get("/");
+    let deadline = std::time::Instant::now() + ARRIVE;
+    while !r.body.contains("alice has a new device") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no new device banner: {}",
+            r.body
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        r = page.get("/");
+    }
+    assert!(r.body.contains(&fingerprint), "{fingerprint}: {}", r.body);
+    assert!(!r.body.contains("th.dsi.alice"), "no ids in the page");
+
+    // Sending to Alice is held, and the app says why.
+    let send = |page: &mut Browser, text: &str| {
+        page.post(
+            "/send",
+            &[
+                ("csrf", &csrf),
+                ("to", &to[0]),
+                ("tlp", "AMBER"),
+                ("text", text),
+            ],
+        )
+    };
+    let r = send(&mut page, "held until noted");
+    assert_eq!((r.status, location(&r).as_str()), (303, "/compose"));
+    let r = page.get("/compose");
+    assert!(
+        r.body.contains("Nothing was sent: alice has a new device"),
+        "{}",
+        r.body
+    );
+
+    // Noting it: the banner goes and sending works; both of Alice's
+    // devices receive the message, and nothing held was sent.
+    let noted = r.input_value("p").expect("the noted form");
+    let r = page.post("/contact/devices-seen", &[("csrf", "0000"), ("p", &noted)]);
+    assert_eq!(r.status, 403, "without the CSRF token: {}", r.body);
+    let r = page.post("/contact/devices-seen", &[("csrf", &csrf), ("p", &noted)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = page.get(&location(&r));
+    assert!(
+        r.body
+            .contains("Noted: your messages to alice go to all of their devices."),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("has a new device"), "{}", r.body);
+    let r = send(&mut page, "to both devices");
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = page.get(&location(&r));
+    assert!(r.body.contains("Sent."), "{}", r.body);
+    for home in [&alice, &laptop] {
+        wait_until("the message on each of Alice's devices", ARRIVE, || {
+            home.run(&["sync"]);
+            let texts: Vec<String> = home
+                .inbox()
+                .iter()
+                .filter(|m| m["from"] == "th.dsi.bob")
+                .map(|m| m["id"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            texts.len() == 1
+        });
+    }
+}
+
 #[test]
 fn the_directory_finds_people_by_name_and_country_and_shows_their_card() {
     let net = DevNet::start();

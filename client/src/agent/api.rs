@@ -24,9 +24,16 @@ use crate::error::ClientError;
 use crate::home::HomeError;
 
 use super::views::{
-    AgentStatus, ConsentView, ContactFilter, ContactView, DeviceView, LinkState, MessageView,
-    ReceiptRow, ReceiptView, RoleView, SyncView, WhoamiView,
+    AgentStatus, ConsentView, ContactFilter, ContactView, ConversationView, DeviceView, LinkState,
+    MessageView, ReceiptRow, ReceiptView, RoleView, SyncView, WhoamiView,
 };
+
+/// Messages `conversation` gives when no limit is asked.
+pub const DEFAULT_CONVERSATION_LIMIT: usize = 100;
+
+fn default_conversation_limit() -> usize {
+    DEFAULT_CONVERSATION_LIMIT
+}
 
 /// Results `search` gives when no limit is asked.
 pub const DEFAULT_SEARCH_LIMIT: usize = 50;
@@ -145,6 +152,25 @@ pub enum Request {
     Messages {
         /// Received or sent.
         mailbox: Mailbox,
+    },
+    /// The conversation list: per conversation, who is in it, how many
+    /// messages, how many unread, the newest; newest first.
+    Conversations,
+    /// One conversation: its newest messages (oldest first), each sent one
+    /// with its receipts.
+    Conversation {
+        /// The conversation.
+        #[serde(with = "conversation_hex")]
+        conversation: ConversationId,
+        /// Most messages (the newest).
+        #[serde(default = "default_conversation_limit")]
+        limit: usize,
+    },
+    /// One stored message, as `messages` lists it.
+    Message {
+        /// The message.
+        #[serde(with = "message_hex")]
+        id: MessageId,
     },
     /// Search the messages that may be read now (`liaison search`).
     Search {
@@ -276,6 +302,13 @@ pub enum Request {
         /// The contact.
         id: DirectoryId,
     },
+    /// The person was told about a contact's new devices (the web app's
+    /// banner): they are no longer announced. Sending to the contact never
+    /// waited for this; the web app waits for it.
+    ContactDevicesSeen {
+        /// The contact.
+        id: DirectoryId,
+    },
     /// The safety number to compare with a contact.
     SafetyNumber {
         /// The contact.
@@ -368,6 +401,9 @@ impl Request {
             Request::SaveAttachments { .. } => "save-attachments",
             Request::Sync => "sync",
             Request::Messages { .. } => "messages",
+            Request::Conversations => "conversations",
+            Request::Conversation { .. } => "conversation",
+            Request::Message { .. } => "message",
             Request::Search { .. } => "search",
             Request::Read { .. } => "read",
             Request::Forward { .. } => "forward",
@@ -384,6 +420,7 @@ impl Request {
             Request::ContactShow { .. } => "contact-show",
             Request::ContactVerify { .. } => "contact-verify",
             Request::ContactAccept { .. } => "contact-accept",
+            Request::ContactDevicesSeen { .. } => "contact-devices-seen",
             Request::SafetyNumber { .. } => "safety-number",
             Request::Roles => "roles",
             Request::Devices => "devices",
@@ -506,6 +543,21 @@ pub enum Response {
         /// The messages.
         messages: Vec<MessageView>,
     },
+    /// The conversation list, newest first.
+    Conversations {
+        /// The conversations.
+        conversations: Vec<ConversationView>,
+    },
+    /// One conversation's newest messages.
+    Conversation {
+        /// What the list shows of it.
+        conversation: ConversationView,
+        /// Its newest messages, oldest first; a sent one carries its
+        /// receipts.
+        messages: Vec<MessageView>,
+        /// How many older messages it holds besides.
+        earlier: usize,
+    },
     /// Search results, newest first.
     SearchResults {
         /// The messages that matched (at most the limit asked).
@@ -604,6 +656,13 @@ pub enum Response {
         /// The contact.
         id: DirectoryId,
     },
+    /// The contact's new devices were noted.
+    ContactDevicesSeen {
+        /// The contact.
+        id: DirectoryId,
+        /// How many devices were announced.
+        devices: usize,
+    },
     /// A safety number.
     SafetyNumber {
         /// The contact.
@@ -681,6 +740,8 @@ impl Response {
             Response::Queued { .. } => "queued",
             Response::Synced { .. } => "synced",
             Response::Messages { .. } => "messages",
+            Response::Conversations { .. } => "conversations",
+            Response::Conversation { .. } => "conversation",
             Response::SearchResults { .. } => "search-results",
             Response::Read { .. } => "read",
             Response::Forwarded { .. } => "forwarded",
@@ -696,6 +757,7 @@ impl Response {
             Response::Contact { .. } => "contact",
             Response::ContactVerified { .. } => "contact-verified",
             Response::ContactKeyAccepted { .. } => "contact-key-accepted",
+            Response::ContactDevicesSeen { .. } => "contact-devices-seen",
             Response::SafetyNumber { .. } => "safety-number",
             Response::Roles { .. } => "roles",
             Response::Devices { .. } => "devices",

@@ -4,8 +4,8 @@
 
 use super::api::{Mailbox, Request, Response};
 use super::views::{
-    CaseView, ConsentView, DeviceView, ForwardCheckView, MessageView, RoleView, SearchHitView,
-    SyncView, WhoamiView, contact_views, receipt_rows,
+    CaseView, ConsentView, ConversationView, DeviceView, ForwardCheckView, MessageView, RoleView,
+    SearchHitView, SyncView, WhoamiView, contact_views, receipt_rows,
 };
 use crate::client::{Client, Direction, MessageKind, Outgoing, now};
 use crate::core::directory::OwnStanding;
@@ -91,10 +91,46 @@ fn case_title(
     book.get(&m.conversation).map(|c| c.info.title.clone())
 }
 
+/// A stored message as `messages` lists it: with its case's title, and
+/// a consent request already decided no longer awaiting a decision.
+fn listed(
+    client: &Client,
+    m: &crate::client::StoredMessage,
+    decided: &std::collections::HashSet<liaison_protocol::MessageId>,
+    book: &crate::core::case::CaseBook,
+) -> MessageView {
+    let mut v = view_of(client, m);
+    v.awaiting_decision &= !decided.contains(&m.id);
+    v.case = case_title(book, m);
+    v
+}
+
+/// What the conversation list shows of a conversation.
+fn conversation_view(
+    ix: &crate::core::conversations::MessageIndex,
+    book: &crate::core::case::CaseBook,
+    s: &crate::core::conversations::Summary,
+) -> ConversationView {
+    let newest = ix.get(&s.newest);
+    ConversationView {
+        conversation: s.conversation.to_hex(),
+        with: s.with.clone(),
+        messages: s.messages,
+        unread: s.unread,
+        newest: s.newest.to_hex(),
+        newest_at: s.newest_at.to_rfc3339(),
+        newest_tlp: newest
+            .map(|m| m.handling.dissemination.label().to_owned())
+            .unwrap_or_default(),
+        case: book.get(&s.conversation).map(|c| c.info.title.clone()),
+    }
+}
+
 /// The view of a case, with the count of messages held in it.
 fn case_view(client: &Client, c: &crate::core::case::CaseState) -> Result<CaseView, ClientError> {
     let messages = client
-        .messages()?
+        .message_index()?
+        .all()
         .iter()
         .filter(|m| m.conversation == c.id)
         .count();
@@ -201,17 +237,61 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
             let decided = decided_requests(client)?;
             let book = client.case_book()?;
             let messages = client
-                .messages()?
+                .message_index()?
+                .all()
                 .iter()
                 .filter(|m| m.direction == want && m.kind != MessageKind::Receipts)
+                .map(|m| listed(client, m, &decided, &book))
+                .collect();
+            Response::Messages { messages }
+        }
+        Request::Message { id } => {
+            let ix = client.message_index()?;
+            let m = ix.get(&id).ok_or(NotFound::Message(id))?;
+            let listed = listed(client, m, &decided_requests(client)?, &client.case_book()?);
+            Response::Messages {
+                messages: vec![listed],
+            }
+        }
+        Request::Conversations => {
+            let ix = client.message_index()?;
+            let book = client.case_book()?;
+            Response::Conversations {
+                conversations: ix
+                    .summaries(client.id().as_str())
+                    .iter()
+                    .map(|s| conversation_view(&ix, &book, s))
+                    .collect(),
+            }
+        }
+        Request::Conversation {
+            conversation,
+            limit,
+        } => {
+            let ix = client.message_index()?;
+            let me = client.id().as_str();
+            let summary = ix
+                .summary(&conversation, me)
+                .ok_or(NotFound::Conversation(conversation))?;
+            let (page, earlier) = ix.page(&conversation, limit);
+            let (decided, book) = (decided_requests(client)?, client.case_book()?);
+            let receipts = client.receipt_index()?;
+            let messages = page
+                .into_iter()
                 .map(|m| {
-                    let mut v = view_of(client, m);
-                    v.awaiting_decision &= !decided.contains(&m.id);
-                    v.case = case_title(&book, m);
+                    let mut v = listed(client, m, &decided, &book);
+                    if m.direction == Direction::Out {
+                        let got = receipts.get(&m.id).map(Vec::as_slice).unwrap_or_default();
+                        v.receipts = receipt_rows(&m.to, got, me);
+                    }
                     v
                 })
                 .collect();
-            Response::Messages { messages }
+            Response::Conversation {
+                conversation: conversation_view(&ix, &book, &summary),
+                messages,
+                earlier,
+            }
         }
         Request::Search { query, limit } => {
             let (hits, total, searched) = client.search(&query, limit)?;
@@ -223,9 +303,7 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
         }
         Request::Read { id, accept } => {
             let (m, handling_explained) = client.read(id, accept).await?;
-            let mut message = view_of(client, &m);
-            message.case = case_title(&client.case_book()?, &m);
-            message.awaiting_decision &= !decided_requests(client)?.contains(&m.id);
+            let message = listed(client, &m, &decided_requests(client)?, &client.case_book()?);
             Response::Read {
                 message: Box::new(message),
                 handling_explained,
@@ -352,13 +430,34 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
             client.accept_contact_key(&id)?;
             Response::ContactKeyAccepted { id }
         }
+        Request::ContactDevicesSeen { id } => Response::ContactDevicesSeen {
+            devices: client.note_new_devices(&id)?,
+            id,
+        },
         Request::SafetyNumber { id } => Response::SafetyNumber {
             safety_number: client.safety_number(&id)?,
             contact: id,
         },
-        Request::Roles => Response::Roles {
-            roles: client.directory().roles().map(RoleView::from).collect(),
-        },
+        Request::Roles => {
+            let ix = client.message_index()?;
+            let received = |role: &str| {
+                ix.all()
+                    .iter()
+                    .filter(|m| m.direction == Direction::In && m.kind != MessageKind::Receipts)
+                    .filter(|m| m.to.iter().any(|t| t == role))
+                    .count()
+            };
+            Response::Roles {
+                roles: client
+                    .directory()
+                    .roles()
+                    .map(|r| RoleView {
+                        received: received(r.id.as_str()),
+                        ..RoleView::from(r)
+                    })
+                    .collect(),
+            }
+        }
         Request::Devices => {
             let rec = client
                 .directory()

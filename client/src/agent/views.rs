@@ -136,6 +136,32 @@ pub struct MessageView {
     /// is in one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case: Option<String>,
+    /// For a sent message in a `conversation` answer: per recipient, the
+    /// receipts seen (as `receipts` gives them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub receipts: Vec<ReceiptRow>,
+}
+
+/// What the conversation list shows of one conversation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConversationView {
+    /// The conversation id.
+    pub conversation: String,
+    /// Everyone in it but this focal point, in order of first appearance.
+    pub with: Vec<String>,
+    /// Messages in it (text, forwards, handed-over messages).
+    pub messages: usize,
+    /// Received messages whose handling is not acknowledged yet.
+    pub unread: usize,
+    /// The newest message's id.
+    pub newest: String,
+    /// Its sender's time.
+    pub newest_at: String,
+    /// Its TLP label.
+    pub newest_tlp: String,
+    /// The title of the case it belongs to, if it is a case's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<String>,
 }
 
 /// An originator's consent grant, as a forward carried it.
@@ -210,6 +236,7 @@ impl From<&StoredMessage> for MessageView {
             note: None,
             queued: false,
             case: None,
+            receipts: Vec::new(),
         }
     }
 }
@@ -370,6 +397,12 @@ pub struct ContactView {
     pub verified_in_person: bool,
     /// The identity key changed and was not accepted yet.
     pub key_changed: bool,
+    /// Fingerprints of devices the contact added (endorsed by their
+    /// identity and countersigned by their authority) that were not yet
+    /// announced to this person: a send announces them, and so does the
+    /// web app's banner (`contact-devices-seen`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub new_devices: Vec<String>,
     /// `active`, `revoked`, `expired` or `not-yet-valid`.
     #[serde(default)]
     pub status: String,
@@ -463,6 +496,14 @@ pub fn contact_views(
                 .collect(),
             verified_in_person: state.is_some_and(|s| s.verified_in_person),
             key_changed: state.is_some_and(|s| s.key_changed.is_some()),
+            new_devices: state
+                .map(|s| {
+                    s.new_devices
+                        .iter()
+                        .map(|d| d.fingerprint().to_string())
+                        .collect()
+                })
+                .unwrap_or_default(),
             status: status.to_owned(),
             revoked_reason,
             inactive_since,
@@ -571,6 +612,10 @@ pub struct RoleView {
     pub version: u64,
     /// Holders in on-call order.
     pub holders: Vec<String>,
+    /// Messages this home received addressed to the role (while this
+    /// focal point held it, or handed over since).
+    #[serde(default)]
+    pub received: usize,
 }
 
 impl From<&RoleRecord> for RoleView {
@@ -582,6 +627,7 @@ impl From<&RoleRecord> for RoleView {
             country: r.country.to_string(),
             version: r.version,
             holders: r.holders.iter().map(ToString::to_string).collect(),
+            received: 0,
         }
     }
 }

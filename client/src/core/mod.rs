@@ -7,6 +7,7 @@ pub mod case;
 pub mod checkpoints;
 pub mod clock;
 pub mod compose;
+pub mod conversations;
 pub mod directory;
 pub mod handover;
 pub mod logged;

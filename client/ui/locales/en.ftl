@@ -22,6 +22,7 @@ error-forbidden = This request was refused. Reload the page and try again.
 conv-title = Conversations
 conv-empty = No conversations yet. Start one with “New message”.
 conv-unread = { $count } unread
+conv-earlier = Show earlier messages ({ $count } not shown)
 msg-you = You
 msg-gate-title = Acknowledge the handling to read this message
 msg-gate-intro = The sender set these rules for this message. Reading it sends the sender your signed acknowledgement.
@@ -100,6 +101,11 @@ key-changed-check = A new key comes with a reinstall, but also with someone pret
 key-changed-accept = I have checked: accept the new key of { $name }
 key-changed-accepted = The new key of { $name } is accepted: you can send to { $name } again.
 key-changed-send-held = Nothing was sent: the identity key of { $name } has changed. Check it (the warning at the top of the page), then send again.
+device-new = { $name } has a new device, approved by their authority: your messages to { $name } will also go to it. The app sends nothing to { $name } until you have noted this.
+device-new-check = If you did not expect it, call { $name } on a number you already know before you send anything sensitive. New device:
+device-new-ok = I have noted the new device of { $name }
+device-new-noted = Noted: your messages to { $name } go to all of their devices.
+device-new-send-held = Nothing was sent: { $name } has a new device. Read the notice at the top of the page, then send again.
 
 # Directory.
 nav-directory = Directory

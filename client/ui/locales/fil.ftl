@@ -22,6 +22,7 @@ error-forbidden = Tinanggihan ang kahilingang ito. I-reload ang pahina at subuka
 conv-title = Mga usapan
 conv-empty = Wala pang usapan. Magsimula sa “Bagong mensahe”.
 conv-unread = { $count } hindi pa nababasa
+conv-earlier = Ipakita ang mga naunang mensahe ({ $count } ang hindi pa ipinapakita)
 msg-you = Ikaw
 msg-gate-title = Kilalanin ang mga tuntunin sa paghawak para mabasa ang mensaheng ito
 msg-gate-intro = Itinakda ng nagpadala ang mga tuntuning ito para sa mensahe. Kapag binasa mo ito, ipapadala sa nagpadala ang iyong nilagdaang pagkilala.
@@ -100,6 +101,11 @@ key-changed-check = Nagkakaroon ng bagong susi kapag muling na-install ang app, 
 key-changed-accept = Nasuri ko na: tanggapin ang bagong susi ni { $name }
 key-changed-accepted = Tinanggap na ang bagong susi ni { $name }: maaari ka nang muling magpadala kay { $name }.
 key-changed-send-held = Walang naipadala: nagbago ang susi ng pagkakakilanlan ni { $name }. Suriin ito (tingnan ang babala sa itaas ng pahina), saka magpadalang muli.
+device-new = May bagong device si { $name }, na inaprubahan ng kanilang awtoridad: ang mga mensahe mo kay { $name } ay mapupunta rin dito. Walang ipapadala ang app kay { $name } hangga't hindi mo ito naitatala.
+device-new-check = Kung hindi mo ito inaasahan, tawagan si { $name } sa numerong alam mo na bago magpadala ng anumang sensitibo. Bagong device:
+device-new-ok = Naitala ko na ang bagong device ni { $name }
+device-new-noted = Naitala: ang mga mensahe mo kay { $name } ay mapupunta sa lahat ng kanilang device.
+device-new-send-held = Walang naipadala: may bagong device si { $name }. Basahin ang paunawa sa itaas ng pahina, saka ipadala muli.
 
 # Directory. (machine-assisted translation, not yet reviewed: see REVIEW.md)
 nav-directory = Direktoryo

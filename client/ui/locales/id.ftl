@@ -22,6 +22,7 @@ error-forbidden = Permintaan ini ditolak. Muat ulang halaman lalu coba lagi.
 conv-title = Percakapan
 conv-empty = Belum ada percakapan. Mulai dengan “Pesan baru”.
 conv-unread = { $count } belum dibaca
+conv-earlier = Tampilkan pesan sebelumnya ({ $count } belum ditampilkan)
 msg-you = Anda
 msg-gate-title = Akui ketentuan penanganan untuk membaca pesan ini
 msg-gate-intro = Pengirim menetapkan ketentuan ini untuk pesan ini. Membacanya akan mengirimkan pengakuan bertanda tangan Anda kepada pengirim.
@@ -100,6 +101,11 @@ key-changed-check = Kunci baru muncul ketika aplikasi dipasang ulang, tetapi jug
 key-changed-accept = Saya telah memeriksa: terima kunci baru { $name }
 key-changed-accepted = Kunci baru { $name } diterima: Anda dapat mengirim kepada { $name } lagi.
 key-changed-send-held = Tidak ada yang dikirim: kunci identitas { $name } telah berubah. Periksa kunci tersebut (lihat peringatan di bagian atas halaman), lalu kirim lagi.
+device-new = { $name } memiliki perangkat baru yang disetujui oleh otoritasnya: pesan Anda kepada { $name } juga akan dikirim ke perangkat itu. Aplikasi tidak mengirim apa pun kepada { $name } sampai Anda mencatat hal ini.
+device-new-check = Jika Anda tidak mengharapkannya, telepon { $name } di nomor yang sudah Anda kenal sebelum mengirim sesuatu yang sensitif. Perangkat baru:
+device-new-ok = Saya telah mencatat perangkat baru { $name }
+device-new-noted = Dicatat: pesan Anda kepada { $name } dikirim ke semua perangkatnya.
+device-new-send-held = Tidak ada yang terkirim: { $name } memiliki perangkat baru. Baca pemberitahuan di bagian atas halaman, lalu kirim lagi.
 
 # Directory. (machine-assisted translation, not yet reviewed: see REVIEW.md)
 nav-directory = Direktori

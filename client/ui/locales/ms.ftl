@@ -22,6 +22,7 @@ error-forbidden = Permintaan ini ditolak. Muat semula halaman dan cuba lagi.
 conv-title = Perbualan
 conv-empty = Belum ada perbualan. Mulakan dengan “Mesej baharu”.
 conv-unread = { $count } belum dibaca
+conv-earlier = Tunjukkan mesej terdahulu ({ $count } belum ditunjukkan)
 msg-you = Anda
 msg-gate-title = Akui syarat pengendalian untuk membaca mesej ini
 msg-gate-intro = Pengirim menetapkan syarat ini untuk mesej ini. Membacanya menghantar pengakuan bertandatangan anda kepada pengirim.
@@ -100,6 +101,11 @@ key-changed-check = Kunci baharu boleh terhasil apabila aplikasi dipasang semula
 key-changed-accept = Saya telah menyemak: terima kunci baharu { $name }
 key-changed-accepted = Kunci baharu { $name } diterima: anda boleh menghantar kepada { $name } semula.
 key-changed-send-held = Tiada apa-apa dihantar: kunci identiti { $name } telah berubah. Semak kunci itu (lihat amaran di bahagian atas halaman), kemudian hantar semula.
+device-new = { $name } mempunyai peranti baharu yang diluluskan oleh pihak berkuasanya: mesej anda kepada { $name } juga akan dihantar ke peranti itu. Aplikasi tidak menghantar apa-apa kepada { $name } sehingga anda mencatat perkara ini.
+device-new-check = Jika anda tidak menjangkakannya, hubungi { $name } melalui nombor yang anda sudah kenali sebelum menghantar apa-apa yang sensitif. Peranti baharu:
+device-new-ok = Saya telah mencatat peranti baharu { $name }
+device-new-noted = Dicatat: mesej anda kepada { $name } dihantar ke semua perantinya.
+device-new-send-held = Tiada apa-apa dihantar: { $name } mempunyai peranti baharu. Baca notis di bahagian atas halaman, kemudian hantar semula.
 
 # Directory. (machine-assisted translation, not yet reviewed: see REVIEW.md)
 nav-directory = Direktori

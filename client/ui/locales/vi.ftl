@@ -22,6 +22,7 @@ error-forbidden = Yêu cầu này bị từ chối. Hãy tải lại trang và t
 conv-title = Cuộc trò chuyện
 conv-empty = Chưa có cuộc trò chuyện nào. Hãy bắt đầu bằng “Tin nhắn mới”.
 conv-unread = { $count } chưa đọc
+conv-earlier = Hiện các tin nhắn trước ({ $count } tin chưa hiện)
 msg-you = Bạn
 msg-gate-title = Xác nhận quy định xử lý để đọc tin nhắn này
 msg-gate-intro = Người gửi đã đặt các quy định này cho tin nhắn. Khi đọc, xác nhận có chữ ký của bạn sẽ được gửi tới người gửi.
@@ -100,6 +101,11 @@ key-changed-check = Khóa mới xuất hiện khi cài đặt lại ứng dụng
 key-changed-accept = Tôi đã kiểm tra: chấp nhận khóa mới của { $name }
 key-changed-accepted = Đã chấp nhận khóa mới của { $name }: bạn có thể gửi lại cho { $name }.
 key-changed-send-held = Chưa gửi gì: khóa định danh của { $name } đã thay đổi. Hãy kiểm tra khóa (xem cảnh báo ở đầu trang), rồi gửi lại.
+device-new = { $name } có một thiết bị mới đã được cơ quan có thẩm quyền của họ phê duyệt: tin nhắn bạn gửi { $name } cũng sẽ đến thiết bị đó. Ứng dụng không gửi gì cho { $name } cho đến khi bạn xác nhận đã biết việc này.
+device-new-check = Nếu bạn không chờ đợi điều này, hãy gọi cho { $name } theo số điện thoại bạn đã biết trước khi gửi bất cứ nội dung nhạy cảm nào. Thiết bị mới:
+device-new-ok = Tôi đã ghi nhận thiết bị mới của { $name }
+device-new-noted = Đã ghi nhận: tin nhắn bạn gửi { $name } sẽ đến tất cả các thiết bị của họ.
+device-new-send-held = Chưa gửi gì: { $name } có thiết bị mới. Hãy đọc thông báo ở đầu trang, rồi gửi lại.
 
 # Directory. (machine-assisted translation, not yet reviewed: see REVIEW.md)
 nav-directory = Danh bạ

@@ -59,13 +59,8 @@ struct EvidenceTpl<'a> {
 
 /// The message behind handle `h` and its view, if this session knows it.
 async fn message(c: &Ctx<'_>, h: &str) -> Option<MessageView> {
-    let id = c.resolve(h, 'm')?;
-    MessageId::from_hex(&id)?;
-    c.messages()
-        .await
-        .ok()?
-        .into_iter()
-        .find(|m| m.id == id && m.is_incoming())
+    let id = MessageId::from_hex(&c.resolve(h, 'm')?)?;
+    c.message(id).await.ok()?.filter(MessageView::is_incoming)
 }
 
 async fn render(

@@ -18,13 +18,14 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{get, post};
 use liaison_client::agent::api::{Request, Response as Answer};
-use liaison_client::agent::views::{ContactFilter, ForwardCheckView, MessageView};
+use liaison_client::agent::views::{ContactFilter, ForwardCheckView};
 use liaison_protocol::consent::ConsentScope;
 use liaison_protocol::{DirectoryId, MessageId, Timestamp};
 
 use crate::i18n::Tr;
 use crate::pages::{
-    Ctx, Form, Page, People, Pick, Tlp, Who, failed, html, not_found, see_other, tlp,
+    Ctx, Form, Page, People, Pick, Tlp, Who, failed, held_by_new_device, html, not_found,
+    see_other, tlp,
 };
 use crate::state::AppState;
 use crate::time::{Shown, show};
@@ -40,6 +41,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/consent/grant", post(grant))
         .route("/consent/refuse", post(refuse))
         .route("/contact/accept", post(accept_key))
+        .route("/contact/devices-seen", post(devices_seen))
 }
 
 /// A recipient the scope refuses, and why in plain words.
@@ -198,8 +200,8 @@ async fn render(
         Ok(p) => p,
         Err((_, e)) => return failed(c.tr, &e),
     };
-    let message = match c.messages().await {
-        Ok(ms) => ms.into_iter().find(|m| m.id == id.to_hex()),
+    let message = match c.message(id).await {
+        Ok(m) => m,
         Err((_, e)) => return failed(c.tr, &e),
     };
     let Some(m) = message else {
@@ -327,6 +329,10 @@ async fn forward(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
         )
         .await;
     }
+    if let Some(held) = held_by_new_device(&c, &to).await {
+        c.flash(held);
+        return render(&mut c, &h, "", Some(&form), StatusCode::CONFLICT).await;
+    }
     // The same check the forward makes: a refusal shows the rule and the
     // way to ask for consent, rather than an error.
     let refused = match c.ask(Request::ForwardCheck { id, to: to.clone() }).await {
@@ -360,12 +366,7 @@ async fn forward(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
 
 /// The conversation of message `id`, or the list.
 async fn back_to_conversation(c: &Ctx<'_>, id: MessageId) -> Response {
-    let conv = c
-        .messages()
-        .await
-        .ok()
-        .and_then(|ms| ms.into_iter().find(|m| m.id == id.to_hex()))
-        .map(|m| m.conversation);
+    let conv = c.message(id).await.ok().flatten().map(|m| m.conversation);
     match conv {
         Some(conv) => see_other(&format!("/c/{}", c.handle(&format!("c:{conv}")))),
         None => see_other("/"),
@@ -461,9 +462,9 @@ async fn consents(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let (people, messages) = match (c.people().await, c.messages().await) {
-        (Ok(p), Ok(m)) => (p, m),
-        (Err((_, e)), _) | (_, Err((_, e))) => return failed(c.tr, &e),
+    let people = match c.people().await {
+        Ok(p) => p,
+        Err((_, e)) => return failed(c.tr, &e),
     };
     let list = match c.ask(Request::ConsentList).await {
         Ok(Answer::Consents { consents }) => consents,
@@ -472,16 +473,18 @@ async fn consents(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
     };
     let (mut asked_of_me, mut decided, mut mine) = (Vec::new(), Vec::new(), Vec::new());
     for x in list {
-        let about = messages
-            .iter()
-            .find(|m: &&MessageView| m.id == x.message)
+        let message = match MessageId::from_hex(&x.message) {
+            Some(id) => c.message(id).await.ok().flatten(),
+            None => None,
+        };
+        let about = message
+            .as_ref()
             .map(|m| (tlp(c.tr, &m.handling.tlp), show(&m.sent_at, &people.tz)));
         let who = if x.we_asked {
             // We asked the originator: the sender of the message (a
             // request about a forward we hold names no one here).
-            messages
-                .iter()
-                .find(|m| m.id == x.message)
+            message
+                .as_ref()
                 .map(|m| people.who(m.original_from.as_deref().unwrap_or(&m.from)))
                 .unwrap_or_else(|| people.who(""))
         } else {
@@ -591,7 +594,36 @@ async fn accept_key(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (c, form) = match Ctx::posted(&state, &headers, &body) {
+    on_contact(&state, &headers, &body, "key-changed-accepted", |id| {
+        Request::ContactAccept { id }
+    })
+    .await
+}
+
+/// The officer noted a contact's new devices (the banner's button): the
+/// app sends to them again.
+async fn devices_seen(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    on_contact(&state, &headers, &body, "device-new-noted", |id| {
+        Request::ContactDevicesSeen { id }
+    })
+    .await
+}
+
+/// A banner's button about the contact of form field `p`: ask the agent
+/// `op` for them, say `done` (with their name) or why it failed, and go
+/// back to the page the banner was on.
+async fn on_contact(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+    done: &str,
+    op: impl FnOnce(DirectoryId) -> Request,
+) -> Response {
+    let (c, form) = match Ctx::posted(state, headers, body) {
         Ok(posted) => posted,
         Err(r) => return *r,
     };
@@ -606,16 +638,21 @@ async fn accept_key(
         Ok(people) => people.who(id.as_str()).name,
         Err(_) => id.to_string(),
     };
-    match c.ask(Request::ContactAccept { id }).await {
-        Ok(_) => c.flash(c.tr.t1("key-changed-accepted", "name", &name)),
+    match c.ask(op(id)).await {
+        Ok(_) => c.flash(c.tr.t1(done, "name", &name)),
         Err((_, e)) => c.flash(c.tr.t1("fwd-failed", "reason", &e)),
     }
-    let back = headers
+    see_other(&back_to_referrer(headers))
+}
+
+/// The path of the page a form was posted from (same origin: the Origin
+/// check passed), or the conversation list.
+fn back_to_referrer(headers: &HeaderMap) -> String {
+    headers
         .get(axum::http::header::REFERER)
         .and_then(|v| v.to_str().ok())
         .and_then(|r| r.parse::<Uri>().ok())
         .map(|u| u.path().to_owned())
         .filter(|p| p.starts_with('/') && !p.starts_with("//"))
-        .unwrap_or_else(|| "/".to_owned());
-    see_other(&back)
+        .unwrap_or_else(|| "/".to_owned())
 }

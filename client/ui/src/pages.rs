@@ -4,7 +4,7 @@
 //! ([`Gate::handle_for`](crate::security::Gate::handle_for)), and whatever
 //! changes something is a POST whose body carries the CSRF token.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use askama::Template;
@@ -97,6 +97,20 @@ pub struct Page<'a> {
     /// Contacts whose identity key changed: sending to them is held until
     /// the officer checks it.
     pub key_changes: Vec<KeyChange>,
+    /// Contacts who added devices not yet noted: the app sends to them
+    /// once the officer has noted it.
+    pub new_devices: Vec<NewDevices>,
+}
+
+/// A contact's devices added since the officer was last told.
+#[derive(Debug)]
+pub struct NewDevices {
+    /// Handle of the contact.
+    pub handle: String,
+    /// Who.
+    pub who: Who,
+    /// The new devices' fingerprints.
+    pub devices: Vec<String>,
 }
 
 /// A contact whose identity key changed and was not accepted yet.
@@ -220,6 +234,10 @@ struct ConversationsTpl<'a> {
 #[template(path = "conversation.html")]
 struct ConversationTpl<'a> {
     p: Page<'a>,
+    /// What the live region reloads (this page, as many messages).
+    live: String,
+    /// The link to show more earlier messages, and how many are hidden.
+    more: Option<(String, usize)>,
     handle: String,
     with: Vec<Who>,
     messages: Vec<MsgRow>,
@@ -383,12 +401,14 @@ impl<'a> Ctx<'a> {
                 .collect(),
             lock_after: self.state.options.lock_after.as_secs(),
             key_changes: Vec::new(),
+            new_devices: Vec::new(),
         }
     }
 
     /// [`Ctx::page`] with a banner per contact whose identity key changed
     /// (the agent holds sending to them until the key is accepted, as the
-    /// command line does).
+    /// command line does), and one per contact who added a device (the
+    /// app sends to them once the officer noted it).
     pub(crate) async fn page_for(&mut self, people: &People) -> Page<'a> {
         let mut changed: Vec<&ContactView> =
             people.by_id.values().filter(|c| c.key_changed).collect();
@@ -408,8 +428,23 @@ impl<'a> Ctx<'a> {
                 safety_number,
             });
         }
+        let mut added: Vec<&ContactView> = people
+            .by_id
+            .values()
+            // A changed key's banner covers the devices that came with it.
+            .filter(|c| !c.new_devices.is_empty() && !c.key_changed)
+            .collect();
+        added.sort_by(|a, b| a.name.cmp(&b.name));
         let mut p = self.page();
         p.key_changes = key_changes;
+        p.new_devices = added
+            .into_iter()
+            .map(|c| NewDevices {
+                handle: self.handle(&format!("p:{}", c.id)),
+                who: people.who(&c.id),
+                devices: c.new_devices.clone(),
+            })
+            .collect();
         p
     }
 
@@ -508,17 +543,17 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    pub(crate) async fn messages(&self) -> Result<Vec<MessageView>, (ErrorCode, String)> {
-        let mut all = Vec::new();
-        for mailbox in [
-            liaison_client::agent::api::Mailbox::Inbox,
-            liaison_client::agent::api::Mailbox::Sent,
-        ] {
-            if let Answer::Messages { messages } = self.ask(Request::Messages { mailbox }).await? {
-                all.extend(messages);
-            }
+    /// The stored message `id` as the agent lists it; `None` when this
+    /// home holds no such message.
+    pub(crate) async fn message(
+        &self,
+        id: MessageId,
+    ) -> Result<Option<MessageView>, (ErrorCode, String)> {
+        match self.ask(Request::Message { id }).await {
+            Ok(Answer::Messages { messages }) => Ok(messages.into_iter().next()),
+            Ok(_) | Err((ErrorCode::NotFound, _)) => Ok(None),
+            Err(e) => Err(e),
         }
-        Ok(all)
     }
 }
 
@@ -591,6 +626,7 @@ fn notice(tr: Tr<'_>, status: StatusCode, title: String, text: String) -> Respon
         locales: Vec::new(),
         lock_after: 0,
         key_changes: Vec::new(),
+        new_devices: Vec::new(),
     };
     html(
         status,
@@ -814,43 +850,23 @@ async fn conversations(State(state): State<Arc<AppState>>, headers: HeaderMap) -
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let (people, messages) = match (c.people().await, c.messages().await) {
-        (Ok(p), Ok(m)) => (p, m),
+    let (people, list) = match (c.people().await, c.ask(Request::Conversations).await) {
+        (Ok(p), Ok(Answer::Conversations { conversations })) => (p, conversations),
+        (Ok(p), Ok(_)) => (p, Vec::new()),
         (Err((_, e)), _) | (_, Err((_, e))) => return failed(c.tr, &e),
     };
-    let mut by_conv: BTreeMap<String, Vec<&MessageView>> = BTreeMap::new();
-    for m in messages.iter().filter(|m| shown_kind(&m.kind)) {
-        by_conv.entry(m.conversation.clone()).or_default().push(m);
-    }
-    let mut rows: Vec<(String, ConvRow)> = by_conv
-        .into_iter()
-        .filter_map(|(conv, ms)| {
-            let newest = ms.iter().max_by(|a, b| a.sent_at.cmp(&b.sent_at))?;
-            let with = participants(&ms, &people.me)
-                .iter()
-                .map(|id| people.who(id))
-                .collect();
-            Some((
-                newest.sent_at.clone(),
-                ConvRow {
-                    handle: c.handle(&format!("c:{conv}")),
-                    with,
-                    last: show(&newest.sent_at, &people.tz),
-                    unread: ms.iter().filter(|m| m.is_incoming() && m.withheld).count(),
-                    tlp: tlp(c.tr, &newest.handling.tlp),
-                },
-            ))
+    let rows = list
+        .iter()
+        .map(|v| ConvRow {
+            handle: c.handle(&format!("c:{}", v.conversation)),
+            with: v.with.iter().map(|id| people.who(id)).collect(),
+            last: show(&v.newest_at, &people.tz),
+            unread: v.unread,
+            tlp: tlp(c.tr, &v.newest_tlp),
         })
         .collect();
-    rows.sort_by(|a, b| b.0.cmp(&a.0));
     let p = c.page_for(&people).await;
-    html(
-        StatusCode::OK,
-        &ConversationsTpl {
-            p,
-            rows: rows.into_iter().map(|(_, r)| r).collect(),
-        },
-    )
+    html(StatusCode::OK, &ConversationsTpl { p, rows })
 }
 
 /// When the agent refused a send because a recipient's identity key
@@ -874,114 +890,139 @@ pub(crate) async fn held_by_key_change(
     ))
 }
 
-/// The kinds of stored message a conversation shows (receipt carriers and
-/// consent traffic are not conversation messages).
-fn shown_kind(kind: &str) -> bool {
-    matches!(kind, "text" | "forward" | "handover")
+/// The app sends nothing to a contact who added a device the officer has
+/// not noted yet (the banner at the top of every page): the refusal in
+/// plain words, naming the first such recipient.
+pub(crate) async fn held_by_new_device(c: &Ctx<'_>, to: &[DirectoryId]) -> Option<String> {
+    let people = c.people().await.ok()?;
+    let held = to.iter().find(|id| {
+        people
+            .by_id
+            .get(id.as_str())
+            .is_some_and(|x| !x.new_devices.is_empty() && !x.key_changed)
+    })?;
+    Some(c.tr.t1(
+        "device-new-send-held",
+        "name",
+        &people.who(held.as_str()).name,
+    ))
 }
 
-/// Everyone in `ms` but `me`, in order of appearance.
-fn participants(ms: &[&MessageView], me: &str) -> Vec<String> {
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
-    for m in ms {
-        for id in std::iter::once(&m.from).chain(m.to.iter()) {
-            if id != me && seen.insert(id.clone()) {
-                out.push(id.clone());
-            }
-        }
-    }
-    out
-}
+/// Messages a conversation's page shows at first, and how many more each
+/// "show earlier messages" adds.
+const PAGE_MESSAGES: usize = 100;
 
 async fn conversation(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(h): Path<String>,
+    uri: Uri,
 ) -> Response {
     let mut c = match Ctx::unlocked(&state, &headers) {
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let Some(conv) = c.resolve(&h, 'c') else {
+    let Some(conv) = c
+        .resolve(&h, 'c')
+        .and_then(|id| ConversationId::from_hex(&id))
+    else {
         return not_found().await;
     };
-    let (people, messages) = match (c.people().await, c.messages().await) {
-        (Ok(p), Ok(m)) => (p, m),
-        (Err((_, e)), _) | (_, Err((_, e))) => return failed(c.tr, &e),
+    // `?show=N`: how many of the newest messages (a count, never an id).
+    let limit = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "show")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(PAGE_MESSAGES)
+        .clamp(PAGE_MESSAGES, 100 * PAGE_MESSAGES);
+    let people = match c.people().await {
+        Ok(p) => p,
+        Err((_, e)) => return failed(c.tr, &e),
     };
-    let mut ms: Vec<&MessageView> = messages
-        .iter()
-        .filter(|m| m.conversation == conv && shown_kind(&m.kind))
-        .collect();
-    ms.sort_by(|a, b| a.sent_at.cmp(&b.sent_at));
-    let with = participants(&ms, &people.me)
-        .iter()
-        .map(|id| people.who(id))
-        .collect();
+    let (summary, ms, earlier) = match c
+        .ask(Request::Conversation {
+            conversation: conv,
+            limit,
+        })
+        .await
+    {
+        Ok(Answer::Conversation {
+            conversation,
+            messages,
+            earlier,
+        }) => (conversation, messages, earlier),
+        Ok(_) | Err((ErrorCode::NotFound, _)) => return not_found().await,
+        Err((_, e)) => return failed(c.tr, &e),
+    };
+    let with = summary.with.iter().map(|id| people.who(id)).collect();
     let judicial = judicial_grants(&c).await;
-    let mut rows = Vec::new();
-    for m in &ms {
-        let mut receipts = Vec::new();
-        if !m.is_incoming()
-            && let Some(id) = MessageId::from_hex(&m.id)
-            && let Ok(Answer::Receipts { receipts: r }) = c.ask(Request::Receipts { id }).await
-        {
-            receipts = r
-                .iter()
-                .map(|r| ReceiptShown {
-                    name: people.who(&r.recipient).name,
-                    delivered: r.delivered_at.as_deref().map(|t| show(t, &people.tz)),
-                    acknowledged: r.acknowledged_at.as_deref().map(|t| show(t, &people.tz)),
-                })
-                .collect();
-        }
-        let note = if let Some(e) = &m.error {
-            Some(c.tr.t1("msg-rejected", "reason", e))
-        } else if m.destroyed_at.is_some() {
-            Some(c.tr.t("msg-destroyed"))
-        } else {
-            None
-        };
-        rows.push(MsgRow {
-            handle: c.handle(&format!("m:{}", m.id)),
-            from: people.who(&m.from),
-            mine: !m.is_incoming(),
-            time: show(&m.sent_at, &people.tz),
-            tlp: tlp(c.tr, &m.handling.tlp),
-            withheld: m.withheld,
-            explained: m.handling.explained.clone(),
-            text: m.text.clone(),
-            note,
-            receipts,
-            grants: m
-                .forwarded_with_consent
-                .iter()
-                .map(|g| {
-                    (
-                        people.who(&g.by).name,
-                        g.conditions.trim().to_owned(),
-                        g.valid_until.as_deref().map(|t| show(t, &people.tz)),
-                    )
-                })
-                .collect(),
-            forwardable: m.is_incoming() && m.text.is_some() && m.verified,
-            evidence: (m.is_incoming() && m.verified && m.kind == "text")
-                .then(|| exportable(m, &judicial)),
-        });
-    }
+    let rows = ms
+        .iter()
+        .map(|m| msg_row(&c, &people, &judicial, m))
+        .collect();
     let tlps = tlp_choices(c.tr);
     let p = c.page_for(&people).await;
     html(
         StatusCode::OK,
         &ConversationTpl {
             p,
+            live: if limit == PAGE_MESSAGES {
+                format!("/c/{h}")
+            } else {
+                format!("/c/{h}?show={limit}")
+            },
+            more: (earlier > 0)
+                .then(|| (format!("/c/{h}?show={}", limit + PAGE_MESSAGES), earlier)),
             handle: h,
             with,
             messages: rows,
             tlps,
         },
     )
+}
+
+/// How a conversation's page shows message `m`.
+fn msg_row(c: &Ctx<'_>, people: &People, judicial: &Grants, m: &MessageView) -> MsgRow {
+    let note = if let Some(e) = &m.error {
+        Some(c.tr.t1("msg-rejected", "reason", e))
+    } else if m.destroyed_at.is_some() {
+        Some(c.tr.t("msg-destroyed"))
+    } else {
+        None
+    };
+    MsgRow {
+        handle: c.handle(&format!("m:{}", m.id)),
+        from: people.who(&m.from),
+        mine: !m.is_incoming(),
+        time: show(&m.sent_at, &people.tz),
+        tlp: tlp(c.tr, &m.handling.tlp),
+        withheld: m.withheld,
+        explained: m.handling.explained.clone(),
+        text: m.text.clone(),
+        note,
+        receipts: m
+            .receipts
+            .iter()
+            .map(|r| ReceiptShown {
+                name: people.who(&r.recipient).name,
+                delivered: r.delivered_at.as_deref().map(|t| show(t, &people.tz)),
+                acknowledged: r.acknowledged_at.as_deref().map(|t| show(t, &people.tz)),
+            })
+            .collect(),
+        grants: m
+            .forwarded_with_consent
+            .iter()
+            .map(|g| {
+                (
+                    people.who(&g.by).name,
+                    g.conditions.trim().to_owned(),
+                    g.valid_until.as_deref().map(|t| show(t, &people.tz)),
+                )
+            })
+            .collect(),
+        forwardable: m.is_incoming() && m.text.is_some() && m.verified,
+        evidence: (m.is_incoming() && m.verified && m.kind == "text")
+            .then(|| exportable(m, judicial)),
+    }
 }
 
 async fn read(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -1085,20 +1126,26 @@ async fn send(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
     match conversation {
         Some((_, Some(conv))) => {
             // A reply goes to everyone else in the conversation.
-            let (people, messages) = match (c.people().await, c.messages().await) {
-                (Ok(p), Ok(m)) => (p, m),
-                (Err((_, e)), _) | (_, Err((_, e))) => return failed(c.tr, &e),
+            let Some(conv) = ConversationId::from_hex(&conv) else {
+                return not_found().await;
             };
-            let ms: Vec<&MessageView> = messages
-                .iter()
-                .filter(|m| m.conversation == conv && shown_kind(&m.kind))
-                .collect();
-            to.extend(
-                participants(&ms, &people.me)
-                    .iter()
-                    .filter_map(|id| DirectoryId::parse(id).ok()),
-            );
-            conv_id = ConversationId::from_hex(&conv);
+            match c
+                .ask(Request::Conversation {
+                    conversation: conv,
+                    limit: 0,
+                })
+                .await
+            {
+                Ok(Answer::Conversation { conversation, .. }) => to.extend(
+                    conversation
+                        .with
+                        .iter()
+                        .filter_map(|id| DirectoryId::parse(id).ok()),
+                ),
+                Ok(_) | Err((ErrorCode::NotFound, _)) => return not_found().await,
+                Err((_, e)) => return failed(c.tr, &e),
+            }
+            conv_id = Some(conv);
         }
         Some((_, None)) => return not_found().await,
         None => to.extend(
@@ -1111,7 +1158,11 @@ async fn send(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
         c.flash(c.tr.t("compose-need-recipient"));
         return see_other(&back);
     }
-    let (id, flash) = match c
+    if let Some(held) = held_by_new_device(&c, &to).await {
+        c.flash(held);
+        return see_other(&back);
+    }
+    let (conv, flash) = match c
         .ask(Request::Send {
             to: to.clone(),
             text,
@@ -1121,8 +1172,8 @@ async fn send(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
         })
         .await
     {
-        Ok(Answer::Sent { id, .. }) => (id, c.tr.t("msg-sent")),
-        Ok(Answer::Queued { id, .. }) => (id, c.tr.t("msg-queued")),
+        Ok(Answer::Sent { conversation, .. }) => (conversation, c.tr.t("msg-sent")),
+        Ok(Answer::Queued { conversation, .. }) => (conversation, c.tr.t("msg-queued")),
         Ok(_) => return see_other("/"),
         Err((code, e)) => {
             c.flash(
@@ -1134,13 +1185,6 @@ async fn send(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
         }
     };
     c.flash(flash);
-    let conv = match c.messages().await {
-        Ok(ms) => ms
-            .into_iter()
-            .find(|m| m.id == id.to_hex())
-            .map(|m| m.conversation),
-        Err(_) => None,
-    };
     match conv {
         Some(conv) => see_other(&format!("/c/{}", c.handle(&format!("c:{conv}")))),
         None => see_other("/"),
@@ -1161,6 +1205,13 @@ async fn js() -> Response {
         JS,
     )
         .into_response()
+}
+
+/// The kinds of stored message a conversation shows (receipt carriers and
+/// consent traffic are not conversation messages), as the agent counts
+/// them.
+fn shown_kind(kind: &str) -> bool {
+    matches!(kind, "text" | "forward" | "handover")
 }
 
 /// The desktop notification of a new received message: who sent it, never

@@ -248,9 +248,9 @@ async fn roles(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respon
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let (people, messages) = match (c.people().await, c.messages().await) {
-        (Ok(p), Ok(m)) => (p, m),
-        (Err((_, e)), _) | (_, Err((_, e))) => return failed(c.tr, &e),
+    let people = match c.people().await {
+        Ok(p) => p,
+        Err((_, e)) => return failed(c.tr, &e),
     };
     let all = match c.ask(Request::Roles).await {
         Ok(Answer::Roles { roles }) => roles,
@@ -260,9 +260,7 @@ async fn roles(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respon
     let mut rows = Vec::new();
     for r in all {
         let mine = r.holders.contains(&people.me);
-        let held = messages
-            .iter()
-            .any(|m| m.is_incoming() && m.to.contains(&r.id));
+        let held = r.received > 0;
         if !mine && !held {
             continue;
         }
