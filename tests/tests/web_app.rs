@@ -810,6 +810,56 @@ fn the_directory_finds_people_by_name_and_country_and_shows_their_card() {
     assert!(card.body.contains(number), "{number}: {}", card.body);
     // A card handle this session was not given shows nothing.
     assert_eq!(a.get("/contact/0000").status, 404);
+
+    // In person: the card shows the number as a QR code for Dan's app to
+    // scan, and takes the number Dan reads out or his code scanned.
+    assert!(card.body.contains("<svg"), "a QR code: {}", card.body);
+    assert!(card.body.contains("Not compared yet"), "{}", card.body);
+    let csrf = card.input_value("csrf").unwrap();
+    let who = card.input_value("p").expect("the verification form");
+    let verify = |a: &mut Browser, sn: &str| {
+        let r = a.post(
+            "/contact/verify",
+            &[("csrf", csrf.as_str()), ("p", who.as_str()), ("sn", sn)],
+        );
+        assert_eq!(r.status, 303, "{}", r.body);
+        a.get(&location(&r))
+    };
+    let verified = || {
+        let out = alice.run(&["--json", "contacts", "--name", "Dan"]);
+        assert_success(&out, "alice contacts");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v[0]["verified_in_person"].as_bool().unwrap()
+    };
+    // A number that differs in one digit (an impostor's key) is refused,
+    // and says what to do.
+    let mut wrong: Vec<char> = number.chars().collect();
+    wrong[0] = if wrong[0] == '1' { '2' } else { '1' };
+    let r = verify(&mut a, &wrong.iter().collect::<String>());
+    assert!(r.body.contains("The numbers do not match"), "{}", r.body);
+    assert!(r.body.contains("Tell your authority"), "{}", r.body);
+    assert!(!verified());
+    // Another app's code (a web address) is not compared as a number.
+    let r = verify(&mut a, "https://example.org/12345");
+    assert!(r.body.contains("not a Liaison safety number"), "{}", r.body);
+    assert!(!verified());
+    // Without the CSRF token, nothing is marked.
+    let r = a.post(
+        "/contact/verify",
+        &[("csrf", "0000"), ("p", who.as_str()), ("sn", number)],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(!verified());
+    // Dan's code as his app shows it (what the camera reads) marks him.
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    let r = verify(&mut a, &format!("liaison-safety-number:{digits}"));
+    assert!(
+        r.body
+            .contains("Dan Srisuk is verified in person: the safety numbers match."),
+        "{}",
+        r.body
+    );
+    assert!(verified());
 }
 
 /// The first link of `r` that starts with `prefix`.

@@ -54,18 +54,25 @@ fn chromedriver() -> Driver {
 
 /// A headless Chromium with a profile of its own.
 async fn browser(driver: &Driver, profile: &TempDir) -> Client {
+    browser_with(driver, profile, &[]).await
+}
+
+/// [`browser`], with more command-line switches.
+async fn browser_with(driver: &Driver, profile: &TempDir, more: &[String]) -> Client {
+    let mut args = vec![
+        "--headless=new".to_owned(),
+        "--no-sandbox".to_owned(),
+        "--disable-gpu".to_owned(),
+        "--disable-dev-shm-usage".to_owned(),
+        format!("--user-data-dir={}", profile.path().display()),
+    ];
+    args.extend(more.iter().cloned());
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
         serde_json::json!({
             "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                format!("--user-data-dir={}", profile.path().display()),
-            ],
+            "args": args,
         }),
     );
     let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
@@ -709,4 +716,100 @@ async fn a_changed_key_holds_the_send_and_a_stopped_relay_keeps_it_in_chromium()
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     a.close().await.unwrap();
+}
+
+/// A video (YUV4MPEG2, 4:2:0) of `text`'s QR code in black on white, as a
+/// phone held up to the camera would show it: what Chromium's fake camera
+/// plays in a loop.
+fn qr_video(text: &str) -> Vec<u8> {
+    let code = qrcode::QrCode::new(text).unwrap();
+    let n = code.width();
+    let colors = code.to_colors();
+    let (w, h) = (640usize, 480usize);
+    let scale = (h - 40) / (n + 8);
+    let (x0, y0) = ((w - n * scale) / 2, (h - n * scale) / 2);
+    let mut luma = vec![235u8; w * h];
+    for y in 0..n * scale {
+        for x in 0..n * scale {
+            if colors[(y / scale) * n + x / scale] == qrcode::Color::Dark {
+                luma[(y0 + y) * w + x0 + x] = 16;
+            }
+        }
+    }
+    let mut out = format!("YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n").into_bytes();
+    for _ in 0..5 {
+        out.extend_from_slice(b"FRAME\n");
+        out.extend_from_slice(&luma);
+        out.extend(std::iter::repeat_n(128u8, w * h / 2));
+    }
+    out
+}
+
+/// Bob holds Alice's screen up to his camera: his app reads the QR code
+/// of their safety number, the agent compares it, and Alice is marked
+/// verified in person. The camera is Chromium's fake one, playing a video
+/// of the code Alice's card shows.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs chromium and chromium-driver (Debian); scripts/test runs it"]
+async fn a_contacts_code_scanned_with_the_camera_marks_them_verified_in_chromium() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    assert_success(&alice.run(&["sync"]), "alice sync");
+    // What Alice's card for Bob shows as a QR code.
+    let out = alice.run(&["--json", "safety-number", "ph.pnp.bob"]);
+    assert_success(&out, "alice's safety number");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let digits: String = v["safety_number"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let profile = TempDir::new("chromium-scan");
+    let video = profile.path().join("alice-screen.y4m");
+    std::fs::write(&video, qr_video(&format!("liaison-safety-number:{digits}"))).unwrap();
+
+    let bob_ui = bob.start_ui(true, &[]);
+    let driver = chromedriver();
+    let b = browser_with(
+        &driver,
+        &TempDir::new("chromium-scan-profile"),
+        &[
+            "--use-fake-ui-for-media-stream".to_owned(),
+            "--use-fake-device-for-media-stream".to_owned(),
+            format!("--use-file-for-fake-video-capture={}", video.display()),
+        ],
+    )
+    .await;
+    let base = format!("http://{}", bob_ui.addr);
+    log_in(&b, &bob_ui.url).await;
+    reload_until(
+        &b,
+        &format!("{base}/directory?q=alice"),
+        "a[href^='/contact/']",
+    )
+    .await;
+    click(&b, "a[href^='/contact/']").await;
+    assert!(
+        text_of(&b, ".card").await.contains("Not compared yet"),
+        "not verified before"
+    );
+    check_page(&b, "contact-verify").await;
+    click(&b, "#scan-start").await;
+    css_text(
+        &b,
+        ".flash",
+        "alice is verified in person: the safety numbers match.",
+    )
+    .await;
+    assert!(
+        text_of(&b, ".card")
+            .await
+            .contains("You compared it with them in person")
+    );
+    let out = bob.run(&["--json", "contacts", "--name", "alice"]);
+    assert_success(&out, "bob contacts");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["verified_in_person"], true, "{v}");
 }

@@ -131,6 +131,21 @@ card-safety-number = Safety number
 card-verified = You compared it with them in person.
 card-not-verified = Not compared yet: compare it with them in person or on a call you trust; it must be the same on both sides.
 card-write = Write to { $name }
+verify-title = Verify { $name } in person
+verify-intro = Meet { $name }, or call them on a number you already know, and compare your safety number. Only a number that matches marks { $name } as verified.
+verify-qr-label = QR code of your safety number with { $name }
+verify-show = Let { $name } scan this code with their Liaison app.
+verify-type = Or type the number { $name } reads out to you
+verify-submit = Compare and mark as verified
+verify-scan = Scan the code on the screen of { $name } with this computer's camera
+verify-photo = Or choose a photo of their code
+verify-scanning = Hold their code in front of the camera…
+verify-not-ours = That code is not a Liaison safety number. Scan the code their app shows on your contact card.
+verify-no-code = No QR code was found in that picture. Try a sharper photo, or type the number.
+verify-camera-failed = The camera could not be used. Allow the camera for this page, choose a photo of their code, or type the number.
+verify-empty = Type the number { $name } reads out to you, or scan their code.
+verify-done = { $name } is verified in person: the safety numbers match.
+verify-differs = The numbers do not match. Do not mark { $name } as verified: the key your directory holds for { $name } may not be theirs. Tell your authority, and send nothing sensitive to { $name } until it is resolved.
 
 ## Receipts and evidence export
 msg-not-delivered = not delivered yet

@@ -131,6 +131,21 @@ card-safety-number = Numerong pangkaligtasan
 card-verified = Inihambing mo ito sa kanila nang personal.
 card-not-verified = Hindi pa naihahambing: ihambing ito sa kanila nang personal o sa isang tawag na pinagkakatiwalaan mo; dapat pareho ito sa magkabilang panig.
 card-write = Sumulat kay { $name }
+verify-title = I-verify si { $name } nang personal
+verify-intro = Makipagkita kay { $name }, o tawagan sila sa numerong alam mo na, at ihambing ang inyong numerong pangkaligtasan. Tanging ang numerong tugma ang magmamarka kay { $name } bilang na-verify.
+verify-qr-label = QR code ng numerong pangkaligtasan ninyo ni { $name }
+verify-show = Hayaang i-scan ni { $name } ang code na ito gamit ang kanilang Liaison app.
+verify-type = O i-type ang numerong binabasa sa iyo ni { $name }
+verify-submit = Ihambing at markahan bilang na-verify
+verify-scan = I-scan ang code sa screen ni { $name } gamit ang camera ng computer na ito
+verify-photo = O pumili ng larawan ng kanilang code
+verify-scanning = Itapat ang kanilang code sa harap ng camera…
+verify-not-ours = Hindi numerong pangkaligtasan ng Liaison ang code na iyan. I-scan ang code na ipinapakita ng kanilang app sa iyong contact card.
+verify-no-code = Walang nakitang QR code sa larawang iyan. Subukan ang mas malinaw na larawan, o i-type ang numero.
+verify-camera-failed = Hindi magamit ang camera. Payagan ang camera para sa pahinang ito, pumili ng larawan ng kanilang code, o i-type ang numero.
+verify-empty = I-type ang numerong binabasa sa iyo ni { $name }, o i-scan ang kanilang code.
+verify-done = Na-verify na nang personal si { $name }: magkatugma ang mga numerong pangkaligtasan.
+verify-differs = Hindi magkatugma ang mga numero. Huwag markahan si { $name } bilang na-verify: maaaring hindi kanila ang susing hawak ng iyong direktoryo para kay { $name }. Ipaalam ito sa iyong awtoridad, at huwag magpadala ng anumang sensitibo kay { $name } hangga't hindi ito nalulutas.
 
 ## Receipts and evidence export (machine-assisted translation, not yet reviewed: see REVIEW.md)
 msg-not-delivered = hindi pa naihahatid

@@ -131,6 +131,21 @@ card-safety-number = Nomor keamanan
 card-verified = Anda telah mencocokkannya dengan yang bersangkutan secara langsung.
 card-not-verified = Belum dicocokkan: cocokkan dengan yang bersangkutan secara langsung atau melalui panggilan yang Anda percayai; nomornya harus sama di kedua pihak.
 card-write = Tulis kepada { $name }
+verify-title = Verifikasi { $name } secara langsung
+verify-intro = Temui { $name }, atau hubungi yang bersangkutan melalui nomor yang sudah Anda kenal, lalu cocokkan nomor keamanan Anda. Hanya nomor yang cocok yang menandai { $name } sebagai terverifikasi.
+verify-qr-label = Kode QR nomor keamanan Anda dengan { $name }
+verify-show = Minta { $name } memindai kode ini dengan aplikasi Liaison miliknya.
+verify-type = Atau ketik nomor yang dibacakan { $name } kepada Anda
+verify-submit = Cocokkan dan tandai sebagai terverifikasi
+verify-scan = Pindai kode di layar { $name } dengan kamera komputer ini
+verify-photo = Atau pilih foto kode milik yang bersangkutan
+verify-scanning = Arahkan kode milik yang bersangkutan ke depan kamera…
+verify-not-ours = Kode itu bukan nomor keamanan Liaison. Pindai kode yang ditampilkan aplikasi yang bersangkutan pada kartu kontak Anda.
+verify-no-code = Tidak ada kode QR yang ditemukan dalam gambar itu. Coba foto yang lebih tajam, atau ketik nomornya.
+verify-camera-failed = Kamera tidak dapat digunakan. Izinkan kamera untuk halaman ini, pilih foto kode milik yang bersangkutan, atau ketik nomornya.
+verify-empty = Ketik nomor yang dibacakan { $name } kepada Anda, atau pindai kode milik yang bersangkutan.
+verify-done = { $name } telah terverifikasi secara langsung: nomor keamanannya cocok.
+verify-differs = Nomornya tidak cocok. Jangan tandai { $name } sebagai terverifikasi: kunci yang tersimpan di direktori Anda untuk { $name } mungkin bukan milik yang bersangkutan. Beri tahu otoritas Anda, dan jangan kirim apa pun yang sensitif kepada { $name } sampai masalah ini terselesaikan.
 
 ## Receipts and evidence export (machine-assisted translation, not yet reviewed: see REVIEW.md)
 msg-not-delivered = belum terkirim

@@ -131,6 +131,21 @@ card-safety-number = Nombor keselamatan
 card-verified = Anda telah membandingkannya dengan mereka secara bersemuka.
 card-not-verified = Belum dibandingkan: bandingkan dengan mereka secara bersemuka atau melalui panggilan yang anda percayai; nombor itu mesti sama di kedua-dua pihak.
 card-write = Tulis kepada { $name }
+verify-title = Sahkan { $name } secara bersemuka
+verify-intro = Bersemuka dengan { $name }, atau hubungi mereka melalui nombor yang sudah anda ketahui, dan bandingkan nombor keselamatan anda. Hanya nombor yang sepadan akan menandakan { $name } sebagai disahkan.
+verify-qr-label = Kod QR nombor keselamatan anda dengan { $name }
+verify-show = Minta { $name } mengimbas kod ini dengan aplikasi Liaison mereka.
+verify-type = Atau taip nombor yang dibacakan oleh { $name } kepada anda
+verify-submit = Bandingkan dan tandakan sebagai disahkan
+verify-scan = Imbas kod pada skrin { $name } dengan kamera komputer ini
+verify-photo = Atau pilih foto kod mereka
+verify-scanning = Pegang kod mereka di hadapan kamera…
+verify-not-ours = Kod itu bukan nombor keselamatan Liaison. Imbas kod yang dipaparkan oleh aplikasi mereka pada kad kenalan anda.
+verify-no-code = Tiada kod QR ditemui dalam gambar itu. Cuba foto yang lebih jelas, atau taip nombor itu.
+verify-camera-failed = Kamera tidak dapat digunakan. Benarkan kamera untuk halaman ini, pilih foto kod mereka, atau taip nombor itu.
+verify-empty = Taip nombor yang dibacakan oleh { $name } kepada anda, atau imbas kod mereka.
+verify-done = { $name } telah disahkan secara bersemuka: nombor keselamatan sepadan.
+verify-differs = Nombor itu tidak sepadan. Jangan tandakan { $name } sebagai disahkan: kunci bagi { $name } yang disimpan dalam direktori anda mungkin bukan milik mereka. Maklumkan kepada pihak berkuasa anda, dan jangan hantar apa-apa yang sensitif kepada { $name } sehingga perkara ini diselesaikan.
 
 ## Receipts and evidence export (machine-assisted translation, not yet reviewed: see REVIEW.md)
 msg-not-delivered = belum diterima

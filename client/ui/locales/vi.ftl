@@ -131,6 +131,21 @@ card-safety-number = Mã số an toàn
 card-verified = Bạn đã đối chiếu trực tiếp với người này.
 card-not-verified = Chưa đối chiếu: hãy đối chiếu trực tiếp với người này hoặc qua một cuộc gọi bạn tin cậy; mã số phải giống nhau ở cả hai phía.
 card-write = Viết cho { $name }
+verify-title = Xác minh trực tiếp { $name }
+verify-intro = Hãy gặp { $name }, hoặc gọi cho người này qua số điện thoại bạn đã biết, và đối chiếu mã số an toàn của bạn. Chỉ khi mã số khớp, { $name } mới được đánh dấu là đã xác minh.
+verify-qr-label = Mã QR của mã số an toàn giữa bạn và { $name }
+verify-show = Hãy để { $name } quét mã này bằng ứng dụng Liaison của họ.
+verify-type = Hoặc nhập mã số mà { $name } đọc cho bạn
+verify-submit = Đối chiếu và đánh dấu là đã xác minh
+verify-scan = Quét mã trên màn hình của { $name } bằng camera của máy tính này
+verify-photo = Hoặc chọn ảnh chụp mã của họ
+verify-scanning = Hãy giữ mã của họ trước camera…
+verify-not-ours = Mã đó không phải là mã số an toàn của Liaison. Hãy quét mã mà ứng dụng của họ hiển thị trên thẻ liên hệ của bạn.
+verify-no-code = Không tìm thấy mã QR nào trong ảnh đó. Hãy thử một ảnh rõ nét hơn, hoặc nhập mã số.
+verify-camera-failed = Không thể sử dụng camera. Hãy cho phép trang này dùng camera, chọn ảnh chụp mã của họ, hoặc nhập mã số.
+verify-empty = Hãy nhập mã số mà { $name } đọc cho bạn, hoặc quét mã của họ.
+verify-done = { $name } đã được xác minh trực tiếp: mã số an toàn khớp nhau.
+verify-differs = Mã số không khớp. Không đánh dấu { $name } là đã xác minh: khóa mà danh bạ của bạn lưu cho { $name } có thể không phải của họ. Hãy báo cho cơ quan quản lý của bạn, và không gửi nội dung nhạy cảm nào cho { $name } cho đến khi việc này được giải quyết.
 
 ## Receipts and evidence export (machine-assisted translation, not yet reviewed: see REVIEW.md)
 msg-not-delivered = chưa được nhận

@@ -1,7 +1,9 @@
 //! The directory: focal points found by name and country, and a contact's
 //! card (who vouched for them and since when, roles held and their place
 //! in the on-call order, working hours and local time now, the safety
-//! number to compare in person).
+//! number to compare in person, read out or as a QR code the other
+//! officer's app scans, and the in-person check that marks the contact
+//! verified).
 //!
 //! Everything comes from the agent's `contacts`, `roles` and
 //! `safety-number` operations (`liaison contacts`, `roles`,
@@ -12,15 +14,16 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
-use axum::routing::get;
-use liaison_client::agent::api::{Request, Response as Answer};
+use axum::routing::{get, post};
+use liaison_client::agent::api::{ErrorCode, Request, Response as Answer};
 use liaison_client::agent::views::{ContactFilter, ContactView};
 use liaison_protocol::DirectoryId;
 
-use crate::pages::{Ctx, Form, Page, Who, failed, html, not_found};
+use crate::pages::{Ctx, Form, Page, Who, failed, html, not_found, see_other};
 use crate::state::AppState;
 use crate::time::{Shown, show};
 
@@ -29,6 +32,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/directory", get(directory))
         .route("/contact/{h}", get(card))
+        .route("/contact/verify", post(verify))
 }
 
 /// A row of the directory.
@@ -67,7 +71,93 @@ struct CardTpl<'a> {
     /// The roles held, each with the place in its on-call order.
     roles: Vec<String>,
     safety_number: String,
+    /// The safety number as a QR code (an SVG element drawn here).
+    qr: String,
+    /// The contact's handle (the verification form names them by it).
+    handle: String,
     compose: String,
+}
+
+/// What a contact's QR code holds before the safety number's digits: an
+/// app that scans another code says it is not one of ours.
+pub const QR_PREFIX: &str = "liaison-safety-number:";
+
+/// The QR code of `safety_number` (its digits after [`QR_PREFIX`]) as an
+/// SVG element, drawn with attributes only (the CSP allows no inline
+/// style); empty if it cannot be drawn.
+fn qr_svg(safety_number: &str) -> String {
+    let digits: String = safety_number.chars().filter(char::is_ascii_digit).collect();
+    if digits.is_empty() {
+        return String::new();
+    }
+    let Ok(code) = qrcode::QrCode::new(format!("{QR_PREFIX}{digits}")) else {
+        return String::new();
+    };
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(232, 232)
+        .quiet_zone(true)
+        .build();
+    // The element alone, without the XML declaration before it.
+    svg.find("<svg")
+        .map(|at| svg[at..].to_owned())
+        .unwrap_or_default()
+}
+
+/// What was compared: the digits read out (spaces and dashes ignored) or a
+/// scanned code; `None` for a code that is not a safety number of ours.
+fn compared(text: &str) -> Option<String> {
+    let text = text.trim();
+    match text.strip_prefix(QR_PREFIX) {
+        Some(digits) => Some(digits.to_owned()),
+        // Any other scanned code (a web address, another app's) is refused
+        // as such, not compared as digits.
+        None if text.contains(':') => None,
+        None => Some(text.to_owned()),
+    }
+}
+
+/// The in-person check (`liaison contacts verify ID --safety-number`): the
+/// number the contact read out, or their code scanned, is compared by the
+/// agent with the safety number of this pair; only an equal one marks them
+/// verified (and accepts a changed key).
+async fn verify(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let (c, form) = match Ctx::posted(&state, &headers, &body) {
+        Ok(posted) => posted,
+        Err(r) => return *r,
+    };
+    let h = form.one("p").unwrap_or_default().to_owned();
+    let Some(id) = c
+        .resolve(&h, 'p')
+        .and_then(|id| DirectoryId::parse(&id).ok())
+    else {
+        return not_found().await;
+    };
+    let name = match c.people().await {
+        Ok(people) => people.who(id.as_str()).name,
+        Err(_) => id.to_string(),
+    };
+    let back = format!("/contact/{h}");
+    let Some(number) = compared(form.one("sn").unwrap_or_default()) else {
+        c.flash(c.tr.t("verify-not-ours"));
+        return see_other(&back);
+    };
+    if number.trim().is_empty() {
+        c.flash(c.tr.t1("verify-empty", "name", &name));
+        return see_other(&back);
+    }
+    let asked = c
+        .ask(Request::ContactVerify {
+            id,
+            safety_number: number,
+        })
+        .await;
+    c.flash(match asked {
+        Ok(_) => c.tr.t1("verify-done", "name", &name),
+        Err((ErrorCode::Recipient, _)) => c.tr.t1("verify-differs", "name", &name),
+        Err((_, e)) => c.tr.t1("fwd-failed", "reason", &e),
+    });
+    see_other(&back)
 }
 
 async fn directory(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Response {
@@ -219,6 +309,8 @@ async fn card(
             p,
             local_now,
             roles,
+            qr: qr_svg(&safety_number),
+            handle: h,
             safety_number,
             compose,
         },

@@ -53,6 +53,8 @@ pub const DEFAULT_TLP: &str = "RED";
 static HTMX: &str = include_str!("../static/htmx.min.js");
 static CSS: &str = include_str!("../static/app.css");
 static JS: &str = include_str!("../static/app.js");
+static VERIFY_JS: &str = include_str!("../static/verify.js");
+static JSQR: &str = include_str!("../static/jsqr.js");
 
 pub(crate) fn router(state: Arc<AppState>, more: Router<Arc<AppState>>) -> Router {
     Router::new()
@@ -67,9 +69,11 @@ pub(crate) fn router(state: Arc<AppState>, more: Router<Arc<AppState>>) -> Route
         .route("/compose", get(compose))
         .route("/send", post(send))
         .route("/language", post(language))
-        .route("/static/htmx.min.js", get(htmx))
+        .route("/static/htmx.min.js", get(|| script(HTMX)))
         .route("/static/app.css", get(css))
-        .route("/static/app.js", get(js))
+        .route("/static/app.js", get(|| script(JS)))
+        .route("/static/verify.js", get(|| script(VERIFY_JS)))
+        .route("/static/jsqr.js", get(|| script(JSQR)))
         .route("/events", get(events))
         .route("/relay-state", get(relay_state))
         .fallback(not_found)
@@ -1191,18 +1195,11 @@ async fn send(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
     }
 }
 
-async fn htmx() -> Response {
+/// A script of the app, as served.
+async fn script(text: &'static str) -> Response {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        HTMX,
-    )
-        .into_response()
-}
-
-async fn js() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        JS,
+        text,
     )
         .into_response()
 }
