@@ -695,6 +695,20 @@ fn a_contacts_new_device_is_announced_and_noted_before_the_app_sends() {
         "{}",
         r.body
     );
+    // What Bob wrote is still there, with Alice chosen and the TLP he
+    // picked, to send once he has dealt with the notice; and only once.
+    assert!(
+        r.body.contains(">held until noted</textarea>"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains(&format!("value=\"{}\" checked", to[0])),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("value=\"AMBER\" checked"), "{}", r.body);
+    assert!(!page.get("/compose").body.contains("held until noted"));
 
     // Noting it: the banner goes and sending works; both of Alice's
     // devices receive the message, and nothing held was sent.

@@ -21,7 +21,7 @@ use liaison_protocol::handling::Handling;
 use liaison_protocol::{ConversationId, DirectoryId, MessageId};
 
 use crate::i18n::{LOCALES, Tr, known_locale};
-use crate::security::{self, CSRF_HEADER, SessionInfo, same_secret};
+use crate::security::{self, CSRF_HEADER, Draft, SessionInfo, same_secret};
 use crate::state::AppState;
 use crate::time::{Shown, show};
 
@@ -245,7 +245,9 @@ struct ConversationTpl<'a> {
     handle: String,
     with: Vec<Who>,
     messages: Vec<MsgRow>,
-    tlps: Vec<(Tlp, bool)>,
+    /// The text of a kept draft of the reply.
+    draft: String,
+    tlps: Vec<(Tlp, bool, bool)>,
 }
 
 #[derive(Template)]
@@ -253,8 +255,11 @@ struct ConversationTpl<'a> {
 struct ComposeTpl<'a> {
     p: Page<'a>,
     query: String,
-    picks: Vec<Pick>,
-    tlps: Vec<(Tlp, bool)>,
+    /// Each focal point found, and whether a kept draft chose them.
+    picks: Vec<(Pick, bool)>,
+    /// The text of a kept draft.
+    draft: String,
+    tlps: Vec<(Tlp, bool, bool)>,
 }
 
 #[derive(Template)]
@@ -319,10 +324,15 @@ pub(crate) fn tlp(tr: Tr<'_>, label: &str) -> Tlp {
     }
 }
 
-fn tlp_choices(tr: Tr<'_>) -> Vec<(Tlp, bool)> {
+/// The TLP picker: each label, whether it is the default, and whether it
+/// is chosen (`chosen`, or the default when `chosen` is none of them).
+fn tlp_choices(tr: Tr<'_>, chosen: Option<&str>) -> Vec<(Tlp, bool, bool)> {
+    let chosen = chosen
+        .filter(|c| TLP_CHOICES.iter().any(|(l, _)| l == c))
+        .unwrap_or(DEFAULT_TLP);
     TLP_CHOICES
         .iter()
-        .map(|(l, _)| (tlp(tr, l), *l == DEFAULT_TLP))
+        .map(|(l, _)| (tlp(tr, l), *l == DEFAULT_TLP, *l == chosen))
         .collect()
 }
 
@@ -460,6 +470,29 @@ impl<'a> Ctx<'a> {
         let t = self.state.gate.resolve(&self.session.id, h)?;
         let (k, v) = t.split_once(':')?;
         (k.len() == 1 && k.starts_with(kind)).then(|| v.to_owned())
+    }
+
+    /// Keep what the officer wrote in a send that did not go out, to fill
+    /// `page` again on their next visit.
+    pub(crate) fn keep_draft(&self, page: &str, form: &Form) {
+        self.state.gate.keep_draft(
+            &self.session.id,
+            Draft {
+                page: page.to_owned(),
+                text: form.one("text").unwrap_or_default().to_owned(),
+                to: form.all("to").map(str::to_owned).collect(),
+                tlp: form.one("tlp").unwrap_or_default().to_owned(),
+            },
+        );
+    }
+
+    /// The draft kept for `page`, when the officer (not a live update)
+    /// opens it.
+    pub(crate) fn take_draft(&self, page: &str) -> Option<Draft> {
+        if !self.session.active {
+            return None;
+        }
+        self.state.gate.take_draft(&self.session.id, page)
     }
 
     pub(crate) fn flash(&self, text: String) {
@@ -963,7 +996,8 @@ async fn conversation(
         .iter()
         .map(|m| msg_row(&c, &people, &judicial, m))
         .collect();
-    let tlps = tlp_choices(c.tr);
+    let draft = c.take_draft(&format!("/c/{h}")).unwrap_or_default();
+    let tlps = tlp_choices(c.tr, Some(&draft.tlp));
     let p = c.page_for(&people).await;
     html(
         StatusCode::OK,
@@ -979,6 +1013,7 @@ async fn conversation(
             handle: h,
             with,
             messages: rows,
+            draft: draft.text,
             tlps,
         },
     )
@@ -1077,16 +1112,19 @@ async fn compose(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Ur
         Ok(_) => Vec::new(),
         Err((_, e)) => return failed(c.tr, &e),
     };
-    let mut picks: Vec<Pick> = contacts
+    let draft = c.take_draft("/compose").unwrap_or_default();
+    let mut picks: Vec<(Pick, bool)> = contacts
         .iter()
         .filter(|x| x.id != people.me && x.active)
-        .map(|x| Pick {
-            handle: c.handle(&format!("p:{}", x.id)),
-            who: people.who(&x.id),
+        .map(|x| {
+            let handle = c.handle(&format!("p:{}", x.id));
+            let chosen = draft.to.contains(&handle);
+            let who = people.who(&x.id);
+            (Pick { handle, who }, chosen)
         })
         .collect();
-    picks.sort_by(|a, b| a.who.name.cmp(&b.who.name));
-    let tlps = tlp_choices(c.tr);
+    picks.sort_by(|a, b| a.0.who.name.cmp(&b.0.who.name));
+    let tlps = tlp_choices(c.tr, Some(&draft.tlp));
     let p = c.page_for(&people).await;
     html(
         StatusCode::OK,
@@ -1094,6 +1132,7 @@ async fn compose(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Ur
             p,
             query,
             picks,
+            draft: draft.text,
             tlps,
         },
     )
@@ -1160,10 +1199,12 @@ async fn send(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
     }
     if to.is_empty() {
         c.flash(c.tr.t("compose-need-recipient"));
+        c.keep_draft(&back, &form);
         return see_other(&back);
     }
     if let Some(held) = held_by_new_device(&c, &to).await {
         c.flash(held);
+        c.keep_draft(&back, &form);
         return see_other(&back);
     }
     let (conv, flash) = match c
@@ -1185,6 +1226,7 @@ async fn send(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
                     .await
                     .unwrap_or_else(|| c.tr.t1("send-failed", "reason", &e)),
             );
+            c.keep_draft(&back, &form);
             return see_other(&back);
         }
     };

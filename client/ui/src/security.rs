@@ -52,6 +52,8 @@ struct Session {
     unlocked: bool,
     last_seen: Instant,
     flash: Option<String>,
+    /// What the officer wrote in a send that did not go out.
+    draft: Option<Draft>,
     /// Opaque handle → what it stands for (`c:<conversation>`, ...).
     handles: HashMap<String, String>,
     /// What → its handle.
@@ -82,6 +84,24 @@ pub struct SessionInfo {
     pub unlocked: bool,
     /// A one-time notice to show.
     pub flash: Option<String>,
+    /// The request is the officer's (not a live update of a page).
+    pub active: bool,
+}
+
+/// What the officer wrote in a send that did not go out (held by a
+/// contact's changed key or new device, or refused), kept in memory to
+/// fill the same page again: never in a URL, forgotten when the session
+/// locks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Draft {
+    /// The page it was written on (`/compose`, `/c/HANDLE`).
+    pub page: String,
+    /// The text.
+    pub text: String,
+    /// The recipients chosen (their handles).
+    pub to: Vec<String>,
+    /// The TLP label chosen.
+    pub tlp: String,
 }
 
 fn random_hex() -> Result<String, getrandom::Error> {
@@ -151,6 +171,7 @@ impl Gate {
                 unlocked,
                 last_seen: Instant::now(),
                 flash: None,
+                draft: None,
                 handles: HashMap::new(),
                 targets: HashMap::new(),
             },
@@ -178,6 +199,7 @@ impl Gate {
             csrf: s.csrf.clone(),
             unlocked: s.unlocked,
             flash: if active { s.flash.take() } else { None },
+            active,
         })
     }
 
@@ -194,6 +216,7 @@ impl Gate {
     pub fn lock_all(&self) {
         for s in self.lock().sessions.values_mut() {
             s.unlocked = false;
+            s.draft = None;
             s.handles.clear();
             s.targets.clear();
         }
@@ -203,6 +226,7 @@ impl Gate {
     pub fn lock_session(&self, id: &str) {
         if let Some(s) = self.lock().sessions.get_mut(id) {
             s.unlocked = false;
+            s.draft = None;
             s.handles.clear();
             s.targets.clear();
         }
@@ -216,6 +240,25 @@ impl Gate {
                 Some(before) => format!("{before} {text}"),
                 None => text,
             });
+        }
+    }
+
+    /// Keep `draft` for the session's next visit to its page (in place of
+    /// any draft kept before).
+    pub fn keep_draft(&self, id: &str, draft: Draft) {
+        if let Some(s) = self.lock().sessions.get_mut(id) {
+            s.draft = Some(draft);
+        }
+    }
+
+    /// The draft kept for `page`, taken (a draft of another page stays).
+    pub fn take_draft(&self, id: &str, page: &str) -> Option<Draft> {
+        let mut g = self.lock();
+        let s = g.sessions.get_mut(id)?;
+        if s.draft.as_ref().is_some_and(|d| d.page == page) {
+            s.draft.take()
+        } else {
+            None
         }
     }
 
@@ -416,6 +459,33 @@ mod tests {
         assert_eq!(g.resolve("other", &h), None);
         g.lock_all();
         assert_eq!(g.resolve(&id, &h), None);
+    }
+
+    #[test]
+    fn a_draft_fills_its_own_page_once_and_goes_with_the_lock() {
+        let g = Gate::new().expect("randomness");
+        let id = g.redeem(g.launch_token(), true).expect("a session");
+        let draft = Draft {
+            page: "/compose".into(),
+            text: "Pier 7 at 0400".into(),
+            to: vec!["h1".into()],
+            tlp: "AMBER".into(),
+        };
+        g.keep_draft(&id, draft.clone());
+        assert_eq!(g.take_draft(&id, "/c/abc"), None, "another page");
+        assert_eq!(g.take_draft("other", "/compose"), None, "another session");
+        assert_eq!(g.take_draft(&id, "/compose"), Some(draft.clone()));
+        assert_eq!(g.take_draft(&id, "/compose"), None, "taken once");
+        g.keep_draft(&id, draft.clone());
+        g.lock_session(&id);
+        assert_eq!(g.take_draft(&id, "/compose"), None, "forgotten when locked");
+        g.keep_draft(&id, draft);
+        g.lock_all();
+        assert_eq!(
+            g.take_draft(&id, "/compose"),
+            None,
+            "forgotten when all lock"
+        );
     }
 
     #[test]
