@@ -1096,6 +1096,15 @@ impl Client {
     /// (with evidence kept in `HOME/evidence/`). When the relay's log has
     /// entries no checkpoint covers yet, wait up to the directory wait for
     /// one that does.
+    /// On a connection already open: the relay's newest checkpoints, then
+    /// the directory up to them. A change published since the connection
+    /// opened (a role handed to someone else, a device added) is seen, even
+    /// one the relay's directory answer does not show.
+    pub async fn refresh_directory(&mut self) -> Result<()> {
+        self.sync_checkpoints().await?;
+        self.sync_directory().await
+    }
+
     pub async fn sync_directory(&mut self) -> Result<()> {
         let mut waited = Duration::ZERO;
         let (found, records, pending) = loop {

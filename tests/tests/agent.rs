@@ -559,3 +559,46 @@ fn conversation_views_follow_every_change_to_the_home() {
     let r = b.call(json!({"op": "message", "id": "00000000000000000000000000000000"}));
     assert_eq!(r["code"], "not-found", "{r}");
 }
+
+/// A role handed to someone else while the agent runs, connected: the
+/// next view shows the new version (the agent fetches the relay's newest
+/// directory checkpoint first), without a sync.
+#[test]
+fn a_running_agent_shows_a_roles_new_holder_at_once() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    net.enrol("niran", "th.dsi.niran", "TH", "DSI");
+    let set_role = |holders: &str| {
+        let out = liaison_tests::admin_command()
+            .args(["role", "set", "--authority"])
+            .arg(net.authority("TH"))
+            .arg("--bundle")
+            .arg(net.bundle())
+            .args([
+                "--role",
+                "th.dsi.duty",
+                "--name",
+                "Duty desk",
+                "--holders",
+                holders,
+            ])
+            .output()
+            .unwrap();
+        assert_success(&out, "role set");
+    };
+    set_role("th.dsi.alice");
+    let _agent = alice.start_agent(true);
+    let holders = || -> Value {
+        let out = alice.run(&["--json", "roles"]);
+        assert_success(&out, "roles");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v[0]["holders"].clone()
+    };
+    wait_until(
+        "the agent connected and showing the role",
+        RECONNECT,
+        || holders() == json!(["th.dsi.alice"]),
+    );
+    set_role("th.dsi.niran");
+    assert_eq!(holders(), json!(["th.dsi.niran"]));
+}

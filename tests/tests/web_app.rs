@@ -1055,9 +1055,7 @@ fn settings_devices_and_roles_in_the_app() {
         "bob sends to the role",
     );
     // Alice receives it while she holds the role; then the authority gives
-    // the role to Niran. (Set before her agent starts: a running agent does
-    // not see a role's new version until it fetches a newer directory
-    // checkpoint, noted in the report of this change.)
+    // the role to Niran.
     assert_success(&alice.run(&["sync"]), "alice sync");
     set_role("th.dsi.niran");
     let ui = alice.start_ui(true, &[]);

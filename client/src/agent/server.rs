@@ -791,7 +791,7 @@ impl Session {
         }
         if ops::refreshes_directory(&request) {
             if matches!(self.link, Link::Up) {
-                if let Err(e) = self.client.sync_directory().await {
+                if let Err(e) = self.client.refresh_directory().await {
                     self.check_link(sh).await;
                     self.client.warn(format!(
                         "could not bring the directory up to date ({}); this shows the directory \
