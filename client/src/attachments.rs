@@ -140,6 +140,42 @@ impl Client {
         self.progress = hook;
     }
 
+    /// Upload each of `files` (reporting to the progress hook), then send
+    /// `out` naming them to `to`.
+    pub(crate) async fn send_outgoing_attached(
+        &mut self,
+        to: &[DirectoryId],
+        mut out: Outgoing,
+        files: &[PathBuf],
+    ) -> Result<MessageId> {
+        if files.is_empty() {
+            return self.send_outgoing(to, out).await;
+        }
+        let mut hook = self.progress.take();
+        let mut uploaded = Ok(());
+        for f in files {
+            match self
+                .upload_attachment(f, &mut |n, d, t| {
+                    if let Some(h) = hook.as_mut() {
+                        h(n, d, t)
+                    }
+                })
+                .await
+            {
+                Ok(a) => out.attachments.push(a),
+                Err(e) => {
+                    uploaded = Err(e);
+                    break;
+                }
+            }
+        }
+        self.progress = hook;
+        uploaded?;
+        let id = self.send_outgoing(to, out).await?;
+        self.flush_grants().await?;
+        Ok(id)
+    }
+
     /// [`Client::send_with_attachments`] reporting to the progress hook.
     pub async fn send_attached(
         &mut self,

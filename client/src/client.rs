@@ -1437,6 +1437,8 @@ impl Client {
         let mut released = Vec::new();
         let mut cases = self.case_book()?;
         let mut cases_changed = false;
+        let mut requests = self.request_book()?;
+        let mut requests_changed = false;
         let mut w = self.home.write()?;
         for m in held {
             let Ok(signed) = SignedPayload::decode(&m.signed_payload) else {
@@ -1456,6 +1458,7 @@ impl Client {
             let mut msg = StoredMessage::received(&payload, m.signed_payload.clone(), m.stored_at);
             let fx = open_content(&self.directory, &self.home, &me, &mut msg, &payload)?;
             cases_changed |= self.case_rules_in(&mut cases, &mut msg, &payload);
+            requests_changed |= self.request_rules_in(&mut requests, &mut msg, &payload);
             w.put(Table::Messages, &msg.id.0, &msg)?;
             for (k, r) in &fx.receipts {
                 w.put(Table::Receipts, k, r)?;
@@ -1467,6 +1470,9 @@ impl Client {
         }
         if cases_changed {
             Self::keep_case_book(&mut w, &cases)?;
+        }
+        if requests_changed {
+            Self::keep_request_book(&mut w, &requests)?;
         }
         self.owe_receipts(&mut w, &released, |_| {
             liaison_protocol::consent::ReceiptKind::Delivered
@@ -1656,6 +1662,7 @@ impl Client {
         };
         let mut w = self.home.write()?;
         self.keep_own_case_change(&mut w, &payload, stored.payload_hash)?;
+        self.keep_own_request_step(&mut w, &payload, message_id)?;
         self.keep_outbox_item(&mut w, &item, &sessions)?;
         w.put(Table::Messages, &message_id.0, &stored)?;
         w.put_secret("contacts", &contacts)?;
@@ -1919,6 +1926,9 @@ impl Client {
                 if let Some(book) = &fx.cases {
                     Self::keep_case_book(&mut w, book)?;
                 }
+                if let Some(book) = &fx.requests {
+                    Self::keep_request_book(&mut w, book)?;
+                }
                 for (key, item) in self.handover_items(&msg)? {
                     if !self.home.contains(Table::Messages, &key)? {
                         w.put(Table::Messages, &key, &item)?;
@@ -2152,6 +2162,7 @@ impl Client {
             Some(sender),
         )?;
         fx.cases = self.case_rules(&mut msg, &payload)?;
+        fx.requests = self.request_rules(&mut msg, &payload)?;
         Ok((msg, fx))
     }
 
@@ -2291,6 +2302,14 @@ impl Client {
         {
             self.warnings.push(format!(
                 "some receipts are kept and go at the next sync: {}",
+                liaison_net::tool::chain(&e)
+            ));
+        }
+        // Requests of ours that nobody acknowledged in time go on to the
+        // next addressee (each escalation gives its own alert).
+        if let Err(e) = self.escalate_overdue().await {
+            self.warnings.push(format!(
+                "your overdue requests could not be escalated now ({}); the next sync tries again",
                 liaison_net::tool::chain(&e)
             ));
         }

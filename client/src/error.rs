@@ -179,6 +179,9 @@ pub enum ClientError {
     /// A case rule refused a change or a message (see `core::case`).
     #[error(transparent)]
     Case(#[from] crate::core::case::CaseError),
+    /// A request rule refused a step (see `core::request`).
+    #[error(transparent)]
+    Request(#[from] crate::core::request::RequestError),
     /// The message was rejected on receipt: there is nothing to show.
     #[error("message {id} was rejected: {reason}")]
     Rejected {
@@ -599,6 +602,9 @@ pub enum NotFound {
     /// No case by that id.
     #[error("no case {0} in this home (see `liaison case list`)")]
     Case(liaison_protocol::ConversationId),
+    /// No request by that id.
+    #[error("no request {} in this home (see `liaison request list`)", hex::encode(.0))]
+    Request([u8; 16]),
     /// No message shown in a conversation by that id.
     #[error("no conversation {0} in this home (see `liaison inbox`)")]
     Conversation(liaison_protocol::ConversationId),

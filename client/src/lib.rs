@@ -36,6 +36,7 @@ pub mod logs;
 pub mod memo;
 pub mod olm;
 pub mod outbox;
+pub mod requests;
 
 pub use client::{Client, InitParams, Received, StoredMessage, SyncReport};
 pub use error::ClientError;

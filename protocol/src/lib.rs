@@ -47,6 +47,7 @@ pub mod keys;
 pub mod limits;
 pub mod log;
 pub mod message;
+pub mod request;
 pub mod scope;
 pub mod shell;
 pub mod signed;

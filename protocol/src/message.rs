@@ -137,6 +137,12 @@ pub enum Content {
     /// Appended after the other kinds, so their encoding is unchanged; a
     /// release that predates cases rejects it as undecodable.
     Case(crate::case::CaseChange),
+    /// A step of a structured request ([`crate::request`]): its opening,
+    /// acknowledgement, progress, answer, refusal, withdrawal, outcome or
+    /// escalation; the body is the step's free text. Appended after the
+    /// other kinds, so their encoding is unchanged; a release that
+    /// predates requests rejects it as undecodable.
+    Request(crate::request::RequestEvent),
 }
 
 /// Most consent grants a forward carries.

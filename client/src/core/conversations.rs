@@ -11,16 +11,13 @@ use std::sync::Arc;
 
 use liaison_protocol::{ConversationId, MessageId, Timestamp};
 
-use super::message::{MessageKind, StoredMessage};
+use super::message::StoredMessage;
 use super::records::ReceiptRecord;
 
-/// Whether a conversation shows `m` (text, forwards and handed-over
-/// messages).
+/// Whether a conversation shows `m` (text, forwards, handed-over messages
+/// and the steps of requests).
 pub fn shown(m: &StoredMessage) -> bool {
-    matches!(
-        m.kind,
-        MessageKind::Text | MessageKind::Forward | MessageKind::Handover
-    )
+    m.kind.is_readable()
 }
 
 /// What the conversation list shows of one conversation.
@@ -154,7 +151,7 @@ fn participants<'a>(ms: impl Iterator<Item = &'a StoredMessage>, me: &str) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::message::Direction;
+    use crate::core::message::{Direction, MessageKind};
     use liaison_protocol::handling::Handling;
 
     fn msg(id: u8, conv: u8, at: u64, from: &str, to: &[&str], kind: MessageKind) -> StoredMessage {

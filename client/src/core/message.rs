@@ -24,11 +24,14 @@ pub enum MessageKind {
     ConsentDecision,
     /// A case opened or its membership changed (by its owner).
     Case,
+    /// A step of a structured request (opening, acknowledgement, answer,
+    /// ...); its text says what the step is, then the author's words.
+    Request,
 }
 
 impl MessageKind {
     /// Every kind.
-    pub const ALL: [MessageKind; 7] = [
+    pub const ALL: [MessageKind; 8] = [
         MessageKind::Text,
         MessageKind::Forward,
         MessageKind::Handover,
@@ -36,6 +39,7 @@ impl MessageKind {
         MessageKind::ConsentRequest,
         MessageKind::ConsentDecision,
         MessageKind::Case,
+        MessageKind::Request,
     ];
 
     /// The kind of a payload's content.
@@ -48,11 +52,13 @@ impl MessageKind {
             Content::ConsentRequest(_) => MessageKind::ConsentRequest,
             Content::ConsentDecision(_) => MessageKind::ConsentDecision,
             Content::Case(_) => MessageKind::Case,
+            Content::Request(_) => MessageKind::Request,
         }
     }
 
     /// The stable name (`text`, `forward`, `handover`, `receipts`,
-    /// `consent-request`, `consent-decision`, `case`), as shown in `--json`.
+    /// `consent-request`, `consent-decision`, `case`, `request`), as shown
+    /// in `--json`.
     pub fn as_str(self) -> &'static str {
         match self {
             MessageKind::Text => "text",
@@ -62,6 +68,7 @@ impl MessageKind {
             MessageKind::ConsentRequest => "consent-request",
             MessageKind::ConsentDecision => "consent-decision",
             MessageKind::Case => "case",
+            MessageKind::Request => "request",
         }
     }
 
@@ -70,7 +77,7 @@ impl MessageKind {
     pub fn is_readable(self) -> bool {
         matches!(
             self,
-            MessageKind::Text | MessageKind::Forward | MessageKind::Handover
+            MessageKind::Text | MessageKind::Forward | MessageKind::Handover | MessageKind::Request
         )
     }
 }

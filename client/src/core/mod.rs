@@ -14,6 +14,7 @@ pub mod logged;
 pub mod message;
 pub mod open;
 pub mod records;
+pub mod request;
 pub mod search;
 pub mod spelling;
 #[cfg(test)]

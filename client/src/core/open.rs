@@ -403,6 +403,10 @@ pub fn open_content_by(
             msg.kind = MessageKind::Case;
             msg.text = crate::core::case::describe_change(&payload.sender, change);
         }
+        Content::Request(event) => {
+            msg.kind = MessageKind::Request;
+            msg.text = crate::core::request::describe(&payload.sender, event, &payload.body);
+        }
         Content::Receipts(list) => {
             msg.kind = MessageKind::Receipts;
             let signer = author("receipt signer")?;

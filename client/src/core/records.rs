@@ -73,4 +73,6 @@ pub struct SideEffects {
     pub consents: Vec<ConsentRecord>,
     /// The case book after a case change, to store.
     pub cases: Option<crate::core::case::CaseBook>,
+    /// The request book after a request step, to store.
+    pub requests: Option<crate::core::request::RequestBook>,
 }

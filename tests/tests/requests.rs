@@ -1,0 +1,255 @@
+//! Structured requests end to end, in process against a real relay, on the
+//! requester's virtual clock (no sleeping): an urgent request to the Thai
+//! duty desk that its first holder on call does not acknowledge within the
+//! hour is escalated to the next holder; she acknowledges and answers with
+//! a file; the requester sends the outcome; every step is signed, held by
+//! both sides as the same lifecycle, and in the relay's event log under a
+//! verified checkpoint.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::sync::Arc;
+
+use liaison_client::Client;
+use liaison_client::client::now;
+use liaison_client::core::clock::{Clock, ManualClock};
+use liaison_client::core::request::Status;
+use liaison_protocol::handling::Handling;
+use liaison_protocol::request::{Priority, RequestAction, RequestOpen, RequestType};
+use liaison_protocol::{DirectoryId, Timestamp};
+use liaison_tests::{DevNet, admin_command, assert_success, inproc};
+
+fn id(s: &str) -> DirectoryId {
+    DirectoryId::parse(s).unwrap()
+}
+
+const HOUR_MS: u64 = 3_600_000;
+
+async fn sync(c: &mut Client) -> liaison_client::client::SyncReport {
+    c.connect().await.unwrap();
+    let r = c.sync().await.unwrap();
+    c.disconnect().await;
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_urgent_request_not_acknowledged_in_time_escalates_and_its_answer_and_outcome_arrive() {
+    let net = DevNet::start();
+    let mut alice = inproc::enrol(&net, "alice", "ph.pnp.alice", "PNP")
+        .await
+        .unwrap();
+    let mut somchai = inproc::enrol(&net, "somchai", "th.dsi.somchai", "DSI")
+        .await
+        .unwrap();
+    let mut niran = inproc::enrol(&net, "niran", "th.dsi.niran", "DSI")
+        .await
+        .unwrap();
+    let mut dan = inproc::enrol(&net, "dan", "th.dsi.dan", "DSI")
+        .await
+        .unwrap();
+    // The Thai duty desk: Somchai first on call, then Niran.
+    let out = admin_command()
+        .args(["role", "set", "--authority"])
+        .arg(net.authority("TH"))
+        .arg("--bundle")
+        .arg(net.bundle())
+        .args([
+            "--role",
+            "th.dsi.duty",
+            "--name",
+            "Duty desk",
+            "--holders",
+            "th.dsi.somchai,th.dsi.niran",
+        ])
+        .output()
+        .unwrap();
+    assert_success(&out, "role set");
+    let clock = ManualClock::new(now());
+    alice.set_clock(Arc::new(clock.clone()));
+
+    // A request with a required field missing is refused before it leaves.
+    alice.connect().await.unwrap();
+    let open = |fields: Vec<(&str, &str)>| RequestOpen {
+        kind: RequestType::LocatePerson,
+        priority: Priority::Urgent,
+        due: Timestamp(clock.now().0 + 24 * HOUR_MS),
+        acknowledge_within_secs: Priority::Urgent.acknowledge_within_secs(),
+        to: id("th.dsi.duty"),
+        fields: fields
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect(),
+    };
+    let amber = Handling::parse_text("AMBER").unwrap();
+    let refused = alice
+        .request_new(
+            open(vec![("last-known-location", "Pier 7")]),
+            "",
+            amber.clone(),
+            None,
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("required field"), "{refused}");
+    let sent = alice
+        .request_new(
+            open(vec![
+                ("name", "Maria Santos"),
+                ("last-known-location", "Pier 7"),
+            ]),
+            "She called her sister from a number in Bangkok.",
+            amber,
+            None,
+            &[],
+        )
+        .await
+        .unwrap();
+    alice.disconnect().await;
+    assert_eq!(sent.to, id("th.dsi.somchai"), "the first holder on call");
+    let req = sent.request;
+
+    // Somchai holds it but does not acknowledge; Niran has nothing yet.
+    sync(&mut somchai).await;
+    assert_eq!(somchai.request(req).unwrap().status, Status::Open);
+    sync(&mut niran).await;
+    assert!(niran.request(req).is_err());
+
+    // Within the hour nothing happens; after it, Alice's client alerts and
+    // sends the request on to Niran.
+    clock.advance(HOUR_MS - 60_000);
+    sync(&mut alice).await;
+    assert_eq!(
+        alice.request(req).unwrap().addressees,
+        vec![id("th.dsi.duty")]
+    );
+    clock.advance(2 * 60_000);
+    sync(&mut alice).await;
+    let warnings = alice.take_warnings();
+    assert!(
+        warnings.iter().any(|w| w.contains(
+            "ALERT: your urgent locate-person request to th.dsi.duty was not acknowledged in time; it was sent on to th.dsi.niran"
+        )),
+        "{warnings:?}"
+    );
+    let held = alice.request(req).unwrap();
+    assert_eq!(held.addressees, vec![id("th.dsi.duty"), id("th.dsi.niran")]);
+    // Only Alice's clock moved on; the relay's did not. Her clock goes back
+    // to the relay's time, so that her client judges the relay's event log
+    // (whose checkpoints bear the relay's time) by the same clock.
+    clock.set(now());
+
+    // Niran learns the request from the escalation, acknowledges it and
+    // answers with a file.
+    sync(&mut niran).await;
+    let theirs = niran.request(req).unwrap();
+    assert_eq!(theirs.open.field("name"), Some("Maria Santos"));
+    assert_eq!(theirs.requester, id("ph.pnp.alice"));
+    niran.connect().await.unwrap();
+    niran
+        .request_step(req, RequestAction::Acknowledge, "On it.", &[])
+        .await
+        .unwrap();
+    // A second acknowledgement is refused before it leaves.
+    let again = niran
+        .request_step(req, RequestAction::Acknowledge, "", &[])
+        .await
+        .unwrap_err();
+    assert!(
+        again
+            .to_string()
+            .contains("cannot take the step acknowledge"),
+        "{again}"
+    );
+    let photo = net.dir.path().join("shelter.jpg");
+    std::fs::write(&photo, vec![0xd8; 300_000]).unwrap();
+    let answer = niran
+        .request_step(
+            req,
+            RequestAction::Answer { partial: false },
+            "Found at the Baan Kred shelter, safe.",
+            std::slice::from_ref(&photo),
+        )
+        .await
+        .unwrap();
+    niran.disconnect().await;
+
+    // Dan neither holds the role nor was asked: his client has nothing to
+    // answer.
+    dan.connect().await.unwrap();
+    assert!(
+        dan.request_step(req, RequestAction::Answer { partial: false }, "x", &[])
+            .await
+            .is_err()
+    );
+    dan.disconnect().await;
+
+    // Alice sees the acknowledgement and the answer, then sends the outcome.
+    sync(&mut alice).await;
+    let held = alice.request(req).unwrap();
+    assert_eq!(held.status, Status::Answered);
+    let steps: Vec<&str> = held.steps.iter().map(|s| s.action.as_str()).collect();
+    assert_eq!(steps, ["open", "escalate", "acknowledge", "answer"]);
+    let got = alice.message(answer).unwrap().unwrap();
+    assert!(got.verified, "{:?}", got.error);
+    alice.connect().await.unwrap();
+    alice
+        .request_step(
+            req,
+            RequestAction::Outcome,
+            "She is back home in Cebu.",
+            &[],
+        )
+        .await
+        .unwrap();
+    alice.disconnect().await;
+    sync(&mut niran).await;
+    let theirs = niran.request(req).unwrap();
+    assert!(theirs.outcome, "{theirs:?}");
+    // She learned it from the escalation: the opening went to Somchai.
+    let steps: Vec<&str> = theirs.steps.iter().map(|s| s.action.as_str()).collect();
+    assert_eq!(steps, ["escalate", "acknowledge", "answer", "outcome"]);
+    // Somchai, first on call, holds the same lifecycle: every step goes to
+    // the requester and every addressee.
+    sync(&mut somchai).await;
+    let his = somchai.request(req).unwrap();
+    let steps: Vec<&str> = his.steps.iter().map(|s| s.action.as_str()).collect();
+    assert_eq!(
+        steps,
+        ["open", "escalate", "acknowledge", "answer", "outcome"]
+    );
+    assert!(his.outcome);
+
+    // Every step is in the relay's event log under a verified checkpoint,
+    // on both sides (the relay signs its event log's checkpoints on its own
+    // schedule: sync again until they cover the last steps).
+    let all_logged = |c: &Client| {
+        c.request(req)
+            .unwrap()
+            .steps
+            .iter()
+            .map(|s| {
+                (
+                    s.action.clone(),
+                    c.message(s.message).unwrap().unwrap().logged,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    for _ in 0..40 {
+        sync(&mut alice).await;
+        sync(&mut niran).await;
+        if [&alice, &niran]
+            .iter()
+            .all(|c| all_logged(c).iter().all(|(_, l)| *l))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    for (who, c) in [("alice", &alice), ("niran", &niran)] {
+        for (step, logged) in all_logged(c) {
+            assert!(logged, "{who}'s {step} step is not in the event log");
+        }
+    }
+}
