@@ -18,7 +18,7 @@ use liaison_protocol::request::{RequestAction, RequestEvent, RequestOpen};
 use liaison_protocol::{ConversationId, DirectoryId, MessageId};
 
 use crate::client::{Client, Outgoing, StoredMessage, random};
-use crate::core::request::{RequestBook, RequestError, RequestState, next_addressee};
+use crate::core::request::{RequestBook, RequestState, next_addressee};
 use crate::error::{ClientError, NotFound, RecipientError};
 use crate::home::HomeTxn;
 
@@ -158,8 +158,7 @@ impl Client {
         conversation: Option<ConversationId>,
         files: &[PathBuf],
     ) -> Result<Sent> {
-        open.check_wellformed()
-            .map_err(|e| ClientError::from(RequestError::Malformed(e)))?;
+        crate::core::request::check_fields(&open)?;
         let first = self.first_addressee(&open.to)?;
         let request: [u8; 16] = random()?;
         let conversation = match conversation {

@@ -91,7 +91,12 @@ async fn an_urgent_request_not_acknowledged_in_time_escalates_and_its_answer_and
         )
         .await
         .unwrap_err();
-    assert!(refused.to_string().contains("required field"), "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("a locate-person request needs the field name"),
+        "{refused}"
+    );
     let sent = alice
         .request_new(
             open(vec![
@@ -252,4 +257,162 @@ async fn an_urgent_request_not_acknowledged_in_time_escalates_and_its_answer_and
             assert!(logged, "{who}'s {step} step is not in the event log");
         }
     }
+}
+
+fn json_of(out: &std::process::Output, what: &str) -> serde_json::Value {
+    assert_success(out, what);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// The same lifecycle through the `liaison` command line (and the agent
+/// API it speaks): bad requests are refused with what to do; the fields of
+/// a request stay hidden until its handling is acknowledged, with a
+/// command that works as printed; acknowledge, answer with a file,
+/// outcome; a step out of turn is refused.
+#[test]
+fn the_command_line_sends_answers_and_closes_a_request() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "ph.pnp.alice", "PH", "PNP");
+    let bob = net.enrol("bob", "th.dsi.bob", "TH", "DSI");
+    assert_success(&alice.run(&["sync"]), "alice sync");
+
+    let out = alice.run(&["request", "new", "--type", "wiretap", "--to", "th.dsi.bob"]);
+    assert!(!out.status.success());
+    let said = liaison_tests::output_text(&out);
+    assert!(
+        said.contains("there is no request type \"wiretap\""),
+        "{said}"
+    );
+    assert!(said.contains("locate-person"), "{said}");
+    let out = alice.run(&[
+        "request",
+        "new",
+        "--type",
+        "locate-person",
+        "--to",
+        "th.dsi.bob",
+    ]);
+    assert!(!out.status.success());
+    let said = liaison_tests::output_text(&out);
+    assert!(
+        said.contains(
+            "a locate-person request needs the field name (give it with --field name=...)"
+        ),
+        "{said}"
+    );
+    let out = alice.run(&[
+        "request",
+        "new",
+        "--type",
+        "locate-person",
+        "--to",
+        "th.dsi.bob",
+        "--field",
+        "shoe-size=42",
+        "--field",
+        "name=Maria",
+    ]);
+    let said = liaison_tests::output_text(&out);
+    assert!(
+        said.contains("has no field \"shoe-size\"; its fields are name (required), date-of-birth"),
+        "{said}"
+    );
+    let types = alice.run(&["request", "types"]);
+    assert_success(&types, "request types");
+    assert!(
+        String::from_utf8_lossy(&types.stdout)
+            .contains("verify-identity: name (required), document-type (required)")
+    );
+
+    let sent = json_of(
+        &alice.run(&[
+            "--json",
+            "request",
+            "new",
+            "--type",
+            "locate-person",
+            "--to",
+            "th.dsi.bob",
+            "--priority",
+            "urgent",
+            "--field",
+            "name=Maria Santos",
+            "--field",
+            "last-known-location=Pier 7",
+            "She called her sister from Bangkok.",
+        ]),
+        "request new",
+    );
+    let req = sent["request"].as_str().unwrap().to_owned();
+    assert_eq!(sent["to"], "th.dsi.bob");
+
+    // Bob's list shows it, its fields withheld until he acknowledges the
+    // handling; the command the text says works as printed.
+    assert_success(&bob.run(&["sync"]), "bob sync");
+    let list = json_of(&bob.run(&["--json", "request", "list"]), "request list");
+    assert_eq!(list[0]["request"], req.as_str());
+    assert_eq!(list[0]["withheld"], true, "{list}");
+    assert_eq!(list[0]["fields"], serde_json::json!([]), "{list}");
+    assert_eq!(list[0]["mine"], false);
+    let show = bob.run(&["request", "show", &req]);
+    assert_success(&show, "request show");
+    let shown = String::from_utf8_lossy(&show.stdout).into_owned();
+    assert!(!shown.contains("Maria"), "{shown}");
+    let read = shown
+        .lines()
+        .find_map(|l| l.split('`').nth(1))
+        .unwrap_or_else(|| panic!("a command to read it: {shown}"))
+        .to_owned();
+    assert_success(&liaison_tests::run_as_printed(&read), &read);
+    let list = json_of(&bob.run(&["--json", "request", "list"]), "request list");
+    assert_eq!(
+        list[0]["fields"][0],
+        serde_json::json!(["name", "Maria Santos"])
+    );
+
+    // Acknowledge, answer with a file.
+    assert_success(&bob.run(&["request", "ack", &req, "On it."]), "request ack");
+    let file = net.dir.path().join("shelter-list.txt");
+    std::fs::write(&file, "Baan Kred shelter, room 4").unwrap();
+    assert_success(
+        &bob.run(&[
+            "request",
+            "answer",
+            &req,
+            "--attach",
+            file.to_str().unwrap(),
+            "Found, safe, at the shelter.",
+        ]),
+        "request answer",
+    );
+    let out = bob.run(&["request", "decline", &req, "--reason", "too late"]);
+    assert!(!out.status.success());
+    assert!(
+        liaison_tests::output_text(&out).contains("cannot take the step decline"),
+        "{}",
+        liaison_tests::output_text(&out)
+    );
+
+    // Alice sees it answered and sends the outcome; Bob gets it.
+    assert_success(&alice.run(&["sync"]), "alice sync");
+    let list = json_of(&alice.run(&["--json", "request", "list"]), "alice's list");
+    assert_eq!(list[0]["status"], "answered", "{list}");
+    assert_eq!(list[0]["mine"], true);
+    assert_success(
+        &alice.run(&["request", "outcome", &req, "She is back home in Cebu."]),
+        "request outcome",
+    );
+    assert_success(&bob.run(&["sync"]), "bob sync");
+    let shown = json_of(
+        &bob.run(&["--json", "request", "show", &req]),
+        "request show",
+    );
+    assert_eq!(shown["outcome"], true, "{shown}");
+    let steps: Vec<&str> = shown["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["open", "acknowledge", "answer", "outcome"]);
 }

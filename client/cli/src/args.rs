@@ -106,6 +106,20 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: CaseCommand,
     },
+    /// Structured requests: send one, list them, and take its steps
+    /// (acknowledge, progress, answer, decline, withdraw, outcome).
+    ///
+    /// A request has a type with its fields (`liaison request types`
+    /// lists them), a priority (urgent: an answer within 24 hours; high:
+    /// 72 hours; normal: 14 days; or --due), and goes to a focal point or
+    /// a role (its first holder on call). Every step is a signed message.
+    /// When nobody acknowledges it in time (urgent: one hour), your next
+    /// sync alerts you and sends it on to the next holder of the role, then
+    /// to the agency's duty role.
+    Request {
+        #[command(subcommand)]
+        action: RequestCommand,
+    },
     /// Attachments of a received message.
     Attachment {
         #[command(subcommand)]
@@ -292,6 +306,115 @@ pub(crate) enum AgentCommand {
     Status,
     /// Ask the agent of this home to stop.
     Stop,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum RequestCommand {
+    /// Send a request. Prints its id.
+    New {
+        /// Its type: locate-person, verify-identity, records-check,
+        /// statement, coordinate-rescue, victim-support, mla-advance-copy
+        /// or feedback (`liaison request types` lists their fields).
+        #[arg(long = "type")]
+        kind: String,
+        /// The focal point or role it goes to.
+        #[arg(long, value_parser = parse_id)]
+        to: DirectoryId,
+        /// urgent (answer within 24 hours), high (72 hours) or normal
+        /// (14 days, the default).
+        #[arg(long)]
+        priority: Option<String>,
+        /// An explicit deadline for the answer (YYYY-MM-DD, or
+        /// YYYY-MM-DDTHH:MM:SSZ) instead of the priority's.
+        #[arg(long)]
+        due: Option<String>,
+        /// Minutes the addressee has to acknowledge before your client
+        /// escalates it (default: 60 for urgent, 240 for high, 1440 for
+        /// normal).
+        #[arg(long = "ack-within", value_name = "MINUTES")]
+        ack_within: Option<u64>,
+        /// Send it in a case's conversation (the case id).
+        #[arg(long)]
+        case: Option<String>,
+        /// A field of the type, NAME=VALUE (repeatable), for example
+        /// --field name="Maria Santos" --field last-known-location="Pier 7".
+        #[arg(long = "field", value_name = "NAME=VALUE")]
+        fields: Vec<String>,
+        /// The handling (see `liaison send --help`); default: the case's,
+        /// or "RED".
+        #[arg(long)]
+        handling: Option<String>,
+        /// Attach a file (repeatable).
+        #[arg(long = "attach", value_name = "FILE")]
+        attach: Vec<PathBuf>,
+        /// Free text: anything the fields do not say.
+        #[arg(default_value = "")]
+        text: String,
+    },
+    /// List the requests you sent and received: overdue first.
+    List,
+    /// Show a request: its fields and every step.
+    Show {
+        /// The request id (from `liaison request list`).
+        request: String,
+    },
+    /// The request types and their fields.
+    Types,
+    /// Acknowledge a request addressed to you or your role: the requester
+    /// knows someone took it, and it no longer escalates.
+    Ack {
+        /// The request id.
+        request: String,
+        /// Words for the requester.
+        #[arg(default_value = "")]
+        text: String,
+    },
+    /// Report progress on a request.
+    Progress {
+        /// The request id.
+        request: String,
+        /// What is under way.
+        #[arg(value_parser = written)]
+        text: String,
+    },
+    /// Answer a request (with --partial when more is to come).
+    Answer {
+        /// The request id.
+        request: String,
+        /// Only part of what was asked is answered.
+        #[arg(long)]
+        partial: bool,
+        /// Attach a file (repeatable).
+        #[arg(long = "attach", value_name = "FILE")]
+        attach: Vec<PathBuf>,
+        /// The answer.
+        #[arg(value_parser = written)]
+        text: String,
+    },
+    /// Decline a request, saying why.
+    Decline {
+        /// The request id.
+        request: String,
+        /// Why.
+        #[arg(long, value_parser = written)]
+        reason: String,
+    },
+    /// Withdraw a request you sent, saying why.
+    Withdraw {
+        /// The request id.
+        request: String,
+        /// Why.
+        #[arg(long, value_parser = written)]
+        reason: String,
+    },
+    /// After an answer: tell the addressees what came of it.
+    Outcome {
+        /// The request id.
+        request: String,
+        /// The outcome.
+        #[arg(value_parser = written)]
+        text: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -47,7 +47,7 @@ use serde_json::json;
 
 use args::{
     AgentCommand, AttachmentCommand, CaseCommand, Cli, Command, ConsentCommand, ContactsCommand,
-    DeviceCommand,
+    DeviceCommand, RequestCommand,
 };
 
 /// How this program introduces itself to an agent.
@@ -359,11 +359,112 @@ fn request_for(cli: &Cli) -> Result<Option<Request>> {
             to: to.clone(),
         },
         Command::SafetyNumber { id } => Request::SafetyNumber { id: id.clone() },
+        Command::Request { action } => match request_command(action)? {
+            Some(r) => r,
+            None => return Ok(None),
+        },
         Command::Init { .. }
         | Command::Listen { .. }
         | Command::Agent { .. }
         | Command::Ui { .. } => return Ok(None),
     }))
+}
+
+/// The API request of a `liaison request` subcommand; `None` for `types`
+/// (answered here).
+fn request_command(action: &RequestCommand) -> Result<Option<Request>> {
+    let step = |request: &str, step: &str, text: &str, reason: Option<&String>| {
+        Ok::<_, anyhow::Error>(Request::RequestStep {
+            request: parse_request_id(request)?,
+            step: step.to_owned(),
+            text: text.to_owned(),
+            reason: reason.cloned(),
+            attach: Vec::new(),
+        })
+    };
+    Ok(Some(match action {
+        RequestCommand::New {
+            kind,
+            to,
+            priority,
+            due,
+            ack_within,
+            case,
+            fields,
+            handling,
+            attach,
+            text,
+        } => Request::RequestNew {
+            kind: kind.clone(),
+            to: to.clone(),
+            priority: priority.clone(),
+            due: match due {
+                Some(d) => Some(Timestamp::parse_rfc3339(d).ok_or_else(|| {
+                    anyhow!("--due {d:?}: give a date, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ")
+                })?),
+                None => None,
+            },
+            acknowledge_within_minutes: *ack_within,
+            case: case.as_deref().map(parse_case_id).transpose()?,
+            fields: fields
+                .iter()
+                .map(|f| {
+                    f.split_once('=')
+                        .map(|(n, v)| (n.trim().to_owned(), v.to_owned()))
+                        .ok_or_else(|| {
+                            anyhow!("--field {f:?}: give NAME=VALUE, for example --field name=\"Maria Santos\"")
+                        })
+                })
+                .collect::<Result<_>>()?,
+            text: text.clone(),
+            handling: handling.as_deref().map(parse_handling).transpose()?,
+            attach: attached_files(attach)?,
+        },
+        RequestCommand::List => Request::RequestList,
+        RequestCommand::Show { request } => Request::RequestShow {
+            request: parse_request_id(request)?,
+        },
+        RequestCommand::Types => return Ok(None),
+        RequestCommand::Ack { request, text } => step(request, "acknowledge", text, None)?,
+        RequestCommand::Progress { request, text } => step(request, "progress", text, None)?,
+        RequestCommand::Answer {
+            request,
+            partial,
+            attach,
+            text,
+        } => Request::RequestStep {
+            request: parse_request_id(request)?,
+            step: if *partial { "partial-answer" } else { "answer" }.to_owned(),
+            text: text.clone(),
+            reason: None,
+            attach: attached_files(attach)?,
+        },
+        RequestCommand::Decline { request, reason } => {
+            step(request, "decline", "", Some(reason))?
+        }
+        RequestCommand::Withdraw { request, reason } => {
+            step(request, "withdraw", "", Some(reason))?
+        }
+        RequestCommand::Outcome { request, text } => step(request, "outcome", text, None)?,
+    }))
+}
+
+/// `liaison request types`: every type and its fields.
+fn print_request_types() {
+    for t in liaison_protocol::request::RequestType::ALL {
+        let fields: Vec<String> = t
+            .fields()
+            .iter()
+            .map(|f| {
+                if f.required {
+                    format!("{} (required)", f.name)
+                } else {
+                    f.name.to_owned()
+                }
+            })
+            .collect();
+        println!("{}: {}", t.name(), fields.join(", "));
+    }
 }
 
 /// A case id as typed (32 hex digits).
@@ -851,6 +952,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Listen { count, timeout } => listen(&cli, *count, *timeout).await,
+        Command::Request { .. } => {
+            print_request_types();
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Agent {
             action,
             sync_interval,

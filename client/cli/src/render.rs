@@ -749,6 +749,70 @@ pub fn render(cli: &Cli, reply: Reply) -> Result<ExitCode> {
                 print_case(&case);
             }
         }
+        (
+            Command::Request { .. },
+            Response::RequestSent {
+                request,
+                message,
+                to,
+            },
+        ) => {
+            let request = hex::encode(request);
+            if json {
+                print_json(&serde_json::json!({
+                    "request": request,
+                    "id": message.to_hex(),
+                    "to": to.to_string(),
+                }))?;
+            } else {
+                println!("{request}");
+                eprintln!(
+                    "liaison: request sent to {to}; if nobody acknowledges it in time, your next sync alerts you and sends it on. Follow it with `{}`",
+                    suggest(&format!("request show {request}"))
+                );
+            }
+        }
+        (
+            Command::Request { .. },
+            Response::RequestStepSent {
+                request,
+                message,
+                step,
+            },
+        ) => {
+            let request = hex::encode(request);
+            if json {
+                print_json(&serde_json::json!({
+                    "request": request,
+                    "id": message.to_hex(),
+                    "step": step,
+                }))?;
+            } else {
+                println!("{message}");
+                eprintln!("liaison: {step} of request {request} sent.");
+            }
+        }
+        (Command::Request { .. }, Response::Requests { requests }) => {
+            if json {
+                print_json(&requests)?;
+            } else if requests.is_empty() {
+                println!(
+                    "No requests. `{}` lists what you can ask.",
+                    suggest("request types")
+                );
+            } else {
+                for r in &requests {
+                    print_request_line(r);
+                }
+            }
+        }
+        (Command::Request { .. }, Response::RequestShown { request }) => {
+            if json {
+                print_json(&request)?;
+            } else {
+                print_request(&request);
+            }
+        }
         (_, other) => bail!(
             "the agent answered `{}` to this command; are the agent and this liaison the same version?",
             other.kind()
@@ -1061,6 +1125,55 @@ fn print_case_line(c: &liaison_client::agent::views::CaseView) {
         c.messages,
         if c.removed { "; you were removed" } else { "" }
     );
+}
+
+/// A request in one line, as `request list` prints it.
+fn print_request_line(r: &liaison_client::agent::views::RequestView) {
+    let flag = if r.overdue {
+        "[NOT ACKNOWLEDGED IN TIME] "
+    } else if r.late {
+        "[LATE] "
+    } else {
+        ""
+    };
+    let who = if r.mine {
+        format!("to {}", r.to)
+    } else {
+        format!("from {}", r.requester)
+    };
+    println!(
+        "{}  {flag}{} {} {who}: {}, answer due {}{}",
+        r.request,
+        r.priority,
+        r.kind,
+        r.status,
+        r.due,
+        if r.outcome { ", outcome sent" } else { "" }
+    );
+}
+
+/// A request, as `request show` prints it.
+fn print_request(r: &liaison_client::agent::views::RequestView) {
+    print_request_line(r);
+    if r.withheld {
+        println!(
+            "  its fields are shown once you acknowledge its handling: `{}`",
+            suggest(&format!("read {} --accept", r.message))
+        );
+    }
+    for (name, value) in &r.fields {
+        println!("  {name}: {}", liaison_client::core::open::one_line(value));
+    }
+    if let Some(by) = &r.acknowledge_by {
+        println!("  to be acknowledged by {by}, or it escalates");
+    }
+    println!("  addressed to: {}", r.addressees.join(", "));
+    for s in &r.steps {
+        println!(
+            "  {}  {} by {} (message {})",
+            s.at, s.action, s.by, s.message
+        );
+    }
 }
 
 /// A case, as `case show` prints it.

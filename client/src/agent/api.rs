@@ -386,6 +386,71 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         attach: Vec<std::path::PathBuf>,
     },
+    /// Send a structured request (`liaison request new`).
+    RequestNew {
+        /// Its type (`locate-person`, `verify-identity`, `records-check`,
+        /// `statement`, `coordinate-rescue`, `victim-support`,
+        /// `mla-advance-copy`, `feedback`).
+        #[serde(rename = "type")]
+        kind: String,
+        /// The focal point or role it is addressed to.
+        to: DirectoryId,
+        /// `urgent`, `high` or `normal` (the default).
+        #[serde(default)]
+        priority: Option<String>,
+        /// An explicit deadline; none: the priority's (24 hours, 72 hours,
+        /// 14 days).
+        #[serde(default, with = "opt_time_text")]
+        due: Option<Timestamp>,
+        /// Minutes the addressee has to acknowledge before it escalates;
+        /// none: the priority's (60 for urgent, 240 for high, 1440 for
+        /// normal).
+        #[serde(default)]
+        acknowledge_within_minutes: Option<u64>,
+        /// The case whose conversation it goes in, if any.
+        #[serde(default, with = "opt_conversation_hex")]
+        case: Option<ConversationId>,
+        /// The fields of its type's schema, as (name, value).
+        #[serde(default)]
+        fields: Vec<(String, String)>,
+        /// Free text.
+        #[serde(default)]
+        text: String,
+        /// The handling (text form); none: the case's, or RED.
+        #[serde(default, with = "opt_handling_text")]
+        handling: Option<Handling>,
+        /// Files to attach (absolute paths).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attach: Vec<std::path::PathBuf>,
+    },
+    /// Take a step of a request (`liaison request ack`, `progress`,
+    /// `answer`, `decline`, `withdraw`, `outcome`).
+    RequestStep {
+        /// The request id.
+        #[serde(with = "request_hex")]
+        request: [u8; 16],
+        /// `acknowledge`, `progress`, `answer`, `partial-answer`,
+        /// `decline`, `withdraw` or `outcome`.
+        step: String,
+        /// Free text (the answer, the outcome, what progress).
+        #[serde(default)]
+        text: String,
+        /// Why (required to decline or withdraw).
+        #[serde(default)]
+        reason: Option<String>,
+        /// Files to attach (absolute paths).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attach: Vec<std::path::PathBuf>,
+    },
+    /// The requests this home holds, sent and received
+    /// (`liaison request list`).
+    RequestList,
+    /// One request and its steps (`liaison request show`).
+    RequestShow {
+        /// The request id.
+        #[serde(with = "request_hex")]
+        request: [u8; 16],
+    },
 }
 
 impl Request {
@@ -432,6 +497,10 @@ impl Request {
             Request::CaseList => "case-list",
             Request::CaseShow { .. } => "case-show",
             Request::CaseSend { .. } => "case-send",
+            Request::RequestNew { .. } => "request-new",
+            Request::RequestStep { .. } => "request-step",
+            Request::RequestList => "request-list",
+            Request::RequestShow { .. } => "request-show",
         }
     }
 }
@@ -722,6 +791,40 @@ pub enum Response {
         /// The case.
         case: Box<super::views::CaseView>,
     },
+    /// A request was sent.
+    RequestSent {
+        /// The request id.
+        #[serde(with = "request_hex")]
+        request: [u8; 16],
+        /// The message that carried it.
+        #[serde(with = "message_hex")]
+        message: MessageId,
+        /// The focal point it went to (the first holder on call, for a
+        /// role).
+        to: DirectoryId,
+    },
+    /// A step of a request was sent.
+    RequestStepSent {
+        /// The request id.
+        #[serde(with = "request_hex")]
+        request: [u8; 16],
+        /// The message that carried it.
+        #[serde(with = "message_hex")]
+        message: MessageId,
+        /// The step.
+        step: String,
+    },
+    /// The requests held: overdue first, then late, then open ones by
+    /// deadline, then the others newest first.
+    Requests {
+        /// The requests.
+        requests: Vec<super::views::RequestView>,
+    },
+    /// One request.
+    RequestShown {
+        /// The request.
+        request: Box<super::views::RequestView>,
+    },
     /// The request failed.
     Error(ApiError),
 }
@@ -767,6 +870,10 @@ impl Response {
             Response::CaseChanged { .. } => "case-changed",
             Response::Cases { .. } => "cases",
             Response::Case { .. } => "case",
+            Response::RequestSent { .. } => "request-sent",
+            Response::RequestStepSent { .. } => "request-step-sent",
+            Response::Requests { .. } => "requests",
+            Response::RequestShown { .. } => "request",
             Response::Error(_) => "error",
         }
     }

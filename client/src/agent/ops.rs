@@ -4,8 +4,8 @@
 
 use super::api::{Mailbox, Request, Response};
 use super::views::{
-    CaseView, ConsentView, ConversationView, DeviceView, ForwardCheckView, MessageView, RoleView,
-    SearchHitView, SyncView, WhoamiView, contact_views, receipt_rows,
+    CaseView, ConsentView, ConversationView, DeviceView, ForwardCheckView, MessageView,
+    RequestView, RoleView, SearchHitView, SyncView, WhoamiView, contact_views, receipt_rows,
 };
 use crate::client::{Client, Direction, MessageKind, Outgoing, now};
 use crate::core::directory::OwnStanding;
@@ -29,7 +29,9 @@ pub fn needs_relay(req: &Request) -> bool {
         | Request::CaseNew { .. }
         | Request::CaseAdd { .. }
         | Request::CaseRemove { .. }
-        | Request::CaseSend { .. } => true,
+        | Request::CaseSend { .. }
+        | Request::RequestNew { .. }
+        | Request::RequestStep { .. } => true,
         Request::Read { accept, .. } => *accept,
         _ => false,
     }
@@ -124,6 +126,19 @@ fn conversation_view(
             .unwrap_or_default(),
         case: book.get(&s.conversation).map(|c| c.info.title.clone()),
     }
+}
+
+/// The view of a request: its fields only once the handling of the message
+/// that brought it here is acknowledged (the same gate as its text).
+fn request_view(
+    client: &Client,
+    r: &crate::core::request::RequestState,
+) -> Result<RequestView, ClientError> {
+    let withheld = match r.steps.first() {
+        Some(s) => client.message(s.message)?.is_some_and(|m| m.withheld()),
+        None => false,
+    };
+    Ok(RequestView::new(r, client.id(), client.now(), withheld))
 }
 
 /// The view of a case, with the count of messages held in it.
@@ -525,6 +540,79 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
             let (outcome, to) = client.case_send(case, &text, handling, &attach).await?;
             sent_response(client, outcome, to)?
         }
+        Request::RequestNew {
+            kind,
+            to,
+            priority,
+            due,
+            acknowledge_within_minutes,
+            case,
+            fields,
+            text,
+            handling,
+            attach,
+        } => {
+            use crate::core::request::RequestError;
+            use liaison_protocol::request::{Priority, RequestOpen, RequestType};
+            let kind = RequestType::parse(&kind).ok_or(RequestError::UnknownType(kind))?;
+            let priority = match priority {
+                Some(p) => Priority::parse(&p).ok_or(RequestError::UnknownPriority(p))?,
+                None => Priority::Normal,
+            };
+            let now = client.now();
+            let due = due
+                .unwrap_or(liaison_protocol::Timestamp(now.0.saturating_add(
+                    priority.answer_within_secs().saturating_mul(1000),
+                )));
+            let handling = match (handling, case) {
+                (Some(h), _) => h,
+                (None, Some(c)) => client.case(c)?.info.handling,
+                (None, None) => liaison_protocol::handling::Handling::default(),
+            };
+            let open = RequestOpen {
+                kind,
+                priority,
+                due,
+                acknowledge_within_secs: acknowledge_within_minutes
+                    .map_or(priority.acknowledge_within_secs(), |m| m.saturating_mul(60)),
+                to,
+                fields,
+            };
+            let sent = client
+                .request_new(open, &text, handling, case, &attach)
+                .await?;
+            Response::RequestSent {
+                request: sent.request,
+                message: sent.message,
+                to: sent.to,
+            }
+        }
+        Request::RequestStep {
+            request,
+            step,
+            text,
+            reason,
+            attach,
+        } => {
+            let action = crate::core::request::action_named(&step, reason.as_deref())?;
+            let name = action.name().to_owned();
+            Response::RequestStepSent {
+                request,
+                message: client.request_step(request, action, &text, &attach).await?,
+                step: name,
+            }
+        }
+        Request::RequestList => {
+            let mut requests = Vec::new();
+            for r in client.request_book()?.requests() {
+                requests.push(request_view(client, r)?);
+            }
+            requests.sort_by_key(RequestView::rank);
+            Response::Requests { requests }
+        }
+        Request::RequestShow { request } => Response::RequestShown {
+            request: Box::new(request_view(client, &client.request(request)?)?),
+        },
         other @ (Request::Hello { .. }
         | Request::Unlock { .. }
         | Request::Status

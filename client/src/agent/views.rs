@@ -512,6 +512,148 @@ pub fn contact_views(
     rows
 }
 
+/// A structured request as this home holds it (`liaison request list`,
+/// `request show`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RequestView {
+    /// The request id (32 hex digits).
+    pub request: String,
+    /// Its type (`locate-person`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `urgent`, `high` or `normal`.
+    pub priority: String,
+    /// `open`, `acknowledged`, `in-progress`, `partly-answered`,
+    /// `answered`, `declined` or `withdrawn`.
+    pub status: String,
+    /// This focal point sent it.
+    pub mine: bool,
+    /// Who asked.
+    pub requester: String,
+    /// The focal point or role it was addressed to.
+    pub to: String,
+    /// Everyone it was addressed to, escalations included, in order.
+    pub addressees: Vec<String>,
+    /// When it was sent (requester's clock).
+    pub sent_at: String,
+    /// When the answer is due.
+    pub due: String,
+    /// While nobody acknowledged it: when it escalates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledge_by: Option<String>,
+    /// Not acknowledged in time.
+    pub overdue: bool,
+    /// Past its due date without an answer.
+    pub late: bool,
+    /// The requester sent an outcome.
+    pub outcome: bool,
+    /// Its fields, as (name, value), in the order given; empty while the
+    /// handling of the message that brought it here is not acknowledged
+    /// (`withheld`).
+    pub fields: Vec<(String, String)>,
+    /// The message that brought the request here waits for this focal
+    /// point to acknowledge its handling (`liaison read MESSAGE --accept`,
+    /// with `message`): until then its fields are not shown.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub withheld: bool,
+    /// The message that brought the request here (its opening, or the
+    /// escalation that reached this focal point).
+    pub message: String,
+    /// The conversation its steps travel in.
+    pub conversation: String,
+    /// Every step held: `action`, `by`, `at`, `message`.
+    pub steps: Vec<RequestStepView>,
+}
+
+/// One step of a request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RequestStepView {
+    /// `open`, `acknowledge`, `progress`, `answer`, `partial-answer`,
+    /// `decline`, `withdraw`, `outcome` or `escalate`.
+    pub action: String,
+    /// Its author.
+    pub by: String,
+    /// Its author's time.
+    pub at: String,
+    /// The message that carried it (`liaison read` shows its words).
+    pub message: String,
+}
+
+impl RequestView {
+    /// The view of `r` for focal point `me` at `now`; `withheld` when the
+    /// message that brought it here is (its fields are then left out).
+    pub fn new(
+        r: &crate::core::request::RequestState,
+        me: &liaison_protocol::DirectoryId,
+        now: Timestamp,
+        withheld: bool,
+    ) -> Self {
+        let acknowledge_by = r.acknowledge_by();
+        RequestView {
+            request: hex::encode(r.id),
+            kind: r.open.kind.name().to_owned(),
+            priority: r.open.priority.name().to_owned(),
+            status: r.status.name().to_owned(),
+            mine: r.requester == *me,
+            requester: r.requester.to_string(),
+            to: r.open.to.to_string(),
+            addressees: r.addressees.iter().map(ToString::to_string).collect(),
+            sent_at: r.sent_at.to_rfc3339(),
+            due: r.open.due.to_rfc3339(),
+            acknowledge_by: acknowledge_by.map(Timestamp::to_rfc3339),
+            overdue: acknowledge_by.is_some_and(|by| now >= by),
+            late: r.is_late(now),
+            outcome: r.outcome,
+            fields: if withheld {
+                Vec::new()
+            } else {
+                r.open.fields.clone()
+            },
+            withheld,
+            message: r
+                .steps
+                .first()
+                .map(|s| s.message.to_hex())
+                .unwrap_or_default(),
+            conversation: r.conversation.to_hex(),
+            steps: r
+                .steps
+                .iter()
+                .map(|s| RequestStepView {
+                    action: s.action.clone(),
+                    by: s.by.to_string(),
+                    at: s.at.to_rfc3339(),
+                    message: s.message.to_hex(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Where it goes in a list: overdue first, then late, then open ones
+    /// by due date, then the others newest first.
+    pub fn rank(&self) -> (u8, String) {
+        if self.overdue {
+            (0, self.acknowledge_by.clone().unwrap_or_default())
+        } else if self.late {
+            (1, self.due.clone())
+        } else if !matches!(self.status.as_str(), "answered" | "declined" | "withdrawn") {
+            (2, self.due.clone())
+        } else {
+            // Newest first: invert the time's digits.
+            (
+                3,
+                self.sent_at
+                    .chars()
+                    .map(|c| match c.to_digit(10) {
+                        Some(d) => char::from_digit(9 - d, 10).unwrap_or(c),
+                        None => c,
+                    })
+                    .collect(),
+            )
+        }
+    }
+}
+
 /// A case as this home holds it (`liaison case show`, `case list`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CaseView {

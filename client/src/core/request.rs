@@ -85,6 +85,97 @@ pub enum RequestError {
     /// The stored book cannot be read.
     #[error("the stored requests cannot be read: {0}")]
     Stored(String),
+    /// A request type that does not exist.
+    #[error(
+        "there is no request type {0:?}; the types are locate-person, verify-identity, records-check, statement, coordinate-rescue, victim-support, mla-advance-copy and feedback"
+    )]
+    UnknownType(String),
+    /// A priority that does not exist.
+    #[error("there is no priority {0:?}; give urgent, high or normal")]
+    UnknownPriority(String),
+    /// A step that does not exist.
+    #[error(
+        "there is no request step {0:?}; the steps are acknowledge, progress, answer, partial-answer, decline, withdraw and outcome"
+    )]
+    UnknownStep(String),
+    /// A decline or withdrawal without its reason.
+    #[error("say why: a request is declined or withdrawn with a reason (1 to 256 bytes)")]
+    NoReason,
+    /// A field that is not in the type's schema.
+    #[error("a {kind} request has no field {field:?}; its fields are {fields}")]
+    UnknownField {
+        /// The type.
+        kind: &'static str,
+        /// The field given.
+        field: String,
+        /// The fields of the type, required ones marked.
+        fields: String,
+    },
+    /// A required field missing.
+    #[error("a {kind} request needs the field {field} (give it with --field {field}=...)")]
+    MissingField {
+        /// The type.
+        kind: &'static str,
+        /// The field.
+        field: &'static str,
+    },
+}
+
+/// The step named `name` ([`RequestAction::name`]), with the reason a
+/// decline or withdrawal needs; an opening or escalation is not a step one
+/// takes by name.
+pub fn action_named(name: &str, reason: Option<&str>) -> Result<RequestAction, RequestError> {
+    let reason = || {
+        reason
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .ok_or(RequestError::NoReason)
+    };
+    Ok(match name {
+        "acknowledge" | "ack" => RequestAction::Acknowledge,
+        "progress" => RequestAction::Progress,
+        "answer" => RequestAction::Answer { partial: false },
+        "partial-answer" => RequestAction::Answer { partial: true },
+        "decline" => RequestAction::Decline { reason: reason()? },
+        "withdraw" => RequestAction::Withdraw { reason: reason()? },
+        "outcome" => RequestAction::Outcome,
+        other => return Err(RequestError::UnknownStep(other.to_owned())),
+    })
+}
+
+/// The fields of `open` against its type's schema, in words a person can
+/// act on: the first unknown or missing one.
+pub fn check_fields(open: &RequestOpen) -> Result<(), RequestError> {
+    let schema = open.kind.fields();
+    if let Some((name, _)) = open
+        .fields
+        .iter()
+        .find(|(n, _)| !schema.iter().any(|f| f.name == n))
+    {
+        return Err(RequestError::UnknownField {
+            kind: open.kind.name(),
+            field: name.clone(),
+            fields: schema
+                .iter()
+                .map(|f| {
+                    if f.required {
+                        format!("{} (required)", f.name)
+                    } else {
+                        f.name.to_owned()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    if let Some(field) = open.missing_field() {
+        return Err(RequestError::MissingField {
+            kind: open.kind.name(),
+            field,
+        });
+    }
+    open.check_wellformed().map_err(RequestError::Malformed)
 }
 
 /// Where a request stands.
