@@ -1282,3 +1282,152 @@ fn the_event_stream_names_the_sender_of_a_new_message_never_its_content() {
         "an id in the stream: {said}"
     );
 }
+
+/// Structured requests in the app: Alice (PH) asks Bob (TH) to locate a
+/// person, urgently, from a form with the type's fields; Bob's app lists
+/// it, shows its fields only once he acknowledges the handling, labelled
+/// in his language; he acknowledges and answers; Alice's app shows the
+/// answer and prompts her for the outcome, which Bob then sees.
+#[test]
+fn a_request_is_sent_acknowledged_answered_and_closed_with_its_outcome_in_the_app() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "ph.pnp.alice", "PH", "PNP");
+    let bob = net.enrol("bob", "th.dsi.bob", "TH", "DSI");
+    let alice_ui = alice.start_ui(true, &[]);
+    let bob_ui = bob.start_ui(true, &[]);
+    let mut a = login(&alice_ui.addr, &alice_ui.login_path());
+    let mut b = login(&bob_ui.addr, &bob_ui.login_path());
+
+    let mut form = a.get("/requests/new?type=locate-person");
+    wait_until("Bob in Alice's directory", ARRIVE, || {
+        form = a.get("/requests/new?type=locate-person");
+        form.body.contains("bob (DSI, TH)")
+    });
+    assert!(form.body.contains("Last known location"), "{}", form.body);
+    assert!(form.body.contains("Name (required)"), "{}", form.body);
+    let csrf = form.input_value("csrf").unwrap();
+    let at = form.body.find("bob (DSI, TH)").unwrap();
+    let before = &form.body[..at];
+    let value = before.rfind("value=\"").unwrap();
+    let to = before[value + 7..].split('"').next().unwrap().to_owned();
+    // A required field left out: nothing is sent, and the app says why.
+    let r = a.post(
+        "/requests/new",
+        &[
+            ("csrf", &csrf),
+            ("type", "locate-person"),
+            ("to", &to),
+            ("priority", "urgent"),
+            ("f-name", " "),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = a.get(&location(&r));
+    assert!(r.body.contains("needs the field name"), "{}", r.body);
+    let r = a.post(
+        "/requests/new",
+        &[
+            ("csrf", &csrf),
+            ("type", "locate-person"),
+            ("to", &to),
+            ("priority", "urgent"),
+            ("f-name", "Maria Santos"),
+            ("f-last-known-location", "Pier 7"),
+            ("text", "She called her sister from Bangkok."),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let mine = location(&r);
+    assert!(mine.starts_with("/q/"), "{mine}");
+    let r = a.get(&mine);
+    assert!(
+        r.body.contains("Request sent to bob (DSI, TH)."),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("Waiting for acknowledgement"), "{}", r.body);
+    assert!(r.body.contains("Maria Santos"), "{}", r.body);
+
+    // Bob's list shows it; its page hides the fields until he acknowledges
+    // the handling; then they show with their labels, in Thai if he
+    // chooses Thai.
+    let mut list = b.get("/requests");
+    wait_until("the request in Bob's app", ARRIVE, || {
+        list = b.get("/requests");
+        list.body.contains("Locate a person or victim")
+    });
+    assert!(list.body.contains("From alice (PNP, PH)"), "{}", list.body);
+    let theirs = link_to(&list, "/q/").unwrap();
+    let page = b.get(&theirs);
+    assert!(!page.body.contains("Maria Santos"), "{}", page.body);
+    assert!(
+        page.body.contains("Acknowledge the handling"),
+        "{}",
+        page.body
+    );
+    let bcsrf = page.input_value("csrf").unwrap();
+    let m = page.input_value("m").unwrap();
+    let q = page.input_value("q").unwrap();
+    let r = b.post("/requests/read", &[("csrf", &bcsrf), ("q", &q), ("m", &m)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = b.get(&location(&r));
+    assert!(page.body.contains("Maria Santos"), "{}", page.body);
+    assert!(page.body.contains("Last known location"), "{}", page.body);
+    let r = b.post("/language", &[("csrf", &bcsrf), ("lang", "th")]);
+    assert_eq!(r.status, 303);
+    let thai = b.get(&theirs);
+    assert!(thai.body.contains("Maria Santos"), "{}", thai.body);
+    let r = b.post("/language", &[("csrf", &bcsrf), ("lang", "en")]);
+    assert_eq!(r.status, 303);
+
+    // Acknowledge, then answer.
+    let step = |b: &mut Browser, fields: &[(&str, &str)]| {
+        let mut all = vec![("csrf", bcsrf.as_str()), ("q", q.as_str())];
+        all.extend_from_slice(fields);
+        let r = b.post("/requests/step", &all);
+        assert_eq!(r.status, 303, "{}", r.body);
+        b.get(&location(&r))
+    };
+    let r = step(&mut b, &[("step", "acknowledge")]);
+    assert!(r.body.contains("Sent."), "{}", r.body);
+    assert!(r.body.contains("Acknowledged"), "{}", r.body);
+    let r = step(
+        &mut b,
+        &[
+            ("step", "answer"),
+            ("text", "Found, safe, at the Baan Kred shelter."),
+        ],
+    );
+    assert!(r.body.contains("Answered"), "{}", r.body);
+    // A step that is not one is refused.
+    let r = b.post(
+        "/requests/step",
+        &[("csrf", &bcsrf), ("q", &q), ("step", "open")],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    // Alice sees the answer, and is asked for the outcome.
+    let mut page = a.get(&mine);
+    wait_until("the answer in Alice's app", ARRIVE, || {
+        page = a.get(&mine);
+        page.body.contains("Tell bob (DSI, TH) what came of it.")
+    });
+    let r = a.post(
+        "/requests/step",
+        &[
+            ("csrf", &csrf),
+            ("q", &page.input_value("q").unwrap()),
+            ("step", "outcome"),
+            ("text", "She is back home in Cebu."),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = a.get(&location(&r));
+    assert!(r.body.contains("Outcome shared"), "{}", r.body);
+    assert!(!r.body.contains("what came of it"), "{}", r.body);
+    let mut page = b.get(&theirs);
+    wait_until("the outcome in Bob's app", ARRIVE, || {
+        page = b.get(&theirs);
+        page.body.contains("Outcome shared")
+    });
+}

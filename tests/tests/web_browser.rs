@@ -813,3 +813,68 @@ async fn a_contacts_code_scanned_with_the_camera_marks_them_verified_in_chromium
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v[0]["verified_in_person"], true, "{v}");
 }
+
+/// Bob answers an urgent request in Chromium: it is in his requests list,
+/// he acknowledges the handling to see it, takes it, answers it; the
+/// requester's client holds the answer. axe-core checks each page.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs chromium and chromium-driver (Debian); scripts/test runs it"]
+async fn an_urgent_request_is_answered_in_chromium() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "ph.pnp.alice", "PH", "PNP");
+    let bob = net.enrol("bob", "th.dsi.bob", "TH", "DSI");
+    assert_success(&alice.run(&["sync"]), "alice sync");
+    let out = alice.run(&[
+        "--json",
+        "request",
+        "new",
+        "--type",
+        "locate-person",
+        "--to",
+        "th.dsi.bob",
+        "--priority",
+        "urgent",
+        "--field",
+        "name=Maria Santos",
+        "--field",
+        "last-known-location=Pier 7",
+    ]);
+    assert_success(&out, "request new");
+    let sent: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let req = sent["request"].as_str().unwrap().to_owned();
+
+    let bob_ui = bob.start_ui(true, &[]);
+    let driver = chromedriver();
+    let profile = TempDir::new("chromium-request");
+    let b = browser(&driver, &profile).await;
+    let base = format!("http://{}", bob_ui.addr);
+    log_in(&b, &bob_ui.url).await;
+    reload_until(&b, &format!("{base}/requests"), "a[href^='/q/']").await;
+    assert!(
+        text_of(&b, ".requests")
+            .await
+            .contains("Locate a person or victim")
+    );
+    check_page(&b, "requests").await;
+    click(&b, "a[href^='/q/']").await;
+    click(&b, "form[action='/requests/read'] button").await;
+    css_text(&b, ".fields", "Maria Santos").await;
+    check_page(&b, "request").await;
+    click(&b, "#request-ack").await;
+    css_text(&b, ".status", "Acknowledged").await;
+    b.find(Locator::Css("textarea#answer-text"))
+        .await
+        .unwrap()
+        .send_keys("Found, safe, at the Baan Kred shelter.")
+        .await
+        .unwrap();
+    click(&b, "#request-answer").await;
+    css_text(&b, ".status", "Answered").await;
+
+    wait_until("the answer at Alice's", ARRIVE, || {
+        alice.run(&["sync"]);
+        let out = alice.run(&["--json", "request", "show", &req]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .is_ok_and(|v| v["status"] == "answered")
+    });
+}

@@ -17,13 +17,16 @@
 //! - [`forward`]: forwarding with the live scope check, asking the
 //!   originator for consent, and the consent inbox.
 //!
-//! - [`directory`]: the directory and a contact's card.
+//! - [`directory`]: the directory, a contact's card and the in-person
+//!   verification (safety number typed, or its QR code scanned).
 //! - [`evidence`]: a received message's evidence bundle, downloaded.
 //! - [`settings`]: the time zone, this identity's devices (approving a
 //!   new one) and the roles held (handing one over).
+//! - [`requests`]: structured requests (the list, one request, a new one,
+//!   and the steps an officer takes).
 //!
-//! Non-features so far: in-person verification from the card, removing a
-//! device (the authority does it).
+//! Non-features so far: removing a device (the authority does it), files
+//! in requests and cases from the app (the command line sends them).
 
 pub mod directory;
 pub mod evidence;
@@ -31,6 +34,7 @@ pub mod forward;
 pub mod i18n;
 pub mod links;
 pub mod pages;
+pub mod requests;
 pub mod security;
 pub mod server;
 pub mod settings;

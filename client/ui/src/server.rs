@@ -8,7 +8,7 @@ use liaison_client::agent::server::AgentHandle;
 use tokio::net::TcpListener;
 
 use crate::state::{AppState, UiOptions};
-use crate::{directory, evidence, forward, i18n, pages, security, settings};
+use crate::{directory, evidence, forward, i18n, pages, requests, security, settings};
 
 /// Why the web app could not start.
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +110,8 @@ impl WebApp {
             forward::routes()
                 .merge(directory::routes())
                 .merge(evidence::routes())
-                .merge(settings::routes()),
+                .merge(settings::routes())
+                .merge(requests::routes()),
         );
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
