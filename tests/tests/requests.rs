@@ -416,3 +416,116 @@ fn the_command_line_sends_answers_and_closes_a_request() {
         .collect();
     assert_eq!(steps, ["open", "acknowledge", "answer", "outcome"]);
 }
+
+/// The judicial export of an answered request with its file (issue 13,
+/// acceptance 4): the requester exports the answer for her case (the
+/// request's handling permits judicial use, and the answer takes the
+/// request's handling), saves the file, and `liaison-audit verify-message`
+/// verifies the bundle and the file against the SHA-256 the answerer
+/// signed; a file with one byte changed fails.
+#[test]
+fn the_answer_to_a_request_exports_as_evidence_with_its_file() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "ph.pnp.alice", "PH", "PNP");
+    let bob = net.enrol("bob", "th.dsi.bob", "TH", "DSI");
+    assert_success(&alice.run(&["sync"]), "alice sync");
+    let sent = json_of(
+        &alice.run(&[
+            "--json",
+            "request",
+            "new",
+            "--type",
+            "verify-identity",
+            "--to",
+            "th.dsi.bob",
+            "--priority",
+            "high",
+            "--handling",
+            "AMBER judicial=permitted purpose=prosecution",
+            "--field",
+            "name=Maria Santos",
+            "--field",
+            "document-type=passport",
+            "--field",
+            "document-number=P1234567",
+        ]),
+        "request new",
+    );
+    let req = sent["request"].as_str().unwrap().to_owned();
+    assert_success(&bob.run(&["sync"]), "bob sync");
+    let scan = net.dir.path().join("passport-record.pdf");
+    let plain: Vec<u8> = (0..200_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    std::fs::write(&scan, &plain).unwrap();
+    let answer = json_of(
+        &bob.run(&[
+            "--json",
+            "request",
+            "answer",
+            &req,
+            "--attach",
+            scan.to_str().unwrap(),
+            "The passport is genuine; the immigration record is attached.",
+        ]),
+        "request answer",
+    );
+    let answer_id = answer["id"].as_str().unwrap().to_owned();
+
+    assert_success(&alice.run(&["sync"]), "alice sync");
+    assert_success(
+        &alice.run(&["read", &answer_id, "--accept"]),
+        "alice reads the answer",
+    );
+    let saved = net.dir.path().join("saved");
+    std::fs::create_dir_all(&saved).unwrap();
+    assert_success(
+        &alice.run(&[
+            "attachment",
+            "save",
+            &answer_id,
+            "--out",
+            saved.to_str().unwrap(),
+        ]),
+        "attachment save",
+    );
+    let file = saved.join("passport-record.pdf");
+    assert_eq!(std::fs::read(&file).unwrap(), plain);
+    let evidence = net.dir.path().join("evidence.txt");
+    assert_success(
+        &alice.run(&[
+            "export",
+            &answer_id,
+            "--case",
+            "PH-PNP-2026-77",
+            "--out",
+            evidence.to_str().unwrap(),
+        ]),
+        "export",
+    );
+    let verify = |attachment: &std::path::Path| {
+        std::process::Command::new(liaison_tests::bin("liaison-audit"))
+            .arg("verify-message")
+            .arg(&evidence)
+            .arg("--bundle")
+            .arg(net.bundle())
+            .arg("--attachment")
+            .arg(attachment)
+            .output()
+            .unwrap()
+    };
+    let good = verify(&file);
+    let said = liaison_tests::output_text(&good);
+    assert_eq!(good.status.code(), Some(0), "{said}");
+    assert!(said.contains("passport-record.pdf"), "{said}");
+    assert!(said.contains("matches"), "{said}");
+    let mut altered = plain;
+    altered[100_000] ^= 1;
+    let forged = net.dir.path().join("forged.pdf");
+    std::fs::write(&forged, &altered).unwrap();
+    let bad = verify(&forged);
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "{}",
+        liaison_tests::output_text(&bad)
+    );
+}
