@@ -636,12 +636,17 @@ impl Client {
                 return Err(HandlingError::ReplyLoosens(why).into());
             }
         };
-        let sent = self
-            .send_or_queue(
-                std::slice::from_ref(&to),
-                Outgoing::text(text, handling, Some(m.conversation)),
-            )
-            .await?;
+        // The answered message's sender holds it: the quote goes back to
+        // them only (and only what this focal point may read).
+        let quote = m
+            .visible_text()
+            .map(crate::core::message::quote_of)
+            .unwrap_or_default();
+        let out = Outgoing {
+            conversation: Some(m.conversation),
+            ..Outgoing::content(text, handling, Content::Reply { to: id, quote })
+        };
+        let sent = self.send_or_queue(std::slice::from_ref(&to), out).await?;
         Ok((sent, to))
     }
 

@@ -192,26 +192,49 @@ impl Client {
     }
 
     /// Send `text` (and `files`) to the members of a case, in its
-    /// conversation, under the case's handling unless `handling` is given.
-    /// Without files it is kept to go out later when the relay cannot be
-    /// reached. Returns the outcome and the recipients as addressed.
+    /// conversation, under the case's handling unless `handling` is given;
+    /// as a reply to message `reply_to` of the case when given (quoting it
+    /// only when every recipient received it: a member added since gets
+    /// the reference, not the words). Without files it is kept to go out
+    /// later when the relay cannot be reached. Returns the outcome and the
+    /// recipients as addressed.
     pub async fn case_send(
         &mut self,
         id: ConversationId,
         text: &str,
         handling: Option<Handling>,
         files: &[PathBuf],
+        reply_to: Option<MessageId>,
     ) -> Result<(SendOutcome, Vec<DirectoryId>)> {
         let case = self.case(id)?;
         let to = case.send_to(&self.profile.id)?;
         let handling = handling.unwrap_or_else(|| case.info.handling.clone());
+        let content = match reply_to {
+            None => Content::Text,
+            Some(r) => {
+                let m = self
+                    .message(r)?
+                    .filter(|m| m.conversation == id)
+                    .ok_or(NotFound::Message(r))?;
+                let everyone_had_it = to
+                    .iter()
+                    .all(|t| t.as_str() == m.from || m.to.iter().any(|x| x == t.as_str()));
+                let quote = m
+                    .visible_text()
+                    .filter(|_| everyone_had_it)
+                    .map(crate::core::message::quote_of)
+                    .unwrap_or_default();
+                Content::Reply { to: r, quote }
+            }
+        };
+        let out = Outgoing {
+            conversation: Some(id),
+            ..Outgoing::content(text, handling, content)
+        };
         if files.is_empty() {
-            let out = Outgoing::text(text, handling, Some(id));
             Ok((self.send_or_queue(&to, out).await?, to))
         } else {
-            let mid = self
-                .send_attached(&to, text, handling, Some(id), files)
-                .await?;
+            let mid = self.send_outgoing_attached(&to, out, files).await?;
             Ok((SendOutcome::Accepted(mid), to))
         }
     }

@@ -1355,6 +1355,8 @@ pub fn content_kind(content: &Content) -> &'static str {
         Content::Forward { .. } | Content::ForwardWithConsent { .. } => "forward",
         Content::Handover { .. } => "handover",
         Content::Case(_) => "case change",
+        Content::Request(_) => "request step",
+        Content::Reply { .. } => "reply",
         _ => "accountability message",
     }
 }

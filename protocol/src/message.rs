@@ -143,7 +143,20 @@ pub enum Content {
     /// other kinds, so their encoding is unchanged; a release that
     /// predates requests rejects it as undecodable.
     Request(crate::request::RequestEvent),
+    /// A text answering message `to`, with a short quote of it (empty when
+    /// some recipient of the reply did not receive the message answered:
+    /// a reply never carries content to someone it was not sent to). The
+    /// body is the text. Appended after the other kinds.
+    Reply {
+        /// The message answered.
+        to: crate::ids::MessageId,
+        /// The beginning of its text, at most [`MAX_QUOTE`] bytes.
+        quote: String,
+    },
 }
+
+/// Most bytes of the quote a reply carries.
+pub const MAX_QUOTE: usize = 280;
 
 /// Most consent grants a forward carries.
 pub const MAX_FORWARD_GRANTS: usize = MAX_RECIPIENTS;
@@ -188,6 +201,14 @@ impl Payload {
         }
         if let Content::Case(change) = &self.content {
             change.check_wellformed()?;
+        }
+        if let Content::Request(event) = &self.content {
+            event.check_wellformed()?;
+        }
+        if let Content::Reply { quote, .. } = &self.content
+            && quote.len() > MAX_QUOTE
+        {
+            return Err(VerifyError::Inconsistent("a reply's quote is too long"));
         }
         if self.content.forward_grants().len() > MAX_FORWARD_GRANTS {
             return Err(VerifyError::Inconsistent(

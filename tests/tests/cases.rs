@@ -421,3 +421,111 @@ fn the_case_commands_hints_run_as_printed() {
         "bob's message, sent as printed, reaches alice in the case"
     );
 }
+
+/// Replies quote what they answer (issue 13): `liaison reply` and `send
+/// --case C --reply-to M` carry the beginning of the answered text, shown
+/// as a quote; a member added to the case after the answered message gets
+/// the reply without the quote (the words were never sent to them).
+#[test]
+fn replies_quote_the_message_they_answer_but_never_to_who_did_not_get_it() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    let carol = net.enrol("carol", "ph.pnp.carol", "PH", "PNP");
+    sync(&alice);
+    let case = json(
+        &alice,
+        &[
+            "case",
+            "new",
+            "--title",
+            "Pier 7",
+            "--handling",
+            "AMBER",
+            "--member",
+            "ph.pnp.bob",
+        ],
+    )["case"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sync(&bob);
+    let sent = json(
+        &bob,
+        &["send", "--case", &case, "The boat leaves Pier 7 at dawn."],
+    );
+    let first = sent["id"].as_str().unwrap().to_owned();
+    sync(&alice);
+    assert_success(&alice.run(&["read", &first, "--accept"]), "alice reads");
+
+    // A reply in the case quotes the message, for Bob who sent it.
+    json(
+        &alice,
+        &[
+            "send",
+            "--case",
+            &case,
+            "--reply-to",
+            &first,
+            "Understood, we will be there.",
+        ],
+    );
+    sync(&bob);
+    let got = case_messages(&bob, &case);
+    let reply = got
+        .iter()
+        .find(|(_, m)| m["from"] == "th.dsi.alice" && m["kind"] == "text")
+        .unwrap();
+    assert_success(
+        &bob.run(&["read", reply.1["id"].as_str().unwrap(), "--accept"]),
+        "bob reads",
+    );
+    let read = json(&bob, &["read", reply.1["id"].as_str().unwrap()]);
+    assert_eq!(
+        read["message"]["text"],
+        "> The boat leaves Pier 7 at dawn.\n\nUnderstood, we will be there.",
+        "{read}"
+    );
+
+    // Carol joins later: a reply to the same message reaches her without
+    // the words she was never sent.
+    json(&alice, &["case", "add", &case, "ph.pnp.carol"]);
+    json(
+        &alice,
+        &[
+            "send",
+            "--case",
+            &case,
+            "--reply-to",
+            &first,
+            "Carol, see the plan below.",
+        ],
+    );
+    sync(&carol);
+    let hers = case_messages(&carol, &case);
+    let (_, m) = hers.iter().find(|(_, m)| m["kind"] == "text").unwrap();
+    let id = m["id"].as_str().unwrap().to_owned();
+    assert_success(&carol.run(&["read", &id, "--accept"]), "carol reads");
+    let read = json(&carol, &["read", &id]);
+    assert_eq!(
+        read["message"]["text"], "Carol, see the plan below.",
+        "{read}"
+    );
+
+    // `liaison reply` quotes too.
+    let out = bob.run(&["reply", reply.1["id"].as_str().unwrap(), "See you there."]);
+    assert_success(&out, "bob reply");
+    sync(&alice);
+    let back = alice
+        .inbox()
+        .into_iter()
+        .find(|m| m["from"] == "ph.pnp.bob" && m["id"] != first.as_str())
+        .unwrap();
+    let id = back["id"].as_str().unwrap().to_owned();
+    let read = json(&alice, &["read", &id, "--accept"]);
+    assert_eq!(
+        read["message"]["text"],
+        "> > The boat leaves Pier 7 at dawn.\n> \n> Understood, we will be there.\n\nSee you there.",
+        "{read}"
+    );
+}

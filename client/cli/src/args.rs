@@ -91,6 +91,11 @@ pub(crate) enum Command {
         /// another) is checked before anything is uploaded.
         #[arg(long = "attach", value_name = "FILE")]
         attach: Vec<PathBuf>,
+        /// With --case: answer this message of the case (its id). The reply
+        /// quotes its beginning when every member received it (a member
+        /// added since gets the reference, not the words).
+        #[arg(long = "reply-to", value_name = "MSG", requires = "case")]
+        reply_to: Option<String>,
         /// The message text; `-` reads it from standard input.
         text: String,
     },

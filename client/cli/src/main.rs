@@ -148,6 +148,7 @@ fn request_for(cli: &Cli) -> Result<Option<Request>> {
             handling,
             attach,
             text,
+            reply_to,
             ..
         } => Request::CaseSend {
             case: parse_case_id(case)?,
@@ -157,6 +158,7 @@ fn request_for(cli: &Cli) -> Result<Option<Request>> {
             },
             attach: attached_files(attach)?,
             text: message_text(Some(text))?,
+            reply_to: reply_to.as_deref().map(parse_message_id).transpose()?,
         },
         Command::Case { action } => match action {
             CaseCommand::New {
@@ -190,6 +192,7 @@ fn request_for(cli: &Cli) -> Result<Option<Request>> {
             attach,
             text,
             case: None,
+            reply_to: _,
         } => {
             let handling = Handling::parse_text(handling.as_deref().unwrap_or("RED")).map_err(|e| {
                 anyhow!("--handling: {e} (for example: \"AMBER+STRICT judicial=with-consent purpose=rescue retain=2027-06-30\")")

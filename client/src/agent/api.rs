@@ -385,6 +385,14 @@ pub enum Request {
         /// Files to attach (absolute paths).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         attach: Vec<std::path::PathBuf>,
+        /// A message of the case this answers (32 hex digits): the reply
+        /// quotes it when every recipient received it.
+        #[serde(
+            default,
+            with = "opt_message_hex",
+            skip_serializing_if = "Option::is_none"
+        )]
+        reply_to: Option<MessageId>,
     },
     /// Send a structured request (`liaison request new`).
     RequestNew {
@@ -1075,6 +1083,26 @@ hex16_serde!(
     },
     "a request id is 32 hex digits"
 );
+
+mod opt_message_hex {
+    use super::*;
+    pub fn serialize<S: serde::Serializer>(v: &Option<MessageId>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(m) => s.serialize_some(&m.to_hex()),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<MessageId>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(s) => MessageId::from_hex(&s)
+                .map(Some)
+                .ok_or_else(|| serde::de::Error::custom("a message id is 32 hex digits")),
+        }
+    }
+}
 
 mod opt_conversation_hex {
     use super::*;

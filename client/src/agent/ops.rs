@@ -536,8 +536,11 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
             text,
             handling,
             attach,
+            reply_to,
         } => {
-            let (outcome, to) = client.case_send(case, &text, handling, &attach).await?;
+            let (outcome, to) = client
+                .case_send(case, &text, handling, &attach, reply_to)
+                .await?;
             sent_response(client, outcome, to)?
         }
         Request::RequestNew {

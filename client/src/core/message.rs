@@ -53,6 +53,7 @@ impl MessageKind {
             Content::ConsentDecision(_) => MessageKind::ConsentDecision,
             Content::Case(_) => MessageKind::Case,
             Content::Request(_) => MessageKind::Request,
+            Content::Reply { .. } => MessageKind::Text,
         }
     }
 
@@ -124,6 +125,34 @@ pub enum Direction {
     In,
     /// Sent by this focal point.
     Out,
+}
+
+/// The text a message shows: its body, after the quote of the message it
+/// answers for a reply.
+pub fn shown_text(payload: &Payload) -> String {
+    match &payload.content {
+        Content::Reply { quote, .. } if !quote.is_empty() => {
+            let quoted: Vec<String> = quote.lines().map(|l| format!("> {l}")).collect();
+            format!("{}\n\n{}", quoted.join("\n"), payload.body)
+        }
+        _ => payload.body.clone(),
+    }
+}
+
+/// The beginning of `text` to quote in a reply: at most
+/// [`liaison_protocol::message::MAX_QUOTE`] bytes, cut at a character
+/// boundary, with an ellipsis when cut.
+pub fn quote_of(text: &str) -> String {
+    let max = liaison_protocol::message::MAX_QUOTE - '…'.len_utf8();
+    let text = text.trim();
+    if text.len() <= liaison_protocol::message::MAX_QUOTE {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", text.get(..end).unwrap_or_default())
 }
 
 /// A message in the local store.
@@ -323,7 +352,7 @@ impl StoredMessage {
             sent_at: payload.created_at,
             stored_at: at,
             conversation: payload.conversation_id,
-            text: payload.body.clone(),
+            text: shown_text(payload),
             handling: payload.handling.clone(),
             verified: true,
             error: None,

@@ -385,7 +385,8 @@ pub fn open_content_by(
             .ok_or(OpenError::AuthorUnknown(what))
     };
     match &payload.content {
-        Content::Text => {}
+        // A reply's quote is shown as the replier's own words ("> ...").
+        Content::Text | Content::Reply { .. } => {}
         Content::Handover { .. } => msg.kind = MessageKind::Handover,
         Content::Forward { original } | Content::ForwardWithConsent { original, .. } => {
             msg.kind = MessageKind::Forward;
