@@ -35,14 +35,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Parser;
-use liaison_admin::{publish_record, record_from_request};
-use liaison_client::Client;
-use liaison_client::client::{InitParams, Received, now};
-use liaison_client::home::KdfParams;
+use liaison_bench::devnet;
+use liaison_client::client::Received;
 use liaison_protocol::DirectoryId;
-use liaison_protocol::bundle::{AuthorityKeyFile, Bundle};
 use liaison_protocol::handling::Handling;
-use liaison_protocol::message::EnrolmentRequest;
 
 /// Capacity benchmark: a real relay over loopback QUIC, N senders, M
 /// recipients; prints one JSON object.
@@ -110,15 +106,7 @@ fn relay_child(dir: &Path) -> Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let mut net = liaison_relay::dev::prepare(dir, "127.0.0.1:0".parse()?)?;
-        let l = &mut net.config.limits;
-        l.sends_per_minute = 0;
-        l.requests_per_minute = 0;
-        l.unauthenticated_requests_per_minute = 0;
-        l.max_queue_depth = 10_000_000;
-        l.max_connections_per_ip = l.max_connections;
-        l.max_unauthenticated_per_ip = l.max_connections;
-        net.config.metrics.listen = None;
+        let net = devnet::prepare(dir)?;
         let relay = liaison_relay::Relay::bind(net.config.clone())?;
         liaison_relay::dev::write_bundle(&net, relay.local_addr(), relay.cert_sha256())?;
         println!("ready");
@@ -186,49 +174,6 @@ impl Drop for RelayProcess {
     }
 }
 
-// ------------------------------------------------------------ clients
-
-const PASSPHRASE: &str = "liaison-bench passphrase";
-
-/// A cheap KDF: the homes are throwaway (the tools use 64 MiB Argon2id).
-fn bench_kdf() -> KdfParams {
-    KdfParams {
-        m_cost: 256,
-        t_cost: 1,
-        p_cost: 1,
-        salt: [7; 16],
-    }
-}
-
-async fn enrol(dir: &Path, id: &str) -> Result<Client> {
-    let id = DirectoryId::parse(id)?;
-    let country = id.country();
-    let home = dir.join("homes").join(id.to_string());
-    let bundle_text = std::fs::read_to_string(dir.join("bundle.toml"))?;
-    let params = InitParams {
-        id,
-        name: "Benchmark".into(),
-        country,
-        agency: "BENCH".into(),
-        unit: String::new(),
-        languages: vec!["en".into()],
-        time_zone: "UTC".into(),
-    };
-    let (req_path, _) = Client::init(&home, PASSPHRASE, &bundle_text, params, bench_kdf())?;
-    let auth_path = dir
-        .join("authorities")
-        .join(format!("{}.key", country.as_str()));
-    let auth = AuthorityKeyFile::from_toml(&std::fs::read_to_string(auth_path)?)
-        .map_err(|e| anyhow!("{e}"))?;
-    let (_, req) = EnrolmentRequest::from_armored(&std::fs::read_to_string(req_path)?)?;
-    let record = record_from_request(&auth, &req, 1, 30, now())?;
-    let bundle = Bundle::from_toml(&bundle_text).map_err(|e| anyhow!("{e}"))?;
-    publish_record(&bundle, record, &req).await?;
-    let mut client = Client::open(&home, PASSPHRASE)?;
-    client.set_request_timeout(Duration::from_secs(60));
-    Ok(client)
-}
-
 /// Message text: `b|SENDER|SEQ|MICROS|` then padding to `size` bytes, where
 /// MICROS is the send start on the benchmark's clock.
 fn message_text(sender: usize, seq: usize, micros: u64, size: usize) -> String {
@@ -274,17 +219,7 @@ fn run(args: Args) -> Result<()> {
     if args.size < 32 {
         bail!("--size must be at least 32 bytes (the timing header)");
     }
-    let dir = match &args.dir {
-        Some(d) => d.clone(),
-        None => std::env::temp_dir().join(format!("liaison-bench-{}", std::process::id())),
-    };
-    if dir.join("root.key").exists() {
-        bail!(
-            "{} already holds a network; give an empty --dir",
-            dir.display()
-        );
-    }
-    std::fs::create_dir_all(&dir)?;
+    let dir = devnet::work_dir("liaison-bench", args.dir.as_deref())?;
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
@@ -303,11 +238,19 @@ async fn bench(args: &Args, dir: &Path) -> Result<serde_json::Value> {
 
     let mut senders = Vec::new();
     for i in 0..args.senders {
-        senders.push(enrol(dir, &format!("th.bench.s{i}")).await?);
+        senders.push(
+            devnet::enrol(dir, &format!("th.bench.s{i}"), "Benchmark")
+                .await?
+                .0,
+        );
     }
     let mut recipients = Vec::new();
     for j in 0..args.recipients {
-        recipients.push(enrol(dir, &format!("ph.bench.r{j}")).await?);
+        recipients.push(
+            devnet::enrol(dir, &format!("ph.bench.r{j}"), "Benchmark")
+                .await?
+                .0,
+        );
     }
     for c in senders.iter_mut().chain(recipients.iter_mut()) {
         c.connect().await?;

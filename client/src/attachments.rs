@@ -292,54 +292,59 @@ impl Client {
                 "the relay counts {chunks} chunks for an attachment of {expected}"
             )));
         }
-        let mut file = File::open(path).map_err(file_error("cannot read", path))?;
-        let mut sealer = Sealer::new(key);
-        let mut buf = vec![0u8; CHUNK_SIZE];
-        let mut left = size;
+        let file = File::open(path).map_err(file_error("cannot read", path))?;
+        let mut source = ChunkSource {
+            path: path.to_path_buf(),
+            file,
+            sealer: Sealer::new(key),
+            key: *key,
+            buf: vec![0u8; CHUNK_SIZE],
+            left: size,
+        };
+        // Each chunk is read and sealed on a blocking thread while the one
+        // before it travels to the relay and is made durable there; it is
+        // sent only once the relay confirmed that one.
+        let mut ahead = Some(tokio::task::spawn_blocking(move || {
+            let sealed = source.next(chunks == 1);
+            (source, sealed)
+        }));
         for index in 0..chunks {
-            let n = usize::try_from(left.min(CHUNK_SIZE as u64)).unwrap_or(CHUNK_SIZE);
-            let piece = buf.get_mut(..n).unwrap_or_default();
-            file.read_exact(piece).map_err(file_error(
-                "cannot read (did it change while sending?)",
-                path,
-            ))?;
-            left -= n as u64;
-            let last = index + 1 == chunks;
-            let sealed = if last {
-                let (sealed, summary) = std::mem::replace(&mut sealer, Sealer::new(key))
-                    .seal_last(piece)
-                    .map_err(seal_error)?;
-                let mut extra = [0u8; 1];
-                if file
-                    .read(&mut extra)
-                    .map_err(file_error("cannot read", path))?
-                    != 0
-                {
-                    return Err(ClientError::AttachmentFile {
-                        what: "grew while it was being sent:",
-                        path: path.display().to_string(),
-                        source: std::io::Error::other("the file is longer than when sending began"),
+            let Some(job) = ahead.take() else { break };
+            let (mut source, sealed) = job.await.map_err(|e| ClientError::AttachmentFile {
+                what: "cannot read",
+                path: path.display().to_string(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            let sealed = sealed?;
+            if index + 1 < chunks {
+                let last = index + 2 == chunks;
+                ahead = Some(tokio::task::spawn_blocking(move || {
+                    let sealed = source.next(last);
+                    (source, sealed)
+                }));
+            }
+            match sealed {
+                SealedChunk::Next(sealed) => {
+                    if index >= confirmed {
+                        self.conn()?.blob_chunk(blob, index, sealed).await?;
+                    }
+                    progress(name, (index + 1).saturating_mul(CHUNK_SIZE as u64), size);
+                }
+                SealedChunk::Last(sealed, summary) => {
+                    if index >= confirmed {
+                        self.conn()?.blob_chunk(blob, index, sealed).await?;
+                    }
+                    progress(name, size, size);
+                    return Ok(AttachmentRef {
+                        name: name.to_owned(),
+                        media_type: media_type(path).to_owned(),
+                        size: summary.size,
+                        sha256: summary.sha256,
+                        key: *key,
+                        blob,
                     });
                 }
-                if index >= confirmed {
-                    self.conn()?.blob_chunk(blob, index, sealed).await?;
-                }
-                progress(name, size, size);
-                return Ok(AttachmentRef {
-                    name: name.to_owned(),
-                    media_type: media_type(path).to_owned(),
-                    size: summary.size,
-                    sha256: summary.sha256,
-                    key: *key,
-                    blob,
-                });
-            } else {
-                sealer.seal_chunk(piece).map_err(seal_error)?
-            };
-            if index >= confirmed {
-                self.conn()?.blob_chunk(blob, index, sealed).await?;
             }
-            progress(name, size - left, size);
         }
         // chunk_count is at least 1, so the loop returned at its last chunk.
         Err(ClientError::Incomplete("attachment upload"))
@@ -613,6 +618,65 @@ impl Client {
     }
 }
 
+/// A file being uploaded, read and sealed one chunk at a time (on a
+/// blocking thread: see [`Client::upload_attachment`]).
+struct ChunkSource {
+    path: PathBuf,
+    file: File,
+    sealer: Sealer,
+    key: [u8; 32],
+    buf: Vec<u8>,
+    /// Bytes not read yet.
+    left: u64,
+}
+
+/// One sealed chunk, and for the last one what the whole file sealed to.
+enum SealedChunk {
+    Next(Vec<u8>),
+    Last(Vec<u8>, liaison_protocol::attachment::Sealed),
+}
+
+impl ChunkSource {
+    /// Read and seal the next chunk; `last` if it is the file's final one
+    /// (the file must then end with it).
+    fn next(&mut self, last: bool) -> Result<SealedChunk> {
+        let path = self.path.as_path();
+        let seal_error = |source| ClientError::AttachmentSeal {
+            path: path.display().to_string(),
+            source,
+        };
+        let n = usize::try_from(self.left.min(CHUNK_SIZE as u64)).unwrap_or(CHUNK_SIZE);
+        let piece = self.buf.get_mut(..n).unwrap_or_default();
+        self.file.read_exact(piece).map_err(file_error(
+            "cannot read (did it change while sending?)",
+            path,
+        ))?;
+        self.left -= n as u64;
+        if !last {
+            return Ok(SealedChunk::Next(
+                self.sealer.seal_chunk(piece).map_err(seal_error)?,
+            ));
+        }
+        let (sealed, summary) = std::mem::replace(&mut self.sealer, Sealer::new(&self.key))
+            .seal_last(piece)
+            .map_err(seal_error)?;
+        let mut extra = [0u8; 1];
+        if self
+            .file
+            .read(&mut extra)
+            .map_err(file_error("cannot read", path))?
+            != 0
+        {
+            return Err(ClientError::AttachmentFile {
+                what: "grew while it was being sent:",
+                path: path.display().to_string(),
+                source: std::io::Error::other("the file is longer than when sending began"),
+            });
+        }
+        Ok(SealedChunk::Last(sealed, summary))
+    }
+}
+
 /// Beside a save's partial file, the tags the relay served for its chunks
 /// (16 bytes each, in order).
 fn tags_of(partial: &Path) -> PathBuf {
@@ -664,6 +728,77 @@ mod tests {
         assert_eq!(safe_file_name(""), "attachment");
         assert_eq!(safe_file_name("a\nb.txt"), "a_b.txt");
         assert_eq!(safe_file_name("passport scan.pdf"), "passport scan.pdf");
+    }
+
+    /// A [`ChunkSource`] over a new file holding `content`, expecting
+    /// `size` bytes.
+    fn source(name: &str, content: &[u8], size: u64, key: &[u8; 32]) -> ChunkSource {
+        let path = std::env::temp_dir().join(format!(
+            "liaison-chunk-source-{}-{name}",
+            std::process::id()
+        ));
+        std::fs::write(&path, content).unwrap();
+        let file = File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        ChunkSource {
+            path,
+            file,
+            sealer: Sealer::new(key),
+            key: *key,
+            buf: vec![0u8; CHUNK_SIZE],
+            left: size,
+        }
+    }
+
+    #[test]
+    fn chunks_read_and_sealed_ahead_are_the_sealers_own() {
+        let key = [3u8; 32];
+        let content: Vec<u8> = (0..2 * CHUNK_SIZE + 100).map(|i| (i % 251) as u8).collect();
+        let mut ahead = source("same", &content, content.len() as u64, &key);
+        let mut sealer = Sealer::new(&key);
+        let pieces: Vec<&[u8]> = content.chunks(CHUNK_SIZE).collect();
+        for (i, piece) in pieces.iter().enumerate() {
+            let last = i + 1 == pieces.len();
+            match ahead.next(last).unwrap() {
+                SealedChunk::Next(sealed) => {
+                    assert!(!last);
+                    assert_eq!(sealed, sealer.seal_chunk(piece).unwrap());
+                }
+                SealedChunk::Last(sealed, summary) => {
+                    assert!(last);
+                    let (expected, whole) = std::mem::replace(&mut sealer, Sealer::new(&key))
+                        .seal_last(piece)
+                        .unwrap();
+                    assert_eq!(sealed, expected);
+                    assert_eq!(summary.sha256, whole.sha256);
+                    assert_eq!(summary.size, content.len() as u64);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_that_grew_or_shrank_while_sending_is_refused() {
+        let key = [5u8; 32];
+        let content = vec![7u8; CHUNK_SIZE + 10];
+        // Longer than when sending began: refused at its last chunk.
+        let mut grew = source("grew", &content, CHUNK_SIZE as u64 + 5, &key);
+        assert!(matches!(grew.next(false), Ok(SealedChunk::Next(_))));
+        let refused = grew.next(true);
+        assert!(
+            matches!(&refused, Err(ClientError::AttachmentFile { what, .. }) if what.starts_with("grew")),
+            "{:?}",
+            refused.as_ref().err()
+        );
+        // Shorter: its last chunk cannot be read whole.
+        let mut shrank = source("shrank", &content, CHUNK_SIZE as u64 + 20, &key);
+        assert!(matches!(shrank.next(false), Ok(SealedChunk::Next(_))));
+        let refused = shrank.next(true);
+        assert!(
+            matches!(&refused, Err(ClientError::AttachmentFile { what, .. }) if what.contains("change")),
+            "{:?}",
+            refused.as_ref().err()
+        );
     }
 
     #[test]

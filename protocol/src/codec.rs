@@ -154,6 +154,99 @@ pub(crate) mod byte_array {
     }
 }
 
+/// Serde helpers for a `Vec<u8>` written as one byte string rather than
+/// element by element. Postcard encodes both the same way (the length as a
+/// varint, then the bytes), so a field may switch to this helper without
+/// any change on the wire or on disk; it only spares the per-byte work,
+/// which dominates for large payloads such as attachment chunks.
+pub(crate) mod byte_vec {
+    use serde::de::{SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub(super) struct BytesVisitor;
+
+    impl<'de> Visitor<'de> for BytesVisitor {
+        type Value = Vec<u8>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("bytes")
+        }
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+        fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
+        // Formats that write bytes as a sequence (JSON) hand them back so.
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+            while let Some(b) = seq.next_element()? {
+                out.push(b);
+            }
+            Ok(out)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        d.deserialize_byte_buf(BytesVisitor)
+    }
+}
+
+/// [`byte_vec`] for a `Vec<Vec<u8>>`: the same encoding as without it.
+pub(crate) mod byte_vecs {
+    use serde::de::{DeserializeSeed, SeqAccess, Visitor};
+    use serde::ser::SerializeSeq;
+    use serde::{Deserializer, Serialize, Serializer};
+
+    struct Bytes<'a>(&'a [u8]);
+
+    impl Serialize for Bytes<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(self.0)
+        }
+    }
+
+    pub fn serialize<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(v.len()))?;
+        for item in v {
+            seq.serialize_element(&Bytes(item))?;
+        }
+        seq.end()
+    }
+
+    struct Element;
+
+    impl<'de> DeserializeSeed<'de> for Element {
+        type Value = Vec<u8>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<u8>, D::Error> {
+            super::byte_vec::deserialize(d)
+        }
+    }
+
+    struct SeqVisitor;
+
+    impl<'de> Visitor<'de> for SeqVisitor {
+        type Value = Vec<Vec<u8>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a sequence of byte strings")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Vec<u8>>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+            while let Some(v) = seq.next_element_seed(Element)? {
+                out.push(v);
+            }
+            Ok(out)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        d.deserialize_seq(SeqVisitor)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,5 +293,39 @@ mod tests {
         // A Vec<u8> claiming u32::MAX elements in a 6-byte input.
         let bytes = [1u8, 0xff, 0xff, 0xff, 0xff, 0x0f];
         assert!(decode_versioned::<Vec<u8>>(&bytes, 64).is_err());
+        assert!(decode_versioned::<Blob>(&bytes, 64).is_err());
+        assert!(decode_versioned::<Blobs>(&[1u8, 1, 0xff, 0xff, 0xff, 0xff, 0x0f], 64).is_err());
+    }
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Blob(#[serde(with = "byte_vec")] Vec<u8>);
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Blobs(#[serde(with = "byte_vecs")] Vec<Vec<u8>>);
+
+    #[test]
+    fn byte_strings_encode_as_plain_byte_vectors_do() {
+        for len in [0usize, 1, 127, 128, 16_383, 16_384, 262_160] {
+            let v: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+            let plain = encode_versioned(&v);
+            assert_eq!(encode_versioned(&Blob(v.clone())), plain, "{len} bytes");
+            assert_eq!(decode_versioned(&plain, usize::MAX), Ok(Blob(v.clone())));
+            // A truncated one is refused, as before.
+            let short = plain.get(..plain.len() - 1).unwrap_or_default();
+            if len > 0 {
+                assert!(decode_versioned::<Blob>(short, usize::MAX).is_err());
+            }
+            let many = vec![v.clone(), Vec::new(), v];
+            let plain = encode_versioned(&many);
+            assert_eq!(encode_versioned(&Blobs(many.clone())), plain, "{len} bytes");
+            assert_eq!(decode_versioned(&plain, usize::MAX), Ok(Blobs(many)));
+        }
+        // JSON, which writes bytes as numbers, reads them back the same.
+        let json = serde_json::to_string(&Blob(vec![1, 2, 255])).unwrap_or_default();
+        assert_eq!(json, "[1,2,255]");
+        assert_eq!(
+            serde_json::from_str::<Blob>(&json).ok(),
+            Some(Blob(vec![1, 2, 255]))
+        );
     }
 }

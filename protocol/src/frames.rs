@@ -188,6 +188,7 @@ pub enum Request {
         /// Position of the chunk, from 0.
         index: u64,
         /// The sealed chunk.
+        #[serde(with = "crate::codec::byte_vec")]
         chunk: Vec<u8>,
     },
     /// Let the recipient devices of `message_id` (a message this device sent
@@ -412,6 +413,7 @@ pub enum Response {
         /// Index of the first chunk.
         start: u64,
         /// The chunks, in order.
+        #[serde(with = "crate::codec::byte_vecs")]
         chunks: Vec<Vec<u8>>,
     },
 }

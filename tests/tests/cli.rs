@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 /// Every binary of the workspace, by the name the cases use.
-const BINARIES: [&str; 8] = [
+const BINARIES: [&str; 9] = [
     "liaison",
     "liaison-admin",
     "liaison-audit",
@@ -24,6 +24,7 @@ const BINARIES: [&str; 8] = [
     "liaison-log-bench",
     "liaison-search-bench",
     "liaison-ui-bench",
+    "liaison-attachment-bench",
 ];
 
 /// Variables that change what the tools print (clap shows an `env` value in

@@ -26,16 +26,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Parser;
-use liaison_admin::{publish_record, record_from_request};
+use liaison_bench::devnet;
 use liaison_client::Client;
 use liaison_client::agent::api::Passphrase;
 use liaison_client::agent::server::{Agent, AgentOptions, AgentSocket};
-use liaison_client::client::{InitParams, now};
-use liaison_client::home::KdfParams;
-use liaison_protocol::bundle::{AuthorityKeyFile, Bundle};
+use liaison_protocol::ConversationId;
 use liaison_protocol::handling::Handling;
-use liaison_protocol::message::EnrolmentRequest;
-use liaison_protocol::{ConversationId, DirectoryId};
 use liaison_ui::{UiOptions, WebApp};
 
 /// The web app's page times with a full home; prints one JSON object.
@@ -60,24 +56,12 @@ struct Args {
     keep: bool,
 }
 
-const PASSPHRASE: &str = "liaison-ui-bench passphrase";
-
 fn main() -> Result<()> {
     let args = Args::parse();
     if args.conversations == 0 || args.messages < 2 * args.conversations || args.rounds == 0 {
         bail!("give --rounds >= 1 and --messages >= 2 x --conversations >= 2");
     }
-    let dir = match &args.dir {
-        Some(d) => d.clone(),
-        None => std::env::temp_dir().join(format!("liaison-ui-bench-{}", std::process::id())),
-    };
-    if dir.join("root.key").exists() {
-        bail!(
-            "{} already holds a network; give an empty --dir",
-            dir.display()
-        );
-    }
-    std::fs::create_dir_all(&dir)?;
+    let dir = devnet::work_dir("liaison-ui-bench", args.dir.as_deref())?;
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
@@ -87,45 +71,6 @@ fn main() -> Result<()> {
     }
     println!("{}", serde_json::to_string_pretty(&result?)?);
     Ok(())
-}
-
-/// A cheap KDF: the homes are throwaway.
-fn bench_kdf() -> KdfParams {
-    KdfParams {
-        m_cost: 256,
-        t_cost: 1,
-        p_cost: 1,
-        salt: [7; 16],
-    }
-}
-
-async fn enrol(dir: &Path, id: &str, name: &str) -> Result<(Client, PathBuf)> {
-    let id = DirectoryId::parse(id)?;
-    let country = id.country();
-    let home = dir.join("homes").join(id.to_string());
-    let bundle_text = std::fs::read_to_string(dir.join("bundle.toml"))?;
-    let params = InitParams {
-        id,
-        name: name.into(),
-        country,
-        agency: "BENCH".into(),
-        unit: String::new(),
-        languages: vec!["en".into()],
-        time_zone: "Asia/Bangkok".into(),
-    };
-    let (req_path, _) = Client::init(&home, PASSPHRASE, &bundle_text, params, bench_kdf())?;
-    let auth_path = dir
-        .join("authorities")
-        .join(format!("{}.key", country.as_str()));
-    let auth = AuthorityKeyFile::from_toml(&std::fs::read_to_string(auth_path)?)
-        .map_err(|e| anyhow!("{e}"))?;
-    let (_, req) = EnrolmentRequest::from_armored(&std::fs::read_to_string(req_path)?)?;
-    let record = record_from_request(&auth, &req, 1, 30, now())?;
-    let bundle = Bundle::from_toml(&bundle_text).map_err(|e| anyhow!("{e}"))?;
-    publish_record(&bundle, record, &req).await?;
-    let mut client = Client::open(&home, PASSPHRASE)?;
-    client.set_request_timeout(Duration::from_secs(60));
-    Ok((client, home))
 }
 
 /// Half the messages from `a` to `b`, half back, round-robin over
@@ -206,22 +151,10 @@ fn ms(d: Duration) -> f64 {
 
 async fn bench(args: &Args, dir: &Path) -> Result<serde_json::Value> {
     // The relay, in this process, rate limits off.
-    let mut net = liaison_relay::dev::prepare(dir, "127.0.0.1:0".parse()?)?;
-    let l = &mut net.config.limits;
-    l.sends_per_minute = 0;
-    l.requests_per_minute = 0;
-    l.unauthenticated_requests_per_minute = 0;
-    l.max_queue_depth = 10_000_000;
-    net.config.metrics.listen = None;
-    let relay = liaison_relay::Relay::bind(net.config.clone())?;
-    liaison_relay::dev::write_bundle(&net, relay.local_addr(), relay.cert_sha256())?;
-    let (relay_stop, relay_stopped) = tokio::sync::oneshot::channel::<()>();
-    let relay_task = tokio::spawn(relay.serve(async move {
-        let _ = relay_stopped.await;
-    }));
+    let relay = devnet::InProcessRelay::start(&devnet::prepare(dir)?)?;
 
-    let (mut alice, home) = enrol(dir, "th.bench.alice", "Alice Bench").await?;
-    let (mut bob, _) = enrol(dir, "ph.bench.bob", "Bob Bench").await?;
+    let (mut alice, home) = devnet::enrol(dir, "th.bench.alice", "Alice Bench").await?;
+    let (mut bob, _) = devnet::enrol(dir, "ph.bench.bob", "Bob Bench").await?;
     alice.connect().await?;
     bob.connect().await?;
     let filling = Instant::now();
@@ -236,7 +169,7 @@ async fn bench(args: &Args, dir: &Path) -> Result<serde_json::Value> {
     let socket = AgentSocket::bind(&home).await?;
     let mut agent = Agent::new(socket, AgentOptions::default());
     agent
-        .unlock(Passphrase::new(PASSPHRASE.to_owned()))
+        .unlock(Passphrase::new(devnet::PASSPHRASE.to_owned()))
         .await
         .map_err(|e| anyhow!("unlock: {e:?}"))?;
     let web = WebApp::bind(
@@ -278,8 +211,7 @@ async fn bench(args: &Args, dir: &Path) -> Result<serde_json::Value> {
 
     let _ = web_stop.send(());
     let _ = server.await;
-    let _ = relay_stop.send(());
-    let _ = relay_task.await;
+    relay.stop().await?;
     Ok(serde_json::json!({
         "messages": args.messages,
         "conversations": args.conversations,
