@@ -811,6 +811,12 @@ impl Client {
             self.owe_receipts(&mut w, &expired, |m| ReceiptKind::Deleted {
                 payload_hash: m.payload_hash,
             })?;
+            // A request brought by a destroyed message loses its fields
+            // with it (its steps stay: who did what, when).
+            let mut book = self.request_book()?;
+            if book.forget_fields_of(&ids) {
+                Self::keep_request_book(&mut w, &book)?;
+            }
             w.commit()?;
         }
         // The old values would survive in the database's free pages, and the

@@ -146,13 +146,14 @@ impl Client {
         }
     }
 
-    /// Send a request (`open`, with `text` and `files`) under `handling`,
+    /// Send a request (`open`, with `text` and `files`; its nonce is drawn
+    /// here) under `handling`,
     /// in `conversation` (a case's) or a new one. Refused before anything
     /// leaves when a required field is missing or a field is not in its
     /// type's schema.
     pub async fn request_new(
         &mut self,
-        open: RequestOpen,
+        mut open: RequestOpen,
         text: &str,
         handling: Handling,
         conversation: Option<ConversationId>,
@@ -160,7 +161,8 @@ impl Client {
     ) -> Result<Sent> {
         crate::core::request::check_fields(&open)?;
         let first = self.first_addressee(&open.to)?;
-        let request: [u8; 16] = random()?;
+        open.nonce = random()?;
+        let request = liaison_protocol::request::request_id(&self.profile.id, &open.nonce);
         let conversation = match conversation {
             Some(c) => c,
             None => ConversationId(random()?),
@@ -183,17 +185,21 @@ impl Client {
         })
     }
 
-    /// Everyone a step of `state` goes to: the requester and every
-    /// addressee (roles resolved to their holders), but this focal point,
-    /// so that all of them hold the same lifecycle.
+    /// Everyone a step of `state` goes to: the requester and everyone the
+    /// request reached (a role it was addressed to: its first holder on
+    /// call, who got the opening; a role it was escalated to: its
+    /// holders), but this focal point, so that all of them hold the same
+    /// lifecycle and nobody gets a step of a request they never got.
     fn parties(&self, state: &RequestState, more: Option<&DirectoryId>) -> Vec<DirectoryId> {
         let me = &self.profile.id;
         let mut out: Vec<DirectoryId> = Vec::new();
         let all = std::iter::once(&state.requester)
             .chain(state.addressees.iter())
-            .chain(more);
-        for a in all {
+            .chain(more)
+            .enumerate();
+        for (i, a) in all {
             let ids = match self.directory.role(a) {
+                Some(r) if i == 1 => r.holders.first().cloned().into_iter().collect(),
                 Some(r) => r.holders.clone(),
                 None => vec![a.clone()],
             };

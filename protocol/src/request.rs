@@ -256,6 +256,27 @@ pub struct RequestOpen {
     pub to: DirectoryId,
     /// The fields of its type's schema that are given, by name.
     pub fields: Vec<(String, String)>,
+    /// 16 random bytes drawn by the requester: the request id is
+    /// [`request_id`] of the requester and this, so nobody else can speak
+    /// for that request as its requester.
+    pub nonce: [u8; 16],
+}
+
+/// The id of the request `requester` opens with `nonce`: the first 16
+/// bytes of SHA-256 over a domain tag, the requester's id and the nonce.
+/// An addressee that learns a request from an escalation checks that its
+/// author is the one the id names.
+pub fn request_id(requester: &DirectoryId, nonce: &[u8; 16]) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"liaison/1 request\0");
+    h.update((requester.as_str().len() as u32).to_be_bytes());
+    h.update(requester.as_str().as_bytes());
+    h.update(nonce);
+    let d = h.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(d.get(..16).unwrap_or(&[0; 16]));
+    out
 }
 
 /// What a step of a request does.
@@ -427,6 +448,7 @@ mod tests {
                 ("name".into(), "Maria Santos".into()),
                 ("last-known-location".into(), "Pier 7".into()),
             ],
+            nonce: [5; 16],
         }
     }
 

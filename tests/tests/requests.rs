@@ -79,6 +79,7 @@ async fn an_urgent_request_not_acknowledged_in_time_escalates_and_its_answer_and
             .into_iter()
             .map(|(n, v)| (n.to_owned(), v.to_owned()))
             .collect(),
+        nonce: [0; 16],
     };
     let amber = Handling::parse_text("AMBER").unwrap();
     let refused = alice
@@ -528,4 +529,57 @@ fn the_answer_to_a_request_exports_as_evidence_with_its_file() {
         "{}",
         liaison_tests::output_text(&bad)
     );
+}
+
+/// A received request whose opening is destroyed when its retention ends
+/// loses its fields with it: they never show, before or after (found by
+/// review: they used to appear once the message was destroyed).
+#[test]
+fn a_requests_fields_go_when_retention_destroys_its_opening() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "ph.pnp.alice", "PH", "PNP");
+    let bob = net.enrol("bob", "th.dsi.bob", "TH", "DSI");
+    assert_success(&alice.run(&["sync"]), "alice sync");
+    let in_five_days = Timestamp(now().0 + 5 * 24 * HOUR_MS).to_rfc3339();
+    let handling = format!("RED retain={}", &in_five_days[..10]);
+    let sent = json_of(
+        &alice.run(&[
+            "--json",
+            "request",
+            "new",
+            "--type",
+            "locate-person",
+            "--to",
+            "th.dsi.bob",
+            "--handling",
+            &handling,
+            "--field",
+            "name=SECRET-VICTIM-NAME",
+        ]),
+        "request new",
+    );
+    let req = sent["request"].as_str().unwrap().to_owned();
+    assert_success(&bob.run(&["sync"]), "bob sync");
+    let shown = json_of(
+        &bob.run(&["--json", "request", "show", &req]),
+        "request show",
+    );
+    assert_eq!(shown["withheld"], true, "{shown}");
+    assert_eq!(shown["fields"], serde_json::json!([]), "{shown}");
+    // Ten days later, without Bob ever acknowledging it.
+    let later = (10 * 24 * HOUR_MS).to_string();
+    let run_later = |args: &[&str]| {
+        bob.command(args)
+            .env("LIAISON_TEST_CLOCK_OFFSET_MS", &later)
+            .output()
+            .unwrap()
+    };
+    assert_success(&run_later(&["sync"]), "bob sync, ten days later");
+    let shown = json_of(
+        &run_later(&["--json", "request", "show", &req]),
+        "request show",
+    );
+    assert_eq!(shown["fields"], serde_json::json!([]), "{shown}");
+    let text = run_later(&["request", "show", &req]);
+    assert!(!String::from_utf8_lossy(&text.stdout).contains("SECRET"));
 }

@@ -864,9 +864,31 @@ fn the_directory_finds_people_by_name_and_country_and_shows_their_card() {
     );
     assert_eq!(r.status, 403, "{}", r.body);
     assert!(!verified());
-    // Dan's code as his app shows it (what the camera reads) marks him.
+    // Alice's own code (the number is the same on both sides: a photo of
+    // her own screen) is not Dan's, and says so; another person's neither.
     let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-    let r = verify(&mut a, &format!("liaison-safety-number:{digits}"));
+    let r = verify(
+        &mut a,
+        &format!("liaison-safety-number:th.dsi.alice:{digits}"),
+    );
+    assert!(
+        r.body.contains("That is the code your own app shows"),
+        "{}",
+        r.body
+    );
+    let r = verify(
+        &mut a,
+        &format!("liaison-safety-number:ph.pnp.bob:{digits}"),
+    );
+    assert!(r.body.contains("not a Liaison safety number"), "{}", r.body);
+    assert!(!verified());
+    // Alice's card shows her own code, naming her.
+    assert!(card.body.contains("<svg"), "{}", card.body);
+    // Dan's code as his app shows it (what the camera reads) marks him.
+    let r = verify(
+        &mut a,
+        &format!("liaison-safety-number:th.dsi.dan:{digits}"),
+    );
     assert!(
         r.body
             .contains("Dan Srisuk is verified in person: the safety numbers match."),

@@ -768,7 +768,12 @@ async fn a_contacts_code_scanned_with_the_camera_marks_them_verified_in_chromium
         .collect();
     let profile = TempDir::new("chromium-scan");
     let video = profile.path().join("alice-screen.y4m");
-    std::fs::write(&video, qr_video(&format!("liaison-safety-number:{digits}"))).unwrap();
+    // As Alice's app shows it on her screen: her id, then the digits.
+    std::fs::write(
+        &video,
+        qr_video(&format!("liaison-safety-number:th.dsi.alice:{digits}")),
+    )
+    .unwrap();
 
     let bob_ui = bob.start_ui(true, &[]);
     let driver = chromedriver();

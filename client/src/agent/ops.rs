@@ -134,9 +134,14 @@ fn request_view(
     client: &Client,
     r: &crate::core::request::RequestState,
 ) -> Result<RequestView, ClientError> {
+    // Shown once the message that brought it here was read with its
+    // handling acknowledged (never when it is missing, or destroyed).
     let withheld = match r.steps.first() {
-        Some(s) => client.message(s.message)?.is_some_and(|m| m.withheld()),
-        None => false,
+        Some(s) => client.message(s.message)?.is_none_or(|m| {
+            m.direction == crate::client::Direction::In
+                && (m.acknowledged_at.is_none() || m.destroyed_at.is_some())
+        }),
+        None => true,
     };
     Ok(RequestView::new(r, client.id(), client.now(), withheld))
 }
@@ -580,6 +585,8 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
                     .map_or(priority.acknowledge_within_secs(), |m| m.saturating_mul(60)),
                 to,
                 fields,
+                // Drawn by `request_new`.
+                nonce: [0; 16],
             };
             let sent = client
                 .request_new(open, &text, handling, case, &attach)

@@ -413,6 +413,9 @@ impl CaseBook {
                 | Content::ConsentRequest(_)
                 | Content::ConsentDecision(_)
                 | Content::Case(_)
+                // A request's steps are judged by the request's rules: its
+                // addressee need not be a member of the case it is in.
+                | Content::Request(_)
         ) {
             return Ok(());
         }

@@ -74,6 +74,22 @@ pub enum RequestError {
         /// Whom it was addressed to.
         to: DirectoryId,
     },
+    /// An escalation that carries another request than the one held.
+    #[error(
+        "{by} escalated request {request} with fields other than those it was opened with; refused"
+    )]
+    Altered {
+        /// Who sent it.
+        by: DirectoryId,
+        /// The request id (hex).
+        request: String,
+    },
+    /// A request whose id is not its requester's.
+    #[error("{by} sent a request whose id is not theirs (it names another requester); refused")]
+    NotTheirs {
+        /// Who sent it.
+        by: DirectoryId,
+    },
     /// A step that does not fit where the request stands.
     #[error("a request that is {status} cannot take the step {step}; refused")]
     OutOfTurn {
@@ -370,6 +386,14 @@ impl RequestBook {
             message,
         };
         let RequestEvent { request, action } = event;
+        // The id names its requester: nobody else opens it, nor introduces
+        // it to a new addressee.
+        if let RequestAction::Open(open) | RequestAction::Escalate { open, .. } = action
+            && !self.requests.contains_key(request)
+            && liaison_protocol::request::request_id(by, &open.nonce) != *request
+        {
+            return Err(RequestError::NotTheirs { by: by.clone() });
+        }
         if let RequestAction::Open(open) = action {
             if self.requests.contains_key(request) {
                 return Err(RequestError::AlreadyOpen {
@@ -442,9 +466,15 @@ impl RequestBook {
         };
         let next = match action {
             RequestAction::Open(_) => return Err(out_of_turn()),
-            RequestAction::Escalate { to, .. } => {
+            RequestAction::Escalate { to, open } => {
                 if state.status != Status::Open {
                     return Err(out_of_turn());
+                }
+                if *open != state.open {
+                    return Err(RequestError::Altered {
+                        by: by.clone(),
+                        request: hex::encode(request),
+                    });
                 }
                 if !state.addressees.contains(to) {
                     state.addressees.push(to.clone());
@@ -495,6 +525,24 @@ impl RequestBook {
         state.status = next;
         state.steps.push(held);
         Ok(state)
+    }
+
+    /// Forget the fields of the requests brought here by one of `messages`
+    /// (their content was destroyed when its retention ended). Returns
+    /// whether any changed.
+    pub fn forget_fields_of(&mut self, messages: &[MessageId]) -> bool {
+        let mut changed = false;
+        for r in self.requests.values_mut() {
+            if r.steps
+                .first()
+                .is_some_and(|s| messages.contains(&s.message))
+                && !r.open.fields.is_empty()
+            {
+                r.open.fields.clear();
+                changed = true;
+            }
+        }
+        changed
     }
 
     /// The requests `me` sent that wait for an acknowledgement past their

@@ -10,7 +10,10 @@ fn id(s: &str) -> DirectoryId {
     DirectoryId::parse(s).unwrap()
 }
 
-const REQ: [u8; 16] = [9; 16];
+/// The id of Alice's request (its nonce is [5; 16]).
+fn req() -> [u8; 16] {
+    liaison_protocol::request::request_id(&id("ph.pnp.alice"), &[5; 16])
+}
 const HOUR: u64 = 3_600_000;
 
 fn opening(to: &str) -> RequestOpen {
@@ -21,10 +24,11 @@ fn opening(to: &str) -> RequestOpen {
         acknowledge_within_secs: 3600,
         to: id(to),
         fields: vec![("name".into(), "Maria Santos".into())],
+        nonce: [5; 16],
     }
 }
 
-/// Step `action` of request [`REQ`] by `by` at `at` (ms).
+/// Step `action` of request [`req`] by `by` at `at` (ms).
 fn step(by: &str, at: u64, action: RequestAction) -> Payload {
     Payload {
         message_id: MessageId([u8::try_from(at / HOUR % 250).unwrap(); 16]),
@@ -37,7 +41,7 @@ fn step(by: &str, at: u64, action: RequestAction) -> Payload {
         handling: Handling::default(),
         body: "words".into(),
         content: Content::Request(RequestEvent {
-            request: REQ,
+            request: req(),
             action,
         }),
         attachments: Vec::new(),
@@ -82,7 +86,7 @@ fn a_request_goes_from_open_to_answered_and_its_outcome() {
     assert_eq!(apply(&mut book, &answer), Ok(Status::Answered));
     let outcome = step("ph.pnp.alice", 4 * HOUR, RequestAction::Outcome);
     assert_eq!(apply(&mut book, &outcome), Ok(Status::Answered));
-    let held = book.get(&REQ).unwrap();
+    let held = book.get(&req()).unwrap();
     assert!(held.outcome);
     let names: Vec<&str> = held.steps.iter().map(|s| s.action.as_str()).collect();
     assert_eq!(
@@ -194,7 +198,7 @@ fn a_step_of_an_unknown_request_or_a_malformed_one_is_refused() {
         &step("ph.pnp.alice", 0, RequestAction::Open(bad)),
     );
     assert!(matches!(e, Err(RequestError::Malformed(_))), "{e:?}");
-    assert!(book.get(&REQ).is_none());
+    assert!(book.get(&req()).is_none());
 }
 
 #[test]
@@ -222,7 +226,7 @@ fn an_unacknowledged_request_is_overdue_and_escalates_along_the_on_call_order() 
     // then the agency's duty role is all that is left.
     let holders = [id("th.dsi.somchai"), id("th.dsi.niran")];
     let duty = id("th.dsi.desk");
-    let held = book.get(&REQ).unwrap();
+    let held = book.get(&req()).unwrap();
     let next = next_addressee(&held.addressees, &holders, Some(&duty));
     assert_eq!(next, Some(id("th.dsi.niran")));
     let esc = RequestAction::Escalate {
@@ -233,7 +237,7 @@ fn an_unacknowledged_request_is_overdue_and_escalates_along_the_on_call_order() 
     // The time to acknowledge runs again from the escalation.
     assert!(book.overdue(&alice, Timestamp(2 * HOUR - 1)).is_empty());
     assert_eq!(book.overdue(&alice, Timestamp(2 * HOUR)).len(), 1);
-    let held = book.get(&REQ).unwrap();
+    let held = book.get(&req()).unwrap();
     assert_eq!(
         next_addressee(&held.addressees, &holders, Some(&duty)),
         Some(duty.clone())
@@ -268,7 +272,7 @@ fn a_home_learns_a_request_from_the_escalation_that_brings_it() {
         apply(&mut book, &step("ph.pnp.alice", HOUR, esc)),
         Ok(Status::Open)
     );
-    let held = book.get(&REQ).unwrap();
+    let held = book.get(&req()).unwrap();
     assert_eq!(held.addressees, vec![id("th.dsi.duty"), id("th.dsi.niran")]);
     assert_eq!(held.requester, id("ph.pnp.alice"));
     assert_eq!(
@@ -283,7 +287,7 @@ fn a_home_learns_a_request_from_the_escalation_that_brings_it() {
 #[test]
 fn a_step_reads_as_what_it_is() {
     let open = RequestEvent {
-        request: REQ,
+        request: req(),
         action: RequestAction::Open(opening("th.dsi.duty")),
     };
     let text = describe(&id("ph.pnp.alice"), &open, "She may be held at Pier 7.");
@@ -294,7 +298,7 @@ fn a_step_reads_as_what_it_is() {
     assert!(text.contains("name: Maria Santos"), "{text}");
     assert!(text.ends_with("She may be held at Pier 7."), "{text}");
     let decline = RequestEvent {
-        request: REQ,
+        request: req(),
         action: RequestAction::Decline {
             reason: "needs a formal MLA request".into(),
         },
@@ -303,4 +307,76 @@ fn a_step_reads_as_what_it_is() {
         describe(&id("th.dsi.niran"), &decline, ""),
         "th.dsi.niran declines the request: needs a formal MLA request"
     );
+}
+
+#[test]
+fn nobody_speaks_for_anothers_request_nor_changes_it_on_the_way() {
+    // Somchai, who got Alice's opening, tries to introduce her request to
+    // Niran as his own (with other fields): its id is not his.
+    let mut forged = opening("th.dsi.duty");
+    forged.fields = vec![("name".into(), "Someone else".into())];
+    let mut niran = RequestBook::default();
+    let e = apply(
+        &mut niran,
+        &step(
+            "th.dsi.somchai",
+            HOUR,
+            RequestAction::Escalate {
+                open: forged.clone(),
+                to: id("th.dsi.niran"),
+            },
+        ),
+    );
+    assert!(matches!(e, Err(RequestError::NotTheirs { .. })), "{e:?}");
+    assert!(niran.get(&req()).is_none());
+    // Alice's own escalation then reaches Niran as hers.
+    let real = RequestAction::Escalate {
+        open: opening("th.dsi.duty"),
+        to: id("th.dsi.niran"),
+    };
+    apply(&mut niran, &step("ph.pnp.alice", HOUR, real)).unwrap();
+    assert_eq!(niran.get(&req()).unwrap().requester, id("ph.pnp.alice"));
+
+    // An escalation that changes the fields of a request held is refused.
+    let mut book = RequestBook::default();
+    apply(
+        &mut book,
+        &step(
+            "ph.pnp.alice",
+            0,
+            RequestAction::Open(opening("th.dsi.duty")),
+        ),
+    )
+    .unwrap();
+    let e = apply(
+        &mut book,
+        &step(
+            "ph.pnp.alice",
+            HOUR,
+            RequestAction::Escalate {
+                open: forged,
+                to: id("th.dsi.niran"),
+            },
+        ),
+    );
+    assert!(matches!(e, Err(RequestError::Altered { .. })), "{e:?}");
+    assert_eq!(
+        book.get(&req()).unwrap().open.field("name"),
+        Some("Maria Santos")
+    );
+}
+
+#[test]
+fn a_destroyed_opening_takes_the_fields_with_it() {
+    let mut book = RequestBook::default();
+    let open = step(
+        "ph.pnp.alice",
+        0,
+        RequestAction::Open(opening("th.dsi.duty")),
+    );
+    apply(&mut book, &open).unwrap();
+    assert!(!book.forget_fields_of(&[MessageId([77; 16])]));
+    assert!(book.forget_fields_of(&[open.message_id]));
+    assert!(book.get(&req()).unwrap().open.fields.is_empty());
+    assert_eq!(book.get(&req()).unwrap().steps.len(), 1);
 }

@@ -141,6 +141,7 @@ verify-scan = Scan the code on the screen of { $name } with this computer's came
 verify-photo = Or choose a photo of their code
 verify-scanning = Hold their code in front of the camera…
 verify-not-ours = That code is not a Liaison safety number. Scan the code their app shows on your contact card.
+verify-own-code = That is the code your own app shows. Scan the code on the screen of { $name }.
 verify-no-code = No QR code was found in that picture. Try a sharper photo, or type the number.
 verify-camera-failed = The camera could not be used. Allow the camera for this page, choose a photo of their code, or type the number.
 verify-empty = Type the number { $name } reads out to you, or scan their code.

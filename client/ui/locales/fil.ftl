@@ -141,6 +141,7 @@ verify-scan = I-scan ang code sa screen ni { $name } gamit ang camera ng compute
 verify-photo = O pumili ng larawan ng kanilang code
 verify-scanning = Itapat ang kanilang code sa harap ng camera…
 verify-not-ours = Hindi numerong pangkaligtasan ng Liaison ang code na iyan. I-scan ang code na ipinapakita ng kanilang app sa iyong contact card.
+verify-own-code = Iyan ang code na ipinapakita ng sarili mong app. I-scan ang code sa screen ni { $name }.
 verify-no-code = Walang nakitang QR code sa larawang iyan. Subukan ang mas malinaw na larawan, o i-type ang numero.
 verify-camera-failed = Hindi magamit ang camera. Payagan ang camera para sa pahinang ito, pumili ng larawan ng kanilang code, o i-type ang numero.
 verify-empty = I-type ang numerong binabasa sa iyo ni { $name }, o i-scan ang kanilang code.

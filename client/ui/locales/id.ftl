@@ -141,6 +141,7 @@ verify-scan = Pindai kode di layar { $name } dengan kamera komputer ini
 verify-photo = Atau pilih foto kode milik yang bersangkutan
 verify-scanning = Arahkan kode milik yang bersangkutan ke depan kamera…
 verify-not-ours = Kode itu bukan nomor keamanan Liaison. Pindai kode yang ditampilkan aplikasi yang bersangkutan pada kartu kontak Anda.
+verify-own-code = Itu kode yang ditampilkan aplikasi Anda sendiri. Pindai kode di layar { $name }.
 verify-no-code = Tidak ada kode QR yang ditemukan dalam gambar itu. Coba foto yang lebih tajam, atau ketik nomornya.
 verify-camera-failed = Kamera tidak dapat digunakan. Izinkan kamera untuk halaman ini, pilih foto kode milik yang bersangkutan, atau ketik nomornya.
 verify-empty = Ketik nomor yang dibacakan { $name } kepada Anda, atau pindai kode milik yang bersangkutan.

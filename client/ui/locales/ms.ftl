@@ -141,6 +141,7 @@ verify-scan = Imbas kod pada skrin { $name } dengan kamera komputer ini
 verify-photo = Atau pilih foto kod mereka
 verify-scanning = Pegang kod mereka di hadapan kamera…
 verify-not-ours = Kod itu bukan nombor keselamatan Liaison. Imbas kod yang dipaparkan oleh aplikasi mereka pada kad kenalan anda.
+verify-own-code = Itu kod yang dipaparkan oleh aplikasi anda sendiri. Imbas kod pada skrin { $name }.
 verify-no-code = Tiada kod QR ditemui dalam gambar itu. Cuba foto yang lebih jelas, atau taip nombor itu.
 verify-camera-failed = Kamera tidak dapat digunakan. Benarkan kamera untuk halaman ini, pilih foto kod mereka, atau taip nombor itu.
 verify-empty = Taip nombor yang dibacakan oleh { $name } kepada anda, atau imbas kod mereka.

@@ -141,6 +141,7 @@ verify-scan = Quét mã trên màn hình của { $name } bằng camera của má
 verify-photo = Hoặc chọn ảnh chụp mã của họ
 verify-scanning = Hãy giữ mã của họ trước camera…
 verify-not-ours = Mã đó không phải là mã số an toàn của Liaison. Hãy quét mã mà ứng dụng của họ hiển thị trên thẻ liên hệ của bạn.
+verify-own-code = Đó là mã do chính ứng dụng của bạn hiển thị. Hãy quét mã trên màn hình của { $name }.
 verify-no-code = Không tìm thấy mã QR nào trong ảnh đó. Hãy thử một ảnh rõ nét hơn, hoặc nhập mã số.
 verify-camera-failed = Không thể sử dụng camera. Hãy cho phép trang này dùng camera, chọn ảnh chụp mã của họ, hoặc nhập mã số.
 verify-empty = Hãy nhập mã số mà { $name } đọc cho bạn, hoặc quét mã của họ.

@@ -78,19 +78,22 @@ struct CardTpl<'a> {
     compose: String,
 }
 
-/// What a contact's QR code holds before the safety number's digits: an
-/// app that scans another code says it is not one of ours.
+/// What a QR code of ours holds first: then the id of the officer whose
+/// app shows it, `:`, and the safety number's digits. An app that scans
+/// another code says it is not one of ours; one that scans its own (the
+/// safety number is the same on both sides) says so too, so a photo of
+/// one's own screen never stands for meeting the contact.
 pub const QR_PREFIX: &str = "liaison-safety-number:";
 
-/// The QR code of `safety_number` (its digits after [`QR_PREFIX`]) as an
-/// SVG element, drawn with attributes only (the CSP allows no inline
-/// style); empty if it cannot be drawn.
-fn qr_svg(safety_number: &str) -> String {
+/// The QR code `me` shows of `safety_number` ([`QR_PREFIX`], `me`, `:`,
+/// the digits) as an SVG element, drawn with attributes only (the CSP
+/// allows no inline style); empty if it cannot be drawn.
+fn qr_svg(me: &str, safety_number: &str) -> String {
     let digits: String = safety_number.chars().filter(char::is_ascii_digit).collect();
     if digits.is_empty() {
         return String::new();
     }
-    let Ok(code) = qrcode::QrCode::new(format!("{QR_PREFIX}{digits}")) else {
+    let Ok(code) = qrcode::QrCode::new(format!("{QR_PREFIX}{me}:{digits}")) else {
         return String::new();
     };
     let svg = code
@@ -104,16 +107,29 @@ fn qr_svg(safety_number: &str) -> String {
         .unwrap_or_default()
 }
 
-/// What was compared: the digits read out (spaces and dashes ignored) or a
-/// scanned code; `None` for a code that is not a safety number of ours.
-fn compared(text: &str) -> Option<String> {
+/// Why a scanned code is not compared.
+enum NotCompared {
+    /// Not one of ours (a web address, another app's, another person's).
+    NotOurs,
+    /// The officer's own code, shown by their own app.
+    OwnCode,
+}
+
+/// What was compared for `contact`, seen by `me`: the digits read out
+/// (spaces and dashes ignored), or those of a code the contact's app
+/// shows.
+fn compared(text: &str, contact: &str, me: &str) -> Result<String, NotCompared> {
     let text = text.trim();
     match text.strip_prefix(QR_PREFIX) {
-        Some(digits) => Some(digits.to_owned()),
+        Some(rest) => match rest.rsplit_once(':') {
+            Some((shown_by, digits)) if shown_by == contact => Ok(digits.to_owned()),
+            Some((shown_by, _)) if shown_by == me => Err(NotCompared::OwnCode),
+            _ => Err(NotCompared::NotOurs),
+        },
         // Any other scanned code (a web address, another app's) is refused
         // as such, not compared as digits.
-        None if text.contains(':') => None,
-        None => Some(text.to_owned()),
+        None if text.contains(':') => Err(NotCompared::NotOurs),
+        None => Ok(text.to_owned()),
     }
 }
 
@@ -133,14 +149,21 @@ async fn verify(State(state): State<Arc<AppState>>, headers: HeaderMap, body: By
     else {
         return not_found().await;
     };
-    let name = match c.people().await {
-        Ok(people) => people.who(id.as_str()).name,
-        Err(_) => id.to_string(),
+    let (name, me) = match c.people().await {
+        Ok(people) => (people.who(id.as_str()).name, people.me),
+        Err(_) => (id.to_string(), String::new()),
     };
     let back = format!("/contact/{h}");
-    let Some(number) = compared(form.one("sn").unwrap_or_default()) else {
-        c.flash(c.tr.t("verify-not-ours"));
-        return see_other(&back);
+    let number = match compared(form.one("sn").unwrap_or_default(), id.as_str(), &me) {
+        Ok(n) => n,
+        Err(NotCompared::NotOurs) => {
+            c.flash(c.tr.t("verify-not-ours"));
+            return see_other(&back);
+        }
+        Err(NotCompared::OwnCode) => {
+            c.flash(c.tr.t1("verify-own-code", "name", &name));
+            return see_other(&back);
+        }
     };
     if number.trim().is_empty() {
         c.flash(c.tr.t1("verify-empty", "name", &name));
@@ -309,7 +332,7 @@ async fn card(
             p,
             local_now,
             roles,
-            qr: qr_svg(&safety_number),
+            qr: qr_svg(&people.me, &safety_number),
             handle: h,
             safety_number,
             compose,

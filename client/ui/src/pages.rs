@@ -932,17 +932,25 @@ pub(crate) async fn held_by_key_change(
 /// plain words, naming the first such recipient.
 pub(crate) async fn held_by_new_device(c: &Ctx<'_>, to: &[DirectoryId]) -> Option<String> {
     let people = c.people().await.ok()?;
-    let held = to.iter().find(|id| {
+    // A role reaches its holders.
+    let roles = match c.ask(Request::Roles).await {
+        Ok(Answer::Roles { roles }) => roles,
+        _ => Vec::new(),
+    };
+    let reached: Vec<&str> = to
+        .iter()
+        .flat_map(|id| match roles.iter().find(|r| r.id == id.as_str()) {
+            Some(r) => r.holders.iter().map(String::as_str).collect::<Vec<_>>(),
+            None => vec![id.as_str()],
+        })
+        .collect();
+    let held = reached.into_iter().find(|id| {
         people
             .by_id
-            .get(id.as_str())
+            .get(*id)
             .is_some_and(|x| !x.new_devices.is_empty() && !x.key_changed)
     })?;
-    Some(c.tr.t1(
-        "device-new-send-held",
-        "name",
-        &people.who(held.as_str()).name,
-    ))
+    Some(c.tr.t1("device-new-send-held", "name", &people.who(held).name))
 }
 
 /// Messages a conversation's page shows at first, and how many more each
@@ -1250,7 +1258,7 @@ async fn script(text: &'static str) -> Response {
 /// consent traffic are not conversation messages), as the agent counts
 /// them.
 fn shown_kind(kind: &str) -> bool {
-    matches!(kind, "text" | "forward" | "handover")
+    matches!(kind, "text" | "forward" | "handover" | "request")
 }
 
 /// The desktop notification of a new received message: who sent it, never

@@ -349,6 +349,10 @@ async fn new(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes
             (!v.is_empty()).then(|| (f.name.to_owned(), v.to_owned()))
         })
         .collect();
+    if let Some(held) = crate::pages::held_by_new_device(&c, std::slice::from_ref(&to)).await {
+        c.flash(held);
+        return see_other(&back);
+    }
     let names = match Names::load(&c).await {
         Ok(n) => n,
         Err(r) => return r,
@@ -560,6 +564,9 @@ async fn read(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
         Err(r) => return *r,
     };
     let h = form.one("q").unwrap_or_default().to_owned();
+    if c.resolve(&h, 'q').is_none() {
+        return not_found().await;
+    }
     let Some(id) = form
         .one("m")
         .and_then(|m| c.resolve(m, 'm'))
