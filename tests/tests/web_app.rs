@@ -824,6 +824,13 @@ fn the_directory_finds_people_by_name_and_country_and_shows_their_card() {
     assert!(card.body.contains(number), "{number}: {}", card.body);
     // A card handle this session was not given shows nothing.
     assert_eq!(a.get("/contact/0000").status, 404);
+    // Filters by agency and language as well as country and name.
+    let pnp = a.get("/directory?agency=PNP");
+    assert!(pnp.body.contains(">bob</a>"), "{}", pnp.body);
+    assert!(!pnp.body.contains("Dan Srisuk</a>"), "{}", pnp.body);
+    let dsi = a.get("/directory?agency=DSI");
+    assert!(dsi.body.contains("Dan Srisuk</a>"), "{}", dsi.body);
+    assert!(!dsi.body.contains(">bob</a>"), "{}", dsi.body);
 
     // In person: the card shows the number as a QR code for Dan's app to
     // scan, and takes the number Dan reads out or his code scanned.
@@ -1187,6 +1194,9 @@ fn settings_devices_and_roles_in_the_app() {
 
     // Roles: the authority gave the duty desk to Niran; Alice, who held it,
     // hands its messages over to him, after confirming.
+    // A role is a recipient in a new message too.
+    let compose = a.get("/compose?q=duty");
+    assert!(compose.body.contains("Duty desk"), "{}", compose.body);
     let r = a.get("/roles");
     assert!(r.body.contains("Duty desk"), "{}", r.body);
     assert!(

@@ -56,6 +56,10 @@ struct DirectoryTpl<'a> {
     p: Page<'a>,
     query: String,
     countries: Vec<(String, bool)>,
+    agencies: Vec<(String, bool)>,
+    /// (role id, name, chosen).
+    roles: Vec<(String, String, bool)>,
+    languages: Vec<(String, bool)>,
     rows: Vec<Row>,
 }
 
@@ -195,6 +199,10 @@ async fn directory(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: 
         .unwrap_or_default()
         .trim()
         .to_uppercase();
+    let chosen = |name: &str| {
+        Some(form.one(name).unwrap_or_default().trim().to_owned()).filter(|v| !v.is_empty())
+    };
+    let (agency, role, language) = (chosen("agency"), chosen("role"), chosen("language"));
     let people = match c.people().await {
         Ok(p) => p,
         Err((_, e)) => return failed(c.tr, &e),
@@ -202,7 +210,9 @@ async fn directory(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: 
     let filter = ContactFilter {
         name: (!query.is_empty()).then(|| query.clone()),
         country: (!country.is_empty()).then(|| country.clone()),
-        ..ContactFilter::default()
+        agency: agency.clone(),
+        role: role.clone(),
+        language: language.clone(),
     };
     let contacts = match c.ask(Request::Contacts { filter }).await {
         Ok(Answer::Contacts { contacts, .. }) => contacts,
@@ -235,6 +245,41 @@ async fn directory(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: 
             (x, chosen)
         })
         .collect();
+    // The choices of each filter: what the directory holds.
+    let options = |values: BTreeSet<String>, picked: &Option<String>| -> Vec<(String, bool)> {
+        values
+            .into_iter()
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                let on = picked.as_deref() == Some(v.as_str());
+                (v, on)
+            })
+            .collect()
+    };
+    let agencies = options(
+        people.by_id.values().map(|x| x.agency.clone()).collect(),
+        &agency,
+    );
+    let languages = options(
+        people
+            .by_id
+            .values()
+            .flat_map(|x| x.languages.iter().cloned())
+            .collect(),
+        &language,
+    );
+    let roles: Vec<(String, String, bool)> = role_names
+        .0
+        .iter()
+        .map(|r| {
+            let name = if r.name.is_empty() { &r.id } else { &r.name };
+            (
+                r.id.clone(),
+                format!("{name} ({})", r.country),
+                role.as_deref() == Some(r.id.as_str()),
+            )
+        })
+        .collect();
     let p = c.page_for(&people).await;
     html(
         StatusCode::OK,
@@ -242,6 +287,9 @@ async fn directory(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: 
             p,
             query,
             countries,
+            agencies,
+            roles,
+            languages,
             rows,
         },
     )

@@ -1131,6 +1131,28 @@ async fn compose(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Ur
             (Pick { handle, who }, chosen)
         })
         .collect();
+    // Roles too (a message to a role reaches its current holders).
+    if let Ok(Answer::Roles { roles }) = c.ask(Request::Roles).await {
+        let q = query.to_lowercase();
+        for r in roles {
+            let name = if r.name.is_empty() {
+                r.id.clone()
+            } else {
+                r.name.clone()
+            };
+            if !q.is_empty() && !name.to_lowercase().contains(&q) && !r.id.contains(&q) {
+                continue;
+            }
+            let handle = c.handle(&format!("p:{}", r.id));
+            let chosen = draft.to.contains(&handle);
+            let who = Who {
+                name,
+                agency: c.tr.t("dir-role"),
+                country: r.country.clone(),
+            };
+            picks.push((Pick { handle, who }, chosen));
+        }
+    }
     picks.sort_by(|a, b| a.0.who.name.cmp(&b.0.who.name));
     let tlps = tlp_choices(c.tr, Some(&draft.tlp));
     let p = c.page_for(&people).await;
