@@ -18,7 +18,7 @@ use liaison_protocol::request::{RequestAction, RequestEvent, RequestOpen};
 use liaison_protocol::{ConversationId, DirectoryId, MessageId};
 
 use crate::client::{Client, Outgoing, StoredMessage, random};
-use crate::core::request::{RequestBook, RequestState, next_addressee};
+use crate::core::request::{RequestBook, RequestError, RequestState, next_addressee};
 use crate::error::{ClientError, NotFound, RecipientError};
 use crate::home::HomeTxn;
 
@@ -160,6 +160,12 @@ impl Client {
         files: &[PathBuf],
     ) -> Result<Sent> {
         crate::core::request::check_fields(&open)?;
+        if open.to == self.profile.id {
+            return Err(RequestError::ToSelf.into());
+        }
+        if open.due <= self.now() {
+            return Err(RequestError::DueInThePast(open.due.to_rfc3339()).into());
+        }
         let first = self.first_addressee(&open.to)?;
         open.nonce = random()?;
         let request = liaison_protocol::request::request_id(&self.profile.id, &open.nonce);
@@ -302,7 +308,27 @@ impl Client {
                 conversation: Some(r.conversation),
                 ..Outgoing::content("", handling, Content::Request(event))
             };
-            self.send_outgoing(&targets, out_msg).await?;
+            // One that cannot go now (a changed key, a link lost) must not
+            // hold back the others: it is tried again at the next sync.
+            if let Err(e) = self.send_outgoing(&targets, out_msg).await {
+                if e.is_unreachable() {
+                    return Err(e);
+                }
+                let alert = format!(
+                    "ALERT: your {} {} request to {} is not acknowledged in time, and could not be sent on to {next} ({}); the next sync tries again",
+                    r.open.priority.name(),
+                    r.open.kind.name(),
+                    r.open.to,
+                    liaison_net::tool::chain(&e)
+                );
+                self.warnings.push(alert.clone());
+                out.push(Escalation {
+                    request: r.id,
+                    to: None,
+                    alert,
+                });
+                continue;
+            }
             let alert = format!(
                 "ALERT: your {} {} request to {} was not acknowledged in time; it was sent on to {next}",
                 r.open.priority.name(),

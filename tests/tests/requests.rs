@@ -140,10 +140,11 @@ async fn an_urgent_request_not_acknowledged_in_time_escalates_and_its_answer_and
     );
     let held = alice.request(req).unwrap();
     assert_eq!(held.addressees, vec![id("th.dsi.duty"), id("th.dsi.niran")]);
-    // Only Alice's clock moved on; the relay's did not. Her clock goes back
-    // to the relay's time, so that her client judges the relay's event log
-    // (whose checkpoints bear the relay's time) by the same clock.
-    clock.set(now());
+    // Only Alice's clock moved on; the relay's did not. Her client goes
+    // back to the system's clock, the relay's, so that it judges the
+    // relay's event log (whose checkpoints bear the relay's time) by the
+    // same clock from now on.
+    alice.set_clock(Arc::new(liaison_client::client::SystemClock));
 
     // Niran learns the request from the escalation, acknowledges it and
     // answers with a file.
@@ -316,6 +317,38 @@ fn the_command_line_sends_answers_and_closes_a_request() {
     let said = liaison_tests::output_text(&out);
     assert!(
         said.contains("has no field \"shoe-size\"; its fields are name (required), date-of-birth"),
+        "{said}"
+    );
+    let out = alice.run(&[
+        "request",
+        "new",
+        "--type",
+        "feedback",
+        "--to",
+        "ph.pnp.alice",
+        "--field",
+        "about=x",
+    ]);
+    let said = liaison_tests::output_text(&out);
+    assert!(
+        !out.status.success() && said.contains("a request goes to someone else"),
+        "{said}"
+    );
+    let out = alice.run(&[
+        "request",
+        "new",
+        "--type",
+        "feedback",
+        "--to",
+        "th.dsi.bob",
+        "--due",
+        "2020-01-01",
+        "--field",
+        "about=x",
+    ]);
+    let said = liaison_tests::output_text(&out);
+    assert!(
+        !out.status.success() && said.contains("which is already past"),
         "{said}"
     );
     let types = alice.run(&["request", "types"]);

@@ -114,6 +114,14 @@ pub enum RequestError {
         "there is no request step {0:?}; the steps are acknowledge, progress, answer, partial-answer, decline, withdraw and outcome"
     )]
     UnknownStep(String),
+    /// A request addressed to the one who sends it.
+    #[error("a request goes to someone else: give another focal point or a role with --to")]
+    ToSelf,
+    /// A deadline already past.
+    #[error(
+        "the answer would be due {0}, which is already past: give a later --due, or none (the priority's)"
+    )]
+    DueInThePast(String),
     /// A decline or withdrawal without its reason.
     #[error("say why: a request is declined or withdrawn with a reason (1 to 256 bytes)")]
     NoReason,
