@@ -53,8 +53,9 @@ impl Client {
                 .is_some_and(|r| r.holders.contains(me))
     }
 
-    /// Whether `who` holds the role `role` in the verified directory.
-    fn holds_role(&self, role: &DirectoryId, who: &DirectoryId) -> bool {
+    /// Whether `who` holds the role `role` in the verified directory (the
+    /// case and request rules judge role members by it).
+    pub(crate) fn holds_role(&self, role: &DirectoryId, who: &DirectoryId) -> bool {
         self.directory
             .role(role)
             .is_some_and(|r| r.holders.contains(who))

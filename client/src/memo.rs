@@ -10,7 +10,7 @@
 use std::sync::{Arc, PoisonError};
 
 use crate::client::{Client, StoredMessage};
-use crate::core::conversations::{Memo, MessageIndex, ReceiptIndex};
+use crate::core::conversations::{Kept, Memo, MessageIndex, ReceiptIndex};
 use crate::core::records::ReceiptRecord;
 use crate::home::{HomeError, Table};
 
@@ -19,40 +19,55 @@ type Result<T> = std::result::Result<T, HomeError>;
 impl Client {
     /// The home's messages, oldest first, by id and by conversation.
     pub fn message_index(&self) -> Result<Arc<MessageIndex>> {
-        // Counted before reading: a commit in between makes the copy look
-        // older than it is, and it is read again next time.
-        let commits = self.home.commits(Table::Messages);
-        if let Some((at, ix)) = &self.memo().messages
-            && *at == commits
-        {
-            return Ok(Arc::clone(ix));
-        }
-        let all = self
-            .home
-            .all::<StoredMessage>(Table::Messages)?
-            .into_iter()
-            .map(|(_, m)| m)
-            .collect();
-        let ix = Arc::new(MessageIndex::new(all));
-        self.memo().messages = Some((commits, Arc::clone(&ix)));
-        Ok(ix)
+        self.kept(
+            Table::Messages,
+            |m| &mut m.messages,
+            || {
+                let all = self
+                    .home
+                    .all::<StoredMessage>(Table::Messages)?
+                    .into_iter()
+                    .map(|(_, m)| m)
+                    .collect();
+                Ok(MessageIndex::new(all))
+            },
+        )
     }
 
     /// The receipts held, by message.
     pub fn receipt_index(&self) -> Result<Arc<ReceiptIndex>> {
-        let commits = self.home.commits(Table::Receipts);
-        if let Some((at, ix)) = &self.memo().receipts
+        self.kept(
+            Table::Receipts,
+            |m| &mut m.receipts,
+            || {
+                let mut ix = ReceiptIndex::new();
+                for (_, r) in self.home.all::<ReceiptRecord>(Table::Receipts)? {
+                    ix.entry(r.message_id).or_default().push(r);
+                }
+                Ok(ix)
+            },
+        )
+    }
+
+    /// The copy in `slot` of the memo, if it was read at the home's
+    /// current count of commits to `table`; otherwise `read` again, kept.
+    fn kept<T>(
+        &self,
+        table: Table,
+        slot: fn(&mut Memo) -> &mut Kept<T>,
+        read: impl FnOnce() -> Result<T>,
+    ) -> Result<Arc<T>> {
+        // Counted before reading: a commit in between makes the copy look
+        // older than it is, and it is read again next time.
+        let commits = self.home.commits(table);
+        if let Some((at, copy)) = slot(&mut self.memo())
             && *at == commits
         {
-            return Ok(Arc::clone(ix));
+            return Ok(Arc::clone(copy));
         }
-        let mut ix = ReceiptIndex::new();
-        for (_, r) in self.home.all::<ReceiptRecord>(Table::Receipts)? {
-            ix.entry(r.message_id).or_default().push(r);
-        }
-        let ix = Arc::new(ix);
-        self.memo().receipts = Some((commits, Arc::clone(&ix)));
-        Ok(ix)
+        let copy = Arc::new(read()?);
+        *slot(&mut self.memo()) = Some((commits, Arc::clone(&copy)));
+        Ok(copy)
     }
 
     fn memo(&self) -> std::sync::MutexGuard<'_, Memo> {

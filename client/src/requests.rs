@@ -67,13 +67,6 @@ impl Client {
             .ok_or_else(|| NotFound::Request(id).into())
     }
 
-    /// Whether `who` holds role `role` in the verified directory.
-    fn in_role(&self, role: &DirectoryId, who: &DirectoryId) -> bool {
-        self.directory
-            .role(role)
-            .is_some_and(|r| r.holders.contains(who))
-    }
-
     /// Apply the request rules to a message this home just verified: a
     /// request step updates the book; one that breaks the rules is flagged
     /// (not verified, the reason kept, the text not kept). Returns the
@@ -100,7 +93,7 @@ impl Client {
         if !msg.verified || !matches!(payload.content, Content::Request(_)) {
             return false;
         }
-        match book.apply(payload, msg.id, &|role, who| self.in_role(role, who)) {
+        match book.apply(payload, msg.id, &|role, who| self.holds_role(role, who)) {
             Ok(_) => true,
             Err(e) => {
                 msg.verified = false;
@@ -123,7 +116,7 @@ impl Client {
             return Ok(());
         }
         let mut book = self.request_book()?;
-        book.apply(payload, message, &|role, who| self.in_role(role, who))?;
+        book.apply(payload, message, &|role, who| self.holds_role(role, who))?;
         Self::keep_request_book(w, &book)
     }
 
@@ -240,7 +233,7 @@ impl Client {
         };
         // The same rules the other side applies, before signing.
         self.request_book()?
-            .check_step(&me, &event, &|role, who| self.in_role(role, who))?;
+            .check_step(&me, &event, &|role, who| self.holds_role(role, who))?;
         let handling = self.message_handling(&state).unwrap_or_default();
         let out = Outgoing {
             conversation: Some(state.conversation),

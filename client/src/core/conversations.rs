@@ -125,12 +125,16 @@ impl MessageIndex {
 /// their keys in the home).
 pub type ReceiptIndex = HashMap<MessageId, Vec<ReceiptRecord>>;
 
+/// A copy kept in memory, with the home's count of commits to its table it
+/// was read at.
+pub type Kept<T> = Option<(u64, Arc<T>)>;
+
 /// The client's in-memory copies (`crate::memo`), each with the home's count of commits to its
 /// table it was read at.
 #[derive(Debug, Default)]
 pub struct Memo {
-    pub(crate) messages: Option<(u64, Arc<MessageIndex>)>,
-    pub(crate) receipts: Option<(u64, Arc<ReceiptIndex>)>,
+    pub(crate) messages: Kept<MessageIndex>,
+    pub(crate) receipts: Kept<ReceiptIndex>,
 }
 
 /// Everyone who sent or received one of `ms` but `me`, in order of first

@@ -439,14 +439,7 @@ fn scope_words(tr: Tr<'_>, people: &People, scope: &str) -> String {
         Ok(ConsentScope::Forward { recipients }) => {
             let names: Vec<String> = recipients
                 .iter()
-                .map(|r| {
-                    let w = people.who(r.as_str());
-                    if w.agency.is_empty() {
-                        w.name
-                    } else {
-                        format!("{} ({}, {})", w.name, w.agency, w.country)
-                    }
-                })
+                .map(|r| people.who(r.as_str()).labelled())
                 .collect();
             tr.t1("consent-scope-forward", "names", &names.join(", "))
         }

@@ -139,6 +139,18 @@ pub struct Who {
     pub country: String,
 }
 
+impl Who {
+    /// "NAME (AGENCY, COUNTRY)", or the name alone when the directory has
+    /// no agency for them.
+    pub fn labelled(self) -> String {
+        if self.agency.is_empty() {
+            self.name
+        } else {
+            format!("{} ({}, {})", self.name, self.agency, self.country)
+        }
+    }
+}
+
 /// A TLP label with its colour class and meaning.
 #[derive(Clone, Debug)]
 pub struct Tlp {

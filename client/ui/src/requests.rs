@@ -167,14 +167,7 @@ impl Names {
     fn of(&self, id: &str) -> String {
         match self.roles.iter().find(|r| r.id == id) {
             Some(r) if !r.name.is_empty() => format!("{} ({})", r.name, r.country),
-            _ => {
-                let w = self.people.who(id);
-                if w.agency.is_empty() {
-                    w.name
-                } else {
-                    format!("{} ({}, {})", w.name, w.agency, w.country)
-                }
-            }
+            _ => self.people.who(id).labelled(),
         }
     }
 }
@@ -376,7 +369,7 @@ async fn new(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes
             c.flash(c.tr.t1("req-sent", "name", &names.of(to.as_str())));
             see_other(&format!(
                 "/q/{}",
-                c.handle(&format!("q:{}", hex_of(&request)))
+                c.handle(&format!("q:{}", hex::encode(request)))
             ))
         }
         Ok(_) => see_other("/requests"),
@@ -385,10 +378,6 @@ async fn new(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes
             see_other(&back)
         }
     }
-}
-
-fn hex_of(id: &[u8; 16]) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A step as the request's page shows it.
@@ -500,14 +489,9 @@ async fn one(
     html(StatusCode::OK, &page)
 }
 
-fn parse_request(hex: &str) -> Option<[u8; 16]> {
+fn parse_request(id: &str) -> Option<[u8; 16]> {
     let mut out = [0u8; 16];
-    if hex.len() != 32 {
-        return None;
-    }
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
+    hex::decode_to_slice(id, &mut out).ok()?;
     Some(out)
 }
 
