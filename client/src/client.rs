@@ -1007,7 +1007,10 @@ impl Client {
         checkpoint_at: Timestamp,
     ) -> Result<Vec<EventOmission>> {
         let watched = self.watched()?;
-        let pending: Vec<StoredMessage> = self
+        // Those not yet reported first; then those reported already, which
+        // are judged again so that one logged late (or judged by a clock
+        // running ahead of the relay's) is marked logged when it appears.
+        let (fresh, reported): (Vec<StoredMessage>, Vec<StoredMessage>) = self
             .messages()?
             .into_iter()
             .filter(|m| {
@@ -1015,12 +1018,23 @@ impl Client {
                     && m.verified
                     && m.via_handover.is_none()
                     && (m.accepted || m.direction == Direction::In)
-                    && !watched.reported(m.id)
             })
-            .take(limit)
-            .collect();
+            .partition(|m| !watched.reported(m.id));
         let mut found = Vec::new();
-        for m in pending {
+        for m in fresh.into_iter().chain(reported).take(limit) {
+            if watched.reported(m.id) {
+                if let Ok(Some((Verdict::Logged, _))) =
+                    self.judge_logged(&m, &watched, checkpoint_at).await
+                {
+                    self.warnings.push(format!(
+                        "message {} is now in the relay's event log: it was reported missing \
+                         earlier and has been logged late (the evidence kept stays in {})",
+                        m.id,
+                        self.home.dir().join("evidence").display()
+                    ));
+                }
+                continue;
+            }
             let what = match self.judge_logged(&m, &watched, checkpoint_at).await {
                 Ok(Some((Verdict::Altered(why), events))) => (why, events),
                 Ok(Some((Verdict::Missing(which), events))) => (
