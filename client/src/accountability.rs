@@ -819,6 +819,8 @@ impl Client {
             }
             w.commit()?;
         }
+        // The sealed copies of their attachments go with them.
+        self.forget_attachments(&ids);
         // The old values would survive in the database's free pages, and the
         // passphrase still opens them: copy the live rows to a fresh file.
         self.home.rewrite()?;

@@ -445,11 +445,7 @@ impl Client {
     /// The attachments message `id` names (empty if none).
     pub fn attachments_of(&self, id: MessageId) -> Result<Vec<AttachmentRef>> {
         let m = self.message(id)?.ok_or(NotFound::Message(id))?;
-        if m.signed_payload.is_empty() {
-            return Ok(Vec::new());
-        }
-        let payload = SignedPayload::decode(&m.signed_payload)?.decode_unverified()?;
-        Ok(payload.attachments)
+        attachment_refs(&m)
     }
 
     /// Fetch, verify and save every attachment of received message `id`
@@ -521,6 +517,121 @@ impl Client {
             }
         }
         Ok(saved)
+    }
+
+    /// Open attachment `index` of message `id` into the file `out` (which
+    /// must not exist), for the web app to show or hand to the officer,
+    /// under the same rules as [`Client::save_attachments`].
+    ///
+    /// The relay deletes a blob once every recipient device has fetched
+    /// it, so the first open keeps the sealed chunks, exactly as served,
+    /// in `HOME/attachments/` (encrypted under the file's key, which only
+    /// the home holds); every open, the first included, decrypts from that
+    /// copy and checks every chunk and the signed SHA-256 again. The copy
+    /// goes when retention destroys the message
+    /// ([`Client::forget_attachments`]).
+    pub async fn open_attachment(
+        &mut self,
+        id: MessageId,
+        index: usize,
+        out: &Path,
+    ) -> Result<PathBuf> {
+        let m = self.message(id)?.ok_or(NotFound::Message(id))?;
+        if m.direction == Direction::In {
+            if !m.verified {
+                return Err(ClientError::Rejected {
+                    id,
+                    reason: m.error.clone().unwrap_or_default(),
+                });
+            }
+            if let Some(at) = m.destroyed_at {
+                return Err(ClientError::Destroyed { id, at });
+            }
+            if m.acknowledged_at.is_none() {
+                return Err(HandlingError::NotAcknowledged(id).into());
+            }
+        }
+        let a = self
+            .attachments_of(id)?
+            .into_iter()
+            .nth(index)
+            .ok_or(NotFound::Attachment(id))?;
+        let kept = sealed_copy(self.home.dir(), id, index);
+        if !kept.is_file() {
+            self.fetch_sealed(id, &a, &kept).await?;
+        }
+        open_sealed_copy(id, &a, &kept, out)?;
+        Ok(out.to_path_buf())
+    }
+
+    /// Delete the sealed copies kept of the attachments of `ids`
+    /// (retention destroyed those messages).
+    pub fn forget_attachments(&self, ids: &[MessageId]) {
+        let dir = self.home.dir().join(SEALED_DIR);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        let prefixes: Vec<String> = ids.iter().map(|id| format!("{}-", id.to_hex())).collect();
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if prefixes.iter().any(|p| name.starts_with(p.as_str())) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+
+    /// Fetch every sealed chunk of `a` from the relay, checking each opens
+    /// (nothing decrypted is kept), and keep them at `kept` only if the
+    /// whole file matched the signed SHA-256.
+    async fn fetch_sealed(&mut self, id: MessageId, a: &AttachmentRef, kept: &Path) -> Result<()> {
+        let rejected = |source| ClientError::AttachmentRejected {
+            id,
+            name: a.name.clone(),
+            source,
+        };
+        let dir = self.home.dir().join(SEALED_DIR);
+        create_private_dir(&dir)?;
+        let partial = kept.with_extension("partial");
+        let mut file = File::create(&partial).map_err(file_error("cannot write", &partial))?;
+        let mut opener = Opener::new(a).map_err(rejected)?;
+        let total = opener.chunk_count();
+        let mut reconnects = 0;
+        let fetched: Result<()> = async {
+            while opener.next_index() < total {
+                let start = opener.next_index();
+                let chunks = match self.conn()?.blob_fetch(a.blob, start, FETCH_BATCH).await {
+                    Ok(c) => c,
+                    Err(e) if e.is_transient() && reconnects < RECONNECTS => {
+                        reconnects += 1;
+                        self.connect().await?;
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                if chunks.is_empty() {
+                    return Err(rejected(
+                        liaison_protocol::attachment::AttachmentError::Truncated {
+                            received: start,
+                            expected: total,
+                        },
+                    ));
+                }
+                for chunk in chunks {
+                    opener.open_chunk(&chunk).map_err(rejected)?;
+                    file.write_all(&chunk)
+                        .map_err(file_error("cannot write", &partial))?;
+                }
+            }
+            opener.finish().map_err(rejected)?;
+            file.sync_all()
+                .map_err(file_error("cannot write", &partial))?;
+            std::fs::rename(&partial, kept).map_err(file_error("cannot write", kept))
+        }
+        .await;
+        if fetched.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        fetched
     }
 
     async fn fetch_into(
@@ -675,6 +786,83 @@ impl ChunkSource {
         }
         Ok(SealedChunk::Last(sealed, summary))
     }
+}
+
+/// The attachments stored message `m` names (empty if none, or once its
+/// content was destroyed).
+pub fn attachment_refs(m: &crate::client::StoredMessage) -> Result<Vec<AttachmentRef>> {
+    if m.signed_payload.is_empty() {
+        return Ok(Vec::new());
+    }
+    let payload = SignedPayload::decode(&m.signed_payload)?.decode_unverified()?;
+    Ok(payload.attachments)
+}
+
+/// The home's directory of sealed attachment copies.
+const SEALED_DIR: &str = "attachments";
+
+/// Where the sealed copy of attachment `index` of message `id` is kept.
+fn sealed_copy(home: &Path, id: MessageId, index: usize) -> PathBuf {
+    home.join(SEALED_DIR)
+        .join(format!("{}-{index}.sealed", id.to_hex()))
+}
+
+/// A directory only this user may read.
+fn create_private_dir(dir: &Path) -> Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir).map_err(file_error("cannot create", dir))
+}
+
+/// Decrypt the sealed copy `kept` of `a` into the new file `out`, checking
+/// every chunk and the whole file again; `out` is removed if any fails.
+fn open_sealed_copy(id: MessageId, a: &AttachmentRef, kept: &Path, out: &Path) -> Result<()> {
+    let rejected = |source| ClientError::AttachmentRejected {
+        id,
+        name: a.name.clone(),
+        source,
+    };
+    let mut opener = Opener::new(a).map_err(rejected)?;
+    let mut sealed = File::open(kept).map_err(file_error("cannot read", kept))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(out).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            ClientError::AttachmentExists {
+                path: out.display().to_string(),
+            }
+        } else {
+            file_error("cannot write", out)(e)
+        }
+    })?;
+    let opened: Result<()> = (|| {
+        let mut buf = vec![0u8; CHUNK_SIZE + TAG_SIZE];
+        while opener.next_index() < opener.chunk_count() {
+            let index = opener.next_index();
+            let len = liaison_protocol::attachment::chunk_plain_len(a.size, index)
+                .map(|n| n + TAG_SIZE)
+                .ok_or(rejected(
+                    liaison_protocol::attachment::AttachmentError::ChunkRejected { index },
+                ))?;
+            let piece = buf.get_mut(..len).unwrap_or_default();
+            sealed
+                .read_exact(piece)
+                .map_err(file_error("cannot read", kept))?;
+            let plain = opener.open_chunk(piece).map_err(rejected)?;
+            file.write_all(&plain)
+                .map_err(file_error("cannot write", out))?;
+        }
+        opener.finish().map_err(rejected)
+    })();
+    if opened.is_err() {
+        drop(file);
+        let _ = std::fs::remove_file(out);
+    }
+    opened
 }
 
 /// Beside a save's partial file, the tags the relay served for its chunks

@@ -883,3 +883,228 @@ async fn an_urgent_request_is_answered_in_chromium() {
             .is_ok_and(|v| v["status"] == "answered")
     });
 }
+
+/// A photo, 8 by 8 pixels (a real PNG: the page must be able to show it).
+const PHOTO: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x08, 0x08, 0x02, 0x00, 0x00, 0x00, 0x4b, 0x6d, 0x29,
+    0xdc, 0x00, 0x00, 0x00, 0x11, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x38, 0xa0, 0xa0, 0x80,
+    0x15, 0x31, 0x0c, 0x2d, 0x09, 0x00, 0x2a, 0x3f, 0x40, 0x01, 0x78, 0xe6, 0xd5, 0x63, 0x00, 0x00,
+    0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+/// Alice opens a case in Chromium with Bob and a role, sends a photo and a
+/// drawing to it, sees the photo in the page (the drawing, which could
+/// hold script, only as a download, served so that nothing in it runs),
+/// and adds Carol, who holds the case from then on. Bob's client gets
+/// both files, verified, byte for byte. axe-core checks each page.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs chromium and chromium-driver (Debian); scripts/test runs it"]
+async fn a_case_is_opened_and_a_photo_sent_to_it_in_chromium() {
+    let net = DevNet::start();
+    let alice = net.enrol("Alice Reyes", "ph.pnp.alice", "PH", "PNP");
+    let bob = net.enrol("Bob Chai", "th.dsi.bob", "TH", "DSI");
+    let carol = net.enrol("Carol Lim", "th.dsi.carol", "TH", "DSI");
+    let dan = net.enrol("Dan Som", "th.dsi.dan", "TH", "DSI");
+    let out = admin_command()
+        .args(["role", "set", "--authority"])
+        .arg(net.authority("TH"))
+        .arg("--bundle")
+        .arg(net.bundle())
+        .args([
+            "--role",
+            "th.dsi.duty",
+            "--name",
+            "DSI duty desk",
+            "--holders",
+            "th.dsi.dan",
+        ])
+        .output()
+        .unwrap();
+    assert_success(&out, "role set");
+    for p in [&alice, &bob, &carol, &dan] {
+        assert_success(&p.run(&["sync"]), "sync");
+    }
+    let alice_ui = alice.start_ui(true, &[]);
+    let driver = chromedriver();
+    let profile = TempDir::new("chromium-case");
+    let a = browser(&driver, &profile).await;
+    let base = format!("http://{}", alice_ui.addr);
+    log_in(&a, &alice_ui.url).await;
+
+    // No case yet; the form opens one with Bob and the duty desk.
+    a.goto(&format!("{base}/cases")).await.unwrap();
+    css_text(&a, "main", "not in any case yet").await;
+    check_page(&a, "cases-empty").await;
+    click(&a, "a.new-case").await;
+    reload_until(&a, &format!("{base}/cases/new"), "input[name=to]").await;
+    check_page(&a, "case-new").await;
+    a.find(Locator::Css("#title"))
+        .await
+        .unwrap()
+        .send_keys("Pier 7 recruitment ring")
+        .await
+        .unwrap();
+    a.find(Locator::Css("#reference"))
+        .await
+        .unwrap()
+        .send_keys("PNP-2026-114")
+        .await
+        .unwrap();
+    for name in ["Bob Chai", "DSI duty desk"] {
+        let labels = a.find_all(Locator::Css("label.pick")).await.unwrap();
+        let mut found = false;
+        for l in labels {
+            if l.text().await.unwrap().contains(name) {
+                l.find(Locator::Css("input"))
+                    .await
+                    .unwrap()
+                    .click()
+                    .await
+                    .unwrap();
+                found = true;
+            }
+        }
+        assert!(found, "{name} is offered: {}", body(&a).await);
+    }
+    click(&a, "#case-open").await;
+    css_text(&a, "h1.case-title", "Pier 7 recruitment ring").await;
+    css_text(&a, ".case-info", "Bob Chai").await;
+    css_text(&a, ".case-info", "DSI duty desk").await;
+
+    // A photo and a drawing that holds a script, with a line of text.
+    let files = TempDir::new("case-files");
+    let photo = files.path().join("pier7.png");
+    std::fs::write(&photo, PHOTO).unwrap();
+    let drawing = files.path().join("map.svg");
+    std::fs::write(
+        &drawing,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\"><script>document.title='ran'</script></svg>",
+    )
+    .unwrap();
+    a.find(Locator::Css("textarea#text"))
+        .await
+        .unwrap()
+        .send_keys("The boat at pier 7, this morning.")
+        .await
+        .unwrap();
+    let input = a.find(Locator::Css("input#files")).await.unwrap();
+    input.send_keys(&photo.display().to_string()).await.unwrap();
+    input
+        .send_keys(&drawing.display().to_string())
+        .await
+        .unwrap();
+    click(&a, "form[action='/send'] > button").await;
+    css_text(&a, ".flash", "Sent").await;
+    css_text(&a, ".files", "pier7.png").await;
+    css_text(&a, ".files", "map.svg").await;
+    // The photo shows; the drawing is never put in the page.
+    let shown = a
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const imgs = [...document.querySelectorAll('img.preview')];
+             Promise.all(imgs.map(i => i.decode().then(() => i.naturalWidth, () => -1)))
+               .then(w => done({ count: imgs.length, widths: w, alt: imgs.map(i => i.alt) }));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(shown["count"], 1, "{shown}");
+    assert_eq!(shown["widths"][0], 8, "{shown}");
+    assert_eq!(shown["alt"][0], "pier7.png", "{shown}");
+    check_page(&a, "case-photo").await;
+    // Asked to show the drawing, the app offers it as a download that may
+    // run nothing.
+    let served = a
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const link = [...document.querySelectorAll('a.download')]
+               .find(l => l.textContent.includes('map.svg'));
+             fetch(link.getAttribute('href') + '?view=1').then(r => done({
+               status: r.status,
+               type: r.headers.get('content-type'),
+               disposition: r.headers.get('content-disposition'),
+               csp: r.headers.get('content-security-policy'),
+               nosniff: r.headers.get('x-content-type-options'),
+             }), e => done({ error: String(e) }));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(served["status"], 200, "{served}");
+    assert_eq!(served["type"], "application/octet-stream", "{served}");
+    assert!(
+        served["disposition"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("attachment;")),
+        "{served}"
+    );
+    assert!(
+        served["csp"]
+            .as_str()
+            .is_some_and(|c| c.contains("sandbox")),
+        "{served}"
+    );
+    assert_eq!(served["nosniff"], "nosniff", "{served}");
+
+    // Alice adds Carol; she holds the case from then on.
+    a.find(Locator::Css("select#add"))
+        .await
+        .unwrap()
+        .select_by_label("Carol Lim (DSI, TH)")
+        .await
+        .unwrap();
+    click(&a, "form.add-member button").await;
+    css_text(&a, ".flash", "member was added").await;
+    css_text(&a, ".case-info .members", "Carol Lim").await;
+    let case_id = {
+        let out = alice.run(&["case", "list", "--json"]);
+        assert_success(&out, "case list");
+        let cases: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        cases[0]["id"].as_str().unwrap().to_owned()
+    };
+    wait_until("Carol holds the case", ARRIVE, || {
+        carol.run(&["sync"]);
+        let out = carol.run(&["case", "show", &case_id, "--json"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).is_ok_and(|v| {
+            v["members"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|x| x == "th.dsi.carol"))
+        })
+    });
+
+    // Bob gets the message with both files, and saves them once he has
+    // acknowledged the handling: byte for byte what Alice attached.
+    let mut with_files = None;
+    wait_until("the photo at Bob's", ARRIVE, || {
+        bob.run(&["sync"]);
+        let out = bob.run(&["inbox", "--json"]);
+        let inbox: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        with_files = inbox.as_array().and_then(|ms| {
+            ms.iter()
+                .find(|m| m["case"] == "Pier 7 recruitment ring" && m["withheld"] == true)
+                .map(|m| m["id"].as_str().unwrap().to_owned())
+        });
+        with_files.is_some()
+    });
+    let id = with_files.unwrap();
+    assert_success(&bob.run(&["read", &id, "--accept"]), "read --accept");
+    let saved = TempDir::new("bob-saved");
+    let out = bob.run(&[
+        "attachment",
+        "save",
+        &id,
+        "--out",
+        &saved.path().display().to_string(),
+    ]);
+    assert_success(&out, "attachment save");
+    assert_eq!(
+        std::fs::read(saved.path().join("pier7.png")).unwrap(),
+        PHOTO
+    );
+    assert_eq!(
+        std::fs::read(saved.path().join("map.svg")).unwrap(),
+        std::fs::read(&drawing).unwrap()
+    );
+    a.close().await.unwrap();
+}

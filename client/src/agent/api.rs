@@ -145,6 +145,19 @@ pub enum Request {
         /// The directory to save into (an absolute path).
         out: std::path::PathBuf,
     },
+    /// Open one attachment of a message into a new file, for showing it
+    /// (the web app): the home keeps the sealed chunks from the first
+    /// open, so it opens again after the relay deleted the blob; the same
+    /// rules as `save-attachments`. Answered with `attachments-saved`.
+    OpenAttachment {
+        /// The message.
+        #[serde(with = "message_hex")]
+        id: MessageId,
+        /// Which attachment (from 0, as `attachments` lists them).
+        index: usize,
+        /// The file to create (an absolute path; it must not exist).
+        out: std::path::PathBuf,
+    },
     /// Retry unconfirmed sends, fetch, verify and store what is pending
     /// (`liaison sync`).
     Sync,
@@ -472,6 +485,7 @@ impl Request {
             Request::Subscribe { .. } => "subscribe",
             Request::Send { .. } => "send",
             Request::SaveAttachments { .. } => "save-attachments",
+            Request::OpenAttachment { .. } => "open-attachment",
             Request::Sync => "sync",
             Request::Messages { .. } => "messages",
             Request::Conversations => "conversations",

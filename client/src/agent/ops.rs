@@ -4,8 +4,9 @@
 
 use super::api::{Mailbox, Request, Response};
 use super::views::{
-    CaseView, ConsentView, ConversationView, DeviceView, ForwardCheckView, MessageView,
-    RequestView, RoleView, SearchHitView, SyncView, WhoamiView, contact_views, receipt_rows,
+    AttachmentView, CaseView, ConsentView, ConversationView, DeviceView, ForwardCheckView,
+    MessageView, RequestView, RoleView, SearchHitView, SyncView, WhoamiView, contact_views,
+    receipt_rows,
 };
 use crate::client::{Client, Direction, MessageKind, Outgoing, now};
 use crate::core::directory::OwnStanding;
@@ -19,6 +20,7 @@ pub fn needs_relay(req: &Request) -> bool {
         Request::Send { .. }
         | Request::Reply { .. }
         | Request::SaveAttachments { .. }
+        | Request::OpenAttachment { .. }
         | Request::Sync
         | Request::Forward { .. }
         | Request::Export { .. }
@@ -46,6 +48,8 @@ pub fn works_offline(req: &Request) -> bool {
         Request::Send { attach, .. } => attach.is_empty(),
         Request::Reply { .. } => true,
         Request::CaseSend { attach, .. } => attach.is_empty(),
+        // From the copy the home keeps once it was opened.
+        Request::OpenAttachment { .. } => true,
         _ => false,
     }
 }
@@ -104,6 +108,13 @@ fn listed(
     let mut v = view_of(client, m);
     v.awaiting_decision &= !decided.contains(&m.id);
     v.case = case_title(book, m);
+    if v.text.is_some() {
+        v.attachments = crate::attachments::attachment_refs(m)
+            .unwrap_or_default()
+            .iter()
+            .map(AttachmentView::from)
+            .collect();
+    }
     v
 }
 
@@ -227,6 +238,10 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
         Request::SaveAttachments { id, out } => Response::AttachmentsSaved {
             message: id,
             files: client.save_attached(id, &out).await?,
+        },
+        Request::OpenAttachment { id, index, out } => Response::AttachmentsSaved {
+            message: id,
+            files: vec![client.open_attachment(id, index, &out).await?],
         },
         Request::Send {
             to,

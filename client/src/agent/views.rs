@@ -140,6 +140,34 @@ pub struct MessageView {
     /// receipts seen (as `receipts` gives them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub receipts: Vec<ReceiptRow>,
+    /// The files it carries, as the sender signed them; listed only when
+    /// its content may be read (`text` is given).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentView>,
+}
+
+/// A file a message carries (never its key).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentView {
+    /// Its name, as the sender gave it.
+    pub name: String,
+    /// Its media type, as the sender gave it.
+    pub media_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The SHA-256 of its content (64 hex digits), as signed.
+    pub sha256: String,
+}
+
+impl From<&liaison_protocol::message::AttachmentRef> for AttachmentView {
+    fn from(a: &liaison_protocol::message::AttachmentRef) -> Self {
+        AttachmentView {
+            name: a.name.clone(),
+            media_type: a.media_type.clone(),
+            size: a.size,
+            sha256: hex::encode(a.sha256),
+        }
+    }
 }
 
 /// What the conversation list shows of one conversation.
@@ -237,6 +265,7 @@ impl From<&StoredMessage> for MessageView {
             queued: false,
             case: None,
             receipts: Vec::new(),
+            attachments: Vec::new(),
         }
     }
 }

@@ -24,12 +24,20 @@
 //!   new one) and the roles held (handing one over).
 //! - [`requests`]: structured requests (the list, one request, a new one,
 //!   and the steps an officer takes).
+//! - [`conversation`]: a conversation's page and what it sends.
+//! - [`cases`]: cases (the list, opening one, adding and removing members
+//!   from its conversation page).
+//! - [`files`]: files attached to a message (uploaded with the form) and
+//!   the files a message carries (saved, or a photo shown in the page).
 //!
 //! Non-features so far: removing a device (the authority does it), files
-//! in requests and cases from the app (the command line sends them).
+//! attached to requests from the app (the command line sends them).
 
+pub mod cases;
+pub mod conversation;
 pub mod directory;
 pub mod evidence;
+pub mod files;
 pub mod forward;
 pub mod i18n;
 pub mod links;

@@ -10,15 +10,14 @@ use std::sync::Arc;
 use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use liaison_client::agent::api::{ErrorCode, Passphrase, Request, Response as Answer};
 use liaison_client::agent::views::{ContactFilter, ContactView, LinkState, MessageView};
-use liaison_protocol::handling::Handling;
-use liaison_protocol::{ConversationId, DirectoryId, MessageId};
+use liaison_protocol::{DirectoryId, MessageId};
 
 use crate::i18n::{LOCALES, Tr, known_locale};
 use crate::security::{self, CSRF_HEADER, Draft, SessionInfo, same_secret};
@@ -64,10 +63,8 @@ pub(crate) fn router(state: Arc<AppState>, more: Router<Arc<AppState>>) -> Route
         .route("/unlock", get(unlock_page).post(unlock))
         .route("/lock", post(lock))
         .route("/alive", post(alive))
-        .route("/c/{h}", get(conversation))
         .route("/read", post(read))
         .route("/compose", get(compose))
-        .route("/send", post(send))
         .route("/language", post(language))
         .route("/static/htmx.min.js", get(|| script(HTMX)))
         .route("/static/app.css", get(css))
@@ -177,51 +174,6 @@ pub struct ConvRow {
     pub tlp: Tlp,
 }
 
-/// A message in a conversation.
-#[derive(Debug)]
-pub struct MsgRow {
-    /// Handle of the message.
-    pub handle: String,
-    /// Sender.
-    pub from: Who,
-    /// Sent by this officer.
-    pub mine: bool,
-    /// When.
-    pub time: Shown,
-    /// Handling.
-    pub tlp: Tlp,
-    /// Content held until the handling is acknowledged.
-    pub withheld: bool,
-    /// What the handling asks, one rule per line.
-    pub explained: Vec<String>,
-    /// The text, once acknowledged.
-    pub text: Option<String>,
-    /// Why there is no text (rejected, destroyed).
-    pub note: Option<String>,
-    /// For sent messages: each recipient's receipts.
-    pub receipts: Vec<ReceiptShown>,
-    /// A forward that came with the originator's consent: (who granted
-    /// it, their conditions, when the grant lapses).
-    pub grants: Vec<(String, String, Option<Shown>)>,
-    /// It can be forwarded from here (received, read).
-    pub forwardable: bool,
-    /// For a received message: whether it can be exported as evidence now
-    /// for some case (judicial use permitted, or granted), or only once
-    /// the originator consents.
-    pub evidence: Option<bool>,
-}
-
-/// A recipient's receipts of a sent message, with times.
-#[derive(Debug)]
-pub struct ReceiptShown {
-    /// The recipient.
-    pub name: String,
-    /// When their client received it.
-    pub delivered: Option<Shown>,
-    /// When they acknowledged the handling.
-    pub acknowledged: Option<Shown>,
-}
-
 /// A recipient the compose page offers.
 #[derive(Debug)]
 pub struct Pick {
@@ -244,22 +196,6 @@ struct UnlockTpl<'a> {
 struct ConversationsTpl<'a> {
     p: Page<'a>,
     rows: Vec<ConvRow>,
-}
-
-#[derive(Template)]
-#[template(path = "conversation.html")]
-struct ConversationTpl<'a> {
-    p: Page<'a>,
-    /// What the live region reloads (this page, as many messages).
-    live: String,
-    /// The link to show more earlier messages, and how many are hidden.
-    more: Option<(String, usize)>,
-    handle: String,
-    with: Vec<Who>,
-    messages: Vec<MsgRow>,
-    /// The text of a kept draft of the reply.
-    draft: String,
-    tlps: Vec<(Tlp, bool, bool)>,
 }
 
 #[derive(Template)]
@@ -338,7 +274,7 @@ pub(crate) fn tlp(tr: Tr<'_>, label: &str) -> Tlp {
 
 /// The TLP picker: each label, whether it is the default, and whether it
 /// is chosen (`chosen`, or the default when `chosen` is none of them).
-fn tlp_choices(tr: Tr<'_>, chosen: Option<&str>) -> Vec<(Tlp, bool, bool)> {
+pub(crate) fn tlp_choices(tr: Tr<'_>, chosen: Option<&str>) -> Vec<(Tlp, bool, bool)> {
     let chosen = chosen
         .filter(|c| TLP_CHOICES.iter().any(|(l, _)| l == c))
         .unwrap_or(DEFAULT_TLP);
@@ -699,6 +635,10 @@ impl Form {
         )
     }
 
+    pub(crate) fn from_pairs(pairs: Vec<(String, String)>) -> Form {
+        Form(pairs)
+    }
+
     pub(crate) fn one(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
@@ -965,125 +905,6 @@ pub(crate) async fn held_by_new_device(c: &Ctx<'_>, to: &[DirectoryId]) -> Optio
     Some(c.tr.t1("device-new-send-held", "name", &people.who(held).name))
 }
 
-/// Messages a conversation's page shows at first, and how many more each
-/// "show earlier messages" adds.
-const PAGE_MESSAGES: usize = 100;
-
-async fn conversation(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(h): Path<String>,
-    uri: Uri,
-) -> Response {
-    let mut c = match Ctx::unlocked(&state, &headers) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
-    let Some(conv) = c
-        .resolve(&h, 'c')
-        .and_then(|id| ConversationId::from_hex(&id))
-    else {
-        return not_found().await;
-    };
-    // `?show=N`: how many of the newest messages (a count, never an id).
-    let limit = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == "show")
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-        .unwrap_or(PAGE_MESSAGES)
-        .clamp(PAGE_MESSAGES, 100 * PAGE_MESSAGES);
-    let people = match c.people().await {
-        Ok(p) => p,
-        Err((_, e)) => return failed(c.tr, &e),
-    };
-    let (summary, ms, earlier) = match c
-        .ask(Request::Conversation {
-            conversation: conv,
-            limit,
-        })
-        .await
-    {
-        Ok(Answer::Conversation {
-            conversation,
-            messages,
-            earlier,
-        }) => (conversation, messages, earlier),
-        Ok(_) | Err((ErrorCode::NotFound, _)) => return not_found().await,
-        Err((_, e)) => return failed(c.tr, &e),
-    };
-    let with = summary.with.iter().map(|id| people.who(id)).collect();
-    let judicial = judicial_grants(&c).await;
-    let rows = ms
-        .iter()
-        .map(|m| msg_row(&c, &people, &judicial, m))
-        .collect();
-    let draft = c.take_draft(&format!("/c/{h}")).unwrap_or_default();
-    let tlps = tlp_choices(c.tr, Some(&draft.tlp));
-    let p = c.page_for(&people).await;
-    html(
-        StatusCode::OK,
-        &ConversationTpl {
-            p,
-            live: if limit == PAGE_MESSAGES {
-                format!("/c/{h}")
-            } else {
-                format!("/c/{h}?show={limit}")
-            },
-            more: (earlier > 0)
-                .then(|| (format!("/c/{h}?show={}", limit + PAGE_MESSAGES), earlier)),
-            handle: h,
-            with,
-            messages: rows,
-            draft: draft.text,
-            tlps,
-        },
-    )
-}
-
-/// How a conversation's page shows message `m`.
-fn msg_row(c: &Ctx<'_>, people: &People, judicial: &Grants, m: &MessageView) -> MsgRow {
-    let note = if let Some(e) = &m.error {
-        Some(c.tr.t1("msg-rejected", "reason", e))
-    } else if m.destroyed_at.is_some() {
-        Some(c.tr.t("msg-destroyed"))
-    } else {
-        None
-    };
-    MsgRow {
-        handle: c.handle(&format!("m:{}", m.id)),
-        from: people.who(&m.from),
-        mine: !m.is_incoming(),
-        time: show(&m.sent_at, &people.tz),
-        tlp: tlp(c.tr, &m.handling.tlp),
-        withheld: m.withheld,
-        explained: m.handling.explained.clone(),
-        text: m.text.clone(),
-        note,
-        receipts: m
-            .receipts
-            .iter()
-            .map(|r| ReceiptShown {
-                name: people.who(&r.recipient).name,
-                delivered: r.delivered_at.as_deref().map(|t| show(t, &people.tz)),
-                acknowledged: r.acknowledged_at.as_deref().map(|t| show(t, &people.tz)),
-            })
-            .collect(),
-        grants: m
-            .forwarded_with_consent
-            .iter()
-            .map(|g| {
-                (
-                    people.who(&g.by).name,
-                    g.conditions.trim().to_owned(),
-                    g.valid_until.as_deref().map(|t| show(t, &people.tz)),
-                )
-            })
-            .collect(),
-        forwardable: m.is_incoming() && m.text.is_some() && m.verified,
-        evidence: (m.is_incoming() && m.verified && m.kind == "text")
-            .then(|| exportable(m, judicial)),
-    }
-}
-
 async fn read(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     let (c, form) = match Ctx::posted(&state, &headers, &body) {
         Ok(posted) => posted,
@@ -1123,24 +944,50 @@ async fn compose(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Ur
         Ok(p) => p,
         Err((_, e)) => return failed(c.tr, &e),
     };
-    let filter = ContactFilter {
-        name: (!query.is_empty()).then(|| query.clone()),
-        ..ContactFilter::default()
-    };
-    let contacts = match c.ask(Request::Contacts { filter }).await {
-        Ok(Answer::Contacts { contacts, .. }) => contacts,
-        Ok(_) => Vec::new(),
+    let draft = c.take_draft("/compose").unwrap_or_default();
+    let picks = match picks(&c, &people, &query, &draft.to).await {
+        Ok(p) => p,
         Err((_, e)) => return failed(c.tr, &e),
     };
-    let draft = c.take_draft("/compose").unwrap_or_default();
+    let tlps = tlp_choices(c.tr, Some(&draft.tlp));
+    let p = c.page_for(&people).await;
+    html(
+        StatusCode::OK,
+        &ComposeTpl {
+            p,
+            query,
+            picks,
+            draft: draft.text,
+            tlps,
+        },
+    )
+}
+
+/// The focal points (active, not this officer) and roles whose name or id
+/// holds `query` (all when it is empty), by name, each with whether its
+/// handle is among `chosen`.
+pub(crate) async fn picks(
+    c: &Ctx<'_>,
+    people: &People,
+    query: &str,
+    chosen: &[String],
+) -> Result<Vec<(Pick, bool)>, (ErrorCode, String)> {
+    let filter = ContactFilter {
+        name: (!query.is_empty()).then(|| query.to_owned()),
+        ..ContactFilter::default()
+    };
+    let contacts = match c.ask(Request::Contacts { filter }).await? {
+        Answer::Contacts { contacts, .. } => contacts,
+        _ => Vec::new(),
+    };
     let mut picks: Vec<(Pick, bool)> = contacts
         .iter()
         .filter(|x| x.id != people.me && x.active)
         .map(|x| {
             let handle = c.handle(&format!("p:{}", x.id));
-            let chosen = draft.to.contains(&handle);
+            let is_chosen = chosen.contains(&handle);
             let who = people.who(&x.id);
-            (Pick { handle, who }, chosen)
+            (Pick { handle, who }, is_chosen)
         })
         .collect();
     // Roles too (a message to a role reaches its current holders).
@@ -1156,127 +1003,17 @@ async fn compose(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Ur
                 continue;
             }
             let handle = c.handle(&format!("p:{}", r.id));
-            let chosen = draft.to.contains(&handle);
+            let is_chosen = chosen.contains(&handle);
             let who = Who {
                 name,
                 agency: c.tr.t("dir-role"),
                 country: r.country.clone(),
             };
-            picks.push((Pick { handle, who }, chosen));
+            picks.push((Pick { handle, who }, is_chosen));
         }
     }
     picks.sort_by(|a, b| a.0.who.name.cmp(&b.0.who.name));
-    let tlps = tlp_choices(c.tr, Some(&draft.tlp));
-    let p = c.page_for(&people).await;
-    html(
-        StatusCode::OK,
-        &ComposeTpl {
-            p,
-            query,
-            picks,
-            draft: draft.text,
-            tlps,
-        },
-    )
-}
-
-async fn send(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let (c, form) = match Ctx::posted(&state, &headers, &body) {
-        Ok(posted) => posted,
-        Err(r) => return *r,
-    };
-    let conversation = form
-        .one("c")
-        .filter(|h| !h.is_empty())
-        .map(|h| (h, c.resolve(h, 'c')));
-    let back = match conversation {
-        Some((h, _)) => format!("/c/{h}"),
-        None => "/compose".to_owned(),
-    };
-    let text = form.one("text").unwrap_or_default().to_owned();
-    if text.trim().is_empty() {
-        c.flash(c.tr.t("compose-need-text"));
-        return see_other(&back);
-    }
-    let label = form.one("tlp").unwrap_or(DEFAULT_TLP);
-    let Some(handling) = TLP_CHOICES
-        .iter()
-        .find(|(l, _)| *l == label)
-        .and_then(|(l, _)| Handling::parse_text(l).ok())
-    else {
-        return c.refused();
-    };
-    let mut to = Vec::new();
-    let mut conv_id = None;
-    match conversation {
-        Some((_, Some(conv))) => {
-            // A reply goes to everyone else in the conversation.
-            let Some(conv) = ConversationId::from_hex(&conv) else {
-                return not_found().await;
-            };
-            match c
-                .ask(Request::Conversation {
-                    conversation: conv,
-                    limit: 0,
-                })
-                .await
-            {
-                Ok(Answer::Conversation { conversation, .. }) => to.extend(
-                    conversation
-                        .with
-                        .iter()
-                        .filter_map(|id| DirectoryId::parse(id).ok()),
-                ),
-                Ok(_) | Err((ErrorCode::NotFound, _)) => return not_found().await,
-                Err((_, e)) => return failed(c.tr, &e),
-            }
-            conv_id = Some(conv);
-        }
-        Some((_, None)) => return not_found().await,
-        None => to.extend(
-            form.all("to")
-                .filter_map(|h| c.resolve(h, 'p'))
-                .filter_map(|id| DirectoryId::parse(&id).ok()),
-        ),
-    }
-    if to.is_empty() {
-        c.flash(c.tr.t("compose-need-recipient"));
-        c.keep_draft(&back, &form);
-        return see_other(&back);
-    }
-    if let Some(held) = held_by_new_device(&c, &to).await {
-        c.flash(held);
-        c.keep_draft(&back, &form);
-        return see_other(&back);
-    }
-    let (conv, flash) = match c
-        .ask(Request::Send {
-            to: to.clone(),
-            text,
-            handling,
-            conversation: conv_id,
-            attach: Vec::new(),
-        })
-        .await
-    {
-        Ok(Answer::Sent { conversation, .. }) => (conversation, c.tr.t("msg-sent")),
-        Ok(Answer::Queued { conversation, .. }) => (conversation, c.tr.t("msg-queued")),
-        Ok(_) => return see_other("/"),
-        Err((code, e)) => {
-            c.flash(
-                held_by_key_change(&c, code, &to)
-                    .await
-                    .unwrap_or_else(|| c.tr.t1("send-failed", "reason", &e)),
-            );
-            c.keep_draft(&back, &form);
-            return see_other(&back);
-        }
-    };
-    c.flash(flash);
-    match conv {
-        Some(conv) => see_other(&format!("/c/{}", c.handle(&format!("c:{conv}")))),
-        None => see_other("/"),
-    }
+    Ok(picks)
 }
 
 /// A script of the app, as served.

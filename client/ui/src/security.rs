@@ -376,8 +376,14 @@ pub async fn guard(State(port): State<u16>, req: Request<Body>, next: Next) -> R
         next.run(req).await
     };
     let h = resp.headers_mut();
+    // A route may set a stricter policy of its own (a file: `sandbox`).
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+    }
     for (name, value) in [
-        (header::CONTENT_SECURITY_POLICY, CSP),
         (header::CACHE_CONTROL, "no-store"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         // Not `no-referrer`: with it a browser sends `Origin: null` on form

@@ -8,7 +8,10 @@ use liaison_client::agent::server::AgentHandle;
 use tokio::net::TcpListener;
 
 use crate::state::{AppState, UiOptions};
-use crate::{directory, evidence, forward, i18n, pages, requests, security, settings};
+use crate::{
+    cases, conversation, directory, evidence, files, forward, i18n, pages, requests, security,
+    settings,
+};
 
 /// Why the web app could not start.
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +114,10 @@ impl WebApp {
                 .merge(directory::routes())
                 .merge(evidence::routes())
                 .merge(settings::routes())
-                .merge(requests::routes()),
+                .merge(requests::routes())
+                .merge(cases::routes())
+                .merge(conversation::routes())
+                .merge(files::routes()),
         );
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
