@@ -122,6 +122,8 @@ pub struct HttpResponse {
     pub headers: Vec<(String, String)>,
     /// The body, as text.
     pub body: String,
+    /// The body, as sent.
+    pub bytes: Vec<u8>,
 }
 
 impl HttpResponse {
@@ -163,6 +165,23 @@ pub fn request(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> HttpResponse {
+    request_bytes(
+        addr,
+        method,
+        path,
+        headers,
+        body.map(str::as_bytes).unwrap_or_default(),
+    )
+}
+
+/// [`request`] with a body of any bytes.
+pub fn request_bytes(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpResponse {
     let mut s = std::net::TcpStream::connect(addr).expect("connect to the web app");
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
@@ -172,13 +191,12 @@ pub fn request(
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
-    let body = body.unwrap_or_default();
     if method != "GET" && method != "HEAD" {
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     head.push_str("\r\n");
     s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read the HTTP answer");
     let split = raw
@@ -207,6 +225,7 @@ pub fn request(
         status,
         headers,
         body: String::from_utf8_lossy(&rest).into_owned(),
+        bytes: rest,
     }
 }
 
@@ -306,6 +325,55 @@ impl Browser {
                 ("Content-Type", "application/x-www-form-urlencoded"),
             ],
             Some(&body),
+        );
+        self.keep_cookies(&r);
+        r
+    }
+}
+
+impl Browser {
+    /// POST `fields` and `files` ((field, file name, content)) to `path`
+    /// as `multipart/form-data`, from the app's origin.
+    pub fn post_files(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        files: &[(&str, &str, &[u8])],
+    ) -> HttpResponse {
+        let boundary = "liaison-test-boundary-7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        for (k, v) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        for (k, name, content) in files {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(content);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let cookies = self.cookies();
+        let origin = format!("http://{}", self.addr);
+        let content_type = format!("multipart/form-data; boundary={boundary}");
+        let r = request_bytes(
+            &self.addr,
+            "POST",
+            path,
+            &[
+                ("Cookie", &cookies),
+                ("Origin", &origin),
+                ("Content-Type", &content_type),
+            ],
+            &body,
         );
         self.keep_cookies(&r);
         r

@@ -1463,3 +1463,225 @@ fn a_request_is_sent_acknowledged_answered_and_closed_with_its_outcome_in_the_ap
         page.body.contains("Outcome shared")
     });
 }
+
+/// A photo, 8 by 8 pixels.
+const PHOTO: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x08, 0x08, 0x02, 0x00, 0x00, 0x00, 0x4b, 0x6d, 0x29,
+    0xdc, 0x00, 0x00, 0x00, 0x11, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x38, 0xa0, 0xa0, 0x80,
+    0x15, 0x31, 0x0c, 0x2d, 0x09, 0x00, 0x2a, 0x3f, 0x40, 0x01, 0x78, 0xe6, 0xd5, 0x63, 0x00, 0x00,
+    0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+/// Alice opens a case in her app and posts files to it; Bob's app opens
+/// them only once he acknowledged the handling, shows the photo, serves a
+/// drawing posing as a photo and a page only as downloads that run
+/// nothing, names a file its sender called `../../x` by its last part,
+/// and opens the photo again from the sealed copy his home keeps after
+/// the relay deleted it. Nothing the form uploaded stays behind.
+#[test]
+fn files_in_a_case_open_through_the_gate_and_again_after_the_relay_deleted_them() {
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "ph.pnp.alice", "PH", "PNP");
+    let bob = net.enrol("bob", "th.dsi.bob", "TH", "DSI");
+    let alice_ui = alice.start_ui(true, &[]);
+    let bob_ui = bob.start_ui(true, &[]);
+    let mut a = login(&alice_ui.addr, &alice_ui.login_path());
+    let mut b = login(&bob_ui.addr, &bob_ui.login_path());
+
+    let mut form = a.get("/cases/new");
+    wait_until("Bob in Alice's directory", ARRIVE, || {
+        form = a.get("/cases/new");
+        form.body
+            .contains("bob <span class=\"agency\">DSI, TH</span>")
+    });
+    let csrf = form.input_value("csrf").unwrap();
+    let at = form.body.find("> bob <span").unwrap();
+    let before = &form.body[..at];
+    let value = before.rfind("value=\"").unwrap();
+    let to = before[value + 7..].split('"').next().unwrap().to_owned();
+    // No title: nothing is opened, and the app says why.
+    let r = a.post(
+        "/cases/new",
+        &[
+            ("csrf", &csrf),
+            ("title", " "),
+            ("to", &to),
+            ("tlp", "AMBER"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = a.get(&location(&r));
+    assert!(r.body.contains("Give the case a title."), "{}", r.body);
+    let r = a.post(
+        "/cases/new",
+        &[
+            ("csrf", &csrf),
+            ("title", "Pier 7"),
+            ("reference", "PNP-2026-114"),
+            ("to", &to),
+            ("tlp", "AMBER"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let case_page = location(&r);
+    assert!(case_page.starts_with("/c/"), "{case_page}");
+    let r = a.get(&case_page);
+    assert!(r.body.contains("The case is open."), "{}", r.body);
+    assert!(r.body.contains("PNP-2026-114"), "{}", r.body);
+    // The case's handling is the reply form's default.
+    assert!(r.body.contains("value=\"AMBER\" checked"), "{}", r.body);
+    let list = a.get("/cases");
+    assert!(list.body.contains("Pier 7"), "{}", list.body);
+    assert!(list.body.contains("Members: 2"), "{}", list.body);
+
+    let svg = b"<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>";
+    let r = a.post_files(
+        "/send",
+        &[
+            ("csrf", &csrf),
+            ("c", &case_page[3..]),
+            ("tlp", "AMBER"),
+            ("text", "The boat, this morning."),
+        ],
+        &[
+            ("files", "boat.png", PHOTO),
+            ("files", "boat-too.png", svg),
+            ("files", "../../escape.html", b"<script>alert(2)</script>"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = a.get(&location(&r));
+    assert!(r.body.contains("Sent."), "{}", r.body);
+    assert!(r.body.contains("boat.png"), "{}", r.body);
+    // The uploaded copies are gone once sent.
+    let uploads = alice.home.join("uploads");
+    let left: Vec<_> = std::fs::read_dir(&uploads)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+
+    // Bob: the message is behind the handling gate; its files do not open.
+    let mut home = b.get("/");
+    wait_until("the case in Bob's app", ARRIVE, || {
+        home = b.get("/");
+        conversation_link(&home).is_some()
+    });
+    let page = b.get(&conversation_link(&home).unwrap());
+    assert!(!page.body.contains("/file/"), "{}", page.body);
+    let m = page.input_value("m").unwrap();
+    let refused = b.get(&format!("/file/{m}/0?view=1"));
+    assert_ne!(refused.status, 200, "{}", refused.body);
+    assert!(
+        refused.body.contains("Acknowledge the handling"),
+        "{}",
+        refused.body
+    );
+    let bcsrf = page.input_value("csrf").unwrap();
+    let r = b.post("/read", &[("csrf", &bcsrf), ("m", &m)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = b.get(&location(&r));
+    assert!(
+        page.body.contains(&format!("src=\"/file/{m}/0?view=1\"")),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Pier 7"), "{}", page.body);
+    // The page asks to show the drawing too (its sender called it .png);
+    // what is served is judged by its bytes, below.
+
+    let photo = b.get(&format!("/file/{m}/0?view=1"));
+    assert_eq!(photo.status, 200, "{}", photo.body);
+    assert_eq!(photo.bytes, PHOTO);
+    assert_eq!(photo.header("content-type"), Some("image/png"));
+    assert!(
+        photo
+            .header("content-disposition")
+            .unwrap()
+            .starts_with("inline;")
+    );
+    assert!(
+        photo
+            .header("content-security-policy")
+            .unwrap()
+            .contains("sandbox")
+    );
+    for (i, what) in [(1, &svg[..]), (2, &b"<script>alert(2)</script>"[..])] {
+        let r = b.get(&format!("/file/{m}/{i}?view=1"));
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.bytes, what);
+        assert_eq!(r.header("content-type"), Some("application/octet-stream"));
+        assert!(
+            r.header("content-disposition")
+                .unwrap()
+                .starts_with("attachment;")
+        );
+        assert!(
+            r.header("content-security-policy")
+                .unwrap()
+                .contains("sandbox")
+        );
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    }
+    let r = b.get(&format!("/file/{m}/2"));
+    assert!(
+        r.header("content-disposition")
+            .unwrap()
+            .contains("filename=\"escape.html\""),
+        "{:?}",
+        r.headers
+    );
+
+    // Bob's device was the only one the files were for: the relay deleted
+    // them once served. A save straight from the relay now fails; the app
+    // still opens the photo, from the sealed copy kept in Bob's home, which
+    // holds no plaintext.
+    let out = bob.run(&["inbox", "--json"]);
+    assert_success(&out, "inbox");
+    let inbox: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["case"] == "Pier 7" && x["kind"] == "text")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let saved = liaison_tests::TempDir::new("bob-saved");
+    let out = bob.run(&[
+        "attachment",
+        "save",
+        &id,
+        "--out",
+        &saved.path().display().to_string(),
+    ]);
+    assert!(
+        !out.status.success()
+            && liaison_tests::output_text(&out).contains("no attachment of this id is held"),
+        "the relay still held the files: {}",
+        liaison_tests::output_text(&out)
+    );
+    let again = b.get(&format!("/file/{m}/0?view=1"));
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.bytes, PHOTO);
+    let kept: Vec<_> = std::fs::read_dir(bob.home.join("attachments"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    for k in &kept {
+        let bytes = std::fs::read(k).unwrap();
+        assert!(
+            !bytes.windows(8).any(|w| w == &PHOTO[..8])
+                && !bytes.windows(6).any(|w| w == b"script"),
+            "{} holds plaintext",
+            k.display()
+        );
+    }
+    let scratch: Vec<_> = std::fs::read_dir(bob.home.join("uploads"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(scratch.is_empty(), "{scratch:?}");
+}

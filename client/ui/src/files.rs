@@ -272,6 +272,11 @@ async fn file(
     let Some(shown) = c.message(id).await.ok().flatten() else {
         return not_found().await;
     };
+    // Its files, like its text, open only once the handling is
+    // acknowledged (the agent would refuse too).
+    if shown.withheld {
+        return failed(c.tr, &c.tr.t("msg-gate-title"));
+    }
     let Some(a) = shown.attachments.get(i) else {
         return not_found().await;
     };
