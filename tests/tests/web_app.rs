@@ -1567,6 +1567,16 @@ fn files_in_a_case_open_through_the_gate_and_again_after_the_relay_deleted_them(
         home = b.get("/");
         conversation_link(&home).is_some()
     });
+    // The conversation list names the case; the case list counts what
+    // waits for Bob.
+    assert!(
+        home.body
+            .contains("<strong class=\"case-name\">Pier 7</strong>"),
+        "{}",
+        home.body
+    );
+    let cases = b.get("/cases");
+    assert!(cases.body.contains("1 unread"), "{}", cases.body);
     let page = b.get(&conversation_link(&home).unwrap());
     assert!(!page.body.contains("/file/"), "{}", page.body);
     let m = page.input_value("m").unwrap();

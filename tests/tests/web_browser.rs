@@ -1012,6 +1012,12 @@ async fn a_case_is_opened_and_a_photo_sent_to_it_in_chromium() {
     assert_eq!(shown["count"], 1, "{shown}");
     assert_eq!(shown["widths"][0], 8, "{shown}");
     assert_eq!(shown["alt"][0], "pier7.png", "{shown}");
+    a.execute(
+        "document.querySelector('.message:last-child').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap();
     check_page(&a, "case-photo").await;
     // Asked to show the drawing, the app offers it as a download that may
     // run nothing.

@@ -52,6 +52,8 @@ pub struct CaseRow {
     pub members: usize,
     /// This officer was removed from it.
     pub removed: bool,
+    /// Received messages in it whose handling is not acknowledged yet.
+    pub unread: usize,
 }
 
 /// What a case's conversation page shows of the case.
@@ -94,12 +96,7 @@ struct NewTpl<'a> {
 }
 
 /// A focal point or role as a case shows them.
-fn member_who(
-    c: &Ctx<'_>,
-    people: &People,
-    roles: &[(String, String, String)],
-    id: &str,
-) -> (Who, bool) {
+fn member_who(people: &People, roles: &[(String, String, String)], id: &str) -> (Who, bool) {
     match roles.iter().find(|(r, _, _)| r == id) {
         Some((_, name, country)) => (
             Who {
@@ -108,7 +105,7 @@ fn member_who(
                 } else {
                     name.clone()
                 },
-                agency: c.tr.t("dir-role"),
+                agency: String::new(),
                 country: country.clone(),
             },
             true,
@@ -142,9 +139,20 @@ async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respons
         Ok(_) => Vec::new(),
         Err((_, e)) => return failed(c.tr, &e),
     };
+    // Unread counts, from the conversation list (a case's conversation
+    // has the case's id).
+    let unread: std::collections::HashMap<String, usize> = match c.ask(Request::Conversations).await
+    {
+        Ok(Answer::Conversations { conversations }) => conversations
+            .into_iter()
+            .map(|v| (v.conversation, v.unread))
+            .collect(),
+        _ => Default::default(),
+    };
     let rows = cases
         .iter()
         .map(|k| CaseRow {
+            unread: unread.get(&k.id).copied().unwrap_or(0),
             handle: c.handle(&format!("c:{}", k.id)),
             title: k.title.clone(),
             reference: k.reference.clone(),
@@ -322,7 +330,7 @@ pub(crate) async fn shown(c: &Ctx<'_>, people: &People, conv: ConversationId) ->
         .members
         .iter()
         .map(|id| {
-            let (who, role) = member_who(c, people, &roles, id);
+            let (who, role) = member_who(people, &roles, id);
             (c.handle(&format!("p:{id}")), who, role)
         })
         .collect();

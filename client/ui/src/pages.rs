@@ -172,6 +172,8 @@ pub struct ConvRow {
     pub unread: usize,
     /// Handling of the newest message.
     pub tlp: Tlp,
+    /// The title of its case, if it is a case's.
+    pub case: Option<String>,
 }
 
 /// A recipient the compose page offers.
@@ -852,6 +854,7 @@ async fn conversations(State(state): State<Arc<AppState>>, headers: HeaderMap) -
             last: show(&v.newest_at, &people.tz),
             unread: v.unread,
             tlp: tlp(c.tr, &v.newest_tlp),
+            case: v.case.clone(),
         })
         .collect();
     let p = c.page_for(&people).await;
