@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 use liaison_protocol::attachment::{CHUNK_SIZE, Opener, Sealer, TAG_SIZE, chunk_count};
 use liaison_protocol::handling::Handling;
-use liaison_protocol::message::{AttachmentRef, SignedPayload};
+use liaison_protocol::message::{AttachmentRef, MAX_BODY, SignedPayload};
 use liaison_protocol::{ConversationId, DirectoryId, MessageId, Wire};
 
 use crate::client::{Client, Direction, Outgoing, random};
@@ -148,12 +148,14 @@ impl Client {
         mut out: Outgoing,
         files: &[PathBuf],
     ) -> Result<MessageId> {
-        if files.is_empty() {
+        if files.is_empty() && out.text.len() <= MAX_BODY {
             return self.send_outgoing(to, out).await;
         }
+        let (body, long) = self.carry_long_text(&out.text)?;
+        out.text = body;
         let mut hook = self.progress.take();
         let mut uploaded = Ok(());
-        for f in files {
+        for f in files.iter().chain(long.as_ref().map(|l| &l.path)) {
             match self
                 .upload_attachment(f, &mut |n, d, t| {
                     if let Some(h) = hook.as_mut() {
@@ -361,13 +363,14 @@ impl Client {
         files: &[PathBuf],
         progress: Progress<'_>,
     ) -> Result<MessageId> {
-        let mut attachments = Vec::with_capacity(files.len());
-        for f in files {
+        let (body, long) = self.carry_long_text(text)?;
+        let mut attachments = Vec::with_capacity(files.len() + 1);
+        for f in files.iter().chain(long.as_ref().map(|l| &l.path)) {
             attachments.push(self.upload_attachment(f, progress).await?);
         }
         let out = Outgoing {
             attachments,
-            ..Outgoing::text(text, handling, conversation)
+            ..Outgoing::text(&body, handling, conversation)
         };
         let id = self.send_outgoing(to, out).await?;
         self.flush_grants().await?;
@@ -785,6 +788,85 @@ impl ChunkSource {
             });
         }
         Ok(SealedChunk::Last(sealed, summary))
+    }
+}
+
+/// The longest text a message takes. Beyond [`MAX_BODY`] (64 KiB), the
+/// whole text goes as an attachment, [`LONG_TEXT_FILE`], and the body
+/// holds its beginning with a note saying so.
+pub const MAX_TEXT: usize = 512 * 1024;
+
+/// The name of the attachment that carries a text too long for a body.
+pub const LONG_TEXT_FILE: &str = "message.txt";
+
+/// A text too long for a message body, written to a file of its own
+/// (under `HOME/uploads/`, readable by this user alone) to go as an
+/// attachment; the file goes when this is dropped.
+pub(crate) struct LongText {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl Drop for LongText {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The beginning of `text` that fits a body with the note that the whole
+/// text is attached.
+fn long_text_body(text: &str) -> String {
+    let note = format!(
+        "\n\n[... The message goes on: the whole text ({} bytes) is the attached file {LONG_TEXT_FILE}.]",
+        text.len()
+    );
+    let mut cut = MAX_BODY.saturating_sub(note.len() + 16);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{note}", text.get(..cut).unwrap_or_default())
+}
+
+impl Client {
+    /// `text` as a body: itself when it fits; otherwise its beginning with
+    /// a note, and the whole text in a file to attach. A text over
+    /// [`MAX_TEXT`] is refused.
+    pub(crate) fn carry_long_text(&self, text: &str) -> Result<(String, Option<LongText>)> {
+        if text.len() <= MAX_BODY {
+            return Ok((text.to_owned(), None));
+        }
+        if text.len() > MAX_TEXT {
+            return Err(ClientError::TextTooLong {
+                len: text.len(),
+                limit: MAX_TEXT,
+                pages: MAX_TEXT / 3000,
+            });
+        }
+        let mut name = [0u8; 12];
+        getrandom::fill(&mut name).map_err(|e| ClientError::AttachmentFile {
+            what: "cannot create",
+            path: "a file for the long text".to_owned(),
+            source: std::io::Error::other(e),
+        })?;
+        let dir = std::path::absolute(self.home.dir())
+            .map_err(file_error("cannot read", self.home.dir()))?
+            .join("uploads")
+            .join(hex::encode(name));
+        create_private_dir(&dir)?;
+        let long = LongText {
+            path: dir.join(LONG_TEXT_FILE),
+            dir,
+        };
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options
+            .open(&long.path)
+            .map_err(file_error("cannot write", &long.path))?;
+        f.write_all(text.as_bytes())
+            .map_err(file_error("cannot write", &long.path))?;
+        Ok((long_text_body(text), Some(long)))
     }
 }
 

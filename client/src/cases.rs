@@ -232,7 +232,7 @@ impl Client {
             conversation: Some(id),
             ..Outgoing::content(text, handling, content)
         };
-        if files.is_empty() {
+        if files.is_empty() && text.len() <= liaison_protocol::message::MAX_BODY {
             Ok((self.send_or_queue(&to, out).await?, to))
         } else {
             let mid = self.send_outgoing_attached(&to, out, files).await?;

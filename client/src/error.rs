@@ -292,6 +292,19 @@ pub enum ClientError {
         #[source]
         source: liaison_protocol::attachment::AttachmentError,
     },
+    /// A text longer than even an attachment carries for it.
+    #[error(
+        "the message is {len} bytes long, over the limit of {limit} bytes (about {pages} pages): \
+         nothing was sent; send the text as a file with --attach"
+    )]
+    TextTooLong {
+        /// Its length in bytes (UTF-8).
+        len: usize,
+        /// The limit.
+        limit: usize,
+        /// The limit in pages of text, roughly.
+        pages: usize,
+    },
     /// A file of the attachment's name is already where it would be saved.
     #[error(
         "{path} already exists; nothing was overwritten. Save into another directory with --out DIR"

@@ -247,6 +247,78 @@ fn the_command_line_sends_an_attachment_and_saves_it_after_the_handling_is_ackno
     assert!(std::fs::read(&file).unwrap() == plain, "byte-identical");
 }
 
+/// A text over a body's 64 KiB (Thai, so the cut must fall between
+/// characters) goes whole as `message.txt`: the recipient reads its
+/// beginning with a note, and saves the whole text once the handling is
+/// acknowledged; one over 512 KiB is refused before anything is sent.
+#[test]
+fn a_long_text_goes_whole_as_an_attached_file() {
+    use std::io::Write;
+    let net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    let line = "ผู้เสียหายสามคนอยู่ที่ท่าเรือเจ็ด พบตัวเมื่อเช้านี้ ";
+    let text = line.repeat(200_000 / line.len() + 1);
+    assert!(text.len() > 200_000);
+    let send = |text: &str| {
+        let mut child = alice
+            .command(&["send", "--to", "ph.pnp.bob", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let too_long = "x".repeat(600_000);
+    let out = send(&too_long);
+    assert!(!out.status.success());
+    let said = liaison_tests::output_text(&out);
+    assert!(
+        said.contains("over the limit of 524288 bytes") && said.contains("nothing was sent"),
+        "{said}"
+    );
+    let out = send(&text);
+    assert_success(&out, "liaison send - (long)");
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+
+    assert_success(&bob.run(&["sync"]), "liaison sync");
+    let out = bob.run(&["--json", "read", &id, "--accept"]);
+    assert_success(&out, "liaison read --accept");
+    let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let body = read["message"]["text"].as_str().unwrap();
+    assert!(body.len() <= 64 * 1024, "{}", body.len());
+    assert!(text.starts_with(body.split("\n\n[...").next().unwrap()));
+    assert!(
+        body.ends_with(&format!(
+            "the whole text ({} bytes) is the attached file message.txt.]",
+            text.len()
+        )),
+        "{}",
+        &body[body.len() - 200..]
+    );
+    assert_eq!(read["message"]["attachments"][0]["name"], "message.txt");
+    let dir = net.dir.path().join("bob-long");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = bob.run(&["attachment", "save", &id, "--out", dir.to_str().unwrap()]);
+    assert_success(&out, "liaison attachment save");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("message.txt")).unwrap(),
+        text
+    );
+    // The copy written to send it is gone from Alice's home.
+    let left: Vec<_> = std::fs::read_dir(alice.home.join("uploads"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 /// A message with an attachment interrupted on its way (the relay holds
 /// the message and never answers; Ctrl-C) is kept with the grant that lets
 /// its recipients fetch the file: once the relay accepts it at the next

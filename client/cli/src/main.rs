@@ -113,8 +113,14 @@ fn home(cli: &Cli) -> Result<PathBuf> {
 }
 
 /// The text of a message to send: `text`, or standard input for `-` (or
-/// none), not empty and within the size limit.
+/// none), not empty and within the size limit of a message body.
 fn message_text(text: Option<&String>) -> Result<String> {
+    message_text_within(text, liaison_protocol::message::MAX_BODY)
+}
+
+/// [`message_text`] within `limit` bytes (a `send`: beyond a body's 64
+/// KiB, the whole text goes as an attached file).
+fn message_text_within(text: Option<&String>, limit: usize) -> Result<String> {
     let text = match text.map(String::as_str) {
         Some("-") | None => {
             let mut s = String::new();
@@ -127,7 +133,6 @@ fn message_text(text: Option<&String>) -> Result<String> {
     if text.trim().is_empty() {
         bail!("the message is empty: nothing was sent");
     }
-    let limit = liaison_protocol::message::MAX_BODY;
     if text.len() > limit {
         bail!(
             "the message is {} bytes long, over the limit of {limit} bytes (about {} pages of text): nothing was sent; split it, or send the long part as a file",
@@ -157,7 +162,7 @@ fn request_for(cli: &Cli) -> Result<Option<Request>> {
                 None => None,
             },
             attach: attached_files(attach)?,
-            text: message_text(Some(text))?,
+            text: message_text_within(Some(text), liaison_client::attachments::MAX_TEXT)?,
             reply_to: reply_to.as_deref().map(parse_message_id).transpose()?,
         },
         Command::Case { action } => match action {
@@ -204,7 +209,7 @@ fn request_for(cli: &Cli) -> Result<Option<Request>> {
                 ),
                 None => None,
             };
-            let text = message_text(Some(text))?;
+            let text = message_text_within(Some(text), liaison_client::attachments::MAX_TEXT)?;
             if let Some(until) = handling.retain_until
                 && until <= liaison_client::client::now()
             {

@@ -45,9 +45,10 @@ pub fn needs_relay(req: &Request) -> bool {
 pub fn works_offline(req: &Request) -> bool {
     match req {
         // An attachment is uploaded before the message is signed.
-        Request::Send { attach, .. } => attach.is_empty(),
+        Request::Send { attach, text, .. } | Request::CaseSend { attach, text, .. } => {
+            attach.is_empty() && text.len() <= liaison_protocol::message::MAX_BODY
+        }
         Request::Reply { .. } => true,
-        Request::CaseSend { attach, .. } => attach.is_empty(),
         // From the copy the home keeps once it was opened.
         Request::OpenAttachment { .. } => true,
         _ => false,
@@ -229,7 +230,7 @@ pub async fn handle(client: &mut Client, req: Request) -> Result<Response, Clien
             handling,
             conversation,
             attach,
-        } if !attach.is_empty() => {
+        } if !attach.is_empty() || text.len() > liaison_protocol::message::MAX_BODY => {
             let id = client
                 .send_attached(&to, &text, handling, conversation, &attach)
                 .await?;
