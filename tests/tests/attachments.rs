@@ -231,6 +231,15 @@ fn the_command_line_sends_an_attachment_and_saves_it_after_the_handling_is_ackno
         &bob.run(&["read", &id, "--accept"]),
         "liaison read --accept",
     );
+    // The inbox names the file, with the command that saves it.
+    let inbox = bob.run(&["inbox"]);
+    assert_success(&inbox, "liaison inbox");
+    let said = liaison_tests::output_text(&inbox);
+    assert!(
+        said.contains("files: victims.csv (700000 bytes); save them here with `liaison --home")
+            && said.contains(&format!("attachment save {id}`")),
+        "{said}"
+    );
     let saved = bob.run(&[
         "--json",
         "attachment",

@@ -36,7 +36,7 @@ use clap::Parser;
 use liaison_client::agent::api::{ApiError, Mailbox, Passphrase, Reply, Request, Response};
 use liaison_client::agent::remote::AgentClient;
 use liaison_client::agent::server::{Agent, AgentOptions, AgentSocket};
-use liaison_client::agent::views::{LinkState, MessageView};
+use liaison_client::agent::views::LinkState;
 use liaison_client::agent::{ops, socket_path};
 use liaison_client::home::{Home, HomeError, KdfParams};
 use liaison_client::{Client, InitParams, Received};
@@ -696,6 +696,8 @@ async fn listen(cli: &Cli, count: Option<usize>, timeout: Option<u64>) -> Result
     let mut client = open_home(&dir)?;
     client.connect().await?;
     let me = client.id().clone();
+    // The cases held when listening began name the messages in them.
+    let book = client.case_book().ok();
     let mut shown = Ok(());
     let res = client
         .listen(
@@ -704,7 +706,10 @@ async fn listen(cli: &Cli, count: Option<usize>, timeout: Option<u64>) -> Result
             || eprintln!("liaison: listening for messages to {me} (Ctrl-C to stop)"),
             |r| match r {
                 Received::Message(m) => {
-                    if let Err(e) = render::print_listened(&MessageView::from(&**m), json_out) {
+                    if let Err(e) = render::print_listened(
+                        &liaison_client::agent::ops::arrived_in(book.as_ref(), m),
+                        json_out,
+                    ) {
                         shown = Err(e);
                     }
                 }

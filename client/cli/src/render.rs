@@ -1269,11 +1269,23 @@ pub fn print_message(m: &MessageView) {
                 }
             ));
         }
-        let answer = if m.awaiting_decision {
+        let mut answer = if m.awaiting_decision {
             format!("\n  {}", answer_hint(&m.id))
         } else {
             String::new()
         };
+        if !m.attachments.is_empty() {
+            let files: Vec<String> = m
+                .attachments
+                .iter()
+                .map(|a| format!("{} ({} bytes)", a.name, a.size))
+                .collect();
+            answer.push_str(&format!(
+                "\n  files: {}; save them here with `{}`",
+                files.join(", "),
+                suggest(&format!("attachment save {}", m.id))
+            ));
+        }
         println!(
             "[{}] {} → {}{origin}  {}\n  handling: {}{consent}{skew}\n  {}{answer}\n",
             local_time(&m.sent_at),
@@ -1307,6 +1319,9 @@ pub fn print_listened(m: &MessageView, json: bool) -> Result<()> {
     if json {
         print_json(m)
     } else {
+        if let Some(t) = &m.case {
+            println!("=== case \"{t}\"");
+        }
         print_message(m);
         Ok(())
     }

@@ -109,6 +109,12 @@ fn listed(
     let mut v = view_of(client, m);
     v.awaiting_decision &= !decided.contains(&m.id);
     v.case = case_title(book, m);
+    with_attachments(&mut v, m);
+    v
+}
+
+/// List `m`'s files in its view `v`, when its content may be read.
+fn with_attachments(v: &mut MessageView, m: &crate::client::StoredMessage) {
     if v.text.is_some() {
         v.attachments = crate::attachments::attachment_refs(m)
             .unwrap_or_default()
@@ -116,6 +122,29 @@ fn listed(
             .map(AttachmentView::from)
             .collect();
     }
+}
+
+/// A message as the event stream shows it as it arrives: with its case's
+/// title and, once it may be read, its files.
+pub fn arrived(client: &Client, m: &crate::client::StoredMessage) -> MessageView {
+    let mut v = view_of(client, m);
+    v.case = client
+        .case_book()
+        .ok()
+        .and_then(|book| case_title(&book, m));
+    with_attachments(&mut v, m);
+    v
+}
+
+/// [`arrived`] for a caller that holds the case book but not the client
+/// (`liaison listen` without an agent).
+pub fn arrived_in(
+    book: Option<&crate::core::case::CaseBook>,
+    m: &crate::client::StoredMessage,
+) -> MessageView {
+    let mut v = MessageView::from(m);
+    v.case = book.and_then(|b| case_title(b, m));
+    with_attachments(&mut v, m);
     v
 }
 

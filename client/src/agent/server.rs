@@ -30,7 +30,7 @@ use super::api::{
 use super::error::AgentError;
 use super::frame::{FrameError, MAX_REPLY_FRAME, MAX_REQUEST_FRAME, read_frame, write_frame};
 use super::remote::AgentClient;
-use super::views::{AgentStatus, LinkState, MessageView, ReceiptView, SyncView};
+use super::views::{AgentStatus, LinkState, ReceiptView, SyncView};
 use super::{SOCKET_NAME, ops, socket_path};
 use crate::client::{Client, MessageKind, Received, StoredMessage, SyncReport, now};
 use crate::contacts::Contacts;
@@ -1065,7 +1065,7 @@ impl Session {
                     }
                 }
                 sh.emit(Event::Message {
-                    message: Box::new(MessageView::from(&m)),
+                    message: Box::new(ops::arrived(&self.client, &m)),
                 });
                 if m.kind == MessageKind::Receipts {
                     self.publish_receipts(sh, &m);
@@ -1159,7 +1159,7 @@ impl Session {
             Ok(report) => {
                 for m in &report.received {
                     sh.emit(Event::Message {
-                        message: Box::new(MessageView::from(m)),
+                        message: Box::new(ops::arrived(&self.client, m)),
                     });
                 }
                 for (id, reason) in &report.rejected {
