@@ -1423,14 +1423,27 @@ fn a_request_is_sent_acknowledged_answered_and_closed_with_its_outcome_in_the_ap
     let r = step(&mut b, &[("step", "acknowledge")]);
     assert!(r.body.contains("Sent."), "{}", r.body);
     assert!(r.body.contains("Acknowledged"), "{}", r.body);
-    let r = step(
-        &mut b,
+    // The answer carries a photo, posted with the form.
+    let r = b.post_files(
+        "/requests/step",
         &[
+            ("csrf", &bcsrf),
+            ("q", &q),
             ("step", "answer"),
             ("text", "Found, safe, at the Baan Kred shelter."),
         ],
+        &[("files", "shelter.png", PHOTO)],
     );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = b.get(&location(&r));
     assert!(r.body.contains("Answered"), "{}", r.body);
+    // The request's page shows each step's words and files.
+    assert!(
+        r.body.contains("Found, safe, at the Baan Kred shelter."),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("Save shelter.png"), "{}", r.body);
     // A step that is not one is refused.
     let r = b.post(
         "/requests/step",
@@ -1444,6 +1457,30 @@ fn a_request_is_sent_acknowledged_answered_and_closed_with_its_outcome_in_the_ap
         page = a.get(&mine);
         page.body.contains("Tell bob (DSI, TH) what came of it.")
     });
+    // Its words and photo wait for her to acknowledge the answer's
+    // handling, in its conversation; then the request's page shows them,
+    // and the photo, byte for byte.
+    assert!(!page.body.contains("Baan Kred"), "{}", page.body);
+    let mut conv = a.get("/");
+    wait_until("the answer's conversation", ARRIVE, || {
+        let home = a.get("/");
+        let Some(link) = conversation_link(&home) else {
+            return false;
+        };
+        conv = a.get(&link);
+        conv.body.contains("Acknowledge the handling")
+    });
+    for m in conv.input_values("m") {
+        let r = a.post("/read", &[("csrf", &csrf), ("m", &m)]);
+        assert_eq!(r.status, 303, "{}", r.body);
+    }
+    let page = a.get(&mine);
+    assert!(page.body.contains("Baan Kred"), "{}", page.body);
+    let at = page.body.find("/file/").unwrap();
+    let href = page.body[at..].split('"').next().unwrap().to_owned();
+    let photo = a.get(&href);
+    assert_eq!(photo.status, 200, "{}", photo.body);
+    assert_eq!(photo.bytes, PHOTO);
     let r = a.post(
         "/requests/step",
         &[

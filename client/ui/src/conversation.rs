@@ -66,35 +66,7 @@ pub struct MsgRow {
     /// the originator consents.
     pub evidence: Option<bool>,
     /// The files it carries (once its content may be read).
-    pub files: Vec<FileShown>,
-}
-
-/// A file a message carries, as its conversation shows it.
-#[derive(Debug)]
-pub struct FileShown {
-    /// Its place among the message's files (from 0).
-    pub index: usize,
-    /// Its name, as the sender gave it.
-    pub name: String,
-    /// Its size, in words ("2.5 MB").
-    pub size: String,
-    /// The page shows it (a photo of at most [`PREVIEW_MAX`] bytes).
-    pub preview: bool,
-}
-
-/// The largest photo a conversation shows in the page (larger ones are
-/// offered as a download only).
-pub const PREVIEW_MAX: u64 = 10_000_000;
-
-/// A size in bytes as people read it (decimal units, as the relay's
-/// limits are stated).
-pub(crate) fn size_text(bytes: u64) -> String {
-    match bytes {
-        0..1_000 => format!("{bytes} B"),
-        1_000..1_000_000 => format!("{:.1} kB", bytes as f64 / 1e3),
-        1_000_000..1_000_000_000 => format!("{:.1} MB", bytes as f64 / 1e6),
-        _ => format!("{:.1} GB", bytes as f64 / 1e9),
-    }
+    pub files: Vec<crate::files::FileShown>,
 }
 
 /// A recipient's receipts of a sent message, with times.
@@ -254,17 +226,7 @@ fn msg_row(c: &Ctx<'_>, people: &People, judicial: &Grants, m: &MessageView) -> 
         forwardable: m.is_incoming() && m.text.is_some() && m.verified,
         evidence: (m.is_incoming() && m.verified && m.kind == "text")
             .then(|| exportable(m, judicial)),
-        files: m
-            .attachments
-            .iter()
-            .enumerate()
-            .map(|(index, a)| FileShown {
-                index,
-                name: a.name.clone(),
-                size: size_text(a.size),
-                preview: crate::files::previewable(&a.media_type) && a.size <= PREVIEW_MAX,
-            })
-            .collect(),
+        files: crate::files::shown(&m.attachments),
     }
 }
 

@@ -25,6 +25,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use liaison_client::agent::api::{Request, Response as Answer};
+use liaison_client::agent::views::AttachmentView;
 use liaison_protocol::MessageId;
 
 use crate::pages::{Ctx, Form, failed, not_found};
@@ -227,6 +228,48 @@ async fn read_multipart<'a>(
         files,
         _scratch: scratch,
     })
+}
+
+/// A file a message carries, as a page shows it.
+#[derive(Debug)]
+pub struct FileShown {
+    /// Its place among the message's files (from 0).
+    pub index: usize,
+    /// Its name, as the sender gave it.
+    pub name: String,
+    /// Its size, in words ("2.5 MB").
+    pub size: String,
+    /// The page shows it (a photo of at most [`PREVIEW_MAX`] bytes).
+    pub preview: bool,
+}
+
+/// The largest photo a conversation shows in the page (larger ones are
+/// offered as a download only).
+pub const PREVIEW_MAX: u64 = 10_000_000;
+
+/// A size in bytes as people read it (decimal units, as the relay's
+/// limits are stated).
+pub(crate) fn size_text(bytes: u64) -> String {
+    match bytes {
+        0..1_000 => format!("{bytes} B"),
+        1_000..1_000_000 => format!("{:.1} kB", bytes as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", bytes as f64 / 1e6),
+        _ => format!("{:.1} GB", bytes as f64 / 1e9),
+    }
+}
+
+/// How a page shows a message's files.
+pub(crate) fn shown(attachments: &[AttachmentView]) -> Vec<FileShown> {
+    attachments
+        .iter()
+        .enumerate()
+        .map(|(index, a)| FileShown {
+            index,
+            name: a.name.clone(),
+            size: size_text(a.size),
+            preview: previewable(&a.media_type) && a.size <= PREVIEW_MAX,
+        })
+        .collect()
 }
 
 /// The kinds of picture shown in the page, told by their first bytes.

@@ -30,8 +30,7 @@
 //! - [`files`]: files attached to a message (uploaded with the form) and
 //!   the files a message carries (saved, or a photo shown in the page).
 //!
-//! Non-features so far: removing a device (the authority does it), files
-//! attached to requests from the app (the command line sends them).
+//! Non-features so far: removing a device (the authority does it).
 
 pub mod cases;
 pub mod conversation;

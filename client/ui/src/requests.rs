@@ -31,9 +31,21 @@ use crate::time::{Shown, show};
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/requests", get(list))
-        .route("/requests/new", get(new_form).post(new))
+        .route(
+            "/requests/new",
+            get(new_form)
+                .post(new)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::files::MAX_UPLOAD,
+                )),
+        )
         .route("/q/{h}", get(one))
-        .route("/requests/step", post(step))
+        .route(
+            "/requests/step",
+            post(step).layer(axum::extract::DefaultBodyLimit::max(
+                crate::files::MAX_UPLOAD,
+            )),
+        )
         .route("/requests/read", post(read))
 }
 
@@ -317,11 +329,12 @@ async fn new_form(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: U
     )
 }
 
-async fn new(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let (c, form) = match Ctx::posted(&state, &headers, &body) {
+async fn new(State(state): State<Arc<AppState>>, req: axum::extract::Request) -> Response {
+    let (c, posted) = match crate::files::posted(&state, req).await {
         Ok(posted) => posted,
         Err(r) => return *r,
     };
+    let form = &posted.form;
     let Some(kind) = form.one("type").and_then(RequestType::parse) else {
         return c.refused();
     };
@@ -361,7 +374,7 @@ async fn new(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes
             fields,
             text: form.one("text").unwrap_or_default().to_owned(),
             handling: None,
-            attach: Vec::new(),
+            attach: posted.files.clone(),
         })
         .await;
     match asked {
@@ -389,6 +402,12 @@ pub struct StepRow {
     pub by: String,
     /// When.
     pub at: Shown,
+    /// Handle of the message that carried it.
+    pub handle: String,
+    /// Its words, once the message's handling is acknowledged.
+    pub text: Option<String>,
+    /// Its files, likewise.
+    pub files: Vec<crate::files::FileShown>,
 }
 
 #[derive(Template)]
@@ -461,15 +480,26 @@ async fn one(
         })
         .collect();
     let closed = matches!(r.status.as_str(), "answered" | "declined" | "withdrawn");
-    let steps = r
-        .steps
-        .iter()
-        .map(|s| StepRow {
+    let mut steps = Vec::with_capacity(r.steps.len());
+    for s in &r.steps {
+        // What the step's message says and carries, as its conversation
+        // shows it (nothing while its handling is not acknowledged).
+        let shown = match MessageId::from_hex(&s.message) {
+            Some(id) => c.message(id).await.ok().flatten(),
+            None => None,
+        };
+        steps.push(StepRow {
             what: c.tr.t(step_key(&s.action)),
             by: names.of(&s.by),
             at: show(&s.at, &names.people.tz),
-        })
-        .collect();
+            handle: c.handle(&format!("m:{}", s.message)),
+            text: shown.as_ref().and_then(|m| m.text.clone()),
+            files: shown
+                .as_ref()
+                .map(|m| crate::files::shown(&m.attachments))
+                .unwrap_or_default(),
+        });
+    }
     let withheld = r.withheld.then(|| c.handle(&format!("m:{}", r.message)));
     let answered = matches!(r.status.as_str(), "answered" | "partly-answered");
     let page = OneTpl {
@@ -498,11 +528,12 @@ fn parse_request(id: &str) -> Option<[u8; 16]> {
 /// A step from the request's page: `step` (`acknowledge`, `progress`,
 /// `answer`, `decline`, `withdraw`, `outcome`), with `text`, `reason` and
 /// `partial`.
-async fn step(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let (c, form) = match Ctx::posted(&state, &headers, &body) {
+async fn step(State(state): State<Arc<AppState>>, req: axum::extract::Request) -> Response {
+    let (c, posted) = match crate::files::posted(&state, req).await {
         Ok(posted) => posted,
         Err(r) => return *r,
     };
+    let form = &posted.form;
     let h = form.one("q").unwrap_or_default().to_owned();
     let Some(request) = c.resolve(&h, 'q').and_then(|id| parse_request(&id)) else {
         return not_found().await;
@@ -529,7 +560,7 @@ async fn step(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
             step: name,
             text: form.one("text").unwrap_or_default().to_owned(),
             reason: form.one("reason").map(str::to_owned),
-            attach: Vec::new(),
+            attach: posted.files.clone(),
         })
         .await;
     c.flash(match asked {
