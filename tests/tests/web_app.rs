@@ -1731,4 +1731,43 @@ fn files_in_a_case_open_through_the_gate_and_again_after_the_relay_deleted_them(
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     assert!(scratch.is_empty(), "{scratch:?}");
+
+    // Bob replies, quoting Alice's message; her app shows the quote.
+    let conv = conversation_link(&b.get("/")).unwrap();
+    let page = b.get(&format!("{conv}?reply={m}"));
+    assert!(
+        page.body.contains("Your reply quotes alice:"),
+        "{}",
+        page.body
+    );
+    assert_eq!(page.input_value("r").as_deref(), Some(m.as_str()));
+    let r = b.post_files(
+        "/send",
+        &[
+            ("csrf", &bcsrf),
+            ("c", &conv[3..]),
+            ("r", &m),
+            ("tlp", "AMBER"),
+            ("text", "Same boat as in March."),
+        ],
+        &[],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(b.get(&location(&r)).body.contains("Sent."));
+    let mut page = a.get(&case_page);
+    wait_until("Bob's reply in Alice's app", ARRIVE, || {
+        page = a.get(&case_page);
+        page.body.contains("Same boat as in March.")
+            || page.body.contains("Acknowledge the handling")
+    });
+    for read in page.input_values("m") {
+        a.post("/read", &[("csrf", &csrf), ("m", &read)]);
+    }
+    let page = a.get(&case_page);
+    assert!(
+        page.body
+            .contains("<p class=\"text\">&#62; The boat, this morning.\n\nSame boat as in March."),
+        "{}",
+        page.body
+    );
 }

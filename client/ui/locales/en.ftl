@@ -346,3 +346,6 @@ files-too-large = The files are too large for one message: at most { $size } MB 
 files-too-many = At most { $count } files go in one message. Nothing was sent.
 files-cannot-keep = The files could not be prepared for sending on this computer: { $reason }. Nothing was sent.
 files-cannot-open = The file could not be opened: { $reason }
+case-reply = Reply, quoting this message
+case-replying-to = Your reply quotes { $name }:
+case-reply-cancel = Do not quote

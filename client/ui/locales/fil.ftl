@@ -346,3 +346,6 @@ files-too-large = Masyadong malaki ang mga file para sa isang mensahe: hanggang 
 files-too-many = Hanggang { $count } file lamang ang maaaring isama sa isang mensahe. Walang naipadala.
 files-cannot-keep = Hindi maihanda ang mga file para ipadala sa computer na ito: { $reason }. Walang naipadala.
 files-cannot-open = Hindi mabuksan ang file: { $reason }
+case-reply = Sumagot, na sinisipi ang mensaheng ito
+case-replying-to = Sinisipi ng iyong sagot ang mensahe ni { $name }:
+case-reply-cancel = Huwag sipiin

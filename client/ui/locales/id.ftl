@@ -346,3 +346,6 @@ files-too-large = Berkas terlalu besar untuk satu pesan: paling banyak { $size }
 files-too-many = Paling banyak { $count } berkas dalam satu pesan. Tidak ada yang dikirim.
 files-cannot-keep = Berkas tidak dapat disiapkan untuk dikirim di komputer ini: { $reason }. Tidak ada yang dikirim.
 files-cannot-open = Berkas tidak dapat dibuka: { $reason }
+case-reply = Balas, dengan mengutip pesan ini
+case-replying-to = Balasan Anda mengutip { $name }:
+case-reply-cancel = Jangan kutip

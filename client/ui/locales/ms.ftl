@@ -346,3 +346,6 @@ files-too-large = Fail terlalu besar untuk satu mesej: paling banyak { $size } M
 files-too-many = Paling banyak { $count } fail dalam satu mesej. Tiada apa-apa dihantar.
 files-cannot-keep = Fail tidak dapat disediakan untuk dihantar pada komputer ini: { $reason }. Tiada apa-apa dihantar.
 files-cannot-open = Fail tidak dapat dibuka: { $reason }
+case-reply = Balas, dengan memetik mesej ini
+case-replying-to = Balasan anda memetik { $name }:
+case-reply-cancel = Jangan petik

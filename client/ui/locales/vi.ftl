@@ -346,3 +346,6 @@ files-too-large = Các tệp quá lớn cho một tin nhắn: tổng cộng tố
 files-too-many = Mỗi tin nhắn chỉ chứa tối đa { $count } tệp. Chưa gửi gì.
 files-cannot-keep = Không thể chuẩn bị các tệp để gửi trên máy tính này: { $reason }. Chưa gửi gì.
 files-cannot-open = Không thể mở tệp: { $reason }
+case-reply = Trả lời, trích dẫn tin nhắn này
+case-replying-to = Câu trả lời của bạn trích dẫn { $name }:
+case-reply-cancel = Không trích dẫn

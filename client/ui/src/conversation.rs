@@ -13,12 +13,12 @@ use axum::routing::{get, post};
 use liaison_client::agent::api::{ErrorCode, Request, Response as Answer};
 use liaison_client::agent::views::MessageView;
 use liaison_protocol::handling::Handling;
-use liaison_protocol::{ConversationId, DirectoryId};
+use liaison_protocol::{ConversationId, DirectoryId, MessageId};
 
 use crate::pages::{
     Ctx, DEFAULT_TLP, Form, Grants, Page, People, TLP_CHOICES, Tlp, Who, exportable, failed,
-    held_by_key_change, held_by_new_device, html, judicial_grants, not_found, see_other, tlp,
-    tlp_choices,
+    held_by_key_change, held_by_new_device, html, judicial_grants, not_found, see_other,
+    shown_kind, tlp, tlp_choices,
 };
 use crate::state::AppState;
 use crate::time::{Shown, show};
@@ -67,6 +67,8 @@ pub struct MsgRow {
     pub evidence: Option<bool>,
     /// The files it carries (once its content may be read).
     pub files: Vec<crate::files::FileShown>,
+    /// It can be answered with a quote (its text may be read).
+    pub replyable: bool,
 }
 
 /// A recipient's receipts of a sent message, with times.
@@ -98,6 +100,9 @@ struct ConversationTpl<'a> {
     case: Option<crate::cases::CaseShown>,
     /// This officer was removed from the case: no reply form.
     removed: bool,
+    /// The message the form answers: (its handle, its sender's name, its
+    /// first words).
+    reply_to: Option<(String, String, String)>,
 }
 
 /// Messages a conversation's page shows at first, and how many more each
@@ -120,10 +125,13 @@ async fn conversation(
     else {
         return not_found().await;
     };
+    let query = Form::parse(uri.query().unwrap_or_default().as_bytes());
+    // `?reply=HANDLE`: the message the reply form answers (a handle).
+    let replying = query.one("reply").map(str::to_owned);
     // `?show=N`: how many of the newest messages (a count, never an id).
-    let limit = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == "show")
-        .and_then(|(_, v)| v.parse::<usize>().ok())
+    let limit = query
+        .one("show")
+        .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(PAGE_MESSAGES)
         .clamp(PAGE_MESSAGES, 100 * PAGE_MESSAGES);
     let people = match c.people().await {
@@ -150,10 +158,18 @@ async fn conversation(
     };
     let with = with.iter().map(|id| people.who(id)).collect();
     let judicial = judicial_grants(&c).await;
-    let rows = ms
+    let rows: Vec<MsgRow> = ms
         .iter()
         .map(|m| msg_row(&c, &people, &judicial, m))
         .collect();
+    // The message answered, when it is one shown here and may be read: its
+    // sender and first words, above the reply form.
+    let reply_to = replying.and_then(|r| {
+        let m = rows.iter().find(|m| m.handle == r && m.replyable)?;
+        let text = m.text.as_deref().unwrap_or_default();
+        let first: String = text.chars().take(140).collect();
+        Some((r, m.from.name.clone(), first))
+    });
     let draft = c.take_draft(&format!("/c/{h}")).unwrap_or_default();
     // A case's messages take its handling unless the officer picks another.
     let chosen = match (&case, draft.tlp.is_empty()) {
@@ -179,6 +195,7 @@ async fn conversation(
             draft: draft.text,
             tlps,
             removed: case.as_ref().is_some_and(|k| k.removed),
+            reply_to,
             case,
         },
     )
@@ -227,6 +244,7 @@ fn msg_row(c: &Ctx<'_>, people: &People, judicial: &Grants, m: &MessageView) -> 
         evidence: (m.is_incoming() && m.verified && m.kind == "text")
             .then(|| exportable(m, judicial)),
         files: crate::files::shown(&m.attachments),
+        replyable: m.verified && m.text.is_some() && shown_kind(&m.kind),
     }
 }
 
@@ -269,8 +287,21 @@ async fn send(State(state): State<Arc<AppState>>, req: axum::extract::Request) -
                 ) =>
         {
             // A case's message goes to its members, as the agent knows
-            // them (it refuses if this officer is no longer one).
-            return case_send(&c, form, &back, case, text, handling, attach).await;
+            // them (it refuses if this officer is no longer one); a reply
+            // quotes the message it answers when every member got it.
+            let reply_to = form
+                .one("r")
+                .filter(|r| !r.is_empty())
+                .and_then(|r| c.resolve(r, 'm'))
+                .and_then(|id| MessageId::from_hex(&id));
+            let request = Request::CaseSend {
+                case,
+                text,
+                handling: Some(handling),
+                attach,
+                reply_to,
+            };
+            return case_send(&c, form, &back, request).await;
         }
         Some((_, Some(conv))) => {
             // A reply goes to everyone else in the conversation.
@@ -342,26 +373,9 @@ async fn send(State(state): State<Arc<AppState>>, req: axum::extract::Request) -
     }
 }
 
-/// Send `text` (and the files attached) in case `case`'s conversation.
-async fn case_send(
-    c: &Ctx<'_>,
-    form: &Form,
-    back: &str,
-    case: ConversationId,
-    text: String,
-    handling: Handling,
-    attach: Vec<std::path::PathBuf>,
-) -> Response {
-    match c
-        .ask(Request::CaseSend {
-            case,
-            text,
-            handling: Some(handling),
-            attach,
-            reply_to: None,
-        })
-        .await
-    {
+/// Send `request` (a `case-send`) and go back to the case, saying how it went.
+async fn case_send(c: &Ctx<'_>, form: &Form, back: &str, request: Request) -> Response {
+    match c.ask(request).await {
         Ok(Answer::Queued { .. }) => c.flash(c.tr.t("msg-queued")),
         Ok(_) => c.flash(c.tr.t("msg-sent")),
         Err((_, e)) => {

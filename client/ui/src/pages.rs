@@ -1031,7 +1031,7 @@ async fn script(text: &'static str) -> Response {
 /// The kinds of stored message a conversation shows (receipt carriers and
 /// consent traffic are not conversation messages), as the agent counts
 /// them.
-fn shown_kind(kind: &str) -> bool {
+pub(crate) fn shown_kind(kind: &str) -> bool {
     matches!(kind, "text" | "forward" | "handover" | "request")
 }
 
