@@ -17,9 +17,9 @@ use liaison_protocol::message::{Content, Payload};
 use liaison_protocol::request::{RequestAction, RequestEvent, RequestOpen};
 use liaison_protocol::{ConversationId, DirectoryId, MessageId};
 
-use crate::client::{Client, Outgoing, StoredMessage, random};
+use crate::client::{Client, Direction, Outgoing, StoredMessage, random};
 use crate::core::request::{RequestBook, RequestError, RequestState, next_addressee};
-use crate::error::{ClientError, NotFound, RecipientError};
+use crate::error::{ClientError, HandlingError, NotFound, RecipientError};
 use crate::home::HomeTxn;
 
 type Result<T, E = ClientError> = std::result::Result<T, E>;
@@ -225,6 +225,15 @@ impl Client {
         files: &[PathBuf],
     ) -> Result<MessageId> {
         let state = self.request(id)?;
+        // An addressee acts on a request only once they have acknowledged
+        // the handling of the message that brought it (and so seen it).
+        if let Some(first) = state.steps.first()
+            && let Some(m) = self.message(first.message)?
+            && m.direction == Direction::In
+            && m.acknowledged_at.is_none()
+        {
+            return Err(HandlingError::NotAcknowledged(m.id).into());
+        }
         let me = self.profile.id.clone();
         let to = self.parties(&state, None);
         let event = RequestEvent {

@@ -153,6 +153,17 @@ async fn an_urgent_request_not_acknowledged_in_time_escalates_and_its_answer_and
     assert_eq!(theirs.open.field("name"), Some("Maria Santos"));
     assert_eq!(theirs.requester, id("ph.pnp.alice"));
     niran.connect().await.unwrap();
+    // She acts on it only once she has acknowledged the handling of the
+    // message that brought it (and so seen it).
+    let early = niran
+        .request_step(req, RequestAction::Acknowledge, "On it.", &[])
+        .await
+        .unwrap_err();
+    assert!(
+        early.to_string().contains("acknowledge the handling of"),
+        "{early}"
+    );
+    niran.read(theirs.steps[0].message, true).await.unwrap();
     niran
         .request_step(req, RequestAction::Acknowledge, "On it.", &[])
         .await
@@ -487,6 +498,14 @@ fn the_answer_to_a_request_exports_as_evidence_with_its_file() {
     );
     let req = sent["request"].as_str().unwrap().to_owned();
     assert_success(&bob.run(&["sync"]), "bob sync");
+    let shown = json_of(
+        &bob.run(&["--json", "request", "show", &req]),
+        "request show",
+    );
+    assert_success(
+        &bob.run(&["read", shown["message"].as_str().unwrap(), "--accept"]),
+        "read --accept",
+    );
     let scan = net.dir.path().join("passport-record.pdf");
     let plain: Vec<u8> = (0..200_000u32).map(|i| (i * 13 % 251) as u8).collect();
     std::fs::write(&scan, &plain).unwrap();
