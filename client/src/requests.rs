@@ -22,6 +22,10 @@ use crate::core::request::{RequestBook, RequestError, RequestState, next_address
 use crate::error::{ClientError, HandlingError, NotFound, RecipientError};
 use crate::home::HomeTxn;
 
+/// The home's singleton holding, per request with nobody left to
+/// escalate it to, when its requester was last alerted (ms).
+const NOBODY_LEFT_ALERTS: &str = "request-nobody-left-alerts";
+
 type Result<T, E = ClientError> = std::result::Result<T, E>;
 
 /// The home's secret key holding the request book (added with requests:
@@ -282,6 +286,24 @@ impl Client {
                 .unwrap_or_default();
             let duty = self.duty_role_of(&r);
             let Some(next) = next_addressee(&r.addressees, &holders, duty.as_ref()) else {
+                // Said again only once per acknowledgement window, not at
+                // every sync.
+                let mut said: Vec<([u8; 16], u64)> = self
+                    .home
+                    .get_secret(NOBODY_LEFT_ALERTS)?
+                    .unwrap_or_default();
+                let window_ms = r.open.acknowledge_within_secs.saturating_mul(1000);
+                if said
+                    .iter()
+                    .any(|(id, at)| *id == r.id && now.0 < at.saturating_add(window_ms))
+                {
+                    continue;
+                }
+                said.retain(|(id, _)| *id != r.id);
+                said.push((r.id, now.0));
+                let mut w = self.home.write()?;
+                w.put_secret(NOBODY_LEFT_ALERTS, &said)?;
+                w.commit()?;
                 let alert = format!(
                     "ALERT: your {} {} request to {} is not acknowledged and nobody is left to escalate it to; call them",
                     r.open.priority.name(),

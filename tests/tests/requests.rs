@@ -635,3 +635,55 @@ fn a_requests_fields_go_when_retention_destroys_its_opening() {
     let text = run_later(&["request", "show", &req]);
     assert!(!String::from_utf8_lossy(&text.stdout).contains("SECRET"));
 }
+
+/// An urgent request to one officer (no role, no duty desk in their
+/// agency) that nobody acknowledges: the requester's client alerts that
+/// nobody is left to escalate it to, once per acknowledgement window
+/// rather than at every sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_nobody_left_to_escalate_to_the_alert_comes_once_per_window() {
+    let net = DevNet::start();
+    let mut alice = inproc::enrol(&net, "alice", "ph.pnp.alice", "PNP")
+        .await
+        .unwrap();
+    let _somchai = inproc::enrol(&net, "somchai", "th.dsi.somchai", "DSI")
+        .await
+        .unwrap();
+    let clock = ManualClock::new(now());
+    alice.set_clock(Arc::new(clock.clone()));
+    sync(&mut alice).await;
+    alice.connect().await.unwrap();
+    alice
+        .request_new(
+            RequestOpen {
+                kind: RequestType::LocatePerson,
+                priority: Priority::Urgent,
+                due: Timestamp(clock.now().0 + 24 * HOUR_MS),
+                acknowledge_within_secs: Priority::Urgent.acknowledge_within_secs(),
+                to: id("th.dsi.somchai"),
+                fields: vec![("name".to_owned(), "Maria Santos".to_owned())],
+                nonce: [0; 16],
+            },
+            "",
+            Handling::parse_text("AMBER").unwrap(),
+            None,
+            &[],
+        )
+        .await
+        .unwrap();
+    alice.disconnect().await;
+    let alerts = |c: &mut Client| {
+        c.take_warnings()
+            .into_iter()
+            .filter(|w| w.contains("nobody is left to escalate it to"))
+            .count()
+    };
+    clock.advance(HOUR_MS + 60_000);
+    sync(&mut alice).await;
+    assert_eq!(alerts(&mut alice), 1);
+    sync(&mut alice).await;
+    assert_eq!(alerts(&mut alice), 0, "not again at the next sync");
+    clock.advance(HOUR_MS);
+    sync(&mut alice).await;
+    assert_eq!(alerts(&mut alice), 1, "again an hour later");
+}
