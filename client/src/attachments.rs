@@ -82,8 +82,14 @@ pub fn media_type(path: &Path) -> &'static str {
     }
 }
 
+/// The longest file name (in bytes) a saved attachment gets: room under
+/// the 255 bytes most file systems allow, for a prefix that tells two
+/// files of the same name apart.
+const MAX_SAVED_NAME: usize = 200;
+
 /// A name from a sender that is safe to create in a directory: its last
-/// path component, without control characters, not hidden, not empty.
+/// path component, without control characters, not hidden, not empty, at
+/// most [`MAX_SAVED_NAME`] bytes (a longer one keeps its extension).
 pub fn safe_file_name(name: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or("");
     let cleaned: String = last
@@ -92,10 +98,21 @@ pub fn safe_file_name(name: &str) -> String {
         .collect();
     let cleaned = cleaned.trim().trim_start_matches('.').to_owned();
     if cleaned.is_empty() {
-        "attachment".to_owned()
-    } else {
-        cleaned
+        return "attachment".to_owned();
     }
+    if cleaned.len() <= MAX_SAVED_NAME {
+        return cleaned;
+    }
+    let ext = cleaned
+        .rfind('.')
+        .and_then(|i| cleaned.get(i..))
+        .filter(|e| e.len() <= 16)
+        .unwrap_or("");
+    let mut cut = MAX_SAVED_NAME - ext.len();
+    while !cleaned.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{ext}", cleaned.get(..cut).unwrap_or_default())
 }
 
 /// The home's singleton holding the attachment grants owed to the relay:
@@ -256,8 +273,10 @@ impl Client {
         let key: [u8; 32] = random()?;
         let blob: [u8; 32] = random()?;
         // An earlier upload of this path is of another content: it is not
-        // resumed (its partial blob ends with the relay's retention).
-        pending.retain(|p| p.path != absolute);
+        // resumed (its partial blob ends with the relay's retention). Nor
+        // is one whose file is gone (a copy made only for one send, such
+        // as a file attached in the web app or a long text).
+        pending.retain(|p| p.path != absolute && Path::new(&p.path).is_file());
         pending.push(PendingUpload {
             path: absolute,
             size,
@@ -480,7 +499,7 @@ impl Client {
             return Err(NotFound::Attachment(id).into());
         }
         let mut saved = Vec::new();
-        for a in &attachments {
+        for (index, a) in attachments.iter().enumerate() {
             let target = out_dir.join(safe_file_name(&a.name));
             if target.exists() {
                 return Err(ClientError::AttachmentExists {
@@ -492,7 +511,19 @@ impl Client {
                 safe_file_name(&a.name),
                 hex::encode(a.blob.get(..8).unwrap_or_default())
             ));
-            match self.fetch_into(id, a, &partial, progress).await {
+            // Opened in the web app before: the relay may have deleted it
+            // since, and the home's sealed copy is checked the same way.
+            let kept = sealed_copy(self.home.dir(), id, index);
+            let fetched = if kept.is_file() {
+                let _ = std::fs::remove_file(&partial);
+                let _ = std::fs::remove_file(tags_of(&partial));
+                let r = open_sealed_copy(id, a, &kept, &partial);
+                progress(&a.name, a.size, a.size);
+                r
+            } else {
+                self.fetch_into(id, a, &partial, progress).await
+            };
+            match fetched {
                 Ok(()) => {
                     // Refuses to replace a file that appeared meanwhile.
                     std::fs::hard_link(&partial, &target).map_err(|e| {
@@ -561,7 +592,22 @@ impl Client {
             .ok_or(NotFound::Attachment(id))?;
         let kept = sealed_copy(self.home.dir(), id, index);
         if !kept.is_file() {
-            self.fetch_sealed(id, &a, &kept).await?;
+            self.fetch_sealed(id, &a, &kept).await.map_err(|e| {
+                let gone = matches!(
+                    &e,
+                    ClientError::Link(l) if l.refusal().is_some_and(|w| {
+                        w.code == liaison_protocol::frames::ErrorCode::NotFound
+                    })
+                );
+                if gone {
+                    ClientError::AttachmentGone {
+                        id,
+                        name: a.name.clone(),
+                    }
+                } else {
+                    e
+                }
+            })?;
         }
         open_sealed_copy(id, &a, &kept, out)?;
         Ok(out.to_path_buf())
@@ -850,7 +896,7 @@ impl Client {
         })?;
         let dir = std::path::absolute(self.home.dir())
             .map_err(file_error("cannot read", self.home.dir()))?
-            .join("uploads")
+            .join(crate::home::UPLOADS_DIR)
             .join(hex::encode(name));
         create_private_dir(&dir)?;
         let long = LongText {
@@ -998,6 +1044,10 @@ mod tests {
         assert_eq!(safe_file_name(""), "attachment");
         assert_eq!(safe_file_name("a\nb.txt"), "a_b.txt");
         assert_eq!(safe_file_name("passport scan.pdf"), "passport scan.pdf");
+        let long = format!("{}.jpg", "ภ".repeat(100));
+        let short = safe_file_name(&long);
+        assert!(short.len() <= 200 && short.ends_with(".jpg"), "{short}");
+        assert!(long.starts_with(short.trim_end_matches(".jpg")));
     }
 
     /// A [`ChunkSource`] over a new file holding `content`, expecting

@@ -292,10 +292,24 @@ pub enum ClientError {
         #[source]
         source: liaison_protocol::attachment::AttachmentError,
     },
+    /// A file the relay no longer holds for this device, of which the
+    /// home keeps no copy.
+    #[error(
+        "the relay no longer holds {name:?} of message {id} (it deletes a file once every \
+         recipient device has fetched it, or when its retention ends): if it was saved on this \
+         computer with `liaison attachment save`, open that copy; otherwise ask the sender to \
+         send it again"
+    )]
+    AttachmentGone {
+        /// The message.
+        id: MessageId,
+        /// The file's name as signed.
+        name: String,
+    },
     /// A text longer than even an attachment carries for it.
     #[error(
         "the message is {len} bytes long, over the limit of {limit} bytes (about {pages} pages): \
-         nothing was sent; send the text as a file with --attach"
+         nothing was sent; save the text in a file and send that file attached instead"
     )]
     TextTooLong {
         /// Its length in bytes (UTF-8).

@@ -198,6 +198,10 @@ impl Keys {
     }
 }
 
+/// The directory of a home holding files only while a send or an open
+/// needs them; cleared whenever the home is opened.
+pub const UPLOADS_DIR: &str = "uploads";
+
 /// The home format this release writes and reads (and migrates format 1 to).
 pub const HOME_FORMAT: u32 = 2;
 
@@ -503,6 +507,11 @@ impl Home {
             return Err(HomeError::WrongPassphrase(dir.to_owned()));
         }
         let keys = Keys::derive(&master)?;
+        // Files written only for the length of a send or of showing one
+        // (`uploads/`: files attached in the web app, a long text) that a
+        // stopped or killed program left behind. Whoever wrote them held
+        // the home open, which is now ours alone.
+        let _ = std::fs::remove_dir_all(dir.join(UPLOADS_DIR));
         if format == 1 {
             // Reseal every row into a fresh format-2 file, then replace the
             // old file (whose free pages held what format 1 left there).

@@ -326,6 +326,12 @@ fn a_long_text_goes_whole_as_an_attached_file() {
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
+    // One a killed program left behind goes the next time the home opens.
+    let stale = alice.home.join("uploads").join("0badc0de");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("scan.pdf"), b"plaintext left by a crash").unwrap();
+    assert_success(&alice.run(&["whoami"]), "whoami");
+    assert!(!alice.home.join("uploads").exists());
 }
 
 /// A message with an attachment interrupted on its way (the relay holds

@@ -1679,10 +1679,8 @@ fn files_in_a_case_open_through_the_gate_and_again_after_the_relay_deleted_them(
         r.headers
     );
 
-    // Bob's device was the only one the files were for: the relay deleted
-    // them once served. A save straight from the relay now fails; the app
-    // still opens the photo, from the sealed copy kept in Bob's home, which
-    // holds no plaintext.
+    // The command line saves the files from the sealed copies the app
+    // kept (the relay may have deleted them since).
     let out = bob.run(&["inbox", "--json"]);
     assert_success(&out, "inbox");
     let inbox: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -1703,12 +1701,65 @@ fn files_in_a_case_open_through_the_gate_and_again_after_the_relay_deleted_them(
         "--out",
         &saved.path().display().to_string(),
     ]);
-    assert!(
-        !out.status.success()
-            && liaison_tests::output_text(&out).contains("no attachment of this id is held"),
-        "the relay still held the files: {}",
-        liaison_tests::output_text(&out)
+    assert_success(&out, "attachment save, from the kept copies");
+    assert_eq!(std::fs::read(saved.path().join("boat.png")).unwrap(), PHOTO);
+    assert_eq!(
+        std::fs::read(saved.path().join("boat-too.png")).unwrap(),
+        svg
     );
+
+    // A file saved with the command line first (no copy kept): the relay
+    // deleted it once Bob's only device had it, and the app says so in
+    // plain words.
+    let r = a.post_files(
+        "/send",
+        &[
+            ("csrf", &csrf),
+            ("c", &case_page[3..]),
+            ("tlp", "AMBER"),
+            ("text", "The skipper's card."),
+        ],
+        &[("files", "card.png", PHOTO)],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let mut second = String::new();
+    wait_until("the second file at Bob's", ARRIVE, || {
+        let out = bob.run(&["inbox", "--json"]);
+        let inbox: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if let Some(m) = inbox.as_array().and_then(|ms| {
+            ms.iter()
+                .find(|x| x["case"] == "Pier 7" && x["id"] != id.as_str() && x["kind"] == "text")
+        }) {
+            second = m["id"].as_str().unwrap().to_owned();
+        }
+        !second.is_empty()
+    });
+    assert_success(&bob.run(&["read", &second, "--accept"]), "read --accept");
+    let saved2 = liaison_tests::TempDir::new("bob-saved2");
+    let out = bob.run(&[
+        "attachment",
+        "save",
+        &second,
+        "--out",
+        &saved2.path().display().to_string(),
+    ]);
+    assert_success(&out, "attachment save, from the relay");
+    let link = conversation_link(&b.get("/")).unwrap();
+    let page = b.get(&link);
+    let other = page
+        .body
+        .match_indices("href=\"/file/")
+        .map(|(at, _)| page.body[at + 12..].split('/').next().unwrap().to_owned())
+        .find(|h| *h != m)
+        .unwrap_or_else(|| panic!("{}", page.body));
+    let gone = b.get(&format!("/file/{other}/0"));
+    assert_ne!(gone.status, 200);
+    assert!(
+        gone.body.contains("the relay no longer holds") && gone.body.contains("attachment save"),
+        "{}",
+        gone.body
+    );
+
     let again = b.get(&format!("/file/{m}/0?view=1"));
     assert_eq!(again.status, 200, "{}", again.body);
     assert_eq!(again.bytes, PHOTO);

@@ -28,7 +28,7 @@ use liaison_client::agent::api::{Request, Response as Answer};
 use liaison_client::agent::views::AttachmentView;
 use liaison_protocol::MessageId;
 
-use crate::pages::{Ctx, Form, failed, not_found};
+use crate::pages::{Ctx, Form, failed, not_found, notice};
 use crate::state::AppState;
 
 /// The most one form may upload, all files together. The relay refuses a
@@ -62,7 +62,7 @@ impl Scratch {
         let mut name = [0u8; 12];
         getrandom::fill(&mut name).map_err(std::io::Error::other)?;
         let dir = std::path::absolute(home)?
-            .join("uploads")
+            .join(liaison_client::home::UPLOADS_DIR)
             .join(hex::encode(name));
         let mut b = std::fs::DirBuilder::new();
         b.recursive(true);
@@ -131,9 +131,11 @@ async fn read_multipart<'a>(
     req: axum::extract::Request,
 ) -> Result<Posted, Box<Response>> {
     let too_large = || {
-        Box::new(failed(
+        Box::new(notice(
             c.tr,
-            &c.tr.t1(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            c.tr.t("error-title"),
+            c.tr.t1(
                 "files-too-large",
                 "size",
                 &(MAX_UPLOAD / (1024 * 1024)).to_string(),
@@ -158,9 +160,11 @@ async fn read_multipart<'a>(
             // A file input left empty sends a part with no file name.
             Some(file_name) if !file_name.is_empty() => {
                 if files.len() >= MAX_FILES {
-                    return Err(Box::new(failed(
+                    return Err(Box::new(notice(
                         c.tr,
-                        &c.tr.t1("files-too-many", "count", &MAX_FILES.to_string()),
+                        StatusCode::BAD_REQUEST,
+                        c.tr.t("error-title"),
+                        c.tr.t1("files-too-many", "count", &MAX_FILES.to_string()),
                     )));
                 }
                 if scratch.is_none() {
@@ -318,7 +322,12 @@ async fn file(
     // Its files, like its text, open only once the handling is
     // acknowledged (the agent would refuse too).
     if shown.withheld {
-        return failed(c.tr, &c.tr.t("msg-gate-title"));
+        return notice(
+            c.tr,
+            StatusCode::FORBIDDEN,
+            c.tr.t("error-title"),
+            c.tr.t("msg-gate-title"),
+        );
     }
     let Some(a) = shown.attachments.get(i) else {
         return not_found().await;

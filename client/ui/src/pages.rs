@@ -603,7 +603,7 @@ impl People {
     }
 }
 
-fn notice(tr: Tr<'_>, status: StatusCode, title: String, text: String) -> Response {
+pub(crate) fn notice(tr: Tr<'_>, status: StatusCode, title: String, text: String) -> Response {
     let page = Page {
         tr,
         csrf: String::new(),
