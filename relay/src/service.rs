@@ -861,19 +861,27 @@ impl Service {
             Request::BlobChunk { blob, index, chunk } => {
                 #[cfg(feature = "test-hooks")]
                 self.hooks.hold_blob_chunk(index).await;
-                // Chunks sent ahead wait for those before them and are
-                // committed with them (`uploads`).
-                let put = self
-                    .uploads
-                    .put(blob, device, index, chunk, uploads::WAIT)
-                    .await
-                    .ok_or_else(|| {
-                        err(
-                            ErrorCode::Internal,
-                            "relay storage task failed; retry later",
-                        )
-                    })?
-                    .map_err(|e| internal(&self.health, &e))?;
+                #[cfg(feature = "test-hooks")]
+                let one_at_a_time = self.hooks.one_chunk_at_a_time;
+                #[cfg(not(feature = "test-hooks"))]
+                let one_at_a_time = false;
+                let put = if one_at_a_time {
+                    self.blocking(move |s| s.blob_put_chunk(&blob, &device, index, &chunk))
+                        .await?
+                } else {
+                    // Chunks sent ahead wait for those before them and are
+                    // committed with them (`uploads`).
+                    self.uploads
+                        .put(blob, device, index, chunk, uploads::WAIT)
+                        .await
+                        .ok_or_else(|| {
+                            err(
+                                ErrorCode::Internal,
+                                "relay storage task failed; retry later",
+                            )
+                        })?
+                        .map_err(|e| internal(&self.health, &e))?
+                };
                 match put {
                     BlobPut::Progress(p) => Ok(progress(p)),
                     BlobPut::Unknown => Err(err(

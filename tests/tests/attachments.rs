@@ -378,6 +378,45 @@ fn wait_for_kept(dir: &Path, n: u64) {
     );
 }
 
+/// A relay that takes only the next chunk of an upload (as the release
+/// before group commits did) refuses the chunks a client sends ahead; the
+/// client goes on one chunk at a time from what it confirmed, and the file
+/// arrives byte-identical.
+#[test]
+fn a_relay_that_takes_one_chunk_at_a_time_still_gets_the_whole_file() {
+    let mut net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    assert_success(&alice.run(&["sync"]), "alice sync");
+    net.kill();
+    net.restart_with(&[("LIAISON_RELAY_TEST_ONE_CHUNK_AT_A_TIME", "1")]);
+    let (plain, src) = eleven_chunk_file(&net);
+    let out = alice.run(&[
+        "send",
+        "--to",
+        "ph.pnp.bob",
+        "--attach",
+        src.to_str().unwrap(),
+        "photos of the location",
+    ]);
+    assert_success(&out, "liaison send --attach");
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    // Every chunk was stored (a chunk ahead stored before the client went
+    // one at a time, then sent again, counts again).
+    assert!(chunk_counters(&net).0 >= CHUNKS);
+
+    assert_success(&bob.run(&["sync"]), "bob sync");
+    assert_success(&bob.run(&["read", &id, "--accept"]), "read --accept");
+    let dir = net.dir.path().join("bob-files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let save = ["attachment", "save", &id, "--out", dir.to_str().unwrap()];
+    assert_success(&bob.run(&save), "attachment save");
+    assert!(
+        std::fs::read(dir.join("photos.zip")).unwrap() == plain,
+        "byte-identical"
+    );
+}
+
 /// Eleven chunks: ten whole ones and a short last one.
 const CHUNKS: u64 = 11;
 
