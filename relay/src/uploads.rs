@@ -41,7 +41,6 @@ const MAX_RUN_BYTES: usize = 16 * 1024 * 1024;
 type Reply = oneshot::Sender<Result<BlobPut, StoreError>>;
 
 struct Waiting {
-    uploader: PublicKey,
     chunk: Vec<u8>,
     /// The requests that sent this chunk: more than one when it was sent
     /// again while the first copy waited (its answer lost, then resent on
@@ -57,7 +56,7 @@ impl Waiting {
     }
 }
 
-/// The chunks of one blob waiting for the store.
+/// The chunks of one blob from one uploader waiting for the store.
 #[derive(Default)]
 struct Queue {
     /// A writer takes chunks from `waiting` now.
@@ -68,10 +67,15 @@ struct Queue {
     waiting: BTreeMap<u64, Waiting>,
 }
 
-/// The chunks in flight, per blob.
+/// A blob and its uploader's device key: chunks are queued per uploader,
+/// so a device that names another's blob never mixes with its chunks (the
+/// store refuses it).
+type Key = ([u8; 32], PublicKey);
+
+/// The chunks in flight, per blob and uploader.
 pub struct Uploads {
     store: Arc<dyn Store>,
-    queues: Mutex<HashMap<[u8; 32], Queue>>,
+    queues: Mutex<HashMap<Key, Queue>>,
 }
 
 impl std::fmt::Debug for Uploads {
@@ -89,7 +93,7 @@ impl Uploads {
         })
     }
 
-    fn queues(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Queue>> {
+    fn queues(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Queue>> {
         // A panic while holding the lock leaves whole entries behind; the
         // map stays usable.
         self.queues
@@ -112,25 +116,18 @@ impl Uploads {
         let (tx, mut rx) = oneshot::channel();
         let start_writer = {
             let mut queues = self.queues();
-            let queue = queues.entry(blob).or_default();
+            let queue = queues.entry((blob, uploader)).or_default();
             queue.added = queue.added.wrapping_add(1);
             let mut replies = vec![tx];
             if let Some(earlier) = queue.waiting.remove(&index) {
                 replies.extend(earlier.replies);
             }
-            queue.waiting.insert(
-                index,
-                Waiting {
-                    uploader,
-                    chunk,
-                    replies,
-                },
-            );
+            queue.waiting.insert(index, Waiting { chunk, replies });
             !std::mem::replace(&mut queue.writing, true)
         };
         if start_writer {
             let uploads = self.clone();
-            tokio::task::spawn_blocking(move || uploads.write(blob));
+            tokio::task::spawn_blocking(move || uploads.write((blob, uploader)));
         }
         if let Ok(answer) = tokio::time::timeout(wait, &mut rx).await {
             return answer.ok();
@@ -138,9 +135,10 @@ impl Uploads {
         // Its predecessor did not come in time: answered as the store
         // judges it alone (out of order, or held already), unless a writer
         // took it meanwhile, whose commit answers soon.
-        let stale = self.withdraw(&blob, index);
+        let key = (blob, uploader);
+        let stale = self.withdraw(&key, index);
         let uploads = self.clone();
-        tokio::task::spawn_blocking(move || uploads.judge_alone(&blob, stale))
+        tokio::task::spawn_blocking(move || uploads.judge_alone(&key, stale))
             .await
             .ok()?;
         rx.await.ok()
@@ -148,22 +146,20 @@ impl Uploads {
 
     /// Remove chunk `index` of `blob` from the waiting ones (`None` if a
     /// writer took it already).
-    fn withdraw(&self, blob: &[u8; 32], index: u64) -> Option<(u64, Waiting)> {
+    fn withdraw(&self, key: &Key, index: u64) -> Option<(u64, Waiting)> {
         let mut queues = self.queues();
-        let queue = queues.get_mut(blob)?;
+        let queue = queues.get_mut(key)?;
         let taken = queue.waiting.remove(&index);
         if queue.waiting.is_empty() && !queue.writing {
-            queues.remove(blob);
+            queues.remove(key);
         }
         taken.map(|w| (index, w))
     }
 
     /// Answer each of `stale` as the store judges it alone.
-    fn judge_alone(&self, blob: &[u8; 32], stale: impl IntoIterator<Item = (u64, Waiting)>) {
+    fn judge_alone(&self, (blob, uploader): &Key, stale: impl IntoIterator<Item = (u64, Waiting)>) {
         for (index, w) in stale {
-            let outcome = self
-                .store
-                .blob_put_chunk(blob, &w.uploader, index, &w.chunk);
+            let outcome = self.store.blob_put_chunk(blob, uploader, index, &w.chunk);
             w.answer(&outcome);
         }
     }
@@ -172,21 +168,19 @@ impl Uploads {
     /// answer its chunks still waiting from before as the store judges each
     /// alone.
     pub fn restart(&self, blob: &[u8; 32], uploader: &PublicKey) {
+        let key = (*blob, *uploader);
         let stale = {
             let mut queues = self.queues();
-            let Some(queue) = queues.get_mut(blob) else {
+            let Some(queue) = queues.get_mut(&key) else {
                 return;
             };
-            let (stale, others): (BTreeMap<_, _>, _) = std::mem::take(&mut queue.waiting)
-                .into_iter()
-                .partition(|(_, w)| w.uploader == *uploader);
-            queue.waiting = others;
-            if queue.waiting.is_empty() && !queue.writing {
-                queues.remove(blob);
+            let stale = std::mem::take(&mut queue.waiting);
+            if !queue.writing {
+                queues.remove(&key);
             }
             stale
         };
-        self.judge_alone(blob, stale);
+        self.judge_alone(&key, stale);
     }
 
     /// The writer of `blob` (on a blocking thread): hand what waits to the
@@ -194,11 +188,11 @@ impl Uploads {
     /// ahead of a chunk not arrived yet; stop when nothing can move. It
     /// stops (and forgets the blob once nothing waits) before it answers,
     /// so a chunk sent after an answer finds no writer and starts one.
-    fn write(&self, blob: [u8; 32]) {
+    fn write(&self, key: Key) {
         loop {
             let (taken, added) = {
                 let mut queues = self.queues();
-                let Some(queue) = queues.get_mut(&blob) else {
+                let Some(queue) = queues.get_mut(&key) else {
                     return;
                 };
                 let mut taken = Vec::new();
@@ -212,15 +206,15 @@ impl Uploads {
                     taken.push(entry.remove_entry());
                 }
                 if taken.is_empty() {
-                    queues.remove(&blob);
+                    queues.remove(&key);
                     return;
                 }
                 (taken, queue.added)
             };
-            let (answers, back) = self.write_run(&blob, taken);
+            let (answers, back) = self.write_run(&key, taken);
             let stop = {
                 let mut queues = self.queues();
-                let queue = queues.entry(blob).or_default();
+                let queue = queues.entry(key).or_default();
                 for (index, w) in back {
                     // A copy sent again meanwhile waits with it.
                     match queue.waiting.entry(index) {
@@ -237,7 +231,7 @@ impl Uploads {
                 if stop {
                     queue.writing = false;
                     if queue.waiting.is_empty() {
-                        queues.remove(&blob);
+                        queues.remove(&key);
                     }
                 }
                 stop
@@ -256,28 +250,14 @@ impl Uploads {
     /// chunk before them.
     fn write_run(
         &self,
-        blob: &[u8; 32],
+        (blob, uploader): &Key,
         taken: Vec<(u64, Waiting)>,
     ) -> (Answers, Vec<(u64, Waiting)>) {
         let run: Vec<(u64, &[u8])> = taken
             .iter()
             .map(|(index, w)| (*index, w.chunk.as_slice()))
             .collect();
-        // Chunks of several uploaders (a blob id taken by another device)
-        // are judged each against its own: the store refuses a stranger's.
-        let uploader = taken.first().map(|(_, w)| w.uploader);
-        let outcomes = match uploader {
-            Some(u) if taken.iter().all(|(_, w)| w.uploader == u) => {
-                self.store.blob_put_chunks(blob, &u, &run)
-            }
-            _ => taken
-                .iter()
-                .map(|(index, w)| {
-                    self.store
-                        .blob_put_chunk(blob, &w.uploader, *index, &w.chunk)
-                })
-                .collect(),
-        };
+        let outcomes = self.store.blob_put_chunks(blob, uploader, &run);
         drop(run);
         let outcomes = match outcomes {
             Ok(o) => o,

@@ -125,7 +125,7 @@ async fn beginning_again_answers_what_still_waits_from_before() {
     // Once its writer found it cannot be stored yet, it waits.
     while uploads
         .queues()
-        .get(&BLOB)
+        .get(&(BLOB, a))
         .is_none_or(|q| q.writing || q.waiting.is_empty())
     {
         tokio::task::yield_now().await;
@@ -142,4 +142,34 @@ async fn beginning_again_answers_what_still_waits_from_before() {
     );
     assert!(uploads.queues().is_empty());
     assert_eq!(held(&store).len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_device_naming_the_blob_is_refused_and_disturbs_nothing() {
+    let (_dir, store, chunks) = begun(2);
+    let uploads = Uploads::new(store.clone());
+    let (a, b) = (key(1).public_key(), key(2).public_key());
+    let (u, c) = (uploads.clone(), chunks[1].clone());
+    let waiting = tokio::spawn(async move { u.put(BLOB, a, 1, c, LONG).await });
+    // The same index from a device that did not begin the blob: refused at
+    // once, whatever the uploader has waiting.
+    assert_eq!(
+        uploads
+            .put(BLOB, b, 1, chunks[1].clone(), LONG)
+            .await
+            .unwrap()
+            .unwrap(),
+        BlobPut::Unknown
+    );
+    uploads.restart(&BLOB, &b);
+    assert_eq!(
+        uploads
+            .put(BLOB, a, 0, chunks[0].clone(), LONG)
+            .await
+            .unwrap()
+            .unwrap(),
+        progress(2, 2)
+    );
+    assert_eq!(waiting.await.unwrap().unwrap().unwrap(), progress(2, 2));
+    assert_eq!(held(&store), chunks);
 }
