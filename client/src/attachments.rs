@@ -28,7 +28,9 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use liaison_net::LinkError;
 use liaison_protocol::attachment::{CHUNK_SIZE, Opener, Sealer, TAG_SIZE, chunk_count};
+use liaison_protocol::frames::ErrorCode;
 use liaison_protocol::handling::Handling;
 use liaison_protocol::message::{AttachmentRef, MAX_BODY, SignedPayload};
 use liaison_protocol::{ConversationId, DirectoryId, MessageId, Wire};
@@ -44,6 +46,13 @@ const FETCH_BATCH: u32 = 3;
 
 /// Times a transfer reconnects after a lost link before giving up.
 const RECONNECTS: u32 = 3;
+
+/// Sealed chunks of an upload sent before the relay confirmed the ones
+/// before them, each on its own stream: the relay commits those that
+/// arrive together in one transaction. A relay that takes only the next
+/// chunk (an earlier release) refuses the others; the upload then goes on
+/// one chunk at a time from what it confirmed.
+const UPLOAD_WINDOW: usize = 8;
 
 /// Progress of one file: its name, bytes done, bytes in all.
 pub type Progress<'a> = &'a mut dyn FnMut(&str, u64, u64);
@@ -243,12 +252,22 @@ impl Client {
             .unwrap_or_else(|| "attachment".to_owned());
         let (key, blob, size) = self.begin_upload(path)?;
         let mut reconnects = 0;
+        let mut window = UPLOAD_WINDOW;
         loop {
             match self
-                .upload_from(path, &name, size, &key, blob, progress)
+                .upload_from(path, &name, size, (&key, blob), window, progress)
                 .await
             {
                 Ok(reference) => return Ok(reference),
+                Err(ClientError::Link(liaison_net::LinkError::Refused(e)))
+                    if window > 1 && e.code == ErrorCode::Malformed =>
+                {
+                    // A chunk sent ahead was refused (a relay that takes
+                    // one at a time, or one whose predecessor came too
+                    // late): go on one at a time; a chunk refused for
+                    // itself is refused again and reported.
+                    window = 1;
+                }
                 Err(e) if e.is_unreachable() && reconnects < RECONNECTS => {
                     reconnects += 1;
                     self.connect().await?;
@@ -290,13 +309,15 @@ impl Client {
         Ok((key, blob, size))
     }
 
+    /// Upload `path` (sealed under `key` as blob `blob`) from the chunk the
+    /// relay confirmed, with at most `window` chunks awaiting confirmation.
     async fn upload_from(
         &mut self,
         path: &Path,
         name: &str,
         size: u64,
-        key: &[u8; 32],
-        blob: [u8; 32],
+        (key, blob): (&[u8; 32], [u8; 32]),
+        window: usize,
         progress: Progress<'_>,
     ) -> Result<AttachmentRef> {
         let seal_error = |source| ClientError::AttachmentSeal {
@@ -322,13 +343,18 @@ impl Client {
             buf: vec![0u8; CHUNK_SIZE],
             left: size,
         };
-        // Each chunk is read and sealed on a blocking thread while the one
-        // before it travels to the relay and is made durable there; it is
-        // sent only once the relay confirmed that one.
+        // Each chunk is read and sealed on a blocking thread while those
+        // before it travel to the relay and are made durable there; up to
+        // `window` are sent before the first of them is confirmed.
         let mut ahead = Some(tokio::task::spawn_blocking(move || {
             let sealed = source.next(chunks == 1);
             (source, sealed)
         }));
+        let mut sent = Sent {
+            link: self.conn()?.clone(),
+            blob,
+            waiting: std::collections::VecDeque::new(),
+        };
         for index in 0..chunks {
             let Some(job) = ahead.take() else { break };
             let (mut source, sealed) = job.await.map_err(|e| ClientError::AttachmentFile {
@@ -344,16 +370,27 @@ impl Client {
                     (source, sealed)
                 }));
             }
+            let done = |i: u64| (i + 1).saturating_mul(CHUNK_SIZE as u64).min(size);
             match sealed {
                 SealedChunk::Next(sealed) => {
                     if index >= confirmed {
-                        self.conn()?.blob_chunk(blob, index, sealed).await?;
+                        sent.send(index, sealed);
                     }
-                    progress(name, (index + 1).saturating_mul(CHUNK_SIZE as u64), size);
+                    while sent.waiting.len() >= window {
+                        let i = sent.confirmed().await?;
+                        progress(name, done(i), size);
+                    }
+                    if index < confirmed {
+                        progress(name, done(index), size);
+                    }
                 }
                 SealedChunk::Last(sealed, summary) => {
                     if index >= confirmed {
-                        self.conn()?.blob_chunk(blob, index, sealed).await?;
+                        sent.send(index, sealed);
+                    }
+                    while !sent.waiting.is_empty() {
+                        let i = sent.confirmed().await?;
+                        progress(name, done(i), size);
                     }
                     progress(name, size, size);
                     return Ok(AttachmentRef {
@@ -740,9 +777,19 @@ impl Client {
         tags.seek(SeekFrom::Start(tags_kept))
             .map_err(file_error("cannot write", &tags_path))?;
         let mut reconnects = 0;
+        // The next batch is asked for as soon as one arrives, and travels
+        // while this one is opened and written (asked for only then, so
+        // the relay serves the batches in order and counts each).
+        let mut next = Ahead(None);
         while opener.next_index() < total {
             let start = opener.next_index();
-            let chunks = match self.conn()?.blob_fetch(a.blob, start, FETCH_BATCH).await {
+            let fetched = match next.0.take() {
+                Some((from, call)) if from == start => call
+                    .await
+                    .unwrap_or_else(|e| Err(LinkError::Quic(e.to_string()))),
+                _ => self.conn()?.blob_fetch(a.blob, start, FETCH_BATCH).await,
+            };
+            let chunks = match fetched {
                 Ok(c) => c,
                 Err(e) if e.is_transient() && reconnects < RECONNECTS => {
                     reconnects += 1;
@@ -757,6 +804,16 @@ impl Client {
                         received: start,
                         expected: total,
                     },
+                ));
+            }
+            let following = start.saturating_add(chunks.len() as u64);
+            if following < total {
+                let (link, blob) = (self.conn()?.clone(), a.blob);
+                next.0 = Some((
+                    following,
+                    tokio::spawn(
+                        async move { link.blob_fetch(blob, following, FETCH_BATCH).await },
+                    ),
                 ));
             }
             for chunk in chunks {
@@ -775,6 +832,60 @@ impl Client {
         file.sync_all()
             .map_err(file_error("cannot write", partial))?;
         Ok(())
+    }
+}
+
+/// The chunks of an upload sent and not confirmed yet, oldest first.
+struct Sent {
+    link: liaison_net::Link,
+    blob: [u8; 32],
+    waiting: std::collections::VecDeque<(u64, tokio::task::JoinHandle<Result<(), LinkError>>)>,
+}
+
+impl Sent {
+    /// Send chunk `index` on a stream of its own.
+    fn send(&mut self, index: u64, sealed: Vec<u8>) {
+        let (link, blob) = (self.link.clone(), self.blob);
+        let call =
+            tokio::spawn(async move { link.blob_chunk(blob, index, sealed).await.map(drop) });
+        self.waiting.push_back((index, call));
+    }
+
+    /// Wait for the oldest chunk sent to be confirmed; its index.
+    async fn confirmed(&mut self) -> Result<u64> {
+        let Some((index, call)) = self.waiting.pop_front() else {
+            return Err(ClientError::Incomplete("attachment upload"));
+        };
+        match call.await {
+            Ok(Ok(())) => Ok(index),
+            Ok(Err(e)) => Err(e.into()),
+            Err(e) => Err(ClientError::Link(LinkError::Quic(e.to_string()))),
+        }
+    }
+}
+
+impl Drop for Sent {
+    /// An upload given up (an error, or the caller gone) stops the chunks
+    /// still in flight.
+    fn drop(&mut self) {
+        for (_, call) in &self.waiting {
+            call.abort();
+        }
+    }
+}
+
+/// The fetch of the next batch of a save, from its first chunk, while the
+/// current one is opened; stopped if the save ends first.
+struct Ahead(Option<(u64, Fetching)>);
+
+/// A fetch of chunks under way.
+type Fetching = tokio::task::JoinHandle<Result<Vec<Vec<u8>>, LinkError>>;
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        if let Some((_, call)) = &self.0 {
+            call.abort();
+        }
     }
 }
 

@@ -171,8 +171,10 @@ pub fn resolve(addr: &str) -> Result<SocketAddr, LinkError> {
         })
 }
 
-/// A connection to the relay.
-#[derive(Debug)]
+/// A connection to the relay. A clone is another handle on the same
+/// connection (requests from several tasks at once, each on its own
+/// stream).
+#[derive(Clone, Debug)]
 pub struct Link {
     endpoint: quinn::Endpoint,
     conn: quinn::Connection,

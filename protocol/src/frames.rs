@@ -182,6 +182,15 @@ pub enum Request {
     /// order: `index` must be the number of chunks confirmed (the next one)
     /// or below it (a chunk sent again after a lost answer, which changes
     /// nothing). Answered with [`Response::BlobProgress`] once durable.
+    ///
+    /// A chunk may also be sent, on a stream of its own, before the ones
+    /// before it are confirmed: a relay since the release that added this
+    /// waits a short time for them and commits the chunks that arrived
+    /// together in one transaction, answering each once it is durable; a
+    /// chunk whose predecessors do not come, and with an earlier relay any
+    /// chunk ahead, is refused with [`ErrorCode::Malformed`] and the count
+    /// to resume from, and changes nothing. A client then goes on one chunk
+    /// at a time. The frame itself is unchanged.
     BlobChunk {
         /// The blob.
         blob: [u8; 32],

@@ -288,13 +288,12 @@ impl Store for FullDisk {
     ) -> Result<crate::store::BlobBegin, StoreError> {
         Err(enospc())
     }
-    fn blob_put_chunk(
+    fn blob_put_chunks(
         &self,
         _: &[u8; 32],
         _: &PublicKey,
-        _: u64,
-        _: &[u8],
-    ) -> Result<crate::store::BlobPut, StoreError> {
+        _: &[(u64, &[u8])],
+    ) -> Result<Vec<crate::store::BlobPut>, StoreError> {
         Err(enospc())
     }
     fn blob_grant(

@@ -52,6 +52,8 @@
 //!              attachment blobs)
 //! backup       online snapshots, store checks, the control socket
 //! commit       group commit
+//! uploads      attachment chunks in flight: waiting for the chunks
+//!              before them, one commit for those that wait together
 //! checkpoints  log keys, checkpoint signing, cosignatures; [logs]
 //! ratelimit    token buckets and connection limits
 //! tls          the TLS identity and QUIC server configuration
@@ -96,6 +98,7 @@ mod test_env;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
 pub mod tls;
+pub mod uploads;
 
 #[cfg(test)]
 mod test_support;

@@ -33,6 +33,7 @@ use crate::store::{
     BlobBegin, BlobFetch, BlobGrant, BlobProgress, BlobPut, PrekeyUpload, PutOutcome, SendOp,
     SendOutcome, Store, StoreError, StoreHealth,
 };
+use crate::uploads::{self, Uploads};
 
 /// Most sequence numbers acknowledged by one Ack.
 pub const MAX_ACK: usize = 4096;
@@ -220,6 +221,7 @@ pub struct Service {
     root: PublicKey,
     store: Arc<dyn Store>,
     committer: Committer,
+    uploads: Arc<Uploads>,
     directory: RwLock<Arc<DirectoryState>>,
     publish: tokio::sync::Mutex<()>,
     subscribers: Arc<Subscribers>,
@@ -460,6 +462,7 @@ impl Service {
             generation: tokio::sync::watch::channel(0).0,
             limits,
             root,
+            uploads: Uploads::new(store.clone()),
             store,
             committer,
             directory: RwLock::new(Arc::new(DirectoryState {
@@ -858,9 +861,27 @@ impl Service {
             Request::BlobChunk { blob, index, chunk } => {
                 #[cfg(feature = "test-hooks")]
                 self.hooks.hold_blob_chunk(index).await;
-                let put = self
-                    .blocking(move |s| s.blob_put_chunk(&blob, &device, index, &chunk))
-                    .await?;
+                #[cfg(feature = "test-hooks")]
+                let one_at_a_time = self.hooks.one_chunk_at_a_time;
+                #[cfg(not(feature = "test-hooks"))]
+                let one_at_a_time = false;
+                let put = if one_at_a_time {
+                    self.blocking(move |s| s.blob_put_chunk(&blob, &device, index, &chunk))
+                        .await?
+                } else {
+                    // Chunks sent ahead wait for those before them and are
+                    // committed with them (`uploads`).
+                    self.uploads
+                        .put(blob, device, index, chunk, uploads::WAIT)
+                        .await
+                        .ok_or_else(|| {
+                            err(
+                                ErrorCode::Internal,
+                                "relay storage task failed; retry later",
+                            )
+                        })?
+                        .map_err(|e| internal(&self.health, &e))?
+                };
                 match put {
                     BlobPut::Progress(p) => Ok(progress(p)),
                     BlobPut::Unknown => Err(err(
@@ -988,8 +1009,15 @@ impl Service {
             .map(|r| r.id.as_str().to_owned())
             .ok_or_else(|| err(ErrorCode::UnknownDevice, "device not in the directory"))?;
         let quota = self.limits.attachment_quota_bytes;
+        let uploads = self.uploads.clone();
         let begun = self
-            .blocking(move |s| s.blob_begin(&blob, &device, &owner, size, quota))
+            .blocking(move |s| {
+                // What this device still has waiting from before it began
+                // again is answered now, so it cannot race the resumed
+                // upload.
+                uploads.restart(&blob, &device);
+                s.blob_begin(&blob, &device, &owner, size, quota)
+            })
             .await?;
         match begun {
             BlobBegin::Progress(p) => Ok(progress(p)),

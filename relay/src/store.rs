@@ -389,7 +389,22 @@ pub trait Store: Send + Sync + 'static {
         uploader: &PublicKey,
         index: u64,
         chunk: &[u8],
-    ) -> Result<BlobPut, StoreError>;
+    ) -> Result<BlobPut, StoreError> {
+        let mut outcomes = self.blob_put_chunks(blob, uploader, &[(index, chunk)])?;
+        Ok(outcomes.pop().unwrap_or(BlobPut::Unknown))
+    }
+
+    /// [`Store::blob_put_chunk`] for each `(index, chunk)` of `run` in
+    /// turn, in one durable transaction (one fsync): each chunk is judged
+    /// after those before it in the run, so a run of consecutive chunks
+    /// from the next one is stored whole. One answer per chunk, in order;
+    /// a stored chunk's answer is the progress after the whole run.
+    fn blob_put_chunks(
+        &self,
+        blob: &[u8; 32],
+        uploader: &PublicKey,
+        run: &[(u64, &[u8])],
+    ) -> Result<Vec<BlobPut>, StoreError>;
 
     /// Let the recipient devices of `message` (which `uploader` sent, as
     /// its Accepted event says) fetch the complete blob.
@@ -1478,14 +1493,13 @@ impl Store for RedbStore {
         blobs::begin(&self.db, blob, uploader, owner, size, quota, at)
     }
 
-    fn blob_put_chunk(
+    fn blob_put_chunks(
         &self,
         blob: &[u8; 32],
         uploader: &PublicKey,
-        index: u64,
-        chunk: &[u8],
-    ) -> Result<BlobPut, StoreError> {
-        blobs::put_chunk(&self.db, blob, uploader, index, chunk)
+        run: &[(u64, &[u8])],
+    ) -> Result<Vec<BlobPut>, StoreError> {
+        blobs::put_chunks(&self.db, blob, uploader, run)
     }
 
     fn blob_grant(

@@ -39,6 +39,9 @@
 //! - `LIAISON_RELAY_TEST_HOLD_BLOB_CHUNK=<chunk index>`: the first time an
 //!   uploader sends that chunk of an attachment, never answer (nor store
 //!   it), as a link that dies mid-file; later uploads pass.
+//! - `LIAISON_RELAY_TEST_ONE_CHUNK_AT_A_TIME=1`: take attachment chunks as
+//!   the release before group commits did: only the next one, each in a
+//!   commit of its own; a chunk sent ahead is refused at once.
 //! - `LIAISON_RELAY_TEST_HOLD_BLOB_FETCH=<chunk index>`: the first time a
 //!   device fetches an attachment's chunks from that index or beyond, never
 //!   answer; later fetches pass. With
@@ -90,6 +93,8 @@ pub const HOLD_BLOB_CHUNK_ENV: &str = "LIAISON_RELAY_TEST_HOLD_BLOB_CHUNK";
 pub const HOLD_BLOB_FETCH_ENV: &str = "LIAISON_RELAY_TEST_HOLD_BLOB_FETCH";
 /// See the module documentation.
 pub const HOLD_BLOB_MARKER_ENV: &str = "LIAISON_RELAY_TEST_HOLD_BLOB_MARKER";
+/// See the module documentation.
+pub const ONE_CHUNK_AT_A_TIME_ENV: &str = "LIAISON_RELAY_TEST_ONE_CHUNK_AT_A_TIME";
 
 /// The hooks in force, from the environment.
 #[derive(Debug, Default)]
@@ -108,6 +113,8 @@ pub(crate) struct TestHooks {
     hold_blob_chunk: Option<u64>,
     hold_blob_fetch: Option<u64>,
     hold_blob_marker: Option<PathBuf>,
+    /// Chunks are taken one at a time, as by the release before.
+    pub(crate) one_chunk_at_a_time: bool,
     /// Whether a blob request was held already (each hook holds once).
     held_blob_chunk: AtomicBool,
     held_blob_fetch: AtomicBool,
@@ -181,6 +188,7 @@ impl TestHooks {
                 .ok()
                 .and_then(|v| v.parse().ok()),
             hold_blob_marker: std::env::var_os(HOLD_BLOB_MARKER_ENV).map(PathBuf::from),
+            one_chunk_at_a_time: std::env::var_os(ONE_CHUNK_AT_A_TIME_ENV).is_some(),
             held_blob_chunk: AtomicBool::new(false),
             held_blob_fetch: AtomicBool::new(false),
         };
@@ -197,6 +205,7 @@ impl TestHooks {
             || hooks.flip_blob_chunk.is_some()
             || hooks.hold_blob_chunk.is_some()
             || hooks.hold_blob_fetch.is_some()
+            || hooks.one_chunk_at_a_time
             || clock_offset_ms != 0;
         if set {
             tracing::warn!(

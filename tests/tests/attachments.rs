@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use liaison_client::Client;
 use liaison_client::error::{ClientError, HandlingError};
-use liaison_protocol::attachment::CHUNK_SIZE;
+use liaison_protocol::attachment::{CHUNK_SIZE, TAG_SIZE};
 use liaison_protocol::handling::Handling;
 use liaison_protocol::{DirectoryId, MessageId};
 use liaison_tests::{
@@ -436,6 +436,74 @@ fn killed_when_held(person: &Person, args: &[&str], marker: &Path, while_held: i
     std::fs::remove_file(marker).unwrap();
 }
 
+/// Wait until the relay confirmed `n` chunks (an upload sends several
+/// chunks before the first is confirmed: those before a held one are still
+/// arriving when the relay holds it).
+fn wait_for_confirmed(net: &DevNet, n: u64) {
+    wait_until(
+        "the relay to confirm the chunks before the held one",
+        Duration::from_secs(60),
+        || chunk_counters(net).0 == n,
+    );
+}
+
+/// Wait until the save into `dir` kept `n` verified chunks (a save asks
+/// for the next batch before it writes the one it has: the held fetch
+/// comes before the chunks before it are written). Each chunk's tag is
+/// written after it.
+fn wait_for_kept(dir: &Path, n: u64) {
+    wait_until(
+        "the save to keep the chunks before the held fetch",
+        Duration::from_secs(60),
+        || {
+            files_in(dir).iter().any(|name| {
+                name.ends_with(".tags")
+                    && std::fs::metadata(dir.join(name)).map_or(0, |m| m.len())
+                        == n * TAG_SIZE as u64
+            })
+        },
+    );
+}
+
+/// A relay that takes only the next chunk of an upload (as the release
+/// before group commits did) refuses the chunks a client sends ahead; the
+/// client goes on one chunk at a time from what it confirmed, and the file
+/// arrives byte-identical.
+#[test]
+fn a_relay_that_takes_one_chunk_at_a_time_still_gets_the_whole_file() {
+    let mut net = DevNet::start();
+    let alice = net.enrol("alice", "th.dsi.alice", "TH", "DSI");
+    let bob = net.enrol("bob", "ph.pnp.bob", "PH", "PNP");
+    assert_success(&alice.run(&["sync"]), "alice sync");
+    net.kill();
+    net.restart_with(&[("LIAISON_RELAY_TEST_ONE_CHUNK_AT_A_TIME", "1")]);
+    let (plain, src) = eleven_chunk_file(&net);
+    let out = alice.run(&[
+        "send",
+        "--to",
+        "ph.pnp.bob",
+        "--attach",
+        src.to_str().unwrap(),
+        "photos of the location",
+    ]);
+    assert_success(&out, "liaison send --attach");
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    // Every chunk was stored (a chunk ahead stored before the client went
+    // one at a time, then sent again, counts again).
+    assert!(chunk_counters(&net).0 >= CHUNKS);
+
+    assert_success(&bob.run(&["sync"]), "bob sync");
+    assert_success(&bob.run(&["read", &id, "--accept"]), "read --accept");
+    let dir = net.dir.path().join("bob-files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let save = ["attachment", "save", &id, "--out", dir.to_str().unwrap()];
+    assert_success(&bob.run(&save), "attachment save");
+    assert!(
+        std::fs::read(dir.join("photos.zip")).unwrap() == plain,
+        "byte-identical"
+    );
+}
+
 /// Eleven chunks: ten whole ones and a short last one.
 const CHUNKS: u64 = 11;
 
@@ -479,7 +547,7 @@ fn an_upload_and_a_download_killed_mid_file_resume_from_the_last_confirmed_chunk
         "photos of the location",
     ];
 
-    killed_when_held(&alice, &send, &marker, || {});
+    killed_when_held(&alice, &send, &marker, || wait_for_confirmed(&net, 4));
     assert_eq!(chunk_counters(&net), (4, 0), "chunks 0 to 3 stored, 4 held");
     let out = alice.run(&send);
     assert_success(&out, "liaison send --attach, run again");
@@ -495,7 +563,7 @@ fn an_upload_and_a_download_killed_mid_file_resume_from_the_last_confirmed_chunk
     let dir = net.dir.path().join("bob-files");
     std::fs::create_dir_all(&dir).unwrap();
     let save = ["attachment", "save", &id, "--out", dir.to_str().unwrap()];
-    killed_when_held(&bob, &save, &marker, || {});
+    killed_when_held(&bob, &save, &marker, || wait_for_kept(&dir, 6));
     // Fetched three by three: chunks 0 to 5 served, the fetch from 6 held.
     assert_eq!(chunk_counters(&net), (CHUNKS, 6));
     let partial = partial_files(&dir);
@@ -545,6 +613,7 @@ fn an_upload_and_a_download_cut_by_a_relay_restart_resume_and_complete() {
 
     let mut before = (0, 0);
     killed_when_held(&alice, &send, &marker, || {
+        wait_for_confirmed(&net, 4);
         before = chunk_counters(&net);
         net.kill();
     });
@@ -563,6 +632,7 @@ fn an_upload_and_a_download_cut_by_a_relay_restart_resume_and_complete() {
     let save = ["attachment", "save", &id, "--out", dir.to_str().unwrap()];
     let mut before = (0, 0);
     killed_when_held(&bob, &save, &marker, || {
+        wait_for_kept(&dir, 6);
         before = chunk_counters(&net);
         net.kill();
     });

@@ -256,53 +256,81 @@ pub(crate) fn begin(
     Ok(outcome)
 }
 
-/// [`Store::blob_put_chunk`](super::Store::blob_put_chunk).
-pub(crate) fn put_chunk(
-    db: &Database,
-    blob: &[u8; 32],
+/// What chunk `index` comes to against `meta` (as the chunks before it
+/// in the same transaction left it): `None` when it is the next one, of
+/// the sealed length its position needs, to be stored.
+fn judge(
+    meta: &BlobMeta,
     uploader: &PublicKey,
     index: u64,
     chunk: &[u8],
-) -> Result<BlobPut, StoreError> {
-    let Some(mut meta) = meta(db, blob)? else {
-        return Ok(BlobPut::Unknown);
-    };
+) -> Result<Option<BlobPut>, StoreError> {
     if meta.uploader != uploader.0 {
-        return Ok(BlobPut::Unknown);
+        return Ok(Some(BlobPut::Unknown));
     }
     if index < meta.confirmed {
-        return Ok(BlobPut::Progress(meta.progress()));
+        return Ok(Some(BlobPut::Progress(meta.progress())));
     }
     if index > meta.confirmed || index >= meta.chunks {
-        return Ok(BlobPut::OutOfOrder(meta.progress()));
+        return Ok(Some(BlobPut::OutOfOrder(meta.progress())));
     }
     let expected =
         chunk_plain_len(meta.size, index).ok_or(StoreError::Corrupt("blob metadata"))? + TAG_SIZE;
     if chunk.len() != expected {
-        return Ok(BlobPut::WrongLength { expected });
+        return Ok(Some(BlobPut::WrongLength { expected }));
     }
+    Ok(None)
+}
+
+/// [`Store::blob_put_chunks`](super::Store::blob_put_chunks).
+pub(crate) fn put_chunks(
+    db: &Database,
+    blob: &[u8; 32],
+    uploader: &PublicKey,
+    run: &[(u64, &[u8])],
+) -> Result<Vec<BlobPut>, StoreError> {
     // Read and written in one transaction: two uploads of the same chunk
-    // at once store it once.
+    // at once store it once, and the chunks of a run share one fsync.
     let txn = write(db)?;
-    let outcome = {
+    let mut judged = Vec::with_capacity(run.len());
+    let done = {
         let mut blobs = txn.open_table(BLOBS)?;
-        let current = blobs
+        let Some(mut meta) = blobs
             .get(blob)?
             .map(|v| decode_meta(v.value()))
-            .transpose()?;
-        match current {
-            Some(now) if now.confirmed == index => {
-                txn.open_table(BLOB_CHUNKS)?.insert((blob, index), chunk)?;
+            .transpose()?
+        else {
+            drop(blobs);
+            txn.abort()?;
+            return Ok(vec![BlobPut::Unknown; run.len()]);
+        };
+        let before = meta.confirmed;
+        let mut chunks = txn.open_table(BLOB_CHUNKS)?;
+        for &(index, chunk) in run {
+            let outcome = judge(&meta, uploader, index, chunk)?;
+            if outcome.is_none() {
+                chunks.insert((blob, index), chunk)?;
                 meta.confirmed = index + 1;
-                blobs.insert(blob, encode_versioned(&meta).as_slice())?;
-                BlobPut::Progress(meta.progress())
             }
-            Some(now) => BlobPut::Progress(now.progress()),
-            None => BlobPut::Unknown,
+            judged.push(outcome);
         }
+        let stored = meta.confirmed != before;
+        if stored {
+            blobs.insert(blob, encode_versioned(&meta).as_slice())?;
+        }
+        (meta.progress(), stored)
     };
-    txn.commit()?;
-    Ok(outcome)
+    let (done, stored) = done;
+    if stored {
+        txn.commit()?;
+    } else {
+        txn.abort()?;
+    }
+    // A stored chunk is answered with the progress of the whole commit.
+    Ok(judged
+        .into_iter()
+        .map(|o| o.unwrap_or(BlobPut::Progress(done)))
+        .collect())
 }
 
 /// [`Store::blob_grant`](super::Store::blob_grant).

@@ -67,6 +67,78 @@ fn an_upload_resumes_from_the_last_confirmed_chunk_and_a_resent_chunk_changes_no
 }
 
 #[test]
+fn a_run_is_stored_in_one_commit_each_chunk_judged_after_those_before_it() {
+    let (dir, store) = temp_store();
+    let a = key(1).public_key();
+    let len = 4 * CHUNK_SIZE + 10;
+    let chunks = sealed(len);
+    store
+        .blob_begin(&BLOB, &a, "th.a", len as u64, QUOTA)
+        .unwrap();
+    let run = |items: &[u64]| -> Vec<(u64, &[u8])> {
+        items
+            .iter()
+            .map(|&i| (i, chunks[i as usize].as_slice()))
+            .collect()
+    };
+    // Nothing lines up: nothing is stored.
+    assert_eq!(
+        store.blob_put_chunks(&BLOB, &a, &run(&[1, 2])).unwrap(),
+        vec![BlobPut::OutOfOrder(progress(0, 5)); 2]
+    );
+    // 0 and 1 line up and are stored together (answered with the progress
+    // of the whole run); 3 comes after a gap and is not.
+    assert_eq!(
+        store.blob_put_chunks(&BLOB, &a, &run(&[0, 1, 3])).unwrap(),
+        vec![
+            BlobPut::Progress(progress(2, 5)),
+            BlobPut::Progress(progress(2, 5)),
+            BlobPut::OutOfOrder(progress(2, 5)),
+        ]
+    );
+    // A chunk held already changes nothing; one of the wrong length stops
+    // the run there.
+    assert_eq!(
+        store
+            .blob_put_chunks(
+                &BLOB,
+                &a,
+                &[
+                    (1, &chunks[1]),
+                    (2, &chunks[2]),
+                    (3, &chunks[4]),
+                    (4, &chunks[4])
+                ]
+            )
+            .unwrap(),
+        vec![
+            BlobPut::Progress(progress(2, 5)),
+            BlobPut::Progress(progress(3, 5)),
+            BlobPut::WrongLength {
+                expected: CHUNK_SIZE + TAG_SIZE
+            },
+            BlobPut::OutOfOrder(progress(3, 5)),
+        ]
+    );
+    // What was confirmed is on disk.
+    drop(store);
+    let store = RedbStore::open(&dir.path().join("relay.redb")).unwrap();
+    assert_eq!(
+        store.blob_put_chunks(&BLOB, &a, &run(&[3, 4])).unwrap(),
+        vec![BlobPut::Progress(progress(5, 5)); 2]
+    );
+    let BlobFetch::Chunks(back) = store.blob_fetch(&BLOB, &a, 0, 10, usize::MAX).unwrap() else {
+        panic!("the uploader may fetch its blob");
+    };
+    assert_eq!(back, chunks);
+    let b = key(2).public_key();
+    assert_eq!(
+        store.blob_put_chunks(&BLOB, &b, &run(&[0])).unwrap(),
+        vec![BlobPut::Unknown]
+    );
+}
+
+#[test]
 fn chunks_of_the_wrong_length_or_from_another_device_are_refused() {
     let (_dir, store) = temp_store();
     let (a, b) = (key(1).public_key(), key(2).public_key());
