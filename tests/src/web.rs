@@ -340,6 +340,18 @@ impl Browser {
         fields: &[(&str, &str)],
         files: &[(&str, &str, &[u8])],
     ) -> HttpResponse {
+        self.post_files_with(path, fields, files, &[])
+    }
+
+    /// [`Browser::post_files`] with more headers (such as the one the
+    /// app's script sends with a progress bar).
+    pub fn post_files_with(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        files: &[(&str, &str, &[u8])],
+        more: &[(&str, &str)],
+    ) -> HttpResponse {
         let boundary = "liaison-test-boundary-7MA4YWxkTrZu0gW";
         let mut body = Vec::new();
         for (k, v) in fields {
@@ -364,17 +376,13 @@ impl Browser {
         let cookies = self.cookies();
         let origin = format!("http://{}", self.addr);
         let content_type = format!("multipart/form-data; boundary={boundary}");
-        let r = request_bytes(
-            &self.addr,
-            "POST",
-            path,
-            &[
-                ("Cookie", &cookies),
-                ("Origin", &origin),
-                ("Content-Type", &content_type),
-            ],
-            &body,
-        );
+        let mut headers = vec![
+            ("Cookie", cookies.as_str()),
+            ("Origin", origin.as_str()),
+            ("Content-Type", content_type.as_str()),
+        ];
+        headers.extend_from_slice(more);
+        let r = request_bytes(&self.addr, "POST", path, &headers, &body);
         self.keep_cookies(&r);
         r
     }

@@ -994,8 +994,26 @@ async fn a_case_is_opened_and_a_photo_sent_to_it_in_chromium() {
         .send_keys(&drawing.display().to_string())
         .await
         .unwrap();
+    // The app's script sends a form with files itself, with a progress
+    // bar: note when it does (the note outlives the page, in this tab).
+    a.execute(
+        "const open = XMLHttpRequest.prototype.open;
+         XMLHttpRequest.prototype.open = function () {
+           const form = document.querySelector('form[enctype]');
+           sessionStorage.setItem('upload', form && form.querySelector('progress') ? 'bar' : 'none');
+           return open.apply(this, arguments);
+         };",
+        vec![],
+    )
+    .await
+    .unwrap();
     click(&a, "form[action='/send'] > button").await;
     css_text(&a, ".flash", "Sent").await;
+    let upload = a
+        .execute("return sessionStorage.getItem('upload');", vec![])
+        .await
+        .unwrap();
+    assert_eq!(upload, "bar", "sent by the script, with its progress bar");
     css_text(&a, ".files", "pier7.png").await;
     css_text(&a, ".files", "map.svg").await;
     // The photo shows; the drawing is never put in the page.

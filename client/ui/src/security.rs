@@ -342,6 +342,10 @@ fn refuse(status: StatusCode, why: &'static str) -> Response {
 /// the security headers on whatever the route answered.
 pub async fn guard(State(port): State<u16>, req: Request<Body>, next: Next) -> Response {
     let headers = req.headers();
+    // A form sent by the app's script with a progress bar (static/app.js):
+    // where to go next is told in a header, not by a redirect that the
+    // script's request would follow by itself.
+    let scripted_upload = headers.contains_key("x-liaison-upload");
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -375,6 +379,13 @@ pub async fn guard(State(port): State<u16>, req: Request<Body>, next: Next) -> R
     } else {
         next.run(req).await
     };
+    if scripted_upload
+        && resp.status() == StatusCode::SEE_OTHER
+        && let Some(to) = resp.headers_mut().remove(header::LOCATION)
+    {
+        *resp.status_mut() = StatusCode::OK;
+        resp.headers_mut().insert("x-liaison-location", to);
+    }
     let h = resp.headers_mut();
     // A route may set a stricter policy of its own (a file: `sandbox`).
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {

@@ -5,6 +5,8 @@
 // to refresh the parts of the page marked for it
 // (hx-trigger="liaison-update from:body").
 //
+// Files: a form with files shows a progress bar while they are sent.
+//
 // Idle lock: after data-lock-after seconds without a key, click or touch,
 // the page goes to the unlock page, which locks this browser's session, so
 // nothing stays on screen. While the officer is active (typing a long
@@ -71,6 +73,62 @@
       }
     });
   }
+  // A form with files goes with a progress bar while the files reach the
+  // app (then it encrypts and uploads them to the relay). The server
+  // answers such a post with where to go next (X-Liaison-Location) rather
+  // than a redirect the request would follow by itself.
+  Array.prototype.forEach.call(
+    document.querySelectorAll("form[enctype='multipart/form-data']"),
+    function (form) {
+      form.addEventListener("submit", function (ev) {
+        var chosen = Array.prototype.some.call(
+          form.querySelectorAll("input[type=file]"),
+          function (input) { return input.files && input.files.length > 0; }
+        );
+        if (!chosen || !window.XMLHttpRequest || !window.FormData) {
+          return;
+        }
+        ev.preventDefault();
+        var bar = document.createElement("progress");
+        bar.max = 100;
+        bar.value = 0;
+        bar.className = "upload-progress";
+        var button = form.querySelector("button[type=submit]");
+        if (button) {
+          bar.setAttribute("aria-label", button.textContent);
+          button.disabled = true;
+          button.insertAdjacentElement("afterend", bar);
+        } else {
+          form.appendChild(bar);
+        }
+        var xhr = new XMLHttpRequest();
+        xhr.open("POST", form.action);
+        xhr.setRequestHeader("X-Liaison-Upload", "1");
+        xhr.upload.addEventListener("progress", function (e) {
+          if (e.lengthComputable) {
+            bar.value = Math.round((100 * e.loaded) / e.total);
+          }
+        });
+        xhr.addEventListener("load", function () {
+          var next = xhr.getResponseHeader("X-Liaison-Location");
+          if (next) {
+            window.location.assign(next);
+          } else {
+            document.open();
+            document.write(xhr.responseText);
+            document.close();
+          }
+        });
+        xhr.addEventListener("error", function () {
+          bar.remove();
+          if (button) {
+            button.disabled = false;
+          }
+        });
+        xhr.send(new FormData(form));
+      });
+    }
+  );
   var lockAfter = parseInt(body.getAttribute("data-lock-after"), 10) * 1000;
   if (!(lockAfter >= 0)) {
     return;
