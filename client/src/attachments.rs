@@ -507,15 +507,10 @@ impl Client {
         attachment_refs(&m)
     }
 
-    /// Fetch, verify and save every attachment of received message `id`
-    /// into `out_dir`, once its handling is acknowledged. Returns the files
-    /// written.
-    pub async fn save_attachments(
-        &mut self,
-        id: MessageId,
-        out_dir: &Path,
-        progress: Progress<'_>,
-    ) -> Result<Vec<PathBuf>> {
+    /// The attachments of message `id`, under the handling gate: a received
+    /// message's only once it verified, its handling is acknowledged and
+    /// its content was not destroyed.
+    fn readable_attachments(&self, id: MessageId) -> Result<Vec<AttachmentRef>> {
         let m = self.message(id)?.ok_or(NotFound::Message(id))?;
         if m.direction == Direction::In {
             if !m.verified {
@@ -531,7 +526,19 @@ impl Client {
                 return Err(HandlingError::NotAcknowledged(id).into());
             }
         }
-        let attachments = self.attachments_of(id)?;
+        attachment_refs(&m)
+    }
+
+    /// Fetch, verify and save every attachment of received message `id`
+    /// into `out_dir`, once its handling is acknowledged. Returns the files
+    /// written.
+    pub async fn save_attachments(
+        &mut self,
+        id: MessageId,
+        out_dir: &Path,
+        progress: Progress<'_>,
+    ) -> Result<Vec<PathBuf>> {
+        let attachments = self.readable_attachments(id)?;
         if attachments.is_empty() {
             return Err(NotFound::Attachment(id).into());
         }
@@ -607,23 +614,8 @@ impl Client {
         index: usize,
         out: &Path,
     ) -> Result<PathBuf> {
-        let m = self.message(id)?.ok_or(NotFound::Message(id))?;
-        if m.direction == Direction::In {
-            if !m.verified {
-                return Err(ClientError::Rejected {
-                    id,
-                    reason: m.error.clone().unwrap_or_default(),
-                });
-            }
-            if let Some(at) = m.destroyed_at {
-                return Err(ClientError::Destroyed { id, at });
-            }
-            if m.acknowledged_at.is_none() {
-                return Err(HandlingError::NotAcknowledged(id).into());
-            }
-        }
         let a = self
-            .attachments_of(id)?
+            .readable_attachments(id)?
             .into_iter()
             .nth(index)
             .ok_or(NotFound::Attachment(id))?;

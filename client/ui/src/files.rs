@@ -130,6 +130,12 @@ async fn read_multipart<'a>(
     c: &Ctx<'a>,
     req: axum::extract::Request,
 ) -> Result<Posted, Box<Response>> {
+    let cannot_keep = |e: std::io::Error| {
+        Box::new(failed(
+            c.tr,
+            &c.tr.t1("files-cannot-keep", "reason", &e.to_string()),
+        ))
+    };
     let too_large = || {
         Box::new(notice(
             c.tr,
@@ -168,12 +174,7 @@ async fn read_multipart<'a>(
                     )));
                 }
                 if scratch.is_none() {
-                    scratch = Some(Scratch::new(&c.state.options.home).map_err(|e| {
-                        Box::new(failed(
-                            c.tr,
-                            &c.tr.t1("files-cannot-keep", "reason", &e.to_string()),
-                        ))
-                    })?);
+                    scratch = Some(Scratch::new(&c.state.options.home).map_err(cannot_keep)?);
                 }
                 let Some(s) = scratch.as_ref() else {
                     return Err(Box::new(c.refused()));
@@ -185,23 +186,13 @@ async fn read_multipart<'a>(
                     n += 1;
                     path = s.path_for(&format!("{n}-{file_name}"));
                 }
-                let mut out = tokio::fs::File::create(&path).await.map_err(|e| {
-                    Box::new(failed(
-                        c.tr,
-                        &c.tr.t1("files-cannot-keep", "reason", &e.to_string()),
-                    ))
-                })?;
+                let mut out = tokio::fs::File::create(&path).await.map_err(cannot_keep)?;
                 loop {
                     match part.chunk().await {
                         Ok(Some(bytes)) => {
                             tokio::io::AsyncWriteExt::write_all(&mut out, &bytes)
                                 .await
-                                .map_err(|e| {
-                                    Box::new(failed(
-                                        c.tr,
-                                        &c.tr.t1("files-cannot-keep", "reason", &e.to_string()),
-                                    ))
-                                })?;
+                                .map_err(cannot_keep)?;
                         }
                         Ok(None) => break,
                         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -212,12 +203,7 @@ async fn read_multipart<'a>(
                 }
                 tokio::io::AsyncWriteExt::flush(&mut out)
                     .await
-                    .map_err(|e| {
-                        Box::new(failed(
-                            c.tr,
-                            &c.tr.t1("files-cannot-keep", "reason", &e.to_string()),
-                        ))
-                    })?;
+                    .map_err(cannot_keep)?;
                 files.push(path);
             }
             Some(_) => {}
