@@ -638,7 +638,22 @@ impl Client {
                 }
             })?;
         }
-        open_sealed_copy(id, &a, &kept, out)?;
+        if let Err(e) = open_sealed_copy(id, &a, &kept, out) {
+            // A copy altered or cut short on disk never opens: it goes, so
+            // that the next open fetches the file again while the relay
+            // still holds it (or says that it no longer does).
+            if matches!(
+                e,
+                ClientError::AttachmentRejected { .. }
+                    | ClientError::AttachmentFile {
+                        what: "cannot read",
+                        ..
+                    }
+            ) {
+                let _ = std::fs::remove_file(&kept);
+            }
+            return Err(e);
+        }
         Ok(out.to_path_buf())
     }
 

@@ -1825,4 +1825,21 @@ fn files_in_a_case_open_through_the_gate_and_again_after_the_relay_deleted_them(
         "{}",
         page.body
     );
+
+    // A kept copy altered on disk does not open, and goes: the next open
+    // asks the relay again, which no longer holds the file, and says so.
+    let copy = bob.home.join("attachments").join(format!("{id}-1.sealed"));
+    let mut bytes = std::fs::read(&copy).unwrap();
+    bytes[10] ^= 0x40;
+    std::fs::write(&copy, &bytes).unwrap();
+    let r = b.get(&format!("/file/{m}/1"));
+    assert_ne!(r.status, 200);
+    assert!(
+        r.body.contains("does not match what its sender signed"),
+        "{}",
+        r.body
+    );
+    assert!(!copy.exists());
+    let r = b.get(&format!("/file/{m}/1"));
+    assert!(r.body.contains("the relay no longer holds"), "{}", r.body);
 }
