@@ -963,18 +963,49 @@ pub const MAX_TEXT: usize = 512 * 1024;
 /// The name of the attachment that carries a text too long for a body.
 pub const LONG_TEXT_FILE: &str = "message.txt";
 
-/// A text too long for a message body, written to a file of its own
-/// (under `HOME/uploads/`, readable by this user alone) to go as an
-/// attachment; the file goes when this is dropped.
-pub(crate) struct LongText {
+/// A directory of its own under `HOME/uploads/`, readable by this user
+/// alone, for files needed only while one send or one open runs (a file
+/// attached in the web app, a long text, a file being shown); removed with
+/// what it holds when dropped, and by the next opening of the home if a
+/// killed program could not.
+#[derive(Debug)]
+pub struct ScratchDir {
     dir: PathBuf,
-    path: PathBuf,
 }
 
-impl Drop for LongText {
+impl ScratchDir {
+    /// A new, empty directory under `home`'s `uploads/`.
+    pub fn new(home: &Path) -> std::io::Result<ScratchDir> {
+        let mut name = [0u8; 12];
+        getrandom::fill(&mut name).map_err(std::io::Error::other)?;
+        let dir = std::path::absolute(home)?
+            .join(crate::home::UPLOADS_DIR)
+            .join(hex::encode(name));
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(&dir)?;
+        Ok(ScratchDir { dir })
+    }
+
+    /// Where a file named `name` (by whoever sent it) goes in it.
+    pub fn path_for(&self, name: &str) -> PathBuf {
+        self.dir.join(safe_file_name(name))
+    }
+}
+
+impl Drop for ScratchDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A text too long for a message body, written to a file of its own to go
+/// as an attachment; the file goes when this is dropped.
+pub(crate) struct LongText {
+    _scratch: ScratchDir,
+    path: PathBuf,
 }
 
 /// The beginning of `text` that fits a body with the note that the whole
@@ -1006,20 +1037,13 @@ impl Client {
                 pages: MAX_TEXT / 3000,
             });
         }
-        let mut name = [0u8; 12];
-        getrandom::fill(&mut name).map_err(|e| ClientError::AttachmentFile {
-            what: "cannot create",
-            path: "a file for the long text".to_owned(),
-            source: std::io::Error::other(e),
-        })?;
-        let dir = std::path::absolute(self.home.dir())
-            .map_err(file_error("cannot read", self.home.dir()))?
-            .join(crate::home::UPLOADS_DIR)
-            .join(hex::encode(name));
-        create_private_dir(&dir)?;
+        let scratch = ScratchDir::new(self.home.dir()).map_err(file_error(
+            "cannot create a file for the long text in",
+            self.home.dir(),
+        ))?;
         let long = LongText {
-            path: dir.join(LONG_TEXT_FILE),
-            dir,
+            path: scratch.path_for(LONG_TEXT_FILE),
+            _scratch: scratch,
         };
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);

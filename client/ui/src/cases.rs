@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{get, post};
 use liaison_client::agent::api::{Request, Response as Answer};
-use liaison_client::agent::views::CaseView;
+use liaison_client::agent::views::{CaseView, RoleView};
 use liaison_protocol::handling::Handling;
 use liaison_protocol::{ConversationId, DirectoryId};
 
@@ -95,33 +95,22 @@ struct NewTpl<'a> {
     tlps: Vec<(Tlp, bool, bool)>,
 }
 
-/// A focal point or role as a case shows them.
-fn member_who(people: &People, roles: &[(String, String, String)], id: &str) -> (Who, bool) {
-    match roles.iter().find(|(r, _, _)| r == id) {
-        Some((_, name, country)) => (
+/// A focal point or role as a case shows them, and whether it is a role.
+fn member_who(people: &People, roles: &[RoleView], id: &str) -> (Who, bool) {
+    match roles.iter().find(|r| r.id == id) {
+        Some(r) => (
             Who {
-                name: if name.is_empty() {
+                name: if r.name.is_empty() {
                     id.to_owned()
                 } else {
-                    name.clone()
+                    r.name.clone()
                 },
                 agency: String::new(),
-                country: country.clone(),
+                country: r.country.clone(),
             },
             true,
         ),
         None => (people.who(id), false),
-    }
-}
-
-/// Every role: (id, name, country).
-async fn roles(c: &Ctx<'_>) -> Vec<(String, String, String)> {
-    match c.ask(Request::Roles).await {
-        Ok(Answer::Roles { roles }) => roles
-            .into_iter()
-            .map(|r| (r.id, r.name, r.country))
-            .collect(),
-        _ => Vec::new(),
     }
 }
 
@@ -324,7 +313,10 @@ pub(crate) async fn shown(c: &Ctx<'_>, people: &People, conv: ConversationId) ->
         Ok(Answer::Case { case }) => *case,
         _ => return None,
     };
-    let roles = roles(c).await;
+    let roles = match c.ask(Request::Roles).await {
+        Ok(Answer::Roles { roles }) => roles,
+        _ => Vec::new(),
+    };
     let mine = case.owner == people.me;
     let members = case
         .members

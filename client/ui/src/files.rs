@@ -15,7 +15,7 @@
 //! offered as a download. Every file goes out with a policy that lets it
 //! run nothing (`sandbox`) and with `nosniff`.
 
-use std::path::{Path as FsPath, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -26,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use liaison_client::agent::api::{Request, Response as Answer};
 use liaison_client::agent::views::AttachmentView;
+use liaison_client::attachments::ScratchDir;
 use liaison_protocol::MessageId;
 
 use crate::pages::{Ctx, Form, failed, not_found, notice};
@@ -48,50 +49,13 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/file/{h}/{i}", get(file))
 }
 
-/// A directory of this app's own under the home, removed with what it
-/// holds when dropped.
-#[derive(Debug)]
-pub(crate) struct Scratch {
-    dir: PathBuf,
-}
-
-impl Scratch {
-    /// A new, empty directory under `HOME/uploads/` only this user may
-    /// read.
-    fn new(home: &FsPath) -> std::io::Result<Scratch> {
-        let mut name = [0u8; 12];
-        getrandom::fill(&mut name).map_err(std::io::Error::other)?;
-        let dir = std::path::absolute(home)?
-            .join(liaison_client::home::UPLOADS_DIR)
-            .join(hex::encode(name));
-        let mut b = std::fs::DirBuilder::new();
-        b.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-        b.create(&dir)?;
-        Ok(Scratch { dir })
-    }
-
-    /// Where a file named `name` (by whoever sent it) goes in it.
-    fn path_for(&self, name: &str) -> PathBuf {
-        self.dir
-            .join(liaison_client::attachments::safe_file_name(name))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// A posted form with the files it attached (kept until this is dropped).
 pub(crate) struct Posted {
     /// The form's other fields.
     pub(crate) form: Form,
     /// The files, in the order chosen.
     pub(crate) files: Vec<PathBuf>,
-    _scratch: Option<Scratch>,
+    _scratch: Option<ScratchDir>,
 }
 
 /// A state-changing request that may attach files: an unlocked session
@@ -153,7 +117,7 @@ async fn read_multipart<'a>(
         .map_err(|_| Box::new(c.refused()))?;
     let mut fields = Vec::new();
     let mut files = Vec::new();
-    let mut scratch: Option<Scratch> = None;
+    let mut scratch: Option<ScratchDir> = None;
     loop {
         let mut part = match parts.next_field().await {
             Ok(Some(p)) => p,
@@ -174,7 +138,7 @@ async fn read_multipart<'a>(
                     )));
                 }
                 if scratch.is_none() {
-                    scratch = Some(Scratch::new(&c.state.options.home).map_err(cannot_keep)?);
+                    scratch = Some(ScratchDir::new(&c.state.options.home).map_err(cannot_keep)?);
                 }
                 let Some(s) = scratch.as_ref() else {
                     return Err(Box::new(c.refused()));
@@ -318,7 +282,7 @@ async fn file(
     let Some(a) = shown.attachments.get(i) else {
         return not_found().await;
     };
-    let scratch = match Scratch::new(&state.options.home) {
+    let scratch = match ScratchDir::new(&state.options.home) {
         Ok(s) => s,
         Err(e) => {
             return failed(
